@@ -475,8 +475,9 @@ def test_cli_on_error_warn_keeps_going(sweep_copy, tmp_path, monkeypatch):
     cfg.write_text(CONFIG + "on_error: warn\n")
     res = CliRunner().invoke(sweep_command, [*args, "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)  # stderr: the warning that the group of the failed layer has no best layer
     assert list(out["failed"]) == ["forward/netA.layer1__animalA"] and len(out["skipped"]) == 1
+    assert "no best layer is chosen there" in res.stderr and out["best_layers"][0]["best_layer"] is None
 
 
 #: a Python spelling in a message: ``name=value``, ``True``/``False``/``None``

@@ -537,3 +537,19 @@ def test_yaml_text_reads_back_as_the_value(tmp_path, value):
     assert "\n" not in text and yaml.load(f"v: {text}", Loader=_yaml_loader()) == {"v": value}, text
     assert text[0] not in "'\"" or not isinstance(value, str) or value in ("no", "yes", "on", "1e3", "1.10", "010", "")
     assert "True" not in text and "False" not in text and "None" not in text
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
+def test_an_empty_config_file_is_refused_not_a_sweep_of_everything(tmp_path, text):
+    """A 0-byte (truncated, unsaved) or comments-only file ran every model, layer and neural set at the
+    defaults; leaving the file out is how a sweep of everything is asked for."""
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(text)
+    with pytest.raises(SweepConfigError, match=r"sweep\.yaml' holds no keys; write the sweep's keys in it, or leave"):
+        load_config(cfg)
+    assert load_config(_write(tmp_path / "one.yaml", "reps: 2\n"))["reps"] == 2
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path

@@ -14,6 +14,7 @@ import xarray as xr
 from neuroxr import predictivity as directions
 from neuroxr.attrs import decoded
 from neuroxr.entries import list_entries, reads_gram, streams
+from neuroxr.errors import NeuroxrWarning
 from neuroxr.store import StudyStore
 from neuroxr.sweep import ALL_REGIONS, PARAM_COLUMNS, SweepConfigError, SweepError, plan_sweep, sweep, target_halves
 from neuroxr.sweep.tasks import entry_task
@@ -555,3 +556,17 @@ def test_gather_decodes_each_entrys_parameters_once(sweep_copy, monkeypatch):
     assert len(res.skipped) == 3 and len(res.table) == 2 and len(res.metric_table) == 1
     assert len(decoded_ids) == 3
     assert res.dataset.attrs["reps"] == 2 and res.table["reps"].tolist() == [2, 2]
+
+
+def test_a_failed_layer_leaves_its_groups_without_a_best_layer(sweep_base_store, tmp_path, monkeypatch):
+    """With on_error="warn" a failed layer had no row, and best_layers chose among the layers left
+    (the best of those, not of the layers asked for; only n_layers said so)."""
+    path = _copy(sweep_base_store, tmp_path)
+    kw = dict(models=["netA"], neural=["animalA", "animalB"], directions=["forward"], reps=2, progress=False)
+    monkeypatch.setenv("NEUROXR_SWEEP_FAIL", "forward/netA.layer3__animalA")
+    with pytest.warns(NeuroxrWarning, match=r"best_layers: a layer of forward netA -> animalA failed, so no best layer"):
+        res = sweep(path, client="serial", on_error="warn", **kw)
+    assert list(res.failed) == ["forward/netA.layer3__animalA"]
+    best = res.best_layers.set_index("neural")
+    assert pd.isna(best.loc["animalA", "best_layer"]) and np.isnan(best.loc["animalA", "test_ev"])
+    assert best.loc["animalB", "best_layer"] in ("layer1", "layer3") and np.isfinite(best.loc["animalB", "test_ev"])

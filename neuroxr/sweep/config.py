@@ -488,7 +488,8 @@ def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
     Raises
     ------
     SweepConfigError
-        The file cannot be read, is not UTF-8 YAML, or fails :func:`validate_config` (the message starts
+        The file cannot be read, is not UTF-8 YAML, holds no keys (empty, or comments only: a sweep
+        of everything with the defaults is asked for by leaving the file out), or fails :func:`validate_config` (the message starts
         with the file's path; a check of the plan that an entry kind makes keeps its own class, e.g.
         ``ParameterError``, with the path too).
     """
@@ -506,7 +507,10 @@ def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
         raise SweepConfigError(f"cannot read the sweep configuration {os.fspath(path)!r}: {exc}.") from exc
     except yaml.YAMLError as exc:
         raise SweepConfigError(f"{os.fspath(path)!r} is not valid YAML: {' '.join(str(exc).split())}") from exc
+    if config is None:  # an empty file (or only comments): a truncated or unsaved config, never "all defaults"
+        raise SweepConfigError(f"the sweep configuration {os.fspath(path)!r} holds no keys; write the sweep's keys in "
+                               f"it, or leave the configuration out to sweep everything with the defaults.")
     try:
-        return validate_config(config or {}, store)
+        return validate_config(config, store)
     except NeuroxrError as exc:  # also the plan's checks by an entry kind's own (a ParameterError): keep the class
         raise type(exc)(f"{os.fspath(path)}: {exc}") from None

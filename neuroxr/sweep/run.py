@@ -37,7 +37,7 @@ from .gather import SweepResult, gather, gather_metrics, read_reused
 from .inference import run_inference
 from .names import layer_name
 from .plan import Entry, longest_first, set_sizes
-from .select import best_layers
+from .select import best_layers, without_failed
 from .tasks import (
     entry_lookup,
     entry_params,
@@ -418,7 +418,8 @@ def sweep(
     return SweepResult(inference_table=inference_table, entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
                        inference_computed=[p for p, new in inferred.items() if new],
                        inference_skipped=[p for p, new in inferred.items() if not new], task_info=info, dataset=dataset, table=table, target_table=target_table,
-                       best_layers=best_layers(target_table, seed=selection_seed or 0),
+                       best_layers=without_failed(best_layers(target_table, seed=selection_seed or 0),
+                                                  [e for e in entries if e.key in failed]),
                        metrics=metrics, metric_table=metric_table)
 
 

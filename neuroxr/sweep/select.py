@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import LayoutError, examples, shown
+from ..errors import LayoutError, examples, shown, warn
 from ._util import nanmedian
 
 __all__ = ["best_layers", "scored_halves", "target_halves"]
@@ -154,3 +155,26 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                     "test_ev": best[2], "all_ev": best[3], "n_selection": best[4], "n_test": best[5],
                     "n_unscored": best[6], "n_layers": len(layers)})
     return pd.DataFrame(out, columns=columns)
+
+
+def without_failed(best: pd.DataFrame, failed_entries: Any) -> pd.DataFrame:
+    """``best`` (:func:`best_layers`) with no choice for a (direction, model, neural set, region) one of
+    whose layers failed (``failed_entries``: the sweep's failed :class:`~neuroxr.sweep.plan.Entry`):
+    the best of the layers left is not the best of those asked for, so ``best_layer`` is empty and its
+    numbers NaN there, with one warning naming the groups."""
+    groups = {(e.direction, e.model, e.neural, e.region) for e in failed_entries}
+    if not groups or not len(best):
+        return best
+    hit = np.array([(r.direction, r.model, r.neural, r.region) in groups for r in best.itertuples()], dtype=bool)
+    if not hit.any():
+        return best
+    best = best.copy()
+    best.loc[hit, "best_layer"] = None
+    for column in ("selection_ev", "test_ev", "all_ev", "n_selection", "n_test", "n_unscored"):
+        best.loc[hit, column] = pd.NA if str(best[column].dtype) == "Int64" else np.nan
+    named = sorted(f"{d} {m} -> {n}" + ("" if r == "all" else f".{r}") for d, m, n, r in groups)
+    warn(f"best_layers: a layer of {', '.join(named[:5])}{' ...' if len(named) > 5 else ''} failed, so no best layer is "
+         f"chosen there (the best of the layers left is not the best of those asked for); re-run the sweep to compute "
+         f"the missing entries.")
+    return best
+

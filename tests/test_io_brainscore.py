@@ -381,3 +381,20 @@ def test_from_brainscore_without_neuroid_ids_says_they_are_named_by_position():
                                                           r"neuroid0, neuroid1, \.\.\. by position"):
         x = from_brainscore(asm([0, 1, 2]))
     assert x.neuroid_id.values.tolist() == ["neuroid0", "neuroid1", "neuroid2"]
+
+
+def test_a_repeated_bin_is_refused_for_a_window_or_an_index_and_a_bare_index_is_recorded(trials):
+    """Two bins with the same (start, end): a window averaged that period twice, an index picked one of
+    the two with the same attrs either way (every bin at once was refused already). Without edges, the
+    index kept was recorded nowhere."""
+    values, stim, rep, neuroids = trials
+    v3 = np.random.default_rng(2).normal(size=(len(stim), len(neuroids), 3))
+    twice = _assembly(v3, stim, rep, neuroids, time_bins=[(70, 90), (70, 90), (90, 110)])
+    for time_bin in ((70, 110), 0, 1, None):
+        with pytest.raises(LayoutError, match=r"bins 0 and 1 of dim 'time_bin' are both \(70, 90\) ms"):
+            from_brainscore(twice, time_bin=time_bin)
+    bare = xr.DataArray(v3, dims=("presentation", "neuroid", "time_bin"),
+                        coords={"stimulus_id": ("presentation", stim), "repetition": ("presentation", rep),
+                                "neuroid_id": ("neuroid", neuroids)})
+    assert from_brainscore(bare, time_bin=2).attrs["time_bin_index"] == 2
+    assert from_brainscore(bare, time_bin=-3).attrs["time_bin_index"] == 0

@@ -20,6 +20,7 @@ import xarray as xr
 from ..errors import LayoutError, NeuroxrWarning, shown, warn
 from ..kernels.stats import standard_error_of_the_mean
 from ..layouts import validate_neural, validate_scores
+from ..time_bins import check_distinct_bins
 from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
 __all__ = ["from_brainscore", "to_brainscore", "to_brainscore_score"]
@@ -38,6 +39,8 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
     has_edges = "time_bin_start" in assembly.coords and "time_bin_end" in assembly.coords
     starts = np.asarray(assembly["time_bin_start"].values, float) if has_edges else None
     ends = np.asarray(assembly["time_bin_end"].values, float) if has_edges else None
+    if has_edges:  # a repeated bin would be averaged twice, or picked as one of two that say the same
+        check_distinct_bins(starts, ends, name)
     bins = list(zip(starts.tolist(), ends.tolist())) if has_edges else list(range(n))
     if time_bin is None:
         if n != 1:
@@ -72,6 +75,8 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
     info: dict[str, Any] = {}
     if has_edges:
         info = {"time_bin_start": float(starts[sel].min()), "time_bin_end": float(ends[sel].max())}
+    elif n > 1:  # which bin was kept, where no edges say it
+        info = {"time_bin_index": int(sel[0])}
     out = out.drop_vars([c for c in out.coords if "time_bin" in out.coords[c].dims])
     # NaN is not skipped: a trial missing one of the bins has no value for the window (the same window for every trial)
     return out.mean("time_bin", keep_attrs=True, skipna=False), info

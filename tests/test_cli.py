@@ -476,6 +476,16 @@ def test_require_existing_names_the_flags_that_matter(runner, geometry_study):
     assert "n-components" not in res.stderr and "n_components" not in res.stderr and "packages" not in res.stderr
 
 
+def test_require_existing_names_a_metric_inference_seed_as_resample_seed(runner, geometry_study):
+    """A metric's inference entry seeds its resamples with --resample-seed; the refusal named it --seed
+    (the metric's own seed: following that advice asked for another metric entry)."""
+    args = ["score", "cka", geometry_study.url, "net.conv1", "monkeyA", "--bootstrap", "4"]
+    assert runner.invoke(main, [*args, "--resample-seed", "2", "-q"]).exit_code == 0
+    res = runner.invoke(main, [*args, "--resample-seed", "3", "--require-existing"])
+    assert res.exit_code == 1 and "--resample-seed 2 (existing) != --resample-seed 3 (asked)" in res.stderr, res.stderr
+    assert "seed: 2" not in res.stderr and " --seed " not in res.stderr
+
+
 def test_cli_errors_are_messages(runner, geometry_study, tmp_path):
     res = runner.invoke(main, ["score", "forward", str(tmp_path / "typo.zarr"), "net.conv1", "monkeyA"])
     assert res.exit_code == 1 and "no study store" in res.output and "Traceback" not in res.output

@@ -213,6 +213,10 @@ _LITERAL = (r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|True|False|None|" + _NUMBE
 _ASSIGN = re.compile(r"(\bpass |\bwith )?" + _WORD + "=" + _LITERAL)
 #: a difference of an entry's parameters (``reps: 2 (existing) != 3 (asked)``, :func:`neuroxr.entries.provenance.differences`)
 _DIFFERS = re.compile(_WORD + ": " + _LITERAL + r" \(existing\) != " + _LITERAL + r" \(asked\)")
+#: an inference entry of a metric (``inference/crsa_permutation/...``) named by a --require-existing refusal,
+#: and its ``seed`` (the resamples' seed, --resample-seed on the metric commands)
+_METRIC_INFERENCE_PATH = re.compile(r"\binference/(?:crsa|ersa|cka|shape)_(?:bootstrap|permutation)/")
+_METRIC_INFERENCE = re.compile(r"(?<![\w.])seed: (?=\S+ \(existing\) != )")
 #: ``name=`` standing for the keyword itself ("pass min_reliability= to ...")
 _KEYWORD = re.compile(_WORD + r"=(?=[\s.,;)]|$)")
 #: a list of quoted names, as Python prints one: ``['alpha', 'n_folds']``
@@ -357,6 +361,9 @@ def flag_spelling(message: str, command: click.Command | None, running: str | No
             return m.group(0)
         return m.group(0) if None in sides else f"{sides[0]} (existing) != {sides[1]} (asked)"
 
+    if "resample_seed" in opts:  # a metric's inference entry: its seed is --resample-seed (--seed seeds the metric)
+        message = " | ".join(_METRIC_INFERENCE.sub("resample_seed: ", part) if _METRIC_INFERENCE_PATH.search(part)
+                             else part for part in message.split(" | "))
     message = _DIFFERS.sub(differs, message)
     message = _ASSIGN.sub(assign, message)
     message = _KEYWORD.sub(lambda m: _flag(opts[m.group(1)]) if m.group(1) in opts else m.group(0), message)

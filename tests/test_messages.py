@@ -146,6 +146,9 @@ WARNINGS = {  # call -> the start of the message that names the input
                              r"inter_animal: neural_a \(A\): excluding 2 of 30 stimuli"),
     "inter_animal shared": (lambda: nx.inter_animal(_neural(name="A"), _neural(name="B"), reps=2),
                             r"inter_animal: neural_b \(B\): 6 neuroids are also predictors in neural_a \(A\)"),
+    "model_to_model shared": (lambda: nx.model_to_model(_features(), _features()),  # a layer from itself: EV 100 %
+                              r"model_to_model: features_b \(net/l1\): \d+ units are also predictors in features_a "
+                              r"\(net/l1\) with the same responses.*not a model-to-model score\. Pass two layers"),
     "model_to_model constant": (lambda: nx.model_to_model(_features(), _constant_unit()),
                                 r"model_to_model: features_b \(net/l2\): 1 units are constant"),
     "bootstrap missing": (lambda: bootstrap("forward", _features(), _neural(nan=True), n_boot=5, reps=2),

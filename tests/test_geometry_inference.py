@@ -771,3 +771,29 @@ def test_rsa_permutation_leaves_undefined_permutations_out_of_p_and_counts_them(
     defined = null[np.isfinite(null)]
     assert 0 < res.attrs["n_perm_undefined"] == int(np.isnan(null).sum()) and np.isfinite(obs)
     assert float(res.p) == (1 + np.sum(defined >= obs - 1e-12)) / (1 + defined.size)
+
+
+def test_rsa_bootstrap_with_indices_checks_its_seed_first_and_ersa_names_what_it_cannot_do(monkeypatch):
+    """A bad seed with indices and over="both" was refused without the function's name, after every
+    resample was evaluated; ersa_bootstrap(over="subjects") advised passing one RDM per subject, which
+    it cannot take."""
+    import neuroxr.geometry.inference as gi
+
+    rng, n = np.random.default_rng(0), 12
+    ids = [f"s{i:02d}" for i in range(n)]
+    model = as_rdm(squareform(pdist(rng.normal(size=(n, 3)))), stimulus_id=ids)
+    data = [as_rdm(squareform(pdist(rng.normal(size=(n, 3)))), stimulus_id=ids).rename(f"sub{i}") for i in range(3)]
+    real = gi.evaluate
+
+    def evaluate(W, *a, **k):  # the full sample (one row) is evaluated first; resamples only after the checks
+        if W.shape[0] > 1:
+            pytest.fail("resamples evaluated before the seed was checked")
+        return real(W, *a, **k)
+
+    monkeypatch.setattr(gi, "evaluate", evaluate)
+    with pytest.raises(ParameterError, match=r"^rsa_bootstrap: seed must be an integer >= 0; got 1\.5"):
+        rsa_bootstrap(model, data, indices=rng.integers(0, n, (5, n)), over="both", seed=1.5)
+    monkeypatch.undo()
+    F, R = nx.features(rng.normal(size=(n, 5)), ids), nx.neural(rng.normal(size=(n, 4, 3)), ids)
+    with pytest.raises(ParameterError, match=r"ersa_bootstrap scores one neural set; pass over='stimuli'\.$"):
+        ersa_bootstrap(F, R, over="subjects", n_boot=5)

@@ -66,6 +66,8 @@ def _draws(indices: Any, n: int, n_boot: int | None, seed: int, seed_used: bool,
     with it (``seed_used``)."""
     if indices is None:
         return rs.bootstrap_indices(n, 1000 if n_boot is None else n_boot, seed, caller=caller)
+    if seed_used:  # checked before any resample is evaluated (over="both" draws subjects with it afterwards)
+        rs._seed(seed, caller)
     idx = np.asarray(indices)
     what = f"an int array (n_boot, {n}) of positions 0..{n - 1} of the canonical stimulus order (one row per resample)"
     if idx.ndim != 2 or idx.shape[0] < 1 or idx.shape[1] != n or idx.dtype.kind not in "iu":
@@ -206,8 +208,11 @@ def _rsa_bootstrap(
     full = evaluate(np.ones((1, n)), prep, centred, ceiling)
     if over == "subjects":
         if S < 2:
-            raise ParameterError(f"{caller}: over='subjects' needs at least 2 {'neural sets' if caller == 'crsa_bootstrap' else 'data RDMs'}; "
-                                 "pass one per subject or over='stimuli'.")
+            many = {"crsa_bootstrap": "neural sets", "ersa_bootstrap": ""}.get(caller, "data RDMs")
+            raise ParameterError(f"{caller}: over='subjects' needs at least 2 subjects (one {many[:-1]} each); pass one "
+                                 f"per subject or over='stimuli'." if many else
+                                 f"{caller}: over='subjects' needs several subjects, and ersa_bootstrap scores one neural "
+                                 f"set; pass over='stimuli'.")
         sc = rs.counts(rs.bootstrap_indices(S, 1000 if n_boot is None else n_boot, seed, stream=1, caller=caller), S)
         score_b = (sc * full["score"]).sum(axis=1) / S
         boot = {"score": score_b}
@@ -220,7 +225,7 @@ def _rsa_bootstrap(
                 parts.setdefault(k, []).append(v)
         boot = {k: np.concatenate(v) for k, v in parts.items()}
         if over == "both":
-            sc = rs.counts(rs.bootstrap_indices(S, idx.shape[0], seed, stream=1), S)
+            sc = rs.counts(rs.bootstrap_indices(S, idx.shape[0], seed, stream=1, caller=caller), S)
             boot["score"] = (sc * boot["score"]).sum(axis=1) / S
         else:
             boot["score"] = boot["score"].mean(axis=1)

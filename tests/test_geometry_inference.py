@@ -797,3 +797,23 @@ def test_rsa_bootstrap_with_indices_checks_its_seed_first_and_ersa_names_what_it
     F, R = nx.features(rng.normal(size=(n, 5)), ids), nx.neural(rng.normal(size=(n, 4, 3)), ids)
     with pytest.raises(ParameterError, match=r"ersa_bootstrap scores one neural set; pass over='stimuli'\.$"):
         ersa_bootstrap(F, R, over="subjects", n_boot=5)
+
+
+def test_rsatoolbox_rdms_are_drawn_over_subjects_by_their_subject_descriptor():
+    """An rsatoolbox RDMs object's subject labels were dropped (the stack read data_rdms#0, #1, ...), so
+    over="subjects" drew by position: reordering the subjects moved score_boot by up to 0.145."""
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    n, rng = 14, np.random.default_rng(0)
+    X = rng.normal(size=(n, 4))
+    ids = [f"s{i:02d}" for i in range(n)]
+    model = as_rdm(squareform(pdist(X)), stimulus_id=ids)
+    data = np.stack([pdist(X + 1.5 * rng.normal(size=(n, 4))) for _ in range(4)])
+
+    def rdms(order):
+        return rsatoolbox.rdm.RDMs(data[order], pattern_descriptors={"stimulus": ids},
+                                   rdm_descriptors={"subject": [f"sub{j}" for j in order]})
+
+    for over in ("subjects", "both"):
+        a = rsa_bootstrap(model, rdms([0, 1, 2, 3]), n_boot=20, seed=1, over=over)
+        b = rsa_bootstrap(model, rdms([2, 0, 3, 1]), n_boot=20, seed=1, over=over)
+        np.testing.assert_array_equal(a["score_boot"].values, b["score_boot"].values)

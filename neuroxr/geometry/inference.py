@@ -39,8 +39,8 @@ from ..kernels.rdm import RDM_METHODS
 from ..kernels.rdm import check_option as _check_option
 from ..validation import check_alpha
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels
-from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _labeled_ids, _nan_warning, _rdm, _rdm_named, as_rdm
-from .rdm_stack import _stack_rdms
+from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _is_rsatoolbox, _labeled_ids, _nan_warning, _rdm, _rdm_named, as_rdm
+from .rdm_stack import _stack_rdms, rsatoolbox_subjects
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 from .rsa_resample import MIN_PAIRS, evaluate, prepare, vector
 
@@ -85,13 +85,16 @@ def _subject_order(data_rdms: Any) -> np.ndarray | None:
     """Positions that sort the subjects by their labels, or None when they have none to sort by.
 
     Labels: the first-dim coord of a stacked DataArray, or each DataArray's ``label`` attr (set by
-    :func:`neuroxr.rdm` from the input's ``model.layer`` or name) or name; all present and distinct.
+    :func:`neuroxr.rdm` from the input's ``model.layer`` or name) or name, or an rsatoolbox ``RDMs``'s
+    ``subject`` descriptor; all present and distinct.
     """
     if isinstance(data_rdms, xr.DataArray) and data_rdms.ndim == 3:
         d = data_rdms.dims[0]
         labels = list(data_rdms[d].values) if d in data_rdms.coords else None
     elif isinstance(data_rdms, (list, tuple)):
         labels = [x.attrs.get("label", x.name) if isinstance(x, xr.DataArray) else None for x in data_rdms]
+    elif _is_rsatoolbox(data_rdms):  # its distinct subject descriptor (rsatoolbox's index is positions)
+        labels = rsatoolbox_subjects(data_rdms)
     else:
         return None
     if labels is None or any(lb is None for lb in labels) or len(set(map(str, labels))) < len(labels):

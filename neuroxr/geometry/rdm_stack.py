@@ -26,7 +26,7 @@ from .rdm import (
     _rsatoolbox_rdms,
 )
 
-__all__ = ["compare_rdms_many"]
+__all__ = ["compare_rdms_many", "rsatoolbox_subjects"]
 
 
 def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "", caller: str | None = None) -> xr.DataArray:
@@ -47,7 +47,8 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
              for i, r in enumerate(x)]  # RDMs in different stimulus orders stacked by xr.concat: each paired by id
     if _is_rsatoolbox(x):
         D, rids = _rsatoolbox_rdms(x, shown)
-        x = list(D) if rids is None else [_as_rdm(d, shown, rids, label=name) for d in D]
+        labels = rsatoolbox_subjects(x) or [name] * len(D)
+        x = list(D) if rids is None else [_as_rdm(d, shown, rids, label=lb) for d, lb in zip(D, labels)]
     elif isinstance(x, np.ndarray) and x.ndim in (2, 3) and not (x.ndim == 2 and x.shape[0] == x.shape[1]):
         x = list(x)
     if isinstance(x, (xr.DataArray, np.ndarray)):
@@ -64,6 +65,16 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
     if len(set(labels)) < len(labels):
         labels = [f"{lb}#{i}" for i, lb in enumerate(labels)]
     return xr.concat([r.drop_attrs() if hasattr(r, "drop_attrs") else r for r in rows], dim="rdm").assign_coords(rdm=labels)
+
+
+def rsatoolbox_subjects(x: Any) -> list[str] | None:
+    """The labels of the RDMs of an rsatoolbox ``RDMs``: its ``subject`` rdm descriptor where every
+    RDM has a distinct one, else ``None`` (rsatoolbox's own ``index`` numbers them by position)."""
+    values = (getattr(x, "rdm_descriptors", None) or {}).get("subject")
+    if values is None or np.shape(values) != (x.n_rdm,):
+        return None
+    labels = [str(v) for v in np.asarray(values).tolist()]
+    return labels if len(set(labels)) == len(labels) else None
 
 
 def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:

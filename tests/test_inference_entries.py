@@ -114,6 +114,23 @@ def test_sweep_inference_takes_the_score_arguments(sweep_copy):
     assert res.table.iloc[0]["median_ev"] == pytest.approx(row["median_ev"], rel=1e-9)
 
 
+def test_the_sweep_inference_table_says_each_rows_resampling_parameters(sweep_copy):
+    """The rows held no n_boot, level, method, over, n_perm or seed: two sweeps of other levels were told
+    apart by the hashed entry path alone."""
+    from neuroxr.sweep import sweep
+
+    path = sweep_copy()
+    kw = dict(models="netA", layers="layer3", neural="animalA", directions=["forward", "cka"], client="serial",
+              progress=False, reps=2, seed=3)
+    table = sweep(path, inference={"bootstrap": 6, "permutations": 5, "level": 0.9, "over": "targets"}, **kw).inference_table
+    assert len(table) == 2
+    for _, row in table.iterrows():
+        boot = nx.open_store(path).read_dataset(row["bootstrap_path"]).attrs
+        want = {"n_boot": 6, "level": 0.9, "n_perm": 5, "bootstrap_seed": 3, "permutation_seed": 3, "method": boot["method"]}
+        assert {k: row[k] for k in want} == want, row
+    assert table.set_index("direction").loc["forward", "over"] == "targets"
+
+
 def test_sweep_inference_of_model_to_model_with_min_reliability(sweep_copy):
     """min_reliability (a ceiling option) reaches neither model_to_model's scores nor its inference."""
     from neuroxr.errors import SweepConfigError

@@ -109,7 +109,8 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
         for t in range(len(next(iter(split.values()))) if split else 1):
             row = {**e.labels(), **(next(iter(split.values()))[t][0] if split else {}), "key": e.key}
             for procedure, bins in split.items():
-                row.update(inference_summary(bins[t][1], procedure), **{f"{procedure}_path": found[procedure].path})
+                row.update(inference_summary(bins[t][1], procedure), **{f"{procedure}_path": found[procedure].path},
+                           **procedure_parameters(found[procedure].dataset.attrs, procedure))
             rows.append(row)
     return pd.DataFrame(rows), computed
 
@@ -182,4 +183,20 @@ def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[st
             row.update(metric_bootstrap_summary(ds), bootstrap_path=res.path)
         else:
             row.update(p=float(ds["p"]), permutation_path=res.path)
+        row.update(procedure_parameters(ds.attrs, procedure))
     return row
+
+
+#: The parameters of a procedure that an inference table row shows, as its entry records them.
+PROCEDURE_COLUMNS = {"bootstrap": ("n_boot", "level", "method", "over"), "permutation": ("n_perm",)}
+
+
+def procedure_parameters(attrs: Mapping[str, Any], procedure: str) -> dict[str, Any]:
+    """The resampling parameters of an inference entry (its attrs): ``n_boot``, ``level``, ``method``,
+    ``over`` (bootstrap) or ``n_perm`` (permutations), and the seed of its draws as ``<procedure>_seed``;
+    an exported interval says its level, what it resampled and how often (two sweeps of other levels
+    were told apart by the hashed path alone)."""
+    out = {k: attrs[k] for k in PROCEDURE_COLUMNS[procedure] if k in attrs}
+    if "seed" in attrs:
+        out[f"{procedure}_seed"] = attrs["seed"]
+    return out

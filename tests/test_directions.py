@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from conftest import near_constant
 import neuroxr as nx
 from neuroxr import predictivity as d
 from neuroxr.alignment import canonical_order
-from neuroxr.errors import NeuroxrWarning
+from neuroxr.errors import NeuroxrWarning, ParameterError
 from neuroxr.kernels.folds import kfold_indices
 from neuroxr.layouts import LayoutError
 
@@ -255,6 +256,21 @@ def test_one_repeat_scores_without_ceiling(problem):
             call()
     off = d.forward(feats, avg, noise_ceiling=False, reps=1)
     xr.testing.assert_identical(off.ev, ds.ev)
+
+
+def test_one_repeat_refuses_the_halves_options_the_automatic_ceiling_leaves_unused(problem):
+    """With the automatic ceiling off (trial-averaged data), a seed or split away from its default drew
+    nothing, yet made an entry under a new key with the same numbers (recording them as used); refused
+    as with noise_ceiling=False. A seed that draws max_n's subsets still counts."""
+    avg = nx.neural(np.nanmean(problem["R"], axis=2))
+    feats, rep = nx.features(problem["F"]), nx.neural(problem["R"])
+    for call in (lambda **kw: d.forward(feats, avg, reps=1, **kw), lambda **kw: d.reverse(avg, feats, reps=1, **kw),
+                 lambda **kw: d.inter_animal(avg, rep, reps=1, **kw), lambda **kw: d.inter_animal(rep, avg, reps=1, **kw)):
+        for kw, shown in (({"seed": 5}, "seed=5"), ({"split": "slots"}, "split='slots'")):
+            with pytest.raises(ParameterError, match=rf"^\w+: {re.escape(shown)} has no effect without a noise ceiling "
+                                                      r"\(trial-averaged data"):
+                call(**kw)
+    d.forward(feats, avg, reps=2, max_n=3, seed=5)  # the seed draws the subsets
 
 
 def test_too_few_stimuli_for_folds():

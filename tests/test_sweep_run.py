@@ -570,3 +570,21 @@ def test_a_failed_layer_leaves_its_groups_without_a_best_layer(sweep_base_store,
     best = res.best_layers.set_index("neural")
     assert pd.isna(best.loc["animalA", "best_layer"]) and np.isnan(best.loc["animalA", "test_ev"])
     assert best.loc["animalB", "best_layer"] in ("layer1", "layer3") and np.isfinite(best.loc["animalB", "test_ev"])
+
+
+def test_a_sweep_leaves_out_the_halves_options_of_a_trial_averaged_set(sweep_base_store, tmp_path):
+    """A sweep's seed and split serve every set; on a trial-averaged one they draw nothing, and the
+    direction refuses them from a direct request: they are left out of its entries (as crsa's)."""
+    path = _copy(sweep_base_store, tmp_path)
+    st = StudyStore(path)
+    st.write_neural("averaged", st.read_neural("animalA").mean("repeat", keep_attrs=True).expand_dims("repeat", axis=-1)
+                    .assign_coords(repeat=[0]))
+    kw = dict(models=["netA"], layers=["layer3"], neural=["animalA", "averaged"], directions=["forward", "reverse"],
+              reps=2, seed=5, split="slots", progress=False)
+    res = sweep(path, client="serial", **kw)
+    assert not res.failed and len(res.computed) == 4
+    params = {r.key: decoded(st.read_dataset(r.path)).attrs["parameters"] for r in res.table.itertuples()}
+    for key, p in params.items():
+        want = ("valid", 0) if "averaged" in key else ("slots", 5)
+        assert (p["split"], p["seed"]) == want, key
+    assert sweep(path, client="serial", **kw).computed == []  # resumed: the same keys

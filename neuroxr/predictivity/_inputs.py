@@ -5,7 +5,7 @@ direction and its parts; re-exported by :mod:`neuroxr.predictivity._prepare`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -33,17 +33,29 @@ class Inputs(NamedTuple):
     order: np.ndarray  # ``a``'s canonical stimulus order (:func:`pair`)
 
 
-def inputs(caller: str, a: Any, arg_a: str, b: Any, arg_b: str, noise_ceiling: bool | None = None) -> Inputs:
+def inputs(caller: str, a: Any, arg_a: str, b: Any, arg_b: str, noise_ceiling: bool | None = None,
+           halves: Mapping[str, Any] | None = None) -> Inputs:
     """The preamble of a direction ``caller`` called with ``a`` (argument ``arg_a``: the predictors)
     and ``b`` (``arg_b``: the targets): each input named (:func:`named`) and validated as its
     argument's kind (``neural*``: responses, ``features*``: model features), in that order; the
     ceiling resolved over the neural inputs (:func:`resolve_ceiling`; none without one); then the
-    two paired (:func:`pair`). Every refusal starts with ``caller`` and names the input."""
+    two paired (:func:`pair`). Every refusal starts with ``caller`` and names the input.
+
+    ``halves``: the direction's ``split``, ``seed`` and ``max_n``; where the automatic ceiling
+    (``noise_ceiling=None``) is off (trial-averaged data), a ``split`` or ``seed`` given away from
+    its default draws nothing and is refused as with ``noise_ceiling=False``
+    (:func:`~neuroxr.predictivity._prepare.check_ceiling_options`): it wrote an entry under a new key
+    with the same numbers, recording a seed and split that were never used."""
     name_a, name_b = named(caller, a, arg_a), named(caller, b, arg_b)
     a = _VALIDATE[arg_a.partition("_")[0]](a, name=name_a)
     b = _VALIDATE[arg_b.partition("_")[0]](b, name=name_b)
     neural = [(arg, da) for arg, da in ((arg_a, a), (arg_b, b)) if arg.startswith("neural")]
     ceiling, note = resolve_ceiling(noise_ceiling, neural, caller) if neural else (False, None)
+    if noise_ceiling is None and not ceiling and halves is not None:
+        from ._prepare import check_ceiling_options
+
+        check_ceiling_options(False, **halves, keep=False, caller=caller,
+                              condition="without a noise ceiling (trial-averaged data: noise_ceiling=None draws none)")
     a, b, order = pair(a, b, (arg_a, arg_b), caller)
     return Inputs(a, b, name_a, name_b, ceiling, note, order)
 

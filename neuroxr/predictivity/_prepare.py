@@ -108,7 +108,7 @@ def fit_backend(regressor: Any, backend: str | None) -> str:
 
 def check_ceiling_options(
     noise_ceiling: Any, *, split: Any = "valid", seed: Any = 0, max_n: Any = None, min_reliability: Any = None,
-    keep: bool = True, seed_drawn: bool = False, caller: str = "",
+    keep: bool = True, seed_drawn: bool = False, caller: str = "", condition: str = "without a noise ceiling",
 ) -> None:
     """One-line :class:`~neuroxr.errors.ParameterError` for an option that ``noise_ceiling=False``
     (explicit; model-to-model always, ``keep=False``) makes inert: ``split`` and ``min_reliability``
@@ -123,7 +123,7 @@ def check_ceiling_options(
     if max_n is None and not seed_drawn and seed != 0:
         inert += [f"seed={seed!r}"]
     if inert:
-        raise no_effect(inert, "without a noise ceiling", "split, seed and min_reliability draw and judge its split "
+        raise no_effect(inert, condition, "split, seed and min_reliability draw and judge its split "
                         "halves; seed also draws max_n's subsets", "keep the ceiling" if keep else "", caller)
 
 

@@ -161,10 +161,12 @@ def package_lines(modules: dict[str, set[str]]) -> list[str]:
     return [line for name in sorted(modules) if (line := _line(packages, name, modules[name])) is not None]
 
 
-def setup_digest(model: Any, modules: dict[str, set[str]], globals_seen: dict[str, Any] | None = None) -> str:
+def setup_digest(model: Any, modules: dict[str, set[str]], globals_seen: dict[str, Any] | None = None,
+                 rebound: set[str] | None = None) -> str:
     """SHA-256 of the modules' plain attributes, the hooks' flags and the packages of the code
-    (``modules``: :func:`~neuroxr.extract.code.code_parts`'s); see the module docstring. The global
-    values that functions held in attributes read are added to ``globals_seen`` (not hashed here)."""
+    (``modules``: :func:`~neuroxr.extract.code.code_parts`'s); see the module docstring. The globals
+    that functions held in attributes read and assign are added to ``globals_seen`` and ``rebound``
+    (not hashed here)."""
     from torch.nn.modules import module as torch_module_mod
 
     f = _Feeder()
@@ -181,6 +183,7 @@ def setup_digest(model: Any, modules: dict[str, set[str]], globals_seen: dict[st
         f.text(line)
     if globals_seen is not None:
         for name, v in f.globals.items():
-            if name not in f.rebound:
-                globals_seen.setdefault(name, v)
+            globals_seen.setdefault(name, v)
+    if rebound is not None:
+        rebound |= f.rebound
     return f.h.hexdigest()

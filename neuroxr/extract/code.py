@@ -249,10 +249,10 @@ def code_digest(model: Any) -> str:
     return code_parts(model)[0]
 
 
-def code_parts(model: Any) -> tuple[str, dict[str, set[str]], dict[str, Any]]:
-    """:func:`code_digest`, the modules its code comes from (name: the files seen of it) and the
-    values its functions read from their module's globals (``"module.name"``: value), but those a
-    covered function assigns (``global X; X = ...``: a cache or a counter, not a setting)."""
+def code_parts(model: Any) -> tuple[str, dict[str, set[str]], dict[str, Any], set[str]]:
+    """:func:`code_digest`, the modules its code comes from (name: the files seen of it), the values
+    its functions read from their module's globals (``"module.name"``: value) and the globals they
+    assign (``global X; X = ...``: a cache or a counter, not a setting)."""
     torch = torch_module()
     f = _Feeder()
     from torch.nn.modules import module as torch_module_mod
@@ -280,4 +280,4 @@ def code_parts(model: Any) -> tuple[str, dict[str, set[str]], dict[str, Any]]:
             f.text(f"{kind} {len(hooks)}")
             for fn in hooks:
                 f.callable(fn)
-    return f.h.hexdigest(), f.modules, {k: v for k, v in f.globals.items() if k not in f.rebound}
+    return f.h.hexdigest(), f.modules, f.globals, f.rebound

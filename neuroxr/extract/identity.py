@@ -133,6 +133,7 @@ class ModelDigests:
         self._parts: dict[str, str] = {}
         self._modules: dict[str, set[str]] = {}
         self._globals: dict[str, Any] = {}
+        self._rebound: set[str] = set()
 
     def __getitem__(self, part: str) -> str:
         """``"state"`` (:func:`state_digest`), ``"code"`` (:func:`~neuroxr.extract.code.code_digest`),
@@ -142,11 +143,11 @@ class ModelDigests:
                 self._parts[part] = state_digest(self._model)
             elif part in ("code", "setup", "globals"):
                 if "code" not in self._parts:  # the code digest notes the modules and globals its code reads
-                    self._parts["code"], self._modules, self._globals = code_parts(self._model)
+                    self._parts["code"], self._modules, self._globals, self._rebound = code_parts(self._model)
                 if part != "code" and "setup" not in self._parts:  # and so do the attributes' functions
-                    self._parts["setup"] = setup_digest(self._model, self._modules, self._globals)
-                if part == "globals":
-                    self._parts[part] = globals_digest(self._globals)
+                    self._parts["setup"] = setup_digest(self._model, self._modules, self._globals, self._rebound)
+                if part == "globals":  # but those some covered function assigns: state, not a setting
+                    self._parts[part] = globals_digest({k: v for k, v in self._globals.items() if k not in self._rebound})
             else:
                 raise KeyError(part)
         return self._parts[part]

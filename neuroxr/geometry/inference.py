@@ -211,11 +211,11 @@ def _rsa_bootstrap(
     full = evaluate(np.ones((1, n)), prep, centred, ceiling)
     if over == "subjects":
         if S < 2:
-            many = {"crsa_bootstrap": "neural sets", "ersa_bootstrap": ""}.get(caller, "data RDMs")
-            raise ParameterError(f"{caller}: over='subjects' needs at least 2 subjects (one {many[:-1]} each); pass one "
-                                 f"per subject or over='stimuli'." if many else
-                                 f"{caller}: over='subjects' needs several subjects, and ersa_bootstrap scores one neural "
-                                 f"set; pass over='stimuli'.")
+            if caller == "ersa_bootstrap":  # one neural set: nothing to pass per subject
+                raise ParameterError(f"{caller}: over='subjects' needs several subjects, and ersa_bootstrap scores one "
+                                     f"neural set; pass over='stimuli'.")
+            many = "neural sets" if caller == "crsa_bootstrap" else "data RDMs"
+            raise ParameterError(f"{caller}: over='subjects' needs at least 2 {many}; pass one per subject or over='stimuli'.")
         sc = rs.counts(rs.bootstrap_indices(S, 1000 if n_boot is None else n_boot, seed, stream=1, caller=caller), S)
         score_b = (sc * full["score"]).sum(axis=1) / S
         boot = {"score": score_b}

@@ -249,8 +249,8 @@ def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = Fa
 
 def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, ids_b: np.ndarray,
                            names: tuple[str, str] = ("neural_a", "neural_b"),
-                           what: tuple[str, str, str] = ("neuroids", "inter-animal", "two animals (or two disjoint sets of "
-                                                                                   "neuroids)")) -> None:
+                           what: tuple[str, str, str] = ("neuroids", "an inter-animal score",
+                                                         "two animals (or two disjoint sets of neuroids)")) -> None:
     """Warn when target neuroids of ``neural_b`` are also predictors in ``neural_a`` with the same
     responses (e.g. an animal against itself): each such target is among its own predictors.
     ``names``: the two inputs as the message names them (:func:`named`; the first with the caller);
@@ -273,8 +273,7 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
             same.append(b_ids[j] if a_ids[i] == b_ids[j] else f"{b_ids[j]} (= {a_ids[i]})")
     if same:
         warn(f"{names[1]}: {len(same)} {what[0]} are also predictors in {names[0]} with the same responses, e.g. "
-             f"{examples(same)}; each is predicted from itself, so its score is not {'an' if what[1][0] in 'aeiou' else 'a'} "
-             f"{what[1]} score. Pass {what[2]}.")
+             f"{examples(same)}; each is predicted from itself, so its score is not {what[1]}. Pass {what[2]}.")
 
 
 def needed_repeats(ceiling: bool, split: str) -> int:

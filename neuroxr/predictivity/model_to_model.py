@@ -71,7 +71,7 @@ def model_to_model(
     FA, FB = prep.load(features_a, aname), prep.load(features_b, bname)
     prep.warn_shared_recordings(FA, FB, features_a.unit_id.values, features_b.unit_id.values,
                                 (prep.named("", features_a, "features_a"), bname),
-                                ("units", "model-to-model", "two layers (or two disjoint sets of units)"))
+                                ("units", "a model-to-model score", "two layers (or two disjoint sets of units)"))
     n = FA.shape[0]
     reg = prep.fold_regressor("model_to_model", n, regressor, n_folds, fold_seed,
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype), caller)

@@ -50,7 +50,7 @@ def _walked(st: StudyStore) -> pd.DataFrame:
     """list_entries with the inventory switched off (the hierarchy walked)."""
     real = StudyStore.inventoried
     try:
-        StudyStore.inventoried = lambda self, prefixes=("",): None  # type: ignore[method-assign]
+        StudyStore.inventoried = lambda self, prefixes=("",), absent=None: None  # type: ignore[method-assign]
         return list_entries(st)
     finally:
         StudyStore.inventoried = real  # type: ignore[method-assign]

@@ -155,13 +155,13 @@ def _partial():
     return xr.Dataset({"data": (("unit",), np.arange(4.0))})
 
 
-def _killed_rewrite(url, pid=None, *, finish=False):
-    """A rewrite of PATH whose writer died after deleting the old copy (its journal names ``pid``)."""
+def _killed_rewrite(url, pid=None, *, finish=False, path=PATH):
+    """A rewrite of ``path`` whose writer died after deleting the old copy (its journal names ``pid``)."""
     st = StudyStore(url)
-    staging = st.begin_write(PATH)
-    _partial().to_zarr(st._zstore, group=PATH, mode="w", consolidated=False)  # a new copy, not marked yet
+    staging = st.begin_write(path)
+    _partial().to_zarr(st._zstore, group=path, mode="w", consolidated=False)  # a new copy, not marked yet
     if finish:
-        st.mark_complete(PATH)  # killed after the new copy was complete, before dropping the kept one
+        st.mark_complete(path)  # killed after the new copy was complete, before dropping the kept one
     st._rewriting.pop(staging)  # the process is gone: nothing of it finishes the write
     if pid is not None:
         (key,) = _hidden(url, "rewrites")
@@ -410,3 +410,28 @@ def test_a_rewrite_killed_before_its_group_document_is_reported_once(url):
                       [f"{PATH}/zarr.json"])
     (problem,) = StudyStore(url, mode="r").damaged()
     assert problem[0] == PATH and "rewrite of it was interrupted" in problem[1]
+
+
+@pytest.mark.parametrize("group_document", [True, False])
+def test_an_entry_whose_rewrite_was_interrupted_is_listed_incomplete(url, group_document):
+    """A killed rewrite of an entry deletes its group document with its old copy: ``list_entries``
+    had no row for it (a script looking for what is missing could not see it) until a writable
+    open put the old copy back. It is listed incomplete, with its previous copy's parameters."""
+    from conftest import latent_sets
+
+    from neuroxr.entries import compute, list_entries
+
+    f1, _, neu = latent_sets(0, 36, 6)
+    st = StudyStore(url)
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1)
+    entry = compute(st, "forward", "net.l1", "mA", params={"reps": 2}).path
+    before = list_entries(StudyStore(url, mode="r")).set_index("path").loc[entry]
+    _killed_rewrite(url, pid=_dead_pid(), path=entry)
+    if not group_document:  # killed while uploading its data
+        batch.delete_keys(StudyStore(url, mode="r")._zstore.with_read_only(False), [f"{entry}/zarr.json"])
+    rows = list_entries(StudyStore(url, mode="r")).query("path == @entry")
+    assert len(rows) == 1 and not rows.complete.iloc[0] and not rows.current.iloc[0]
+    assert (rows.kind.iloc[0], rows.source.iloc[0], rows.target.iloc[0], rows.reps.iloc[0]) == ("forward", "net.l1", "mA", 2)
+    after = list_entries(StudyStore(url)).set_index("path").loc[entry]  # a writable open puts it back
+    assert after.complete and after.current and after.key == before.key

@@ -170,17 +170,21 @@ def _listed_entries(store: Any, groups: tuple[dict[str, Any], dict[str, Any]]) -
     return [r for _, r in sorted(rows, key=lambda t: t[0])]
 
 
-def _scan(store: Any) -> tuple[list[dict[str, Any]] | Iterator[dict[str, Any]], dict[str, dict[str, Any]] | None]:
-    """The entries and, when read from the inventory, the attributes of the complete sets
-    (``{path: attrs}``, for their tokens): one listing and one batch of document reads."""
+def _scan(store: Any) -> tuple[list[dict[str, Any]] | Iterator[dict[str, Any]], dict[str, dict[str, Any]] | None,
+                               list[str] | None]:
+    """The entries; when read from the inventory, the attributes of the complete sets (``{path:
+    attrs}``, for their tokens) and the paths of unfinished writes (incomplete entries and pending
+    records without a group; ``None`` after a walk): one listing and one batch of document reads."""
     inventoried = getattr(store, "inventoried", None)
-    got = inventoried([*_STAGES, "cache/gram", "neural", "features"]) if inventoried is not None else None
+    absent: list[str] = []
+    got = inventoried([*_STAGES, "cache/gram", "neural", "features"], absent) if inventoried is not None else None
     if got is not None:
         rows = _listed_entries(store, got)
         if rows is not None:
             sets = {p: a for p, a in got[0].items() if p.split("/")[0] in ("neural", "features")}
-            return rows, sets
-    return _walk_entries(store), None
+            unfinished = [r["path"] for r in rows if not r["complete"]] + [p for p in absent if p.split("/")[0] in _STAGES or p.startswith("cache/gram/")]
+            return rows, sets, unfinished
+    return _walk_entries(store), None, None
 
 
 def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
@@ -236,7 +240,9 @@ def list_entries(store: Any) -> pd.DataFrame:
         theirs, :func:`~neuroxr.store._zarr.marks_edited`: from its document alone, no listing of its
         chunks nor read of its arrays' documents, which :meth:`~neuroxr.store.StudyStore.damaged`,
         ``lookup`` and ``compute`` check),
-        and it is neither legacy nor incomplete;
+        and it is neither legacy nor incomplete (an entry whose rewrite on an object store was
+        interrupted is listed incomplete, with the parameters of its previous copy, until a writable
+        open puts that copy back);
         ``revision``: the kind's revision when it was computed) then one column per parameter (``params.<name>``
         values, NaN where a kind lacks it).
     """
@@ -246,9 +252,15 @@ def list_entries(store: Any) -> pd.DataFrame:
         store = StudyStore(store, mode="r")
     rows = []
     tokens: dict[str, str | None] = {}
-    entries, sets = _scan(store)
+    entries, sets, unfinished = _scan(store)
     if sets is not None:  # the sets' tokens came with the same batch of reads
         tokens = {p: _set_token(a) for p, a in sets.items()}
+    kept = getattr(store, "interrupted_rewrites", lambda p: {})(unfinished)  # incomplete, their old copy kept
+    entries = [e for e in entries if e["path"] not in kept]  # a partial new copy says nothing of what it was
+    for path, attrs in kept.items():
+        pair = _pair_of(path)
+        if pair is not None and path.count("/") == pair[4].count("/") + 1:
+            entries.append({**_row(pair[1], pair[2], pair[3], path, path.rpartition("/")[2], attrs), "complete": False})
     for e in entries:
         prov, edited = e.pop("provenance") or {}, e.pop("edited")
         e["revision"] = int(prov.get("revision", 0))

@@ -183,7 +183,8 @@ class Listing:
             listed = {p: a for p, a in self._confirmed(paths).items() if a is not None} if attrs else dict.fromkeys(paths)
         return {p: listed[p] for p in sorted(listed)} if attrs else sorted(listed)
 
-    def inventoried(self, prefixes: Sequence[str] = ("",)) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None:
+    def inventoried(self, prefixes: Sequence[str] = ("",), absent: list[str] | None = None
+                    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None:
         """The groups of data under ``prefixes`` per the inventory, complete or not, each confirmed
         by its own metadata document (one listing of the inventory and one concurrent batch of
         document reads on an object store).
@@ -192,6 +193,9 @@ class Listing:
         ----------
         prefixes : sequence of str, default ("",)
             Group paths (``""``: the whole store), e.g. ``("scores", "cache/gram")``.
+        absent : list, optional
+            Filled with the paths recorded ``pending`` whose group is not there (a write that never
+            created it, or a rewrite on an object store killed after it deleted the old copy).
 
         Returns
         -------
@@ -223,6 +227,8 @@ class Listing:
                 return None
             elif attrs is not None and (COMPLETE_ATTR in attrs or self._holds_arrays(p)):
                 incomplete[p] = attrs
+            elif attrs is None and absent is not None and index[p]["state"] == "pending":
+                absent.append(p)
         return complete, incomplete
 
     def _holds_arrays(self, path: str) -> bool:

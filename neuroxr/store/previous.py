@@ -47,7 +47,7 @@ from urllib.parse import quote, unquote
 
 from ..errors import StoreError
 from ._zarr import COMPLETE_ATTR, HIDDEN, TOKEN_ATTR, new_token, read_json, writes_digests
-from .batch import delete_keys, keys_below, put_many
+from .batch import delete_keys, get_many, keys_below, put_many
 from .lock import _owner_alive
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ REWRITE_EXPIRY = 24 * 3600.0
 #: is moved aside (:func:`load_self_reads`; more is refused)
 SELF_READ_BYTES = 2**30
 
-__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "interrupted", "kept_at"]
+__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "interrupted", "interrupted_attrs", "kept_at"]
 
 _HOST = socket.gethostname()
 _JOURNALS = f"{HIDDEN}/rewrites"
@@ -237,6 +237,29 @@ def interrupted(zstore: Any) -> list[tuple[str, str]]:
                               f"{kept_at(rec['previous'])} and is put back when the store is opened for writing "
                               f"once that writer is gone (its process, on its host; from another host a day after "
                               f"it began)"))
+    return out
+
+
+def interrupted_attrs(zstore: Any, paths: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``{path: attributes of the kept copy}`` (``{}`` when its document cannot be read) of the
+    rewrites whose entry is not complete: what each entry was before. ``paths``: the entries to look
+    at (one batch of journal reads), ``None``: every journal (a listing)."""
+    if paths is None:
+        journals = _journals(zstore)
+    else:
+        journals = {}
+        for path, raw in zip(paths, get_many(zstore, [_journal(p) for p in paths]).values()):
+            try:
+                rec = json.loads(raw) if raw is not None else None
+            except ValueError:
+                rec = None
+            if isinstance(rec, dict) and isinstance(rec.get("previous"), str):
+                journals[path] = rec
+    out = {}
+    for path, rec in journals.items():
+        if not _complete(zstore, path):
+            doc = read_json(zstore, f"{kept_at(rec['previous'])}/zarr.json")
+            out[path] = dict((doc or {}).get("attributes") or {})
     return out
 
 

@@ -415,6 +415,15 @@ class Reading(Listing):
             problems.insert(0, SET_ATTRS_PROBLEM)
         return [(path, p) for p in problems]
 
+    def interrupted_rewrites(self, paths: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """``{path: attributes of its kept copy}`` of the entries (object stores) whose rewrite was
+        interrupted and not rolled back yet: incomplete, their previous copy kept until the store is
+        opened for writing once that writer is gone; ``{}`` on a local store (its swaps are atomic).
+        ``paths``: only these entries (their journals read in one batch); ``None``: all (a listing)."""
+        if self._local is not None or paths == []:
+            return {}
+        return previous.interrupted_attrs(self._zstore, paths)
+
     def _unfinished_swaps(self) -> list[tuple[str, str]]:
         """Swaps of dead writers that could not be finished here (a read-only folder), and (object
         stores) rewrites whose entry is incomplete while a previous copy is kept, as damage."""

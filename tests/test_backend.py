@@ -578,3 +578,85 @@ def test_float32_ranks_switch_to_float64_past_the_exact_length(monkeypatch):
     monkeypatch.setattr(G, "EXACT_FLOAT32_RANKS", 32)
     _check_float32_ranks(40)
     _check_float32_ranks(32)
+
+
+class _FakeLibrary:
+    """A thread-limited library (threadpoolctl's interface) that records its count."""
+
+    def __init__(self, n):
+        self.num_threads = n
+
+    def set_num_threads(self, n):
+        self.num_threads = n
+
+
+def test_blocks_of_two_threads_ending_out_of_order_restore_the_counts():
+    """The limits are process-wide: two direction calls overlapping on two threads (a thread pool, a
+    threaded scheduler) each restored the count it found at entry, so the one that ended last put
+    the other's limit back and every later call of the process ran on one BLAS thread."""
+    import threading
+
+    from neuroxr.backend import _threads
+
+    lib = _FakeLibrary(8)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with _threads._set_threads([(lib, 1)]):
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with _threads._set_threads([(lib, 2)]):
+            b_in.set()
+            a_out.wait(5)
+            seen["b alone"] = lib.num_threads  # A ended: B's own count, not A's entry count
+        seen["after"] = lib.num_threads
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == {"b alone": 2, "after": 8} and lib.num_threads == 8
+    with _threads._set_threads([(lib, 4)]):  # nested in one thread: the innermost block's count
+        with _threads._set_threads([(lib, 1)]):
+            assert lib.num_threads == 1
+        assert lib.num_threads == 4
+    assert lib.num_threads == 8
+
+
+def test_the_thread_policy_limits_torch_threads():
+    """A torch direction under blas_threads=1 ran on every core: threadpoolctl sets the BLAS
+    libraries, not torch's intra-op pool."""
+    torch = pytest.importorskip("torch")
+    from neuroxr.backend import blas_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with blas_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_bad_thread_setting_in_the_environment_names_the_variable(monkeypatch):
+    from neuroxr.backend import _threads
+
+    monkeypatch.setenv("NEUROXR_BLAS_THREADS", "foo")
+    with pytest.raises(BackendError, match=r"^environment variable NEUROXR_BLAS_THREADS='foo' must be 'auto', 'none' or an "
+                                           r"integer >= 1; fix or unset it\.$"):
+        _threads._from_environment()
+
+
+@pytest.mark.parametrize("name", [np.array(["torch"]), np.array("torch"), b"torch"])
+def test_a_backend_that_is_not_a_name_is_refused(name):
+    """An array holding a name passed the membership test elementwise (and was recorded as a list),
+    or raised a TypeError from the attrs encoding."""
+    with pytest.raises(BackendError, match=r"^forward: backend=.* is not known; choose one of"):
+        B.resolve_backend(name, "forward")

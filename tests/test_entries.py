@@ -816,3 +816,21 @@ def test_the_reranked_halves_stop_raises_the_direction_bootstraps_that_rank_halv
     assert not set(revisions.RERANKED_HALVES_KINDS) & {"forward", "inter_animal", "reverse_bootstrap",
                                                    "model_to_model_bootstrap", "forward_permutation",
                                                    "inter_animal_permutation"}
+
+
+def test_a_misspelled_backend_is_refused_whether_or_not_the_entry_is_found(study):
+    """A found entry was handed back whatever backend was asked: a typo passed until an entry had to
+    be computed, hours into a run. One that cannot run here (no CuPy) still reads stored entries."""
+    from neuroxr.errors import BackendError
+
+    st = study[0]
+    stored = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    with pytest.raises(BackendError, match=r"^forward: backend='Torch' is not known; choose one of"):
+        compute(st, "forward", "net.l1", "mA", params={"reps": 2}, backend="Torch")
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        again = compute(st, "forward", "net.l1", "mA", params={"reps": 2}, backend="cupy")
+        assert not again.computed and again.path == stored.path
+        with pytest.raises(BackendError, match=r"needs CuPy"):
+            compute(st, "forward", "net.l1", "mA", params={"reps": 3}, backend="cupy")

@@ -9,7 +9,7 @@ import pytest
 
 import neuroxr as nx
 from neuroxr import predictivity as pv
-from neuroxr.errors import LayoutError, NeuroxrError, NeuroxrWarning, ParameterError
+from neuroxr.errors import LayoutError, NeuroxrError, NeuroxrWarning, ParameterError, SweepConfigError
 
 
 @pytest.fixture(scope="module")
@@ -326,3 +326,18 @@ def test_targets_with_two_usable_stimuli_are_nan_not_minus_one():
         out = pv.forward(F, R, n_folds=2, reps=1, noise_ceiling=False)
     r = out.r.squeeze().values
     assert np.isnan(r[0]) and np.isfinite(r[1:]).all()
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "model_to_model"])
+def test_float32_least_squares_is_refused(small, direction):
+    """Least squares in float32 squares the design's condition number: with one near-duplicate unit
+    (condition about 2.5e3) its EV moved by points, unflagged, where ridge's float32 bound refuses
+    small penalties; it is refused as that bound is at alpha = 0, in the functions and in a sweep."""
+    from neuroxr.sweep.config import validate_config
+
+    F, R = small
+    args = {"forward": (F, R), "reverse": (R, F), "model_to_model": (F, F)}[direction]
+    with pytest.raises(ParameterError, match=rf"^{direction}: dtype='float32' cannot resolve least squares \(regressor='linear'"):
+        getattr(pv, direction)(*args, regressor="linear", dtype="float32")
+    with pytest.raises(SweepConfigError, match=r"dtype='float32' cannot resolve least squares"):
+        validate_config({"regressor": "linear", "dtype": "float32"})

@@ -29,6 +29,7 @@ __all__ = [
     "set_backend",
     "use_backend",
     "resolve_backend",
+    "check_backend_name",
     "get_namespace",
     "asarray",
     "to_numpy",
@@ -139,13 +140,19 @@ def use_backend(name: str) -> Iterator[str]:
         set_backend(old)
 
 
+def check_backend_name(name: Any, caller: str = "") -> None:
+    """Refuse a backend that is not ``None`` nor one of :data:`BACKENDS` (whether it can run here is
+    :func:`resolve_backend`'s), in a message starting with ``caller``."""
+    if name is not None and (not isinstance(name, str) or name not in BACKENDS):
+        raise BackendError(f"{where(caller)}backend={name!r} is not known; choose one of {BACKENDS}.")
+
+
 def resolve_backend(name: str | None, caller: str = "") -> str:
     """Check a backend name (``None`` means the global default) and that it can run here; an unknown
     name is refused in a message starting with ``caller``, the public function called."""
+    check_backend_name(name, caller)
     if name is None:
         return _current
-    if name not in BACKENDS:
-        raise BackendError(f"{where(caller)}backend={name!r} is not known; choose one of {BACKENDS}.")
     if name in ("torch", "torch_cuda"):
         try:
             torch = importlib.import_module("torch")

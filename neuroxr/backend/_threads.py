@@ -14,7 +14,10 @@ sets its BLAS threads once, at its start (threadpoolctl):
 - ``None``: leave BLAS alone.
 
 Set it with :func:`set_blas_threads`, per block with :func:`use_blas_threads`, or with the
-environment variable ``NEUROXR_BLAS_THREADS`` (``auto``, ``none`` or an integer).
+environment variable ``NEUROXR_BLAS_THREADS`` (``auto``, ``none`` or an integer). The count
+applies to torch's intra-op threads too once torch is imported (a torch backend's fits). The
+limits are process-wide: blocks open on several threads at once get the smallest count asked,
+and the counts before them come back when the last one ends.
 
 Work that releases the GIL (sorting for ranks; independent draws, each on one BLAS thread,
 :func:`one_blas_thread`) runs on the policy's count of Python threads (:func:`cpu_threads`,
@@ -52,7 +55,17 @@ def _parse(value: Any) -> int | str | None:
     return n
 
 
-_setting: int | str | None = _parse(os.environ.get("NEUROXR_BLAS_THREADS", "auto"))
+def _from_environment() -> int | str | None:
+    """The policy ``NEUROXR_BLAS_THREADS`` sets (``auto`` when unset); a bad value names the variable."""
+    value = os.environ.get("NEUROXR_BLAS_THREADS", "auto")
+    try:
+        return _parse(value)
+    except Exception as exc:
+        raise type(exc)(f"environment variable NEUROXR_BLAS_THREADS={value!r} must be 'auto', 'none' or an integer "
+                        f">= 1; fix or unset it.") from None
+
+
+_setting: int | str | None = _from_environment()
 _controller: Any = None
 
 
@@ -163,23 +176,74 @@ _libs: tuple[Any, list[Any], list[Any]] | None = None
 
 
 def _current_limit(ctl: Any) -> int | None:
-    counts = [lib.num_threads for lib in _blas_libs(ctl)[0]]
+    counts = [lib.num_threads for lib in _with_torch(_blas_libs(ctl)[0])]
     return min(counts) if counts else None
+
+
+class _TorchThreads:
+    """torch's intra-op thread pool as a thread-limited library (threadpoolctl leaves it alone: a
+    torch direction under ``blas_threads=1`` ran on every core)."""
+
+    @property
+    def num_threads(self) -> int:
+        import torch
+
+        return int(torch.get_num_threads())
+
+    def set_num_threads(self, n: int) -> None:
+        import torch
+
+        torch.set_num_threads(int(n))
+
+
+_TORCH = _TorchThreads()
+
+
+def _with_torch(libs: list[Any]) -> list[Any]:
+    """``libs`` and, once torch is imported (never imported here), its thread pool."""
+    import sys
+
+    return [*libs, _TORCH] if "torch" in sys.modules else list(libs)
+
+
+# The limits are process-wide, the blocks setting them per thread: each thread's innermost block
+# sets a library's count, the smallest over threads wins, and the counts before the first block
+# come back when the last one ends (blocks of two threads ending out of order restored each
+# other's limit, which then capped every later call of the process).
+_blocks_lock = threading.Lock()
+_blocks: dict[int, list[dict[Any, int]]] = {}  # thread -> its open blocks' counts, innermost last
+_before: dict[Any, int] = {}  # each library's count before the first open block
+
+
+def _apply_blocks() -> None:
+    """Set every library to what the open blocks ask (under :data:`_blocks_lock`)."""
+    for lib, base in _before.items():
+        wanted = [next((b[lib] for b in reversed(stack) if lib in b), None) for stack in _blocks.values()]
+        n = min((w for w in wanted if w is not None), default=base)
+        if lib.num_threads != n:
+            lib.set_num_threads(n)
 
 
 @contextlib.contextmanager
 def _set_threads(counts: list[tuple[Any, int]]) -> Iterator[None]:
-    """Set each ``(library, threads)`` for a block; restore them after."""
-    old = [(lib, lib.num_threads) for lib, _ in counts]
+    """Set each ``(library, threads)`` for a block; restore them after (across threads, see above)."""
+    me, block = threading.get_ident(), dict(counts)
+    with _blocks_lock:
+        for lib in block:
+            _before.setdefault(lib, lib.num_threads)
+        _blocks.setdefault(me, []).append(block)
+        _apply_blocks()
     try:
-        for lib, n in counts:
-            if lib.num_threads != n:
-                lib.set_num_threads(n)
         yield
     finally:
-        for lib, n in old:
-            if lib.num_threads != n:
-                lib.set_num_threads(n)
+        with _blocks_lock:
+            stack = _blocks[me]
+            stack.remove(block)
+            if not stack:
+                del _blocks[me]
+            _apply_blocks()
+            if not _blocks:
+                _before.clear()
 
 
 @contextlib.contextmanager
@@ -202,7 +266,7 @@ def blas_threads(value: int | str | None | object = ...) -> Iterator[int | None]
     try:
         # NumPy's BLAS gets the threads; another bundled BLAS (SciPy's) runs on one: the idle
         # threads of one library spin for a while after each call and would slow the other's
-        with _set_threads([(lib, n) for lib in mine] + [(lib, 1) for lib in others]):
+        with _set_threads([(lib, n) for lib in _with_torch(mine)] + [(lib, 1) for lib in others]):
             yield n
     finally:
         _in_force.reset(token)
@@ -210,7 +274,7 @@ def blas_threads(value: int | str | None | object = ...) -> Iterator[int | None]
 
 def _every_library(n: int) -> contextlib.AbstractContextManager[None]:
     """Every BLAS library (SciPy's too) on ``n`` threads for a block."""
-    return _set_threads([(lib, n) for lib in _get_controller().select(user_api="blas").lib_controllers])
+    return _set_threads([(lib, n) for lib in _with_torch(_get_controller().select(user_api="blas").lib_controllers)])
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager[None]:

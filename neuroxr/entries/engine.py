@@ -34,6 +34,7 @@ import xarray as xr
 
 from .. import geometry as _geo
 from ..attrs import storable
+from ..backend import check_backend_name
 from ..errors import LayoutError, ParameterError, StoreError, shown, warn
 from ..layouts import validate_metric, validate_scores
 from ..predictivity.generalization import validate_generalization
@@ -449,6 +450,9 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
              dtype: Any, options: Mapping[str, Any] | None) -> EntryResult:
     """:func:`compute` within one session of ``store``."""
     options = dict(options or {})
+    # a misspelled backend is refused whether or not the entry is found (it would pass until one is computed);
+    # one that cannot run here (no CuPy) is refused only when the entry must be computed
+    check_backend_name(backend, kind if isinstance(kind, str) else "compute")
     bad = sorted(set(options) - set(RUN_OPTIONS))
     if bad:
         raise LayoutError(f"unknown run options {bad}; choose from {RUN_OPTIONS}.")

@@ -296,6 +296,9 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       shifted values;
     - a debiased CKA entry (:data:`DEBIASED_HSIC_KINDS`): the unbiased HSIC in the resamples' formula
       at unit counts (other rounding);
+    - a direction's entry (and its inference) with ``regressor="linear"`` and ``dtype`` float32: least
+      squares in float32 squared the design's condition number (a near-duplicate unit moved EV by
+      points); such a request is refused now, so these entries are listed stale;
     - a direction's entry (and its inference) with ``regressor="univariate"``
       (:data:`UNIVARIATE_CONSTANT_KINDS`): a predictor column constant up to rounding on a training
       fold could be a target's best column; it is never chosen now.
@@ -335,5 +338,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if k.name in DEBIASED_HSIC_KINDS and params.get("debiased"):
         rev += 1
     if k.name in UNIVARIATE_CONSTANT_KINDS and params.get("regressor") == "univariate":
+        rev += 1
+    if k.name in FLOAT32_CENTRED_KINDS and reg == "linear" and params.get("dtype") == "float32":
         rev += 1
     return rev

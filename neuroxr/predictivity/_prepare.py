@@ -93,6 +93,9 @@ def check_params(
     if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and resolve_dtype(dtype, caller) != np.float64:
         raise no_effect(["dtype='float32'"], with_regressor(regressor),
                         "it fits in float64; float32 applies to ridge and linear", caller=caller)
+    if isinstance(regressor, str) and regressor == "linear" and resolve_dtype(dtype, caller) != np.float64:
+        raise ParameterError(f"{where(caller)}dtype='float32' cannot resolve least squares (regressor='linear': ridge's "
+                             f"float32 bound at alpha = 0; a near-duplicate unit moves EV by points); use dtype='float64'.")
     resolved = resolve_backend(backend, caller)
     if backend is not None and fit_backend(regressor, resolved) != resolved:
         raise no_effect([f"backend={backend!r}"], with_regressor(regressor),

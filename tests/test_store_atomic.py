@@ -459,3 +459,22 @@ def test_two_processes_creating_one_store_both_open_it(tmp_path, monkeypatch):
     assert raced and st.inventory() == {"neural": [], "features": {}}
     st.write_neural("monkeyA", _neural(0))
     assert StudyStore(path, mode="r").neural_sets() == ["monkeyA"]
+
+
+def test_a_ctrl_c_right_after_the_lock_is_linked_leaves_no_lock(store, monkeypatch):
+    """A KeyboardInterrupt after the lock file was linked, before it was registered as held: the file,
+    owned by this live process, blocked every writer of the entry (120 s, then an error) for the
+    lock's expiry (10 minutes)."""
+    real = os.link
+
+    def link(src, dst):
+        real(src, dst)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "link", link)
+        with pytest.raises(KeyboardInterrupt):
+            store.write_neural("monkeyA", small_neural(1))
+    locks = os.path.dirname(lock_file(store.url, "neural/monkeyA"))
+    assert not os.path.isdir(locks) or os.listdir(locks) == []
+    assert EntryLock(store.url, "neural/monkeyA", timeout=0).acquire() is True

@@ -435,3 +435,43 @@ def test_an_entry_whose_rewrite_was_interrupted_is_listed_incomplete(url, group_
     assert (rows.kind.iloc[0], rows.source.iloc[0], rows.target.iloc[0], rows.reps.iloc[0]) == ("forward", "net.l1", "mA", 2)
     after = list_entries(StudyStore(url)).set_index("path").loc[entry]  # a writable open puts it back
     assert after.complete and after.current and after.key == before.key
+
+
+def test_a_ctrl_c_while_the_old_copy_is_deleted_puts_it_back_at_once(url, monkeypatch):
+    """A KeyboardInterrupt during the deletion of the old copy left the entry incomplete under a
+    journal naming this live process: the set had vanished ("it does not exist") until the
+    process ended. It is put back at once, and the interrupt goes on."""
+    real = batch.delete_keys
+
+    def delete(zstore, keys, first=None):
+        real(zstore, keys[:1], first=first)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(batch, "delete_keys", delete)
+        with pytest.raises(KeyboardInterrupt):
+            StudyStore(url).write_neural("monkeyA", _neural(1))
+    fresh = StudyStore(url, mode="r")
+    np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)
+    assert fresh.damaged() == [] and _hidden(url, "rewrites") == [] and _hidden(url, "previous") == []
+
+
+def test_a_rollback_interrupted_by_ctrl_c_is_finished_by_the_next_writable_open_of_the_same_process(url, monkeypatch):
+    """A second Ctrl-C during the rollback of a failed rewrite left its journal naming this live
+    process: no open restored the entry before the process (a notebook's kernel) ended."""
+    real_copy = previous._copy
+
+    def copy(zstore, pairs):  # the rollback's copy back is interrupted
+        if any(dst.startswith(PATH + "/") for dst in pairs.values()):
+            raise KeyboardInterrupt
+        real_copy(zstore, pairs)
+
+    with monkeypatch.context() as m:
+        _fail_writes_under(m, PATH, n_ok=1)
+        m.setattr(previous, "_copy", copy)
+        with pytest.raises(KeyboardInterrupt):
+            StudyStore(url).write_neural("monkeyA", _neural(1))
+    assert not StudyStore(url, mode="r").is_complete(PATH)
+    st = StudyStore(url)  # the same process, writable: its rewrite runs no more
+    np.testing.assert_array_equal(st.read_neural("monkeyA").values, _neural(0).values)
+    assert st.damaged() == [] and _hidden(url, "rewrites") == [] and _hidden(url, "previous") == []

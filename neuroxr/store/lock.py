@@ -14,6 +14,7 @@ interrupted swap); callers may also hold it around a whole computation (:meth:`S
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -120,10 +121,14 @@ class EntryLock:
         deadline = time.monotonic() + self.timeout
         delay = 0.01
         while True:
-            if self._try_create():
-                with _HELD_LOCK:
-                    _HELD[self.file] = (threading.get_ident(), str(self.id))
-                return True
+            try:
+                if self._try_create():
+                    with _HELD_LOCK:
+                        _HELD[self.file] = (threading.get_ident(), str(self.id))
+                    return True
+            except BaseException:  # a Ctrl-C after the link: nobody would release the file for LOCK_EXPIRY
+                self.release()
+                raise
             info = read_lock(self.file)
             if is_stale(self.file, info):
                 self._break(info)
@@ -132,6 +137,8 @@ class EntryLock:
                 if self.timeout == 0:
                     return False
                 owner = f"{info.get('host')}:{info.get('pid')}" if info else "an unknown writer"
+                if info and info.get("host") == _HOST and info.get("pid") == os.getpid():
+                    owner += " (this process)"
                 raise StoreError(
                     f"entry {self.path!r} is locked by {owner} (waited {self.timeout:.0f} s): another writer is "
                     f"replacing it; run again later, or delete {self.file} if that writer is gone."
@@ -144,15 +151,16 @@ class EntryLock:
         self.id = uuid.uuid4().hex
         record = {"host": _HOST, "pid": os.getpid(), "created": now, "expires": now + self.expiry, "id": self.id}
         tmp = f"{self.file}.{self.id}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(record, f)
         try:
+            with open(tmp, "w") as f:
+                json.dump(record, f)
             os.link(tmp, self.file)  # atomic, fails when the lock exists
             return True
         except FileExistsError:
             return False
         finally:
-            os.unlink(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def _break(self, seen: dict | None) -> None:
         aside = f"{self.file}.{uuid.uuid4().hex}.broken"

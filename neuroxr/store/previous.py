@@ -60,9 +60,19 @@ REWRITE_EXPIRY = 24 * 3600.0
 #: is moved aside (:func:`load_self_reads`; more is refused)
 SELF_READ_BYTES = 2**30
 
-__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "interrupted", "interrupted_attrs", "kept_at"]
+__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "settle", "interrupted", "interrupted_attrs", "kept_at"]
 
 _HOST = socket.gethostname()
+#: The kept copies of this process's rewrites still running. A journal naming this process but
+#: none of these is of a rewrite interrupted here (a Ctrl-C during its deletion of the old copy or
+#: during its rollback): its writer is gone, and the next writable open puts the copy back at once
+#: instead of after the process ends (the entry had vanished for the rest of a notebook's session).
+_RUNNING: set[str] = set()
+
+
+def settle(bid: str | None) -> None:
+    """This process's rewrite that kept ``bid`` runs no more (finished, or rolling back)."""
+    _RUNNING.discard(bid)  # type: ignore[arg-type]
 _JOURNALS = f"{HIDDEN}/rewrites"
 _KEPT = f"{HIDDEN}/previous"
 
@@ -105,6 +115,7 @@ def keep(zstore: Any, path: str, keys: list[str], token: str | None) -> str:
     """Copy the complete group ``path`` (its ``keys``, from one listing) aside, then write its journal;
     returns the id of the kept copy. Nothing at ``path`` is touched."""
     bid = f"{quote(_HOST, safe='')}~{os.getpid()}~{time.time_ns()}~{uuid.uuid4().hex}"
+    _RUNNING.add(bid)
     _copy(zstore, {k: f"{kept_at(bid)}/{k[len(path) + 1:]}" for k in keys})
     rec = {"path": path, "previous": bid, "token": token, "host": _HOST, "pid": os.getpid(), "time": time.time()}
     put_many(zstore, {_journal(path): json.dumps(rec).encode()})
@@ -115,6 +126,7 @@ def drop(zstore: Any, path: str, bid: str) -> None:
     """The rewrite of ``path`` is complete (or superseded): delete its journal, then the kept copy."""
     delete_keys(zstore, [_journal(path)])
     forget_copy(zstore, bid)
+    settle(bid)
 
 
 def forget_copy(zstore: Any, bid: str) -> None:
@@ -186,9 +198,12 @@ def _journals(zstore: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _writer_gone(host: str, pid: Any, started: float, now: float, expiry: float) -> bool:
-    """A writer on this host is gone when its process is (never while it runs, however long); one
-    on another host when its journal is older than ``expiry``."""
+def _writer_gone(host: str, pid: Any, started: float, now: float, expiry: float, bid: str) -> bool:
+    """A writer on this host is gone when its process is (never while it runs, however long), or,
+    this process, when its rewrite keeping ``bid`` runs no more (:data:`_RUNNING`); one on another
+    host when its journal is older than ``expiry``."""
+    if host == _HOST and pid == os.getpid():
+        return bid not in _RUNNING
     if host == _HOST:
         return not _owner_alive({"host": host, "pid": pid})
     return now - started > expiry
@@ -209,7 +224,7 @@ def recover(zstore: Any, expiry: float = REWRITE_EXPIRY, now: float | None = Non
     named = {rec["previous"] for rec in journals.values()}
     for path, rec in journals.items():
         if not rec.get("abandoned") and not _writer_gone(rec.get("host"), rec.get("pid"), float(rec.get("time", 0)), now,
-                                                         expiry):
+                                                         expiry, rec["previous"]):
             continue
         if _complete(zstore, path):
             drop(zstore, path, rec["previous"])
@@ -222,7 +237,7 @@ def recover(zstore: Any, expiry: float = REWRITE_EXPIRY, now: float | None = Non
     for bid in orphans:
         parts = bid.split("~")
         if len(parts) == 4 and parts[1].isdigit() and parts[2].isdigit() and _writer_gone(
-            unquote(parts[0]), int(parts[1]), int(parts[2]) / 1e9, now, expiry
+            unquote(parts[0]), int(parts[1]), int(parts[2]) / 1e9, now, expiry, bid
         ):
             forget_copy(zstore, bid)
     return restored

@@ -390,6 +390,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
             bid = self._rewriting[staging][1]
             if bid is not None and not previous.journal_names(self._zstore, path, bid):
                 del self._rewriting[staging]  # a recovery took this writer for gone and put the old copy back
+                previous.settle(bid)
                 raise StoreError(f"store {self.url!r}: cannot write {path!r}: its previous copy was put back by another "
                                  f"process while this write ran (it took the writer for gone); write it again.")
             try:
@@ -493,13 +494,18 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
             raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
         try:
             batch.delete_keys(self._zstore, keys, first=f"{path}/zarr.json")
-        except OSError as exc:
-            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; {self._undo_rewrite(path, bid)}.") from exc
+        except BaseException as exc:  # a Ctrl-C too: the old copy goes back now, not after this process ends
+            how = self._undo_rewrite(path, bid)
+            if isinstance(exc, OSError):
+                raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; {how}.") from exc
+            raise
         return bid
 
     def _undo_rewrite(self, path: str, bid: str | None) -> str:
         """Object stores: a rewrite of ``path`` failed: delete its partial copy and put the kept
-        previous copy ``bid`` back. Returns how the entry was left, for the error message."""
+        previous copy ``bid`` back. Returns how the entry was left, for the error message. Interrupted
+        itself (a second Ctrl-C), the next writable open, in this process too, puts the copy back."""
+        previous.settle(bid)
         self._forget(path)
         try:
             if bid is None:

@@ -209,3 +209,19 @@ def undefined_study(tmp_path):
     store.write_features("net", "l1", features(F, stim))
     store.write_neural("mA", neural(R, stim, [f"n{j}" for j in range(5)]))
     return store
+
+
+@pytest.fixture
+def constant_layer_study(tmp_path):
+    """20 stimuli, one model ``net``: two random layers ``l1`` (8 units), ``l2`` (6 units) and a layer
+    ``const`` (5 units) with no variance across the stimuli, whose CKA and shape distance are undefined."""
+    from neuroxr.layouts import features
+    from neuroxr.store import StudyStore
+
+    rng = np.random.default_rng(5)
+    stim = [f"s{i:03d}" for i in range(20)]
+    store = StudyStore(tmp_path / "constant.zarr")
+    store.write_features("net", "l1", features(rng.standard_normal((20, 8)), stim))
+    store.write_features("net", "l2", features(rng.standard_normal((20, 6)), stim))
+    store.write_features("net", "const", features(np.ones((20, 5)), stim))
+    return store

@@ -310,3 +310,13 @@ def test_time_resolved_summary_is_the_report_score_table_row(runner, tmp_path):
     assert obj["median_ev"] == pytest.approx(row["median_ev"])
     assert (f"{obj['n_targets']} (target, time bin) pairs of 5 targets x 3 time bins ({obj['n_excluded']} excluded: "
             f"included=False)") in text
+
+
+def test_score_shape_of_a_constant_layer_warns_naming_it(runner, constant_layer_study):
+    """neuroxr score shape gives NaN for a constant layer with the warning CKA gives, naming the layer."""
+    res = runner.invoke(main, ["score", "shape", constant_layer_study.url, "net.l1", "net.const", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["value"] is None  # NaN
+    warned = [line for line in res.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warned) == 1 and warned[0].startswith("Warning: shape: net.const has constant features"), res.stderr
+    assert "shape distance is undefined" in warned[0]

@@ -232,3 +232,25 @@ def test_embed_distances_takes_an_int_of_components_and_warns_on_identical_netwo
     with pytest.warns(NeuroxrWarning, match=r"^embed_distances: every distance in D is 0 .*explained'\] is NaN"):
         Y = embed_distances(np.zeros((4, 4)))
     assert np.isnan(Y.attrs["explained"]) and not Y.values.any()
+
+
+def test_kmeans_plusplus_on_a_labeled_matrix_draws_in_name_order():
+    """A labeled distance matrix is drawn in the order of its names, as procrustes_kmeans draws, so
+    reordering its networks seeds the same networks; the indices are rows of the matrix as given."""
+    D = squareform(pdist(np.random.default_rng(1).standard_normal((6, 2))))
+    names = [f"n{i}" for i in range(6)]
+    lab = xr.DataArray(D, dims=("network", "network_"), coords={"network": names, "network_": names})
+    seeds = {}
+    for order in (np.arange(6), np.array([4, 2, 0, 5, 1, 3]), np.arange(6)[::-1]):
+        shuffled = lab.isel(network=order, network_=order)
+        idx = kmeans_plusplus_init(shuffled, 3, random_state=0)
+        seeds[tuple(order)] = [str(shuffled["network"].values[i]) for i in idx]
+    assert len(set(map(tuple, seeds.values()))) == 1, seeds
+    assert next(iter(seeds.values())) == [names[i] for i in kmeans_plusplus_init(D, 3, random_state=0)]
+
+
+def test_procrustes_kmeans_refuses_a_network_seeding_two_clusters():
+    Xs = dict(zip("abc", _cohort(groups=1, per=3, seed=2)))
+    for init in ([0, 0], ["a", 0], ["b", "b"]):
+        with pytest.raises(LayoutError, match=r"^procrustes_kmeans: init seeds two clusters with the same network '[ab]'"):
+            procrustes_kmeans(Xs, 2, init=init)

@@ -834,3 +834,29 @@ def test_a_misspelled_backend_is_refused_whether_or_not_the_entry_is_found(study
         assert not again.computed and again.path == stored.path
         with pytest.raises(BackendError, match=r"needs CuPy"):
             compute(st, "forward", "net.l1", "mA", params={"reps": 3}, backend="cupy")
+
+
+def test_store_cka_checks_debiased_before_computing_and_labels_the_checked_value(constant_layer_study):
+    """store_cka refuses a debiased that is not a bool (as cka does) before any entry is written: "no" computed
+    debiased entries and then failed, 0.5 computed debiased CKA labeled debiased=0."""
+    st = constant_layer_study
+    for bad in ("no", 0.5):
+        with pytest.raises(ParameterError, match=r"^store_cka: debiased must be True or False"):
+            nx.entries.store_cka(st, debiased=bad)
+    assert list_entries(st).empty
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        for flag in (False, True):
+            C = nx.entries.store_cka(st, debiased=flag)
+            assert C.attrs["debiased"] == int(flag)
+            one = compute(st, "cka", "net.l1", "net.l2", params={"debiased": flag}, require_existing=True)
+            assert float(C["cka"].sel(network="net/l1", network_="net/l2")) == float(one.dataset["score"])
+
+
+def test_store_cka_diagonal_is_nan_for_a_constant_layer(constant_layer_study):
+    """A constant layer's CKA with itself is undefined (NaN, as cka gives it), not 1; other layers keep 1."""
+    with pytest.warns(nx.NeuroxrWarning, match="constant features"):
+        C = nx.entries.store_cka(constant_layer_study)
+    diag = dict(zip(C["network"].values, np.diag(C["cka"].values)))
+    assert np.isnan(diag["net/const"]) and diag["net/l1"] == pytest.approx(1.0) and diag["net/l2"] == pytest.approx(1.0)
+    assert np.isnan(C["cka"].sel(network="net/const").values).all()

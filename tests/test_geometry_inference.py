@@ -817,3 +817,19 @@ def test_rsatoolbox_rdms_are_drawn_over_subjects_by_their_subject_descriptor():
         a = rsa_bootstrap(model, rdms([0, 1, 2, 3]), n_boot=20, seed=1, over=over)
         b = rsa_bootstrap(model, rdms([2, 0, 3, 1]), n_boot=20, seed=1, over=over)
         np.testing.assert_array_equal(a["score_boot"].values, b["score_boot"].values)
+
+
+def test_shape_bootstrap_pairs_a_labeled_and_an_unlabeled_input_as_pairwise_distances_does():
+    """One labeled input and one array: the array's rows list the labeled input's stimuli as given,
+    both are resampled in the canonical order, so permuting the rows of both in step changes no
+    number, and the result keeps stimulus_id (as with two labeled inputs)."""
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(25, 4)), rng.normal(size=(25, 3))
+    ids = np.array([f"s{i:03d}" for i in range(25)])
+    both = shape_bootstrap(nx.features(X, ids), nx.features(Y, ids), n_boot=40, n_perm=19, seed=1)
+    perm = rng.permutation(25)
+    for A, B in ((nx.features(X, ids), Y), (nx.features(X[perm], ids[perm]), Y[perm]), (X[perm], nx.features(Y[perm], ids[perm]))):
+        got = shape_bootstrap(A, B, n_boot=40, n_perm=19, seed=1)
+        for var in ("distance", "distance_ci", "distance_boot", "p", "distance_null", "boot_index"):
+            np.testing.assert_allclose(got[var].values, both[var].values, rtol=1e-12, err_msg=var)
+        assert list(got["stimulus_id"].values) == list(both["stimulus_id"].values) == sorted(ids)

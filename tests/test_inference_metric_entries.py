@@ -368,3 +368,34 @@ def test_sweep_checks_metric_inference_options_before_computing(sweep_copy):
         sweep(path, models="netA", neural="animalA", directions=["cka"], client="serial", progress=False,
               metric_options={"cka": {"debiased": True}}, inference={"bootstrap": 5, "cka_method": "bca"})
     assert set(nx.list_entries(nx.open_store(path))["path"]) == before
+
+
+def test_permutation_entries_of_a_constant_layer_warn_in_no_bootstrap_words(constant_layer_study):
+    """The cka and shape permutation entries draw no resample: a constant layer is warned about once
+    (its CKA / shape distance undefined), never as "resamples ... interval ... n_boot_undefined"."""
+    st = constant_layer_study
+    for kind, what in (("cka_permutation", "so CKA is undefined"), ("shape_permutation", "so the shape distance is undefined")):
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            ds = compute(st, kind, "net.l1", "net.const", params=dict(n_perm=9)).dataset
+        msgs = [str(w.message) for w in rec]
+        assert np.isnan(float(ds["score"])) and set(ds.data_vars) == {"score", "p", "score_null"}
+        assert not [m for m in msgs if "resample" in m or "interval" in m or "n_boot_undefined" in m], msgs
+        assert len([m for m in msgs if what in m and "net/const" in m]) == 1, msgs
+
+
+def test_cli_shape_inference_json_says_what_its_score_is(constant_layer_study):
+    """score shape --bootstrap --json: score / score_ci / p are the fit distance on all stimuli, not the
+    held-out value beside them; inference_statistic says so (for cka: the value itself)."""
+    path = constant_layer_study.url
+    for kind, label in (("shape", "fit distance on all stimuli (value is the held-out distance)"), ("cka", "value")):
+        res = CliRunner().invoke(main, ["score", kind, path, "net.l1", "net.l2", "--bootstrap", "8", "--permutations", "5",
+                                        "--json"])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.output.strip().splitlines()[-1])
+        assert out["inference_statistic"] == label
+        if kind == "shape":
+            fit = nx.geometry.LinearMetric().fit_distance(*_sets(path, "net.l1", "net.l2"))
+            assert out["score"] == pytest.approx(fit) and out["value"] != pytest.approx(fit)
+        else:
+            assert out["score"] == pytest.approx(out["value"])

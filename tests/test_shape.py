@@ -627,3 +627,72 @@ def test_geometry_modules_stay_under_600_lines_and_shape_keeps_its_helpers():
     assert long == {}
     for name in ("_as_network_list", "_check_finite", "_network_array", "_trial_averaged", "check_shape_stimuli"):
         assert getattr(shape, name) is getattr(_shape_inputs, name)
+
+
+def _warned(record, prefix):
+    return [str(w.message) for w in record if str(w.message).startswith(prefix)]
+
+
+def test_a_constant_input_warns_naming_it_where_the_distance_is_nan():
+    """LinearMetric, split_distance and pairwise_distances warn, as cka does (warn_constant), when a
+    constant input makes the distance NaN; one warning per call, none for a number (Euclidean)."""
+    import warnings
+
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.geometry import split_distance
+
+    ids = [f"s{i:02d}" for i in range(20)]
+    A, B = features(_rand(20, 5, 1), ids, name="a"), features(np.full((20, 4), 0.3), ids, name="b")
+    calls = {"LinearMetric": [lambda: LinearMetric().fit_distance(A, B), lambda: LinearMetric().fit(A, B).distance(A, B),
+                              lambda: LinearMetric(alpha=0.5).fit(A[:12], B[:12]).distance(A[12:], B[12:])],
+             "split_distance": [lambda: split_distance(A, B)["distance"].values],
+             "pairwise_distances": [lambda: pairwise_distances({"a": A, "b": B}, test_data={"a": A, "b": B})["test"].values]}
+    for caller, fns in calls.items():
+        for fn in fns:
+            with warnings.catch_warnings(record=True) as rec:
+                warnings.simplefilter("always")
+                out = fn()
+            assert np.isnan(out).any()
+            got = _warned(rec, f"{caller}: ")
+            assert len(got) == 1 and issubclass(rec[0].category, NeuroxrWarning), [str(w.message) for w in rec]
+            named = "train_data['b'] and test_data['b'] have" if caller == "pairwise_distances" else "Y (b) has"
+            assert got[0].startswith(f"{caller}: {named} constant features") and "shape distance is undefined" in got[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert LinearMetric(score_method="euclidean").fit_distance(A, B) > 0  # a number: no warning
+
+
+def test_partial_whitening_is_documented_as_scale_dependent():
+    """0 < alpha < 1 changes with the data's units at ordinary scales (not only below the 1e-7 floor); alpha 0 and 1 do not."""
+    X, Y = _rand(40, 5, 1), _rand(40, 4, 2)
+    for alpha, invariant in ((0.0, True), (0.5, False), (1.0, True)):
+        d = [LinearMetric(alpha=alpha).fit_distance(X, c * Y) for c in (0.1, 1.0, 100.0)]
+        assert np.allclose(d, d[1], rtol=1e-9) == invariant
+    doc = " ".join(LinearMetric.__doc__.split())
+    assert "for ``0 < alpha < 1`` the distance changes with the data's units at any scale" in doc
+
+
+def test_unit_counts_and_network_lists_are_refused_in_one_line():
+    """A different unit count than the fit (plain arrays), held-out networks on other units, a
+    train_data that is not a list/dict, and zero_pad=False with unequal widths: one-line errors
+    naming the function and what to do."""
+    from neuroxr.geometry import split_distance
+
+    X, Y = _rand(15, 5, 1), _rand(15, 4, 2)
+    fitted = LinearMetric().fit(X, Y)
+    for call in (lambda: fitted.distance(X[:, :3], Y), lambda: fitted.transform(X, Y[:, :2])):
+        with pytest.raises(LayoutError, match=r"^LinearMetric: [XY] has [32] units \(columns, dim 'unit'\) but was fitted "
+                                              r"with [54]; pass the units"):
+            call()
+    with pytest.raises(LayoutError, match=r"^pairwise_distances: test_data\[0\] has 2 units \(columns, dim 'unit'\), "
+                                          r"train_data\[0\] 5; give each network's held-out stimuli"):
+        pairwise_distances([X, Y], test_data=[X[:, :2], Y])
+    for bad in (5, X):
+        with pytest.raises(LayoutError, match=r"^pairwise_distances: train_data must be a list, tuple or dict of networks"):
+            pairwise_distances(bad)
+    ids = [f"s{i:02d}" for i in range(15)]
+    for caller, call in (("LinearMetric", lambda: LinearMetric(zero_pad=False).fit(X, Y)),
+                         ("pairwise_distances", lambda: pairwise_distances([X, Y], zero_pad=False)),
+                         ("split_distance", lambda: split_distance(features(X, ids), features(Y, ids), zero_pad=False))):
+        with pytest.raises(LayoutError, match=rf"^{caller}: the representations have 5 and 4 columns"):
+            call()

@@ -567,7 +567,7 @@ def _metric_inference(store: str, kind: str, source: str, target: str | None, in
     from :func:`_inference_params`): their summary for ``--json`` and their lines."""
     from ..sweep.inference import metric_bootstrap_summary
 
-    stats: dict[str, Any] = {}
+    stats: dict[str, Any] = {"inference_statistic": _INFERENCE_STATISTIC.get(kind, "value")} if inference else {}
     lines: list[str] = []
     for procedure, n, p in inference:
         with running(_OPTION[procedure]):
@@ -584,6 +584,10 @@ def _metric_inference(store: str, kind: str, source: str, target: str | None, in
             lines.append(f"{inf.path}: {kind} {float(ds['score']):.4f}, permutation p = {float(ds['p']):.4g} ({n} permutations)")
     return stats, lines
 
+
+#: what the metric inference entries' ``score``, ``score_ci`` and ``p`` are (``--json``'s ``inference_statistic``):
+#: ``"value"`` where they are the entry's value, else the statistic they are of
+_INFERENCE_STATISTIC = {"shape": "fit distance on all stimuli (value is the held-out distance)"}
 
 #: what a direction's bootstrap resamples (``over``), as its line says it
 _RESAMPLED = {"stimuli": "stimuli", "targets": "targets", "both": "stimuli and targets"}

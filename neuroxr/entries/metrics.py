@@ -490,6 +490,8 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
     =====================  ==========================================================================
     """
     from ..geometry import inference as gi
+    from ..geometry.cka_inference import _cka_resampled
+    from ..geometry.shape_inference import _shape_resampled
 
     metric, procedure = METRIC_INFERENCE_KINDS[kind]
     caller = METRIC_INFERENCE_FUNCTIONS[kind]  # what its messages name
@@ -520,15 +522,18 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
         a, b, counts = source, target, {}
         if "neuroid" in target.dims:
             a, b, counts = _cka_inputs(lambda: source, lambda: source, target, "cka_bootstrap", source)
-        ds = gi.cka_bootstrap(a, b, n_boot=p["n_boot"] if boot else 1, seed=p["seed"], level=p.get("level", 0.95),
-                              n_perm=0 if boot else p["n_perm"], **rest)
+        # a permutation entry draws no resample (n_boot=0): no bootstrap words in its warnings
+        ds = _cka_resampled(a, b, n_boot=p["n_boot"] if boot else 0, seed=p["seed"], level=p.get("level", 0.95),
+                            method=rest.pop("method", CKA_BOOT_DEFAULT), nan_policy="propagate",
+                            n_perm=0 if boot else p["n_perm"], **rest)
         ds.attrs.update(counts)  # the stimuli and neuroids _cka_inputs left out, as the cka entry counts them
         ds = ds.rename({v: v.replace("cka", "score") for v in ds.data_vars if v.startswith("cka")})
         if not boot:
             ds = ds[["score", "p", "score_null"]]
     else:  # shape_bootstrap averages a neural target as averaged_as_features
-        ds = gi.shape_bootstrap(source, target, n_boot=p["n_boot"] if boot else 1, seed=p["seed"], level=p.get("level", 0.95),
-                                n_perm=0 if boot else p["n_perm"], **rest)
+        ds = _shape_resampled(source, target, n_boot=p["n_boot"] if boot else 0, seed=p["seed"], level=p.get("level", 0.95),
+                              method=rest.pop("method", SHAPE_BOOT_DEFAULT), indices=None, nan_policy="propagate",
+                              n_perm=0 if boot else p["n_perm"], **rest)
         ds = ds.rename({v: v.replace("distance", "score") for v in ds.data_vars if v.startswith("distance")})
         if not boot:
             ds = ds[["score", "p", "score_null"]]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..geometry.dimensionality import _check_debiased
 from ..sets import feature_ref
 from .engine import _open, compute
 
@@ -52,19 +53,29 @@ def store_dimensionality(store: Any, models: Sequence[str] | None = None) -> xr.
 def store_cka(store: Any, models: Sequence[str] | None = None, debiased: bool = False) -> xr.Dataset:
     """Linear CKA between every pair of (model, layer) of a study store (stimuli paired by id).
 
+    Parameters
+    ----------
+    store : StudyStore or str
+    models : sequence of str, optional
+        Default: every model.
+    debiased : bool, default False
+        As :func:`neuroxr.geometry.cka` (a string such as ``"no"`` is refused before anything is computed).
+
     Returns
     -------
     xarray.Dataset
-        ``cka`` (network, network_) with 1 on the diagonal; coords ``model``/``layer`` and
-        ``model_``/``layer_``.
+        ``cka`` (network, network_); the diagonal is each layer's CKA with itself (its own entry):
+        1, or NaN where CKA is undefined (a constant layer). Coords ``model``/``layer`` and
+        ``model_``/``layer_``; attrs ``debiased`` (0 / 1).
     """
+    debiased = _check_debiased(debiased, "store_cka")
     store = _open(store)
     pairs = _layers(store, models)
     refs = [feature_ref(m, layer) for m, layer in pairs]
-    C = np.eye(len(refs))
+    C = np.empty((len(refs), len(refs)))
     for i in range(len(refs)):
-        for j in range(i + 1, len(refs)):
-            res = compute(store, "cka", refs[i], refs[j], params={"debiased": bool(debiased)})
+        for j in range(i, len(refs)):
+            res = compute(store, "cka", refs[i], refs[j], params={"debiased": debiased})
             C[i, j] = C[j, i] = float(res.dataset["score"])
     names = [f"{m}/{layer}" for m, layer in pairs]
     return xr.Dataset(

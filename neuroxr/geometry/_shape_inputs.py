@@ -16,6 +16,7 @@ import xarray as xr
 from ..alignment import align, canonical_order
 from ..backend import get_namespace
 from ..errors import LayoutError, too_few_stimuli
+from ..errors import shown as shown_value
 from ..validation import real_array
 from ._common import _arg, _canonical, _ids, _is_neural, _label, _named
 
@@ -80,13 +81,15 @@ def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[
     """The networks of ``data`` (a list or dict), their names (the dict keys, else their labels) and
     stimulus ids; the messages start with ``caller`` (the public function called) and name each
     network as an item of its argument ``arg`` (``train_data[0] (net/l1)``)."""
+    if not isinstance(data, (Mapping, list, tuple)):
+        raise LayoutError(f"{caller}: {arg} must be a list, tuple or dict of networks (stimulus, unit); got {shown_value(data)}. "
+                          f"Pass e.g. [X1, X2] or {{'net1': X1, 'net2': X2}}.")
+    shown = _shown(data, arg)
     if isinstance(data, Mapping):
         names, items = [str(k) for k in data], list(data.values())
-        shown = [f"{arg}[{k!r}]" for k in data]
     else:
         items = list(data)
         names = [_label(it, f"network{i}") for i, it in enumerate(items)]
-        shown = [_named(it, f"{arg}[{i}]") for i, it in enumerate(items)]
     if len(set(names)) < len(names):
         names = [f"{nm}#{i}" for i, nm in enumerate(names)]
     ids = None
@@ -108,6 +111,14 @@ def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[
         raise LayoutError(f"{caller}: the networks have different numbers of stimuli (rows) {rows}; pass representations of the "
                           "same stimuli (labeled DataArrays are paired by stimulus_id).")
     return items, names, ids
+
+
+def _shown(data: Any, arg: str) -> list[str]:
+    """How the messages name each network of ``data`` (a list or dict, the argument ``arg``):
+    ``arg[key]`` or ``arg[i] (label)``."""
+    if isinstance(data, Mapping):
+        return [f"{arg}[{k!r}]" for k in data]
+    return [_named(it, f"{arg}[{i}]") for i, it in enumerate(data)]
 
 
 def _rows(M: Any, order: np.ndarray, name: str, ref: str, caller: str) -> Any:

@@ -4,6 +4,7 @@ estimator; resamples drawn as :mod:`neuroxr.geometry.inference` draws them."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from ..kernels.gram import linear_cka
 from ..kernels.gram_measures import permuted_cka, resampled_cka_biased, resampled_cka_debiased
 from ._common import _named, _one_bin, input_labels
 from .cka import _paired_grams
-from .dimensionality import _check_debiased
+from .dimensionality import _check_debiased, warn_constant
 
 __all__ = ["cka_bootstrap", "check_cka_boot_method", "CKA_BOOT_METHODS", "CKA_BOOT_DEFAULT"]
 
@@ -104,6 +105,16 @@ def cka_bootstrap(
         ``debiased`` (0 / 1), ``n_stimuli`` and, as :func:`~neuroxr.geometry.cka` counts them,
         ``n_excluded_stimuli`` and ``n_excluded_neuroids``.
     """
+    rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.", "cka_bootstrap")  # (0: _cka_resampled's)
+    return _cka_resampled(a, b, n_boot=n_boot, seed=seed, level=level, method=method, debiased=debiased, n_perm=n_perm,
+                          nan_policy=nan_policy)
+
+
+def _cka_resampled(a: Any, b: Any, *, n_boot: int, seed: int, level: float, method: str, debiased: bool, n_perm: int,
+                   nan_policy: str) -> xr.Dataset:
+    """:func:`cka_bootstrap`; ``n_boot=0`` (a permutation entry): ``cka`` and the permutation null
+    alone, no resample and so no warning about resamples; a NaN CKA warned about as
+    :func:`~neuroxr.geometry.cka` warns."""
     from .inference import _undefined  # (that module re-exports this one's names)
 
     caller = "cka_bootstrap"
@@ -113,17 +124,21 @@ def cka_bootstrap(
     debiased = _check_debiased(debiased, caller)
     _one_bin(a, _named(a, "a"), caller)
     _one_bin(b, _named(b, "b"), caller)
-    Ka, Kb, ia, _, counts = _paired_grams(a, b, caller, 3 + int(debiased))
+    Ka, Kb, ia, const, counts = _paired_grams(a, b, caller, 3 + int(debiased))
     n = Ka.shape[0]
-    idx = rs.bootstrap_indices(n, n_boot, seed, caller=caller)
-    boot = (_debiased_boot if debiased else _biased_boot)(Ka, Kb, idx)
     theta = float(linear_cka(Ka, Kb, debiased=debiased, centred=True))
-    out: dict[str, Any] = {
-        "cka": ((), theta), "cka_boot": (("boot",), boot),
-        "cka_ci": (("bound",), rs.bias_interval(method, np.asarray(theta), boot, level, nan_policy)),
-        "cka_bias": ((), float(rs.bootstrap_bias(np.asarray(theta), boot))), "boot_index": (("boot", "stimulus"), idx),
-    }
-    _undefined(out, {"cka": boot}, caller, nan_policy)
+    out: dict[str, Any] = {"cka": ((), theta)}
+    if n_boot:
+        idx = rs.bootstrap_indices(n, n_boot, seed, caller=caller)
+        boot = (_debiased_boot if debiased else _biased_boot)(Ka, Kb, idx)
+        out.update({
+            "cka_boot": (("boot",), boot),
+            "cka_ci": (("bound",), rs.bias_interval(method, np.asarray(theta), boot, level, nan_policy)),
+            "cka_bias": ((), float(rs.bootstrap_bias(np.asarray(theta), boot))), "boot_index": (("boot", "stimulus"), idx),
+        })
+        _undefined(out, {"cka": boot}, caller, nan_policy)
+    elif math.isnan(theta) and not any(const):  # (a constant input: _paired_grams warned)
+        warn_constant(caller, [(_named(a, "a"), False), (_named(b, "b"), False)], "CKA")
     if n_perm:
         perms = rs.permutation_indices(n, n_perm, seed, caller)
         null = permuted_cka(Ka, Kb, perms, debiased=debiased)

@@ -118,20 +118,36 @@ def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = 
     Parameters
     ----------
     dist_matrix : array or DataArray, shape (m, m)
+        A labeled matrix (``network`` coords, as :func:`~neuroxr.geometry.pairwise_distances` returns it) is
+        drawn in the order of its names, as :func:`procrustes_kmeans` draws, so the order of its
+        rows changes no seed; a plain array in its row order.
     n_clusters : int
     random_state : int, numpy.random.RandomState or None, optional
 
     Returns
     -------
     numpy.ndarray of int, shape (n_clusters,)
-        Indices of the networks that seed the clusters.
+        Indices (rows of ``dist_matrix``) of the networks that seed the clusters.
     """
     from sklearn.utils import check_random_state
 
-    D, _ = _distance_matrix(dist_matrix, None, "kmeans_plusplus_init", "dist_matrix")
+    D, names = _distance_matrix(dist_matrix, None, "kmeans_plusplus_init", "dist_matrix")
     rs = check_random_state(random_state)
+    _check_n_clusters(n_clusters, D.shape[0], "kmeans_plusplus_init")
+    labeled = isinstance(dist_matrix, xr.DataArray) and dist_matrix.dims[0] in dist_matrix.coords
+    order = _name_order(names) if labeled else np.arange(D.shape[0])
+    return order[_kmeans_pp(D[np.ix_(order, order)], n_clusters, rs)]
+
+
+def _name_order(names: Sequence[str]) -> np.ndarray:
+    """Positions that sort named networks by name (every seeded draw over them is in that order);
+    positional names (:func:`_positional`) in their own order."""
+    return np.arange(len(names)) if _positional(names) else np.argsort(np.asarray(names, dtype=str), kind="stable")
+
+
+def _kmeans_pp(D: np.ndarray, n_clusters: int, rs: Any) -> np.ndarray:
+    """:func:`kmeans_plusplus_init`'s draws (netrep's) over the rows of the checked ``D`` in their order."""
     m = D.shape[0]
-    _check_n_clusters(n_clusters, m, "kmeans_plusplus_init")
     idx = [int(rs.choice(m))]
     d2 = D[idx[0]] ** 2
     for _ in range(1, n_clusters):
@@ -227,7 +243,7 @@ def procrustes_kmeans(
     if D.shape[0] != m:
         raise LayoutError(f"procrustes_kmeans: dist_matrix is {D.shape[0]} x {D.shape[0]} for {m} networks; pass one row per network.")
     # named networks in name order (the draws, each centroid's members), so their order in Xs changes nothing
-    order = np.arange(m) if _positional(names) else np.argsort(np.asarray(names, dtype=str), kind="stable")
+    order = _name_order(names)
     rank = np.empty(m, dtype=np.int64)
     rank[order] = np.arange(m)
     if init is None:
@@ -240,6 +256,10 @@ def procrustes_kmeans(
             raise LayoutError(f"procrustes_kmeans: init names an unknown network {err}; use indices or names from {names[:5]}.") from None
         if seeds.size != n_clusters or seeds.min() < 0 or seeds.max() >= m:
             raise LayoutError(f"procrustes_kmeans: init must give {n_clusters} network indices in [0, {m}); got {shown(list(init))}.")
+        if np.unique(seeds).size < seeds.size:
+            twice = next(names[i] for i in seeds if np.sum(seeds == i) > 1)
+            raise LayoutError(f"procrustes_kmeans: init seeds two clusters with the same network {twice!r} (got "
+                              f"{shown(list(init))}); give {n_clusters} different networks, one per cluster.")
     p = max(X.shape[1] for X in items)
     pad = [np.pad(X, ((0, 0), (0, p - X.shape[1]))) for X in items]
     centroids = [pad[i].copy() for i in seeds]

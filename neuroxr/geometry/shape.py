@@ -37,7 +37,16 @@ from ._common import (
     input_labels,
     unit_ids,
 )
-from ._shape_inputs import _as_network_list, _check_finite, _network_array, _trial_averaged, check_shape_stimuli, same_library
+from ._shape_inputs import (
+    _as_network_list,
+    _check_finite,
+    _network_array,
+    _shown,
+    _trial_averaged,
+    check_shape_stimuli,
+    same_library,
+)
+from .dimensionality import warn_constant
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
 
@@ -83,9 +92,10 @@ class LinearMetric(_EstimatorAPI):
     ``alpha = 1``: Procrustes (invariant to rotations/reflections); ``alpha = 0``: CCA-like
     (invariant to invertible linear maps); in between, partial whitening. The whitening is
     netrep's, eigenvalues of ``X^T X`` floored at the absolute ``1e-7``
-    (:func:`neuroxr.kernels.shape.whiten`): every ``alpha`` equals netrep at every scale, and
-    for ``alpha < 1`` the distance of data with variance below ``1e-7`` along some direction
-    (e.g. features of scale ``1e-5`` and below) changes with their scale. ``fit(X, Y)`` learns
+    (:func:`neuroxr.kernels.shape.whiten`): every ``alpha`` equals netrep at every scale. Only
+    ``alpha = 1`` and ``alpha = 0`` (above that floor) are scale invariant: for ``0 < alpha < 1``
+    the distance changes with the data's units at any scale; normalise the representations
+    first (e.g. to unit total variance) to compare them. ``fit(X, Y)`` learns
     the alignment on paired rows, ``distance(X, Y)`` returns the distance (lower = more similar)
     of paired rows under that alignment, ``score(X, Y)`` its negative (higher = better).
 
@@ -189,8 +199,13 @@ class LinearMetric(_EstimatorAPI):
         self._validate()
         return _s.fit_parts(X, float(self.alpha), self.center_columns, n_columns=n_columns)
 
-    def pad_width(self, p_x: int, p_y: int) -> int | None:
-        """Width the partial fits of a ``p_x``- and a ``p_y``-column pair use (``None``: their own)."""
+    def pad_width(self, p_x: int, p_y: int, caller: str = "LinearMetric") -> int | None:
+        """Width the partial fits of a ``p_x``- and a ``p_y``-column pair use (``None``: their own);
+        unequal widths without ``zero_pad`` are a one-line :class:`~neuroxr.errors.LayoutError`
+        starting with ``caller``."""
+        if int(p_x) != int(p_y) and not self.zero_pad:
+            raise LayoutError(f"{caller}: the representations have {int(p_x)} and {int(p_y)} columns (dim 'unit'); set "
+                              "zero_pad=True to pad the narrower one with zero columns, or reduce both to the same width first.")
         return max(int(p_x), int(p_y)) if self.zero_pad and int(p_x) != int(p_y) else None
 
     def finalize_fit(self, cache_X: _s.PartialFit, cache_Y: _s.PartialFit) -> LinearMetric:
@@ -204,6 +219,7 @@ class LinearMetric(_EstimatorAPI):
         self._maps = (wx, xp.matmul(wx.Z, U), wy, xp.matmul(wy.Z, V), r)
         self._wide = wx.basis is not None or wy.basis is not None
         self._train = (xp.matmul(Xw, U), xp.matmul(Yw, V)) if self._wide else None
+        self._constant = (not bool(xp.any(Xw != 0)), not bool(xp.any(Yw != 0)))  # (centred) zero: no shape
         self._W = None  # (Wx_, Wy_), built on first use
         self.span_x_ = self.span_y_ = None
         self.unit_ids_ = (None, None)  # set by fit for labeled networks
@@ -276,6 +292,10 @@ class LinearMetric(_EstimatorAPI):
         fitted maps' width, see ``Wx_``); for a wide fit ``(n, k_x + k_y - r + w)``: the training
         span's ``k`` coordinates and one column per wide representation for the rows' parts outside
         it (the same norms and pairing)."""
+        return self._aligned(X, Y)[:2]
+
+    def _aligned(self, X: Any, Y: Any) -> tuple[Any, Any, tuple[bool, bool]]:
+        """:meth:`transform`'s ``(tX, tY)`` and whether each input is constant (centred to zero: no shape)."""
         if "_maps" not in vars(self):
             from sklearn.exceptions import NotFittedError  # scikit-learn's convention; imported only here
 
@@ -283,30 +303,47 @@ class LinearMetric(_EstimatorAPI):
         names = self._names(X, Y)
         X, Y = (in_unit_order(A, i, nm, "LinearMetric") for A, i, nm in zip((X, Y), getattr(self, "unit_ids_", (None, None)), names))
         X, Y = self._arrays(X, Y)
+        for A, m, nm in ((X, self.mx_, names[0]), (Y, self.my_, names[1])):
+            if int(A.shape[1]) != int(m.shape[0]):
+                raise LayoutError(f"LinearMetric: {nm} has {int(A.shape[1])} units (columns, dim 'unit') but was fitted with "
+                                  f"{int(m.shape[0])}; pass the units the metric was fitted on, or fit it again.")
         Xc, Yc = _s.centre(X, self.mx_), _s.centre(Y, self.my_)  # (constant up to rounding: zero)
         self._check_span(Xc, getattr(self, "span_x_", None), names[0])
         self._check_span(Yc, getattr(self, "span_y_", None), names[1])
+        xp = get_namespace(Xc, Yc)
+        const = (not bool(xp.any(Xc != 0)), not bool(xp.any(Yc != 0)))
         if not self._wide:
-            return Xc @ self.Wx_, Yc @ self.Wy_
+            return Xc @ self.Wx_, Yc @ self.Wy_, const
         wx, Ax, wy, Ay, r = self._maps
         (Px, ex), (Py, ey) = _s.project(Xc, wx, Ax), _s.project(Yc, wy, Ay)
-        return _s.aligned(Px, Py, r, ex, ey)
+        return (*_s.aligned(Px, Py, r, ex, ey), const)
 
     def distance(self, X: Any, Y: Any) -> float:
-        """Distance (``score_method``; lower = more similar) between ``X`` and ``Y`` under the fitted alignment."""
-        tX, tY = self.transform(X, Y)
-        return _s.shape_score(tX, tY, self.score_method)
+        """Distance (``score_method``; lower = more similar) between ``X`` and ``Y`` under the fitted
+        alignment. NaN (angular) when ``X`` or ``Y`` is constant (no variance across the stimuli up
+        to rounding), with a :class:`~neuroxr.errors.NeuroxrWarning` naming it."""
+        return self._distance(X, Y, "LinearMetric")
 
     def fit_distance(self, X: Any, Y: Any) -> float:
-        """Fit on ``(X, Y)`` and return the distance of the same data (netrep's ``fit_score``)."""
-        return self.fit(X, Y)._training_distance(X, Y)
+        """Fit on ``(X, Y)`` and return the distance of the same data (netrep's ``fit_score``); NaN
+        with a warning for a constant input, as :meth:`distance`."""
+        return self.fit(X, Y)._distance(X, Y, "LinearMetric", training=True)
 
-    def _training_distance(self, X: Any, Y: Any) -> float:
-        """:meth:`distance` of the data the fit was made on (``X``, ``Y``); for a wide fit (``alpha > 0``)
-        from the whitened training coordinates kept by the fit, without projecting ``X``, ``Y`` again."""
-        if not self._wide or float(self.alpha) == 0.0:  # (alpha = 0: the span check runs on them)
-            return self.distance(X, Y)
-        return _s.shape_score(*_s.aligned(*self._train, self._maps[4]), self.score_method)
+    def _scored(self, X: Any, Y: Any, training: bool = False) -> tuple[float, tuple[bool, bool]]:
+        """:meth:`distance` and whether each input is constant; ``training``: of the data the fit was
+        made on, for a wide fit (``alpha > 0``) from the whitened training coordinates it kept,
+        without projecting ``X``, ``Y`` again (``alpha = 0``: the span check runs on them)."""
+        if training and self._wide and float(self.alpha) != 0.0:
+            return _s.shape_score(*_s.aligned(*self._train, self._maps[4]), self.score_method), self._constant
+        tX, tY, const = self._aligned(X, Y)
+        return _s.shape_score(tX, tY, self.score_method), const
+
+    def _distance(self, X: Any, Y: Any, caller: str, training: bool = False, names: tuple[str, str] | None = None) -> float:
+        """:meth:`_scored`'s distance, with the one warning of ``caller`` naming the constant inputs
+        (``names``; default their own) when it is NaN."""
+        value, const = self._scored(X, Y, training)
+        warn_undefined_shape(caller, math.isnan(value), zip(names or self._names(X, Y), const))
+        return value
 
     def score(self, X: Any, Y: Any) -> float:
         """Negative distance ``-distance(X, Y)``: higher is better, as scikit-learn's ``score``.
@@ -314,6 +351,16 @@ class LinearMetric(_EstimatorAPI):
         Used by ``cross_validate`` / ``GridSearchCV``; call :meth:`distance` for the distance itself.
         """
         return -self.distance(X, Y)
+
+
+def warn_undefined_shape(caller: str, undefined: bool, inputs: Any) -> None:
+    """The one :class:`~neuroxr.errors.NeuroxrWarning` of ``caller`` for a NaN (``undefined``) shape
+    distance (:func:`~neuroxr.geometry.dimensionality.warn_constant`, as CKA's), naming the inputs of
+    ``inputs`` (``(name, constant)`` pairs) with no variance across the stimuli; none unless
+    ``undefined`` and some input is constant."""
+    inputs = list(inputs)
+    if undefined and any(c for _, c in inputs):
+        warn_constant(caller, inputs, "the shape distance")
 
 
 def pairwise_distances(
@@ -356,14 +403,21 @@ def pairwise_distances(
 
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     metric._validate("pairwise_distances")
-    Xs, names, _ = _as_network_list(train_data, "train_data", "pairwise_distances")
+    caller = "pairwise_distances"
+    Xs, names, _ = _as_network_list(train_data, "train_data", caller)
+    shown_tr = _shown(train_data, "train_data")
     if Xs:
-        check_shape_stimuli(int(np.shape(Xs[0])[0]), bool(center_columns), "train_data", "pairwise_distances")
+        check_shape_stimuli(int(np.shape(Xs[0])[0]), bool(center_columns), "train_data", caller)
     Ts = None
     if test_data is not None:
-        Ts, _, _ = _as_network_list(held_out_networks(train_data, test_data, "pairwise_distances"), "test_data", "pairwise_distances")
+        test_data = held_out_networks(train_data, test_data, caller)
+        Ts, _, _ = _as_network_list(test_data, "test_data", caller)
         if len(Ts) != len(Xs):
-            raise LayoutError(f"pairwise_distances: {len(Xs)} train and {len(Ts)} test networks; give the same networks in test_data.")
+            raise LayoutError(f"{caller}: {len(Xs)} train and {len(Ts)} test networks; give the same networks in test_data.")
+        for nt, nx_, T, X in zip(_shown(test_data, "test_data"), shown_tr, Ts, Xs):
+            if int(T.shape[1]) != int(X.shape[1]):
+                raise LayoutError(f"{caller}: {nt} has {int(T.shape[1])} units (columns, dim 'unit'), {nx_} {int(X.shape[1])}; "
+                                  "give each network's held-out stimuli on the units it is fitted on.")
     m = len(Xs)
     pf = dask.delayed(metric.partial_fit, pure=True)
     caches: dict[tuple[int, int | None], Any] = {}
@@ -373,30 +427,36 @@ def pairwise_distances(
             caches[i, width] = pf(Xs[i], width)
         return caches[i, width]
 
-    def pair(ci: Any, cj: Any, i: int, j: int) -> tuple[float, float]:
+    def pair(ci: Any, cj: Any, i: int, j: int) -> tuple[float, float, tuple[bool, ...]]:
         est = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
         est.finalize_fit(ci, cj)
-        tr = est._training_distance(Xs[i], Xs[j])
-        te = est.distance(Ts[i], Ts[j]) if Ts is not None else math.nan
-        return tr, te
+        tr, const = est._scored(Xs[i], Xs[j], training=True)
+        te, const_te = est._scored(Ts[i], Ts[j]) if Ts is not None else (math.nan, (False, False))
+        return tr, te, (*const, *const_te)  # which inputs are constant, for the one warning (not in a task's thread)
 
     tasks = {}
     for i in range(m):
         for j in range(i + 1, m):
-            width = metric.pad_width(Xs[i].shape[1], Xs[j].shape[1])
+            width = metric.pad_width(Xs[i].shape[1], Xs[j].shape[1], caller)
             tasks[i, j] = dask.delayed(pair, pure=True)(cache(i, width), cache(j, width), i, j)
     if client is not None:
         results = client.gather(client.compute(list(tasks.values())))
     else:
         results = dask.compute(*tasks.values(), scheduler=scheduler or "threads")
     Dtr, Dte = np.zeros((m, m)), np.zeros((m, m))
-    for (i, j), (tr, te) in zip(tasks, results):
+    shown_te = _shown(test_data, "test_data") if Ts is not None else []
+    undefined: dict[str, bool] = {}  # the constant networks with NaN distances, for one warning
+    for (i, j), (tr, te, c) in zip(tasks, results):
         Dtr[i, j] = Dtr[j, i] = tr
         Dte[i, j] = Dte[j, i] = te
+        named = [(shown_tr[i], tr), (shown_tr[j], tr), *([(shown_te[i], te), (shown_te[j], te)] if Ts is not None else [])]
+        undefined.update({nm: True for (nm, value), flag in zip(named, c) if flag and math.isnan(value)})
     if Ts is not None:
         for i in range(m):
             est = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method).fit(Xs[i], Xs[i])
-            Dte[i, i] = est.distance(Ts[i], Ts[i])
+            Dte[i, i], c = est._scored(Ts[i], Ts[i])
+            undefined.update({shown_te[i]: True} if c[0] and math.isnan(Dte[i, i]) else {})
+    warn_undefined_shape(caller, bool(undefined), undefined.items())
     coords = {"network": names, "network_": names}
     attrs = {"alpha": float(alpha), "center_columns": int(center_columns), "zero_pad": int(zero_pad), "score_method": score_method}
     train = xr.DataArray(Dtr, dims=("network", "network_"), coords=coords, name="distance", attrs=attrs)
@@ -462,9 +522,10 @@ def split_distance(
     ids = _ids(X)
     tr, te = _train_test(ids, test_size, seed, "split_distance")
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
+    metric.pad_width(X.shape[1], Y.shape[1], "split_distance")  # unequal widths without zero_pad: refused as split_distance's
     metric.fit(X.isel(stimulus=tr), Y.isel(stimulus=tr))
-    d_tr = metric._training_distance(X.isel(stimulus=tr), Y.isel(stimulus=tr))
-    d_te = metric.distance(X.isel(stimulus=te), Y.isel(stimulus=te))
+    (d_tr, c_tr), (d_te, c_te) = (metric._scored(X.isel(stimulus=s), Y.isel(stimulus=s), s is tr) for s in (tr, te))
+    warn_undefined_shape("split_distance", math.isnan(d_tr) or math.isnan(d_te), zip(names, (c_tr[0] or c_te[0], c_tr[1] or c_te[1])))
     split = np.full(ids.size, "train", dtype=object)
     split[te] = "test"
     return xr.Dataset(

@@ -29,10 +29,10 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     ``stimulus_id``; neural responses averaged over repeats), with their ids and the counts of the
     stimuli and neuroids left out (``n_excluded_*``, as :func:`~neuroxr.geometry.split_distance`
     counts them); the messages name them as :func:`shape_bootstrap`'s arguments."""
-    from ..alignment import align
+    from ..alignment import align, canonical_order
     from ..backend import to_numpy
-    from ._common import _canonical, _drop_unusable
-    from ._shape_inputs import _network_array, _trial_averaged
+    from ._common import _canonical, _drop_unusable, _ids
+    from ._shape_inputs import _network_array, _rows, _trial_averaged
 
     names = _named(X, "X"), _named(Y, "Y")
     (X, Y), counts, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "shape_bootstrap")  # crsa's rule for missing trials
@@ -43,6 +43,16 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
         ids = np.asarray(X["stimulus_id"].values).astype(str)
         X = X.transpose("stimulus", ...).values
         Y = Y.transpose("stimulus", ...).values
+    elif isinstance(X, xr.DataArray) or isinstance(Y, xr.DataArray):  # paired as _as_network_list pairs them:
+        # the unlabeled rows list the labeled input's stimuli as given; both then in its canonical order
+        r = 0 if isinstance(X, xr.DataArray) else 1
+        pair = [X, Y]
+        other = pair[1 - r] if hasattr(pair[1 - r], "shape") else np.asarray(pair[1 - r])
+        pair[1 - r] = _rows(other, canonical_order(_ids(pair[r])), names[1 - r], names[r], "shape_bootstrap")
+        pair[r] = _canonical(pair[r])
+        ids = np.asarray(_ids(pair[r])).astype(str)
+        pair[r] = pair[r].transpose("stimulus", ...).values
+        X, Y = pair
     else:
         ids = None
     # read as every shape function reads a network (text refused in one line), then NumPy float64
@@ -104,7 +114,9 @@ def shape_bootstrap(
     ----------
     X, Y : DataArray (stimulus, unit) or (stimulus, neuroid, repeat), or arrays (n, p)
         The two representations; DataArrays are paired by ``stimulus_id`` and resampled in the
-        canonical order (neural responses are averaged over repeats). Fewer than 3 stimuli (2 with
+        canonical order (neural responses are averaged over repeats). An array beside a DataArray
+        lists its stimuli in the DataArray's order as given, as :func:`~neuroxr.geometry.pairwise_distances`
+        reads it, and is resampled with it in the canonical order. Fewer than 3 stimuli (2 with
         ``center_columns=False``) are refused, as by :meth:`LinearMetric.fit`.
     alpha, center_columns, zero_pad, score_method
         As :class:`neuroxr.geometry.LinearMetric`.
@@ -132,11 +144,25 @@ def shape_bootstrap(
     xarray.Dataset
         ``distance`` (the full-sample fit distance), ``distance_boot`` (boot), ``distance_ci``
         (bound; ``method``'s interval), ``distance_bias`` (``mean(distance_boot) - distance``,
-        over the defined resamples), ``n_boot_undefined``, ``boot_index`` (boot, stimulus); with
+        over the defined resamples), ``n_boot_undefined``, ``boot_index`` (boot, stimulus; coord
+        ``stimulus_id`` when either input is labeled); with
         ``n_perm`` also ``p`` and ``distance_null`` (perm). Attrs ``n_stimuli`` and, as
         :func:`~neuroxr.geometry.split_distance` counts them, ``n_excluded_stimuli`` and
         ``n_excluded_neuroids``.
     """
+    if n_boot is not None:  # (0 is the permutation entries' own: no resample)
+        rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.", "shape_bootstrap")
+    return _shape_resampled(X, Y, alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method,
+                            n_boot=n_boot, seed=seed, level=level, method=method, indices=indices, n_perm=n_perm,
+                            nan_policy=nan_policy)
+
+
+def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero_pad: bool, score_method: str,
+                     n_boot: int | None, seed: int, level: float, method: str, indices: np.ndarray | None, n_perm: int,
+                     nan_policy: str) -> xr.Dataset:
+    """:func:`shape_bootstrap`; ``n_boot=0`` (a permutation entry): ``distance`` and the permutation
+    null alone, no resample and so no warning about resamples (a constant input is warned about
+    by the fit distance)."""
     from ..kernels import shape as _ks
     from .shape import LinearMetric, check_shape_stimuli
 
@@ -155,9 +181,9 @@ def shape_bootstrap(
     check_shape_stimuli(X.shape[0], bool(center_columns), f"{_named(X0, 'X')} and {_named(Y0, 'Y')}", "shape_bootstrap")
     X, Y = (np.zeros_like(A) if center_columns and not _ks.centre(A, A.mean(axis=0)).any() else A for A in (X, Y))  # as LinearMetric
     n = X.shape[0]
-    width = metric.pad_width(X.shape[1], Y.shape[1])
+    width = metric.pad_width(X.shape[1], Y.shape[1], "shape_bootstrap")
     a = float(alpha)
-    idx = _draws(indices, n, n_boot, seed, bool(n_perm), "shape_bootstrap")
+    idx = _draws(indices, n, n_boot, seed, bool(n_perm), "shape_bootstrap") if n_boot != 0 else np.empty((0, n), dtype=np.int64)
 
     units = (X.shape[1], Y.shape[1])
     (_, Xq), (_, Yq) = _ks.row_basis(X), _ks.row_basis(Y)  # wide: every resample's rows in n coordinates
@@ -172,13 +198,14 @@ def shape_bootstrap(
     for b in range(idx.shape[0]):
         w = np.bincount(idx[b], minlength=n).astype(float)
         boot[b] = fit_distance(_weighted_rows(Xq, w, center_columns), _weighted_rows(Yq, w, center_columns))
-    d0 = float(metric.fit_distance(X, Y))
-    ci = rs.bias_interval(method, np.asarray(d0), boot, level, nan_policy)
-    out: dict[str, Any] = {
-        "distance": ((), d0), "distance_boot": (("boot",), boot), "distance_ci": (("bound",), ci),
-        "distance_bias": ((), float(rs.bootstrap_bias(np.asarray(d0), boot))), "boot_index": (("boot", "stimulus"), idx),
-    }
-    _undefined(out, {"distance": boot}, "shape_bootstrap", nan_policy)
+    d0 = float(metric.fit(X, Y)._distance(X, Y, "shape_bootstrap", training=True, names=(_named(X0, "X"), _named(Y0, "Y"))))
+    out: dict[str, Any] = {"distance": ((), d0)}
+    if n_boot != 0:
+        ci = rs.bias_interval(method, np.asarray(d0), boot, level, nan_policy)
+        out.update({"distance_boot": (("boot",), boot), "distance_ci": (("bound",), ci),
+                    "distance_bias": ((), float(rs.bootstrap_bias(np.asarray(d0), boot))),
+                    "boot_index": (("boot", "stimulus"), idx)})
+        _undefined(out, {"distance": boot}, "shape_bootstrap", nan_policy)
     if n_perm:
         null = _shape_null(X, Y, metric, width, rs.permutation_indices(n, n_perm, seed, "shape_bootstrap"))
         out["distance_null"] = (("perm",), null)

@@ -13,9 +13,11 @@ compared after aligning them with the best transformation of a group:
    variance is kept (netrep's ``preserve_variance=True``). As netrep's ``whiten``, the
    eigenvalues of ``X^T X`` are floored at the absolute ``1e-7`` (``NETREP_EIG_FLOOR``) in the
    whitening and in the rescaling alike, so every ``alpha`` equals netrep at every scale; the
-   price (netrep's too) is that for ``alpha < 1`` a representation whose variance along some
+   price (netrep's too) is that at ``alpha = 0`` a representation whose variance along some
    direction is below ``1e-7`` (e.g. features of scale ``1e-5`` and below) is whitened less there
-   than a larger copy of it: the distance is not invariant to the scale of such data.
+   than a larger copy of it. For ``0 < alpha < 1`` the distance depends on the data's scale at
+   every scale (``alpha I`` scales with ``X``, ``(X^T X)^(-1/2)`` does not): only ``alpha = 1``
+   and ``alpha = 0`` (above the floor) are scale invariant.
    Directions the data do not span (the null space of ``X^T X``: eigenvalues at or below
    ``max(n, p) eps`` times the largest, rounding) have nothing to whiten: the whitening is
    ``alpha`` there (the Moore-Penrose ``(X^T X)^(+1/2)`` is zero), the same in every such

@@ -696,3 +696,20 @@ def test_unit_counts_and_network_lists_are_refused_in_one_line():
                          ("split_distance", lambda: split_distance(features(X, ids), features(Y, ids), zero_pad=False))):
         with pytest.raises(LayoutError, match=rf"^{caller}: the representations have 5 and 4 columns"):
             call()
+
+
+def test_a_constant_networks_distance_to_itself_is_nan_in_pairwise_distances():
+    """Its training distance to every other network was NaN but to itself 0 (as store_cka's diagonal
+    was 1): a mean over the matrix counted an undefined network as identical to itself."""
+    import warnings
+
+    ids = [f"s{i:02d}" for i in range(20)]
+    nets = {"a": features(_rand(20, 5, 1), ids, name="a"), "b": features(np.full((20, 4), 0.3), ids, name="b"),
+            "c": features(_rand(20, 3, 2), ids, name="c")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        D = pairwise_distances(nets, scheduler="sync")
+        both = pairwise_distances(nets, test_data=nets, scheduler="sync")
+    for M in (D.values, both["train"].values, both["test"].values):
+        assert np.isnan(M[1]).all() and np.isnan(M[:, 1]).all() and M[0, 0] == 0 and M[2, 2] == 0
+    assert LinearMetric().fit_distance(nets["b"], nets["b"]) != LinearMetric().fit_distance(nets["b"], nets["b"])  # NaN too

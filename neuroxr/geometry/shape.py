@@ -397,7 +397,8 @@ def pairwise_distances(
     xarray.DataArray (network, network_) of distances when ``test_data`` is None, else a Dataset
     with ``train`` and ``test`` distance matrices. Fewer than 3 training stimuli (2 with
     ``center_columns=False``) are refused, as by :meth:`LinearMetric.fit`; networks are read as
-    by :class:`LinearMetric` (NumPy bool, integer and float32 as float64).
+    by :class:`LinearMetric` (NumPy bool, integer and float32 as float64). A constant network's
+    row and column are NaN, its diagonal too (with a warning naming it).
     """
     import dask
 
@@ -451,6 +452,8 @@ def pairwise_distances(
         Dte[i, j] = Dte[j, i] = te
         named = [(shown_tr[i], tr), (shown_tr[j], tr), *([(shown_te[i], te), (shown_te[j], te)] if Ts is not None else [])]
         undefined.update({nm: True for (nm, value), flag in zip(named, c) if flag and math.isnan(value)})
+        for k, flag in zip((i, j), c[:2]):  # a constant network's distance to itself is undefined too, not 0
+            Dtr[k, k] = np.nan if flag else Dtr[k, k]
     if Ts is not None:
         for i in range(m):
             est = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method).fit(Xs[i], Xs[i])

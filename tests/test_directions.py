@@ -318,7 +318,7 @@ def test_targets_constant_up_to_rounding_score_nan_in_every_direction(problem):
     const = np.stack([np.full(n, 0.7), near_constant(n)], axis=1)
     Rc, RBc, Fc = R.copy(), RB.copy(), F.copy()
     Rc[:, :2, :], RBc[:, :2, :], Fc[:, :2] = const[:, :, None], const[:, :, None], const
-    match = r"2 (neuroids|units) are constant across stimuli \(up to rounding\): \['(neuroid|unit)0', '(neuroid|unit)1'\]\."
+    match = r"2 (neuroids|units) are constant across stimuli \(up to rounding: a spread below 2.4e-7 of their magnitude\): \['(neuroid|unit)0', '(neuroid|unit)1'\]\."
     runs = {
         "forward": (lambda Y: d.forward(nx.features(F), nx.neural(Y), reps=2), R, Rc, "neuroid"),
         "forward lazy": (lambda Y: d.forward(nx.features(F).chunk({"unit": 16}), nx.neural(Y), reps=2), R, Rc, "neuroid"),
@@ -344,7 +344,7 @@ def test_reverse_dual_regime_scores_constant_target_units_nan_in_memory_and_lazy
     R, F = rng.normal(size=(30, 40, 3)), rng.normal(size=(30, 8))
     F[:, 3] = near_constant(30)
     mem = d.reverse(nx.neural(R), nx.features(F), reps=8)
-    with pytest.warns(NeuroxrWarning, match=r"features: 1 units are constant across stimuli \(up to rounding\): \['unit3'\]\."):
+    with pytest.warns(NeuroxrWarning, match=r"features: 1 units are constant across stimuli \(up to rounding: a spread below 2.4e-7 of their magnitude\): \['unit3'\]\."):
         lazy = d.reverse(nx.neural(R), nx.features(F).chunk({"unit": 3}), reps=8)
     assert _nan_for(mem, "unit", [3]) and _nan_for(lazy, "unit", [3])
     np.testing.assert_allclose(lazy.ev.values, mem.ev.values, rtol=1e-10)

@@ -649,7 +649,7 @@ def test_features_constant_up_to_rounding_are_constant_features(form):
     f = features(rng.standard_normal((30, 8)), ids)
     as_form = {"memory": lambda x: x, "lazy": lambda x: x.chunk({"unit": 7}), "gram": geo.gram}[form]
     c = as_form(features(F, ids))
-    why = r"( \(.*\))? has constant features \(no variance across the stimuli, up to rounding\), so"
+    why = r"( \(.*\))? has constant features \(no variance across the stimuli, up to rounding: .*\), so"
     with pytest.warns(NeuroxrWarning, match="^effective_dimensionality: obj" + why):
         assert np.isnan(geo.effective_dimensionality(c))
     for debiased in (False, True):
@@ -802,3 +802,16 @@ def test_cka_holds_about_three_grams_at_its_peak(debiased, monkeypatch):
     assert peak < 3.5, peak
     if not debiased:
         assert value == pytest.approx(ref, rel=1e-12)
+
+
+def test_the_constant_warning_says_what_up_to_rounding_means():
+    """Features at a baseline of 1e7 with unit spread are constant under the one rule (a spread below
+    2.4e-7 of the magnitude, about two float32 roundings): CKA is NaN. The warning said only that they
+    had no variance; it says the bound and the way out (numpy on the same values gives a number)."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(30)]
+    X, Y = rng.standard_normal((30, 5)), rng.standard_normal((30, 4))
+    with pytest.warns(NeuroxrWarning, match=r"up to rounding: a spread below about 2\.4e-7 of the values' magnitude in "
+                                               r"float64; subtract a large baseline first if they vary\)"):
+        assert np.isnan(float(geo.cka(features(X + 1e7, ids), features(Y, ids))))
+    assert np.isfinite(float(geo.cka(features(X + 1e7 - 1e7, ids), features(Y, ids))))

@@ -95,7 +95,8 @@ def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str) ->
     (:func:`neuroxr.kernels.gram.constant_features`)."""
     const = [name for name, c in inputs if c]
     who = " and ".join(const) or " or ".join(n for n, _ in inputs)
-    why = ("constant features (no variance across the stimuli, up to rounding)" if const
+    why = ("constant features (no variance across the stimuli, up to rounding: a spread below about 2.4e-7 of the "
+           "values' magnitude in float64; subtract a large baseline first if they vary)" if const
            else "a degenerate Gram (no positive variance term)")
     warn(f"{caller}: {who} {'has' if len(const) <= 1 else 'have'} {why}, so {what} is undefined: the result is "
                   "NaN. Drop constant units / inputs first.")

@@ -475,3 +475,38 @@ def test_a_rollback_interrupted_by_ctrl_c_is_finished_by_the_next_writable_open_
     st = StudyStore(url)  # the same process, writable: its rewrite runs no more
     np.testing.assert_array_equal(st.read_neural("monkeyA").values, _neural(0).values)
     assert st.damaged() == [] and _hidden(url, "rewrites") == [] and _hidden(url, "previous") == []
+
+
+def test_a_deletion_killed_part_way_is_named_and_finished_by_a_writable_open(url, monkeypatch):
+    """A writer killed while it deleted a layer's Gram folder (its document first) left the Gram
+    entries below it whole under a folder without a document: validate failed on "missing metadata
+    document ... rewrite the entry" for a path that is no entry, and no open mended it."""
+    from conftest import latent_sets
+
+    from neuroxr.entries import compute
+
+    f1, f2, neu = latent_sets(0, 36, 6)
+    st = StudyStore(url)
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1)
+    compute(st, "forward", "net.l1", "mA", params={"reps": 2})  # streams, so a Gram is cached
+    folder = "cache/gram/net/l1"
+    assert list_keys(st._zstore, folder + "/")
+    real = batch.delete_keys
+
+    def killed(zstore, keys, first=None):
+        if first == f"{folder}/zarr.json":
+            real(zstore, [first])
+            raise _Killed
+        real(zstore, keys, first=first)
+
+    with monkeypatch.context() as m:
+        m.setattr(batch, "delete_keys", killed)
+        m.setattr(previous, "delete_keys", killed)
+        with pytest.raises(_Killed):
+            st.write_features("net", "l1", f2)  # its cached Gram is deleted after the new copy is in
+    (problem,) = StudyStore(url, mode="r").damaged()
+    assert problem[0] == folder and "its deletion was interrupted" in problem[1]
+    st = StudyStore(url)  # the writer is gone (this process's deletion runs no more): finished
+    assert st.damaged() == [] and list_keys(st._zstore, folder + "/") == [] and _hidden(url, "rewrites") == []
+    np.testing.assert_array_equal(st.read_features("net", "l1").values, f2.values)

@@ -60,7 +60,7 @@ REWRITE_EXPIRY = 24 * 3600.0
 #: is moved aside (:func:`load_self_reads`; more is refused)
 SELF_READ_BYTES = 2**30
 
-__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "settle", "interrupted", "interrupted_attrs", "kept_at"]
+__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "settle", "delete_group", "interrupted", "interrupted_attrs", "kept_at"]
 
 _HOST = socket.gethostname()
 #: The kept copies of this process's rewrites still running. A journal naming this process but
@@ -187,15 +187,40 @@ def journal_names(zstore: Any, path: str, bid: str) -> bool:
     return bool(rec) and rec.get("previous") == bid
 
 
-def _journals(zstore: Any) -> dict[str, dict[str, Any]]:
-    """``{path: journal record}`` of every rewrite not finished: one listing plus one read each."""
+def _records(zstore: Any) -> dict[str, dict[str, Any]]:
+    """``{path: journal record}`` of every rewrite and deletion not finished: one listing plus one read each."""
     out = {}
     for key in keys_below(zstore, _JOURNALS):
         rec = read_json(zstore, key)
         name = key[len(_JOURNALS) + 1 :]
-        if rec and isinstance(rec.get("previous"), str) and name.endswith(".json"):
+        if rec and (isinstance(rec.get("previous"), str) or isinstance(rec.get("delete"), str)) and name.endswith(".json"):
             out[unquote(name[: -len(".json")])] = rec
     return out
+
+
+def _journals(zstore: Any, records: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """``{path: journal record}`` of every rewrite not finished."""
+    return {p: r for p, r in (_records(zstore) if records is None else records).items() if isinstance(r.get("previous"), str)}
+
+
+def delete_group(zstore: Any, path: str) -> bool:
+    """Delete the group ``path`` and everything below it, its document first; returns whether anything
+    was there. Journaled: a writer killed or interrupted part-way (the group's document gone, entries
+    below it still whole: damage no command would mend) leaves a record that :func:`recover` finishes
+    once that writer is gone and :func:`interrupted` names."""
+    keys = keys_below(zstore, path)
+    if not keys:
+        return False
+    did = f"delete~{uuid.uuid4().hex}"
+    _RUNNING.add(did)
+    try:
+        rec = {"path": path, "delete": did, "host": _HOST, "pid": os.getpid(), "time": time.time()}
+        put_many(zstore, {_journal(path): json.dumps(rec).encode()})
+        delete_keys(zstore, keys, first=f"{path}/zarr.json")
+        delete_keys(zstore, [_journal(path)])
+    finally:
+        settle(did)
+    return True
 
 
 def _writer_gone(host: str, pid: Any, started: float, now: float, expiry: float, bid: str) -> bool:
@@ -220,7 +245,13 @@ def recover(zstore: Any, expiry: float = REWRITE_EXPIRY, now: float | None = Non
     removed once their writers are gone. Returns ``{path: token}`` of the restored entries."""
     now = time.time() if now is None else now
     restored: dict[str, str | None] = {}
-    journals = _journals(zstore)
+    records = _records(zstore)
+    for path, rec in records.items():  # deletions of writers gone: finished
+        if isinstance(rec.get("delete"), str) and _writer_gone(rec.get("host"), rec.get("pid"), float(rec.get("time", 0)),
+                                                               now, expiry, rec["delete"]):
+            delete_keys(zstore, keys_below(zstore, path), first=f"{path}/zarr.json")
+            delete_keys(zstore, [_journal(path)])
+    journals = _journals(zstore, records)
     named = {rec["previous"] for rec in journals.values()}
     for path, rec in journals.items():
         if not rec.get("abandoned") and not _writer_gone(rec.get("host"), rec.get("pid"), float(rec.get("time", 0)), now,
@@ -244,10 +275,14 @@ def recover(zstore: Any, expiry: float = REWRITE_EXPIRY, now: float | None = Non
 
 
 def interrupted(zstore: Any) -> list[tuple[str, str]]:
-    """Rewrites whose entry is not complete, as ``(path, problem)`` for the integrity report."""
+    """Rewrites whose entry is not complete and deletions not finished, as ``(path, problem)`` for the
+    integrity report."""
     out = []
-    for path, rec in _journals(zstore).items():
-        if not _complete(zstore, path):
+    for path, rec in _records(zstore).items():
+        if isinstance(rec.get("delete"), str):
+            out.append((path, "its deletion was interrupted; it is finished when the store is opened for writing once "
+                              "that writer is gone (its process, on its host; from another host a day after it began)"))
+        elif not _complete(zstore, path):
             out.append((path, f"a rewrite of it was interrupted; its previous complete copy is kept in "
                               f"{kept_at(rec['previous'])} and is put back when the store is opened for writing "
                               f"once that writer is gone (its process, on its host; from another host a day after "

@@ -332,7 +332,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
                     existed = atomic.remove_entry(self._local, path)
             else:
                 previous.forget(self._zstore, path)  # deleted on purpose: a kept copy must not come back
-                existed = batch.delete_prefix(self._zstore, path)
+                existed = previous.delete_group(self._zstore, path)
             if existed:
                 self._record(path, "deleted")
         except OSError as exc:

@@ -212,6 +212,7 @@ def test_demo_with_generator_scores_and_resumes(runner, tmp_path, small_generato
     assert set(t["kind"]) - {"gram"} == {"forward", "reverse", "inter_animal", "model_to_model", "crsa", "shape", "cka",
                                           "dimensionality"}
     metrics = t[t["kind"].isin(["crsa", "shape", "cka", "dimensionality"])]
+    assert set(t[t["kind"] == "crsa"]["reps"]) == {1}  # --reps reaches cRSA's ceiling (it was always 3)
     n_layers, n_sets = sum(len(store.layers(m)) for m in store.models()), len(store.neural_sets())
     assert len(metrics) == 3 * n_layers * n_sets + n_layers + n_sets
     assert "Geometry metrics" in out and "CKA: layer" in out and "effective dimensionality:" in out

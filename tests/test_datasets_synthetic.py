@@ -283,3 +283,14 @@ def test_ids_sort_in_generation_order_past_the_padding(kwargs, dim, count):
     ids = da[f"{dim}_id"].values
     assert ids.size == count and len(set(ids)) == count
     assert (ids[:-1] < ids[1:]).all()
+
+
+def test_a_layer_asked_with_fewer_units_than_its_latent_dims_is_enlarged_with_a_warning():
+    """It was enlarged silently: a user asking for a 2-unit layer got 6 units."""
+    from neuroxr.errors import NeuroxrWarning
+
+    with pytest.warns(NeuroxrWarning, match=r"^make_study: layer m\.l1 asked for 2 units, fewer than its n_latent \+ n_private "
+                                            r"= 4 \+ 2 latent dims; it gets 6\."):
+        st = make_study(seed=0, n_stimuli=40, animals={"a": 4}, n_repeats=4, n_latent=4, n_categories=1,
+                        models={"m": [("l1", 2, 0.5, 2), ("l3", 5, 1.0, 0)]}, true_model="m", true_layer="l3")
+    assert st.features["m"]["l1"].sizes["unit"] == 6 and st.features["m"]["l3"].sizes["unit"] == 5

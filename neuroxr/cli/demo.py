@@ -24,7 +24,7 @@ DEMO_METRICS = ("rsa", "shape", "cka", "dimensionality")
 #: the fewest stimuli the example generator accepts: its neuroids (208) + latent dims (16) + 1
 DEMO_MIN_STIMULI = 225
 
-DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "reps": 3}, "shape": {"alpha": 1.0}}
+DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa"}, "shape": {"alpha": 1.0}}  # cRSA: --reps
 
 
 @main.command()
@@ -33,7 +33,7 @@ DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "re
               help="Seed of the example study and its scores (default: the existing study's, else 0).")
 @click.option("--n-stimuli", type=click.IntRange(min=DEMO_MIN_STIMULI), default=None,
               help=f"Number of stimuli (default: the generator's 400; at least {DEMO_MIN_STIMULI}, its neuroids + latent dims + 1).")
-@click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True, help="Split-half repetitions per score.")
+@click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True, help="Split-half repetitions per score (the directions' ceilings and cRSA's).")
 @click.option("--force", is_flag=True,
               help="Rewrite the example study even if PATH already holds one (never another study store).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, or 'serial' to run in this process (default: a local cluster).")
@@ -239,7 +239,8 @@ def _demo_scores(store: Any, reps: int, seed: int, scheduler: Any, progress: boo
 
     with contextlib.redirect_stdout(sys.stderr):  # progress lines go to stderr, results to stdout
         result = sweep(store, directions=("forward", "reverse", "inter_animal", "model_to_model") + DEMO_METRICS,
-                       client=scheduler, reps=reps, seed=seed, progress=progress, metric_options=DEMO_METRIC_OPTIONS)
+                       client=scheduler, reps=reps, seed=seed, progress=progress,
+                       metric_options={**DEMO_METRIC_OPTIONS, "rsa": {**DEMO_METRIC_OPTIONS["rsa"], "reps": reps}})
     cols = [c for c in ("direction", "source", "target", "n_targets", "median_ev") if c in result.table.columns]
     return result.table[cols], result.metric_table
 

@@ -68,7 +68,7 @@ import numpy as np
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from ..errors import ParameterError
+from ..errors import ParameterError, warn
 from ..layouts import features as _features
 from ..layouts import neural as _neural
 from ..store import StudyStore
@@ -102,7 +102,7 @@ class LayerSpec(NamedTuple):
     name : str
         Layer name (store-safe: letters, digits, ``.``, ``_``, ``-``).
     n_units : int
-        Number of units ``p``; needs ``p >= n_latent + n_private``.
+        Number of units ``p``; needs ``p >= n_latent + n_private`` (fewer: raised to that, with a warning).
     shared_fraction : float
         ``g`` in ``[0, 1]``: fraction of the variance of each of the top ``n_latent`` latent dims
         that is shared with the true latent ``Z`` (the rest is private to this layer).
@@ -293,6 +293,10 @@ def make_study(
         for spec in layers:
             s = LayerSpec(*spec)
             n_units = max(int(round(s.n_units * unit_scale)), n_latent + s.n_private)
+            if n_units != int(round(s.n_units * unit_scale)):  # never silently: the layer asked for is not the one built
+                warn(f"make_study: layer {m}.{s.name} asked for {int(round(s.n_units * unit_scale))} units, fewer than its "
+                     f"n_latent + n_private = {n_latent} + {s.n_private} latent dims; it gets {n_units}. Ask for at least "
+                     f"that many, or lower n_latent / n_private.")
             specs[str(m)].append(s._replace(n_units=n_units))
     n, d = int(n_stimuli), int(n_latent)
     reps = as_per_animal(n_repeats, list(animals), "n_repeats")

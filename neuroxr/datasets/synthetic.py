@@ -281,8 +281,8 @@ def make_study(
     Raises
     ------
     ParameterError
-        Inconsistent parameters (e.g. too many latent dims for the stimuli, a layer with fewer
-        units than latent dims, a true layer that is not pure).
+        Inconsistent parameters (e.g. too many latent dims for the stimuli, a true layer that is
+        not pure). A layer with fewer units than its latent dims is enlarged to them, with a warning.
     """
     animals = dict(DEFAULT_ANIMALS if animals is None else animals)
     regions = dict({"V4": 0.4, "IT": 0.6} if regions is None else regions)

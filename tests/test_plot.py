@@ -146,11 +146,11 @@ def test_layer_profile_one_line_per_region_with_bands():
     assert len(fig.axes) == 1
     ax = fig.axes[0]
     lines = ax.get_lines()
-    assert [line.get_label() for line in lines] == ["V4", "IT"]
+    assert [line.get_label() for line in lines] == ["IT", "V4"]  # sorted by label
     assert [t.get_text() for t in ax.get_xticklabels()] == ["l1", "l2", "l3", "l4"]
     assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2
     v4 = da.mean("rep").where(da.region == "V4", drop=True).median("neuroid").values
-    np.testing.assert_allclose(lines[0].get_ydata(), v4)
+    np.testing.assert_allclose(lines[1].get_ydata(), v4)
     assert ax.get_xlabel() == "layer"
 
 
@@ -338,9 +338,9 @@ def test_reliability_histogram_groups_by_region():
     ax = fig.axes[0]
     assert len(ax.patches) == 2  # one step histogram per region
     medians = [line.get_xdata()[0] for line in ax.get_lines()]
-    np.testing.assert_allclose(medians, [float(rel.reliability.mean("rep").where(rel.region == r, drop=True).median()) for r in ("V4", "IT")])
+    np.testing.assert_allclose(medians, [float(rel.reliability.mean("rep").where(rel.region == r, drop=True).median()) for r in ("IT", "V4")])
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0].startswith("V4 (n=10)") and labels[1].startswith("IT (n=20)")
+    assert labels[0].startswith("IT (n=20)") and labels[1].startswith("V4 (n=10)")  # sorted by label
     assert ax.get_ylabel() == "neuroids"
 
 
@@ -416,10 +416,10 @@ def test_layer_profile_ceiling_band_from_the_spread_over_reps():
     ds = xr.concat(per_layer, dim=xr.Variable("layer", ["l1", "l2", "l3"]))
     ax = plot.layer_profile(ds, band=False).axes[0]
     bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
-    assert [c.get_label() for c in bands] == ["V4 noise ceiling (spread over reps)", "IT noise ceiling (spread over reps)"]
+    assert [c.get_label() for c in bands] == ["IT noise ceiling (spread over reps)", "V4 noise ceiling (spread over reps)"]
     c = ds["ceiling"].where(ds.region == "V4", drop=True).median("neuroid")  # (layer, rep)
     lo, hi = 100 * c.mean("rep") / c.max("rep"), 100 * c.mean("rep") / c.min("rep")
-    ys = bands[0].get_paths()[0].vertices[:, 1]
+    ys = bands[1].get_paths()[0].vertices[:, 1]
     np.testing.assert_allclose([ys.min(), ys.max()], [float(lo.min()), float(hi.max())])
     ax = plot.layer_profile(ds, band=False, ceiling=False).axes[0]
     assert not any(isinstance(c, PolyCollection) for c in ax.collections)

@@ -79,7 +79,13 @@ def _as_dataarray(obj: Any, variable: str, what: str) -> xr.DataArray:
     elif isinstance(obj, xr.DataArray):
         da = obj
     else:
-        arr = np.asarray(obj, dtype=float)
+        expected = f"{what}: expected a score Dataset, DataArray or 1-D numeric array; got {type(obj).__name__}"
+        if obj is None or isinstance(obj, (str, bytes)):
+            raise LayoutError(expected + ".")
+        try:
+            arr = np.asarray(obj, dtype=float)
+        except (TypeError, ValueError):
+            raise LayoutError(expected + " that does not convert to numbers.") from None
         if arr.ndim != 1:
             raise LayoutError(f"{what}: a plain array must be 1-D (one value per target); got shape {arr.shape}.")
         da = xr.DataArray(arr, dims=("target",), name=variable)

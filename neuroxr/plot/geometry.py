@@ -29,6 +29,27 @@ def _square(da: Any, what: str) -> xr.DataArray:
     return da
 
 
+def _index_labels(da: xr.DataArray, dim: Any) -> list[str] | None:
+    return [str(v) for v in np.asarray(da.coords[dim].values)] if dim in da.coords else None
+
+
+def _aligned(dist: xr.DataArray, what: str) -> xr.DataArray:
+    """``dist`` with its second dim in the order of its first, by their index coords where both
+    have one (a symmetric matrix stays symmetric under its labels); a LayoutError when the two
+    dims carry different labels."""
+    rdim, cdim = dist.dims
+    rows, cols = _index_labels(dist, rdim), _index_labels(dist, cdim)
+    if rows is None or cols is None or rows == cols:
+        return dist
+    if set(rows) != set(cols) or len(set(rows)) < len(rows) or len(set(cols)) < len(cols):
+        only_r, only_c = sorted(set(rows) - set(cols)), sorted(set(cols) - set(rows))
+        detail = (f"rows only: {only_r[:5]}, columns only: {only_c[:5]}" if only_r or only_c else "a label repeats")
+        raise LayoutError(f"{what}: the {rdim!r} and {cdim!r} labels of dist differ ({detail}); pass a matrix with "
+                          f"the same networks, once each, on both dims.")
+    pos = {c: i for i, c in enumerate(cols)}
+    return dist.isel({cdim: [pos[r] for r in rows]})
+
+
 def _order_labels(rdm: xr.DataArray, order_by: Any) -> np.ndarray:
     dim = rdm.dims[0]
     if isinstance(order_by, str):
@@ -73,8 +94,9 @@ def rdm_heatmap(
     rdm : DataArray, dims (stimulus, stimulus_)
         As returned by :func:`neuroxr.geometry.rdm`.
     order_by : str, DataArray or sequence, optional
-        Sort the stimuli by a label (stable sort, so the order within a group is kept) and draw
-        the group boundaries, with the group names as tick labels. A str names a coord on the
+        Sort the stimuli by a label, ties by ``stimulus_id`` when the RDM has it (else in the
+        RDM's order), so the same data in another row order give the same image; draw the group
+        boundaries, with the group names as tick labels. A str names a coord on the
         RDM's first dim; a DataArray with a ``stimulus_id`` coord (e.g. ``neural.category``) is
         paired with the RDM by ``stimulus_id``; a sequence gives one label per row.
     ax : matplotlib Axes, optional
@@ -97,7 +119,11 @@ def rdm_heatmap(
     labels = None
     if order_by is not None:
         labels = _order_labels(rdm, order_by)
-        order = np.argsort(labels, kind="stable")
+        dim = rdm.dims[0]
+        if "stimulus_id" in rdm.coords and rdm.coords["stimulus_id"].dims == (dim,):
+            order = np.lexsort((np.asarray(rdm.coords["stimulus_id"].values).astype(str), labels))
+        else:
+            order = np.argsort(labels, kind="stable")
         values, labels = values[np.ix_(order, order)], labels[order]
     im = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     if labels is not None:
@@ -145,7 +171,9 @@ def distance_matrix(
     dist : DataArray (network, network_) or Dataset
         E.g. :func:`neuroxr.geometry.pairwise_distances` (a Dataset with ``train``/``test`` when
         it was given test data: ``variable`` picks one) or a CKA matrix. Tick labels come from
-        the index coord of each dim (else its first 1-D coord).
+        the index coord of each dim (else its first 1-D coord). Where both dims have an index
+        coord, the columns are put in the order of the rows by label (so the diagonal is drawn on
+        the diagonal); labels that differ between the two dims are refused (LayoutError).
     variable : str, default "train"
         Variable of a Dataset.
     ax : matplotlib Axes, optional
@@ -165,7 +193,7 @@ def distance_matrix(
         if variable not in dist.data_vars:
             raise LayoutError(f"distance_matrix: the Dataset has no variable {variable!r}; it has {sorted(map(str, dist.data_vars))}.")
         dist = dist[variable]
-    dist = _square(dist, "distance_matrix")
+    dist = _aligned(_square(dist, "distance_matrix"), "distance_matrix")
     m = dist.shape[0]
     rows, cols = _coord_labels(dist, dist.dims[0]), _coord_labels(dist, dist.dims[1])
     fig, ax = _one_axes(ax, figsize or (max(4.0, 0.45 * m + 2.5), max(3.4, 0.45 * m + 1.8)))
@@ -226,7 +254,9 @@ def embed(dist: xr.DataArray, method: str = "mds", seed: int = 0) -> xr.DataArra
     ----------
     dist : DataArray (network, network_)
         A symmetric distance matrix with zeros on the diagonal (e.g.
-        :func:`neuroxr.geometry.pairwise_distances`).
+        :func:`neuroxr.geometry.pairwise_distances`). Where both dims have an index coord, the
+        columns are paired with the rows by label first (symmetric under its labels is enough);
+        labels that differ between the two dims are refused (LayoutError).
     method : {"mds", "classical"}, default "mds"
         ``"mds"``: metric MDS (:class:`sklearn.manifold.MDS` on the precomputed dissimilarities,
         ``random_state=seed``); ``"classical"``: classical (Torgerson) MDS from the top two
@@ -240,7 +270,7 @@ def embed(dist: xr.DataArray, method: str = "mds", seed: int = 0) -> xr.DataArra
     """
     if method not in ("mds", "classical"):
         raise LayoutError(f"embed: method must be one of ('mds', 'classical'); got {shown(method)}.")
-    dist = _square(dist, "embed")
+    dist = _aligned(_square(dist, "embed"), "embed")
     D = np.asarray(dist.values, dtype=float)
     if not np.isfinite(D).all():
         raise LayoutError("embed: the distance matrix holds NaN or infinite values.")
@@ -298,7 +328,7 @@ def embedding(
     hue : str or sequence, optional
         Colour groups: a coord on the network dim, or one label per network. Default: the
         ``model`` coord when present, else the part before ``/`` of ``"model/layer"`` names,
-        else one colour per network.
+        else one colour per network; colours go to the groups in the sorted order of their labels.
     labels : bool, default True
         Write each network's name next to its point.
     ax : matplotlib Axes, optional
@@ -319,7 +349,7 @@ def embedding(
     groups = _groups(dist, names, hue)
     fig, ax = _one_axes(ax, figsize or (4.6, 4.0))
     X = np.asarray(coords.values)
-    for i, g in enumerate(dict.fromkeys(groups)):
+    for i, g in enumerate(sorted(set(groups))):  # by label, whatever the order of the networks
         sel = np.array([x == g for x in groups])
         ax.scatter(X[sel, 0], X[sel, 1], color=f"C{i % 10}", label=g, s=36)
     if labels:

@@ -8,6 +8,8 @@ with permutations, ``median_p``) or an equivalent ``pandas.DataFrame``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -28,6 +30,45 @@ def _check(table: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise LayoutError(f"table lacks the columns {missing}; run the sweep with inference={{'bootstrap': 1000}}.")
     return table
+
+
+_BASE = ("model", "layer", "neural", "region")
+_NARROW = "narrow the table to one row per key, e.g. table[table['in_figures']] or table[table['parameters'] == ...]"
+
+
+def _extra(t: pd.DataFrame) -> list[str]:
+    """The columns that tell apart rows of one (model, layer, neural, region): the score's
+    ``parameters`` and a time-resolved entry's ``time_bin_*`` columns."""
+    return [c for c in t.columns if c == "parameters" or str(c).startswith("time_bin")]
+
+
+def _keys(rows: pd.DataFrame, cols: list[str]) -> list[tuple[Any, ...]]:
+    """Each row's values of ``cols`` as a hashable key, any missing value (None, NaN) as None."""
+    return [tuple(None if np.ndim(v) == 0 and pd.isna(v) else v for v in vals)
+            for vals in rows[cols].itertuples(index=False, name=None)]
+
+
+def _sortable(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+    return tuple((2, "") if v is None else (0, float(v)) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                 else (1, str(v)) for v in key)
+
+
+def _where(names: list[str], key: tuple[Any, ...]) -> str:
+    return ", ".join(f"{n}={v!r}" for n, v in zip(names, key))
+
+
+def _refuse_duplicates(rows: pd.DataFrame, names: list[str], caller: str, direction: str) -> None:
+    """A LayoutError when two rows of ``rows`` share their ``names`` values."""
+    keys = _keys(rows, names)
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, k in enumerate(keys):
+        if k in seen:
+            same = rows.iloc[[j for j, q in enumerate(keys) if q == k]]
+            differ = {c: sorted(map(str, dict.fromkeys(same[c]))) for c in _extra(rows) if same[c].astype(str).nunique() > 1}
+            how = "; ".join(f"{c} {v}" for c, v in differ.items()) or "nothing else"
+            raise LayoutError(f"{caller}: table has {len(same)} {direction} rows for ({_where(names, k)}), which differ in "
+                              f"{how}; {_NARROW}, or draw one figure per parameter set.")
+        seen[k] = i
 
 
 def ceiling_band(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
@@ -74,7 +115,9 @@ def layer_profile_ci(
     Parameters
     ----------
     table : DataFrame
-        A sweep's ``inference_table``.
+        A sweep's ``inference_table``, one row per (model, neural, region, layer) of ``direction``:
+        a table with several (parameter sets, time bins) is refused (LayoutError); narrow it first,
+        e.g. ``table[table["in_figures"]]``.
     direction : {"forward", "reverse"}, default "forward"
     alpha : float, default 0.05
     layers : list of str, optional
@@ -91,6 +134,7 @@ def layer_profile_ci(
     t = t[t["direction"] == direction]
     if t.empty:
         raise LayoutError(f"table has no {direction!r} rows; directions present: {sorted(set(table['direction']))}.")
+    _refuse_duplicates(t, [c for c in ("model", "neural", "region", "layer") if c in t.columns], "layer_profile_ci", direction)
     fig, a = _one_axes(ax, figsize)
     order = layers or list(dict.fromkeys(t["layer"]))
     keys = [c for c in ("model", "neural", "region") if c in t.columns]
@@ -118,6 +162,44 @@ def layer_profile_ci(
     return fig
 
 
+def _pairs(t: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The forward and reverse rows of each pair (in the order of their keys, whatever the table's
+    row order) and the pairs' labels. A pair is one (model, layer, neural, region); where either
+    direction has several rows of one, they pair on ``parameters`` and the ``time_bin_*`` columns
+    too, provided both directions hold the same such rows; otherwise a LayoutError."""
+    base = [c for c in _BASE if c in t.columns]
+    f, r = t[t["direction"] == "forward"], t[t["direction"] == "reverse"]
+    cols = base
+    fb, rb = _keys(f, base), _keys(r, base)
+    if len(set(fb)) < len(fb) or len(set(rb)) < len(rb):  # several rows of one key: pair on the rest of it
+        cols = base + _extra(t)
+        fe, re_ = {}, {}
+        for rows, keys, out in ((f, fb, fe), (r, rb, re_)):
+            for k, rest in zip(keys, _keys(rows, cols[len(base):])):
+                out.setdefault(k, []).append(rest)
+        for k in sorted(set(fe) & set(re_), key=_sortable):
+            fs, rs = sorted(fe[k], key=_sortable), sorted(re_[k], key=_sortable)
+            if fs != rs or len(set(fs)) < len(fs):
+                raise LayoutError(
+                    f"forward_vs_reverse_ci: table has {len(fs)} forward and {len(rs)} reverse rows for ({_where(base, k)}) "
+                    f"that do not pair one to one on {cols[len(base):] or 'any column'} (forward: {[list(x) for x in fs]}; "
+                    f"reverse: {[list(x) for x in rs]}); {_NARROW}."
+                )
+    fpos = {k: i for i, k in enumerate(_keys(f, cols))}
+    rpos = {k: i for i, k in enumerate(_keys(r, cols))}
+    both = sorted(set(fpos) & set(rpos), key=_sortable)
+    if not both:
+        raise LayoutError("table has no (model, layer, neural, region) with both a forward and a reverse row.")
+    f, r = f.iloc[[fpos[k] for k in both]], r.iloc[[rpos[k] for k in both]]
+    names = dict(zip(cols, zip(*both)))
+    labels = ["/".join(str(v) for v in k[:2]) for k in both]
+    if len(cols) > len(base):  # the other columns, where they tell the pairs apart
+        for c in cols[len(base):]:
+            if len(set(names[c])) > 1:
+                labels = [f"{lab} {c}={v}" if c != "parameters" else f"{lab} ({v})" for lab, v in zip(labels, names[c])]
+    return f, r, labels
+
+
 def forward_vs_reverse_ci(
     table: pd.DataFrame, *, alpha: float = 0.05, figsize: tuple[float, float] | None = None, annotate: bool | None = None,
     ceiling: bool = True,
@@ -126,6 +208,13 @@ def forward_vs_reverse_ci(
     intervals of both as error bars; filled markers where both permutation p-values are at most
     ``alpha`` (hollow otherwise). With ``ceiling``, shaded spans show where a model at the noise
     ceiling would fall on each axis (:func:`ceiling_band`, the union over the plotted rows).
+
+    Rows pair by their key, never by position, so the table's row order changes nothing drawn.
+    With one row per (model, layer, neural, region) and direction they pair on that key; where a
+    direction has several (parameter sets, a time-resolved entry's bins), they pair on
+    ``parameters`` and the ``time_bin_*`` columns too, each point labelled with them, provided both
+    directions hold the same such rows; otherwise a LayoutError tells to narrow the table (e.g.
+    ``table[table["in_figures"]]``).
 
     Parameters
     ----------
@@ -142,30 +231,23 @@ def forward_vs_reverse_ci(
     matplotlib.figure.Figure
     """
     t = _check(table)
-    keys = [c for c in ("model", "layer", "neural", "region") if c in t.columns]
-    f = t[t["direction"] == "forward"].set_index(keys)
-    r = t[t["direction"] == "reverse"].set_index(keys)
-    both = f.index.intersection(r.index)
-    if len(both) == 0:
-        raise LayoutError("table has no (model, layer, neural, region) with both a forward and a reverse row.")
-    f, r = f.loc[both], r.loc[both]
+    f, r, labels = _pairs(t)
     fig, axes = _new_figure(figsize=figsize)
     a = axes[0, 0]
     fx, ry = f["median_ev"].to_numpy(float), r["median_ev"].to_numpy(float)
     xerr = np.abs(np.stack([fx - f["median_ev_low"].to_numpy(float), f["median_ev_high"].to_numpy(float) - fx]))
     yerr = np.abs(np.stack([ry - r["median_ev_low"].to_numpy(float), r["median_ev_high"].to_numpy(float) - ry]))
     a.errorbar(fx, ry, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=1, zorder=1)
-    sig = _significant(f.reset_index(), alpha) & _significant(r.reset_index(), alpha)
+    sig = _significant(f, alpha) & _significant(r, alpha)
     a.scatter(fx[sig], ry[sig], color="C2", zorder=2, label=f"both p <= {alpha:g}")
     a.scatter(fx[~sig], ry[~sig], facecolors="none", edgecolors="C2", zorder=2, label="not both significant")
-    if annotate or (annotate is None and len(both) <= 12):
-        for x, y, lab in zip(fx, ry, both):
-            lab = lab if isinstance(lab, tuple) else (lab,)
-            a.annotate("/".join(str(s) for s in lab[:2]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
+    if annotate or (annotate is None and len(labels) <= 12):
+        for x, y, lab in zip(fx, ry, labels):
+            a.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
     lo = float(np.nanmin(np.concatenate([fx, ry, [0.0]])))
     hi = float(np.nanmax(np.concatenate([fx + xerr[1], ry + yerr[1]])))
     a.plot([lo, hi], [lo, hi], color="0.5", linestyle=":", linewidth=1, label="y = x")
-    fb, rb = (ceiling_band(d.reset_index()) if ceiling else None for d in (f, r))
+    fb, rb = (ceiling_band(d) if ceiling else None for d in (f, r))
     if fb is not None and np.isfinite(fb[0]).any():
         a.axvspan(np.nanmin(fb[0]), np.nanmax(fb[1]), color="C0", alpha=0.1, linewidth=0, label="forward noise ceiling")
     if rb is not None and np.isfinite(rb[0]).any():

@@ -230,7 +230,7 @@ def _profile_lines(
         for idx in np.ndindex(*[da.sizes[d] for d in others]):
             sub = np.asarray(da.values[idx], dtype=float)  # layer x target
             prefix = " ".join(_coord_labels(da, d)[i] for d, i in zip(others, idx))
-            for key in dict.fromkeys(keys.tolist()):
+            for key in sorted(set(keys.tolist())):  # by label, whatever the order of the targets
                 v = sub[:, keys == key]
                 q25, q75 = _quantiles(v, axis=1)
                 label = " ".join(s for s in (prefix, key if group is not None else "") if s) or "all"
@@ -307,7 +307,9 @@ def layer_profile(
     variable : str, default "ev"
         Variable of a Dataset.
     by : str, optional
-        Coord on the target dim, or a dim, that makes the lines.
+        Coord on the target dim, or a dim, that makes the lines. Groups of a coord are drawn (and
+        coloured, and listed in the legend) in the sorted order of their labels, so reordering the
+        targets never changes the figure.
     stat : {"median", "mean"}, default "median"
         Summary over targets.
     band : bool, default True
@@ -403,6 +405,7 @@ def reliability_histogram(
         Variable of a Dataset.
     by : str, optional
         Coord on the target dim to group by (default ``"region"`` when present; ignored for a mapping).
+        The groups are drawn in the sorted order of their labels (a mapping: in its own order).
     bins : int, default 20
     ax : matplotlib Axes, optional
     title : str, optional
@@ -428,7 +431,7 @@ def reliability_histogram(
             if key not in da.coords or da.coords[key].dims != (dim,):
                 raise LayoutError(f"reliability_histogram: by={key!r} is not a coord on the {dim!r} dim.")
             labels = np.asarray(da.coords[key].values).astype(str)
-            for g in dict.fromkeys(labels.tolist()):
+            for g in sorted(set(labels.tolist())):  # by label, whatever the order of the targets
                 groups.append((g, _finite(da.values[labels == g])))
         else:
             groups.append(("all", _finite(da.values)))

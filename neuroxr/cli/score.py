@@ -563,8 +563,7 @@ def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: in
 
 def _metric_inference(store: str, kind: str, source: str, target: str | None, inference: list[tuple[str, int, dict[str, Any]]],
                       overwrite: bool, require_existing: bool) -> tuple[dict[str, Any], list[str]]:
-    """The bootstrap / permutation entries of a metric (``<kind>_bootstrap``, ``<kind>_permutation``,
-    from :func:`_inference_params`): their summary for ``--json`` and their lines."""
+    """The bootstrap / permutation entries of a metric (from :func:`_inference_params`): their ``--json`` summary and lines."""
     from ..sweep.inference import metric_bootstrap_summary
 
     stats: dict[str, Any] = {"inference_statistic": _INFERENCE_STATISTIC.get(kind, "value")} if inference else {}
@@ -585,10 +584,8 @@ def _metric_inference(store: str, kind: str, source: str, target: str | None, in
     return stats, lines
 
 
-#: what the metric inference entries' ``score``, ``score_ci`` and ``p`` are (``--json``'s ``inference_statistic``):
-#: ``"value"`` where they are the entry's value, else the statistic they are of
+#: what a metric inference entry's score, score_ci and p are of (``--json``'s inference_statistic; default "value")
 _INFERENCE_STATISTIC = {"shape": "fit distance on all stimuli (value is the held-out distance)"}
-
 #: what a direction's bootstrap resamples (``over``), as its line says it
 _RESAMPLED = {"stimuli": "stimuli", "targets": "targets", "both": "stimuli and targets"}
 

@@ -182,7 +182,8 @@ def _scan(store: Any) -> tuple[list[dict[str, Any]] | Iterator[dict[str, Any]], 
         rows = _listed_entries(store, got)
         if rows is not None:
             sets = {p: a for p, a in got[0].items() if p.split("/")[0] in ("neural", "features")}
-            unfinished = [r["path"] for r in rows if not r["complete"]] + [p for p in absent if p.split("/")[0] in _STAGES or p.startswith("cache/gram/")]
+            unfinished = [r["path"] for r in rows if not r["complete"]]
+            unfinished += [p for p in absent if p.split("/")[0] in _STAGES or p.startswith("cache/gram/")]
             return rows, sets, unfinished
     return _walk_entries(store), None, None
 

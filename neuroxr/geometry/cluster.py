@@ -134,8 +134,7 @@ def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = 
     D, names = _distance_matrix(dist_matrix, None, "kmeans_plusplus_init", "dist_matrix")
     rs = check_random_state(random_state)
     _check_n_clusters(n_clusters, D.shape[0], "kmeans_plusplus_init")
-    labeled = isinstance(dist_matrix, xr.DataArray) and dist_matrix.dims[0] in dist_matrix.coords
-    order = _name_order(names) if labeled else np.arange(D.shape[0])
+    order = _name_order(names)  # (a plain array's names are positions: its row order)
     return order[_kmeans_pp(D[np.ix_(order, order)], n_clusters, rs)]
 
 

@@ -12,6 +12,7 @@ import xarray as xr
 
 from ..errors import too_few_stimuli, warn
 from ..kernels import gram as _g
+from ..kernels.stats import ROUNDING_SPREAD
 from ..validation import check_bool
 from ._common import _canonical_any, _named, _one_bin, _scalar_da, input_labels
 from .gram import _stats_and_ids, _trace_matches
@@ -95,8 +96,8 @@ def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str) ->
     (:func:`neuroxr.kernels.gram.constant_features`)."""
     const = [name for name, c in inputs if c]
     who = " and ".join(const) or " or ".join(n for n, _ in inputs)
-    why = ("constant features (no variance across the stimuli, up to rounding: a spread below about 2.4e-7 of the "
-           "values' magnitude in float64; subtract a large baseline first if they vary)" if const
+    why = (f"constant features (no variance across the stimuli, up to rounding: a spread below about {ROUNDING_SPREAD} "
+           "of the values' magnitude in float64; subtract a large baseline first if they vary)" if const
            else "a degenerate Gram (no positive variance term)")
     warn(f"{caller}: {who} {'has' if len(const) <= 1 else 'have'} {why}, so {what} is undefined: the result is "
                   "NaN. Drop constant units / inputs first.")

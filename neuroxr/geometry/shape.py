@@ -452,8 +452,9 @@ def pairwise_distances(
         Dte[i, j] = Dte[j, i] = te
         named = [(shown_tr[i], tr), (shown_tr[j], tr), *([(shown_te[i], te), (shown_te[j], te)] if Ts is not None else [])]
         undefined.update({nm: True for (nm, value), flag in zip(named, c) if flag and math.isnan(value)})
-        for k, flag in zip((i, j), c[:2]):  # a constant network's distance to itself is undefined too, not 0
-            Dtr[k, k] = np.nan if flag else Dtr[k, k]
+        for k, flag in zip((i, j), c[:2]):
+            if flag:  # a constant network's distance to itself is undefined too, not 0
+                Dtr[k, k] = np.nan
     if Ts is not None:
         for i in range(m):
             est = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method).fit(Xs[i], Xs[i])

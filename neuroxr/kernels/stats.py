@@ -44,6 +44,7 @@ __all__ = [
     "NAN_POLICIES",
     "standard_error_of_the_mean",
     "ROUNDING_EPS",
+    "ROUNDING_SPREAD",
     "rounding_tol",
     "column_tol",
     "constant_units",
@@ -79,6 +80,8 @@ _EXACT_N = 2**16  # rank sums of products are exact in float64 below this many s
 #: (about two float32 roundings, so float32 features that are constant up to their rounding count as
 #: constant when analysed in float64), 5.5e-3 in float32.
 ROUNDING_EPS = 256
+#: That relative spread in float64, ``sqrt(ROUNDING_EPS eps)``, as the warnings state it ("2.4e-7").
+ROUNDING_SPREAD = f"{math.sqrt(ROUNDING_EPS * float(np.finfo(np.float64).eps)):.2g}".replace("e-0", "e-")
 
 
 def rounding_tol(xp: Any, dtype: Any) -> float:

@@ -35,7 +35,7 @@ from ..kernels.regressors import (
     with_regressor,
 )
 from ..kernels.splits import SPLIT_MODES, complete_sums, valid_counts
-from ..kernels.stats import column_squares, column_tol, no_variance, rounding_tol
+from ..kernels.stats import ROUNDING_SPREAD, column_squares, column_tol, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
 from ._inputs import inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F401 (the directions read prep.*)
 from ._progress import check_progress
@@ -459,8 +459,8 @@ def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what
         warn_offsets(name, offset, what, cause)
     if const.any():
         warn(
-            f"{name}: {int(const.sum())} {what} are constant across stimuli (up to rounding: a spread below 2.4e-7 of "
-            f"their magnitude): {examples(ids[const])}. Their correlation is undefined, so their scores are NaN."
+            f"{name}: {int(const.sum())} {what} are constant across stimuli (up to rounding: a spread below {ROUNDING_SPREAD} "
+            f"of their magnitude): {examples(ids[const])}. Their correlation is undefined, so their scores are NaN."
         )
     return const
 

@@ -63,18 +63,18 @@ SELF_READ_BYTES = 2**30
 __all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "settle", "delete_group", "interrupted", "interrupted_attrs", "kept_at"]
 
 _HOST = socket.gethostname()
-#: The kept copies of this process's rewrites still running. A journal naming this process but
-#: none of these is of a rewrite interrupted here (a Ctrl-C during its deletion of the old copy or
-#: during its rollback): its writer is gone, and the next writable open puts the copy back at once
-#: instead of after the process ends (the entry had vanished for the rest of a notebook's session).
+_JOURNALS = f"{HIDDEN}/rewrites"
+_KEPT = f"{HIDDEN}/previous"
+#: The kept copies (and deletions) of this process's rewrites still running. A journal naming this
+#: process but none of these is of a rewrite interrupted here (a Ctrl-C during its deletion of the
+#: old copy or during its rollback): its writer is gone, and the next writable open puts the copy
+#: back at once instead of after the process ends (the entry had vanished for a notebook's session).
 _RUNNING: set[str] = set()
 
 
 def settle(bid: str | None) -> None:
-    """This process's rewrite that kept ``bid`` runs no more (finished, or rolling back)."""
+    """This process's rewrite that kept ``bid`` (or its deletion) runs no more (finished, or rolling back)."""
     _RUNNING.discard(bid)  # type: ignore[arg-type]
-_JOURNALS = f"{HIDDEN}/rewrites"
-_KEPT = f"{HIDDEN}/previous"
 
 
 def kept_at(bid: str) -> str:
@@ -187,15 +187,22 @@ def journal_names(zstore: Any, path: str, bid: str) -> bool:
     return bool(rec) and rec.get("previous") == bid
 
 
+def _record(raw: bytes | None) -> dict[str, Any] | None:
+    """A journal document as a record of a rewrite (``previous``) or a deletion (``delete``); else ``None``."""
+    try:
+        rec = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    ok = isinstance(rec, dict) and (isinstance(rec.get("previous"), str) or isinstance(rec.get("delete"), str))
+    return rec if ok else None
+
+
 def _records(zstore: Any) -> dict[str, dict[str, Any]]:
-    """``{path: journal record}`` of every rewrite and deletion not finished: one listing plus one read each."""
-    out = {}
-    for key in keys_below(zstore, _JOURNALS):
-        rec = read_json(zstore, key)
-        name = key[len(_JOURNALS) + 1 :]
-        if rec and (isinstance(rec.get("previous"), str) or isinstance(rec.get("delete"), str)) and name.endswith(".json"):
-            out[unquote(name[: -len(".json")])] = rec
-    return out
+    """``{path: journal record}`` of every rewrite and deletion not finished: one listing and one
+    concurrent batch of reads."""
+    keys = [k for k in keys_below(zstore, _JOURNALS) if k.endswith(".json")]
+    found = {unquote(k[len(_JOURNALS) + 1 : -len(".json")]): _record(raw) for k, raw in get_many(zstore, keys).items()}
+    return {p: rec for p, rec in found.items() if rec is not None}
 
 
 def _journals(zstore: Any, records: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
@@ -216,11 +223,16 @@ def delete_group(zstore: Any, path: str) -> bool:
     try:
         rec = {"path": path, "delete": did, "host": _HOST, "pid": os.getpid(), "time": time.time()}
         put_many(zstore, {_journal(path): json.dumps(rec).encode()})
-        delete_keys(zstore, keys, first=f"{path}/zarr.json")
-        delete_keys(zstore, [_journal(path)])
+        _delete_journaled(zstore, path, keys)
     finally:
         settle(did)
     return True
+
+
+def _delete_journaled(zstore: Any, path: str, keys: list[str]) -> None:
+    """Delete the group ``path``'s ``keys``, its document first, then its deletion's journal."""
+    delete_keys(zstore, keys, first=f"{path}/zarr.json")
+    delete_keys(zstore, [_journal(path)])
 
 
 def _writer_gone(host: str, pid: Any, started: float, now: float, expiry: float, bid: str) -> bool:
@@ -249,8 +261,7 @@ def recover(zstore: Any, expiry: float = REWRITE_EXPIRY, now: float | None = Non
     for path, rec in records.items():  # deletions of writers gone: finished
         if isinstance(rec.get("delete"), str) and _writer_gone(rec.get("host"), rec.get("pid"), float(rec.get("time", 0)),
                                                                now, expiry, rec["delete"]):
-            delete_keys(zstore, keys_below(zstore, path), first=f"{path}/zarr.json")
-            delete_keys(zstore, [_journal(path)])
+            _delete_journaled(zstore, path, keys_below(zstore, path))
     journals = _journals(zstore, records)
     named = {rec["previous"] for rec in journals.values()}
     for path, rec in journals.items():
@@ -297,14 +308,8 @@ def interrupted_attrs(zstore: Any, paths: list[str] | None = None) -> dict[str, 
     if paths is None:
         journals = _journals(zstore)
     else:
-        journals = {}
-        for path, raw in zip(paths, get_many(zstore, [_journal(p) for p in paths]).values()):
-            try:
-                rec = json.loads(raw) if raw is not None else None
-            except ValueError:
-                rec = None
-            if isinstance(rec, dict) and isinstance(rec.get("previous"), str):
-                journals[path] = rec
+        raws = get_many(zstore, [_journal(p) for p in paths]).values()
+        journals = _journals(zstore, {p: rec for p, raw in zip(paths, raws) if (rec := _record(raw)) is not None})
     out = {}
     for path, rec in journals.items():
         if not _complete(zstore, path):

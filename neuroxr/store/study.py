@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import zarr
 
@@ -495,10 +495,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
         try:
             batch.delete_keys(self._zstore, keys, first=f"{path}/zarr.json")
         except BaseException as exc:  # a Ctrl-C too: the old copy goes back now, not after this process ends
-            how = self._undo_rewrite(path, bid)
-            if isinstance(exc, OSError):
-                raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; {how}.") from exc
-            raise
+            self._undone(path, bid, exc)
         return bid
 
     def _undo_rewrite(self, path: str, bid: str | None) -> str:
@@ -525,7 +522,11 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
 
     def _abort(self, url: str, exc: BaseException) -> None:
         """Undo the rewrite at ``url`` and raise: a one-line :class:`StoreError` for a storage failure."""
-        path, bid = self._rewriting.pop(url)
+        self._undone(*self._rewriting.pop(url), exc)
+
+    def _undone(self, path: str, bid: str | None, exc: BaseException) -> NoReturn:
+        """Undo the rewrite of ``path`` (kept copy ``bid``) that ``exc`` stopped, and raise: a one-line
+        :class:`StoreError` for a storage failure, else ``exc`` itself."""
         how = self._undo_rewrite(path, bid)
         if isinstance(exc, OSError):
             raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; {how}.") from exc

@@ -12,7 +12,7 @@ repeats, reps=20 (the targets: forward under 1 s on one GPU, aim 0.2 s); RDMs of
 
 Usage::
 
-    python benchmarks/gpu.py --backend cupy                      # on a GPU machine
+    python benchmarks/gpu.py --backend cupy,torch_cuda --dtype float64,float32   # on a GPU machine
     python benchmarks/gpu.py --backend torch --scale 0.1 --rdm-n 500 --numpy-reps 2   # a CPU check
 """
 
@@ -62,39 +62,60 @@ def _timed(fn, backend: str) -> tuple[float, object]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backend", default="cupy", choices=["cupy", "torch_cuda", "torch", "numpy"])
-    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--backend", default="cupy", help="one or several of cupy, torch_cuda, torch, numpy (comma-separated)")
+    ap.add_argument("--dtype", default="float64", help="float64, float32 or both (comma-separated)")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--numpy-reps", type=int, default=2, help="reps of the NumPy reference (scaled to --reps)")
     ap.add_argument("--rdm-n", type=int, default=10_000)
     args = ap.parse_args()
+    backends, dtypes = args.backend.split(","), args.dtype.split(",")
 
     import neuroxr as nx
 
     prob = make_problem(args.scale)
-    print(f"machine: {platform.machine()} {platform.processor() or ''}; backend {args.backend}, {args.dtype}, "
-          f"scale {args.scale} ({prob['F'].shape[0]} stimuli x {prob['F'].shape[1]} units, "
-          f"{prob['R'].shape[1]} neuroids x {prob['R'].shape[2]} repeats), reps={args.reps}")
-    print("| direction | backend (s) | NumPy (s, scaled) | speedup | max rel EV diff (NumPy reps) |")
-    print("|---|---|---|---|---|")
-    for direction in DIRECTIONS:
-        _run(nx, direction, prob, 1, args.backend, args.dtype)  # warm-up: kernels compiled, memory pooled
-        t_dev, ds = _timed(lambda d=direction: _run(nx, d, prob, args.reps, args.backend, args.dtype), args.backend)
+    print(f"machine: {platform.machine()} {platform.processor() or ''}; {_device()}; scale {args.scale} "
+          f"({prob['F'].shape[0]} stimuli x {prob['F'].shape[1]} units, {prob['R'].shape[1]} neuroids x "
+          f"{prob['R'].shape[2]} repeats), reps={args.reps}")
+    refs = {}
+    for direction in DIRECTIONS:  # NumPy once per direction, the reference of every backend and dtype
+        _run(nx, direction, prob, 1, "numpy", "float64")  # warm-up (first-call costs)
         t_np, ref = _timed(lambda d=direction: _run(nx, d, prob, args.numpy_reps, "numpy", "float64"), "numpy")
-        t_np *= args.reps / args.numpy_reps
-        ev = np.asarray(ds.ev.isel(rep=slice(0, args.numpy_reps)).values)
-        ev_ref = np.asarray(ref.ev.values)
-        diff = float(np.nanmax(np.abs(ev - ev_ref)) / max(np.nanmax(np.abs(ev_ref)), 1e-300))
-        print(f"| {direction} | {t_dev:.3f} | {t_np:.2f} | {t_np / t_dev:.1f}x | {diff:.1e} |")
+        refs[direction] = (t_np * args.reps / args.numpy_reps, np.asarray(ref.ev.values))
+    print("| direction | backend | dtype | backend (s) | NumPy (s, scaled) | speedup | max rel EV diff (NumPy reps) |")
+    print("|---|---|---|---|---|---|---|")
+    for backend, dtype in [(b, d) for b in backends for d in dtypes]:
+        for direction in DIRECTIONS:
+            _run(nx, direction, prob, 1, backend, dtype)  # warm-up: kernels compiled, memory pooled
+            t_dev, ds = _timed(lambda d=direction, b=backend, t=dtype: _run(nx, d, prob, args.reps, b, t), backend)
+            t_np, ev_ref = refs[direction]
+            ev = np.asarray(ds.ev.isel(rep=slice(0, args.numpy_reps)).values)
+            diff = float(np.nanmax(np.abs(ev - ev_ref)) / max(np.nanmax(np.abs(ev_ref)), 1e-300))
+            print(f"| {direction} | {backend} | {dtype} | {t_dev:.3f} | {t_np:.2f} | {t_np / t_dev:.1f}x | {diff:.1e} |",
+                  flush=True)
 
     rng = np.random.default_rng(0)
     F = nx.features(rng.normal(size=(args.rdm_n, 512)))
-    nx.rdm(F.isel(stimulus=slice(0, 64)), backend=args.backend)  # warm-up
-    t_rdm, D = _timed(lambda: nx.rdm(F, "correlation", backend=args.backend), args.backend)
-    t_cmp, _ = _timed(lambda: nx.compare_rdms(D, D, "spearman"), args.backend)
-    print(f"\ncorrelation RDM of {args.rdm_n} stimuli x 512 units: {t_rdm:.3f} s; Spearman comparison with itself: "
-          f"{t_cmp:.3f} s")
+    t_np, D_ref = _timed(lambda: nx.rdm(F, "correlation"), "numpy")
+    print(f"\ncorrelation RDM of {args.rdm_n} stimuli x 512 units, NumPy: {t_np:.3f} s")
+    for backend in backends:
+        nx.rdm(F.isel(stimulus=slice(0, 64)), backend=backend)  # warm-up
+        t_rdm, D = _timed(lambda b=backend: nx.rdm(F, "correlation", backend=b), backend)
+        diff = float(np.abs(D.values - D_ref.values).max())
+        t_cmp, _ = _timed(lambda D=D: nx.compare_rdms(D, D, "spearman"), backend)
+        print(f"{backend}: RDM {t_rdm:.3f} s (max |difference| from NumPy {diff:.1e}); Spearman comparison with itself "
+              f"{t_cmp:.3f} s", flush=True)
+
+
+def _device() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"GPU {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
+    except ImportError:
+        pass
+    return "no CUDA GPU seen by torch"
 
 
 if __name__ == "__main__":

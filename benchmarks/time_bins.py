@@ -70,17 +70,17 @@ def floor_flops(n: int, targets: int, reps: int, ceiling: bool) -> float:
     return 2.0 * n * n * targets * ((reps + 1) if ceiling else 1)
 
 
-def _forward(F, data, reps: int, ceiling: bool) -> float:
+def _forward(F, data, reps: int, ceiling: bool, backend: str = "numpy") -> float:
     import neuroxr as nx
 
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        nx.forward(F, data, reps=reps, noise_ceiling=ceiling)
+        nx.forward(F, data, reps=reps, noise_ceiling=ceiling, backend=backend)
     return time.perf_counter() - t0
 
 
-def run(scale: float, bins: int, reps: int, repeats: int, profile: bool = False) -> None:
+def run(scale: float, bins: int, reps: int, repeats: int, profile: bool = False, backend: str = "numpy") -> None:
     from neuroxr.predictivity.time import bin_slice
 
     F, R = make_problem(scale, bins)
@@ -89,8 +89,8 @@ def run(scale: float, bins: int, reps: int, repeats: int, profile: bool = False)
     print(f"machine: {platform.processor() or platform.machine()}; {os.cpu_count()} cores; "
           f"load average at start {os.getloadavg()[0]:.1f}; numpy {np.__version__}")
     print(f"problem: {n} stimuli x {F.sizes['unit']} units; neural {k} neuroids x "
-          f"{R.sizes['repeat']} repeats x {bins} bins ({R.nbytes / 1e9:.2f} GB); reps={reps}; scale={scale}")
-    _forward(F, one, 1, True)  # warm-up (imports, first-call costs)
+          f"{R.sizes['repeat']} repeats x {bins} bins ({R.nbytes / 1e9:.2f} GB); reps={reps}; scale={scale}; backend {backend}")
+    _forward(F, one, 1, True, backend)  # warm-up (imports, first-call costs)
     print("| noise ceiling | 1 bin (s, min / median) | "
           f"{bins} bins (s, min / median) | ratio of mins | ratio of medians | matmul GFLOP/s | "
           f"floor of {bins} bins (s) | floor / 1 bin (lower bound of the ratio) |")
@@ -99,8 +99,8 @@ def run(scale: float, bins: int, reps: int, repeats: int, profile: bool = False)
         times: dict[str, list[float]] = {"one": [], "all": []}
         rates = []
         for _ in range(repeats):  # interleaved, so a change of load hits both (and the GFLOP/s)
-            times["one"].append(_forward(F, one, reps, ceiling))
-            times["all"].append(_forward(F, R, reps, ceiling))
+            times["one"].append(_forward(F, one, reps, ceiling, backend))
+            times["all"].append(_forward(F, R, reps, ceiling, backend))
             rates.append(matmul_gflops(n, min(k * bins, 4096)))
         lo = {key: min(v) for key, v in times.items()}
         med = {key: float(np.median(v)) for key, v in times.items()}
@@ -128,8 +128,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (min and median reported)")
     ap.add_argument("--profile", action="store_true", help="also print where the time of one call over every bin goes")
+    ap.add_argument("--backend", default="numpy", help="the array backend (numpy, torch, torch_cuda, cupy)")
     a = ap.parse_args()
-    run(a.scale, a.bins, a.reps, a.repeats, a.profile)
+    run(a.scale, a.bins, a.reps, a.repeats, a.profile, a.backend)
 
 
 if __name__ == "__main__":

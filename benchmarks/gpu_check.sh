@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One prepared run on a machine with an NVIDIA GPU (see benchmarks/RESULTS.md, "GPU"): the backend
+# parity tests on cupy and torch_cuda, then benchmarks/gpu.py, inference.py, gpu_sweep.py and
+# time_bins.py on the GPU. Each step has its own time limit; logs go to ${OUT:-gpu_out}/.
+# Dependencies missing on the machine (dask, distributed, zarr, ...) can be given as wheels in .whl/.
+set -u
+OUT=${OUT:-gpu_out}; mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
+export PYTHONUNBUFFERED=1
+step() {  # step NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log, report the status
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  echo "== $name: exit $? after $((SECONDS - t0)) s (limit $limit s)"
+  tail -n 40 "$OUT/$name.log"
+}
+nvidia-smi -L
+python3 -c "import torch, cupy, numpy; print('torch', torch.__version__, 'cupy', cupy.__version__, 'numpy', numpy.__version__)"
+step tests "${T_TESTS:-110}" python3 -m pytest -q -p no:cacheprovider --no-header -rfs \
+  tests/test_backend_devices.py tests/test_backend.py -k "cupy or cuda or gpu or devices"
+cd benchmarks
+step gpu "${T_GPU:-130}" python3 gpu.py --backend cupy,torch_cuda --dtype float64,float32
+step inference "${T_INF:-60}" python3 inference.py --backend cupy --no-rsa
+step sweep "${T_SWEEP:-70}" python3 gpu_sweep.py --backend cupy --layers 6 --client cuda --metrics
+step time_bins "${T_BINS:-80}" python3 time_bins.py --backend cupy --repeats 1

@@ -660,3 +660,23 @@ def test_a_backend_that_is_not_a_name_is_refused(name):
     or raised a TypeError from the attrs encoding."""
     with pytest.raises(BackendError, match=r"^forward: backend=.* is not known; choose one of"):
         B.resolve_backend(name, "forward")
+
+
+def test_host_writes_bring_device_vectors_back_in_one_transfer_per_shape(monkeypatch):
+    torch = pytest.importorskip("torch")
+    reads = []
+    orig = torch.Tensor.numpy
+    monkeypatch.setattr(torch.Tensor, "numpy", lambda self, *a, **k: reads.append(tuple(self.shape)) or orig(self, *a, **k))
+    dest, other = np.zeros((4, 3)), np.zeros(5)
+    w = B.HostWrites()
+    w.put(dest, (slice(0, 4), 0), np.arange(4.0))  # NumPy: written at once
+    assert dest[:, 0].tolist() == [0, 1, 2, 3] and not reads
+    for j in (1, 2):
+        w.put(dest, (slice(0, 4), j), B.asarray(np.full(4, float(j)), "torch"))
+    w.put(other, slice(None), B.asarray(np.arange(5.0), "torch"))
+    assert dest[:, 1:].sum() == 0  # kept until the flush
+    w.flush()
+    assert dest[:, 1].tolist() == [1.0] * 4 and dest[:, 2].tolist() == [2.0] * 4 and other.tolist() == list(range(5))
+    assert sorted(reads) == [(1, 5), (2, 4)]  # one stacked transfer per vector shape
+    w.flush()  # nothing kept: nothing read
+    assert len(reads) == 2

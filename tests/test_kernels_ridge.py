@@ -550,3 +550,32 @@ def test_large_numerically_low_rank_operator_is_factored(monkeypatch):
     for S in (ridge.oof_linear_operator(X, folds, 0.1), oof_linear_operator_from_gram(centred_gram(X), folds, 0.1)):
         assert isinstance(S, ridge.FoldOperator)
         np.testing.assert_allclose(S @ Y, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
+
+
+def test_design_sumsq_given_by_the_host_equals_the_kernels_own():
+    """oof_pearson_designs reads the designs' centred sums of squares (its float32 checks) from the
+    device unless a host caller gives them: both give the same correlations, and the same refusal."""
+    from neuroxr.kernels.ridge_designs import design_sumsq, oof_pearson_designs
+
+    rng = np.random.default_rng(0)
+    n, k = 40, 6
+    D = rng.normal(size=(2, n, k)) + 5.0
+    R = rng.normal(size=(n, k + 2))
+    Y = rng.normal(size=(n, 3))
+    folds = kfold_indices(n, 5, 0)
+    comp = (R, np.arange(k), 1.5, -0.5)
+    Dc = D - D.mean(axis=1, keepdims=True)
+    extra = 1.5 * (R[:, :k] - R[:, :k].mean(axis=0)) + -0.5 * Dc[-1]
+    np.testing.assert_allclose(design_sumsq(D, comp), [*(Dc**2).sum(axis=(1, 2)), (extra**2).sum()], rtol=1e-12)
+    for complement in (None, comp):
+        ss = design_sumsq(D, complement)
+        want = oof_pearson_designs(D, Y, folds, 0.1, pairs=[(0, 1)], complement=complement)
+        got = oof_pearson_designs(D, Y, folds, 0.1, pairs=[(0, 1)], complement=complement, sumsq=ss)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+    big = (D * 1e6).astype(np.float32)  # float32 cannot resolve alpha against this trace: refused either way
+    with pytest.raises(ParameterError) as own:
+        oof_pearson_designs(big, Y.astype(np.float32), folds, 1e-3)
+    with pytest.raises(ParameterError) as given:
+        oof_pearson_designs(big, Y.astype(np.float32), folds, 1e-3, sumsq=design_sumsq(big))
+    assert str(own.value) == str(given.value)

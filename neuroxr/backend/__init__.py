@@ -33,6 +33,7 @@ __all__ = [
     "get_namespace",
     "asarray",
     "to_numpy",
+    "HostWrites",
     "resolve_dtype",
     "gram_matrix",
     "shifted_gram",
@@ -247,6 +248,37 @@ def to_numpy(x: Any) -> np.ndarray:
     if kind in ("torch", "cupy"):
         return importlib.import_module(f"{__name__}._{kind}").to_numpy(x)
     return np.asarray(x)
+
+
+class HostWrites:
+    """Writes of backend vectors into host arrays, deferred so that device vectors come back in one
+    transfer (:meth:`flush`) rather than one per write (a loop's device-to-host round trips).
+
+    ``put(dest, index, vec)`` does ``dest[index] = vec`` at once for a NumPy ``vec``; a device ``vec``
+    is kept (its array, not a copy) until :meth:`flush`, which stacks the kept vectors of one shape
+    on their device and brings them back together. Not thread-safe for device vectors (NumPy ones
+    are written at once)."""
+
+    def __init__(self) -> None:
+        self._kept: list[tuple[np.ndarray, Any, Any]] = []
+
+    def put(self, dest: np.ndarray, index: Any, vec: Any) -> None:
+        if isinstance(vec, np.ndarray) or np.isscalar(vec):
+            dest[index] = vec
+        else:
+            self._kept.append((dest, index, vec))
+
+    def flush(self) -> None:
+        """Every kept write done, with one transfer per vector shape."""
+        kept, self._kept = self._kept, []
+        by_shape: dict[tuple[int, ...], list[tuple[np.ndarray, Any, Any]]] = {}
+        for item in kept:
+            by_shape.setdefault(tuple(item[2].shape), []).append(item)
+        for items in by_shape.values():
+            vecs = [v for _, _, v in items]
+            host = to_numpy(get_namespace(*vecs).stack(vecs))
+            for (dest, index, _), row in zip(items, host):
+                dest[index] = row
 
 
 # ---------------------------------------------------------------------------- dispatched operations

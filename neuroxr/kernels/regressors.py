@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import asarray, get_namespace, to_numpy
+from ..backend import asarray, get_namespace, resolve_backend, to_numpy
 from ..errors import ParameterError, no_effect, shown, where
+from . import ridge_designs as _designs
 from .gram import GramStats
 from .kernel_operator import FOLD_OPERATORS, oof_linear_operator_from_gram
 from .ridge import (
@@ -363,7 +364,8 @@ class Regressor:
         pairs: Sequence[tuple[int, int]] = (),
         with_target: Sequence[int] = (),
         complement: tuple[np.ndarray, Any, float, float] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+        host: bool = True,
+    ) -> tuple[Any, Any]:
         """Correlations of out-of-fold predictions without keeping them (ridge/linear only).
 
         Parameters
@@ -379,13 +381,20 @@ class Regressor:
             come from ``R``'s (cached) instead of a product over the stimuli (see
             :func:`neuroxr.kernels.ridge.oof_pearson_designs`).
 
+        host : bool, default True
+            Return host NumPy float64 arrays; False: the backend's arrays, left on the device (a
+            caller collecting many calls brings them back at once).
+
         Returns
         -------
-        r_target : ndarray, shape (len(with_target), n_targets)
-        r_pairs : ndarray, shape (len(pairs), n_targets)
+        r_target : array, shape (len(with_target), n_targets)
+        r_pairs : array, shape (len(pairs), n_targets)
         """
         Yb, _ = self._prepare(Y)  # correlations: a target's shift changes none
-        D = self.cast(designs[0][None] if len(designs) == 1 else np.stack(designs))
+        stacked = designs[0][None] if len(designs) == 1 else np.stack(designs)
+        # a device backend: the designs' float32 checks read sums taken here, not on the device
+        sumsq = _designs.design_sumsq(stacked, complement) if resolve_backend(self.backend) != "numpy" else None
+        D = self.cast(stacked)
         if complement is not None:
             R = complement[0]
             if self._reference is None or self._reference[0] is not R:
@@ -393,8 +402,10 @@ class Regressor:
             complement = (self._reference[1], *complement[1:])
         r_t, r_p = oof_pearson_designs(
             D, Yb, self.folds, self._fold_alpha, pairs=pairs, with_target=with_target, complement=complement,
-            caller=self.caller,
+            caller=self.caller, sumsq=sumsq,
         )
+        if not host:
+            return r_t, r_p
         return to_numpy(r_t).astype(np.float64, copy=False), to_numpy(r_p).astype(np.float64, copy=False)
 
     # -------------------------------------------------------------- the arrays on the backend

@@ -130,6 +130,7 @@ def oof_pearson_designs(
     with_target: Sequence[int] | None = None,
     complement: tuple[Any, Any, float, float] | None = None,
     caller: str = "",
+    sumsq: np.ndarray | None = None,
 ) -> tuple[Any, Any]:
     """Pearson correlations of out-of-fold predictions, without materialising the predictions.
 
@@ -154,6 +155,10 @@ def oof_pearson_designs(
         combination of ``R``'s (computed once per targets and cached) and ``D[-1]``'s, so it
         costs no product over the stimuli: with complete trials the second split half is
         ``(T mean - c1 h1) / c2``. Indices in ``pairs``/``with_target`` count it as the last design.
+    sumsq : ndarray, shape (n_designs,) or (n_designs + 1,), optional
+        Each design's centred sum of squares (the complement's last), computed by a caller that
+        holds the designs on the host (:func:`design_sumsq`): the float32 resolution checks read
+        them instead of the device's (a device-to-host read per call otherwise).
 
     Returns
     -------
@@ -172,6 +177,8 @@ def oof_pearson_designs(
         extra = w_ref * (R if cols is None else R[:, cols]) + w_last * D[-1]
         D, complement = xp.concat([D, extra[None, ...]], axis=0), None
     d = D.shape[0] + (complement is not None)
+    if sumsq is not None and len(sumsq) != d:
+        sumsq = None  # given for other designs than these (the dual form's explicit complement): read them here
     with_target = list(range(d)) if with_target is None else [int(i) for i in with_target]
     pairs = [(int(i), int(j)) for i, j in pairs]
     T = Y if isinstance(Y, PreparedTargets) else prepare_targets(Y, folds)
@@ -186,7 +193,7 @@ def oof_pearson_designs(
         P = xp.take(oof_predict_designs(D, T, folds, alpha, caller=caller), xp.asarray(T.order, device=dev), axis=1) - T.y_mean
         blocks = ((0, n, P, xp.sum(P, axis=1)),)
     else:
-        blocks = _design_fold_blocks(D, T, alpha, complement, caller)
+        blocks = _design_fold_blocks(D, T, alpha, complement, caller, sumsq)
     for a, b, block, colsum in blocks:
         Yte = T.Yp[a:b, :]
         sp += colsum
@@ -206,12 +213,28 @@ def oof_pearson_designs(
     return r_target, r_pairs
 
 
+def design_sumsq(designs: Any, complement: tuple[np.ndarray, Any, float, float] | None = None) -> np.ndarray:
+    """Centred sums of squares of host designs (shape (n_designs, n_stimuli, n_predictors)) and,
+    with ``complement = (R, cols, w_ref, w_last)``, of ``w_ref * R[:, cols] + w_last * designs[-1]``
+    (the design :func:`oof_pearson_designs` appends), each over its stimuli and predictors, in float64."""
+    D = np.asarray(designs, dtype=np.float64)
+    Dc = D - D.mean(axis=1, keepdims=True)
+    out = [np.einsum("ij,ij->", X, X) for X in Dc]
+    if complement is not None:
+        R, cols, w_ref, w_last = complement
+        Rc = np.asarray(R if cols is None else R[:, cols], dtype=np.float64)
+        E = w_ref * (Rc - Rc.mean(axis=0)) + w_last * Dc[-1]
+        out.append(np.einsum("ij,ij->", E, E))
+    return np.asarray(out)
+
+
 _KEEP_BYTES = 96 * 2**20  # folds' cross-products kept between the two passes up to this size ...
 # ... and up to the targets' own size (peak memory stays within twice the targets')
 
 
 def _design_fold_blocks(
-    D: Any, T: PreparedTargets, alpha: float, complement: tuple[Any, Any, float, float] | None = None, caller: str = ""
+    D: Any, T: PreparedTargets, alpha: float, complement: tuple[Any, Any, float, float] | None = None, caller: str = "",
+    sumsq: np.ndarray | None = None,
 ) -> Iterator[tuple[int, int, Any, Any]]:
     """Per fold ``(a, b, block, colsum)``: the held-out predictions of the centred targets
     ``T.Yp[a:b]`` (fold order) from every design, shape (n_designs, b - a, n_targets), and their
@@ -231,7 +254,7 @@ def _design_fold_blocks(
     Dp -= xp.mean(Dp, axis=1, keepdims=True)  # Dp is take()'s own copy
     name = _dtype_name(xp, Dp.dtype)
     if complement is None and alpha > 0:  # rounding could cost the precision: principal axes
-        for i, ss in enumerate(to_numpy(xp.sum(Dp * Dp, axis=(1, 2)))):
+        for i, ss in enumerate(to_numpy(xp.sum(Dp * Dp, axis=(1, 2))) if sumsq is None else sumsq):
             check_resolved(float(ss), alpha, name, caller=caller)  # float32 beyond its resolution: refused
             if eps_trace_risk(float(ss), alpha, name):
                 F = principal_axes(Dp[i, ...])
@@ -245,7 +268,7 @@ def _design_fold_blocks(
             Rp, RCw = xp.take(Rp, cidx, axis=1), xp.take(RCw, cidx, axis=1)
         Dp = xp.concat([Dp, (w_ref * Rp + w_last * Dp[-1])[None, ...]], axis=0)
         if name == "float32" and alpha > 0:  # designs as given: float32 resolves them below the rank bound only
-            for ss in to_numpy(xp.sum(Dp * Dp, axis=(1, 2))):
+            for ss in to_numpy(xp.sum(Dp * Dp, axis=(1, 2))) if sumsq is None else sumsq:
                 check_resolved(float(ss), alpha, name, gram=True, caller=caller)
     dd = Dp.shape[0]  # designs with the complement
     # designs side by side, (n, d*k): each fold's test cross-products with the targets for every

@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..attrs import encode_attrs
+from ..backend import to_numpy
 from ..errors import warn
 
 #: Targets whose mean ceiling is below this are counted in the low-reliability warning when no
@@ -33,6 +34,19 @@ def ev(r: np.ndarray, *ceilings: np.ndarray) -> np.ndarray:
         for c in ceilings:
             den = den * c
         return (r / np.sqrt(den)) ** 2 * 100
+
+
+def finish_reps(out: dict[str, np.ndarray], lo: int, hi: int, r_mean: Any, ceiling: bool, has_target_shc: bool) -> None:
+    """Every rep's ``ev`` for targets ``lo:hi``, and their ``r``: ``r_mean`` (any backend) for every
+    rep, or (None) as the reps filled it."""
+    if r_mean is not None:
+        out["r"][lo:hi] = to_numpy(r_mean)[:, None]
+    ceil = []
+    if ceiling:
+        ceil.append(out["prediction_shc"][lo:hi])
+        if has_target_shc:
+            ceil.append(out["target_shc"][lo:hi])
+    out["ev"][lo:hi] = ev(out["r"][lo:hi], *ceil)
 
 
 def target_coords(da: xr.DataArray, dim: str) -> dict[str, Any]:

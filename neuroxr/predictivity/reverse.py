@@ -19,7 +19,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import cpu_threads, in_background, one_blas_thread, resolve_backend, sum_last, thread_map, with_blas_threads
+from ..backend import (
+    HostWrites,
+    cpu_threads,
+    in_background,
+    one_blas_thread,
+    resolve_backend,
+    sum_last,
+    thread_map,
+    with_blas_threads,
+)
 from ..kernels.kernel_operator import apply_into
 from ..kernels.offsets import offset_columns, warn_offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
@@ -31,7 +40,7 @@ from ..sets import set_label
 from ..validation import lazy_nonfinite_error
 from . import _prepare as prep
 from ._progress import RepProgress
-from ._result import common_attrs, dataset, ev
+from ._result import common_attrs, dataset, finish_reps
 
 __all__ = ["reverse", "inter_animal"]
 
@@ -346,12 +355,13 @@ def _from_neural_predictor(
         """Draws ``idx`` in turn against targets ``lo:hi``, ``group`` draws per fit (their halves
         ``batch`` at a time); P, r_mean: the mean design's so far."""
         split_halves = _batched_halves(halves, [draws[i] for i in idx], batch, cols) if ceiling else None
+        writes = HostWrites()  # a device backend's per-draw vectors come back once, after the loop
         idx = list(idx)
         for g in range(0, len(idx), group):
             chunk = idx[g : g + group]
             hs = [next(split_halves) for _ in chunk] if ceiling else [(None, None)] * len(chunk)
             if len(chunk) > 1 and r_mean is not None and not any(np.isnan(h).any() for pair in hs for h in pair):
-                _score_draw_group(reg, hs, Yc, dest, lo, hi, chunk, shown[0])
+                _score_draw_group(reg, hs, Yc, dest, lo, hi, chunk, shown[0], writes)
                 for i in chunk:
                     done.draw(i)
                 continue
@@ -363,12 +373,13 @@ def _from_neural_predictor(
                     designs += [h1 if c is None else h1[:, c], h2 if c is None else h2[:, c]]
                 if designs:
                     P, r_mean = _score_designs(reg, designs, Yc, fresh, ceiling, halves, mean_p, c, T,
-                                               preds is not None, dest, lo, hi, i, P, r_mean, shown[0])
+                                               preds is not None, dest, lo, hi, i, P, r_mean, shown[0], writes)
                 if not share:
-                    _finish_rep(out, lo, hi, i, r_mean, ceiling, target_R is not None)
+                    writes.put(out["r"], (slice(lo, hi), i), r_mean)
                     if preds is not None:
                         preds[i, :, lo:hi] = P
                 done.draw(i)
+        writes.flush()
         return P, r_mean
 
     # beside the ranks, every BLAS call on one thread (the draws' products are small)
@@ -396,9 +407,9 @@ def _from_neural_predictor(
                 out["prediction_shc"][lo:hi] = dest["prediction_shc"][lo:hi][:, inverse]
                 if beside:
                     wait()  # the targets' reliabilities
-                _finish_rep(out, lo, hi, slice(None), r_mean, ceiling, target_R is not None)
                 if preds is not None:
                     preds[:, :, lo:hi] = P
+            finish_reps(out, lo, hi, r_mean if share else None, ceiling, target_R is not None)
     return out, preds
 
 
@@ -415,15 +426,17 @@ def _draw_group(n: int, k: int, m: int) -> int:
 
 
 def _score_draw_group(reg: Regressor, hs: list[tuple[np.ndarray, np.ndarray]], Yc: np.ndarray,
-                      out: dict[str, np.ndarray], lo: int, hi: int, chunk: list[int], name: str) -> None:
+                      out: dict[str, np.ndarray], lo: int, hi: int, chunk: list[int], name: str,
+                      writes: HostWrites) -> None:
     """SB(r(P1, P2)) of several draws' split halves ``hs`` in one stack of designs (both halves
     explicit: the complement shortcut serves one pair); ``name``: the predictor, in messages."""
     designs = [h for pair in hs for h in pair]
     for D in designs:
         prep.check_design(D, name)
-    _, r_p = reg.pearson_designs(designs, Yc, pairs=[(2 * j, 2 * j + 1) for j in range(len(hs))], with_target=[])
+    _, r_p = reg.pearson_designs(designs, Yc, pairs=[(2 * j, 2 * j + 1) for j in range(len(hs))], with_target=[],
+                                 host=False)
     for j, i in enumerate(chunk):
-        out["prediction_shc"][lo:hi, i] = spearman_brown(r_p[j])
+        writes.put(out["prediction_shc"], (slice(lo, hi), i), spearman_brown(r_p[j]))
 
 
 def _draw_threads(reg: Regressor, draws: int) -> int:
@@ -434,23 +447,10 @@ def _draw_threads(reg: Regressor, draws: int) -> int:
     return min(draws, cpu_threads())
 
 
-def _finish_rep(out: dict[str, np.ndarray], lo: int, hi: int, i: Any, r_mean: np.ndarray, ceiling: bool,
-                has_target_shc: bool) -> None:
-    """A rep's (or with ``i = slice(None)``, every rep's) ``r`` and ``ev`` for targets ``lo:hi``."""
-    r = r_mean if isinstance(i, int) else r_mean[:, None]
-    out["r"][lo:hi, i] = r
-    ceil = []
-    if ceiling:
-        ceil.append(out["prediction_shc"][lo:hi, i])
-        if has_target_shc:
-            ceil.append(out["target_shc"][lo:hi, i])
-    out["ev"][lo:hi, i] = ev(out["r"][lo:hi, i], *ceil)
-
-
 def _score_designs(
     reg: Regressor, designs: list[np.ndarray], Yc: np.ndarray, fresh: bool, ceiling: bool, halves: Any,
     mean_p: np.ndarray, c: np.ndarray | None, T: int, materialise: bool, out: dict[str, np.ndarray],
-    lo: int, hi: int, i: int, P: Any, r_mean: Any, name: str,
+    lo: int, hi: int, i: int, P: Any, r_mean: Any, name: str, writes: HostWrites,
 ) -> tuple[Any, Any]:
     """One rep's designs against targets: the mean's r (when fresh), the halves' SB(r(P1, P2)); ``name``: the predictor."""
     has_nan = any(np.isnan(D).any() for D in designs)
@@ -467,18 +467,19 @@ def _score_designs(
             c1 = (T + 1) // 2
             designs.pop()
             complement = (mean_p, c, T / (T - c1), -c1 / (T - c1))
-        r_t, r_p = reg.pearson_designs(designs, Yc, pairs=pairs, with_target=[0] if fresh else [], complement=complement)
+        r_t, r_p = reg.pearson_designs(designs, Yc, pairs=pairs, with_target=[0] if fresh else [], complement=complement,
+                                       host=False)  # left on the device: brought back with the other draws'
         if fresh:
             r_mean = r_t[0]
         if ceiling:
-            out["prediction_shc"][lo:hi, i] = spearman_brown(r_p[0])
+            writes.put(out["prediction_shc"], (slice(lo, hi), i), spearman_brown(r_p[0]))
         return P, r_mean
     res = [_nan_safe(reg, D, Yc) for D in designs] if has_nan else reg.predict_designs(designs, Yc)
     if fresh:
         P = res.pop(0)
         r_mean = pearson(Yc, P)
     if ceiling:
-        out["prediction_shc"][lo:hi, i] = spearman_brown(pearson(res[0], res[1]))
+        writes.put(out["prediction_shc"], (slice(lo, hi), i), spearman_brown(pearson(res[0], res[1])))
     return P, r_mean
 
 
@@ -544,7 +545,7 @@ def _score_from_slot_kernels(
         done.close()
         if ceiling:
             out["prediction_shc"][lo:hi, :] = shc[:, inverse]
-        _finish_rep(out, lo, hi, slice(None), r_mean, ceiling, has_target_shc)
+        finish_reps(out, lo, hi, r_mean, ceiling, has_target_shc)
         if ops is None and lazy:
             ops = made  # later unit chunks reuse the splits' operators
         del made, buf

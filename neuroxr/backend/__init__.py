@@ -254,31 +254,32 @@ class HostWrites:
     """Writes of backend vectors into host arrays, deferred so that device vectors come back in one
     transfer (:meth:`flush`) rather than one per write (a loop's device-to-host round trips).
 
-    ``put(dest, index, vec)`` does ``dest[index] = vec`` at once for a NumPy ``vec``; a device ``vec``
-    is kept (its array, not a copy) until :meth:`flush`, which stacks the kept vectors of one shape
-    on their device and brings them back together. Not thread-safe for device vectors (NumPy ones
-    are written at once)."""
+    ``put(dest, index, vec, then)`` does ``dest[index] = then(vec)`` with ``vec`` as host float64
+    (``then``: default none): at once for a NumPy ``vec``; a device ``vec`` is kept (its array, not
+    a copy) until :meth:`flush`, which stacks the kept vectors of one shape on their device and
+    brings them back together. Not thread-safe for device vectors (NumPy ones are written at once)."""
 
     def __init__(self) -> None:
-        self._kept: list[tuple[np.ndarray, Any, Any]] = []
+        self._kept: list[tuple[np.ndarray, Any, Any, Callable | None]] = []
 
-    def put(self, dest: np.ndarray, index: Any, vec: Any) -> None:
-        if isinstance(vec, np.ndarray) or np.isscalar(vec):
-            dest[index] = vec
+    def put(self, dest: np.ndarray, index: Any, vec: Any, then: Callable | None = None) -> None:
+        if isinstance(vec, np.ndarray):
+            vec = vec.astype(np.float64, copy=False)
+            dest[index] = vec if then is None else then(vec)
         else:
-            self._kept.append((dest, index, vec))
+            self._kept.append((dest, index, vec, then))
 
     def flush(self) -> None:
         """Every kept write done, with one transfer per vector shape."""
         kept, self._kept = self._kept, []
-        by_shape: dict[tuple[int, ...], list[tuple[np.ndarray, Any, Any]]] = {}
+        by_shape: dict[tuple[int, ...], list[tuple[np.ndarray, Any, Any, Callable | None]]] = {}
         for item in kept:
             by_shape.setdefault(tuple(item[2].shape), []).append(item)
         for items in by_shape.values():
-            vecs = [v for _, _, v in items]
-            host = to_numpy(get_namespace(*vecs).stack(vecs))
-            for (dest, index, _), row in zip(items, host):
-                dest[index] = row
+            vecs = [v for _, _, v, _ in items]
+            host = to_numpy(get_namespace(*vecs).stack(vecs)).astype(np.float64, copy=False)
+            for (dest, index, _, then), row in zip(items, host):
+                dest[index] = row if then is None else then(row)
 
 
 # ---------------------------------------------------------------------------- dispatched operations

@@ -436,7 +436,7 @@ def _score_draw_group(reg: Regressor, hs: list[tuple[np.ndarray, np.ndarray]], Y
     _, r_p = reg.pearson_designs(designs, Yc, pairs=[(2 * j, 2 * j + 1) for j in range(len(hs))], with_target=[],
                                  host=False)
     for j, i in enumerate(chunk):
-        writes.put(out["prediction_shc"], (slice(lo, hi), i), spearman_brown(r_p[j]))
+        writes.put(out["prediction_shc"], (slice(lo, hi), i), r_p[j], spearman_brown)
 
 
 def _draw_threads(reg: Regressor, draws: int) -> int:
@@ -472,14 +472,14 @@ def _score_designs(
         if fresh:
             r_mean = r_t[0]
         if ceiling:
-            writes.put(out["prediction_shc"], (slice(lo, hi), i), spearman_brown(r_p[0]))
+            writes.put(out["prediction_shc"], (slice(lo, hi), i), r_p[0], spearman_brown)
         return P, r_mean
     res = [_nan_safe(reg, D, Yc) for D in designs] if has_nan else reg.predict_designs(designs, Yc)
     if fresh:
         P = res.pop(0)
         r_mean = pearson(Yc, P)
     if ceiling:
-        writes.put(out["prediction_shc"], (slice(lo, hi), i), spearman_brown(pearson(res[0], res[1])))
+        writes.put(out["prediction_shc"], (slice(lo, hi), i), pearson(res[0], res[1]), spearman_brown)
     return P, r_mean
 
 

@@ -202,3 +202,37 @@ def test_no_device_to_host_copy_inside_the_rep_loop_on_the_gpu(study):
         few, many = copies(direction, 2), copies(direction, 6)
         assert few > 0, "the profiler saw no copy at all (the final result must come back)"
         assert few == many, f"{direction}: {few} device-to-host copies at reps=2, {many} at reps=6"
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_ersa_and_ereg_equal_numpy(study, name):
+    from neuroxr import geometry as geo
+
+    F, A = study.features["netA"]["layer1"], study.neural["animalA"]
+    for fn, kw in ((geo.ersa, {}), (geo.ereg, {"n_components": 12, "seed": 1})):
+        want, got = fn(F, A, **kw), fn(F, A, **kw, backend=name)
+        for var in want.data_vars:
+            if np.issubdtype(want[var].dtype, np.floating):
+                _close(got[var].values, want[var].values, "float64", f"{fn.__name__} {var}")
+
+
+def test_store_rsa_entries_fit_on_the_requested_backend(sweep_copy, monkeypatch):
+    """ersa / ereg entries received no backend: their ridge fits ran on NumPy whatever the store's
+    compute (or a sweep) asked for."""
+    pytest.importorskip("torch")
+    from neuroxr.entries import score
+    from neuroxr.geometry import rsa
+
+    path = str(sweep_copy())
+    seen = []
+    orig = rsa.oof_predict
+    monkeypatch.setattr(rsa, "oof_predict", lambda X, *a, **k: seen.append(type(X).__module__) or orig(X, *a, **k))
+    for kind, params in (("ersa", {}), ("ereg", {"n_components": 8})):
+        seen.clear()
+        want = score(path, kind, "netB.fc", "animalA", **params)
+        got = score(path, kind, "netB.fc", "animalA", overwrite=True, backend="torch", **params)
+        assert seen and all(m.startswith("numpy") for m in seen[: len(seen) // 2])
+        assert all(m.startswith("torch") for m in seen[len(seen) // 2:]), f"{kind}: {seen}"
+        for var in want.data_vars:
+            if np.issubdtype(want[var].dtype, np.floating):
+                _close(got[var].values, want[var].values, "float64", f"{kind} {var}")

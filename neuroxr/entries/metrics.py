@@ -278,8 +278,8 @@ def compute_rsa(kind: str, src: Any, tgt: Any, params: Mapping[str, Any], io: An
     b = io.read(tgt) if tgt.kind == "neural" else features_as_neural(io.read(tgt))
     a = io.read(src)
     if kind == "ereg":  # a seed or eps that draws nothing (no projection) runs as the default; the key keeps it
-        return _ereg(a, b, **params, refuse_inert=False)
-    ds = _RSA_FUNCTIONS[kind](a, b, **params)
+        return _ereg(a, b, **params, refuse_inert=False, backend=io.backend)
+    ds = _RSA_FUNCTIONS[kind](a, b, **params, backend=io.backend)
     if kind == "ersa":
         ds = ds.rename({"split": "stimulus_split"})
         ds["score"] = _split_score(float(ds["train_score"]), float(ds["test_score"]))

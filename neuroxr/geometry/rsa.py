@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import align, canonical_order
-from ..backend import resolve_backend, to_numpy
+from ..backend import asarray, resolve_backend, to_numpy
 from ..errors import ParameterError, no_effect, shown, warn
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
@@ -222,10 +222,12 @@ def check_ersa_params(rdm_method: Any, compare_method: Any, alpha: Any, n_folds:
             **check_split(test_size, seed, "ersa")}
 
 
-def _oof(X: np.ndarray, Y: np.ndarray, alpha: float, n_folds: int, fold_seed: int, name: str) -> np.ndarray:
-    """Out-of-fold ridge predictions over ``kfold_indices(n, n_folds, fold_seed)``; ``name`` names the
-    stimuli in the one-line error when they are fewer than the folds."""
-    return np.asarray(to_numpy(oof_predict(X, Y, stimulus_folds(X.shape[0], n_folds, fold_seed, name), alpha=alpha)))
+def _oof(X: np.ndarray, Y: np.ndarray, alpha: float, n_folds: int, fold_seed: int, name: str,
+         backend: str | None = None) -> np.ndarray:
+    """Out-of-fold ridge predictions over ``kfold_indices(n, n_folds, fold_seed)`` on ``backend``
+    (float64), as host NumPy; ``name`` names the stimuli in the one-line error when they are fewer than the folds."""
+    folds = stimulus_folds(X.shape[0], n_folds, fold_seed, name)
+    return np.asarray(to_numpy(oof_predict(asarray(X, backend), asarray(Y, backend), folds, alpha=alpha)))
 
 
 def ersa(
@@ -238,6 +240,7 @@ def ersa(
     fold_seed: int = 0,
     test_size: float = 0.5,
     seed: int = 0,
+    backend: str | None = None,
 ) -> xr.Dataset:
     """Encoding RSA (feature-reweighted RSA): RDM of encoding-model predictions vs the neural RDM.
 
@@ -263,6 +266,9 @@ def ersa(
     n_folds, fold_seed : int, default 10, 0
     test_size : float in (0, 1), default 0.5
     seed : int, default 0
+    backend : str, optional
+        Array backend of the ridge fits (default: the global one; float64). Not a parameter of the
+        numbers: every backend gives NumPy's to rounding.
 
     Returns
     -------
@@ -271,6 +277,7 @@ def ersa(
         ``stimulus_id``); attrs with all parameters.
     """
     compare_method = check_ersa_params(rdm_method, compare_method, alpha, n_folds, fold_seed, test_size, seed)["compare_method"]
+    resolve_backend(backend, "ersa")  # refused naming the function, before the data is read
     source, target = record_label(features, "model"), record_label(neural, "neural")
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    "ersa")
@@ -279,8 +286,8 @@ def ersa(
     check_design(X[tr], f"ersa: {_named(features, 'features')} (training stimuli)")  # the design of every fit
     # the model fitted on the training stimuli predicts the test stimuli: fold (tr -> te) of the one
     # ridge solver (its second fold, te -> tr, is not used)
-    P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
-    P_tr = _oof(X[tr], Y[tr], alpha, n_folds, fold_seed, "ersa: neural/features (training stimuli)")
+    P_te = np.asarray(to_numpy(oof_predict(asarray(X, backend), asarray(Y, backend), [(tr, te), (te, tr)], alpha=alpha)))[te]
+    P_tr = _oof(X[tr], Y[tr], alpha, n_folds, fold_seed, "ersa: neural/features (training stimuli)", backend)
     s_tr = float(compare_rdms(_r.rdm(P_tr, rdm_method), _r.rdm(Y[tr], rdm_method), compare_method))
     s_te = float(compare_rdms(_r.rdm(P_te, rdm_method), _r.rdm(Y[te], rdm_method), compare_method))
     split = np.full(X.shape[0], "train", dtype=object)
@@ -337,6 +344,7 @@ def ereg(
     n_folds: int = 10,
     fold_seed: int = 0,
     seed: int = 0,
+    backend: str | None = None,
 ) -> xr.Dataset:
     """Encoding regression after a sparse random projection of the features (Johnson-Lindenstrauss).
 
@@ -361,18 +369,20 @@ def ereg(
     seed : int, default 0
         ``random_state`` of the projection (a draw over units, not stimuli). A non-default seed,
         or a non-default ``eps``, is refused when no projection is drawn.
+    backend : str, optional
+        Array backend of the ridge fits, as in :func:`ersa`.
 
     Returns
     -------
     xarray.Dataset
         ``r`` (neuroid), ``score`` = mean ``r``; attrs with the parameters and the dimension used.
     """
-    return _ereg(features, neural, n_components, eps, alpha, n_folds, fold_seed, seed, refuse_inert=True)
+    return _ereg(features, neural, n_components, eps, alpha, n_folds, fold_seed, seed, refuse_inert=True, backend=backend)
 
 
 def _ereg(
     features: xr.DataArray, neural: xr.DataArray, n_components: int | str, eps: float, alpha: float,
-    n_folds: int, fold_seed: int, seed: int, *, refuse_inert: bool,
+    n_folds: int, fold_seed: int, seed: int, *, refuse_inert: bool, backend: str | None = None,
 ) -> xr.Dataset:
     """:func:`ereg` with its one rule for a seed, or an ``eps`` of ``n_components="auto"``, that
     draws nothing (no projection): refused (``refuse_inert=True``, the public function) or run as
@@ -384,6 +394,7 @@ def _ereg(
     from ..kernels.stats import pearson
 
     check_ereg_params(n_components, eps, alpha, n_folds, fold_seed, seed)
+    resolve_backend(backend, "ereg")
     source, target = record_label(features, "model"), record_label(neural, "neural")
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    "ereg")
@@ -402,7 +413,7 @@ def _ereg(
     if projected:
         X = SparseRandomProjection(n_components=k, random_state=seed).fit_transform(X)
         X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
-    P = _oof(X, Y, alpha, n_folds, fold_seed, "ereg: neural/features")
+    P = _oof(X, Y, alpha, n_folds, fold_seed, "ereg: neural/features", backend)
     r = to_numpy(pearson(P, Y))
     attrs = {
         "direction": "ereg", "n_components": int(k if projected else p), "projected": int(projected), "eps": eps,

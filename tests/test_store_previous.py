@@ -510,3 +510,34 @@ def test_a_deletion_killed_part_way_is_named_and_finished_by_a_writable_open(url
     st = StudyStore(url)  # the writer is gone (this process's deletion runs no more): finished
     assert st.damaged() == [] and list_keys(st._zstore, folder + "/") == [] and _hidden(url, "rewrites") == []
     np.testing.assert_array_equal(st.read_features("net", "l1").values, f2.values)
+
+
+@pytest.mark.parametrize("written", ["same path", "below it"])
+def test_a_write_after_an_interrupted_deletion_is_not_deleted_by_the_next_open(url, monkeypatch, written):
+    """A deletion interrupted in this process (its journal left for the next writable open), then a
+    new write at that path or below it: the next open finished the deletion and took the new copy
+    with it (the user's rewritten features gone)."""
+    from conftest import latent_sets
+
+    f1, f2, neu = latent_sets(0, 36, 6)
+    st = StudyStore(url)
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1)
+    gone = "features/net/l1" if written == "same path" else "features/net"
+    real = batch.delete_keys
+
+    def killed(zstore, keys, first=None):
+        if first == f"{gone}/zarr.json":
+            real(zstore, [first])
+            raise _Killed
+        real(zstore, keys, first=first)
+
+    with monkeypatch.context() as m:
+        m.setattr(batch, "delete_keys", killed)
+        m.setattr(previous, "delete_keys", killed)
+        with pytest.raises(_Killed):
+            st.invalidate(gone)
+    st.write_features("net", "l1", f2)  # in the same process, before any other open
+    reopened = StudyStore(url)  # a writable open finishes the deletions of writers gone
+    np.testing.assert_array_equal(reopened.read_features("net", "l1").values, f2.values)
+    assert reopened.damaged() == [] and _hidden(url, "rewrites") == []

@@ -60,7 +60,7 @@ REWRITE_EXPIRY = 24 * 3600.0
 #: is moved aside (:func:`load_self_reads`; more is refused)
 SELF_READ_BYTES = 2**30
 
-__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "settle", "delete_group", "interrupted", "interrupted_attrs", "kept_at"]
+__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "settle", "delete_group", "finish_deletion", "interrupted", "interrupted_attrs", "kept_at"]
 
 _HOST = socket.gethostname()
 _JOURNALS = f"{HIDDEN}/rewrites"
@@ -227,6 +227,16 @@ def delete_group(zstore: Any, path: str) -> bool:
     finally:
         settle(did)
     return True
+
+
+def finish_deletion(zstore: Any, path: str) -> None:
+    """Finish the journaled deletion of ``path`` when its writer is gone (this process: a deletion
+    interrupted here, which runs no more). Before anything is written at, above or below ``path``:
+    left for a later writable open, the deletion would take that write with it."""
+    rec = read_json(zstore, _journal(path))
+    if isinstance((rec or {}).get("delete"), str) and _writer_gone(rec.get("host"), rec.get("pid"), float(rec.get("time", 0)),
+                                                                  time.time(), REWRITE_EXPIRY, rec["delete"]):
+        _delete_journaled(zstore, path, keys_below(zstore, path))
 
 
 def _delete_journaled(zstore: Any, path: str, keys: list[str]) -> None:

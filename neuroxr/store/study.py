@@ -66,6 +66,11 @@ _CREATE_HINT = "; make a new store there with StudyStore(path, create=True)"
 _ROOT_DOC = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {STORE_VERSION_ATTR: STORE_VERSION}})
 
 
+def _nested(a: str, b: str) -> bool:
+    """Whether the groups ``a`` and ``b`` are one, or one lies below the other."""
+    return a == b or b.startswith(a + "/") or a.startswith(b + "/")
+
+
 def _enclosing_zarr(path: str) -> str | None:
     """The outermost folder above the local path ``path`` that holds a Zarr group or array (a
     ``zarr.json``, or version 2's ``.zgroup`` / ``.zarray``), if any."""
@@ -109,6 +114,9 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
     >>> store.write_features("alexnet", "conv3", feats)          # doctest: +SKIP
     >>> store.inventory()                                        # doctest: +SKIP
     """
+
+    #: ``(url, path)`` of object-store deletions interrupted in this process (:meth:`_keep_previous`)
+    _unfinished_deletions: set[tuple[str, str]] = set()
 
     def __init__(
         self,
@@ -332,7 +340,11 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
                     existed = atomic.remove_entry(self._local, path)
             else:
                 previous.forget(self._zstore, path)  # deleted on purpose: a kept copy must not come back
-                existed = previous.delete_group(self._zstore, path)
+                try:
+                    existed = previous.delete_group(self._zstore, path)
+                except BaseException:  # a Ctrl-C too: finished before this process writes there (_keep_previous)
+                    self._unfinished_deletions.add((self.url, path))
+                    raise
             if existed:
                 self._record(path, "deleted")
         except OSError as exc:
@@ -484,8 +496,12 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
 
     def _keep_previous(self, path: str) -> str | None:
         """Object stores: copy the complete entry ``path`` aside (with a journal), then delete it;
-        the id of the kept copy, or ``None`` when there was no complete copy to keep."""
+        the id of the kept copy, or ``None`` when there was no complete copy to keep. A deletion
+        this process began at, above or below ``path`` and was interrupted is finished first."""
         try:
+            for url, gone in [d for d in StudyStore._unfinished_deletions if d[0] == self.url and _nested(d[1], path)]:
+                previous.finish_deletion(self._zstore, gone)
+                StudyStore._unfinished_deletions.discard((url, gone))
             keys = batch.keys_below(self._zstore, path)  # the listing the deletion needs anyway
             doc = read_json(self._zstore, f"{path}/zarr.json") if f"{path}/zarr.json" in keys else None
             attrs = (doc or {}).get("attributes", {})

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 from click.testing import CliRunner
@@ -234,3 +235,33 @@ def test_worker_store_cache_is_a_quarter_of_its_memory_limit():
                                        memory_limit="400MiB")
     with cluster, distributed.Client(cluster) as client:
         assert client.submit(_worker_cache_bytes, pure=False).result() == 100 * 2**20  # in a task, as _open runs
+
+
+def test_workers_started_by_hand_that_share_a_gpu_are_named(monkeypatch):
+    """Workers started by hand on one machine all ran a GPU backend's tasks on GPU 0, silently."""
+    import distributed
+
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.sweep import cluster as C
+
+    seen = {}
+
+    def probe(devices):  # each worker's (host, GPU, GPUs seen): GPU by the worker's rank
+        def fake(dask_worker):  # (client.run passes the worker to a function that takes it)
+            rank = sorted(seen).index(dask_worker.address)
+            return "node1", str(devices[rank]), 4
+        return fake
+
+    with distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=":0") as lc, \
+            distributed.Client(lc) as client:
+        seen.update(client.scheduler_info()["workers"])
+        assert C.gpu_probe()[1:] == (os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0], C.gpu_probe()[2])
+        monkeypatch.setattr(C, "gpu_probe", probe([0, 0, 1]))
+        with pytest.warns(NeuroxrWarning, match=r"sweep: 2 workers on node1 \(.+, .+\) all run on its GPU 0, though they see 4; "
+                                                r"start them with `dask cuda worker`"):
+            C.connect(client, None, True, None)
+        monkeypatch.setattr(C, "gpu_probe", probe([0, 1, 2]))  # one GPU each: nothing to say
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            C.connect(client, None, True, None)
+            C.connect(client, None, False, None)  # a CPU backend: not asked

@@ -29,6 +29,13 @@ workers start with:
   workers, blocks it: :func:`_sigint_blocked_loop`), so that a Ctrl-C while it still imports waits
   until the preload has set its handler, never raising in those imports (a traceback); the
   preload unblocks it. The GPU cluster's workers get the same preload.
+
+On a cluster you started yourself, a GPU backend's tasks use each worker's first visible GPU:
+several workers started by hand on one machine (``dask worker --nworkers 4``) all run on its GPU 0.
+The sweep asks each worker which GPU it would use and how many it sees
+(:func:`warn_shared_gpus`) and warns, naming them, where several on one host share one GPU though
+they see more; ``dask cuda worker`` (one worker per GPU) or one ``CUDA_VISIBLE_DEVICES`` per
+worker gives each its own.
 """
 
 from __future__ import annotations
@@ -260,6 +267,8 @@ def connect(client: Any, n_workers: int | None, gpu: bool, memory_limit: Any) ->
 
     check_client(client)
     if isinstance(client, Client):
+        if gpu:
+            warn_shared_gpus(client)
         return client, []
     if isinstance(client, str):
         import dask
@@ -272,10 +281,60 @@ def connect(client: Any, n_workers: int | None, gpu: bool, memory_limit: Any) ->
                 f"cannot connect to the Dask scheduler at {client!r} ({type(exc).__name__}: {' '.join(str(exc).split())}); "
                 f"check that it runs and the address."
             ) from None
+        if gpu:
+            warn_shared_gpus(c)
         return c, [c]
     if client is None:
         cluster = embedded_cluster(n_workers, gpu, memory_limit)
         c = Client(cluster)
         return c, [c, cluster]
     c = Client(client)  # a cluster object
+    if gpu:
+        warn_shared_gpus(c)
     return c, [c]
+
+
+def gpu_probe() -> tuple[str, str, int]:
+    """On a worker: its host, the GPU its tasks use (the first of ``CUDA_VISIBLE_DEVICES``, else
+    ``"0"``) and how many GPUs it sees (0 without torch's or CuPy's CUDA)."""
+    import socket
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    first = visible.split(",")[0].strip() if visible else "0"
+    count = 0
+    try:
+        import torch
+
+        count = torch.cuda.device_count()
+    except Exception:  # no torch, or no CUDA: CuPy may see them
+        pass
+    if not count:
+        try:
+            import cupy
+
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception:
+            count = 0
+    return socket.gethostname(), first, int(count)
+
+
+def warn_shared_gpus(client: Any) -> None:
+    """Warn where several workers on one host would run on one GPU while they see more than one
+    (:func:`gpu_probe` on every worker); workers that cannot be asked are not judged."""
+    from collections import defaultdict
+
+    from ..errors import warn
+
+    try:
+        seen = client.run(gpu_probe)
+    except Exception:  # workers that cannot run it (older versions, gone): the sweep reports its own errors
+        return
+    groups: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for addr, (host, device, count) in seen.items():
+        groups[(host, device)].append((addr, count))
+    for (host, device), workers in sorted(groups.items()):
+        most = max(count for _, count in workers)
+        if len(workers) > 1 and most > 1:
+            warn(f"sweep: {len(workers)} workers on {host} ({', '.join(sorted(a for a, _ in workers))}) all run on its GPU "
+                 f"{device}, though they see {most}; start them with `dask cuda worker` (one per GPU) or give each its own "
+                 f"CUDA_VISIBLE_DEVICES.")

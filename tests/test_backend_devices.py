@@ -184,8 +184,8 @@ def test_no_host_round_trip_inside_the_rep_loop(study, monkeypatch, direction):
 
 
 def test_no_device_to_host_copy_inside_the_rep_loop_on_the_gpu(study):
-    """On a CUDA GPU, counted by the CUDA profiler: the device-to-host copies of a forward and a reverse
-    call do not grow with reps."""
+    """On a CUDA GPU, counted by the CUDA profiler: the device-to-host copies of a forward, a reverse and
+    an inter-animal call do not grow with reps."""
     if not _has("torch_cuda"):
         pytest.skip("needs torch with a CUDA GPU")
     import torch
@@ -197,7 +197,7 @@ def test_no_device_to_host_copy_inside_the_rep_loop_on_the_gpu(study):
             torch.cuda.synchronize()
         return sum(1 for e in prof.events() if "Memcpy DtoH" in e.name)
 
-    for direction in ("forward", "reverse"):
+    for direction in ("forward", "reverse", "inter_animal"):
         copies(direction, 1)
         few, many = copies(direction, 2), copies(direction, 6)
         assert few > 0, "the profiler saw no copy at all (the final result must come back)"

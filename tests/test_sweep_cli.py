@@ -36,6 +36,9 @@ def test_cli_sweep(sweep_copy, tmp_path):
     assert "2 entries: 2 computed" in res.output and "Best layers" in res.output
     table = pd.read_csv(tmp_path / "t.csv")
     assert len(table) == 2 and (table["reps"] == 2).all() and (table["regressor"] == "ridge").all()
+    # the best layers too, with the seed of their selection halves (another seed, other numbers)
+    best = pd.read_csv(tmp_path / "t.best_layers.csv")
+    assert best["best_layer"].tolist() in (["layer1"], ["layer3"]) and best["selection_seed"].tolist() == [0]
     res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress"])
     assert res.exit_code == 0 and "0 computed, 2 already in the store" in res.output
     assert "entries done" not in res.output
@@ -46,6 +49,7 @@ def test_cli_sweep(sweep_copy, tmp_path):
     assert out["entries"] == 2 and out["computed"] == [] and len(out["skipped"]) == 2
     assert {r["key"] for r in out["table"]} == {"forward/netA.layer1__animalA", "forward/netA.layer3__animalA"}
     assert all(r["reps"] == 2 and r["seed"] == 0 for r in out["table"]) and len(out["best_layers"]) == 1
+    assert out["best_layers"][0]["selection_seed"] == 0
     res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--quiet", "--overwrite"])
     assert res.exit_code == 0 and res.output == ""
     cfg.write_text("models: [netA]\nlayerz: [layer1]\n")
@@ -280,7 +284,8 @@ def test_cli_sweep_table_check_writes_nothing(tmp_path):
     kept.write_text("old,rows\n")
     _check_table(str(kept))
     assert kept.read_text() == "old,rows\n" and sorted(os.listdir(tmp_path)) == ["t.csv"]
-    assert _table_files(str(kept))[1:] == [str(tmp_path / "t.metrics.csv"), str(tmp_path / "t.inference.csv")]
+    assert _table_files(str(kept))[1:] == [str(tmp_path / "t.metrics.csv"), str(tmp_path / "t.inference.csv"),
+                                           str(tmp_path / "t.best_layers.csv")]
 
 
 def test_cli_sweep_names_every_unused_flag_as_the_sweep_does(sweep_copy, tmp_path, monkeypatch):

@@ -588,3 +588,39 @@ def test_a_sweep_leaves_out_the_halves_options_of_a_trial_averaged_set(sweep_bas
         want = ("valid", 0) if "averaged" in key else ("slots", 5)
         assert (p["split"], p["seed"]) == want, key
     assert sweep(path, client="serial", **kw).computed == []  # resumed: the same keys
+
+
+@pytest.mark.parametrize("when", ["after the first entry", "after the lookups"])
+def test_a_set_rewritten_while_the_sweep_runs_is_refused_not_mixed(sweep_copy, monkeypatch, when):
+    """A neural set rewritten while a sweep ran (another process fixing its preprocessing): the result
+    mixed entries of both versions (layers scored on the old data, the others on the new), and
+    best_layers compared them; exit status 0, no word. Now refused in one line naming the set, and a
+    re-run computes the stale entries from the current set."""
+    from neuroxr.store import StudyStore
+    from neuroxr.sweep import SweepError, sweep
+    from neuroxr.sweep import run as R
+
+    path = str(sweep_copy())
+    kw = dict(models=["netA"], neural=["animalA"], directions=["forward"], client="serial", reps=2)
+    old = StudyStore(path, mode="r").read_neural("animalA")
+    new = old.copy(data=old.values[:, :, ::-1])  # the repeats in another order: other split halves, same ids
+
+    def rewrite():
+        StudyStore(path).write_neural("animalA", new)
+
+    if when == "after the lookups":
+        sweep(path, **kw, progress=False)  # the store holds every entry: the sweep only looks them up
+        real = R.read_reused
+        monkeypatch.setattr(R, "read_reused", lambda *a: (real(*a), rewrite())[0])
+        progress = False
+    else:
+        done = []
+        progress = lambda key: done.append(key) or (len(done) == 1 and rewrite())  # noqa: E731
+    with pytest.raises(SweepError, match=r"^sweep: set rewritten while the sweep ran, so its entries would mix two versions; "
+                                         r"entries computed from the previous version: neural/animalA \(\d, e\.g\. scores/forward/"):
+        sweep(path, **kw, progress=progress)
+    monkeypatch.undo()
+    again = sweep(path, **kw, progress=False)  # the stale entries are computed from the current set
+    current = list_entries(path)
+    assert set(again.table.path) <= set(current[current.current].path)
+    assert len(again.table) == 2

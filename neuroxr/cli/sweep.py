@@ -149,11 +149,11 @@ def _flags_given(message: str, **given: Any) -> str:
 
 
 def _table_files(table_path: str) -> list[str]:
-    """The CSV files of ``--table FILE``: the entry table, then the metric and inference tables
-    (``<root>.metrics<ext>``, ``<root>.inference<ext>``, written when they have rows, else an earlier
-    run's file of that name removed)."""
+    """The CSV files of ``--table FILE``: the entry table, then the metric, inference and best-layer
+    tables (``<root>.metrics<ext>``, ``<root>.inference<ext>``, ``<root>.best_layers<ext>``, written
+    when they have rows, else an earlier run's file of that name removed)."""
     root, ext = os.path.splitext(table_path)
-    return [table_path] + [f"{root}.{name}{ext or '.csv'}" for name in ("metrics", "inference")]
+    return [table_path] + [f"{root}.{name}{ext or '.csv'}" for name in ("metrics", "inference", "best_layers")]
 
 
 def _check_table(table_path: str, store: str | None = None) -> None:
@@ -288,7 +288,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     # the tables first: a closed standard output (`| head`) must not cost them
     written, stale = [], []
     if table_path is not None:
-        tables = list(zip(_table_files(table_path), (result.table, result.metric_table, result.inference_table)))
+        tables = list(zip(_table_files(table_path), (result.table, result.metric_table, result.inference_table,
+                                                     result.best_layers)))
         written = [(path, tab) for i, (path, tab) in enumerate(tables) if i == 0 or len(tab)]  # the entry table always
         # a companion table this run has no rows for: an earlier run's file of that name would pass for this run's
         stale = [path for i, (path, tab) in enumerate(tables) if i > 0 and not len(tab) and os.path.isfile(path)]

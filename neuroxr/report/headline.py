@@ -35,7 +35,7 @@ __all__ = ["HEADLINE_COLUMNS", "LEVEL", "headline", "target_table", "left_out", 
 
 #: columns of :func:`headline`, in order
 HEADLINE_COLUMNS = ["direction", "model", "neural", "region", "best_layer", "test_ev", "ci_low", "ci_high", "ceiling",
-                    "selection_ev", "n_selection", "n_test", "n_unscored", "n_layers", "parameters"]
+                    "selection_ev", "n_selection", "n_test", "n_unscored", "n_layers", "selection_seed", "parameters"]
 
 
 #: the level of the headline interval
@@ -157,7 +157,7 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
                      "best_layer": b.best_layer, "test_ev": b.test_ev, "ci_low": lo, "ci_high": hi,
                      "ceiling": float(np.nanmedian(ceil)) if np.isfinite(ceil).any() else np.nan,
                      "selection_ev": b.selection_ev, "n_selection": b.n_selection, "n_test": b.n_test,
-                     "n_unscored": b.n_unscored, "n_layers": b.n_layers,
+                     "n_unscored": b.n_unscored, "n_layers": b.n_layers, "selection_seed": b.selection_seed,
                      "parameters": "; ".join(dict.fromkeys(g["parameters"])) if "parameters" in g else ""})
     return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
 

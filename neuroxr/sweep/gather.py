@@ -41,7 +41,7 @@ from ._util import (
 from .plan import Entry
 from .tasks import entry_lookup, entry_params, read_or_damage
 
-__all__ = ["METRIC_TABLE_COLUMNS", "PARAM_COLUMNS", "TIME_COLUMNS", "SweepResult", "gather", "gather_metrics"]
+__all__ = ["METRIC_TABLE_COLUMNS", "PARAM_COLUMNS", "TIME_COLUMNS", "SweepResult", "gather", "gather_metrics", "check_inputs_current"]
 
 
 @dataclass
@@ -190,6 +190,31 @@ def read_reused(store: StudyStore, paths: Mapping[str, str]) -> tuple[dict[str, 
         got = dict(zip(keys, pool.map(lambda key: read_or_damage(store, paths[key]), keys)))
     return ({paths[k]: v for k, v in got.items() if not isinstance(v, str)},
             {k: v for k, v in got.items() if isinstance(v, str)})
+
+
+def check_inputs_current(store: StudyStore, paths: Sequence[str], error: Any) -> None:
+    """Refuse a sweep's result when a set it read was rewritten while it ran: the entries looked up or
+    computed before the rewrite are the old version's, those after it the new one's, and the tables
+    (and the best layers) would compare the two. Each entry's input tokens (its provenance) are
+    checked against the sets' tokens read afresh, past any cached document; ``error(message)``
+    makes the exception raised. A re-run of the sweep computes the stale entries from the current sets."""
+    from ..attrs import decode_attrs
+    from ..entries.provenance import PROVENANCE_ATTR
+
+    tokens: dict[str, str | None] = {}
+    stale: dict[str, list[str]] = {}
+    for path in paths:
+        prov = (decode_attrs(store.group_attrs(path) or {}).get(PROVENANCE_ATTR) or {})
+        for src, token in (prov.get("inputs") or {}).items():
+            if src not in tokens:
+                tokens[src] = store.token(src, fresh=True)
+            if tokens[src] != token:
+                stale.setdefault(src, []).append(path)
+    if stale:
+        named = "; ".join(f"{src} ({len(ps)}, e.g. {ps[0]})" for src, ps in sorted(stale.items()))
+        raise error(f"sweep: set{'s' if len(stale) > 1 else ''} rewritten while the sweep ran, so its entries would mix two "
+                    f"versions; entries computed from the previous version: {named}. Run the sweep again: it computes "
+                    f"them from the current sets.")
 
 
 def _included(ds: xr.Dataset, tdim: str) -> np.ndarray:

@@ -33,7 +33,7 @@ from ._util import ordered
 from .checks import check_plan
 from .cluster import check_client, local_cuda_cluster
 from .config import check_inference, check_metric_options, check_score_kwargs
-from .gather import SweepResult, gather, gather_metrics, read_reused
+from .gather import SweepResult, check_inputs_current, gather, gather_metrics, read_reused
 from .inference import run_inference
 from .names import layer_name
 from .plan import Entry, longest_first, set_sizes
@@ -342,7 +342,6 @@ def sweep(
         backend = kw.get("backend")
         if (serial or client is None) and backend is not None:
             from ..backend import BackendError, resolve_backend
-
             try:
                 resolve_backend(backend)
             except BackendError as exc:
@@ -415,6 +414,7 @@ def sweep(
                                            metric_options=metric_opts, read=read)
     inference_table, inferred = run_inference(store, [e for e in entries if e.key not in failed], kw, inference,
                                               metric_options=metric_opts, overwrite=overwrite)
+    check_inputs_current(store, [*paths.values(), *inferred], lambda msg: SweepError(msg, {}, computed))  # one version each
     return SweepResult(inference_table=inference_table, entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
                        inference_computed=[p for p, new in inferred.items() if new],
                        inference_skipped=[p for p, new in inferred.items() if not new], task_info=info, dataset=dataset, table=table, target_table=target_table,

@@ -118,10 +118,11 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         Columns ``direction``, ``model``, ``neural``, ``region``, ``best_layer``,
         ``selection_ev``, ``test_ev``, ``all_ev``, ``n_selection``, ``n_test`` (the chosen layer's
         targets with a finite, included EV in each half: the medians' sizes), ``n_unscored`` (the
-        chosen layer's other targets, in no median: NaN EV or ``included`` false), ``n_layers``.
+        chosen layer's other targets, in no median: NaN EV or ``included`` false), ``n_layers``,
+        ``selection_seed`` (``seed``: which halves; another seed gives other numbers).
     """
     columns = ["direction", "model", "neural", "region", "best_layer", "selection_ev", "test_ev", "all_ev",
-               "n_selection", "n_test", "n_unscored", "n_layers"]
+               "n_selection", "n_test", "n_unscored", "n_layers", "selection_seed"]
     if not isinstance(target_table, pd.DataFrame):
         raise LayoutError(f"best_layers: target_table must be a DataFrame (SweepResult.target_table); got {shown(target_table)}.")
     lacking = [c for c in TARGET_COLUMNS if c not in target_table.columns] if len(target_table) else []
@@ -153,7 +154,7 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                         n_sel, n_test, len(ev) - n_sel - n_test)
         out.append({"direction": d, "model": m, "neural": n, "region": r, "best_layer": best[0], "selection_ev": best[1],
                     "test_ev": best[2], "all_ev": best[3], "n_selection": best[4], "n_test": best[5],
-                    "n_unscored": best[6], "n_layers": len(layers)})
+                    "n_unscored": best[6], "n_layers": len(layers), "selection_seed": int(seed)})
     return pd.DataFrame(out, columns=columns)
 
 

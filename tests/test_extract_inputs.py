@@ -717,3 +717,43 @@ def test_random_preprocessing_is_refused_not_stored(tmp_path):
     nan_x[0, 0, 0, 0] = float("nan")
     plan = plan_extraction(small_net(), nan_x, transform=lambda item: torch.as_tensor(item) * 2, layers=["0"])
     assert plan.stimulus_ids.tolist() == [f"stimulus{i}" for i in range(5)]
+
+
+def test_sigterm_ends_an_extraction_as_ctrl_c_does_and_leaves_no_staging_files(tmp_path, monkeypatch):
+    """SIGTERM (a batch system's time limit, `timeout`) ended `neuroxr extract` at once: exit 143
+    without a word, and the raw staging files of the pass stayed in --staging-dir for good."""
+    import os
+    import signal
+
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+    from neuroxr.extract import write as W
+
+    save_images(tmp_path / "imgs", n=6, size=(8, 8))
+    (tmp_path / "m.py").write_text(
+        "import torch\nfrom torch import nn\n\ndef build():\n    torch.manual_seed(0)\n"
+        "    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(72, 5))\n")
+    (tmp_path / "stage").mkdir()
+    real, calls = W.LayerWriter.write, []
+
+    def write(self, *a, **k):  # the second batch: SIGTERM, as a time limit sends it
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(W.LayerWriter, "write", write)
+    before = signal.getsignal(signal.SIGTERM)
+    res = CliRunner().invoke(main, ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'm.py'}:build", "--images",
+                                    str(tmp_path / "imgs"), "--image-size", "8", "--model-name", "m", "--no-progress",
+                                    "--batch-size", "2", "--staging-dir", str(tmp_path / "stage")])
+    assert res.exit_code == 143, res.output
+    assert res.stderr.strip().splitlines() == [
+        "Terminated (SIGTERM); complete entries and sets are kept: run the command again to go on."]
+    assert [p for p in (tmp_path / "stage").rglob("*") if p.is_file()] == []  # the pass's files cleaned up
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the command's alone
+    monkeypatch.undo()
+    res = CliRunner().invoke(main, ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'm.py'}:build", "--images",
+                                    str(tmp_path / "imgs"), "--image-size", "8", "--model-name", "m", "--no-progress"])
+    assert res.exit_code == 0, res.output  # and a re-run goes on

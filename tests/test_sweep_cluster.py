@@ -81,7 +81,7 @@ def test_cli_lost_scheduler_exits_1_with_one_line(sweep_copy, tmp_path, monkeypa
     assert len(_written(path)) == 4
 
 
-def _interrupt(proc, ready, poll: float, group: bool, delay: float = 0.0) -> str:
+def _interrupt(proc, ready, poll: float, group: bool, delay: float = 0.0, sig: int = signal.SIGINT) -> str:
     """Send SIGINT to the command ``proc`` (``group``: its whole process group, as a terminal's
     Ctrl-C) once ``ready()`` holds (checked every ``poll`` s, at most 120 s) and ``delay`` s more;
     its stderr once it exits (killed if it hangs)."""
@@ -92,7 +92,7 @@ def _interrupt(proc, ready, poll: float, group: bool, delay: float = 0.0) -> str
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(poll)
         time.sleep(delay)
-        kill(signal.SIGINT)
+        kill(sig)
         return proc.communicate(timeout=120)[1]
     finally:
         if proc.poll() is None:
@@ -116,6 +116,21 @@ def test_ctrl_c_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path, group)
     assert proc.returncode == 130, err
     assert err.splitlines() == ["Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on."], err
     assert 0 < len(_written(path)) < 8
+
+
+@pytest.mark.slow
+def test_sigterm_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path):
+    """SIGTERM (a batch system's time limit) while the embedded cluster runs tasks: as Ctrl-C, the
+    cluster closed and one line, with SIGTERM's status (143); before, the command died silently."""
+    path = sweep_copy()
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [netA]\nneural: [animalA, animalB]\ndirections: [forward, reverse]\nreps: 400\n")
+    proc = subprocess.Popen([sys.executable, "-m", "neuroxr.cli", "sweep", str(path), str(cfg), "--workers", "2",
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    err = _interrupt(proc, lambda: _written(path), 0.2, False, sig=signal.SIGTERM)
+    assert proc.returncode == 143, err
+    assert err.splitlines() == ["Terminated (SIGTERM); complete entries and sets are kept: run the command again to go on."], err
 
 
 def test_ctrl_c_while_the_embedded_cluster_starts_is_one_line(sweep_copy, tmp_path):

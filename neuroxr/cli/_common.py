@@ -23,6 +23,7 @@ import click
 
 from ._advice import cli_advice, compare_advice
 from ._callers import _CALLER, _inference_caller, _library_name
+from ._signals import TERMINATED, Terminated, sigterm_interrupts
 from ._storage import (  # noqa: F401  (re-exported: the commands import them from here)
     CONFIG_ENV,
     current_storage_options,
@@ -103,8 +104,8 @@ def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], 
         return flag_spelling(one_line(text), command(), ctx.meta.get(_RUNNING))
 
     try:
-        with warnings.catch_warnings():  # warnings: one line on stderr (none with --quiet)
-            warnings.showwarning = _show_warning
+        with warnings.catch_warnings(), sigterm_interrupts() if top else contextlib.nullcontext():  # SIGTERM: as Ctrl-C
+            warnings.showwarning = _show_warning  # warnings: one line on stderr (none with --quiet)
             return call()
     except click.exceptions.NoArgsIsHelpError:  # a group without its subcommand: its help as is, exit status 2
         raise
@@ -119,12 +120,14 @@ def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], 
         raise  # the same exception, its message spelled
     except (click.exceptions.Exit, click.exceptions.Abort):
         raise
-    except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status of a SIGINT (128 + 2), never click's "Aborted!" (1)
+    except KeyboardInterrupt as exc:  # Ctrl-C: one line and the shell's status of a SIGINT (128 + 2), never click's "Aborted!" (1)
         if not top:
             raise
         atexit.register(logging.disable, logging.CRITICAL)  # no log line of a library closing at exit (Dask) follows it
-        click.echo("Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on.", err=True)
-        raise click.exceptions.Exit(INTERRUPTED) from None
+        term = isinstance(exc, Terminated)  # SIGTERM: the same, with its name and status (128 + 15)
+        click.echo(f"{'Terminated (SIGTERM)' if term else 'Interrupted (Ctrl-C)'}; complete entries and sets are kept: run the "
+                   "command again to go on.", err=True)
+        raise click.exceptions.Exit(TERMINATED if term else INTERRUPTED) from None
     except BrokenPipeError:  # the reader of stdout left (`neuroxr info STORE | head`): stop quietly, as Unix tools do
         if not top:
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -477,6 +478,24 @@ def test_a_rollback_interrupted_by_ctrl_c_is_finished_by_the_next_writable_open_
     assert st.damaged() == [] and _hidden(url, "rewrites") == [] and _hidden(url, "previous") == []
 
 
+@contextlib.contextmanager
+def _deletion_killed(monkeypatch, folder):
+    """Within the block, the deletion of the group ``folder`` is killed (:class:`_Killed`) right after
+    its document is deleted, its other keys left."""
+    real = batch.delete_keys
+
+    def killed(zstore, keys, first=None):
+        if first == f"{folder}/zarr.json":
+            real(zstore, [first])
+            raise _Killed
+        real(zstore, keys, first=first)
+
+    with monkeypatch.context() as m:
+        m.setattr(batch, "delete_keys", killed)
+        m.setattr(previous, "delete_keys", killed)
+        yield
+
+
 def test_a_deletion_killed_part_way_is_named_and_finished_by_a_writable_open(url, monkeypatch):
     """A writer killed while it deleted a layer's Gram folder (its document first) left the Gram
     entries below it whole under a folder without a document: validate failed on "missing metadata
@@ -492,19 +511,8 @@ def test_a_deletion_killed_part_way_is_named_and_finished_by_a_writable_open(url
     compute(st, "forward", "net.l1", "mA", params={"reps": 2})  # streams, so a Gram is cached
     folder = "cache/gram/net/l1"
     assert list_keys(st._zstore, folder + "/")
-    real = batch.delete_keys
-
-    def killed(zstore, keys, first=None):
-        if first == f"{folder}/zarr.json":
-            real(zstore, [first])
-            raise _Killed
-        real(zstore, keys, first=first)
-
-    with monkeypatch.context() as m:
-        m.setattr(batch, "delete_keys", killed)
-        m.setattr(previous, "delete_keys", killed)
-        with pytest.raises(_Killed):
-            st.write_features("net", "l1", f2)  # its cached Gram is deleted after the new copy is in
+    with _deletion_killed(monkeypatch, folder), pytest.raises(_Killed):
+        st.write_features("net", "l1", f2)  # its cached Gram is deleted after the new copy is in
     (problem,) = StudyStore(url, mode="r").damaged()
     assert problem[0] == folder and "its deletion was interrupted" in problem[1]
     st = StudyStore(url)  # the writer is gone (this process's deletion runs no more): finished
@@ -524,19 +532,8 @@ def test_a_write_after_an_interrupted_deletion_is_not_deleted_by_the_next_open(u
     st.write_neural("mA", neu)
     st.write_features("net", "l1", f1)
     gone = "features/net/l1" if written == "same path" else "features/net"
-    real = batch.delete_keys
-
-    def killed(zstore, keys, first=None):
-        if first == f"{gone}/zarr.json":
-            real(zstore, [first])
-            raise _Killed
-        real(zstore, keys, first=first)
-
-    with monkeypatch.context() as m:
-        m.setattr(batch, "delete_keys", killed)
-        m.setattr(previous, "delete_keys", killed)
-        with pytest.raises(_Killed):
-            st.invalidate(gone)
+    with _deletion_killed(monkeypatch, gone), pytest.raises(_Killed):
+        st.invalidate(gone)
     st.write_features("net", "l1", f2)  # in the same process, before any other open
     reopened = StudyStore(url)  # a writable open finishes the deletions of writers gone
     np.testing.assert_array_equal(reopened.read_features("net", "l1").values, f2.values)

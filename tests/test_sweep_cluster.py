@@ -100,11 +100,13 @@ def _interrupt(proc, ready, poll: float, group: bool, delay: float = 0.0, sig: i
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("group", [False, True], ids=["command", "process-group"])
-def test_ctrl_c_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path, group):
+@pytest.mark.parametrize("group, sig", [(False, signal.SIGINT), (True, signal.SIGINT), (False, signal.SIGTERM)],
+                         ids=["command", "process-group", "sigterm"])
+def test_ctrl_c_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path, group, sig):
     """Ctrl-C while the embedded cluster runs tasks: exit status 130 and neuroxr's one line, never the
     log lines or tracebacks of the closing cluster and its workers, whether SIGINT reaches the command
-    only (kill -INT) or, as a terminal's Ctrl-C, its whole process group (the workers too)."""
+    only (kill -INT) or, as a terminal's Ctrl-C, its whole process group (the workers too). SIGTERM (a
+    batch system's time limit) the same, with its status (143); before, the command died silently."""
     path = sweep_copy()
     cfg = tmp_path / "sweep.yaml"
     cfg.write_text("models: [netA]\nneural: [animalA, animalB]\ndirections: [forward, reverse]\nreps: 400\n")
@@ -112,25 +114,11 @@ def test_ctrl_c_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path, group)
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     # once the cluster runs tasks: the first entry is written, the others still run
-    err = _interrupt(proc, lambda: _written(path), 0.2, group)
-    assert proc.returncode == 130, err
-    assert err.splitlines() == ["Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on."], err
+    err = _interrupt(proc, lambda: _written(path), 0.2, group, sig=sig)
+    said, status = ("Terminated (SIGTERM)", 143) if sig == signal.SIGTERM else ("Interrupted (Ctrl-C)", 130)
+    assert proc.returncode == status, err
+    assert err.splitlines() == [f"{said}; complete entries and sets are kept: run the command again to go on."], err
     assert 0 < len(_written(path)) < 8
-
-
-@pytest.mark.slow
-def test_sigterm_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path):
-    """SIGTERM (a batch system's time limit) while the embedded cluster runs tasks: as Ctrl-C, the
-    cluster closed and one line, with SIGTERM's status (143); before, the command died silently."""
-    path = sweep_copy()
-    cfg = tmp_path / "sweep.yaml"
-    cfg.write_text("models: [netA]\nneural: [animalA, animalB]\ndirections: [forward, reverse]\nreps: 400\n")
-    proc = subprocess.Popen([sys.executable, "-m", "neuroxr.cli", "sweep", str(path), str(cfg), "--workers", "2",
-                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    err = _interrupt(proc, lambda: _written(path), 0.2, False, sig=signal.SIGTERM)
-    assert proc.returncode == 143, err
-    assert err.splitlines() == ["Terminated (SIGTERM); complete entries and sets are kept: run the command again to go on."], err
 
 
 def test_ctrl_c_while_the_embedded_cluster_starts_is_one_line(sweep_copy, tmp_path):

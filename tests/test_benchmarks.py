@@ -25,3 +25,16 @@ def test_benchmark_script_runs(script, args, tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "|---" in done.stdout  # its table
+
+
+@pytest.mark.parametrize("script, args", [
+    ("gpu.py", ["--backend", "torch,numpy", "--dtype", "float64,float32", "--scale", "0.05", "--rdm-n", "60",
+                "--reps", "2", "--numpy-reps", "1"]),
+    ("gpu_sweep.py", ["--backend", "torch", "--client", "serial", "--layers", "2", "--scale", "0.05", "--reps", "2",
+                      "--metrics", "--dir", "{tmp}"]),
+    ("inference.py", ["--backend", "torch", "--scale", "0.05", "--no-rsa", "--n-boot", "5", "--n-perm", "5", "--reps", "2"]),
+])
+def test_gpu_benchmark_scripts_run_on_the_torch_cpu_backend(script, args, tmp_path):
+    """The GPU run's scripts (benchmarks/gpu_check.sh), checked on the CPU through the torch backend."""
+    pytest.importorskip("torch")
+    test_benchmark_script_runs(script, args, tmp_path)

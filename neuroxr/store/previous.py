@@ -233,9 +233,13 @@ def finish_deletion(zstore: Any, path: str) -> None:
     """Finish the journaled deletion of ``path`` when its writer is gone (this process: a deletion
     interrupted here, which runs no more). Before anything is written at, above or below ``path``:
     left for a later writable open, the deletion would take that write with it."""
-    rec = read_json(zstore, _journal(path))
-    if isinstance((rec or {}).get("delete"), str) and _writer_gone(rec.get("host"), rec.get("pid"), float(rec.get("time", 0)),
-                                                                  time.time(), REWRITE_EXPIRY, rec["delete"]):
+    _finish_if_gone(zstore, path, read_json(zstore, _journal(path)) or {}, time.time(), REWRITE_EXPIRY)
+
+
+def _finish_if_gone(zstore: Any, path: str, rec: dict[str, Any], now: float, expiry: float) -> None:
+    """Finish the deletion journaled in ``rec`` (a journal record of ``path``) when its writer is gone."""
+    if isinstance(rec.get("delete"), str) and _writer_gone(rec.get("host"), rec.get("pid"), float(rec.get("time", 0)),
+                                                           now, expiry, rec["delete"]):
         _delete_journaled(zstore, path, keys_below(zstore, path))
 
 
@@ -269,9 +273,7 @@ def recover(zstore: Any, expiry: float = REWRITE_EXPIRY, now: float | None = Non
     restored: dict[str, str | None] = {}
     records = _records(zstore)
     for path, rec in records.items():  # deletions of writers gone: finished
-        if isinstance(rec.get("delete"), str) and _writer_gone(rec.get("host"), rec.get("pid"), float(rec.get("time", 0)),
-                                                               now, expiry, rec["delete"]):
-            _delete_journaled(zstore, path, keys_below(zstore, path))
+        _finish_if_gone(zstore, path, rec, now, expiry)
     journals = _journals(zstore, records)
     named = {rec["previous"] for rec in journals.values()}
     for path, rec in journals.items():

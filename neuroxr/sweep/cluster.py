@@ -261,14 +261,21 @@ def connect(client: Any, n_workers: int | None, gpu: bool, memory_limit: Any) ->
 
     ``client`` is checked (:func:`check_client`); a scheduler address is connected to within dask's
     ``distributed.comm.timeouts.connect``; a scheduler nobody answers at is a one-line
-    :class:`~neuroxr.errors.SweepConfigError`.
+    :class:`~neuroxr.errors.SweepConfigError`. With ``gpu``, the workers of a cluster started by
+    hand are asked whether several share one GPU (:func:`warn_shared_gpus`).
     """
+    c, close = _connect(client, n_workers, gpu, memory_limit)
+    if gpu and client is not None:  # a cluster started by hand: its workers may share a GPU (the embedded one cannot)
+        warn_shared_gpus(c)
+    return c, close
+
+
+def _connect(client: Any, n_workers: int | None, gpu: bool, memory_limit: Any) -> tuple[Any, list[Any]]:
+    """:func:`connect` without the GPU check."""
     from distributed import Client
 
     check_client(client)
     if isinstance(client, Client):
-        if gpu:
-            warn_shared_gpus(client)
         return client, []
     if isinstance(client, str):
         import dask
@@ -281,16 +288,12 @@ def connect(client: Any, n_workers: int | None, gpu: bool, memory_limit: Any) ->
                 f"cannot connect to the Dask scheduler at {client!r} ({type(exc).__name__}: {' '.join(str(exc).split())}); "
                 f"check that it runs and the address."
             ) from None
-        if gpu:
-            warn_shared_gpus(c)
         return c, [c]
     if client is None:
         cluster = embedded_cluster(n_workers, gpu, memory_limit)
         c = Client(cluster)
         return c, [c, cluster]
     c = Client(client)  # a cluster object
-    if gpu:
-        warn_shared_gpus(c)
     return c, [c]
 
 

@@ -3,6 +3,8 @@
 # parity tests on cupy and torch_cuda, then benchmarks/gpu.py, inference.py, gpu_sweep.py and
 # time_bins.py on the GPU. Each step has its own time limit; logs go to ${OUT:-gpu_out}/.
 # Dependencies missing on the machine (dask, distributed, zarr, ...) can be given as wheels in .whl/.
+# Each step's limit (T_TESTS, ...) and arguments (GPU_ARGS, INF_ARGS, SWEEP_ARGS, BINS_ARGS) can be set
+# in the environment, e.g. for a shorter second run: GPU_ARGS="--backend cupy,torch_cuda --rdm-only".
 set -u
 OUT=${OUT:-gpu_out}; mkdir -p "$OUT"
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -24,7 +26,7 @@ python3 -c "import torch, cupy, numpy; print('torch', torch.__version__, 'cupy',
 step tests "${T_TESTS:-110}" python3 -m pytest -q -p no:cacheprovider --no-header -rfs \
   tests/test_backend_devices.py tests/test_backend.py -k "cupy or cuda or gpu or devices"
 cd benchmarks
-step gpu "${T_GPU:-130}" python3 gpu.py --backend cupy,torch_cuda --dtype float64,float32
-step inference "${T_INF:-60}" python3 inference.py --backend cupy --no-rsa
-step sweep "${T_SWEEP:-70}" python3 gpu_sweep.py --backend cupy --layers 6 --client cuda --metrics
-step time_bins "${T_BINS:-80}" python3 time_bins.py --backend cupy --repeats 1
+step gpu "${T_GPU:-130}" python3 gpu.py ${GPU_ARGS:---backend cupy,torch_cuda --dtype float64,float32}
+step inference "${T_INF:-60}" python3 inference.py ${INF_ARGS:---backend cupy --no-rsa}
+step sweep "${T_SWEEP:-70}" python3 gpu_sweep.py ${SWEEP_ARGS:---backend cupy --layers 6 --client cuda --metrics}
+step time_bins "${T_BINS:-80}" python3 time_bins.py ${BINS_ARGS:---backend cupy --repeats 1}

@@ -77,7 +77,10 @@ def main() -> None:
     write_store(warm, prob, 1)
     write_store(timed, prob, args.layers)
     t_write = time.perf_counter() - t0
-    run_sweep(warm, args.backend, args.client, args.metrics, args.reps)  # warm-up
+    # each stage as it ends (a run stopped at its limit keeps what it measured)
+    print(f"stores written in {t_write:.1f} s", file=sys.stderr, flush=True)
+    t_warm, _ = run_sweep(warm, args.backend, args.client, args.metrics, args.reps)  # warm-up
+    print(f"warm-up sweep of one layer (its cluster started too) {t_warm:.1f} s", file=sys.stderr, flush=True)
     secs, res = run_sweep(timed, args.backend, args.client, args.metrics, args.reps)
     per_layer = secs / args.layers
     print(f"backend {args.backend}, client {args.client}; {prob['F'].shape[0]} stimuli x {prob['F'].shape[1]} units, "

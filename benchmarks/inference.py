@@ -54,7 +54,9 @@ def bench_direction(direction: str, scale: float, reps: int, n_boot: int, n_perm
     t_plain, _ = _timed(fn, src, tgt, reps=reps, backend=backend)
     t_parts, parts = _timed(prepare, direction, src, tgt, reps=reps, backend=backend)
     t_boot, _ = _timed(bootstrap, direction, parts, None, n_boot=n_boot)
+    _stage(direction, scale, f"plain call {t_plain:.2f} s, parts {t_parts:.2f} s, {n_boot} resamples {t_boot:.2f} s")
     t_perm, _ = _timed(permutation_test, direction, parts, None, n_perm=n_perm)
+    _stage(direction, scale, f"{n_perm} permutations {t_perm:.2f} s")
     t_plain = (t_plain + _timed(fn, src, tgt, reps=reps, backend=backend)[0]) / 2  # before and after: the machine may be shared
     total = t_parts + t_boot + t_perm
     p, m = parts.X.shape[1], parts.Y.shape[1]
@@ -65,6 +67,11 @@ def bench_direction(direction: str, scale: float, reps: int, n_boot: int, n_perm
     return {"direction": direction, "plain": t_plain, "parts": t_parts, "boot": t_boot, "perm": t_perm,
             "total": total, "ratio": total / t_plain, "ratio_boot": (t_parts + t_boot) / t_plain,
             "form": form, "flops": flops, "bound": bound, "shape": (n, p, m)}
+
+
+def _stage(direction: str, scale: float, text: str) -> None:
+    """A stage's time as soon as it is known (a run stopped at its time limit keeps what it measured)."""
+    print(f"[{direction}, scale {scale}] {text}", file=sys.stderr, flush=True)
 
 
 def gemm_gflops(n: int = 2048, repeat: int = 3) -> float:

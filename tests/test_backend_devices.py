@@ -108,8 +108,9 @@ def test_inference_equals_numpy(study, name, procedure):
 
 # ------------------------------------------------------------------------------ geometry and ranks
 @pytest.mark.parametrize("name", BACKENDS)
-def test_geometry_equals_numpy(study, name):
+def test_geometry_equals_numpy(study, name, monkeypatch):
     from neuroxr import geometry as geo
+    from neuroxr.kernels import compare as _c
 
     F, G = study.features["netA"]["layer1"], study.features["netA"]["layer3"]
     A = study.neural["animalA"]
@@ -117,10 +118,16 @@ def test_geometry_equals_numpy(study, name):
     for m, D in ref.items():
         _close(geo.rdm(F, m, backend=name).values, D.values, "float64", f"rdm {m}")
     Dg = geo.rdm(G)
+    seen, orig = [], _c.compare_rdms
+    monkeypatch.setattr(_c, "compare_rdms", lambda va, vb, *a, **k: seen.append(type(va).__module__) or orig(va, vb, *a, **k))
     for method in ("spearman", "kendall", "pearson"):
+        seen.clear()
         want = geo.compare_rdms(ref["correlation"], Dg, method)
-        with B.use_backend(name):
+        assert seen == ["numpy"]
+        _close(geo.compare_rdms(ref["correlation"], Dg, method, backend=name).values, want.values, "float64", method)
+        with B.use_backend(name):  # the global backend is the default
             _close(geo.compare_rdms(ref["correlation"], Dg, method).values, want.values, "float64", method)
+        assert [m.split(".")[0] for m in seen[1:]] == [name.split("_")[0]] * 2, f"{method}: compared on {seen[1:]}"
     want, got = geo.crsa(F, A, reps=2, seed=1), geo.crsa(F, A, reps=2, seed=1, backend=name)
     for var in want.data_vars:
         _close(got[var].values, want[var].values, "float64", f"crsa {var}")
@@ -155,17 +162,24 @@ def test_rank_and_tie_kernels_equal_numpy(name, dtype):
 
 # ------------------------------------------------------------------------------ host round trips
 def _count_host_reads(monkeypatch):
-    """Count every read of a tensor's value on the host (to NumPy, item, bool/float/int, tolist)."""
+    """Count every read of a tensor's value on the host (to NumPy, item, bool/float/int, tolist) and
+    every call of a torch.linalg function that reads its error status back on a CUDA device."""
     torch = pytest.importorskip("torch")
     counts = collections.Counter()
+
+    def count(owner, name, label):
+        orig = getattr(owner, name)
+
+        def wrapped(*a, _orig=orig, **kw):
+            counts[label] += 1
+            return _orig(*a, **kw)
+
+        monkeypatch.setattr(owner, name, wrapped)
+
     for meth in ("numpy", "item", "tolist", "__bool__", "__float__", "__int__", "__index__"):
-        orig = getattr(torch.Tensor, meth)
-
-        def wrapped(self, *a, _orig=orig, _m=meth, **kw):
-            counts[_m] += 1
-            return _orig(self, *a, **kw)
-
-        monkeypatch.setattr(torch.Tensor, meth, wrapped)
+        count(torch.Tensor, meth, meth)
+    for fn in ("solve", "inv", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "lstsq", "det", "slogdet"):
+        count(torch.linalg, fn, f"linalg.{fn}")
     return counts
 
 

@@ -35,6 +35,15 @@ def spd_solve(A: torch.Tensor, B: torch.Tensor, overwrite: bool = False) -> torc
     return torch.cholesky_solve(B, L)
 
 
+def spd_solve_right(X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """``X A^{-1}`` (batched) by an LU solve, as NumPy's path solves it, without the error check:
+    ``torch.linalg.solve`` reads its status back to the host (a device synchronisation in each
+    fold of each draw). The callers' ``A`` are nonsingular: Grams shifted by a resolved
+    ``alpha > 0`` (:func:`~neuroxr.kernels.ridge_rank.check_resolved`), or the identity less a
+    fold's block of a ridge hat matrix."""
+    return torch.linalg.solve_ex(A, X, left=False, check_errors=False).result
+
+
 def spd_inverse(A: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
     """Inverse of SPD ``A`` from one Cholesky factorisation (general inverse if it fails)."""
     L, info = torch.linalg.cholesky_ex(A)

@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import align
-from ..backend import get_namespace, resolve_backend, to_numpy
+from ..backend import asarray, get_namespace, resolve_backend, to_numpy
 from ..errors import LayoutError, warn, where
 from ..errors import code_name as _arg
 from ..io.rsa import stimulus_descriptor
@@ -462,18 +462,22 @@ def _check_stimuli(n: int, caller: str, what: str) -> None:
                           "stimuli (a correlation of one pair is undefined). Compare RDMs of more stimuli.")
 
 
-def _compare_vectors(va: np.ndarray, vb: np.ndarray, methods: Sequence[str]) -> tuple[dict[str, float], int]:
-    """Comparison of two RDM vectors on their complete pairs; also the number of pairs dropped."""
+def _compare_vectors(va: np.ndarray, vb: np.ndarray, methods: Sequence[str],
+                     backend: str | None = "numpy") -> tuple[dict[str, float], int]:
+    """Comparison of two RDM vectors on their complete pairs (ranked and correlated on ``backend``);
+    also the number of pairs dropped."""
     ok = ~(np.isnan(va) | np.isnan(vb))
     dropped = int(ok.size - ok.sum())
     if dropped:
         va, vb = va[ok], vb[ok]
     if va.size < 3:
         return {m: math.nan for m in methods}, dropped
+    if resolve_backend(backend) != "numpy":
+        va, vb = asarray(va, backend), asarray(vb, backend)
     return _c.compare_rdms(va, vb, list(methods)), dropped
 
 
-def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> xr.DataArray:
+def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman", backend: str | None = None) -> xr.DataArray:
     """Similarity of two RDMs on the upper triangle, after pairing them by ``stimulus_id``.
 
     Parameters
@@ -489,6 +493,10 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> xr
         ``"pearson"``, ``"spearman"``, ``"kendall"`` (Kendall's tau-a) or ``"cosine"``. A sequence
         computes several in one call: the triangles are extracted once and Spearman and Kendall
         share one sort of each RDM.
+    backend : str, optional
+        Array backend of the ranking and the correlations (``"numpy"``, ``"torch"``,
+        ``"torch_cuda"``, ``"cupy"``); default: the global one (:func:`neuroxr.set_backend`). The
+        triangles are taken and paired on the host.
 
     Returns
     -------
@@ -502,13 +510,14 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> xr
         ``n_stimuli`` and ``n_pairs_dropped``.
     """
     methods = _c.normalize_compare_methods(method, "compare_rdms")
+    resolve_backend(backend, "compare_rdms")  # refused naming the function, before the data is read
     a, b, names = _pair_inputs(a, b, "compare_rdms")
     b = _align_rdm(a, b, names, "compare_rdms")
     _check_stimuli(a.sizes["stimulus"], "compare_rdms", "a and b share")
     a, b = _canonical(a), _canonical(b)  # one order of the pairs whatever the inputs' (sums round alike)
     va = np.asarray(to_numpy(_r.upper_tri(np.asarray(a.values, dtype=np.float64))))
     vb = np.asarray(to_numpy(_r.upper_tri(np.asarray(b.values, dtype=np.float64))))
-    res, dropped = _compare_vectors(va, vb, methods)
+    res, dropped = _compare_vectors(va, vb, methods, backend)
     if dropped:
         _nan_warning("compare_rdms", dropped, va.size)
     one = isinstance(method, str)

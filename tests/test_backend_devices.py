@@ -128,7 +128,12 @@ def test_geometry_equals_numpy(study, name, monkeypatch):
         with B.use_backend(name):  # the global backend is the default
             _close(geo.compare_rdms(ref["correlation"], Dg, method).values, want.values, "float64", method)
         assert [m.split(".")[0] for m in seen[1:]] == [name.split("_")[0]] * 2, f"{method}: compared on {seen[1:]}"
-    want, got = geo.crsa(F, A, reps=2, seed=1), geo.crsa(F, A, reps=2, seed=1, backend=name)
+    seen.clear()
+    want = geo.crsa(F, A, reps=2, seed=1)
+    assert seen == ["numpy"] * 3  # the score and the ceiling's two reps
+    seen.clear()
+    got = geo.crsa(F, A, reps=2, seed=1, backend=name)
+    assert [m.split(".")[0] for m in seen] == [name.split("_")[0]] * 3, f"crsa compared on {seen}"
     for var in want.data_vars:
         _close(got[var].values, want[var].values, "float64", f"crsa {var}")
     want = float(geo.cka(F, G)), float(geo.effective_dimensionality(F))

@@ -195,17 +195,18 @@ def split_half_rdm_ceiling(
 
 
 def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, compare_method: str, seed: int, reps: int,
-                            spearman_brown: bool = True, caller: str = "split_half_rdm_ceiling") -> xr.Dataset:
+                            spearman_brown: bool = True, caller: str = "split_half_rdm_ceiling",
+                            backend: str | None = "numpy") -> xr.Dataset:
     """:func:`split_half_rdm_ceiling`, also of responses a metric checked in this call (a
     :class:`~neuroxr.geometry._common._Checked`, passed on to :func:`~neuroxr.geometry.rdm._split_half_rdms`);
-    the messages start with ``caller``, the public function called."""
+    the messages start with ``caller``, the public function called; the halves' RDMs compared on ``backend``."""
     compare_method = _c._normalize_compare_method(compare_method, caller, "compare_method")
     spearman_brown = check_bool(spearman_brown, "spearman_brown", caller=caller)  # recorded as applied
     H = _split_half_rdms(neural, rdm_method, seed, reps, caller, "rdm_method")
     V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(reps, 2, -1)
     r, dropped = np.empty(reps), 0
     for i in range(reps):
-        res, d = _compare_vectors(V[i, 0], V[i, 1], (compare_method,))
+        res, d = _compare_vectors(V[i, 0], V[i, 1], (compare_method,), backend)
         r[i], dropped = res[compare_method], dropped + d
     if dropped:
         _nan_warning(caller, dropped, V[:, 0].size)

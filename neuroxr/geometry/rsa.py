@@ -82,6 +82,8 @@ def crsa(
     seed, reps : int, default 0, 10
         Split halves of the ceiling (drawn over the repeats); refused when no ceiling is drawn.
     backend : str, optional
+        Array backend of the RDMs and of their comparisons (the score's and the ceiling's ranks
+        and correlations); default: the global one. Not a parameter of the numbers.
 
     Returns
     -------
@@ -108,10 +110,10 @@ def crsa(
     model_rdm = _without(_rdm(features, rdm_method, backend, "crsa: " + fname), dropped)
     neural_rdm = _rdm(neural, rdm_method, backend, "crsa: " + nname)  # checked above: not checked again
     model_rdm = _align_rdm(neural_rdm, model_rdm, (nname, fname), "crsa")  # a pairing error names the arguments
-    score = float(compare_rdms(neural_rdm, model_rdm, compare_method))
+    score = float(compare_rdms(neural_rdm, model_rdm, compare_method, backend=backend))
     values: dict[str, Any] = {"score": score}
     if noise_ceiling:
-        c = _split_half_rdm_ceiling(neural, rdm_method, compare_method, seed, reps, caller="crsa")
+        c = _split_half_rdm_ceiling(neural, rdm_method, compare_method, seed, reps, caller="crsa", backend=backend)
         values["ceiling"] = float(c["ceiling"])
         values["ceiled_score"] = ceiled(score, float(c["ceiling"]), "crsa")
     attrs = {

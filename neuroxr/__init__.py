@@ -37,6 +37,7 @@ from .errors import (
     StoreError,
     SweepConfigError,
     SweepError,
+    WriteConflictError,
 )
 
 # public name -> the module that defines it; each module is imported on first attribute access, so
@@ -111,7 +112,7 @@ __all__ = [
     "__version__",
     # errors
     "NeuroxrError", "LayoutError", "ParameterError", "StoreError", "BackendError", "SweepConfigError", "SweepError",
-    "ExtractionError", "NeuroxrWarning",
+    "ExtractionError", "WriteConflictError", "NeuroxrWarning",
     # layouts
     "neural", "features", "align", "validate_neural", "validate_features", "validate_scores",
     "validate_metric", "METRICS",

@@ -59,6 +59,10 @@ class StoreError(NeuroxrError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class WriteConflictError(StoreError):
+    """A write dropped at its commit: another process completed or rewrote the entry meanwhile (its copy kept)."""
+
+
 class BackendError(NeuroxrError, RuntimeError):
     """An array backend was asked for that is not installed or has no device here."""
 

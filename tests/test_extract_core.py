@@ -361,7 +361,7 @@ def test_failed_layer_write_keeps_the_old_copy(tmp_path, monkeypatch):
     extract_features(net, x, store, model_name="tiny", layers=["7"], progress=False)
     old = store.read_features("tiny", "7").values
 
-    def broken_commit(self, path, staging, absent=False):
+    def broken_commit(self, path, staging, **kw):
         raise OSError("disk full")
 
     monkeypatch.setattr(type(store), "commit_write", broken_commit)

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, StoreError, no_effect, shown
+from ..errors import ExtractionError, StoreError, WriteConflictError, no_effect, shown
 from ..store import StudyStore, _check_name
 from ..store._zarr import local_root, read_json, zarr_store
 from ._common import stored_index, torch_module
 from .identity import Identity
 from .models import check_device, input_dtype, run_pass
-from .plan import ExtractionPlan, build_plan, parse_memory
+from .plan import ExtractionPlan, build_plan, check_compatible, parse_memory
 from .pooling import POOLING_REVISION, resolve_pooling
 from .preprocess import (
     DEFAULT_IMAGE_SIZE,
@@ -470,7 +470,11 @@ def _execute(
 
     in_dtype = input_dtype(model)
     by_name = {lp.name: lp for lp in plan.layers}
+    # what each commit may replace: an overwrite, the copy complete now (by its token); else none
+    planned = {lp.name: _stored_copy(store, f"features/{plan.model_name}/{lp.name}") if overwrite else (False, None)
+               for lp in plan.layers if lp.status != "complete"}
     written: list[str] = []
+    taken: list[str] = []  # written meanwhile by another process, identical by identity: kept
     largest = 0
     n_passes = 0
     n_groups = len(plan.groups)
@@ -510,8 +514,9 @@ def _execute(
                         "reduction": red_attr,
                         "extracted_by": f"neuroxr {__version__} extract_features",
                     }
+                    complete, token = planned[lp.name]
                     writers[lp.name] = LayerWriter(store, plan.model_name, lp, plan, reducers.get(lp.name), attrs, staging,
-                                                  absent=not overwrite)  # another writer's copy is not replaced
+                                                  absent=not complete, replaces=token)  # another writer's copy is kept
                 callbacks = {lp.module_name: writers[lp.name].write for lp in group}
                 parts = [np.arange(i, min(i + b, plan.n_stimuli)) for i in range(0, plan.n_stimuli, b)]
                 loaded = identity.feeder()  # a Dataset's items are hashed as the pass loads them
@@ -526,7 +531,14 @@ def _execute(
                 for lp in group:
                     w = writers[lp.name]
                     largest = max(largest, w.largest)
-                    w.finish(identity.record())
+                    try:
+                        w.finish(identity.record())
+                    except WriteConflictError:
+                        if not _same_extraction(store, w.path, lp, plan, identity):
+                            raise
+                        del writers[lp.name]  # another process wrote this very extraction: its copy serves
+                        taken.append(lp.name)
+                        continue
                     del writers[lp.name]
                     written.append(lp.name)
                     if on_layer_complete is not None:
@@ -538,8 +550,26 @@ def _execute(
     return ExtractionResult(
         plan=plan,
         written=written,
-        skipped=[lp.name for lp in plan.layers if lp.status == "complete"],
+        skipped=[lp.name for lp in plan.layers if lp.status == "complete"] + taken,
         paths={lp.name: f"features/{plan.model_name}/{lp.name}" for lp in plan.layers},
         n_passes=n_passes,
         largest_buffer_bytes=largest,
     )
+
+
+def _stored_copy(store: StudyStore, path: str) -> tuple[bool, str | None]:
+    """Whether ``path`` is complete now and its token (an overwrite's commit is refused if another
+    process replaced that copy meanwhile; a copy of neuroxr 0.1.0 records no token)."""
+    complete = store.is_complete(path)
+    return complete, store.token(path, fresh=True) if complete else None
+
+
+def _same_extraction(store: StudyStore, path: str, lp: Any, plan: ExtractionPlan, identity: Identity) -> bool:
+    """Whether the copy of ``path`` another process committed during this pass is this very extraction
+    (:func:`~neuroxr.extract.plan.check_compatible`: the same shape, stimuli, module, reduction,
+    pooling and the digests of the model, the preprocessing and the stimuli)."""
+    try:
+        check_compatible(store, path, lp, plan.stimulus_ids, identity)
+    except (ExtractionError, StoreError):
+        return False
+    return True

@@ -87,10 +87,11 @@ class LayerWriter:
 
     def __init__(
         self, store: StudyStore, model_name: str, lp: LayerPlan, plan: ExtractionPlan, reducer: Any,
-        attrs: Mapping[str, Any], staging_dir: str, absent: bool = False,
+        attrs: Mapping[str, Any], staging_dir: str, absent: bool = False, replaces: str | None = None,
     ) -> None:
         self.store = store
-        self.absent = absent  # not an overwrite: a copy another process commits meanwhile is kept
+        self.absent = absent  # a copy another process commits meanwhile is kept (this one dropped) ...
+        self.replaces = replaces  # ... and so is one that replaced the copy this overwrite was planned over
         self.lp = lp
         self.path = f"features/{model_name}/{lp.name}"
         self.gram_path = f"cache/gram/{model_name}/{lp.name}"
@@ -182,7 +183,7 @@ class LayerWriter:
         if identity is not None:
             self.group.attrs[IDENTITY_ATTR] = dict(identity)
         url, self.url = self.url, None
-        self.store.commit_write(self.path, url, absent=self.absent)
+        self.store.commit_write(self.path, url, absent=self.absent, replaces=self.replaces)
         self.store.invalidate(self.gram_path)  # the cached Gram was of the previous copy
         if self.narrowed:
             warn_offsets(f"layer {self.lp.name!r}", self.n_offset, "units", "store", n_columns=self.shape[1])

@@ -36,7 +36,7 @@ from typing import Any, NoReturn
 
 import zarr
 
-from ..errors import ParameterError, StoreError, shown
+from ..errors import ParameterError, StoreError, WriteConflictError, shown
 from . import atomic, batch, previous
 from ._zarr import (
     COMPLETE_ATTR,
@@ -382,20 +382,25 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
             self._staged[url] = sid
         return url
 
-    def commit_write(self, path: str, staging: str, absent: bool = False) -> None:
+    def commit_write(self, path: str, staging: str, absent: bool = False, replaces: str | None = None) -> None:
         """Mark the staged group ``staging`` (from :meth:`begin_write`) complete and swap it in as ``path``.
 
         ``absent``: the write is of an entry that was not complete when it began (no overwrite asked
         for); if another process completed ``path`` meanwhile, the staged copy is dropped and a
-        :class:`StoreError` says so (checked under the entry's lock; local stores only: an object store's
-        rewrite is in place)."""
+        :class:`~neuroxr.errors.WriteConflictError` says so. ``replaces``: the write is an overwrite of
+        the complete copy with this token (:meth:`token`, read when the write was planned); if another
+        process rewrote ``path`` meanwhile (another token), the same. Both are checked under the
+        entry's lock, on local stores only (an object store's rewrite is in place)."""
         self._require_write()
 
         def check_absent() -> None:
             self._docs.pop(path, None)  # read afresh: another process may have written it
             if absent and self.is_complete(path):
-                raise StoreError(f"store {self.url!r}: {path!r} was written by another process while this write ran; "
-                                 f"its copy is kept and this one dropped (ask for an overwrite to replace it).")
+                raise WriteConflictError(f"store {self.url!r}: {path!r} was written by another process while this write ran; "
+                                         f"its copy is kept and this one dropped (ask for an overwrite to replace it).")
+            if replaces is not None and self.is_complete(path) and self.token(path) != replaces:
+                raise WriteConflictError(f"store {self.url!r}: {path!r} was rewritten by another process while this overwrite "
+                                         f"ran; its copy is kept and this one dropped (run the overwrite again to replace it).")
         if self._local is None:
             if staging not in self._rewriting:
                 raise StoreError(f"commit_write({path!r}): {staging!r} is not a write begun on this store; call begin_write first.")

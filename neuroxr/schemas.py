@@ -396,7 +396,9 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
     is none: it is valid, and what was computed on it is right for its values; each such layer is
     one ``NeuroxrWarning`` naming it, its reduction's revision and how to recompute it. Likewise a
     relative layer (``neuroxr relative``) whose source layer was rewritten or deleted after it was computed
-    (:func:`~neuroxr.geometry.relative.stale_source_problem`) is one warning, not a violation.
+    (:func:`~neuroxr.geometry.relative.stale_source_problem`) is one warning, not a violation, and so is
+    a model whose layers record different extractions (other weights, preprocessing or stimuli:
+    :func:`~neuroxr.extract.identity.mixed_extraction_problem`).
 
     Parameters
     ----------
@@ -411,8 +413,8 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
         One line per violation, each starting with the entry path, e.g.
         ``"scores/forward/alexnet.conv3__V4: the entry's write did not finish ..."``.
     """
-    problems, earlier, stale = _check_store(store, values=values)
-    for note in earlier + stale:
+    problems, earlier, stale, mixed = _check_store(store, values=values)
+    for note in earlier + stale + mixed:
         warn(note)
     return problems
 
@@ -440,10 +442,13 @@ def _edited_provenance(store: StudyStore) -> list[tuple[str, str]]:
     return out
 
 
-def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list[str], list[str], list[str]]:
+def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list[str], list[str], list[str], list[str]]:
     """:func:`validate_store`'s violations, its notes of layers reduced by an earlier revision
-    (one line each, :func:`~neuroxr.extract.reduce.stored_revision_problem`) and of relative layers whose
-    source layer changed since (:func:`~neuroxr.geometry.relative.stale_source_problem`), without warning."""
+    (one line each, :func:`~neuroxr.extract.reduce.stored_revision_problem`), of relative layers whose
+    source layer changed since (:func:`~neuroxr.geometry.relative.stale_source_problem`) and of models
+    whose layers record different extractions (:func:`~neuroxr.extract.identity.mixed_extraction_problem`),
+    without warning."""
+    from .extract.identity import IDENTITY_ATTR, mixed_extraction_problem
     from .extract.reduce import stored_revision_problem
     from .geometry.relative import stale_source_problem
 
@@ -455,6 +460,9 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
                    f"features/{model}/{layer}", entry["attrs"], entry["array"]["dtype"])) is not None]
     stale = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()
              if (note := stale_source_problem(store, f"features/{model}/{layer}", entry.get("attrs") or {}))]
+    mixed = [note for model, layers in descriptor["features"].items()
+             if (note := mixed_extraction_problem(model, {layer: (entry.get("attrs") or {}).get(IDENTITY_ATTR)
+                                                          for layer, entry in layers.items()}))]
 
     from .entries.kinds import TIME_KINDS
     from .predictivity.generalization import validate_generalization
@@ -513,4 +521,4 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
     # damage a reader would not notice (lost metadata documents, lost chunks, missing variables); each
     # problem ends with its own fix (an entry, a set, a group above others, an unfinished swap)
     out.extend(f"{path}: damaged: {problem}" for path, problem in store.damaged(values=values))
-    return out, earlier, stale
+    return out, earlier, stale, mixed

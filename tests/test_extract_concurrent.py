@@ -99,3 +99,32 @@ def test_an_identical_extraction_committed_meanwhile_counts_as_skipped(tmp_path,
     store = StudyStore(path)
     np.testing.assert_allclose(layer(store, "0"), features(0, 0), rtol=1e-6)
     np.testing.assert_allclose(layer(store, "2"), features(0, 1), rtol=1e-6)
+
+
+def test_validate_and_info_name_a_model_whose_layers_record_different_extractions(tmp_path, capsys):
+    """Layer 2 added later from other weights under the same model name: each layer is whole, but the
+    model mixes two networks. validate_store warns (no violation) and info lists it; one network's
+    layers draw no note."""
+    import json
+    import warnings
+
+    from neuroxr.cli import main
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.schemas import validate_store
+
+    path = tmp_path / "s.zarr"
+    kw = dict(model_name="m", batch_size=2, progress=False)
+    extract_features(interleaved(0), X, path, layers=["0", "3"], **kw)
+    extract_features(interleaved(0), X, path, layers=["2"], **kw)  # the same network, later
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuroxrWarning)
+        assert validate_store(str(path)) == []
+    extract_features(interleaved(1), X, path, layers=["2"], overwrite=True, **kw)  # another network's layer 2
+    with pytest.warns(NeuroxrWarning, match=r"features/m: its layers record different extractions: the model differs .* "
+                                            r"between layers 0, 3; layers 2;"):
+        assert validate_store(str(path)) == []
+    with pytest.raises(SystemExit) as e:
+        main(["info", str(path), "--json"])
+    assert e.value.code in (0, None)
+    mixed = json.loads(capsys.readouterr().out)["mixed_extractions"]
+    assert [d["model"] for d in mixed] == ["m"] and "--overwrite" in mixed[0]["problem"]

@@ -105,7 +105,7 @@ def store_summary(store: Any) -> dict[str, Any]:
     -------
     dict
         ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...],
-        "earlier_revision": [...], "damaged": [...]}``;
+        "earlier_revision": [...], "stale_source": [...], "mixed_extractions": [...], "damaged": [...]}``;
         each set holds its names, ``sizes`` (dim -> length) and ``dtype``; each score or metric
         entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (input damaged)``, ``damaged (see below)``, ``stale (older revision)``, ``edited (attrs changed after the write)``, ``legacy (0.1.0)``)
         and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev`` (the
@@ -116,17 +116,20 @@ def store_summary(store: Any) -> dict[str, Any]:
         feature layers reduced by an earlier revision that a re-run of extraction refuses
         (:func:`~neuroxr.extract.reduce.stored_revision_problem`), each as ``{"path", "problem"}``;
         ``stale_source`` likewise the relative layers whose source layer was rewritten or deleted after
-        they were computed (:func:`~neuroxr.geometry.relative.stale_source_problem`).
+        they were computed (:func:`~neuroxr.geometry.relative.stale_source_problem`);
+        ``mixed_extractions`` the models whose layers record different extractions
+        (:func:`~neuroxr.extract.identity.mixed_extraction_problem`).
     """
     from ..entries import list_entries
     from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS, TIME_KINDS
+    from ..extract.identity import IDENTITY_ATTR, mixed_extraction_problem
     from ..extract.reduce import stored_revision_problem
     from ..geometry.relative import stale_source_problem
     from ..report.table import listed_parameters  # the parameters as the report shows them
     from ..schemas import _store_entries
 
     out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": [],
-                           "earlier_revision": [], "stale_source": []}
+                           "earlier_revision": [], "stale_source": [], "mixed_extractions": []}
     # damaged entries (lost metadata or chunks, edited attrs) need recomputation like unfinished ones
     out["damaged"] = [{"path": path, "problem": problem} for path, problem in store.damaged()]
     damaged = {d["path"] for d in out["damaged"]}
@@ -144,9 +147,11 @@ def store_summary(store: Any) -> dict[str, Any]:
             entry = {"sizes": {}, "dtype": failed(f"neural/{name}", exc), "coords": []}
         out["neural"].append({"name": name, **entry})
     for model in store.models():
+        identities = {}
         for layer in store.layers(model):
             try:
                 da = store.read_features(model, layer)
+                identities[layer] = da.attrs.get(IDENTITY_ATTR)
                 chunk = da.chunks[1][0] if da.chunks is not None else da.sizes.get("unit", 0)
                 entry = {"sizes": dict(da.sizes), "dtype": str(da.dtype), "unit_chunk": int(chunk)}
                 path = f"features/{model}/{layer}"
@@ -157,6 +162,8 @@ def store_summary(store: Any) -> dict[str, Any]:
             except Exception as exc:
                 entry = {"sizes": {}, "dtype": failed(f"features/{model}/{layer}", exc), "unit_chunk": "-"}
             out["features"].append({"model": model, "layer": layer, **entry})
+        if (problem := mixed_extraction_problem(model, identities)) is not None:
+            out["mixed_extractions"].append({"model": model, "problem": cli_advice(problem)})
     entries = list_entries(store)
     shown = entries[entries["complete"] & (entries["kind"] != "gram")]
     for (_, row), parameters in zip(shown.iterrows(), listed_parameters(shown, store)):
@@ -246,6 +253,11 @@ def print_summary(summary: dict[str, Any]) -> None:
     if stale:
         echo(f"\nRelative layers whose source layer changed since ({len(stale)})")
         for d in stale:
+            echo(f"  {d['problem']}")
+    mixed = summary.get("mixed_extractions", [])
+    if mixed:
+        echo(f"\nModels whose layers record different extractions ({len(mixed)})")
+        for d in mixed:
             echo(f"  {d['problem']}")
     damaged = summary.get("damaged", [])
     if damaged:

@@ -27,7 +27,8 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
     layer reduced by an earlier revision, which a re-run of extraction refuses, is a warning, not an
     error (its values are less precise than they would be now, and what was computed on them is right
     for them): it names the layer and how to recompute it (neuroxr extract --overwrite). So is a relative
-    layer (neuroxr relative) whose source layer was rewritten or deleted after it was computed.
+    layer (neuroxr relative) whose source layer was rewritten or deleted after it was computed, and a
+    model whose layers record different extractions (other weights, preprocessing or stimuli).
     """
     from ..errors import warn
     from ..schemas import _check_store, _store_entries
@@ -35,8 +36,9 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
 
     out = Output(as_json, quiet)
     st = open_store_or_fail(store, mode="a" if rebuild_inventory else "r")
-    problems, earlier, stale = _check_store(st, values=values)
+    problems, earlier, stale, mixed = _check_store(st, values=values)
     earlier = [cli_advice(note) for note in earlier]  # how to recompute: neuroxr extract's flags
+    mixed = [cli_advice(note) for note in mixed]
     n = len(_store_entries(st))
     if rebuild_inventory:
         rebuilt = st.rebuild_inventory()
@@ -53,8 +55,10 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
         obj["earlier_revision"] = earlier
     if stale:
         obj["stale_source"] = stale
+    if mixed:
+        obj["mixed_extractions"] = mixed
     out.json({**obj, "inventory": inventory} if inventory else obj)
-    for note in earlier + stale:  # a warning line each (none with --quiet), as validate_store warns
+    for note in earlier + stale + mixed:  # a warning line each (none with --quiet), as validate_store warns
         warn(note)
     for line in inventory[:10]:
         out.echo(f"note: inventory: {line}", err=True)

@@ -367,3 +367,31 @@ def uncovered(stored: Any) -> str | None:
     if isinstance(stored, Mapping) and stored.get("version") == IDENTITY_VERSION:
         return None
     return UNCOVERED.get(stored.get("version")) if isinstance(stored, Mapping) else None
+
+
+def mixed_extraction_problem(model: str, identities: Mapping[str, Any]) -> str | None:
+    """One line when the layers of ``model`` (``{layer: its stored extraction_identity}``) record
+    different extractions: digests of one version that differ between layers (two overwrites at
+    once, an interrupted overwrite, layers added later from other weights or stimuli); ``None`` when
+    they agree. Layers without an identity, or of another version than the others', are not compared."""
+    by_version: dict[Any, dict[str, Mapping[str, Any]]] = {}
+    for layer, stored in identities.items():
+        if isinstance(stored, Mapping) and stored.get("hash") == "sha256":
+            by_version.setdefault(stored.get("version"), {})[layer] = stored
+    for layers in by_version.values():
+        differ = [key for key in KEYS if len({str(s.get(key)) for s in layers.values()}) > 1]
+        if "stimuli" in differ:  # as differences(): other stimuli make other input
+            differ = ["stimuli"]
+        elif "preprocessing" in differ and "inputs" in differ:
+            differ.remove("inputs")
+        if differ:
+            key = differ[0]
+            groups: dict[str, list[str]] = {}
+            for layer, s in layers.items():
+                groups.setdefault(str(s.get(key)), []).append(layer)
+            shown = "; ".join(f"layers {', '.join(sorted(g))}" for g in sorted(groups.values(), key=lambda g: sorted(g)))
+            return (f"features/{model}: its layers record different extractions: {' and '.join(KEYS[k] for k in differ)} "
+                    f"between {shown}; a sweep, best_layers or a layer profile would compare them as one network's layers. "
+                    f"Extract the model again whole (overwrite=True, neuroxr extract --overwrite), or each extraction under "
+                    f"its own model_name (--model-name).")
+    return None

@@ -128,3 +128,22 @@ def test_validate_and_info_name_a_model_whose_layers_record_different_extraction
     assert e.value.code in (0, None)
     mixed = json.loads(capsys.readouterr().out)["mixed_extractions"]
     assert [d["model"] for d in mixed] == ["m"] and "--overwrite" in mixed[0]["problem"]
+
+
+def test_a_new_layer_of_another_network_under_a_model_name_is_refused(tmp_path):
+    """Layers added to a model name whose stored layers are of another network (or another
+    preprocessing) would mix two networks: refused in one line before any pass; the same network's
+    new layers, and an explicit overwrite, are not."""
+    from neuroxr.extract import ExtractionError
+
+    path = tmp_path / "s.zarr"
+    kw = dict(model_name="m", batch_size=2, progress=False)
+    extract_features(interleaved(0), X, path, layers=["0"], **kw)
+    with pytest.raises(ExtractionError, match=r"model 'm' holds layers of another extraction \(layer 'features/m/0': the "
+                                              r"model differs") as e:
+        extract_features(interleaved(1), X, path, layers=["2"], **kw)
+    assert "\n" not in str(e.value) and "--model-name" in str(e.value)
+    assert StudyStore(path).layers("m") == ["0"]
+    with pytest.raises(ExtractionError, match=r"the preprocessing differs"):
+        extract_features(interleaved(0), X, path, layers=["2"], transform=lambda x: 2 * torch.as_tensor(x), **kw)
+    assert extract_features(interleaved(0), X, path, layers=["2"], **kw).written == ["2"]

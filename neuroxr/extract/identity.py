@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import ExtractionError
 from ..identity import _BLOCK, feed_values
 from ._common import feed_text as _text
-from ._common import torch_module
+from ._common import stored_index, torch_module
 from .attrs import feed_value, immutable, setup_digest
 from .code import _Feeder, code_parts
 
@@ -395,3 +395,33 @@ def mixed_extraction_problem(model: str, identities: Mapping[str, Any]) -> str |
                     f"Extract the model again whole (overwrite=True, neuroxr extract --overwrite), or each extraction under "
                     f"its own model_name (--model-name).")
     return None
+
+
+def check_one_network(store: Any, model_name: str, planned: Any, identity: Identity, read: dict[str, Any] | None = None) -> None:
+    """Refuse to add layers to ``model_name`` when its stored layers are of another network: the first
+    complete stored layer not in ``planned`` (layer names) that records an identity of this version
+    and differs from this extraction in the model or the preprocessing (one line: extract under
+    another model_name, or the model again whole). Layers of other stimuli are allowed (validate
+    notes them: :func:`mixed_extraction_problem`); a damaged or older layer is not compared."""
+    from ..errors import StoreError
+
+    for layer in store.layers(model_name):
+        if layer in planned:
+            continue
+        path = f"features/{model_name}/{layer}"
+        try:
+            recorded = stored_index(store, path, read).attrs.get(IDENTITY_ATTR)
+        except StoreError:
+            continue
+        if not isinstance(recorded, Mapping) or recorded.get("version") != IDENTITY_VERSION:
+            continue
+        differ = [d for d in identity.differences(recorded) or () if d in (KEYS["model"], KEYS["preprocessing"])]
+        if differ:
+            raise ExtractionError(
+                f"store {store.url!r}: model {model_name!r} holds layers of another extraction (layer {path!r}: "
+                f"{'; '.join(differ)}); this one's layers would mix two under one model name. Extract under another "
+                f"model_name (--model-name), or extract the model again whole (overwrite=True, neuroxr extract "
+                f"--overwrite, every layer)."
+            )
+        return
+

@@ -20,7 +20,7 @@ from ..errors import ExtractionError, StoreError, WriteConflictError, no_effect,
 from ..store import StudyStore, _check_name
 from ..store._zarr import local_root, read_json, zarr_store
 from ._common import stored_index, torch_module
-from .identity import Identity
+from .identity import Identity, check_one_network
 from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, check_compatible, parse_memory
 from .pooling import POOLING_REVISION, resolve_pooling
@@ -422,6 +422,8 @@ def extract_features(
             store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
             pooling_explicit=_pooling_asked(pooling), identity=identity, read=read,
         )
+        if st is not None and not overwrite:  # new layers of another network under this name: refused
+            check_one_network(st, model_name, {lp.name for lp in plan.layers}, identity, read)
         if dry_run:
             return plan
         return _execute(model, stim, _open(store, st, storage_options), plan, prep, identity, device=device, progress=progress,

@@ -540,3 +540,37 @@ def test_sweep_command_on_its_own_shows_warnings_as_neuroxr_sweep(runner, undefi
                for line in warned), alone.stderr
     assert warned == [line for line in grouped.stderr.splitlines() if line.startswith("Warning: ")], grouped.stderr
     assert not any(line.startswith("Warning: bootstrap:") for line in warned)
+
+
+def test_an_interrupted_overwrite_says_which_layers_it_rewrote(runner, tmp_path, monkeypatch):
+    """Ctrl-C during `extract --overwrite` after its first layer: the command says which layers hold the
+    new copy (running it again would rewrite them all), then the one Ctrl-C line, exit status 130."""
+    pytest.importorskip("torch")
+    image = pytest.importorskip("PIL.Image")
+    import neuroxr.extract.run as run
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(4):
+        image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"i{i}.png")
+    (tmp_path / "nets.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), "
+                                      "nn.Linear(3 * 16 * 16, 8), nn.ReLU(), nn.Linear(8, 4))\n")
+    args = ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name", "m",
+            "--images", str(folder), "--image-size", "16", "--no-progress", "--quiet", "--layer", "1", "--layer", "3"]
+    assert runner.invoke(main, args).exit_code == 0
+    real = run.extract_features
+
+    def stopped(*a, on_layer_complete=None, **kw):
+        def done(name):
+            on_layer_complete(name)
+            raise KeyboardInterrupt
+
+        return real(*a, on_layer_complete=done, **kw)
+
+    monkeypatch.setattr(run, "extract_features", stopped)
+    res = runner.invoke(main, [*args, "--overwrite"])
+    assert res.exit_code == 130, res.output
+    lines = res.stderr.strip().splitlines()
+    assert lines[0].startswith("--overwrite stopped after rewriting layer(s) 1; the other layers keep their previous copy")
+    assert len(lines) == 2 and lines[1].startswith("Interrupted (Ctrl-C)")

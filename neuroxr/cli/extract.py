@@ -129,6 +129,7 @@ def make_extract_command() -> Any:
                                                                  "or pass --images FOLDER")
             except ExtractionError as exc:
                 raise click.BadParameter(one_line(exc), param_hint="'--texts'") from None
+        rewritten: list[str] = []  # an interrupted --overwrite says which layers hold the new copy
         try:
             out = extract_features(  # a remote store opened with the fsspec options; created only when the extraction writes
                 model, stimuli, store, storage_options=storage_options_for(store), model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
@@ -138,9 +139,16 @@ def make_extract_command() -> Any:
                 reduction=red, overwrite=overwrite, dry_run=dry_run, texts=texts is not None, dtype=dtype,
                 unit_chunk=unit_chunk, flatten=flatten, deduplicate=deduplicate, staging_dir=staging_dir,
                 progress=progress and out_.text,  # a bar on a terminal, plain lines off one
+                on_layer_complete=rewritten.append if overwrite else None,
             )
         except (ExtractionError, StoreError) as exc:
             raise click.ClickException(one_line(exc)) from None
+        except KeyboardInterrupt:  # the same command again would rewrite every layer: say which are new
+            if rewritten:
+                click.echo(f"--overwrite stopped after rewriting layer(s) {', '.join(rewritten)}; the other layers keep "
+                           f"their previous copy: to go on, run it again with --overwrite and a --layer for each of them.",
+                           err=True)
+            raise
         if dry_run:
             out_.json({"dry_run": True, "plan": cli_advice(str(out))})  # the plan's advice as flags
             out_.echo(cli_advice(str(out)))

@@ -75,6 +75,24 @@ def test_every_direction_equals_numpy(study, name, direction, dtype):
             _close(got[var].values / div, ref[var].values / div, dtype, f"{direction} {var}")
 
 
+@pytest.mark.parametrize(("direction", "max_n"), [("forward", None), ("forward", 20), ("inter_animal", None)])
+@pytest.mark.parametrize("name", BACKENDS)
+def test_targets_halves_are_ranked_on_the_backend(study, name, direction, max_n, monkeypatch):
+    """The targets' split-half reliabilities (their ranks and correlations) are computed on the
+    requested backend: forward's two paths (chunked by targets; reps batched, with max_n) and
+    inter-animal's target animal."""
+    import importlib
+
+    module = importlib.import_module(f"neuroxr.predictivity.{'forward' if direction == 'forward' else 'reverse'}")
+    seen, orig = [], module.split_half_r
+    monkeypatch.setattr(module, "split_half_r", lambda halves, *a, **k: seen.append(halves.xp.__name__) or orig(halves, *a, **k))
+    _call(direction, study, reps=2, seed=0, max_n=max_n)
+    assert seen and all("numpy" in m for m in seen), seen
+    seen.clear()
+    _call(direction, study, reps=2, seed=0, max_n=max_n, backend=name)
+    assert seen and all(name.split("_")[0] in m for m in seen), seen
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_time_binned_forward_equals_numpy(name, dtype):

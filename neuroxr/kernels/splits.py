@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_namespace, sum_last, to_numpy
+from ..backend import asarray, get_namespace, resolve_backend, sum_last, to_numpy
 from ..errors import LayoutError, shown
 from .stats import spearman
 
@@ -352,6 +352,15 @@ def split_means(R: Any, perms: Any, mode: str = "valid") -> tuple[Any, Any]:
         NaN-means of half 1 and half 2 (NaN where a half holds no valid trial).
     """
     return SplitHalves(R, mode).means(perms)
+
+
+def target_halves(R: Any, split: str, total: Any = None, backend: str | None = "numpy", copy: bool = True) -> SplitHalves:
+    """:class:`SplitHalves` of targets ``R`` (n, k, T) whose reliabilities :func:`split_half_r` ranks:
+    on a device ``backend``, of a float64 copy of ``R`` (and ``total``) there (ranks and their
+    correlations exact, as NumPy's); on NumPy of ``R`` itself (``copy`` as :class:`SplitHalves`)."""
+    if resolve_backend(backend) == "numpy":
+        return SplitHalves(R, split, copy=copy, total=total)
+    return SplitHalves(asarray(R, backend), split, total=None if total is None else asarray(total, backend))
 
 
 def split_half_r(halves: SplitHalves, perms: Any, corr: Any = spearman, block_bytes: int = 2**20) -> np.ndarray:

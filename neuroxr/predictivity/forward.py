@@ -8,13 +8,14 @@ operator ``S`` (from the features or their Gram) is applied to all of them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from ..backend import get_namespace, one_blas_thread, sum_last, to_numpy, with_blas_threads
+from ..backend import get_namespace, one_blas_thread, resolve_backend, sum_last, to_numpy, with_blas_threads
 from ..errors import no_effect
 from ..kernels.kernel_operator import FOLD_OPERATORS
 from ..kernels.regressors import (
@@ -26,7 +27,15 @@ from ..kernels.regressors import (
     shares_operator,
     with_regressor,
 )
-from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, first_half, nanmean_repeats, split_half_r
+from ..kernels.splits import (
+    SplitHalves,
+    distinct_splits,
+    draw_permutation,
+    first_half,
+    nanmean_repeats,
+    split_half_r,
+    target_halves,
+)
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time
 from ..sets import set_label
@@ -274,6 +283,8 @@ def _forward_core(
             perms_a.append(draw_permutation(rng, T))
             perms_b.append(draw_permutation(rng, T))
     halves = SplitHalves(R, split, total=total) if ceiling else None
+    # the targets' own halves, ranked for their reliabilities: on a device backend, a copy there
+    ranked = halves if not ceiling or resolve_backend(reg.backend) == "numpy" else target_halves(R, split, total, reg.backend)
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
@@ -297,7 +308,7 @@ def _forward_core(
         blocks = [] if P is not None else [mean]
         if ceiling:
             h1, h2 = halves.means(np.stack([perms_a[i] for i in idx]))
-            target_shc = spearman_brown(split_half_r(halves, np.stack([perms_b[i] for i in idx]), block_bytes=_RANK_BYTES)).T
+            target_shc = spearman_brown(split_half_r(ranked, np.stack([perms_b[i] for i in idx]), block_bytes=_RANK_BYTES)).T
             for j in range(len(idx)):
                 blocks += [h1[j]] if linear_halves else [h1[j], h2[j]]
         res = reg.predict_blocks(X, blocks, S=S) if blocks else []
@@ -414,10 +425,11 @@ def _forward_chunked(
     budget = min(_CHUNK_BYTES, max(R.nbytes // 2, 4 * 2**20))  # and never above half the responses
     step = k if one_pass else max(1, min(k, int(budget // (8 * n * (T + 4 * cols)))))
     rank_step = max(1, int(budget // (8 * n * 6 * len(distinct_splits(perms_b, symmetric=True)[0]))))
-    with one_blas_thread():  # the ranks first, on the CPU threads, with no BLAS thread spinning beside them
+    # the ranks first: on the CPU threads, with no BLAS thread spinning beside them (a device backend's on the device)
+    with one_blas_thread() if resolve_backend(reg.backend) == "numpy" else contextlib.nullcontext():
         for lo in range(0, k, rank_step):  # the distinct splits' ranks of a sub-chunk of targets at once
-            halves = SplitHalves(np.ascontiguousarray(R[:, lo : lo + rank_step]), split,
-                                 total=total[:, lo : lo + rank_step] if chunk_sums else None)
+            halves = target_halves(np.ascontiguousarray(R[:, lo : lo + rank_step]), split,
+                                   total[:, lo : lo + rank_step] if chunk_sums else None, reg.backend)
             out["target_shc"][lo : lo + rank_step] = spearman_brown(split_half_r(halves, perms_b, block_bytes=budget))
     reps_iter, done = iter(progress_iter(reps, progress, "forward")), 0
     for lo in range(0, k, step):

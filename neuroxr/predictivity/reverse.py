@@ -29,6 +29,7 @@ from ..backend import (
     thread_map,
     with_blas_threads,
 )
+from ..kernels import splits as _splits
 from ..kernels.kernel_operator import apply_into
 from ..kernels.offsets import offset_columns, warn_offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
@@ -324,7 +325,7 @@ def _from_neural_predictor(
 
     def target_reliability(copy: bool = True) -> None:
         if "target_shc" in out:
-            halves = SplitHalves(target_R, split, copy=copy, total=totals[1])
+            halves = _splits.target_halves(target_R, split, totals[1], reg.backend, copy=copy)  # on the backend
             out["target_shc"][:] = spearman_brown(split_half_r(halves, np.stack(perms_b), block_bytes=_RANK_BYTES))
 
     slots = _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions, totals[0])
@@ -335,7 +336,8 @@ def _from_neural_predictor(
     # small shared draws may be fitted a group at a time (one call's overhead for several)
     grouped = share and reg.shared and not keep_predictions
     # tiny draws hold the GIL in small calls: the targets' ranks (which release it) run beside them
-    beside = grouped and "target_shc" in out and _draw_group(n, k, m) > 1 and cpu_threads() > 1
+    beside = (grouped and "target_shc" in out and _draw_group(n, k, m) > 1 and cpu_threads() > 1
+              and resolve_backend(reg.backend) == "numpy")  # a device's ranks run there, before the draws
     if not beside:
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()

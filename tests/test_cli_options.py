@@ -30,6 +30,25 @@ def test_named_choices_are_the_librarys():
         assert _choices(score.commands[direction], "regressor") == REGRESSORS
         assert _choices(score.commands[direction], "backend") == BACKENDS
     assert _choices(main.commands["sweep"], "backend") == BACKENDS
+    for metric in ("rsa", "cka", "dimensionality"):
+        assert _choices(score.commands[metric], "backend") == BACKENDS
+
+
+@pytest.mark.parametrize("args", [["rsa", "net.conv1", "monkeyA", "--bootstrap", "3"], ["cka", "net.conv1", "monkeyA"],
+                                  ["dimensionality", "net.conv1"]])
+def test_metric_backend_reaches_the_computation(runner, geometry_study, monkeypatch, args):
+    """--backend of a metric command reaches the entry engine (its metric and inference entries, and
+    the Grams they read); the entries equal the NumPy ones (the backend is no parameter of the numbers)."""
+    pytest.importorskip("torch")
+    seen, compute = [], nx_entries.compute
+    monkeypatch.setattr(nx_entries, "compute", lambda *a, backend=None, **k: seen.append(backend) or compute(*a, backend=backend, **k))
+    res = runner.invoke(main, ["score", *args[:1], geometry_study.url, *args[1:], "--backend", "torch", "--json"])
+    assert res.exit_code == 0, res.output
+    assert seen and set(seen) == {"torch"}, seen
+    got = json.loads(res.stdout)
+    ref = nx_entries.compute(geometry_study, "crsa" if args[0] == "rsa" else args[0], args[1], args[2] if len(args) > 2 else None,
+                             overwrite=True).dataset
+    np.testing.assert_allclose(got["value"], float(ref["score"]), rtol=1e-10)
 
 
 def test_bootstrap_option_defaults_are_the_kinds():

@@ -25,6 +25,7 @@ from ._common import (
     running,
     storage_options,
 )
+from ._score_text import AGAIN, metric_line
 
 __all__ = ["score"]
 
@@ -107,6 +108,9 @@ def _boot_options(given: dict[str, Any], n_boot: int) -> dict[str, Any]:
 
 
 _OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a matching entry exists.")
+_BACKEND = click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, expose_value=False,
+                        callback=lambda ctx, _p, v: ctx.meta.__setitem__("neuroxr_backend", v),  # _run_metric reads it
+                        help="Array backend of the Grams, RDMs, their comparisons and the ridge fits (default numpy).")
 _REQUIRE = click.option("--require-existing", is_flag=True,
                         help="Only read a matching existing entry; refuse (naming the differing parameters) otherwise.")
 
@@ -183,9 +187,6 @@ def _run(store: str, kind: str, source: str, target: str | None, params: dict[st
                        backend=backend, dtype=dtype, options=options)
     except (ValueError, KeyError) as exc:
         raise click.ClickException(one_line(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
-
-
-_AGAIN = "  [already in the store; --overwrite recomputes]"
 
 
 def _direction_summary(ds: Any) -> dict[str, Any]:
@@ -282,7 +283,7 @@ def _direction_command(direction: str) -> click.Command:
             f"{stats['n_targets']} (target, time bin) pairs of {stats['n_all'] // stats['n_time_bins']} targets x "
             f"{stats['n_time_bins']} time bins")
         out.echo(f"{res.path}: {counted}{excluded}, median EV {stats['median_ev']:.2f}% "
-                 f"(IQR {stats['q25_ev']:.2f}-{stats['q75_ev']:.2f})" + ("" if res.computed else _AGAIN))
+                 f"(IQR {stats['q25_ev']:.2f}-{stats['q75_ev']:.2f})" + ("" if res.computed else AGAIN))
         for line in lines:
             out.echo(line)
 
@@ -307,26 +308,6 @@ def _given(ctx: click.Context, names: list[str]) -> dict[str, Any]:
     return out
 
 
-def _metric_line(path: str, ds: Any, existed: bool) -> str:
-    """``<path>: <metric> <value> (...)`` for a metric entry."""
-    score_ = ds["score"]
-    if "split" in score_.dims:
-        value = ", ".join(f"{sp} {float(score_.sel(split=sp)):.4f}" for sp in score_["split"].values.astype(str))
-    else:
-        value = f"{float(score_):.4f}"
-    extra = []
-    if "raw" in ds and "ceiling" in ds:  # brainscore: score is raw / ceiling
-        extra.append(f"raw {float(ds['raw']):.4f}, ceiling {float(ds['ceiling']):.4f}, {ds.attrs.get('ceiling_mode', '')}")
-    elif "ceiling" in ds:
-        extra.append(f"ceiling {float(ds['ceiling']):.4f}, ceiled {float(ds['ceiled_score']):.4f}")
-    if "r" in ds and "neuroid" in ds["r"].dims and "split" not in ds["r"].dims:
-        extra.append(f"mean r over {ds.sizes['neuroid']} neuroids")
-    if ds.attrs.get("lower_is_better"):
-        extra.append("distance: lower = more similar")
-    note = f" ({'; '.join(extra)})" if extra else ""
-    return f"{path}: {ds.attrs.get('metric', '')} {value}{note}{_AGAIN if existed else ''}"
-
-
 def _run_metric(store: str, metric: str, source: str, target: str | None, overwrite: bool, require_existing: bool,
                 params: dict[str, Any], out: Output, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None,
                 boot: dict[str, Any] | None = None) -> None:
@@ -343,15 +324,16 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
         raise click.UsageError(str(no_effect([f"--resample-seed {resample_seed}"], "without --bootstrap or --permutations",
                                              "it draws their resamples", "add one of them")))
     inference = _inference_params(kind, params, n_boot, n_perm, resample_seed, boot)  # refused before anything is computed
-    res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing)
+    backend = click.get_current_context().meta.get("neuroxr_backend")  # --backend, where the command has it
+    res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing, backend=backend)
     ds = res.dataset
     split = "split" in ds["score"].dims
     parts = {k: float(ds[k]) for k in ("raw", "error", "ceiling") if kind == "brainscore" and k in ds}
-    stats, lines = _metric_inference(store, kind, source, target, inference, overwrite, require_existing)
+    stats, lines = _metric_inference(store, kind, source, target, inference, overwrite, require_existing, backend)
     out.json({"path": res.path, "kind": kind, "source": source, "target": target, "computed": bool(res.computed),
               "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else None,
               "lower_is_better": bool(ds.attrs.get("lower_is_better", False)), **parts, **stats})
-    out.echo(_metric_line(res.path, ds, not res.computed))
+    out.echo(metric_line(res.path, ds, not res.computed))
     for line in lines:
         out.echo(line)
 
@@ -377,6 +359,7 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 @_METRIC_PERM
 @_METRIC_RESAMPLE_SEED
 @_LEVEL
+@_BACKEND
 @_OVERWRITE
 @_REQUIRE
 @storage_options
@@ -443,6 +426,7 @@ def score_shape_command(store: str, source: str, target: str, alpha: float, cent
 @_METRIC_RESAMPLE_SEED
 @_LEVEL
 @_BIAS_BOOT_METHOD
+@_BACKEND
 @_OVERWRITE
 @_REQUIRE
 @storage_options
@@ -459,6 +443,7 @@ def score_cka_command(store: str, source: str, target: str, debiased: bool, over
 @score.command(name="dimensionality")
 @click.argument("store")
 @click.argument("source")
+@_BACKEND
 @_OVERWRITE
 @_REQUIRE
 @storage_options
@@ -535,7 +520,7 @@ def score_temporal_generalization_command(store: str, source: str, target: str, 
     offs = "" if stats["median_r_off_diagonal"] is None else f", off it {stats['median_r_off_diagonal']:.3f}"
     out.echo(f"{res.path}: {stats['direction']} temporal generalisation, {stats['n_targets']} targets x {len(diag)} x {len(diag)} "
              f"time bins; median r over targets, averaged over the cells: on the diagonal {stats['median_r_diagonal']:.3f} "
-             f"(peak {stats['peak_r']:.3f} at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))
+             f"(peak {stats['peak_r']:.3f} at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else AGAIN))
 
 
 def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: int, seed: int | None = None,
@@ -562,7 +547,7 @@ def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: in
 
 
 def _metric_inference(store: str, kind: str, source: str, target: str | None, inference: list[tuple[str, int, dict[str, Any]]],
-                      overwrite: bool, require_existing: bool) -> tuple[dict[str, Any], list[str]]:
+                      overwrite: bool, require_existing: bool, backend: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """The bootstrap / permutation entries of a metric (from :func:`_inference_params`): their ``--json`` summary and lines."""
     from ..sweep.inference import metric_bootstrap_summary
 
@@ -570,7 +555,8 @@ def _metric_inference(store: str, kind: str, source: str, target: str | None, in
     lines: list[str] = []
     for procedure, n, p in inference:
         with running(_OPTION[procedure]):
-            inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing)
+            inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing,
+                       backend=backend)
         ds = inf.dataset
         if procedure == "bootstrap":
             got = metric_bootstrap_summary(ds)

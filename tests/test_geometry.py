@@ -138,6 +138,41 @@ def test_crsa_score_and_ceiling():
     assert "ceiling" not in geo.crsa(F, R.isel(repeat=[0]))  # the automatic ceiling needs 2 repeats
 
 
+def test_a_split_half_ceiling_is_computed_once_per_responses_and_parameters(monkeypatch):
+    """cRSA of one neural set against several layers (a sweep's entries) draws the same split halves
+    each time: the ceiling is computed once, with the same numbers and warnings; other values, another
+    label, seed or method compute it anew."""
+    from neuroxr.geometry import rdm_ceiling
+
+    monkeypatch.setattr(rdm_ceiling, "_CEILINGS", type(rdm_ceiling._CEILINGS)())
+    calls, real = [], rdm_ceiling._split_half_rdms
+    monkeypatch.setattr(rdm_ceiling, "_split_half_rdms", lambda *a, **k: calls.append(1) or real(*a, **k))
+    F, R = _data(T=6)
+    G = F.copy(data=np.random.default_rng(9).normal(size=F.shape))
+    R = R.copy(data=R.values.copy())
+    a, b = geo.crsa(F, R, reps=3, seed=1), geo.crsa(G, R, reps=3, seed=1)
+    assert len(calls) == 1
+    assert float(a["ceiling"]) == float(b["ceiling"]) and float(a["score"]) != float(b["score"])
+    fresh = geo.split_half_rdm_ceiling(R, reps=3, seed=1)
+    assert len(calls) == 2 and float(fresh["ceiling"]) == pytest.approx(float(a["ceiling"]), rel=1e-12)  # another caller
+    flat = R.copy(data=R.values.copy())
+    flat.values[0] = 1.0  # stimulus 0 the same on every neuroid: its pairs are NaN, a warning each time
+    with pytest.warns(NeuroxrWarning, match="stimulus pairs have a NaN dissimilarity"):
+        geo.split_half_rdm_ceiling(flat, reps=3, seed=1)
+    with pytest.warns(NeuroxrWarning, match="stimulus pairs have a NaN dissimilarity"):
+        geo.split_half_rdm_ceiling(flat, reps=3, seed=1)
+    assert len(calls) == 3
+    R2 = R.copy(data=R.values.copy())
+    R2.values[1, 1, 1] += 1.0
+    geo.crsa(F, R2, reps=3, seed=1)
+    geo.crsa(F, R, reps=3, seed=2)
+    geo.crsa(F, R, reps=3, seed=1, rdm_method="euclidean")
+    geo.crsa(F, R.rename("other"), reps=3, seed=1)
+    assert len(calls) == 7
+    again = geo.crsa(G, R, reps=3, seed=1)
+    assert len(calls) == 7 and again.identical(b)
+
+
 def test_crsa_ceiled_score_is_nan_for_a_ceiling_not_positive():
     rng = np.random.default_rng(0)  # pure noise: the neural RDM's split halves disagree
     F, R = features(rng.normal(size=(10, 3))), neural(rng.normal(size=(10, 2, 3)))

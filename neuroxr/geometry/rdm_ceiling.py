@@ -3,7 +3,10 @@ and from split halves of the repeats (Spearman-Brown corrected)."""
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import math
+import threading
 import warnings
 from typing import Any
 
@@ -12,6 +15,7 @@ import xarray as xr
 
 from ..backend import to_numpy
 from ..errors import LayoutError
+from ..identity import feed_values
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
@@ -194,12 +198,58 @@ def split_half_rdm_ceiling(
     return _split_half_rdm_ceiling(neural, rdm_method, compare_method, seed, reps, spearman_brown)
 
 
+#: split-half ceilings computed in this process, by :func:`_ceiling_key`: a sweep's cRSA entries of one
+#: neural set against every layer draw the same halves of the same responses (the ceiling is most of
+#: a cRSA's time), so each is computed once; with the warnings its computation gave, shown again
+_CEILINGS: collections.OrderedDict[str, tuple[xr.Dataset, list[warnings.WarningMessage]]] = collections.OrderedDict()
+_CEILINGS_KEPT = 16
+_CEILINGS_LOCK = threading.Lock()
+
+
+def _ceiling_key(neural: xr.DataArray | _Checked, params: tuple) -> str | None:
+    """A digest of everything a split-half ceiling is computed from: the responses' values, dims,
+    stimulus and neuroid ids and labels (a :class:`_Checked`'s ``min_valid`` too) and ``params``;
+    ``None`` for dask-backed responses (not read twice)."""
+    da = _plain(neural)
+    if not isinstance(da, xr.DataArray) or hasattr(da.data, "dask") or not np.issubdtype(da.dtype, np.number) \
+            or not {"stimulus_id", "neuroid_id"} <= set(da.coords):
+        return None  # not read twice, or refused by the computation's own checks
+    h = hashlib.sha256(repr((params, da.dims, da.shape, str(da.dtype), getattr(neural, "min_valid", None),
+                             sorted(input_labels(source=neural).items()), _named(da, "neural"))).encode())
+    for coord in ("stimulus_id", "neuroid_id"):
+        h.update("\x1f".join(map(str, np.asarray(da[coord].values).tolist())).encode() + b"\x1e")
+    feed_values(h, np.asarray(da.values))
+    return h.hexdigest()
+
+
 def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, compare_method: str, seed: int, reps: int,
                             spearman_brown: bool = True, caller: str = "split_half_rdm_ceiling",
                             backend: str | None = "numpy") -> xr.Dataset:
     """:func:`split_half_rdm_ceiling`, also of responses a metric checked in this call (a
     :class:`~neuroxr.geometry._common._Checked`, passed on to :func:`~neuroxr.geometry.rdm._split_half_rdms`);
-    the messages start with ``caller``, the public function called; the halves' RDMs compared on ``backend``."""
+    the messages start with ``caller``, the public function called; the halves' RDMs compared on ``backend``.
+    The same responses and parameters again in this process: the ceiling computed then (:data:`_CEILINGS`)."""
+    key = _ceiling_key(neural, (rdm_method, compare_method, seed, reps, spearman_brown, caller, backend))
+    with _CEILINGS_LOCK:
+        kept = _CEILINGS.get(key) if key is not None else None
+    if kept is None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = _ceiling_of(neural, rdm_method, compare_method, seed, reps, spearman_brown, caller, backend)
+        kept = (ds, list(caught))
+        if key is not None:
+            with _CEILINGS_LOCK:
+                _CEILINGS[key] = kept
+                while len(_CEILINGS) > _CEILINGS_KEPT:
+                    _CEILINGS.popitem(last=False)
+    for w in kept[1]:  # as the computation gave them, under the caller's filters
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return kept[0].copy(deep=True)
+
+
+def _ceiling_of(neural: xr.DataArray | _Checked, rdm_method: str, compare_method: str, seed: int, reps: int,
+                spearman_brown: bool, caller: str, backend: str | None) -> xr.Dataset:
+    """:func:`_split_half_rdm_ceiling` computed."""
     compare_method = _c._normalize_compare_method(compare_method, caller, "compare_method")
     spearman_brown = check_bool(spearman_brown, "spearman_brown", caller=caller)  # recorded as applied
     H = _split_half_rdms(neural, rdm_method, seed, reps, caller, "rdm_method")

@@ -368,22 +368,27 @@ def test_inference_errors_name_the_command_and_option(runner, geometry_study, ar
     assert res.exit_code == 1 and res.stderr.count("\n") == 1 and res.stderr.startswith(want), res.output
 
 
-def test_extract_errors_name_flags_not_python(runner, tmp_path):
-    """``neuroxr extract``: an unknown module says how the command lists the modules (not
-    ``dict(model.named_modules())``), --pooling without token outputs says to drop --pooling (not
-    ``pooling`` / ``layers=``), and a layer stored with another reduction names both reductions as the
-    flags that ask for them (not Python dicts and None)."""
+def _tiny_extraction(tmp_path, n: int) -> list[str]:
+    """``neuroxr extract`` arguments of a small MLP (layers "1" and "3" Linear) on ``n`` 16 x 16 images."""
     pytest.importorskip("torch")
     image = pytest.importorskip("PIL.Image")
     rng = np.random.default_rng(0)
     folder = tmp_path / "images"
     folder.mkdir()
-    for i in range(6):
+    for i in range(n):
         image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"i{i}.png")
     (tmp_path / "nets.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), "
                                       "nn.Linear(3 * 16 * 16, 8), nn.ReLU(), nn.Linear(8, 4))\n")
-    args = ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name", "m",
+    return ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name", "m",
             "--images", str(folder), "--image-size", "16", "--no-progress", "--quiet"]
+
+
+def test_extract_errors_name_flags_not_python(runner, tmp_path):
+    """``neuroxr extract``: an unknown module says how the command lists the modules (not
+    ``dict(model.named_modules())``), --pooling without token outputs says to drop --pooling (not
+    ``pooling`` / ``layers=``), and a layer stored with another reduction names both reductions as the
+    flags that ask for them (not Python dicts and None)."""
+    args = _tiny_extraction(tmp_path, 6)
     res = runner.invoke(main, [*args, "--layer", "nope"])
     assert res.exit_code == 1 and res.stderr.strip().endswith("; module names look like '0', '1', '2', '3', ... neuroxr "
                                                               "extract --dry-run (without --layer) lists the leaf modules."), res.output
@@ -545,19 +550,9 @@ def test_sweep_command_on_its_own_shows_warnings_as_neuroxr_sweep(runner, undefi
 def test_an_interrupted_overwrite_says_which_layers_it_rewrote(runner, tmp_path, monkeypatch):
     """Ctrl-C during `extract --overwrite` after its first layer: the command says which layers hold the
     new copy (running it again would rewrite them all), then the one Ctrl-C line, exit status 130."""
-    pytest.importorskip("torch")
-    image = pytest.importorskip("PIL.Image")
+    args = [*_tiny_extraction(tmp_path, 4), "--layer", "1", "--layer", "3"]
     import neuroxr.extract.run as run
 
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for i in range(4):
-        image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"i{i}.png")
-    (tmp_path / "nets.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), "
-                                      "nn.Linear(3 * 16 * 16, 8), nn.ReLU(), nn.Linear(8, 4))\n")
-    args = ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name", "m",
-            "--images", str(folder), "--image-size", "16", "--no-progress", "--quiet", "--layer", "1", "--layer", "3"]
     assert runner.invoke(main, args).exit_code == 0
     real = run.extract_features
 

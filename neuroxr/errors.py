@@ -7,9 +7,11 @@ the request), so ``except ValueError`` keeps working while ``except NeuroxrError
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -105,13 +107,32 @@ def where(caller: str | None) -> str:
     return f"{caller}: " if caller else ""
 
 
+_RECORDERS = threading.local()  # per thread: the lists of :func:`recording` blocks open in it
+
+
 def warn(msg: str, category: type[Warning] = NeuroxrWarning) -> None:
     """Issue ``msg`` as a ``category`` warning attributed to the user's line: the first frame outside
     neuroxr (:func:`external_stacklevel`), however deep inside the package, or on which path, it
     is raised. Every warning neuroxr issues about the data goes through here."""
     import warnings
 
+    for said in getattr(_RECORDERS, "open", ()):
+        said.append((msg, category))
     warnings.warn(msg, category, stacklevel=external_stacklevel())
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[tuple[str, type[Warning]]]]:
+    """The warnings :func:`warn` issues in this thread within the block, as ``(message, category)``,
+    besides issuing them (other threads' are not seen): what a kept result issues again with
+    :func:`warn` when it is handed out once more."""
+    said: list[tuple[str, type[Warning]]] = []
+    opened = _RECORDERS.__dict__.setdefault("open", [])
+    opened.append(said)
+    try:
+        yield said
+    finally:
+        opened.remove(said)
 
 
 def install_advice(module: str) -> str:

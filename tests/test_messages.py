@@ -565,3 +565,31 @@ def test_direction_warnings_name_each_set_of_a_sweep(tmp_path):
         for name, sid in (("V4", "s00"), ("IT", "s01")):
             assert any(m.startswith(f"{direction}: neural ({name}): excluding 1 of 30 stimuli") and f"['{sid}']" in m
                        for m in messages), (direction, name, messages)
+
+
+def test_recording_sees_this_threads_warnings_only():
+    """errors.recording(): the warnings issued in its thread within the block, which are still issued;
+    another thread's at the same time are neither recorded nor lost."""
+    import threading
+
+    from neuroxr.errors import recording, warn
+
+    inside, started = threading.Event(), threading.Event()
+
+    def other():
+        inside.wait(5)
+        warn("from the other thread")
+        started.set()
+
+    t = threading.Thread(target=other)
+    with warnings.catch_warnings(record=True) as shown_:
+        warnings.simplefilter("always")
+        t.start()
+        with recording() as said:
+            warn("from this thread")
+            inside.set()
+            started.wait(5)
+        t.join()
+        warn("after the block")
+    assert said == [("from this thread", NeuroxrWarning)]
+    assert sorted(str(w.message) for w in shown_) == ["after the block", "from the other thread", "from this thread"]

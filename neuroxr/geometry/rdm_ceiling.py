@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ..backend import to_numpy
-from ..errors import LayoutError
+from ..errors import LayoutError, recording, warn
 from ..identity import feed_values
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
@@ -201,7 +201,7 @@ def split_half_rdm_ceiling(
 #: split-half ceilings computed in this process, by :func:`_ceiling_key`: a sweep's cRSA entries of one
 #: neural set against every layer draw the same halves of the same responses (the ceiling is most of
 #: a cRSA's time), so each is computed once; with the warnings its computation gave, shown again
-_CEILINGS: collections.OrderedDict[str, tuple[xr.Dataset, list[warnings.WarningMessage]]] = collections.OrderedDict()
+_CEILINGS: collections.OrderedDict[str, tuple[xr.Dataset, list[tuple[str, type[Warning]]]]] = collections.OrderedDict()
 _CEILINGS_KEPT = 16
 _CEILINGS_LOCK = threading.Lock()
 
@@ -232,19 +232,18 @@ def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, co
     key = _ceiling_key(neural, (rdm_method, compare_method, seed, reps, spearman_brown, caller, backend))
     with _CEILINGS_LOCK:
         kept = _CEILINGS.get(key) if key is not None else None
-    if kept is None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ds = _ceiling_of(neural, rdm_method, compare_method, seed, reps, spearman_brown, caller, backend)
-        kept = (ds, list(caught))
-        if key is not None:
-            with _CEILINGS_LOCK:
-                _CEILINGS[key] = kept
-                while len(_CEILINGS) > _CEILINGS_KEPT:
-                    _CEILINGS.popitem(last=False)
-    for w in kept[1]:  # as the computation gave them, under the caller's filters
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return kept[0].copy(deep=True)
+    if kept is not None:
+        for msg, category in kept[1]:  # the warnings its computation gave (this thread's: recording())
+            warn(msg, category)
+        return kept[0].copy(deep=True)
+    with recording() as said:
+        ds = _ceiling_of(neural, rdm_method, compare_method, seed, reps, spearman_brown, caller, backend)
+    if key is not None:
+        with _CEILINGS_LOCK:
+            _CEILINGS[key] = (ds.copy(deep=True), said)
+            while len(_CEILINGS) > _CEILINGS_KEPT:
+                _CEILINGS.popitem(last=False)
+    return ds
 
 
 def _ceiling_of(neural: xr.DataArray | _Checked, rdm_method: str, compare_method: str, seed: int, reps: int,

@@ -37,8 +37,9 @@ def test_named_choices_are_the_librarys():
 @pytest.mark.parametrize("args", [["rsa", "net.conv1", "monkeyA", "--bootstrap", "3"], ["cka", "net.conv1", "monkeyA"],
                                   ["dimensionality", "net.conv1"]])
 def test_metric_backend_reaches_the_computation(runner, geometry_study, monkeypatch, args):
-    """--backend of a metric command reaches the entry engine (its metric and inference entries, and
-    the Grams they read); the entries equal the NumPy ones (the backend is no parameter of the numbers)."""
+    """--backend of a metric command reaches the entry engine for its entries (the metric's kernels and the
+    Grams it reads; its inference entries resample on NumPy); the entries equal the NumPy ones (the
+    backend is no parameter of the numbers)."""
     pytest.importorskip("torch")
     seen, compute = [], nx_entries.compute
     monkeypatch.setattr(nx_entries, "compute", lambda *a, backend=None, **k: seen.append(backend) or compute(*a, backend=backend, **k))

@@ -110,7 +110,8 @@ def _boot_options(given: dict[str, Any], n_boot: int) -> dict[str, Any]:
 _OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a matching entry exists.")
 _BACKEND = click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, expose_value=False,
                         callback=lambda ctx, _p, v: ctx.meta.__setitem__("neuroxr_backend", v),  # _run_metric reads it
-                        help="Array backend of the Grams, RDMs, their comparisons and the ridge fits (default numpy).")
+                        help="Array backend of the Grams, RDMs, their comparisons and the ridge fits (default numpy; "
+                             "--bootstrap/--permutations resample on NumPy).")
 _REQUIRE = click.option("--require-existing", is_flag=True,
                         help="Only read a matching existing entry; refuse (naming the differing parameters) otherwise.")
 

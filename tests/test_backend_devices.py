@@ -160,6 +160,24 @@ def test_geometry_equals_numpy(study, name, monkeypatch):
     _close(np.array(got), np.array(want), "float64", "cka, effective dimensionality")
 
 
+@pytest.mark.parametrize("name", BACKENDS)
+def test_split_distance_fits_on_the_backend(study, name, monkeypatch):
+    """The shape metric's fit and distances (split_distance, the store's shape entries) run on the
+    backend and give NumPy's numbers."""
+    from neuroxr import geometry as geo
+    from neuroxr.kernels import shape as ks
+
+    F, A = study.features["netA"]["layer1"], study.neural["animalA"]
+    seen, orig = [], ks.fit_parts
+    monkeypatch.setattr(ks, "fit_parts", lambda X, *a, **k: seen.append(type(X).__module__) or orig(X, *a, **k))
+    for alpha in (1.0, 0.5):
+        want = geo.split_distance(F, A, alpha=alpha)
+        got = geo.split_distance(F, A, alpha=alpha, backend=name)
+        _close(got["distance"].values, want["distance"].values, "float64", f"split_distance alpha={alpha}")
+        assert (got["stimulus_split"].values == want["stimulus_split"].values).all()
+    assert {m.split(".")[0] for m in seen} == {"numpy", name.split("_")[0]}, seen
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_rank_and_tie_kernels_equal_numpy(name, dtype):

@@ -30,12 +30,12 @@ def test_named_choices_are_the_librarys():
         assert _choices(score.commands[direction], "regressor") == REGRESSORS
         assert _choices(score.commands[direction], "backend") == BACKENDS
     assert _choices(main.commands["sweep"], "backend") == BACKENDS
-    for metric in ("rsa", "cka", "dimensionality"):
+    for metric in ("rsa", "shape", "cka", "dimensionality"):
         assert _choices(score.commands[metric], "backend") == BACKENDS
 
 
 @pytest.mark.parametrize("args", [["rsa", "net.conv1", "monkeyA", "--bootstrap", "3"], ["cka", "net.conv1", "monkeyA"],
-                                  ["dimensionality", "net.conv1"]])
+                                  ["dimensionality", "net.conv1"], ["shape", "net.conv1", "net.fc"]])
 def test_metric_backend_reaches_the_computation(runner, geometry_study, monkeypatch, args):
     """--backend of a metric command reaches the entry engine for its entries (the metric's kernels and the
     Grams it reads; its inference entries resample on NumPy); the entries equal the NumPy ones (the
@@ -49,7 +49,7 @@ def test_metric_backend_reaches_the_computation(runner, geometry_study, monkeypa
     got = json.loads(res.stdout)
     ref = nx_entries.compute(geometry_study, "crsa" if args[0] == "rsa" else args[0], args[1], args[2] if len(args) > 2 else None,
                              overwrite=True).dataset
-    np.testing.assert_allclose(got["value"], float(ref["score"]), rtol=1e-10)
+    np.testing.assert_allclose(got["value"], nx_entries.metric_value(ref), rtol=1e-10)
 
 
 def test_bootstrap_option_defaults_are_the_kinds():

@@ -400,6 +400,7 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
 @_METRIC_RESAMPLE_SEED
 @_LEVEL
 @_BIAS_BOOT_METHOD
+@_BACKEND
 @_OVERWRITE
 @_REQUIRE
 @storage_options

@@ -295,7 +295,7 @@ def compute_shape(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.
     entries of one pair share the split whatever the stored stimulus order.
     """
     p = dict(params)
-    ds = _geo.split_distance(io.read(src), io.read(tgt), **p)  # averages neural targets as averaged_as_features
+    ds = _geo.split_distance(io.read(src), io.read(tgt), **p, backend=io.backend)  # averages neural targets as averaged_as_features
     return ds.rename({"distance": "score"})
 
 

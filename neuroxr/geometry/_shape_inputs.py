@@ -141,3 +141,9 @@ def _trial_averaged(A: Any) -> Any:
 
         return _averaged_as_features(A, "neural")
     return A
+
+
+def take_rows(A: Any, s: np.ndarray) -> Any:
+    """Rows ``s`` (host indices) of an array on any backend."""
+    xp = get_namespace(A)
+    return xp.take(A, xp.asarray(s, device=getattr(A, "device", None)), axis=0)

@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..alignment import align
 from ..attrs import encode_attrs
-from ..backend import get_namespace, to_numpy
+from ..backend import asarray, get_namespace, resolve_backend, to_numpy
 from ..errors import LayoutError, ParameterError, shown
 from ..kernels import shape as _s
 from ..validation import check_alpha, check_bool, check_int
@@ -45,6 +45,7 @@ from ._shape_inputs import (
     _trial_averaged,
     check_shape_stimuli,
     same_library,
+    take_rows,
 )
 from .dimensionality import warn_constant
 
@@ -487,6 +488,7 @@ def split_distance(
     center_columns: bool = True,
     zero_pad: bool = True,
     score_method: str = "angular",
+    backend: str | None = "numpy",
 ) -> xr.Dataset:
     """Shape distance fitted on training stimuli and evaluated on training and held-out stimuli.
 
@@ -504,6 +506,8 @@ def split_distance(
     seed : int, default 0
     alpha, center_columns, zero_pad, score_method : default 1.0, True, True, "angular"
         As :class:`LinearMetric`.
+    backend : str, default "numpy"
+        Array backend of the fit and the distances (float64; ``None``: the global one); NumPy's numbers to rounding.
 
     Returns
     -------
@@ -515,6 +519,7 @@ def split_distance(
         if not isinstance(arr, xr.DataArray) or "stimulus" not in arr.dims:
             raise LayoutError(f"split_distance: {nm} must be a labeled DataArray (stimulus, unit); use LinearMetric for plain arrays.")
     check_split_distance_params(test_size, seed, alpha, center_columns, zero_pad, score_method)
+    resolve_backend(backend, "split_distance")
     names = _named(X, "X"), _named(Y, "Y")
     (X, Y), counts, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "split_distance")  # crsa's rule for missing trials
     X, Y = (_trial_averaged(A).transpose("stimulus", ...) for A in (X, Y))  # stimuli as rows, whatever the dims' order
@@ -527,8 +532,11 @@ def split_distance(
     tr, te = _train_test(ids, test_size, seed, "split_distance")
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     metric.pad_width(X.shape[1], Y.shape[1], "split_distance")  # unequal widths without zero_pad: refused as split_distance's
-    metric.fit(X.isel(stimulus=tr), Y.isel(stimulus=tr))
-    (d_tr, c_tr), (d_te, c_te) = (metric._scored(X.isel(stimulus=s), Y.isel(stimulus=s), s is tr) for s in (tr, te))
+    device = resolve_backend(backend) != "numpy"  # paired and checked above: plain arrays there, their rows taken
+    Xa, Ya = (asarray(A.values, backend) for A in (X, Y)) if device else (X, Y)
+    rows = take_rows if device else (lambda A, s: A.isel(stimulus=s))
+    metric.fit(rows(Xa, tr), rows(Ya, tr))
+    (d_tr, c_tr), (d_te, c_te) = (metric._scored(rows(Xa, s), rows(Ya, s), s is tr) for s in (tr, te))
     warn_undefined_shape("split_distance", math.isnan(d_tr) or math.isnan(d_te), zip(names, (c_tr[0] or c_te[0], c_tr[1] or c_te[1])))
     split = np.full(ids.size, "train", dtype=object)
     split[te] = "test"

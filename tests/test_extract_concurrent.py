@@ -147,3 +147,23 @@ def test_a_new_layer_of_another_network_under_a_model_name_is_refused(tmp_path):
     with pytest.raises(ExtractionError, match=r"the preprocessing differs"):
         extract_features(interleaved(0), X, path, layers=["2"], transform=lambda x: 2 * torch.as_tensor(x), **kw)
     assert extract_features(interleaved(0), X, path, layers=["2"], **kw).written == ["2"]
+
+
+def test_a_partial_overwrite_from_another_network_warns_of_the_mixed_model(tmp_path):
+    """--overwrite of some layers from other weights leaves the model mixed: the extraction says so in
+    one warning naming the layers; an overwrite of every layer, or from the same network, does not."""
+    import warnings
+
+    from neuroxr.errors import NeuroxrWarning
+
+    path = tmp_path / "s.zarr"
+    kw = dict(model_name="m", batch_size=2, progress=False)
+    extract_features(interleaved(0), X, path, layers=["0", "2", "3"], **kw)
+    with pytest.warns(NeuroxrWarning, match=r"features/m: its layers record different extractions: the model differs .* "
+                                            r"between layers 0, 3; layers 2;") as got:
+        extract_features(interleaved(1), X, path, layers=["2"], overwrite=True, **kw)
+    assert "\n" not in str(got[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuroxrWarning)
+        extract_features(interleaved(1), X, path, layers=["0", "3"], overwrite=True, **kw)  # the rest: one network again
+        extract_features(interleaved(1), X, path, layers=["2"], overwrite=True, **kw)  # the same network's layer

@@ -425,3 +425,18 @@ def check_one_network(store: Any, model_name: str, planned: Any, identity: Ident
             )
         return
 
+
+def warn_mixed(store: Any, model_name: str) -> None:
+    """One :class:`~neuroxr.errors.NeuroxrWarning` when the layers of ``model_name`` in ``store`` record
+    different extractions (:func:`mixed_extraction_problem`): what an overwrite of some layers from
+    another network or preprocessing leaves. A layer that cannot be read is not compared."""
+    from ..errors import StoreError, warn
+
+    identities = {}
+    for layer in store.layers(model_name):
+        try:
+            identities[layer] = store.read_set_index(f"features/{model_name}/{layer}").attrs.get(IDENTITY_ATTR)
+        except StoreError:
+            continue
+    if (note := mixed_extraction_problem(model_name, identities)) is not None:
+        warn(note)

@@ -20,7 +20,7 @@ from ..errors import ExtractionError, StoreError, WriteConflictError, no_effect,
 from ..store import StudyStore, _check_name
 from ..store._zarr import local_root, read_json, zarr_store
 from ._common import stored_index, torch_module
-from .identity import Identity, check_one_network
+from .identity import Identity, check_one_network, warn_mixed
 from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, check_compatible, parse_memory
 from .pooling import POOLING_REVISION, resolve_pooling
@@ -426,8 +426,12 @@ def extract_features(
             check_one_network(st, model_name, {lp.name for lp in plan.layers}, identity, read)
         if dry_run:
             return plan
-        return _execute(model, stim, _open(store, st, storage_options), plan, prep, identity, device=device, progress=progress,
-                        on_layer_complete=on_layer_complete, flatten=flatten, staging_dir=staging_dir, overwrite=overwrite)
+        target = _open(store, st, storage_options)
+        out = _execute(model, stim, target, plan, prep, identity, device=device, progress=progress,
+                       on_layer_complete=on_layer_complete, flatten=flatten, staging_dir=staging_dir, overwrite=overwrite)
+        if overwrite and out.written:  # a partial overwrite from another network leaves a mixed model: said
+            warn_mixed(target, model_name)
+        return out
     finally:
         _restore_modes(modes)
 

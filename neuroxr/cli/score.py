@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..backend import BACKENDS
 from ._common import (
     CommandGroup,
     Output,
@@ -72,7 +73,7 @@ def _score_options(direction: str) -> list[Any]:
         click.option("--min-reliability", type=click.FloatRange(0, 1), default=None, hidden=m2m,
                      help="Mark targets whose split-half reliability is below this included=False (default: none marked)."),
         click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None, help="Precision of the kernels (default float64)."),
-        click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, help="Array backend of the ridge kernels."),
+        click.option("--backend", type=click.Choice(BACKENDS), default=None, help="Array backend of the ridge kernels."),
         click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Also write a bootstrap entry (N resamples): an interval of the median EV (--level, --boot-method, --boot-over)."),
         click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=0, show_default=True,
@@ -108,7 +109,7 @@ def _boot_options(given: dict[str, Any], n_boot: int) -> dict[str, Any]:
 
 
 _OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a matching entry exists.")
-_BACKEND = click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, expose_value=False,
+_BACKEND = click.option("--backend", type=click.Choice(BACKENDS), default=None, expose_value=False,
                         callback=lambda ctx, _p, v: ctx.meta.__setitem__("neuroxr_backend", v),  # _run_metric reads it
                         help="Array backend of the Grams, RDMs, their comparisons and the ridge fits (default numpy; "
                              "--bootstrap/--permutations resample on NumPy).")

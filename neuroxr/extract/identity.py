@@ -353,11 +353,15 @@ class Identity:
             return None
         differ = [key for key in KEYS if (key in stored or version == IDENTITY_VERSION)  # an older one: what it has
                   and stored.get(key) != (self._model.model(version) if key == "model" else self[key])]
-        if "stimuli" in differ:  # other stimuli make other input: say only that
-            differ = [key for key in differ if key not in ("preprocessing", "inputs")]
-        elif "preprocessing" in differ and "inputs" in differ:
-            differ.remove("inputs")
-        return [KEYS[key] for key in differ]
+        return [KEYS[key] for key in _said(differ)]
+
+
+def _said(differ: list[str]) -> list[str]:
+    """The differing digests (:data:`KEYS`) worth naming: other stimuli make other input, so with them
+    only the stimuli; other preprocessing makes other input too, so with it not the inputs."""
+    if "stimuli" in differ:
+        return [key for key in differ if key not in ("preprocessing", "inputs")]
+    return [key for key in differ if key != "inputs" or "preprocessing" not in differ]
 
 
 def uncovered(stored: Any) -> str | None:
@@ -379,11 +383,7 @@ def mixed_extraction_problem(model: str, identities: Mapping[str, Any]) -> str |
         if isinstance(stored, Mapping) and stored.get("hash") == "sha256":
             by_version.setdefault(stored.get("version"), {})[layer] = stored
     for layers in by_version.values():
-        differ = [key for key in KEYS if len({str(s.get(key)) for s in layers.values()}) > 1]
-        if "stimuli" in differ:  # as differences(): other stimuli make other input
-            differ = ["stimuli"]
-        elif "preprocessing" in differ and "inputs" in differ:
-            differ.remove("inputs")
+        differ = _said([key for key in KEYS if len({str(s.get(key)) for s in layers.values()}) > 1])
         if differ:
             key = differ[0]
             groups: dict[str, list[str]] = {}

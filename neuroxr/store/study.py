@@ -393,12 +393,13 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
         entry's lock, on local stores only (an object store's rewrite is in place)."""
         self._require_write()
 
-        def check_absent() -> None:
+        def check_unchanged() -> None:
             self._docs.pop(path, None)  # read afresh: another process may have written it
-            if absent and self.is_complete(path):
+            complete = (absent or replaces is not None) and self.is_complete(path)
+            if absent and complete:
                 raise WriteConflictError(f"store {self.url!r}: {path!r} was written by another process while this write ran; "
                                          f"its copy is kept and this one dropped (ask for an overwrite to replace it).")
-            if replaces is not None and self.is_complete(path) and self.token(path) != replaces:
+            if replaces is not None and complete and self.token(path) != replaces:
                 raise WriteConflictError(f"store {self.url!r}: {path!r} was rewritten by another process while this overwrite "
                                          f"ran; its copy is kept and this one dropped (run the overwrite again to replace it).")
         if self._local is None:
@@ -428,7 +429,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
                 del self._committing[key]
             self._require_parents(path)
             with self.lock(path):
-                check_absent()
+                check_unchanged()
                 atomic.swap_in(self._local, path, sid)
             self._forget(path)
             self._record(path, "complete", staged.attrs.get(TOKEN_ATTR))

@@ -470,6 +470,7 @@ def test_a_reduction_another_scikit_learn_would_not_reproduce_is_refused_not_ski
         draw = rp.SparseRandomProjection._make_random_matrix
         monkeypatch.setattr(rp.SparseRandomProjection, "_make_random_matrix",
                             lambda self, k, p: -draw(self, k, p))  # a release drawing other signs
+        reduce._draw_srp.cache_clear()  # such a release runs in a new process: nothing drawn yet
         match = r"its sparse random projection was drawn by scikit-learn \S+, whose components differ"
     else:
         match = rf"its PCA was fitted by scikit-learn {stored['sklearn']}, this is scikit-learn 0\.0\.1"
@@ -477,3 +478,27 @@ def test_a_reduction_another_scikit_learn_would_not_reproduce_is_refused_not_ski
         extract_features(net, x, store, **run)
     assert extract_features(net, x, store, overwrite=True, **run).written == ["1"]
     assert reduce.sklearn_version() == "0.0.1"
+
+
+def test_a_rerun_draws_the_stored_sparse_projection_once(tmp_path, monkeypatch):
+    """A re-run compared a stored layer's projection with a fresh draw, and the pass that followed drew
+    the same projection (same units, components, seed) again for a new layer; one draw now serves both."""
+    import sklearn.random_projection as rp
+
+    from neuroxr.extract import reduce
+
+    _, x, _ = net_and_stimuli()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(48, 40), nn.Tanh()).eval()  # layers "1" and "2": 40 units each
+    store = StudyStore(tmp_path / "s.zarr")
+    run = {"model_name": "m", "reduction": {"method": "srp", "n_components": 4, "seed": 5}, "progress": False}
+    extract_features(net, x, store, layers=["1"], **run)
+    reduce._draw_srp.cache_clear()  # as in a new process
+    draws = []
+    fit = rp.SparseRandomProjection.fit
+    monkeypatch.setattr(rp.SparseRandomProjection, "fit", lambda self, X, y=None: draws.append(X.shape) or fit(self, X))
+    got = extract_features(net, x, store, layers=["1", "2"], **run)
+    assert (got.skipped, got.written, draws) == (["1"], ["2"], [(1, 40)])
+    with torch.no_grad():
+        expected = (_srp_reference(40, 4, 5, np.float64) @ net(x).numpy().astype(np.float64).T).T
+    np.testing.assert_allclose(store.read_features("m", "2").values, expected, rtol=1e-5, atol=1e-6)

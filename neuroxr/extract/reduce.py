@@ -14,6 +14,7 @@ not the order the stimuli are given in: the same stimuli in another order get th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -128,13 +129,21 @@ def sklearn_version() -> str:
     return str(sklearn.__version__)
 
 
-def _draw_srp(p: int, k: int, seed: int, dtype: Any = np.float64) -> Any:
-    """scikit-learn's ``SparseRandomProjection`` of ``p`` units to ``k``, drawn with ``seed``."""
+@functools.lru_cache(maxsize=2)
+def _draw_srp(p: int, k: int, seed: int) -> tuple[Any, float, str]:
+    """scikit-learn's ``SparseRandomProjection`` of ``p`` units to ``k``, drawn with ``seed``: its
+    float64 components (CSR, read-only), density and :func:`_components_digest`. Kept for the last two
+    draws: a re-run's check of a stored layer (:func:`implementation_problem`) and the run that
+    follows (:class:`SRP`) draw once."""
     import scipy.sparse as sp
     from sklearn.random_projection import SparseRandomProjection
 
     est = SparseRandomProjection(n_components=k, random_state=seed, dense_output=False)
-    return est.fit(sp.csr_matrix((1, p), dtype=dtype))  # SRP needs the number of units alone; C takes this dtype
+    est.fit(sp.csr_matrix((1, p)))  # SRP needs the number of units alone
+    C = sp.csr_matrix(est.components_, dtype=np.float64)
+    for part in (C.data, C.indices, C.indptr):
+        part.flags.writeable = False
+    return C, float(est.density_), _components_digest(C)
 
 
 def _components_digest(C: Any) -> str:
@@ -164,8 +173,7 @@ def implementation_problem(stored: Mapping[str, Any], p: int) -> str | None:
     """
     recorded = stored.get("sklearn")
     if stored.get("method") == "srp" and stored.get("components_sha256"):
-        drawn = _draw_srp(p, int(stored["n_components"]), int(stored["seed"]))
-        if _components_digest(drawn.components_) != stored["components_sha256"]:
+        if _draw_srp(p, int(stored["n_components"]), int(stored["seed"]))[2] != stored["components_sha256"]:
             return (f"its sparse random projection was drawn by scikit-learn {recorded}, whose components differ "
                     f"from those this scikit-learn ({sklearn_version()}) draws for the same units, n_components and seed")
     elif stored.get("method") == "pca" and recorded is not None and recorded != sklearn_version():
@@ -226,11 +234,10 @@ class SRP:
         import scipy.sparse as sp
 
         self.dtype = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
-        est = _draw_srp(p, k, seed, self.dtype)
-        self.components = sp.csr_matrix(est.components_, dtype=self.dtype)
+        C, density, digest = _draw_srp(p, k, seed)
+        self.components = sp.csr_matrix(C, dtype=self.dtype, copy=True)  # float32: the float64 draw rounded
         self.info = {"revision": SRP_REVISION, "estimator": "sklearn.random_projection.SparseRandomProjection",
-                     "density": float(est.density_), "sklearn": sklearn_version(),
-                     "components_sha256": _components_digest(est.components_)}
+                     "density": density, "sklearn": sklearn_version(), "components_sha256": digest}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=reduced_dtype(x.dtype, self.dtype))  # widened where stored as float64

@@ -652,3 +652,38 @@ def test_permuting_the_stimuli_changes_no_bit_of_rdms_comparisons_or_ceilings():
         np.testing.assert_array_equal(geo.compare_rdms_many(shuffled, [a], method).values,
                                       geo.compare_rdms_many(subjects, [a], method).values)
         assert geo.rdm_noise_ceiling(shuffled, method).equals(geo.rdm_noise_ceiling(subjects, method))
+
+
+@pytest.mark.parametrize("call", [
+    lambda g, f: gi.shape_bootstrap(g, f, n_boot=3),
+    lambda g, f: gi.shape_bootstrap(f, g, n_boot=3),
+    lambda g, f: geo.pairwise_distances({"a": g, "b": f}),
+    lambda g, f: geo.procrustes_average([f, g]),
+    lambda g, f: geo.LinearMetric().fit_distance(g, f),
+], ids=["bootstrap-X", "bootstrap-Y", "pairwise", "average", "metric"])
+def test_shape_metrics_refuse_a_gram_dataset_in_one_line_naming_it(call):
+    """cka, rdm and effective_dimensionality read a Gram Dataset; the shape metrics cannot (they align
+    the representations). They raised xarray's TypeError, or called it a ragged array."""
+    f = features(np.random.default_rng(0).normal(size=(20, 6)), [f"s{i:02d}" for i in range(20)])
+    with pytest.raises(LayoutError, match=r"is a Dataset \(a Gram\); the shape metrics align") as e:
+        call(geo.gram(f), f)
+    assert "\n" not in str(e.value)
+
+
+def test_rdm_lists_read_a_dict_labeled_by_its_keys():
+    """A dict of data RDMs was read as its keys ('data_rdms[0]: expected an RDM ...; got str'); it is
+    read as pairwise_distances reads a dict of networks: the values, labeled by the keys."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(12)]
+    model = geo.rdm(features(rng.normal(size=(12, 6)), ids))
+    e1, e2 = (geo.rdm(features(rng.normal(size=(12, 6)), ids)) for _ in range(2))
+    e2 = e2.isel(stimulus=slice(None, None, -1))  # another stimulus order: paired by id
+    as_dict, as_list = {"x": e1, "y": e2}, [e1, e2]
+    many = geo.compare_rdms_many(model, as_dict)
+    assert list(many["rdm_b"].values) == ["x", "y"]
+    np.testing.assert_array_equal(many.values, geo.compare_rdms_many(model, as_list).values)
+    for got, ref in ((gi.rsa_bootstrap(model, as_dict, n_boot=5, seed=1), gi.rsa_bootstrap(model, as_list, n_boot=5, seed=1)),
+                     (gi.rsa_permutation(model, as_dict, n_perm=5, seed=1), gi.rsa_permutation(model, as_list, n_perm=5, seed=1))):
+        xr.testing.assert_identical(got, ref)
+    with pytest.raises(LayoutError, match=r"data_rdms\['y'\]: an RDM without stimulus ids has 3 stimuli"):
+        gi.rsa_bootstrap(model, {"x": e1, "y": np.ones((3, 3))}, n_boot=5)

@@ -40,6 +40,15 @@ def _check_finite(M: Any, name: str, caller: str = "LinearMetric") -> None:
         )
 
 
+def refuse_dataset(M: Any, name: str, caller: str) -> None:
+    """A one-line :class:`LayoutError` for a Dataset (a Gram Dataset among them) given as a network:
+    a shape metric aligns the representations themselves, which a Gram does not hold."""
+    if isinstance(M, xr.Dataset):
+        raise LayoutError(f"{caller}: {name} is a Dataset{' (a Gram)' if 'K' in M.data_vars else ''}; the shape metrics "
+                          "align the (stimulus, unit) representations themselves: pass the features DataArray "
+                          "(e.g. store.read_features(model, layer)) or its array.")
+
+
 def _network_array(M: Any, name: str, caller: str) -> Any:
     """The values of one network ``M`` (an array or DataArray; ``name`` as the messages show it, after
     ``caller``) as every shape metric reads them, before :func:`_check_finite`: NumPy input (arrays,
@@ -49,6 +58,7 @@ def _network_array(M: Any, name: str, caller: str) -> Any:
     as float64."""
     if isinstance(M, xr.DataArray):  # labeled: stimuli are rows whatever the dims' order
         M = (M.transpose("stimulus", ...) if "stimulus" in M.dims else M).values
+    refuse_dataset(M, name, caller)
     if isinstance(M, np.ndarray) or not hasattr(M, "shape"):
         M = real_array(M, f"{caller}: {name}", "a (stimulus, unit) array")
     elif get_namespace(M).isdtype(M.dtype, ("bool", "integral")) or M.dtype == get_namespace(M).float16:
@@ -85,6 +95,8 @@ def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[
         raise LayoutError(f"{caller}: {arg} must be a list, tuple or dict of networks (stimulus, unit); got {shown_value(data)}. "
                           f"Pass e.g. [X1, X2] or {{'net1': X1, 'net2': X2}}.")
     shown = _shown(data, arg)
+    for it, nm in zip(data.values() if isinstance(data, Mapping) else data, shown):
+        refuse_dataset(it, nm, caller)
     if isinstance(data, Mapping):
         names, items = [str(k) for k in data], list(data.values())
     else:

@@ -136,7 +136,7 @@ def rsa_bootstrap(
     ----------
     model_rdm : DataArray (stimulus, stimulus_) or square array
         The model RDM, e.g. :func:`neuroxr.rdm` of features.
-    data_rdms : DataArray (stimulus, stimulus_), stack (rdm, stimulus, stimulus_), list of RDMs or array
+    data_rdms : DataArray (stimulus, stimulus_), stack (rdm, stimulus, stimulus_), list or dict of RDMs or array
         One RDM per subject, paired with the model RDM by ``stimulus_id``. An unlabeled (NumPy)
         RDM lists the stimuli in the order of the first labeled RDM as given, the model RDM first
         (as :func:`neuroxr.geometry.compare_rdms`): data RDMs take a labeled model RDM's order; an

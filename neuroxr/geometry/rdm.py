@@ -15,7 +15,7 @@ pairs whose dissimilarity is finite in both RDMs; the incomplete pairs are dropp
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -389,7 +389,8 @@ def _labeled_ids(*named: tuple[str, Any]) -> tuple[np.ndarray | None, str]:
     The one rule for unlabeled RDMs: they list the stimuli in this RDM's order.
     """
     for name, x in named:
-        items = list(enumerate(x)) if isinstance(x, (list, tuple)) else [(None, x)]
+        items = (list(enumerate(x)) if isinstance(x, (list, tuple))
+                 else [(repr(k), v) for k, v in x.items()] if isinstance(x, Mapping) else [(None, x)])
         for i, it in items:
             ids = _own_ids(it)
             if ids is not None:

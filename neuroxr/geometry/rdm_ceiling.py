@@ -98,7 +98,7 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
 
     Parameters
     ----------
-    rdms : list of RDMs, stacked DataArray (subject, stimulus, stimulus_), array (m, n, n) / (m, P) or rsatoolbox ``RDMs``
+    rdms : list or dict of RDMs (the keys label them), stacked DataArray (subject, stimulus, stimulus_), array (m, n, n) / (m, P) or rsatoolbox ``RDMs``
         At least 2 RDMs (a square ``(n, n)`` array is one RDM, refused). A subject RDM with fewer
         than 3 complete pairs (e.g. all NaN: the correlation RDM of one neuroid) has NaN bounds and
         adds nothing to the others' pools; a constant one (every dissimilarity equal) has the

@@ -3,6 +3,7 @@ one batched operation (the single RDMs and their pairing rules are in :mod:`neur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,9 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
     RDM of ``x`` (else positions). Labeled RDMs (a stack's too) are paired by their ids whatever their
     order (the messages start with ``caller``)."""
     shown = where(caller) + name
+    keys = None
+    if isinstance(x, Mapping):  # labeled by its keys, as pairwise_distances reads a dict of networks
+        keys, x = [str(k) for k in x], list(x.values())
     if isinstance(x, xr.DataArray) and x.ndim == 3:
         if tuple(x.dims[1:]) != RDM_DIMS:
             raise LayoutError(f"{shown}: a stack of RDMs needs dims (rdm, {', '.join(RDM_DIMS)}), the stack's "
@@ -59,9 +63,11 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
         raise LayoutError(f"{shown}: no RDMs given{got}; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
     if ids is None:
         ids, ref = _labeled_ids((name, items))
-    items = [_as_rdm_in(it, f"{name}[{i}]", ids, ref, f"{shown}[{i}]") for i, it in enumerate(items)]
-    rows = [ref_rdm := items[0]] + [_align_rdm(ref_rdm, it, (f"{name}[0]", f"{name}[{i}]"), caller) for i, it in enumerate(items[1:], 1)]
-    labels = [str(it.attrs.get("label", it.name if it.name else i)) for i, it in enumerate(items)]
+    at = [repr(k) for k in keys] if keys is not None else [str(i) for i in range(len(items))]
+    items = [_as_rdm_in(it, f"{name}[{k}]", ids, ref, f"{shown}[{k}]") for k, it in zip(at, items)]
+    rows = [ref_rdm := items[0]] + [_align_rdm(ref_rdm, it, (f"{name}[{at[0]}]", f"{name}[{k}]"), caller)
+                                    for k, it in zip(at[1:], items[1:])]
+    labels = keys or [str(it.attrs.get("label", it.name if it.name else i)) for i, it in enumerate(items)]
     if len(set(labels)) < len(labels):
         labels = [f"{lb}#{i}" for i, lb in enumerate(labels)]
     return xr.concat([r.drop_attrs() if hasattr(r, "drop_attrs") else r for r in rows], dim="rdm").assign_coords(rdm=labels)
@@ -82,7 +88,7 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
 
     Parameters
     ----------
-    a, b : list of RDMs, stacked DataArray (rdm, stimulus, stimulus_), NumPy stack or rsatoolbox ``RDMs``
+    a, b : list or dict of RDMs (the keys label them), stacked DataArray (rdm, stimulus, stimulus_), NumPy stack or rsatoolbox ``RDMs``
         All paired by ``stimulus_id`` to the first RDM of ``a``; unlabeled RDMs are assumed to be
         in the stimulus order of the first labeled RDM, looking at ``a`` first, then ``b``
         (see :func:`compare_rdms`).

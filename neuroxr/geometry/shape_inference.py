@@ -32,9 +32,11 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     from ..alignment import align, canonical_order
     from ..backend import to_numpy
     from ._common import _canonical, _drop_unusable, _ids
-    from ._shape_inputs import _network_array, _rows, _trial_averaged
+    from ._shape_inputs import _network_array, _rows, _trial_averaged, refuse_dataset
 
     names = _named(X, "X"), _named(Y, "Y")
+    refuse_dataset(X, names[0], "shape_bootstrap")
+    refuse_dataset(Y, names[1], "shape_bootstrap")
     (X, Y), counts, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "shape_bootstrap")  # crsa's rule for missing trials
     X, Y = _trial_averaged(X), _trial_averaged(Y)
     if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):

@@ -687,3 +687,19 @@ def test_rdm_lists_read_a_dict_labeled_by_its_keys():
         xr.testing.assert_identical(got, ref)
     with pytest.raises(LayoutError, match=r"data_rdms\['y'\]: an RDM without stimulus ids has 3 stimuli"):
         gi.rsa_bootstrap(model, {"x": e1, "y": np.ones((3, 3))}, n_boot=5)
+
+
+def test_rdm_carries_the_inputs_stimulus_coords_on_both_dims():
+    """Labeled in, labeled out: a stimulus coord (category) was dropped from the RDM."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(6)]
+    cat = ("stimulus", list("aabbcc"))
+    f = features(rng.normal(size=(6, 4)), ids).assign_coords(category=cat)
+    D = geo.rdm(f.isel(stimulus=[3, 0, 5, 1, 4, 2]))
+    assert list(D["category"].values) == list(D["category_"].values) == list("bacacb")
+    values = rng.normal(size=(6, 3, 2))
+    values[1] = np.nan  # a stimulus without trials: dropped, and its label with it
+    with pytest.warns(nx.NeuroxrWarning):
+        N = geo.rdm(neural(values, ids).assign_coords(category=cat))
+    assert list(N["stimulus_id"].values) == ["s00"] + ids[2:]
+    assert list(N["category_"].values) == list("abbcc")

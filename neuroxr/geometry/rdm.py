@@ -80,13 +80,32 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
     Returns
     -------
     xarray.DataArray, dims (stimulus, stimulus_)
-        In the input's stimulus order; coords ``stimulus_id`` / ``stimulus_id_``; attrs
+        In the input's stimulus order; coords ``stimulus_id`` / ``stimulus_id_``, and each other
+        coord of the input along ``stimulus`` (e.g. ``category``) on both dims (``category`` /
+        ``category_``) for the stimuli kept; attrs
         ``method``, ``source`` (the input's kind), ``label`` (its ``model.layer``, else its name:
         :func:`neuroxr.sets.set_label`; neural data: also ``n_excluded_stimuli``,
         ``n_excluded_neuroids``).
     """
     resolve_backend(backend, "rdm")  # refused naming the function, before the data is read
-    return _rdm(obj, method, backend, "rdm: " + _named(obj, "obj"))  # its messages start with the function
+    D = _rdm(obj, method, backend, "rdm: " + _named(obj, "obj"))  # its messages start with the function
+    return _with_stimulus_coords(D, obj)
+
+
+def _with_stimulus_coords(D: xr.DataArray, obj: Any) -> xr.DataArray:
+    """The RDM ``D`` with the other ``(stimulus,)`` coords of its input ``obj`` on both of its dims
+    (``name`` / ``name_``), taken by ``stimulus_id`` (stimuli dropped for missing trials are not rows)."""
+    if not isinstance(obj, (xr.DataArray, xr.Dataset)) or "stimulus_id" not in obj.coords:
+        return D
+    names = [c for c, v in obj.coords.items() if v.dims == ("stimulus",) and c not in ("stimulus", "stimulus_id")
+             and f"{c}_" not in obj.coords and c not in D.coords]
+    if not names:
+        return D
+    import pandas as pd
+
+    at = pd.Index(np.asarray(obj["stimulus_id"].values).astype(str)).get_indexer(np.asarray(D["stimulus_id"].values).astype(str))
+    values = {c: np.asarray(obj[c].values)[at] for c in names}
+    return D.assign_coords({**{c: ("stimulus", v) for c, v in values.items()}, **{f"{c}_": ("stimulus_", v) for c, v in values.items()}})
 
 
 def _rdm(obj: xr.DataArray | xr.Dataset | _Checked, method: str, backend: str | None, name: str) -> xr.DataArray:

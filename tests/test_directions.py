@@ -364,6 +364,27 @@ def test_features_constant_up_to_rounding_are_an_error_in_memory_and_streamed(pr
 
 
 @pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")
+@pytest.mark.parametrize("direction", ["forward", "model_to_model", "reverse", "inter_animal"])
+def test_a_max_n_subset_of_constant_columns_is_refused_in_every_direction(direction):
+    """forward and model_to_model fitted a rep's max_n subset of constant units (its predictions the
+    training folds' means) and reported an EV of about 25 % from their negative r; reverse and
+    inter_animal refused it. All four refuse it, saying it is the draw."""
+    rng = np.random.default_rng(0)
+    n = 60
+    X = np.ones((n, 10))
+    X[:, 0] = rng.normal(size=n)  # one varying unit among constant ones: a draw of 1 is constant 9 times in 10
+    Y = rng.normal(size=(n, 3)) + X[:, :1]
+    R = Y[:, :, None] + rng.normal(size=(n, 3, 4))
+    Rx = np.repeat(X[:, :, None], 4, axis=2) + np.where(np.arange(10) == 0, 1.0, 0.0)[None, :, None] * rng.normal(size=(n, 10, 4))
+    call = {"forward": lambda: d.forward(nx.features(X), nx.neural(R), max_n=1, reps=4, seed=0),
+            "model_to_model": lambda: d.model_to_model(nx.features(X), nx.features(Y), max_n=1, reps=4, seed=0),
+            "reverse": lambda: d.reverse(nx.neural(Rx), nx.features(Y), max_n=1, reps=4, seed=0),
+            "inter_animal": lambda: d.inter_animal(nx.neural(Rx), nx.neural(R), max_n=1, reps=4, seed=0)}[direction]
+    with pytest.raises(LayoutError, match=r"every one of the max_n=1 columns drawn for a rep is constant .* or raise max_n\.$"):
+        call()
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")
 def test_one_large_constant_unit_leaves_the_design_varying_in_memory_and_streamed(problem):
     """A design is constant when every column is (each on its own squares): one constant unit at 1e8
     among varying ones is scored, in memory, streamed over unit chunks and from a Gram, on every

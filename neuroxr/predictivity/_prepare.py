@@ -405,14 +405,14 @@ def _column_blocks(X: np.ndarray, block_bytes: int = 2**23) -> Iterable[np.ndarr
     return (X[:, lo : lo + step] for lo in range(0, X.shape[1], step))
 
 
-def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str = "units") -> None:
-    """A :class:`LayoutError` when the design ``X`` (n, p) has no variance across the stimuli, up
-    to rounding: when every column is constant, each decided on its own centred and uncentred
-    squares (:func:`~neuroxr.kernels.stats.no_variance` with :func:`~neuroxr.kernels.stats.column_tol`, a block of columns at a time; one large
-    constant column never hides the others' variance), as the streamed forward direction decides
+def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str = "units", drawn: bool = False) -> None:
+    """A :class:`LayoutError` when the design ``X`` (n, p) has no variance across the stimuli, up to rounding: when
+    every column is constant, each decided on its own centred and uncentred squares (:func:`~neuroxr.kernels.stats.no_variance`,
+    :func:`~neuroxr.kernels.stats.column_tol`, by blocks; one large constant column never hides the others' variance), as the streamed forward direction decides
     it from the Gram's statistics (:func:`gram_matrix`). With a ``cause`` (:func:`float32_cause`),
     the same sums flag the columns ``what`` whose float32 rounding costs their variation its
-    digits (:func:`~neuroxr.kernels.offsets.warn_offsets`)."""
+    digits (:func:`~neuroxr.kernels.offsets.warn_offsets`). ``drawn``: ``X`` is a rep's ``max_n``
+    subset (the message says so)."""
     if cause is None and X.shape[1] > 1 and not bool(np.all(no_variance(*column_squares(X[:, :1]), column_tol(np, X.dtype)))):
         return  # its first column varies: so does the design (the common case, decided on one column)
     varying = False
@@ -425,16 +425,16 @@ def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str =
         if cause is not None:
             offset.append(offset_columns(c, r))
     if not varying:
-        design_error(name)
+        design_error(name, X.shape[1] if drawn else None)
     if cause is not None:
         warn_offsets(name, np.concatenate(offset), what, cause)
 
 
-def design_error(name: str) -> None:
-    raise NoPredictor(
-        f"{name}: every predictor column is constant across stimuli (up to rounding); nothing can be predicted from it. "
-        f"Check the features/responses (e.g. a dead layer)."
-    )
+def design_error(name: str, max_n: int | None = None) -> None:
+    """The one refusal of a design without variance; ``max_n``: it is a rep's subset of that many columns."""
+    cols, fix = ((f"one of the max_n={max_n} columns drawn for a rep", "Drop the constant columns first, or raise max_n.")
+                 if max_n is not None else ("predictor column", "Check the features/responses (e.g. a dead layer)."))
+    raise NoPredictor(f"{name}: every {cols} is constant across stimuli (up to rounding); nothing can be predicted from it. {fix}")
 
 
 def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what: str,

@@ -242,7 +242,7 @@ def _forward(
         res, pg = core(
             Fg, Kg, prep.take(R, rows, cols), reg, reps, seed, max_n, ceiling, split,
             keep_predictions, progress if g == 0 else False, features.sizes["unit"], mean_g,
-            **({"unit_order": unit_order} if core is _forward_core else {}), total=total if whole else None,
+            **({"unit_order": unit_order, "name": fname} if core is _forward_core else {}), total=total if whole else None,
         )
         for name in names:
             out[name][cols] = res[name]
@@ -267,11 +267,13 @@ def _forward_core(
     F: np.ndarray | None, K: np.ndarray | None, R: np.ndarray, reg: Regressor, reps: int, seed: int,
     max_n: int | None, ceiling: bool, split: str, keep_predictions: bool, progress: Any, n_units: int,
     mean: np.ndarray | None = None, unit_order: np.ndarray | None = None, total: np.ndarray | None = None,
+    name: str = "features",
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Scores of one group of targets sharing their stimuli: ``R`` (n, k, T) and design ``F`` (n, p)
     or its Gram ``K`` (n, n). Returns per-target arrays (k, reps) and the predictions (reps, n, k).
     ``unit_order``: the units in canonical id order, over which ``max_n``'s subsets are drawn;
-    ``total``: ``R``'s repeat sums (``sum_last``) where the caller has them (not summed again)."""
+    ``total``: ``R``'s repeat sums (``sum_last``) where the caller has them (not summed again);
+    ``name``: the features, in the message refusing a subset whose units are all constant."""
     n, k, T = R.shape
     S_fixed = reg.operator_from_gram(K, n_features=n_units) if K is not None else None
     mean = nanmean_repeats(R) if mean is None else mean
@@ -301,6 +303,8 @@ def _forward_core(
         X = None
         if K is None:
             X = F if cols is None else F[:, cols]
+            if cols is not None:  # a subset of constant units predicts nothing, as reverse refuses it
+                prep.check_design(X, name, drawn=True)
             if cols is not None or S is None:
                 # the operator meets the mean and half 1 of every rep (k columns each)
                 S = reg.operator(X, k * (1 + (reps if cols is None else 1))) if reg.shared else None

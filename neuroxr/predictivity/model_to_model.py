@@ -87,6 +87,8 @@ def model_to_model(
         cols = prep.subset(sub_rng, FA.shape[1], max_n, unit_order)
         if cols is not None or r is None:
             X = FA if cols is None else FA[:, cols]
+            if cols is not None:  # a subset of constant units predicts nothing, as reverse refuses it
+                prep.check_design(X, aname, drawn=True)
             if reg.shared and preds is None and X.shape[1] < n:
                 r = reg.pearson_designs([X], FB, with_target=[0])[0][0]  # no prediction materialised
             else:

@@ -458,7 +458,7 @@ def _score_designs(
     has_nan = any(np.isnan(D).any() for D in designs)
     if not has_nan:
         for D in designs:
-            prep.check_design(D, name)
+            prep.check_design(D, name, drawn=c is not None)
     if reg.shared and not has_nan and not materialise:
         # correlations reduced fold by fold: no prediction is materialised
         pairs = [(len(designs) - 2, len(designs) - 1)] if ceiling else []

@@ -5,7 +5,8 @@ netCDF (every engine) holds attrs that are strings, numbers or 1-D arrays of num
 
 - ``bool`` (and NumPy bools) -> ``int`` 0 / 1 (the CF habit; ``if ds.attrs["noise_ceiling"]`` still reads);
 - NumPy scalars -> Python numbers; strings, numbers and flat lists of numbers are kept;
-- anything else (``None``, dicts, lists of strings, nested or empty lists) -> its canonical JSON
+- anything else (``None``, dicts, lists of strings, nested or empty lists, integers beyond int32,
+  netCDF3's widest) -> its canonical JSON
   text, and the attr's name is listed in the JSON list :data:`JSON_ATTRS`, so
   :func:`decode_attrs` gives the value back exactly (an entry's ``parameters``, ``versions`` and
   ``neuroxr_provenance`` are such dicts).
@@ -44,7 +45,11 @@ def _jsonable(v: Any) -> Any:
 
 
 def _number(v: Any) -> bool:
-    return isinstance(v, (Number, np.number)) and not isinstance(v, (bool, np.bool_))
+    """A number netCDF holds: not a bool, and an integer within int32 (netCDF3's widest; a seed of
+    2**31 or more goes to JSON)."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (Number, np.number)):
+        return False
+    return not isinstance(v, (int, np.integer)) or -(2**31) <= int(v) < 2**31
 
 
 def _kept(v: Any) -> Any:

@@ -317,3 +317,18 @@ def test_storable_encodes_the_variables_attrs_too(tmp_path):
     back = decoded(xr.load_dataset(tmp_path / "v.nc", engine="scipy"))
     assert back.attrs == {"n": None} and back["v"].attrs == {"d": {"a": 1}}
     assert ds.attrs == {"n": None} and ds["v"].attrs == {"d": {"a": 1}}  # the input is left as it was
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")
+@pytest.mark.parametrize("kw", [{"seed": 2**31}, {"fold_seed": 2**32 - 1}, {"seed": 2**70}, {"seed": 2**31 - 1}])
+def test_seeds_beyond_int32_store_in_netcdf3_and_read_back(kw, tmp_path):
+    """A seed of 2**31 or more made a result unwritable as netCDF3 ('could not safely cast array from
+    int64 to int32'; 2**70: KeyError): integers beyond int32 go to JSON and decode exactly."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(30)]
+    ds = nx.forward(nx.features(rng.normal(size=(30, 5)), ids), nx.neural(rng.normal(size=(30, 3, 4)), ids), reps=2, **kw)
+    ds.to_netcdf(tmp_path / "r.nc", engine="scipy")
+    back = decoded(xr.load_dataset(tmp_path / "r.nc", engine="scipy"))
+    (name, value), = kw.items()
+    assert back.attrs[name] == value and isinstance(back.attrs[name], (int, np.integer))
+    assert (name in json.loads(ds.attrs.get(JSON_ATTRS, "[]"))) == (value >= 2**31)

@@ -32,6 +32,11 @@ def small():
         (dict(reps=0), r"reps must be an integer >= 1"),
         (dict(regressor="ridgecv", alphas=[]), r"alphas=\[\] must be one or more penalties, each finite and > 0, for regressor='ridgecv'"),
         (dict(regressor="ridgecv", alphas=[0.1, np.inf]), r"alphas=\[0\.1, inf\] must be one or more penalties, each finite and > 0"),
+        # a number, text, or a grid holding text raised Python's TypeError / ValueError
+        (dict(regressor="ridgecv", alphas=5), r"alphas=5 must be one or more penalties, each finite and > 0"),
+        (dict(regressor="ridgecv", alphas=0.5), r"alphas=0\.5 must be one or more penalties"),
+        (dict(regressor="ridgecv", alphas="123"), r"alphas='123' must be one or more penalties"),
+        (dict(regressor="ridgecv", alphas=[1, "x"]), r"alphas=\[1, 'x'\] must be one or more penalties"),
         (dict(alpha=np.inf), r"alpha must be a finite non-negative number; got inf"),
         (dict(fold_seed=2**33), r"fold_seed must be an integer in \[0, 4294967295\]"),
         (dict(regressor="pls", n_components=0), r"n_components must be an integer >= 1"),

@@ -437,3 +437,31 @@ def test_univariate_ignores_a_feature_constant_up_to_rounding_and_its_entries_ar
         base = revisions.entry_revision(name, kind.fill({}))
         assert revisions.entry_revision(name, kind.fill({"regressor": "univariate"})) == base + 1, name
         assert revisions.entry_revision(name, kind.fill({"regressor": "linear"})) == base, name
+
+
+@pytest.mark.parametrize("direction", ["forward", "model_to_model"])
+def test_pls_predicts_the_training_mean_on_a_fold_whose_predictors_are_constant(direction):
+    """A unit varying at one stimulus only is constant on the training stimuli of that stimulus' fold:
+    PLS's weights are 0 / 0 there, and scipy raised 'A has a NaN entry' through 13 frames. That fold
+    predicts the training mean, as least squares does; the others equal sklearn's PLS on their folds."""
+    rng = np.random.default_rng(0)
+    n = 40
+    X = np.zeros((n, 1))
+    X[5, 0] = 1.0
+    Y = rng.normal(size=(n, 2))
+    ids = [f"s{i:02d}" for i in range(n)]
+    feats = nx.features(X, ids)
+    if direction == "forward":
+        R = Y[:, :, None] + rng.normal(size=(n, 2, 4))
+        ds = pv.forward(feats, nx.neural(R, ids), regressor="pls", n_components=1, keep_predictions=True, noise_ceiling=False)
+        Y = R.mean(axis=2)
+    else:
+        ds = pv.model_to_model(feats, nx.features(Y, ids), regressor="pls", n_components=1, keep_predictions=True)
+    ref = np.full(Y.shape, np.nan)
+    for train, test in kfold_indices(n, 10, 0):
+        if np.ptp(X[train, 0]) == 0:
+            ref[test] = Y[train].mean(axis=0)
+        else:
+            ref[test] = PLSRegression(1).fit(X[train], Y[train]).predict(X[test])
+    assert any(np.ptp(X[tr, 0]) == 0 for tr, _ in kfold_indices(n, 10, 0))
+    np.testing.assert_allclose(ds.prediction.isel(rep=0).values, ref, rtol=1e-9, atol=1e-12)

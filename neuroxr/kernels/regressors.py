@@ -466,6 +466,11 @@ class Regressor:
         for train, test in self.folds:
             est = self.estimator()
             y = Y[train]
+            if self.name == "pls" and constant_units(X[train] - X[train].mean(axis=0), X[train]).all():
+                # a fold whose predictors are all constant (a unit varying only at held-out stimuli): the training
+                # mean, as every least-squares fit predicts it (PLS's weights would be 0 / 0)
+                P[test] = y.mean(axis=0)
+                continue
             est.fit(X[train], y)
             P[test] = np.asarray(est.predict(X[test])).reshape(len(test), -1)
         return P

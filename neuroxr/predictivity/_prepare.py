@@ -75,9 +75,11 @@ def check_params(
         check_int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.", caller=caller)
     check_alpha(alpha, caller=caller)
     if isinstance(regressor, str) and regressor == "ridgecv":
-        grid = np.asarray(list(alphas) if alphas is not None else [], dtype=float)
+        try:  # a number, text or a grid holding text: refused below (the CLI spells alphas=<value> as --alphas 0.5,-1)
+            grid = np.asarray(list(alphas) if not isinstance(alphas, str) else [], dtype=float)
+        except (TypeError, ValueError):
+            grid = np.empty(0)
         if grid.ndim != 1 or grid.size == 0 or not np.all((grid > 0) & np.isfinite(grid)):
-            # alphas=<value> as the subject: the command line spells it as the flag gives it (--alphas 0.5,-1)
             raise ParameterError(
                 f"{where(caller)}alphas={alphas!r} must be one or more penalties, each finite and > 0, for regressor='ridgecv'. "
                 f"Pass e.g. alphas=(0.1, 1.0, 10.0)."
@@ -409,10 +411,9 @@ def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str =
     """A :class:`LayoutError` when the design ``X`` (n, p) has no variance across the stimuli, up to rounding: when
     every column is constant, each decided on its own centred and uncentred squares (:func:`~neuroxr.kernels.stats.no_variance`,
     :func:`~neuroxr.kernels.stats.column_tol`, by blocks; one large constant column never hides the others' variance), as the streamed forward direction decides
-    it from the Gram's statistics (:func:`gram_matrix`). With a ``cause`` (:func:`float32_cause`),
-    the same sums flag the columns ``what`` whose float32 rounding costs their variation its
-    digits (:func:`~neuroxr.kernels.offsets.warn_offsets`). ``drawn``: ``X`` is a rep's ``max_n``
-    subset (the message says so)."""
+    it from the Gram's statistics (:func:`gram_matrix`). With a ``cause`` (:func:`float32_cause`), the same sums flag
+    the columns ``what`` whose float32 rounding costs their variation its digits (:func:`~neuroxr.kernels.offsets.warn_offsets`).
+    ``drawn``: ``X`` is a rep's ``max_n`` subset (the message says so)."""
     if cause is None and X.shape[1] > 1 and not bool(np.all(no_variance(*column_squares(X[:, :1]), column_tol(np, X.dtype)))):
         return  # its first column varies: so does the design (the common case, decided on one column)
     varying = False
@@ -437,9 +438,8 @@ def design_error(name: str, max_n: int | None = None) -> None:
     raise NoPredictor(f"{name}: every {cols} is constant across stimuli (up to rounding); nothing can be predicted from it. {fix}")
 
 
-def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what: str,
-                          const: np.ndarray | None = None, cause: str | None = None,
-                          offset: np.ndarray | None = None) -> np.ndarray:
+def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what: str, const: np.ndarray | None = None,
+                          cause: str | None = None, offset: np.ndarray | None = None) -> np.ndarray:
     """(m,) bool: the targets (columns of ``Y``, NaN: missing) constant across their stimuli up to
     rounding (:func:`~neuroxr.kernels.stats.constant_columns`; all-NaN ones too; ``const``: found
     already), with a warning naming them; the directions score them NaN (:func:`nan_targets`).

@@ -171,7 +171,9 @@ def test_many_missing_patterns_share_their_common_stimuli(arrays, monkeypatch):
     Yn = Y.copy()
     for j in (1, 2, 3):
         Yn[j, j] = np.nan  # three different patterns
-    with pytest.warns(NeuroxrWarning, match="scored together on the 47 of 50 stimuli"):
+    # the first warning says each is scored on its own stimuli; the second says that this one does not hold
+    with pytest.warns(NeuroxrWarning, match=r"\(more than 2\); instead of each on its own stimuli \(one fit per set\), they "
+                      r"are scored together on the 47 of 50 stimuli they all share, so each one's score depends on the others"):
         ds = pv.forward(nx.features(F, _ids()), nx.neural(Yn, _ids()), reps=1)
     rows = np.ones(N, bool)
     rows[[1, 2, 3]] = False

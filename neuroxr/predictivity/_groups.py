@@ -93,9 +93,9 @@ def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.n
     common = valid[:, rest].all(axis=1)
     if len(patterns) > MAX_GROUPS and common.sum() >= valid.shape[0] / 2:
         warn(
-            f"{name}: {len(rest)} targets miss {len(patterns)} different sets of stimuli; rather than one fit per "
-            f"set, they are scored together on the {int(common.sum())} of {valid.shape[0]} stimuli they all share "
-            f"(not each on its own stimuli)."
+            f"{name}: {len(rest)} targets miss {len(patterns)} different sets of stimuli (more than {MAX_GROUPS}); instead "
+            f"of each on its own stimuli (one fit per set), they are scored together on the {int(common.sum())} of "
+            f"{valid.shape[0]} stimuli they all share, so each one's score depends on the others' missing stimuli."
         )
         return groups + [(common, rest)]
     for g, rows in enumerate(patterns):

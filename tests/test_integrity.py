@@ -672,3 +672,20 @@ def test_a_write_that_did_not_finish_is_incomplete_not_damaged(store, runner):
     # a complete group that lost a chunk is still damage
     os.remove(_file(store, "features", "net", "fc", "data", "c", "0", "1"))
     assert [p for p, _ in store.damaged()] == ["features/net/fc"]
+
+
+def test_an_entry_whose_input_lost_a_chunk_is_not_called_current(store):
+    """The listing reads no chunk, so an entry whose input set later lost one stayed 'current' in
+    neuroxr info while the set was listed as damaged; it is 'stale (input damaged)'."""
+    from pathlib import Path
+
+    from neuroxr.entries import compute
+
+    entry = compute(store, "cka", "net.fc", "monkeyA")
+    chunks = [p for p in (Path(store.url) / "neural" / "monkeyA" / "data").rglob("*") if p.is_file() and "c" in p.parts]
+    assert chunks
+    chunks[0].unlink()
+    summary = json.loads(CliRunner().invoke(main, ["info", "--json", store.url]).output)
+    assert any(d["path"] == "neural/monkeyA" for d in summary["damaged"])
+    (row,) = [e for e in summary["metrics"] if e["path"] == entry.path]
+    assert row["status"] == "stale (input damaged)"

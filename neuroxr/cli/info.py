@@ -22,17 +22,20 @@ def _status(row: Any, store: Any = None, damaged: Any = ()) -> str:
         return "legacy (0.1.0)"
     if row.path in damaged:  # lost chunks or edited array documents: a listing reads neither
         return "damaged (see below)"
+    from ..entries.provenance import PROVENANCE_ATTR
+
+    def inputs() -> dict:
+        return ((store.examine(row.path).attrs or {}).get(PROVENANCE_ATTR) or {}).get("inputs") or {}
+
+    # an input that lost chunks since: the listing (which reads no chunk) still calls the entry current
+    if store is not None and damaged and any(path in damaged for path in inputs()):
+        return "stale (input damaged)"
     if row.current:
         return "current"
     if store is not None and _edited(store, row.path):
         return "edited (attrs changed after the write)"
     if store is not None:
-        from ..entries.provenance import PROVENANCE_ATTR
-
-        inputs = ((store.examine(row.path).attrs or {}).get(PROVENANCE_ATTR) or {}).get("inputs") or {}
-        if any(path in damaged for path in inputs):
-            return "stale (input damaged)"
-        if any(store.examine(path).doc is None for path in inputs):
+        if any(store.examine(path).doc is None for path in inputs()):
             return "stale (input deleted)"
     from ..entries.layout import LIST_COLUMNS, _revision
 

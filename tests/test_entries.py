@@ -836,6 +836,25 @@ def test_a_misspelled_backend_is_refused_whether_or_not_the_entry_is_found(study
             compute(st, "forward", "net.l1", "mA", params={"reps": 3}, backend="cupy")
 
 
+def test_a_backend_that_cannot_run_is_refused_though_a_cached_gram_spares_it(study):
+    """cka and dimensionality use the backend for the layer's Gram alone: with the Gram cached, or of a
+    neural set, a new entry was computed on NumPy with backend='cupy' (no CuPy) and no word."""
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("CuPy is installed: the backend can run")
+    from neuroxr.errors import BackendError
+
+    st = study[0]
+    compute(st, "cka", "net.l1", "mA")  # caches the layer's Gram
+    for kind, source, target, params in (("cka", "net.l1", "mA", {"debiased": True}), ("dimensionality", "net.l1", None, {}),
+                                         ("dimensionality", "mA", None, {})):
+        with pytest.raises(BackendError, match=rf"^{kind}: backend='cupy' needs CuPy"):
+            compute(st, kind, source, target, params=params, backend="cupy")
+
+
 def test_store_cka_checks_debiased_before_computing_and_labels_the_checked_value(constant_layer_study):
     """store_cka refuses a debiased that is not a bool (as cka does) before any entry is written: "no" computed
     debiased entries and then failed, 0.5 computed debiased CKA labeled debiased=0."""

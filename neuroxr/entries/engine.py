@@ -34,7 +34,7 @@ import xarray as xr
 
 from .. import geometry as _geo
 from ..attrs import storable
-from ..backend import check_backend_name
+from ..backend import check_backend_name, resolve_backend
 from ..errors import LayoutError, ParameterError, StoreError, shown, warn
 from ..layouts import validate_metric, validate_scores
 from ..predictivity.generalization import validate_generalization
@@ -481,6 +481,8 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
     if store.mode == "r" and req.kind.name != "gram":  # refused before the work, not when the entry is written
         raise StoreError(f"store {store.url!r} is open read-only and holds no entry {req.path!r} that matches the "
                          "request; open it with mode='a' to compute and write it.")
+    # refused whether or not a cached Gram spares the backend's one use in this entry (cka, dimensionality)
+    resolve_backend(backend, kind if isinstance(kind, str) else "compute")
     ds = _label(req, _run(req, _IO(store, backend), backend, options))
     _check_inputs_unchanged(store, req)
     stored = ds.drop_vars(["prediction", "stimulus_id"], errors="ignore") if req.kind.stage == "scores" else ds

@@ -569,3 +569,18 @@ def test_an_interrupted_overwrite_says_which_layers_it_rewrote(runner, tmp_path,
     lines = res.stderr.strip().splitlines()
     assert lines[0].startswith("--overwrite stopped after rewriting layer(s) 1; the other layers keep their previous copy")
     assert len(lines) == 2 and lines[1].startswith("Interrupted (Ctrl-C)")
+
+
+def test_a_request_larger_than_memory_is_one_line_not_an_internal_error(runner, geometry_study, monkeypatch):
+    """--reps 1e11 was reported as 'internal error, MemoryError: ... report it', a bug it is not. (NumPy's
+    own MemoryError, raised here: whether a huge allocation fails or is overcommitted depends on the OS.)"""
+    from neuroxr.entries import engine
+
+    def run(*args, **kwargs):
+        raise MemoryError("Unable to allocate 4.37 TiB for an array with shape (6, 100000000000) and data type float64")
+
+    monkeypatch.setattr(engine, "_run", run)
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA", "--reps", "100000000000"])
+    assert res.exit_code == 1 and "Traceback" not in res.output and res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.startswith("Error: out of memory: Unable to allocate") and "internal error" not in res.stderr
+    assert "lower --reps / --bootstrap / --permutations" in res.stderr

@@ -136,6 +136,12 @@ def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], 
     except (NeuroxrError, OSError, ValueError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         raise _spelled(click.ClickException(spelled(msg))) from None
+    except MemoryError as exc:  # a request larger than the machine (--reps 1e11): no bug, one line
+        if not top or os.environ.get("NEUROXR_DEBUG"):
+            raise
+        raise _spelled(click.ClickException(f"out of memory: {one_line(exc) or 'MemoryError'}; this request needs more memory "
+                                            "than the machine has: lower --reps / --bootstrap / --permutations, or score "
+                                            "fewer units or stimuli.")) from None
     except ImportError as exc:  # a package the input needs is not installed (gcsfs for a gs:// store, ...): no bug
         if not top or os.environ.get("NEUROXR_DEBUG"):
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import click
@@ -24,7 +25,8 @@ def _status(row: Any, store: Any = None, damaged: Any = ()) -> str:
         return "damaged (see below)"
     from ..entries.provenance import PROVENANCE_ATTR
 
-    def inputs() -> dict:
+    @functools.cache
+    def inputs() -> dict:  # read once, where a status needs it
         return ((store.examine(row.path).attrs or {}).get(PROVENANCE_ATTR) or {}).get("inputs") or {}
 
     # an input that lost chunks since: the listing (which reads no chunk) still calls the entry current

@@ -465,12 +465,12 @@ class Regressor:
         P = np.full(Y.shape, np.nan)
         for train, test in self.folds:
             est = self.estimator()
-            y = Y[train]
-            if self.name == "pls" and constant_units(X[train] - X[train].mean(axis=0), X[train]).all():
+            x, y = X[train], Y[train]
+            if self.name == "pls" and constant_units(x - x.mean(axis=0), x).all():
                 # a fold whose predictors are all constant (a unit varying only at held-out stimuli): the training
                 # mean, as every least-squares fit predicts it (PLS's weights would be 0 / 0)
                 P[test] = y.mean(axis=0)
                 continue
-            est.fit(X[train], y)
+            est.fit(x, y)
             P[test] = np.asarray(est.predict(X[test])).reshape(len(test), -1)
         return P

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
-from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy.spatial.distance import pdist, squareform  # noqa: E402
 
@@ -482,6 +482,33 @@ def test_inference_plots_draw_ceiling_bands():
     ax = plot.forward_vs_reverse_ci(tab).axes[0]
     labels = [p.get_label() for p in ax.patches]
     assert "forward noise ceiling" in labels and "reverse noise ceiling" in labels
+
+
+def _spans(ax, axis):
+    """(position, low, high) of each interval segment drawn on ``ax`` (``axis`` 0: horizontal, 1: vertical)."""
+    segs = [s for c in ax.collections if isinstance(c, LineCollection) for s in c.get_segments()]
+    return sorted((float(s[0, 1 - axis]), float(s[:, axis].min()), float(s[:, axis].max()))
+                  for s in segs if np.isclose(s[0, 1 - axis], s[-1, 1 - axis]) and not np.isclose(s[0, axis], s[-1, axis]))
+
+
+def test_an_interval_that_excludes_its_point_is_drawn_from_its_own_bounds():
+    """A percentile interval of a median (or an IQR around a mean) need not contain its point: each
+    bar spans the stored bounds, never offsets from the point mirrored to its other side."""
+    import pandas as pd
+
+    tab = _inference_table(ceiling=False)
+    tab.loc[0, ["median_ev", "median_ev_low", "median_ev_high"]] = [1.11, 1.83, 18.69]  # forward l1: above the point
+    tab.loc[3, ["median_ev", "median_ev_low", "median_ev_high"]] = [30.0, 22.0, 26.0]  # reverse l1: below it
+    ax = plot.layer_profile_ci(tab, direction="forward").axes[0]
+    assert _spans(ax, 1) == [(0.0, 1.83, 18.69), (1.0, 19.0, 23.0), (2.0, 20.0, 24.0)]
+    ax = plot.forward_vs_reverse_ci(tab).axes[0]
+    assert (30.0, 1.83, 18.69) in _spans(ax, 0) and (1.11, 22.0, 26.0) in _spans(ax, 1)
+    head = pd.DataFrame({"direction": ["forward"], "model": ["m"], "neural": ["a"], "region": ["all"], "best_layer": ["l2"],
+                         "test_ev": [10.0], "ci_low": [12.0], "ci_high": [20.0], "ceiling": [np.nan]})
+    assert _spans(plot.best_layer_intervals(head).axes[0], 0) == [(0.0, 12.0, 20.0)]
+    skewed = np.array([1.0, 2.0, 3.0, 4.0, 200.0])  # mean 42, IQR [2, 4]
+    fig = plot.forward_vs_reverse({"n/l1": skewed}, {"n/l1": skewed + 1}, stat="mean")
+    assert _spans(fig.axes[1], 0) == [(43.0, 2.0, 4.0)] and _spans(fig.axes[1], 1) == [(42.0, 3.0, 5.0)]
 
 
 def test_inference_plots_mark_a_p_value_of_exact_size_alpha():

@@ -34,6 +34,20 @@ def _one_axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tu
     return fig, axes[0, 0]
 
 
+def _interval_bars(ax: Axes, at: Any, low: Any, high: Any, vertical: bool, cap: bool = False, **kw: Any) -> None:
+    """Draw each interval from its own bounds, a segment at ``at`` from ``low`` to ``high`` (vertical
+    or horizontal; NaN bounds: none), never as offsets from a point: a percentile interval or an IQR
+    need not contain its median or mean. ``cap``: short ticks at both ends."""
+    at, low, high = (np.asarray(v, dtype=float) for v in (at, low, high))
+    ok = np.isfinite(at) & np.isfinite(low) & np.isfinite(high)
+    at, low, high = at[ok], low[ok], high[ok]
+    (ax.vlines if vertical else ax.hlines)(at, low, high, **kw)
+    if cap:
+        ends = np.concatenate([low, high])
+        xy = (np.tile(at, 2), ends) if vertical else (ends, np.tile(at, 2))
+        ax.plot(*xy, linestyle="none", marker="_" if vertical else "|", markersize=6, color=kw.get("colors"))
+
+
 def _check_stat(stat: str, caller: str) -> str:
     if stat not in _STATS:
         raise LayoutError(f"{caller}: stat must be one of {_STATS}; got {shown(stat)}.")

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError
-from ._common import _new_figure, _one_axes
+from ._common import _interval_bars, _new_figure, _one_axes
 
 __all__ = ["layer_profile_ci", "forward_vs_reverse_ci", "ceiling_band"]
 
@@ -142,10 +142,10 @@ def layer_profile_ci(
         rows = rows.set_index("layer").reindex([l for l in order if l in set(rows["layer"])])
         x = np.array([order.index(l) for l in rows.index], dtype=float)
         y = rows["median_ev"].to_numpy(float)
-        err = np.abs(np.stack([y - rows["median_ev_low"].to_numpy(float), rows["median_ev_high"].to_numpy(float) - y]))
         label = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)) if k not in (None, "all"))
         color = f"C{i % 10}"
-        a.errorbar(x, y, yerr=err, marker="o", color=color, capsize=3, label=label)
+        a.plot(x, y, marker="o", color=color, label=label)
+        _interval_bars(a, x, rows["median_ev_low"], rows["median_ev_high"], vertical=True, cap=True, colors=color)
         band = ceiling_band(rows) if ceiling else None
         if band is not None:
             a.fill_between(x, band[0], band[1], color=color, alpha=0.12, linewidth=0, label=f"{label} noise ceiling".strip())
@@ -235,9 +235,8 @@ def forward_vs_reverse_ci(
     fig, axes = _new_figure(figsize=figsize)
     a = axes[0, 0]
     fx, ry = f["median_ev"].to_numpy(float), r["median_ev"].to_numpy(float)
-    xerr = np.abs(np.stack([fx - f["median_ev_low"].to_numpy(float), f["median_ev_high"].to_numpy(float) - fx]))
-    yerr = np.abs(np.stack([ry - r["median_ev_low"].to_numpy(float), r["median_ev_high"].to_numpy(float) - ry]))
-    a.errorbar(fx, ry, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=1, zorder=1)
+    _interval_bars(a, ry, f["median_ev_low"], f["median_ev_high"], vertical=False, colors="0.6", linewidth=1, zorder=1)
+    _interval_bars(a, fx, r["median_ev_low"], r["median_ev_high"], vertical=True, colors="0.6", linewidth=1, zorder=1)
     sig = _significant(f, alpha) & _significant(r, alpha)
     a.scatter(fx[sig], ry[sig], color="C2", zorder=2, label=f"both p <= {alpha:g}")
     a.scatter(fx[~sig], ry[~sig], facecolors="none", edgecolors="C2", zorder=2, label="not both significant")
@@ -245,7 +244,7 @@ def forward_vs_reverse_ci(
         for x, y, lab in zip(fx, ry, labels):
             a.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
     lo = float(np.nanmin(np.concatenate([fx, ry, [0.0]])))
-    hi = float(np.nanmax(np.concatenate([fx + xerr[1], ry + yerr[1]])))
+    hi = float(np.nanmax(np.concatenate([fx, ry, f["median_ev_high"].to_numpy(float), r["median_ev_high"].to_numpy(float)])))
     a.plot([lo, hi], [lo, hi], color="0.5", linestyle=":", linewidth=1, label="y = x")
     fb, rb = (ceiling_band(d) if ceiling else None for d in (f, r))
     if fb is not None and np.isfinite(fb[0]).any():

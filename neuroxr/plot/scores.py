@@ -21,6 +21,7 @@ from ._common import (
     _coord_labels,
     _finite,
     _included_only,
+    _interval_bars,
     _new_figure,
     _one_axes,
     _per_target,
@@ -169,10 +170,8 @@ def forward_vs_reverse(
         ry = np.array([_reduce(_finite(d.values), stat) if _finite(d.values).size else np.nan for d in rev], dtype=float)
         fq = np.array([_quantiles(_finite(d.values)) if _finite(d.values).size else (np.nan, np.nan) for d in fwd], dtype=float)
         rq = np.array([_quantiles(_finite(d.values)) if _finite(d.values).size else (np.nan, np.nan) for d in rev], dtype=float)
-        ax.errorbar(
-            fx, ry, xerr=np.abs(np.stack([fx - fq[:, 0], fq[:, 1] - fx])), yerr=np.abs(np.stack([ry - rq[:, 0], rq[:, 1] - ry])),
-            fmt="none", ecolor="0.6", elinewidth=1, zorder=1,
-        )
+        _interval_bars(ax, ry, fq[:, 0], fq[:, 1], vertical=False, colors="0.6", linewidth=1, zorder=1)
+        _interval_bars(ax, fx, rq[:, 0], rq[:, 1], vertical=True, colors="0.6", linewidth=1, zorder=1)
         groups = [lab.split("/", 1)[0] for lab in labels] if all("/" in lab for lab in labels) else [f"{stat} per pair"] * len(labels)
         for i, g in enumerate(dict.fromkeys(groups)):
             sel = np.array([x == g for x in groups])

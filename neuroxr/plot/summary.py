@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from ..errors import LayoutError
 from ._common import (
     _coord_labels,
+    _interval_bars,
     _new_figure,
     _one_axes,
 )
@@ -56,8 +57,8 @@ def best_layer_intervals(
     ev = headline["test_ev"].to_numpy(dtype=float) if n else np.array([])
     lo = headline["ci_low"].to_numpy(dtype=float) if n else np.array([])
     hi = headline["ci_high"].to_numpy(dtype=float) if n else np.array([])
-    xerr = np.vstack([np.clip(ev - lo, 0, None), np.clip(hi - ev, 0, None)]) if n else None
-    ax.errorbar(ev, y, xerr=xerr, fmt="o", color="C0", capsize=3)
+    ax.plot(ev, y, "o", color="C0")
+    _interval_bars(ax, y, lo, hi, vertical=False, cap=True, colors="C0")
     bare = np.isfinite(ev) & ~(np.isfinite(lo) & np.isfinite(hi))
     for xi, yi in zip(ev[bare], y[bare]):
         ax.annotate("no interval", (xi, yi), xytext=(6, 0), textcoords="offset points", va="center",

@@ -132,6 +132,7 @@ def embedded_cluster(n_workers: int | None, gpu: bool, memory_limit: Any) -> Any
         with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ(memory_limit)}):
             return cluster_class(**kw, **({"loop": runner.loop} if runner is not None else {}))
     except KeyboardInterrupt:  # Ctrl-C while it starts: closed here, quietly, never by dask's exit hook (a traceback)
+        _kill_started_workers()
         _close_quietly(set(SpecCluster._instances) - before)
         raise
     finally:
@@ -167,6 +168,17 @@ def _sigint_blocked_loop() -> Any:
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a Ctrl-C meanwhile is raised here, as usual
     return runner
+
+
+def _kill_started_workers() -> None:
+    """SIGKILL this process's worker processes, with every logger muted for good (the command is
+    ending): a worker still unpickling its start-up data would otherwise find the cluster's
+    semaphores gone once it closes, and print multiprocessing's traceback."""
+    import multiprocessing
+
+    mute_logs()  # the nannies' watchers log the killed workers' exit status
+    for child in multiprocessing.active_children():
+        child.kill()
 
 
 def _close_quietly(clusters: set[Any]) -> None:

@@ -138,7 +138,7 @@ def test_messages_name_the_sets_and_commands_as_given(runner, geometry_study, ar
 
 
 #: what a Python message advises that a command-line user cannot do (a call, a keyword argument, a selection)
-PYTHON_ADVICE = ("nx.", "(...", "=...", ".isel(", ".sel(", "assign_coords", "stimulus_ids", "extract_features", "time_bins",
+PYTHON_ADVICE = ("nx.", "(...", "=...", ".isel(", ".drop_isel(", ".sel(", "assign_coords", "stimulus_ids", "extract_features", "time_bins",
                  "noise_ceiling=", "stratify_by=")
 
 
@@ -163,6 +163,10 @@ def time_study(tmp_path):
     for j in range(4):  # neuroid j lacks its second trial at stimulus j: none spans every stimulus with 2 trials
         holes[j, j, 1] = np.nan
     store.write_neural("holes", neural(holes, stimulus_id=stim))
+    for name, t, value in (("deadbin", 2, np.nan), ("flatbin", 1, 2.5)):  # a bin without data; a constant bin
+        R = A.values.copy()
+        R[..., t] = value
+        store.write_neural(name, A.copy(data=R))
     return store
 
 
@@ -177,6 +181,12 @@ def time_study(tmp_path):
     (["inter-animal", "STORE", "animalA", "animalC"], "their time bins differ (time_bin_start/time_bin_end); write sets with "
      "the same time bins to the store."),
     (["temporal-generalization", "STORE", "animalA", "animalC"], "write sets with the same time bins to the store."),
+    (["reverse", "STORE", "deadbin", "net.l1", "-q"], "deadbin, time bin 2 (20-30 ms): every neuroid is all NaN; there is nothing "
+     "to score. Write the set again with only the bins where it has data (0, 1)."),
+    (["inter-animal", "STORE", "flatbin", "animalA", "-q"], "flatbin, time bin 1 (10-20 ms): every predictor column is constant "
+     "across stimuli (up to rounding); nothing can be predicted from it. Check the features/responses (e.g. a dead layer). "
+     "Or write the set again without that bin."),
+    (["temporal-generalization", "STORE", "flatbin", "animalA"], "Or write both sets again without that bin."),
     (["brainscore", "STORE", "net.l1", "static", "--stratify-by", "bogus", "--n-components", "3"],
      "--stratify-by bogus is not a coord on the 'stimulus' dim of the neural data or the features; name a stimulus coord "
      "they have or pass --stratify-by none."),

@@ -449,8 +449,34 @@ def test_temporal_generalization_refuses_a_source_animal_constant_at_a_bin():
     RA.values[..., 1] = 2.5
     with pytest.raises(LayoutError, match="neural_a.*every predictor column is constant"):
         _quiet(nx.inter_animal, RA, RB, reps=2)
-    with pytest.raises(LayoutError, match=r"source \(monkey\), time bin 1: every predictor column is constant"):
+    with pytest.raises(LayoutError, match=r"source \(monkey\), time bin 1 \(10-20 ms\): every predictor column is constant"):
         _quiet(nx.temporal_generalization, RA, RB)
+
+
+def test_temporal_generalization_names_a_source_bin_by_its_own_position():
+    """The source's bins are paired with neural's by their edges; a bad bin of the source is named
+    by its position in the source as given (and its edges), not by its position in neural's order,
+    which named a good bin to drop."""
+    _, RA = _data(seed=2, k=5)
+    _, RB = _data(seed=3, k=4)
+    RA = RA.assign_coords(stimulus_id=RB.stimulus_id).isel(time_bin=[3, 2, 1, 0])  # A's position 2 is 10-20 ms
+    flat, empty = RA.copy(data=RA.values.copy()), RA.copy(data=RA.values.copy())
+    flat.values[..., 2], empty.values[..., 2] = 2.5, np.nan
+    with pytest.raises(LayoutError, match=r"source \(monkey\), time bin 2 \(10-20 ms\): every predictor column is constant.*"
+                                          r"source\.drop_isel\(time_bin=2\) and neural\.drop_isel\(time_bin=1\)\.$"):
+        _quiet(nx.temporal_generalization, flat, RB)
+    with pytest.raises(LayoutError, match=r"source \(monkey\): no neuroid has a valid trial mean in its time bins \[2\];"):
+        _quiet(nx.temporal_generalization, empty, RB)
+    with pytest.warns(nx.NeuroxrWarning, match=r"source \(monkey\): 1 neuroids have no valid trial mean in some time bins: "
+                                               r"\['neuroid1 \(bins 0, 2\)'\]"):
+        part = RA.copy(data=RA.values.copy())
+        part.values[:, 1, :, [0, 2]] = np.nan  # A's neuroid 1 at its positions 0 (30-40 ms) and 2 (10-20 ms)
+        nx.temporal_generalization(part, RB)
+    # the advice works: both animals without that bin
+    keep = [0, 2, 3]
+    ds = _quiet(nx.temporal_generalization, flat.drop_isel(time_bin=2), RB.isel(time_bin=keep))
+    np.testing.assert_array_equal(ds.r.values, _quiet(nx.temporal_generalization, RA.drop_isel(time_bin=2),
+                                                       RB.isel(time_bin=keep)).r.values)
 
 
 def test_a_dead_predictor_bin_is_named_with_the_bins_to_keep():
@@ -482,6 +508,23 @@ def test_a_dead_predictor_bin_is_named_with_the_bins_to_keep():
         _quiet(nx.inter_animal, flat, A, reps=1)
     with pytest.raises(LayoutError, match=r"reverse: neural \(monkey\): every neuroid is all NaN"):  # true of every bin
         _quiet(nx.reverse, R.copy(data=np.full(R.shape, np.nan)), F, reps=1)
+
+
+def test_inference_parts_of_a_time_resolved_input_are_refused_in_one_line():
+    """``prepare`` (the Parts that bootstrap and permutation_test take as ``source``) builds one
+    bin's parts; a time-resolved input raised an IndexError or ValueError from inside it."""
+    from neuroxr.predictivity._parts import prepare
+
+    F, R = _data(n=20, k=3)
+    _, A = _data(seed=1, n=20, k=3)
+    A = A.assign_coords(stimulus_id=R.stimulus_id)
+    for direction, source, target, arg in (("forward", F, R, "neural"), ("reverse", R, F, "neural"),
+                                           ("inter_animal", A, R, "neural_a")):
+        with pytest.raises(LayoutError, match=rf"^prepare: {arg} is time-resolved \(dim 'time_bin', 4 bins\); prepare one "
+                                              rf"bin at a time, e.g. {arg}\.isel\(time_bin=0\), or pass"):
+            prepare(direction, source, target, reps=1)
+    parts = _quiet(prepare, "forward", F, R.isel(time_bin=1), reps=2)  # the advice works, and equals the direction's bin
+    np.testing.assert_allclose(parts.scores()[0][0], _quiet(nx.forward, F, R, reps=2).ev.isel(time_bin=1).mean("rep").values)
 
 
 # ---------------------------------------------------------------------------- figures

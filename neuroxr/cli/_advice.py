@@ -26,6 +26,12 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
      "write it to the store without its time bin"),
     (r"select the common bins first, e\.g\. \w+\.sel\(time_bin=\.\.\.\) so both hold the same bins",
      "write sets with the same time bins to the store"),
+    # a bin of a time-resolved design without data, or constant
+    (r"Select the bins where it has data, e\.g\. \w+\.isel\(time_bin=\[([\d, ]*)\]\)",
+     r"Write the set again with only the bins where it has data (\1)"),
+    (r"Or select the other bins, e\.g\. \w+\.drop_isel\(time_bin=\d+\)", "Or write the set again without that bin"),
+    (r"Or drop that bin from both animals, e\.g\. \w+\.drop_isel\(time_bin=\d+\) and \w+\.drop_isel\(time_bin=\d+\)",
+     "Or write both sets again without that bin"),
     # brainscore's strata: a coord the sets lack
     (r"add it \(e\.g\. \w+\.assign_coords\(\w+=\('stimulus', \w+\)\)\) or", "name a stimulus coord they have or"),
     # extraction: ids from file names, a layer left out, a layer reduced by an earlier revision

@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, shown, where
+from ..errors import LayoutError, ParameterError, shown, where
 from ..kernels.permute import induced_permutations, permuted_oof_pearson
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.resample import jackknife_pearson, resampled_pearson
 from ..kernels.resample_ranks import ResampledSpearman
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, rank_pairs, spearman_brown
+from ..time_bins import has_time
 from . import _prepare as prep
 from ._result import ev, included_targets, warn_hygiene
 
@@ -295,6 +296,13 @@ def prepare(
         raise ParameterError(
             f"{where(caller)}direction must be one of {INFERENCE_DIRECTIONS} for inference; got {shown(direction)}."
         )
+    for arg, obj in zip(ARG_NAMES[direction], (source, target)):
+        if has_time(obj):  # the inference functions run time-resolved inputs bin by bin, each bin prepared alone
+            raise LayoutError(
+                f"{where(caller) or 'prepare: '}{arg} is time-resolved (dim 'time_bin', {obj.sizes['time_bin']} bins); "
+                f"prepare one bin at a time, e.g. {arg}.isel(time_bin=0), or pass the time-resolved inputs to "
+                "bootstrap or permutation_test, which run bin by bin."
+            )
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=None, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling, n_components=n_components,

@@ -19,7 +19,7 @@ from ..kernels.splits import nanmean_repeats
 from ..kernels.stats import pearson
 from ..layouts import has_time, validate_features, validate_neural
 from ..sets import set_label
-from ..time_bins import check_distinct_bins
+from ..time_bins import TIME_BIN_COORDS, check_distinct_bins
 from . import _prepare as prep
 from ._groups import _pattern_groups, scored_groups, warn_unscored
 from ._result import target_coords
@@ -117,7 +117,9 @@ def temporal_generalization(
             raise LayoutError(f"{sname}: neural responses without 'time_bin'; inter-animal generalisation needs both "
                               f"animals time-resolved.")
         source = validate_neural(source, name=sname)
+        own = source  # its bins as the user gave them: the messages name them so
         source = _same_bins(neural, source, (prep.named("", neural, "neural"), prep.named("", source, "source")), caller)
+        src_pos = _positions(own, source)
     else:
         source = validate_features(source, name=sname)
     neural, source, _ = prep.pair(neural, source, ("neural", "source"), caller)
@@ -132,7 +134,7 @@ def temporal_generalization(
         used = prep.nan_neuroids(RA.reshape(RA.shape[0], RA.shape[1], -1), source.neuroid_id.values, sname,
                                  predictor=True)
         X = _trial_means(source, RA)[:, used]  # (n, ka, nt)
-        sets, D, no_predictor = _predictor_sets(X, np.asarray(source.neuroid_id.values)[used], sname)
+        sets, D, no_predictor = _predictor_sets(X, np.asarray(source.neuroid_id.values)[used], sname, src_pos)
     else:
         X = prep.load(source, sname)
         sets, D, no_predictor = [(None, np.ones((nt, nt), dtype=bool))], None, np.zeros((nt, nt), dtype=bool)
@@ -150,7 +152,11 @@ def temporal_generalization(
         for t in range(nt):
             live = np.isfinite(X[:, :, t]).any(axis=0)
             Xt = X[:, live, t]
-            prep.check_design(Xt[np.isfinite(Xt).all(axis=1)], f"{sname}, time bin {t}")
+            try:
+                prep.check_design(Xt[np.isfinite(Xt).all(axis=1)], f"{sname}, {_bin_name(source, t, src_pos)}")
+            except prep.NoPredictor as exc:  # both animals hold the same bins: drop it from both
+                raise LayoutError(f"{exc} Or drop that bin from both animals, e.g. source.drop_isel(time_bin="
+                                  f"{src_pos[t]}) and neural.drop_isel(time_bin={t}).") from None
     # a neuroid without any valid trial mean in a bin: its targets with that bin are NaN (as the
     # directions leave an all-NaN neuroid); the other incomplete targets are scored on their stimuli
     dead = _dead_bins(okB, nids, nname, "their targets with that bin (as train or test bin) are NaN")
@@ -205,31 +211,48 @@ def _labels(nids: np.ndarray, j: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> 
     return [f"{nids[a]} ({b}->{c})" for a, b, c in zip(j, t1, t2)]
 
 
-def _dead_bins(ok: np.ndarray, ids: np.ndarray, name: str, what: str) -> np.ndarray:
+def _positions(own: xr.DataArray, reordered: xr.DataArray) -> list[int]:
+    """The position in ``own`` (the user's array) of each bin of ``reordered`` (its bins in another
+    order), paired by their edges."""
+    keys = list(zip(*(np.asarray(own.coords[c].values, float) for c in TIME_BIN_COORDS)))
+    return [keys.index(k) for k in zip(*(np.asarray(reordered.coords[c].values, float) for c in TIME_BIN_COORDS))]
+
+
+def _bin_name(da: xr.DataArray, t: int, positions: list[int]) -> str:
+    """Bin ``t`` of ``da`` as the messages name it: its position in the user's array and its edges."""
+    start, end = (float(da.coords[c].values[t]) for c in TIME_BIN_COORDS)
+    return f"time bin {positions[t]} ({start:g}-{end:g} ms)"
+
+
+def _dead_bins(ok: np.ndarray, ids: np.ndarray, name: str, what: str, positions: list[int] | None = None) -> np.ndarray:
     """``(neuroid, bin)`` without any valid trial mean in ``ok`` (n, k, nt), with one warning
-    naming them (e.g. ``n3 (bins 1, 2)``) and ``what`` follows from it."""
+    naming them (e.g. ``n3 (bins 1, 2)``; ``positions``: each bin's position in the user's array)
+    and ``what`` follows from it."""
     dead = ~ok.any(axis=0)
     rows = np.flatnonzero(dead.any(axis=1))
     if rows.size:
-        named = [f"{ids[j]} (bins {', '.join(map(str, np.flatnonzero(dead[j])))})" for j in rows]
+        pos = np.arange(dead.shape[1]) if positions is None else np.asarray(positions)
+        named = [f"{ids[j]} (bins {', '.join(map(str, sorted(pos[dead[j]])))})" for j in rows]
         warn(f"{name}: {rows.size} neuroids have no valid trial mean in some time bins: "
                   f"{examples(named)}; {what}.")
     return dead
 
 
-def _predictor_sets(X: np.ndarray, ids: np.ndarray, name: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
+def _predictor_sets(X: np.ndarray, ids: np.ndarray, name: str,
+                    positions: list[int]) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
     """The predictors of each (t1, t2) pair from A's trial means ``X`` (n, ka, nt): A's neuroids with
     a valid trial mean at both bins (the inter-animal direction leaves a neuroid without any at a bin
     out of that bin's predictor). Returns ``[(predictors (ka,), pairs (nt, nt)), ...]``, one per
     distinct set, and ``D`` (n, nt, nt): the stimuli where each pair's predictors all have a mean at
     both bins (a predictor's missing mean touches every target of the pair), and the (nt, nt) pairs
     without any predictor (their targets are NaN, never an intercept's ``r``). ``name``: the
-    source as the messages name it."""
+    source as the messages name it; ``positions``: each bin's position in the user's source."""
     live = ~_dead_bins(np.isfinite(X), ids, name, "each is left out of the predictors of the (train bin, "
-                      "test bin) pairs with that bin")
+                      "test bin) pairs with that bin", positions)
     if not live.any(axis=0).all():
-        raise LayoutError(f"{name}: no neuroid has a valid trial mean in time bins "
-                          f"{np.flatnonzero(~live.any(axis=0)).tolist()}; select the other bins of both animals.")
+        empty = sorted(positions[t] for t in np.flatnonzero(~live.any(axis=0)))
+        raise LayoutError(f"{name}: no neuroid has a valid trial mean in its time bins {empty}; "
+                          f"select the other bins of both animals.")
     n, ka, nt = X.shape
     per_pair = (live[:, :, None] & live[:, None, :]).reshape(ka, -1).T  # (nt * nt, ka)
     patterns, inverse = np.unique(per_pair, axis=0, return_inverse=True)

@@ -345,6 +345,27 @@ def test_rows_of_several_neuroids_without_repeat_labels_are_not_paired_by_table_
     assert from_dataframe(single).sizes["repeat"] == 1
 
 
+def test_two_animals_sharing_neuroid_ids_are_told_a_fix_that_works():
+    """The refusal told the user to pass neuroid_columns=<the animal column>, which gave the same
+    error (and with repeat=None, "takes several values on one neuroid"): it now says to give the
+    neuroids ids of their own, and that fix reads every animal's neuroids as their own."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([(f"s{i}", f"n{j}", a, rng.normal()) for a in "AB" for i in range(3) for j in range(2)],
+                      columns=["stimulus_id", "neuroid_id", "animal", "value"])
+    fix = r"ids of their own first, e\.g\. df\['neuroid_id'\] = df\['animal'\]\.astype\(str\) \+ '/' \+ df\['neuroid_id'\]"
+    for kw in ({}, {"neuroid_columns": ["animal"]}):
+        with pytest.raises(LayoutError, match=r"^df: has no 'repeat' column.*" + fix):
+            from_dataframe(df, **kw)
+    with pytest.raises(LayoutError, match=r"^df: column 'animal' takes several values on one neuroid.*" + fix):
+        from_dataframe(df, neuroid_columns=["animal"], repeat=None)
+    fixed = df.assign(neuroid_id=df["animal"] + "/" + df["neuroid_id"])
+    out = from_dataframe(fixed, neuroid_columns=["animal"])
+    assert out.sizes == {"stimulus": 3, "neuroid": 4, "repeat": 1}
+    assert list(out["animal"].sel(neuroid=out.neuroid_id == "B/n1").values) == ["B"]
+    for row in fixed.itertuples():
+        assert out.sel(stimulus=out.stimulus_id == row.stimulus_id, neuroid=out.neuroid_id == row.neuroid_id).item() == row.value
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     (dict(stimulus_columns=5), r"^stimulus_columns: expected a column name or a list of them; got int 5"),
     (dict(stimulus=["stimulus_id"]), r"^stimulus: expected one column name; got list"),

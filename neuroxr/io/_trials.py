@@ -267,10 +267,13 @@ def stack_trials(
     return out, np.asarray(ids, dtype=str), labels
 
 
-def per_neuroid(table: Mapping[str, Any], neuroids: np.ndarray, keys: Sequence[str], name: str) -> dict[str, np.ndarray]:
+def per_neuroid(table: Mapping[str, Any], neuroids: np.ndarray, keys: Sequence[str], name: str,
+                shared: str | None = None) -> dict[str, np.ndarray]:
     """One value per neuroid for each ``key`` of ``table`` (columns aligned with ``neuroids``).
 
-    Raises a :class:`LayoutError` when a key takes two values on one neuroid.
+    Raises a :class:`LayoutError` when a key takes two values on one neuroid; ``shared``: the
+    table's neuroid id column, which the message says how to make unique (neuroids of two animals
+    sharing an id).
     """
     out = {}
     for key in keys:  # a list per row would fail the grouping below with "unhashable type"
@@ -283,7 +286,10 @@ def per_neuroid(table: Mapping[str, Any], neuroids: np.ndarray, keys: Sequence[s
         if (counts > 1).any():
             raise LayoutError(
                 f"{name}: column {key!r} takes several values on one neuroid, e.g. neuroids "
-                f"{examples(counts.index[counts > 1].tolist())}; it must be constant per neuroid (or drop it)."
+                f"{examples(counts.index[counts > 1].tolist())}; it must be constant per neuroid (or drop it)"
+                + (f". If it tells apart neuroids of different animals or sessions sharing an id, give them ids of "
+                   f"their own first, e.g. {name}[{shared!r}] = {name}[{key!r}].astype(str) + '/' + "
+                   f"{name}[{shared!r}].astype(str)." if shared is not None else ".")
             )
         out[key] = frame.groupby("neuroid", sort=False)[key].first().to_numpy()
     return out

@@ -149,8 +149,8 @@ def from_dataframe(
                 "df: has no 'repeat' column, and stimuli have several rows per neuroid: nothing says which rows "
                 "of different neuroids are one presentation. Pass repeat=<a column labelling the presentations>, "
                 "or repeat=None to take each neuroid's k-th row of a stimulus (in table order) as its k-th "
-                "presentation; rows of different animals or sessions sharing a neuroid id need "
-                "neuroid_columns=<the column telling them apart> first.")
+                "presentation. Rows of different animals or sessions sharing a neuroid id need ids of their own "
+                f"first, e.g. df[{neuroid!r}] = df['animal'].astype(str) + '/' + df[{neuroid!r}].astype(str).")
     trial = pd.MultiIndex.from_arrays([sids, rep])
     tcodes, trials = pd.factorize(trial, sort=False)
     pair = tcodes.astype(np.int64) * len(neuroids) + ncodes
@@ -169,7 +169,7 @@ def from_dataframe(
     data, ids, labels = stack_trials(table, stim, reps, name="df", stimulus_arg=stimulus, repeat_arg=repeat or "repeat",
                                      copies="If the table holds copied rows, drop them (df.drop_duplicates()); to read "
                                      "them as repeats, give the rows a 'repeat' column.")
-    coords = per_neuroid(df, nids, list(neuroid_columns), "df") if neuroid_columns else {}
+    coords = per_neuroid(df, nids, list(neuroid_columns), "df", shared=neuroid) if neuroid_columns else {}
     stim_coords = per_stimulus(df, sids, ids, list(stimulus_columns), "df", "column")
     attrs = {k: v for k, v in df.attrs.items() if k not in COLUMN_ATTRS}
     out = build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, arg="df", attrs=attrs,

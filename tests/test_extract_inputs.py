@@ -370,7 +370,8 @@ def test_complete_layer_from_another_model_or_other_inputs_is_refused_not_skippe
     assert done.written == ["3"]
     assert extract_features(new_net, tmp_path / "imgs", store, **kw, **extra).skipped == ["3"]
     assert set(store.read_features("m", "3").attrs["extraction_identity"]) == {"version", "hash", "model",
-                                                                                 "preprocessing", "stimuli", "inputs"}
+                                                                                 "preprocessing", "stimuli", "inputs",
+                                                                                 "stimuli_given"}
 
 
 def test_layer_without_a_recorded_identity_is_not_skipped(tmp_path):
@@ -414,6 +415,36 @@ def test_dataset_items_are_hashed_as_the_pass_loads_them(tmp_path):
     with pytest.raises(ExtractionError, match="stimuli's contents differ"):
         extract_features(small_net(), CountingDataset(torch.cat([x[:5], x[5:] + 1])), store, model_name="m",
                          layers=["3"], progress=False)
+
+
+def test_the_same_tensors_given_another_way_are_refused_for_the_way_not_other_contents(tmp_path):
+    """An array's values and a Dataset's loaded items are hashed otherwise: the same tensors given the
+    other way are refused (never skipped unchecked), and the message says so rather than that the
+    pixels differ."""
+    x = torch.rand(6, 3, 8, 8)
+    ids = [f"s{i}" for i in range(6)]
+    kw = dict(model_name="m", layers=["3"], stimulus_ids=ids, progress=False)
+    for first, then, said in ((x.numpy(), CountingDataset(x), "given as an array and are now given as a Dataset"),
+                              (CountingDataset(x), x.numpy(), "given as a Dataset and are now given as an array")):
+        store = StudyStore(tmp_path / f"{said[9:14]}.zarr")
+        extract_features(small_net(), first, store, **kw)
+        with pytest.raises(ExtractionError, match=rf"its stimuli were {said}, whose contents are hashed otherwise, so "
+                                                  rf"they cannot be checked to be the same: give them as an? \w+ again\. "
+                                                  r"Pass overwrite=True") as err:
+            extract_features(small_net(), then, store, **kw)
+        assert "contents differ" not in str(err.value)
+        assert extract_features(small_net(), first, store, **kw).skipped == ["3"]  # given as before: the same layer
+    store = StudyStore(tmp_path / "other.zarr")  # other contents given the same way: what differs is named as before
+    extract_features(small_net(), x.numpy(), store, **kw)
+    with pytest.raises(ExtractionError, match="the stimuli's contents differ"):
+        extract_features(small_net(), x.numpy() + 1, store, **kw)
+
+
+def test_an_empty_list_of_layers_is_refused_saying_what_to_pass(tmp_path):
+    with pytest.raises(ExtractionError, match=r"^layers=\[\] names no module; pass module names, a filter f\(name, module\) "
+                                              r"-> bool, or None \(every leaf module\)\.$"):
+        extract_features(small_net(), torch.rand(4, 3, 8, 8).numpy(), tmp_path / "s.zarr", model_name="m", layers=[],
+                         progress=False)
 
 
 def test_a_dataset_of_tensors_records_no_transform_and_refuses_image_size(tmp_path):

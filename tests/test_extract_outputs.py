@@ -135,6 +135,27 @@ class FFT(nn.Module):
         return torch.fft.fft(x)
 
 
+@pytest.mark.parametrize("reduction", [None, {"method": "srp", "n_components": 2}], ids=["raw", "srp"])
+def test_values_that_overflow_the_stored_dtype_are_named_as_such(tmp_path, reduction):
+    """Finite outputs beyond float16's range became inf when stored: the error blamed "the stimuli and
+    the model" (non-finite values), after NumPy's overflow warning."""
+    torch.manual_seed(0)
+    lin = nn.Linear(4, 3)
+    with torch.no_grad():
+        lin.weight.fill_(1e5)
+        lin.bias.zero_()
+    x = np.ones((5, 4), np.float32)
+    kw = dict(model_name="big", layers=["0"], reduction=reduction, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow warning of NumPy's
+        with pytest.raises(ExtractionError, match=r"^layer '0': its values \(up to [\d.e+]+\) overflow the stored dtype "
+                                                  r"float16 \(largest 65504\); store it in a wider dtype \(dtype=, --dtype "
+                                                  r"on the command line\), e\.g\. float32\.$"):
+            extract_features(nn.Sequential(lin), x, tmp_path / "a.zarr", dtype="float16", **kw)
+    stored = extract_features(nn.Sequential(lin), x, tmp_path / "b.zarr", dtype="float32", **kw)  # the advice works
+    assert stored.written == ["0"]
+
+
 def test_a_complex_output_is_refused_or_left_out_never_stored_as_its_real_part(tmp_path):
     x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
     store = StudyStore(tmp_path / "s.zarr")

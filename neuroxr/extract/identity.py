@@ -73,6 +73,10 @@ KEYS = {
 }
 """The digests of an identity and what a difference in each means."""
 
+GIVEN = {"files": "image files", "text": "texts", "array": "an array", "loaded": "a Dataset"}
+"""How the stimuli were given (the ``stimuli_given`` of an identity): what their digest hashes, the
+files' bytes, the texts, the array's values or a Dataset's items as loaded."""
+
 
 
 def tensor_bytes(t: Any) -> np.ndarray:
@@ -231,12 +235,17 @@ class BatchDigest:
         return h.hexdigest()
 
 
+def _given(stim: Any) -> str:
+    """How the stimuli were given, as their digest hashes them (a key of :data:`GIVEN`)."""
+    if stim.source is None:  # a Dataset (or stimuli given without their source)
+        return "loaded"
+    return "files" if stim.kind == "folder" else stim.kind
+
+
 def _stimuli_digest(stim: Any, loaded: BatchDigest | None, batch_size: int) -> str:
     """SHA-256 of the stimuli's contents (see the module docstring)."""
     h = hashlib.sha256()
-    kind = "files" if stim.kind == "folder" else stim.kind
-    if stim.source is None:  # a Dataset (or stimuli given without their source)
-        kind = "loaded"
+    kind = _given(stim)
     _text(h, f"{kind} {stim.n}")
     if kind == "files":
         for path in stim.source:
@@ -335,7 +344,8 @@ class Identity:
 
     def record(self) -> dict[str, Any]:
         """The ``extraction_identity`` attr of a layer written by this extraction."""
-        return {"version": IDENTITY_VERSION, "hash": "sha256", **{key: self[key] for key in KEYS}}
+        return {"version": IDENTITY_VERSION, "hash": "sha256", **{key: self[key] for key in KEYS},
+                "stimuli_given": _given(self._stim)}
 
     def differences(self, stored: Any) -> list[str] | None:
         """What differs between a stored ``extraction_identity`` and this extraction (empty: the
@@ -353,7 +363,13 @@ class Identity:
             return None
         differ = [key for key in KEYS if (key in stored or version == IDENTITY_VERSION)  # an older one: what it has
                   and stored.get(key) != (self._model.model(version) if key == "model" else self[key])]
-        return [KEYS[key] for key in _said(differ)]
+        said = [KEYS[key] for key in _said(differ)]
+        was, now = stored.get("stimuli_given"), _given(self._stim)
+        if "stimuli" in differ and was in GIVEN and was != now:  # the same contents given another way hash otherwise
+            said[said.index(KEYS["stimuli"])] = (
+                f"its stimuli were given as {GIVEN[was]} and are now given as {GIVEN[now]}, whose contents are hashed "
+                f"otherwise, so they cannot be checked to be the same: give them as {GIVEN[was]} again")
+        return said
 
 
 def _said(differ: list[str]) -> list[str]:

@@ -46,6 +46,10 @@ def select_modules(model: Any, layers: Any) -> tuple[list[str], str]:
     if not isinstance(layers, Iterable) or isinstance(layers, bool):
         raise ExtractionError(f"layers must be module names (a list of str), a filter f(name, module) -> bool or None; "
                               f"got {shown(layers)}.")
+    layers = list(layers)
+    if not layers:
+        raise ExtractionError("layers=[] names no module; pass module names, a filter f(name, module) -> bool, or None "
+                              "(every leaf module).")
     out = []
     by_store_name: dict[str, list[str]] = {}
     for n in named:

@@ -130,9 +130,17 @@ class LayerWriter:
         y = self.reducer(x) if self.reducer is not None else x
         if self.narrowed and self.staging is None:  # direct: the one batch holds every stimulus
             self.n_offset = offset_count(y)
-        y = y.astype(self.dtype, copy=False)
+        with np.errstate(over="ignore"):  # a narrower dtype may overflow: named below
+            stored = y.astype(self.dtype, copy=False)
+        if stored is not y and not np.isfinite(np.sum(stored, dtype=np.float64)) and np.isfinite(np.sum(y, dtype=np.float64)):
+            raise ExtractionError(
+                f"layer {self.lp.name!r}: its values (up to {float(np.abs(y).max()):.3g}) overflow the stored dtype "
+                f"{self.dtype.name} (largest {float(np.finfo(self.dtype).max):.5g}); store it in a wider dtype "
+                f"(dtype=, --dtype on the command line), e.g. float32."
+            )
+        y = stored
         self.largest = max(self.largest, x.nbytes, y.nbytes)
-        check_finite(self.lp, y, ids)  # the stored values (a narrower dtype may overflow)
+        check_finite(self.lp, y, ids)  # the stored values
         if self.staging is not None:
             with open(self.staging, "r+b") as f:
                 f.seek(start * y.shape[1] * self.dtype.itemsize)

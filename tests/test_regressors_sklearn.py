@@ -439,11 +439,14 @@ def test_univariate_ignores_a_feature_constant_up_to_rounding_and_its_entries_ar
         assert revisions.entry_revision(name, kind.fill({"regressor": "linear"})) == base, name
 
 
+@pytest.mark.parametrize("given", ["name", "estimator"])
 @pytest.mark.parametrize("direction", ["forward", "model_to_model"])
-def test_pls_predicts_the_training_mean_on_a_fold_whose_predictors_are_constant(direction):
+def test_pls_predicts_the_training_mean_on_a_fold_whose_predictors_are_constant(direction, given):
     """A unit varying at one stimulus only is constant on the training stimuli of that stimulus' fold:
     PLS's weights are 0 / 0 there, and scipy raised 'A has a NaN entry' through 13 frames. That fold
-    predicts the training mean, as least squares does; the others equal sklearn's PLS on their folds."""
+    predicts the training mean, as least squares does; the others equal sklearn's PLS on their folds.
+    The same whether PLS is named (regressor="pls") or given as an estimator object."""
+    kw = dict(regressor="pls", n_components=1) if given == "name" else dict(regressor=PLSRegression(n_components=1))
     rng = np.random.default_rng(0)
     n = 40
     X = np.zeros((n, 1))
@@ -453,10 +456,10 @@ def test_pls_predicts_the_training_mean_on_a_fold_whose_predictors_are_constant(
     feats = nx.features(X, ids)
     if direction == "forward":
         R = Y[:, :, None] + rng.normal(size=(n, 2, 4))
-        ds = pv.forward(feats, nx.neural(R, ids), regressor="pls", n_components=1, keep_predictions=True, noise_ceiling=False)
+        ds = pv.forward(feats, nx.neural(R, ids), **kw, keep_predictions=True, noise_ceiling=False)
         Y = R.mean(axis=2)
     else:
-        ds = pv.model_to_model(feats, nx.features(Y, ids), regressor="pls", n_components=1, keep_predictions=True)
+        ds = pv.model_to_model(feats, nx.features(Y, ids), **kw, keep_predictions=True)
     ref = np.full(Y.shape, np.nan)
     for train, test in kfold_indices(n, 10, 0):
         if np.ptp(X[train, 0]) == 0:

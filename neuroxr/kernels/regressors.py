@@ -462,11 +462,14 @@ class Regressor:
             if finite.any():
                 P[:, finite] = self._sklearn_oof(X, Y[:, finite])
             return P
+        from sklearn.cross_decomposition import CCA, PLSCanonical, PLSRegression
+
+        pls = (isinstance(self.name, str) and self.name == "pls") or isinstance(self.name, (PLSRegression, PLSCanonical, CCA))
         P = np.full(Y.shape, np.nan)
         for train, test in self.folds:
             est = self.estimator()
             x, y = X[train], Y[train]
-            if self.name == "pls" and constant_units(x - x.mean(axis=0), x).all():
+            if pls and constant_units(x - x.mean(axis=0), x).all():
                 # a fold whose predictors are all constant (a unit varying only at held-out stimuli): the training
                 # mean, as every least-squares fit predicts it (PLS's weights would be 0 / 0)
                 P[test] = y.mean(axis=0)

@@ -468,3 +468,33 @@ def test_pls_predicts_the_training_mean_on_a_fold_whose_predictors_are_constant(
             ref[test] = PLSRegression(1).fit(X[train], Y[train]).predict(X[test])
     assert any(np.ptp(X[tr, 0]) == 0 for tr, _ in kfold_indices(n, 10, 0))
     np.testing.assert_allclose(ds.prediction.isel(rep=0).values, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_an_estimator_drawing_from_numpys_global_random_state_is_refused(tmp_path):
+    """An estimator whose fit draws from NumPy's global random state (random_state=None) gave other
+    numbers on each call, and a repeated store request returned the first entry's: it is refused in
+    one line saying to fix its random_state; with one, repeated calls agree, and an estimator whose
+    random_state=None is never drawn from (Ridge's default solver) is unaffected."""
+    from sklearn.linear_model import Lasso
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(30)]
+    F, G = nx.features(rng.normal(size=(30, 8)), ids), nx.features(rng.normal(size=(30, 3)), ids)
+    drawing = (make_pipeline(PCA(2, svd_solver="randomized"), LinearRegression()), Lasso(alpha=0.01, selection="random"))
+    for est in drawing:
+        with pytest.raises(ParameterError, match=rf"^model_to_model: regressor={type(est).__name__}\(\.\.\.\) draws from "
+                                                 r"NumPy's global random state .* Give it a fixed random_state \(e\.g\. "
+                                                 r"random_state=0\)\.$"):
+            pv.model_to_model(F, G, regressor=est)
+    store = nx.StudyStore(tmp_path / "s.zarr")
+    store.write_features("a", "l1", F)
+    store.write_features("b", "l1", G)
+    with pytest.raises(ParameterError, match="draws from NumPy's global random state"):
+        nx.score(store, "model_to_model", "a.l1", "b.l1", regressor=drawing[0])
+    fixed = make_pipeline(PCA(2, svd_solver="randomized", random_state=0), LinearRegression())
+    for est in (fixed, Ridge()):
+        np.testing.assert_array_equal(pv.model_to_model(F, G, regressor=est).ev.values,
+                                      pv.model_to_model(F, G, regressor=est).ev.values)
+    ref = cross_val_predict(fixed, F.values, G.values, cv=list(kfold_indices(30, 10, 0)))
+    got = pv.model_to_model(F, G, regressor=fixed, keep_predictions=True).prediction.isel(rep=0)
+    np.testing.assert_allclose(got.values, ref, rtol=1e-9, atol=1e-12)

@@ -66,6 +66,16 @@ _WHAT = {"alpha": "the penalty of ridge, lasso and elasticnet", "alphas": "the p
          "n_components": "the number of pls components"}
 
 
+def _global_state() -> tuple[Any, ...]:
+    """NumPy's global random state (what ``random_state=None`` draws from)."""
+    return np.random.get_state()
+
+
+def _same_state(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether two :func:`_global_state` are the same state (nothing was drawn between them)."""
+    return all(np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y for x, y in zip(a, b))
+
+
 def is_estimator(obj: Any) -> bool:
     """Whether ``obj`` is an estimator object (has ``fit`` and ``predict``), not a regressor name."""
     return not isinstance(obj, str) and callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict", None))
@@ -474,6 +484,13 @@ class Regressor:
                 # mean, as every least-squares fit predicts it (PLS's weights would be 0 / 0)
                 P[test] = y.mean(axis=0)
                 continue
+            before = _global_state()
             est.fit(x, y)
             P[test] = np.asarray(est.predict(X[test])).reshape(len(test), -1)
+            if is_estimator(self.name) and not _same_state(before, _global_state()):
+                raise ParameterError(
+                    f"{where(self.caller)}regressor={type(self.name).__name__}(...) draws from NumPy's global random state (a "
+                    "random_state=None inside it): each fit gives other numbers, so its result could be neither "
+                    "reproduced nor identified. Give it a fixed random_state (e.g. random_state=0)."
+                )
         return P

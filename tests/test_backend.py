@@ -569,6 +569,9 @@ def _check_float32_ranks(n: int) -> None:
         got = got.numpy() if isinstance(got, torch.Tensor) else got
         assert got.dtype == want
         np.testing.assert_array_equal(got, ref)
+    fast = B.rank(x)  # NumPy's fast path: float64 ranks of the same values (docs/kernels.md)
+    assert fast.dtype == np.float64
+    np.testing.assert_array_equal(fast, ref)
 
 
 def test_float32_ranks_switch_to_float64_past_the_exact_length(monkeypatch):

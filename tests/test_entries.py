@@ -376,6 +376,32 @@ def test_streaming_rule_and_options(study):
     assert f32.provenance["revision"] == compute(st, "model_to_model", "net.l1", "net.l2").provenance["revision"] + 2
 
 
+def test_a_dtype_is_refused_by_lookup_and_compute_as_the_function_refuses_it(study):
+    """The store took any NumPy dtype into the key: lookup answered "no entry" for dtype='int32'
+    or for float32 with PLS (which compute refused), and compute took '' / 0 / False for float64.
+    Each is now the function's own one-line refusal, whether the entry is looked up or computed."""
+    from neuroxr.errors import BackendError, ParameterError
+
+    st, *_ = study
+    compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    for dtype, err, match in (("int32", BackendError, r"^forward: dtype='int32' is not supported"),
+                              ("float16", BackendError, r"^forward: dtype='float16' is not supported"),
+                              ("", BackendError, r"^forward: dtype='' is not a dtype"),
+                              (0, BackendError, r"^forward: dtype=0 is not a dtype"),
+                              (False, BackendError, r"^forward: dtype=False is not a dtype")):
+        for call in (nx.lookup, compute):
+            with pytest.raises(err, match=match):
+                call(st, "forward", "net.l1", "mA", params={"reps": 2}, dtype=dtype)
+        with pytest.raises(err, match=match):  # the function called directly: the same refusal
+            nx.forward(nx.read_set(st, nx.resolve(st, "net.l1")), nx.read_set(st, nx.resolve(st, "mA")), reps=2, dtype=dtype)
+    for call in (nx.lookup, compute):
+        with pytest.raises(ParameterError, match=r"^forward: dtype='float32' has no effect with regressor='pls'"):
+            call(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": "pls"}, dtype="float32")
+        with pytest.raises(ParameterError, match=r"^bootstrap: dtype='float32' has no effect with regressor='lasso'"):
+            call(st, "forward_bootstrap", "net.l1", "mA", params={"reps": 2, "regressor": "lasso"}, dtype="float32")
+    assert nx.lookup(st, "forward", "net.l1", "mA", params={"reps": 2}, dtype=np.float64) is not None
+
+
 def test_errors_are_one_line_and_name_the_fix(study, tmp_path):
     st, *_ = study
     with pytest.raises(LayoutError, match=r"kind 'forward' takes no options \['rep'\]; it accepts"):

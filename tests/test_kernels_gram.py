@@ -306,3 +306,22 @@ def test_a_float32_column_is_decided_on_its_two_pass_squares():
         assert s.n_varying == 6 and not constant_features(s)
     C = np.tile(np.float32(1000.7) + np.zeros((30, 1), np.float32), 6) * np.linspace(1, 2, 6, dtype=np.float32)
     assert gram(C).n_varying == 0 and constant_features(gram(C)) and constant_features(gram(C.astype(np.float64)))
+
+
+def test_gram_refuses_a_bad_dtype_naming_the_function_before_reading_the_features():
+    """``gram`` / ``gram_stats`` refused a bad dtype deep in the kernel, without naming the function
+    (as they name it for a bad backend)."""
+    import dask.array as da
+
+    import neuroxr as nx
+    from neuroxr.errors import BackendError
+    from neuroxr.geometry import gram, gram_stats
+
+    F = nx.features(np.random.default_rng(0).normal(size=(6, 4)), [f"s{i}" for i in range(6)])
+    lazy = F.copy(data=da.from_array(F.values, chunks=(6, 2)))
+    for dtype in ("int32", np.float16, "bogus"):
+        for X in (F, lazy):
+            with pytest.raises(BackendError, match=rf"^gram: dtype={dtype!r} is not"):
+                gram(X, dtype=dtype)
+        with pytest.raises(BackendError, match=rf"^gram_stats: dtype={dtype!r} is not"):
+            gram_stats(gram(F), dtype=dtype)

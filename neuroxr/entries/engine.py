@@ -29,14 +29,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
 from ..attrs import storable
-from ..backend import check_backend_name, resolve_backend
+from ..backend import check_backend_name, resolve_backend, resolve_dtype
 from ..errors import LayoutError, ParameterError, StoreError, shown, warn
 from ..layouts import validate_metric, validate_scores
+from ..predictivity._prepare import check_dtype
 from ..predictivity.generalization import validate_generalization
 from ..sets import SetRef, read_set, resolve
 from ..store import Examined, StudyStore
@@ -53,6 +53,7 @@ from .kinds import (
     Kind,
     get_kind,
     lazy_features,
+    speaks_as,
     streams,
 )
 from .revisions import entry_revision
@@ -124,13 +125,6 @@ class _Request:
     path: str
 
 
-def _dtype_name(dtype: Any) -> str:
-    try:
-        return np.dtype(dtype or "float64").name
-    except TypeError as exc:
-        raise LayoutError(f"dtype must be 'float64' or 'float32'; got {shown(dtype)}.") from exc
-
-
 def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Mapping[str, Any] | None,
              dtype: Any) -> _Request:
     k = get_kind(kind)
@@ -143,9 +137,9 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
     elif target is not None:
         raise LayoutError(f"{k.name!r} describes one set; got a target {getattr(target, 'name', target)!r} (pass target=None).")
     filled = k.fill(params)
-    if k.takes_dtype:
-        filled["dtype"] = _dtype_name(dtype)
-    elif dtype is not None and _dtype_name(dtype) != "float64":
+    if k.takes_dtype:  # refused as the kind's function refuses it, also where only a lookup is asked
+        filled["dtype"] = check_dtype(filled["regressor"], dtype, speaks_as(k.name)).name
+    elif dtype is not None and resolve_dtype(dtype, speaks_as(k.name)).name != "float64":
         raise LayoutError(f"dtype={dtype!r}: {k.name!r} computes in float64 only; pass dtype=None.")
     refs = [src] if tgt is None else [src, tgt]
     if k.name == "crsa":

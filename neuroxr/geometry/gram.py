@@ -68,7 +68,8 @@ def gram(
         it (stimuli with large offsets, :mod:`neuroxr.kernels.gram_rows`), also the row pass:
         ``Kr`` (stimulus, stimulus_), ``ar`` and ``r`` (stimulus).
     """
-    resolve_backend(backend, "gram")  # refused naming the function, before the data is read
+    resolve_backend(backend, "gram")
+    resolve_dtype(dtype, "gram")  # refused naming the function, before the data is read
     if chunk_size is not None:  # 2.5 failed deep inside with Python's TypeError
         chunk_size = check_int(chunk_size, "chunk_size", 1, "The units per chunk, e.g. chunk_size=4096, or None.", caller="gram")
     # computed in canonical stimulus order, handed back in the input's: permuting the stimuli changes no bit
@@ -147,6 +148,7 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
         As in :func:`gram`.
     """
     resolve_backend(backend, "gram_stats")
+    resolve_dtype(dtype, "gram_stats")
     if not isinstance(ds, xr.Dataset) or "K" not in ds:
         raise LayoutError("gram_stats: expected a Gram Dataset (from neuroxr.geometry.gram) with a variable 'K'.")
     lacks = [k for k in ("a", "v") if k not in ds] + [f"attr {k!r}" for k in ("n_units",) if k not in ds.attrs]

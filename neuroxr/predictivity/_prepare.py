@@ -92,17 +92,24 @@ def check_params(
     check_min_reliability(min_reliability, caller)
     check_ceiling_options(noise_ceiling, split=split, seed=seed, max_n=max_n, min_reliability=min_reliability,
                           keep=ceiling_option, seed_drawn=seed_drawn, caller=caller)
-    if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and resolve_dtype(dtype, caller) != np.float64:
-        raise no_effect(["dtype='float32'"], with_regressor(regressor),
-                        "it fits in float64; float32 applies to ridge and linear", caller=caller)
-    if isinstance(regressor, str) and regressor == "linear" and resolve_dtype(dtype, caller) != np.float64:
-        raise ParameterError(f"{where(caller)}dtype='float32' cannot resolve least squares (regressor='linear': ridge's "
-                             f"float32 bound at alpha = 0; a near-duplicate unit moves EV by points); use dtype='float64'.")
+    check_dtype(regressor, dtype, caller)
     resolved = resolve_backend(backend, caller)
     if backend is not None and fit_backend(regressor, resolved) != resolved:
         raise no_effect([f"backend={backend!r}"], with_regressor(regressor),
                         "it fits on NumPy; the array backends run ridge and linear", caller=caller)
-    resolve_dtype(dtype, caller)
+
+
+def check_dtype(regressor: Any, dtype: Any, caller: str = "") -> np.dtype:
+    """``dtype`` resolved (:func:`~neuroxr.backend.resolve_dtype`), refused in one line where the
+    regressor cannot use float32 (it fits in float64; linear's least squares cannot resolve in it)."""
+    dt = resolve_dtype(dtype, caller)
+    if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and dt != np.float64:
+        raise no_effect(["dtype='float32'"], with_regressor(regressor),
+                        "it fits in float64; float32 applies to ridge and linear", caller=caller)
+    if isinstance(regressor, str) and regressor == "linear" and dt != np.float64:
+        raise ParameterError(f"{where(caller)}dtype='float32' cannot resolve least squares (regressor='linear': ridge's "
+                             f"float32 bound at alpha = 0; a near-duplicate unit moves EV by points); use dtype='float64'.")
+    return dt
 
 
 def fit_backend(regressor: Any, backend: str | None) -> str:

@@ -187,3 +187,12 @@ def test_what_a_plan_leaves_out_is_said_once(sweep_copy, ask, said):
         plan_sweep(store, neural=["animalA", "animalB"], regions=["IT"], directions=["forward", "inter_animal"])
     with pytest.raises(SweepConfigError, match="the sweep has no entries: inter_animal: needs at least two"):
         plan_sweep(store, neural=["animalA"], directions=["inter_animal"])
+
+
+def test_layers_listed_per_model_are_planned_in_depth_order(sweep_copy):
+    """A layers mapping kept the config's order, so the tables (and best_layers' ties, which go to the
+    first row) followed it; a list already kept the store's depth order."""
+    store = StudyStore(sweep_copy())
+    for layers in ({"netA": ["layer3", "layer1"]}, {"netA": ["layer1", "layer3"]}, ["layer3", "layer1"]):
+        entries = plan_sweep(store, models=["netA"], neural=["animalA"], layers=layers, directions="forward")
+        assert [e.layer for e in entries] == ["layer1", "layer3"], layers

@@ -572,6 +572,44 @@ def test_a_failed_layer_leaves_its_groups_without_a_best_layer(sweep_base_store,
     assert best.loc["animalB", "best_layer"] in ("layer1", "layer3") and np.isfinite(best.loc["animalB", "test_ev"])
 
 
+def test_a_failed_gram_fails_only_the_entries_that_need_it_in_a_serial_sweep(sweep_copy, monkeypatch):
+    """A serial sweep computed every Gram before any entry, outside the per-entry handling: one layer
+    whose Gram failed raised out of the sweep (on_error ignored) and nothing was computed. As on a
+    cluster, the entries that read that Gram fail and every other entry is computed."""
+    from neuroxr.sweep import run as run_module
+
+    gram_task = run_module.gram_task
+
+    def failing(url, options, model, layer, *args):
+        if (model, layer) == ("netA", "layer1"):
+            raise RuntimeError("a chunk that does not decode")
+        return gram_task(url, options, model, layer, *args)
+
+    monkeypatch.setattr(run_module, "gram_task", failing)
+    kw = dict(models=["netA"], neural=["animalA"], directions=["forward", "cka"], reps=2, progress=False)
+    with pytest.warns(NeuroxrWarning, match="failed"):
+        res = sweep(sweep_copy(), client="serial", on_error="warn", **kw)
+    assert sorted(res.failed) == ["cka/netA.layer1__animalA", "forward/netA.layer1__animalA"]
+    assert all("a chunk that does not decode" in v for v in res.failed.values())
+    assert sorted(res.computed) == ["cka/netA.layer3__animalA", "forward/netA.layer3__animalA"]
+
+
+def test_an_entry_that_fails_its_overwrite_shows_no_number_of_the_copy_it_was_to_replace(sweep_copy, monkeypatch):
+    """overwrite=True and a failed entry (on_error="warn"): the tables read the older copy that the
+    run was to replace, unmarked, while best_layers left its group out."""
+    path = sweep_copy()
+    kw = dict(models=["netA"], neural=["animalA"], directions=["forward"], reps=2, progress=False, client="serial")
+    first = sweep(path, **kw)
+    monkeypatch.setenv("NEUROXR_SWEEP_FAIL", "forward/netA.layer1__*")
+    with pytest.warns(NeuroxrWarning):
+        res = sweep(path, overwrite=True, on_error="warn", **kw)
+    assert list(res.failed) == ["forward/netA.layer1__animalA"]
+    assert res.table["layer"].tolist() == ["layer3"] and first.table["layer"].tolist() == ["layer1", "layer3"]
+    assert np.isnan(res.dataset["ev"].sel(direction="forward", model="netA", layer="layer1", neural="animalA",
+                                          region="all").item())
+    assert "layer1" not in set(res.target_table["layer"])
+
+
 def test_a_sweep_leaves_out_the_halves_options_of_a_trial_averaged_set(sweep_base_store, tmp_path):
     """A sweep's seed and split serve every set; on a trial-averaged one they draw nothing, and the
     direction refuses them from a direct request: they are left out of its entries (as crsa's)."""

@@ -86,3 +86,17 @@ def test_forward_splits_the_targets_scored_in_some_layer_once():
     out = best_layers(t).iloc[0]
     assert out["n_selection"] + out["n_test"] + out["n_unscored"] == 9
     assert out["n_unscored"] == (1 if out["best_layer"] == "l1" else 0)
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_no_layer_is_chosen_where_no_layer_scored_a_selection_target(direction):
+    """A group whose layers scored no target (a constant layer, all NaN) had its first layer named
+    best, with every number NaN: nothing chooses it, so no layer is named."""
+    ids = [f"t{i:02d}" for i in range(8)]
+    t = _table(direction, ids, ["l1", "l2"])
+    t["ev"] = np.nan
+    row = best_layers(t, seed=0).iloc[0]
+    assert row["best_layer"] is None and np.isnan(row["selection_ev"]) and np.isnan(row["test_ev"])
+    assert row["n_layers"] == 2
+    t.loc[t["layer"] == "l2", "ev"] = 10.0  # one layer scored: it is chosen
+    assert best_layers(t, seed=0).iloc[0]["best_layer"] == "l2"

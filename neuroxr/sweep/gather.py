@@ -15,7 +15,7 @@ columns :data:`TIME_COLUMNS` (ms; NaN for static entries); they are left out of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,13 +158,14 @@ def _param_column(name: str) -> str:
 
 
 def _locate(store: StudyStore, entries: Sequence[Entry], paths: Mapping[str, str] | None,
-            score_kwargs: Mapping[str, Any] | None, metric_options: Mapping[str, Mapping[str, Any]] | None
-            ) -> list[str | None]:
-    """The store path of each entry: ``paths[entry.key]``, else the entry matching the parameters."""
+            score_kwargs: Mapping[str, Any] | None, metric_options: Mapping[str, Mapping[str, Any]] | None,
+            failed: Collection[str] = ()) -> list[str | None]:
+    """The store path of each entry: ``paths[entry.key]``, else the entry matching the parameters;
+    none for the entries that ``failed`` in this run (an older copy it was to replace is not theirs)."""
     out: list[str | None] = []
     for e in entries:
         path = (paths or {}).get(e.key)
-        if path is None:
+        if path is None and e.key not in failed:
             path = entry_lookup(store, e, entry_params(e, score_kwargs or {}, metric_options or {}))
         out.append(path)
     return out
@@ -233,8 +234,8 @@ def _params(ds: xr.Dataset) -> dict[str, Any]:
 
 
 def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, str] | None = None,
-           score_kwargs: Mapping[str, Any] | None = None,
-           read: Mapping[str, xr.Dataset] | None = None) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
+           score_kwargs: Mapping[str, Any] | None = None, read: Mapping[str, xr.Dataset] | None = None,
+           failed: Collection[str] = ()) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
     """Read the entries' scores from the store into one Dataset and two tidy tables.
 
     Parameters
@@ -247,6 +248,9 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     score_kwargs : mapping, optional
         The sweep's score arguments (default: the directions' defaults): an entry is read from the
         store entry with these parameters (:func:`neuroxr.entries.lookup`), or left out (NaN).
+    failed : collection of str, optional
+        Keys of the entries that failed in the sweep run: left out (NaN), never read from an older
+        copy that ``overwrite`` was to replace.
 
     Returns
     -------
@@ -282,7 +286,7 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     """
     rows, trows = [], []
     loaded: list[tuple[Entry, xr.Dataset]] = []
-    located = _locate(store, entries, paths, score_kwargs, None)
+    located = _locate(store, entries, paths, score_kwargs, None, failed)
     timed, read = False, []
     for e, path, ds_all in zip(entries, located, _read_all(store, located, read)):
         if ds_all is None:
@@ -421,7 +425,7 @@ def _dataset(store: StudyStore, entries: Sequence[Entry], loaded: list[tuple[Ent
 
 def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, str] | None = None,
                    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
-                   read: Mapping[str, xr.Dataset] | None = None) -> tuple[xr.Dataset, pd.DataFrame]:
+                   read: Mapping[str, xr.Dataset] | None = None, failed: Collection[str] = ()) -> tuple[xr.Dataset, pd.DataFrame]:
     """Read a sweep's metric entries from the store into one Dataset and a table.
 
     Entries without a stored entry matching their options are left out (NaN in the Dataset, no row in the table).
@@ -436,6 +440,8 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
     metric_options : mapping, optional
         Per metric entry group, its options (default: the metric's defaults), as in
         :func:`neuroxr.sweep.config.metric_params`.
+    failed : collection of str, optional
+        As in :func:`gather`.
 
     Returns
     -------
@@ -462,7 +468,7 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
     """
     from ..entries import metric_value
 
-    located = _locate(store, entries, paths, None, metric_options)
+    located = _locate(store, entries, paths, None, metric_options, failed)
     rows, read = [], []
     for e, path, ds in zip(entries, located, _read_all(store, located, read)):
         if ds is None:

@@ -250,7 +250,7 @@ def plan_sweep(
                 raise SweepConfigError(f"model {m!r} has no layers {bad}{note}; its layers are {have}.")
             if not want:
                 dropped.append(f"model {m!r}: layers[{m!r}] is empty")
-            layer_map[m] = want
+            layer_map[m] = [l for l in have if l in want]  # in depth order, however the config lists them
     else:
         want = as_list(layers, "layers")
         for m in model_list:

@@ -23,8 +23,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from ..errors import NeuroxrError, StoreError, SweepConfigError, no_effect, shown
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
@@ -43,6 +41,7 @@ from .tasks import (
     entry_params,
     entry_task,
     gram_task,
+    layer_size,
     needs_gram_task,
     spread_gram,
 )
@@ -409,9 +408,9 @@ def sweep(
             f"{len(failed)} of {len(todo)} sweep entries failed (the other {len(computed)} computed entries are written; "
             f"re-run the sweep to compute only the missing ones):\n{lines}{more}", failed, computed)
     dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric], paths=paths, score_kwargs=kw,
-                                          read=read)
+                                          read=read, failed=failed)
     metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric], paths=paths,
-                                           metric_options=metric_opts, read=read)
+                                           metric_options=metric_opts, read=read, failed=failed)
     inference_table, inferred = run_inference(store, [e for e in entries if e.key not in failed], kw, inference,
                                               metric_options=metric_opts, overwrite=overwrite)
     check_inputs_current(store, [*paths.values(), *inferred], lambda msg: SweepError(msg, {}, computed))  # one version each
@@ -425,18 +424,6 @@ def sweep(
 
 _Job = tuple[Entry, dict[str, Any]]
 _Done = Callable[[str, "dict[str, Any] | None", "BaseException | None"], None]
-
-
-def _layer_size(store: StudyStore, model: str, layer: str) -> tuple[int, int]:
-    """``(bytes, unit chunks)`` of a stored layer, from its array's metadata document (no data or
-    coordinate read; :meth:`StudyStore.array_meta`), else from the labeled set."""
-    try:
-        meta = store.array_meta(f"features/{model}/{layer}")
-        shape, chunks = meta["shape"], meta["chunk_grid"]["configuration"]["chunk_shape"]  # type: ignore[index]
-        return int(np.prod(shape)) * np.dtype(meta["data_type"]).itemsize, -(-int(shape[1]) // int(chunks[1]))  # type: ignore[index]
-    except Exception:  # another layout: the labeled set says
-        data = store.read_features(model, layer).data
-        return int(data.nbytes), len(data.chunks[1]) if getattr(data, "chunks", None) else 1
 
 
 class _Run:
@@ -459,7 +446,7 @@ class _Run:
         limits = [w.get("memory_limit") for w in client.scheduler_info().get("workers", {}).values()]
         out = set()
         for m, layer in gram_layers:
-            nbytes, n_chunks = _layer_size(store, m, layer)
+            nbytes, n_chunks = layer_size(store, m, layer)
             if (n_chunks > 1 and self.gram_spread) or spread_gram(nbytes, n_chunks, limits):
                 out.add((m, layer))
         return out
@@ -469,11 +456,20 @@ class _Run:
                 self.session)
 
     def serial(self, jobs: Sequence[_Job], gram_layers: Sequence[tuple[str, str]], done: _Done) -> None:
-        """One task after another in this process; a failed task does not stop the others."""
-        grams = {(m, l): gram_task(*self._gram_args(m, l)) for m, l in gram_layers}
-        for e, p in jobs:
+        """One task after another in this process; a failed task does not stop the others (a failed
+        Gram fails the entries that need it, as on a cluster)."""
+        grams: dict[tuple[str, str], Any] = {}
+        for m, l in gram_layers:
             try:
-                rec = entry_task(*self._entry_args(e, p, grams.get((e.model, e.layer)) if needs_gram_task(e, p) else None))
+                grams[(m, l)] = gram_task(*self._gram_args(m, l))
+            except Exception as exc:
+                grams[(m, l)] = exc
+        for e, p in jobs:
+            g = grams.get((e.model, e.layer)) if needs_gram_task(e, p) else None
+            try:
+                if isinstance(g, Exception):
+                    raise g
+                rec = entry_task(*self._entry_args(e, p, g))
             except Exception as exc:  # keep going: every other entry is still written
                 done(e.key, None, exc)
             else:

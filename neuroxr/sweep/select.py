@@ -97,7 +97,8 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     layer, split per layer. Only targets that were scored (a finite EV, ``included`` true, in some
     layer of the split) are split: a target never scored takes no slot, so adding or removing one
     (an all-NaN neuroid, a constant unit, one below ``min_reliability``) changes no choice and no
-    number. The criterion is the median over the *selection* half of the rep-mean EV; the chosen
+    number. The criterion is the median over the *selection* half of the rep-mean EV (where no layer
+    has a finite one, no layer is chosen: ``best_layer`` empty, its numbers NaN); the chosen
     layer (ties: the one whose rows come first in ``target_table``, the shallower one in a sweep's
     tables, which list each model's layers in depth order) is reported with the median over the
     *test* half (``test_ev``), which played no part in the choice. ``all_ev`` is the median over
@@ -152,6 +153,8 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                 n_sel, n_test = int(np.isfinite(ev[sel]).sum()), int(np.isfinite(ev[test]).sum())
                 best = (l, crit, float(nanmedian(ev[test])) if test.any() else np.nan, float(nanmedian(ev)),
                         n_sel, n_test, len(ev) - n_sel - n_test)
+        if not np.isfinite(best[1]):  # no layer scored a selection target: nothing to choose by
+            best = (None, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan)
         out.append({"direction": d, "model": m, "neural": n, "region": r, "best_layer": best[0], "selection_ev": best[1],
                     "test_ev": best[2], "all_ev": best[3], "n_selection": best[4], "n_test": best[5],
                     "n_unscored": best[6], "n_layers": len(layers), "selection_seed": int(seed)})

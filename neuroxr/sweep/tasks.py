@@ -23,13 +23,18 @@ import fnmatch
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .names import layer_ref
 from .plan import Entry
 
+if TYPE_CHECKING:
+    from ..store import StudyStore
+
 __all__ = ["GRAM_SPREAD_BYTES", "GRAM_SPREAD_FRACTION", "entry_params", "entry_lookup", "entry_task",
-           "gram_task", "needs_gram_task", "peak_rss_mb", "spread_gram"]
+           "gram_task", "layer_size", "needs_gram_task", "peak_rss_mb", "spread_gram"]
 
 
 _FAIL_ENV = "NEUROXR_SWEEP_FAIL"
@@ -237,6 +242,18 @@ def gram_task(url: str, storage_options: Mapping[str, Any] | None, model: str, l
 GRAM_SPREAD_FRACTION = 0.25
 #: ... or, where the workers have no memory limit, this many bytes.
 GRAM_SPREAD_BYTES = 2**30
+
+
+def layer_size(store: StudyStore, model: str, layer: str) -> tuple[int, int]:
+    """``(bytes, unit chunks)`` of a stored layer, from its array's metadata document (no data or
+    coordinate read; :meth:`StudyStore.array_meta`), else from the labeled set."""
+    try:
+        meta = store.array_meta(f"features/{model}/{layer}")
+        shape, chunks = meta["shape"], meta["chunk_grid"]["configuration"]["chunk_shape"]  # type: ignore[index]
+        return int(np.prod(shape)) * np.dtype(meta["data_type"]).itemsize, -(-int(shape[1]) // int(chunks[1]))  # type: ignore[index]
+    except Exception:  # another layout: the labeled set says
+        data = store.read_features(model, layer).data
+        return int(data.nbytes), len(data.chunks[1]) if getattr(data, "chunks", None) else 1
 
 
 def spread_gram(nbytes: int, n_chunks: int, memory_limits: Sequence[int | None]) -> bool:

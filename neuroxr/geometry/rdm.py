@@ -510,9 +510,9 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman", backe
         one, else treated like a NumPy RDM. A stack of RDMs (e.g. dims ``(subject, stimulus,
         stimulus_)``) is refused: compare stacks with :func:`compare_rdms_many`.
     method : str or sequence of str, default "spearman"
-        ``"pearson"``, ``"spearman"``, ``"kendall"`` (Kendall's tau-a) or ``"cosine"``. A sequence
-        computes several in one call: the triangles are extracted once and Spearman and Kendall
-        share one sort of each RDM.
+        ``"pearson"``, ``"spearman"``, ``"kendall"`` (Kendall's tau-a; rsatoolbox's ``"kendall"`` is
+        tau-b, which neuroxr does not compute) or ``"cosine"``. A sequence computes several in one
+        call: the triangles are extracted once and Spearman and Kendall share one sort of each RDM.
     backend : str, optional
         Array backend of the ranking and the correlations (``"numpy"``, ``"torch"``,
         ``"torch_cuda"``, ``"cupy"``); default: the global one (:func:`neuroxr.set_backend`). The

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -94,6 +95,31 @@ def test_inter_animal_parity(problem, seeded_reverse_pred, tmp_path):
     compute_monkey_to_monkey(*_canonical(R, RB), str(tmp_path), reps=3)
     ref = np.load(tmp_path / "monkey1_to_monkey2_ev.npy")
     assert _rel(ours.ev.mean("rep").values, ref) < 1e-6
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_max_n_parity_at_one_rep_given_the_same_subset(problem, seeded_reverse_pred, tmp_path, monkeypatch, direction):
+    """docs/design.md: with max_n, reverse_pred 0.1.8 reuses its first rep's subset in every rep (its
+    loop replaces the predictor array), so parity holds at reps=1, with reverse_pred handed the
+    subset neuroxr draws (its own stream, default_rng([seed, 1]), over the canonical ids)."""
+    F, R = problem["F"], problem["R"]
+    units = [f"u{j:02d}" for j in range(F.shape[1])]  # canonical order = position
+    neuroids = [f"n{j:02d}" for j in range(R.shape[1])]
+    feats, resp = nx.features(F, unit_id=units), nx.neural(R, neuroid_id=neuroids)
+    size = F.shape[1] if direction == "forward" else R.shape[1]
+    pick = np.sort(np.random.default_rng([5, 1]).choice(size, 6, replace=False))
+    if direction == "forward":
+        ours = d.forward(feats, resp, reps=1, seed=5, max_n=6, split="slots")
+    else:
+        ours = d.reverse(resp, feats, reps=1, seed=5, max_n=6, split="slots")
+    seeded_reverse_pred(5)
+    module = compute_model_to_monkey if direction == "forward" else compute_monkey_to_model
+    monkeypatch.setattr(sys.modules[module.__module__].np.random, "choice", lambda *a, **k: pick)
+    module(*_canonical(F, R), str(tmp_path), reps=1, max_n=6)
+    ref = np.load(tmp_path / f"{direction}_ev.npy")
+    got = ours.ev.mean("rep").values
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    assert _rel(got, ref) < 1e-6
 
 
 def test_model_to_model_parity(problem, tmp_path):

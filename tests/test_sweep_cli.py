@@ -6,6 +6,7 @@ import json
 import os
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -55,6 +56,25 @@ def test_cli_sweep(sweep_copy, tmp_path):
     cfg.write_text("models: [netA]\nlayerz: [layer1]\n")
     line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial"]))
     assert "unknown configuration keys [layerz]" in line and "accepted keys" in line  # the file's spelling (YAML)
+
+
+def test_json_numbers_are_the_tables_numbers_exactly(sweep_copy, tmp_path):
+    """--json rounded every number to 10 decimals (pandas' to_json): alpha=1e-11 read 0.0, and the
+    EVs lost their last digits; --table kept them. Both now hold the same float64 values."""
+    from neuroxr.sweep import sweep
+
+    path = sweep_copy()
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [netA]\nlayers: [layer1]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n"
+                   "alpha: 1.0e-11\nmin_reliability: 0.00000123456789\n")
+    res = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--json"])
+    assert res.exit_code == 0, res.output
+    [row] = json.loads(res.output)["table"]
+    ref = sweep(path, client="serial", progress=False, models=["netA"], layers=["layer1"], neural=["animalA"],
+                directions=["forward"], reps=2, alpha=1e-11, min_reliability=1.23456789e-6).table.iloc[0]
+    assert row["alpha"] == 1e-11 and row["min_reliability"] == 1.23456789e-6
+    assert row["median_ev"] == ref["median_ev"] and row["mean_ev"] == ref["mean_ev"]  # every digit
+    assert row["n_excluded_stimuli"] == ref["n_excluded_stimuli"] and isinstance(row["n_targets"], int)
 
 
 def test_cli_metric_sweep(sweep_copy, tmp_path):
@@ -598,3 +618,37 @@ def test_cli_sweep_writes_its_table_when_standard_output_is_closed(sweep_copy, t
     subprocess.run(cmd, stdout=reader.stdin, stderr=subprocess.DEVNULL, check=False, timeout=300)
     reader.stdin.close()
     assert len(pd.read_csv(table)) == 1
+
+
+def test_an_inference_entry_that_fails_is_a_failed_entry_and_the_others_are_computed(sweep_copy, tmp_path):
+    """One failing inference entry (its neural set lost a chunk after the scores were written)
+    stopped the whole sweep even with --on-error warn (no table, no JSON), and with a flag given the
+    error no longer named the config file. It is now a failed entry as a task is: warned of (its
+    row left out) or, by default, raised once the others are computed, naming the file."""
+    from neuroxr.sweep import SweepError, sweep
+
+    path = sweep_copy()
+    kw = dict(client="serial", progress=False, models=["netA"], layers=["layer1"], neural=["animalA", "animalB"],
+              directions=["forward"], reps=2)
+    sweep(path, **kw)
+    os.remove(path / "neural" / "animalA" / "data" / "c" / "0" / "0" / "0")
+    res = sweep(path, on_error="warn", inference={"bootstrap": 20}, **kw)
+    assert list(res.failed) == ["inference/forward/netA.layer1__animalA"]
+    assert "chunk 0/0/0 is missing" in res.failed["inference/forward/netA.layer1__animalA"]
+    assert res.inference_table["neural"].tolist() == ["animalB"] and np.isfinite(res.inference_table["median_ev"]).all()
+    with pytest.raises(SweepError, match=r"^1 inference entries failed .*\n  inference/forward/netA\.layer1__animalA: "):
+        sweep(path, inference={"bootstrap": 20}, **kw)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [netA]\nlayers: [layer1]\nneural: [animalA, animalB]\ndirections: [forward]\nreps: 2\n"
+                   "inference: {bootstrap: 20}\n")
+    runner = CliRunner()
+    for flags in ([], ["--on-error", "raise"], ["--blas-threads", "1"]):
+        line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress",
+                                                             *flags]))
+        assert line.startswith(f"Error: {cfg}: ") and "write the set again" in line, (flags, line)
+    res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress", "--on-error", "warn",
+                                        "--json", "--table", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert list(out["failed"]) == ["inference/forward/netA.layer1__animalA"] and len(out["inference_table"]) == 1
+    assert pd.read_csv(tmp_path / "t.inference.csv")["neural"].tolist() == ["animalB"]

@@ -138,12 +138,11 @@ def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool 
 
 def _flags_given(message: str, **given: Any) -> str:
     """``message`` with the sweep's keys given as flags (``given``: those not ``None``) spelled as
-    those flags (``backend='cupy'`` -> ``--backend cupy``); the keys of the config file stay keys."""
+    those flags (``backend='cupy'`` -> ``--backend cupy``); the keys of the config file stay keys.
+    The command line's advice replaces the library's either way (:func:`~neuroxr.cli._common.flag_spelling`)."""
     from ._common import flag_spelling
 
     names = {k for k, v in given.items() if v is not None}
-    if not names:
-        return message
     flags = click.Command("sweep", params=[p for p in sweep_command.params if p.name in names])
     return flag_spelling(message, flags)
 
@@ -274,10 +273,11 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         # the command's message never names the Python function (sweep()'s own checks start with it: _PREFIX)
         message = one_line(exc).removeprefix(_PREFIX)
         spelled = _flags_given(message, backend=backend, on_error=on_error, blas_threads=blas_threads)
+        plain = _flags_given(message)  # the same message without a flag in it
         if scheduler is not None and spelled.startswith(("scheduler ", "cannot connect to the Dask scheduler")):
             spelled = "--" + spelled if spelled.startswith("scheduler ") else f"--scheduler: {spelled}"
         # a lost scheduler, or a value given as a flag: not the file's
-        where = f"{config}: " if config and not isinstance(exc, SchedulerLostError) and spelled == message else ""
+        where = f"{config}: " if config and not isinstance(exc, SchedulerLostError) and spelled == plain else ""
         raise click.ClickException(f"{where}{spelled}") from None
     if client is None and not (quiet or as_json) and not _has_bokeh():  # the local cluster ran without its dashboard
         click.echo(DASHBOARD_ADVICE, err=True)

@@ -40,6 +40,7 @@ worker gives each its own.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -353,3 +354,45 @@ def warn_shared_gpus(client: Any) -> None:
             warn(f"sweep: {len(workers)} workers on {host} ({', '.join(sorted(a for a, _ in workers))}) all run on its GPU "
                  f"{device}, though they see {most}; start them with `dask cuda worker` (one per GPU) or give each its own "
                  f"CUDA_VISIBLE_DEVICES.")
+
+
+#: Loggers of the client side whose connection-loss tracebacks the sweep replaces by one line.
+CLIENT_LOGGERS = ("distributed.client", "distributed.core", "distributed.comm")
+
+
+class QuietConnectionErrors(logging.Filter):
+    """Drops the client's tracebacks and give-up message of a lost connection (the sweep reports it
+    in one line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and lost_scheduler(exc):
+            return False
+        return not str(record.msg).startswith("Failed to reconnect to scheduler")
+
+
+def lost_reason(exc: BaseException) -> str:
+    """Why the scheduler was lost, as the sweep's one line says it."""
+    if isinstance(exc, SchedulerLost):
+        return "its tasks were cancelled"
+    return f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'connection closed'}"
+
+
+class SchedulerLost(RuntimeError):
+    """A task future came back cancelled: the scheduler (or the client's connection) went away."""
+
+
+def lost_scheduler(exc: BaseException) -> bool:
+    """Whether ``exc`` says that the scheduler, or the connection to it, went away."""
+    import asyncio
+    import concurrent.futures
+
+    from distributed.comm.core import CommClosedError
+
+    try:
+        from distributed.client import FutureCancelledError
+    except ImportError:  # older distributed
+        FutureCancelledError = concurrent.futures.CancelledError  # noqa: N806
+    lost = (SchedulerLost, CommClosedError, FutureCancelledError, concurrent.futures.CancelledError,
+            asyncio.CancelledError, ConnectionError, TimeoutError, OSError)
+    return isinstance(exc, lost)

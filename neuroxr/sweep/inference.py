@@ -60,8 +60,8 @@ def direction_inference_params(kw: Mapping[str, Any], inference: Mapping[str, An
 
 
 def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any] | None,
-                  metric_options: Mapping[str, Mapping[str, Any]] | None = None,
-                  overwrite: bool = False) -> tuple[pd.DataFrame, dict[str, bool]]:
+                  metric_options: Mapping[str, Mapping[str, Any]] | None = None, overwrite: bool = False,
+                  failed: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, bool]]:
     """Compute (or read back) the inference entries of the sweep's direction and metric entries.
 
     Metric entries of ``crsa``, ``ersa``, ``cka`` and ``shape`` get ``<metric>_bootstrap`` /
@@ -69,6 +69,8 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
     its filled options, as the sweep scored it; default: the metric's defaults) and the sweep's
     ``seed``; their rows hold ``score`` with ``score_low`` / ``score_high`` and ``p``.
     ``overwrite=True`` (the sweep's) recomputes matching inference entries instead of reading them back.
+    With ``failed`` (a dict), an entry whose inference fails is recorded there (``inference/<key>`` ->
+    its error) and has no row, and the others are still computed; without it the error is raised.
 
     Returns
     -------
@@ -82,37 +84,50 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
         Store path of every inference entry -> whether this call computed it (``False``: a
         matching entry was read back), as :attr:`neuroxr.entries.EntryResult.computed` says.
     """
-    from ..entries import compute
-
     if not inference:
         return pd.DataFrame(), {}
     rows: list[dict[str, Any]] = []
     computed: dict[str, bool] = {}
     for e in entries:
-        if e.is_metric:
-            if takes_inference(e):
-                rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference, overwrite,
-                                        computed))
-            continue
-        found = {}
-        for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
-            if not n:
-                continue
-            p = direction_inference_params(kw, inference, procedure, e.direction)
-            dtype = p.pop("dtype", None)
-            res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
-                          backend=kw.get("backend"), overwrite=overwrite)
-            found[procedure] = res
-            computed[res.path] = res.computed
-        # a time-resolved entry (a time_bin dim) gives one row per bin, as the score tables do
-        split = {procedure: per_bin(res.dataset) for procedure, res in found.items()}
-        for t in range(len(next(iter(split.values()))) if split else 1):
-            row = {**e.labels(), **(next(iter(split.values()))[t][0] if split else {}), "key": e.key}
-            for procedure, bins in split.items():
-                row.update(inference_summary(bins[t][1], procedure), **{f"{procedure}_path": found[procedure].path},
-                           **procedure_parameters(found[procedure].dataset.attrs, procedure))
-            rows.append(row)
+        try:
+            if e.is_metric:
+                if takes_inference(e):
+                    rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference,
+                                            overwrite, computed))
+            else:
+                rows.extend(_direction_rows(store, e, kw, inference, overwrite, computed))
+        except Exception as exc:  # as a failed task: the others are still computed
+            if failed is None:
+                raise
+            failed[f"inference/{e.key}"] = f"{type(exc).__name__}: {exc}"
     return pd.DataFrame(rows), computed
+
+
+def _direction_rows(store: Any, e: Entry, kw: Mapping[str, Any], inference: Mapping[str, Any], overwrite: bool,
+                    computed: dict[str, bool]) -> list[dict[str, Any]]:
+    """The inference entries of one direction entry and their summary rows (one per time bin)."""
+    from ..entries import compute
+
+    rows = []
+    found = {}
+    for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
+        if not n:
+            continue
+        p = direction_inference_params(kw, inference, procedure, e.direction)
+        dtype = p.pop("dtype", None)
+        res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
+                      backend=kw.get("backend"), overwrite=overwrite)
+        found[procedure] = res
+        computed[res.path] = res.computed
+    # a time-resolved entry (a time_bin dim) gives one row per bin, as the score tables do
+    split = {procedure: per_bin(res.dataset) for procedure, res in found.items()}
+    for t in range(len(next(iter(split.values()))) if split else 1):
+        row = {**e.labels(), **(next(iter(split.values()))[t][0] if split else {}), "key": e.key}
+        for procedure, bins in split.items():
+            row.update(inference_summary(bins[t][1], procedure), **{f"{procedure}_path": found[procedure].path},
+                       **procedure_parameters(found[procedure].dataset.attrs, procedure))
+        rows.append(row)
+    return rows
 
 
 def inference_summary(ds: Any, procedure: str) -> dict[str, float]:

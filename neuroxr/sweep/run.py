@@ -29,7 +29,15 @@ from ..store import StudyStore
 from ..validation import check_int
 from ._util import ordered
 from .checks import check_plan
-from .cluster import check_client, local_cuda_cluster
+from .cluster import (
+    CLIENT_LOGGERS,
+    QuietConnectionErrors,
+    SchedulerLost,
+    check_client,
+    local_cuda_cluster,
+    lost_reason,
+    lost_scheduler,
+)
 from .config import check_inference, check_metric_options, check_score_kwargs
 from .gather import SweepResult, check_inputs_current, gather, gather_metrics, read_reused
 from .inference import run_inference
@@ -402,17 +410,17 @@ def sweep(
         bar.close()
     seconds = time.perf_counter() - t0
     if failed and on_error == "raise":
-        lines = "\n".join(f"  {k}: {v}" for k, v in list(failed.items())[:10])
-        more = f"\n  ... and {len(failed) - 10} more" if len(failed) > 10 else ""
-        raise SweepError(
-            f"{len(failed)} of {len(todo)} sweep entries failed (the other {len(computed)} computed entries are written; "
-            f"re-run the sweep to compute only the missing ones):\n{lines}{more}", failed, computed)
+        raise _failures(failed, f"of {len(todo)} sweep entries", computed)
     dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric], paths=paths, score_kwargs=kw,
                                           read=read, failed=failed)
     metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric], paths=paths,
                                            metric_options=metric_opts, read=read, failed=failed)
+    inference_failed: dict[str, str] = {}
     inference_table, inferred = run_inference(store, [e for e in entries if e.key not in failed], kw, inference,
-                                              metric_options=metric_opts, overwrite=overwrite)
+                                              metric_options=metric_opts, overwrite=overwrite, failed=inference_failed)
+    if inference_failed and on_error == "raise":  # as the tasks': the others are computed first
+        raise _failures(inference_failed, "inference entries", computed)
+    failed.update(inference_failed)
     check_inputs_current(store, [*paths.values(), *inferred], lambda msg: SweepError(msg, {}, computed))  # one version each
     return SweepResult(inference_table=inference_table, entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
                        inference_computed=[p for p, new in inferred.items() if new],
@@ -420,6 +428,14 @@ def sweep(
                        best_layers=without_failed(best_layers(target_table, seed=selection_seed or 0),
                                                   [e for e in entries if e.key in failed]),
                        metrics=metrics, metric_table=metric_table)
+
+
+def _failures(failed: Mapping[str, str], what: str, computed: Sequence[str]) -> SweepError:
+    """The :class:`SweepError` listing the ``failed`` entries (``what``: of how many, which kind)."""
+    lines = "\n".join(f"  {k}: {v}" for k, v in list(failed.items())[:10])
+    more = f"\n  ... and {len(failed) - 10} more" if len(failed) > 10 else ""
+    return SweepError(f"{len(failed)} {what} failed (the other {len(computed)} computed entries are written; re-run the "
+                      f"sweep to compute only the missing ones):\n{lines}{more}", failed, computed)
 
 
 _Job = tuple[Entry, dict[str, Any]]
@@ -488,8 +504,8 @@ class _Run:
         address = getattr(c, "scheduler", None) and c.scheduler.address
         finished: set[str] = set()
         interrupted = False
-        quiet = _QuietConnectionErrors()
-        for name in _CLIENT_LOGGERS:
+        quiet = QuietConnectionErrors()
+        for name in CLIENT_LOGGERS:
             logging.getLogger(name).addFilter(quiet)
         try:
             if show and getattr(c, "dashboard_link", None):
@@ -508,7 +524,7 @@ class _Run:
             for f in as_completed(list(futures)):
                 key = futures[f]
                 if f.status == "cancelled":
-                    raise _SchedulerLost(f"task of {key} was cancelled")
+                    raise SchedulerLost(f"task of {key} was cancelled")
                 if f.status == "error":
                     done(key, None, f.exception())
                 else:
@@ -522,12 +538,12 @@ class _Run:
                     c.run(mute_logs, on_error="ignore", callback_timeout=5)
             raise
         except Exception as exc:
-            if not _lost_scheduler(exc):
+            if not lost_scheduler(exc):
                 raise
             rest = {e.key: "unfinished when the Dask scheduler went away" for e, _ in jobs if e.key not in finished}
             raise SchedulerLostError(
                 f"lost the Dask scheduler at {address or client!r} after {len(finished)} of {len(jobs)} entries "
-                f"({_reason(exc)}); the {len(computed)} computed entries are written, and a re-run resumes "
+                f"({lost_reason(exc)}); the {len(computed)} computed entries are written, and a re-run resumes "
                 f"with the entries still missing.",
                 rest, computed) from None
         finally:
@@ -540,7 +556,7 @@ class _Run:
                 except Exception:  # closing a client whose scheduler is gone may fail; nothing is lost
                     pass
             logging.disable(muted)
-            for name in _CLIENT_LOGGERS:
+            for name in CLIENT_LOGGERS:
                 logging.getLogger(name).removeFilter(quiet)
 
 
@@ -553,44 +569,3 @@ def _check_scheduler(address: str) -> None:
         _, opened = connect(address, None, False, None)
     for c in opened:
         c.close()
-
-
-#: Loggers of the client side whose connection-loss tracebacks the sweep replaces by one line.
-_CLIENT_LOGGERS = ("distributed.client", "distributed.core", "distributed.comm")
-
-
-class _QuietConnectionErrors(logging.Filter):
-    """Drops the client's tracebacks and give-up message of a lost connection (the sweep reports it
-    in one line)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and _lost_scheduler(exc):
-            return False
-        return not str(record.msg).startswith("Failed to reconnect to scheduler")
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, _SchedulerLost):
-        return "its tasks were cancelled"
-    return f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'connection closed'}"
-
-
-class _SchedulerLost(RuntimeError):
-    """A task future came back cancelled: the scheduler (or the client's connection) went away."""
-
-
-def _lost_scheduler(exc: BaseException) -> bool:
-    """Whether ``exc`` says that the scheduler, or the connection to it, went away."""
-    import asyncio
-    import concurrent.futures
-
-    from distributed.comm.core import CommClosedError
-
-    try:
-        from distributed.client import FutureCancelledError
-    except ImportError:  # older distributed
-        FutureCancelledError = concurrent.futures.CancelledError  # noqa: N806
-    lost = (_SchedulerLost, CommClosedError, FutureCancelledError, concurrent.futures.CancelledError,
-            asyncio.CancelledError, ConnectionError, TimeoutError, OSError)
-    return isinstance(exc, lost)

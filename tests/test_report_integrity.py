@@ -104,6 +104,31 @@ def test_a_damaged_inference_entry_is_named_not_a_stopped_report(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+@pytest.mark.parametrize("lost", ["forward_bootstrap", "forward_permutation"])
+def test_a_damaged_inference_entry_of_a_time_resolved_score_marks_the_rows_of_its_bins(tmp_path, lost):
+    """An unreadable entry's bins are unknown: its error went to a row of its own, without bins, and
+    the bins' rows (filled by the score's other, readable entry) showed no error."""
+    from conftest import time_sets
+
+    store = StudyStore(tmp_path / "t.zarr")
+    F, A, _ = time_sets()
+    store.write_features("net", "l1", F)
+    store.write_neural("mA", A)
+    boot = nx.compute(store, "forward_bootstrap", "net.l1", "mA", params={"reps": 2, "n_boot": 20}).path
+    perm = nx.compute(store, "forward_permutation", "net.l1", "mA", params={"n_perm": 19}).path
+    intact = inference_table(store)
+    assert len(intact) == 3 and (intact["error"] == "").all()
+    damaged = boot if lost == "forward_bootstrap" else perm
+    _lose_chunk(store, damaged, "median_ev_boot" if damaged == boot else "median_p")
+    table = inference_table(StudyStore(tmp_path / "t.zarr", mode="r"))
+    assert len(table) == 3 and table["time_bin_start"].tolist() == intact["time_bin_start"].tolist()
+    assert all(damaged in e for e in table["error"]) and not table["in_figures"].any()
+    lost_cols, kept_cols = (["median_ev", "median_ev_low"], ["median_p"]) if damaged == boot else (["median_p"], ["median_ev"])
+    assert table[lost_cols].isna().all().all()
+    for c in kept_cols:  # the other entry's numbers stay, per bin
+        np.testing.assert_array_equal(table[c].to_numpy(float), intact[c].to_numpy(float))
+
+
 def test_a_damaged_temporal_generalization_entry_is_named_not_a_stopped_report(tmp_path):
     from conftest import time_sets
 

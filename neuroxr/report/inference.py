@@ -129,6 +129,12 @@ def inference_table(store: StudyStore, damage: Mapping[str, str] | None = None) 
                     _unreadable(row, e.path, failed)
                 elif _more_resamples(row, count, procedure):
                     row.update(summary, **{n: count})
+    for bkey in [k for k in rows if k[4] is None and rows[k].get("error")]:  # an unreadable entry's bins are unknown:
+        binned = [k for k in rows if k[:4] == bkey[:4] and k[4] is not None]  # its error marks the bins' rows
+        for k in binned:
+            rows[k]["error"] = "; ".join(filter(None, [rows[k].get("error", ""), rows[bkey]["error"]]))
+        if binned:
+            del rows[bkey]
     out = pd.DataFrame(list(rows.values()))
     for c in INFERENCE_DISPLAY + ["model", "layer", "neural"]:
         if c not in out.columns and not c.startswith("time_bin"):  # bin columns only with a time-resolved entry

@@ -471,11 +471,12 @@ def test_pls_predicts_the_training_mean_on_a_fold_whose_predictors_are_constant(
 
 
 def test_an_estimator_drawing_from_numpys_global_random_state_is_refused(tmp_path):
-    """An estimator whose fit draws from NumPy's global random state (random_state=None) gave other
-    numbers on each call, and a repeated store request returned the first entry's: it is refused in
-    one line saying to fix its random_state; with one, repeated calls agree, and an estimator whose
-    random_state=None is never drawn from (Ridge's default solver) is unaffected."""
-    from sklearn.linear_model import Lasso
+    """An estimator whose fit depends on draws from NumPy's global random state (random_state=None)
+    gave other numbers on each call, and a repeated store request returned the first entry's: it is
+    refused in one line saying to fix its random_state; with one, repeated calls agree, and an
+    estimator whose random_state=None is never drawn from (Ridge's default solver), or whose draws
+    change nothing (Lasso's cyclic selection), is unaffected."""
+    from sklearn.linear_model import ElasticNet, Lasso
 
     rng = np.random.default_rng(0)
     ids = [f"s{i:02d}" for i in range(30)]
@@ -491,6 +492,17 @@ def test_an_estimator_drawing_from_numpys_global_random_state_is_refused(tmp_pat
     store.write_features("b", "l1", G)
     with pytest.raises(ParameterError, match="draws from NumPy's global random state"):
         nx.score(store, "model_to_model", "a.l1", "b.l1", regressor=drawing[0])
+    # Lasso and ElasticNet draw a seed from the global state in every fit, which cyclic selection never
+    # uses: their predictions do not depend on it, so they are fitted (cross_val_predict's numbers), and the
+    # check (a refit from another state) leaves the global state as the fits alone leave it
+    for est in (Lasso(alpha=0.01), ElasticNet(alpha=0.01)):
+        np.random.seed(3)
+        got = pv.model_to_model(F, G, regressor=est, keep_predictions=True).prediction.isel(rep=0).values
+        after = np.random.get_state()[1].copy()
+        np.random.seed(3)
+        ref = cross_val_predict(est, F.values, G.values, cv=list(kfold_indices(30, 10, 0)))
+        np.testing.assert_array_equal(np.random.get_state()[1], after)
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
     fixed = make_pipeline(PCA(2, svd_solver="randomized", random_state=0), LinearRegression())
     for est in (fixed, Ridge()):
         np.testing.assert_array_equal(pv.model_to_model(F, G, regressor=est).ev.values,

@@ -66,6 +66,10 @@ _WHAT = {"alpha": "the penalty of ridge, lasso and elasticnet", "alphas": "the p
          "n_components": "the number of pls components"}
 
 
+#: The seed of the other global random state a drawing estimator is fitted from (:meth:`Regressor._depends_on_draws`).
+_OTHER_STATE = 20250101
+
+
 def _global_state() -> tuple[Any, ...]:
     """NumPy's global random state (what ``random_state=None`` draws from)."""
     return np.random.get_state()
@@ -476,6 +480,7 @@ class Regressor:
 
         pls = (isinstance(self.name, str) and self.name == "pls") or isinstance(self.name, (PLSRegression, PLSCanonical, CCA))
         P = np.full(Y.shape, np.nan)
+        checked = not is_estimator(self.name)  # whether a fit's draws from NumPy's global state are known harmless
         for train, test in self.folds:
             est = self.estimator()
             x, y = X[train], Y[train]
@@ -487,10 +492,23 @@ class Regressor:
             before = _global_state()
             est.fit(x, y)
             P[test] = np.asarray(est.predict(X[test])).reshape(len(test), -1)
-            if is_estimator(self.name) and not _same_state(before, _global_state()):
-                raise ParameterError(
-                    f"{where(self.caller)}regressor={type(self.name).__name__}(...) draws from NumPy's global random state (a "
-                    "random_state=None inside it): each fit gives other numbers, so its result could be neither "
-                    "reproduced nor identified. Give it a fixed random_state (e.g. random_state=0)."
-                )
+            if not checked and not _same_state(before, _global_state()):
+                checked = True  # it drew: does the fit depend on the draw? (Lasso draws a seed it does not use)
+                if self._depends_on_draws(x, y, X[test], P[test]):
+                    raise ParameterError(
+                        f"{where(self.caller)}regressor={type(self.name).__name__}(...) draws from NumPy's global random "
+                        "state (a random_state=None inside it): each fit gives other numbers, so its result could be "
+                        "neither reproduced nor identified. Give it a fixed random_state (e.g. random_state=0)."
+                    )
         return P
+
+    def _depends_on_draws(self, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, p: np.ndarray) -> bool:
+        """Whether the estimator, fitted on ``x, y`` from another global random state, predicts other
+        values than ``p`` at ``x_test``; the global state is left as the first fit left it."""
+        after = np.random.get_state()
+        try:
+            np.random.set_state(np.random.RandomState(_OTHER_STATE).get_state())
+            q = np.asarray(self.estimator().fit(x, y).predict(x_test)).reshape(p.shape)
+        finally:
+            np.random.set_state(after)
+        return not np.array_equal(p, q, equal_nan=True)

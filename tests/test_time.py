@@ -618,7 +618,7 @@ def test_per_bin_warnings_name_their_bins():
     F, R = _data()
     R = R.copy()
     R[:, 2, :, 1] = np.nan  # neuroid 2 has no valid trial at bin 1 only
-    with pytest.warns(nx.NeuroxrWarning, match=r"no valid trial.*\(time bins 1\)"):
+    with pytest.warns(nx.NeuroxrWarning, match=r"no valid trial.*\(time bin 1\)$"):
         nx.reverse(R, F, reps=1)
 
 
@@ -643,7 +643,7 @@ def test_a_bin_without_any_target_to_score_is_nan_as_in_forwards_one_operator(ho
           "permutation": lambda X: permutation_test("forward", F, X, n_perm=19, reps=2, min_reliability=0.0),
           "pls": lambda X: nx.forward(F, X, reps=2, regressor="pls", n_components=2),
           "reliability": lambda X: nx.split_half_reliability(X, reps=2)}[call]
-    with pytest.warns(nx.NeuroxrWarning, match=r"nothing to score: its numbers are NaN \(time bins 2\)"):
+    with pytest.warns(nx.NeuroxrWarning, match=r"nothing to score: its numbers are NaN \(time bin 2\)$"):
         ds = fn(R)
     for t in (0, 1, 3):
         alone = _quiet(fn, bin_slice(R, t))

@@ -240,7 +240,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
         raise empty  # type: ignore[misc]  (no bin scored: the static call's error)
     for (msg, category), bins in seen.items():
         shown = ", ".join(map(str, bins[:10])) + (", ..." if len(bins) > 10 else "")
-        warn(f"{msg} (time bins {shown})", category)
+        warn(f"{msg} (time bin{'s' if len(bins) > 1 else ''} {shown})", category)
     # min_reliability judges split-half reliabilities only of data with repeats (else every target counts)
     judged = "min_reliability" in scored[0].attrs and all(v.sizes["repeat"] >= 2 for v in arrays.values())
     return stack_bins([r if r is not None else _unscored(scored[0], judged) for r in out], first)

@@ -361,7 +361,8 @@ def test_rdm_noise_ceiling_refuses_one_square_rdm_and_other_shapes_naming_rdms()
     cases = [(D, r"rdms is one RDM of 10 stimuli \(a square array\).*e\.g\. np\.stack\(rdms\)\.$"),
              (rng.random((3, 14)), r"rdms has 14 values per RDM on its last axis, which is not n \(n - 1\) / 2"),
              (squareform(D), r"rdms has shape \(45,\); pass a stack of subject RDMs"),
-             (np.stack([D[None]] * 2), r"rdms has shape \(2, 1, 10, 10\); pass a stack")]
+             (np.stack([D[None]] * 2), r"rdms has shape \(2, 1, 10, 10\); pass a stack"),
+             (np.zeros((2, 3, 4)), r"rdms has shape \(2, 3, 4\); pass a stack")]  # not square: broadcast error
     for x, msg in cases:
         with pytest.raises(LayoutError, match="^rdm_noise_ceiling: " + msg):
             geo.rdm_noise_ceiling(x)
@@ -599,7 +600,9 @@ def test_rsa_inference_arguments_are_refused_in_one_line_naming_the_function(cal
 def test_rdms_of_features_whose_squares_leave_float64_are_refused_not_wrong(method):
     """Features beyond about 1e+-154 (their squares leave float64's normal range) gave correlation and
     cosine RDMs of 0s and 2s (tiny) or NaN (huge), a wrong crsa score, and a raw OverflowError for
-    Euclidean ones; now one line naming the input. Just inside the range the RDMs match scipy."""
+    Euclidean ones; now one line naming the input, also where the squares flush to exactly 0 (1e-200:
+    NaN RDMs, as zero patterns, without a word). Just inside the range the RDMs match scipy; a pattern
+    of zeros among others is still a zero pattern (NaN correlation and cosine distances), not refused."""
     from scipy.spatial.distance import pdist, squareform
 
     rng = np.random.default_rng(0)
@@ -608,7 +611,7 @@ def test_rdms_of_features_whose_squares_leave_float64_are_refused_not_wrong(meth
         ref = squareform(pdist(F * scale, method))
         got = geo.rdm(nx.features(F * scale), method=method).values
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * ref.max())
-    for scale, how in ((1e-155, "fall below"), (1e160, "overflow")):
+    for scale, how in ((1e-155, "fall below"), (1e-200, "fall below"), (1e-300, "fall below"), (1e160, "overflow")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow in the Gram, before the refusal
             with pytest.raises(LayoutError, match=rf"^rdm: obj \(features\): the features' squared norms {how} float64's "
@@ -616,6 +619,14 @@ def test_rdms_of_features_whose_squares_leave_float64_are_refused_not_wrong(meth
                 geo.rdm(nx.features(F * scale), method=method)
             with pytest.raises(LayoutError, match=rf"^crsa: features: the features' squared norms {how}"):
                 geo.crsa(nx.features(F * scale), nx.neural(Y), rdm_method=method)
+    Z = F + 0.37
+    Z[3] = 0.0
+    D = geo.rdm(nx.features(Z), method=method).values
+    ref = squareform(pdist(Z, method)) if method not in ("correlation", "cosine") else None
+    if ref is not None:
+        np.testing.assert_allclose(D, ref, rtol=1e-12, atol=1e-12)
+    else:
+        assert np.isnan(D[3, [i for i in range(8) if i != 3]]).all() and np.isfinite(np.delete(np.delete(D, 3, 0), 3, 1)).all()
 
 
 def test_permuting_the_stimuli_changes_no_bit_of_rdms_comparisons_or_ceilings():

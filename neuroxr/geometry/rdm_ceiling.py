@@ -74,7 +74,7 @@ def _check_stack_shape(R: np.ndarray) -> None:
     RDM, not ``n`` condensed ones; any other square array is ``m`` condensed RDMs of ``m`` pairs each,
     as :func:`neuroxr.kernels.compare.compare_rdms_many` reads them."""
     stack = "pass a stack of subject RDMs, (m, n, n) or condensed (m, n (n - 1) / 2)"
-    if R.ndim not in (2, 3):
+    if R.ndim not in (2, 3) or (R.ndim == 3 and R.shape[1] != R.shape[2]):
         raise LayoutError(f"rdm_noise_ceiling: rdms has shape {R.shape}; {stack}.")
     if R.ndim == 2 and R.shape[0] == R.shape[1] and _is_rdm(R):
         raise LayoutError(f"rdm_noise_ceiling: rdms is one RDM of {R.shape[0]} stimuli (a square array); the noise ceiling "

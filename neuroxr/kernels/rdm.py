@@ -227,7 +227,11 @@ def check_range(stats: GramStats, name: str = "rdm") -> None:
     d = _diag(xp, K) + 2 * uncentered_shift(stats)  # every stimulus's squared norm ||F_i||^2
     info = xp.finfo(K.dtype)
     over = bool(xp.any(xp.isinf(K))) or bool(xp.any(xp.isinf(d)))  # NaN: missing values, as the caller decides
-    if over or bool(xp.any((d > 0) & (d < float(info.tiny)))):
+    # a norm squared to exactly 0 where the row's mean (unsquared: it does not underflow) is not 0 beyond the
+    # rounding of a zero row's (-mu + mu): underflow, not a zero pattern
+    mean, scale = stats.a / stats.n_units + stats.mu, xp.abs(stats.a) / stats.n_units + abs(float(stats.mu))
+    flushed = (d == 0) & (xp.abs(mean) > 64 * float(info.eps) * scale)
+    if over or bool(xp.any((d > 0) & (d < float(info.tiny)))) or bool(xp.any(flushed)):
         lo, hi = math.sqrt(float(info.tiny)), math.sqrt(float(info.max))
         raise LayoutError(
             f"{name}: the features' squared norms {'overflow' if over else 'fall below'} {K.dtype}'s normal range "

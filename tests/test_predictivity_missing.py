@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -171,10 +173,15 @@ def test_many_missing_patterns_share_their_common_stimuli(arrays, monkeypatch):
     Yn = Y.copy()
     for j in (1, 2, 3):
         Yn[j, j] = np.nan  # three different patterns
-    # the first warning says each is scored on its own stimuli; the second says that this one does not hold
-    with pytest.warns(NeuroxrWarning, match=r"\(more than 2\); instead of each on its own stimuli \(one fit per set\), they "
-                      r"are scored together on the 47 of 50 stimuli they all share, so each one's score depends on the others"):
+    # two warnings that agree: the first said each was scored on its own stimuli, which the second took back
+    with pytest.warns(NeuroxrWarning) as caught:
         ds = pv.forward(nx.features(F, _ids()), nx.neural(Yn, _ids()), reps=1)
+    said = [str(w.message) for w in caught]
+    assert any(m.endswith("3 neuroids lack 1 valid repeat(s) on some stimuli (3 stimulus-neuroid pairs); they miss too "
+                          "many sets of stimuli to be scored each on its own (the next warning says how).") for m in said), said
+    assert any(re.search(r"\(more than 2\); instead of each on its own stimuli \(one fit per set\), they are scored together "
+                         r"on the 47 of 50 stimuli they all share, so each one's score depends on the others", m) for m in said)
+    assert not any("each is scored on its own stimuli" in m for m in said), said
     rows = np.ones(N, bool)
     rows[[1, 2, 3]] = False
     for j in range(K):

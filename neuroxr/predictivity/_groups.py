@@ -1,14 +1,19 @@
 """The directions' targets grouped by their pattern of usable stimuli (each group one sub-problem
-with its own folds and operator); re-exported by :mod:`neuroxr.predictivity._prepare`."""
+with its own folds and operator), and the counts of their stimuli the results report; re-exported
+by :mod:`neuroxr.predictivity._prepare`."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from ..errors import examples, warn
 from ..kernels.folds import min_stimuli, stimulus_folds
 
-__all__ = ["MAX_GROUPS", "scored_groups", "target_groups", "warn_unscored"]
+__all__ = ["MAX_GROUPS", "TARGET_COUNTS", "bin_counts", "scored_groups", "scored_together", "target_counts",
+           "target_groups", "warn_unscored"]
 
 
 #: Most sub-problems (distinct patterns of missing stimuli) scored exactly, one operator each.
@@ -81,6 +86,15 @@ def _bin_groups(valid: np.ndarray, name: str, bins: np.ndarray) -> list[tuple[np
     return [(rows, np.sort(np.concatenate(cs))) for rows, cs in merged.values()]
 
 
+def scored_together(valid: np.ndarray) -> bool:
+    """Whether the incomplete targets of ``valid`` (stimuli x targets) miss more than :data:`MAX_GROUPS`
+    sets of stimuli and share at least half of them: then they are scored together on the stimuli
+    they all share (:func:`_pattern_groups`), not each on its own."""
+    rest = ~valid.all(axis=0)
+    return (len(np.unique(valid[:, rest].T, axis=0)) > MAX_GROUPS
+            and valid[:, rest].all(axis=1).sum() >= valid.shape[0] / 2) if rest.any() else False
+
+
 def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
     complete = valid.all(axis=0)
     if complete.all():
@@ -91,7 +105,7 @@ def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.n
     rest = np.flatnonzero(~complete)
     patterns, inverse = np.unique(valid[:, rest].T, axis=0, return_inverse=True)
     common = valid[:, rest].all(axis=1)
-    if len(patterns) > MAX_GROUPS and common.sum() >= valid.shape[0] / 2:
+    if scored_together(valid):
         warn(
             f"{name}: {len(rest)} targets miss {len(patterns)} different sets of stimuli (more than {MAX_GROUPS}); instead "
             f"of each on its own stimuli (one fit per set), they are scored together on the {int(common.sum())} of "
@@ -102,3 +116,27 @@ def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.n
         groups.append((rows, rest[np.asarray(inverse).ravel() == g]))
     return groups
 
+
+#: The attrs of :func:`target_counts`.
+TARGET_COUNTS = ("n_stimuli", "n_excluded_stimuli", "n_partial_targets")
+
+
+def target_counts(keep: np.ndarray, valid: np.ndarray) -> dict[str, int]:
+    """The attrs a direction reports of its targets' stimuli (``valid`` over the kept stimuli)."""
+    values = (int(keep.sum()), int((~keep).sum()), int((~valid.all(axis=0)).sum()))
+    return dict(zip(TARGET_COUNTS, values))
+
+
+def bin_counts(keep: np.ndarray, valid: np.ndarray, bins: np.ndarray, labels: Iterable[Any]) -> dict[str, list[int]]:
+    """:func:`target_counts` of each bin's targets (``bins``: the bin of each column of ``valid``,
+    over the kept stimuli ``keep``) as a call on that bin alone counts them, as lists over ``labels``
+    (a time-resolved forward's flattened ``neuroid x time_bin`` targets, counted from the one
+    reading of the responses)."""
+    full = np.zeros((keep.size, valid.shape[1]), dtype=bool)
+    full[keep] = valid  # the stimuli no target keeps are valid for none
+    per = []
+    for b in labels:
+        v = full[:, bins == b]
+        keep_b = v.any(axis=1)
+        per.append(target_counts(keep_b, v[keep_b]))
+    return {key: [c[key] for c in per] for key in per[0]} if per else {}

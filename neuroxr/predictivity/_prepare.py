@@ -332,31 +332,6 @@ def enough_repeats(R: Any, need: int, total: Any = None) -> np.ndarray:
     return np.asarray(valid_counts(R)) >= need
 
 
-#: The attrs of :func:`target_counts`.
-TARGET_COUNTS = ("n_stimuli", "n_excluded_stimuli", "n_partial_targets")
-
-
-def target_counts(keep: np.ndarray, valid: np.ndarray) -> dict[str, int]:
-    """The attrs a direction reports of its targets' stimuli (``valid`` over the kept stimuli)."""
-    values = (int(keep.sum()), int((~keep).sum()), int((~valid.all(axis=0)).sum()))
-    return dict(zip(TARGET_COUNTS, values))
-
-
-def bin_counts(keep: np.ndarray, valid: np.ndarray, bins: np.ndarray, labels: Iterable[Any]) -> dict[str, list[int]]:
-    """:func:`target_counts` of each bin's targets (``bins``: the bin of each column of ``valid``,
-    over the kept stimuli ``keep``) as a call on that bin alone counts them, as lists over ``labels``
-    (a time-resolved forward's flattened ``neuroid x time_bin`` targets, counted from the one
-    reading of the responses)."""
-    full = np.zeros((keep.size, valid.shape[1]), dtype=bool)
-    full[keep] = valid  # the stimuli no target keeps are valid for none
-    per = []
-    for b in labels:
-        v = full[:, bins == b]
-        keep_b = v.any(axis=1)
-        per.append(target_counts(keep_b, v[keep_b]))
-    return {key: [c[key] for c in per] for key in per[0]} if per else {}
-
-
 def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
                    folds: bool = True, raise_empty: bool = True, total: np.ndarray | None = None,
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -378,11 +353,11 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
         )
     partial = ~valid[keep].all(axis=0)
     if partial.any():
-        warn(
-            f"{name}: {int(partial.sum())} neuroids lack {need} valid repeat(s) on some stimuli "
-            f"({int((~valid[keep][:, partial]).sum())} stimulus-neuroid pairs); each is scored on its own "
-            f"stimuli{' (folds drawn over those)' if folds else ''}, the other neuroids are unaffected."
-        )
+        how = ("they miss too many sets of stimuli to be scored each on its own (the next warning says how)" if folds and
+               scored_together(valid[keep]) else f"each is scored on its own stimuli{' (folds drawn over those)' * folds}, "
+               "the other neuroids are unaffected")
+        warn(f"{name}: {int(partial.sum())} neuroids lack {need} valid repeat(s) on some stimuli "
+             f"({int((~valid[keep][:, partial]).sum())} stimulus-neuroid pairs); {how}.")
     return keep, valid[keep]
 
 
@@ -604,4 +579,4 @@ def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rt
 
 
 # the targets' grouping by their usable stimuli, importable from here
-from ._groups import MAX_GROUPS, target_groups  # noqa: E402, F401
+from ._groups import MAX_GROUPS, TARGET_COUNTS, bin_counts, scored_together, target_counts, target_groups  # noqa: E402, F401

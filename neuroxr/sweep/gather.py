@@ -248,7 +248,7 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     score_kwargs : mapping, optional
         The sweep's score arguments (default: the directions' defaults): an entry is read from the
         store entry with these parameters (:func:`neuroxr.entries.lookup`), or left out (NaN).
-    failed : collection of str, optional
+    failed : collection of str, default ()
         Keys of the entries that failed in the sweep run: left out (NaN), never read from an older
         copy that ``overwrite`` was to replace.
 
@@ -440,7 +440,7 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
     metric_options : mapping, optional
         Per metric entry group, its options (default: the metric's defaults), as in
         :func:`neuroxr.sweep.config.metric_params`.
-    failed : collection of str, optional
+    failed : collection of str, default ()
         As in :func:`gather`.
 
     Returns

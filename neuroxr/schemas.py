@@ -469,6 +469,7 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
 
     # precise messages from the package validators, per complete entry
     python: dict[str, str] = {}
+    unreadable: set[str] = set()
     for kind, path, complete in _store_entries(store):
         if not complete or kind not in _PYTHON_VALIDATORS:
             continue
@@ -487,10 +488,13 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
                 )
         except (LayoutError, StoreError) as exc:
             python[path] = str(exc) if str(exc).startswith(path) else f"{path}: {exc}"
+            if isinstance(exc, StoreError):  # it could not be read: for damage the scan below names
+                unreadable.add(path)
     edited = {path: f"{path}: {problem}" for path, problem in _edited_provenance(store) if path not in python}
+    damaged = [(path, problem) for path, problem in store.damaged(values=values)]
+    reported: set[str] = unreadable & {path for path, _ in damaged}  # said once, by the scan (with its fix)
 
     out: list[str] = []
-    reported: set[str] = set()
     for error in _iter_errors(descriptor, "store"):
         parts = [str(p) for p in error.absolute_path]
         if "propertyNames" in error.absolute_schema_path:  # the offending name is the instance
@@ -520,5 +524,5 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
     out.extend(m for path, m in edited.items() if not any(line.startswith(f"{path}:") for line in out))
     # damage a reader would not notice (lost metadata documents, lost chunks, missing variables); each
     # problem ends with its own fix (an entry, a set, a group above others, an unfinished swap)
-    out.extend(f"{path}: damaged: {problem}" for path, problem in store.damaged(values=values))
+    out.extend(f"{path}: damaged: {problem}" for path, problem in damaged)
     return out, earlier, stale, mixed

@@ -335,6 +335,7 @@ def test_a_loss_hidden_in_the_completion_records_is_damage(store, edit):
     assert where == path and "neuroxr_absent_chunks" in problem
     res = _validate(store)
     assert res.exit_code == 1 and f"{path}: damaged: its records of arrays and absent chunks" in res.output
+    assert f"- {path}: store " not in res.output  # said by the scan, not once more by the reader it stopped
     with pytest.raises(StoreError, match="feature set 'net.fc' .* is damaged .*edited after the write"):
         fresh.read_features("net", "fc").load()
 
@@ -349,6 +350,7 @@ def test_an_entry_whose_completion_records_were_edited_is_computed_again(store, 
     _hide_loss(store, first.path, edit)
     res = _validate(store)
     assert res.exit_code == 1 and f"{first.path}: damaged: its records of arrays and absent chunks" in res.output
+    assert f"- {first.path}: store " not in res.output  # said by the scan, not once more by the reader it stopped
     assert lookup(StudyStore(store.url), "rsa", "net.fc", "monkeyA") is None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -28,7 +28,10 @@ workers start with:
   A worker process starts with SIGINT blocked (the cluster's event loop thread, which spawns the
   workers, blocks it: :func:`_sigint_blocked_loop`), so that a Ctrl-C while it still imports waits
   until the preload has set its handler, never raising in those imports (a traceback); the
-  preload unblocks it. The GPU cluster's workers get the same preload.
+  preload unblocks it. The GPU cluster's workers get the same preload. A Ctrl-C while the cluster
+  starts kills the worker processes started so far before it closes (:func:`_kill_started_workers`).
+- **A lost scheduler is one line.** The client's connection-loss tracebacks are filtered from its
+  loggers (:class:`QuietConnectionErrors`; :func:`lost_scheduler` says which errors mean it).
 
 On a cluster you started yourself, a GPU backend's tasks use each worker's first visible GPU:
 several workers started by hand on one machine (``dask worker --nworkers 4``) all run on its GPU 0.
@@ -373,12 +376,12 @@ class QuietConnectionErrors(logging.Filter):
 
 def lost_reason(exc: BaseException) -> str:
     """Why the scheduler was lost, as the sweep's one line says it."""
-    if isinstance(exc, SchedulerLost):
+    if isinstance(exc, TaskCancelled):
         return "its tasks were cancelled"
     return f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'connection closed'}"
 
 
-class SchedulerLost(RuntimeError):
+class TaskCancelled(RuntimeError):
     """A task future came back cancelled: the scheduler (or the client's connection) went away."""
 
 
@@ -393,6 +396,6 @@ def lost_scheduler(exc: BaseException) -> bool:
         from distributed.client import FutureCancelledError
     except ImportError:  # older distributed
         FutureCancelledError = concurrent.futures.CancelledError  # noqa: N806
-    lost = (SchedulerLost, CommClosedError, FutureCancelledError, concurrent.futures.CancelledError,
+    lost = (TaskCancelled, CommClosedError, FutureCancelledError, concurrent.futures.CancelledError,
             asyncio.CancelledError, ConnectionError, TimeoutError, OSError)
     return isinstance(exc, lost)

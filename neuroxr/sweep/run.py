@@ -32,7 +32,7 @@ from .checks import check_plan
 from .cluster import (
     CLIENT_LOGGERS,
     QuietConnectionErrors,
-    SchedulerLost,
+    TaskCancelled,
     check_client,
     local_cuda_cluster,
     lost_reason,
@@ -524,7 +524,7 @@ class _Run:
             for f in as_completed(list(futures)):
                 key = futures[f]
                 if f.status == "cancelled":
-                    raise SchedulerLost(f"task of {key} was cancelled")
+                    raise TaskCancelled(f"task of {key} was cancelled")
                 if f.status == "error":
                     done(key, None, f.exception())
                 else:

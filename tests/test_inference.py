@@ -180,21 +180,22 @@ def test_min_reliability_restricts_the_medians_to_the_included_targets(study, di
     np.testing.assert_allclose(p["r"], permutation_test(direction, src, tgt, n_perm=19, seed=1)["r"])
 
 
-def test_min_reliability_without_a_ceiling_warns_as_the_directions(study):
-    """Trial-averaged data have no ceiling: the directions and inference give the same warning
-    (one rule, :func:`neuroxr.predictivity._result.included_targets`) and count every target."""
+def test_min_reliability_without_a_ceiling_is_refused_as_the_directions_refuse_it(study):
+    """Trial-averaged data have no ceiling, so min_reliability judges nothing: the directions and
+    inference warned that it was ignored, yet keyed an entry by it. They refuse it now, in one line,
+    as they refuse split and seed there; without it they count every target."""
     F, R = study.features["m"]["true"], study.neural["a"].isel(repeat=[0]).fillna(0.0)
-    with pytest.warns(nx.NeuroxrWarning) as rec:
-        ref = nx.forward(F, R, reps=1, min_reliability=0.5)
-    said = [str(w.message) for w in rec if "min_reliability" in str(w.message)]
-    assert said == [f"forward: neural ({R.name}): min_reliability=0.5 is ignored: these scores have no noise ceiling."]
-    for name, fn in (("bootstrap", lambda: bootstrap("forward", F, R, n_boot=5, reps=1, min_reliability=0.5)),
-                     ("permutation_test", lambda: permutation_test("forward", F, R, n_perm=5, reps=1, min_reliability=0.5))):
-        with pytest.warns(nx.NeuroxrWarning) as rec:
-            out = fn()  # the same warning, from the function called
-        assert [str(w.message) for w in rec if "min_reliability" in str(w.message)] == [
-            m.replace("forward: ", f"{name}: ", 1) for m in said]
-        np.testing.assert_array_equal(out["included"].values, ref.included.values)
+    for name, fn in (("forward", lambda **k: nx.forward(F, R, reps=1, **k)),
+                     ("bootstrap", lambda **k: bootstrap("forward", F, R, n_boot=5, reps=1, **k)),
+                     ("permutation_test", lambda **k: permutation_test("forward", F, R, n_perm=5, **k))):
+        with pytest.raises(ParameterError, match=rf"^{name}: min_reliability=0\.5 has no effect without a noise ceiling "
+                                                 r"\(trial-averaged data"):
+            fn(min_reliability=0.5, **({"reps": 1} if name == "permutation_test" else {}))
+        assert fn()["included"].values.all()
+    RB = R.assign_coords(neuroid_id=("neuroid", [f"b{i}" for i in range(R.sizes["neuroid"])]))
+    for fn in (lambda: nx.reverse(R, F, reps=1, min_reliability=0.5), lambda: nx.inter_animal(R, RB, reps=1, min_reliability=0.5)):
+        with pytest.raises(ParameterError, match="min_reliability=0.5 has no effect without a noise ceiling"):
+            fn()
 
 
 def test_point_estimates_equal_the_directions(study):

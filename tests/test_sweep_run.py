@@ -611,20 +611,24 @@ def test_an_entry_that_fails_its_overwrite_shows_no_number_of_the_copy_it_was_to
 
 
 def test_a_sweep_leaves_out_the_halves_options_of_a_trial_averaged_set(sweep_base_store, tmp_path):
-    """A sweep's seed and split serve every set; on a trial-averaged one they draw nothing, and the
-    direction refuses them from a direct request: they are left out of its entries (as crsa's)."""
+    """A sweep's seed, split and min_reliability serve every set; on a trial-averaged one they draw or
+    judge nothing, and the direction refuses them from a direct request: they are left out of its
+    entries (as crsa's), min_reliability out of its inference entries too."""
     path = _copy(sweep_base_store, tmp_path)
     st = StudyStore(path)
     st.write_neural("averaged", st.read_neural("animalA").mean("repeat", keep_attrs=True).expand_dims("repeat", axis=-1)
                     .assign_coords(repeat=[0]))
     kw = dict(models=["netA"], layers=["layer3"], neural=["animalA", "averaged"], directions=["forward", "reverse"],
-              reps=2, seed=5, split="slots", progress=False)
+              reps=2, seed=5, split="slots", min_reliability=0.1, inference={"bootstrap": 10}, progress=False)
     res = sweep(path, client="serial", **kw)
-    assert not res.failed and len(res.computed) == 4
+    assert not res.failed and len(res.computed) == 4 and len(res.inference_table) == 4
     params = {r.key: decoded(st.read_dataset(r.path)).attrs["parameters"] for r in res.table.itertuples()}
     for key, p in params.items():
-        want = ("valid", 0) if "averaged" in key else ("slots", 5)
-        assert (p["split"], p["seed"]) == want, key
+        want = ("valid", 0, None) if "averaged" in key else ("slots", 5, 0.1)
+        assert (p["split"], p["seed"], p["min_reliability"]) == want, key
+    for path_ in res.inference_table["bootstrap_path"]:  # min_reliability judges no ceiling there either
+        p = decoded(st.read_dataset(path_)).attrs["parameters"]
+        assert p["min_reliability"] == (None if "averaged" in path_ else 0.1), path_
     assert sweep(path, client="serial", **kw).computed == []  # resumed: the same keys
 
 

@@ -41,11 +41,11 @@ def inputs(caller: str, a: Any, arg_a: str, b: Any, arg_b: str, noise_ceiling: b
     ceiling resolved over the neural inputs (:func:`resolve_ceiling`; none without one); then the
     two paired (:func:`pair`). Every refusal starts with ``caller`` and names the input.
 
-    ``halves``: the direction's ``split``, ``seed`` and ``max_n``; where the automatic ceiling
-    (``noise_ceiling=None``) is off (trial-averaged data), a ``split`` or ``seed`` given away from
-    its default draws nothing and is refused as with ``noise_ceiling=False``
-    (:func:`~neuroxr.predictivity._prepare.check_ceiling_options`): it wrote an entry under a new key
-    with the same numbers, recording a seed and split that were never used."""
+    ``halves``: the direction's ``split``, ``seed``, ``max_n`` and ``min_reliability``; where the
+    automatic ceiling (``noise_ceiling=None``) is off (trial-averaged data), a ``split``, ``seed`` or
+    ``min_reliability`` given away from its default draws or judges nothing and is refused as with
+    ``noise_ceiling=False`` (:func:`~neuroxr.predictivity._prepare.check_ceiling_options`): it wrote
+    an entry under a new key with the same numbers, recording options that were never used."""
     name_a, name_b = named(caller, a, arg_a), named(caller, b, arg_b)
     a = _VALIDATE[arg_a.partition("_")[0]](a, name=name_a)
     b = _VALIDATE[arg_b.partition("_")[0]](b, name=name_b)

@@ -319,6 +319,11 @@ def prepare(
     if direction == "model_to_model":
         parts = _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params, caller)
     else:
+        if noise_ceiling is None and min_reliability is not None and any(
+                isinstance(x, xr.DataArray) and x.sizes.get("repeat", 2) < 2 for x in (source, target)):
+            # trial-averaged: no ceiling is drawn, so min_reliability judges nothing (as the direction refuses it)
+            prep.check_ceiling_options(False, min_reliability=min_reliability, keep=False, caller=caller,
+                                       condition="without a noise ceiling (trial-averaged data: noise_ceiling=None draws none)")
         fn = {"forward": _forward, "reverse": _reverse, "inter_animal": _inter_animal}[direction]
         parts = fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling if halves else False, split,
                    opts, params, caller)

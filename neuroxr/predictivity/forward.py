@@ -199,7 +199,8 @@ def _forward(
                         "a precomputed Gram serves ridge and linear on every unit",
                         "leave max_n unset" if shared else "pass regressor='ridge' or 'linear'", caller)
     features, neural, fname, nname, ceiling, note, order = prep.inputs(caller, features, "features", neural, "neural",
-                                                                       noise_ceiling, dict(split=split, seed=seed, max_n=max_n))
+                                                                       noise_ceiling, dict(split=split, seed=seed, max_n=max_n,
+                                                                                            min_reliability=min_reliability))
     prep.check_max_n(max_n, features.sizes["unit"], fname, "units")
     # by id, never by position: a joint fit (pls, an estimator) sees the neuroids, a fit that is not
     # ridge/linear the units, in canonical id order; max_n's subsets are drawn over that order

@@ -111,7 +111,8 @@ def reverse(
     )
     caller = "reverse"  # the messages start with it and name the inputs with their labels (prep.inputs)
     neural, features, nname, fname, ceiling, note, _ = prep.inputs(caller, neural, "neural", features, "features",
-                                                                   noise_ceiling, dict(split=split, seed=seed, max_n=max_n))
+                                                                   noise_ceiling, dict(split=split, seed=seed, max_n=max_n,
+                                                                                          min_reliability=min_reliability))
     # by id, never by position: the predictor neuroids (max_n's subsets, the fits' columns: the
     # designs' columns, cols) and, for a joint fit (pls, an estimator), the target units in canonical id order
     neural, features, targets_order = prep.order_by_id(neural, "neuroid", features, "unit", regressor)
@@ -214,7 +215,8 @@ def inter_animal(
     )
     caller = "inter_animal"  # the messages start with it and name the inputs with their labels (prep.inputs)
     neural_a, neural_b, aname, bname, ceiling, note, _ = prep.inputs(caller, neural_a, "neural_a", neural_b, "neural_b",
-                                                                     noise_ceiling, dict(split=split, seed=seed, max_n=max_n))
+                                                                     noise_ceiling, dict(split=split, seed=seed, max_n=max_n,
+                                                                                          min_reliability=min_reliability))
     # by id, never by position: A's neuroids (max_n's subsets, the fits' columns: the designs'
     # columns, cols) and, for a joint fit (pls, an estimator), B's in canonical id order
     neural_a, neural_b, targets_order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor)

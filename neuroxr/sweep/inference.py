@@ -22,6 +22,7 @@ from ..kernels.resample import undefined_resamples
 from ._util import per_bin
 from .config import INFERENCE_KEYS, check_inference  # check_inference: the option's one check (config.py), re-exported
 from .plan import Entry
+from .tasks import _draws_ceiling
 
 __all__ = ["INFERENCE_KEYS", "check_inference", "direction_inference_params", "run_inference", "takes_inference",
            "inference_summary", "metric_bootstrap_summary", "unread_inference_keys"]
@@ -115,6 +116,9 @@ def _direction_rows(store: Any, e: Entry, kw: Mapping[str, Any], inference: Mapp
             continue
         p = direction_inference_params(kw, inference, procedure, e.direction)
         dtype = p.pop("dtype", None)
+        if p.get("noise_ceiling") is None and not all(_draws_ceiling(store, r) for r in (e.source_ref, e.target_ref)
+                                                      if getattr(r, "kind", None) == "neural"):
+            p.pop("min_reliability", None)  # trial-averaged: judges no ceiling (refused from a direct request)
         res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
                       backend=kw.get("backend"), overwrite=overwrite)
         found[procedure] = res

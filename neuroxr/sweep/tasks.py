@@ -79,8 +79,9 @@ def _request(store: Any, entry: Entry, params: Mapping[str, Any]) -> tuple[tuple
 
     A sweep's crsa options serve every target: where the automatic ceiling is not drawn (a feature
     set, or neural data with one repeat) its ``seed`` and ``reps`` are left out, which the engine
-    refuses from a direct request (they would change no number); so are a direction's ``split`` and
-    ``seed`` (but with ``max_n``, whose subsets it draws) where a neural input has one repeat."""
+    refuses from a direct request (they would change no number); so are a direction's ``split``,
+    ``min_reliability`` and ``seed`` (but with ``max_n``, whose subsets it draws) where a neural input
+    has one repeat; an inference entry's ``min_reliability`` too (:mod:`neuroxr.sweep.inference`)."""
     p = dict(params)
     p.pop(_TG, None)
     dtype = p.pop("dtype", None)
@@ -90,7 +91,7 @@ def _request(store: Any, entry: Entry, params: Mapping[str, Any]) -> tuple[tuple
     neural = [r for r in (entry.source_ref, entry.target_ref) if getattr(r, "kind", None) == "neural"]
     if (entry.direction in ("forward", "reverse", "inter_animal") and p.get("noise_ceiling") is None
             and not all(_draws_ceiling(store, r) for r in neural)):  # trial-averaged: the halves' options draw nothing
-        for k in ("split", *(("seed",) if p.get("max_n") is None else ())):
+        for k in ("split", "min_reliability", *(("seed",) if p.get("max_n") is None else ())):
             p.pop(k, None)
     return (entry.direction, entry.source_ref, entry.target_ref), {"params": p, "dtype": dtype}
 

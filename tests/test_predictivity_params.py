@@ -199,13 +199,14 @@ def test_reverse_ceiling_is_the_prediction_reliability(small):
     F, R = small
     ds = pv.reverse(R, F, reps=2, seed=0)
     np.testing.assert_allclose(ds.ceiling.values, ds.prediction_shc.values)
-    # without a ceiling min_reliability judges nothing: refused when the ceiling is turned off, a warning
-    # when the automatic ceiling is off for these data (one repeat: trial-averaged)
+    # without a ceiling min_reliability judges nothing: refused when the ceiling is turned off, and when
+    # the automatic ceiling is off for these data (one repeat: trial-averaged); without it every target counts
     with pytest.raises(ParameterError, match=r"^forward: min_reliability=0.5 has no effect without a noise ceiling"):
         pv.forward(F, R, reps=1, noise_ceiling=False, min_reliability=0.5)
-    with pytest.warns(NeuroxrWarning, match="min_reliability=0.5 is ignored"):
-        raw = pv.forward(F, R.isel(repeat=[0]), reps=1, min_reliability=0.5)
-    assert raw.included.values.all()
+    with pytest.raises(ParameterError, match=r"^forward: min_reliability=0.5 has no effect without a noise ceiling "
+                                             r"\(trial-averaged data"):
+        pv.forward(F, R.isel(repeat=[0]), reps=1, min_reliability=0.5)
+    assert pv.forward(F, R.isel(repeat=[0]), reps=1).included.values.all()
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

@@ -33,6 +33,10 @@ class Inputs(NamedTuple):
     order: np.ndarray  # ``a``'s canonical stimulus order (:func:`pair`)
 
 
+#: The condition of a refused option where the automatic ceiling is off (:func:`inputs`, and inference's ``prepare``).
+TRIAL_AVERAGED = "without a noise ceiling (trial-averaged data: noise_ceiling=None draws none)"
+
+
 def inputs(caller: str, a: Any, arg_a: str, b: Any, arg_b: str, noise_ceiling: bool | None = None,
            halves: Mapping[str, Any] | None = None) -> Inputs:
     """The preamble of a direction ``caller`` called with ``a`` (argument ``arg_a``: the predictors)
@@ -54,8 +58,7 @@ def inputs(caller: str, a: Any, arg_a: str, b: Any, arg_b: str, noise_ceiling: b
     if noise_ceiling is None and not ceiling and halves is not None:
         from ._prepare import check_ceiling_options
 
-        check_ceiling_options(False, **halves, keep=False, caller=caller,
-                              condition="without a noise ceiling (trial-averaged data: noise_ceiling=None draws none)")
+        check_ceiling_options(False, **halves, keep=False, caller=caller, condition=TRIAL_AVERAGED)
     a, b, order = pair(a, b, (arg_a, arg_b), caller)
     return Inputs(a, b, name_a, name_b, ceiling, note, order)
 

@@ -30,6 +30,7 @@ from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, rank_pairs, spearman_brown
 from ..time_bins import has_time
 from . import _prepare as prep
+from ._inputs import TRIAL_AVERAGED, resolve_ceiling
 from ._result import ev, included_targets, warn_hygiene
 
 INFERENCE_DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
@@ -319,11 +320,12 @@ def prepare(
     if direction == "model_to_model":
         parts = _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params, caller)
     else:
-        if noise_ceiling is None and min_reliability is not None and any(
-                isinstance(x, xr.DataArray) and x.sizes.get("repeat", 2) < 2 for x in (source, target)):
+        neural = [(arg, x) for arg, x in zip(ARG_NAMES[direction], (source, target))
+                  if arg.startswith("neural") and isinstance(x, xr.DataArray) and "repeat" in x.dims]  # others: refused below
+        if noise_ceiling is None and min_reliability is not None and not resolve_ceiling(None, neural)[0]:
             # trial-averaged: no ceiling is drawn, so min_reliability judges nothing (as the direction refuses it)
             prep.check_ceiling_options(False, min_reliability=min_reliability, keep=False, caller=caller,
-                                       condition="without a noise ceiling (trial-averaged data: noise_ceiling=None draws none)")
+                                       condition=TRIAL_AVERAGED)
         fn = {"forward": _forward, "reverse": _reverse, "inter_animal": _inter_animal}[direction]
         parts = fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling if halves else False, split,
                    opts, params, caller)

@@ -67,6 +67,22 @@ def test_score_errors_name_the_flags(runner, geometry_study, args, flags, python
     assert res.stderr.count("\n") == 1 and flags in res.stderr and python not in res.stderr, res.stderr
 
 
+@pytest.mark.parametrize("direction", ["forward", "model-to-model"])
+@pytest.mark.parametrize("flags, inert", [
+    (["--regressor", "linear", "--alpha", "3"], "--alpha has no effect with --regressor linear"),
+    (["--alphas", "1,2"], "--alphas has no effect with --regressor ridge"),
+    (["--n-components", "3"], "--n-components has no effect with --regressor ridge"),
+    (["--regressor", "pls", "--alpha", "0.1", "--alphas", "1"], "--alpha and --alphas have no effect with --regressor pls"),
+])
+def test_inert_regressor_options_are_usage_errors(runner, geometry_study, direction, flags, inert):
+    """Every penalty option the regressor does not read is refused alike: a usage error (exit 2), one line."""
+    target = "net.fc" if direction == "model-to-model" else "monkeyA"
+    res = runner.invoke(main, ["score", direction, geometry_study.url, "net.conv1", target, *flags])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert inert in res.stderr and ("drop it" in res.stderr or "drop them" in res.stderr), res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("Error: --"), res.stderr
+
+
 def test_the_python_api_keeps_python_names(geometry_study):
     with pytest.raises(NeuroxrError, match="min_reliability=0.5 has no effect without a noise ceiling"):
         neuroxr.score(geometry_study, "forward", "net.conv1", "monkeyA", noise_ceiling=False, min_reliability=0.5)

@@ -86,6 +86,21 @@ def _score_options(direction: str) -> list[Any]:
     ]
 
 
+def _check_regressor_options(options: dict[str, Any]) -> None:
+    """Refuse ``--alpha``, ``--alphas``, ``--n-components`` given to a regressor that does not read them
+    (a usage error, as every other inert option of the command; the library's rule,
+    :func:`neuroxr.kernels.regressors.unread_options`)."""
+    from ..errors import no_effect
+    from ..kernels.regressors import PENALTY_OPTIONS, unread_options
+
+    regressor = options["regressor"] or _DIRECTION_DEFAULTS["regressor"]
+    unused = [k for k in unread_options(regressor) if options[k] is not None]
+    if unused:
+        flags = [f"--{k.replace('_', '-')}" for k in unused]
+        raise click.UsageError(str(no_effect(flags, f"with --regressor {regressor}", "; ".join(f"{f} is {PENALTY_OPTIONS[k]}" for f, k in zip(flags, unused)),
+                                             "choose the --regressor that reads {it}")))
+
+
 def _alphas(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
     """``--alphas 0.1,1,10`` -> ``[0.1, 1.0, 10.0]`` (their values are checked by the direction)."""
     if value is None:
@@ -230,8 +245,7 @@ def _direction_command(direction: str) -> click.Command:
 
                 raise click.UsageError(str(no_effect([f"--reps {options['reps']}"], "for model-to-model without --max-n",
                                                      "without max_n every rep is the same fit", "add --max-n")))
-        if options["n_components"] is not None and options["regressor"] != "pls":
-            raise click.UsageError("--n-components is the number of PLS components: add --regressor pls, or drop it.")
+        _check_regressor_options(options)
         params: dict[str, Any] = {k: v for k, v in options.items() if v is not None}  # the others: the kind's defaults
         from ..entries import KINDS
         from ..predictivity.inference import applicable_options

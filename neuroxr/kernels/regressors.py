@@ -42,6 +42,7 @@ __all__ = [
     "REGRESSORS",
     "Regressor",
     "DEFAULT_RIDGECV_ALPHAS",
+    "PENALTY_OPTIONS",
     "is_estimator",
     "fits_jointly",
     "shares_operator",
@@ -62,8 +63,9 @@ DEFAULT_ALPHA = 0.1
 DEFAULT_N_COMPONENTS = 20
 #: the options each regressor name reads (the others, and an estimator object, read none of them)
 _READS = {"ridge": ("alpha",), "lasso": ("alpha",), "elasticnet": ("alpha",), "ridgecv": ("alphas",), "pls": ("n_components",)}
-_WHAT = {"alpha": "the penalty of ridge, lasso and elasticnet", "alphas": "the penalty grid of ridgecv",
-         "n_components": "the number of pls components"}
+#: the penalty options, each with what it sets (a regressor reads some of them: ``_READS``)
+PENALTY_OPTIONS = {"alpha": "the penalty of ridge, lasso and elasticnet", "alphas": "the penalty grid of ridgecv",
+                   "n_components": "the number of pls components"}
 
 
 #: The seed of the other global random state a drawing estimator is fitted from (:meth:`Regressor._depends_on_draws`).
@@ -156,7 +158,7 @@ def check_options_used(
     reads = () if is_estimator(regressor) else _READS.get(regressor, ())
     unused = [k for k, c in changed.items() if c and k not in reads]
     if unused:
-        raise no_effect(unused, with_regressor(regressor), "; ".join(f"{k} is {_WHAT[k]}" for k in unused),
+        raise no_effect(unused, with_regressor(regressor), "; ".join(f"{k} is {PENALTY_OPTIONS[k]}" for k in unused),
                         "choose a regressor that reads {it}", caller)
 
 
@@ -164,7 +166,7 @@ def unread_options(regressor: Any) -> tuple[str, ...]:
     """The penalty options (``alpha``, ``alphas``, ``n_components``) that ``regressor`` (a name, or
     an estimator object or its identity) does not read: :func:`check_options_used` refuses them set."""
     reads = _READS.get(regressor, ()) if isinstance(regressor, str) else ()
-    return tuple(k for k in _WHAT if k not in reads)
+    return tuple(k for k in PENALTY_OPTIONS if k not in reads)
 
 
 def with_regressor(regressor: Any) -> str:

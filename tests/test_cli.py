@@ -604,11 +604,6 @@ def test_metric_resample_seed_reaches_the_inference_entries(runner, geometry_stu
         assert obj[f"{procedure}_path"] == want
 
 
-def test_n_components_needs_pls(runner, geometry_study):
-    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA.IT", "--n-components", "2"])
-    assert res.exit_code == 2 and "--n-components" in res.output and "--regressor pls" in res.output
-
-
 def test_demo_refuses_a_seed_the_existing_study_contradicts(runner, tmp_path, small_generator):
     from neuroxr.cli.demo import _write_example
 

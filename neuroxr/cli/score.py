@@ -91,14 +91,15 @@ def _check_regressor_options(options: dict[str, Any]) -> None:
     (a usage error, as every other inert option of the command; the library's rule,
     :func:`neuroxr.kernels.regressors.unread_options`)."""
     from ..errors import no_effect
-    from ..kernels.regressors import PENALTY_OPTIONS, unread_options
+    from ..kernels.regressors import PENALTY_OPTIONS, reads_option, unread_options
 
     regressor = options["regressor"] or _DIRECTION_DEFAULTS["regressor"]
     unused = [k for k in unread_options(regressor) if options[k] is not None]
     if unused:
         flags = [f"--{k.replace('_', '-')}" for k in unused]
+        readers = sorted({name for k in unused for name in reads_option(k)}, key=_REGRESSORS.index)
         raise click.UsageError(str(no_effect(flags, f"with --regressor {regressor}", "; ".join(f"{f} is {PENALTY_OPTIONS[k]}" for f, k in zip(flags, unused)),
-                                             "choose the --regressor that reads {it}")))
+                                             f"pass --regressor {', '.join(readers[:-1]) + ' or ' if len(readers) > 1 else ''}{readers[-1]}")))
 
 
 def _alphas(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:

@@ -43,6 +43,7 @@ __all__ = [
     "Regressor",
     "DEFAULT_RIDGECV_ALPHAS",
     "PENALTY_OPTIONS",
+    "reads_option",
     "is_estimator",
     "fits_jointly",
     "shares_operator",
@@ -167,6 +168,11 @@ def unread_options(regressor: Any) -> tuple[str, ...]:
     an estimator object or its identity) does not read: :func:`check_options_used` refuses them set."""
     reads = _READS.get(regressor, ()) if isinstance(regressor, str) else ()
     return tuple(k for k in PENALTY_OPTIONS if k not in reads)
+
+
+def reads_option(option: str) -> tuple[str, ...]:
+    """The regressor names that read the penalty option ``option`` (``"alpha"``, ``"alphas"``, ``"n_components"``)."""
+    return tuple(name for name, reads in _READS.items() if option in reads)
 
 
 def with_regressor(regressor: Any) -> str:

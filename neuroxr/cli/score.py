@@ -26,6 +26,7 @@ from ._common import (
     running,
     storage_options,
 )
+from ._score_options import boot_options, check_regressor_options, parse_alphas
 from ._score_text import AGAIN, metric_line
 
 __all__ = ["score"]
@@ -62,7 +63,7 @@ def _score_options(direction: str) -> list[Any]:
         click.option("--alpha", type=float, default=None, help=f"Penalty of ridge/lasso/elasticnet (default {d['alpha']})."),
         click.option("--n-components", type=click.IntRange(min=1), default=None,
                      help=f"PLS components (--regressor pls; default {d['n_components']})."),
-        click.option("--alphas", type=str, default=None, callback=_alphas, metavar="A,B,...",
+        click.option("--alphas", type=str, default=None, callback=parse_alphas, metavar="A,B,...",
                      help=f"Penalties of --regressor ridgecv, separated by commas (default {','.join(f'{a:g}' for a in d['alphas'])})."),
         click.option("--n-folds", type=click.IntRange(min=2), default=None, help=f"Folds of the out-of-fold predictions (default {d['n_folds']})."),
         click.option("--fold-seed", type=click.IntRange(min=0), default=None, help=f"Seed of the folds (default {d['fold_seed']})."),
@@ -84,44 +85,6 @@ def _score_options(direction: str) -> list[Any]:
         click.option("--boot-over", "over", type=click.Choice(["stimuli", "targets", "both"]), default=None,
                      help=f"What the --bootstrap entry resamples (default {_BOOT_DEFAULTS['over']})."),
     ]
-
-
-def _check_regressor_options(options: dict[str, Any]) -> None:
-    """Refuse ``--alpha``, ``--alphas``, ``--n-components`` given to a regressor that does not read them
-    (a usage error, as every other inert option of the command; the library's rule,
-    :func:`neuroxr.kernels.regressors.unread_options`)."""
-    from ..errors import no_effect
-    from ..kernels.regressors import PENALTY_OPTIONS, reads_option, unread_options
-
-    regressor = options["regressor"] or _DIRECTION_DEFAULTS["regressor"]
-    unused = [k for k in unread_options(regressor) if options[k] is not None]
-    if unused:
-        flags = [f"--{k.replace('_', '-')}" for k in unused]
-        readers = sorted({name for k in unused for name in reads_option(k)}, key=_REGRESSORS.index)
-        raise click.UsageError(str(no_effect(flags, f"with --regressor {regressor}", "; ".join(f"{f} is {PENALTY_OPTIONS[k]}" for f, k in zip(flags, unused)),
-                                             f"pass --regressor {', '.join(readers[:-1]) + ' or ' if len(readers) > 1 else ''}{readers[-1]}")))
-
-
-def _alphas(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
-    """``--alphas 0.1,1,10`` -> ``[0.1, 1.0, 10.0]`` (their values are checked by the direction)."""
-    if value is None:
-        return None
-    try:
-        return [float(v) for v in value.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: write the penalties separated by commas, e.g. 0.1,1,10.") from None
-
-
-def _boot_options(given: dict[str, Any], n_boot: int) -> dict[str, Any]:
-    """The ``--bootstrap`` entry's own options given (``--level``, ``--boot-method``, ``--boot-over``);
-    given without ``--bootstrap`` they are refused (a usage error), never ignored."""
-    given = {k: v for k, v in given.items() if v is not None}
-    if given and not n_boot:
-        flags = {"level": "--level", "method": "--boot-method", "over": "--boot-over"}
-        names = " and ".join(flags[k] for k in given)
-        raise click.UsageError(f"{names} set{'s' if len(given) == 1 else ''} the --bootstrap entry; add --bootstrap N or "
-                               f"drop {names}.")
-    return given
 
 
 _OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a matching entry exists.")
@@ -233,7 +196,7 @@ def _direction_command(direction: str) -> click.Command:
     def run(store: str, source: str, target: str, dtype: str | None, backend: str | None, n_boot: int, n_perm: int,
             overwrite: bool, require_existing: bool, as_json: bool, quiet: bool, **options: Any) -> None:
         out = Output(as_json, quiet)
-        boot = _boot_options({k: options.pop(k) for k in _BOOT_DEFAULTS}, n_boot)
+        boot = boot_options({k: options.pop(k) for k in _BOOT_DEFAULTS}, n_boot)
         if (n_boot or n_perm) and options["max_n"] is not None:
             raise click.UsageError("--bootstrap/--permutations need a fixed design: drop --max-n.")
         if direction == "model-to-model":
@@ -246,7 +209,7 @@ def _direction_command(direction: str) -> click.Command:
 
                 raise click.UsageError(str(no_effect([f"--reps {options['reps']}"], "for model-to-model without --max-n",
                                                      "without max_n every rep is the same fit", "add --max-n")))
-        _check_regressor_options(options)
+        check_regressor_options(options, _DIRECTION_DEFAULTS["regressor"])
         params: dict[str, Any] = {k: v for k, v in options.items() if v is not None}  # the others: the kind's defaults
         from ..entries import KINDS
         from ..predictivity.inference import applicable_options
@@ -332,7 +295,7 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 
     params = dict(params)
     kind = metric_kind(metric, params.pop("variant", None))
-    boot = _boot_options(boot or {}, n_boot)  # --level (and shape's and cka's --boot-method): the bootstrap entry's
+    boot = boot_options(boot or {}, n_boot)  # --level (and shape's and cka's --boot-method): the bootstrap entry's
     if (n_boot or n_perm) and kind not in ("crsa", "ersa", "cka", "shape"):
         raise click.UsageError(f"--bootstrap/--permutations: no inference entries for {kind}; use crsa, ersa, cka or shape.")
     if resample_seed and not (n_boot or n_perm):  # 0 is the default: it names the same entries

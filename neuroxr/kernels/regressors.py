@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import asarray, get_namespace, resolve_backend, to_numpy
-from ..errors import ParameterError, no_effect, shown, where
+from ..errors import NeuroxrError, ParameterError, no_effect, shown, where
 from . import ridge_designs as _designs
 from .gram import GramStats
 from .kernel_operator import FOLD_OPERATORS, oof_linear_operator_from_gram
@@ -43,7 +43,8 @@ __all__ = [
     "Regressor",
     "DEFAULT_RIDGECV_ALPHAS",
     "PENALTY_OPTIONS",
-    "reads_option",
+    "readers",
+    "unread_error",
     "is_estimator",
     "fits_jointly",
     "shares_operator",
@@ -159,8 +160,17 @@ def check_options_used(
     reads = () if is_estimator(regressor) else _READS.get(regressor, ())
     unused = [k for k, c in changed.items() if c and k not in reads]
     if unused:
-        raise no_effect(unused, with_regressor(regressor), "; ".join(f"{k} is {PENALTY_OPTIONS[k]}" for k in unused),
-                        "choose a regressor that reads {it}", caller)
+        raise unread_error(unused, with_regressor(regressor), "choose a regressor that reads {it}", caller)
+
+
+def unread_error(unused: Sequence[str], condition: str, instead: str, caller: str = "",
+                 names: Sequence[str] | None = None) -> NeuroxrError:
+    """The refusal of penalty options (``unused``, keys of :data:`PENALTY_OPTIONS`) that a regressor
+    does not read (:func:`neuroxr.errors.no_effect`), each said with what it sets; ``names``: how the
+    caller spells them (e.g. the command line's flags; default the keys)."""
+    names = list(unused) if names is None else list(names)
+    return no_effect(names, condition, "; ".join(f"{n} is {PENALTY_OPTIONS[k]}" for n, k in zip(names, unused)),
+                     instead, caller)
 
 
 def unread_options(regressor: Any) -> tuple[str, ...]:
@@ -170,9 +180,9 @@ def unread_options(regressor: Any) -> tuple[str, ...]:
     return tuple(k for k in PENALTY_OPTIONS if k not in reads)
 
 
-def reads_option(option: str) -> tuple[str, ...]:
-    """The regressor names that read the penalty option ``option`` (``"alpha"``, ``"alphas"``, ``"n_components"``)."""
-    return tuple(name for name, reads in _READS.items() if option in reads)
+def readers(options: Sequence[str]) -> list[str]:
+    """The regressor names that read any of the penalty ``options``, in :data:`REGRESSORS` order."""
+    return [name for name in REGRESSORS if set(_READS.get(name, ())) & set(options)]
 
 
 def with_regressor(regressor: Any) -> str:

@@ -719,8 +719,9 @@ def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, mon
         assert (lookup(st, kind, "net.l1", "net.l2", params=params) is None) == stale, (kind, params)
     new = compute(st, "crsa", "net.l1", "net.l2", params={"rdm_method": "euclidean"})
     # crsa 1 (a stop), exact ties, its Spearman (ties up to rounding), ties of small Euclidean distances,
-    # a ceiling <= 0 (a stop), the ceiling's valid split and neuroid set (a stop), constancy per unit (a stop)
-    assert new.computed and new.provenance["revision"] == 7
+    # a ceiling <= 0 (a stop), the ceiling's valid split and neuroid set (a stop), constancy per unit (a stop),
+    # the pair pass (distances summed directly where the Gram cancels)
+    assert new.computed and new.provenance["revision"] == 8
     ref = spearmanr(pdist(X, "euclidean"), pdist(Y, "euclidean")).statistic
     assert abs(float(new.dataset["score"]) - ref) < 1e-12
     assert compute(st, "gram", "net.l1").dataset.attrs["integral"] == 1
@@ -753,8 +754,8 @@ def test_rsa_entries_of_correlation_and_cosine_rdms_before_the_row_pass_are_stal
     monkeypatch.setattr(revisions, "entry_revision", before)
     old = [(k, p, compute(st, k, "net.l1", "net.l2", params=p)) for k, p in cases.items()]
     monkeypatch.undo()
-    # gram: 1 integral, 2 the row pass, 3 its varying units (a stop)
-    assert revisions.entry_revision("gram", {}) == 3 and lookup(st, "gram", "net.l1") is None
+    # gram: 1 integral, 2 the row pass, 3 its varying units (a stop), 4 the pair pass (a stop)
+    assert revisions.entry_revision("gram", {}) == 4 and lookup(st, "gram", "net.l1") is None
     for kind, params, entry in old:
         stale = params["rdm_method"] != "euclidean"
         assert revisions.entry_revision(kind, kinds.get_kind(kind).fill(params)) == entry.provenance.get("revision", 0) + stale

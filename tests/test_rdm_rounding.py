@@ -194,8 +194,8 @@ def test_entries_of_correlation_rdms_and_pearson_bootstraps_are_one_revision_up(
         return revisions.entry_revision(kind, kinds.get_kind(kind).fill(params))
 
     for kind in ("crsa", "ersa", "crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation"):
-        # correlation and cosine: the row pass and these ties; squared Euclidean: exact squares
-        assert rev(kind, rdm_method="cosine") == rev(kind, rdm_method="correlation") == rev(kind, rdm_method="sqeuclidean") + 1
+        # correlation and cosine: the row pass and these ties; squared Euclidean: exact squares and the pair pass
+        assert rev(kind, rdm_method="cosine") == rev(kind, rdm_method="correlation") == rev(kind, rdm_method="sqeuclidean")
     for kind in ("crsa_bootstrap", "ersa_bootstrap", "ersa_permutation"):  # ersa_permutation: the bootstrap's score
         assert rev(kind, compare_method="pearson") == rev(kind, compare_method="cosine") + 2
     for kind in ("crsa", "crsa_permutation"):

@@ -2,7 +2,8 @@
 
 The Gram statistics (column-centred ``K = Fc Fc^T``, row sums ``a``, row norms ``v``, unit count,
 mean and second moment, whether the features are integers and their largest magnitude, and where
-correlation RDMs need it the row pass ``Kr``, ``ar``, ``r``; :func:`neuroxr.geometry.gram`) are
+correlation RDMs need it the row pass ``Kr``, ``ar``, ``r``, where Euclidean RDMs need it the pair
+pass ``D2``; :func:`neuroxr.geometry.gram`) are
 all that forward predictivity with a shared regressor, cRSA, CKA and the effective dimensionality
 need of a feature set. They are computed once per feature-set version: the entry's provenance
 holds the feature set's version token, so a rewritten layer never reuses a stale Gram.

@@ -216,12 +216,18 @@ ED_ORDER_KINDS = ("dimensionality",)
 #: moved with the model left a subject fewer than 3 complete pairs); they counted in its denominator
 #: alone, so each made p smaller. The entries record n_perm_undefined.
 UNDEFINED_PERMUTATION_KINDS = ("crsa_permutation", "ersa_permutation")
+#: The Gram, which holds the pair pass where some stimulus pair's squared distance from its
+#: column-centred Gram cancels (stimuli close together against their distance from the mean: one
+#: stimulus far from the rest, tight clusters; :mod:`neuroxr.kernels.gram_pairs`); one stored before
+#: has none, so its Euclidean RDMs of such stimuli lost digits (distances off by half, ties among
+#: distinct ones). The RSA entries with a Euclidean RDM are raised by :func:`entry_revision`.
+PAIR_PASS_KINDS = ("gram",)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
-         {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS})
+         {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:
@@ -301,7 +307,11 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       points); such a request is refused now, so these entries are listed stale;
     - a direction's entry (and its inference) with ``regressor="univariate"``
       (:data:`UNIVARIATE_CONSTANT_KINDS`): a predictor column constant up to rounding on a training
-      fold could be a target's best column; it is never chosen now.
+      fold could be a target's best column; it is never chosen now;
+    - an RSA entry with a Euclidean or squared Euclidean RDM: stimulus pairs close together against
+      their distance from the mean lost their distances' digits (one stimulus far from the rest put
+      the others' distances off by up to half); they are now summed directly (the pair pass,
+      :data:`PAIR_PASS_KINDS`), and squared distances summed so tie only within their own rounding.
     """
     k = get_kind(kind)
     rev = k.revision
@@ -340,5 +350,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if k.name in UNIVARIATE_CONSTANT_KINDS and params.get("regressor") == "univariate":
         rev += 1
     if k.name in FLOAT32_CENTRED_KINDS and reg == "linear" and params.get("dtype") == "float32":
+        rev += 1
+    if "rdm_method" in k.defaults and params.get("rdm_method") in ("euclidean", "sqeuclidean"):
         rev += 1
     return rev

@@ -66,7 +66,10 @@ def gram(
         rounding on its own squares), ``trace`` (of ``K``), ``integral`` (1: integer features)
         and, where integral, ``max_abs``; ``stimulus_id`` on both stimulus dims. Where correlation / cosine RDMs need
         it (stimuli with large offsets, :mod:`neuroxr.kernels.gram_rows`), also the row pass:
-        ``Kr`` (stimulus, stimulus_), ``ar`` and ``r`` (stimulus).
+        ``Kr`` (stimulus, stimulus_), ``ar`` and ``r`` (stimulus); where Euclidean RDMs need it
+        (stimulus pairs close together against their distance from the mean,
+        :mod:`neuroxr.kernels.gram_pairs`), the pair pass ``D2`` (stimulus, stimulus_): those
+        pairs' squared distances, NaN for the others.
     """
     resolve_backend(backend, "gram")
     resolve_dtype(dtype, "gram")  # refused naming the function, before the data is read
@@ -110,13 +113,16 @@ def _feature_stats(features: xr.DataArray, backend: str | None, dtype: Any = "fl
 
 def stats_variables(stats: _g.GramStats) -> dict[str, Any]:
     """The arrays of ``stats`` as a Gram Dataset's variables: ``K``, ``a``, ``v``, the constant units'
-    ``q``, ``qc`` (where known) and, where the row pass ran, ``Kr``, ``ar``, ``r``."""
+    ``q``, ``qc`` (where known) and, where the row pass ran, ``Kr``, ``ar``, ``r``; where the pair
+    pass did, ``D2``."""
     out = {"K": (RDM_DIMS, to_numpy(stats.K)), "a": (("stimulus",), to_numpy(stats.a)), "v": (("stimulus",), to_numpy(stats.v))}
     if stats.q is not None:
         out.update({"q": (("stimulus",), to_numpy(stats.q)), "qc": (("stimulus",), to_numpy(stats.qc))})
     if stats.Kr is not None:
         out.update({"Kr": (RDM_DIMS, to_numpy(stats.Kr)), "ar": (("stimulus",), to_numpy(stats.ar)),
                     "r": (("stimulus",), to_numpy(stats.r))})
+    if stats.D2 is not None:
+        out["D2"] = (RDM_DIMS, to_numpy(stats.D2))
     return out
 
 
@@ -164,6 +170,8 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
     if integral:  # K is the one the attrs describe (xarray keeps attrs through arithmetic on the Dataset)
         integral = _trace_matches(ds, K)
     rows = {k: asarray(ds[k].values, backend=backend, dtype=dtype) for k in ("Kr", "ar", "r")} if "Kr" in ds else {}
+    if "D2" in ds:
+        rows["D2"] = asarray(ds["D2"].values, backend=backend, dtype=dtype)
     # the units' constancy, where recorded for this K (a Gram changed or subset since keeps its attrs)
     if "n_varying" in ds.attrs and {"q", "qc"} <= set(ds) and "trace" in ds.attrs and _trace_matches(ds, K):
         rows.update(n_varying=int(ds.attrs["n_varying"]),

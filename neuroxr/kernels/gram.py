@@ -32,7 +32,9 @@ terms when the units have large means::
 
 where ``Fr`` is ``F`` centred across units within each stimulus (what a correlation RDM needs).
 Where those shifted forms would cancel (stimuli with large offsets), :func:`gram` and
-:func:`gram_dask` add a second pass about the row means (:mod:`neuroxr.kernels.gram_rows`).
+:func:`gram_dask` add a second pass about the row means (:mod:`neuroxr.kernels.gram_rows`); where
+the squared distances ``K_ii + K_jj - 2 K_ij`` would, one over the pairs concerned
+(:mod:`neuroxr.kernels.gram_pairs`).
 The kernels are written against the array API: ``F`` may be a NumPy, CuPy or torch array.
 """
 
@@ -48,6 +50,7 @@ from typing import Any
 from ..backend import get_namespace, gram_matrix
 from ..errors import LayoutError
 from ..validation import nonfinite_features_error
+from . import gram_pairs as _pairs
 from . import gram_rows as _rows
 from .gram_rows import row_centered_gram, row_centered_shift, uncentered_gram, uncentered_shift
 from .stats import constant_units
@@ -103,6 +106,10 @@ class GramStats:
         With ``Kr``: the row sums of ``F - r 1^T``.
     r : array, shape (n,), optional
         With ``Kr``: the reference, the row means ``a / p + mu`` of the first pass.
+    D2 : array, shape (n, n), optional
+        The pair pass (:mod:`neuroxr.kernels.gram_pairs`): the squared distances of the pairs whose
+        distance from ``K`` cancels, summed directly; NaN for every other pair. None where no pair
+        cancels or the pass did not run.
     nonfinite : tuple, optional
         ``(n_values, units)`` where ``F`` holds NaN or inf: their number and the positions of the
         units holding them (NumPy ints); None where every value is finite. Found within each
@@ -129,6 +136,7 @@ class GramStats:
     Kr: Any = None
     ar: Any = None
     r: Any = None
+    D2: Any = None
     nonfinite: Any = None
     n_varying: int | None = None
     q: Any = None
@@ -277,7 +285,8 @@ def gram(F: Any, chunk_size: int | None = None, row_pass: bool = True) -> GramSt
         centred chunk); default all at once.
     row_pass : bool, default True
         Add the row pass (a second product over the units) where correlation or cosine RDMs
-        from the first would lose precision (:func:`~neuroxr.kernels.gram_rows.needs_row_pass`);
+        from the first would lose precision (:func:`~neuroxr.kernels.gram_rows.needs_row_pass`),
+        and the pair pass where Euclidean ones would (:func:`~neuroxr.kernels.gram_pairs.needs_pair_pass`);
         False for callers that use ``K`` only (CKA, ridge, effective dimensionality).
 
     Returns
@@ -292,6 +301,8 @@ def gram(F: Any, chunk_size: int | None = None, row_pass: bool = True) -> GramSt
     s = gram_partial(F) if step == p else gram_chunks(F[:, i : i + step] for i in range(0, p, step))
     if row_pass and _rows.needs_row_pass(s):
         s = _rows.with_row_pass(s, (F[:, i : i + step] for i in range(0, p, step)))
+    if row_pass and _pairs.needs_pair_pass(s):
+        s = _pairs.with_pair_pass(s, (F[:, i : i + step] for i in range(0, p, step)))
     return s
 
 
@@ -312,19 +323,24 @@ def gram_chunks(chunks: Iterable[Any]) -> GramStats:
 
 
 def _partial_block(block: Any, backend: str | None, dtype: Any, r: Any = None) -> Any:
-    """The first pass's :class:`GramStats` of one chunk, or (``r`` given) its row pass's sums."""
+    """The first pass's :class:`GramStats` of one chunk, or its row pass's sums (``r`` a reference
+    array) or its pair pass's (``r`` the :class:`~neuroxr.kernels.gram_pairs.Pairs`)."""
     from ..backend import asarray
 
     if backend is not None or dtype is not None:
         block = asarray(block, backend=backend, dtype=dtype if dtype is not None else "float64")
-    return gram_partial(block) if r is None else _rows.row_partial(block, r)
+    if r is None:
+        return gram_partial(block)
+    return _pairs.pair_partial(block, r) if isinstance(r, _pairs.Pairs) else _rows.row_partial(block, r)
 
 
 def _accumulate(acc: Any, s: Any) -> Any:
     """``combine(acc, s)`` written into ``acc``'s arrays (``acc`` is owned by the caller): one
-    ``n x n`` accumulator, no new one per chunk. Row-pass sums are added."""
+    ``n x n`` accumulator, no new one per chunk. Row-pass and pair-pass sums are added."""
     if acc is None:
         return s
+    if isinstance(s, _pairs.PairSums):
+        return _pairs.accumulate(acc, s)
     if not isinstance(s, GramStats):
         return _rows.accumulate(acc, s)
     if acc.K.shape != s.K.shape:
@@ -374,6 +390,8 @@ def _boxed_combine(parts: Any, axis: Any = None, keepdims: bool = True) -> Any:
     if isinstance(first, GramStats):  # owned copies to accumulate into
         acc = replace(first, K=first.K + 0, a=first.a + 0, v=first.v + 0,
                       **({} if first.q is None else {"q": first.q + 0, "qc": first.qc + 0}))
+    elif isinstance(first, _pairs.PairSums):
+        acc = _pairs.PairSums(first.sq + 0)
     else:
         acc = _rows.RowSums(first.Kr + 0, first.ar + 0)
     for s in stats[1:]:
@@ -420,7 +438,8 @@ def gram_tree(darr: Any, split_every: int = 4, backend: str | None = None, dtype
     ``n x n`` partials ``split_every`` at a time (:func:`combine`: sums, and Chan's update of the
     unit-mean spread). On a distributed cluster the chunk tasks and the tree nodes run on every
     worker; a worker holds its running chunk tasks and at most a few partials. With ``r`` (the
-    row pass's reference, NumPy (n,)) the tree of the row pass's sums instead.
+    row pass's reference, NumPy (n,), or the pair pass's :class:`~neuroxr.kernels.gram_pairs.Pairs`)
+    the tree of that pass's sums instead.
     """
     import dask.array as da
     import numpy as np
@@ -434,7 +453,7 @@ def gram_tree(darr: Any, split_every: int = 4, backend: str | None = None, dtype
                             chunks=((1,), (1,) * len(darr.chunks[1])))
     return da.reduction(parts, chunk=_boxed_identity, combine=_boxed_combine, aggregate=_boxed_combine, axis=1,
                         keepdims=True, concatenate=False, split_every=split_every, dtype=object, meta=meta,
-                        name="neuroxr-gram" if r is None else "neuroxr-gram-rows")
+                        name="neuroxr-gram" + ("" if r is None else "-pairs" if isinstance(r, _pairs.Pairs) else "-rows"))
 
 
 def gram_stream(darr: Any, backend: str | None = None, dtype: Any = None, r: Any = None) -> Any:
@@ -443,7 +462,7 @@ def gram_stream(darr: Any, backend: str | None = None, dtype: Any = None, r: Any
     Each chunk is computed alone (synchronous scheduler) and added into one ``n x n`` accumulator,
     so peak memory is one chunk, its centred copy and two ``n x n`` matrices, however many chunks
     the layer has (a tree would keep up to ``split_every - 1`` partials per level alive). With
-    ``r`` (the row pass's reference) the row pass's sums instead.
+    ``r`` (the row pass's reference, or the pair pass's pairs) that pass's sums instead.
     """
     _check_dask(darr, 2)
     if len(darr.chunks[0]) > 1:
@@ -488,7 +507,8 @@ def gram_dask(
     read-and-partial task per chunk, partials combined ``split_every`` at a time, so the work
     spreads over the scheduler's workers and each holds a few chunks and ``n x n`` partials.
     Where correlation or cosine RDMs would lose precision (:mod:`neuroxr.kernels.gram_rows`), the
-    chunks are read a second time, the same way, for the row pass (one more ``n x n`` alive).
+    chunks are read a second time, the same way, for the row pass (one more ``n x n`` alive); where
+    Euclidean ones would (:mod:`neuroxr.kernels.gram_pairs`), once more for the pair pass.
 
     Parameters
     ----------
@@ -505,7 +525,7 @@ def gram_dask(
         If False, return the ``dask.delayed.Delayed`` of the result (the tree) to compose into a
         larger graph: the first pass only (the row pass depends on its values).
     row_pass : bool, default True
-        Add the row pass where it is needed; False for callers that use ``K`` only.
+        Add the row and pair passes where they are needed; False for callers that use ``K`` only.
     unit_ids : array-like, optional
         The units' ids, to name those holding NaN or inf (default their positions).
     name : str, default "features"
@@ -548,6 +568,9 @@ def gram_dask(
         r = _rows.row_means(res)
         rows = reduce(to_numpy(r))  # the reference travels to the chunk tasks as NumPy
         res = replace(res, Kr=rows.Kr, ar=rows.ar, r=r)
+    if row_pass and _pairs.needs_pair_pass(res):
+        pairs = _pairs.cancelled_pairs(res)
+        res = _pairs.direct_squares(res, pairs, reduce(pairs))
     return res
 
 

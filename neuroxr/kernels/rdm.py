@@ -33,6 +33,7 @@ from ..backend import TIE_RTOL, get_namespace, normalized_dissimilarity, tie_gro
 from ..backend import upper_tri as _upper_tri
 from ..errors import LayoutError, ParameterError, shown, warn, where
 from .gram import GramStats, constant_features, gram, variance_totals
+from .gram_pairs import cancelled_pairs
 from .gram_rows import ROW_PASS_KAPPA, gram_terms, shift_cancellation, uncentered_shift
 from .stats import no_variance, rounding_tol
 
@@ -63,6 +64,19 @@ def _diag(xp: Any, M: Any) -> Any:
     return xp.linalg.diagonal(M)
 
 
+def _scaled_links(xp: Any, sq: Any, direct: Any) -> Any:
+    """The tie links of :func:`tie_squares` over ``sq``'s sorted upper triangle (NaN left out) when
+    some values are summed directly: neighbours within ``TIE_RTOL`` times the larger of their
+    scales (a direct value: itself; a value from the Gram: the largest of those)."""
+    v, dv = _upper_tri(sq), _upper_tri(direct)
+    gram_scale = xp.max(xp.where(dv, xp.zeros_like(v), xp.abs(v)))
+    order = xp.argsort(v, stable=True)  # NaN last, as sort
+    s, scale = xp.take(v, order), xp.take(xp.where(dv, xp.abs(v), gram_scale), order)
+    k = int(xp.sum(xp.astype(~xp.isnan(s), xp.int64)))
+    s, scale = s[:k], scale[:k]
+    return (s[1:] - s[:-1]) <= TIE_RTOL * xp.maximum(scale[1:], scale[:-1])
+
+
 def _zero_diag(xp: Any, D: Any) -> Any:
     n = int(D.shape[-1])
     eye = xp.eye(n, dtype=xp.bool, device=getattr(D, "device", None))
@@ -87,7 +101,7 @@ def exact_squares(stats: GramStats, dtype: Any) -> bool:
     return p * (2 * M) <= math.sqrt(2.0**-6 / eps)  # p^2 (2M)^2 eps <= 2^-6, without overflowing for huge M
 
 
-def tie_squares(sq: Any) -> Any:
+def tie_squares(sq: Any, direct: Any = None) -> Any:
     """Squared distances equal up to rounding made equal, so that their square roots are.
 
     The values of the upper triangle that the one tie rule ties (``neuroxr.backend.tie_links``:
@@ -95,11 +109,16 @@ def tie_squares(sq: Any) -> Any:
     group's smallest value. A squared distance from the centred Gram errs by rounding relative to
     the largest one, which the rule covers; its square root ``d`` errs by that over ``2 d``, far
     beyond the rule for distances small against the largest (docs/kernels.md, "Ties up to rounding").
+    Squared distances summed directly (the pair pass, :mod:`neuroxr.kernels.gram_pairs`) err by
+    rounding relative to themselves: neighbours tie within ``TIE_RTOL`` times the larger of their
+    scales, a direct value's own, the Gram's values' the largest of those.
 
     Parameters
     ----------
     sq : array, shape (n, n)
         Squared distances, symmetric with a zero diagonal.
+    direct : bool array, shape (n, n), optional
+        The squared distances summed directly (default: none).
 
     Returns
     -------
@@ -113,7 +132,7 @@ def tie_squares(sq: Any) -> Any:
     s = s[: int(xp.sum(xp.astype(~xp.isnan(s), xp.int64)))]
     if int(s.shape[0]) < 2:
         return sq
-    links = tie_links(s)
+    links = tie_links(s) if direct is None or not bool(xp.any(direct)) else _scaled_links(xp, sq, direct)
     if not bool(xp.any(links & (s[1:] != s[:-1]))):
         return sq
     dev = getattr(sq, "device", None)
@@ -262,10 +281,16 @@ def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool, name: str = "
     exact = exact_squares(stats, K.dtype)
     if exact:
         sq = xp.round(sq)  # integer features: the true squared distances are integers
+    direct = None
+    if stats.D2 is not None:  # the pair pass: the pairs whose distance from K cancels, summed directly
+        direct = ~xp.isnan(stats.D2)
+        sq = xp.where(direct, xp.astype(stats.D2, sq.dtype), sq)
+    elif not exact and not constant:
+        _check_pairs(stats, name)
     sq = _zero_diag(xp, xp.where(sq > 0, sq, xp.zeros_like(sq)))
     if method == "sqeuclidean":
         return sq
-    return xp.sqrt(sq if exact else tie_squares(sq))  # the square root would part ties of small distances
+    return xp.sqrt(sq if exact else tie_squares(sq, direct))  # the square root would part ties of small distances
 
 
 def _unresolved(xp: Any, stats: GramStats) -> bool:
@@ -287,11 +312,24 @@ def _mean_pattern(xp: Any, stats: GramStats) -> GramStats:
     p, mu, m2 = stats.n_units, stats.mu, stats.m2
     if no_variance(m2, p * mu * mu + m2, rounding_tol(xp, K.dtype)):
         m2 = 0.0  # the pattern varies over the units by rounding only
-    return replace(stats, K=xp.zeros_like(K), a=zero, v=zero + 0, m2=m2, Kr=None, ar=None, r=None)
+    return replace(stats, K=xp.zeros_like(K), a=zero, v=zero + 0, m2=m2, Kr=None, ar=None, r=None, D2=None)
 
 
 def _as_float(xp: Any, M: Any) -> Any:
     return M if xp.isdtype(M.dtype, "real floating") else xp.astype(M, xp.float64)
+
+
+def _check_pairs(stats: GramStats, name: str) -> None:
+    """One :class:`~neuroxr.errors.NeuroxrWarning` when some pair's squared distance from the Gram
+    of ``stats`` cancels (:func:`~neuroxr.kernels.gram_pairs.cancelled_pairs`) and the statistics
+    lack the pair pass."""
+    pairs = cancelled_pairs(stats)
+    m = int(pairs.i.shape[0])
+    if m:
+        warn(f"{name}: the Gram statistics have no pair pass and the Euclidean distances of {m} stimulus pair(s) cancel "
+             f"(stimuli close together against their distance from the mean): those distances may have lost most digits. "
+             "Compute the Gram from the features again (neuroxr.geometry.gram, or kernels.gram.gram / gram_dask; "
+             "after gram_chunks, kernels.gram_pairs.with_pair_pass).")
 
 
 def _check_cancellation(xp: Any, stats: GramStats, method: str, centred: bool) -> None:

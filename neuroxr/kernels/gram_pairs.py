@@ -1,0 +1,143 @@
+"""The pair pass of :class:`~neuroxr.kernels.gram.GramStats`: squared Euclidean distances taken
+directly where the column-centred Gram cancels.
+
+Euclidean RDMs come from the column-centred Gram ``K`` (:mod:`neuroxr.kernels.gram`)::
+
+    ||F_i - F_j||^2 = K_ii + K_jj - 2 K_ij
+
+Exact algebra, but in floating point the three terms are of the size of the stimuli's squared
+distances from the column means, so the result errs by about ``eps (K_ii + K_jj)``: stimuli close
+together against their distance from the mean (one stimulus far from the others moves the mean away
+from them all; tight clusters) lose their distances' digits, up to all of them.
+:func:`cancelled_pairs` finds the pairs whose terms exceed their result by more than
+:data:`PAIR_KAPPA` (the row pass's bound, :data:`~neuroxr.kernels.gram_rows.ROW_PASS_KAPPA`: at most
+about 10 bits lost), and a second pass over the units sums their squared differences directly, as
+scipy's ``pdist`` does (:func:`with_pair_pass`). The statistics then carry ``D2``, shape (n, n): those
+pairs' squared distances, NaN for every other pair. Statistics whose pairs all keep their digits take
+no second pass and give the numbers they always did. A Gram Dataset holds ``D2`` as a matrix over its
+stimuli, so selecting or reordering them keeps it. This module imports nothing of
+:mod:`neuroxr.kernels.gram` (which imports it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from ..backend import get_namespace, to_numpy
+from ..errors import LayoutError
+from .gram_rows import ROW_PASS_KAPPA
+
+if TYPE_CHECKING:
+    from .gram import GramStats
+
+__all__ = ["PAIR_KAPPA", "Pairs", "PairSums", "cancelled_pairs", "needs_pair_pass", "pair_partial", "accumulate",
+           "with_pair_pass", "direct_squares"]
+
+#: Largest ratio of ``K_ii + K_jj`` to a pair's squared distance from the Gram taken without the
+#: pair pass (about 10 bits lost: within about 1e-13 of the direct sum in float64).
+PAIR_KAPPA = ROW_PASS_KAPPA
+
+#: Elements of one batch of pair differences (pairs x units of a chunk), bounding the pass's memory.
+_BATCH = 2**22
+
+
+class Pairs(NamedTuple):
+    """The pairs of the pair pass: row indices ``i < j``, NumPy int64 arrays of shape (m,)."""
+
+    i: Any
+    j: Any
+
+
+class PairSums(NamedTuple):
+    """Partial sums of the pair pass over a chunk of units: ``sq`` (m,), one per pair."""
+
+    sq: Any
+
+
+def cancelled_pairs(stats: GramStats) -> Pairs:
+    """The pairs ``i < j`` whose squared distance from the Gram of ``stats`` cancels:
+    ``K_ii + K_jj > PAIR_KAPPA * (K_ii + K_jj - 2 K_ij)`` (a distance that cancelled to 0 or
+    below, where the terms are not all 0, counts). O(n^2) on the Gram's device."""
+    xp = get_namespace(stats.K)
+    K = stats.K if xp.isdtype(stats.K.dtype, "real floating") else xp.astype(stats.K, xp.float64)
+    d = xp.linalg.diagonal(K)
+    terms = d[:, None] + d[None, :]
+    flagged = terms > PAIR_KAPPA * (terms - 2.0 * K)
+    i, j = np.nonzero(np.triu(to_numpy(flagged), 1))
+    return Pairs(i.astype(np.int64), j.astype(np.int64))
+
+
+def needs_pair_pass(stats: GramStats) -> bool:
+    """Whether Euclidean RDMs from ``stats`` need the pair pass: it is not there and some pair
+    cancels (:func:`cancelled_pairs`)."""
+    return stats.D2 is None and int(cancelled_pairs(stats).i.shape[0]) > 0
+
+
+def pair_partial(F: Any, pairs: Pairs) -> PairSums:
+    """:class:`PairSums` of one chunk of whole columns ``F`` (n, p_c): each pair's sum of squared
+    differences over the chunk's units, in batches of pairs bounding the temporary differences."""
+    if len(F.shape) != 2:
+        raise LayoutError(f"pair_partial: a chunk of shape {tuple(F.shape)}; chunk the unit axis only (whole columns of every stimulus).")
+    xp = get_namespace(F)
+    dev = getattr(F, "device", None)
+    m, step = int(pairs.i.shape[0]), max(1, _BATCH // max(1, int(F.shape[1])))
+    parts = []
+    for s in range(0, m, step):
+        i = xp.asarray(pairs.i[s : s + step], device=dev)
+        j = xp.asarray(pairs.j[s : s + step], device=dev)
+        diff = xp.take(F, i, axis=0) - xp.take(F, j, axis=0)
+        parts.append(xp.sum(diff * diff, axis=1))
+    return PairSums(xp.concat(parts) if parts else xp.zeros((0,), dtype=F.dtype, device=dev))
+
+
+def accumulate(acc: PairSums | None, s: PairSums) -> PairSums:
+    """``acc + s`` written into ``acc``'s array (``acc`` is owned by the caller)."""
+    if acc is None:
+        return s
+    sq = acc.sq
+    sq += s.sq
+    return acc
+
+
+def direct_squares(stats: GramStats, pairs: Pairs, sums: PairSums) -> GramStats:
+    """``stats`` with ``D2`` set: the pairs' summed squares in both triangles, NaN elsewhere."""
+    xp = get_namespace(stats.K)
+    dtype = stats.K.dtype if xp.isdtype(stats.K.dtype, "real floating") else xp.float64
+    n = int(stats.K.shape[0])
+    D2 = np.full((n, n), np.nan)
+    sq = to_numpy(sums.sq).astype(np.float64)
+    D2[pairs.i, pairs.j] = sq
+    D2[pairs.j, pairs.i] = sq
+    return replace(stats, D2=xp.astype(xp.asarray(D2, device=getattr(stats.K, "device", None)), dtype))
+
+
+def with_pair_pass(stats: GramStats, chunks: Iterable[Any]) -> GramStats:
+    """``stats`` with the pair pass over ``chunks`` (the unit chunks ``stats`` were computed from, in
+    any order): ``D2`` set where some pair cancels (:func:`cancelled_pairs`), else ``stats``.
+
+    Parameters
+    ----------
+    stats : GramStats
+        Of the features whose unit chunks ``chunks`` yields.
+    chunks : iterable of arrays, shape (n_stimuli, n_units_chunk)
+
+    Returns
+    -------
+    GramStats
+    """
+    pairs = cancelled_pairs(stats)
+    if int(pairs.i.shape[0]) == 0:
+        return stats
+    acc: PairSums | None = None
+    p = 0
+    for c in chunks:
+        acc = accumulate(acc, pair_partial(c, pairs))
+        p += int(c.shape[1])
+    if acc is None or p != stats.n_units:
+        raise LayoutError(f"with_pair_pass: chunks of {p} units in all for statistics of {stats.n_units} units; "
+                          "pass the unit chunks the statistics were computed from.")
+    return direct_squares(stats, pairs, acc)

@@ -819,6 +819,20 @@ def test_rsatoolbox_rdms_are_drawn_over_subjects_by_their_subject_descriptor():
         np.testing.assert_array_equal(a["score_boot"].values, b["score_boot"].values)
 
 
+def test_a_dict_of_data_rdms_is_drawn_over_subjects_by_its_keys():
+    """A dict's subjects were drawn in insertion order: the same RDMs inserted in another order
+    moved score_boot (its keys are the subjects' labels, as the stacked rdm coord shows)."""
+    n, rng = 14, np.random.default_rng(3)
+    X = rng.normal(size=(n, 4))
+    ids = [f"s{i:02d}" for i in range(n)]
+    model = as_rdm(squareform(pdist(X)), stimulus_id=ids)
+    data = {f"sub{j}": as_rdm(squareform(pdist(X + 1.5 * rng.normal(size=(n, 4)))), stimulus_id=ids) for j in range(4)}
+    for over in ("subjects", "both"):
+        a = rsa_bootstrap(model, data, n_boot=20, seed=1, over=over)
+        b = rsa_bootstrap(model, {k: data[k] for k in ("sub2", "sub0", "sub3", "sub1")}, n_boot=20, seed=1, over=over)
+        np.testing.assert_array_equal(a["score_boot"].values, b["score_boot"].values)
+
+
 def test_shape_bootstrap_pairs_a_labeled_and_an_unlabeled_input_as_pairwise_distances_does():
     """One labeled input and one array: the array's rows list the labeled input's stimuli as given,
     both are resampled in the canonical order, so permuting the rows of both in step changes no

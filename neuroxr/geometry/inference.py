@@ -26,7 +26,7 @@ Resamples are drawn on positions of the canonical stimulus order with
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,7 +84,7 @@ def _draws(indices: Any, n: int, n_boot: int | None, seed: int, seed_used: bool,
 def _subject_order(data_rdms: Any) -> np.ndarray | None:
     """Positions that sort the subjects by their labels, or None when they have none to sort by.
 
-    Labels: the first-dim coord of a stacked DataArray, or each DataArray's ``label`` attr (set by
+    Labels: the first-dim coord of a stacked DataArray, a dict's keys, or each DataArray's ``label`` attr (set by
     :func:`neuroxr.rdm` from the input's ``model.layer`` or name) or name, or an rsatoolbox ``RDMs``'s
     ``subject`` descriptor; all present and distinct.
     """
@@ -93,6 +93,8 @@ def _subject_order(data_rdms: Any) -> np.ndarray | None:
         labels = list(data_rdms[d].values) if d in data_rdms.coords else None
     elif isinstance(data_rdms, (list, tuple)):
         labels = [x.attrs.get("label", x.name) if isinstance(x, xr.DataArray) else None for x in data_rdms]
+    elif isinstance(data_rdms, Mapping):  # its keys label the subjects (the stack's rdm coord)
+        labels = list(data_rdms)
     elif _is_rsatoolbox(data_rdms):  # its distinct subject descriptor (rsatoolbox's index is positions)
         labels = rsatoolbox_subjects(data_rdms)
     else:

@@ -123,6 +123,39 @@ def test_an_entry_opened_between_the_renames_asks_to_read_again(store, monkeypat
     assert "read it again" in out["error"]
 
 
+def _vanishing_listing(monkeypatch, before=None):
+    """The damage check's listing of the group fails as when its folder goes mid-walk (a rewrite
+    moving it aside): ``before()`` first (the rewrite), once; with no ``before``, every time."""
+    from neuroxr.store import reading
+
+    real, calls = reading.group_damage, []
+
+    def listing(*a, **k):
+        calls.append(1)
+        if before is None or len(calls) == 1:
+            if before is not None:
+                before()
+            raise FileNotFoundError(2, "No such file or directory", "s.zarr/scores/a/b/score/c")
+        return real(*a, **k)
+
+    monkeypatch.setattr(reading, "group_damage", listing)
+    return calls
+
+
+def test_a_read_whose_listing_meets_a_rewrite_reads_the_new_copy(store, monkeypatch):
+    """Before: the folder vanishing under the damage check's listing raised FileNotFoundError."""
+    calls = _vanishing_listing(monkeypatch, before=lambda: _write(store))
+    xr.testing.assert_identical(store.read_dataset(PATH).compute(), _entry())
+    assert len(calls) == 2  # the new copy examined again
+
+
+def test_a_read_whose_listing_keeps_failing_asks_to_read_again(store, monkeypatch):
+    _vanishing_listing(monkeypatch)
+    with pytest.raises(StoreError, match="is being rewritten by another process .*read it again") as err:
+        store.read_dataset(PATH)
+    assert "\n" not in str(err.value) and "FileNotFoundError" not in str(err.value)
+
+
 def test_a_set_read_lazily_across_a_rewrite_still_raises(tmp_path):
     """Sets are not entries: another copy holds other numbers, so a rewrite still raises (no re-read)."""
     st = StudyStore(tmp_path / "s.zarr")

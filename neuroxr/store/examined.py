@@ -118,7 +118,12 @@ class Examined:
                 if self.generation != gen:  # the batch met a rewrite: the damage of the copy read now
                     return self.damage
                 keys = None if mem is None else {f"{self.path}/{k}" for k in list_keys(mem)}
-                self._found = self._store._damage(self.loc, self.doc, keys, self.arrays)  # type: ignore[arg-type]
+                try:
+                    self._found = self._store._damage(self.loc, self.doc, keys, self.arrays)  # type: ignore[arg-type]
+                except FileNotFoundError:  # its folder went while listed: a rewrite met (the copy read now), or one going on
+                    if self.generation < 3 and self.replaced():
+                        return self.damage
+                    raise self._store._rewritten_error(self.path, "examined") from None
                 if set_edited(self.path, self.attrs):  # first: a read of the set refuses it
                     self._found = ([SET_ATTRS_PROBLEM, *self._found[0]], self._found[1])
                 if self._found[0] and mem is None and self.generation < 3 and self.replaced():  # met a rewrite: not damage

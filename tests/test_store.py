@@ -328,6 +328,16 @@ def test_read_only_missing_store(tmp_path):
         StudyStore(tmp_path / "absent.zarr", mode="r")
 
 
+@pytest.mark.parametrize("mode", ["a", "r"])
+def test_an_unknown_url_protocol_is_a_one_line_store_error(mode):
+    """Before: fsspec's bare ValueError ('Protocol not known: nxunknown') from nx.open_store."""
+    import neuroxr as nx
+
+    with pytest.raises(StoreError, match=r"^cannot open the store 'nxunknown://b/s.zarr': fsspec knows no protocol 'nxunknown'; "
+                                         r"give a path or a URL such as s3://bucket/study.zarr.$"):
+        nx.open_store("nxunknown://b/s.zarr", mode=mode)
+
+
 def test_bad_mode(tmp_path):
     with pytest.raises(ValueError, match="mode must be 'a' or 'r'"):
         StudyStore(tmp_path / "x.zarr", mode="w")

@@ -570,12 +570,6 @@ def open_store_or_fail(url: str, mode: str = "r") -> Any:
         raise click.ClickException(one_line(exc.args[0] if exc.args else exc)) from None
     except ImportError as exc:  # the URL's fsspec file system needs a package that is not installed (gcsfs, adlfs, ...)
         raise click.ClickException(f"cannot open the store {url!r}: {_missing_package(exc)}") from None
-    except ValueError as exc:
-        if not str(exc).startswith("Protocol not known"):
-            raise
-        protocol = url.partition("://")[0]
-        raise click.ClickException(f"cannot open the store {url!r}: fsspec knows no protocol {protocol!r}; give a path or a "
-                                   f"URL such as s3://bucket/study.zarr.") from None
 
 
 def table(rows: list[list[Any]], header: list[str], indent: str = "  ") -> str:

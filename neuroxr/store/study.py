@@ -163,7 +163,13 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
         if outer is not None:  # a new store never joins the groups of another Zarr hierarchy (checked before its folder is made)
             raise StoreError(f"cannot make a study store at {self.url!r}: it lies inside the Zarr store {outer!r}, "
                              "whose groups it would join; choose a path outside it.")
-        self._zstore = zarr_store(self.url, mode == "r", storage_options)
+        try:
+            self._zstore = zarr_store(self.url, mode == "r", storage_options)
+        except ValueError as exc:  # fsspec's "Protocol not known: foo"
+            if not str(exc).startswith("Protocol not known"):
+                raise
+            raise StoreError(f"cannot open the store {self.url!r}: fsspec knows no protocol {self.url.partition('://')[0]!r}; "
+                             "give a path or a URL such as s3://bucket/study.zarr.") from None
         self._id = self._local if self._local is not None else self.url.rstrip("/")
         root_doc = self._root_doc()
         if root_doc == {}:  # there, but no JSON object: a damaged write, never an absent store (nor written over)

@@ -65,6 +65,16 @@ def test_named_layer_is_swept_and_scored(study):
                                relative_features(f1, ANCHORS, similarity="dot").values, rtol=1e-12)
 
 
+@pytest.mark.parametrize("extra", [[], ["--overwrite"]])
+def test_the_source_layer_is_never_overwritten(study, extra):
+    """Before: --name l1 --overwrite replaced net.l1 by its own relative representation."""
+    st, f1, _, ids = study
+    res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids), "--name", "l1", *extra])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert "--name: 'l1' is the layer net.l1 itself; choose another name for the new layer." in res.stderr
+    np.testing.assert_array_equal(nx.open_store(st.url).read_features("net", "l1").values, f1.values)
+
+
 def test_bad_anchors_are_one_line_errors(study, tmp_path):
     st, _, _, _ = study
     bad = tmp_path / "bad.txt"

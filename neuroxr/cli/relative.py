@@ -56,6 +56,9 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
     st = open_store_or_fail(store, mode="a")
     ref = resolve(st, layer, kinds=("features",), role="source")
     name = new_layer or f"{ref.layer}_relative"
+    if name == ref.layer:  # --overwrite would replace the layer it is computed from
+        raise click.BadParameter(f"{name!r} is the layer {ref.name} itself; choose another name for the new layer.",
+                                 param_hint="--name")
     if name in st.layers(ref.model) and not overwrite:
         raise click.ClickException(
             f"layer {ref.model}.{name} already exists in {st.url!r}; pass --overwrite or choose another --name."

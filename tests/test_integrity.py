@@ -691,3 +691,19 @@ def test_an_entry_whose_input_lost_a_chunk_is_not_called_current(store):
     assert any(d["path"] == "neural/monkeyA" for d in summary["damaged"])
     (row,) = [e for e in summary["metrics"] if e["path"] == entry.path]
     assert row["status"] == "stale (input damaged)"
+
+
+def test_info_lists_a_crsa_entry_whose_target_set_has_a_damaged_document(store):
+    """Before: info exited 1 ('the neural set ..., the source ..., is damaged') as it resolved the
+    crsa entry's target for its parameters; the set is named among the damaged, the entry stale."""
+    from neuroxr.entries import compute
+
+    entry = compute(store, "crsa", "net.fc", "monkeyA")
+    with open(_file(store, "neural", "monkeyA", "zarr.json"), "w") as f:
+        f.write("{broken")
+    res = CliRunner().invoke(main, ["info", "--json", store.url])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert any(d["path"] == "neural/monkeyA" for d in summary["damaged"])
+    (row,) = [e for e in summary["metrics"] if e["path"] == entry.path]
+    assert row["status"] == "stale (input damaged)"

@@ -28,7 +28,7 @@ import xarray as xr
 from ..attrs import decode_attrs
 from ..entries.kinds import DIRECTION_KINDS as DIRECTIONS
 from ..entries.layout import LIST_COLUMNS, list_entries, read_entry
-from ..errors import LayoutError
+from ..errors import LayoutError, StoreError
 from ..sets import SetRef, resolve
 from ..store import StudyStore
 from ..sweep._util import EXCLUDED_COUNTS, as_counts, excluded_counts, included_summary
@@ -74,10 +74,11 @@ def _ref(store: StudyStore, name: str, kinds: tuple[str, ...],
          attrs: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None, side: str = "source") -> SetRef | None:
     """The set ``name`` of an entry's ``side`` (source / target); when it was deleted since, as the
     entry's ``attrs`` name it (:meth:`~neuroxr.sets.SetRef.labels`: ``<side>_kind``, ``<side>_model``,
-    ...; a callable giving them is called only then), else None."""
+    ...; a callable giving them is called only then), else None. A set whose metadata is damaged is
+    listed as its entries name it: the listing's damaged entries name the set."""
     try:
-        return resolve(store, name, kinds=kinds, strict=False)
-    except LayoutError:
+        return resolve(store, name, kinds=kinds, strict=False, role=side)
+    except (LayoutError, StoreError):
         attrs = attrs() if callable(attrs) else attrs or {}
         kind = attrs.get(f"{side}_kind")
         if kind not in kinds:
@@ -220,7 +221,7 @@ def _target_shape(store: StudyStore | None, name: Any, cache: dict[Any, dict[str
     if name not in cache:
         from ..sets import read_set
 
-        ref = _ref(store, name, ("neural", "features"))
+        ref = _ref(store, name, ("neural", "features"), side="target")
         try:
             repeats = read_set(store, ref, load=False).sizes.get("repeat") if ref and ref.kind == "neural" else None
             cache[name] = {} if ref is None else {"target_kind": ref.kind, "n_repeats": repeats}

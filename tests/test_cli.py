@@ -412,7 +412,7 @@ def test_score_metrics_write_entries_and_print(runner, geometry_study):
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "many"], "must be an integer or 'auto'"),
     # the metric's own checks, as compute and a sweep's metric_options run them: one line naming the metric
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "0"],
-     "Error: metric 'ereg': --n-components must be 'auto' or a positive int; got 0.\n"),
+     "Error: metric 'ereg': --n-components must be 'auto' or a positive int; got 0. (see 'main score rsa --help')\n"),
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "4", "--eps", "0.2"],
      "Error: metric 'ereg': --eps 0.2 has no effect with --n-components 4"),
     (["score", "dimensionality", "STORE", "net.conv1", "monkeyA"], "Got unexpected extra argument (monkeyA)"),
@@ -585,7 +585,7 @@ def test_metric_inference_options_are_refused_before_anything_is_computed(runner
     """rsa --compare-method kendall with --bootstrap/--permutations (the resampled RSA offers no Kendall):
     one line, and the crsa entry is not written first."""
     res = runner.invoke(main, ["score", "rsa", geometry_study.url, "net.conv1", "monkeyA", "--compare-method", "kendall", *extra])
-    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and "not offered by the resampled RSA" in res.stderr, res.output
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "not offered by the resampled RSA" in res.stderr, res.output
     assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
 
 

@@ -85,6 +85,25 @@ def test_inert_regressor_options_are_usage_errors(runner, geometry_study, direct
     assert res.stderr.strip().splitlines()[-1].startswith("Error: --"), res.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ["forward", "net.conv1", "monkeyA", "--alpha", "-1"],
+    ["rsa", "net.conv1", "monkeyA", "--variant", "ersa", "--alpha", "-1"],
+    ["forward", "net.conv1", "monkeyA", "--regressor", "ridgecv", "--alphas", "1,-2"],
+    ["forward", "net.conv1", "monkeyA", "--regressor", "ridgecv", "--alphas", "1,x"],
+    ["forward", "net.conv1", "monkeyA", "--no-ceiling", "--min-reliability", "0.5"],
+    ["forward", "net.conv1", "monkeyA", "--no-ceiling", "--split", "slots"],
+    ["forward", "net.conv1", "monkeyA", "--regressor", "pls", "--dtype", "float32"],
+], ids=["forward-alpha", "ersa-alpha", "alphas-negative", "alphas-text", "inert-min-reliability", "inert-split", "pls-float32"])
+def test_a_value_the_command_cannot_use_is_a_usage_error_whichever_checks_it(runner, geometry_study, args):
+    """Before: the same kind of bad value exited 2 where the command line checked it and 1 where the library
+    did (--alpha -1: rsa 2, forward 1; --alphas 1,x 2, 1,-2 1; an inert option 1): a ParameterError is a usage
+    error (exit 2, one line naming the command's --help)."""
+    kind, *rest = args
+    res = runner.invoke(main, ["score", kind, geometry_study.url, *rest])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.output, res.output
+    assert res.stderr.startswith("Error: ") and "--help')" in res.stderr, res.stderr
+
+
 def test_the_python_api_keeps_python_names(geometry_study):
     with pytest.raises(NeuroxrError, match="min_reliability=0.5 has no effect without a noise ceiling"):
         neuroxr.score(geometry_study, "forward", "net.conv1", "monkeyA", noise_ceiling=False, min_reliability=0.5)
@@ -288,8 +307,8 @@ def test_report_errors_start_with_the_command(runner, geometry_study, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
     res = runner.invoke(main, ["report", geometry_study.url, "--out", str(afile)])
-    assert res.exit_code == 1 and res.stderr.strip() == f"Error: report: --out {str(afile)!r} is a file; pass a folder (made " \
-                                                        "if absent).", res.output
+    assert res.exit_code == 2 and res.stderr.strip() == f"Error: report: --out {str(afile)!r} is a file; pass a folder (made " \
+                                                        "if absent). (see 'main report --help')", res.output
 
 
 def test_a_damaged_set_says_how_to_write_it_again_on_the_command_line(runner, geometry_study):
@@ -391,7 +410,7 @@ def test_inference_errors_name_the_command_and_option(runner, geometry_study, ar
     not the Python function that computes the entry (``bootstrap``, ``permutation_test``, ``ersa_bootstrap``)."""
     kind, *rest = args
     res = runner.invoke(main, ["score", kind, geometry_study.url, *rest])
-    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and res.stderr.startswith(want), res.output
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and res.stderr.startswith(want), res.output
 
 
 def _tiny_extraction(tmp_path, n: int) -> list[str]:
@@ -491,8 +510,8 @@ def test_report_headline_bootstrap_messages_name_the_command_and_option(runner, 
     assert [d[1] for d in drawn] == [7], res.output
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     if fails:
-        assert res.exit_code == 1 and lines == ["Error: report --n-boot: --n-boot 7 resamples cannot hold the interval; "
-                                                "pass --n-boot 1000."], res.stderr
+        assert res.exit_code == 2 and lines == ["Error: report --n-boot: --n-boot 7 resamples cannot hold the interval; "
+                                                "pass --n-boot 1000. (see 'main report --help')"], res.stderr
     else:
         assert res.exit_code == 0, res.output
         assert [line for line in lines if line.startswith("Warning: ")] == [
@@ -507,9 +526,9 @@ def test_resampled_rsa_advice_names_the_flag_values(runner, geometry_study, extr
     takes, not the Python functions' 'corr' (a value the option refuses)."""
     res = runner.invoke(main, ["score", "rsa", geometry_study.url, "net.conv1", "monkeyA", "--compare-method", "kendall",
                                *extra])
-    assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
     assert res.stderr.rstrip().endswith("is not offered by the resampled RSA; choose --compare-method pearson, cosine "
-                                        "or spearman."), res.stderr
+                                        "or spearman. (see 'main score rsa --help')"), res.stderr
     assert "corr" not in res.stderr
     for value in ("pearson", "cosine", "spearman"):  # each value it names is one the option takes
         ok = runner.invoke(main, ["score", "rsa", geometry_study.url, "net.conv1", "monkeyA", "--compare-method", value,

@@ -99,7 +99,7 @@ def test_alphas_out_of_range_are_refused_in_the_flags_spelling(runner, geometry_
     (it said ``Pass e.g. alphas=(0.1, 1.0, 10.0)``, the Python spelling)."""
     res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA", "--regressor", "ridgecv",
                                "--alphas", "0.5,-1"])
-    assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
     assert "Pass e.g. --alphas 0.1,1,10." in res.stderr and "alphas=(" not in res.stderr, res.stderr
     # the direction first (as its Python call says it), the parameter as the flag gives it
     assert res.stderr.startswith("Error: forward: --alphas 0.5,-1 must be one or more penalties, each finite and > 0, "
@@ -163,7 +163,7 @@ def test_inference_parameters_the_kind_refuses_stop_before_the_score_is_computed
     """An inference entry's parameters that its kind refuses are refused before the score entry is computed."""
     kind, *rest = args
     res = runner.invoke(main, ["score", kind, geometry_study.url, *rest])
-    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and says in res.stderr, res.output
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and says in res.stderr, res.output
     assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
 
 

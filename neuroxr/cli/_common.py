@@ -98,7 +98,7 @@ def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], 
         (exit status 1 quietly), a missing package and a bug (one line each); a command's handler passes
         them on (a test invoking the command sees the exception).
     """
-    from ..errors import NeuroxrError
+    from ..errors import NeuroxrError, ParameterError
 
     def spelled(text: Any) -> str:
         return flag_spelling(one_line(text), command(), ctx.meta.get(_RUNNING))
@@ -133,6 +133,8 @@ def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], 
             raise
         _quiet_stdout()
         raise click.exceptions.Exit(1) from None
+    except ParameterError as exc:  # a value the command cannot use: a usage error, as click's own (exit status 2)
+        raise _spelled(_OneLineUsage(f"{spelled(exc)} (see '{ctx.command_path} --help')")) from None
     except (NeuroxrError, OSError, ValueError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         raise _spelled(click.ClickException(spelled(msg))) from None

@@ -158,6 +158,7 @@ def _run(store: str, kind: str, source: str, target: str | None, params: dict[st
          require_existing: bool, backend: str | None = None, dtype: str | None = None,
          options: dict[str, Any] | None = None) -> Any:
     from ..entries import compute
+    from ..errors import ParameterError
 
     if overwrite and require_existing:
         raise click.UsageError("--overwrite (recompute) and --require-existing (only read an existing entry) "
@@ -166,6 +167,8 @@ def _run(store: str, kind: str, source: str, target: str | None, params: dict[st
     try:
         return compute(st, kind, source, target, params=params, overwrite=overwrite, require_existing=require_existing,
                        backend=backend, dtype=dtype, options=options)
+    except ParameterError:  # a usage error (the handler's)
+        raise
     except (ValueError, KeyError) as exc:
         raise click.ClickException(one_line(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
 

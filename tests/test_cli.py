@@ -278,12 +278,13 @@ def test_demo_checks_the_scheduler_before_writing(runner, tmp_path, small_genera
 
     path = tmp_path / "demo.zarr"
     res = runner.invoke(main, ["demo", str(path), "--scheduler", "bogus"])
-    assert res.exit_code == 1 and "not a Dask scheduler address" in res.stderr and res.stderr.count("\n") == 1
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output  # a usage error naming the flag
+    assert res.stderr.startswith("Error: --scheduler 'bogus' is not a Dask scheduler address"), res.stderr
     assert os.listdir(tmp_path) == []  # nothing written, nothing beside PATH
     demo_cli._write_example(str(path), 0, None)
     before = _tree(path)
     res = runner.invoke(main, ["demo", str(path), "--force", "--scheduler", "bogus"])
-    assert res.exit_code == 1 and "not a Dask scheduler address" in res.stderr
+    assert res.exit_code == 2 and "not a Dask scheduler address" in res.stderr
     assert _tree(path) == before and os.listdir(tmp_path) == ["demo.zarr"]
 
 

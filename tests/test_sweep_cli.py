@@ -18,9 +18,9 @@ from neuroxr.store import StudyStore
 CONFIG = "models: [netA]\nlayers: [layer1, layer3]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n"
 
 
-def _one_line_error(res):
+def _one_line_error(res, usage=False):
     lines = [line for line in res.output.splitlines() if line.strip()]
-    assert res.exit_code == 1, res.output
+    assert res.exit_code == (2 if usage else 1), res.output
     assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
     return lines[0]
 
@@ -115,16 +115,16 @@ def test_cli_scheduler_and_backend_errors_are_one_line(sweep_copy, tmp_path):
     cfg = tmp_path / "sweep.yaml"
     cfg.write_text(CONFIG)
     runner = CliRunner()
-    line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "not a url"]))
+    line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "not a url"]), usage=True)
     # sweep()'s own checks start with "sweep: "; a value given as a flag is named as the flag, never
-    # blamed on the config file
+    # blamed on the config file, and is a usage error (exit 2)
     assert line.startswith("Error: --scheduler 'not a url' is not a Dask scheduler address") and str(cfg) not in line, line
     assert "tcp://host:8786" in line
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "tcp://127.0.0.1:1"]))
     assert line.startswith("Error: --scheduler: cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'"), line
     assert str(cfg) not in line
-    line = _one_line_error(runner.invoke(sweep_command, [str(path), "--scheduler", "not a url"]))  # no file: no prefix
+    line = _one_line_error(runner.invoke(sweep_command, [str(path), "--scheduler", "not a url"]), usage=True)  # no file: no prefix
     assert line.startswith("Error: --scheduler 'not a url' is not a Dask scheduler address"), line
     cfg.write_text(CONFIG + "scheduler: not a url\n")  # the file's own value: named after the file, as its key
     line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg)]))

@@ -49,7 +49,8 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     from ..store import StudyStore
     from ..store._zarr import local_root
     from ..store.study import _enclosing_zarr
-    from ..sweep.cluster import connect
+    from ..errors import SweepConfigError
+    from ..sweep.cluster import check_client, connect
     from ..sweep.run import _is_serial
     from .info import print_summary, store_summary
 
@@ -80,6 +81,11 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
                                        f"{n_stimuli}; pass --force to rewrite it with {n_stimuli}.")
         seed = made["seed"]
     # a scheduler address is checked and connected to (within dask's connect timeout) before writing
+    if address:
+        try:
+            check_client(scheduler)
+        except SweepConfigError as exc:  # named as the flag (the check names the Python keyword)
+            raise click.UsageError("--scheduler " + str(exc).removeprefix("scheduler ")) from None
     client, to_close = connect(scheduler, None, False, None) if address else (scheduler, [])
     try:
         if made is not None and not force:

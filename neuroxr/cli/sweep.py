@@ -240,7 +240,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     complete; re-running resumes where a killed sweep (or a lost scheduler) stopped. Progress is a
     bar on a terminal and a plain line otherwise.
     """
-    from ..errors import NeuroxrError
+    from ..errors import NeuroxrError, ParameterError, SweepConfigError
+    from ..sweep.cluster import check_client
     from ..sweep.config import load_config, validate_config
     from ..sweep.run import _PREFIX, SchedulerLostError, sweep
 
@@ -262,6 +263,11 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         given = [k for k, v in (("client", scheduler), ("n_workers", n_workers), ("gram_spread", gram_spread),
                                 ("memory_limit", memory_limit)) if v is not None]
         _refuse_unused(client, cfg.get("n_workers"), cfg.get("gram_spread"), config, given, cfg.get("memory_limit"))
+        if scheduler is not None:  # an address given as the flag: checked here, a usage error (exit 2) as the demo's
+            try:
+                check_client(scheduler)
+            except SweepConfigError as exc:
+                raise click.UsageError("--scheduler " + str(exc).removeprefix("scheduler ")) from None
         if so is not None:  # the workers open the store with the same options
             cfg["storage_options"] = {**so, **(cfg.get("storage_options") or {})}
     except NeuroxrError as exc:  # load_config's errors start with the file's path
@@ -278,6 +284,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
             spelled = "--" + spelled if spelled.startswith("scheduler ") else f"--scheduler: {spelled}"
         # a lost scheduler, or a value given as a flag: not the file's
         where = f"{config}: " if config and not isinstance(exc, SchedulerLostError) and spelled == plain else ""
+        if isinstance(exc, ParameterError) and not where:  # a value given on the command line: a usage error (exit 2)
+            raise click.UsageError(spelled) from None
         raise click.ClickException(f"{where}{spelled}") from None
     if client is None and not (quiet or as_json) and not _has_bokeh():  # the local cluster ran without its dashboard
         click.echo(DASHBOARD_ADVICE, err=True)

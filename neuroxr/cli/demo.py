@@ -45,11 +45,11 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     direction and the geometry metrics (cRSA, shape, CKA, effective dimensionality) on a local Dask
     cluster, and print the results. A re-run resumes: complete entries are not recomputed. PATH
     must be new or hold an example study that the demo wrote."""
+    from ..errors import SweepConfigError
     from ..schemas import _store_entries, validate_store
     from ..store import StudyStore
     from ..store._zarr import local_root
     from ..store.study import _enclosing_zarr
-    from ..errors import SweepConfigError
     from ..sweep.cluster import check_client, connect
     from ..sweep.run import _is_serial
     from .info import print_summary, store_summary

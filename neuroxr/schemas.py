@@ -486,7 +486,7 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
                     f"{path}: attr 'metric' is {obj.attrs.get('metric')!r} but the entry lies under "
                     f"metrics/{path.split('/')[1]}/; recompute it with neuroxr.entries.compute(overwrite=True)."
                 )
-        except (LayoutError, StoreError) as exc:
+        except (LayoutError, ParameterError, StoreError) as exc:
             python[path] = str(exc) if str(exc).startswith(path) else f"{path}: {exc}"
             if isinstance(exc, StoreError):  # it could not be read: for damage the scan below names
                 unreadable.add(path)

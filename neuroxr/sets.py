@@ -322,7 +322,7 @@ def resolve(
             )
         return name
     if not isinstance(name, str) or not name:
-        raise LayoutError(f"the {role} must name a set of the store; got {shown(name)}.")
+        raise ParameterError(f"the {role} must name a set of the store; got {shown(name)}.")
     parts = name.split(".")
     found: list[SetRef] = []
     if "features" in kinds:

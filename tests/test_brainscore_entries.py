@@ -12,7 +12,7 @@ from conftest import latent_sets
 import neuroxr as nx
 from neuroxr.cli import main
 from neuroxr.entries import list_entries, lookup
-from neuroxr.errors import LayoutError
+from neuroxr.errors import LayoutError, ParameterError
 from neuroxr.predictivity import brainscore
 
 N = 40
@@ -59,7 +59,7 @@ def test_region_subset_target_and_errors(study):
     st, _, f2, neu = study
     ds = nx.score(st, "brainscore", "net.l2", "mA.V4", n_components=2)
     assert float(ds["score"]) == pytest.approx(float(brainscore(f2, _region(neu, "V4"), n_components=2)["score"]), rel=1e-12)
-    with pytest.raises(LayoutError, match="takes no options"):
+    with pytest.raises(ParameterError, match="takes no options"):
         nx.score(st, "brainscore", "net.l1", "mA", reps=3)
     with pytest.raises(LayoutError, match="target"):
         nx.score(st, "brainscore", "net.l1", "net.l2")

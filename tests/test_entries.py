@@ -404,11 +404,11 @@ def test_a_dtype_is_refused_by_lookup_and_compute_as_the_function_refuses_it(stu
 
 def test_errors_are_one_line_and_name_the_fix(study, tmp_path):
     st, *_ = study
-    with pytest.raises(LayoutError, match=r"kind 'forward' takes no options \['rep'\]; it accepts"):
+    with pytest.raises(ParameterError, match=r"kind 'forward' takes no options \['rep'\]; it accepts"):
         nx.score(st, "forward", "net.l1", "mA", rep=2)
     with pytest.raises(LayoutError, match="'cka' computes in float64 only"):
         nx.score(st, "cka", "net.l1", "mA", dtype="float32")
-    with pytest.raises(LayoutError, match="unknown entry kind 'backward'"):
+    with pytest.raises(ParameterError, match="unknown entry kind 'backward'"):
         nx.score(st, "backward", "net.l1", "mA")
     with pytest.raises(LayoutError, match=r"holds no feature set .* named 'mA' \(the source\)"):
         nx.score(st, "forward", "mA", "net.l1")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import neuroxr as nx
-from neuroxr.errors import LayoutError, StoreError
+from neuroxr.errors import LayoutError, ParameterError, StoreError
 from neuroxr.sets import SetRef, check_new_set, feature_ref, neural_ref, read_set, resolve
 
 
@@ -46,7 +46,7 @@ def test_resolve_dotted_names_and_regions(tmp_path):
         resolve(st, "mA.PFC")
     with pytest.raises(LayoutError, match="the source must be a features set"):
         resolve(st, neural_ref("mA"), kinds=("features",))
-    with pytest.raises(LayoutError, match="must name a set"):
+    with pytest.raises(ParameterError, match="must name a set"):
         resolve(st, "")
 
 

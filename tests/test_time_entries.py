@@ -17,7 +17,7 @@ import neuroxr as nx
 from neuroxr.attrs import decoded
 from neuroxr.cli import main
 from neuroxr.entries import compute, list_entries
-from neuroxr.errors import LayoutError, StoreError, SweepConfigError
+from neuroxr.errors import LayoutError, ParameterError, StoreError, SweepConfigError
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_entry_errors(tg_store):
     store.write_neural("static", nx.predictivity.time.bin_slice(B, 0))
     with pytest.raises(LayoutError, match="time_bin"):
         compute(store, "temporal_generalization", "net.l1", "static")
-    with pytest.raises(LayoutError, match="takes no options"):
+    with pytest.raises(ParameterError, match="takes no options"):
         compute(store, "temporal_generalization", "net.l1", "animalB", params={"reps": 2})
     with pytest.raises(LayoutError, match="time_bin_train"):
         nx.predictivity.generalization.validate_generalization(nx.temporal_generalization(F, B).rename(time_bin_train="t"))

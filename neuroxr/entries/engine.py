@@ -347,16 +347,16 @@ def _run(req: _Request, io: _IO, backend: str | None, options: Mapping[str, Any]
     name = req.kind.name
     if name in TIME_KINDS:  # temporal generalisation (issue 20): the kind's function on the two sets
         if options:
-            raise LayoutError(f"{name!r} takes no options {sorted(options)}.")
+            raise ParameterError(f"{name!r} takes no options {sorted(options)}.")
         return TIME_KINDS[name](io.read(req.source), io.read(req.target), **req.params)
     if req.kind.stage == "scores":
         return _run_direction(req, io, backend, options)
     if req.kind.stage == "inference":
         if options:
-            raise LayoutError(f"{name!r} takes no options {sorted(options)}.")
+            raise ParameterError(f"{name!r} takes no options {sorted(options)}.")
         return _run_inference(req, io, backend)
     if options:
-        raise LayoutError(f"{name!r} takes no options {sorted(options)}.")
+        raise ParameterError(f"{name!r} takes no options {sorted(options)}.")
     if name == "gram":
         return compute_gram(req.source, None, req.params, io)
     if name in _m.RSA_VARIANTS:

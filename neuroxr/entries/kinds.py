@@ -18,7 +18,7 @@ from typing import Any
 import xarray as xr
 
 from .. import predictivity as _d
-from ..errors import LayoutError, no_effect, shown
+from ..errors import LayoutError, ParameterError, no_effect, shown
 from . import metrics as _m
 
 __all__ = ["Kind", "KINDS", "DIRECTION_KINDS", "METRIC_KINDS", "get_kind", "speaks_as", "streams", "reads_gram",
@@ -76,7 +76,7 @@ class Kind:
         bad = sorted(k for k in params if k not in self.defaults)
         if bad:
             what = "metric" if self.stage == "metrics" else "kind"
-            raise LayoutError(f"{what} {self.name!r} takes no options {bad}; it accepts {sorted(self.defaults)}.")
+            raise ParameterError(f"{what} {self.name!r} takes no options {bad}; it accepts {sorted(self.defaults)}.")
         out = dict(self.defaults)
         for k, v in params.items():
             out[k] = _spelled_once(v, self.defaults[k], k in _FLOAT_PARAMS)
@@ -176,7 +176,7 @@ def get_kind(kind: str) -> Kind:
     if name == "rsa":
         name = "crsa"
     if name not in KINDS:
-        raise LayoutError(f"unknown entry kind {shown(kind)}; choose one of {tuple(KINDS)}.")
+        raise ParameterError(f"unknown entry kind {shown(kind)}; choose one of {tuple(KINDS)}.")
     return KINDS[name]
 
 

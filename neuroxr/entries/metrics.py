@@ -85,14 +85,14 @@ def metric_kind(metric: str, variant: str | None = None) -> str:
     """
     m = str(metric).lower().replace("-", "_")
     if m not in METRIC_NAMES:
-        raise LayoutError(f"unknown metric {shown(metric)}; choose one of {METRIC_NAMES} (rsa = crsa, ersa or ereg by variant).")
+        raise ParameterError(f"unknown metric {shown(metric)}; choose one of {METRIC_NAMES} (rsa = crsa, ersa or ereg by variant).")
     if m == "rsa":
         v = "crsa" if variant is None else str(variant).lower()
         if v not in RSA_VARIANTS:
             raise LayoutError(f"unknown RSA variant {shown(variant)}; choose one of {RSA_VARIANTS}.")
         return v
     if variant is not None and m != variant:
-        raise LayoutError(f"variant={shown(variant)} applies to metric 'rsa' only; got metric {shown(metric)}.")
+        raise ParameterError(f"variant={shown(variant)} applies to metric 'rsa' only; got metric {shown(metric)}.")
     return m
 
 

@@ -28,7 +28,7 @@ import xarray as xr
 from ..attrs import decode_attrs
 from ..entries.kinds import DIRECTION_KINDS as DIRECTIONS
 from ..entries.layout import LIST_COLUMNS, list_entries, read_entry
-from ..errors import LayoutError, StoreError
+from ..errors import LayoutError, ParameterError, StoreError
 from ..sets import SetRef, resolve
 from ..store import StudyStore
 from ..sweep._util import EXCLUDED_COUNTS, as_counts, excluded_counts, included_summary
@@ -78,7 +78,7 @@ def _ref(store: StudyStore, name: str, kinds: tuple[str, ...],
     listed as its entries name it: the listing's damaged entries name the set."""
     try:
         return resolve(store, name, kinds=kinds, strict=False, role=side)
-    except (LayoutError, StoreError):
+    except (LayoutError, ParameterError, StoreError):  # ParameterError: a name that is no text (edited attrs)
         attrs = attrs() if callable(attrs) else attrs or {}
         kind = attrs.get(f"{side}_kind")
         if kind not in kinds:

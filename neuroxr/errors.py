@@ -19,6 +19,8 @@ import numpy as np
 __all__ = [
     "NeuroxrError",
     "LayoutError",
+    "NothingToScore",
+    "NoPredictor",
     "ParameterError",
     "StoreError",
     "BackendError",
@@ -59,6 +61,21 @@ class StoreError(NeuroxrError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
         return str(self.args[0]) if self.args else ""
+
+
+class NothingToScore(LayoutError):
+    """No target of a neural input can be scored (every neuroid all NaN, or none with the repeats it
+    needs at any stimulus). A time bin of a time-resolved input raising it is NaN (:func:`~neuroxr.predictivity.time.by_bins`)."""
+
+
+class NoPredictor(LayoutError):
+    """A design that cannot predict anything: every predictor neuroid all NaN (``no_data``), or
+    every predictor column constant across the stimuli. A time bin of a time-resolved design
+    raising it is named in the message, with the bins to keep (:func:`~neuroxr.predictivity.time.by_bins`)."""
+
+    def __init__(self, msg: str, no_data: bool = False) -> None:
+        super().__init__(msg)
+        self.no_data = no_data
 
 
 class WriteConflictError(StoreError):

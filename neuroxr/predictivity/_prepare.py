@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, ParameterError, examples, no_effect, shown, warn, where
+from ..errors import LayoutError, NoPredictor, NothingToScore, ParameterError, examples, no_effect, shown, warn, where
 from ..kernels import offsets as _offsets
 from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.offsets import offset_columns, warn_offsets
@@ -228,21 +228,6 @@ def neuroid_nan(R: np.ndarray, every: bool = False, total: np.ndarray | None = N
     if not isnan.any():
         return np.zeros(R.shape[1], dtype=bool)
     return isnan.all(axis=(0, 2)) if every else isnan.any(axis=(0, 2))
-
-
-class NothingToScore(LayoutError):
-    """No target of a neural input can be scored (every neuroid all NaN, or none with the repeats it
-    needs at any stimulus). A time bin of a time-resolved input raising it is NaN (:func:`~neuroxr.predictivity.time.by_bins`)."""
-
-
-class NoPredictor(LayoutError):
-    """A design that cannot predict anything: every predictor neuroid all NaN (``no_data``), or
-    every predictor column constant across the stimuli. A time bin of a time-resolved design
-    raising it is named in the message, with the bins to keep (:func:`~neuroxr.predictivity.time.by_bins`)."""
-
-    def __init__(self, msg: str, no_data: bool = False) -> None:
-        super().__init__(msg)
-        self.no_data = no_data
 
 
 def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = False,

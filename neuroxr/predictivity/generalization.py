@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import stimulus_ids
-from ..errors import LayoutError, examples, warn
+from ..errors import LayoutError, NoPredictor, examples, warn
 from ..kernels.folds import stimulus_folds
 from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
@@ -154,7 +154,7 @@ def temporal_generalization(
             Xt = X[:, live, t]
             try:
                 prep.check_design(Xt[np.isfinite(Xt).all(axis=1)], f"{sname}, {_bin_name(source, t, src_pos)}")
-            except prep.NoPredictor as exc:  # both animals hold the same bins: drop it from both
+            except NoPredictor as exc:  # both animals hold the same bins: drop it from both
                 raise LayoutError(f"{exc} Or drop that bin from both animals, e.g. source.drop_isel(time_bin="
                                   f"{src_pos[t]}) and neural.drop_isel(time_bin={t}).") from None
     # a neuroid without any valid trial mean in a bin: its targets with that bin are NaN (as the

@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
-from ..errors import LayoutError, NeuroxrWarning, code_name, warn, where
+from ..errors import LayoutError, NeuroxrWarning, NoPredictor, NothingToScore, code_name, warn, where
 from ..layouts import TIME_BIN_COORDS, has_time, validate_neural
 from . import _prepare as prep
 from ._result import target_coords
@@ -221,15 +221,15 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     rest = {k: v for k, v in args.items() if k not in arrays}
     out: list[xr.Dataset | None] = []
     seen: dict[tuple[str, type], list[int]] = {}
-    empty: prep.NothingToScore | None = None
+    empty: NothingToScore | None = None
     for t in range(first.sizes["time_bin"]):
         with warnings.catch_warnings(record=True) as caught:  # one warning per message, naming its bins
             warnings.simplefilter("always")
             try:
                 out.append(fn(**rest, **{k: bin_slice(v, t) for k, v in arrays.items()}))
-            except prep.NoPredictor as exc:  # this bin's design (a time-resolved input) is dead: name the bin
+            except NoPredictor as exc:  # this bin's design (a time-resolved input) is dead: name the bin
                 raise _bin_error(exc, args, arrays, shown, t, caller) from None
-            except prep.NothingToScore as exc:  # a bin with no target to score: NaN there, as forward's one operator
+            except NothingToScore as exc:  # a bin with no target to score: NaN there, as forward's one operator
                 out.append(None)
                 empty = exc
                 seen.setdefault((f"{str(exc).rstrip('.')}: its numbers are NaN", NeuroxrWarning), []).append(t)
@@ -246,7 +246,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     return stack_bins([r if r is not None else _unscored(scored[0], judged) for r in out], first)
 
 
-def _bin_error(exc: prep.NoPredictor, args: dict[str, Any], arrays: dict[str, xr.DataArray], shown: dict[str, str],
+def _bin_error(exc: NoPredictor, args: dict[str, Any], arrays: dict[str, xr.DataArray], shown: dict[str, str],
                t: int, caller: str) -> LayoutError:
     """``exc``, raised by the direction on bin ``t`` of the time-resolved design ``arrays[k]``,
     naming that bin and the bins to keep (positions in the user's ``args[k]``); ``exc`` itself

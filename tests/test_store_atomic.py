@@ -213,6 +213,36 @@ def test_opening_recovers_every_interrupted_swap(store, monkeypatch):
     np.testing.assert_array_equal(again.read_features("net", "fc").values, _features(2).values)
 
 
+def test_a_journal_killed_before_it_was_put_in_place_is_removed_on_opening(store, monkeypatch):
+    """Before: a writer killed between writing its swap journal and renaming it into place left
+    ``.neuroxr/swaps/<path>.json.<id>.tmp`` for ever; no swap started, so the entry keeps its copy."""
+    swaps = os.path.join(store.url, ".neuroxr", "swaps")
+
+    real = os.replace
+
+    def killed(src, dst, *a, **k):
+        if os.path.dirname(os.fspath(dst)) == swaps:  # the journal going into place
+            raise KeyboardInterrupt
+        return real(src, dst, *a, **k)
+
+    with monkeypatch.context() as m:
+        m.setattr(atomic.os, "replace", killed)
+        with pytest.raises(KeyboardInterrupt):
+            store.write_features("net", "fc", _features(2), unit_chunk=4)
+    left = [n for n in os.listdir(swaps) if n.endswith(".tmp")]
+    assert len(left) == 1
+    held = EntryLock(store.url, "features/net/fc", timeout=0)  # a writer holding the lock keeps its journal
+    assert held.acquire()
+    try:
+        atomic.recover(store.url)
+        assert os.listdir(swaps) == left
+    finally:
+        held.release()
+    again = StudyStore(store.url)
+    assert [n for n in os.listdir(swaps) if n.endswith(".tmp")] == [] and not atomic.has_journal(store.url, "features/net/fc")
+    np.testing.assert_array_equal(again.read_features("net", "fc").values, _features(0).values)
+
+
 def _interrupted_between_renames(store, monkeypatch):
     """Rewrite neural/monkeyA and stop its writer after the old copy went to the trash (lock released)."""
     real = os.rename

@@ -212,6 +212,8 @@ def recover(root: str, path: str | None = None, cleanup: bool = True) -> list[st
     names = [quote(path, safe="") + ".json"] if path is not None else _listdir(swaps)
     referenced: set[str] = set()
     for name in names:
+        if name.endswith(".tmp") and path is None and cleanup:  # a journal a killed writer did not put in place
+            _drop_journal_tmp(root, name)
         if not name.endswith(".json"):
             continue
         entry = unquote(name[: -len(".json")])
@@ -244,6 +246,22 @@ def recover(root: str, path: str | None = None, cleanup: bool = True) -> list[st
             if t not in referenced:
                 shutil.rmtree(os.path.join(_dir(root, "trash"), t), ignore_errors=True)
     return done
+
+
+def _drop_journal_tmp(root: str, name: str) -> None:
+    """Remove the swap journal ``name`` (``<quoted path>.json.<id>.tmp``) being written when its writer
+    was killed: no swap started from it (its staged copy goes with the staging cleanup). Only when
+    no writer holds the entry's lock, which :func:`swap_in`'s caller holds while writing it."""
+    entry = unquote(name.partition(".json.")[0])
+    lock = EntryLock(root, entry, timeout=0)
+    try:
+        if lock.acquire():
+            try:
+                os.remove(os.path.join(_dir(root, "swaps"), name))
+            finally:
+                lock.release()
+    except OSError:
+        pass
 
 
 def pending(root: str) -> list[str]:

@@ -120,6 +120,24 @@ def test_an_explicit_ceiling_where_the_automatic_one_is_drawn_is_one_entry(sweep
     assert compute(path, kind, SRC, TGT, params={**params, "noise_ceiling": False}).path != auto.path
 
 
+def test_a_ridgecv_grid_in_another_order_or_with_repeats_is_one_entry(sweep_copy):
+    """Before: alphas (10, 1) and (1, 10, 1) keyed apart from (1, 10), computing the same fit again."""
+    path = sweep_copy()
+    params = {"reps": 2, "regressor": "ridgecv"}
+    first = compute(path, "forward", SRC, TGT, params={**params, "alphas": (1.0, 10.0)})
+    for grid in ((10.0, 1.0), [1, 10, 1], np.array([10.0, 1.0, 10.0])):
+        again = compute(path, "forward", SRC, TGT, params={**params, "alphas": grid})
+        assert not again.computed and again.path == first.path, grid
+    assert first.provenance["params"]["alphas"] == [1.0, 10.0]
+    st = nx.open_store(path, mode="r")
+    F, R = (nx.read_set(st, nx.resolve(st, n)) for n in (SRC, TGT))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        ref = d.forward(F, R, reps=2, regressor="ridgecv", alphas=(10.0, 1.0))["ev"]
+    np.testing.assert_allclose(first.dataset["ev"], ref, rtol=1e-12)
+    assert compute(path, "forward", SRC, TGT, params={**params, "alphas": (1.0, 100.0)}).path != first.path
+
+
 def test_an_explicit_ceiling_without_repeats_is_still_refused(sweep_copy):
     """Where a neural input has one repeat the automatic ceiling is off: ``True`` is not merged
     into ``None`` there, and the direction refuses it."""

@@ -83,6 +83,11 @@ class Kind:
         for k, v in out.items():
             if isinstance(v, tuple):
                 out[k] = list(v)
+        if isinstance(out.get("alphas"), list):  # ridgecv's grid is a set: one order, once each (one key, one fit)
+            try:
+                out["alphas"] = sorted(set(out["alphas"]))
+            except TypeError:  # values that are no numbers: refused by the check
+                pass
         return out if self.check is None else self.check(out)
 
 

@@ -545,14 +545,16 @@ def test_entries_of_an_older_revision_are_stale(study, monkeypatch):
 
 def test_ereg_seed_without_a_projection_runs_as_the_default(study):
     """A seed draws eReg's projection only where the layer is wider than the projection: there the
-    entry runs eReg with the default seed (no refusal) and keeps the requested one in its key, so
+    entry runs eReg with the default seed (a warning, no refusal) and keeps the requested one in its key, so
     one seed serves a sweep's layers and the report lists them as one parameter set."""
     from neuroxr.report.table import metric_table
 
     st, f1, f2, neu = study
     wide = compute(st, "ereg", "net.l1", "mA", params={"n_components": 12, "seed": 3})  # below l1's 14 units
     assert wide.dataset.attrs["projected"] == 1 and wide.dataset.attrs["seed"] == 3
-    narrow = compute(st, "ereg", "net.l2", "mA", params={"n_components": 12, "seed": 3})  # 12 >= l2's 9 units
+    with pytest.warns(nx.NeuroxrWarning, match=r"^ereg: seed=3 has no effect without a random projection.*the entry is "
+                                            r"computed without one \(attrs projected = 0, seed = 0\)\.$"):  # said, never silent
+        narrow = compute(st, "ereg", "net.l2", "mA", params={"n_components": 12, "seed": 3})  # 12 >= l2's 9 units
     assert narrow.dataset.attrs["projected"] == 0 and narrow.dataset.attrs["seed"] == 0
     assert narrow.provenance["params"]["seed"] == 3
     np.testing.assert_array_equal(narrow.dataset["r"].values, geo.ereg(f2, neu, n_components=12)["r"].values)

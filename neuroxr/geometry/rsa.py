@@ -388,9 +388,9 @@ def _ereg(
 ) -> xr.Dataset:
     """:func:`ereg` with its one rule for a seed, or an ``eps`` of ``n_components="auto"``, that
     draws nothing (no projection): refused (``refuse_inert=True``, the public function) or run as
-    the default seed 0 (``refuse_inert=False``: an ``ereg`` entry, which keeps the requested seed
-    and eps in its key so one option set serves a sweep's layers of every width; the attrs say
-    ``projected = 0``, ``seed = 0``). They are checked either way."""
+    the default seed 0 with a warning (``refuse_inert=False``: an ``ereg`` entry, which keeps the
+    requested seed and eps in its key so one option set serves a sweep's layers of every width; the
+    attrs say ``projected = 0``, ``seed = 0``). They are checked either way."""
     from sklearn.random_projection import SparseRandomProjection
 
     from ..kernels.stats import pearson
@@ -406,12 +406,14 @@ def _ereg(
     # eps other than 0.1 with an int n_components is refused by projection_dim; with "auto" it sizes a projection
     inert = [f"{name}={v!r}" for name, v, d in (("seed", seed, 0), ("eps", eps, 0.1)) if v != d] if not projected else []
     if inert:
-        if not refuse_inert:
-            seed = 0
-        else:
-            when = (f"n_components='auto' draws only when its Johnson-Lindenstrauss dimension ({k} for {n} stimuli) is "
-                    f"below the number of units ({p})" if n_components == "auto" else f"n_components={k} draws only below the {p} units")
-            raise no_effect(inert, f"without a random projection, which {when}", caller="ereg")
+        when = (f"n_components='auto' draws only when its Johnson-Lindenstrauss dimension ({k} for {n} stimuli) is "
+                f"below the number of units ({p})" if n_components == "auto" else f"n_components={k} draws only below the {p} units")
+        refusal = no_effect(inert, f"without a random projection, which {when}", caller="ereg")
+        if refuse_inert:
+            raise refusal
+        # an entry: computed as the default (the attrs say seed = 0), and said, never silently
+        warn(f"{str(refusal).removesuffix('.')}: the entry is computed without one (attrs projected = 0, seed = 0).")
+        seed = 0
     if projected:
         X = SparseRandomProjection(n_components=k, random_state=seed).fit_transform(X)
         X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)

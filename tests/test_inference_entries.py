@@ -15,7 +15,7 @@ from neuroxr.attrs import decoded
 from neuroxr.cli import main
 from neuroxr.entries import compute
 from neuroxr.entries.kinds import speaks_as
-from neuroxr.errors import LayoutError
+from neuroxr.errors import LayoutError, ParameterError
 from neuroxr.predictivity.inference import bootstrap
 from neuroxr.schemas import validate_store
 
@@ -44,7 +44,7 @@ def test_bootstrap_entry_roundtrip(sweep_copy):
     listed = nx.list_entries(path)
     assert set(listed["kind"]) == {"forward_bootstrap"} and listed["current"].all()
     assert validate_store(path) == []
-    with pytest.raises(LayoutError, match="n_perm"):
+    with pytest.raises(ParameterError, match="n_perm"):
         compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_perm=3))
 
 
@@ -193,7 +193,6 @@ def test_inference_entries_refuse_and_sweeps_drop_options_that_change_nothing(sw
     statistic has no ceiling) and a model_to_model inference entry refuses reps, before any entry is
     looked up; a sweep passes them only where they apply, so its permutation entries are the ones
     computed without them (one key whatever the sweep's reps)."""
-    from neuroxr.errors import ParameterError
     from neuroxr.sweep import sweep
 
     path = sweep_copy()

@@ -357,7 +357,7 @@ def test_write_report_refuses_a_folder_inside_the_store_or_a_file(tmp_path):
         with pytest.raises(ParameterError, match=r"^write_report: out_dir '.*' lies inside the study store .*; choose a folder outside it\.$"):
             write_report(store, out)
         result = CliRunner().invoke(cli_main, ["report", store.url, "--out", str(out), "--no-reliability"])
-        assert result.exit_code == 1 and f"--out {str(out)!r} lies inside the study store" in result.stderr
+        assert result.exit_code == 2 and f"--out {str(out)!r} lies inside the study store" in result.stderr
     with pytest.raises(ParameterError, match=r"out_dir '.*f\.txt' is a file; pass a folder \(made if absent\)\.$"):
         write_report(store, tmp_path / "f.txt")
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "s.zarr").rglob("*")) == before

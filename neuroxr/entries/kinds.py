@@ -83,12 +83,10 @@ class Kind:
         for k, v in out.items():
             if isinstance(v, tuple):
                 out[k] = list(v)
+        out = out if self.check is None else self.check(out)  # refusals name the values as given
         if isinstance(out.get("alphas"), list):  # ridgecv's grid is a set: one order, once each (one key, one fit)
-            try:
-                out["alphas"] = sorted(set(out["alphas"]))
-            except TypeError:  # values that are no numbers: refused by the check
-                pass
-        return out if self.check is None else self.check(out)
+            out["alphas"] = sorted(set(out["alphas"]))
+        return out
 
 
 #: parameters whose default is None but whose values are floats (``min_reliability=0`` is ``0.0``)

@@ -629,3 +629,10 @@ def test_a_request_larger_than_memory_is_one_line_not_an_internal_error(runner, 
     assert res.exit_code == 1 and "Traceback" not in res.output and res.stderr.count("\n") == 1, res.stderr
     assert res.stderr.startswith("Error: out of memory: Unable to allocate") and "internal error" not in res.stderr
     assert "lower --reps / --bootstrap / --permutations" in res.stderr
+
+
+def test_a_request_beyond_any_array_size_is_said_as_out_of_memory(runner, geometry_study):
+    """--reps 1e22 printed NumPy's bare 'Maximum allowed dimension exceeded' (no option, no advice)."""
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA", "--reps", str(10**22)])
+    assert res.exit_code == 1 and "Traceback" not in res.output and res.stderr.count("\n") == 1, res.output
+    assert res.stderr.startswith("Error: out of memory: ") and "lower --reps / --bootstrap / --permutations" in res.stderr

@@ -25,6 +25,7 @@ from ._common import (
     progress_for,
     running,
     storage_options,
+    too_large,
 )
 from ._score_options import boot_options, check_regressor_options, parse_alphas
 from ._score_text import AGAIN, metric_line
@@ -170,6 +171,8 @@ def _run(store: str, kind: str, source: str, target: str | None, params: dict[st
     except ParameterError:  # a usage error (the handler's)
         raise
     except (ValueError, KeyError) as exc:
+        if too_large(exc):  # out of memory (the handler's)
+            raise
         raise click.ClickException(one_line(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
 
 

@@ -130,3 +130,22 @@ def test_crsa_of_features_with_a_far_stimulus_matches_scipy():
     resp = nx.neural(N[:, :, None], ids, [f"n{j}" for j in range(9)])
     got = float(geo.crsa(nx.features(F, ids), resp, "euclidean", "spearman")["score"])
     assert abs(got - spearmanr(pdist(N), pdist(F)).statistic) < 1e-12
+
+
+def test_a_stored_gram_entry_keeps_the_pair_pass(tmp_path):
+    """cRSA through the store: the layer's cached Gram entry (streamed from the stored layer) holds
+    ``D2``, and the score equals scipy's on ``pdist``."""
+    import neuroxr as nx
+    from neuroxr.entries import compute
+
+    rng = np.random.default_rng(7)
+    F, N = _outlier(8, n=16, p=20), rng.standard_normal((16, 9, 2))
+    ids = [f"s{i:02d}" for i in range(16)]
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_features("net", "l1", nx.features(F, ids), unit_chunk=6)
+    st.write_neural("mA", nx.neural(N, ids, [f"n{j}" for j in range(9)]))
+    got = compute(st, "crsa", "net.l1", "mA", params={"rdm_method": "euclidean", "noise_ceiling": False})
+    ref = spearmanr(pdist(N.mean(axis=2)), pdist(F)).statistic
+    assert abs(float(got.dataset["score"]) - ref) < 1e-12
+    (path,) = [p for _, p, _ in st.entries() if p.startswith("cache/gram/net/l1/")]
+    assert "D2" in st.read_dataset(path)

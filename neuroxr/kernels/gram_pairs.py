@@ -29,7 +29,7 @@ import numpy as np
 
 from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError
-from .gram_rows import ROW_PASS_KAPPA
+from .gram_rows import ROW_PASS_KAPPA, sum_chunks
 
 if TYPE_CHECKING:
     from .gram import GramStats
@@ -132,12 +132,5 @@ def with_pair_pass(stats: GramStats, chunks: Iterable[Any]) -> GramStats:
     pairs = cancelled_pairs(stats)
     if int(pairs.i.shape[0]) == 0:
         return stats
-    acc: PairSums | None = None
-    p = 0
-    for c in chunks:
-        acc = accumulate(acc, pair_partial(c, pairs))
-        p += int(c.shape[1])
-    if acc is None or p != stats.n_units:
-        raise LayoutError(f"with_pair_pass: chunks of {p} units in all for statistics of {stats.n_units} units; "
-                          "pass the unit chunks the statistics were computed from.")
+    acc = sum_chunks(chunks, lambda c: pair_partial(c, pairs), accumulate, stats.n_units, "with_pair_pass")
     return direct_squares(stats, pairs, acc)

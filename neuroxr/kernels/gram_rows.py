@@ -30,7 +30,7 @@ This module imports nothing of :mod:`neuroxr.kernels.gram` (which imports it).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["uncentered_gram", "row_centered_gram", "uncentered_shift", "row_centered_shift", "gram_terms",
            "ROW_PASS_KAPPA", "RowSums", "row_means", "shift_cancellation", "needs_row_pass", "row_partial",
-           "accumulate", "with_row_pass"]
+           "accumulate", "with_row_pass", "sum_chunks"]
 
 #: Largest cancellation ``kappa`` (:func:`shift_cancellation`) taken without the row pass: the
 #: shifted forms then lose at most about 10 bits, i.e. stay within about 1e-13 of the direct
@@ -188,13 +188,21 @@ def with_row_pass(stats: GramStats, chunks: Iterable[Any]) -> GramStats:
     GramStats
     """
     r = row_means(stats)
-    acc: RowSums | None = None
-    p = 0
-    for c in chunks:
-        acc = accumulate(acc, row_partial(c, r))
-        p += int(c.shape[1])
-    if acc is None or p != stats.n_units:
-        raise LayoutError(f"with_row_pass: chunks of {p} units in all for statistics of {stats.n_units} units; "
-                          "pass the unit chunks the statistics were computed from.")
+    acc = sum_chunks(chunks, lambda c: row_partial(c, r), accumulate, stats.n_units, "with_row_pass")
     return replace(stats, Kr=acc.Kr, ar=acc.ar, r=r)
+
+
+def sum_chunks(chunks: Iterable[Any], partial: Callable[[Any], Any], add: Callable[[Any, Any], Any], n_units: int,
+               caller: str) -> Any:
+    """The sums of a second pass over unit chunks (the row pass, the pair pass): ``partial`` of each
+    chunk, added with ``add``; a one-line error naming ``caller`` when the chunks hold other than the
+    statistics' ``n_units`` units."""
+    acc, p = None, 0
+    for c in chunks:
+        acc = add(acc, partial(c))
+        p += int(c.shape[1])
+    if acc is None or p != n_units:
+        raise LayoutError(f"{caller}: chunks of {p} units in all for statistics of {n_units} units; "
+                          "pass the unit chunks the statistics were computed from.")
+    return acc
 

@@ -339,9 +339,7 @@ def _accumulate(acc: Any, s: Any) -> Any:
     ``n x n`` accumulator, no new one per chunk. Row-pass and pair-pass sums are added."""
     if acc is None:
         return s
-    if isinstance(s, _pairs.PairSums):
-        return _pairs.accumulate(acc, s)
-    if not isinstance(s, GramStats):
+    if not isinstance(s, GramStats):  # a second pass's sums
         return _rows.accumulate(acc, s)
     if acc.K.shape != s.K.shape:
         combine(acc, s)  # raises the one-line shape error

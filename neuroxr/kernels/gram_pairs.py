@@ -29,12 +29,12 @@ import numpy as np
 
 from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError
-from .gram_rows import ROW_PASS_KAPPA, sum_chunks
+from .gram_rows import ROW_PASS_KAPPA, accumulate, sum_chunks
 
 if TYPE_CHECKING:
     from .gram import GramStats
 
-__all__ = ["PAIR_KAPPA", "Pairs", "PairSums", "cancelled_pairs", "needs_pair_pass", "pair_partial", "accumulate",
+__all__ = ["PAIR_KAPPA", "Pairs", "PairSums", "cancelled_pairs", "needs_pair_pass", "pair_partial",
            "with_pair_pass", "direct_squares"]
 
 #: Largest ratio of ``K_ii + K_jj`` to a pair's squared distance from the Gram taken without the
@@ -94,15 +94,6 @@ def pair_partial(F: Any, pairs: Pairs) -> PairSums:
     return PairSums(xp.concat(parts) if parts else xp.zeros((0,), dtype=F.dtype, device=dev))
 
 
-def accumulate(acc: PairSums | None, s: PairSums) -> PairSums:
-    """``acc + s`` written into ``acc``'s array (``acc`` is owned by the caller)."""
-    if acc is None:
-        return s
-    sq = acc.sq
-    sq += s.sq
-    return acc
-
-
 def direct_squares(stats: GramStats, pairs: Pairs, sums: PairSums) -> GramStats:
     """``stats`` with ``D2`` set: the pairs' summed squares in both triangles, NaN elsewhere."""
     xp = get_namespace(stats.K)
@@ -116,19 +107,9 @@ def direct_squares(stats: GramStats, pairs: Pairs, sums: PairSums) -> GramStats:
 
 
 def with_pair_pass(stats: GramStats, chunks: Iterable[Any]) -> GramStats:
-    """``stats`` with the pair pass over ``chunks`` (the unit chunks ``stats`` were computed from, in
-    any order): ``D2`` set where some pair cancels (:func:`cancelled_pairs`), else ``stats``.
-
-    Parameters
-    ----------
-    stats : GramStats
-        Of the features whose unit chunks ``chunks`` yields.
-    chunks : iterable of arrays, shape (n_stimuli, n_units_chunk)
-
-    Returns
-    -------
-    GramStats
-    """
+    """``stats`` with the pair pass over ``chunks``, the unit chunks (n_stimuli, n_units_chunk) of the
+    features ``stats`` were computed from, in any order: ``D2`` set where some pair cancels
+    (:func:`cancelled_pairs`), else ``stats`` itself."""
     pairs = cancelled_pairs(stats)
     if int(pairs.i.shape[0]) == 0:
         return stats

@@ -163,13 +163,13 @@ def row_partial(F: Any, r: Any) -> RowSums:
     return RowSums(gram_matrix(A), xp.sum(A, axis=1))
 
 
-def accumulate(acc: RowSums | None, s: RowSums) -> RowSums:
-    """``acc + s`` written into ``acc``'s arrays (``acc`` is owned by the caller)."""
+def accumulate(acc: Any, s: Any) -> Any:
+    """``acc + s``, field by field, written into ``acc``'s arrays (``acc`` is owned by the caller): the
+    sums of a second pass (:class:`RowSums`, or the pair pass's ``PairSums``)."""
     if acc is None:
         return s
-    Kr, ar = acc
-    Kr += s.Kr
-    ar += s.ar
+    for a, b in zip(acc, s):
+        a += b
     return acc
 
 

@@ -84,13 +84,38 @@ def test_chunked_and_streamed_statistics_take_the_same_pass(tmp_path):
     # the chunk sums of gram_chunks take the pass afterwards, over the same chunks
     first = gram_chunks(F[:, i : i + 10] for i in range(0, 41, 10))
     assert gram_pairs.needs_pair_pass(first)
-    again = gram_pairs.with_pair_pass(first, (F[:, i : i + 10] for i in range(0, 41, 10)))
+    again = gram_pairs.with_pair_pass(first, lambda: (F[:, i : i + 10] for i in range(0, 41, 10)))
     _assert_pdist(rdm_from_gram(again, "euclidean"), F, "euclidean")
     pairs = gram_pairs.cancelled_pairs(first)
     tree = gram_tree(darr, 2, r=pairs).compute(scheduler="threads")[0, 0]
     np.testing.assert_allclose(to_numpy(tree.sq), pdist(F, "sqeuclidean")[_condensed(pairs, 14)], rtol=1e-13)
+    ref = gram_tree(darr, 2, r=gram_pairs.Reference(5)).compute(scheduler="threads")[0, 0]
+    np.testing.assert_allclose(ref.K, (F - F[5]) @ (F - F[5]).T, rtol=1e-12, atol=1e-9)
     with pytest.raises(ValueError, match="with_pair_pass: chunks of 10 units"):
-        gram_pairs.with_pair_pass(first, [F[:, :10]])
+        gram_pairs.with_pair_pass(first, lambda: [F[:, :10]])
+
+
+def test_tight_clusters_take_the_direct_sums_after_the_reference_gram():
+    """One far stimulus: the Gram about a typical stimulus resolves every pair (no direct sum);
+    two tight clusters: the pairs of the cluster away from it are summed directly."""
+    calls = {}
+
+    def counted(F):
+        s = gram(F, row_pass=False)
+
+        def run(spec):
+            calls.setdefault(type(spec).__name__, []).append(spec)
+            return gram_pairs.partial(F, spec)
+
+        return gram_pairs.pair_pass(s, run)
+
+    F = _outlier(9, n=14, p=20)
+    _assert_pdist(rdm_from_gram(counted(F), "euclidean"), F, "euclidean")
+    assert list(calls) == ["Reference"]
+    calls.clear()
+    F = _clusters(10, n=12, p=20)
+    _assert_pdist(rdm_from_gram(counted(F), "euclidean"), F, "euclidean")
+    assert list(calls) == ["Reference", "Pairs"] and len(calls["Pairs"][0].i) == 15  # the 6 x 5 / 2 pairs of one cluster
 
 
 def _condensed(pairs, n):

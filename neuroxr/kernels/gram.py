@@ -302,7 +302,7 @@ def gram(F: Any, chunk_size: int | None = None, row_pass: bool = True) -> GramSt
     if row_pass and _rows.needs_row_pass(s):
         s = _rows.with_row_pass(s, (F[:, i : i + step] for i in range(0, p, step)))
     if row_pass and _pairs.needs_pair_pass(s):
-        s = _pairs.with_pair_pass(s, (F[:, i : i + step] for i in range(0, p, step)))
+        s = _pairs.with_pair_pass(s, lambda: (F[:, i : i + step] for i in range(0, p, step)))
     return s
 
 
@@ -331,7 +331,7 @@ def _partial_block(block: Any, backend: str | None, dtype: Any, r: Any = None) -
         block = asarray(block, backend=backend, dtype=dtype if dtype is not None else "float64")
     if r is None:
         return gram_partial(block)
-    return _pairs.pair_partial(block, r) if isinstance(r, _pairs.Pairs) else _rows.row_partial(block, r)
+    return _pairs.partial(block, r) if isinstance(r, (_pairs.Pairs, _pairs.Reference)) else _rows.row_partial(block, r)
 
 
 def _accumulate(acc: Any, s: Any) -> Any:
@@ -388,10 +388,8 @@ def _boxed_combine(parts: Any, axis: Any = None, keepdims: bool = True) -> Any:
     if isinstance(first, GramStats):  # owned copies to accumulate into
         acc = replace(first, K=first.K + 0, a=first.a + 0, v=first.v + 0,
                       **({} if first.q is None else {"q": first.q + 0, "qc": first.qc + 0}))
-    elif isinstance(first, _pairs.PairSums):
-        acc = _pairs.PairSums(first.sq + 0)
-    else:
-        acc = _rows.RowSums(first.Kr + 0, first.ar + 0)
+    else:  # a second pass's sums
+        acc = type(first)(*(x + 0 for x in first))
     for s in stats[1:]:
         acc = _accumulate(acc, s)
     return _box(acc)
@@ -451,7 +449,7 @@ def gram_tree(darr: Any, split_every: int = 4, backend: str | None = None, dtype
                             chunks=((1,), (1,) * len(darr.chunks[1])))
     return da.reduction(parts, chunk=_boxed_identity, combine=_boxed_combine, aggregate=_boxed_combine, axis=1,
                         keepdims=True, concatenate=False, split_every=split_every, dtype=object, meta=meta,
-                        name="neuroxr-gram" + ("" if r is None else "-pairs" if isinstance(r, _pairs.Pairs) else "-rows"))
+                        name="neuroxr-gram" + ("" if r is None else "-rows" if not isinstance(r, tuple) else "-pairs"))
 
 
 def gram_stream(darr: Any, backend: str | None = None, dtype: Any = None, r: Any = None) -> Any:
@@ -567,8 +565,7 @@ def gram_dask(
         rows = reduce(to_numpy(r))  # the reference travels to the chunk tasks as NumPy
         res = replace(res, Kr=rows.Kr, ar=rows.ar, r=r)
     if row_pass and _pairs.needs_pair_pass(res):
-        pairs = _pairs.cancelled_pairs(res)
-        res = _pairs.direct_squares(res, pairs, reduce(pairs))
+        res = _pairs.pair_pass(res, reduce)
     return res
 
 

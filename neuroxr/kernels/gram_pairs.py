@@ -11,9 +11,12 @@ together against their distance from the mean (one stimulus far from the others 
 from them all; tight clusters) lose their distances' digits, up to all of them.
 :func:`cancelled_pairs` finds the pairs whose terms exceed their result by more than
 :data:`PAIR_KAPPA` (the row pass's bound, :data:`~neuroxr.kernels.gram_rows.ROW_PASS_KAPPA`: at most
-about 10 bits lost), and a second pass over the units sums their squared differences directly, as
-scipy's ``pdist`` does (:func:`with_pair_pass`). The statistics then carry ``D2``, shape (n, n): those
-pairs' squared distances, NaN for every other pair. Statistics whose pairs all keep their digits take
+about 10 bits lost). A second pass over the units forms the Gram about a typical stimulus ``m`` (the
+median of the squared distances from the mean), ``(F - 1 F_m)(F - 1 F_m)^T``, one product: the pairs
+near ``m`` (all but the far stimulus' pairs when one stimulus is far from the rest) keep their digits
+there. The pairs that cancel in that Gram too (other tight clusters) have their squared differences
+summed directly in a third pass, as scipy's ``pdist`` does (:func:`pair_pass`). The statistics then
+carry ``D2``, shape (n, n): the flagged pairs' squared distances, NaN for every other pair. Statistics whose pairs all keep their digits take
 no second pass and give the numbers they always did. A Gram Dataset holds ``D2`` as a matrix over its
 stimuli, so selecting or reordering them keeps it. This module imports nothing of
 :mod:`neuroxr.kernels.gram` (which imports it).
@@ -21,21 +24,21 @@ stimuli, so selecting or reordering them keeps it. This module imports nothing o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ..backend import get_namespace, to_numpy
+from ..backend import get_namespace, gram_matrix, to_numpy
 from ..errors import LayoutError
 from .gram_rows import ROW_PASS_KAPPA, accumulate, sum_chunks
 
 if TYPE_CHECKING:
     from .gram import GramStats
 
-__all__ = ["PAIR_KAPPA", "Pairs", "PairSums", "cancelled_pairs", "needs_pair_pass", "pair_partial",
-           "with_pair_pass", "direct_squares"]
+__all__ = ["PAIR_KAPPA", "Pairs", "PairSums", "Reference", "ReferenceSums", "cancelled_pairs", "needs_pair_pass",
+           "partial", "pair_pass", "with_pair_pass"]
 
 #: Largest ratio of ``K_ii + K_jj`` to a pair's squared distance from the Gram taken without the
 #: pair pass (about 10 bits lost: within about 1e-13 of the direct sum in float64).
@@ -53,22 +56,41 @@ class Pairs(NamedTuple):
 
 
 class PairSums(NamedTuple):
-    """Partial sums of the pair pass over a chunk of units: ``sq`` (m,), one per pair."""
+    """Partial sums of the direct pass over a chunk of units: ``sq`` (m,), one per pair."""
 
     sq: Any
+
+
+class Reference(NamedTuple):
+    """The reference pass: the Gram of the features less the pattern of stimulus ``m``."""
+
+    m: int
+
+
+class ReferenceSums(NamedTuple):
+    """Partial sums of the reference pass over a chunk of units: ``K`` (n, n)."""
+
+    K: Any
 
 
 def cancelled_pairs(stats: GramStats) -> Pairs:
     """The pairs ``i < j`` whose squared distance from the Gram of ``stats`` cancels:
     ``K_ii + K_jj > PAIR_KAPPA * (K_ii + K_jj - 2 K_ij)`` (a distance that cancelled to 0 or
-    below, where the terms are not all 0, counts). O(n^2) on the Gram's device."""
+    below, where the terms are not all 0, counts). O(n^2) on the Gram's device, in blocks of rows
+    (a few temporaries of :data:`_BATCH` entries, never of the Gram's size)."""
     xp = get_namespace(stats.K)
     K = stats.K if xp.isdtype(stats.K.dtype, "real floating") else xp.astype(stats.K, xp.float64)
     d = xp.linalg.diagonal(K)
-    terms = d[:, None] + d[None, :]
-    flagged = terms > PAIR_KAPPA * (terms - 2.0 * K)
-    i, j = np.nonzero(np.triu(to_numpy(flagged), 1))
-    return Pairs(i.astype(np.int64), j.astype(np.int64))
+    n = int(K.shape[0])
+    step = max(1, _BATCH // max(1, n))
+    found_i, found_j = [], []
+    for s in range(0, n, step):
+        terms = d[s : s + step, None] + d[None, :]
+        flagged = to_numpy(terms > PAIR_KAPPA * (terms - 2.0 * K[s : s + step, :]))
+        i, j = np.nonzero(np.triu(flagged, s + 1))  # j > i + s: the upper triangle
+        found_i.append(i + s)
+        found_j.append(j)
+    return Pairs(np.concatenate(found_i).astype(np.int64), np.concatenate(found_j).astype(np.int64))
 
 
 def needs_pair_pass(stats: GramStats) -> bool:
@@ -77,41 +99,64 @@ def needs_pair_pass(stats: GramStats) -> bool:
     return stats.D2 is None and int(cancelled_pairs(stats).i.shape[0]) > 0
 
 
-def pair_partial(F: Any, pairs: Pairs) -> PairSums:
-    """:class:`PairSums` of one chunk of whole columns ``F`` (n, p_c): each pair's sum of squared
-    differences over the chunk's units, in batches of pairs bounding the temporary differences."""
+def partial(F: Any, spec: Pairs | Reference) -> PairSums | ReferenceSums:
+    """The sums of one chunk of whole columns ``F`` (n, p_c) for a pass: with :class:`Pairs` each
+    pair's sum of squared differences over the chunk's units (in batches of pairs bounding the
+    temporary differences); with a :class:`Reference` the Gram of the chunk less stimulus ``m``'s values."""
     if len(F.shape) != 2:
-        raise LayoutError(f"pair_partial: a chunk of shape {tuple(F.shape)}; chunk the unit axis only (whole columns of every stimulus).")
+        raise LayoutError(f"pair pass: a chunk of shape {tuple(F.shape)}; chunk the unit axis only (whole columns of every stimulus).")
     xp = get_namespace(F)
+    if isinstance(spec, Reference):
+        return ReferenceSums(gram_matrix(F - F[spec.m : spec.m + 1, :]))
     dev = getattr(F, "device", None)
-    m, step = int(pairs.i.shape[0]), max(1, _BATCH // max(1, int(F.shape[1])))
+    m, step = int(spec.i.shape[0]), max(1, _BATCH // max(1, int(F.shape[1])))
     parts = []
     for s in range(0, m, step):
-        i = xp.asarray(pairs.i[s : s + step], device=dev)
-        j = xp.asarray(pairs.j[s : s + step], device=dev)
+        i = xp.asarray(spec.i[s : s + step], device=dev)
+        j = xp.asarray(spec.j[s : s + step], device=dev)
         diff = xp.take(F, i, axis=0) - xp.take(F, j, axis=0)
         parts.append(xp.sum(diff * diff, axis=1))
     return PairSums(xp.concat(parts) if parts else xp.zeros((0,), dtype=F.dtype, device=dev))
 
 
-def direct_squares(stats: GramStats, pairs: Pairs, sums: PairSums) -> GramStats:
-    """``stats`` with ``D2`` set: the pairs' summed squares in both triangles, NaN elsewhere."""
+def pair_pass(stats: GramStats, run: Callable[[Pairs | Reference], Any]) -> GramStats:
+    """``stats`` with ``D2`` set where some pair cancels (:func:`cancelled_pairs`), else ``stats`` itself.
+
+    Parameters
+    ----------
+    stats : GramStats
+    run : callable
+        ``run(spec)``: the sums of :func:`partial` over every unit chunk of the features ``stats``
+        were computed from, for a :class:`Reference` (then :class:`ReferenceSums`) or :class:`Pairs`
+        (:class:`PairSums`); called once or twice.
+
+    Returns
+    -------
+    GramStats
+    """
+    pairs = cancelled_pairs(stats)
+    if int(pairs.i.shape[0]) == 0:
+        return stats
+    d = to_numpy(get_namespace(stats.K).linalg.diagonal(stats.K)).astype(np.float64)
+    typical = int(np.argsort(d, kind="stable")[(d.shape[0] - 1) // 2])  # the median squared distance from the mean
+    K = to_numpy(run(Reference(typical)).K).astype(np.float64)
+    dr = np.diagonal(K)
+    terms = dr[pairs.i] + dr[pairs.j]
+    sq = terms - 2.0 * K[pairs.i, pairs.j]
+    left = terms > PAIR_KAPPA * sq  # cancelling about the typical stimulus too: summed directly
+    if left.any():
+        sq[left] = to_numpy(run(Pairs(pairs.i[left], pairs.j[left])).sq)
     xp = get_namespace(stats.K)
     dtype = stats.K.dtype if xp.isdtype(stats.K.dtype, "real floating") else xp.float64
     n = int(stats.K.shape[0])
     D2 = np.full((n, n), np.nan)
-    sq = to_numpy(sums.sq).astype(np.float64)
     D2[pairs.i, pairs.j] = sq
     D2[pairs.j, pairs.i] = sq
     return replace(stats, D2=xp.astype(xp.asarray(D2, device=getattr(stats.K, "device", None)), dtype))
 
 
-def with_pair_pass(stats: GramStats, chunks: Iterable[Any]) -> GramStats:
-    """``stats`` with the pair pass over ``chunks``, the unit chunks (n_stimuli, n_units_chunk) of the
-    features ``stats`` were computed from, in any order: ``D2`` set where some pair cancels
-    (:func:`cancelled_pairs`), else ``stats`` itself."""
-    pairs = cancelled_pairs(stats)
-    if int(pairs.i.shape[0]) == 0:
-        return stats
-    acc = sum_chunks(chunks, lambda c: pair_partial(c, pairs), accumulate, stats.n_units, "with_pair_pass")
-    return direct_squares(stats, pairs, acc)
+def with_pair_pass(stats: GramStats, chunks: Callable[[], Iterable[Any]]) -> GramStats:
+    """:func:`pair_pass` over ``chunks()``, the unit chunks (n_stimuli, n_units_chunk) of the features
+    ``stats`` were computed from, in any order (a function giving them anew: read up to twice)."""
+    return pair_pass(stats, lambda spec: sum_chunks(chunks(), lambda c: partial(c, spec), accumulate, stats.n_units,
+                                                    "with_pair_pass"))

@@ -18,6 +18,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
     ("geometry.py", ["--n", "40", "--p", "20", "--repeats", "1", "--out", "{tmp}/geometry.md"]),
     ("shape_metrics.py", ["--sizes", "8x40", "--n-boot", "2", "--out", "{tmp}/shape.md"]),
     ("crsa_layers.py", ["--scales", "0.01", "--layers", "2", "--reps", "2"]),
+    ("euclidean_rdm.py", ["--shapes", "30x20", "--repeats", "1"]),
 ])
 def test_benchmark_script_runs(script, args, tmp_path):
     """A script that no longer matches the library's internals (an attribute renamed under it) fails

@@ -89,15 +89,16 @@ def test_chunked_and_streamed_statistics_take_the_same_pass(tmp_path):
     pairs = gram_pairs.cancelled_pairs(first)
     tree = gram_tree(darr, 2, r=pairs).compute(scheduler="threads")[0, 0]
     np.testing.assert_allclose(to_numpy(tree.sq), pdist(F, "sqeuclidean")[_condensed(pairs, 14)], rtol=1e-13)
-    ref = gram_tree(darr, 2, r=gram_pairs.Reference(5)).compute(scheduler="threads")[0, 0]
+    ref = gram_tree(darr, 2, r=gram_pairs.Reference(5, np.arange(14))).compute(scheduler="threads")[0, 0]
     np.testing.assert_allclose(ref.K, (F - F[5]) @ (F - F[5]).T, rtol=1e-12, atol=1e-9)
     with pytest.raises(ValueError, match="with_pair_pass: chunks of 10 units"):
         gram_pairs.with_pair_pass(first, lambda: [F[:, :10]])
 
 
 def test_tight_clusters_take_the_direct_sums_after_the_reference_gram():
-    """One far stimulus: the Gram about a typical stimulus resolves every pair (no direct sum);
-    two tight clusters: the pairs of the cluster away from it are summed directly."""
+    """One far stimulus: the Gram about a typical stimulus resolves every pair; two tight clusters: a
+    second Gram, of the cluster away from the first's reference, resolves its pairs; more clusters
+    than reference passes: the pairs left are summed directly."""
     calls = {}
 
     def counted(F):
@@ -115,7 +116,12 @@ def test_tight_clusters_take_the_direct_sums_after_the_reference_gram():
     calls.clear()
     F = _clusters(10, n=12, p=20)
     _assert_pdist(rdm_from_gram(counted(F), "euclidean"), F, "euclidean")
-    assert list(calls) == ["Reference", "Pairs"] and len(calls["Pairs"][0].i) == 15  # the 6 x 5 / 2 pairs of one cluster
+    assert [len(r.rows) for r in calls["Reference"]] == [12, 6] and "Pairs" not in calls  # then the other cluster
+    calls.clear()
+    rng = np.random.default_rng(11)
+    F = np.repeat(rng.standard_normal((6, 20)), 3, axis=0) + 1e-8 * rng.standard_normal((18, 20))  # 6 clusters of 3
+    _assert_pdist(rdm_from_gram(counted(F), "euclidean"), F, "euclidean")
+    assert len(calls["Reference"]) == gram_pairs._REFERENCES and len(calls["Pairs"][0].i) == 2 * 3  # 2 clusters left
 
 
 def _condensed(pairs, n):

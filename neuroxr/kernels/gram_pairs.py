@@ -11,11 +11,12 @@ together against their distance from the mean (one stimulus far from the others 
 from them all; tight clusters) lose their distances' digits, up to all of them.
 :func:`cancelled_pairs` finds the pairs whose terms exceed their result by more than
 :data:`PAIR_KAPPA` (the row pass's bound, :data:`~neuroxr.kernels.gram_rows.ROW_PASS_KAPPA`: at most
-about 10 bits lost). A second pass over the units forms the Gram about a typical stimulus ``m`` (the
-median of the squared distances from the mean), ``(F - 1 F_m)(F - 1 F_m)^T``, one product: the pairs
-near ``m`` (all but the far stimulus' pairs when one stimulus is far from the rest) keep their digits
-there. The pairs that cancel in that Gram too (other tight clusters) have their squared differences
-summed directly in a third pass, as scipy's ``pdist`` does (:func:`pair_pass`). The statistics then
+about 10 bits lost). A second pass over the units forms the Gram of the stimuli of those pairs about
+a typical one of them ``m`` (the median of their squared distances from the mean),
+``(F - 1 F_m)(F - 1 F_m)^T``, one product: the pairs near ``m`` keep their digits there (when one
+stimulus is far from the rest, every pair). The pairs that cancel there too (another tight cluster)
+take another such pass over their own stimuli, up to :data:`_REFERENCES` passes, and those left are
+summed directly, as scipy's ``pdist`` does (:func:`pair_pass`). The statistics then
 carry ``D2``, shape (n, n): the flagged pairs' squared distances, NaN for every other pair. Statistics whose pairs all keep their digits take
 no second pass and give the numbers they always did. A Gram Dataset holds ``D2`` as a matrix over its
 stimuli, so selecting or reordering them keeps it. This module imports nothing of
@@ -46,6 +47,9 @@ PAIR_KAPPA = ROW_PASS_KAPPA
 
 #: Elements of one batch of pair differences (pairs x units of a chunk), bounding the pass's memory.
 _BATCH = 2**22
+#: Reference passes at most (each one Gram of the stimuli of the pairs left, about a typical one of
+#: them: one per tight cluster) before the pairs left are summed directly.
+_REFERENCES = 4
 
 
 class Pairs(NamedTuple):
@@ -62,13 +66,15 @@ class PairSums(NamedTuple):
 
 
 class Reference(NamedTuple):
-    """The reference pass: the Gram of the features less the pattern of stimulus ``m``."""
+    """A reference pass: the Gram of the stimuli ``rows`` (sorted NumPy int64 positions) less the
+    pattern of stimulus ``m``."""
 
     m: int
+    rows: Any
 
 
 class ReferenceSums(NamedTuple):
-    """Partial sums of the reference pass over a chunk of units: ``K`` (n, n)."""
+    """Partial sums of a reference pass over a chunk of units: ``K`` (len(rows), len(rows))."""
 
     K: Any
 
@@ -106,9 +112,9 @@ def partial(F: Any, spec: Pairs | Reference) -> PairSums | ReferenceSums:
     if len(F.shape) != 2:
         raise LayoutError(f"pair pass: a chunk of shape {tuple(F.shape)}; chunk the unit axis only (whole columns of every stimulus).")
     xp = get_namespace(F)
-    if isinstance(spec, Reference):
-        return ReferenceSums(gram_matrix(F - F[spec.m : spec.m + 1, :]))
     dev = getattr(F, "device", None)
+    if isinstance(spec, Reference):
+        return ReferenceSums(gram_matrix(xp.take(F, xp.asarray(spec.rows, device=dev), axis=0) - F[spec.m : spec.m + 1, :]))
     m, step = int(spec.i.shape[0]), max(1, _BATCH // max(1, int(F.shape[1])))
     parts = []
     for s in range(0, m, step):
@@ -128,7 +134,8 @@ def pair_pass(stats: GramStats, run: Callable[[Pairs | Reference], Any]) -> Gram
     run : callable
         ``run(spec)``: the sums of :func:`partial` over every unit chunk of the features ``stats``
         were computed from, for a :class:`Reference` (then :class:`ReferenceSums`) or :class:`Pairs`
-        (:class:`PairSums`); called once or twice.
+        (:class:`PairSums`); called once per pass (at most :data:`_REFERENCES` reference passes, then
+        one direct pass for the pairs left).
 
     Returns
     -------
@@ -138,14 +145,22 @@ def pair_pass(stats: GramStats, run: Callable[[Pairs | Reference], Any]) -> Gram
     if int(pairs.i.shape[0]) == 0:
         return stats
     d = to_numpy(get_namespace(stats.K).linalg.diagonal(stats.K)).astype(np.float64)
-    typical = int(np.argsort(d, kind="stable")[(d.shape[0] - 1) // 2])  # the median squared distance from the mean
-    K = to_numpy(run(Reference(typical)).K).astype(np.float64)
-    dr = np.diagonal(K)
-    terms = dr[pairs.i] + dr[pairs.j]
-    sq = terms - 2.0 * K[pairs.i, pairs.j]
-    left = terms > PAIR_KAPPA * sq  # cancelling about the typical stimulus too: summed directly
-    if left.any():
-        sq[left] = to_numpy(run(Pairs(pairs.i[left], pairs.j[left])).sq)
+    sq = np.empty(pairs.i.shape[0])
+    todo = np.arange(pairs.i.shape[0])  # the pairs not resolved yet
+    for _ in range(_REFERENCES):
+        rows = np.unique(np.concatenate([pairs.i[todo], pairs.j[todo]]))
+        typical = int(rows[np.argsort(d[rows], kind="stable")[(rows.shape[0] - 1) // 2]])  # their median distance from the mean
+        K = to_numpy(run(Reference(typical, rows)).K).astype(np.float64)
+        i, j = np.searchsorted(rows, pairs.i[todo]), np.searchsorted(rows, pairs.j[todo])
+        terms = np.diagonal(K)[i] + np.diagonal(K)[j]
+        s = terms - 2.0 * K[i, j]
+        ok = terms <= PAIR_KAPPA * s  # resolved about the typical stimulus
+        sq[todo[ok]] = s[ok]
+        todo = todo[~ok]
+        if todo.shape[0] == 0 or not ok.any():
+            break
+    if todo.shape[0]:  # cancelling about every reference: summed directly
+        sq[todo] = to_numpy(run(Pairs(pairs.i[todo], pairs.j[todo])).sq)
     xp = get_namespace(stats.K)
     dtype = stats.K.dtype if xp.isdtype(stats.K.dtype, "real floating") else xp.float64
     n = int(stats.K.shape[0])
@@ -157,6 +172,6 @@ def pair_pass(stats: GramStats, run: Callable[[Pairs | Reference], Any]) -> Gram
 
 def with_pair_pass(stats: GramStats, chunks: Callable[[], Iterable[Any]]) -> GramStats:
     """:func:`pair_pass` over ``chunks()``, the unit chunks (n_stimuli, n_units_chunk) of the features
-    ``stats`` were computed from, in any order (a function giving them anew: read up to twice)."""
+    ``stats`` were computed from, in any order (a function giving them anew: read once per pass)."""
     return pair_pass(stats, lambda spec: sum_chunks(chunks(), lambda c: partial(c, spec), accumulate, stats.n_units,
                                                     "with_pair_pass"))

@@ -66,8 +66,8 @@ def _diag(xp: Any, M: Any) -> Any:
 
 def _scaled_links(xp: Any, sq: Any, direct: Any) -> Any:
     """The tie links of :func:`tie_squares` over ``sq``'s sorted upper triangle (NaN left out) when
-    some values are summed directly: neighbours within ``TIE_RTOL`` times the larger of their
-    scales (a direct value: itself; a value from the Gram: the largest of those)."""
+    some values come from the pair pass: neighbours within ``TIE_RTOL`` times the larger of their
+    scales (a pair-pass value: itself; a value from the Gram: the largest of those)."""
     v, dv = _upper_tri(sq), _upper_tri(direct)
     gram_scale = xp.max(xp.where(dv, xp.zeros_like(v), xp.abs(v)))
     order = xp.argsort(v, stable=True)  # NaN last, as sort
@@ -109,16 +109,16 @@ def tie_squares(sq: Any, direct: Any = None) -> Any:
     group's smallest value. A squared distance from the centred Gram errs by rounding relative to
     the largest one, which the rule covers; its square root ``d`` errs by that over ``2 d``, far
     beyond the rule for distances small against the largest (docs/kernels.md, "Ties up to rounding").
-    Squared distances summed directly (the pair pass, :mod:`neuroxr.kernels.gram_pairs`) err by
-    rounding relative to themselves: neighbours tie within ``TIE_RTOL`` times the larger of their
-    scales, a direct value's own, the Gram's values' the largest of those.
+    Squared distances of the pair pass (:mod:`neuroxr.kernels.gram_pairs`) err by rounding relative
+    to themselves: neighbours tie within ``TIE_RTOL`` times the larger of their scales, a pair-pass
+    value's own, the Gram's values' the largest of those.
 
     Parameters
     ----------
     sq : array, shape (n, n)
         Squared distances, symmetric with a zero diagonal.
     direct : bool array, shape (n, n), optional
-        The squared distances summed directly (default: none).
+        The squared distances of the pair pass (default: none).
 
     Returns
     -------
@@ -282,7 +282,7 @@ def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool, name: str = "
     if exact:
         sq = xp.round(sq)  # integer features: the true squared distances are integers
     direct = None
-    if stats.D2 is not None:  # the pair pass: the pairs whose distance from K cancels, summed directly
+    if stats.D2 is not None:  # the pair pass: the pairs whose distance from K cancels, taken otherwise
         direct = ~xp.isnan(stats.D2)
         sq = xp.where(direct, xp.astype(stats.D2, sq.dtype), sq)
     elif not exact and not constant:

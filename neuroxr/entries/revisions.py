@@ -310,8 +310,8 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       fold could be a target's best column; it is never chosen now;
     - an RSA entry with a Euclidean or squared Euclidean RDM: stimulus pairs close together against
       their distance from the mean lost their distances' digits (one stimulus far from the rest put
-      the others' distances off by up to half); they are now summed directly (the pair pass,
-      :data:`PAIR_PASS_KINDS`), and squared distances summed so tie only within their own rounding.
+      the others' distances off by up to half); they now come from the pair pass (a Gram about a
+      typical stimulus, or direct sums; :data:`PAIR_PASS_KINDS`) and tie only within their own rounding.
     """
     k = get_kind(kind)
     rev = k.revision

@@ -108,8 +108,8 @@ class GramStats:
         With ``Kr``: the reference, the row means ``a / p + mu`` of the first pass.
     D2 : array, shape (n, n), optional
         The pair pass (:mod:`neuroxr.kernels.gram_pairs`): the squared distances of the pairs whose
-        distance from ``K`` cancels, summed directly; NaN for every other pair. None where no pair
-        cancels or the pass did not run.
+        distance from ``K`` cancels, taken about a typical stimulus or summed directly; NaN for
+        every other pair. None where no pair cancels or the pass did not run.
     nonfinite : tuple, optional
         ``(n_values, units)`` where ``F`` holds NaN or inf: their number and the positions of the
         units holding them (NumPy ints); None where every value is finite. Found within each

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import re
 
-__all__ = ["cli_advice", "compare_advice"]
+__all__ = ["cli_advice", "compare_advice", "out_of_memory", "too_large"]
 
 #: the Python advice of library messages and what a command-line user does instead (every command): the
 #: command line cannot select stimuli, bins or coords of a set, pass ids or call library functions
@@ -137,3 +137,14 @@ def compare_advice(message: str, flag: str | None = None, choices: tuple[str, ..
         return f"choose {flag} {names[0] if len(names) == 1 else ', '.join(names[:-1]) + ' or ' + names[-1]}"
 
     return _RESAMPLED_COMPARES.sub(spelled, message)
+
+
+def too_large(exc: BaseException) -> bool:
+    """Whether ``exc`` is NumPy's refusal of an array larger than any memory (a ``ValueError``)."""
+    return isinstance(exc, ValueError) and str(exc).startswith(("Maximum allowed dimension exceeded", "array is too big"))
+
+
+def out_of_memory(exc: BaseException) -> str:
+    """The one line of a request larger than the machine (a ``MemoryError``, or :func:`too_large`)."""
+    return (f"out of memory: {' '.join(str(exc).split()) or 'MemoryError'}; this request needs more memory than the "
+            "machine has: lower --reps / --bootstrap / --permutations, or score fewer units or stimuli.")

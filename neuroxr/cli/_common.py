@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from ._advice import cli_advice, compare_advice
+from ._advice import cli_advice, compare_advice, out_of_memory, too_large
 from ._callers import _CALLER, _inference_caller, _library_name
 from ._signals import TERMINATED, Terminated, sigterm_interrupts
 from ._storage import (  # noqa: F401  (re-exported: the commands import them from here)
@@ -137,13 +137,13 @@ def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], 
         raise _spelled(_OneLineUsage(f"{spelled(exc)} (see '{ctx.command_path} --help')")) from None
     except (NeuroxrError, OSError, ValueError, KeyError) as exc:
         if too_large(exc):  # NumPy's refusal of an array beyond any memory (--reps 1e22): as out of memory
-            raise _spelled(_out_of_memory(exc)) from None
+            raise _spelled(click.ClickException(out_of_memory(exc))) from None
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         raise _spelled(click.ClickException(spelled(msg))) from None
     except MemoryError as exc:  # a request larger than the machine (--reps 1e11): no bug, one line
         if not top or os.environ.get("NEUROXR_DEBUG"):
             raise
-        raise _spelled(_out_of_memory(exc)) from None
+        raise _spelled(click.ClickException(out_of_memory(exc))) from None
     except ImportError as exc:  # a package the input needs is not installed (gcsfs for a gs:// store, ...): no bug
         if not top or os.environ.get("NEUROXR_DEBUG"):
             raise
@@ -153,16 +153,6 @@ def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], 
             raise
         raise _spelled(click.ClickException(f"internal error, {type(exc).__name__}: {one_line(exc)} "
                                             "(set NEUROXR_DEBUG=1 for the traceback and report it)")) from None
-
-
-def too_large(exc: BaseException) -> bool:
-    """Whether ``exc`` is NumPy's refusal of an array larger than any memory (a ``ValueError``)."""
-    return isinstance(exc, ValueError) and str(exc).startswith(("Maximum allowed dimension exceeded", "array is too big"))
-
-
-def _out_of_memory(exc: BaseException) -> click.ClickException:
-    return click.ClickException(f"out of memory: {one_line(exc) or 'MemoryError'}; this request needs more memory than the "
-                                "machine has: lower --reps / --bootstrap / --permutations, or score fewer units or stimuli.")
 
 
 class SpelledCommand(click.Command):

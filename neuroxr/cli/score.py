@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ..backend import BACKENDS
+from ._advice import too_large
 from ._common import (
     CommandGroup,
     Output,
@@ -25,7 +26,6 @@ from ._common import (
     progress_for,
     running,
     storage_options,
-    too_large,
 )
 from ._score_options import boot_options, check_regressor_options, parse_alphas
 from ._score_text import AGAIN, metric_line

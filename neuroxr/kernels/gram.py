@@ -301,7 +301,7 @@ def gram(F: Any, chunk_size: int | None = None, row_pass: bool = True) -> GramSt
     s = gram_partial(F) if step == p else gram_chunks(F[:, i : i + step] for i in range(0, p, step))
     if row_pass and _rows.needs_row_pass(s):
         s = _rows.with_row_pass(s, (F[:, i : i + step] for i in range(0, p, step)))
-    if row_pass and _pairs.needs_pair_pass(s):
+    if row_pass and s.D2 is None:  # the pass finds its pairs once (none flagged: s as it is)
         s = _pairs.with_pair_pass(s, lambda: (F[:, i : i + step] for i in range(0, p, step)))
     return s
 
@@ -564,7 +564,7 @@ def gram_dask(
         r = _rows.row_means(res)
         rows = reduce(to_numpy(r))  # the reference travels to the chunk tasks as NumPy
         res = replace(res, Kr=rows.Kr, ar=rows.ar, r=r)
-    if row_pass and _pairs.needs_pair_pass(res):
+    if row_pass and res.D2 is None:  # as gram's: the pairs found once
         res = _pairs.pair_pass(res, reduce)
     return res
 

@@ -606,10 +606,10 @@ def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     pls = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": "pls", "n_components": 3})
     est = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": PLSRegression(3)})
     ridge = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
-    # forward's revision 5 (2, the low-rank ridge kernels, targets constant up to rounding, ties up to
-    # rounding, constancy judged on the scored stimuli), and one more for fitting the targets in
-    # canonical id order (not for ridge)
-    assert pls.provenance["revision"] == est.provenance["revision"] == 6 and ridge.provenance["revision"] == 5
+    # forward's revision 6 (2, the low-rank ridge kernels, targets constant up to rounding, ties up to
+    # rounding, constancy judged on the scored stimuli, each missing pattern on its own), and one more
+    # for fitting the targets in canonical id order (not for ridge)
+    assert pls.provenance["revision"] == est.provenance["revision"] == 7 and ridge.provenance["revision"] == 6
     assert list_entries(st).query("kind == 'forward'").current.all()
     for t in range(A.sizes["time_bin"]):
         ref = d.forward(F, bin_slice(A, t), reps=2, regressor="pls", n_components=3)
@@ -794,7 +794,7 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
     for name, kind in kinds.KINDS.items():
         n = sum(name in stop for stop in revisions.STOPS)
         assert kind.revision == revisions.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
-    assert sum("forward_bootstrap" in stop for stop in revisions.STOPS) == 4  # the last: bins paired by their draws
+    assert sum("forward_bootstrap" in stop for stop in revisions.STOPS) == 5  # the last: each missing pattern on its own
     assert sum("cka_bootstrap" in stop for stop in revisions.STOPS) == 5  # the last: a cut Gram judged constant on the stimuli kept
     assert sum("crsa" in stop for stop in revisions.STOPS) == 4
 

@@ -328,3 +328,19 @@ def test_reverse_inference_counts_its_dropped_stimuli_and_predictors_as_the_dire
     for res in got:
         for key in ("n_stimuli", "n_excluded_stimuli", "n_predictors"):
             assert res.attrs[key] == ref.attrs[key], key
+
+
+@pytest.mark.parametrize("direction", list(DIRECTIONS))
+def test_groups_past_the_operator_budget_build_theirs_where_used(data, direction, monkeypatch):
+    """With many patterns of missing stimuli (one group each) the groups stop holding their out-of-fold
+    operators past a byte budget and build them where they are used: the same numbers."""
+    from neuroxr.predictivity import _parts
+
+    src, tgt = _inputs(data, direction, data["Bn"])
+    run = [lambda: bootstrap(direction, src, tgt, n_boot=15, reps=2, seed=1),
+           lambda: permutation_test(direction, src, tgt, n_perm=15, seed=1, keep_null=True)]
+    held = [fn() for fn in run]
+    monkeypatch.setattr(_parts, "_HELD_BYTES", 0)
+    built = [fn() for fn in run]
+    for a, b in zip(held, built):
+        xr.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -164,29 +164,26 @@ def test_split_half_reliability_never_ranks_nan():
         assert got.r_half.values[1, i] == pytest.approx(r, rel=1e-10)
 
 
-def test_many_missing_patterns_share_their_common_stimuli(arrays, monkeypatch):
-    """Beyond MAX_GROUPS patterns, the incomplete targets are fitted together on their common stimuli."""
-    from neuroxr.predictivity import _groups
-
-    monkeypatch.setattr(_groups, "MAX_GROUPS", 2)
-    F, Y = arrays
+def test_many_missing_patterns_are_each_scored_on_their_own_stimuli():
+    """12 neuroids missing 12 different stimuli (12 sub-problems; beyond 8 they were once scored
+    together on the stimuli all shared): each neuroid's EV is scikit-learn's ridge on its own
+    stimuli, whatever the other neuroids miss, and the complete ones are unaffected."""
+    rng = np.random.default_rng(3)
+    n, k = 60, 14
+    F = rng.normal(size=(n, P))
+    Y = F @ rng.normal(size=(P, k)) + rng.normal(size=(n, k))
     Yn = Y.copy()
-    for j in (1, 2, 3):
-        Yn[j, j] = np.nan  # three different patterns
-    # two warnings that agree: the first said each was scored on its own stimuli, which the second took back
+    for j in range(12):
+        Yn[[j, 30 + 2 * j], j] = np.nan  # a set of stimuli of its own for each of neuroids 0-11
     with pytest.warns(NeuroxrWarning) as caught:
-        ds = pv.forward(nx.features(F, _ids()), nx.neural(Yn, _ids()), reps=1)
+        ds = pv.forward(nx.features(F, _ids(n)), nx.neural(Yn, _ids(n)), reps=1)
     said = [str(w.message) for w in caught]
-    assert any(m.endswith("3 neuroids lack 1 valid repeat(s) on some stimuli (3 stimulus-neuroid pairs); they miss too "
-                          "many sets of stimuli to be scored each on its own (the next warning says how).") for m in said), said
-    assert any(re.search(r"\(more than 2\); instead of each on its own stimuli \(one fit per set\), they are scored together "
-                         r"on the 47 of 50 stimuli they all share, so each one's score depends on the others", m) for m in said)
-    assert not any("each is scored on its own stimuli" in m for m in said), said
-    rows = np.ones(N, bool)
-    rows[[1, 2, 3]] = False
-    for j in range(K):
-        r = rows if j in (1, 2, 3) else np.ones(N, bool)
-        assert ds.ev.values[j, 0] == pytest.approx(_ridge_ev(F[r], Y[r, j]), rel=1e-8)
+    assert any(m.endswith("12 neuroids lack 1 valid repeat(s) on some stimuli (24 stimulus-neuroid pairs); each is scored "
+                          "on its own stimuli (folds drawn over those), the other neuroids are unaffected; 12 different "
+                          "sets of stimuli, one fit each.") for m in said), said
+    for j in range(k):
+        rows = ~np.isnan(Yn[:, j])
+        assert ds.ev.values[j, 0] == pytest.approx(_ridge_ev(F[rows], Y[rows, j]), rel=1e-8), j
 
 
 def test_neuroid_nan_equals_the_reductions_over_stimuli_and_repeats():

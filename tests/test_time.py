@@ -129,15 +129,10 @@ def test_time_resolved_results_name_target_coords_as_the_static_direction():
         np.testing.assert_array_equal(ds["reliability_coord"].values, R["reliability"].values)
 
 
-@pytest.mark.parametrize("max_groups", [None, 2])
-def test_forward_bins_group_missing_stimuli_bin_by_bin(monkeypatch, max_groups):
-    """Missing trials on different stimuli in different bins: more patterns of missing stimuli over
-    all bins than MAX_GROUPS, few in each bin. Each bin's numbers equal the bin scored alone
-    (grouped by its own patterns, its own MAX_GROUPS limit), and NaN in the other bins move none."""
-    from neuroxr.predictivity import _groups
-
-    if max_groups is not None:  # bin 0 alone then exceeds the limit (scored on its shared stimuli)
-        monkeypatch.setattr(_groups, "MAX_GROUPS", max_groups)
+def test_forward_bins_group_missing_stimuli_bin_by_bin():
+    """Missing trials on different stimuli in different bins: many patterns of missing stimuli over
+    all bins, few in each bin. Each bin's numbers equal the bin scored alone (grouped by its own
+    patterns), and NaN in the other bins move none."""
     F, R = _data(n=50, k=6)
     vals = R.values.copy()
     s = 0

@@ -269,7 +269,8 @@ def test_a_time_resolved_inference_entry_of_unpaired_bins_is_not_read_back(tg_st
     at = max(i for i, stop in enumerate(revisions.STOPS) if set(revisions.PAIRED_BINS_KINDS) <= stop)  # their stop
     assert "model_to_model_bootstrap" not in revisions.STOPS[at]
     before = revisions.raised_per_stop(revisions.REVISIONS_BEFORE_STOPS, revisions.STOPS[:at])
-    assert all(revisions.REVISIONS[k] == before[k] + 1 for k in revisions.PAIRED_BINS_KINDS)
+    after = revisions.raised_per_stop(revisions.REVISIONS_BEFORE_STOPS, revisions.STOPS[: at + 1])
+    assert all(after[k] == before[k] + 1 <= revisions.REVISIONS[k] for k in revisions.PAIRED_BINS_KINDS)
     params = {"reps": 2, "n_boot": 10}
     with warnings.catch_warnings(), pytest.MonkeyPatch.context() as m:
         warnings.simplefilter("ignore", nx.NeuroxrWarning)

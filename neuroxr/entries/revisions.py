@@ -222,12 +222,20 @@ UNDEFINED_PERMUTATION_KINDS = ("crsa_permutation", "ersa_permutation")
 #: has none, so its Euclidean RDMs of such stimuli lost digits (distances off by half, ties among
 #: distinct ones). The RSA entries with a Euclidean RDM are raised by :func:`entry_revision`.
 PAIR_PASS_KINDS = ("gram",)
+#: The kinds that score targets missing different stimuli (forward, inter-animal, their inference and
+#: temporal generalisation): beyond 8 patterns of usable stimuli the incomplete targets were scored
+#: together on the stimuli they all shared, so a target's numbers followed the other targets' missing
+#: stimuli; each pattern is now its own sub-problem however many there are. Which data had so many
+#: patterns the key cannot tell, so each is one revision up.
+MISSING_PATTERN_KINDS = ("forward", "inter_animal", "forward_bootstrap", "forward_permutation", "inter_animal_bootstrap",
+                         "inter_animal_permutation", *TIME_KINDS)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
-         {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS})
+         {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
+         {*MISSING_PATTERN_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

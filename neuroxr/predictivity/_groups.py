@@ -12,12 +12,7 @@ import numpy as np
 from ..errors import examples, warn
 from ..kernels.folds import min_stimuli, stimulus_folds
 
-__all__ = ["MAX_GROUPS", "TARGET_COUNTS", "bin_counts", "scored_groups", "scored_together", "target_counts",
-           "target_groups", "warn_unscored"]
-
-
-#: Most sub-problems (distinct patterns of missing stimuli) scored exactly, one operator each.
-MAX_GROUPS = 8
+__all__ = ["TARGET_COUNTS", "bin_counts", "scored_groups", "target_counts", "target_groups", "warn_unscored"]
 
 
 def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | None = None,
@@ -26,19 +21,17 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     """Targets grouped by their pattern of usable stimuli: ``[(rows, cols), ...]``.
 
     ``valid`` is ``(n_stimuli, n_targets)`` bool. Complete targets form one group (the common case:
-    a single group, no copies); each other pattern is its own sub-problem, exact per target. With
-    more than :data:`MAX_GROUPS` patterns (one design factorisation each), the incomplete targets
-    are scored together on the stimuli they all share, when that keeps at least half of them
-    (with a warning). A group with fewer usable stimuli than ``n_folds`` (or than 3) is left out (its targets
+    a single group, no copies); each other pattern is its own sub-problem (its own folds and design
+    factorisation), exact per target however many patterns there are: a target's numbers never
+    depend on another target's missing stimuli. A group with fewer usable stimuli than ``n_folds`` (or than 3) is left out (its targets
     stay NaN) with a warning naming its targets (``ids``); when every group is, the folds' error.
 
     ``bins`` (n_targets,), optional: the time bin of each target (the flattened ``neuroid x
     time_bin`` targets of a time-resolved forward call). Each bin's targets are then grouped on
-    their own, as a call on that bin alone groups them (over the stimuli that bin keeps, with its
-    own :data:`MAX_GROUPS` limit), and groups of different bins with the same stimuli share one
+    their own, as a call on that bin alone groups them (over the stimuli that bin keeps), and groups of different bins with the same stimuli share one
     operator: missing values in one bin never change another bin's groups.
     """
-    groups = _pattern_groups(valid, name) if bins is None or valid.all() else _bin_groups(valid, name, bins)
+    groups = _pattern_groups(valid) if bins is None or valid.all() else _bin_groups(valid, bins)
     groups, small = scored_groups(groups, n_folds)
     if not small:
         return groups
@@ -70,14 +63,14 @@ def warn_unscored(name: str, n_targets: int, most: int, names: str, n_folds: int
     )
 
 
-def _bin_groups(valid: np.ndarray, name: str, bins: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def _bin_groups(valid: np.ndarray, bins: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`_pattern_groups` of each bin's targets over the stimuli that bin keeps, the groups
     with the same stimuli merged across bins."""
     merged: dict[bytes, tuple[np.ndarray, list[np.ndarray]]] = {}
     for b in np.unique(bins):
         cols = np.flatnonzero(bins == b)
         kept = np.flatnonzero(valid[:, cols].any(axis=1))  # the stimuli a call on this bin keeps
-        parts = (_pattern_groups(valid[np.ix_(kept, cols)], f"{name} (time bin {b})") if kept.size
+        parts = (_pattern_groups(valid[np.ix_(kept, cols)]) if kept.size
                  else [(np.zeros(0, dtype=bool), np.arange(cols.size))])
         for rows, c in parts:
             full = np.zeros(valid.shape[0], dtype=bool)
@@ -86,16 +79,9 @@ def _bin_groups(valid: np.ndarray, name: str, bins: np.ndarray) -> list[tuple[np
     return [(rows, np.sort(np.concatenate(cs))) for rows, cs in merged.values()]
 
 
-def scored_together(valid: np.ndarray) -> bool:
-    """Whether the incomplete targets of ``valid`` (stimuli x targets) miss more than :data:`MAX_GROUPS`
-    sets of stimuli and share at least half of them: then they are scored together on the stimuli
-    they all share (:func:`_pattern_groups`), not each on its own."""
-    rest = ~valid.all(axis=0)
-    return (len(np.unique(valid[:, rest].T, axis=0)) > MAX_GROUPS
-            and valid[:, rest].all(axis=1).sum() >= valid.shape[0] / 2) if rest.any() else False
-
-
-def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+def _pattern_groups(valid: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The targets of ``valid`` (stimuli x targets) grouped by their pattern of usable stimuli:
+    the complete ones first, then one group per other pattern."""
     complete = valid.all(axis=0)
     if complete.all():
         return [(np.ones(valid.shape[0], dtype=bool), np.arange(valid.shape[1]))]
@@ -104,14 +90,6 @@ def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.n
         groups.append((np.ones(valid.shape[0], dtype=bool), np.flatnonzero(complete)))
     rest = np.flatnonzero(~complete)
     patterns, inverse = np.unique(valid[:, rest].T, axis=0, return_inverse=True)
-    common = valid[:, rest].all(axis=1)
-    if scored_together(valid):
-        warn(
-            f"{name}: {len(rest)} targets miss {len(patterns)} different sets of stimuli (more than {MAX_GROUPS}); instead "
-            f"of each on its own stimuli (one fit per set), they are scored together on the {int(common.sum())} of "
-            f"{valid.shape[0]} stimuli they all share, so each one's score depends on the others' missing stimuli."
-        )
-        return groups + [(common, rest)]
     for g, rows in enumerate(patterns):
         groups.append((rows, rest[np.asarray(inverse).ravel() == g]))
     return groups

@@ -338,21 +338,29 @@ def prepare(
     return parts
 
 
+#: Bytes of out-of-fold operators (about ``8 n^2`` each) the groups hold at once: with many patterns of
+#: missing stimuli (one group each) the later groups' operators are built where they are used instead.
+_HELD_BYTES = 2**30
+
+
 def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, n_folds: int, fold_seed: int,
             regressor: Any, opts: dict[str, Any], operator: Any, name: str, caller: str) -> tuple[list[Group], np.ndarray | None]:
     """The targets grouped by their usable stimuli ``valid`` (n, k_ok: the targets ``ok``, those
     with a valid trial) as the directions group them (:func:`~neuroxr.predictivity._prepare.target_groups`,
     with its warnings, naming the targets ``name``), each with its regressor
     (:func:`~neuroxr.predictivity._prepare.fold_regressor`, its error starting with ``caller``)
-    and ``operator(reg, rows)``; and the mask of :class:`Parts` over all ``k`` targets (``None``: one
+    and ``operator(reg, rows)`` (``None`` once the groups hold :data:`_HELD_BYTES` of them: built
+    where used); and the mask of :class:`Parts` over all ``k`` targets (``None``: one
     group of every target on every stimulus). All-NaN targets are in no group: NaN, as the
     directions score them."""
     mask = np.zeros((valid.shape[0], ok.size), dtype=bool)
-    groups = []
+    groups, held = [], 0
     for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed):
         cols = np.flatnonzero(ok)[cols]
         reg = prep.fold_regressor(direction, int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
-        groups.append(Group(rows, cols, reg, operator(reg, rows)))
+        S = operator(reg, rows) if held < _HELD_BYTES else None  # past the budget: built where used
+        held += 0 if S is None else 8 * int(np.prod(S.shape))
+        groups.append(Group(rows, cols, reg, S))
         mask[np.ix_(rows, cols)] = True
     return groups, None if mask.all() else mask
 

@@ -338,9 +338,9 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
         )
     partial = ~valid[keep].all(axis=0)
     if partial.any():
-        how = ("they miss too many sets of stimuli to be scored each on its own (the next warning says how)" if folds and
-               scored_together(valid[keep]) else f"each is scored on its own stimuli{' (folds drawn over those)' * folds}, "
-               "the other neuroids are unaffected")
+        sets = len(np.unique(valid[keep][:, partial].T, axis=0))  # one sub-problem each, so the cost grows with them
+        how = (f"each is scored on its own stimuli{' (folds drawn over those)' * folds}, the other neuroids are unaffected"
+               f"{f'; {sets} different sets of stimuli, one fit each' * (folds and sets > 1)}")
         warn(f"{name}: {int(partial.sum())} neuroids lack {need} valid repeat(s) on some stimuli "
              f"({int((~valid[keep][:, partial]).sum())} stimulus-neuroid pairs); {how}.")
     return keep, valid[keep]
@@ -564,4 +564,4 @@ def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rt
 
 
 # the targets' grouping by their usable stimuli, importable from here
-from ._groups import MAX_GROUPS, TARGET_COUNTS, bin_counts, scored_together, target_counts, target_groups  # noqa: E402, F401
+from ._groups import TARGET_COUNTS, bin_counts, target_counts, target_groups  # noqa: E402, F401

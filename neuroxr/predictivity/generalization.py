@@ -187,7 +187,7 @@ def temporal_generalization(
             r[done] = _generalize(Bf, np.nan_to_num(XP) if animal else XP, folds, alpha, animal, train)[done]
         todo = partial & pairs
         if todo.any():
-            most = max(most, _partial_targets(r, unscored, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed, nname))
+            most = max(most, _partial_targets(r, unscored, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed))
     if unscored.any():  # one warning for every pair (the direction's, per bin)
         warn_unscored(nname, int(unscored.sum()), most, examples(_labels(nids, *np.nonzero(unscored))), n_folds,
                       "(neuroid, train bin, test bin) targets")
@@ -327,19 +327,15 @@ def _generalize(B: np.ndarray, X: np.ndarray, folds: Any, alpha: float, animal: 
 
 
 def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndarray | None,
-                     B: np.ndarray, X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int,
-                     name: str = "neural") -> int:
+                     B: np.ndarray, X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int) -> int:
     """``r`` of the targets ``todo`` (neuroid, t1, t2), in place: each on the stimuli valid at both
     bins (``ok`` and, inter-animal, ``D`` of :func:`_valid_counts`; ``X`` holds the pairs'
     predictors), the targets of one (train bin, test bin) pair grouped by those stimuli over the
     stimuli the pair keeps (the directions' grouping, :func:`prep.target_groups`: one fit per group
-    and fold, the :data:`~neuroxr.predictivity._groups.MAX_GROUPS` limit and fallback counted per
-    pair over ALL its incomplete targets, those with fewer stimuli than folds included, so the
-    diagonal pair ``(t, t)`` groups its targets as the direction groups bin ``t``). The targets of
+    and fold, each pattern of usable stimuli its own group, so the diagonal pair ``(t, t)`` groups
+    its targets as the direction groups bin ``t``). The targets of
     the groups :func:`~neuroxr.predictivity._groups.scored_groups` leaves out are marked in
-    ``unscored`` (the caller warns once for every pair); returns their groups' most stimuli (0: none).
-    ``name``: the responses as the messages name them (after the function called)."""
-    nt = B.shape[2]
+    ``unscored`` (the caller warns once for every pair); returns their groups' most stimuli (0: none)."""
     most = 0
     for t1, t2 in zip(*np.nonzero(todo.any(axis=0))):
         js = np.flatnonzero(todo[:, t1, t2])
@@ -347,8 +343,7 @@ def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: 
         if D is not None:
             both &= D[:, t1, t2, None]
         kept = np.flatnonzero(both.any(axis=1))  # the stimuli the pair keeps (a call on bin t keeps, t1 = t2 = t)
-        shown = f"{name} (train time bin {t1}, test time bin {t2})" if nt > 1 else name
-        groups, small = scored_groups(_pattern_groups(both[np.ix_(kept, js)], shown), n_folds)
+        groups, small = scored_groups(_pattern_groups(both[np.ix_(kept, js)]), n_folds)
         for rows, cols in small:  # NaN, as the direction leaves such a group
             unscored[js[cols], t1, t2] = True
             most = max(most, int(rows.sum()))

@@ -267,7 +267,7 @@ def test_the_diagonal_groups_each_bin_as_the_direction_with_many_patterns_over_t
         R[j, j, :, j % nt] = np.nan  # neuroid j lacks stimulus j at bin j % 3
     F = nx.features(X, stimulus_id=ids)
     B = nx.neural(R, stimulus_id=ids, time_bins=BINS[:nt])
-    with warnings.catch_warnings(record=True) as said:
+    with warnings.catch_warnings():
         warnings.simplefilter("always")
         g = nx.temporal_generalization(F, B, n_folds=5)
         d = nx.forward(F, B, noise_ceiling=False, n_folds=5, reps=1)

@@ -69,18 +69,20 @@ def test_resampled_pearson_omits_incomplete_rows_per_column():
     assert np.isfinite(jack[2, 0])  # leaving out a NaN row changes nothing for that column
 
 
-@pytest.mark.parametrize("values", ["continuous", "tied", "rounding", "chains"])
+@pytest.mark.parametrize("values", ["continuous", "tied", "rounding", "chains", "long_chains"])
 def test_weighted_ranks_are_the_ranks_of_the_vector_with_each_entry_drawn_w_times(values):
     """Each row's ranks are those of the vector repeating every entry ``w`` times (scipy's rankdata;
     values equal up to rounding tie, as the one tie rule ``rank`` gives, also along chains of
-    near-ties that an absent entry breaks), absent entries (``w = 0``, NaN or not) playing no part
+    near-ties that an absent entry breaks, and chains spanning many tolerances, split into groups
+    spanning one at most), absent entries (``w = 0``, NaN or not) playing no part
     otherwise, whether ``x`` is one vector (sorted once) or one per row (each row sorted)."""
     from neuroxr.backend import TIE_RTOL
 
     rng = np.random.default_rng(5)
     x = {"continuous": rng.normal(size=40), "tied": rng.integers(0, 6, 40) / 2.0,
          "rounding": rng.integers(0, 4, 40) + np.where(rng.random(40) < 0.5, 0.3, 0.1 + 0.2),
-         "chains": 5 + rng.integers(0, 8, 40) * 0.7 * TIE_RTOL * 5}[values]  # neighbours tie, every second not
+         "chains": 5 + rng.integers(0, 8, 40) * 0.7 * TIE_RTOL * 5,  # neighbours tie, every second not
+         "long_chains": 5 + rng.permutation(40) * 0.3 * TIE_RTOL * 5}[values]  # one chain over 12 tolerances
     x[[3, 17]] = np.nan
     w = rng.integers(0, 3, size=(6, 40)).astype(float)
     w[:, [3, 17]] = 0
@@ -91,7 +93,7 @@ def test_weighted_ranks_are_the_ranks_of_the_vector_with_each_entry_drawn_w_time
     for b in range(6):
         keep = w[b] > 0
         long = np.repeat(x[keep], w[b, keep].astype(int))
-        ref = (ss.rankdata(long) if values not in ("rounding", "chains")
+        ref = (ss.rankdata(long) if values not in ("rounding", "chains", "long_chains")
                else np.asarray(nx.kernels.stats.rank(long[:, None], axis=0))[:, 0])
         np.testing.assert_array_equal(np.repeat(got[b, keep], w[b, keep].astype(int)), ref)
         assert (got[b, ~keep] == 0).all()

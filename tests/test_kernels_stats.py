@@ -402,3 +402,65 @@ def test_pearson_overwrite_centres_the_callers_arrays_to_the_same_numbers():
     assert np.isnan(got[1])
     c = a.copy()
     np.testing.assert_array_equal(pearson(c, c, overwrite=True), pearson(a, a))  # one array, centred once
+
+
+def _greedy_labels(v, tol):
+    """Tie groups by hand: sorted values, each group the values within ``tol`` of its smallest."""
+    s = np.sort(v)
+    labels, start, g = np.empty(v.size), s[0], 0
+    for i, x in enumerate(s):
+        if x - start > tol:
+            start, g = x, g + 1
+        labels[i] = g
+    return labels[np.argsort(np.argsort(v, kind="stable"), kind="stable")]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_chain_of_near_ties_splits_into_groups_spanning_one_tolerance(backend):
+    """Values each within the tolerance of the next but spanning 45 of them were one tie group (a
+    Spearman correlation NaN, Kendall's tau-a 0, where Pearson's flatness rule, on the span, scored
+    them): each group now holds the values within the tolerance of its smallest."""
+    from neuroxr.backend import TIE_RTOL
+
+    rng = np.random.default_rng(28)
+    v = 1000.0 + rng.permutation(66) * 4e-11  # neighbours 4e-11 apart, the tolerance 5.7e-11
+    labels = _greedy_labels(v, TIE_RTOL * v.max())
+    assert labels.max() == 32  # groups of two
+    got = to_numpy(rank(asarray(np.stack([v, v[::-1]], axis=1), _b(backend)), axis=0))
+    np.testing.assert_array_equal(got[:, 0], rankdata(labels))
+    np.testing.assert_array_equal(got[:, 1], rankdata(labels[::-1]))
+    b = rng.normal(size=66) + np.arange(66.0)
+    assert spearman(v[:, None], b[:, None])[0] == pytest.approx(spearmanr(labels, b)[0], abs=1e-14)
+
+
+def test_a_near_flat_rdm_is_ranked_as_pearson_judges_it():
+    """An RDM whose distinct values span 45 tolerances is not flat: Pearson, Spearman and Kendall
+    all score it (Spearman and Kendall NaN / 0 before, with a no-variance warning), each as scipy
+    scores its tie groups; one spanning a single tolerance is flat for all three (tau-a 0)."""
+    import warnings
+
+    from scipy.spatial.distance import squareform
+    from scipy.stats import kendalltau
+
+    import neuroxr as nx
+    from neuroxr.backend import TIE_RTOL
+
+    rng = np.random.default_rng(28)
+    ids = [f"s{i:02d}" for i in range(12)]
+    k = rng.permutation(66).astype(float)
+    b = k + 3 * rng.normal(size=66)
+    B = nx.geometry.as_rdm(squareform(b), stimulus_id=ids)
+    for step, flat in ((4e-11, False), (0.8e-12, True)):
+        a = 1000.0 + k * step
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            r = nx.compare_rdms(nx.geometry.as_rdm(squareform(a), stimulus_id=ids), B, ["pearson", "spearman", "kendall"])
+        if flat:
+            assert np.isnan(r.values[:2]).all() and r.values[2] == 0.0 and any("no variance" in str(w.message) for w in said)
+            continue
+        labels = _greedy_labels(a, TIE_RTOL * a.max())
+        assert not said and r.values[0] == pytest.approx(pearsonr(a, b)[0], abs=1e-9)
+        assert r.values[1] == pytest.approx(spearmanr(labels, b)[0], abs=1e-12)
+        n_pairs = 66 * 65 / 2  # tau-a: (concordant - discordant) over all pairs; b has no ties
+        assert r.values[2] == pytest.approx(kendalltau(labels, b)[0] * np.sqrt((n_pairs - 33) * n_pairs) / n_pairs,
+                                            abs=1e-12)

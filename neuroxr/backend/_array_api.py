@@ -230,15 +230,88 @@ def tie_links(s: Any) -> Any:
         too) always tie; a lane with an infinite or NaN value ties equal values only.
     """
     xp = _xp(s)
-    return tied_gaps(xp, s[..., 1:] - s[..., :-1], s)
+    gaps = s[..., 1:] - s[..., :-1]
+    links = tied_gaps(xp, gaps, s)
+    # a group spans more than the tolerance only through 2 links of unequal values (never with exact ties)
+    if int(s.shape[-1]) < 3 or int(xp.sum(xp.astype(links & (gaps > 0), xp.int64))) < 2:
+        return links
+    # a chain of links spanning more than the tolerance splits (rare: checked here, split on the host)
+    lanes = xp.reshape(s, (-1, int(s.shape[-1])))
+    new = xp.concat([xp.ones((int(lanes.shape[0]), 1), dtype=xp.bool, device=_dev(s)),
+                     ~xp.reshape(links, (int(lanes.shape[0]), -1))], axis=-1)
+    flat, starts = xp.reshape(lanes, (-1,)), xp.nonzero(xp.reshape(new, (-1,)))[0]
+    first = xp.take(flat, xp.take(starts, xp.cumulative_sum(xp.astype(xp.reshape(new, (-1,)), xp.int64)) - 1))
+    if not bool(xp.any(xp.reshape(flat - first, lanes.shape) > lane_tolerance(xp, lanes))):
+        return links
+    from . import to_numpy
+
+    new = split_long_groups(to_numpy(lanes), to_numpy(new), to_numpy(lane_tolerance(xp, lanes)))
+    return xp.reshape(xp.asarray(~new[:, 1:], device=_dev(s)), links.shape)
+
+
+def lane_tolerance(xp: Any, s: Any) -> Any:
+    """The tie rule's tolerance of sorted lanes ``s`` (..., n): ``TIE_RTOL * max|s|`` of each lane,
+    shape (..., 1); 0 for a lane with an infinite or NaN value (equal values alone tie there)."""
+    tol = TIE_RTOL * xp.maximum(xp.abs(s[..., :1]), xp.abs(s[..., -1:]))  # sorted: the ends hold max|s|
+    return xp.where(xp.isfinite(tol), tol, xp.zeros_like(tol))
 
 
 def tied_gaps(xp: Any, gaps: Any, s: Any) -> Any:
-    """The rule of :func:`tie_links` on the ``gaps`` (``s[..., i + 1] - s[..., i]``, broadcasting
-    against ``s``'s lanes) of sorted lanes ``s``: ``gap <= TIE_RTOL * max|s|`` of the lane."""
-    tol = TIE_RTOL * xp.maximum(xp.abs(s[..., :1]), xp.abs(s[..., -1:]))  # sorted: the ends hold max|s|
-    tol = xp.where(xp.isfinite(tol), tol, xp.zeros_like(tol))
-    return ~(gaps > tol)  # inf - inf is NaN: equal infinities tie
+    """The links of neighbours of sorted lanes ``s`` whose ``gaps`` (``s[..., i + 1] - s[..., i]``,
+    broadcasting against ``s``'s lanes) are at most :func:`lane_tolerance`, before
+    :func:`split_long_groups` (the part of :func:`tie_links` that looks at neighbours alone)."""
+    return ~(gaps > lane_tolerance(xp, s))  # inf - inf is NaN: equal infinities tie
+
+
+def split_long_groups(s: np.ndarray, new: np.ndarray, tol: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """Tie groups of sorted rows that span at most the tolerance: the rule's second half.
+
+    Neighbours within ``tol`` link, and links chain, so a group of values each close to the next can
+    span far more than ``tol`` (values ``4e-11`` apart over ``2.6e-9``, with ``tol = 5.7e-11``: one
+    group, so a Spearman correlation read NaN where Pearson's flatness rule, on the span, scored
+    them). A group whose values reach more than ``tol`` above its first value is split greedily: each
+    group takes the values within ``tol`` of its smallest, the next group starts at the first beyond.
+    Groups spanning at most ``tol`` (every group of equal values) are kept as they are.
+
+    Parameters
+    ----------
+    s : ndarray (rows, n)
+        Sorted rows (each row's present values ascending; absent ones anywhere, e.g. ``inf`` last).
+    new : bool ndarray (rows, n)
+        Where a group starts (each row's first entry does); not modified.
+    tol : ndarray (rows, 1)
+        Each row's tolerance.
+    present : bool ndarray (rows, n), optional
+        The entries grouped (default: all); the others keep their flags.
+
+    Returns
+    -------
+    bool ndarray (rows, n)
+        ``new``, or a copy with the long groups split.
+    """
+    rows, n = s.shape
+    flat_new = new.reshape(-1)
+    if present is not None:
+        flat_new = flat_new & present.reshape(-1)  # an absent entry starts no group of present values
+    pos = np.where(flat_new, np.arange(rows * n), 0)
+    first = s.reshape(-1)[np.maximum.accumulate(pos)].reshape(rows, n)  # each entry's group's first value
+    with np.errstate(invalid="ignore"):
+        bad = (s - first) > tol
+    if present is not None:
+        bad &= present
+    if not bad.any():
+        return new
+    out = new.copy()
+    for r in np.flatnonzero(bad.any(axis=1)):
+        p = np.arange(n) if present is None else np.flatnonzero(present[r])
+        v = s[r, p]
+        out[r, p] = False
+        i = 0
+        while i < v.size:
+            out[r, p[i]] = True
+            i = int(np.searchsorted(v, v[i] + tol[r, 0], side="right"))
+        out[r, 0] |= new[r, 0]
+    return out
 
 
 def tie_groups(links: Any) -> Any:

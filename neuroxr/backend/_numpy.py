@@ -364,7 +364,8 @@ def rank(x: np.ndarray) -> np.ndarray:
 def tie_links(s: np.ndarray) -> np.ndarray:
     """:func:`~neuroxr.backend._array_api.tie_links` with the differences taken over the lanes laid end
     to end (one contiguous pass; each lane's first difference, across lanes, is dropped), and no
-    warning for equal infinities (``inf - inf``)."""
+    warning for equal infinities (``inf - inf``); groups spanning more than the tolerance split
+    (:func:`~neuroxr.backend._array_api.split_long_groups`)."""
     s = np.ascontiguousarray(s)
     n = int(s.shape[-1]) if s.ndim else 0
     if n < 2 or s.size == 0:
@@ -374,7 +375,14 @@ def tie_links(s: np.ndarray) -> np.ndarray:
     gaps[0] = 0.0
     with np.errstate(invalid="ignore"):
         np.subtract(flat[1:], flat[:-1], out=gaps[1:])
-        return _array_api.tied_gaps(np, gaps.reshape(s.shape), s)[..., 1:]
+        links = _array_api.tied_gaps(np, gaps.reshape(s.shape), s)
+        # a group spans more than the tolerance only through 2 links of unequal values (never with exact ties)
+        if n < 3 or np.count_nonzero(links[..., 1:] & (gaps.reshape(s.shape)[..., 1:] > 0)) < 2:
+            return links[..., 1:]
+    lanes = s.reshape(-1, n)
+    new = ~links.reshape(lanes.shape)
+    new[:, 0] = True
+    return ~_array_api.split_long_groups(lanes, new, _array_api.lane_tolerance(np, lanes))[:, 1:].reshape(links[..., 1:].shape)
 
 
 def sorted_ranks(links: np.ndarray) -> np.ndarray:

@@ -229,13 +229,20 @@ PAIR_PASS_KINDS = ("gram",)
 #: patterns the key cannot tell, so each is one revision up.
 MISSING_PATTERN_KINDS = ("forward", "inter_animal", "forward_bootstrap", "forward_permutation", "inter_animal_bootstrap",
                          "inter_animal_permutation", *TIME_KINDS)
+#: The kinds that rank (RSA comparing by Spearman or Kendall, Euclidean RDMs' ties, the targets'
+#: split halves): values each within the tie tolerance of the next chained into one tie group however
+#: far the chain reached (values 4e-11 apart over 2.6e-9, the tolerance 5.7e-11: one group, a Spearman
+#: comparison NaN where Pearson scored); a group now spans at most the tolerance
+#: (:func:`neuroxr.backend.split_long_groups`). Which data chain so the key cannot tell, so each is one
+#: revision up.
+TIE_SPAN_KINDS = (*RANK_KINDS, "crsa", "ersa", "crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
          {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
-         {*MISSING_PATTERN_KINDS})
+         {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from ..backend import TIE_RTOL, tie_links
+from ..backend import TIE_RTOL, split_long_groups, tie_links
 from ..errors import ParameterError, shown, warn, where
 from ..validation import check_int
 from .stats import MIN_COMPLETE, centre_columns, check_nan_policy, pearson_from_sums
@@ -208,8 +208,10 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
     n_present = (ws > 0).reshape(B, P).sum(axis=1)
     ends = np.abs(np.take_along_axis(s, np.stack([np.zeros(B, dtype=int), (n_present - 1).clip(0)], axis=1), 1))
     new = np.ones((B, P), dtype=bool)  # a tie group starts: a row's first entry, or a gap above the tolerance
+    tol = TIE_RTOL * ends.max(axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):  # absent entries (inf - inf) join the row's last group, with no weight
-        np.greater(np.diff(s, axis=1), TIE_RTOL * ends.max(axis=1, keepdims=True), out=new[:, 1:])
+        np.greater(np.diff(s, axis=1), tol, out=new[:, 1:])
+    new = split_long_groups(s, new, tol, np.arange(P) < n_present[:, None])
     out = np.empty(B * P)
     out[flat] = np.where(ws > 0, _group_ranks(new, ws), 0.0)
     return out.reshape(B, P)
@@ -227,6 +229,7 @@ def _ranks_in_order(xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):  # NaN at absent entries
         new = present & ((before_pos < 0) | (xs - xs[before_pos.clip(0)] > tol))
     new[:, 0] = True  # every row starts a group (of no weight if its first entry is absent)
+    new = split_long_groups(np.broadcast_to(xs, ws.shape), new, tol, present)
     return np.where(present, _group_ranks(new, ws.ravel()).reshape(B, P), 0.0)
 
 

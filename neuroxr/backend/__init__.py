@@ -411,7 +411,9 @@ def rank(x: Any) -> Any:
 
 def tie_links(s: Any) -> Any:
     """Whether each value of sorted lanes ``s`` (..., n) ties with the one before it, bool (..., n - 1):
-    their difference is at most :data:`TIE_RTOL` times the lane's largest magnitude (the one tie rule)."""
+    their difference is at most :data:`TIE_RTOL` times the lane's largest magnitude, a chain of such
+    links reaching further split so that each group spans that much at most (:func:`split_long_groups`;
+    the one tie rule)."""
     return _impl("tie_links", s)(s)
 
 

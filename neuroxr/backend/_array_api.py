@@ -226,8 +226,10 @@ def tie_links(s: Any) -> Any:
     Returns
     -------
     bool array, shape (..., n - 1)
-        ``s[..., i + 1] - s[..., i] <= TIE_RTOL * max|s|`` of the lane. Equal values (infinities
-        too) always tie; a lane with an infinite or NaN value ties equal values only.
+        ``s[..., i + 1] - s[..., i] <= TIE_RTOL * max|s|`` of the lane, except where a chain of such
+        links reaches more than that above its smallest value: it is split into groups spanning that
+        much at most (:func:`split_long_groups`). Equal values (infinities too) always tie; a lane
+        with an infinite or NaN value ties equal values only.
     """
     xp = _xp(s)
     gaps = s[..., 1:] - s[..., :-1]

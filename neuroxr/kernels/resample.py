@@ -200,7 +200,9 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
         if not tie_links(xs).any():  # no ties: each entry's rank is its cumulative weight less (w - 1) / 2
             out[:, order] = np.where(ws > 0, np.cumsum(ws, axis=1) - (ws - 1) / 2, 0.0)
             return out
-        out[:, order] = _ranks_in_order(x[order], ws)
+        gaps = np.diff(xs)  # a long chain on any resample needs 2 links of unequal values in the vector
+        chains = np.count_nonzero((gaps > 0) & (gaps <= TIE_RTOL * np.abs(xs[[0, -1]]).max())) >= 2
+        out[:, order] = _ranks_in_order(x[order], ws, chains)
         return out
     xm = np.where(w > 0, x, np.inf)  # absent entries sort last (values are finite): each row's present ones lead
     flat = (np.argsort(xm, axis=-1) + np.arange(0, B * P, P)[:, None]).ravel()
@@ -210,17 +212,21 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
     new = np.ones((B, P), dtype=bool)  # a tie group starts: a row's first entry, or a gap above the tolerance
     tol = TIE_RTOL * ends.max(axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):  # absent entries (inf - inf) join the row's last group, with no weight
-        np.greater(np.diff(s, axis=1), tol, out=new[:, 1:])
-    new = split_long_groups(s, new, tol, np.arange(P) < n_present[:, None])
+        gaps = np.diff(s, axis=1)
+        np.greater(gaps, tol, out=new[:, 1:])
+        if np.count_nonzero((gaps > 0) & ~new[:, 1:]) >= 2:  # 2 links of unequal values: a chain may be long
+            new = split_long_groups(s, new, tol, np.arange(P) < n_present[:, None])
     out = np.empty(B * P)
     out[flat] = np.where(ws > 0, _group_ranks(new, ws), 0.0)
     return out.reshape(B, P)
 
 
-def _ranks_in_order(xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
+def _ranks_in_order(xs: np.ndarray, ws: np.ndarray, chains: bool = True) -> np.ndarray:
     """:func:`weighted_ranks` of a sorted vector ``xs`` (P,; NaN last) with weights ``ws`` (B, P), no sort:
     a tie group starts at each present entry more than ``TIE_RTOL`` times the row's largest present
-    magnitude above the present entry before it (absent entries join a group with no weight)."""
+    magnitude above the present entry before it (absent entries join a group with no weight), a
+    longer chain split (``chains``: whether ``xs`` has 2 links of unequal values, without which no
+    row's can be long)."""
     B, P = ws.shape
     present = ws > 0
     before_pos = np.maximum.accumulate(np.where(present, np.arange(P), -1), axis=1)
@@ -229,7 +235,8 @@ def _ranks_in_order(xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):  # NaN at absent entries
         new = present & ((before_pos < 0) | (xs - xs[before_pos.clip(0)] > tol))
     new[:, 0] = True  # every row starts a group (of no weight if its first entry is absent)
-    new = split_long_groups(np.broadcast_to(xs, ws.shape), new, tol, present)
+    if chains:
+        new = split_long_groups(np.broadcast_to(xs, ws.shape), new, tol, present)
     return np.where(present, _group_ranks(new, ws.ravel()).reshape(B, P), 0.0)
 
 

@@ -166,6 +166,33 @@ def test_a_negative_reliability_counts_in_the_low_reliability_warning():
                    for m in messages), (name, messages)
 
 
+def test_a_zero_ceiling_gives_nan_as_a_negative_one_and_as_the_bootstrap():
+    """12 stimuli, 2 repeats: a neuroid whose split halves have a Spearman correlation of exactly 0
+    in every rep (ranks are integers) has a ceiling of 0; its EV was inf (its mean over reps too)
+    where the bootstrap's point EV, leaving such reps out, was NaN. Both are NaN now; the other
+    neuroids are unchanged."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    rng = np.random.default_rng(93)
+    n, k, T, p = 12, 6, 2, 5
+    Z = rng.normal(size=(n, 4))
+    F = Z @ rng.normal(size=(4, p)) + 0.5 * rng.normal(size=(n, p))
+    rng.normal(size=(4, 7)), rng.normal(size=(n, 7))  # the draws of a second set
+    R = (Z @ rng.normal(size=(4, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    ids = [f"s{i:03d}" for i in range(n)]
+    feats, neu = nx.features(F, ids), nx.neural(R, ids)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        ds = pv.forward(feats, neu, reps=5, seed=0)
+        boot = bootstrap("forward", feats, neu, n_boot=5, reps=5, seed=0)
+    zero = (ds.ceiling.values == 0).all(axis=1)
+    assert zero.sum() == 1 and (ds.target_shc.values[zero] == 0).all() and (ds.r.values[zero] > 0.5).all()
+    assert np.isnan(ds.ev.values[zero]).all() and np.isnan(ds.ev.mean("rep").values[zero]).all()
+    np.testing.assert_allclose(ds.ev.mean("rep").values, boot.ev.values, rtol=1e-10)  # NaN where NaN
+    pos = ds.ceiling.values > 0
+    np.testing.assert_allclose(ds.ev.values[pos], 100 * ds.r.values[pos] ** 2 / ds.ceiling.values[pos])
+
+
 def test_ceiling_variables_and_min_reliability(small):
     F, R = small
     with pytest.warns(NeuroxrWarning, match="have a split-half reliability below 0.1.*Pass min_reliability="):

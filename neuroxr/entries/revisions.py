@@ -236,13 +236,17 @@ MISSING_PATTERN_KINDS = ("forward", "inter_animal", "forward_bootstrap", "forwar
 #: (:func:`neuroxr.backend.split_long_groups`). Which data chain so the key cannot tell, so each is one
 #: revision up.
 TIE_SPAN_KINDS = (*RANK_KINDS, "crsa", "ersa", "crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation")
+#: The directions with a noise ceiling, whose EV at a ceiling of exactly 0 (a split-half Spearman of 0,
+#: easily met with few stimuli) was inf, kept by the mean over reps; it is NaN now, as at a negative
+#: ceiling (their inference left such reps out already).
+ZERO_CEILING_KINDS = ("forward", "reverse", "inter_animal")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
          {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
-         {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS})
+         {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

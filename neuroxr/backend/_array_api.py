@@ -234,8 +234,7 @@ def tie_links(s: Any) -> Any:
     xp = _xp(s)
     gaps = s[..., 1:] - s[..., :-1]
     links = tied_gaps(xp, gaps, s)
-    # a group spans more than the tolerance only through 2 links of unequal values (never with exact ties)
-    if int(s.shape[-1]) < 3 or int(xp.sum(xp.astype(links & (gaps > 0), xp.int64))) < 2:
+    if not may_chain(xp, links, gaps):
         return links
     # a chain of links spanning more than the tolerance splits (rare: checked here, split on the host)
     lanes = xp.reshape(s, (-1, int(s.shape[-1])))
@@ -263,6 +262,14 @@ def tied_gaps(xp: Any, gaps: Any, s: Any) -> Any:
     broadcasting against ``s``'s lanes) are at most :func:`lane_tolerance`, before
     :func:`split_long_groups` (the part of :func:`tie_links` that looks at neighbours alone)."""
     return ~(gaps > lane_tolerance(xp, s))  # inf - inf is NaN: equal infinities tie
+
+
+def may_chain(xp: Any, links: Any, gaps: Any) -> bool:
+    """Whether a tie group of sorted lanes with neighbour ``links`` and ``gaps`` (both (..., n - 1))
+    may span more than the tolerance (:func:`split_long_groups` needed): only through 2 links of
+    unequal values, so never with exact ties alone (the check that spares the common case)."""
+    with np.errstate(invalid="ignore"):
+        return int(xp.sum(xp.astype(links & (gaps > 0), xp.int64))) >= 2
 
 
 def split_long_groups(s: np.ndarray, new: np.ndarray, tol: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:

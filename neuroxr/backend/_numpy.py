@@ -376,9 +376,8 @@ def tie_links(s: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         np.subtract(flat[1:], flat[:-1], out=gaps[1:])
         links = _array_api.tied_gaps(np, gaps.reshape(s.shape), s)
-        # a group spans more than the tolerance only through 2 links of unequal values (never with exact ties)
-        if n < 3 or np.count_nonzero(links[..., 1:] & (gaps.reshape(s.shape)[..., 1:] > 0)) < 2:
-            return links[..., 1:]
+    if not _array_api.may_chain(np, links[..., 1:], gaps.reshape(s.shape)[..., 1:]):
+        return links[..., 1:]
     lanes = s.reshape(-1, n)
     new = ~links.reshape(lanes.shape)
     new[:, 0] = True

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from ..backend import TIE_RTOL, split_long_groups, tie_links
+from ..backend import TIE_RTOL, may_chain, split_long_groups, tie_links
 from ..errors import ParameterError, shown, warn, where
 from ..validation import check_int
 from .stats import MIN_COMPLETE, centre_columns, check_nan_policy, pearson_from_sums
@@ -200,9 +200,8 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
         if not tie_links(xs).any():  # no ties: each entry's rank is its cumulative weight less (w - 1) / 2
             out[:, order] = np.where(ws > 0, np.cumsum(ws, axis=1) - (ws - 1) / 2, 0.0)
             return out
-        gaps = np.diff(xs)  # a long chain on any resample needs 2 links of unequal values in the vector
-        chains = np.count_nonzero((gaps > 0) & (gaps <= TIE_RTOL * np.abs(xs[[0, -1]]).max())) >= 2
-        out[:, order] = _ranks_in_order(x[order], ws, chains)
+        gaps = np.diff(xs)  # a resample's chain can be long only where the vector's can
+        out[:, order] = _ranks_in_order(x[order], ws, may_chain(np, gaps <= TIE_RTOL * np.abs(xs[[0, -1]]).max(), gaps))
         return out
     xm = np.where(w > 0, x, np.inf)  # absent entries sort last (values are finite): each row's present ones lead
     flat = (np.argsort(xm, axis=-1) + np.arange(0, B * P, P)[:, None]).ravel()
@@ -214,8 +213,8 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
     with np.errstate(invalid="ignore"):  # absent entries (inf - inf) join the row's last group, with no weight
         gaps = np.diff(s, axis=1)
         np.greater(gaps, tol, out=new[:, 1:])
-        if np.count_nonzero((gaps > 0) & ~new[:, 1:]) >= 2:  # 2 links of unequal values: a chain may be long
-            new = split_long_groups(s, new, tol, np.arange(P) < n_present[:, None])
+    if may_chain(np, ~new[:, 1:], gaps):
+        new = split_long_groups(s, new, tol, np.arange(P) < n_present[:, None])
     out = np.empty(B * P)
     out[flat] = np.where(ws > 0, _group_ranks(new, ws), 0.0)
     return out.reshape(B, P)
@@ -225,8 +224,8 @@ def _ranks_in_order(xs: np.ndarray, ws: np.ndarray, chains: bool = True) -> np.n
     """:func:`weighted_ranks` of a sorted vector ``xs`` (P,; NaN last) with weights ``ws`` (B, P), no sort:
     a tie group starts at each present entry more than ``TIE_RTOL`` times the row's largest present
     magnitude above the present entry before it (absent entries join a group with no weight), a
-    longer chain split (``chains``: whether ``xs`` has 2 links of unequal values, without which no
-    row's can be long)."""
+    longer chain split (``chains``: whether ``xs``'s can be long, :func:`~neuroxr.backend.may_chain`,
+    without which no row's can)."""
     B, P = ws.shape
     present = ws > 0
     before_pos = np.maximum.accumulate(np.where(present, np.arange(P), -1), axis=1)

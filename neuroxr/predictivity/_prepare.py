@@ -338,9 +338,9 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
         )
     partial = ~valid[keep].all(axis=0)
     if partial.any():
-        sets = len(np.unique(valid[keep][:, partial].T, axis=0))  # one sub-problem each, so the cost grows with them
-        how = (f"each is scored on its own stimuli{' (folds drawn over those)' * folds}, the other neuroids are unaffected"
-               f"{f'; {sets} different sets of stimuli, one fit each' * (folds and sets > 1)}")
+        how = f"each is scored on its own stimuli{' (folds drawn over those)' * folds}, the other neuroids are unaffected"
+        sets = len(np.unique(valid[keep][:, partial].T, axis=0)) if folds else 1  # one fit each: the cost grows with them
+        how += f"; {sets} different sets of stimuli, one fit each" if sets > 1 else ""
         warn(f"{name}: {int(partial.sum())} neuroids lack {need} valid repeat(s) on some stimuli "
              f"({int((~valid[keep][:, partial]).sum())} stimulus-neuroid pairs); {how}.")
     return keep, valid[keep]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -346,3 +349,56 @@ def test_an_empty_slot_half_of_a_predictor_neuroid_is_not_silent():
         pv.reverse(st.neural["A"], F, reps=2, split="slots")
     assert not [w for w in record if "every target's prediction_shc" in str(w.message)]
     assert np.isfinite(valid.ev.values).mean() > 0.9
+
+
+
+@pytest.mark.parametrize("direction", ["forward", "inter_animal", "reverse", "reverse_slot_kernels"])
+def test_progress_covers_every_group_and_chunk_not_the_first_alone(arrays, monkeypatch, direction):
+    """Targets missing different stimuli are scored group by group (reverse's lazy units chunk by
+    chunk): one bar over the reps ends with the last part, each rep shown once."""
+    import sys
+
+    from neuroxr.predictivity import _prepare
+
+    F, Y = arrays
+    rng = np.random.default_rng(1)
+    R = Y[:, :, None] + rng.normal(size=(N, K, 4))
+    parts, used = [0], []  # parts started so far; the slot kernels' path taken
+    if direction.startswith("reverse"):  # three unit chunks of lazy features
+        module = sys.modules["neuroxr.predictivity.reverse"]
+        chunks = module._unit_chunks
+
+        def counting(*a, **kw):
+            for item in chunks(*a, **kw):
+                parts[0] += 1
+                yield item
+        monkeypatch.setattr(module, "_unit_chunks", counting)
+        if direction == "reverse_slot_kernels":  # more predictors than stimuli, 2 repeats: the repeats' kernels
+            R = rng.normal(size=(N, 60, 2))
+            slot_path = module._score_from_slot_kernels
+            monkeypatch.setattr(module, "_score_from_slot_kernels", lambda *a: used.append(1) or slot_path(*a))
+        call = functools.partial(pv.reverse, nx.neural(R, _ids()), nx.features(F[:, :6], _ids()).chunk({"unit": 2}))
+    else:  # three groups of targets: the complete ones, those missing stimulus 3, those missing stimulus 9
+        R[3, 1], R[9, 2:] = np.nan, np.nan
+        fit = _prepare.fold_regressor
+
+        def counting(*a, **kw):
+            parts[0] += 1
+            return fit(*a, **kw)
+        monkeypatch.setattr(_prepare, "fold_regressor", counting)
+        src = nx.features(F, _ids()) if direction == "forward" else nx.neural(F[:, :4, None] + rng.normal(size=(N, 4, 4)), _ids())
+        call = functools.partial(getattr(pv, direction), src, nx.neural(R, _ids()))
+    shown: list = []
+
+    def progress(reps):
+        for i in reps:
+            shown.append(parts[0])
+            yield i
+        shown.append(("end", parts[0]))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)  # the groups' warning
+        call(reps=3, progress=progress)
+    assert parts[0] == 3 and len(used) == (direction == "reverse_slot_kernels")
+    assert len(shown) == 4 and shown[-1] == ("end", 3)  # each rep shown once, the bar ends with the last part
+    assert shown[0] < 3  # and moves before it

@@ -40,7 +40,7 @@ from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time
 from ..sets import set_label
 from . import _prepare as prep
-from ._progress import progress_iter
+from ._progress import TargetProgress, progress_iter
 from ._result import common_attrs, dataset, ev
 
 __all__ = ["forward"]
@@ -233,7 +233,8 @@ def _forward(
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     groups = prep.target_groups(valid, nname, nids[ok], n_folds, fold_seed, None if bins is None else bins[ok])
-    for g, (rows, cols) in enumerate(groups):
+    bar, done = TargetProgress(reps, progress, "forward", sum(cols.size for _, cols in groups)), 0
+    for rows, cols in groups:
         reg = prep.fold_regressor("forward", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         Fg = None if F is None else prep.take(F, rows)
         Kg = None if K is None else (K if rows.all() else K[np.ix_(rows, rows)])
@@ -242,9 +243,11 @@ def _forward(
         core = _forward_chunked if (reg.shared and max_n is None and ceiling) else _forward_core
         res, pg = core(
             Fg, Kg, prep.take(R, rows, cols), reg, reps, seed, max_n, ceiling, split,
-            keep_predictions, progress if g == 0 else False, features.sizes["unit"], mean_g,
+            keep_predictions, bar.part(cols.size), features.sizes["unit"], mean_g,
             **({"unit_order": unit_order, "name": fname} if core is _forward_core else {}), total=total if whole else None,
         )
+        done += cols.size
+        bar.reach(done)
         for name in names:
             out[name][cols] = res[name]
         if preds is not None:

@@ -40,7 +40,7 @@ from ..layouts import has_time
 from ..sets import set_label
 from ..validation import lazy_nonfinite_error
 from . import _prepare as prep
-from ._progress import RepProgress
+from ._progress import RepProgress, TargetProgress
 from ._result import common_attrs, dataset, finish_reps
 
 __all__ = ["reverse", "inter_animal"]
@@ -247,14 +247,17 @@ def inter_animal(
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
     groups = prep.target_groups(valid, bname, neural_b.neuroid_id.values[ok_b], n_folds, fold_seed)
-    for g, (rows, cols) in enumerate(groups):
+    bar, done = TargetProgress(reps, progress, "inter_animal", sum(cols.size for _, cols in groups)), 0
+    for rows, cols in groups:
         reg = prep.fold_regressor("inter_animal", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         RBg = prep.take(RB, rows, cols)
         res, pg = _from_neural_predictor(
             "inter_animal", prep.take(RA, rows), prep.take(mean_a, rows), prep.take(mean_b, rows, cols), reg, reps, seed, max_n, ceiling, split,
-            RBg if ceiling else None, keep_predictions, progress if g == 0 else False, shown=(aname, bname), cols=cols_a,
+            RBg if ceiling else None, keep_predictions, bar.part(cols.size), shown=(aname, bname), cols=cols_a,
             totals=(prep.take(total_a, rows), prep.take(total_b, rows, cols)),
         )
+        done += cols.size
+        bar.reach(done)
         for name, v in res.items():
             out.setdefault(name, np.full((kb, reps), np.nan))[cols] = v
         if preds is not None:
@@ -390,8 +393,9 @@ def _from_neural_predictor(
     with one_blas_thread() if beside else contextlib.nullcontext():
         # (no copy of a strided target array: the ranks' memory adds to the fits')
         wait = in_background(functools.partial(target_reliability, copy=False)) if beside else None
+        bar = TargetProgress(reps, progress, direction, m)
         for lo, hi, Yc in _unit_chunks(Y, keep, constant, unit_ids, offset, shown[1]):
-            done = RepProgress(reps, inverse, progress if lo == 0 else False, direction)
+            done = RepProgress(reps, inverse, bar.part(hi - lo), direction)
             # the first draw alone (it fills the regressor's caches of the targets), the others on
             # several threads where they are independent fits
             P, r_mean = run(Yc, lo, hi, done, 1, rep_batch, None, None, range(min(1, n_draws)))
@@ -407,6 +411,7 @@ def _from_neural_predictor(
             else:
                 run(Yc, lo, hi, done, group, rep_batch, P, r_mean, rest)
             done.close()
+            bar.reach(hi)
             if share:
                 out["prediction_shc"][lo:hi] = dest["prediction_shc"][lo:hi][:, inverse]
                 if beside:
@@ -530,12 +535,13 @@ def _score_from_slot_kernels(
     lazy = blocks > 1 and len(draws) * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
     S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
     ops = None
+    bar = TargetProgress(reps, progress, direction, Y.shape[1])
     for lo, hi, Yc in _unit_chunks(Y, *chunks):
         buf = np.empty((2, n, hi - lo))  # the chunk's predictions, written in place draw after draw
         r_mean = pearson(Yc, apply_into(S_mean, Yc, buf[0]))
         made = []
         shc = np.empty((hi - lo, len(draws)))
-        done = RepProgress(reps, inverse if ceiling else np.zeros(reps, dtype=int), progress if lo == 0 else False, direction)
+        done = RepProgress(reps, inverse if ceiling else np.zeros(reps, dtype=int), bar.part(hi - lo), direction)
         for j in range(len(draws)):
             if ops is not None:
                 S1, S2 = ops[j]
@@ -547,6 +553,7 @@ def _score_from_slot_kernels(
             shc[:, j] = spearman_brown(pearson(apply_into(S1, Yc, buf[0]), apply_into(S2, Yc, buf[1]), overwrite=True))
             done.draw(j)
         done.close()
+        bar.reach(hi)
         if ceiling:
             out["prediction_shc"][lo:hi, :] = shc[:, inverse]
         finish_reps(out, lo, hi, r_mean, ceiling, has_target_shc)

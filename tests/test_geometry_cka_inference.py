@@ -416,7 +416,7 @@ def test_resampled_closed_forms_take_the_memory_of_a_block_not_of_grams(which, m
     """The resampled closed forms build their Gram products a block of columns at a time: 1000
     stimuli, 32 resamples, blocks of 2^16 entries, the peak traced memory below half a Gram (the
     products in full took 1.1-3.4 Grams). Their values equal the whole Grams' formulas: bit for bit
-    in one block (40 stimuli), to 1e-12 in blocks (of 3 columns; at 1000 stimuli of 65); the biased
+    in one block (40 stimuli; the debiased to 1e-12, of the U-centred Grams), to 1e-12 in blocks (of 3 columns; at 1000 stimuli of 65); the biased
     also the gathered Grams ``K[idx][:, idx]`` centred again."""
     from neuroxr.kernels import gram_measures as gm
     from neuroxr.kernels.resample import bootstrap_indices, counts
@@ -428,7 +428,10 @@ def test_resampled_closed_forms_take_the_memory_of_a_block_not_of_grams(which, m
     K, L = double_center(X @ X.T), double_center(Y @ Y.T)
     idx = bootstrap_indices(40, 30, 2)
     W = counts(idx, 40)
-    np.testing.assert_array_equal(f(K, L, W), full(K, L, W))  # one block: the same sums
+    if which == "biased":  # one block: the same sums
+        np.testing.assert_array_equal(f(K, L, W), full(K, L, W))
+    else:  # the sums of the U-centred Grams (the same estimator): to rounding
+        np.testing.assert_allclose(f(K, L, W), full(K, L, W), rtol=1e-12)
     if which == "biased":
         np.testing.assert_allclose(f(K, L, W), [_gathered_cka(K, L, i) for i in idx], rtol=1e-10)
     monkeypatch.setattr(gm, "_BLOCK", 128, raising=False)  # 3 columns at a time
@@ -494,6 +497,61 @@ def test_the_debiased_estimate_is_the_resamples_formula_in_bounded_memory(monkey
     monkeypatch.setattr(gm, "_BLOCK", 2**16, raising=False)
     _, peak = _peak(lambda: linear_cka(K, L, debiased=True))
     assert peak < 3.5 * K.nbytes
+
+
+
+def _exact_debiased_cka(X: np.ndarray, Y: np.ndarray) -> float:
+    """Song et al.'s debiased CKA in rational arithmetic from the uncentred Grams of ``X``, ``Y`` (exact)."""
+    from fractions import Fraction
+
+    def gram(A):
+        rows = [[Fraction(float(v)) for v in r] for r in A]
+        return [[sum(a * b for a, b in zip(r, q)) for q in rows] for r in rows]
+
+    def hsic(K, L):
+        n = len(K)
+        Kt, Lt = ([[M[i][j] if i != j else 0 for j in range(n)] for i in range(n)] for M in (K, L))
+        rK, rL = [sum(r) for r in Kt], [sum(r) for r in Lt]
+        tr = sum(Kt[i][j] * Lt[i][j] for i in range(n) for j in range(n))
+        return (tr + sum(rK) * sum(rL) / ((n - 1) * (n - 2)) - Fraction(2, n - 2) * sum(a * b for a, b in zip(rK, rL))) / (n * (n - 3))
+
+    K, L = gram(X), gram(Y)
+    return float(hsic(K, L)) / float(np.sqrt(float(hsic(K, K)) * float(hsic(L, L))))
+
+
+def test_debiased_cka_keeps_its_digits_with_a_stimulus_far_from_the_others():
+    """One stimulus 1e8 times the others drags the column means: every entry of the centred Gram then
+    shares a large common part, and the closed form's sums cancelled (the estimate off by 4e-3, resamples
+    by 1e-2, the null by 3e-3; 1e10: NaN). The sums are now those of the U-centred Grams: the estimate
+    equals the exact rational value, resamples and null those of the Grams centred at an ordinary stimulus
+    (the same estimator, no common part)."""
+    from neuroxr.kernels import gram_measures as gm
+    from neuroxr.kernels.resample import bootstrap_indices, counts, permutation_indices
+
+    rng = np.random.default_rng(7)
+    n = 12
+    X = rng.standard_normal((n, 4))
+    Y = X[:, :2] + rng.standard_normal((n, 2))
+    X[0] *= 1e8
+    ids = [f"s{i:02d}" for i in range(n)]
+    exact = _exact_debiased_cka(X, Y)
+    Kc, Lc = double_center(X @ X.T), double_center(Y @ Y.T)
+    assert linear_cka(Kc, Lc, debiased=True, centred=True) == pytest.approx(exact, abs=1e-9)
+    assert float(nx.cka(nx.features(X, ids), nx.features(Y, ids), debiased=True)) == pytest.approx(exact, abs=1e-9)
+    X1, Y1 = X - X[1], Y - Y[1]
+    K1, L1 = X1 @ X1.T, Y1 @ Y1.T
+    W = counts(bootstrap_indices(n, 20, 0), n)
+    got = gm.resampled_cka_debiased(Kc, Lc, W)
+    # a resample without the far stimulus: its stimuli agree to 1e-13 of their distance from the Gram's
+    # origin, the mean (constant up to the Gram's rounding: NaN, counted, as documented)
+    assert np.isnan(got).any() and np.array_equal(np.isnan(got), W[:, 0] == 0)
+    np.testing.assert_allclose(got[W[:, 0] > 0], gm.resampled_cka_debiased(K1, L1, W[W[:, 0] > 0]), atol=1e-8)
+    far = W[W[:, 0] > 0]
+    np.testing.assert_allclose(gm.resampled_hsic_unbiased(Kc, Lc, far) / gm.resampled_hsic_unbiased(K1, L1, far), 1.0, rtol=1e-8)
+    perms = permutation_indices(n, 20, 0)
+    np.testing.assert_allclose(gm.permuted_cka(Kc, Lc, perms, True), gm.permuted_cka(K1, L1, perms, True), atol=1e-8)
+    boot = cka_bootstrap(nx.features(X, ids), nx.features(Y, ids), n_boot=20, seed=0, debiased=True, n_perm=20)
+    assert float(boot.cka) == pytest.approx(exact, abs=1e-9)
 
 
 def test_debiased_cka_entries_are_one_revision_up():

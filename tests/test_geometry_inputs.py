@@ -449,8 +449,13 @@ def test_geometry_input_errors_are_one_line_and_name_the_argument():
     with pytest.raises(ParameterError, match=r"^gram: chunk_size must be an integer >= 1; got 2.5"):
         geo.gram(a, chunk_size=2.5)
     G = geo.gram(a)
-    with pytest.raises(LayoutError, match=r"^gram_stats: the Gram Dataset lacks a, v .*pass the whole Dataset"):
+    with pytest.raises(LayoutError, match=r"^effective_dimensionality: obj \(m/a\): the Gram Dataset lacks a, v .*pass the whole Dataset"):
         geo.effective_dimensionality(G[["K"]])
+    for args, shown in (((G, G[["K"]]), r"b \(m/a\)"), ((G[["K"]], G), r"a \(m/a\)")):  # the argument, not gram_stats
+        with pytest.raises(LayoutError, match=rf"^cka: {shown}: the Gram Dataset lacks a, v "):
+            geo.cka(*args)
+    with pytest.raises(LayoutError, match=r"^gram_stats: the Gram Dataset lacks a, v "):
+        geo.gram_stats(G[["K"]])
     one_axis = G.isel(stimulus_=np.r_[1, 0, 2:20])
     one_axis = one_axis.assign_coords(stimulus_id_=("stimulus_", np.r_[G.stimulus_id_.values[:19], ["other"]]))
     with pytest.raises(LayoutError, match=r"^cka: a \(m/a\): coords 'stimulus_id' and 'stimulus_id_' do not name the same stimuli "
@@ -714,3 +719,20 @@ def test_rdm_carries_the_inputs_stimulus_coords_on_both_dims():
         N = geo.rdm(neural(values, ids).assign_coords(category=cat))
     assert list(N["stimulus_id"].values) == ["s00"] + ids[2:]
     assert list(N["category_"].values) == list("abbcc")
+
+
+
+@pytest.mark.parametrize("scale", [1e-162, 1e-200, 1e200])
+def test_cka_and_dimensionality_refuse_features_whose_squares_leave_the_range(scale):
+    """Features beyond about 1e+-154 square out of float64's normal range: CKA and effective
+    dimensionality gave a wrong number without a warning (1e-162: 0.31 for 0.42, 7.0 for 14.3) or NaN
+    blamed on constant features; they are refused in one line naming the argument, as RDMs are."""
+    a, b = _shape_pair(n=20, p=8)
+    small = a * scale
+    calls = {"cka": lambda: geo.cka(small, b), "effective_dimensionality": lambda: geo.effective_dimensionality(small),
+             "cka_bootstrap": lambda: gi.cka_bootstrap(b, small, n_boot=5), "rdm": lambda: geo.rdm(small)}
+    for caller, call in calls.items():
+        arg = "b" if caller == "cka_bootstrap" else ("a" if caller == "cka" else "obj")
+        with pytest.raises(LayoutError, match=rf"^{caller}: {arg}\b.*squared norms (fall below|overflow) float64's normal range"):
+            call()
+    assert float(geo.cka(a * 1e-150, b)) == pytest.approx(float(geo.cka(a, b)), rel=1e-12)  # within range: scale-free

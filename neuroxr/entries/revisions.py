@@ -240,13 +240,19 @@ TIE_SPAN_KINDS = (*RANK_KINDS, "crsa", "ersa", "crsa_bootstrap", "crsa_permutati
 #: easily met with few stimuli) was inf, kept by the mean over reps; it is NaN now, as at a negative
 #: ceiling (their inference left such reps out already).
 ZERO_CEILING_KINDS = ("forward", "reverse", "inter_animal")
+#: CKA and effective dimensionality of features beyond about 1e+-154 (squares out of float64's normal
+#: range) gave wrong numbers or NaN; they are refused now, as RDMs were. The debiased CKA's sums are
+#: those of the U-centred Grams (:func:`neuroxr.kernels.gram_measures._u_shift`): one stimulus far from
+#: the others cancelled them (an outlier 1e8 times the others: 3 % of the CKA). Which data did so the
+#: key cannot tell, so each is one revision up.
+GRAM_RANGE_KINDS = ("cka", "cka_bootstrap", "cka_permutation", "dimensionality")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
          {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
-         {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS})
+         {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -15,6 +15,7 @@ from ..backend import asarray, get_namespace, resolve_backend, resolve_dtype, to
 from ..errors import LayoutError
 from ..kernels import gram as _g
 from ..kernels.gram_measures import variance_totals
+from ..kernels.gram_rows import check_range
 from ..kernels.offsets import float32_cause, offset_columns, warn_offsets
 from ..layouts import validate_features
 from ..validation import check_int
@@ -142,7 +143,7 @@ def stats_attrs(stats: _g.GramStats) -> dict[str, Any]:
     return out
 
 
-def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64") -> _g.GramStats:
+def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64", name: str = "gram_stats") -> _g.GramStats:
     """:class:`~neuroxr.kernels.gram.GramStats` of a Gram Dataset from :func:`gram`.
 
     Parameters
@@ -152,14 +153,16 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
     backend : str, optional
     dtype : {"float64", "float32"}, default "float64"
         As in :func:`gram`.
+    name : str, default "gram_stats"
+        The caller and argument, as the refusals name them (e.g. ``"cka: a (G)"``).
     """
     resolve_backend(backend, "gram_stats")
     resolve_dtype(dtype, "gram_stats")
     if not isinstance(ds, xr.Dataset) or "K" not in ds:
-        raise LayoutError("gram_stats: expected a Gram Dataset (from neuroxr.geometry.gram) with a variable 'K'.")
+        raise LayoutError(f"{name}: expected a Gram Dataset (from neuroxr.geometry.gram) with a variable 'K'.")
     lacks = [k for k in ("a", "v") if k not in ds] + [f"attr {k!r}" for k in ("n_units",) if k not in ds.attrs]
     if lacks:  # e.g. G[["K"]]: the kernel alone holds no unit means or variances
-        raise LayoutError(f"gram_stats: the Gram Dataset lacks {', '.join(map(str, lacks))} (its unit means and variances); "
+        raise LayoutError(f"{name}: the Gram Dataset lacks {', '.join(map(str, lacks))} (its unit means and variances); "
                           "pass the whole Dataset that neuroxr.geometry.gram returns, not a selection of its variables.")
     K = ds["K"].values
     # a Gram written without these attrs (before they existed) reads as not integral; one computed in
@@ -196,28 +199,34 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str, row_pass: bool = Tr
     lack a stimulus are dropped with a :class:`~neuroxr.errors.NeuroxrWarning`); time-resolved
     data (a ``time_bin`` dim) is refused with a ``LayoutError``, once on each path (neural data
     by :func:`~neuroxr.geometry._common._neural_mean`). Neural data a metric checked in this call
-    (a :class:`~neuroxr.geometry._common._Checked`) is not checked again.
+    (a :class:`~neuroxr.geometry._common._Checked`) is not checked again. Features whose squares leave
+    the dtype's normal range are refused in one line (:func:`~neuroxr.kernels.gram_rows.check_range`).
     """
     if _is_neural(obj):
         m = _neural_mean(obj, name=name)
         F = m.transpose("stimulus", "neuroid").values
-        return _g.gram(asarray(F, backend=backend), row_pass=row_pass), _ids(m), "neural"
-    _one_bin(obj, name)
-    if isinstance(obj, xr.Dataset):
-        obj = _columns_as_rows(obj, name)  # a Gram reordered on one axis stays paired
-        return gram_stats(obj, backend=backend), _ids(obj), "gram"
-    if isinstance(obj, xr.DataArray):
-        if "neuroid" in obj.dims:  # neural data without its repeat dim
-            raise LayoutError(
-                f"{name}: dims {tuple(obj.dims)} are neither features (stimulus, unit) nor neural data (stimulus, neuroid, "
-                "repeat); give trial-averaged responses their repeat dim (da.expand_dims('repeat', axis=-1) or "
-                "nx.neural(da)), or pass them as features (nx.features)."
-            )
-        return _feature_stats(obj, backend, row_pass=row_pass, name=name), _ids(obj), "features"  # the statistics in hand, not via a Gram Dataset
-    raise LayoutError(
-        f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "
-        f"got {type(obj).__name__}."
-    )
+        stats, ids, kind = _g.gram(asarray(F, backend=backend), row_pass=row_pass), _ids(m), "neural"
+    elif isinstance(obj, (xr.Dataset, xr.DataArray)):
+        _one_bin(obj, name)
+        if isinstance(obj, xr.Dataset):
+            obj = _columns_as_rows(obj, name)  # a Gram reordered on one axis stays paired
+            stats, ids, kind = gram_stats(obj, backend=backend, name=name), _ids(obj), "gram"
+        else:
+            if "neuroid" in obj.dims:  # neural data without its repeat dim
+                raise LayoutError(
+                    f"{name}: dims {tuple(obj.dims)} are neither features (stimulus, unit) nor neural data (stimulus, neuroid, "
+                    "repeat); give trial-averaged responses their repeat dim (da.expand_dims('repeat', axis=-1) or "
+                    "nx.neural(da)), or pass them as features (nx.features)."
+                )
+            # the statistics in hand, not via a Gram Dataset
+            stats, ids, kind = _feature_stats(obj, backend, row_pass=row_pass, name=name), _ids(obj), "features"
+    else:
+        raise LayoutError(
+            f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "
+            f"got {type(obj).__name__}."
+        )
+    check_range(stats, name)  # squares out of range: refused, as every measure of the Gram loses them
+    return stats, ids, kind
 
 
 def _trace_matches(ds: xr.Dataset, K: np.ndarray) -> bool:

@@ -189,14 +189,15 @@ def _unit_weights(n: int) -> tuple[Any, ...]:
 
 def _hsic_unbiased_terms(Kc: np.ndarray, Lc: np.ndarray) -> tuple[float, float, float]:
     """Song et al.'s unbiased HSIC of ``(Kc, Lc)``, ``(Kc, Kc)`` and ``(Lc, Lc)`` (:func:`_hsic_from`
-    at unit counts: one formula with the resamples'), from sums over ``K~``, ``L~`` built a block of
-    columns at a time (:func:`_column_blocks`, :func:`_off_diagonal`): ``O(_BLOCK)`` memory beyond
-    the two Grams. The Grams are symmetric: a column's sum is its row's."""
+    at unit counts: one formula with the resamples'), from sums over ``K~``, ``L~`` (U-centred,
+    :func:`_u_shift`) built a block of columns at a time (:func:`_column_blocks`, :func:`_off_diagonal`):
+    ``O(_BLOCK)`` memory beyond the two Grams. The Grams are symmetric: a column's sum is its row's."""
     n = int(Kc.shape[0])
     t = np.zeros(3)
     rK, rL = np.empty(n), np.empty(n)
+    fK, fL = _u_shift(Kc), _u_shift(Lc)
     for cols in _column_blocks(n):
-        Kt, Lt = _off_diagonal(Kc, cols), _off_diagonal(Lc, cols)
+        Kt, Lt = _off_diagonal(Kc, cols, fK), _off_diagonal(Lc, cols, fL)
         t += (float(np.sum(Kt * Lt)), float(np.sum(Kt * Kt)), float(np.sum(Lt * Lt)))
         rK[cols], rL[cols] = Kt.sum(axis=0), Lt.sum(axis=0)
         del Kt, Lt
@@ -230,12 +231,30 @@ def _column_blocks(n: int) -> list[slice]:
     return [slice(lo, min(lo + step, n)) for lo in range(0, max(n, 1), step)]
 
 
-def _off_diagonal(K: np.ndarray, cols: slice) -> np.ndarray:
-    """``K~[:, cols]`` in float64, a copy: the Gram's columns ``cols`` without its diagonal."""
+def _off_diagonal(K: np.ndarray, cols: slice, shift: np.ndarray | None = None) -> np.ndarray:
+    """``K~[:, cols]`` in float64, a copy: the Gram's columns ``cols`` without its diagonal, less
+    ``shift_a + shift_b`` (:func:`_u_shift`) where given."""
     Kt = np.array(K[:, cols], dtype=float)
+    if shift is not None:
+        Kt -= shift[:, None]
+        Kt -= shift[cols][None, :]
     on = np.arange(cols.start, cols.stop)
     Kt[on, on - cols.start] = 0.0
     return Kt
+
+
+def _u_shift(K: Any) -> np.ndarray:
+    """``f`` (n,) such that ``K_ab - f_a - f_b`` off the diagonal is the U-centred Gram (Székely and
+    Rizzo 2014): each of its rows sums to 0 there. Song et al.'s estimator, resampled or not, does not
+    change (the Gram centred again, :func:`resampled_hsic_unbiased`), but its closed form's sums no
+    longer cancel: a column-centred Gram whose entries share a large common part (one stimulus far
+    from the others drags the column means) kept few digits there (an outlier 1e8 times the others:
+    3 % of the CKA). Read a block of columns at a time (``n >= 4``)."""
+    n = int(K.shape[0])
+    r = np.empty(n)
+    for cols in _column_blocks(n):
+        r[cols] = _off_diagonal(K, cols).sum(axis=0)
+    return r / (n - 2) - r.sum() / (2 * (n - 1) * (n - 2))
 
 
 def _hsic_sums(k: tuple[np.ndarray, ...], l: tuple[np.ndarray, ...], wts: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -266,14 +285,16 @@ def _hsic_from(S: np.ndarray, wts: tuple[np.ndarray, ...]) -> np.ndarray:
         return np.where(n4 > 0, (A + B - 2 * C) / np.where(n4 > 0, n4, 1.0), np.nan)
 
 
-def _hsic_sums_of(grams: tuple[Any, ...], pairs: list[tuple[int, int]], wts: tuple[np.ndarray, ...]) -> np.ndarray:
-    """:func:`_hsic_sums` of each pair ``(i, j)`` of the ``grams`` (n, n), shape (pairs, 9, B), built
-    a block of columns at a time (:func:`_column_blocks`: three ``(n, cols)`` arrays at once, the
-    Grams' blocks and a product's); one block (``n^2 <= _BLOCK``) is the whole Gram."""
+def _hsic_sums_of(grams: tuple[Any, ...], pairs: list[tuple[int, int]], wts: tuple[np.ndarray, ...],
+                  shifts: list[np.ndarray]) -> np.ndarray:
+    """:func:`_hsic_sums` of each pair ``(i, j)`` of the ``grams`` (n, n), U-centred (their ``shifts``,
+    :func:`_u_shift`), shape (pairs, 9, B), built a block of columns at a time (:func:`_column_blocks`:
+    three ``(n, cols)`` arrays at once, the Grams' blocks and a product's); one block (``n^2 <= _BLOCK``)
+    is the whole Gram."""
     W, W2 = wts[:2]
     total = None
     for cols in _column_blocks(int(np.shape(grams[0])[0])):
-        sides = [(Gt, W @ Gt, W2 @ Gt) for Gt in (_off_diagonal(G, cols) for G in grams)]
+        sides = [(Gt, W @ Gt, W2 @ Gt) for Gt in (_off_diagonal(G, cols, f) for G, f in zip(grams, shifts))]
         counts = tuple(x[:, cols] for x in wts[:3]) + (W, W2)
         block = np.stack([_hsic_sums(sides[i], sides[j], counts) for i, j in pairs])
         total = block if total is None else total + block
@@ -295,7 +316,8 @@ def resampled_hsic_unbiased(K: Any, L: Any, W: Any) -> Any:
     With every ``w = 1`` this is Song et al.'s estimator, which :func:`linear_cka` and
     :func:`permuted_cka` compute with this function's formula (:func:`_hsic_from` of :func:`_unit_sums`). Summed over the 24 orders of each set of 4 stimuli (which share a weight)
     the term does not change when a Gram is centred again (``K_ab + f_a + f_b + c``), so neither
-    does the result: it does not matter where the Grams are centred (centred Grams round least).
+    does the result: the sums are taken of the U-centred Grams (:func:`_u_shift`), whose terms do
+    not cancel where the column means sit far from most stimuli.
     In closed form, with ``K~``, ``L~`` the Grams without their diagonal, ``M = K~ * L~``,
     ``W1 = sum w``, ``P2 = sum w^2`` and the sums over ordered tuples of distinct stimuli ::
 
@@ -323,7 +345,8 @@ def resampled_hsic_unbiased(K: Any, L: Any, W: Any) -> Any:
         NaN for a resample of fewer than 4 distinct stimuli (no tuple of 4: undefined).
     """
     wts = _weights(W)
-    return _hsic_from(_hsic_sums_of((K,) if L is K else (K, L), [(0, 0) if L is K else (0, 1)], wts)[0], wts)
+    grams = (K,) if L is K else (K, L)
+    return _hsic_from(_hsic_sums_of(grams, [(0, 0) if L is K else (0, 1)], wts, [_u_shift(G) for G in grams])[0], wts)
 
 
 def resampled_cka_debiased(K: Any, L: Any, W: Any) -> Any:
@@ -332,11 +355,14 @@ def resampled_cka_debiased(K: Any, L: Any, W: Any) -> Any:
     as :func:`linear_cka`. Shapes as :func:`resampled_hsic_unbiased`; returns (B,)."""
     wts = _weights(W)
     K, L = _unit_scaled(np.asarray(K)), _unit_scaled(np.asarray(L))  # scale-free: no overflow at any feature scale
-    S = _hsic_sums_of((K, L), [(0, 1), (0, 0), (1, 1)], wts)
+    shifts = [_u_shift(K), _u_shift(L)]
+    S = _hsic_sums_of((K, L), [(0, 1), (0, 0), (1, 1)], wts, shifts)
     kl, kk, ll = (_hsic_from(s, wts) for s in S)
     den = kk * ll
-    const = _constant_of(K, wts[0], S[1, 5] + wts[1] @ np.diagonal(K)) | _constant_of(  # S[., 5]: w'K~w
-        L, wts[0], S[2, 5] + wts[1] @ np.diagonal(L))
+    # w'Kw: S[., 5] is w'K~w of the U-centred K~, which lacks 2 sum_{a != b} w_a w_b f_a
+    wKw, wLw = (S[i, 5] + 2 * (wts[3] * (wts[0] @ f) - wts[1] @ f) + wts[1] @ np.diagonal(G)
+                for i, G, f in ((1, K, shifts[0]), (2, L, shifts[1])))
+    const = _constant_of(K, wts[0], wKw) | _constant_of(L, wts[0], wLw)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where((den > 0) & ~const, kl / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
 
@@ -487,9 +513,12 @@ def permuted_cka(K: Any, L: Any, perms: Any, debiased: bool = False) -> Any:
         return nan
     _, kk, ll, Kc, Lc = terms  # the centred Grams: this function's own copies
     n = Kc.shape[0]
-    if debiased:  # K~, L~ in place
-        np.fill_diagonal(Kc, 0.0)
-        np.fill_diagonal(Lc, 0.0)
+    if debiased:  # K~, L~ in place, U-centred (:func:`_u_shift`)
+        for G in (Kc, Lc):
+            f = _u_shift(G)
+            G -= f[:, None]
+            G -= f[None, :]
+            np.fill_diagonal(G, 0.0)
         rK, rL = np.sum(Kc, axis=-1), np.sum(Lc, axis=-1)
     rows = _column_blocks(n)  # as many rows at a time (n^2 <= _BLOCK: the whole Gram)
     Kf, out = [Kc[r].ravel() for r in rows], np.empty(perms.shape[0])

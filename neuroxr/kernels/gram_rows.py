@@ -40,7 +40,7 @@ from ..errors import LayoutError
 if TYPE_CHECKING:
     from .gram import GramStats
 
-__all__ = ["uncentered_gram", "row_centered_gram", "uncentered_shift", "row_centered_shift", "gram_terms",
+__all__ = ["check_range", "uncentered_gram", "row_centered_gram", "uncentered_shift", "row_centered_shift", "gram_terms",
            "ROW_PASS_KAPPA", "RowSums", "row_means", "shift_cancellation", "needs_row_pass", "row_partial",
            "accumulate", "with_row_pass", "sum_chunks"]
 
@@ -53,6 +53,30 @@ ROW_PASS_KAPPA = 2.0**10
 def uncentered_shift(stats: GramStats) -> Any:
     """``u = v + (p mu^2 + m2) / 2``, shape (n,): ``F F^T = K + u 1^T + 1 u^T``."""
     return stats.v + (stats.n_units * stats.mu * stats.mu + stats.m2) / 2
+
+
+def check_range(stats: GramStats, name: str) -> None:
+    """Refuse the statistics of features whose squares leave the normal range of the Gram's dtype
+    (float64: values beyond about 1e+-154): a squared norm that overflowed (inf) or fell below the
+    smallest normal number (its digits lost), where correlation and cosine RDMs became 0s and 2s or
+    NaN, CKA and effective dimensionality wrong numbers or NaN (taken for constant features), with
+    NumPy's warning only. One line naming ``name`` and the way out (scaling)."""
+    xp = get_namespace(stats.K)
+    K = stats.K if xp.isdtype(stats.K.dtype, "real floating") else xp.astype(stats.K, xp.float64)
+    d = xp.linalg.diagonal(K) + 2 * uncentered_shift(stats)  # every stimulus's squared norm ||F_i||^2
+    info = xp.finfo(K.dtype)
+    over = bool(xp.any(xp.isinf(K))) or bool(xp.any(xp.isinf(d)))  # NaN: missing values, as the caller decides
+    # a norm squared to exactly 0 where the row's mean (unsquared: it does not underflow) is not 0 beyond the
+    # rounding of a zero row's (-mu + mu): underflow, not a zero pattern
+    mean, scale = stats.a / stats.n_units + stats.mu, xp.abs(stats.a) / stats.n_units + abs(float(stats.mu))
+    flushed = (d == 0) & (xp.abs(mean) > 64 * float(info.eps) * scale)
+    if over or bool(xp.any((d > 0) & (d < float(info.tiny)))) or bool(xp.any(flushed)):
+        lo, hi = math.sqrt(float(info.tiny)), math.sqrt(float(info.max))
+        raise LayoutError(
+            f"{name}: the features' squared norms {'overflow' if over else 'fall below'} {K.dtype}'s normal range "
+            f"(values outside about {lo:.0e} .. {hi:.0e} in magnitude): scale them first, e.g. features / abs(features).max() "
+            "(correlation and cosine RDMs, CKA and effective dimensionality do not change; Euclidean RDMs scale by the "
+            "same factor).")
 
 
 def row_centered_shift(stats: GramStats) -> Any:

@@ -34,7 +34,7 @@ from ..backend import upper_tri as _upper_tri
 from ..errors import LayoutError, ParameterError, shown, warn, where
 from .gram import GramStats, constant_features, gram, variance_totals
 from .gram_pairs import cancelled_pairs
-from .gram_rows import ROW_PASS_KAPPA, gram_terms, shift_cancellation, uncentered_shift
+from .gram_rows import ROW_PASS_KAPPA, check_range, gram_terms, shift_cancellation
 from .stats import no_variance, rounding_tol
 
 __all__ = [
@@ -234,28 +234,6 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
     """
     check_option(method, RDM_METHODS, "method", "rdm_from_gram")
     return _rdm_from_gram(stats, method, overwrite=False)
-
-
-def check_range(stats: GramStats, name: str = "rdm") -> None:
-    """Refuse the statistics of features whose squares leave the normal range of the Gram's dtype
-    (float64: values beyond about 1e+-154): a squared norm that overflowed (inf) or fell below the
-    smallest normal number (its digits lost), where correlation and cosine RDMs became 0s and 2s or
-    NaN, with NumPy's warning only. One line naming ``name`` and the way out (scaling)."""
-    xp = get_namespace(stats.K)
-    K = _as_float(xp, stats.K)
-    d = _diag(xp, K) + 2 * uncentered_shift(stats)  # every stimulus's squared norm ||F_i||^2
-    info = xp.finfo(K.dtype)
-    over = bool(xp.any(xp.isinf(K))) or bool(xp.any(xp.isinf(d)))  # NaN: missing values, as the caller decides
-    # a norm squared to exactly 0 where the row's mean (unsquared: it does not underflow) is not 0 beyond the
-    # rounding of a zero row's (-mu + mu): underflow, not a zero pattern
-    mean, scale = stats.a / stats.n_units + stats.mu, xp.abs(stats.a) / stats.n_units + abs(float(stats.mu))
-    flushed = (d == 0) & (xp.abs(mean) > 64 * float(info.eps) * scale)
-    if over or bool(xp.any((d > 0) & (d < float(info.tiny)))) or bool(xp.any(flushed)):
-        lo, hi = math.sqrt(float(info.tiny)), math.sqrt(float(info.max))
-        raise LayoutError(
-            f"{name}: the features' squared norms {'overflow' if over else 'fall below'} {K.dtype}'s normal range "
-            f"(values outside about {lo:.0e} .. {hi:.0e} in magnitude): scale them first, e.g. features / abs(features).max() "
-            f"(correlation and cosine RDMs do not change; Euclidean ones scale by the same factor).")
 
 
 def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool, name: str = "rdm") -> Any:

@@ -474,6 +474,25 @@ def test_prepared_parts_refuse_the_direction_options(study):
         bootstrap("forward", parts, None, n_boot=5, alpha=3.0)
 
 
+def test_prepared_parts_record_the_seed_that_drew_the_resamples(study):
+    """A Parts prepared with seed=1 and resampled with seed=5: the resamples and permutations are
+    seed 5's, and so is attrs ``seed`` (it said 1: compare refused two results with the same
+    resamples); the split halves' seed is ``split_seed``. A direct call records one seed."""
+    from neuroxr.kernels.resample import bootstrap_indices
+    from neuroxr.predictivity.inference import compare
+
+    F, R = study.features["m"]["true"], study.neural["a"]
+    parts1, parts5 = prepare("forward", F, R, reps=2, seed=1), prepare("forward", F, R, reps=2, seed=5)
+    b = bootstrap("forward", parts1, None, n_boot=6, seed=5)
+    np.testing.assert_array_equal(b["boot_index"].values, bootstrap_indices(parts1.n, 6, 5))
+    assert b.attrs["seed"] == 5 and b.attrs["split_seed"] == 1
+    p = permutation_test("forward", parts1, None, n_perm=6, seed=5)
+    assert p.attrs["seed"] == 5 and p.attrs["split_seed"] == 1
+    same = bootstrap("forward", parts5, None, n_boot=6, seed=5)
+    assert "split_seed" not in same.attrs and "split_seed" not in bootstrap("forward", F, R, n_boot=6, seed=5, reps=2).attrs
+    assert "diff_ci" in compare({"a": b, "b": same})  # the same resamples: paired (it refused: seed=1 vs 5)
+
+
 def test_permutation_pvalues_uniform_under_null():
     rng = np.random.default_rng(5)
     ids = [f"s{i:03d}" for i in range(60)]

@@ -144,7 +144,9 @@ def bootstrap(
         Number of resamples.
     seed : int, default 0
         Seed of the direction's split halves (as in the direction) and of the resamples
-        (``default_rng([seed, 0])`` for stimuli, ``[seed, 1]`` for targets).
+        (``default_rng([seed, 0])`` for stimuli, ``[seed, 1]`` for targets). A :class:`Parts` given
+        as ``source`` drew its split halves already: ``seed`` draws the resamples, attrs ``seed``
+        records it and ``split_seed`` the Parts' seed where that differs.
     level : float, default 0.95
         Confidence level.
     method : {"percentile", "bca"}, default "percentile"
@@ -287,7 +289,7 @@ def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *
         out.update(median_ceiling_boot=(("boot",), medc_b),
                    median_ceiling_ci=(("bound",), interval(medc0, medc_b, lambda: jack(1))))
     _warn_undefined(parts, ev0, ev_b, med_b, int(n_boot), nan_policy)
-    attrs = _attrs(parts, **labels, n_boot=int(n_boot), level=float(level), method=method, over=over,
+    attrs = _attrs(parts, seed, **labels, n_boot=int(n_boot), level=float(level), method=method, over=over,
                    **({} if min_reliability is None else {"min_reliability": float(min_reliability)}),
                    **({} if nan_policy == "propagate" else {"nan_policy": nan_policy}))
     ds = xr.Dataset(out, coords=coords, attrs=attrs)
@@ -308,10 +310,15 @@ def _warn_undefined(parts: Parts, ev0: np.ndarray, ev_b: np.ndarray | None, med_
     rs.warn_undefined(parts.target_name, n_ev, n_boot, f"{parts.dim}s", nan_policy, also)
 
 
-def _attrs(parts: Parts, **extra: Any) -> dict[str, Any]:
+def _attrs(parts: Parts, seed: int, **extra: Any) -> dict[str, Any]:
+    """The result's attrs: the direction's parameters, ``seed`` the resamples' or permutations' and,
+    where a :class:`Parts` given as source drew its split halves with another, that one as ``split_seed``."""
     from ..kernels.regressors import regressor_label
 
     p = dict(parts.params)
+    if int(p["seed"]) != int(seed):
+        p["split_seed"] = int(p["seed"])
+    p["seed"] = int(seed)
     p["regressor"] = regressor_label(p["regressor"])
     p["noise_ceiling"] = parts.P1 is not None
     return encode_attrs({"direction": parts.direction, **p, **extra, "n_stimuli": int(parts.n), **parts.counts,
@@ -349,7 +356,9 @@ def permutation_test(
     n_perm : int, default 1000
         Number of permutations.
     seed : int, default 0
-        Seed of the direction's split halves and of the permutations.
+        Seed of the direction's split halves and of the permutations (a :class:`Parts` source:
+        of the permutations, its split halves' in attrs ``split_seed`` where that differs, as in
+        :func:`bootstrap`).
     keep_null : bool, default False
         Also return the null ``r_null`` (perm, target).
     min_reliability : float, optional
@@ -401,7 +410,7 @@ def _permutation_test(parts: Parts, labels: dict[str, str], union: np.ndarray | 
     out["included"] = ((dim,), included)
     if keep_null:
         out["r_null"] = (("perm", dim), null)
-    attrs = _attrs(parts, **labels, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
+    attrs = _attrs(parts, seed, **labels, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
     attrs["noise_ceiling"] = 0  # the statistic r carries no ceiling; the halves only chose the targets
     return parts.in_input_order(xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs))
 

@@ -96,10 +96,31 @@ def test_a_fit_by_scikit_learn_is_keyed_by_its_version(study, monkeypatch, reque
     request.addfinalizer(engine._version.cache_clear)
     other = compute(st, kind, "net.l1", "mA", params=params)
     assert other.computed and other.path != first.path
+    listed = list_entries(st).set_index("path")["current"]  # the first no request reaches now: not current
+    assert not listed[first.path] and listed[other.path]
     with pytest.raises(StoreError, match=r"packages: \{'scikit-learn': .*\} \(existing\) != \{'scikit-learn': '0.0.1'\}"):
         compute(st, kind, "net.l1", "mA", params={**params, "seed": 1} if kind == "forward" else {**params, "seed": 5},
                 require_existing=True)
     assert "packages" not in compute(st, "forward", "net.l1", "mA", params={"reps": 1}).provenance
+
+
+def test_an_estimator_of_another_installed_version_is_listed_not_current(study, monkeypatch, request):
+    """An estimator object's identity records its distribution's version: once another is installed no
+    request reaches its entry (compute recomputes it), so the listing (and the report's tables) call it
+    not current; they called it current and drew it."""
+    import importlib.metadata
+
+    from sklearn.linear_model import Ridge
+
+    st, *_ = study
+    entry = compute(st, "reverse", "mA", "net.l1", params={"reps": 1, "regressor": Ridge(alpha=2.0)})
+    assert "scikit-learn==" in str(entry.provenance["params"]["regressor"])
+    assert list_entries(st).set_index("path")["current"][entry.path]
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0.1" if name == "scikit-learn" else real(name))
+    engine._version.cache_clear()
+    request.addfinalizer(engine._version.cache_clear)
+    assert not list_entries(st).set_index("path")["current"][entry.path]
 
 
 def test_the_scikit_learn_version_is_read_once_per_process(study, monkeypatch):

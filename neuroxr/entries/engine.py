@@ -23,7 +23,6 @@ entry, keyed by the feature set's token), backend and dtype.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -179,13 +178,8 @@ def _library_versions(kind: str, params: Mapping[str, Any]) -> dict[str, str] | 
     return None
 
 
-@functools.cache
-def _version(package: str) -> str:
-    """The installed version of ``package`` (``importlib.metadata``), read once per process: the
-    code a process runs is the one it imported. Not installed: ``PackageNotFoundError``."""
-    from importlib.metadata import version
-
-    return version(package)
+#: the installed version of a distribution, read once per process (the one function of listings too)
+_version = _p.installed_version
 
 
 def _matching(store: StudyStore, req: _Request, read: bool) -> Examined | None:

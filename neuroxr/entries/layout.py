@@ -240,7 +240,9 @@ def list_entries(store: Any) -> pd.DataFrame:
         to their digest, :func:`~neuroxr.store._zarr.attrs_edited`, and its completion records to
         theirs, :func:`~neuroxr.store._zarr.marks_edited`: from its document alone, no listing of its
         chunks nor read of its arrays' documents, which :meth:`~neuroxr.store.StudyStore.damaged`,
-        ``lookup`` and ``compute`` check),
+        ``lookup`` and ``compute`` check), the library versions it records are the installed ones
+        (:func:`~neuroxr.entries.provenance.versions_installed`: an entry of another scikit-learn no
+        request reaches),
         and it is neither legacy nor incomplete (an entry whose rewrite on an object store was
         interrupted is listed incomplete, with the parameters of its previous copy, until a writable
         open puts that copy back);
@@ -266,7 +268,7 @@ def list_entries(store: Any) -> pd.DataFrame:
         prov, edited = e.pop("provenance") or {}, e.pop("edited")
         e["revision"] = int(prov.get("revision", 0))
         current = bool(e["complete"] and not e["legacy"] and not edited) and _p.keys_match(prov, e["key"]) \
-            and e["revision"] == _revision(e["kind"], prov.get("params", {}))
+            and e["revision"] == _revision(e["kind"], prov.get("params", {})) and _p.versions_installed(prov)
         for path, tok in prov.get("inputs", {}).items():
             if path not in tokens:
                 tokens[path] = _set_token(store.group_attrs(path))  # absent or incomplete sets: None

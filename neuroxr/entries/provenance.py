@@ -26,7 +26,9 @@ recomputed (in place) every time it is asked for.
 
 from __future__ import annotations
 
+import functools
 import math
+import platform
 from collections.abc import Mapping
 from typing import Any
 
@@ -157,3 +159,39 @@ def differences(wanted: Mapping[str, Any], found: Mapping[str, Any], revision_no
         if wi.get(k) is None or wi.get(k) != fi.get(k):
             out.append(f"input {k}: rewritten since the entry was computed (or of unknown version)")
     return out
+
+
+def versions_installed(prov: Mapping[str, Any]) -> bool:
+    """Whether every library version ``prov`` records is the installed one: its ``packages`` (a named
+    scikit-learn fit's, Brain-Score's PLS) and those in its parameters' identities (an estimator's
+    class, a function or module of an installed distribution, :mod:`neuroxr.identity`). An entry
+    computed under another version no request reaches (``compute`` recomputes it), so a listing
+    must not call it current."""
+    recorded = [f"{k}=={v}" for k, v in prov.get("packages", {}).items()]
+    stack = [prov.get("params", {})]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, Mapping):
+            if {"class", "callable", "module"} & set(v):  # an identity record: its packages
+                for key in ("package", "packages"):
+                    got = v.get(key)
+                    recorded += [got] if isinstance(got, str) else [x for x in (got or []) if isinstance(x, str)]
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return all(installed_version(name) == version for item in recorded for name, _, version in
+               (part.partition("==") for part in item.split()))
+
+
+@functools.cache
+def installed_version(name: str) -> str | None:
+    """The installed version of distribution ``name`` (``python``: the interpreter's; ``None``: absent),
+    read once per process: the code a process runs is the one it imported."""
+    if name == "python":
+        return platform.python_version()
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None

@@ -37,6 +37,9 @@ def small():
         (dict(regressor="ridgecv", alphas=0.5), r"alphas=0\.5 must be one or more penalties"),
         (dict(regressor="ridgecv", alphas="123"), r"alphas='123' must be one or more penalties"),
         (dict(regressor="ridgecv", alphas=[1, "x"]), r"alphas=\[1, 'x'\] must be one or more penalties"),
+        # a one-shot iterator was used up by the check: scikit-learn's traceback from RidgeCV(alphas=())
+        (dict(regressor="ridgecv", alphas=iter([0.1, 1.0])), r"alphas is a one-shot iterator \(list_iterator\); pass a list"),
+        (dict(regressor="ridgecv", alphas=(a for a in [0.1, 1.0])), r"alphas is a one-shot iterator \(generator\)"),
         (dict(alpha=np.inf), r"alpha must be a finite non-negative number; got inf"),
         (dict(fold_seed=2**33), r"fold_seed must be an integer in \[0, 4294967295\]"),
         (dict(regressor="pls", n_components=0), r"n_components must be an integer >= 1"),
@@ -67,6 +70,8 @@ def test_model_to_model_checks_its_flags(small):
     F, _ = small
     with pytest.raises(NeuroxrError, match=r"^model_to_model: keep_predictions must be True or False; got 'x'"):
         pv.model_to_model(F, F, keep_predictions="x")
+    with pytest.raises(NeuroxrError, match=r"^model_to_model: alphas is a one-shot iterator \(map\)"):
+        pv.model_to_model(F, F, regressor="ridgecv", alphas=map(float, [0.1, 1.0]))
     with pytest.raises(NeuroxrError, match=r"^model_to_model: progress must be True, False or a callable; got 3"):
         pv.model_to_model(F, F, progress=3)
 

@@ -74,6 +74,9 @@ def check_params(
     if max_n is not None:
         check_int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.", caller=caller)
     check_alpha(alpha, caller=caller)
+    if _one_shot(alphas):  # checked here, it would reach the fit (and the attrs) used up
+        raise ParameterError(f"{where(caller)}alphas is a one-shot iterator ({type(alphas).__name__}); pass a list, "
+                             f"tuple or array of penalties, e.g. alphas=(0.1, 1.0, 10.0).")
     if isinstance(regressor, str) and regressor == "ridgecv":
         try:  # a number, text or a grid holding text: refused below (the CLI spells alphas=<value> as --alphas 0.5,-1)
             grid = np.asarray(list(alphas) if not isinstance(alphas, str) else [], dtype=float)
@@ -349,6 +352,14 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
 #: The inputs a direction's folds name in their errors (:func:`~neuroxr.kernels.folds.stimulus_folds`).
 FOLD_NAMES = {"forward": "neural/features", "reverse": "neural/features", "inter_animal": "neural_a/neural_b",
               "model_to_model": "features_a/features_b"}
+
+
+def _one_shot(x: Any) -> bool:
+    """Whether ``x`` is an iterator (a generator, ``iter(...)``, ``map(...)``): read once, it is empty after."""
+    try:
+        return iter(x) is x
+    except TypeError:
+        return False
 
 
 def regressor_options(alpha: float, n_components: int, alphas: Iterable[float], backend: str | None,

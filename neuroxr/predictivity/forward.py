@@ -96,7 +96,7 @@ def forward(
         Penalty of ridge / lasso / elasticnet.
     n_components : int, default 20
         PLS components.
-    alphas : iterable of float, default ``numpy.logspace(-3, 5, 9)``
+    alphas : sequence of float (a list, tuple or array), default ``numpy.logspace(-3, 5, 9)``
         Grid of ``ridgecv`` (alpha chosen per target by inner leave-one-out CV).
         Each of ``alpha``, ``n_components`` and ``alphas`` set away from its default with a
         regressor that does not read it is a :class:`~neuroxr.errors.ParameterError`, never ignored.

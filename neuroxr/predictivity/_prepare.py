@@ -104,11 +104,12 @@ def check_params(
 
 def check_dtype(regressor: Any, dtype: Any, caller: str = "") -> np.dtype:
     """``dtype`` resolved (:func:`~neuroxr.backend.resolve_dtype`), refused in one line where the
-    regressor cannot use float32 (it fits in float64; linear's least squares cannot resolve in it)."""
+    regressor cannot use float32: every regressor but ridge (it fits in float64; linear's least squares
+    cannot resolve in it)."""
     dt = resolve_dtype(dtype, caller)
     if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and dt != np.float64:
         raise no_effect(["dtype='float32'"], with_regressor(regressor),
-                        "it fits in float64; float32 applies to ridge and linear", caller=caller)
+                        "it fits in float64; float32 applies to ridge alone", caller=caller)
     if isinstance(regressor, str) and regressor == "linear" and dt != np.float64:
         raise ParameterError(f"{where(caller)}dtype='float32' cannot resolve least squares (regressor='linear': ridge's "
                              f"float32 bound at alpha = 0; a near-duplicate unit moves EV by points); use dtype='float64'.")

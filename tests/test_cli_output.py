@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -144,6 +145,28 @@ def test_json_and_quiet_together_are_refused(runner, store, tmp_path, monkeypatc
     line = _one_line_error(res)
     assert "--json" in line and "--quiet" in line and "pass one" in line
     assert nx_entries.list_entries(store).empty and not (tmp_path / "s-report").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--reps", "2", "--reps", "3"], r"--reps is given 2 times \(the last would win without a word\): pass it once"),
+    (["--reps=2", "--reps", "3"], r"--reps is given 2 times"),
+    (["--regressor", "linear", "--regressor", "ridge"], r"--regressor is given 2 times"),
+    (["--no-ceiling", "--no-ceiling"], r"--no-ceiling is given 2 times"),
+    (["RSA", "--ceiling", "--no-ceiling"], r"--ceiling and --no-ceiling contradict or repeat each other .*: pass one of them"),
+])
+def test_an_option_given_twice_is_refused_not_resolved_to_the_last(runner, store, args, message):
+    """click kept the last of a repeated option (or flag pair) without a word: --reps 2 --reps 3 scored reps=3."""
+    kind, args = ("rsa", args[1:]) if args[0] == "RSA" else ("forward", ["--n-folds", "3", *args])
+    res = runner.invoke(main, ["score", kind, store.url, "net.l1", "mA", *args])
+    assert res.exit_code == 2
+    assert re.search(message, _one_line_error(res))
+    assert nx_entries.list_entries(store).empty
+
+
+def test_a_storage_option_key_given_twice_is_refused(runner):
+    res = runner.invoke(main, ["info", "s3://bucket/x.zarr", "-S", "endpoint_url=http://127.0.0.1:1",
+                               "-S", "endpoint_url=http://127.0.0.1:2"])
+    assert res.exit_code == 2 and "endpoint_url given more than once; give each key once" in _one_line_error(res)
 
 
 def test_empty_names_are_refused_not_defaulted(runner, store, tmp_path, monkeypatch):

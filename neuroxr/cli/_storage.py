@@ -80,7 +80,12 @@ def load_storage_profile(name: str, path: str | None = None) -> dict[str, Any]:
 def _keep(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
         if key == _META_OPTIONS:
-            ctx.meta[key] = dict(parse_storage_option(v) for v in value or ())
+            pairs = [parse_storage_option(v) for v in value or ()]
+            twice = sorted({k for k, _ in pairs if sum(k == j for j, _ in pairs) > 1})
+            if twice:  # a dict would keep the last without a word
+                raise click.BadParameter(f"{', '.join(twice)} given more than once; give each key once.",
+                                         param_hint="'--storage-option'")
+            ctx.meta[key] = dict(pairs)
         else:
             ctx.meta[key] = value
     return callback

@@ -321,6 +321,11 @@ def test_yaml_numbers_are_read_as_yaml_1_2(tmp_path, text, read):
     ("reps: 1:30", r"c.yaml: reps must be an integer >= 1; got '1:30'"),
     ("models: netA\nreps: 2\nmodels: netB", r"c.yaml: key 'models' is given twice \(lines 1 and 3\); keep one"),
     ("metric_options:\n  cka: {debiased: true, debiased: false}", r"c.yaml: key 'metric_options.cka.debiased' is given twice \(lines 2 and 2\)"),
+    # through a merge key YAML kept one value without a word (reps 5; of two merged mappings the later)
+    ("<<: {reps: 3}\nreps: 5", r"c.yaml: key 'reps' is given twice \(lines 1 and 2\); keep one"),
+    ("metric_options:\n  cka:\n    <<: {debiased: true}\n    debiased: false",
+     r"c.yaml: key 'metric_options.cka.debiased' is given twice \(lines 3 and 4\)"),
+    ("<<: [{reps: 3}, {reps: 4}]", r"c.yaml: key 'reps' is given twice \(lines 1 and 1, through a merge '<<'\)"),
 ])
 def test_yaml_1_1_readings_are_refused(tmp_path, text, said):
     """An int with a leading zero (YAML 1.1: octal), a sexagesimal 1:30 and a repeated key are refused
@@ -330,6 +335,13 @@ def test_yaml_1_1_readings_are_refused(tmp_path, text, said):
     with pytest.raises(SweepConfigError, match=said) as info:
         load_config(path)
     assert "\n" not in str(info.value)
+
+
+def test_a_merge_key_without_repeats_is_read(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("<<: {reps: 3}\nseed: 2\n")
+    cfg = load_config(path)
+    assert cfg["reps"] == 3 and cfg["seed"] == 2
 
 
 @pytest.mark.parametrize("text,said", [

@@ -23,6 +23,24 @@ _NAME_OPTIONS = ("stratify_by",)
 _NOT_NAMES = {"tag:yaml.org,2002:bool": "the boolean", "tag:yaml.org,2002:int": "the number",
               "tag:yaml.org,2002:float": "the number", "tag:yaml.org,2002:timestamp": "the date"}
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _merged_keys(node: Any) -> list[Any]:
+    """The key nodes a mapping node takes through its merge keys (``<<: *a`` or ``<<: [*a, *b]``, nested
+    merges too): a key there and in the mapping, or in two merged mappings, is a key given twice (YAML
+    keeps one of them without a word)."""
+    import yaml
+
+    out = []
+    for key_node, value_node in node.value:
+        if key_node.tag != _MERGE:
+            continue
+        for sub in value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]:
+            if isinstance(sub, yaml.MappingNode):
+                out += [k for k, _ in sub.value if k.tag != _MERGE] + _merged_keys(sub)
+    return out
+
 
 @lru_cache(maxsize=1)
 def _yaml_loader() -> type:
@@ -42,8 +60,13 @@ def _yaml_loader() -> type:
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             seen: dict[Any, int] = {}
             paths = self.__dict__.setdefault("paths", {})  # id(mapping node) -> its keys' path (``metric_options.cka``)
+            for key_node in _merged_keys(node):  # a merged mapping's (``<<: *defaults``) keys count as given here
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value in seen:
+                    raise SweepConfigError(f"key {key_node.value!r} is given twice (lines {seen[key_node.value]} and "
+                                           f"{key_node.start_mark.line + 1}, through a merge '<<'); keep one.")
+                seen[key_node.value] = key_node.start_mark.line + 1
             for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
+                if key_node.tag == _MERGE:
                     continue
                 key, line = key_node.value, key_node.start_mark.line + 1
                 path = f"{paths[id(node)]}.{key}" if id(node) in paths else str(key)  # a nested key with its path

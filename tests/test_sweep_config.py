@@ -65,7 +65,12 @@ def test_validate_config_errors(sweep_base_store):
         validate_config({"alphas": [1, 10]})
     with pytest.raises(SweepConfigError, match=r"^alpha has no effect with regressor='linear'"):
         validate_config({"regressor": "linear", "alpha": 2})
-    assert validate_config({"regressor": "linear", "alpha": 0.1}) == {"regressor": "linear", "alpha": 0.1}  # the default
+    # written at its default too: the command line refuses the flag so (the config was accepted)
+    with pytest.raises(SweepConfigError, match=r"^alpha has no effect with regressor='linear' .*; drop it or set regressor "
+                                               r"to ridge, lasso or elasticnet\.$"):
+        validate_config({"regressor": "linear", "alpha": 0.1})
+    with pytest.raises(SweepConfigError, match=r"^n_components has no effect with regressor='ridge'"):
+        validate_config({"n_components": 20})
     # Python callers may pass NumPy integers and tuples
     ok = validate_config({"reps": np.int64(3), "regressor": "ridgecv", "alphas": (1, 2.5)})
     assert ok["alphas"] == [1.0, 2.5] and validate_config({"dtype": np.float32})["dtype"] == "float32"

@@ -365,6 +365,7 @@ def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
         raise SweepConfigError(f"unknown sweep arguments {sorted(bad)}; accepted score arguments: {list(SCORE_KEYS)}.")
     _check_schema(kw)
     out = dict(kw)
+    _check_penalties(out)
     if out.get("temporal_generalization") and out.get("regressor", "ridge") != "ridge":
         raise SweepConfigError(f"temporal_generalization fits a ridge; it needs regressor 'ridge', got {shown(out['regressor'])} "
                                f"(drop temporal_generalization or the regressor).")
@@ -390,6 +391,20 @@ def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
     except ParameterError as exc:
         raise SweepConfigError(str(exc)) from None
     return out
+
+
+def _check_penalties(out: dict[str, Any]) -> None:
+    """Refuse ``alpha``, ``alphas``, ``n_components`` written for a regressor that does not read them,
+    whatever their value, as the command line refuses the flags (the directions' check can only see a
+    value other than the default: ``regressor: linear`` with ``alpha: 0.1`` was accepted)."""
+    from ..kernels.regressors import readers, unread_error, unread_options, with_regressor
+
+    regressor = out.get("regressor", "ridge")
+    unused = [k for k in unread_options(regressor) if k in out]
+    if unused:
+        names = readers(unused)
+        instead = f"set regressor to {', '.join(names[:-1]) + ' or ' if len(names) > 1 else ''}{names[-1]}"
+        raise SweepConfigError(str(unread_error(unused, with_regressor(regressor), instead)))
 
 
 def _normal_directions(dirs: Any) -> list[str]:

@@ -398,6 +398,12 @@ def test_readers_never_create_a_store(tmp_path):
 
     res = CliRunner().invoke(main, ["info", str(plain)])
     assert res.exit_code != 0 and "no neuroxr study store" in res.output and "Traceback" not in res.output
+    # a Zarr array is named as one (it was called a group), and never made a store
+    array = tmp_path / "array.zarr"
+    zarr.open_array(str(array), mode="w", shape=(3,), dtype="f8")
+    for kw in ({"mode": "r"}, {"create": False}, {}):
+        with pytest.raises(StoreError, match=r"array.zarr' is a Zarr array, no neuroxr study store \(a Zarr group\)"):
+            open_store(array, **kw)
     assert open_store(plain).inventory()["neural"] == []  # made one on purpose (create=True, the default)
     assert open_store(plain, mode="r").inventory()["neural"] == []
 

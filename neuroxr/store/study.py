@@ -180,6 +180,9 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
         ):  # Zarr format 2, which neuroxr neither reads nor should write into
             raise StoreError(f"{self.url!r} holds Zarr format 2 data (.zgroup/.zarray), no neuroxr study store (Zarr format 3, "
                              "zarr.json); choose another path, or write its arrays into a new store.")
+        if isinstance(root_doc, dict) and root_doc.get("node_type") == "array":  # never a store, nor made one
+            raise StoreError(f"{self.url!r} is a Zarr array, no neuroxr study store (a Zarr group); check the path, or "
+                             "choose another for a new store.")
         if root_doc is None and (mode == "r" or not create):
             how = "" if mode == "r" else _CREATE_HINT
             raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{how}.")

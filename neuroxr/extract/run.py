@@ -346,7 +346,9 @@ def extract_features(
         Stored dtype (default: the output dtype; float32 for reduced layers). A reduced layer stored as
         float64 is fitted and projected in float64 (the outputs widened first).
     unit_chunk : int, default 4096
-        Largest number of units per stored chunk (lowered to fit the memory budget).
+        Largest number of units per stored chunk (lowered to fit the memory budget), for the layers
+        this call writes: a complete layer it skips keeps its chunks (a layout, no number changes;
+        ``overwrite=True`` writes it again).
     deduplicate : bool, default True
         Leave aliased modules out of the default selection (see ``layers``).
     overwrite : bool, default False

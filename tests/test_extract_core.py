@@ -677,8 +677,11 @@ def test_cli_extract_bad_options_are_one_line_errors_naming_the_option(tmp_path,
     (tmp_path / "garbage.pt").write_bytes(b"garbage")
     torch.save(tiny_cnn().state_dict(), tmp_path / "other.pt")
     subs = {"GARBAGE": str(tmp_path / "garbage.pt"), "OTHER": str(tmp_path / "other.pt")}
-    args = ["extract", str(tmp_path / "c.zarr"), "--model", f"{tmp_path / 'netmod.py'}:net", "--model-name", "m",
-            "--images", str(image_folder[0]), "--image-size", "16", "--no-progress", *[subs.get(a, a) for a in extra]]
+    base = {"--model": f"{tmp_path / 'netmod.py'}:net", "--model-name": "m", "--images": str(image_folder[0]), "--image-size": "16"}
+    flag, value = (subs.get(a, a) for a in extra)
+    extra = [flag, value] if flag not in base else []
+    base.update({} if extra else {flag: value})  # the case's value replaces the base's (an option given twice is refused)
+    args = ["extract", str(tmp_path / "c.zarr"), *[x for kv in base.items() for x in kv], "--no-progress", *extra]
     res = CliRunner().invoke(main, args)
     lines = res.output.strip().splitlines()
     assert res.exit_code != 0 and len(lines) == 1, res.output

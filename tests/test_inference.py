@@ -182,6 +182,22 @@ def test_min_reliability_restricts_the_medians_to_the_included_targets(study, di
     np.testing.assert_allclose(p["r"], permutation_test(direction, src, tgt, n_perm=19, seed=1)["r"])
 
 
+@pytest.mark.parametrize("direction", ["forward", "reverse", "inter_animal"])
+def test_inference_of_trial_averaged_data_carries_the_directions_note(study, direction):
+    """One repeat: no ceiling can be estimated, and the bootstrap says so in the direction's own note (it
+    recorded noise_ceiling=0 alone); data with repeats, and the permutation test (whose statistic is r,
+    never ceiled), carry no note."""
+    F, R = study.features["m"]["true"], study.neural["a"]
+    R1 = R.isel(repeat=[0]).fillna(0.0)
+    RB = R1.assign_coords(neuroid_id=("neuroid", [f"b{i}" for i in range(R1.sizes["neuroid"])]))
+    args = {"forward": (F, R1), "reverse": (R1, F), "inter_animal": (R1, RB)}[direction]
+    note = getattr(nx, direction)(*args, reps=1).attrs["note"]
+    assert "no split-half noise ceiling" in note
+    assert bootstrap(direction, *args, n_boot=5, reps=1).attrs["note"] == note
+    assert "note" not in permutation_test(direction, *args, n_perm=5).attrs  # its statistic is r: no ceiling ever
+    assert "note" not in bootstrap("forward", F, R, n_boot=5, reps=1).attrs
+
+
 def test_min_reliability_without_a_ceiling_is_refused_as_the_directions_refuse_it(study):
     """Trial-averaged data have no ceiling, so min_reliability judges nothing: the directions and
     inference warned that it was ignored, yet keyed an entry by it. They refuse it now, in one line,

@@ -409,7 +409,8 @@ def _ranks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
              caller) -> Parts:
-    features, neural, fname, nname, ceiling, *_ = prep.inputs(caller, features, "features", neural, "neural", noise_ceiling)
+    features, neural, fname, nname, ceiling, note, _ = prep.inputs(caller, features, "features", neural, "neural", noise_ceiling)
+    _note(params, note)
     features, neural, order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)
     R = prep.load(neural, nname)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname)  # all-NaN targets: NaN, as in the direction
@@ -453,7 +454,8 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
 
 def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
              caller) -> Parts:
-    neural, features, nname, fname, ceiling, *_ = prep.inputs(caller, neural, "neural", features, "features", noise_ceiling)
+    neural, features, nname, fname, ceiling, note, _ = prep.inputs(caller, neural, "neural", features, "features", noise_ceiling)
+    _note(params, note)
     neural, features, order = prep.order_by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
     R = prep.load(neural, nname)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True)
@@ -481,8 +483,9 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
 
 def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
                   caller) -> Parts:
-    neural_a, neural_b, aname, bname, ceiling, *_ = prep.inputs(caller, neural_a, "neural_a", neural_b, "neural_b",
+    neural_a, neural_b, aname, bname, ceiling, note, _ = prep.inputs(caller, neural_a, "neural_a", neural_b, "neural_b",
                                                                 noise_ceiling)
+    _note(params, note)
     neural_a, neural_b, order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
     ids = neural_a.stimulus_id.values
     RA, RB = prep.load(neural_a, aname), prep.load(neural_b, bname)
@@ -527,6 +530,13 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
         s1, s2 = _ranks(a, b)
     return Parts("inter_animal", "neuroid", neural_b, ids[keep], Y, P, P1, P2, s1, s2, X, groups, params, order, mask,
                  prep.target_counts(keep, valid))
+
+
+def _note(params: dict[str, Any], note: str | None) -> None:
+    """The direction's note of a skipped ceiling (trial-averaged data), in ``params``: the attrs say it as
+    the direction's do."""
+    if note is not None:
+        params["note"] = note
 
 
 def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts, params, caller) -> Parts:

@@ -23,6 +23,7 @@ import click
 
 from ._advice import cli_advice, compare_advice, out_of_memory, too_large
 from ._callers import _CALLER, _inference_caller, _library_name
+from ._repeated import refuse_repeated
 from ._signals import TERMINATED, Terminated, sigterm_interrupts
 from ._storage import (  # noqa: F401  (re-exported: the commands import them from here)
     CONFIG_ENV,
@@ -166,24 +167,6 @@ class SpelledCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         refuse_repeated(self, ctx, args)
         return super().parse_args(ctx, args)
-
-
-def refuse_repeated(cmd: click.Command, ctx: click.Context, args: list[str]) -> None:
-    """A usage error for an option given twice, or both halves of a ``--x/--no-x`` flag: click keeps
-    the last one without a word (``--reps 3 --reps 5`` scored reps=5). Options taken several times
-    (``multiple``, e.g. ``-S``) are their own checks'."""
-    tokens = args[: args.index("--")] if "--" in args else args
-    for p in cmd.params:
-        if not isinstance(p, click.Option) or p.multiple or p.count:
-            continue
-        names = [*p.opts, *p.secondary_opts]
-        hits = [t.partition("=")[0] for t in tokens
-                if t in names or (t.startswith("--") and t.partition("=")[0] in names and "=" in t)]
-        if len(set(hits)) > 1:  # both halves of a flag, or an option by two of its names
-            raise click.UsageError(f"{' and '.join(dict.fromkeys(hits))} contradict or repeat each other (the last would "
-                                   "win without a word): pass one of them.", ctx)
-        if len(hits) > 1:
-            raise click.UsageError(f"{hits[0]} is given {len(hits)} times (the last would win without a word): pass it once.", ctx)
 
 
 class CommandGroup(click.Group):

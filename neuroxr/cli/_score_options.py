@@ -12,15 +12,14 @@ def check_regressor_options(options: dict[str, Any], default: str) -> None:
     (a usage error, as every other inert option of the command), by the library's rule and message
     (:func:`neuroxr.kernels.regressors.unread_options`, :func:`~neuroxr.kernels.regressors.unread_error`);
     ``default``: the regressor when ``--regressor`` is not given."""
-    from ..kernels.regressors import readers, unread_error, unread_options
+    from ..kernels.regressors import unread_error, unread_given
 
     regressor = options["regressor"] or default
-    unused = [k for k in unread_options(regressor) if options[k] is not None]
+    unused, choices = unread_given(regressor, [k for k, v in options.items() if v is not None])
     if unused:
-        names = readers(unused)
-        instead = f"pass --regressor {', '.join(names[:-1]) + ' or ' if len(names) > 1 else ''}{names[-1]}"
         flags = [f"--{k.replace('_', '-')}" for k in unused]
-        raise click.UsageError(str(unread_error(unused, f"with --regressor {regressor}", instead, names=flags)))
+        raise click.UsageError(str(unread_error(unused, f"with --regressor {regressor}", f"pass --regressor {choices}",
+                                                names=flags)))
 
 
 def parse_alphas(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:

@@ -19,7 +19,7 @@ block, so the out-of-fold predictions are those of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "PENALTY_OPTIONS",
     "readers",
     "unread_error",
+    "unread_given",
     "is_estimator",
     "fits_jointly",
     "shares_operator",
@@ -183,6 +184,16 @@ def unread_options(regressor: Any) -> tuple[str, ...]:
 def readers(options: Sequence[str]) -> list[str]:
     """The regressor names that read any of the penalty ``options``, in :data:`REGRESSORS` order."""
     return [name for name in REGRESSORS if set(_READS.get(name, ())) & set(options)]
+
+
+def unread_given(regressor: Any, given: Iterable[str]) -> tuple[list[str], str]:
+    """The penalty options among ``given`` (written by the user: flags, a config's keys) that
+    ``regressor`` does not read, and the regressors that would read them, spelled ``"a, b or c"``
+    (:func:`unread_options`, :func:`readers`)."""
+    given = set(given)
+    unused = [k for k in unread_options(regressor) if k in given]
+    names = readers(unused)
+    return unused, (", ".join(names[:-1]) + " or " if len(names) > 1 else "") + (names[-1] if names else "")
 
 
 def with_regressor(regressor: Any) -> str:

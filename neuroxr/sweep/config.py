@@ -397,14 +397,12 @@ def _check_penalties(out: dict[str, Any]) -> None:
     """Refuse ``alpha``, ``alphas``, ``n_components`` written for a regressor that does not read them,
     whatever their value, as the command line refuses the flags (the directions' check can only see a
     value other than the default: ``regressor: linear`` with ``alpha: 0.1`` was accepted)."""
-    from ..kernels.regressors import readers, unread_error, unread_options, with_regressor
+    from ..kernels.regressors import unread_error, unread_given, with_regressor
 
     regressor = out.get("regressor", "ridge")
-    unused = [k for k in unread_options(regressor) if k in out]
+    unused, choices = unread_given(regressor, out)
     if unused:
-        names = readers(unused)
-        instead = f"set regressor to {', '.join(names[:-1]) + ' or ' if len(names) > 1 else ''}{names[-1]}"
-        raise SweepConfigError(str(unread_error(unused, with_regressor(regressor), instead)))
+        raise SweepConfigError(str(unread_error(unused, with_regressor(regressor), f"set regressor to {choices}")))
 
 
 def _normal_directions(dirs: Any) -> list[str]:

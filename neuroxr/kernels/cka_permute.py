@@ -9,18 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from .gram_measures import (
-    _as_K,
-    _cka_terms,
-    _column_blocks,
-    _hsic_from,
-    _ratio,
-    _u_shift,
-    _unit_sums,
-    _unit_weights,
-    constant_features,
-)
-
 __all__ = ["permuted_cka"]
 
 
@@ -54,6 +42,19 @@ def permuted_cka(K: Any, L: Any, perms: Any, debiased: bool = False) -> Any:
         NaN throughout when either representation is constant (:func:`linear_cka`'s rule); refusals
         (shapes, too few stimuli) as :func:`linear_cka`'s.
     """
+    # (here: gram_measures re-exports this function, so this module imports nothing of it at load)
+    from .gram_measures import (
+        _as_K,
+        _cka_terms,
+        _column_blocks,
+        _hsic_from,
+        _ratio,
+        _u_shift,
+        _unit_sums,
+        _unit_weights,
+        constant_features,
+    )
+
     perms = np.asarray(perms, dtype=np.intp)
     nan = np.full(perms.shape[0], math.nan)
     const = constant_features(K) or constant_features(L)  # of the inputs as given (statistics: their rule)

@@ -200,3 +200,89 @@ def test_entries_of_correlation_rdms_and_pearson_bootstraps_are_one_revision_up(
         assert rev(kind, compare_method="pearson") == rev(kind, compare_method="cosine") + 2
     for kind in ("crsa", "crsa_permutation"):
         assert rev(kind, compare_method="pearson") == rev(kind, compare_method="cosine") + 1
+
+
+SCALES = [1e-200, 1e-160, 1e160]
+
+
+def _pair_vectors() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(23)
+    a = np.abs(rng.normal(size=IU[0].size))
+    return a, np.abs(rng.normal(size=a.size) + 0.5 * a)
+
+
+def _cosine(x: np.ndarray, y: np.ndarray) -> float:
+    return float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_pearson_and_cosine_comparisons_hold_at_any_scale_of_the_rdm_values(scale):
+    """RDM values whose squares leave float64's normal range (here 1e+-160 and beyond) are compared as
+    scipy compares them: each RDM is scaled by a power of two first (the squares underflowed or
+    overflowed: a wrong number, NaN or inf, with a false 'no variance' warning)."""
+    a, b = _pair_vectors()
+    want = {"pearson": stats.pearsonr(a, b)[0], "cosine": _cosine(a, b)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow, no 'no variance'
+        for method, ref in want.items():
+            assert float(nx.compare_rdms(a * scale, b, method=method)) == pytest.approx(ref, abs=1e-12)
+            many = np.asarray(nx.compare_rdms_many(np.stack([a * scale, a]), np.stack([b, b * scale]), method=method))
+            np.testing.assert_allclose(many, ref, atol=1e-12)
+        for method in ("pearson", "cosine"):  # the pool z-scores (Pearson) or scales (cosine) each RDM
+            plain = nx.rdm_noise_ceiling(np.stack([a, b, a + b]), method=method)
+            scaled = nx.rdm_noise_ceiling(np.stack([a, b, a + b]) * scale, method=method)
+            for key in ("lower", "upper"):
+                assert float(scaled[key]) == pytest.approx(float(plain[key]), abs=1e-12)
+
+
+def test_crsa_of_a_squared_euclidean_rdm_of_small_features_is_scipys():
+    """Features near 1e-100 are in range (their squares are normal), but their squared Euclidean RDM's
+    values (1e-200) square out of it; Pearson and cosine cRSA equal scipy's on the same RDMs."""
+    rng = np.random.default_rng(5)
+    F, Y = rng.normal(size=(N, 6)), rng.normal(size=(N, 4, 1))
+    x, y = pdist(F, "sqeuclidean"), pdist(Y[:, :, 0], "sqeuclidean")
+    feats, resp = nx.features(F * 1e-100, SID, model="m", layer="l"), nx.neural(Y, SID)
+    for method, ref in (("pearson", stats.pearsonr(x, y)[0]), ("cosine", _cosine(x, y))):
+        got = float(nx.crsa(feats, resp, rdm_method="sqeuclidean", compare_method=method).score)
+        assert got == pytest.approx(ref, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["corr", "cosine"])
+def test_rsa_inference_is_scale_free(method):
+    """The RSA bootstrap's moments and the permutation null's unit vectors at 1e+-160 and beyond equal
+    those at scale 1 (they were NaN, 0 or inf)."""
+    a, b = _pair_vectors()
+    subjects = [b, a + b, 2 * b + a]
+
+    def run(scale: float) -> np.ndarray:
+        boot = rsa_bootstrap(_square(a * scale), [_square(v * scale) for v in subjects], method=method, n_boot=20, seed=1)
+        perm = geo.inference.rsa_permutation(_square(a * scale), [_square(v * scale) for v in subjects], method=method,
+                                             n_perm=30, seed=1)
+        return np.concatenate([np.ravel(ds[v].values) for ds in (boot, perm) for v in ds.data_vars])
+
+    base = run(1.0)
+    assert np.isfinite(base).all()
+    for scale in SCALES:
+        np.testing.assert_allclose(run(scale), base, rtol=1e-12, atol=1e-12)
+
+
+def test_the_generic_backend_scales_as_numpy():
+    """The array-API path (torch tensors) compares RDMs at 1e-200 as at scale 1."""
+    torch = pytest.importorskip("torch")
+    a, b = _pair_vectors()
+    for method, ref in (("pearson", stats.pearsonr(a, b)[0]), ("cosine", _cosine(a, b))):
+        got = kc.compare_rdms_many(torch.tensor(np.stack([a * 1e-200, a * 1e160])), torch.tensor(b[None]), method=method)
+        np.testing.assert_allclose(np.asarray(got), ref, atol=1e-12)
+
+
+def test_rsa_entries_comparing_by_pearson_or_cosine_are_one_revision_up():
+    """Pearson and cosine RSA entries (whose values at extreme scales were wrong) are raised; the
+    rank comparisons stand."""
+    from neuroxr.entries import kinds, revisions
+
+    def rev(kind, **params):
+        return revisions.entry_revision(kind, kinds.get_kind(kind).fill(params))
+
+    for kind in ("crsa", "ersa"):
+        assert rev(kind, compare_method="cosine") == rev(kind, compare_method="spearman") == rev(kind, compare_method="kendall")
+    assert rev("crsa_permutation", compare_method="cosine") == rev("crsa_permutation", compare_method="spearman")

@@ -65,6 +65,7 @@ __all__ = [
     "tie_pairs",
     "count_inversions",
     "pearson_vectors",
+    "pow2_scaled",
     "get_blas_threads",
     "set_blas_threads",
     "use_blas_threads",
@@ -443,3 +444,10 @@ def count_inversions(perm: Any) -> int:
 def pearson_vectors(a: Any, b: Any, center: bool = True) -> float:
     """Pearson correlation (``center``) or cosine of two vectors in [-1, 1]; NaN when a norm is 0."""
     return _impl("pearson_vectors", a)(a, b, center)
+
+
+def pow2_scaled(x: Any) -> Any:
+    """``x`` rescaled per lane (last axis) by a power of two so that its largest finite magnitude is
+    about 1: squares and products of RDM values then stay within floating range at any scale, and a
+    scale-free measure (Pearson, cosine, ranks) is unchanged (NumPy: exact, no rounding)."""
+    return _impl("pow2_scaled", x)(x)

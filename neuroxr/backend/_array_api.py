@@ -432,6 +432,7 @@ def count_inversions(perm: Any) -> int:
 def pearson_vectors(a: Any, b: Any, center: bool = True) -> float:
     """Pearson correlation (``center``) or cosine of two vectors, clipped to [-1, 1]; NaN if a norm is 0."""
     xp = _xp(a, b)
+    a, b = pow2_scaled(a), pow2_scaled(b)  # squares within the dtype's range at any scale
     if center:
         a = a - xp.mean(a)
         b = b - xp.mean(b)
@@ -439,3 +440,20 @@ def pearson_vectors(a: Any, b: Any, center: bool = True) -> float:
     if not (0 < na < math.inf and 0 < nb < math.inf):  # a zero or non-finite norm (an inf entry): NaN
         return math.nan
     return min(1.0, max(-1.0, float(xp.sum(a * b)) / na / nb))
+
+
+def pow2_scaled(x: Any) -> Any:
+    """``x`` times a power of two per lane (last axis), each lane's largest finite magnitude then about 1
+    (within [0.5, 2): the exponent from ``log2``), so that its squares stay within the dtype's range;
+    lanes without a finite non-zero value are unchanged."""
+    xp = _xp(x)
+    if x.shape[-1] == 0 or not xp.isdtype(x.dtype, "real floating"):
+        return x
+    a = xp.abs(x)
+    top = xp.max(xp.where(xp.isfinite(a), a, xp.zeros_like(a)), axis=-1, keepdims=True)
+    some = top > 0
+    e = xp.where(some, xp.floor(xp.log2(xp.where(some, top, xp.ones_like(top)))) + 1, xp.zeros_like(top))
+    limit = float(math.floor(math.log2(xp.finfo(x.dtype).max)) - 1)  # 2**-e stays finite
+    two = xp.asarray(2.0, dtype=x.dtype, device=_dev(x))
+    return x * xp.pow(two, xp.minimum(xp.maximum(-e, xp.asarray(-limit, dtype=x.dtype, device=_dev(x))),
+                                      xp.asarray(limit, dtype=x.dtype, device=_dev(x))))

@@ -476,6 +476,7 @@ def pearson_vectors(a: np.ndarray, b: np.ndarray, center: bool = True) -> float:
     """
     import math
 
+    a, b = pow2_scaled(a), pow2_scaled(b)  # squares within float64's range at any scale
     if center:
         a = a - a.mean()
         b = b - b.mean()
@@ -483,3 +484,14 @@ def pearson_vectors(a: np.ndarray, b: np.ndarray, center: bool = True) -> float:
     if not (0 < na < math.inf and 0 < nb < math.inf):  # a zero or non-finite norm (an inf entry): NaN
         return math.nan
     return min(1.0, max(-1.0, float(np.add.reduce(a * b)) / na / nb))
+
+
+def pow2_scaled(x: np.ndarray) -> np.ndarray:
+    """``x`` times a power of two per lane (last axis): each lane's largest finite magnitude in [0.5, 1)
+    (``np.ldexp``: exact, no rounding); lanes without a finite non-zero value are unchanged."""
+    if x.shape[-1] == 0:
+        return x
+    a = np.abs(x)
+    with np.errstate(invalid="ignore"):
+        top = np.max(np.where(np.isfinite(a), a, 0.0), axis=-1, keepdims=True)
+    return np.ldexp(x, -np.frexp(top)[1])

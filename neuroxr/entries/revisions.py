@@ -336,7 +336,11 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     - an RSA entry with a Euclidean or squared Euclidean RDM: stimulus pairs close together against
       their distance from the mean lost their distances' digits (one stimulus far from the rest put
       the others' distances off by up to half); they now come from the pair pass (a Gram about a
-      typical stimulus, or direct sums; :data:`PAIR_PASS_KINDS`) and tie only within their own rounding.
+      typical stimulus, or direct sums; :data:`PAIR_PASS_KINDS`) and tie only within their own rounding;
+    - an RSA entry comparing RDMs by Pearson or cosine: RDM values whose squares left float64's normal
+      range (beyond about 1e+-154, e.g. a squared Euclidean RDM of features near 1e-80) gave wrong
+      numbers, NaN or inf; each RDM is now scaled by a power of two first
+      (:func:`neuroxr.backend.pow2_scaled`: exact, no change at other scales).
     """
     k = get_kind(kind)
     rev = k.revision
@@ -377,5 +381,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if k.name in FLOAT32_CENTRED_KINDS and reg == "linear" and params.get("dtype") == "float32":
         rev += 1
     if "rdm_method" in k.defaults and params.get("rdm_method") in ("euclidean", "sqeuclidean"):
+        rev += 1
+    if "compare_method" in k.defaults and params.get("compare_method") in ("pearson", "cosine"):
         rev += 1
     return rev

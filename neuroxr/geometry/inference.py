@@ -34,7 +34,7 @@ import xarray as xr
 
 from ..errors import LayoutError, ParameterError, no_effect, shown, warn
 from ..kernels import resample as rs
-from ..kernels.compare import _flat
+from ..kernels.compare import _center_normalize
 from ..kernels.rdm import RDM_METHODS
 from ..kernels.rdm import check_option as _check_option
 from ..validation import check_alpha
@@ -378,11 +378,7 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
 
     def unit(V: np.ndarray, ranked: bool = False) -> np.ndarray:  # rows prepared (ranked), centred, unit norm
         V = V if ranked else np.stack([vector(v, method) for v in V])
-        flat = _flat(np, V) if method != "cosine" else np.zeros((V.shape[0], 1), dtype=bool)
-        if method != "cosine":
-            V = V - V.mean(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):  # a constant RDM (up to rounding): NaN, as compare_rdms gives
-            return np.where(flat, np.nan, V / np.linalg.norm(V, axis=1, keepdims=True))
+        return _center_normalize(np, V, method != "cosine")  # a constant RDM (up to rounding): NaN, as compare_rdms gives
 
     dropped = (~(finite_b & ~np.isnan(A[iu]))).sum()
     if not dropped:  # no NaN: prepare once, permute the prepared model

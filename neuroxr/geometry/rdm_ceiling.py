@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import to_numpy
+from ..backend import pow2_scaled, to_numpy
 from ..errors import LayoutError, recording, warn
 from ..identity import feed_values
 from ..kernels import compare as _c
@@ -51,6 +51,7 @@ def _pool(V: np.ndarray, method: str) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pairs stay NaN
         if method in ("spearman", "kendall"):
             return mean(_nan_rank(V) if has_nan else to_numpy(_c.rank_vectors(V)), axis=0)
+        V = pow2_scaled(V)  # squares within float64's range at any scale (no change to the z-scores)
         if method == "pearson":
             V = V - mean(V, axis=1, keepdims=True)
             scale = np.sqrt(mean(V * V, axis=1, keepdims=True))

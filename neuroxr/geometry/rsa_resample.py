@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..backend import pow2_scaled
 from ..kernels.compare import flat_ends
 from ..kernels.resample import weighted_ranks
 from ..kernels.stats import rank
@@ -84,7 +85,9 @@ def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) 
     Bs = np.asarray(stack.values, dtype=float)
     n, S = A.shape[0], Bs.shape[0]
     iu = np.triu_indices(n, 1)
-    va, vb = A[iu], Bs[:, iu[0], iu[1]]
+    # each RDM scaled by a power of two (exact; no change to a correlation, cosine or rank), so that its
+    # moments' squares stay within float64's range at any scale of its values
+    va, vb = pow2_scaled(A[iu]), pow2_scaled(Bs[:, iu[0], iu[1]])
 
     def square(v: np.ndarray) -> np.ndarray:
         M = np.zeros((n, n))

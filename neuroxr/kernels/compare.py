@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from ..backend import TIE_RTOL, get_namespace, pearson_vectors
+from ..backend import TIE_RTOL, get_namespace, pearson_vectors, pow2_scaled
 from ..errors import LayoutError, NeuroxrWarning, warn
 from .rdm import _diag, check_option, upper_tri
 from .stats import SortedVector, kendall_tau_a_sorted, rank, spearman_sorted
@@ -189,6 +189,7 @@ def _any_flat(a: Any, b: Any) -> bool:
 
 
 def _center_normalize(xp: Any, V: Any, center: bool) -> Any:
+    V = pow2_scaled(V)  # squares within floating range at any scale of the RDM values
     flat = _flat(xp, V) if center else None  # constant up to rounding: no correlation (NaN)
     if center:
         V = V - xp.mean(V, axis=-1, keepdims=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import LayoutError, where
+from .errors import LayoutError, shown, where
 from .layouts import _check_ids, _examples
 
 __all__ = ["stimulus_ids", "canonical_order", "to_canonical", "columns_as_rows", "align"]
@@ -117,6 +117,9 @@ def align(
         ids are missing on each side and shows a few.
     """
     for da, nm in ((a, names[0]), (b, names[1])):
+        if not isinstance(da, (xr.DataArray, xr.Dataset)):
+            raise LayoutError(f"{where(caller)}{nm}: must be a labeled xarray DataArray with a 'stimulus' dim and a "
+                              f"stimulus_id coord; got {shown(da)}. Build one with neuroxr.neural or neuroxr.features.")
         if "stimulus" not in da.dims:
             raise LayoutError(f"{where(caller)}{nm}: has no 'stimulus' dim (dims {tuple(da.dims)}); cannot pair by stimulus_id.")
         _check_ids(da, "stimulus_id", "stimulus", where(caller) + nm)

@@ -284,6 +284,13 @@ def test_align_requires_stimulus_dim():
         align(_neural(), xr.DataArray(np.zeros(3), dims=("unit",)))
 
 
+@pytest.mark.parametrize("given", [np.zeros((10, 3)), None, [1, 2, 3]])
+def test_align_refuses_what_is_not_labeled_naming_the_argument(given):
+    with pytest.raises(LayoutError, match=r"^V4: must be a labeled xarray DataArray .*; got ") as info:
+        align(given, _features(), names=("V4", "alexnet"))
+    assert "\n" not in str(info.value)
+
+
 def test_canonical_order_sorts_ids_as_strings():
     """The order every direction draws its folds over: ids sorted as strings, stable on ties."""
     ids = ["b", "a10", "a2", "c", "a1"]

@@ -299,6 +299,12 @@ def test_memory_limit_key_is_the_sweeps():
         check_cluster_options(None, {"memory_limit": "lots"})
 
 
+@pytest.mark.parametrize("path", [5, None, ["a.yaml"]])
+def test_load_config_refuses_what_is_not_a_path(path):
+    with pytest.raises(SweepConfigError, match=r"^load_config: path must be the YAML file's path .*; got "):
+        load_config(path)
+
+
 def test_a_config_that_is_not_utf8_names_the_file(tmp_path):
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"\xff\xfe bad\n")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from neuroxr.errors import LayoutError, ParameterError
 from neuroxr.sweep import best_layers, target_halves
 from neuroxr.sweep.select import scored_halves
 
@@ -37,6 +38,21 @@ def test_best_layer_is_chosen_on_selection_targets_only():
     # another seed splits differently but still never looks at the test half
     other = best_layers(pd.DataFrame(rows), seed=1).iloc[0]
     assert other["n_selection"] + other["n_test"] == 10
+
+
+@pytest.mark.parametrize("seed", [-1, "a", 1.5, True])
+def test_best_layers_refuses_a_seed_that_is_no_count(seed):
+    """A negative, text, fractional or bool seed was NumPy's ValueError or silently truncated (1.5 -> 1)."""
+    table = _table("forward", [f"n{i:02d}" for i in range(6)], ["a", "b"])
+    with pytest.raises(ParameterError, match=r"^best_layers: seed must be an integer >= 0; got "):
+        best_layers(table, seed=seed)
+
+
+def test_best_layers_refuses_an_ev_column_of_text():
+    table = _table("forward", [f"n{i:02d}" for i in range(6)], ["a", "b"]).astype({"ev": object})
+    table.loc[3, "ev"] = "x"
+    with pytest.raises(LayoutError, match=r"^best_layers: target_table's column 'ev' must hold numbers .* got 'x'"):
+        best_layers(table)
 
 
 def _table(direction, ids, layers, seed=0):

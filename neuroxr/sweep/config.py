@@ -508,6 +508,9 @@ def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
     """
     import yaml
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise SweepConfigError(f"load_config: path must be the YAML file's path (a str or os.PathLike); got {shown(path)}. "
+                               f"Pass a validated dict to validate_config instead.")
     try:
         with open(path, encoding="utf-8") as fh:
             config = yaml.load(fh, Loader=_yaml_loader())  # noqa: S506 (a SafeLoader subclass)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LayoutError, examples, shown, warn
+from ..validation import check_int
 from ._util import nanmedian
 
 __all__ = ["best_layers", "scored_halves", "target_halves"]
@@ -126,6 +127,7 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                "n_selection", "n_test", "n_unscored", "n_layers", "selection_seed"]
     if not isinstance(target_table, pd.DataFrame):
         raise LayoutError(f"best_layers: target_table must be a DataFrame (SweepResult.target_table); got {shown(target_table)}.")
+    seed = check_int(seed, "seed", 0, "The target halves' draws; pass e.g. seed=0.", caller="best_layers")
     lacking = [c for c in TARGET_COLUMNS if c not in target_table.columns] if len(target_table) else []
     if lacking:
         raise LayoutError(f"best_layers: target_table lacks the columns {examples(lacking)}; pass SweepResult.target_table "
@@ -135,6 +137,11 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         t = t[t["time_bin_start"].isna()]
     if not len(t):
         return pd.DataFrame(columns=columns)
+    numeric = pd.to_numeric(t["ev"], errors="coerce")
+    if (bad := t["ev"][numeric.isna() & t["ev"].notna()]).size:
+        raise LayoutError(f"best_layers: target_table's column 'ev' must hold numbers (NaN where a target has none); got "
+                          f"{shown(bad.iloc[0])} among its values. Pass SweepResult.target_table.")
+    t = t.assign(ev=numeric)
     out = []
     for (d, m, n, r), g in t.groupby(["direction", "model", "neural", "region"], sort=False):
         best = None

@@ -788,3 +788,33 @@ def test_sigterm_ends_an_extraction_as_ctrl_c_does_and_leaves_no_staging_files(t
     res = CliRunner().invoke(main, ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'm.py'}:build", "--images",
                                     str(tmp_path / "imgs"), "--image-size", "8", "--model-name", "m", "--no-progress"])
     assert res.exit_code == 0, res.output  # and a re-run goes on
+
+
+class _NormInForward(nn.Module):
+    """Normalises its input in place inside forward, as some model wrappers do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x.sub_(0.5).div_(0.25)
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+def test_a_model_that_changes_its_input_in_place_is_taken_not_called_random(tmp_path):
+    """The probe compared its first batch, which the model had changed in place (to_input returned the loaded
+    batch itself), with a second load, and refused the stimuli as randomly preprocessed."""
+    x = torch.rand(5, 3, 6, 6) - 0.5
+    given = x.clone()
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(3, 2, 3), nn.Flatten())
+    with torch.no_grad():  # the direct computation, on the unmodified input
+        want = {"fc": _NormInForward()(x.clone()).numpy(), "1": seq[1](x.clamp(min=0)).flatten(1).numpy()}
+    store = StudyStore(tmp_path / "s.zarr")
+    for name, net, layer, stimuli in (("norm", _NormInForward().eval(), "fc", x), ("relu", seq.eval(), "1", CountingDataset(x))):
+        extract_features(net, stimuli, store, model_name=name, layers=[layer], batch_size=2, progress=False)
+        np.testing.assert_allclose(store.read_features(name, layer).values, want[layer], rtol=1e-5, atol=1e-6)
+    assert torch.equal(x, given)  # the stimuli given are never changed

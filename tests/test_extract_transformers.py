@@ -266,3 +266,42 @@ def test_texts_longer_than_the_tokenizer_or_the_model_takes_are_refused_not_trun
     store = StudyStore(tmp_path / "c.zarr")  # within both limits: extracted
     extract_features(bert, texts[1:], store, model_name="b", transform=short, layers=["pooler"], progress=False)
     assert store.read_features("b", "pooler").sizes["stimulus"] == 2
+
+
+class _Tensors(torch.utils.data.Dataset):
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.x[i]
+
+
+def test_a_processor_given_for_an_array_or_a_dataset_of_tensors_is_refused_not_recorded(tmp_path, vit, tokenizer):
+    """An image processor (or tokenizer) passed as transform= was not applied to an array or a Dataset of
+    tensors, which were fed as they were, while the layer recorded it as the transform used."""
+    from neuroxr.extract import ExtractionError
+
+    proc = transformers.ViTImageProcessor(size={"height": 16, "width": 16})
+    x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 255
+    path = tmp_path / "s.zarr"
+    for stimuli, what in ((x, "an array of stimuli"), (x.numpy(), "an array of stimuli"),
+                          (_Tensors(x), r"the items of a Dataset of tensors \(_Tensors\)")):
+        for tf, source in ((proc, "huggingface image processor"), (tokenizer, "huggingface tokenizer")):
+            with pytest.raises(ExtractionError, match=rf"^transform: the {source} given is not applied to {what}, which "
+                                                      rf"are fed to the model as they are; ") as err:
+                extract_features(vit, stimuli, path, model_name="v", layers=["layernorm"], transform=tf, progress=False)
+            assert "\n" not in str(err.value)
+    assert not path.exists()
+    with pytest.raises(ExtractionError, match=r"pixel_values"):
+        plan_extraction(vit, x, transform=proc, layers=["layernorm"])
+    # the processor's own output as the array: fed as is, no transform recorded
+    pv = proc(images=list(x.to(torch.uint8).numpy()), return_tensors="pt", input_data_format="channels_first")["pixel_values"]
+    extract_features(vit, pv, path, model_name="v", layers=["layernorm"], progress=False)
+    da = StudyStore(path).read_features("v", "layernorm")
+    assert "transform" not in da.attrs and da.attrs["transform_source"] == "none (array fed as is)"
+    with torch.no_grad():
+        np.testing.assert_allclose(da.values, vit(pixel_values=pv).last_hidden_state.reshape(3, -1).numpy(), rtol=1e-5,
+                                   atol=1e-6)

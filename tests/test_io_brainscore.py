@@ -398,3 +398,22 @@ def test_a_repeated_bin_is_refused_for_a_window_or_an_index_and_a_bare_index_is_
                                 "neuroid_id": ("neuroid", neuroids)})
     assert from_brainscore(bare, time_bin=2).attrs["time_bin_index"] == 2
     assert from_brainscore(bare, time_bin=-3).attrs["time_bin_index"] == 0
+
+
+def test_a_scalar_region_subject_or_animal_goes_on_neuroid(trials, tmp_path):
+    """``assembly.sel(region='IT')`` leaves ``region`` a scalar coord (and an assembly of one subject has a
+    scalar ``subject``): the result kept them scalar, failing validate_neural and write_neural."""
+    values, stim, rep, neuroids = trials
+    bins = [(0, 10), (10, 20)]
+    static = _assembly(values, stim, rep, neuroids).assign_coords(subject="m1")
+    timed = _assembly(np.stack([values, 2 * values], axis=-1), stim, rep, neuroids, time_bins=bins)
+    for da in (static.sel(region="IT"), timed.sel(region="IT"), timed.sel(region="IT").isel(time_bin=0)):
+        out = from_brainscore(da)
+        validate_neural(out)
+        assert out["region"].dims == ("neuroid",) and set(out["region"].values.tolist()) == {"IT"}
+        assert out.sizes["neuroid"] == 3 and out["animal"].dims == ("neuroid",)
+    out = from_brainscore(static.sel(region="IT"))
+    assert out["subject"].dims == ("neuroid",) and out["subject"].values.tolist() == ["m1"] * 3
+    neuroxr.open_store(tmp_path / "s.zarr").write_neural("m1", out)
+    back = from_brainscore(to_brainscore(out))
+    assert back["region"].values.tolist() == ["IT"] * 3 and back["subject"].values.tolist() == ["m1"] * 3

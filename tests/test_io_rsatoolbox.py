@@ -340,3 +340,20 @@ def test_geometry_reads_an_rsatoolbox_rdms_stimuli_as_the_converter_does(descrip
     ours = neuroxr.rdm(N, method="correlation")
     assert float(neuroxr.compare_rdms(ours, R, method="pearson")) == pytest.approx(1.0, abs=1e-12)
     assert float(neuroxr.compare_rdms(ours, from_rsatoolbox_rdms(R), method="pearson")) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_numeric_descriptors_survive_rsatoolboxs_hdf5_files(tmp_path):
+    """rsatoolbox's ``load_dataset`` reads numeric descriptors from HDF5 as 0-d arrays, which were dropped
+    from the attrs without a word; a descriptor that cannot be an attr is left out with a warning naming it."""
+    neural = neuroxr.neural(np.random.default_rng(0).normal(size=(4, 3, 2)), [f"s{i}" for i in range(4)], name="v4",
+                            attrs={"session": "a", "fs": 1000, "window_ms": 150.5, "ok": True})
+    path = str(tmp_path / "d.hdf5")
+    to_rsatoolbox(neural).save(path, file_type="hdf5")
+    loaded = rsatoolbox.data.load_dataset(path, file_type="hdf5")
+    assert isinstance(loaded.descriptors["fs"], np.ndarray)  # what the fix unwraps
+    back = from_rsatoolbox(loaded, neuroid="neuroid_id")
+    assert back.attrs == {"session": "a", "fs": 1000, "window_ms": 150.5, "ok": True} and back.name == "v4"
+    assert [type(back.attrs[k]) for k in ("fs", "window_ms", "ok")] == [int, float, bool]
+    loaded.descriptors["picks"] = [1, 2]
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"^dataset: descriptors \['picks'\] hold no string or number"):
+        assert "picks" not in from_rsatoolbox(loaded).attrs

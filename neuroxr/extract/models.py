@@ -134,6 +134,15 @@ def to_input(batch: Any, device: Any, in_dtype: Any) -> Any:
     return batch.to(device)
 
 
+def unshared(batch: Any, loaded: Any) -> Any:
+    """``batch`` (``to_input(loaded, ...)``) with every tensor that is one of ``loaded``'s own (no cast or
+    move was needed) cloned, so that a model that changes its input in place (``x.sub_(mean)``, a first
+    ``ReLU(inplace=True)``) leaves ``loaded`` as it was loaded, for the probe's comparison."""
+    if isinstance(batch, Mapping):
+        return {k: v.clone() if v is loaded.get(k) and hasattr(v, "clone") else v for k, v in batch.items()}
+    return batch.clone() if batch is loaded else batch
+
+
 def input_bytes(batch: Any) -> int:
     """Bytes of one stimulus of a batch as fed to the model."""
     if isinstance(batch, Mapping):
@@ -236,7 +245,7 @@ def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtyp
         for n, m in named.items():
             handles.append(m.register_forward_hook(make_hook(n)))
         first = stim.load(np.arange(min(2, stim.n)))
-        batch = to_input(first, device, in_dtype)
+        batch = unshared(to_input(first, device, in_dtype), first)  # ``first`` is compared after this pass
         state["b"] = batch_len(batch)
         nbytes = input_bytes(batch)
         _probe_call(model, batch, model_name, stim)

@@ -255,8 +255,10 @@ FED_AS_IS = {"array": "array", "tensor_dataset": "Dataset of tensors"}
 
 def transform_used(prep: Preprocessing, kind: str) -> bool:
     """Whether ``prep`` makes the model input of stimuli of ``kind``: always, except for an array or a
-    Dataset of tensors fed as is (no ``transform=`` given)."""
-    return kind not in FED_AS_IS or prep.explicit
+    Dataset of tensors fed as is (no ``transform=`` given, or one that has no per-item ``image``
+    callable: a Hugging Face tokenizer or processor, which :func:`~neuroxr.extract.stimuli.as_stimuli`
+    refuses for them; never recorded as used)."""
+    return kind not in FED_AS_IS or (prep.explicit and prep.image is not None)
 
 
 def identity_tag(prep: Preprocessing, kind: str) -> str | None:

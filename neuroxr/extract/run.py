@@ -285,8 +285,9 @@ def extract_features(
         ``texts`` says; an in-memory array (fed as is unless ``transform`` is given); or a
         map-style Dataset whose items are tensors, PIL images, or tuples/lists whose first element
         is one (PIL images are transformed; tensors are fed as is unless ``transform`` is given;
-        the first item's kind decides, and an item of the other kind is refused). Floating and ``uint8`` inputs are cast to the dtype of the model's floating
-        parameters; token ids never are.
+        the first item's kind decides, and an item of the other kind is refused). A Hugging Face
+        tokenizer or processor as ``transform`` is refused for an array or tensors. Floating and
+        ``uint8`` inputs are cast to the dtype of the model's floating parameters; token ids never are.
     store : StudyStore or str
         The study store (or its URL); a path or URL that holds no store yet is created when the
         extraction starts writing, after every check (never by a dry run or a call refused by its

@@ -206,6 +206,20 @@ def _images_to_batch(images: list[Any], ids: Any, prep: Preprocessing) -> Any:
     return _stack(_transformed(tf, images, ids, prep, "a PIL image"), "images after the transform")
 
 
+def _refuse_unapplied(prep: Preprocessing, what: str) -> None:
+    """Refuse an explicit Hugging Face tokenizer, image processor or processor (``transform=``) for
+    ``what`` (an array, a Dataset of tensors), which it would not preprocess: it takes texts and PIL
+    images. Its guesses on arrays (channels first or last, values in 0-255 or 0-1 for ``do_rescale``)
+    are not made for the caller; a transform that is not applied is never recorded as used."""
+    if not prep.explicit or prep.image is not None:
+        return
+    fix = ("preprocess them first, e.g. x = processor(images=list(images), return_tensors='pt')['pixel_values'], and "
+           "leave transform= out, or pass the images as files or PIL images" if prep.image_processor is not None
+           else "a tokenizer takes texts: pass a list of strings, or leave transform= out")
+    raise ExtractionError(f"transform: the {prep.source} given is not applied to {what}, which are fed to the model as "
+                          f"they are; {fix}.")
+
+
 def _is_text_list(stimuli: Any) -> bool:
     return isinstance(stimuli, (list, tuple)) and bool(stimuli) and all(isinstance(s, str) for s in stimuli)
 
@@ -319,6 +333,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         if n == 0:
             raise ExtractionError(f"stimuli is an empty array (shape {tuple(data.shape)}); pass at least one stimulus.")
         ids = check_ids(stimulus_ids, n, None)
+        _refuse_unapplied(prep, "an array of stimuli")
         tf = prep.image if prep.explicit else None
 
         def load_array(index: np.ndarray) -> Any:
@@ -363,6 +378,8 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         # PIL items get the image transform; other items (tensors) are fed as is unless transform= is given:
         # decided once, from the first item, so that the recorded transform is the one every item got
         images = is_image(item(0))
+        if not images:
+            _refuse_unapplied(prep, f"the items of a Dataset of tensors ({type(ds).__name__})")
 
         def load_dataset(index: np.ndarray) -> Any:
             items = [item(int(i)) for i in index]

@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..errors import LayoutError, NeuroxrWarning, shown, warn
 from ..kernels.stats import standard_error_of_the_mean
-from ..layouts import validate_neural, validate_scores
+from ..layouts import NEURAL_OPTIONAL_COORDS, validate_neural, validate_scores
 from ..time_bins import check_distinct_bins
 from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
@@ -124,7 +124,9 @@ def from_brainscore(
         becomes a stimulus coord; presentation coords that vary within a stimulus (per-trial
         fields) are left out with one warning naming them. Scalar coords (e.g. a ``session``)
         that are strings or numbers stay scalar coords (others are left out with one warning; one
-        bin's edges go to the attrs). Simple attrs (strings, numbers) are kept.
+        bin's edges go to the attrs), except ``region``, ``subject`` and ``animal`` (e.g. after
+        ``assembly.sel(region="IT")``), which the layout keeps on ``neuroid``: their value is
+        repeated for every neuroid. Simple attrs (strings, numbers) are kept.
     """
     if not isinstance(assembly, xr.DataArray):
         raise LayoutError(f"assembly: expected an xarray.DataArray / brainio assembly, got {type(assembly).__name__}.")
@@ -187,7 +189,11 @@ def from_brainscore(
     attrs = _simple_attrs(dict(assembly.attrs)) | info
     out = build_neural(data, stim_ids, neuroid_id, repeats, name=name, arg="assembly", attrs=attrs,
                        neuroid_coords=coords, stimulus_coords=stim_coords)
-    return out.assign_coords(_scalar_coords(assembly, out))
+    scalar = _scalar_coords(assembly, out)
+    # the layout keeps region/subject/animal on 'neuroid' (a scalar one, as left by assembly.sel(region='IT'),
+    # is one value for every neuroid)
+    on_neuroid = {c: ("neuroid", np.full(k, scalar.pop(c))) for c in list(scalar) if c in NEURAL_OPTIONAL_COORDS}
+    return validate_neural(out.assign_coords(scalar | on_neuroid), name="assembly")
 
 
 def _scalar_coords(assembly: xr.DataArray, out: xr.DataArray) -> dict[str, Any]:

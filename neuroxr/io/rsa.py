@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, install_advice
+from ..errors import LayoutError, install_advice, warn
 from ..layouts import validate_neural
 from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
@@ -68,6 +68,30 @@ def _descriptor(desc: dict[str, Any], key: str, n: int, arg: str, what: str) -> 
     return v
 
 
+def _descriptor_attrs(desc: dict[Any, Any]) -> dict[str, Any]:
+    """A dataset's ``descriptors`` as attrs: strings and numbers (numpy scalars, and the 0-d arrays
+    rsatoolbox's ``load_dataset`` reads from HDF5, as Python ones; bytes decoded). Any other value is
+    left out with one warning naming it."""
+    attrs: dict[str, Any] = {}
+    left: list[str] = []
+    for key, v in desc.items():
+        if isinstance(v, (np.ndarray, np.generic)) and v.ndim == 0 and v.dtype.kind in "biufUS":
+            v = v.item()  # a numpy scalar or 0-d array (HDF5) as its Python value
+        if isinstance(v, bytes):
+            try:
+                v = v.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if isinstance(v, (str, int, float)):  # bool is an int
+            attrs[str(key)] = v
+        else:
+            left.append(str(key))
+    if left:
+        warn(f"dataset: descriptors {left} hold no string or number and are left out of the attrs; make them strings "
+             f"or numbers (dataset.descriptors[key] = ...) to keep them.")
+    return attrs
+
+
 def from_rsatoolbox(
     dataset: Any,
     *,
@@ -103,8 +127,9 @@ def from_rsatoolbox(
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
         Other observation descriptors that take one value per stimulus become stimulus coords;
         those that vary within a stimulus (per-trial fields) are left out with one warning naming
-        them. attrs: the dataset's scalar ``descriptors`` (str, int, float, bool, numpy scalars as
-        Python ones) under their own keys, but ``name``.
+        them. attrs: the dataset's scalar ``descriptors`` (str, int, float, bool, numpy scalars and
+        0-d arrays, as ``rsatoolbox.data.load_dataset`` reads them from HDF5, as Python ones) under
+        their own keys, but ``name``; any other descriptor is left out with one warning naming it.
     """
     if not hasattr(dataset, "measurements") or not hasattr(dataset, "obs_descriptors"):
         raise LayoutError(f"dataset: expected an rsatoolbox Dataset, got {type(dataset).__name__}.")
@@ -143,11 +168,10 @@ def from_rsatoolbox(
     fields = [c for c, v in obs.items() if c not in (stimulus, repeat, ignored, "index") and np.shape(v) == (n,)]
     stim_coords = per_stimulus(obs, as_str(stim), ids, fields, "dataset", "observation descriptor", strict=False,
                                hint="To label the repeats by one of them, pass repeat=<its name>.")
-    desc = dict(getattr(dataset, "descriptors", None) or {})
+    attrs = _descriptor_attrs(dict(getattr(dataset, "descriptors", None) or {}))
     if name is None:
-        name = str(desc["name"]) if isinstance(desc.get("name"), (str, np.str_)) else "neural"
-    attrs = {key: v.item() if isinstance(v, np.generic) else v for key, v in desc.items()
-             if key != "name" and isinstance(v, (str, int, float, np.str_, np.integer, np.floating, np.bool_))}
+        name = attrs["name"] if isinstance(attrs.get("name"), str) else "neural"
+    attrs.pop("name", None)
     return build_neural(data, ids, neuroid_id, labels, name=name, arg="dataset", attrs=attrs,
                         neuroid_coords=coords, stimulus_coords=stim_coords)
 

@@ -736,3 +736,52 @@ def test_cka_and_dimensionality_refuse_features_whose_squares_leave_the_range(sc
         with pytest.raises(LayoutError, match=rf"^{caller}: {arg}\b.*squared norms (fall below|overflow) float64's normal range"):
             call()
     assert float(geo.cka(a * 1e-150, b)) == pytest.approx(float(geo.cka(a, b)), rel=1e-12)  # within range: scale-free
+
+
+@pytest.mark.parametrize("method,row", [("correlation", 5.0), ("cosine", 0.0)])
+def test_rdm_names_stimuli_whose_dissimilarities_are_undefined(method, row):
+    """A stimulus whose pattern is constant (correlation) or all zero (cosine: a ReLU layer silent for
+    one image) has a row of NaN: said once at the RDM, not only at a later comparison."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 5)) + 3
+    X[3] = row
+    f = features(X, stimulus_id=[f"s{i}" for i in range(8)], model="net", layer="relu")
+    with pytest.warns(nx.NeuroxrWarning, match=r"^rdm: .*1 of 8 stimuli have a pattern .* \(e\.g\. \['s3'\]\), so their "
+                                               rf"{method} dissimilarities are undefined"):
+        D = nx.rdm(f, method=method)
+    assert np.isnan(D.values[3, [0, 1, 2, 4]]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every pattern varies: no warning
+        nx.rdm(features(rng.normal(size=(8, 5)), stimulus_id=[f"s{i}" for i in range(8)]), method=method)
+
+
+def test_ereg_names_and_counts_neuroids_constant_up_to_rounding():
+    """A neuroid constant across the stimuli up to rounding has no correlation: NaN with the directions'
+    warning and counted (its out-of-fold r was one of rounding, or it was left out without a word);
+    the score is the mean of the others, NaN without NumPy's empty-mean warning when none is left."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(24)]
+    F = features(rng.normal(size=(24, 6)), stimulus_id=ids, model="net", layer="l1")
+    R = (F.values @ rng.normal(size=(6, 5)))[:, :, None] + rng.normal(size=(24, 5, 4))
+    R[:, 0, :] = 1.0 + 1e-12 * rng.normal(size=(24, 4))  # rounding around 1
+    with pytest.warns(nx.NeuroxrWarning, match=r"^ereg: neural: 1 neuroids are constant across stimuli .*\['neuroid0'\]"):
+        out = geo.ereg(F, neural(R, stimulus_id=ids), n_folds=3)
+    assert np.isnan(out.r.values[0]) and np.isfinite(out.r.values[1:]).all()
+    assert out.attrs["n_constant_neuroids"] == 1 and float(out.score) == pytest.approx(out.r.values[1:].mean())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(nx.NeuroxrWarning, match=r"5 neuroids are constant"):
+            flat = geo.ereg(F, neural(np.ones((24, 5, 4)), stimulus_id=ids), n_folds=3)
+    assert np.isnan(float(flat.score)) and flat.attrs["n_constant_neuroids"] == 5
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_split_half_measures_refuse_fewer_than_3_stimuli(n):
+    """Half means of 2 stimuli correlate +-1 and an RDM of 2 has one pair: every value was NaN, without
+    a word (or blamed on constant neuroids)."""
+    ids = [f"s{i}" for i in range(n)]
+    N = neural(np.random.default_rng(0).normal(size=(n, 4, 6)), stimulus_id=ids)
+    with pytest.raises(LayoutError, match=rf"^split_half_reliability: neural: {n} stimuli on dim 'stimulus'; .* at least 3"):
+        nx.split_half_reliability(N, reps=3)
+    with pytest.raises(LayoutError, match=rf"^split_half_rdm_ceiling: the split-half RDMs of neural hold {n} stimuli .*at least 3"):
+        nx.split_half_rdm_ceiling(N, reps=3)

@@ -88,8 +88,27 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
         ``n_excluded_neuroids``).
     """
     resolve_backend(backend, "rdm")  # refused naming the function, before the data is read
-    D = _rdm(obj, method, backend, "rdm: " + _named(obj, "obj"))  # its messages start with the function
+    name = "rdm: " + _named(obj, "obj")
+    D = _rdm(obj, method, backend, name)  # its messages start with the function
+    _warn_undefined_rows(D, method, name)
     return _with_stimulus_coords(D, obj)
+
+
+def _warn_undefined_rows(D: xr.DataArray, method: str, name: str) -> None:
+    """One warning when stimuli of the RDM ``D`` have no dissimilarity (every off-diagonal entry of
+    their row NaN): a pattern constant across units (correlation) or all zero (cosine), whose pairs
+    each comparison then leaves out and counts."""
+    V = to_numpy(D.data)
+    n = V.shape[0]
+    if n < 2:
+        return
+    off = np.isnan(V) | np.eye(n, dtype=bool)
+    rows = np.flatnonzero(off.all(axis=1))
+    if rows.size:
+        what = "constant across units" if method == "correlation" else "all zero"
+        ids = np.asarray(D["stimulus_id"].values)[rows[:3]].tolist()
+        warn(f"{name}: {rows.size} of {n} stimuli have a pattern {what} (e.g. {ids}), so their {method} dissimilarities "
+             f"are undefined (NaN); comparisons leave their pairs out and count them. Use method='euclidean' to keep them.")
 
 
 def _with_stimulus_coords(D: xr.DataArray, obj: Any) -> xr.DataArray:

@@ -253,6 +253,7 @@ def _ceiling_of(neural: xr.DataArray | _Checked, rdm_method: str, compare_method
     compare_method = _c._normalize_compare_method(compare_method, caller, "compare_method")
     spearman_brown = check_bool(spearman_brown, "spearman_brown", caller=caller)  # recorded as applied
     H = _split_half_rdms(neural, rdm_method, seed, reps, caller, "rdm_method")
+    _check_stimuli(H.shape[-1], caller, f"the split-half RDMs of {_named(_plain(neural), 'neural')} hold")
     V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(reps, 2, -1)
     r, dropped = np.empty(reps), 0
     for i in range(reps):

@@ -417,11 +417,16 @@ def _ereg(
     if projected:
         X = SparseRandomProjection(n_components=k, random_state=seed).fit_transform(X)
         X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    from ..predictivity._prepare import warn_constant_targets  # imported here: predictivity imports geometry
+
+    # the directions' rule: a neuroid constant across the stimuli (up to rounding) has no correlation, NaN and named
+    const = warn_constant_targets(Y, np.asarray(keep_ids), f"ereg: {_named(neural, 'neural')}", "neuroids")
     P = _oof(X, Y, alpha, n_folds, fold_seed, "ereg: neural/features", backend)
-    r = to_numpy(pearson(P, Y))
+    r = np.where(const, np.nan, to_numpy(pearson(P, Y)))
     attrs = {
         "direction": "ereg", "n_components": int(k if projected else p), "projected": int(projected), "eps": eps,
         "alpha": alpha, "n_folds": n_folds, "fold_seed": fold_seed, "seed": seed, "n_units": int(p),
-        "n_stimuli": int(n), **counts, "source": source, "target": target,
+        "n_stimuli": int(n), **counts, "n_constant_neuroids": int(const.sum()), "source": source, "target": target,
     }
-    return _score_ds({"r": (("neuroid",), r), "score": float(np.nanmean(r))}, attrs, coords={"neuroid_id": ("neuroid", keep_ids)})
+    score = float(np.nanmean(r)) if np.isfinite(r).any() else float("nan")  # the mean of the neuroids with an r
+    return _score_ds({"r": (("neuroid",), r), "score": score}, attrs, coords={"neuroid_id": ("neuroid", keep_ids)})

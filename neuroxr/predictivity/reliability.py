@@ -69,6 +69,11 @@ def split_half_reliability(
                       caller="split_half_reliability")
     name = prep.named("split_half_reliability", neural, "neural")  # how the messages name the input
     neural = prep.sort_stimuli(validate_neural(neural, name=name))
+    if neural.sizes["stimulus"] < 3:  # half means of 2 stimuli correlate +-1 (or not at all)
+        raise LayoutError(
+            f"{name}: {neural.sizes['stimulus']} stimuli on dim 'stimulus'; a split-half reliability correlates half means "
+            f"across stimuli and needs at least 3 (with 2, every correlation is +-1). Pass responses to at least 3 stimuli."
+        )
     if neural.sizes["repeat"] < 2:
         raise LayoutError(
             f"{name}: has {neural.sizes['repeat']} repeat per stimulus; a split-half reliability needs at least 2. "

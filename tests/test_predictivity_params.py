@@ -379,3 +379,125 @@ def test_float32_least_squares_is_refused(small, direction):
         getattr(pv, direction)(*args, regressor="linear", dtype="float32")
     with pytest.raises(SweepConfigError, match=r"dtype='float32' cannot resolve least squares"):
         validate_config({"regressor": "linear", "dtype": "float32"})
+
+
+# ---------------------------------------------------------------------------- feature and response scale
+def _scaled_call(direction, F, R, s, which, **kw):
+    """``direction`` on the fixture's data with its ``which`` input (``"target"``/``"predictor"``) times ``s``."""
+    f, r = (F * s, R) if (which == "predictor") == (direction in ("forward", "model_to_model")) else (F, R * s)
+    RB = R[:, ::-1] + 0.3 * np.random.default_rng(1).normal(size=R.shape)
+    rb = RB * s if which == "target" else RB
+    calls = {
+        "forward": lambda: nx.forward(nx.features(f), nx.neural(r), reps=2, **kw),
+        "reverse": lambda: nx.reverse(nx.neural(r), nx.features(f), reps=2, **kw),
+        "inter_animal": lambda: nx.inter_animal(nx.neural(R * s if which == "predictor" else R), nx.neural(rb), reps=2, **kw),
+        "model_to_model": lambda: nx.model_to_model(nx.features(f), nx.features(F[:, ::-1] ** 2 * (s if which == "target" else 1)),
+                                                    **kw),
+    }
+    return calls[direction]()
+
+
+#: the argument each direction's (target, predictor) input is
+_SCALED_ARG = {"forward": ("neural", "features"), "reverse": ("features", "neural"),
+               "inter_animal": ("neural_b", "neural_a"), "model_to_model": ("features_b", "features_a")}
+
+
+@pytest.fixture(scope="module")
+def plain(small):
+    F, N = small
+    return np.asarray(F.values), np.asarray(N.values)
+
+
+@pytest.mark.parametrize("scale, verb", [(1e160, "overflow"), (1e-160, "fall below"), (1e300, "overflow"), (1e-300, "fall below")])
+@pytest.mark.parametrize("which", ["target", "predictor"])
+@pytest.mark.parametrize("direction", list(_SCALED_ARG))
+def test_directions_refuse_values_whose_squares_leave_the_range(plain, direction, which, scale, verb):
+    """Responses or features beyond about 1e+-154 square out of float64's normal range: forward gave
+    no finite EV with a false "5 neuroids are constant" warning, reverse and the others NaN or wrong
+    numbers. Refused in one line naming the direction, the argument and the way out (check_range)."""
+    arg = _SCALED_ARG[direction][which == "predictor"]
+    with pytest.raises(LayoutError, match=rf"^{direction}: {arg}( \([^)]*\))?: the (responses|features)' squared norms {verb} "
+                                          rf"float64's normal range .*{arg} / abs\({arg}\)\.max\(\)") as e:
+        _scaled_call(direction, *plain, scale, which)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-100, 1e100, 1e150])
+@pytest.mark.parametrize("direction", list(_SCALED_ARG))
+def test_directions_are_scale_free_within_the_range(plain, direction, scale):
+    """Within the range every EV is the same at any scale of the targets (forward's split-half
+    prediction reliability multiplied two squared norms, NaN beyond 1e+-77), and of the predictors
+    with linear regression (ridge: with alpha scaled by the square)."""
+    for which, kw in (("target", {}), ("predictor", dict(regressor="linear"))):
+        base, out = (_scaled_call(direction, *plain, s, which, **kw) for s in (1.0, scale))
+        np.testing.assert_allclose(out.ev.values, base.ev.values, rtol=1e-7, atol=1e-9, err_msg=which)
+        assert np.isfinite(out.ev.values).sum() == np.isfinite(base.ev.values).sum() > 0
+
+
+def test_directions_refuse_out_of_float32_range_for_a_float32_fit(plain):
+    """dtype='float32' squares in float32 (range about 1e+-19): refused where float64's range holds."""
+    F, R = plain
+    nx.forward(nx.features(F), nx.neural(R * 1e25), reps=1)  # float64: fine
+    with pytest.raises(LayoutError, match=r"^forward: neural: the responses' squared norms overflow float32's normal range"):
+        nx.forward(nx.features(F), nx.neural(R * 1e25), reps=1, dtype="float32")
+    with pytest.raises(LayoutError, match=r"^reverse: features: the features' squared norms fall below float32's"):
+        nx.reverse(nx.neural(R), nx.features(F * 1e-25), reps=1, dtype="float32")
+
+
+def test_the_scale_check_passes_zeros_missing_trials_and_dead_neuroids(plain):
+    """Zeros, NaN trials, all-NaN and all-zero neuroids are not out of range (NaN and constant rules apply)."""
+    F, R = plain
+    R = R.copy()
+    R[:3, 0, :2] = np.nan  # missing trials
+    R[:, 1] = 0.0  # an all-zero neuroid: constant, scored NaN with the warning
+    R[:, 2] = np.nan  # all-NaN: left out
+    R[5, 3] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        out = nx.forward(nx.features(np.where(np.abs(F) < 0.2, 0.0, F)), nx.neural(R), reps=2)
+        assert np.isfinite(out.ev.values[0]).all() and np.isnan(out.ev.values[[1, 2]]).all()
+        nx.split_half_reliability(nx.neural(R), reps=2)
+
+
+def test_lazy_inputs_and_inference_refuse_out_of_range_values(plain):
+    """Lazy inputs are judged where their values are read (the streamed Gram's statistics, reverse's unit
+    chunks, a lazy neural array's load), and inference and split-half reliability by the same rule."""
+    import dask.array as dska
+
+    from neuroxr.predictivity import inference as pi
+
+    F, R = plain
+
+    def lazy(x):
+        return x.copy(data=dska.from_array(x.values, chunks=(x.shape[0], 2) + x.shape[2:]))
+
+    pat = r"squared norms (overflow|fall below) float64's normal range"
+    with pytest.raises(LayoutError, match=rf"^forward: features: the features' {pat}"):  # streamed Gram's statistics
+        nx.forward(lazy(nx.features(F * 1e-160)), nx.neural(R), reps=1)
+    with pytest.raises(LayoutError, match=r"^forward: features: the Gram of the features is not finite: values too large"):
+        nx.forward(lazy(nx.features(F * 1e160)), nx.neural(R), reps=1)  # refused by the Gram's reduction itself
+    with pytest.raises(LayoutError, match=rf"^reverse: features: the features' {pat}"):  # unit chunks
+        nx.reverse(nx.neural(R), lazy(nx.features(F * 1e-160)), reps=1)
+    with pytest.raises(LayoutError, match=rf"^forward: neural: the responses' {pat}"):
+        nx.forward(nx.features(F), lazy(nx.neural(R * 1e-170)), reps=1)
+    with pytest.raises(LayoutError, match=rf"^split_half_reliability: neural: the responses' {pat}"):
+        nx.split_half_reliability(nx.neural(R * 1e170), reps=2)
+    with pytest.raises(LayoutError, match=rf"neural: the responses' {pat}"):
+        pi.bootstrap("forward", nx.features(F), nx.neural(R * 1e200), n_boot=5, reps=2)
+    with pytest.raises(LayoutError, match=rf"features: the features' {pat}"):
+        pi.permutation_test("reverse", nx.neural(R), nx.features(F * 1e-200), n_perm=5)
+
+
+def test_time_resolved_directions_refuse_out_of_range_responses(plain):
+    """Time-resolved forward and temporal generalisation read their responses through the same load."""
+    import xarray as xr
+
+    F, R = plain
+    n = nx.neural(R * 1e-170)
+    timed = xr.concat([n, n * 1.1], dim="time_bin").transpose("stimulus", "neuroid", "repeat", "time_bin")
+    timed = timed.assign_coords(time_bin_start=("time_bin", [0, 10]), time_bin_end=("time_bin", [10, 20]))
+    pat = r"neural: the responses' squared norms fall below float64's normal range"
+    with pytest.raises(LayoutError, match=rf"^forward: {pat}"):
+        nx.forward(nx.features(F), timed, reps=1)
+    with pytest.raises(LayoutError, match=rf"^temporal_generalization: {pat}"):
+        nx.temporal_generalization(nx.features(F), timed)

@@ -713,3 +713,37 @@ def test_a_constant_networks_distance_to_itself_is_nan_in_pairwise_distances():
     for M in (D.values, both["train"].values, both["test"].values):
         assert np.isnan(M[1]).all() and np.isnan(M[:, 1]).all() and M[0, 0] == 0 and M[2, 2] == 0
     assert LinearMetric().fit_distance(nets["b"], nets["b"]) != LinearMetric().fit_distance(nets["b"], nets["b"])  # NaN too
+
+
+# ---------------------------------------------------------------------------- feature scale
+def _scale_pair():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 5))
+    return X, X @ rng.normal(size=(5, 4)) + 0.5 * rng.normal(size=(30, 4))
+
+
+@pytest.mark.parametrize("scale, verb", [(1e160, "overflow"), (1e-160, "fall below"), (1e300, "overflow"), (1e-300, "fall below")])
+def test_shape_metrics_refuse_networks_whose_squares_leave_the_range(scale, verb):
+    """Networks beyond about 1e+-154 gave NaN distances with NumPy's overflow warning only: refused in
+    one line naming the function, the network and the way out (kernels.gram_rows.check_range)."""
+    from neuroxr.geometry import split_distance
+    from neuroxr.geometry.shape_inference import shape_bootstrap
+
+    X, Y = _scale_pair()
+    pat = rf"the features' squared norms {verb} float64's normal range .* (X|train_data\[0\]) / abs\(\1\)\.max\(\)"
+    for call, start in ((lambda: LinearMetric().fit(X * scale, Y), "LinearMetric: X"),
+                        (lambda: LinearMetric().fit_distance(X * scale, Y), "LinearMetric: X"),
+                        (lambda: pairwise_distances([X * scale, Y]), r"pairwise_distances: train_data\[0\]"),
+                        (lambda: split_distance(features(X * scale), features(Y)), r"split_distance: X \(features\)"),
+                        (lambda: shape_bootstrap(features(X * scale), features(Y), n_boot=5), r"shape_bootstrap: X \(features\)")):
+        with pytest.raises(LayoutError, match=rf"^{start}: {pat}") as e:
+            call()
+        assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-100, 1e100, 1e150])
+def test_angular_shape_distances_are_scale_free_within_the_range(scale):
+    X, Y = _scale_pair()
+    d0 = LinearMetric().fit_distance(X, Y)
+    assert LinearMetric().fit_distance(X * scale, Y) == pytest.approx(d0, rel=1e-12)
+    assert float(pairwise_distances([X * scale, Y]).values.max()) == pytest.approx(d0, rel=1e-12)

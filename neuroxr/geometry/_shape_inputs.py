@@ -20,10 +20,14 @@ from ..errors import shown as shown_value
 from ..validation import real_array
 from ._common import _arg, _canonical, _ids, _is_neural, _label, _named
 
+#: What the shape metrics keep when a network is scaled (:func:`check_shape_range`'s refusal).
+SHAPE_SCALE_NOTE = "(angular distances with alpha=1 do not change; Euclidean distances scale by the same factor)"
+
 
 def _check_finite(M: Any, name: str, caller: str = "LinearMetric") -> None:
     """A one-line ``LayoutError`` (``caller: name ...``, ``caller`` the public function called) for a
-    representation ``M`` that is not a finite, real (stimulus, unit) array."""
+    representation ``M`` that is not a finite, real (stimulus, unit) array, or whose squares leave the
+    normal range of its dtype (:func:`check_shape_range`)."""
     xp = get_namespace(M)
     if M.ndim == 3:  # neural responses (stimulus, neuroid, repeat)
         raise LayoutError(f"{caller}: {name} has shape {tuple(M.shape)}, neural responses with repeats; average them first "
@@ -38,6 +42,19 @@ def _check_finite(M: Any, name: str, caller: str = "LinearMetric") -> None:
             f"{caller}: {name} holds {bad} NaN or infinite values; the shape metric needs complete, finite data. "
             f"Drop or impute the stimuli / units with them first (e.g. {_arg(name)}.dropna('unit'))."
         )
+    check_shape_range(M, name, caller)
+
+
+def check_shape_range(M: Any, name: str, caller: str) -> None:
+    """A one-line ``LayoutError`` (:func:`~neuroxr.kernels.gram_rows.check_range`, the rule of RDMs,
+    CKA and the directions) for a finite network ``M`` whose largest magnitude squares out of the
+    normal range of its dtype (float64: beyond about ``1e+-154``; float32: ``1e+-19``): its
+    covariances overflowed or underflowed, and the distances came out NaN or wrong with NumPy's
+    warning only. The whole network is judged (one max and one min pass): its alignment and
+    distances are sums over all its units, so a single small unit among others loses nothing."""
+    from ..kernels.gram_rows import check_range
+
+    check_range(M, f"{caller}: {name}", arg=_arg(name), note=SHAPE_SCALE_NOTE)
 
 
 def refuse_dataset(M: Any, name: str, caller: str) -> None:

@@ -32,7 +32,7 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     from ..alignment import align, canonical_order
     from ..backend import to_numpy
     from ._common import _canonical, _drop_unusable, _ids
-    from ._shape_inputs import _network_array, _rows, _trial_averaged, refuse_dataset
+    from ._shape_inputs import _network_array, _rows, _trial_averaged, check_shape_range, refuse_dataset
 
     names = _named(X, "X"), _named(Y, "Y")
     refuse_dataset(X, names[0], "shape_bootstrap")
@@ -66,6 +66,7 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
         if bad := int((~np.isfinite(A)).sum()):
             raise ParameterError(f"shape_bootstrap: {name} holds {bad} NaN or infinite values; the shape metric needs "
                                  "complete data; drop or impute the stimuli / units with them first.")
+        check_shape_range(A, name, "shape_bootstrap")
     return X, Y, ids, counts
 
 

@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
+
 from ..backend import get_namespace, gram_matrix, shifted_gram
 from ..errors import LayoutError
 
@@ -55,28 +57,122 @@ def uncentered_shift(stats: GramStats) -> Any:
     return stats.v + (stats.n_units * stats.mu * stats.mu + stats.m2) / 2
 
 
-def check_range(stats: GramStats, name: str) -> None:
-    """Refuse the statistics of features whose squares leave the normal range of the Gram's dtype
-    (float64: values beyond about 1e+-154): a squared norm that overflowed (inf) or fell below the
-    smallest normal number (its digits lost), where correlation and cosine RDMs became 0s and 2s or
-    NaN, CKA and effective dimensionality wrong numbers or NaN (taken for constant features), with
-    NumPy's warning only. One line naming ``name`` and the way out (scaling)."""
+#: The way out of :func:`check_range`'s refusal of features, and what it leaves unchanged.
+_GRAM_NOTE = ("(correlation and cosine RDMs, CKA and effective dimensionality do not change; Euclidean RDMs scale by "
+              "the same factor)")
+
+
+def check_range(stats: Any, name: str, *, what: str = "features", arg: str | None = None, note: str = _GRAM_NOTE,
+                dtype: Any = None, axis: Any = None, count: int | None = None) -> None:
+    """Refuse features or responses whose squares leave the normal range of their dtype (float64:
+    values beyond about 1e+-154; float32: 1e+-19): a squared norm that overflowed (inf) or fell below
+    the smallest normal number (its digits lost), where correlation and cosine RDMs became 0s and 2s
+    or NaN, CKA, effective dimensionality and the predictivity directions' EVs wrong numbers or NaN
+    (taken for constant features), shape metrics NaN, with NumPy's warning only. The one rule of
+    every caller: one line naming ``name`` and the way out (divide by the largest magnitude).
+
+    Parameters
+    ----------
+    stats : GramStats or array
+        :class:`~neuroxr.kernels.gram.GramStats` (each stimulus's squared norm over the units, from
+        the statistics), or the values themselves (a NumPy array, any shape): then one max/min pass
+        bounds each column's squared norm by its largest magnitude ``m``, ``m^2 <= |x|^2 <= count m^2``:
+        refused where ``count m^2`` overflows, or where the whole array's largest ``m^2`` is below the
+        smallest normal number (every square subnormal or 0: dividing by the largest magnitude mends
+        it; a column alone that small is not refused). NaN (missing values), zeros and all-zero
+        columns pass.
+    name : str
+        The input as the message names it (``"forward: neural (V4)"``).
+    what : str, default "features"
+        What the values are, in the message (``"responses"``).
+    arg : str, optional
+        The argument in the message's example of the way out (default ``what``):
+        ``arg / abs(arg).max()``.
+    note : str
+        What scaling leaves unchanged, in parentheses after the way out.
+    dtype : dtype, optional
+        The dtype the squares are taken in (default: the Gram's, or the values' where floating,
+        else float64): a float32 fit is judged in float32.
+    axis : int or tuple of int, optional
+        Values only: the axes a column's values lie along (default: all, one column).
+    count : int, optional
+        Values only: the number of values a sum of squares may add (default ``stats.size``; a chunk
+        of a larger array passes the whole array's).
+    """
+    if hasattr(stats, "K"):
+        over, dt = _gram_out_of_range(stats, dtype)
+    else:
+        over, dt = _values_out_of_range(stats, dtype, axis, count)
+    if over is None:
+        return
+    info = np.finfo(_np_dtype(dt))
+    lo, hi = math.sqrt(float(info.tiny)), math.sqrt(float(info.max))
+    raise LayoutError(
+        f"{name}: the {what}' squared norms {'overflow' if over else 'fall below'} {dt}'s normal range "
+        f"(values outside about {lo:.0e} .. {hi:.0e} in magnitude): scale them first, e.g. {arg or what} / abs({arg or what}).max() "
+        f"{note}.")
+
+
+def _gram_out_of_range(stats: GramStats, dtype: Any) -> tuple[bool | None, Any]:
+    """Whether the statistics' squared norms overflow (True), fall below the normal range (False)
+    or neither (None), and the dtype judged (:func:`check_range`)."""
     xp = get_namespace(stats.K)
     K = stats.K if xp.isdtype(stats.K.dtype, "real floating") else xp.astype(stats.K, xp.float64)
     d = xp.linalg.diagonal(K) + 2 * uncentered_shift(stats)  # every stimulus's squared norm ||F_i||^2
-    info = xp.finfo(K.dtype)
-    over = bool(xp.any(xp.isinf(K))) or bool(xp.any(xp.isinf(d)))  # NaN: missing values, as the caller decides
+    info = xp.finfo(K.dtype if dtype is None else _np_dtype(dtype))
+    over = bool(xp.any(xp.isinf(K))) or bool(xp.any(xp.isinf(d))) or bool(xp.any(d > float(info.max)))
     # a norm squared to exactly 0 where the row's mean (unsquared: it does not underflow) is not 0 beyond the
-    # rounding of a zero row's (-mu + mu): underflow, not a zero pattern
+    # rounding of a zero row's (-mu + mu): underflow, not a zero pattern; NaN: missing values, as the caller decides
     mean, scale = stats.a / stats.n_units + stats.mu, xp.abs(stats.a) / stats.n_units + abs(float(stats.mu))
-    flushed = (d == 0) & (xp.abs(mean) > 64 * float(info.eps) * scale)
-    if over or bool(xp.any((d > 0) & (d < float(info.tiny)))) or bool(xp.any(flushed)):
-        lo, hi = math.sqrt(float(info.tiny)), math.sqrt(float(info.max))
-        raise LayoutError(
-            f"{name}: the features' squared norms {'overflow' if over else 'fall below'} {K.dtype}'s normal range "
-            f"(values outside about {lo:.0e} .. {hi:.0e} in magnitude): scale them first, e.g. features / abs(features).max() "
-            "(correlation and cosine RDMs, CKA and effective dimensionality do not change; Euclidean RDMs scale by the "
-            "same factor).")
+    flushed = (d == 0) & (xp.abs(mean) > 64 * float(xp.finfo(K.dtype).eps) * scale)
+    under = bool(xp.any((d > 0) & (d < float(info.tiny)))) or bool(xp.any(flushed))
+    return (True if over else False if under else None), (K.dtype if dtype is None else _np_dtype(dtype))
+
+
+def _values_out_of_range(v: Any, dtype: Any, axis: Any, count: int | None) -> tuple[bool | None, Any]:
+    """:func:`_gram_out_of_range` of the values ``v`` themselves: each column's largest magnitude
+    from one max and one min reduction (NumPy: NaN ignored, an all-NaN column gives NaN and is never
+    refused; other array-API arrays, finite, in their namespace)."""
+    numpy = isinstance(v, np.ndarray) or not hasattr(v, "shape")
+    v = np.asarray(v) if numpy else v
+    xp = np if numpy else get_namespace(v)
+    floating = xp.isdtype(v.dtype, "real floating")
+    dt = _np_dtype(dtype if dtype is not None else v.dtype if floating else np.float64)
+    size = math.prod(v.shape)
+    if size == 0 or not (floating or xp.isdtype(v.dtype, "integral")):
+        return None, dt
+    axes = None if axis is None else tuple(int(a) % v.ndim for a in np.atleast_1d(axis))
+    others = tuple(i for i in range(v.ndim) if axes is not None and i not in axes) or None
+    if numpy and floating:
+        top, bottom = np.fmax.reduce(v, axis=others), np.fmin.reduce(v, axis=others)
+    else:
+        top, bottom = xp.max(v, axis=others), xp.min(v, axis=others)
+    top, bottom = (np.asarray(_to_host(x), dtype=np.float64) for x in (top, bottom))
+    m = np.maximum(top, -bottom)  # NaN where a column is all NaN
+    with np.errstate(invalid="ignore"):
+        over = bool(np.any(m > math.sqrt(float(np.finfo(dt).max) / max(1, int(size if count is None else count)))))
+    # below the range: the whole array (what dividing by its largest magnitude mends), not a column alone (a
+    # softmax layer's unit near 1e-25 beside units near 1 is no reason to refuse the layer)
+    top_all = float(np.nanmax(m)) if np.isfinite(m).any() else 0.0
+    under = 0 < top_all < math.sqrt(float(np.finfo(dt).tiny))
+    return (True if over else False if under else None), dt
+
+
+def _to_host(x: Any) -> Any:
+    """A reduction's result as a NumPy value (torch and CuPy arrays copied to the host)."""
+    if isinstance(x, np.ndarray) or np.isscalar(x):
+        return x
+    from ..backend import to_numpy
+
+    return to_numpy(x)
+
+
+def _np_dtype(dtype: Any) -> Any:
+    """``dtype`` as a NumPy dtype (a torch or CuPy dtype by its name)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return np.dtype(str(dtype).rpartition(".")[2])
 
 
 def row_centered_shift(stats: GramStats) -> Any:

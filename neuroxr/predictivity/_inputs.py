@@ -127,11 +127,37 @@ def is_lazy(da: xr.DataArray) -> bool:
     return hasattr(da.data, "dask")
 
 
-def load(da: xr.DataArray, name: str) -> np.ndarray:
+def load(da: xr.DataArray, name: str, dtype: Any = None) -> np.ndarray:
     """The values of ``da`` as float64; a lazy array's computed values are refused as the in-memory
     array is when validated (:func:`~neuroxr.validation.check_computed`: features NaN/inf, neural
-    inf), named ``name`` (how the caller's messages name the input, :func:`named`)."""
+    inf), named ``name`` (how the caller's messages name the input, :func:`named`), and any array
+    whose squares leave the normal range of the fit's ``dtype`` (float64, or float32 with
+    ``dtype="float32"``) is refused too (:func:`check_scale`), on the values read here."""
     v = np.asarray(da.values, dtype=np.float64)
     if is_lazy(da):
         check_computed(da, v, name)
+    check_scale(v, da, name, dtype)
     return v
+
+
+#: What a direction's inputs keep when scaled (:func:`check_scale`'s refusal).
+SCALE_NOTE = ("(a target's EV does not change; a predictor's scale sets how much ridge's alpha regularises, so divide "
+              "alpha by the factor squared to keep its fit)")
+
+
+def check_scale(v: Any, da: xr.DataArray, name: str, dtype: Any = None, count: int | None = None) -> None:
+    """One-line :class:`~neuroxr.errors.LayoutError` (:func:`~neuroxr.kernels.gram_rows.check_range`,
+    the rule of RDMs, CKA and the shape metrics) where the values ``v`` of the input ``da`` (its
+    layout's dims; ``v`` may be a chunk of its units, ``count`` the values of the whole) hold a column
+    (a unit, a neuroid; per time bin) whose squares leave the normal range of ``dtype`` (float64
+    unless ``"float32"``: the dtype its fit squares them in): values beyond about ``1e+-154`` gave no
+    finite EV with a false warning of constant neuroids, or wrong numbers. Each column judged on its
+    own squares, as the constancy rule judges it; NaN (missing trials), zeros and all-zero columns pass."""
+    from ..backend import resolve_dtype
+    from ..kernels.gram_rows import check_range
+
+    neural = "unit" not in da.dims
+    axes = tuple(i for i, d in enumerate(da.dims) if d not in ("stimulus", "repeat"))
+    arg = name.rpartition(": ")[2].partition(" (")[0] or ("neural" if neural else "features")
+    check_range(v, name, what="responses" if neural else "features", arg=arg, note=SCALE_NOTE,
+                dtype=resolve_dtype(dtype), axis=axes, count=count)

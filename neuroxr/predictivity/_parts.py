@@ -412,12 +412,12 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     features, neural, fname, nname, ceiling, note, _ = prep.inputs(caller, features, "features", neural, "neural", noise_ceiling)
     _note(params, note)
     features, neural, order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)
-    R = prep.load(neural, nname)
+    R = prep.load(neural, nname, opts["dtype"])
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname)  # all-NaN targets: NaN, as in the direction
     keep, valid = prep.target_stimuli(prep.take(R, None, ok), nname, neural.stimulus_id.values,
                                       prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
-    F = prep.take(prep.load(features, fname), keep)
+    F = prep.take(prep.load(features, fname, opts["dtype"]), keep)
     prep.check_design(F, fname, prep.float32_cause(features))
     n, k, T = R.shape
     groups, mask = _groups("forward", valid, ok, neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
@@ -457,12 +457,12 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     neural, features, nname, fname, ceiling, note, _ = prep.inputs(caller, neural, "neural", features, "features", noise_ceiling)
     _note(params, note)
     neural, features, order = prep.order_by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
-    R = prep.load(neural, nname)
+    R = prep.load(neural, nname, opts["dtype"])
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True)
     R = prep.take(R, None, ok)
     keep = prep.predictor_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
-    F = prep.take(prep.load(features, fname), keep)
+    F = prep.take(prep.load(features, fname, opts["dtype"]), keep)
     n, _, T = R.shape
     reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed, opts, caller)
     X = nanmean_repeats(R)
@@ -488,7 +488,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     _note(params, note)
     neural_a, neural_b, order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
     ids = neural_a.stimulus_id.values
-    RA, RB = prep.load(neural_a, aname), prep.load(neural_b, bname)
+    RA, RB = prep.load(neural_a, aname, opts["dtype"]), prep.load(neural_b, bname, opts["dtype"])
     ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, aname, predictor=True)
     ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, bname)  # all-NaN targets: NaN, as in the direction
     RA = prep.take(RA, None, ok_a)
@@ -542,7 +542,7 @@ def _note(params: dict[str, Any], note: str | None) -> None:
 def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts, params, caller) -> Parts:
     features_a, features_b, aname, bname, *_ = prep.inputs(caller, features_a, "features_a", features_b, "features_b")
     features_a, features_b, order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)
-    X, Y = prep.load(features_a, aname), prep.load(features_b, bname)
+    X, Y = prep.load(features_a, aname, opts["dtype"]), prep.load(features_b, bname, opts["dtype"])
     prep.check_design(X, aname, prep.float32_cause(features_a))
     reg = prep.fold_regressor("model_to_model", X.shape[0], regressor, n_folds, fold_seed, opts, caller)
     S = reg.operator(X) if reg.shared else None

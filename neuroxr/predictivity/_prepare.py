@@ -37,7 +37,7 @@ from ..kernels.regressors import (
 from ..kernels.splits import SPLIT_MODES, complete_sums, valid_counts
 from ..kernels.stats import ROUNDING_SPREAD, column_squares, column_tol, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
-from ._inputs import inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F401 (the directions read prep.*)
+from ._inputs import SCALE_NOTE, check_scale, inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F401 (the directions read prep.*)
 from ._progress import check_progress
 
 
@@ -484,7 +484,7 @@ def expand_pred(preds: np.ndarray | None, ok: np.ndarray) -> np.ndarray | None:
 
 
 def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.ndarray,
-                caller: str = "", name: str = "features") -> tuple[np.ndarray, bool]:
+                caller: str = "", name: str = "features", dtype: Any = None) -> tuple[np.ndarray, bool]:
     """The column-centred Gram of the features (given in the features' own stimulus order, or
     reduced over unit chunks), in the canonical order, kept stimuli only, and whether the features
     are constant there up to rounding (:func:`~neuroxr.kernels.gram.constant_features`). Reduced
@@ -494,11 +494,15 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     design is then refused where the in-memory one is scored); a bare Gram array: when its trace is
     not positive).
     A given ``gram`` is checked against the features (:func:`check_gram`). The messages start with
-    the function called, ``caller``, and name the features ``name`` (:func:`named`, with the caller)."""
+    the function called, ``caller``, and name the features ``name`` (:func:`named`, with the caller).
+    Features whose squares leave the normal range of the fit's ``dtype`` are refused from the Gram's
+    statistics (reduced here, or given with them: :func:`~neuroxr.kernels.gram_rows.check_range`, as
+    :func:`load` refuses in-memory features), before any fit."""
     from ..backend import to_numpy
     from ..geometry.gram import gram_stats
     from ..kernels.gram import GramStats, constant_features, gram_dask
     from ..kernels.gram_measures import variance_totals
+    from ..kernels.gram_rows import check_range
 
     n = features.sizes["stimulus"]
     n_units = stats = None
@@ -530,6 +534,9 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     K = K.astype(np.float64, copy=False)
     if K.shape != (n, n):
         raise LayoutError(f"{arg}: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")
+    if stats is not None:  # squares out of range: the Gram lost them, as every fit on it would
+        check_range(stats, name, arg=name.rpartition(": ")[2].partition(" (")[0] or "features", note=SCALE_NOTE,
+                    dtype=resolve_dtype(dtype))
     if not np.isfinite(K).all():
         raise LayoutError(
             f"{name}: the Gram of the (lazy) features is not finite: the features hold NaN/inf or a chunk "

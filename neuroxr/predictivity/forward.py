@@ -36,7 +36,7 @@ from ..kernels.splits import (
     split_half_r,
     target_halves,
 )
-from ..kernels.stats import pearson, spearman_brown
+from ..kernels.stats import pearson, root_product, spearman_brown
 from ..layouts import has_time
 from ..sets import set_label
 from . import _prepare as prep
@@ -207,7 +207,7 @@ def _forward(
     features, neural, targets_order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)  # joint fits: never with bins
     unit_order = prep.id_order(features, "unit") if max_n is not None else None
     nids = neural.neuroid_id.values
-    R = R0 = prep.load(neural, nname)
+    R = R0 = prep.load(neural, nname, dtype)
     # the repeat sums, once: finite, no repeat is missing (the NaN checks read no response), and
     # unless a neuroid or stimulus is dropped, the trial means' and the split halves'
     total = sum_last(R)
@@ -220,11 +220,11 @@ def _forward(
     n, k, _ = R.shape
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
-        F, (K, const) = None, prep.gram_matrix(features, gram, order, keep, caller, fname)
+        F, (K, const) = None, prep.gram_matrix(features, gram, order, keep, caller, fname, dtype)
         if const:
             prep.design_error(fname)
     else:
-        F, K = prep.take(prep.load(features, fname), keep), None
+        F, K = prep.take(prep.load(features, fname, dtype), keep), None
         prep.check_design(F, fname, prep.float32_cause(features))
     mean_all = nanmean_repeats(R, total)  # the trial means, once
     const = prep.warn_constant_targets(prep.scored(mean_all, valid), nids[ok], nname, "neuroids", cause=prep.float32_cause(neural))
@@ -379,7 +379,8 @@ def _half_r(aa: np.ndarray, ab: np.ndarray, bb: np.ndarray, T: int, c1: int) -> 
     ``bb = |B|^2`` (``A``, ``B``: centred ``P1``, ``P``):
     ``r = (T ab - c1 aa) / sqrt(aa (T^2 bb - 2 T c1 ab + c1^2 aa))``; NaN where either is constant."""
     var2 = T * T * bb - 2.0 * T * c1 * ab + c1 * c1 * aa
-    den = np.sqrt(np.maximum(aa * var2, 0.0))
+    # sqrt(aa var2) without the product's overflow or underflow (targets near 1e+-77 and beyond)
+    den = root_product(np, aa, np.maximum(var2, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(den > 0, (T * ab - c1 * aa) / np.where(den > 0, den, 1.0), np.nan)
     return np.clip(r, -1.0, 1.0)

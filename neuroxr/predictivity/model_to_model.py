@@ -68,7 +68,7 @@ def model_to_model(
     # (pls, an estimator), in canonical id order; max_n's subsets are drawn over A's in that order
     features_a, features_b, targets_order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)
     unit_order = prep.id_order(features_a, "unit") if max_n is not None else None
-    FA, FB = prep.load(features_a, aname), prep.load(features_b, bname)
+    FA, FB = prep.load(features_a, aname, dtype), prep.load(features_b, bname, dtype)
     prep.warn_shared_recordings(FA, FB, features_a.unit_id.values, features_b.unit_id.values,
                                 (prep.named("", features_a, "features_a"), bname),
                                 ("units", "a model-to-model score", "two layers (or two disjoint sets of units)"))

@@ -25,11 +25,13 @@ from ..backend import (
     in_background,
     one_blas_thread,
     resolve_backend,
+    resolve_dtype,
     sum_last,
     thread_map,
     with_blas_threads,
 )
 from ..kernels import splits as _splits
+from ..kernels.gram_rows import check_range
 from ..kernels.kernel_operator import apply_into
 from ..kernels.offsets import offset_columns, warn_offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
@@ -118,7 +120,7 @@ def reverse(
     # by id, never by position: the predictor neuroids (max_n's subsets, the fits' columns: the
     # designs' columns, cols) and, for a joint fit (pls, an estimator), the target units in canonical id order
     neural, features, targets_order = prep.order_by_id(neural, "neuroid", features, "unit", regressor)
-    R = R0 = prep.load(neural, nname)
+    R = R0 = prep.load(neural, nname, dtype)
     total = sum_last(R)  # the repeat sums, once: the NaN checks' (finite: none), the trial means', the halves'
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True, total=total)
     R = prep.take(R, None, ok)
@@ -133,7 +135,7 @@ def reverse(
     # scored unit chunk by unit chunk, never loaded whole, where each target is fitted on its own
     # (a joint multi-output fit, pls or an estimator, needs every unit at once)
     lazy = prep.is_lazy(features) and not fits_jointly(regressor)
-    F, keep_rows = (features.data, keep) if lazy else (prep.take(prep.load(features, fname), keep), None)
+    F, keep_rows = (features.data, keep) if lazy else (prep.take(prep.load(features, fname, dtype), keep), None)
     cause = prep.float32_cause(features)
     const = (np.zeros(F.shape[1], dtype=bool) if lazy else
              prep.warn_constant_targets(F, features.unit_id.values, fname, "units", cause=cause))
@@ -223,7 +225,7 @@ def inter_animal(
     # columns, cols) and, for a joint fit (pls, an estimator), B's in canonical id order
     neural_a, neural_b, targets_order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor)
     ids = neural_a.stimulus_id.values
-    RA, RB = prep.load(neural_a, aname), prep.load(neural_b, bname)
+    RA, RB = prep.load(neural_a, aname, dtype), prep.load(neural_b, bname, dtype)
     prep.warn_shared_recordings(RA, RB, neural_a.neuroid_id.values, neural_b.neuroid_id.values,
                                 (prep.named("", neural_a, "neural_a"), bname))
     RA0, RB0, total_a, total_b = RA, RB, sum_last(RA), sum_last(RB)  # as reverse's: the NaN checks', means', halves'
@@ -396,7 +398,7 @@ def _from_neural_predictor(
         # (no copy of a strided target array: the ranks' memory adds to the fits')
         wait = in_background(functools.partial(target_reliability, copy=False)) if beside else None
         bar = TargetProgress(reps, progress, direction, m)
-        for lo, hi, Yc in _unit_chunks(Y, keep, constant, unit_ids, offset, shown[1]):
+        for lo, hi, Yc in _unit_chunks(Y, keep, constant, unit_ids, offset, shown[1], reg.dtype):
             done = RepProgress(reps, inverse, bar.part(hi - lo), direction)
             # the first draw alone (it fills the regressor's caches of the targets), the others on
             # several threads where they are independent fits
@@ -512,7 +514,7 @@ def _score_from_slot_kernels(
     S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
     ops = None
     bar = TargetProgress(reps, progress, direction, Y.shape[1])
-    for lo, hi, Yc in _unit_chunks(Y, *chunks):
+    for lo, hi, Yc in _unit_chunks(Y, *chunks, reg.dtype):
         buf = np.empty((2, n, hi - lo))  # the chunk's predictions, written in place draw after draw
         r_mean = pearson(Yc, apply_into(S_mean, Yc, buf[0]))
         made = []
@@ -551,11 +553,13 @@ def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int,
 
 def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = None,
                  unit_ids: Any = None, offset: np.ndarray | None = None,
-                 name: str = "features") -> Iterable[tuple[int, int, np.ndarray]]:
+                 name: str = "features", dtype: Any = None) -> Iterable[tuple[int, int, np.ndarray]]:
     """(start, stop, block) over the unit chunks of a lazy array (``constant``: their constant
     columns, :func:`~neuroxr.kernels.stats.constant_columns`, and ``offset``: those float32 rounds
     past use, :func:`~neuroxr.kernels.offsets.offset_columns`, from the same sums, written as read;
-    NaN/inf refused as in memory, naming ``name`` and ``unit_ids``), or the whole in-memory array."""
+    NaN/inf refused as in memory, naming ``name`` and ``unit_ids``, and units whose squares leave the
+    normal range of the fit's ``dtype``, :func:`~neuroxr.kernels.gram_rows.check_range` as
+    :func:`~neuroxr.predictivity._inputs.load` applies it), or the whole in-memory array."""
     if not hasattr(Y, "dask"):  # in memory: blocks of at most _TARGET_BLOCK_BYTES (peak memory)
         step = max(1, int(_TARGET_BLOCK_BYTES // (8 * max(1, Y.shape[0]))))
         for lo in range(0, Y.shape[1], step):
@@ -566,6 +570,8 @@ def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = 
         block = np.asarray(Y[:, start : start + size].compute(), dtype=np.float64)
         if not np.isfinite(block).all():  # every stimulus, every chunk counted, as the in-memory check does
             raise lazy_nonfinite_error(Y, unit_ids, name)
+        check_range(block, name, arg=name.rpartition(": ")[2].partition(" (")[0] or "features", note=prep.SCALE_NOTE,
+                    dtype=resolve_dtype(dtype), axis=1, count=int(Y.shape[0]) * int(Y.shape[1]))
         if keep is not None:
             block = block[keep]
         if constant is not None:

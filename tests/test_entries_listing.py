@@ -12,6 +12,7 @@ import uuid
 
 import numpy as np
 import pandas as pd
+import pytest
 import xarray as xr
 
 from neuroxr.entries import layout, list_entries
@@ -142,3 +143,25 @@ def test_list_entries_on_s3_makes_few_requests(s3_server):
     walked = _walked(st)
     pd.testing.assert_frame_equal(got, walked)
     assert len(log.requests) - n0 > 2 * len(reqs)  # what the walk costs instead
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_a_cached_stores_listing_sees_writes_of_other_processes(tmp_path, where):
+    """A cached store (a notebook's) listed before; another writer then rewrote the neural set and computed
+    an entry. Listing again reused the inventory and set documents read the first time: the stale entry
+    was still ``current`` and the new one was missing; each listing is one call on the store now."""
+    from neuroxr.entries import compute
+
+    url = str(tmp_path / "s.zarr") if where == "local" else f"memory://neuroxr-listing-{uuid.uuid4().hex}/s.zarr"
+    writer = StudyStore(url)
+    _fill(writer, n=0)
+    compute(writer, "cka", "net.l1", "mA")
+    cached = StudyStore(url, cache=True)
+    assert list_entries(cached).query("kind == 'cka'").current.tolist() == [True]
+    assert len([e for e in layout.iter_entries(cached) if e["kind"] == "cka"]) == 1
+    StudyStore(url).write_neural("mA", neural(np.random.default_rng(5).normal(size=(6, 3, 2)), STIM))
+    compute(StudyStore(url), "cka", "net.l1", "mA")  # beside the old entry (another key)
+    assert len([e for e in layout.iter_entries(cached) if e["kind"] == "cka"]) == 2
+    StudyStore(url).write_neural("mA", neural(np.random.default_rng(6).normal(size=(6, 3, 2)), STIM))
+    assert list_entries(cached).query("kind == 'cka'").current.tolist() == [False, False]
+    assert cached.token("neural/mA") == StudyStore(url, mode="r").token("neural/mA")

@@ -385,6 +385,29 @@ def test_fsspec_memory_url():
     xr.testing.assert_identical(decoded(again.read_dataset(SCORE).load()), _scores())
 
 
+@pytest.mark.parametrize("deleted", ["cache/gram/net/conv1", "metrics/cka"])
+def test_a_parent_group_another_writer_deleted_is_made_again(deleted):
+    """A long-lived object store object remembered the parent groups it found; another object (or process)
+    deleted one (``write_features`` drops ``cache/gram/<model>/<layer>``; any deletion above an entry). The
+    next entry written below it came without its parent's document: Zarr could not see it, and
+    ``damaged()`` (so ``neuroxr validate``) reported a missing metadata document."""
+    from neuroxr.entries import compute
+
+    url = f"memory://neuroxr-parent-{uuid.uuid4().hex}/study.zarr"
+    a = StudyStore(url)
+    a.write_neural("monkeyA", _neural())
+    a.write_features("net", "conv1", _features())
+    compute(a, "cka", "net.conv1", "monkeyA")
+    other = StudyStore(url)
+    if deleted.startswith("cache/"):
+        other.write_features("net", "conv1", _features(1))
+    else:
+        other.invalidate(deleted)
+    compute(a, "cka", "net.conv1", "monkeyA")  # writes a Gram and an entry below the deleted groups
+    assert StudyStore(url).damaged() == []
+    assert len([p for p in StudyStore(url, mode="r").listing("cache/gram")]) == 1
+
+
 # ---------------------------------------------------------------------------- entries are groups
 def test_store_lists_groups_not_entry_layouts(store):
     """The store lists every group of data, whatever its path; it knows no entry layout."""

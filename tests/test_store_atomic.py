@@ -355,6 +355,71 @@ def test_live_lock_elsewhere_is_respected(store):
     os.unlink(file)
 
 
+def _stale_record(**kw):
+    now = time.time()
+    return {"host": socket.gethostname(), "pid": _dead_pid(), "created": now, "expires": now + 600, **kw}
+
+
+def test_a_breaker_never_removes_a_lock_taken_after_it_judged_the_stale_one(store, monkeypatch):
+    """B judges a dead writer's lock stale; A breaks it first and locks. Whatever B then does to the lock
+    file, a third writer C trying after each of B's steps never gets the lock A holds (before: B renamed
+    A's lock aside, C locked in between, B's link-back failed and A's lock was dropped: two holders)."""
+    import threading
+
+    from neuroxr.store import lock as L
+
+    file = lock_file(store.url, "neural/monkeyA")
+    os.makedirs(os.path.dirname(file), exist_ok=True)
+    with open(file, "w") as f:
+        json.dump(_stale_record(id="dead"), f)
+    a, armed, c_got, b_got = EntryLock(store.url, "neural/monkeyA", timeout=5), [], [], []
+    real_stale = L.is_stale
+
+    def is_stale(f, info):
+        stale = real_stale(f, info)
+        if stale and threading.current_thread().name == "B" and not armed:  # B judged it: A gets in first
+            assert _in_thread(a.acquire) is True
+            armed.append(True)
+        return stale
+
+    def after(name):
+        real = getattr(os, name)
+
+        def call(*args, **kw):
+            out = real(*args, **kw)
+            if armed and threading.current_thread().name == "B":  # C tries right after each step of B's
+                c_got.append(_in_thread(EntryLock(store.url, "neural/monkeyA", timeout=0).acquire))
+            return out
+        return call
+
+    monkeypatch.setattr(L, "is_stale", is_stale)
+    for name in ("rename", "replace", "link", "unlink", "open"):
+        monkeypatch.setattr(os, name, after(name))
+    b = threading.Thread(target=lambda: b_got.append(EntryLock(store.url, "neural/monkeyA", timeout=0).acquire()), name="B")
+    b.start()
+    b.join()
+    monkeypatch.undo()
+    assert armed and b_got == [False] and True not in c_got
+    assert L.read_lock(file)["id"] == a.id  # A still holds its lock
+    a.release()
+    assert os.listdir(os.path.dirname(file)) == []  # no lock, no removal marker left
+
+
+def test_a_removal_marker_whose_holder_died_is_passed_over(store):
+    """A breaker killed holding the removal marker of a stale lock: the next writer takes the next
+    marker and breaks the lock; every marker of that lock goes with it."""
+    file = lock_file(store.url, "neural/monkeyA")
+    os.makedirs(os.path.dirname(file), exist_ok=True)
+    with open(file, "w") as f:
+        json.dump(_stale_record(id="dead"), f)
+    with open(f"{file}.id-dead.0.rm", "w") as f:
+        json.dump(_stale_record(), f)
+    t0 = time.monotonic()
+    store.write_neural("monkeyA", _neural(4))
+    assert time.monotonic() - t0 < 5 and os.listdir(os.path.dirname(file)) == []
+    np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(4).values)
+
+
 # ---------------------------------------------------------------------------- staged writes (extraction)
 def test_begin_commit_write(store):
     url = store.begin_write("features/net/fc")

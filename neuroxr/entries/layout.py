@@ -16,6 +16,7 @@ group and are listed too.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -199,9 +200,20 @@ def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
     writer) as incomplete. 0.1.0 entries (a group at the pair path) are found when the inventory
     records them (a rebuild does: ``neuroxr validate --rebuild-inventory``); their pair groups alone are walked
     for the keyed entries inside. The hierarchy is walked instead when the store has no usable
-    inventory (none yet, unreadable, or disagreeing with the groups).
+    inventory (none yet, unreadable, or disagreeing with the groups). One call on the store
+    (:meth:`~neuroxr.store.StudyStore.session`): a cached store reads the inventory afresh, and the
+    documents of the groups written or deleted since, so writes of other processes since its last
+    call are seen; the entries are read before the first is handed out.
     """
-    yield from _scan(store)[0]
+    with _session(store):
+        rows = list(_scan(store)[0])
+    yield from rows
+
+
+def _session(store: Any) -> Any:
+    """The store's :meth:`~neuroxr.store.StudyStore.session` (nothing for an object without one)."""
+    session = getattr(store, "session", None)
+    return session(listing=True) if session is not None else contextlib.nullcontext(store)
 
 
 def _revision(kind: str, params: Any) -> int:
@@ -248,11 +260,24 @@ def list_entries(store: Any) -> pd.DataFrame:
         open puts that copy back);
         ``revision``: the kind's revision when it was computed) then one column per parameter (``params.<name>``
         values, NaN where a kind lacks it).
+
+    Notes
+    -----
+    One call on the store (:meth:`~neuroxr.store.StudyStore.session`), as ``compute`` and ``lookup``
+    are: a cached store (``cache=True``) reads the inventory afresh, and the documents of the groups
+    written or deleted since (by another process too; the others it read already are not read again),
+    so a set another process rewrote since its last call makes its entries not current.
     """
     from ..store import StudyStore
 
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
+    with _session(store):  # a cached store's listing reads the inventory afresh, and what changed since
+        return _list(store)
+
+
+def _list(store: Any) -> pd.DataFrame:
+    """:func:`list_entries` of an open store, within one call on it."""
     rows = []
     tokens: dict[str, str | None] = {}
     entries, sets, unfinished = _scan(store)

@@ -80,6 +80,19 @@ class Listing:
             self._index = index
         return index
 
+    def _recheck_docs(self) -> None:
+        """A listing's call on a cached store (:meth:`~neuroxr.store.StudyStore.session`): read the
+        inventory afresh and drop the kept documents of the groups it no longer records complete under
+        the kept copy's token (rewritten, deleted or being written by another writer since); the others
+        stay, so a report's listings read no document twice. Without a usable inventory all go."""
+        self._index = None
+        index = self._inventory() or {}
+        with self._doc_lock:
+            for path, doc in list(self._docs.items()):
+                rec, token = index.get(path), (doc.get("attributes") or {}).get(TOKEN_ATTR)
+                if not token or rec is None or rec["state"] != "complete" or rec.get("deleted") or rec["token"] != token:
+                    del self._docs[path]
+
     def _disagrees(self) -> None:
         """The inventory lists a group that is not complete: stop using it (and rebuild it when writable)."""
         self._index = None

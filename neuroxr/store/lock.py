@@ -5,8 +5,19 @@ A lock is the file ``.neuroxr/locks/<quoted entry path>.lock`` holding JSON
 file, then hard-linked to the lock name, which fails when the lock exists), so a lock file is never
 seen half written. A lock is *stale*, and is broken by the next writer, when its expiry has passed
 or when its owner ran on this host and its process is gone (a writer killed with ``kill -9``).
-Breaking renames the lock file to a private name first, so two writers breaking the same stale lock
-cannot both succeed.
+
+Nothing ever removes a lock file other than the one it judged: a breaker (of the stale lock it read)
+and an owner releasing its lock both remove it under a *removal marker* of that very lock, the file
+``<lock>.<identity>.<n>.rm`` created exclusively (``O_EXCL``), where the identity is the lock's
+``id`` (a uuid4: a lock once removed never comes back) and ``n`` counts markers whose holders died.
+Under the marker the remover reads the lock again and removes it only if it is still the one of that
+identity; meanwhile no one else can remove it (any other remover of that lock waits for the marker),
+and no one can replace it (a lock is only ever created where none is). A marker is held for one read
+and one unlink: one whose holder is gone (its pid dead on this host, or older than
+:data:`MARK_EXPIRY`) is passed over by taking the next ``n``, never removed while its lock lies
+there. (Before, a breaker renamed the lock aside and linked it back when it was a fresh lock taken
+meanwhile: a third writer locking in between kept the lock, the fresh one was dropped, and two
+writers held one entry's lock.)
 
 The lock guards the short step that swaps a staged entry into place (and the recovery of an
 interrupted swap); callers may also hold it around a whole computation (:meth:`StudyStore.lock`).
@@ -31,6 +42,8 @@ from ._zarr import HIDDEN
 LOCK_EXPIRY = 600.0
 #: seconds a writer waits for another writer's lock before giving up
 LOCK_TIMEOUT = 120.0
+#: seconds after which a removal marker (held for one read and one unlink) is taken for its holder's, gone
+MARK_EXPIRY = 30.0
 _HOST = socket.gethostname()
 #: the locks this process holds: lock file -> (thread, lock id), so the thread holding one takes it again
 #: (a caller holding ``StudyStore.lock(path)`` around a computation, then writing ``path``)
@@ -77,6 +90,82 @@ def is_stale(file: str, info: dict | None, now: float | None = None) -> bool:
         except OSError:
             return False
     return float(info.get("expires", 0)) < now or not _owner_alive(info)
+
+
+def _identity(file: str, info: dict | None) -> str | None:
+    """What names the lock ``file`` whose record reads ``info``: its ``id``; for an unreadable record
+    (or one without an id), its inode and modification time (``None``: no lock there)."""
+    if info is None:
+        return None
+    if info.get("id"):
+        return f"id-{info['id']}"
+    try:
+        st = os.stat(file)
+    except OSError:
+        return None
+    return f"ino-{st.st_ino}-{st.st_mtime_ns}"
+
+
+def _mark_live(mark: str) -> bool | None:
+    """Whether the removal marker ``mark`` has a live holder (``None``: it is gone)."""
+    try:
+        with open(mark) as f:
+            info = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):  # being written, or its holder died writing it: judged by its age
+        try:
+            return time.time() - os.path.getmtime(mark) <= MARK_EXPIRY
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return True
+    return time.time() - float(info.get("created", 0)) <= MARK_EXPIRY and _owner_alive(info)
+
+
+def _take_mark(file: str, ident: str) -> int | None:
+    """Create the first free removal marker of the lock ``ident`` of ``file`` past those of holders that
+    are gone; its number, or ``None`` when a live remover holds one (it removes the lock if need be)."""
+    n = 0
+    while True:
+        mark = f"{file}.{ident}.{n}.rm"
+        try:
+            fd = os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            live = _mark_live(mark)
+            if live:
+                return None
+            if live is False:  # a gone holder's marker stays (its lock may still lie there): take the next
+                n += 1
+            continue
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"host": _HOST, "pid": os.getpid(), "created": time.time()}, f)
+        except BaseException:  # a Ctrl-C or a full disk: the marker goes, the lock is left as it was
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(mark)
+            raise
+        return n
+
+
+def _remove(file: str, ident: str) -> bool:
+    """Remove the lock ``file`` if it is still the lock ``ident`` (:func:`_identity`), under a removal
+    marker of that lock (the module's docstring): never a lock another writer took since. ``False``
+    when another remover of that lock is at work (it removes it), else ``True``: that lock is gone."""
+    n = _take_mark(file, ident)
+    if n is None:
+        return False
+    done = False
+    try:
+        if _identity(file, read_lock(file)) == ident:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(file)
+        done = True
+    finally:  # once that lock is gone, every marker of it may go (it never comes back); else only ours
+        for k in range(n + 1) if done else (n,):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{file}.{ident}.{k}.rm")
+    return True
 
 
 class EntryLock:
@@ -130,8 +219,7 @@ class EntryLock:
                 self.release()
                 raise
             info = read_lock(self.file)
-            if is_stale(self.file, info):
-                self._break(info)
+            if is_stale(self.file, info) and self._break(info):
                 continue
             if time.monotonic() >= deadline:
                 if self.timeout == 0:
@@ -162,20 +250,11 @@ class EntryLock:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    def _break(self, seen: dict | None) -> None:
-        aside = f"{self.file}.{uuid.uuid4().hex}.broken"
-        try:
-            os.rename(self.file, aside)
-        except FileNotFoundError:
-            return  # someone else broke or released it
-        got = read_lock(aside)
-        if seen and got and got.get("id") != seen.get("id"):
-            # a fresh lock was taken between our read and our rename: give it back
-            try:
-                os.link(aside, self.file)
-            except FileExistsError:
-                pass
-        os.unlink(aside)
+    def _break(self, seen: dict | None) -> bool:
+        """Remove the stale lock whose record was ``seen``, unless it is no longer the lock file;
+        ``False`` when another writer is removing it (wait, then look again)."""
+        ident = _identity(self.file, seen)
+        return ident is None or _remove(self.file, ident)
 
     def release(self) -> None:
         """Drop the lock if this object still owns it (a nested hold leaves it to the outer one)."""
@@ -187,10 +266,7 @@ class EntryLock:
                 del _HELD[self.file]
         info = read_lock(self.file)
         if info and info.get("id") == self.id:
-            try:
-                os.unlink(self.file)
-            except FileNotFoundError:
-                pass
+            _remove(self.file, f"id-{self.id}")  # under its marker: never a lock taken after ours was broken
         self.id = None
 
     def __enter__(self) -> EntryLock:

@@ -267,20 +267,26 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
         return self
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[StudyStore]:
+    def session(self, listing: bool = False) -> Iterator[StudyStore]:
         """One call on this store (:func:`~neuroxr.entries.compute`, :func:`~neuroxr.entries.lookup`,
         :func:`~neuroxr.sweep.sweep` enter it): the outermost call on a cached store that is not held
         (:meth:`hold`) first drops the documents, inventory and damage it kept, so that a match is
         never made on a version token older than the call; calls nested in it share what it reads.
         The small groups it keeps stay: they are kept by version token, which names one content.
-        Thread-safe: threads sharing this object count their calls under one lock, so calls running
-        in several threads at once share what they read and the last to end leaves none counted."""
+        ``listing`` (:func:`~neuroxr.entries.list_entries`, ``iter_entries``): the inventory is read
+        afresh and only the documents it no longer records complete under their token go
+        (:meth:`_recheck_docs`). Any store forgets the parent groups it found (:meth:`_require_group_docs`).
+        Thread-safe: threads sharing this object count their calls under one lock, so calls running in
+        several threads at once share what they read and the last to end leaves none counted."""
         with self._session_lock:  # threads sharing this object: only the first call of none running clears
-            if self._cache and not self._held and not self._calls:
-                self._docs.clear()
-                self._known.clear()
-                self._checked.clear()
-                self._index = None
+            if not self._held and not self._calls:
+                self._known.clear()  # every store: a parent group another writer deleted since is made again
+                if self._cache and listing:
+                    self._recheck_docs()
+                elif self._cache:
+                    self._docs.clear()
+                    self._checked.clear()
+                    self._index = None
             self._calls += 1
         try:
             yield self
@@ -485,14 +491,17 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
                 time.sleep(0.01 * (attempt + 1))  # let the other writer finish its metadata document
 
     def _require_group_docs(self, path: str) -> None:
-        """Object stores: look for the deepest existing group above-or-at ``path`` (one read per level,
-        remembered), then write the missing group documents in one batch (identical documents, so
-        concurrent writers agree)."""
+        """Object stores: look for the deepest existing group above-or-at ``path`` (one read per level),
+        then write the missing group documents in one batch (identical documents, so concurrent writers
+        agree). A group found is trusted for the rest of the call (:meth:`session`; a held store's life),
+        never longer: another writer may delete it (``write_features`` drops ``cache/gram/<model>/<layer>``),
+        and a write below a group whose document is gone lies where Zarr cannot see it."""
         parts = [p for p in path.split("/") if p]
         missing = []
+        trusted = self._held or self._calls > 0
         for i in range(len(parts), 0, -1):
             p = "/".join(parts[:i])
-            if p in self._known or self._read_doc(p) is not None:
+            if (trusted and p in self._known) or self._read_doc(p) is not None:
                 self._known.add(p)
                 break
             missing.append(p)

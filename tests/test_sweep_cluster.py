@@ -201,7 +201,7 @@ def test_embedded_cluster_worker_settings():
     assert "MALLOC_TRIM_THRESHOLD_" not in _pre_spawn_environ()
     # small workers keep dask's trimming (memory matters more than speed there)
     assert _pre_spawn_environ("300MiB")["MALLOC_TRIM_THRESHOLD_"] == 65536
-    assert keeps_malloc_trim(300 * 2**20) and not keeps_malloc_trim("4GiB") and not keeps_malloc_trim("auto")
+    assert keeps_malloc_trim(300 * 2**20) and not keeps_malloc_trim("4GiB")
     assert not keeps_malloc_trim(None) and not keeps_malloc_trim(0)
     parent = os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
@@ -268,3 +268,77 @@ def test_workers_started_by_hand_that_share_a_gpu_are_named(monkeypatch):
             warnings.simplefilter("error")
             C.connect(client, None, True, None)
             C.connect(client, None, False, None)  # a CPU backend: not asked
+
+
+def test_the_trim_rule_reads_a_memory_limit_as_dask_does():
+    """A fraction of the machine's memory and "auto" are per-worker sizes too (0.01 of it was taken for
+    no limit, so a 241 MiB worker lost dask's trimming)."""
+    from distributed.system import MEMORY_LIMIT
+
+    from neuroxr.sweep.cluster import TRIM_BELOW_BYTES, keeps_malloc_trim, machine_cores
+
+    assert keeps_malloc_trim(0.01) == (0.01 * MEMORY_LIMIT < TRIM_BELOW_BYTES)
+    assert keeps_malloc_trim(2 * 2**30 / MEMORY_LIMIT / 2) and not keeps_malloc_trim(0.99 if MEMORY_LIMIT > 4 * 2**30 else 0)
+    assert keeps_malloc_trim("auto") == (MEMORY_LIMIT / machine_cores() < TRIM_BELOW_BYTES)
+
+
+def test_a_trim_value_an_earlier_nanny_left_in_this_process_is_not_inherited(monkeypatch):
+    """Dask's nanny writes its pre-spawn variables into its parent's environment: after a small-worker
+    sweep or a user's LocalCluster, every later embedded cluster's workers inherited 65536. A value the
+    user set otherwise stays."""
+    from neuroxr.sweep.cluster import _drop_nanny_leftovers, embedded_cluster
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # as a nanny leaves it
+    cluster = embedded_cluster(1, gpu=False, memory_limit="4GiB")
+    try:
+        with distributed.Client(cluster) as client:
+            seen = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    finally:
+        cluster.close()
+    assert list(seen.values()) == [None] and "MALLOC_TRIM_THRESHOLD_" not in os.environ
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")  # the user's own
+    _drop_nanny_leftovers()
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "131072"
+
+
+def test_a_closed_client_or_cluster_is_refused_in_one_line(sweep_copy):
+    """A closed Client raised dask's ClosedClientError, a closed cluster a RuntimeError."""
+    from neuroxr.errors import SweepConfigError
+
+    path = sweep_copy()
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")
+    client = distributed.Client(cluster)
+    client.close()
+    with pytest.raises(SweepConfigError, match=r"^sweep: client Client is closed; pass an open Client"):
+        sweep(path, client=client, progress=False, **KW)
+    cluster.close()
+    with pytest.raises(SweepConfigError, match=r"^sweep: client LocalCluster is closed; "):
+        sweep(path, client=cluster, progress=False, **KW)
+
+
+def test_a_task_whose_workers_died_says_memory_and_what_to_do():
+    """dask's KilledWorker said to inspect the worker logs, and the sweep's line to re-run (which fails
+    the same way)."""
+    from distributed.scheduler import KilledWorker
+
+    from neuroxr.sweep.cluster import failure_text
+
+    text = failure_text(KilledWorker("neuroxr-reverse", "tcp://127.0.0.1:1", 3), "300MiB")
+    assert text.startswith("KilledWorker: every worker that ran it died, most often for lack of memory (memory_limit='300MiB')")
+    assert "--memory-limit" in text and "\n" not in text
+    assert failure_text(ValueError("x")) == "ValueError: x"
+
+
+def test_a_failed_entry_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path):
+    """A worker logged "Compute Failed" with the task's traceback on the command's stderr (with --quiet
+    too); the sweep names the failed entry in its one line."""
+    path = sweep_copy()
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [netA]\nlayers: [layer3]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n")
+    env = {**os.environ, "NEUROXR_SWEEP_FAIL": "forward/*"}
+    for extra in ([], ["--quiet"]):
+        proc = subprocess.run([sys.executable, "-m", "neuroxr.cli", "sweep", str(path), str(cfg), "--workers", "1",
+                               "--no-progress", *extra], capture_output=True, text=True, env=env, timeout=300)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
+        assert "injected failure" in lines[0]

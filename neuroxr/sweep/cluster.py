@@ -49,8 +49,8 @@ from typing import Any
 
 from ..errors import SweepConfigError, install_advice
 
-__all__ = ["TRIM_BELOW_BYTES", "WORKER_ENV", "check_client", "connect", "embedded_cluster", "keeps_malloc_trim", "machine_cores",
-           "scheduler_address"]
+__all__ = ["TRIM_BELOW_BYTES", "WORKER_ENV", "check_client", "connect", "embedded_cluster", "failure_text", "keeps_malloc_trim",
+           "machine_cores", "scheduler_address"]
 
 #: Environment of the embedded cluster's workers, set before each worker process starts.
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
@@ -72,8 +72,20 @@ TRIM_BELOW_BYTES = 2 * 2**30
 
 
 def _limit_bytes(memory_limit: Any) -> int | None:
-    """A worker memory limit in bytes (``None`` for no limit or ``"auto"``)."""
-    if memory_limit in (None, 0, "auto") or isinstance(memory_limit, float) and memory_limit <= 1:
+    """A worker memory limit in bytes as dask reads it for a single-threaded worker of this machine
+    (``None``: no limit; ``"auto"`` and a fraction ``<= 1`` of the machine's memory are resolved)."""
+    if memory_limit in (None, 0):
+        return None
+    try:
+        from distributed.worker_memory import parse_memory_limit
+    except ImportError:  # older distributed: a number of bytes or a size alone
+        parse_memory_limit = None
+    if parse_memory_limit is not None:
+        quiet = logging.getLogger(f"{__name__}.memory_limit")  # dask warns of a limit above the machine's itself
+        quiet.disabled = True
+        limit = parse_memory_limit(memory_limit, 1, total_cores=machine_cores(), logger=quiet)
+        return None if limit is None else int(limit)
+    if memory_limit == "auto" or isinstance(memory_limit, float) and memory_limit <= 1:
         return None
     from dask.utils import parse_bytes
 
@@ -130,6 +142,8 @@ def embedded_cluster(n_workers: int | None, gpu: bool, memory_limit: Any) -> Any
     kw["preload"] = [*(dask.config.get("distributed.worker.preload", None) or []), __name__]  # dask_setup: Ctrl-C mutes
     from distributed.deploy.spec import SpecCluster
 
+    if not keeps_malloc_trim(memory_limit):
+        _drop_nanny_leftovers()
     before = set(SpecCluster._instances)
     runner = _sigint_blocked_loop()
     try:
@@ -142,6 +156,19 @@ def embedded_cluster(n_workers: int | None, gpu: bool, memory_limit: Any) -> Any
     finally:
         if runner is not None:  # the cluster holds the loop now (and stops it when it closes)
             runner.stop()
+
+
+def _drop_nanny_leftovers() -> None:
+    """Remove from this process's environment the :data:`DROPPED_ENV` values that a nanny of an earlier
+    cluster wrote there (dask's nanny updates its parent's ``os.environ`` with its pre-spawn variables,
+    and every worker spawned later inherits them): a value equal to dask's own default is taken for the
+    nanny's; one the user set otherwise stays."""
+    import dask
+
+    default = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
+    for k in DROPPED_ENV:
+        if k in default and os.environ.get(k) == str(default[k]):
+            del os.environ[k]
 
 
 def _sigint_blocked_loop() -> Any:
@@ -215,12 +242,32 @@ def dask_setup(worker: Any) -> None:
     sweep's process, interrupted too, closes the cluster and so stops the workers."""
     import signal
 
+    logging.getLogger("distributed.worker").addFilter(_QuietTaskErrors())  # the sweep reports a failed entry itself
     try:
         signal.signal(signal.SIGINT, mute_logs)
     except ValueError:  # not the main thread of the worker process: left as it is
         return
     if hasattr(signal, "pthread_sigmask"):  # blocked since the process started (_sigint_blocked_loop): a pending one mutes now
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+class _QuietTaskErrors(logging.Filter):
+    """Drops a worker's "Compute Failed" record (the task's error and traceback): the sweep lists each
+    failed entry in one line, so on the embedded cluster the worker's log says it not again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Compute Failed")
+
+
+def failure_text(err: BaseException, memory_limit: Any = None) -> str:
+    """A failed entry's line in the sweep's report: ``Type: message``; a task whose workers died
+    (dask's ``KilledWorker``, most often of memory) says so and what to do."""
+    if type(err).__name__ == "KilledWorker":
+        limit = f" (memory_limit={memory_limit!r})" if memory_limit is not None else ""
+        return (f"KilledWorker: every worker that ran it died, most often for lack of memory{limit}; give each worker "
+                f"more memory (memory_limit, --memory-limit) or start fewer workers (n_workers), or run it with "
+                f"client='serial' (--scheduler serial).")
+    return f"{type(err).__name__}: {err}"
 
 
 def scheduler_address(address: str) -> str:
@@ -257,6 +304,10 @@ def check_client(client: Any) -> None:
     """``client`` of :func:`neuroxr.sweep.sweep` refused in one line unless it is ``None``, ``"serial"``
     (``"synchronous"``), a Dask scheduler address (checked, :func:`scheduler_address`), a
     ``distributed.Client`` or a cluster; nothing is connected to."""
+    status = str(getattr(getattr(client, "status", None), "value", getattr(client, "status", "")))
+    if client is not None and not isinstance(client, str) and status in ("closed", "closing", "failed"):
+        raise SweepConfigError(f"client {type(client).__name__} is {status}; pass an open Client or cluster, a scheduler "
+                               f"address, None (the embedded cluster) or 'serial'.")
     if client is None or hasattr(client, "scheduler_address"):  # the embedded cluster, or a cluster object
         return
     if isinstance(client, str):

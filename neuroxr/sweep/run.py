@@ -34,6 +34,7 @@ from .cluster import (
     QuietConnectionErrors,
     TaskCancelled,
     check_client,
+    failure_text,
     local_cuda_cluster,
     lost_reason,
     lost_scheduler,
@@ -382,7 +383,7 @@ def sweep(
 
     def _done(key: str, rec: dict[str, Any] | None, err: BaseException | None) -> None:
         if err is not None:
-            failed[key] = f"{type(err).__name__}: {err}"
+            failed[key] = failure_text(err, memory_limit)
         elif rec is not None and rec["status"] == "computed":
             computed.append(key)
             paths[key] = rec["path"]

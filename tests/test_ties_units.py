@@ -95,11 +95,12 @@ def test_entries_that_rank_are_one_revision_up_for_ties_up_to_rounding():
 
     assert set(revisions.RANK_KINDS) == {"forward", "inter_animal", "forward_bootstrap", "inter_animal_bootstrap"}
     for kind in ("crsa", "ersa", "crsa_bootstrap", "ersa_permutation"):
-        assert rev(kind, compare_method="spearman") == rev(kind, compare_method="cosine") + 1
+        # cosine (and Pearson) caught up by a later fix: RDM values out of float64's range (tests/test_rdm_rounding.py)
+        assert rev(kind, compare_method="spearman") == rev(kind, compare_method="cosine")
         # Pearson too, by another fix: an RDM equal up to rounding is NaN (tests/test_geometry_missing.py);
         # the bootstraps' once more: one rule of no variance in every resample (tests/test_rdm_rounding.py)
         assert rev(kind, compare_method="pearson") == rev(kind, compare_method="cosine") + 1 + (kind in revisions.FLAT_RESAMPLE_KINDS)
-    assert rev("crsa", compare_method="kendall") == rev("crsa") == rev("crsa", compare_method="cosine") + 1
+    assert rev("crsa", compare_method="kendall") == rev("crsa") == rev("crsa", compare_method="cosine")
     for kind in ("forward_permutation", "inter_animal_permutation"):
         assert rev(kind, min_reliability=0.1) == rev(kind) + 1
     assert rev("reverse_permutation", min_reliability=0.1) == rev("reverse_permutation")

@@ -98,12 +98,14 @@ def _warn_undefined_rows(D: xr.DataArray, method: str, name: str) -> None:
     """One warning when stimuli of the RDM ``D`` have no dissimilarity (every off-diagonal entry of
     their row NaN): a pattern constant across units (correlation) or all zero (cosine), whose pairs
     each comparison then leaves out and counts."""
-    V = to_numpy(D.data)
-    n = V.shape[0]
+    xp = get_namespace(D.data)
+    n = D.shape[0]
     if n < 2:
         return
-    off = np.isnan(V) | np.eye(n, dtype=bool)
-    rows = np.flatnonzero(off.all(axis=1))
+    # per stimulus, its NaN dissimilarities (in the RDM's namespace: n counts come to the host, not the RDM)
+    nan = xp.astype(xp.isnan(D.data), xp.int64)
+    off = xp.sum(nan, axis=1) - xp.linalg.diagonal(nan)  # the NaN off the diagonal
+    rows = np.flatnonzero(to_numpy(off) == n - 1)
     if rows.size:
         what = "constant across units" if method == "correlation" else "all zero"
         ids = np.asarray(D["stimulus_id"].values)[rows[:3]].tolist()

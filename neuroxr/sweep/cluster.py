@@ -304,7 +304,8 @@ def check_client(client: Any) -> None:
     """``client`` of :func:`neuroxr.sweep.sweep` refused in one line unless it is ``None``, ``"serial"``
     (``"synchronous"``), a Dask scheduler address (checked, :func:`scheduler_address`), a
     ``distributed.Client`` or a cluster; nothing is connected to."""
-    status = str(getattr(getattr(client, "status", None), "value", getattr(client, "status", "")))
+    status = getattr(client, "status", None)
+    status = getattr(status, "value", status)  # distributed's Status enum, or a Client's str
     if client is not None and not isinstance(client, str) and status in ("closed", "closing", "failed"):
         raise SweepConfigError(f"client {type(client).__name__} is {status}; pass an open Client or cluster, a scheduler "
                                f"address, None (the embedded cluster) or 'serial'.")

@@ -23,7 +23,7 @@ from ..time_bins import TIME_BIN_COORDS, check_distinct_bins
 from . import _prepare as prep
 from ._groups import _pattern_groups, scored_groups, warn_unscored
 from ._result import target_coords
-from .time import _bin_coords, _same_bins
+from .time import _bin_coords, _same_bins, merged_bins
 
 __all__ = ["temporal_generalization", "validate_generalization", "check_generalization_params"]
 
@@ -193,8 +193,9 @@ def temporal_generalization(
                       "(neuroid, train bin, test bin) targets")
     r[const[:, :, None] | const[:, None, :]] = np.nan  # never an r from rounding (up to it, pearson may give one)
     coords = target_coords(neural, "neuroid")  # the directions' one rule
+    bins = merged_bins(neural, [source] if animal else [])  # the target's bin coords, and the source's it lacks
     for which in ("train", "test"):
-        coords.update(_bin_coords(neural, f"time_bin_{which}"))
+        coords.update(_bin_coords(bins, f"time_bin_{which}"))
     ds = xr.Dataset({"r": (("neuroid", "time_bin_train", "time_bin_test"), r)}, coords=coords)
     ds["r"].attrs.update(long_name="Pearson r of predictions from a fit at time_bin_train with responses at time_bin_test")
     ds.attrs.update(

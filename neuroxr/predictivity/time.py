@@ -68,8 +68,27 @@ def _bin_coords(da: xr.DataArray | xr.Dataset, prefix: str = "time_bin") -> dict
             name = str(name)
             if prefix != "time_bin":
                 name = prefix + name[len("time_bin"):] if name.startswith("time_bin") else f"{prefix}_{name}"
-            out[name] = (prefix, np.asarray(c.values))
+            out[name] = (prefix, np.asarray(c.values), dict(c.attrs))  # its attrs (units) too
     return out
+
+
+def merged_bins(first: xr.DataArray, others: list[xr.DataArray]) -> xr.DataArray:
+    """``first`` with the coords on ``time_bin`` alone of ``others`` (the other time-resolved inputs,
+    their bins already in ``first``'s order) that ``first`` lacks: a label or per-bin coord given on
+    any input is carried to the result; ``first``'s own values and attrs win where both give one
+    (the others' attrs, e.g. units, are added where ``first``'s coord lacks them)."""
+    extra: dict[str, Any] = {}
+    for other in others:
+        for name, c in other.coords.items():
+            if c.dims != ("time_bin",):
+                continue
+            name = str(name)
+            if name in first.coords and name not in extra and c.attrs.keys() <= first.coords[name].attrs.keys():
+                continue  # nothing to add
+            base = extra.get(name) or (("time_bin", np.asarray(first.coords[name].values), dict(first.coords[name].attrs))
+                                       if name in first.coords else ("time_bin", np.asarray(c.values), {}))
+            extra[name] = (*base[:2], {**dict(c.attrs), **base[2]})
+    return first.assign_coords(extra) if extra else first
 
 
 #: variables over ``stimulus`` whose values are positions into the ``stimulus_id`` coord (a
@@ -243,7 +262,8 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
         warn(f"{msg} (time bin{'s' if len(bins) > 1 else ''} {shown})", category)
     # min_reliability judges split-half reliabilities only of data with repeats (else every target counts)
     judged = "min_reliability" in scored[0].attrs and all(v.sizes["repeat"] >= 2 for v in arrays.values())
-    return stack_bins([r if r is not None else _unscored(scored[0], judged) for r in out], first)
+    bins = merged_bins(first, [v for v in arrays.values() if v is not first])  # every input's bin labels
+    return stack_bins([r if r is not None else _unscored(scored[0], judged) for r in out], bins)
 
 
 def _bin_error(exc: NoPredictor, args: dict[str, Any], arrays: dict[str, xr.DataArray], shown: dict[str, str],

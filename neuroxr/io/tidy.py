@@ -235,6 +235,8 @@ def _kept_rows(v: np.ndarray) -> np.ndarray:
 def _from_neural(da: xr.DataArray) -> pd.DataFrame:
     timed = "time_bin" in da.dims
     da = da.transpose(*(NEURAL_TIME_DIMS if timed else NEURAL_DIMS))
+    # ids missing (a KeyError), duplicated or not text would write a table pooling or losing stimuli
+    validate_neural(da, name="obj")
     if "repeat" not in da.coords:
         da = da.assign_coords(repeat=np.arange(da.sizes["repeat"]))
     extra = {dim: [str(c) for c in da.coords if c not in ("stimulus_id", "neuroid_id") and da.coords[c].dims == (dim,)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -34,3 +36,16 @@ def test_to_dataframe_of_a_transposed_array_is_still_read_back():
     neural = _neural()
     back = from_dataframe(to_dataframe(neural.transpose("repeat", "neuroid", "stimulus")))
     xr.testing.assert_equal(back, neural.assign_coords(repeat=[0, 1]))
+
+
+@pytest.mark.parametrize("coord, dims", [("session", ("repeat",)), ("depth", ("neuroid", "repeat"))])
+def test_to_dataframe_names_the_coords_a_table_has_no_place_for(coord, dims):
+    """A per-repeat coord (or one over several dims) was dropped from the table without a word."""
+    neural = _neural()
+    neural = neural.assign_coords({coord: (dims, np.zeros([neural.sizes[d] for d in dims]))})
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=f"coords {{'{coord}'") as said:
+        df = to_dataframe(neural)
+    assert coord not in df.columns and len(said) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the coords a table keeps say nothing
+        to_dataframe(neural.drop_vars(coord).assign_coords(category=("stimulus", list("abc")), session="x"))

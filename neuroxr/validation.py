@@ -111,8 +111,13 @@ def refuse_inf(v: Any, name: str) -> None:
     """A one-line :class:`~neuroxr.errors.LayoutError` when neural responses ``v`` (any shape) hold
     inf; NaN is a missing trial and passes."""
     v = np.asarray(v)
-    # a finite sum has no inf (nor NaN) to look for: one reduction instead of a mask
-    if v.dtype.kind == "f" and not np.isfinite(np.sum(v)) and np.isinf(v).any():
+    if v.dtype.kind != "f":
+        return
+    # a finite sum has no inf (nor NaN) to look for: one reduction instead of a mask; a sum past the
+    # dtype's range (float16 counts above 65504 in all) only sends it to the mask, without NumPy's warning
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(v)
+    if not np.isfinite(total) and np.isinf(v).any():
         raise _inf_error(int(np.isinf(v).sum()), name)
 
 

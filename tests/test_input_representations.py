@@ -1,0 +1,125 @@
+"""Inputs that differ from a float64 C-ordered NumPy reference only in representation (integer
+counts, float32 / float16, big-endian, Fortran order, strided views, read-only, dask-backed,
+masked arrays, extra coords and attrs) give the reference's numbers, or a one-line error; no public
+function changes its inputs."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import neuroxr as nx
+
+pytestmark = pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+
+N_STIM, N_NEUROIDS, N_REPEATS, N_UNITS = 24, 5, 4, 9
+
+
+def _counts(seed: int = 0) -> tuple[xr.DataArray, xr.DataArray]:
+    """Integer-valued features and spike counts (exact in every dtype below), sharing a latent."""
+    rng = np.random.default_rng(seed)
+    stim = [f"s{i:02d}" for i in range(N_STIM)]
+    lat = rng.normal(size=(N_STIM, 3))
+    F = np.clip(np.round(120 + 40 * (lat @ rng.normal(size=(3, N_UNITS))) + 8 * rng.normal(size=(N_STIM, N_UNITS))), 0, 255)
+    R = np.clip(np.round(100 + 30 * (lat @ rng.normal(size=(3, N_NEUROIDS)))[:, :, None]
+                         + 10 * rng.normal(size=(N_STIM, N_NEUROIDS, N_REPEATS))), 0, 255)
+    return (nx.features(F, stim, model="net", layer="l1"),
+            nx.neural(R, stim, [f"n{j}" for j in range(N_NEUROIDS)], region="IT"))
+
+
+def _as(da: xr.DataArray, kind: str) -> xr.DataArray:
+    """``da`` (float64, integer-valued in [0, 255]) in another representation of the same values."""
+    v = da.values
+    if kind in ("int16", "int32", "int64", "uint8", "float32", "float16", ">f8"):
+        return da.copy(data=v.astype(kind))
+    if kind == "fortran":
+        return da.copy(data=np.asfortranarray(v))
+    if kind == "strided":
+        view = np.repeat(v, 2, axis=1)[:, ::2]
+        assert not view.flags.c_contiguous and not view.flags.f_contiguous
+        return da.copy(data=view)
+    if kind == "readonly":
+        w = v.copy()
+        w.flags.writeable = False
+        return da.copy(data=w)
+    if kind == "dask":
+        return da.chunk({"stimulus": 7})
+    if kind == "extra":
+        return da.assign_coords(batch=("stimulus", np.arange(da.sizes["stimulus"]))).assign_attrs(session=[1, 2], note="x")
+    if kind == "object_ids":
+        return da.assign_coords(stimulus_id=("stimulus", np.array(list(da.stimulus_id.values), dtype=object)))
+    raise KeyError(kind)
+
+
+KINDS = ["int16", "int32", "int64", "uint8", "float32", "float16", ">f8", "fortran", "strided", "readonly", "dask", "extra",
+         "object_ids"]
+
+
+def _numbers(out) -> dict[str, np.ndarray]:
+    if isinstance(out, xr.Dataset):
+        return {k: np.asarray(out[k].values, dtype=float) for k in out.data_vars if out[k].dtype.kind in "fiub"}
+    return {"value": np.asarray(out.values if isinstance(out, xr.DataArray) else out, dtype=float)}
+
+
+def _same_numbers(got, want) -> None:
+    g, w = _numbers(got), _numbers(want)
+    assert g.keys() == w.keys()
+    for k in w:
+        np.testing.assert_allclose(g[k], w[k], rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=k)
+
+
+ANALYSES = {
+    "forward": lambda f, n: nx.forward(f, n, reps=2),
+    "reverse": lambda f, n: nx.reverse(n, f, reps=2),
+    "split_half_reliability": lambda f, n: nx.split_half_reliability(n, reps=2),
+    "rdm_features": lambda f, n: nx.rdm(f),
+    "rdm_neural_euclidean": lambda f, n: nx.rdm(n, method="euclidean"),
+    "crsa": lambda f, n: nx.crsa(f, n, reps=2),
+    "cka": lambda f, n: nx.cka(f, n.mean("repeat").rename(neuroid="unit", neuroid_id="unit_id"), debiased=True),
+    "effective_dimensionality": lambda f, n: nx.effective_dimensionality(f),
+    "linear_metric": lambda f, n: nx.LinearMetric().fit(f, n.mean("repeat")).score(f, n.mean("repeat")),
+}
+
+
+@pytest.mark.parametrize("analysis", sorted(ANALYSES))
+@pytest.mark.parametrize("which", ["features", "neural"])
+def test_representations_give_the_reference_numbers_and_leave_inputs_alone(analysis, which):
+    fn = ANALYSES[analysis]
+    feats, neu = _counts()
+    want = fn(feats, neu)
+    for kind in KINDS:
+        f, n = (_as(feats, kind), neu) if which == "features" else (feats, _as(neu, kind))
+        before = copy.deepcopy((f, n))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # no NumPy warning from inside the analysis
+            got = fn(f, n)
+        _same_numbers(got, want)
+        for arg, old in zip((f, n), before):
+            assert arg.identical(old) and arg.dtype == old.dtype, (analysis, kind)
+
+
+@pytest.mark.parametrize("fn", [lambda n: nx.split_half_reliability(n, reps=2),
+                                lambda n: nx.forward(_counts()[0], n, reps=2)], ids=["reliability", "forward"])
+def test_float16_responses_whose_sum_overflows_float16_warn_nothing(fn):
+    """float16 counts summing above 65504 (the check for infinite values sums them): the float64
+    numbers, without NumPy's 'overflow encountered in reduce'."""
+    _, neu = _counts()
+    neu = neu * 4  # integers up to 1020: exact in float16
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.sum(neu.values.astype(np.float16)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = fn(neu.copy(data=neu.values.astype(np.float16)))
+    _same_numbers(got, fn(neu))
+
+
+def test_float16_responses_with_inf_are_still_refused():
+    _, neu = _counts()
+    v = neu.values.astype(np.float16)
+    v[0, 0, 0] = np.inf
+    with pytest.raises(nx.LayoutError, match="1 infinite values"):
+        nx.split_half_reliability(neu.copy(data=v))

@@ -49,3 +49,29 @@ def test_to_dataframe_names_the_coords_a_table_has_no_place_for(coord, dims):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the coords a table keeps say nothing
         to_dataframe(neural.drop_vars(coord).assign_coords(category=("stimulus", list("abc")), session="x"))
+
+
+def test_relative_representations_do_not_change_when_stimuli_units_anchors_or_neuroids_are_permuted():
+    """Permuting the units (or stimuli, anchors, neuroids) changed relative features and anchor weights in
+    their last bits: BLAS sums in the order and shape it is given. Sums run in canonical id order now."""
+    from neuroxr.geometry import anchor_weights, relative_features
+
+    rng = np.random.default_rng(0)
+    n, p, k = 37, 513, 9
+    feats = neuroxr.features(rng.normal(size=(n, p)), [f"s{i:02d}" for i in range(n)], [f"u{j:03d}" for j in range(p)])
+    anchors = [f"s{i:02d}" for i in (30, 3, 17, 8, 21, 11, 5)]
+    su, ss, sa = rng.permutation(p), rng.permutation(n), rng.permutation(len(anchors))
+    for similarity in ("cosine", "dot"):
+        ref = relative_features(feats, anchors, similarity)
+        shuffled = relative_features(feats.isel(unit=su, stimulus=ss), [anchors[i] for i in sa], similarity)
+        back = shuffled.isel(stimulus=np.argsort(ss), unit=np.argsort(sa))
+        np.testing.assert_array_equal(back.values, ref.values)
+        assert back.unit_id.values.tolist() == anchors
+    rel = relative_features(feats, anchors)
+    resp = neuroxr.neural(rng.normal(size=(n, k, 2)), [f"s{i:02d}" for i in range(n)], [f"n{j}" for j in range(k)])
+    ref = anchor_weights(rel, resp)
+    sr, sn = rng.permutation(len(anchors)), rng.permutation(k)
+    other = anchor_weights(rel.isel(unit=sr), resp.isel(neuroid=sn))
+    assert other.anchor_id.values.tolist() == rel.unit_id.values[sr].tolist()  # the inputs' orders
+    assert other.neuroid_id.values.tolist() == resp.neuroid_id.values[sn].tolist()
+    np.testing.assert_array_equal(other.isel(anchor=np.argsort(sr), neuroid=np.argsort(sn)).values, ref.values)

@@ -26,7 +26,7 @@ import xarray as xr
 from ..errors import LayoutError, ParameterError, examples, shown
 from ..layouts import validate_features
 from ..validation import check_computed, real_array
-from ._common import _align, _canonical_any, _drop_unusable, _ids, _is_dask, _named, _neural_mean
+from ._common import _align, _canonical_any, _drop_unusable, _ids, _is_dask, _named, _neural_mean, canonical_order
 
 __all__ = ["SIMILARITIES", "relative_features", "anchor_weights", "SOURCE_TOKEN_ATTR", "stale_source_problem"]
 
@@ -140,7 +140,9 @@ def relative_features(
     DataArray (stimulus, unit), shape (n_stimuli, n_anchors)
         A feature layout: ``unit_id`` = anchor ids, ``stimulus_id`` and ``model`` from
         ``features``; attrs ``transform="relative"``, ``similarity``, ``anchor_kind``,
-        ``source_layer``. A zero feature or anchor vector gives cosine 0.
+        ``source_layer``. A zero feature or anchor vector gives cosine 0. Every sum runs over the
+        units in canonical order (sorted ``unit_id``), for the stimuli and anchors in theirs, so
+        permuting units, stimuli or anchors changes no number.
     """
     if similarity not in SIMILARITIES:
         raise LayoutError(f"relative_features: similarity must be one of {SIMILARITIES}; got {shown(similarity)}.")
@@ -161,12 +163,17 @@ def relative_features(
     if len(set(ids)) < ids.size:
         raise LayoutError("relative_features: anchor ids are not unique; pass distinct anchor_ids.")
     X = np.asarray(features.transpose("stimulus", "unit").values, dtype=np.float64)
+    # every sum in canonical order (stimuli, anchors and units sorted by id), so permuting any of them
+    # changes no number (BLAS's sums follow the order and shape of what it is given)
+    so, ao, uo = canonical_order(_ids(features)), canonical_order(ids), canonical_order(_unit_ids(features))
+    X, E = X[np.ix_(so, uo)], np.asarray(E, dtype=np.float64)[np.ix_(ao, uo)]
     if similarity == "cosine":
         nx = np.linalg.norm(X, axis=1, keepdims=True)
         ne = np.linalg.norm(E, axis=1, keepdims=True)
         X = np.divide(X, nx, out=np.zeros_like(X), where=nx > 0)
         E = np.divide(E, ne, out=np.zeros_like(E), where=ne > 0)
-    R = X @ E.T
+    R = np.empty((X.shape[0], E.shape[0]))
+    R[np.ix_(so, ao)] = X @ E.T
     coords: dict[str, Any] = {"stimulus_id": ("stimulus", _ids(features)), "unit_id": ("unit", ids)}
     src_layer = features.coords["layer"].item() if "layer" in features.coords else features.attrs.get("layer")
     if "model" in features.coords:
@@ -190,7 +197,8 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
     The coefficients of ``sklearn.linear_model.Ridge(alpha, fit_intercept=True)`` fitted on all
     paired stimuli, one column per neuroid, indexed by anchor id: a large positive weight says
     the neuroid responds to stimuli similar to that anchor. The fit sums over the stimuli in their
-    canonical order (``stimulus_id`` sorted), so their order in the inputs changes no number.
+    canonical order (``stimulus_id`` sorted) and solves for the anchors and neuroids in theirs
+    (sorted ids; the result keeps the inputs' orders), so their order in the inputs changes no number.
 
     Parameters
     ----------
@@ -222,6 +230,11 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
     # the sums over the stimuli in canonical order: permuting the stimuli changes no number
     relative, neural = _canonical_any(relative), _canonical_any(neural)
     Y = _neural_mean(neural).transpose("stimulus", "neuroid")
+    # anchors and neuroids in canonical order too (sorted ids), put back after the solve: their order
+    # changes no number either
+    ao = canonical_order(np.asarray(relative.coords["unit_id"].values).astype(str))
+    no = canonical_order(np.asarray(Y.coords["neuroid_id"].values).astype(str))
+    relative, Y = relative.isel(unit=ao), Y.isel(neuroid=no)
     X = np.asarray(relative.transpose("stimulus", "unit").values, dtype=np.float64)
     Xc = X - X.mean(axis=0)
     Yc = np.asarray(Y.values, dtype=np.float64)
@@ -239,7 +252,7 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
         name="anchor_weight",
         attrs={"alpha": float(alpha), "similarity": relative.attrs.get("similarity", ""), "fit": "ridge, all stimuli",
                "n_stimuli": int(n), **counts},
-    )
+    ).isel(anchor=np.argsort(ao), neuroid=np.argsort(no))  # back in the inputs' orders
 
 
 def stale_source_problem(store: Any, path: str, attrs: dict[str, Any]) -> str | None:

@@ -61,7 +61,7 @@ FEATURE_OPTIONAL_COORDS = {"model": (), "layer": (), "channel": ("unit",), "x": 
 from .errors import LayoutError, ParameterError, code_name, missing_ids_error, shown  # noqa: E402
 from .errors import examples as _examples  # noqa: E402  (alignment imports it from here)
 from .time_bins import TIME_BIN_COORDS, check_time_bins, has_time, time_bin_coords  # noqa: E402, F401
-from .validation import check_mapping, refuse_inf, refuse_nonfinite  # noqa: E402
+from .validation import check_mapping, refuse_inf, refuse_nonfinite, unmasked  # noqa: E402
 
 
 def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray:
@@ -381,12 +381,14 @@ def validate_metric(ds: xr.Dataset, name: str = "metric") -> xr.Dataset:
 
 
 def _as_array(data: Any, name: str) -> np.ndarray:
-    """``data`` as a NumPy array; objects of other tools are refused with how to convert them."""
+    """``data`` as a NumPy array; objects of other tools are refused with how to convert them; the
+    masked entries of a masked array are NaN (:func:`~neuroxr.validation.unmasked`: a missing trial
+    of responses; features refuse them)."""
     hint = _foreign(data)
     if hint:
         raise LayoutError(f"{name}: {hint}")
     try:
-        arr = np.asarray(data)
+        arr = np.asarray(unmasked(data))
     except ValueError:  # rows of different lengths
         raise LayoutError(f"{name}: got a ragged {type(data).__name__} (rows of different lengths); pass a "
                           "rectangular array, every row of the same length.") from None

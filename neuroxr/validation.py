@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import LayoutError, ParameterError, examples, shown, where
 
-__all__ = ["check_int", "check_alpha", "check_min_reliability", "check_bool", "check_mapping", "real_array",
+__all__ = ["check_int", "check_alpha", "check_min_reliability", "check_bool", "check_mapping", "real_array", "unmasked",
            "refuse_inf", "refuse_nonfinite", "nonfinite_features_error", "check_computed", "compute_refusing_inf",
            "lazy_nonfinite_error"]
 
@@ -83,12 +83,28 @@ def check_mapping(value: Any, name: str, caller: str = "") -> dict[str, Any]:
     return dict(value)
 
 
+def unmasked(x: Any) -> Any:
+    """``x`` with the masked entries of a NumPy masked array as NaN (the one meaning of a missing
+    value; integer and bool values as float64 then), a masked array without masked entries as its
+    data; other objects as given. ``np.asarray`` drops the mask and reads the values under it."""
+    if not np.ma.isMaskedArray(x):
+        return x
+    data, mask = np.ma.getdata(x), np.ma.getmaskarray(x)
+    if not mask.any():
+        return data
+    out = np.array(data, dtype=np.float64 if data.dtype.kind in "biu" else data.dtype)  # a copy: x is left as it is
+    if out.dtype.kind == "f":
+        out[mask] = np.nan
+    return out  # (text, complex or objects: refused by the caller's dtype check)
+
+
 def real_array(x: Any, name: str, expected: str, dtype: Any = np.float64) -> np.ndarray:
     """``x`` as a NumPy array of ``dtype`` (``None``: its own real dtype), else a one-line
     :class:`~neuroxr.errors.LayoutError` ``"<name>: expected <expected> of real numbers; got ..."``
-    for text, complex numbers, other objects or ragged rows (nothing is cast silently)."""
+    for text, complex numbers, other objects or ragged rows (nothing is cast silently). The masked
+    entries of a masked array are NaN (:func:`unmasked`)."""
     try:
-        arr = np.asarray(x)
+        arr = np.asarray(unmasked(x))
     except (ValueError, TypeError):  # rows of different lengths
         raise LayoutError(f"{name}: expected {expected} of real numbers; got a ragged {type(x).__name__} "
                           "(rows of different lengths). Give every row the same length.") from None

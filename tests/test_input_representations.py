@@ -123,3 +123,62 @@ def test_float16_responses_with_inf_are_still_refused():
     v[0, 0, 0] = np.inf
     with pytest.raises(nx.LayoutError, match="1 infinite values"):
         nx.split_half_reliability(neu.copy(data=v))
+
+
+# --- masked arrays: the mask is a missing value (NaN), never the value under it
+def _masked_trial() -> tuple[np.ma.MaskedArray, np.ndarray, list[str]]:
+    _, neu = _counts()
+    R = neu.values
+    mask = np.zeros(R.shape, dtype=bool)
+    mask[2, 1, 0] = mask[5, 3, 2] = True
+    with_nan = R.copy()
+    with_nan[mask] = np.nan
+    return np.ma.array(R, mask=mask), with_nan, list(neu.stimulus_id.values)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int16"])
+def test_masked_responses_are_missing_trials(dtype):
+    masked, with_nan, stim = _masked_trial()
+    neu = nx.neural(masked.astype(dtype), stim)
+    ref = nx.neural(with_nan, stim)
+    assert neu.identical(ref)
+    _same_numbers(nx.forward(_counts()[0], neu, reps=2), nx.forward(_counts()[0], ref, reps=2))
+    assert np.ma.getmaskarray(masked).sum() == 2  # the input keeps its mask and values
+    assert not np.isnan(np.ma.getdata(masked)).any()
+
+
+def test_masked_array_without_masked_entries_is_its_data():
+    _, neu = _counts()
+    got = nx.neural(np.ma.array(neu.values.astype(np.int32)), list(neu.stimulus_id.values))
+    assert got.dtype == np.float64 and np.array_equal(got.values, neu.values)
+
+
+def test_masked_features_are_refused_as_missing():
+    feats, _ = _counts()
+    mask = np.zeros(feats.shape, dtype=bool)
+    mask[3, 4] = True
+    with pytest.raises(nx.LayoutError, match=r"features: holds 1 non-finite values .* \['unit4'\]"):
+        nx.features(np.ma.array(feats.values, mask=mask), list(feats.stimulus_id.values))
+
+
+def test_masked_rdm_entries_are_left_out_as_nan():
+    feats, neu = _counts()
+    A, B = nx.rdm(feats).values, nx.rdm(neu).values
+    mask = np.zeros(A.shape, dtype=bool)
+    mask[0, 1] = mask[1, 0] = True
+    with_nan = A.copy()
+    with_nan[mask] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)  # the pair left out
+        got = float(nx.compare_rdms(np.ma.array(A, mask=mask), B))
+        want = float(nx.compare_rdms(with_nan, B))
+    assert got == want != float(nx.compare_rdms(A, B))
+
+
+def test_masked_shape_network_is_refused():
+    feats, neu = _counts()
+    X = feats.values
+    mask = np.zeros(X.shape, dtype=bool)
+    mask[0, 0] = True
+    with pytest.raises(nx.LayoutError, match="LinearMetric: X holds 1 NaN or infinite values"):
+        nx.LinearMetric().fit(np.ma.array(X, mask=mask), neu.mean("repeat").values)

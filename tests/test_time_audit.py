@@ -72,3 +72,31 @@ def test_the_bins_coord_attrs_are_carried():
                      (_quiet(nx.temporal_generalization, F, B, n_folds=5), ["time_bin_train", "time_bin_test"])):
         for dim in dims:
             assert ds[f"{dim}_start"].attrs.get("units") == "ms" and ds[f"{dim}_end"].attrs.get("units") == "ms"
+
+
+@pytest.mark.parametrize("call", ["inter_animal", "reverse", "pls", "bootstrap"])
+def test_a_bin_refused_alone_is_named(call):
+    """A bin keeping fewer stimuli than n_folds (the others are complete): the per-bin calls raised
+    the static message, '8 stimuli cannot be split into n_folds=10 folds', for an input of 30
+    stimuli without naming the bin. The message names the bin and how to leave it out."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, A, B = _animals()
+    v = B.values.copy()
+    v[8:, :, :, 2] = np.nan  # bin 2 keeps 8 stimuli
+    B = B.copy(data=v)
+    run = {"inter_animal": lambda: nx.inter_animal(A, B, reps=1),
+           "reverse": lambda: nx.reverse(B, F, reps=1),
+           "pls": lambda: nx.forward(F, B, reps=1, regressor="pls", n_components=2),
+           "bootstrap": lambda: bootstrap("inter_animal", A, B, reps=1, n_boot=3)}[call]
+    head = "bootstrap" if call == "bootstrap" else "forward" if call == "pls" else call
+    with pytest.raises(nx.errors.LayoutError, match=rf"^{head}: time bin 2 \(20-30 ms\): .*too few stimuli for the folds: "
+                                                     r"8 stimuli .* Or (select the other bins|drop that bin from both animals), e\.g\. .*drop_isel\(time_bin=2\)") as err:
+        _quiet(run)
+    assert "\n" not in str(err.value)
+
+
+def test_a_refusal_true_of_every_bin_keeps_the_static_message():
+    _, A, B = _animals(n=8)
+    with pytest.raises(nx.errors.LayoutError, match=r"^inter_animal: neural_b \(B\): too few stimuli for the folds: 8"):
+        _quiet(nx.inter_animal, A, B, reps=1)

@@ -29,7 +29,17 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
-from ..errors import LayoutError, NeuroxrWarning, NoPredictor, NothingToScore, code_name, warn, where
+from ..errors import (
+    LayoutError,
+    NeuroxrError,
+    NeuroxrWarning,
+    NoPredictor,
+    NothingToScore,
+    ParameterError,
+    code_name,
+    warn,
+    where,
+)
 from ..layouts import TIME_BIN_COORDS, has_time, validate_neural
 from . import _prepare as prep
 from ._result import target_coords
@@ -241,6 +251,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     out: list[xr.Dataset | None] = []
     seen: dict[tuple[str, type], list[int]] = {}
     empty: NothingToScore | None = None
+    failed: list[tuple[int, NeuroxrError]] = []  # bins refused before any bin was scored
     for t in range(first.sizes["time_bin"]):
         with warnings.catch_warnings(record=True) as caught:  # one warning per message, naming its bins
             warnings.simplefilter("always")
@@ -252,18 +263,52 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
                 out.append(None)
                 empty = exc
                 seen.setdefault((f"{str(exc).rstrip('.')}: its numbers are NaN", NeuroxrWarning), []).append(t)
+            except (LayoutError, ParameterError) as exc:  # refused at this bin: of this bin alone if another scores
+                out.append(None)
+                failed.append((t, exc))
         for w in caught:
             seen.setdefault((str(w.message), w.category), []).append(t)
+        if failed and any(r is not None for r in out):  # a bin scores, another is refused: name the refused one
+            _warn_seen(seen)  # the refused bin's warnings say why (e.g. the stimuli it excluded)
+            raise _refused_bin(failed[0][1], args, arrays, shown, failed[0][0], caller) from None
+    if failed:  # no bin scored: the static call's error, true of every bin
+        raise failed[0][1]
     scored = [r for r in out if r is not None]
     if not scored:
         raise empty  # type: ignore[misc]  (no bin scored: the static call's error)
-    for (msg, category), bins in seen.items():
-        shown = ", ".join(map(str, bins[:10])) + (", ..." if len(bins) > 10 else "")
-        warn(f"{msg} (time bin{'s' if len(bins) > 1 else ''} {shown})", category)
+    _warn_seen(seen)
     # min_reliability judges split-half reliabilities only of data with repeats (else every target counts)
     judged = "min_reliability" in scored[0].attrs and all(v.sizes["repeat"] >= 2 for v in arrays.values())
     bins = merged_bins(first, [v for v in arrays.values() if v is not first])  # every input's bin labels
     return stack_bins([r if r is not None else _unscored(scored[0], judged) for r in out], bins)
+
+
+def _warn_seen(seen: dict[tuple[str, type], list[int]]) -> None:
+    """Each per-bin warning once, naming the bins it occurred in."""
+    for (msg, category), bins in seen.items():
+        shown = ", ".join(map(str, bins[:10])) + (", ..." if len(bins) > 10 else "")
+        warn(f"{msg} (time bin{'s' if len(bins) > 1 else ''} {shown})", category)
+
+
+def _refused_bin(exc: NeuroxrError, args: dict[str, Any], arrays: dict[str, xr.DataArray], shown: dict[str, str],
+                 t: int, caller: str) -> NeuroxrError:
+    """``exc``, raised by the direction on bin ``t`` alone while another bin is scored (e.g. a bin
+    keeping fewer stimuli than ``n_folds``), naming that bin and how to drop it from every
+    time-resolved input (its position in each user's array): the static message named no bin."""
+    edges = tuple(float(arrays[next(iter(arrays))].coords[c].values[t]) for c in TIME_BIN_COORDS)
+    drops = []
+    for k in arrays:
+        keys = list(zip(*(np.asarray(args[k].coords[c].values, float) for c in TIME_BIN_COORDS)))
+        drops.append(f"{code_name(shown[k])}.drop_isel(time_bin={keys.index(edges)})")
+    msg, head = str(exc), where(caller)
+    body = msg[len(head):] if msg.startswith(head) else msg
+    fix = (f"Or select the other bins, e.g. {drops[0]}" if len(drops) == 1 else  # the wording the command line rewords
+           f"Or drop that bin from both animals, e.g. {' and '.join(drops)}")
+    text = f"{head}time bin {t} ({edges[0]:g}-{edges[1]:g} ms): {body.rstrip()} {fix}."
+    try:
+        return type(exc)(text)
+    except TypeError:  # an error class taking other arguments
+        return LayoutError(text)
 
 
 def _bin_error(exc: NoPredictor, args: dict[str, Any], arrays: dict[str, xr.DataArray], shown: dict[str, str],

@@ -182,3 +182,16 @@ def test_masked_shape_network_is_refused():
     mask[0, 0] = True
     with pytest.raises(nx.LayoutError, match="LinearMetric: X holds 1 NaN or infinite values"):
         nx.LinearMetric().fit(np.ma.array(X, mask=mask), neu.mean("repeat").values)
+
+
+# --- the Gram kernel's in-place accumulation (syrk) on a big-endian array
+@pytest.mark.parametrize("dtype", [">f8", ">f4"])
+def test_centred_gram_of_big_endian_values_keeps_their_precision(monkeypatch, dtype):
+    from neuroxr.backend import _numpy
+
+    monkeypatch.setattr(_numpy, "NUMPY_GRAM_BYTES", 0)  # SciPy's syrk path at any size
+    X = np.random.default_rng(0).normal(size=(40, 600))
+    want = nx.backend.centred_gram(X.astype(dtype[1:]))
+    got = nx.backend.centred_gram(X.astype(dtype))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)

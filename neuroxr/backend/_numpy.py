@@ -107,8 +107,9 @@ def centred_gram(X: np.ndarray, block_bytes: int | None = None) -> np.ndarray:
 
     from ._threads import every_blas_thread
 
-    syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
-    C = np.zeros((n, n), dtype=X.dtype, order="F")
+    # by the type, not the dtype: a big-endian float64 ('>f8', != np.float64) is float64 too (ssyrk rounded it to float32)
+    syrk = blas.dsyrk if X.dtype.char == "d" else blas.ssyrk
+    C = np.zeros((n, n), dtype=X.dtype.char, order="F")
     with every_blas_thread(), _syrk_threads(n):
         for A in blocks():
             C = syrk(1.0, A.T, beta=1.0, c=C, trans=1, lower=0, overwrite_c=1)  # upper triangle += A A^T

@@ -5,7 +5,9 @@ numbers never share one. Nothing depends on an object's address. What is recorde
 
 - numbers, strings, ``None``: themselves; lists, tuples, dicts: their items; sets: their sorted
   items; arrays: small ones by value, large ones by a SHA-256 of their bytes (and a masked array
-  its mask); ``bytes``, ``complex``, ``range``, ``slice``, dates and times, ``Decimal`` and
+  its mask), an object array by a SHA-256 of its items' ``repr`` when all are plain numbers,
+  strings or ``None``, else of its items' identities (a nested array's ``repr`` elides its
+  middle, an object's names its address); ``bytes``, ``complex``, ``range``, ``slice``, dates and times, ``Decimal`` and
   ``numpy.dtype`` by their ``repr``;
 - a class: its path and its code (below); an estimator (``get_params``): its class path, its
   class's code and ``get_params(deep=True)`` (a number scikit-learn declares a real alone, an int
@@ -64,6 +66,8 @@ _CLASS_SKIP = frozenset({"__module__", "__qualname__", "__doc__", "__dict__", "_
                          "__firstlineno__", "__static_attributes__", "__orig_bases__", "__parameters__",
                          "_abc_impl", "__abstractmethods__"})
 _UNIDENTIFIED = "unidentified"
+#: items of an object array recorded by their repr (exact types: a subclass may add state)
+_PLAIN = (str, bytes, bool, int, float, complex, type(None))
 
 
 def feed_values(h: Any, arr: np.ndarray) -> None:
@@ -290,7 +294,7 @@ class _Walk:
             items = [self.identity(x, seen) for x in v]
             return {"set": sorted(items, key=lambda x: json.dumps(x, sort_keys=True, default=repr))}
         if isinstance(v, np.ndarray):
-            return self.array(v)
+            return self.array(v, seen)
         if isinstance(v, functools.partial):
             return {"partial": self.identity(v.func, seen), "args": self.identity(list(v.args), seen),
                     "keywords": self.identity(dict(v.keywords), seen)}
@@ -317,19 +321,23 @@ class _Walk:
         state = {**_slots(v), **(vars(v) if hasattr(v, "__dict__") else {})}
         return {"object": _path(type(v)), **self.class_code(type(v), seen), "state": self.identity(state, seen)}
 
-    @staticmethod
-    def array(v: np.ndarray) -> dict[str, Any]:
+    def array(self, v: np.ndarray, seen: set[int]) -> dict[str, Any]:
         if v.size <= _INLINE_ELEMENTS and v.dtype != object:
             out = {"array": v.tolist(), "dtype": str(v.dtype)}
         else:
             digest = hashlib.sha256()
-            if v.dtype == object:
-                digest.update(repr(v.tolist()).encode())
-            else:
+            if v.dtype != object:
                 feed_values(digest, np.asarray(v))
+            elif all(type(x) in _PLAIN or isinstance(x, np.generic) for x in v.ravel().tolist()):
+                digest.update(repr(v.tolist()).encode())  # a plain value's repr is all of it
+            else:  # arrays (whose repr elides items past 1000), objects (whose repr is their address): by identity
+                items = self.identity(v.tolist(), seen)
+                if not identified(items):
+                    return {_UNIDENTIFIED: "numpy.ndarray"}
+                digest.update(_json_hash(items).encode())
             out = {"array_sha256": digest.hexdigest()[:16], "shape": list(v.shape), "dtype": str(v.dtype)}
         if isinstance(v, np.ma.MaskedArray):
-            out["mask"] = _Walk.array(np.ma.getmaskarray(v))
+            out["mask"] = self.array(np.ma.getmaskarray(v), seen)
         return out
 
 

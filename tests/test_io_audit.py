@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import operator
 import warnings
 
 import numpy as np
@@ -75,3 +77,30 @@ def test_relative_representations_do_not_change_when_stimuli_units_anchors_or_ne
     assert other.anchor_id.values.tolist() == rel.unit_id.values[sr].tolist()  # the inputs' orders
     assert other.neuroid_id.values.tolist() == resp.neuroid_id.values[sn].tolist()
     np.testing.assert_array_equal(other.isel(anchor=np.argsort(sr), neuroid=np.argsort(sn)).values, ref.values)
+
+
+def test_an_object_array_of_arrays_is_identified_by_every_value():
+    """A ragged object array was hashed by its repr, which elides the middle of a nested array past
+    1000 items: two such arrays differing there shared one identity (one provenance key)."""
+    from neuroxr.identity import identified, identity
+
+    def ragged(x):
+        out = np.empty(2, dtype=object)
+        out[0], out[1] = np.zeros(2000), np.zeros(1999)
+        out[0][1000] = x
+        return out
+
+    assert identity(ragged(0.0)) == identity(ragged(0.0))
+    assert identity(ragged(0.0)) != identity(ragged(5.0))
+    plain = np.array(["a", 1, None, 2.5], dtype=object)  # plain items keep the identity they had
+    assert identity(plain)["array_sha256"] == hashlib.sha256(repr(plain.tolist()).encode()).hexdigest()[:16]
+
+    class Opaque:
+        __slots__ = ()
+
+        def __repr__(self):
+            return "same"
+
+    compiled = np.array([operator.itemgetter(0), 1], dtype=object)
+    assert not identified(identity(compiled))  # an unidentified item leaves the array unidentified
+    assert identified(identity(np.array([Opaque(), 1], dtype=object)))

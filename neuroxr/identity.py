@@ -25,8 +25,8 @@ numbers never share one. Nothing depends on an object's address. What is recorde
   distribution, or, for a local one, the digest of its file and the attributes the function
   names of it (:mod:`neuroxr._packages`); builtins and ufuncs by their path (and package); a
   builtin method by its path and the object it is bound to;
-- a torch tensor by dtype, shape and a SHA-256 of its values; a pandas object by its class, dtypes,
-  shape and a SHA-256 of ``pandas.util.hash_pandas_object`` of its values and index (and of its
+- a torch tensor by dtype, shape and a SHA-256 of its values; a pandas object by its class, dtypes
+  (a categorical's categories in their order, which sets its codes), shape and a SHA-256 of ``pandas.util.hash_pandas_object`` of its values and index (and of its
   columns); a ``numpy.random.RandomState``, ``Generator`` or bit generator by its state.
 
 Anything else (an object whose state lives outside Python attributes: a compiled extension's
@@ -424,11 +424,21 @@ def _pandas(v: Any, pd: Any) -> Any:
         if isinstance(v, pd.DataFrame):
             c = hashlib.sha256()
             feed_values(c, pd.util.hash_pandas_object(v.columns).to_numpy())
-            out.update(columns=c.hexdigest()[:16], dtypes=[str(d) for d in v.dtypes])
+            out.update(columns=c.hexdigest()[:16], dtypes=[_pandas_dtype(d, pd) for d in v.dtypes])
         else:
-            out["dtypes"] = [str(v.dtype)]
+            out["dtypes"] = [_pandas_dtype(v.dtype, pd)]
         names = [v.name] if not isinstance(v, pd.DataFrame) else []
         out["names"] = [repr(n) for n in [*names, *v.index.names]] if not isinstance(v, pd.Index) else [repr(n) for n in v.names]
         return out
     except TypeError:  # unhashable values (lists in an object column)
         return {_UNIDENTIFIED: _path(type(v))}
+
+
+def _pandas_dtype(d: Any, pd: Any) -> str:
+    """A pandas dtype as text: a categorical one with its categories, in their order, and whether
+    they are ordered (its values' hash is of the values, not of their codes, which that order sets)."""
+    if not isinstance(d, pd.CategoricalDtype) or d.categories is None:
+        return str(d)
+    h = hashlib.sha256()
+    feed_values(h, pd.util.hash_pandas_object(d.categories, index=False).to_numpy())
+    return f"category(ordered={bool(d.ordered)}, categories={h.hexdigest()[:16]}, n={len(d.categories)})"

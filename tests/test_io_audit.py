@@ -104,3 +104,21 @@ def test_an_object_array_of_arrays_is_identified_by_every_value():
     compiled = np.array([operator.itemgetter(0), 1], dtype=object)
     assert not identified(identity(compiled))  # an unidentified item leaves the array unidentified
     assert identified(identity(np.array([Opaque(), 1], dtype=object)))
+
+
+def test_a_categorical_is_identified_by_its_categories_order():
+    """Two categoricals of the same values with their categories in another order (other codes, other
+    dummy columns) shared one identity: pandas hashes a categorical's values, not its codes."""
+    import pandas as pd
+
+    from neuroxr.identity import identity
+
+    def cat(categories, ordered=False):
+        return pd.Series(pd.Categorical(["a", "b", "a"], categories=categories, ordered=ordered))
+
+    assert identity(cat(["a", "b"])) == identity(cat(["a", "b"]))
+    assert identity(cat(["a", "b"])) != identity(cat(["b", "a"]))
+    assert identity(cat(["a", "b"])) != identity(cat(["a", "b"], ordered=True))
+    assert identity(cat(["a", "b"])) != identity(cat(["a", "b", "c"]))
+    assert identity(pd.DataFrame({"c": cat(["a", "b"])})) != identity(pd.DataFrame({"c": cat(["b", "a"])}))
+    assert identity(pd.Series([1.0, 2.0]))["dtypes"] == ["float64"]  # other dtypes keep their identity

@@ -324,6 +324,8 @@ class _Walk:
     def array(self, v: np.ndarray, seen: set[int]) -> dict[str, Any]:
         if v.size <= _INLINE_ELEMENTS and v.dtype != object:
             out = {"array": v.tolist(), "dtype": str(v.dtype)}
+            if v.size == 0:  # [] is the list of shapes (0,), (0, 2), (0, 3)...
+                out["shape"] = list(v.shape)
         else:
             digest = hashlib.sha256()
             if v.dtype != object:

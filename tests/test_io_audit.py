@@ -122,3 +122,12 @@ def test_a_categorical_is_identified_by_its_categories_order():
     assert identity(cat(["a", "b"])) != identity(cat(["a", "b", "c"]))
     assert identity(pd.DataFrame({"c": cat(["a", "b"])})) != identity(pd.DataFrame({"c": cat(["b", "a"])}))
     assert identity(pd.Series([1.0, 2.0]))["dtypes"] == ["float64"]  # other dtypes keep their identity
+
+
+def test_empty_arrays_of_other_shapes_have_other_identities():
+    """np.zeros((0, 2)) and np.zeros((0, 3)) were both {"array": []}: one identity for other shapes."""
+    from neuroxr.identity import identity
+
+    assert identity(np.zeros((0, 2))) != identity(np.zeros((0, 3)))
+    assert identity(np.zeros((0, 2))) == identity(np.zeros((0, 2)))
+    assert identity(np.zeros(2)) == {"array": [0.0, 0.0], "dtype": "float64"}  # non-empty: as before

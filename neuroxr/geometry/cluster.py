@@ -322,7 +322,10 @@ def cluster_distances(D: Any, n_clusters: int, method: str = "average", names: S
     Returns
     -------
     DataArray (network,) of int cluster labels, 0-based, numbered in order of first appearance;
-    attrs ``method`` and ``linkage`` (the scipy linkage matrix, flattened, shape (m - 1) x 4).
+    attrs ``method`` and ``linkage`` (the scipy linkage matrix, flattened, shape (m - 1) x 4, its
+    leaves the rows of ``D`` as given). Named networks (a labeled ``D``, ``names``) are merged in the
+    order of their names, so reordering them changes no partition also where merges tie (scipy
+    takes a tie in row order); one network is one cluster.
     """
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
@@ -330,12 +333,22 @@ def cluster_distances(D: Any, n_clusters: int, method: str = "average", names: S
     if method not in ("average", "complete", "single", "weighted"):
         raise LayoutError(f"cluster_distances: method must be one of 'average', 'complete', 'single', 'weighted'; got {shown(method)}.")
     Dm, nm = _distance_matrix(D, names, "cluster_distances")
-    _check_n_clusters(n_clusters, Dm.shape[0], "cluster_distances")
-    Z = linkage(squareform(Dm, checks=False), method=method)
-    raw = fcluster(Z, n_clusters, criterion="maxclust")
+    m = Dm.shape[0]
+    _check_n_clusters(n_clusters, m, "cluster_distances")
+    if m == 1:  # scipy's linkage cannot count the networks of an empty condensed matrix
+        return xr.DataArray(np.zeros(1, dtype=np.int64), dims=("network",), coords={"network": nm}, name="cluster",
+                            attrs={"method": method, "n_clusters": int(n_clusters), "linkage": []})
+    # named networks merged in name order (a tie between merges is taken in the order of the rows), so
+    # the order of a labeled matrix's networks changes no partition; the linkage names the rows as given
+    order = _name_order(nm)
+    Zo = linkage(squareform(Dm[np.ix_(order, order)], checks=False), method=method)
+    raw = np.empty(m, dtype=np.int64)
+    raw[order] = fcluster(Zo, n_clusters, criterion="maxclust")
+    Z = Zo.copy()  # the linkage names the networks by their rows as given
+    Z[:, :2] = np.sort(np.where(Zo[:, :2] < m, order[np.minimum(Zo[:, :2], m - 1).astype(np.int64)], Zo[:, :2]), axis=1)
     _, first = np.unique(raw, return_index=True)
-    order = {c: i for i, c in enumerate(raw[np.sort(first)])}
-    labels = np.array([order[c] for c in raw], dtype=np.int64)
+    number = {c: i for i, c in enumerate(raw[np.sort(first)])}
+    labels = np.array([number[c] for c in raw], dtype=np.int64)
     return xr.DataArray(labels, dims=("network",), coords={"network": nm}, name="cluster",
                         attrs={"method": method, "n_clusters": int(n_clusters), "linkage": Z.ravel().tolist()})
 
@@ -356,7 +369,9 @@ def embed_distances(D: Any, n_components: int = 2, names: Sequence[str] | None =
     Returns
     -------
     DataArray (network, component)
-        Coordinates (sign of each axis fixed so its largest-magnitude entry is positive);
+        Coordinates (sign of each axis fixed so its largest-magnitude entry is positive, the first
+        by name among equal ones: named networks are embedded in name order, so reordering them
+        changes no coordinate);
         attrs ``eigenvalues`` (all, descending) and ``explained`` (share of the positive
         eigenvalues on the kept axes; NaN, with a :class:`~neuroxr.errors.NeuroxrWarning`, when
         every distance is 0).
@@ -365,13 +380,17 @@ def embed_distances(D: Any, n_components: int = 2, names: Sequence[str] | None =
     m = Dm.shape[0]
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= m:
         raise LayoutError(f"embed_distances: n_components must be an int between 1 and {m}; got {shown(n_components)}.")
+    # named networks in name order (the eigenvectors of a repeated eigenvalue and the sign of an axis
+    # whose largest magnitudes tie follow the rows' order), so their order in D changes no coordinate
+    order = _name_order(nm)
     J = np.eye(m) - 1.0 / m
-    B = -0.5 * J @ (Dm**2) @ J
+    B = -0.5 * J @ (Dm[np.ix_(order, order)] ** 2) @ J
     lam, V = np.linalg.eigh((B + B.T) / 2)
     lam, V = lam[::-1], V[:, ::-1]
     Y = V[:, :n_components] * np.sqrt(np.clip(lam[:n_components], 0, None))
     sign = np.sign(Y[np.argmax(np.abs(Y), axis=0), np.arange(n_components)])
-    Y = Y * np.where(sign == 0, 1.0, sign)
+    Y = np.empty_like(Y)
+    Y[order] = V[:, :n_components] * np.sqrt(np.clip(lam[:n_components], 0, None)) * np.where(sign == 0, 1.0, sign)
     pos = np.clip(lam, 0, None)
     if not pos.sum() > 0:
         warn("embed_distances: every distance in D is 0 (the networks are identical), so the share of the distances the "

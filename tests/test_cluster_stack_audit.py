@@ -1,0 +1,76 @@
+"""Audit of cohort clustering / MDS (neuroxr.geometry.cluster): the order of named networks, ties, tiny cohorts."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+
+from neuroxr.geometry.cluster import cluster_distances, embed_distances
+
+
+def _labeled(D, names):
+    return xr.DataArray(np.asarray(D, dtype=float), dims=("network", "network_"),
+                        coords={"network": list(names), "network_": list(names)})
+
+
+def _partition(labels: xr.DataArray) -> set[frozenset[str]]:
+    nets = [str(v) for v in labels["network"].values]
+    return {frozenset(n for n, lb in zip(nets, labels.values) if lb == c) for c in set(labels.values.tolist())}
+
+
+# tied distances: average linkage merges (a, d) or (a, e) first, depending on the rows' order, and
+# the two trees cut into other pairs of clusters
+TIED = [[0, 2, 2, 1, 1], [2, 0, 1, 1, 3], [2, 1, 0, 2, 3], [1, 1, 2, 0, 3], [1, 3, 3, 3, 0]]
+
+
+def test_cluster_distances_of_a_reordered_labeled_matrix_gives_the_same_partition_with_tied_merges():
+    names = list("abcde")
+    D = _labeled(TIED, names)
+    base = cluster_distances(D, 2)
+    parts = {frozenset(_partition(cluster_distances(D.isel(network=list(p), network_=list(p)), 2)))
+             for p in itertools.permutations(range(5))}
+    assert parts == {frozenset(_partition(base))}
+    # scipy on the rows in name order, labels carried on their networks
+    ref = fcluster(linkage(squareform(np.asarray(TIED, float)), "average"), 2, criterion="maxclust")
+    assert _partition(base) == {frozenset(n for n, c in zip(names, ref) if c == k) for k in set(ref)}
+
+
+def test_cluster_distances_linkage_names_the_rows_as_given():
+    P = np.random.default_rng(0).standard_normal((6, 2))
+    D = squareform(np.sqrt(((P[:, None] - P[None]) ** 2).sum(-1)), checks=False)
+    Dm = squareform(D)
+    names = ["f", "b", "e", "a", "d", "c"]  # not in name order
+    out = cluster_distances(_labeled(Dm, names), 3)
+    Z = np.asarray(out.attrs["linkage"]).reshape(-1, 4)
+    np.testing.assert_allclose(Z, linkage(D, "average"))  # no ties: scipy's own tree, leaves as given
+    ref = fcluster(linkage(D, "average"), 3, criterion="maxclust")
+    assert _partition(out) == {frozenset(n for n, c in zip(names, ref) if c == k) for k in set(ref)}
+
+
+def test_cluster_distances_of_one_network_is_one_cluster():
+    out = cluster_distances(np.zeros((1, 1)), 1, names=["only"])
+    assert out.values.tolist() == [0] and out["network"].values.tolist() == ["only"]
+
+
+@pytest.mark.parametrize("perm", [[1, 0], [0, 1]])
+def test_embed_distances_of_reordered_named_networks_gives_the_same_coordinates(perm):
+    """Two networks sit at +-d/2: the sign fixed by the largest magnitude tied, and took the first row's."""
+    D = _labeled([[0, 1.0], [1.0, 0]], ["a", "b"])
+    base = embed_distances(D, 1)
+    other = embed_distances(D.isel(network=perm, network_=perm), 1)
+    np.testing.assert_array_equal(other.sel(network=["a", "b"]).values, base.sel(network=["a", "b"]).values)
+
+
+def test_embed_distances_of_equidistant_networks_ignores_their_order():
+    """A repeated eigenvalue: its eigenvectors followed the rows' order."""
+    names = list("abcd")
+    D = _labeled(np.ones((4, 4)) - np.eye(4), names)
+    base = embed_distances(D, 2).sel(network=names).values
+    for p in ([3, 2, 1, 0], [1, 3, 0, 2]):
+        got = embed_distances(D.isel(network=p, network_=p), 2).sel(network=names).values
+        np.testing.assert_array_equal(got, base)

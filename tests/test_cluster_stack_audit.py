@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import xarray as xr
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
+from neuroxr.errors import NeuroxrWarning
 from neuroxr.geometry.cluster import cluster_distances, embed_distances
 
 
@@ -74,3 +76,22 @@ def test_embed_distances_of_equidistant_networks_ignores_their_order():
     for p in ([3, 2, 1, 0], [1, 3, 0, 2]):
         got = embed_distances(D.isel(network=p, network_=p), 2).sel(network=names).values
         np.testing.assert_array_equal(got, base)
+
+
+@pytest.mark.parametrize("D, k", [(np.ones((4, 4)) - np.eye(4), 2),
+                                  (np.kron(np.ones((2, 2)) - np.eye(2), np.ones((2, 2))), 3)])
+def test_cluster_distances_warns_when_tied_merges_form_fewer_clusters_than_asked(D, k):
+    """scipy's maxclust cuts no tie: equidistant networks formed 1 cluster for n_clusters=2, two pairs of
+    identical networks 2 for n_clusters=3, without a word."""
+    ref = fcluster(linkage(squareform(D), "average"), k, criterion="maxclust")
+    with pytest.warns(NeuroxrWarning, match=rf"n_clusters={k} but D's tree forms {len(set(ref))} cluster"):
+        out = cluster_distances(D, k)
+    assert len(set(out.values.tolist())) == len(set(ref)) < k
+
+
+def test_cluster_distances_says_nothing_when_it_forms_the_clusters_asked():
+    P = np.random.default_rng(0).standard_normal((6, 2))
+    D = squareform(np.sqrt(((P[:, None] - P[None]) ** 2).sum(-1)), checks=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(set(cluster_distances(squareform(D), 3).values.tolist())) == 3

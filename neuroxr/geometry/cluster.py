@@ -313,7 +313,9 @@ def cluster_distances(D: Any, n_clusters: int, method: str = "average", names: S
     D : array or DataArray (network, network_)
         Symmetric distances with a zero diagonal (e.g. :func:`neuroxr.geometry.pairwise_distances`).
     n_clusters : int
-        Number of flat clusters (``criterion="maxclust"``).
+        Number of flat clusters (``criterion="maxclust"``): at most, fewer with a
+        :class:`~neuroxr.errors.NeuroxrWarning` where merges tie at the cut (scipy's ``maxclust``
+        splits no tie; scikit-learn's ``AgglomerativeClustering`` breaks it by position).
     method : {"average", "complete", "single", "weighted"}, default "average"
         Linkage; these accept any dissimilarity (centroid/median/ward need Euclidean data).
     names : sequence of str, optional
@@ -347,6 +349,11 @@ def cluster_distances(D: Any, n_clusters: int, method: str = "average", names: S
     Z = Zo.copy()  # the linkage names the networks by their rows as given
     Z[:, :2] = np.sort(np.where(Zo[:, :2] < m, order[np.minimum(Zo[:, :2], m - 1).astype(np.int64)], Zo[:, :2]), axis=1)
     _, first = np.unique(raw, return_index=True)
+    if first.size < n_clusters:  # maxclust: at most n_clusters, fewer where merges tie at the cut
+        warn(f"cluster_distances: n_clusters={int(n_clusters)} but D's tree forms {first.size} cluster"
+             f"{'' if first.size == 1 else 's'}: merges tie at the height of the cut (equal distances, identical networks), "
+             "and scipy's fcluster(criterion='maxclust') splits none of them; attrs['n_clusters'] is the number asked for. "
+             "Pass another n_clusters, or read the tree in attrs['linkage'].")
     number = {c: i for i, c in enumerate(raw[np.sort(first)])}
     labels = np.array([number[c] for c in raw], dtype=np.int64)
     return xr.DataArray(labels, dims=("network",), coords={"network": nm}, name="cluster",

@@ -131,3 +131,37 @@ def test_empty_arrays_of_other_shapes_have_other_identities():
     assert identity(np.zeros((0, 2))) != identity(np.zeros((0, 3)))
     assert identity(np.zeros((0, 2))) == identity(np.zeros((0, 2)))
     assert identity(np.zeros(2)) == {"array": [0.0, 0.0], "dtype": "float64"}  # non-empty: as before
+
+
+@pytest.mark.parametrize("unit", ["s", "ms"])
+def test_onsets_or_spike_times_as_durations_or_dates_are_refused_not_read_in_their_own_unit(unit):
+    """Onsets given as timedelta64 were cast in their own unit (1 s in ms read as 1000 s), a table's
+    as nanoseconds, and dates as counts since 1970: every count silently 0 (or another window's)."""
+    import pandas as pd
+
+    from neuroxr.io import from_nwb, spike_counts
+
+    spikes = [np.arange(0.0, 5.0, 0.1)]
+    onsets = (np.array([1, 2]) * (1 if unit == "s" else 1000)).astype(f"timedelta64[{unit}]")  # 1 s and 2 s
+    for starts, arg in ((onsets, "starts"), (onsets.astype("datetime64[s]"), "starts")):
+        with pytest.raises(LayoutError, match=f"^{arg}: .*timedelta|^{arg}: .*datetime"):
+            spike_counts(spikes, starts, (0.0, 0.5))
+    with pytest.raises(LayoutError, match=r"^spike_times\[0\]: .*timedelta"):
+        spike_counts([onsets], np.array([0.0]), (0.0, 0.5))
+
+    class Units:  # the least of an NWB file from_nwb reads
+        def __len__(self):
+            return 1
+
+        def to_dataframe(self, index=True):
+            return pd.DataFrame({"spike_times": [spikes[0]]})
+
+    class File:
+        units = Units()
+
+    table = pd.DataFrame({"start_time": pd.to_timedelta(onsets), "stimulus_id": ["a", "b"]})
+    with pytest.raises(LayoutError, match=r"^intervals: column 'start_time' holds timedelta") as info:
+        from_nwb(File(), (0.0, 0.5), intervals=table)
+    assert "\n" not in str(info.value)
+    seconds = table.assign(start_time=table["start_time"].dt.total_seconds())
+    assert from_nwb(File(), (0.0, 0.5), intervals=seconds).values.ravel().tolist() == [5.0, 5.0]

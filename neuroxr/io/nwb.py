@@ -100,9 +100,13 @@ def spike_counts(
 def _real_1d(values: Any, arg: str, what: str) -> np.ndarray:
     """``values`` as a 1-D float array; else a one-line error naming ``arg`` and what it holds."""
     try:
-        out = np.asarray(values, dtype=float)
+        raw = np.asarray(values)
+        out = None if raw.dtype.kind in "mM" else np.asarray(raw, dtype=float)
     except (TypeError, ValueError):
         raise LayoutError(f"{arg}: expected {what} (numbers); got {type(values).__name__} values that are not.") from None
+    if out is None:  # the cast read them in their own unit (ns, ms...), a date as a count since 1970
+        raise LayoutError(f"{arg}: expected {what}; got {raw.dtype} values. Pass seconds as numbers, e.g. "
+                          f"durations / np.timedelta64(1, 's').")
     if out.ndim != 1:
         raise LayoutError(f"{arg}: expected {what}, a 1-D array; got shape {out.shape}.")
     return out
@@ -213,6 +217,10 @@ def _from_nwbfile(
             )
     sid = ids_str(table[stimulus_column].to_numpy(), name="intervals", what=f"column {stimulus_column!r}", where="rows",
                   labels=table.index, fix="every presentation needs a stimulus id: drop those rows first.")
+    if table["start_time"].dtype.kind in "mM":  # to_numeric reads them as nanoseconds: every window past the spikes
+        raise LayoutError(f"intervals: column 'start_time' holds {table['start_time'].dtype} values; onsets are seconds "
+                          f"from the session start, e.g. table['start_time'] = table['start_time'].dt.total_seconds() "
+                          f"for durations.")
     onset = pd.to_numeric(table["start_time"], errors="coerce").to_numpy(dtype=float)
     if np.isnan(onset).sum() > table["start_time"].isna().sum():  # text read as float raised ValueError
         raise LayoutError("intervals: column 'start_time' holds values that are not numbers (onsets in seconds); convert them.")

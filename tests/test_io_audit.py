@@ -7,6 +7,7 @@ import operator
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -109,8 +110,6 @@ def test_an_object_array_of_arrays_is_identified_by_every_value():
 def test_a_categorical_is_identified_by_its_categories_order():
     """Two categoricals of the same values with their categories in another order (other codes, other
     dummy columns) shared one identity: pandas hashes a categorical's values, not its codes."""
-    import pandas as pd
-
     from neuroxr.identity import identity
 
     def cat(categories, ordered=False):
@@ -137,8 +136,6 @@ def test_empty_arrays_of_other_shapes_have_other_identities():
 def test_onsets_or_spike_times_as_durations_or_dates_are_refused_not_read_in_their_own_unit(unit):
     """Onsets given as timedelta64 were cast in their own unit (1 s in ms read as 1000 s), a table's
     as nanoseconds, and dates as counts since 1970: every count silently 0 (or another window's)."""
-    import pandas as pd
-
     from neuroxr.io import from_nwb, spike_counts
 
     spikes = [np.arange(0.0, 5.0, 0.1)]
@@ -165,3 +162,12 @@ def test_onsets_or_spike_times_as_durations_or_dates_are_refused_not_read_in_the
     assert "\n" not in str(info.value)
     seconds = table.assign(start_time=table["start_time"].dt.total_seconds())
     assert from_nwb(File(), (0.0, 0.5), intervals=seconds).values.ravel().tolist() == [5.0, 5.0]
+
+
+@pytest.mark.parametrize("values", [pd.to_timedelta([1, 2], unit="s"), pd.to_datetime(["2020-01-01", "2020-01-02"])])
+def test_a_table_of_durations_or_dates_is_refused_not_read_as_counts_of_its_unit(values):
+    """A value column of durations became counts of its own unit (1 s read as 1e6, microseconds)."""
+    df = pd.DataFrame({"stimulus_id": ["a", "b"], "neuroid_id": ["x", "x"], "value": values})
+    with pytest.raises(LayoutError, match=r"^df: column 'value' holds (timedelta|datetime)") as info:
+        from_dataframe(df)
+    assert "\n" not in str(info.value)

@@ -129,6 +129,9 @@ def from_dataframe(
                 f"df: column {col!r} has {int(df[col].isna().sum())} missing values; every row needs a {arg} "
                 f"(drop those rows first)."
             )
+    if df[value].dtype.kind in "mM":  # to_numeric gives counts of the column's own unit (ns, us...)
+        raise LayoutError(f"df: column {value!r} holds {df[value].dtype} values; pass numbers (e.g. "
+                          f"df[{value!r}].dt.total_seconds() for durations).")
     values = pd.to_numeric(df[value], errors="coerce")
     if values.isna().sum() > df[value].isna().sum():
         raise LayoutError(f"df: column {value!r} holds non-numeric values; convert them to numbers.")

@@ -318,7 +318,10 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
           place. ``DataFrame.attrs``: the array's attrs and the lists ``neuroid_columns`` /
           ``stimulus_columns``; its scalar coords are constant columns, listed in ``scalar_columns``
           when there are any (read back as scalar coords). A time-resolved array adds ``time_bin_start``/``time_bin_end``
-          before ``value`` (one row per trial value and bin; :func:`from_dataframe` reads static tables only);
+          before ``value`` (one row per trial value and bin; :func:`from_dataframe` reads static tables only).
+          The array is checked as :func:`~neuroxr.layouts.validate_neural` checks it (missing or duplicate
+          ids are an error); coords on ``repeat`` or over several dims, which no column holds, are left
+          out with one warning naming them;
         - a DataFrame (e.g. a score table): returned as a copy;
         - a mapping ``{key: obj}`` or a sequence: the tables are concatenated; a mapping's keys (tuples
           are joined with ``"/"``) go in a column ``entry``.

@@ -11,8 +11,9 @@ import xarray as xr
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
-from neuroxr.errors import NeuroxrWarning
-from neuroxr.geometry.cluster import cluster_distances, embed_distances
+from neuroxr.attrs import decode_attrs
+from neuroxr.errors import LayoutError, NeuroxrWarning, ParameterError
+from neuroxr.geometry.cluster import cluster_distances, embed_distances, kmeans_plusplus_init, procrustes_kmeans
 
 
 def _labeled(D, names):
@@ -95,3 +96,29 @@ def test_cluster_distances_says_nothing_when_it_forms_the_clusters_asked():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(set(cluster_distances(squareform(D), 3).values.tolist())) == 3
+
+
+def _two_networks():
+    rng = np.random.default_rng(0)
+    return {"a": rng.standard_normal((10, 3)), "b": rng.standard_normal((10, 3))}
+
+
+@pytest.mark.parametrize("init", [[0, 1.5], [True, False], "ab", 1])
+def test_procrustes_kmeans_refuses_an_init_that_is_no_list_of_indices_or_names(init):
+    """[0, 1.5] seeded network 1 (int(1.5)), [True, False] networks 1 and 0, "ab" its letters, 1 a TypeError."""
+    with pytest.raises(LayoutError, match=r"procrustes_kmeans: init must be a list of 2 network indices \(ints\) or names"):
+        procrustes_kmeans(_two_networks(), 2, init=init)
+
+
+def test_procrustes_kmeans_takes_numpy_indices_and_names_as_init():
+    out = procrustes_kmeans(_two_networks(), 2, init=[np.int64(1), "a"])
+    assert decode_attrs(out.attrs)["init"] == ["b", "a"]
+
+
+@pytest.mark.parametrize("call", [lambda rs: procrustes_kmeans(_two_networks(), 2, random_state=rs),
+                                  lambda rs: kmeans_plusplus_init(np.ones((2, 2)) - np.eye(2), 2, random_state=rs)])
+def test_a_random_state_that_seeds_nothing_is_refused_in_one_line_naming_it(call):
+    with pytest.raises(ParameterError, match=r"random_state must be an int, a numpy.random.RandomState or None"):
+        call("x")
+    with pytest.raises(ParameterError, match="random_state"):
+        call(np.random.default_rng(0))  # a Generator: scikit-learn's check_random_state refuses it

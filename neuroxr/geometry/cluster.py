@@ -22,7 +22,7 @@ import xarray as xr
 
 from ..attrs import encode_attrs
 from ..backend import to_numpy
-from ..errors import LayoutError, shown, warn
+from ..errors import LayoutError, ParameterError, shown, warn
 from ..kernels import shape as _s
 from ..validation import check_bool, check_int, real_array
 from ._common import _refuse_constant_networks
@@ -129,13 +129,23 @@ def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = 
     numpy.ndarray of int, shape (n_clusters,)
         Indices (rows of ``dist_matrix``) of the networks that seed the clusters.
     """
-    from sklearn.utils import check_random_state
-
     D, names = _distance_matrix(dist_matrix, None, "kmeans_plusplus_init", "dist_matrix")
-    rs = check_random_state(random_state)
+    rs = _random_state(random_state, "kmeans_plusplus_init")
     _check_n_clusters(n_clusters, D.shape[0], "kmeans_plusplus_init")
     order = _name_order(names)  # (a plain array's names are positions: its row order)
     return order[_kmeans_pp(D[np.ix_(order, order)], n_clusters, rs)]
+
+
+def _random_state(random_state: Any, caller: str) -> Any:
+    """``sklearn.utils.check_random_state(random_state)``, or a one-line :class:`ParameterError` naming
+    ``random_state`` (scikit-learn's ``ValueError`` names neither the argument nor what to pass)."""
+    from sklearn.utils import check_random_state
+
+    try:
+        return check_random_state(random_state)
+    except ValueError:
+        raise ParameterError(f"{caller}: random_state must be an int, a numpy.random.RandomState or None (netrep's "
+                             f"convention); got {shown(random_state)}.") from None
 
 
 def _name_order(names: Sequence[str]) -> np.ndarray:
@@ -227,6 +237,7 @@ def procrustes_kmeans(
     center_columns = check_bool(center_columns, "center_columns", "Pass center_columns=False to cluster uncentred networks.",
                                 caller="procrustes_kmeans")  # "0" was read as True (truthiness)
     max_iter = check_int(max_iter, "max_iter", 1, "The k-means rounds, e.g. max_iter=100.", caller="procrustes_kmeans")
+    _random_state(random_state, "procrustes_kmeans")  # checked before any data is read
     items, names, ids = _as_network_list(Xs, "Xs", "procrustes_kmeans")
     _refuse_constant_networks(Xs, items, center_columns, "procrustes_kmeans", "Xs")
     m = len(items)
@@ -249,8 +260,12 @@ def procrustes_kmeans(
         seeds = order[kmeans_plusplus_init(D[np.ix_(order, order)], n_clusters, random_state)]
     else:
         pos = {nm: i for i, nm in enumerate(names)}
+        if isinstance(init, str) or not hasattr(init, "__iter__") or not all(isinstance(s, (str, np.integer)) or (isinstance(s, int) and not isinstance(s, bool))
+                                            for s in init):  # int(1.5) seeded network 1; a string seeded its letters
+            raise LayoutError(f"procrustes_kmeans: init must be a list of {n_clusters} network indices (ints) or names; got "
+                              f"{shown(list(init) if hasattr(init, '__iter__') and not isinstance(init, str) else init)}.")
         try:
-            seeds = np.array([pos[s] if isinstance(s, str) else int(s) for s in init])
+            seeds = np.array([pos[s] if isinstance(s, str) else int(s) for s in init], dtype=np.int64)
         except KeyError as err:
             raise LayoutError(f"procrustes_kmeans: init names an unknown network {err}; use indices or names from {names[:5]}.") from None
         if seeds.size != n_clusters or seeds.min() < 0 or seeds.max() >= m:

@@ -17,12 +17,19 @@ import xarray as xr
 from .errors import LayoutError, shown, where
 from .layouts import _check_ids, _examples
 
-__all__ = ["stimulus_ids", "canonical_order", "to_canonical", "columns_as_rows", "align"]
+__all__ = ["stimulus_ids", "as_str", "canonical_order", "to_canonical", "columns_as_rows", "align"]
 
 
 def stimulus_ids(da: xr.DataArray | xr.Dataset) -> np.ndarray:
     """The ``stimulus_id`` values of ``da`` as a string array."""
-    return np.asarray(da.coords["stimulus_id"].values).astype(str)
+    return as_str(da.coords["stimulus_id"].values)
+
+
+def as_str(ids: Any) -> np.ndarray:
+    """``ids`` as a NumPy string array (``astype(str)``; NumPy's variable-width ``StringDType``
+    strings, which cast to ``str`` only through objects, too)."""
+    arr = np.asarray(ids)
+    return (arr.astype(object) if arr.dtype.kind == "T" else arr).astype(str)
 
 
 def canonical_order(ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
@@ -41,7 +48,7 @@ def canonical_order(ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
     ndarray of int, shape (n_stimuli,)
         ``ids[order]`` is sorted; ties (duplicate ids) keep their input order.
     """
-    return np.argsort(np.asarray(ids).astype(str), kind="stable")
+    return np.argsort(as_str(ids), kind="stable")
 
 
 def to_canonical(obj: Any) -> Any:
@@ -73,8 +80,7 @@ def columns_as_rows(x: Any, name: str) -> Any:
     pairs an RDM's two axes."""
     if "stimulus_id" not in x.coords or "stimulus_id_" not in x.coords:
         return x
-    rows = np.asarray(x["stimulus_id"].values).astype(str)
-    cols = np.asarray(x["stimulus_id_"].values).astype(str)
+    rows, cols = as_str(x["stimulus_id"].values), as_str(x["stimulus_id_"].values)
     if np.array_equal(rows, cols):
         return x
     pos = {s: i for i, s in enumerate(cols)}

@@ -77,7 +77,7 @@ def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray
     miss = missing_ids(ids)
     if miss.size:
         raise missing_ids_error(f"{name}: {coord}", miss, f"give every {dim} an id (a missing id is never turned into the string 'nan').")
-    return arr.astype(str)
+    return (arr.astype(object) if arr.dtype.kind == "T" else arr).astype(str)  # (StringDType casts to str only via objects)
 
 
 def missing_ids(ids: Any) -> np.ndarray:
@@ -113,7 +113,12 @@ def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
             f"{name}: coord {coord!r} must lie on dim {dim!r} alone; it lies on {c.dims}."
         )
     values = c.values
-    if values.dtype.kind not in "UOT" or (values.dtype.kind == "O" and not all(isinstance(v, str) for v in values.flat)):
+    if values.dtype.kind == "T":  # NumPy's variable-width strings: astype(str), which every reader of ids uses, fails on them
+        raise LayoutError(
+            f"{name}: coord {coord!r} holds NumPy StringDType strings (dtype {values.dtype}), which neuroxr does not "
+            f"read; convert them first, e.g. da.assign_coords({coord}=({dim!r}, da[{coord!r}].values.astype(object)))."
+        )
+    if values.dtype.kind not in "UO" or (values.dtype.kind == "O" and not all(isinstance(v, str) for v in values.flat)):
         raise LayoutError(
             f"{name}: coord {coord!r} must hold strings; found dtype {values.dtype}. "
             f"Convert with ids.astype(str)."

@@ -195,3 +195,42 @@ def test_centred_gram_of_big_endian_values_keeps_their_precision(monkeypatch, dt
     got = nx.backend.centred_gram(X.astype(dtype))
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
+
+
+# --- NumPy's variable-width strings (StringDType, numpy >= 2) as ids
+needs_stringdtype = pytest.mark.skipif(not hasattr(np.dtypes, "StringDType"), reason="NumPy without StringDType")
+
+
+def _string_dtype(values) -> np.ndarray:
+    return np.array([str(v) for v in values], dtype=np.dtypes.StringDType())
+
+
+@needs_stringdtype
+@pytest.mark.parametrize("analysis", ["forward", "rdm", "pairwise_distances", "compare_rdms", "align"])
+def test_stringdtype_ids_of_a_dataarray_are_refused_in_one_line(analysis):
+    feats, neu = _counts()
+    f = feats.assign_coords(stimulus_id=("stimulus", _string_dtype(feats.stimulus_id.values)))
+    r = nx.rdm(feats)
+    calls = {
+        "forward": lambda: nx.forward(f, neu, reps=2),
+        "rdm": lambda: nx.rdm(f),
+        "pairwise_distances": lambda: nx.pairwise_distances([f, feats]),
+        "compare_rdms": lambda: nx.compare_rdms(r.assign_coords(stimulus_id=("stimulus", _string_dtype(r.stimulus_id.values)),
+                                                                stimulus_id_=("stimulus_", _string_dtype(r.stimulus_id_.values))), r),
+        "align": lambda: nx.align(f, neu),
+    }
+    with pytest.raises(nx.LayoutError, match=r"coord 'stimulus_id' holds NumPy StringDType strings .*\.astype\(object\)\)\)\.$"):
+        calls[analysis]()
+    fixed = f.assign_coords(stimulus_id=("stimulus", f["stimulus_id"].values.astype(object)))  # the conversion the message gives
+    assert float(nx.cka(fixed, feats)) == float(nx.cka(feats, feats))
+
+
+@needs_stringdtype
+def test_stringdtype_ids_given_to_the_builders_are_strings():
+    feats, neu = _counts()
+    stim = _string_dtype(feats.stimulus_id.values)
+    f = nx.features(feats.values, stim, _string_dtype(feats.unit_id.values))
+    n = nx.neural(neu.values, stim, _string_dtype(neu.neuroid_id.values))
+    assert f.stimulus_id.dtype.kind == n.neuroid_id.dtype.kind == "U"
+    assert np.array_equal(f.stimulus_id.values, feats.stimulus_id.values)
+    _same_numbers(nx.forward(f, n, reps=2), nx.forward(feats, neu, reps=2))

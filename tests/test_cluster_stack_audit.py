@@ -122,3 +122,36 @@ def test_a_random_state_that_seeds_nothing_is_refused_in_one_line_naming_it(call
         call("x")
     with pytest.raises(ParameterError, match="random_state"):
         call(np.random.default_rng(0))  # a Generator: scikit-learn's check_random_state refuses it
+
+
+def _rdm(seed, ids, order, n_nan=0):
+    """A labeled Euclidean RDM with tied values (rounded), its stimuli in ``order``, ``n_nan`` missing pairs."""
+    from neuroxr.geometry import as_rdm
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((len(ids), 4))
+    D = np.round(np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1)), 1)
+    for i, j in rng.choice(len(ids), size=(n_nan, 2), replace=False):
+        D[i, j] = D[j, i] = np.nan
+    return as_rdm(D[np.ix_(order, order)], stimulus_id=np.asarray(ids)[order])
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman", "kendall", "cosine"])
+@pytest.mark.parametrize("n_nan", [0, 2])
+def test_compare_rdms_many_equals_compare_rdms_per_pair_and_counts_the_dropped_pairs(method, n_nan):
+    """Every entry is compare_rdms of that pair alone, whatever order each RDM lists its stimuli in;
+    attrs['n_pairs_dropped'] (the NaN rule's count, absent before) sums compare_rdms' counts."""
+    from neuroxr.geometry import compare_rdms, compare_rdms_many
+
+    ids = [f"s{i:02d}" for i in range(12)]
+    rng = np.random.default_rng(7)
+    a = [_rdm(1, ids, np.arange(12)), _rdm(2, ids, rng.permutation(12), n_nan)]
+    b = {"x": _rdm(3, ids, rng.permutation(12)), "y": _rdm(4, ids, rng.permutation(12), n_nan), "z": _rdm(5, ids, np.arange(12))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        M = compare_rdms_many(a, b, method=method)
+        single = [[compare_rdms(x, y, method=method) for y in b.values()] for x in a]
+    np.testing.assert_allclose(M.values, [[float(s) for s in row] for row in single], rtol=0, atol=1e-15)
+    assert M["rdm_b"].values.tolist() == ["x", "y", "z"]
+    assert M.attrs["n_pairs_dropped"] == sum(s.attrs["n_pairs_dropped"] for row in single for s in row)
+    assert M.attrs["n_stimuli"] == 12

@@ -97,7 +97,8 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
     Returns
     -------
     xarray.DataArray, dims (rdm_a, rdm_b)
-        Pairs with a NaN in either RDM are left out of that comparison (one warning in all).
+        Pairs with a NaN in either RDM are left out of that comparison (one warning in all); attrs
+        ``method``, ``n_stimuli`` and ``n_pairs_dropped``, the pairs left out summed over the comparisons.
     """
     method = _c._normalize_compare_method(method, "compare_rdms_many")
     ids, ref_name = _labeled_ids(("a", a), ("b", b))
@@ -109,9 +110,9 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
     A, B = _canonical(A), _canonical(B)  # one order of the pairs whatever the inputs' (sums round alike)
     VA = np.asarray(to_numpy(_r.upper_tri(np.asarray(A.values, dtype=np.float64))))
     VB = np.asarray(to_numpy(_r.upper_tri(np.asarray(B.values, dtype=np.float64))))
+    dropped = 0
     if np.isnan(VA).any() or np.isnan(VB).any():
         M = np.empty((VA.shape[0], VB.shape[0]))
-        dropped = 0
         for i in range(VA.shape[0]):
             for j in range(VB.shape[0]):
                 res, d = _compare_vectors(VA[i], VB[j], (method,))
@@ -128,5 +129,6 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
         dims=("rdm_a", "rdm_b"),
         coords={"rdm_a": A[A.dims[0]].values, "rdm_b": B[B.dims[0]].values},
         name="rdm_similarity",
-        attrs={"method": method},
+        # the NaN rule's count (docs/geometry.md), summed over the comparisons as the RSA inference sums it
+        attrs={"method": method, "n_stimuli": int(ref.sizes["stimulus"]), "n_pairs_dropped": int(dropped)},
     )

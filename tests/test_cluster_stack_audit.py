@@ -155,3 +155,49 @@ def test_compare_rdms_many_equals_compare_rdms_per_pair_and_counts_the_dropped_p
     assert M["rdm_b"].values.tolist() == ["x", "y", "z"]
     assert M.attrs["n_pairs_dropped"] == sum(s.attrs["n_pairs_dropped"] for row in single for s in row)
     assert M.attrs["n_stimuli"] == 12
+
+
+def test_brainscore_with_missing_trials_and_permuted_inputs_equals_its_definition():
+    """Guard: missing trials halved in the ShuffleSplit's order (each row's valid repeats, the first
+    ceil(v/2) against the rest), a neuroid lacking 2 on a stimulus left out, PLS / ShuffleSplit /
+    Pearson / median / Spearman-Brown from scikit-learn and scipy; stimuli and neuroids permuted."""
+    import math
+
+    import scipy.stats
+    from sklearn.cross_decomposition import PLSRegression
+    from sklearn.model_selection import ShuffleSplit
+
+    from neuroxr.layouts import features as make_features
+    from neuroxr.layouts import neural as make_neural
+    from neuroxr.predictivity.brainscore import brainscore
+
+    rng = np.random.default_rng(2)
+    n, p, k, T = 40, 12, 6, 5
+    X = rng.standard_normal((n, p))
+    R = (X @ rng.standard_normal((p, k)) / 4)[:, :, None] + rng.standard_normal((n, k, T))
+    R[rng.random(R.shape) < 0.15] = np.nan
+    R[0, 4, 1:] = np.nan  # neuroid n4: 1 valid repeat on s00, left out
+    ids, nids = [f"s{i:02d}" for i in range(n)], [f"n{j}" for j in range(k)]
+    ps, pk = rng.permutation(n), rng.permutation(k)
+    feats = make_features(X[ps], [ids[i] for i in ps], model="m", layer="l")
+    neur = make_neural(R, ids, nids).isel(stimulus=rng.permutation(n), neuroid=pk)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        ds = brainscore(feats, neur, n_components=4)
+    valid = ~np.isnan(R)
+    keep = np.flatnonzero((valid.sum(2) >= 2).all(0))
+    assert sorted(ds["neuroid_id"].values.tolist()) == [nids[j] for j in keep]
+    Y = np.nanmean(R[:, keep], axis=2)
+    raw = np.mean([np.median([scipy.stats.pearsonr(pred[:, j], Y[te, j])[0] for j in range(len(keep))])
+                   for tr, te in ShuffleSplit(10, train_size=0.9, test_size=None, random_state=1).split(X)
+                   for pred in [PLSRegression(n_components=4, scale=False).fit(X[tr], Y[tr]).predict(X[te])]])
+    cons = []
+    for tr, te in ShuffleSplit(10, train_size=0.5, test_size=None, random_state=1).split(np.arange(T)):
+        rs = []
+        for j in keep:
+            halves = [[t for t in np.concatenate([te, tr]) if valid[s, j, t]] for s in range(n)]
+            h1 = [np.mean(R[s, j, v[: math.ceil(len(v) / 2)]]) for s, v in enumerate(halves)]
+            h2 = [np.mean(R[s, j, v[math.ceil(len(v) / 2):]]) for s, v in enumerate(halves)]
+            rs.append(scipy.stats.pearsonr(h1, h2)[0])
+        cons.append(np.median([2 * r / (1 + r) for r in rs]))
+    np.testing.assert_allclose([float(ds["raw"]), float(ds["ceiling"])], [raw, np.mean(cons)], rtol=1e-9)

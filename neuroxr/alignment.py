@@ -141,9 +141,12 @@ def align(
         if len(only_b):
             parts.append(f"{len(only_b)} stimulus ids of {names[1]} are missing in {names[0]}, e.g. {_examples(only_b)}")
         va, vb = (nm.split(" (", 1)[0] for nm in names)  # the arguments of "neural (V4)"-style names, as code
+        # the side holding ids the other lacks is the one to select from (both, where each has extras)
+        fixes = [f"{x}.isel(stimulus={x}.stimulus_id.isin({y}.stimulus_id))"
+                 for x, y, extra in ((va, vb, only_a), (vb, va, only_b)) if len(extra)]
         raise LayoutError(
             f"{where(caller)}Cannot pair by stimulus_id: " + "; ".join(parts) + ". Select the common stimuli first, e.g. "
-            f"{vb}.isel(stimulus={vb}.stimulus_id.isin({va}.stimulus_id))."
+            + " and ".join(fixes) + "."
         )
     order = ib.get_indexer(ia)
     return a, b.isel(stimulus=order)

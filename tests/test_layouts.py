@@ -279,6 +279,24 @@ def test_align_mismatched_stimuli_counts_and_examples():
     assert "2 stimulus ids of alexnet are missing in V4, e.g. ['x1', 'x2']" in msg
 
 
+@pytest.mark.parametrize("extra", ["a", "b", "both"])
+def test_align_advice_selects_from_the_side_with_extra_stimuli_and_works(extra):
+    a, b = _neural(n=8), _features(n=8)
+    if extra in ("a", "both"):
+        b = b.isel(stimulus=slice(0, 6))
+    if extra in ("b", "both"):
+        a = a.isel(stimulus=slice(1, 8))
+    with pytest.raises(LayoutError) as info:
+        align(a, b, names=("a", "b"))
+    advice = str(info.value).split("Select the common stimuli first, e.g. ", 1)[1].rstrip(".")
+    fixed = dict(a=a, b=b)
+    for step in advice.split(" and "):  # each suggested selection, run as written
+        fixed[step[0]] = eval(step, {}, dict(a=a, b=b))
+    assert (extra in ("a", "both")) == ("a.isel" in advice) and (extra in ("b", "both")) == ("b.isel" in advice)
+    a2, b2 = align(fixed["a"], fixed["b"])
+    np.testing.assert_array_equal(a2.stimulus_id.values, b2.stimulus_id.values)
+
+
 def test_align_requires_stimulus_dim():
     with pytest.raises(LayoutError, match="has no 'stimulus' dim"):
         align(_neural(), xr.DataArray(np.zeros(3), dims=("unit",)))

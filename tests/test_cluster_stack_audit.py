@@ -201,3 +201,12 @@ def test_brainscore_with_missing_trials_and_permuted_inputs_equals_its_definitio
             rs.append(scipy.stats.pearsonr(h1, h2)[0])
         cons.append(np.median([2 * r / (1 + r) for r in rs]))
     np.testing.assert_allclose([float(ds["raw"]), float(ds["ceiling"])], [raw, np.mean(cons)], rtol=1e-9)
+
+
+@pytest.mark.parametrize("call", [lambda D: cluster_distances(D, 2, names=["a", "a", "b"]),
+                                  lambda D: embed_distances(D, names=["a", "b", "a"])])
+def test_names_naming_a_network_twice_are_refused(call):
+    """A plain matrix with names ['a', 'a', 'b'] was labeled so (a labeled matrix's duplicates are refused)."""
+    D = np.array([[0, 1, 2], [1, 0, 1.5], [2, 1.5, 0]])
+    with pytest.raises(LayoutError, match="names holds 'a' twice"):
+        call(D)

@@ -59,6 +59,9 @@ def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str, arg: str 
     names = list(names) if names is not None else [f"network{i}" for i in range(m)]
     if len(names) != m:
         raise LayoutError(f"{caller}: {len(names)} network names for a {m} x {m} distance matrix.")
+    if len(set(names)) < m:  # as a labeled matrix's: a label must name one network
+        twice = next(nm for nm in names if names.count(nm) > 1)
+        raise LayoutError(f"{caller}: names holds {twice!r} twice; give each of the {m} networks its own name.")
     return D, names
 
 

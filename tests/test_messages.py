@@ -221,7 +221,7 @@ ERRORS = {
     "rdm ragged": (lambda: geo.rdm(_ragged()), r"rdm: obj \(V4\): every neuroid lacks .*\(obj\.sel\(stimulus=\.\.\.\)\)"),
     "rdm time": (lambda: geo.rdm(_time_neural()), r"rdm: obj \(V4\) is time-resolved .*obj\.isel\(time_bin=0\)"),
     # pairing by stimulus_id (neuroxr.alignment.align): the function called, then its arguments; the code
-    # suggested selects the stimuli of `sel` that `of` holds
+    # suggested selects the stimuli of `sel` (the side holding the extra stimuli) that `of` holds
     **{f"{name} pairing": (call, rf"{name}: Cannot pair by stimulus_id: 10 stimulus ids of {a} are missing in {b}, .*"
                                  rf"e\.g\. {sel}\.isel\(stimulus={sel}\.stimulus_id\.isin\({of}\.stimulus_id\)\)\.$")
        for name, call, a, b, sel, of in [
@@ -231,36 +231,36 @@ ERRORS = {
             "features", "neural"),
            ("ereg", lambda: geo.ereg(_features(), _neural(stim=SID[:20])), r"features \(net/l1\)", r"neural \(V4\)",
             "features", "neural"),
-           ("cka", lambda: geo.cka(_features(), _neural(stim=SID[:20])), r"a \(net/l1\)", r"b \(V4\)", "b", "a"),
+           ("cka", lambda: geo.cka(_features(), _neural(stim=SID[:20])), r"a \(net/l1\)", r"b \(V4\)", "a", "b"),
            ("cka_bootstrap", lambda: cka_bootstrap(_features(), _neural(stim=SID[:20]), n_boot=5), r"a \(net/l1\)",
-            r"b \(V4\)", "b", "a"),
+            r"b \(V4\)", "a", "b"),
            ("crsa_bootstrap", lambda: crsa_bootstrap(_features(), _neural(stim=SID[:20]), n_boot=5), r"features \(net/l1\)",
-            r"neural \(V4\)", "neural", "features"),
+            r"neural \(V4\)", "features", "neural"),
            ("ersa_bootstrap", lambda: ersa_bootstrap(_features(), _neural(stim=SID[:20]), n_boot=5), r"features \(net/l1\)",
             r"neural \(V4\)", "features", "neural"),
            ("anchor_weights", lambda: geo.anchor_weights(geo.relative_features(_features(), SID[:5]), _neural(stim=SID[:20])),
-            r"relative \(net/l1_relative\)", r"neural \(V4\)", "neural", "relative"),
+            r"relative \(net/l1_relative\)", r"neural \(V4\)", "relative", "neural"),
            ("compare_rdms", lambda: geo.compare_rdms(geo.rdm(_features()), geo.rdm(_features(2, "l2", stim=SID[:20]))),
-            r"a \(net\.l1\)", r"b \(net\.l2\)", "b", "a"),  # (an RDM's label: its input's set name)
+            r"a \(net\.l1\)", r"b \(net\.l2\)", "a", "b"),  # (an RDM's label: its input's set name)
            ("rsa_bootstrap", lambda: rsa_bootstrap(geo.rdm(_features()), geo.rdm(_features(stim=SID[:20])), n_boot=5),
             "model_rdm", "data_rdms", "model_rdm", "data_rdms"),
            ("LinearMetric", lambda: geo.LinearMetric().fit(_features(), _features(2, "l2", stim=SID[:20])),
-            r"X \(net/l1\)", r"Y \(net/l2\)", "Y", "X"),
+            r"X \(net/l1\)", r"Y \(net/l2\)", "X", "Y"),
            ("split_distance", lambda: geo.split_distance(_features(), _features(2, "l2", stim=SID[:20])),
-            r"X \(net/l1\)", r"Y \(net/l2\)", "Y", "X"),
+            r"X \(net/l1\)", r"Y \(net/l2\)", "X", "Y"),
            # the directions and their inference: the function called, the direction's arguments
            ("forward", lambda: nx.forward(_features(), _neural(stim=SID[:20])), r"features \(net/l1\)", r"neural \(V4\)",
-            "neural", "features"),
-           ("reverse", lambda: nx.reverse(_neural(), _features(stim=SID[:20])), r"neural \(V4\)", r"features \(net/l1\)",
             "features", "neural"),
+           ("reverse", lambda: nx.reverse(_neural(), _features(stim=SID[:20])), r"neural \(V4\)", r"features \(net/l1\)",
+            "neural", "features"),
            ("inter_animal", lambda: nx.inter_animal(_neural(name="A"), _neural(name="B", stim=SID[:20])), r"neural_a \(A\)",
-            r"neural_b \(B\)", "neural_b", "neural_a"),
+            r"neural_b \(B\)", "neural_a", "neural_b"),
            ("model_to_model", lambda: nx.model_to_model(_features(), _features(2, "l2", stim=SID[:20])),
-            r"features_a \(net/l1\)", r"features_b \(net/l2\)", "features_b", "features_a"),
+            r"features_a \(net/l1\)", r"features_b \(net/l2\)", "features_a", "features_b"),
            ("bootstrap", lambda: bootstrap("forward", _features(), _neural(stim=SID[:20]), n_boot=5),
-            r"features \(net/l1\)", r"neural \(V4\)", "neural", "features"),
+            r"features \(net/l1\)", r"neural \(V4\)", "features", "neural"),
            ("permutation_test", lambda: permutation_test("inter_animal", _neural(name="A"), _neural(name="B", stim=SID[:20]),
-                                                         n_perm=5), r"neural_a \(A\)", r"neural_b \(B\)", "neural_b", "neural_a"),
+                                                         n_perm=5), r"neural_a \(A\)", r"neural_b \(B\)", "neural_a", "neural_b"),
        ]},
     # the directions' input errors: the function called, then the argument with its label
     "forward one repeat": (lambda: nx.forward(_features(), _neural().isel(repeat=[0]), noise_ceiling=True),

@@ -11,8 +11,9 @@ __all__ = ["cli_advice", "compare_advice", "out_of_memory", "too_large"]
 #: the Python advice of library messages and what a command-line user does instead (every command): the
 #: command line cannot select stimuli, bins or coords of a set, pass ids or call library functions
 _ADVICE = [(re.compile(pattern), text) for pattern, text in (
-    # a stimulus mismatch (``, e.g. b.isel(stimulus=b.stimulus_id.isin(a.stimulus_id))``)
-    (r", e\.g\. (\w+)\.isel\(stimulus=\1\.stimulus_id\.isin\(\w+\.stimulus_id\)\)",
+    # a stimulus mismatch (``, e.g. b.isel(stimulus=b.stimulus_id.isin(a.stimulus_id))``, for one side or both)
+    (r", e\.g\. (\w+)\.isel\(stimulus=\1\.stimulus_id\.isin\(\w+\.stimulus_id\)\)"
+     r"(?: and (\w+)\.isel\(stimulus=\2\.stimulus_id\.isin\(\w+\.stimulus_id\)\))?",
      " (write sets of the same stimuli to the store)"),
     # stimuli no neuroid spans (``select the stimuli they share (neural.sel(stimulus=...))``)
     (r" \(\w+\.sel\(stimulus=\.\.\.\)\)", " (write a set of those stimuli to the store)"),

@@ -402,6 +402,16 @@ def _as_array(data: Any, name: str) -> np.ndarray:
     return arr
 
 
+def _frame_values(df: pd.DataFrame) -> np.ndarray:
+    """A DataFrame's values; numeric columns of pandas' nullable dtypes (``Int64``, ``Float64``,
+    ``boolean``) as float64 with ``pd.NA`` as NaN, the library's one meaning of missing (their
+    ``to_numpy()`` is an object array)."""
+    nullable = any(isinstance(dt, pd.api.extensions.ExtensionDtype) for dt in df.dtypes)
+    if nullable and all(pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt) for dt in df.dtypes):
+        return df.to_numpy(dtype=np.float64, na_value=np.nan)
+    return df.to_numpy()
+
+
 def neural(
     data: Any,
     stimulus_id: Sequence[Hashable] | None = None,
@@ -531,7 +541,7 @@ def features(
             stimulus_id = data.index.astype(str)
         if unit_id is None:
             unit_id = data.columns.astype(str)
-        data = data.to_numpy()
+        data = _frame_values(data)
     if isinstance(data, xr.DataArray):
         da = data
         _check_dims(da, FEATURE_DIMS, name)

@@ -88,6 +88,25 @@ def test_features_from_dataframe_takes_index_and_columns():
     np.testing.assert_array_equal(da.values, df.to_numpy())
 
 
+def test_features_from_dataframe_of_nullable_dtypes():
+    """Int64 / Float64 / boolean columns (whose to_numpy() is an object array) are read as float64 with
+    pd.NA as NaN: without NA they are features like any others; with NA the NaN check names the units."""
+    index = ["img1", "img2", "img3"]
+    full = pd.DataFrame({"u_a": pd.array([1, 2, 3], dtype="Int64"), "u_b": pd.array([0.5, 1.5, None], dtype="Float64")},
+                        index=index).fillna({"u_b": 2.5})
+    full["u_c"] = pd.array([True, False, True], dtype="boolean")
+    da = features(full)
+    assert da.dtype == np.float64
+    np.testing.assert_array_equal(da.values, [[1, 0.5, 1], [2, 1.5, 0], [3, 2.5, 1]])
+    assert list(da.unit_id.values) == ["u_a", "u_b", "u_c"]
+    gaps = pd.DataFrame({"u_a": pd.array([1, None, 3], dtype="Int64"), "u_b": pd.array([0.5, 1.5, 2.5], dtype="Float64"),
+                         "u_c": pd.array([None, 1.0, 2.0], dtype="Float64")}, index=index)
+    with pytest.raises(LayoutError, match=r"2 non-finite values .* in 2 units, e.g. \['u_a', 'u_c'\]"):
+        features(gaps)
+    with pytest.raises(LayoutError, match="must be numeric"):  # text columns are still refused
+        features(pd.DataFrame({"u_a": pd.array(["x", None, "z"], dtype="string")}, index=index))
+
+
 def test_features_unit_coords():
     da = _features(p=4, channel=[0, 0, 1, 1])
     assert list(da.channel.values) == [0, 0, 1, 1]

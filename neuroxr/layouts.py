@@ -519,7 +519,8 @@ def features(
     ----------
     data : array-like, shape (n_stimuli, n_units), pandas.DataFrame or DataArray
         Activations. A DataFrame's index gives ``stimulus_id`` and its columns ``unit_id``
-        unless these are passed.
+        unless these are passed; columns of pandas' nullable dtypes (``Int64``, ``Float64``,
+        ``boolean``) are read as float64 with ``pd.NA`` as NaN (then refused as any NaN feature).
     stimulus_id, unit_id : sequence of str, optional
         Ids per stimulus / unit; default ``"stimulus0"...``, ``"unit0"...``.
     model, layer : str, optional

@@ -417,3 +417,31 @@ def test_a_scalar_region_subject_or_animal_goes_on_neuroid(trials, tmp_path):
     neuroxr.open_store(tmp_path / "s.zarr").write_neural("m1", out)
     back = from_brainscore(to_brainscore(out))
     assert back["region"].values.tolist() == ["IT"] * 3 and back["subject"].values.tolist() == ["m1"] * 3
+
+
+def test_to_brainscore_carries_per_trial_coords_onto_presentation():
+    """A coord on repeat (a session per repeat) or on stimulus x repeat was dropped without a word: each
+    presentation now carries its trial's value; one over stimulus x neuroid is named in one warning."""
+    rng = np.random.default_rng(0)
+    x = neuroxr.neural(rng.normal(size=(3, 2, 2)), ["a", "b", "c"], ["n0", "n1"])
+    x[1, :, 1] = np.nan  # a missing trial: its presentation is dropped with its values
+    x = x.assign_coords(session=("repeat", ["d1", "d2"]), rt=(("repeat", "stimulus"), [[0.1, 0.2, 0.3], [1.1, 1.2, 1.3]]))
+    for multiindex in (True, False):
+        out = to_brainscore(x, multiindex=multiindex)
+        stim, rep = out["stimulus_id"].values.tolist(), out["repetition"].values.tolist()
+        assert out["session"].dims == ("presentation",) and out["rt"].dims == ("presentation",)
+        assert out["session"].values.tolist() == [str(x["session"].values[r]) for r in rep]
+        assert out["rt"].values.tolist() == [float(x["rt"].sel(repeat=r).values[["abc".index(s)]][0]) for s, r in zip(stim, rep)]
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"presentation coords \['repetition'\] vary within a stimulus"):
+        back = from_brainscore(to_brainscore(x.drop_vars("rt")), repeat_coord="session")  # the session labels the repeats
+    assert back["repeat"].values.tolist() == ["d1", "d2"]
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"^neural: coords \{'w': \('stimulus', 'neuroid'\)\} lie on no "
+                                                           r"dim of a Brain-Score assembly") as rec:
+        out = to_brainscore(x.assign_coords(w=(("stimulus", "neuroid"), np.ones((3, 2)))))
+    assert len(rec) == 1 and "w" not in out.coords
+    with pytest.raises(LayoutError, match=r"^neural: repeat coord 'repetition' is a name Brain-Score's presentation dim"):
+        to_brainscore(x.assign_coords(repetition=("repeat", [5, 6])))
+    T = neuroxr.neural(rng.normal(size=(3, 2, 2, 2)), ["a", "b", "c"], time_bins=[(0, 10), (10, 20)])
+    out = to_brainscore(T.assign_coords(label=("time_bin", ["early", "late"]), session=("repeat", ["d1", "d2"])))
+    assert out["label"].values.tolist() == ["early", "late"] and out["session"].dims == ("presentation",)
+    assert list(out.indexes["time_bin"].names) == ["time_bin_start", "time_bin_end", "label"]

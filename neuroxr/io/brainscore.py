@@ -256,10 +256,14 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
     xarray.DataArray, dims ``(presentation, neuroid)`` or ``(presentation, neuroid, time_bin)``
         (a temporal assembly, ``time_bin_start``/``time_bin_end`` on ``time_bin``)
         One presentation per (stimulus, repeat) that holds data (all-NaN trials are dropped), with
-        ``stimulus_id``, ``repetition`` and the stimulus coords (each trial its stimulus's value,
-        as Brain-Score keeps stimulus metadata) on ``presentation``, the neuroid coords on
-        ``neuroid``, the array's scalar coords (scalar coords there too) and its attrs.
-        :func:`from_brainscore` reads the stimulus coords back.
+        ``stimulus_id``, ``repetition``, the stimulus coords (each trial its stimulus's value,
+        as Brain-Score keeps stimulus metadata) and the coords on ``repeat`` (e.g. a per-repeat
+        ``session``: each trial its repeat's value) or on ``stimulus x repeat`` (per-trial fields)
+        on ``presentation``, the neuroid coords on ``neuroid``, other coords on ``time_bin`` there
+        too, the array's scalar coords (scalar coords there too) and its attrs. Coords over other
+        combinations of dims (e.g. ``stimulus x neuroid``) have no place in the assembly: they are
+        left out with one warning naming them. :func:`from_brainscore` reads the stimulus coords
+        back (per-trial coords it leaves out with a warning, unless one is ``repeat_coord=``).
     """
     validate_neural(neural, name="neural")
     reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
@@ -270,29 +274,39 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
         "stimulus_id": ("presentation", as_str(neural["stimulus_id"].values)[s]),
         "repetition": ("presentation", reps[r]),
     }
+    left: dict[str, tuple[str, ...]] = {}
     for c in neural.coords:
-        if c in neural.dims:  # a dimension coord (positions): the ids label the assembly
+        dims_c = tuple(map(str, neural[c].dims))
+        if c in neural.dims or c == "stimulus_id":  # a dimension coord (positions): the ids label the assembly
             continue
-        if neural[c].dims == ("neuroid",):
+        if dims_c == ("neuroid",):
             if c in ("repetition", "presentation", "stimulus_id"):
                 raise LayoutError(f"neural: neuroid coord {str(c)!r} is a name Brain-Score's presentation dim uses; rename it.")
             coords[str(c)] = ("neuroid", np.asarray(neural[c].values))
-        elif neural[c].dims == ("stimulus",) and c != "stimulus_id" or neural[c].ndim == 0:
+        elif not dims_c or set(dims_c) <= {"stimulus", "repeat"}:
+            # per trial (a session on repeat, a field on stimulus x repeat) as Brain-Score keeps it: on presentation
             if c in ("repetition", "presentation"):
-                raise LayoutError(f"neural: {'scalar' if neural[c].ndim == 0 else 'stimulus'} coord {str(c)!r} is a name "
-                                  f"Brain-Score's presentation dim uses; rename it.")
-            if neural[c].ndim:
-                coords[str(c)] = ("presentation", np.asarray(neural[c].values)[s])
-    dims: tuple[str, ...] = ("presentation", "neuroid")
-    if timed:  # Brain-Score's temporal assemblies: presentation x neuroid x time_bin
-        dims += ("time_bin",)
-        for c in ("time_bin_start", "time_bin_end"):
-            coords[c] = ("time_bin", np.asarray(neural[c].values))
+                kind = {(): "scalar", ("stimulus",): "stimulus", ("repeat",): "repeat"}.get(dims_c, "trial")
+                raise LayoutError(f"neural: {kind} coord {str(c)!r} is a name Brain-Score's presentation dim uses; rename it.")
+            if dims_c:
+                at = {"stimulus": s, "repeat": r}
+                coords[str(c)] = ("presentation", np.asarray(neural[c].values)[tuple(at[d] for d in dims_c)])
+        elif timed and dims_c == ("time_bin",):
+            coords[str(c)] = ("time_bin", np.asarray(neural[c].values))
+        else:
+            left[str(c)] = dims_c
+    if left:  # over neuroid and a trial's dims, say: a presentation x neuroid assembly has no place for it
+        warn(f"neural: coords {left} lie on no dim of a Brain-Score assembly (one presentation, one neuroid or one "
+             f"time bin), so they are left out of it; keep them on stimulus, repeat or neuroid, or drop them first "
+             f"(neural.drop_vars({sorted(left)})).")
+    dims: tuple[str, ...] = ("presentation", "neuroid", *(("time_bin",) if timed else ()))
+    # Brain-Score's temporal assemblies: presentation x neuroid x time_bin
     out = xr.DataArray(v[s, r], dims=dims, coords=coords, attrs=dict(neural.attrs), name=neural.name)
     if multiindex:
-        index = {d: [c for c in coords if coords[c][0] == d] for d in ("presentation", "neuroid")}
-        if timed:
-            index["time_bin"] = ["time_bin_start", "time_bin_end"]
+        index = {d: [c for c in coords if coords[c][0] == d] for d in dims}
+        if timed:  # the edges first, as Brain-Score's time_bin index has them
+            edges = ["time_bin_start", "time_bin_end"]
+            index["time_bin"] = edges + [c for c in index["time_bin"] if c not in edges]
         out = out.set_index(index)
     # scalar coords (e.g. subject, or one bin's edges, as an assembly squeezed to one bin keeps them)
     return out.assign_coords({str(c): neural[c].variable for c in neural.coords if neural[c].ndim == 0})

@@ -420,8 +420,9 @@ def design_error(name: str, max_n: int | None = None) -> None:
 def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what: str, const: np.ndarray | None = None,
                           cause: str | None = None, offset: np.ndarray | None = None) -> np.ndarray:
     """(m,) bool: the targets (columns of ``Y``, NaN: missing) constant across their stimuli up to
-    rounding (:func:`~neuroxr.kernels.stats.constant_columns`; all-NaN ones too; ``const``: found
-    already), with a warning naming them; the directions score them NaN (:func:`nan_targets`).
+    rounding (:func:`~neuroxr.kernels.stats.constant_columns`; all-NaN ones too, left out of the
+    warning: a target without a scored stimulus is named by the warning of too few stimuli; ``const``:
+    found already), with a warning naming them; the directions score them NaN (:func:`nan_targets`).
     With a ``cause`` (:func:`float32_cause`), the same sums flag the targets whose float32 rounding
     costs their variation its digits (``offset``: flagged already, with ``const``), with
     :func:`~neuroxr.kernels.offsets.warn_offsets`."""
@@ -436,10 +437,13 @@ def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what
             lo += B.shape[1]
     if cause is not None and offset is not None:
         warn_offsets(name, offset, what, cause)
-    if const.any():
+    said = const.copy()
+    if Y is not None and const.any():  # a target without a scored stimulus has its own warning (too few stimuli)
+        said[const] = ~np.isnan(Y[:, const]).all(axis=0)
+    if said.any():
         warn(
-            f"{name}: {int(const.sum())} {what} are constant across stimuli (up to rounding: a spread below {ROUNDING_SPREAD} "
-            f"of their magnitude): {examples(ids[const])}. Their correlation is undefined, so their scores are NaN."
+            f"{name}: {int(said.sum())} {what} are constant across stimuli (up to rounding: a spread below {ROUNDING_SPREAD} "
+            f"of their magnitude): {examples(ids[said])}. Their correlation is undefined, so their scores are NaN."
         )
     return const
 

@@ -1,0 +1,58 @@
+"""The directions and their inference against what docs/predictivity.md, docs/targets.md,
+docs/inference.md, docs/kernels.md and docs/time.md say of them, statement by statement."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import neuroxr as nx
+from neuroxr import predictivity as pv
+
+N = 40
+
+
+def _ids(n=N):
+    return [f"s{i:02d}" for i in range(n)]
+
+
+def _data(seed=0, n=N, k=4, p=6, t=3):
+    rng = np.random.default_rng(seed)
+    F = rng.normal(size=(n, p))
+    R = F[:, :k, None] + rng.normal(size=(n, k, t))
+    return F, R
+
+
+def _messages(fn):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn()
+    return out, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("direction", ["forward", "inter_animal"])
+def test_a_target_without_a_scored_stimulus_is_not_called_constant(direction):
+    # docs/predictivity.md, "Missing values": a target with fewer usable stimuli than n_folds is NaN
+    # with a warning naming it; it is not "constant across stimuli" (it has no scored stimulus at all)
+    F, R = _data()
+    R[:, 1, 1:] = np.nan  # neuroid1: one valid repeat at every stimulus, the ceiling needs 2
+    neural = nx.neural(R, _ids())
+    if direction == "forward":
+        call = lambda: pv.forward(nx.features(F, _ids()), neural, reps=2)  # noqa: E731
+    else:
+        A = F[:, :, None] + np.random.default_rng(1).normal(size=(N, F.shape[1], 3))
+        call = lambda: pv.inter_animal(nx.neural(A, _ids()), neural, reps=2)  # noqa: E731
+    ds, msgs = _messages(call)
+    assert np.isnan(ds.ev.isel(neuroid=1)).all()
+    assert any("fewer usable stimuli" in m and "neuroid1" in m for m in msgs)
+    assert not any("constant across stimuli" in m for m in msgs), msgs
+
+
+def test_an_all_zero_target_is_still_called_constant():
+    F, R = _data()
+    R[:, 2] = 0.0
+    ds, msgs = _messages(lambda: pv.forward(nx.features(F, _ids()), nx.neural(R, _ids()), reps=2))
+    assert np.isnan(ds.ev.isel(neuroid=2)).all()
+    assert any("1 neuroids are constant across stimuli" in m and "neuroid2" in m for m in msgs)

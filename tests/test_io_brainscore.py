@@ -445,3 +445,14 @@ def test_to_brainscore_carries_per_trial_coords_onto_presentation():
     out = to_brainscore(T.assign_coords(label=("time_bin", ["early", "late"]), session=("repeat", ["d1", "d2"])))
     assert out["label"].values.tolist() == ["early", "late"] and out["session"].dims == ("presentation",)
     assert list(out.indexes["time_bin"].names) == ["time_bin_start", "time_bin_end", "label"]
+
+
+def test_a_temporal_assemblys_per_bin_coords_stay_on_time_bin():
+    """A coord on time_bin besides the edges (a label per bin) came back as a scalar: the first bin's label for every bin."""
+    rng = np.random.default_rng(0)
+    T = neuroxr.neural(rng.normal(size=(3, 2, 2, 2)), ["a", "b", "c"], time_bins=[(0, 10), (10, 20)])
+    T = T.assign_coords(label=("time_bin", ["early", "late"]))
+    for multiindex in (True, False):
+        back = from_brainscore(to_brainscore(T, multiindex=multiindex))
+        assert back["label"].dims == ("time_bin",) and back["label"].values.tolist() == ["early", "late"]
+        np.testing.assert_array_equal(back.values, T.values)

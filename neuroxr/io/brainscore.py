@@ -228,17 +228,20 @@ def _time_resolved(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: st
         )
     starts = np.asarray(assembly["time_bin_start"].values, float)
     ends = np.asarray(assembly["time_bin_end"].values, float)
+    # other coords of the bins (a label per bin) stay on time_bin: one bin's value became a scalar coord of every bin
+    per_bin_coords = {str(c): ("time_bin", np.asarray(assembly[c].values)) for c in assembly.coords
+                      if assembly[c].dims == ("time_bin",) and "time_bin" not in str(c)}
     per_bin = []
     for t in range(assembly.sizes["time_bin"]):
         one = assembly.isel(time_bin=t)
-        one = one.drop_vars([c for c in one.coords if "time_bin" in str(c)])
+        one = one.drop_vars([c for c in one.coords if "time_bin" in str(c) or c in per_bin_coords])
         with warnings.catch_warnings():
             if t:  # the fields left out are the same in every bin: said once
                 warnings.simplefilter("ignore", NeuroxrWarning)
             per_bin.append(from_brainscore(one, stimulus_coord=stimulus_coord, repeat_coord=repeat_coord, name=name))
     da = xr.concat(per_bin, dim="time_bin", coords="minimal", compat="override", combine_attrs="override")
     da = da.transpose("stimulus", "neuroid", "repeat", "time_bin")
-    da = da.assign_coords(time_bin_start=("time_bin", starts), time_bin_end=("time_bin", ends))
+    da = da.assign_coords(time_bin_start=("time_bin", starts), time_bin_end=("time_bin", ends), **per_bin_coords)
     return validate_neural(da.rename(name), name="assembly")
 
 

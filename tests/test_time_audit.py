@@ -74,24 +74,49 @@ def test_the_bins_coord_attrs_are_carried():
             assert ds[f"{dim}_start"].attrs.get("units") == "ms" and ds[f"{dim}_end"].attrs.get("units") == "ms"
 
 
-@pytest.mark.parametrize("call", ["inter_animal", "reverse", "pls", "bootstrap"])
-def test_a_bin_refused_alone_is_named(call):
-    """A bin keeping fewer stimuli than n_folds (the others are complete): the per-bin calls raised
-    the static message, '8 stimuli cannot be split into n_folds=10 folds', for an input of 30
-    stimuli without naming the bin. The message names the bin and how to leave it out."""
+@pytest.mark.parametrize("call", ["inter_animal", "reverse", "pls", "bootstrap", "bootstrap_reverse"])
+def test_a_bin_left_too_few_stimuli_by_missing_trials_is_nan(call):
+    """A bin whose missing trials leave it fewer stimuli than n_folds (the others are complete): the
+    per-bin calls refused the whole call (naming the bin), while forward's one operator gave that
+    bin's targets NaN with a warning. Missing values have one meaning (docs/predictivity.md,
+    "Missing values"; docs/time.md): every path gives that bin NaN, with a warning naming it, its
+    stimulus counts those of forward's one operator, and scores the other bins as their own slices."""
     from neuroxr.predictivity.inference import bootstrap
 
     F, A, B = _animals()
     v = B.values.copy()
     v[8:, :, :, 2] = np.nan  # bin 2 keeps 8 stimuli
     B = B.copy(data=v)
-    run = {"inter_animal": lambda: nx.inter_animal(A, B, reps=1),
-           "reverse": lambda: nx.reverse(B, F, reps=1),
-           "pls": lambda: nx.forward(F, B, reps=1, regressor="pls", n_components=2),
-           "bootstrap": lambda: bootstrap("inter_animal", A, B, reps=1, n_boot=3)}[call]
-    head = "bootstrap" if call == "bootstrap" else "forward" if call == "pls" else call
-    with pytest.raises(nx.errors.LayoutError, match=rf"^{head}: time bin 2 \(20-30 ms\): .*too few stimuli for the folds: "
-                                                     r"8 stimuli .* Or (select the other bins|drop that bin from both animals), e\.g\. .*drop_isel\(time_bin=2\)") as err:
+    run = {"inter_animal": lambda b, a=A: nx.inter_animal(a, b, reps=1),
+           "reverse": lambda b, a=A: nx.reverse(b, F, reps=1),
+           "pls": lambda b, a=A: nx.forward(F, b, reps=1, regressor="pls", n_components=2),
+           "bootstrap": lambda b, a=A: bootstrap("inter_animal", a, b, reps=1, n_boot=3),
+           "bootstrap_reverse": lambda b, a=A: bootstrap("reverse", b, F, reps=1, n_boot=3)}[call]
+    with pytest.warns(nx.NeuroxrWarning, match=r"too few stimuli for the folds: 8 stimuli .*its numbers are NaN \(time bin 2\)"):
+        ds = run(B)
+    var = "ev" if "ev" in ds else "median_ev"
+    assert np.isnan(ds[var].isel(time_bin=2)).all()
+    for t in (0, 1):  # the other bins: their own slices' numbers
+        alone = _quiet(run, B.isel(time_bin=t), A.isel(time_bin=t))
+        np.testing.assert_array_equal(ds[var].isel(time_bin=t).values, alone[var].values)
+    assert ds.attrs["n_stimuli"] == [30, 30, 8] and ds.attrs["n_excluded_stimuli"] == [0, 0, 22]
+    if call == "pls":  # forward's one operator (ridge) counts that bin alike
+        assert _quiet(nx.forward, F, B, reps=1).attrs["n_stimuli"] == ds.attrs["n_stimuli"]
+
+
+@pytest.mark.parametrize("call", ["reverse", "inter_animal"])
+def test_a_bin_refused_alone_is_named(call):
+    """A per-bin refusal of one bin other than missing values leaving too few stimuli (max_n at the
+    number of predictor neuroids a bin keeps) names that bin and how to leave it out."""
+    F, A, B = _animals()
+    v = B.values.copy()
+    v[:, 0, :, 2] = np.nan  # bin 2: one predictor neuroid without data, 2 left
+    B = B.copy(data=v)
+    run = {"reverse": lambda: nx.reverse(B, F, reps=2, max_n=2),
+           "inter_animal": lambda: nx.inter_animal(B, A, reps=2, max_n=2)}[call]
+    with pytest.raises(nx.errors.ParameterError, match=rf"^{call}: time bin 2 \(20-30 ms\): .*max_n=2 has no effect .* "
+                                                        r"Or (select the other bins|drop that bin from both animals), e\.g\. "
+                                                        r".*drop_isel\(time_bin=2\)") as err:
         _quiet(run)
     assert "\n" not in str(err.value)
 

@@ -9,22 +9,24 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import examples, warn
+from ..errors import LayoutError, NothingToScore, examples, warn
 from ..kernels.folds import min_stimuli, stimulus_folds
 
-__all__ = ["TARGET_COUNTS", "bin_counts", "scored_groups", "target_counts", "target_groups", "warn_unscored"]
+__all__ = ["TARGET_COUNTS", "bin_counts", "scored_groups", "target_counts", "target_groups", "too_few_left", "warn_unscored"]
 
 
 def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | None = None,
-                  n_folds: int = 1, fold_seed: int = 0,
-                  bins: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+                  n_folds: int = 1, fold_seed: int = 0, bins: np.ndarray | None = None,
+                  counts: dict[str, int] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Targets grouped by their pattern of usable stimuli: ``[(rows, cols), ...]``.
 
     ``valid`` is ``(n_stimuli, n_targets)`` bool. Complete targets form one group (the common case:
     a single group, no copies); each other pattern is its own sub-problem (its own folds and design
     factorisation), exact per target however many patterns there are: a target's numbers never
     depend on another target's missing stimuli. A group with fewer usable stimuli than ``n_folds`` (or than 3) is left out (its targets
-    stay NaN) with a warning naming its targets (``ids``); when every group is, the folds' error.
+    stay NaN) with a warning naming its targets (``ids``); when every group is, the folds' error
+    (a :class:`~neuroxr.errors.NothingToScore` where missing values left the stimuli too few,
+    :func:`too_few_left`: ``counts``, the direction's :func:`target_counts`).
 
     ``bins`` (n_targets,), optional: the time bin of each target (the flattened ``neuroid x
     time_bin`` targets of a time-resolved forward call). Each bin's targets are then grouped on
@@ -36,11 +38,28 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     if not small:
         return groups
     if not groups:
-        stimulus_folds(min(int(g[0].sum()) for g in small), n_folds, fold_seed, name)  # raises
+        try:
+            stimulus_folds(min(int(g[0].sum()) for g in small), n_folds, fold_seed, name)  # raises
+        except LayoutError as exc:
+            raise too_few_left(exc, counts) from None
     cols = np.concatenate([c for _, c in small])
     warn_unscored(name, cols.size, max(int(g[0].sum()) for g in small),
                   examples(ids[cols]) if ids is not None else f"{cols.size} targets", n_folds)
     return groups
+
+
+def too_few_left(exc: LayoutError, counts: dict[str, int] | None) -> LayoutError:
+    """The folds' error ``exc`` (fewer stimuli than ``n_folds``, or than 3) of a call whose stimuli
+    were made too few by missing values (``counts``, :func:`target_counts`: some stimulus excluded or
+    some target partial) as a :class:`~neuroxr.errors.NothingToScore` carrying ``counts`` (message
+    unchanged): no target can be scored, as when none has the repeats it needs, so a time bin
+    raising it is NaN with a warning naming it (:func:`~neuroxr.predictivity.time.by_bins`), as
+    forward's one operator leaves such a bin. ``exc`` itself for an input holding too few stimuli."""
+    if not counts or not (counts.get("n_excluded_stimuli") or counts.get("n_partial_targets")):
+        return exc
+    err = NothingToScore(str(exc))
+    err.counts = dict(counts)  # type: ignore[attr-defined]  (the bin's counts, by_bins)
+    return err
 
 
 def scored_groups(groups: list[tuple[np.ndarray, np.ndarray]],

@@ -344,7 +344,8 @@ _HELD_BYTES = 2**30
 
 
 def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, n_folds: int, fold_seed: int,
-            regressor: Any, opts: dict[str, Any], operator: Any, name: str, caller: str) -> tuple[list[Group], np.ndarray | None]:
+            regressor: Any, opts: dict[str, Any], operator: Any, name: str, caller: str,
+            counts: dict[str, int] | None = None) -> tuple[list[Group], np.ndarray | None]:
     """The targets grouped by their usable stimuli ``valid`` (n, k_ok: the targets ``ok``, those
     with a valid trial) as the directions group them (:func:`~neuroxr.predictivity._prepare.target_groups`,
     with its warnings, naming the targets ``name``), each with its regressor
@@ -352,10 +353,11 @@ def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, 
     and ``operator(reg, rows)`` (``None`` once the groups hold :data:`_HELD_BYTES` of them: built
     where used); and the mask of :class:`Parts` over all ``k`` targets (``None``: one
     group of every target on every stimulus). All-NaN targets are in no group: NaN, as the
-    directions score them."""
+    directions score them. ``counts``: the direction's counts of the stimuli (too few left by missing
+    values: :class:`~neuroxr.errors.NothingToScore`, :func:`~neuroxr.predictivity._groups.too_few_left`)."""
     mask = np.zeros((valid.shape[0], ok.size), dtype=bool)
     groups, held = [], 0
-    for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed):
+    for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed, counts=counts):
         cols = np.flatnonzero(ok)[cols]
         reg = prep.fold_regressor(direction, int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         S = operator(reg, rows) if held < _HELD_BYTES else None  # past the budget: built where used
@@ -421,7 +423,8 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     prep.check_design(F, fname, prep.float32_cause(features))
     n, k, T = R.shape
     groups, mask = _groups("forward", valid, ok, neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
-                           lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None, nname, caller)
+                           lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None, nname, caller,
+                           prep.target_counts(keep, valid))
     Y = _masked(nanmean_repeats(R), mask)
     P = _per_group(groups, mask, lambda g: g.reg.predict_blocks(prep.take(F, g.rows), [_sub(Y, g)], S=g.S)[0])
     P1 = P2 = s1 = s2 = None
@@ -464,7 +467,8 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     R = prep.take(R, keep)
     F = prep.take(prep.load(features, fname, opts["dtype"]), keep)
     n, _, T = R.shape
-    reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed, opts, caller)
+    reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed, opts, caller,
+                              {"n_stimuli": int(n), "n_excluded_stimuli": int((~keep).sum())})
     X = nanmean_repeats(R)
     prep.check_design(X, nname, prep.float32_cause(neural), "neuroids")
     S = _operator(reg, X)
@@ -503,7 +507,8 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     X = nanmean_repeats(RA)
     prep.check_design(X, aname, prep.float32_cause(neural_a), "neuroids")
     groups, mask = _groups("inter_animal", valid, ok_b, neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
-                           lambda reg, rows: _operator(reg, prep.take(X, rows)), bname, caller)
+                           lambda reg, rows: _operator(reg, prep.take(X, rows)), bname, caller,
+                           prep.target_counts(keep, valid))
     Y = _masked(nanmean_repeats(RB), mask)
 
     def predictions(g: Group) -> np.ndarray:

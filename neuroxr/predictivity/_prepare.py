@@ -371,14 +371,20 @@ def regressor_options(alpha: float, n_components: int, alphas: Iterable[float], 
 
 
 def fold_regressor(direction: str, n: int, regressor: Any, n_folds: int, fold_seed: int,
-                   opts: dict[str, Any], caller: str = "") -> Regressor:
+                   opts: dict[str, Any], caller: str = "", counts: dict[str, int] | None = None) -> Regressor:
     """The regressor of ``direction`` on ``n`` stimuli (a group's of targets sharing their usable
     stimuli, or every kept one): its folds drawn over them with the call's ``n_folds`` and
     ``fold_seed`` (too few stimuli: the folds' error, starting with the function called
-    ``caller`` and naming the direction's inputs :data:`FOLD_NAMES`) and the call's options
-    ``opts`` (:func:`regressor_options`)."""
+    ``caller`` and naming the direction's inputs :data:`FOLD_NAMES`; a :class:`NothingToScore`
+    where ``counts``, the direction's :func:`target_counts`, say missing values excluded stimuli,
+    :func:`~neuroxr.predictivity._groups.too_few_left`) and the call's options ``opts``
+    (:func:`regressor_options`)."""
     name = where(caller) + FOLD_NAMES[direction]
-    return Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, name), **opts, caller=caller)
+    try:
+        folds = stimulus_folds(n, n_folds, fold_seed, name)
+    except LayoutError as exc:
+        raise too_few_left(exc, counts) from None
+    return Regressor(regressor, folds, **opts, caller=caller)
 
 
 def _column_blocks(X: np.ndarray, block_bytes: int = 2**23) -> Iterable[np.ndarray]:
@@ -587,4 +593,4 @@ def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rt
 
 
 # the targets' grouping by their usable stimuli, importable from here
-from ._groups import TARGET_COUNTS, bin_counts, target_counts, target_groups  # noqa: E402, F401
+from ._groups import TARGET_COUNTS, bin_counts, target_counts, target_groups, too_few_left  # noqa: E402, F401

@@ -232,7 +232,8 @@ def _forward(
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
-    groups = prep.target_groups(valid, nname, nids[ok], n_folds, fold_seed, None if bins is None else bins[ok])
+    groups = prep.target_groups(valid, nname, nids[ok], n_folds, fold_seed, None if bins is None else bins[ok],
+                                prep.target_counts(keep, valid))
     bar, done = TargetProgress(reps, progress, "forward", sum(cols.size for _, cols in groups)), 0
     for rows, cols in groups:
         reg = prep.fold_regressor("forward", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)

@@ -251,6 +251,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     out: list[xr.Dataset | None] = []
     seen: dict[tuple[str, type], list[int]] = {}
     empty: NothingToScore | None = None
+    left: dict[int, dict[str, int]] = {}  # a bin's counts where missing values left too few stimuli (too_few_left)
     failed: list[tuple[int, NeuroxrError]] = []  # bins refused before any bin was scored
     for t in range(first.sizes["time_bin"]):
         with warnings.catch_warnings(record=True) as caught:  # one warning per message, naming its bins
@@ -262,6 +263,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
             except NothingToScore as exc:  # a bin with no target to score: NaN there, as forward's one operator
                 out.append(None)
                 empty = exc
+                left[t] = getattr(exc, "counts", None) or {}
                 seen.setdefault((f"{str(exc).rstrip('.')}: its numbers are NaN", NeuroxrWarning), []).append(t)
             except (LayoutError, ParameterError) as exc:  # refused at this bin: of this bin alone if another scores
                 out.append(None)
@@ -280,7 +282,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     # min_reliability judges split-half reliabilities only of data with repeats (else every target counts)
     judged = "min_reliability" in scored[0].attrs and all(v.sizes["repeat"] >= 2 for v in arrays.values())
     bins = merged_bins(first, [v for v in arrays.values() if v is not first])  # every input's bin labels
-    return stack_bins([r if r is not None else _unscored(scored[0], judged) for r in out], bins)
+    return stack_bins([r if r is not None else _unscored(scored[0], judged, left.get(t)) for t, r in enumerate(out)], bins)
 
 
 def _warn_seen(seen: dict[tuple[str, type], list[int]]) -> None:
@@ -336,11 +338,12 @@ def _bin_error(exc: NoPredictor, args: dict[str, Any], arrays: dict[str, xr.Data
     return exc
 
 
-def _unscored(scored: xr.Dataset, judged: bool) -> xr.Dataset:
+def _unscored(scored: xr.Dataset, judged: bool, counts: dict[str, int] | None = None) -> xr.Dataset:
     """A bin without any target to score, laid out as another bin's result ``scored``: every number
     NaN (as forward's one operator leaves such a bin, and as an all-NaN target is scored), no
-    stimulus kept, ``included`` as for a target without reliabilities (False where ``judged`` by
-    ``min_reliability``), a bootstrap's resamples all undefined."""
+    stimulus kept (or ``counts``, the bin's own, where missing values left it fewer stimuli than the
+    folds need: as forward's one operator counts that bin), ``included`` as for a target without
+    reliabilities (False where ``judged`` by ``min_reliability``), a bootstrap's resamples all undefined."""
     ds = scored.isel(stimulus=slice(0, 0)) if "stimulus" in scored.dims else scored.copy()
     for name, v in ds.data_vars.items():
         if name == "included":
@@ -352,8 +355,8 @@ def _unscored(scored: xr.Dataset, judged: bool) -> xr.Dataset:
         elif v.dtype.kind == "f":
             ds[name] = v.copy(data=np.full(v.shape, np.nan))
     total = int(scored.attrs.get("n_stimuli", 0)) + int(scored.attrs.get("n_excluded_stimuli", 0))
-    counts = {"n_stimuli": 0, "n_excluded_stimuli": total, "n_partial_targets": 0}  # the direction's counts, none kept
-    ds.attrs.update({k: v for k, v in counts.items() if k in ds.attrs})
+    kept = {"n_stimuli": 0, "n_excluded_stimuli": total, "n_partial_targets": 0}  # the direction's counts, none kept
+    ds.attrs.update({k: int(v) for k, v in {**kept, **(counts or {})}.items() if k in ds.attrs})
     return ds
 
 

@@ -42,7 +42,7 @@ from ._common import (
     check_split,
     record_label,
 )
-from .rdm import _align_rdm, _rdm, check_split_halves, compare_rdms
+from .rdm import _align_rdm, _check_stimuli, _rdm, check_split_halves, compare_rdms
 from .rdm_ceiling import _split_half_rdm_ceiling
 
 #: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
@@ -110,6 +110,7 @@ def crsa(
     model_rdm = _without(_rdm(features, rdm_method, backend, "crsa: " + fname), dropped)
     neural_rdm = _rdm(neural, rdm_method, backend, "crsa: " + nname)  # checked above: not checked again
     model_rdm = _align_rdm(neural_rdm, model_rdm, (nname, fname), "crsa")  # a pairing error names the arguments
+    _check_stimuli(neural_rdm.sizes["stimulus"], "crsa", f"{fname} and {nname} share")  # named as crsa's arguments
     score = float(compare_rdms(neural_rdm, model_rdm, compare_method, backend=backend))
     values: dict[str, Any] = {"score": score}
     if noise_ceiling:

@@ -56,3 +56,21 @@ def test_an_all_zero_target_is_still_called_constant():
     ds, msgs = _messages(lambda: pv.forward(nx.features(F, _ids()), nx.neural(R, _ids()), reps=2))
     assert np.isnan(ds.ev.isel(neuroid=2)).all()
     assert any("1 neuroids are constant across stimuli" in m and "neuroid2" in m for m in msgs)
+
+
+def test_split_half_reliability_judges_constancy_on_the_stimuli_it_counts():
+    # docs/predictivity.md, "Constant inputs": split_half_reliability applies forward's rule, trial
+    # means over the stimuli it counts (2 valid repeats): a neuroid constant there has anti-correlated
+    # halves, Spearman-Brown -inf; it is NaN with the warning, as forward scores it NaN
+    rng = np.random.default_rng(0)
+    R = rng.normal(size=(30, 3, 2))
+    R[:, 1, 0] = 5 + rng.normal(size=30)
+    R[:, 1, 1] = 10 - R[:, 1, 0]  # trial mean 5 at every stimulus with both repeats
+    R[:5, 1, 1] = np.nan  # 5 stimuli with one repeat (not counted): their means are not 5
+    neural = nx.neural(R, _ids(30))
+    ds, msgs = _messages(lambda: pv.split_half_reliability(neural, reps=2))
+    fw, fmsgs = _messages(lambda: pv.forward(nx.features(rng.normal(size=(30, 4)), _ids(30)), neural, reps=2, n_folds=5))
+    assert np.isnan(fw.ev.isel(neuroid=1)).all() and any("constant across stimuli" in m for m in fmsgs)
+    assert np.isnan(ds.reliability.isel(neuroid=1)).all() and np.isnan(ds.r_half.isel(neuroid=1)).all()
+    assert any("1 neuroids are constant across stimuli" in m and "neuroid1" in m for m in msgs)
+    assert np.isfinite(ds.reliability.isel(neuroid=[0, 2])).all()

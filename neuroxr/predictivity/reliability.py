@@ -90,9 +90,10 @@ def split_half_reliability(
     perms = np.stack([draw_permutation(rng, R.shape[2]) for _ in range(reps)])
     if counts["n_stimuli"]:
         r = split_half_r(SplitHalves(R, split), perms, spearman if method == "spearman" else pearson)  # (neuroid, rep)
-        # forward's constant-target rule (its trial means over the same stimuli): NaN, with its warning;
+        # forward's constant-target rule (its trial means over the same stimuli, those with 2 valid
+        # repeats: prep.scored): NaN, with its warning;
         # the halves of such a neuroid are 2c - h and h, r = -1 and Spearman-Brown -inf
-        const = prep.warn_constant_targets(nanmean_repeats(prep.take(R, keep)), neural.neuroid_id.values[ok], name,
+        const = prep.warn_constant_targets(prep.scored(nanmean_repeats(prep.take(R, keep)), valid), neural.neuroid_id.values[ok], name,
                                            "neuroids")
         r[const] = np.nan
     else:  # no complete pair anywhere: nothing to correlate

@@ -27,3 +27,25 @@ def test_crsa_refuses_fewer_than_3_stimuli_naming_its_own_arguments(noise_ceilin
         warnings.simplefilter("ignore", NeuroxrWarning)
         with pytest.raises(LayoutError, match=r"^crsa: features \(m/l\) and neural share 2 stimuli \(1 pair\)"):
             crsa(F, N, noise_ceiling=noise_ceiling)
+
+
+def test_ersa_and_ereg_numbers_do_not_depend_on_the_order_of_units_or_neuroids():
+    """docs/geometry.md (eReg: "permuting the units changes no number"; the principle for every input):
+    a unit selection left the features Fortran-ordered and BLAS summed them in another order, so
+    permuting the units (or the neuroids) moved eRSA's and eReg's numbers in their last bits."""
+    from neuroxr.geometry import ereg, ersa
+
+    rng = np.random.default_rng(14)
+    n, p, q = 25, 40, 30
+    F = nx.features(rng.normal(size=(n, p)), _ids(n), unit_id=[str(i) for i in range(p)])
+    N = nx.neural(rng.normal(size=(n, q, 4)), _ids(n), neuroid_id=[str(i) for i in range(q)])
+    up, nq = rng.permutation(p), rng.permutation(q)
+    Fp, Np = F.isel(unit=up), N.isel(neuroid=nq)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        a, b = ersa(F, N, n_folds=4, compare_method="pearson"), ersa(Fp, Np, n_folds=4, compare_method="pearson")
+        assert (float(a.train_score), float(a.test_score)) == (float(b.train_score), float(b.test_score))
+        a, b = ereg(F, N, n_folds=4), ereg(Fp, Np, n_folds=4)
+    assert b["neuroid_id"].values.tolist() == Np["neuroid_id"].values.tolist()  # r in the order given
+    np.testing.assert_array_equal(b["r"].values, a["r"].values[nq])
+    assert float(a["score"]) == float(b["score"])

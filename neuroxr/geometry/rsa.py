@@ -13,6 +13,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..alignment import align, canonical_order
@@ -182,7 +183,9 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray | _Checked,
                    caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features ``(n, p)``, trial-averaged responses ``(n, k)`` (of ``neural`` as
     :func:`~neuroxr.geometry._common._drop_unusable` returned it), stimulus ids and neuroid ids,
-    paired and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``). Features
+    paired and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``, neuroids by
+    ``neuroid_id``), C-contiguous: BLAS sums in the order and memory layout it is given, so the
+    order of the units or neuroids in the inputs changes no bit. Features
     without variance across the stimuli (a dead layer) are refused as the directions refuse such a
     design (:func:`check_design`, one-line ``LayoutError`` starting with ``caller``): a ridge fit
     of them predicts the training means, whose out-of-fold correlations are an artefact."""
@@ -193,8 +196,13 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray | _Checked,
     units = canonical_order(f["unit_id"].values)  # sorted unit ids: eReg's projection draws over these positions
     if not np.array_equal(units, np.arange(units.size)):
         f = f.isel(unit=units)
-    Y = np.asarray(m.transpose("stimulus", "neuroid").values, dtype=np.float64)
-    X = check_computed(f, np.asarray(f.values, dtype=np.float64), f"{caller}: {fname}")
+    neuroids = canonical_order(np.asarray(m["neuroid_id"].values).astype(str))
+    if not np.array_equal(neuroids, np.arange(neuroids.size)):
+        m = m.isel(neuroid=neuroids)
+    # C order whatever the selections left (a unit selection is Fortran-ordered): the fits' sums then
+    # round alike for every order of the units and neuroids given
+    Y = np.ascontiguousarray(m.transpose("stimulus", "neuroid").values, dtype=np.float64)
+    X = np.ascontiguousarray(check_computed(f, np.asarray(f.values, dtype=np.float64), f"{caller}: {fname}"))
     warn_offset_columns(X, f"{caller}: {fname}", "units", float32_cause(f))  # fitted in float64: float32 inputs only
     check_design(X, f"{caller}: {fname}")
     return X, Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
@@ -401,7 +409,8 @@ def _ereg(
     source, target = record_label(features, "model"), record_label(neural, "neural")
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    "ereg")
-    X, Y, _, keep_ids = _paired_arrays(_plain(features), neural, "ereg")
+    X, Y, _, keep_ids = _paired_arrays(_plain(features), neural, "ereg")  # neuroids in canonical order
+    given = np.asarray(_plain(neural)["neuroid_id"].values).astype(str)  # r is returned in this order
     n, p = X.shape
     k, projected = projection_dim(n, p, n_components, eps)
     # eps other than 0.1 with an int n_components is refused by projection_dim; with "auto" it sizes a projection
@@ -424,10 +433,12 @@ def _ereg(
     const = warn_constant_targets(Y, np.asarray(keep_ids), f"ereg: {_named(neural, 'neural')}", "neuroids")
     P = _oof(X, Y, alpha, n_folds, fold_seed, "ereg: neural/features", backend)
     r = np.where(const, np.nan, to_numpy(pearson(P, Y)))
+    score = float(np.nanmean(r)) if np.isfinite(r).any() else float("nan")  # the mean of the neuroids with an r
+    back = pd.Index(keep_ids).get_indexer(given)  # the neuroids in the order of the input (the mean summed in canonical order)
+    r, keep_ids = r[back], keep_ids[back]
     attrs = {
         "direction": "ereg", "n_components": int(k if projected else p), "projected": int(projected), "eps": eps,
         "alpha": alpha, "n_folds": n_folds, "fold_seed": fold_seed, "seed": seed, "n_units": int(p),
         "n_stimuli": int(n), **counts, "n_constant_neuroids": int(const.sum()), "source": source, "target": target,
     }
-    score = float(np.nanmean(r)) if np.isfinite(r).any() else float("nan")  # the mean of the neuroids with an r
     return _score_ds({"r": (("neuroid",), r), "score": score}, attrs, coords={"neuroid_id": ("neuroid", keep_ids)})

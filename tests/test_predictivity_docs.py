@@ -74,3 +74,37 @@ def test_split_half_reliability_judges_constancy_on_the_stimuli_it_counts():
     assert np.isnan(ds.reliability.isel(neuroid=1)).all() and np.isnan(ds.r_half.isel(neuroid=1)).all()
     assert any("1 neuroids are constant across stimuli" in m and "neuroid1" in m for m in msgs)
     assert np.isfinite(ds.reliability.isel(neuroid=[0, 2])).all()
+
+
+@pytest.mark.parametrize("call", ["forward", "bootstrap"])
+def test_a_target_whose_slot_halves_are_empty_in_every_rep_is_named(call):
+    # docs/predictivity.md, "Missing values": split="slots" keeps a stimulus with one usable repeat,
+    # so a half can be empty there; with one valid trial of 4 one half is empty in every rep: the
+    # target's prediction_shc, ceiling and ev are NaN in every rep (r is not), and a warning says so
+    # (it was silent: no other warning counts a target with a finite r)
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, R = _data(seed=2, t=4)
+    R[3, 1, 1:] = np.nan  # neuroid1: one valid trial at stimulus 3
+    feats, neural = nx.features(F, _ids()), nx.neural(R, _ids())
+    run = {"forward": lambda: pv.forward(feats, neural, reps=4, split="slots"),
+           "bootstrap": lambda: bootstrap("forward", feats, neural, reps=4, split="slots", n_boot=10)}[call]
+    ds, msgs = _messages(run)
+    assert np.isnan(ds.ev.isel(neuroid=1)).all() and np.isfinite(ds.ev.isel(neuroid=[0, 2, 3])).all()
+    if "r" in ds:
+        assert np.isfinite(ds.r.isel(neuroid=1)).all()
+    assert any("1 neuroids have prediction_shc, ceiling and ev NaN in every rep: ['neuroid1']" in m
+               and "split='valid'" in m for m in msgs), msgs
+
+
+def test_a_reverse_bootstrap_says_why_its_slot_halves_predict_nothing():
+    # the direction warns that a predictor neuroid's empty slot half left every rep's ceiling NaN;
+    # its bootstrap said only that the median was undefined in every resample
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, R = _data(seed=2, t=4)
+    R[3, 1, 1:] = np.nan
+    ds, msgs = _messages(lambda: bootstrap("reverse", nx.neural(R, _ids()), nx.features(F, _ids()), reps=4,
+                                           split="slots", n_boot=10))
+    assert np.isnan(ds.ev).all()
+    assert any("in 4 of 4 reps every target's prediction_shc, ceiling and ev are NaN" in m for m in msgs), msgs

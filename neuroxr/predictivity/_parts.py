@@ -31,7 +31,7 @@ from ..kernels.stats import pearson, rank_pairs, spearman_brown
 from ..time_bins import has_time
 from . import _prepare as prep
 from ._inputs import TRIAL_AVERAGED, resolve_ceiling
-from ._result import ev, included_targets, warn_hygiene
+from ._result import ev, included_targets, warn_empty_halves, warn_hygiene
 
 INFERENCE_DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
 #: The direction's arguments (source, target), as the messages of its inference name its inputs.
@@ -238,6 +238,11 @@ class Parts:
         """The direction's warning on its ceiled scores (:func:`~neuroxr.predictivity._result.warn_hygiene`)
         for the EV ``ev`` (k,) (the mean over reps) and ``included``; none without a ceiling."""
         if self.P1 is not None:
+            if self.params.get("split") == "slots":  # the direction's warnings of empty split halves
+                ids = self.target.coords.get(f"{self.dim}_id")
+                warn_empty_halves(self.direction, f"{self.caller}: "
+                                  f"{ARG_NAMES[self.direction][0]}", self.target_name, self.dim, self._shcs()[0],
+                                  self.scored, np.arange(self.Y.shape[1]) if ids is None else np.asarray(ids.values))
             warn_hygiene(self.target_name, self.dim, ev, self._shcs(), included,
                          min_reliability)
 

@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..attrs import encode_attrs
 from ..backend import to_numpy
-from ..errors import warn
+from ..errors import examples, warn
 
 #: Targets whose mean ceiling is below this are counted in the low-reliability warning when no
 #: ``min_reliability`` is given.
@@ -136,7 +136,7 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None, name: str)
     shcs = [ds[key].values for key in ("target_shc", "prediction_shc") if key in ds] if "ceiling" in ds else None
     included = included_targets(min_reliability, ds.sizes[dim], name, shcs)
     if shcs is not None:
-        _warn_empty_predictor_halves(ds, dim)
+        _warn_empty_predictor_halves(ds, dim, name)
         warn_hygiene(name, dim, _nanmean_rows(ds["ev"].values), shcs, included, min_reliability)
         ds["ceiling"].attrs.update(
             long_name="noise ceiling: product of the Spearman-Brown split-half reliabilities ev is divided by"
@@ -148,19 +148,48 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None, name: str)
     return ds
 
 
-def _warn_empty_predictor_halves(ds: xr.Dataset, dim: str) -> None:
-    """One warning where a neural predictor (reverse, inter-animal) under ``split='slots'`` had an
-    empty split half at some (stimulus, neuroid) in a rep: that rep's split-half designs hold NaN, so
-    every target's ``prediction_shc`` (and ceiling and ev) is NaN there while ``r`` is not."""
-    if ds.attrs.get("direction") not in ("reverse", "inter_animal") or ds.attrs.get("split") != "slots":
+def _warn_empty_predictor_halves(ds: xr.Dataset, dim: str, name: str) -> None:
+    """:func:`warn_empty_halves` of a direction's result (its scored targets: those with a finite ``r``;
+    ``name``: the target input as the warnings name it)."""
+    if ds.attrs.get("split") != "slots":
         return
     shc, r = ds["prediction_shc"].transpose(dim, "rep").values, ds["r"].transpose(dim, "rep").values
-    lost = np.isnan(shc).all(axis=0) & np.isfinite(r).any(axis=0)
-    if lost.any():
-        warn(f"{ds.attrs['direction']}: neural ({ds.attrs.get('source')}): in {int(lost.sum())} of {lost.size} reps every target's "
+    warn_empty_halves(ds.attrs["direction"], f"{ds.attrs['direction']}: neural ({ds.attrs.get('source')})",
+                      name, dim, shc, np.isfinite(r).any(axis=1), ds[f"{dim}_id"].values
+                      if f"{dim}_id" in ds.coords else np.arange(ds.sizes[dim]))
+
+
+def warn_empty_halves(direction: str, source: str, target: str, dim: str, shc: np.ndarray, scored: np.ndarray,
+                      ids: np.ndarray) -> None:
+    """The warnings of ``split='slots'`` halves left empty (the directions' and their bootstrap's):
+    ``shc`` (target, rep) the predictions' split-half reliabilities, ``scored`` (target,) the targets
+    scored at all (the others have their own warnings), ``source`` / ``target`` the inputs as the
+    messages name them.
+
+    A neural predictor (reverse, inter-animal) with an empty split half at some (stimulus, neuroid)
+    in a rep leaves a missing value in that rep's split-half designs, which predicts no target:
+    every target's ``prediction_shc``, ceiling and ev are NaN there while ``r`` is not. A forward
+    target (whose half means the split-half predictions predict) with too few valid trials at some
+    stimulus for both halves (one, of any number of slots) has an empty half there in every rep: its
+    ``prediction_shc``, ceiling and ``ev`` are NaN in every rep, named here (it has a finite ``r``,
+    so no other warning says it). Inter-animal predicts from A's halves: B's enter its Spearman
+    ``target_shc`` alone, over its complete pairs."""
+    if not scored.any():
+        return
+    lost = np.isnan(shc[scored]).all(axis=0)  # reps where no target has a reliability: the predictor's halves
+    if direction in ("reverse", "inter_animal") and lost.any():
+        warn(f"{source}: in {int(lost.sum())} of {lost.size} reps every target's "
              f"prediction_shc, ceiling and ev are NaN: under split='slots' a predictor neuroid with few valid trials at "
              f"some stimuli had an empty split half there, and a design with a missing value predicts no target. Pass "
              f"split='valid' (such stimuli are dropped, with a warning), or leave that neuroid out.")
+    if direction != "forward" or lost.all():
+        return
+    dead = scored & np.isnan(shc[:, ~lost]).all(axis=1)
+    if dead.any():
+        warn(f"{target}: {int(dead.sum())} {dim}s have prediction_shc, ceiling and ev NaN in every rep: "
+             f"{examples(np.asarray(ids)[dead])}. Under split='slots' each has a stimulus with too few valid trials "
+             f"for both split halves (an empty half there in every rep). Pass split='valid' (such a stimulus is left "
+             f"out for that {dim} alone, with a warning).")
 
 
 def warn_hygiene(name: str, dim: str, mean_ev: np.ndarray, shcs: Sequence[np.ndarray], included: np.ndarray,

@@ -49,3 +49,36 @@ def test_ersa_and_ereg_numbers_do_not_depend_on_the_order_of_units_or_neuroids()
     assert b["neuroid_id"].values.tolist() == Np["neuroid_id"].values.tolist()  # r in the order given
     np.testing.assert_array_equal(b["r"].values, a["r"].values[nq])
     assert float(a["score"]) == float(b["score"])
+
+
+def test_the_noise_ceilings_record_the_pairs_the_nan_rule_drops():
+    """docs/geometry.md, NaN rule: the incomplete pairs are dropped and counted in the warning and in
+    attrs['n_pairs_dropped'] (rdm_noise_ceiling and split_half_rdm_ceiling counted them in the warning only)."""
+    from neuroxr.geometry import as_rdm, rdm_noise_ceiling, split_half_rdm_ceiling
+
+    rng = np.random.default_rng(3)
+    n = 9
+    subjects = []
+    for holes in ([], [(0, 1), (2, 5)], [(3, 4)]):
+        D = np.abs(rng.normal(size=(n, n)))
+        D = D + D.T
+        np.fill_diagonal(D, 0)
+        for i, j in holes:
+            D[i, j] = D[j, i] = np.nan
+        subjects.append(as_rdm(D, stimulus_id=_ids(n)))
+    with pytest.warns(NeuroxrWarning, match="3 of 108 stimulus pairs"):
+        res = rdm_noise_ceiling(subjects)
+    assert res.attrs["n_pairs_dropped"] == 3 and res.attrs["n_stimuli"] == n
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        assert rdm_noise_ceiling(np.stack([np.nan_to_num(s.values) for s in subjects])).attrs["n_pairs_dropped"] == 0
+
+    # split halves: a stimulus whose pattern is constant in one half has no correlation distance there
+    Y = rng.normal(size=(n, 6, 2))
+    Y[4, :, 0] = 1.0  # stimulus s04's first repeat is flat across the neuroids
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", NeuroxrWarning)
+        c = split_half_rdm_ceiling(nx.neural(Y, _ids(n)), reps=3, seed=0)
+    counted = [str(w.message) for w in said if "NaN dissimilarity" in str(w.message)]
+    assert counted and counted[0].startswith(f"split_half_rdm_ceiling: {c.attrs['n_pairs_dropped']} of {3 * n * (n - 1) // 2} ")
+    assert c.attrs["n_pairs_dropped"] == 3 * (n - 1) and c.attrs["n_stimuli"] == n

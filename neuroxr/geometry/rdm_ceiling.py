@@ -111,7 +111,8 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     -------
     xarray.Dataset
         ``lower``, ``upper`` (scalars, means over subjects) and ``lower_per_subject``,
-        ``upper_per_subject`` (subject).
+        ``upper_per_subject`` (subject); attrs ``method``, ``n_stimuli`` and ``n_pairs_dropped`` (the
+        pairs left out of the subjects' comparisons with the pool of all, summed over the subjects).
     """
     method = _c._normalize_compare_method(method, "rdm_noise_ceiling")
     if isinstance(rdms, np.ndarray):
@@ -128,10 +129,11 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
         V = to_numpy(_r.upper_tri(np.asarray(S.values, dtype=np.float64)))
         labels = S[S.dims[0]].values
     V = np.asarray(V)
-    m = V.shape[0]
+    m, n_stimuli = V.shape[0], int(_r.n_from_n_pairs(V.shape[1]))
     if m < 2:
         raise LayoutError(f"rdm_noise_ceiling: needs at least 2 subject RDMs in 'rdms'; got {m}.")
-    _check_stimuli(_r.n_from_n_pairs(V.shape[1]), "rdm_noise_ceiling", "the RDMs hold")
+    _check_stimuli(n_stimuli, "rdm_noise_ceiling", "the RDMs hold")
+    dropped = 0
     # a subject with fewer than 3 finite pairs has no comparison (NaN bounds) and adds nothing to the pools
     pooled = np.where((np.isfinite(V).sum(axis=1) < MIN_PAIRS)[:, None], np.nan, V)
     full = _pool(pooled, method)
@@ -141,7 +143,7 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
             [float(to_numpy(_c.compare_rdms_many(V[i : i + 1], _pool(np.delete(V, i, 0), method)[None, :], method))[0, 0]) for i in range(m)]
         )
     else:
-        up, lo, dropped = [], [], 0
+        up, lo = [], []
         for i in range(m):
             r_up, d_up = _compare_vectors(V[i], full, (method,))
             r_lo, d_lo = _compare_vectors(V[i], _pool(np.delete(pooled, i, 0), method), (method,))
@@ -160,7 +162,8 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
             "upper_per_subject": (("subject",), upper),
         },
         coords={"subject": labels},
-        attrs={"method": method, "reference": "Nili et al. 2014"},
+        # the NaN rule's count (docs/geometry.md): the pairs each subject leaves out against the pool, summed
+        attrs={"method": method, "n_stimuli": n_stimuli, "n_pairs_dropped": int(dropped), "reference": "Nili et al. 2014"},
     )
 
 
@@ -194,7 +197,8 @@ def split_half_rdm_ceiling(
     -------
     xarray.Dataset
         ``ceiling`` (scalar) and ``ceiling_per_rep`` (rep), attrs with all parameters,
-        ``n_excluded_stimuli`` and ``n_excluded_neuroids``.
+        ``n_stimuli``, ``n_pairs_dropped`` (the pairs left out of the halves' comparisons, summed over
+        the reps), ``n_excluded_stimuli`` and ``n_excluded_neuroids``.
     """
     return _split_half_rdm_ceiling(neural, rdm_method, compare_method, seed, reps, spearman_brown)
 
@@ -270,5 +274,6 @@ def _ceiling_of(neural: xr.DataArray | _Checked, rdm_method: str, compare_method
         coords={"rep": np.arange(reps)},
         attrs={"rdm_method": rdm_method, "compare_method": compare_method, "seed": seed, "reps": reps,
                "spearman_brown": int(spearman_brown), **input_labels(source=neural),
+               "n_stimuli": int(H.shape[-1]), "n_pairs_dropped": int(dropped),
                **{k: H.attrs[k] for k in ("n_excluded_stimuli", "n_excluded_neuroids")}},
     )

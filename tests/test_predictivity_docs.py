@@ -108,3 +108,16 @@ def test_a_reverse_bootstrap_says_why_its_slot_halves_predict_nothing():
                                            split="slots", n_boot=10))
     assert np.isnan(ds.ev).all()
     assert any("in 4 of 4 reps every target's prediction_shc, ceiling and ev are NaN" in m for m in msgs), msgs
+
+
+def test_model_to_model_inference_records_its_one_rep():
+    # docs/inference.md: model-to-model inference refuses reps other than its default 1 (every rep is the
+    # same fit); its attrs recorded reps=20 (prepare's default) when reps was not given, 1 when it was
+    from neuroxr.predictivity.inference import bootstrap, permutation_test
+
+    rng = np.random.default_rng(0)
+    A, B = nx.features(rng.normal(size=(N, 5)), _ids()), nx.features(rng.normal(size=(N, 4)), _ids())
+    assert pv.model_to_model(A, B).attrs["reps"] == 1
+    for fn, kw in ((bootstrap, {"n_boot": 5}), (permutation_test, {"n_perm": 5})):
+        assert fn("model_to_model", A, B, **kw).attrs["reps"] == 1
+        assert fn("model_to_model", A, B, reps=1, **kw).attrs == fn("model_to_model", A, B, **kw).attrs

@@ -557,6 +557,6 @@ def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts,
     reg = prep.fold_regressor("model_to_model", X.shape[0], regressor, n_folds, fold_seed, opts, caller)
     S = reg.operator(X) if reg.shared else None
     P = reg.predict_blocks(X, [Y], S=S)[0]
-    params = dict(params, noise_ceiling=False)
+    params = dict(params, noise_ceiling=False, reps=1)  # its one fit (inference refuses reps other than 1, its default)
     return Parts("model_to_model", "unit", features_b, features_a.stimulus_id.values, Y, P, None, None, None, None,
                  X, _whole(Y, reg, S), params, order)

@@ -104,6 +104,23 @@ def test_a_bin_left_too_few_stimuli_by_missing_trials_is_nan(call):
         assert _quiet(nx.forward, F, B, reps=1).attrs["n_stimuli"] == ds.attrs["n_stimuli"]
 
 
+@pytest.mark.parametrize("call", ["reverse", "inter_animal", "bootstrap_reverse"])
+def test_a_bin_left_too_few_stimuli_records_its_own_predictors(call):
+    """The NaN bin's n_predictors is that bin's (one predictor neuroid without data there), not
+    another bin's."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, A, B = _animals()
+    v = B.values.copy()
+    v[8:, :, :, 2] = np.nan
+    v[:, 0, :, 2] = np.nan  # bin 2: 8 stimuli, 2 predictor neuroids
+    B = B.copy(data=v)
+    run = {"reverse": lambda: nx.reverse(B, F, reps=1), "inter_animal": lambda: nx.inter_animal(B, A, reps=1),
+           "bootstrap_reverse": lambda: bootstrap("reverse", B, F, reps=1, n_boot=3)}[call]
+    ds = _quiet(run)
+    assert ds.attrs["n_predictors"] == [3, 3, 2] and ds.attrs["n_stimuli"] == [30, 30, 8]
+
+
 @pytest.mark.parametrize("call", ["reverse", "inter_animal"])
 def test_a_bin_refused_alone_is_named(call):
     """A per-bin refusal of one bin other than missing values leaving too few stimuli (max_n at the

@@ -473,7 +473,7 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     F = prep.take(prep.load(features, fname, opts["dtype"]), keep)
     n, _, T = R.shape
     reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed, opts, caller,
-                              {"n_stimuli": int(n), "n_excluded_stimuli": int((~keep).sum())})
+                              {"n_stimuli": int(n), "n_excluded_stimuli": int((~keep).sum()), "n_predictors": int(ok.sum())})
     X = nanmean_repeats(R)
     prep.check_design(X, nname, prep.float32_cause(neural), "neuroids")
     S = _operator(reg, X)

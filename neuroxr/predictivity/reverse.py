@@ -142,7 +142,7 @@ def reverse(
     offset = np.zeros(F.shape[1], dtype=bool) if lazy and cause is not None else None
     reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed,
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype), caller,
-                              {"n_stimuli": int(n), "n_excluded_stimuli": int((~keep).sum())})
+                              {"n_stimuli": int(n), "n_excluded_stimuli": int((~keep).sum()), "n_predictors": int(ok.sum())})
     out, preds = _from_neural_predictor(
         "reverse", R, mean, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None,
         features.unit_id.values, offset, (nname, fname), cols, (total, None))
@@ -252,7 +252,7 @@ def inter_animal(
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
     groups = prep.target_groups(valid, bname, neural_b.neuroid_id.values[ok_b], n_folds, fold_seed,
-                                counts=prep.target_counts(keep, valid))
+                                counts={**prep.target_counts(keep, valid), "n_predictors": int(ok_a.sum())})
     bar, done = TargetProgress(reps, progress, "inter_animal", sum(cols.size for _, cols in groups)), 0
     for rows, cols in groups:
         reg = prep.fold_regressor("inter_animal", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)

@@ -82,3 +82,17 @@ def test_the_noise_ceilings_record_the_pairs_the_nan_rule_drops():
     counted = [str(w.message) for w in said if "NaN dissimilarity" in str(w.message)]
     assert counted and counted[0].startswith(f"split_half_rdm_ceiling: {c.attrs['n_pairs_dropped']} of {3 * n * (n - 1) // 2} ")
     assert c.attrs["n_pairs_dropped"] == 3 * (n - 1) and c.attrs["n_stimuli"] == n
+
+
+@pytest.mark.parametrize("call", ["cluster_distances", "embed_distances", "kmeans_plusplus_init"])
+def test_a_labeled_distance_matrix_naming_a_network_twice_is_refused_saying_so(call):
+    """docs/analyses.md: names that name a network twice are a one-line LayoutError; for a labeled matrix the
+    message said its networks 'are not the networks given' (the same list) instead of naming the repeat."""
+    import xarray as xr
+
+    from neuroxr import geometry
+
+    D = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 1.5], [2.0, 1.5, 0.0]])
+    L = xr.DataArray(D, dims=("network", "network_"), coords={"network": ["a", "a", "b"], "network_": ["a", "a", "b"]})
+    with pytest.raises(LayoutError, match=r"^\w+: (D|dist_matrix) labels 'a' twice on its networks; give each of the 3 "):
+        getattr(geometry, call)(L, 2)

@@ -42,6 +42,11 @@ def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str, arg: str 
         rows, cols = ([str(v) for v in D.coords[d].values] if d in D.coords else None for d in D.dims)
         if rows is not None:
             cols = rows if cols is None else cols
+            for labels in (rows, cols):  # as names given twice: a label must name one network
+                if len(set(labels)) < len(labels):
+                    twice = next(nm for nm in labels if labels.count(nm) > 1)
+                    raise LayoutError(f"{caller}: {arg} labels {twice!r} twice on its networks; give each of the "
+                                      f"{len(labels)} networks its own name.")
             want = list(names) if names is not None else rows
             if sorted(rows) != sorted(want) or sorted(cols) != sorted(want) or len(set(rows)) != len(rows):
                 raise LayoutError(f"{caller}: the networks of {arg} {rows[:5]} are not the networks given "

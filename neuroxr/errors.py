@@ -65,7 +65,8 @@ class StoreError(NeuroxrError, KeyError):
 
 class NothingToScore(LayoutError):
     """No target of a neural input can be scored (every neuroid all NaN, or none with the repeats it
-    needs at any stimulus). A time bin of a time-resolved input raising it is NaN (:func:`~neuroxr.predictivity.time.by_bins`)."""
+    needs at any stimulus), or missing values left too few stimuli for the folds. A time bin of a
+    time-resolved input raising it is NaN (:func:`~neuroxr.predictivity.time.by_bins`)."""
 
 
 class NoPredictor(LayoutError):

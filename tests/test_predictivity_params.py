@@ -217,6 +217,20 @@ def test_ceiling_variables_and_min_reliability(small):
     np.testing.assert_array_equal(strict.ev.values, ds.ev.values)  # marking never changes a score
 
 
+def test_min_reliability_counts_unscored_targets_apart(small):
+    """The warning's count of targets below min_reliability leaves out those never scored (no reliability
+    at all): they are excluded too, and counted as such."""
+    F, R = small
+    vals = R.values.copy()
+    vals[:, 5, :] = np.nan  # one noise neuroid all NaN: no reliability
+    with pytest.warns(NeuroxrWarning) as rec:
+        ds = pv.forward(F, R.copy(data=vals), reps=4, seed=0, min_reliability=0.3)
+    msg = next(str(w.message) for w in rec if "marked included=False" in str(w.message))
+    low = (ds.target_shc.mean("rep") < 0.3) | (ds.prediction_shc.mean("rep") < 0.3)
+    assert int(low.sum()) == 2 and not bool(ds.included.values[5])
+    assert "2 neuroids with a reliability below min_reliability=0.3 and 1 without one are marked included=False." in msg
+
+
 def test_ev_above_100_is_counted(small):
     F, R = small
     with warnings.catch_warnings(record=True) as rec:

@@ -215,7 +215,10 @@ def warn_hygiene(name: str, dim: str, mean_ev: np.ndarray, shcs: Sequence[np.nda
         if min_reliability is None:
             action = " Pass min_reliability= to mark unreliable targets included=False."
         elif (~included).any():
-            action = f" {int((~included).sum())} {dim}s with a reliability below min_reliability={threshold:g} are marked included=False."
+            # those without a reliability (all NaN, constant, too few stimuli) are excluded too, counted apart
+            n_low, n_none = int((~included & low).sum()), int((~included & ~low).sum())
+            action = (f" {n_low} {dim}s with a reliability below min_reliability={threshold:g}"
+                      + (f" and {n_none} without one" if n_none else "") + " are marked included=False.")
         else:
             action = ""
         warn(f"{name}: " + "; ".join(parts) + f".{action}")

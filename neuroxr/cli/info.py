@@ -34,6 +34,8 @@ def _status(row: Any, store: Any = None, damaged: Any = ()) -> str:
         return "stale (input damaged)"
     if row.current:
         return "current"
+    if store is not None and _moved(store, row):
+        return "moved (its provenance names another pair)"
     if store is not None and _edited(store, row.path):
         return "edited (attrs changed after the write)"
     if store is not None:
@@ -44,6 +46,16 @@ def _status(row: Any, store: Any = None, damaged: Any = ()) -> str:
     params = {k: v for k, v in row.items() if k not in LIST_COLUMNS and not (isinstance(v, float) and v != v)}
     older = row.revision != _revision(row.kind, params)  # the revision its parameters get now
     return "stale (older revision)" if older else "stale (input rewritten)"
+
+
+def _moved(store: Any, row: Any) -> bool:
+    """Whether the entry lies under another pair than its provenance names (its folder was moved or
+    copied by hand): the kind, source and target it is listed under are not those of its numbers."""
+    from ..entries import provenance as _p
+    from ..entries.layout import misplaced
+
+    target = None if row.target is None or row.target != row.target else row.target  # NaN: no target
+    return misplaced((store.examine(row.path).attrs or {}).get(_p.PROVENANCE_ATTR), row.kind, row.source, target)
 
 
 def _edited(store: Any, path: str) -> bool:

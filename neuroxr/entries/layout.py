@@ -93,7 +93,18 @@ def _row(kind: str, src: str, tgt: str | None, path: str, key: str, attrs: Any) 
     prov = attrs.get(_p.PROVENANCE_ATTR)
     return {"kind": kind, "source": src, "target": tgt, "path": path, "key": key,
             "complete": bool(attrs.get(COMPLETE_ATTR, False)), "legacy": False,
-            "provenance": dict(prov) if prov else None, "edited": entry_edited(attrs)}
+            "provenance": dict(prov) if prov else None,
+            "edited": entry_edited(attrs) or misplaced(prov, kind, src, tgt)}
+
+
+def misplaced(prov: Any, kind: str, source: str, target: str | None) -> bool:
+    """Whether an entry lies under another pair than its provenance names (its folder was moved or copied
+    by hand to another pair's group): the kind, source or target its path shows are not those of its
+    numbers, though its provenance still hashes to its key."""
+    if not prov:
+        return False
+    named = {"kind": kind, "source": source, "target": target}
+    return any(k in prov and prov[k] != v for k, v in named.items())
 
 
 def entry_edited(attrs: Any) -> bool:

@@ -96,3 +96,35 @@ def test_a_labeled_distance_matrix_naming_a_network_twice_is_refused_saying_so(c
     L = xr.DataArray(D, dims=("network", "network_"), coords={"network": ["a", "a", "b"], "network_": ["a", "a", "b"]})
     with pytest.raises(LayoutError, match=r"^\w+: (D|dist_matrix) labels 'a' twice on its networks; give each of the 3 "):
         getattr(geometry, call)(L, 2)
+
+
+@pytest.mark.parametrize("method", ["correlation", "cosine", "euclidean", "sqeuclidean"])
+def test_rdm_of_fortran_ordered_inputs_is_bit_identical_whatever_the_stimulus_order(method):
+    """docs/geometry.md: rdm computes in canonical order, so permuting the stimuli changes no bit. Features
+    or responses in Fortran memory order (transposed from (unit, stimulus), as a unit-major store or a
+    torch (units, stimuli) tensor gives them) already in canonical order were summed in another layout
+    than a permuted copy (reordered into C order), and than the same values in C order: other last bits."""
+    import xarray as xr
+
+    from neuroxr.geometry import rdm
+
+    rng = np.random.default_rng(1)
+    n, p = 40, 70
+    X = rng.normal(size=(n, p))
+    ids = _ids(n)
+    units = [f"unit{i}" for i in range(p)]
+    F = nx.features(X, ids, unit_id=units)
+    Ft = xr.DataArray(X.T.copy(), dims=("unit", "stimulus"),
+                      coords={"unit_id": ("unit", units), "stimulus_id": ("stimulus", ids)}).transpose("stimulus", "unit")
+    assert Ft.values.flags["F_CONTIGUOUS"]
+    perm = rng.permutation(n)
+    inv = np.argsort(perm)
+    np.testing.assert_array_equal(rdm(Ft, method).values, rdm(F, method).values)
+    np.testing.assert_array_equal(rdm(Ft.isel(stimulus=perm), method).values[np.ix_(inv, inv)], rdm(Ft, method).values)
+    Y = rng.normal(size=(n, 30, 3))
+    N = nx.neural(Y, ids)
+    Nt = xr.DataArray(np.ascontiguousarray(Y.transpose(1, 2, 0)), dims=("neuroid", "repeat", "stimulus"),
+                      coords={"neuroid_id": ("neuroid", N["neuroid_id"].values), "stimulus_id": ("stimulus", ids)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        np.testing.assert_array_equal(rdm(Nt.transpose("stimulus", "neuroid", "repeat"), method).values, rdm(N, method).values)

@@ -105,7 +105,10 @@ def _feature_stats(features: xr.DataArray, backend: str | None, dtype: Any = "fl
         stats = _g.gram_dask(features.data, backend=backend, dtype=dtype, row_pass=row_pass,
                              unit_ids=features.unit_id.values, name=name, **compute_kwargs)
     else:
-        stats = _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size, row_pass=row_pass)
+        # C order: the products sum in the order and memory layout they are given, so features in Fortran
+        # order (e.g. transposed from (unit, stimulus)) gave other last bits than the same values in C order
+        stats = _g.gram(asarray(np.ascontiguousarray(features.values), backend=backend, dtype=dtype), chunk_size=chunk_size,
+                        row_pass=row_pass)
     cause = float32_cause(features, dtype)
     if cause is not None:  # from the statistics' totals: no read of the features
         warn_offsets(name, offset_columns(*variance_totals(stats)), "units", cause)
@@ -204,7 +207,7 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str, row_pass: bool = Tr
     """
     if _is_neural(obj):
         m = _neural_mean(obj, name=name)
-        F = m.transpose("stimulus", "neuroid").values
+        F = np.ascontiguousarray(m.transpose("stimulus", "neuroid").values)  # one memory layout (as features above)
         stats, ids, kind = _g.gram(asarray(F, backend=backend), row_pass=row_pass), _ids(m), "neural"
     elif isinstance(obj, (xr.Dataset, xr.DataArray)):
         _one_bin(obj, name)

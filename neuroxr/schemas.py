@@ -425,7 +425,7 @@ def _edited_provenance(store: StudyStore) -> list[tuple[str, str]]:
     edited after the write (the parameters, input tokens or statistics they show, e.g. a Gram's
     ``max_abs``, are not those of their numbers)."""
     from .entries import provenance as _p
-    from .entries.layout import iter_entries
+    from .entries.layout import iter_entries, misplaced
 
     fix = "delete it (StudyStore.invalidate) and compute it again"
     out = []
@@ -435,6 +435,11 @@ def _edited_provenance(store: StudyStore) -> list[tuple[str, str]]:
         if not _p.keys_match(e["provenance"], e["key"]):
             out.append((e["path"], f"its provenance does not hash to its key {e['key']!r} (its attrs were edited after it "
                         f"was written, so the parameters and inputs it shows are not those of its numbers); {fix}"))
+        elif misplaced(e["provenance"], e["kind"], e["source"], e["target"]):
+            prov = e["provenance"]
+            named = f"{prov.get('kind')} {prov.get('source')}" + (f" -> {prov.get('target')}" if prov.get("target") else "")
+            out.append((e["path"], f"it lies under another pair than its provenance names ({named}): its folder was moved "
+                        f"or copied by hand, so its numbers are not this pair's; {fix}"))
         elif e["edited"]:
             out.append((e["path"], f"its attrs were edited after it was written (they no longer hash to the digest "
                         f"recorded then, or that digest or its version token, which its writer records, is gone; so values "

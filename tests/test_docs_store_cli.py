@@ -53,6 +53,7 @@ def test_an_entry_moved_to_another_pair_is_not_listed_as_that_pairs_current_entr
     assert status == {"mA": "current", "mB": "moved (its provenance names another pair)"}
     out = runner.invoke(main, ["validate", str(tmp_path / "s.zarr")])
     assert out.exit_code == 1 and "scores/forward/net.l1__mB/" in out.output
+    assert "lies under another pair than its provenance names (forward net.l1 -> mA)" in out.output
     assert nx.lookup(store, "forward", "net.l1", "mB", params={"reps": 2}) is None
 
 

@@ -576,9 +576,9 @@ def test_ereg_entries_before_the_unit_order_fix_are_stale(study, monkeypatch):
 
     st, f1, *_ = study
     # 1 the unit order, 2 the low-rank ridge kernels, 3 float64 trial means, 4 constant features refused,
-    # 5 constancy decided per unit, 6 constant neuroids NaN and counted
+    # 5 constancy decided per unit, 6 constant neuroids NaN and counted, 7 fits in canonical unit and neuroid order
     rev = kinds.KINDS["ereg"].revision
-    assert revisions.entry_revision("ereg", {"n_components": 4}) == rev == 6
+    assert revisions.entry_revision("ereg", {"n_components": 4}) == rev == 7
     monkeypatch.setitem(kinds.KINDS, "ereg", replace(kinds.KINDS["ereg"], revision=0))  # as before the fix
     old = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4})
     monkeypatch.undo()

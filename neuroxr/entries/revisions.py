@@ -253,13 +253,19 @@ CONSTANT_NEUROID_KINDS = ("ereg",)
 #: forward, whose split-half prediction reliability multiplied two sums of squares (targets beyond
 #: about 1e+-77: NaN); it is :func:`neuroxr.kernels.stats.root_product` now (the same bits elsewhere).
 HALF_R_RANGE_KINDS = ("forward",)
+#: eRSA and eReg, whose ridge fits summed the units and neuroids in the order given (a unit selection
+#: also left the features in Fortran order): permuting the units or neuroids moved their numbers in the
+#: last bits. They now fit in canonical id order, C-ordered, as the other kinds sum. Which stored sets
+#: were not in that order the key cannot tell, so each is one revision up.
+UNIT_ORDER_KINDS = ("ersa", "ereg", "ersa_bootstrap", "ersa_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
          {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
-         {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS}, {*CONSTANT_NEUROID_KINDS, *HALF_R_RANGE_KINDS})
+         {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS}, {*CONSTANT_NEUROID_KINDS, *HALF_R_RANGE_KINDS},
+         {*UNIT_ORDER_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -456,3 +456,54 @@ def test_a_temporal_assemblys_per_bin_coords_stay_on_time_bin():
         back = from_brainscore(to_brainscore(T, multiindex=multiindex))
         assert back["label"].dims == ("time_bin",) and back["label"].values.tolist() == ["early", "late"]
         np.testing.assert_array_equal(back.values, T.values)
+
+
+def _labelled_bins(trials):
+    values, stim, rep, neuroids = trials
+    v3 = np.stack([values, 2 * values, 3 * values], axis=-1)
+    asm = _assembly(v3, stim, rep, neuroids, time_bins=[(70, 170), (170, 270), (270, 370)])
+    # a label per bin, as a level of the time_bin MultiIndex (as brainio gathers it) and as a plain coord
+    asm = asm.reset_index("time_bin").assign_coords(epoch=("time_bin", ["early", "early", "late"]),
+                                                    time_bin_label=("time_bin", ["a", "b", "c"]),
+                                                    gain=("time_bin", [1.0, 1.0, 2.0]))
+    return asm.set_index(time_bin=["time_bin_start", "time_bin_end", "epoch"])
+
+
+def test_one_bin_kept_records_its_labels_in_the_attrs(trials):
+    import warnings
+
+    asm = _labelled_bins(trials)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one = from_brainscore(asm, time_bin=2)
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"\['time_bin_label'\]"):
+        early = from_brainscore(asm, time_bin=(70, 270))  # a window whose bins share epoch and gain, not the label
+    assert {k: one.attrs[k] for k in ("epoch", "time_bin_label", "gain")} == {"epoch": "late", "time_bin_label": "c", "gain": 2.0}
+    assert type(one.attrs["epoch"]) is str and (one.attrs["time_bin_start"], one.attrs["time_bin_end"]) == (270.0, 370.0)
+    assert (early.attrs["epoch"], early.attrs["gain"]) == ("early", 1.0) and "time_bin_label" not in early.attrs
+
+
+def test_a_window_over_bins_with_other_labels_says_which_coords_it_leaves_out(trials):
+    asm = _labelled_bins(trials)
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match="time_bin_label") as rec:
+        window = from_brainscore(asm, time_bin=(70, 370))
+    assert "epoch" in str(rec[0].message) and "gain" in str(rec[0].message)
+    assert not {"epoch", "gain", "time_bin_label"} & (set(window.attrs) | set(window.coords))
+
+
+def test_every_bin_kept_keeps_labels_named_time_bin_something(trials):
+    timed = from_brainscore(_labelled_bins(trials))
+    assert timed.time_bin_label.values.tolist() == ["a", "b", "c"] and timed.epoch.values.tolist() == ["early", "early", "late"]
+    assert timed.time_bin_label.dims == ("time_bin",)
+
+
+def test_a_coord_over_neuroids_and_bins_is_not_one_bins_value(trials):
+    values, stim, rep, neuroids = trials
+    asm = _assembly(np.stack([values, values], axis=-1), stim, rep, neuroids, time_bins=[(0, 10), (10, 20)])
+    asm = asm.assign_coords(latency=(("neuroid", "time_bin"), np.arange(8.0).reshape(4, 2)))
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match="latency"):
+        timed = from_brainscore(asm)
+    assert "latency" not in timed.coords
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match="latency"):
+        one = from_brainscore(asm, time_bin=0)
+    assert "latency" not in one.coords and "latency" not in one.attrs

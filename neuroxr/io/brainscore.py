@@ -77,6 +77,21 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
         info = {"time_bin_start": float(starts[sel].min()), "time_bin_end": float(ends[sel].max())}
     elif n > 1:  # which bin was kept, where no edges say it
         info = {"time_bin_index": int(sel[0])}
+    # other coords on the bins (a label per bin): the kept bin's value goes to the attrs with the edges; one that
+    # differs between the window's bins, or is no string or number, or spans other dims too, is left out, said
+    left: list[str] = []
+    for c in out.coords:
+        if "time_bin" not in out.coords[c].dims or c in ("time_bin", "time_bin_start", "time_bin_end"):
+            continue
+        values = [v.item() if isinstance(v, np.generic) else v for v in np.asarray(out[c].values).ravel()]
+        if (out[c].dims == ("time_bin",) and out[c].dtype.kind not in "mM" and isinstance(values[0], _SIMPLE)
+                and all(type(v) is type(values[0]) and v == values[0] for v in values)):
+            info[str(c)] = values[0]
+        else:
+            left.append(str(c))
+    if left:
+        warn(f"{name}: coords {left} of dim 'time_bin' take more than one value over the bins kept {examples([bins[i] for i in sel])} "
+             f"(or are no string or number) and are left out; pass time_bin=<index> to keep one bin and its labels.")
     out = out.drop_vars([c for c in out.coords if "time_bin" in out.coords[c].dims])
     # NaN is not skipped: a trial missing one of the bins has no value for the window (the same window for every trial)
     return out.mean("time_bin", keep_attrs=True, skipna=False), info
@@ -100,7 +115,9 @@ def from_brainscore(
     time_bin : int or (float, float), optional
         Which part of a ``time_bin`` dim to keep: an index (not a bool), or a window ``(start, end)``
         in the assembly's units whose bins (``start <= time_bin_start`` and ``time_bin_end <= end``)
-        are averaged (the result then has no time dim; the edges go to the attrs). A trial missing
+        are averaged (the result then has no time dim; the edges go to the attrs, and so do other
+        coords of the bins, labels, that take one string or number over the bins kept; the others are
+        left out with one warning naming them). A trial missing
         (NaN) one of the window's bins is NaN for that window, a missing trial: every value is the
         mean over the same bins. Default: every bin, as a time-resolved array ``(stimulus, neuroid,
         repeat, time_bin)`` with the coords ``time_bin_start``/``time_bin_end``; an assembly with a
@@ -229,12 +246,19 @@ def _time_resolved(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: st
     starts = np.asarray(assembly["time_bin_start"].values, float)
     ends = np.asarray(assembly["time_bin_end"].values, float)
     # other coords of the bins (a label per bin) stay on time_bin: one bin's value became a scalar coord of every bin
+    edges = ("time_bin", "time_bin_start", "time_bin_end")
     per_bin_coords = {str(c): ("time_bin", np.asarray(assembly[c].values)) for c in assembly.coords
-                      if assembly[c].dims == ("time_bin",) and "time_bin" not in str(c)}
+                      if assembly[c].dims == ("time_bin",) and c not in edges}
+    # a coord over the bins and another dim (neuroid x time_bin) has no place in the layout: one bin's value would
+    # stand for every bin
+    across = [str(c) for c in assembly.coords if "time_bin" in assembly[c].dims and assembly[c].ndim > 1]
+    if across:
+        warn(f"assembly: coords {across} span 'time_bin' and another dim; the neural layout has no place for them and "
+             f"they are left out.")
     per_bin = []
     for t in range(assembly.sizes["time_bin"]):
         one = assembly.isel(time_bin=t)
-        one = one.drop_vars([c for c in one.coords if "time_bin" in str(c) or c in per_bin_coords])
+        one = one.drop_vars([c for c in one.coords if c in edges or c in per_bin_coords or c in across])
         with warnings.catch_warnings():
             if t:  # the fields left out are the same in every bin: said once
                 warnings.simplefilter("ignore", NeuroxrWarning)

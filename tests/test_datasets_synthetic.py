@@ -294,3 +294,21 @@ def test_a_layer_asked_with_fewer_units_than_its_latent_dims_is_enlarged_with_a_
         st = make_study(seed=0, n_stimuli=40, animals={"a": 4}, n_repeats=4, n_latent=4, n_categories=1,
                         models={"m": [("l1", 2, 0.5, 2), ("l3", 5, 1.0, 0)]}, true_model="m", true_layer="l3")
     assert st.features["m"]["l1"].sizes["unit"] == 6 and st.features["m"]["l3"].sizes["unit"] == 5
+
+
+def test_a_layer_name_given_twice_is_refused_not_overwritten():
+    from neuroxr.errors import ParameterError
+
+    kw = {**SMALL, "models": {"m1": [("l2", 40, 1.0, 0), ("l2", 30, 0.5, 4)]}}
+    with pytest.raises(ParameterError, match=r"model 'm1' names layers \['l2'\] more than once"):
+        make_study(seed=0, **kw)
+    with pytest.raises(ParameterError, match="one model twice"):
+        make_study(seed=0, **{**SMALL, "models": {1: [("l2", 40, 1.0, 0)], "1": [("x", 30, 0.3, 4)]}, "true_model": "1"})
+
+
+@pytest.mark.parametrize("seed", [None, -1, 1.5, "0", True])
+def test_a_seed_that_does_not_determine_the_study_is_a_one_line_error(seed):
+    from neuroxr.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="seed must be a non-negative int"):
+        make_study(seed=seed, **SMALL)

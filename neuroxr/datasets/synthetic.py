@@ -227,7 +227,7 @@ def make_study(
     Parameters
     ----------
     seed : int, default 0
-        Seed of everything (independent ``numpy.random`` streams: latent and neural spawned from
+        Seed of everything, a non-negative int (independent ``numpy.random`` streams: latent and neural spawned from
         ``SeedSequence(seed)``, one per layer keyed by ``seed`` and ``"model/layer"``); same seed,
         same arrays. The latent and the neural data do not depend on ``models``, and a layer's
         features depend only on the seed, its name, its spec, the latent and ``n_stimuli``.
@@ -284,6 +284,8 @@ def make_study(
         Inconsistent parameters (e.g. too many latent dims for the stimuli, a true layer that is
         not pure). A layer with fewer units than its latent dims is enlarged to them, with a warning.
     """
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+        raise ParameterError(f"make_study: seed must be a non-negative int (it determines every array); got {seed!r}.")
     animals = dict(DEFAULT_ANIMALS if animals is None else animals)
     regions = dict({"V4": 0.4, "IT": 0.6} if regions is None else regions)
     raw_models = DEFAULT_MODELS if models is None else models
@@ -298,6 +300,8 @@ def make_study(
                      f"n_latent + n_private = {n_latent} + {s.n_private} latent dims; it gets {n_units}. Ask for at least "
                      f"that many, or lower n_latent / n_private.")
             specs[str(m)].append(s._replace(n_units=n_units))
+    if len(specs) != len(raw_models):
+        raise ParameterError(f"models: keys {list(raw_models)} name one model twice as strings; give each model its own name.")
     n, d = int(n_stimuli), int(n_latent)
     reps = as_per_animal(n_repeats, list(animals), "n_repeats")
 
@@ -312,6 +316,10 @@ def make_study(
             f"{ {m: [s.name for s in ls] for m, ls in specs.items()} }."
         )
     for m, layers in specs.items():
+        names = [s.name for s in layers]
+        twice = sorted({x for x in names if names.count(x) > 1})
+        if twice:  # one would overwrite the other in features[model] (and the true layer would be ambiguous)
+            raise ParameterError(f"models: model {m!r} names layers {twice} more than once; give each layer its own name.")
         for s in layers:
             if not 0.0 <= s.shared_fraction <= 1.0:
                 raise ParameterError(f"layer {m}/{s.name}: shared_fraction must lie in [0, 1]; got {s.shared_fraction}.")

@@ -28,3 +28,18 @@ def test_readme_keeps_the_two_setup_commands():
     assert test_command in text
     ci = (README.parent / ".ci" / "run").read_text()
     assert test_command in ci
+
+
+def test_readme_public_api_list_matches_all():
+    """Every name the README's 'Public API' paragraph lists is in ``neuroxr.__all__``, and vice versa."""
+    import neuroxr
+
+    text = README.read_text()
+    start, end = text.index("**Public API**"), text.index("`import neuroxr` is light")
+    listed = set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)(\*?)`", text[start:end]))
+    names = {name for name, star in listed if not star} - {"neuroxr"}
+    prefixes = [name for name, star in listed if star]
+    exported = set(neuroxr.__all__) - {"__version__"}
+    assert names - exported == set(), "README lists names that neuroxr does not export"
+    unlisted = {n for n in exported - names if not any(n.startswith(p) for p in prefixes)}
+    assert unlisted == set(), "neuroxr exports names the README's Public API paragraph leaves out"

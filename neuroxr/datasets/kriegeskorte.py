@@ -27,7 +27,7 @@ import xarray as xr
 from ..errors import DataNotFoundError, LayoutError
 from ._files import read_file
 
-__all__ = ["KRIEGESKORTE_CITATIONS", "RDM_DIMS", "load_kriegeskorte_92", "kriegeskorte_stimulus_ids"]
+__all__ = ["KRIEGESKORTE_CITATIONS", "KRIEGESKORTE_LICENSE", "RDM_DIMS", "load_kriegeskorte_92", "kriegeskorte_stimulus_ids"]
 
 KRIEGESKORTE_CITATIONS = (
     "Kriegeskorte N, Mur M, Ruff DA, Kiani R, Bodurka J, Esteky H, Tanaka K, Bandettini PA (2008). "
@@ -37,7 +37,12 @@ KRIEGESKORTE_CITATIONS = (
     "of neuronal population in monkey inferior temporal cortex. J Neurophysiol 97:4296-4309.",
     "Nili H, Wingfield C, Walther A, Su L, Marslen-Wilson W, Kriegeskorte N (2014). A toolbox for "
     "representational similarity analysis. PLoS Comput Biol 10(4):e1003553.",
+    "Mur M, Meys M, Bodurka J, Goebel R, Bandettini PA, Kriegeskorte N (2013). Human object-similarity "
+    "judgments reflect and transcend the primate-IT object representation. Front Psychol 4:128.",
 )
+
+#: the licence of the files (the RSA toolbox repository's; no separate data-use statement)
+KRIEGESKORTE_LICENSE = "MIT (rsagroup/rsatoolbox, Copyright (c) 2019 rsatoolbox authors; files not redistributed with neuroxr)"
 
 #: the two stimulus dims of an RDM (the same as ``neuroxr.geometry.rdm`` returns)
 RDM_DIMS = ("stimulus", "stimulus_")
@@ -117,6 +122,9 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
             The 12 binary category indicators of the paper.
         ``images`` : (stimulus, y, x, rgb), uint8 (when ``images=True``)
 
+        Attrs: ``source``, ``citations`` (the four papers; each variable's own in its ``citation``
+        attr) and ``license`` (MIT, the RSA toolbox's).
+
     Raises
     ------
     FileNotFoundError
@@ -190,9 +198,9 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
             "description": "monkey IT RDM, 674 neurons (mIT_674neurons)", "citation": KRIEGESKORTE_CITATIONS[1]}),
         "model_rdm": (("model", da, db), model_rdm, {
             "description": "RDMs of 92_modelRDMs.mat (categorical and computational models; monkeyIT = mIT)",
-            "stored_dtypes": model_dtypes}),
+            "stored_dtypes": model_dtypes, "citation": KRIEGESKORTE_CITATIONS[2]}),
         "behaviour": (("judge", da, db), behaviour, {
-            "description": "human similarity-judgment RDMs (Mur et al. 2013)"}),
+            "description": "human similarity-judgment RDMs (Mur et al. 2013)", "citation": KRIEGESKORTE_CITATIONS[3]}),
         "category_vectors": ((da, "category_label"), np.asarray(sup["categoryVectors"], dtype=np.uint8), {}),
     }
     if images:
@@ -204,6 +212,7 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
         attrs={
             "source": "rsagroup/rsatoolbox demos/92imageData (MIT licence)",
             "citations": list(KRIEGESKORTE_CITATIONS),
+            "license": KRIEGESKORTE_LICENSE,
             "rdm_dims": list(RDM_DIMS),
         },
     )

@@ -43,3 +43,18 @@ def test_readme_public_api_list_matches_all():
     assert names - exported == set(), "README lists names that neuroxr does not export"
     unlisted = {n for n in exported - names if not any(n.startswith(p) for p in prefixes)}
     assert unlisted == set(), "neuroxr exports names the README's Public API paragraph leaves out"
+
+
+def test_readme_names_what_the_demo_scores():
+    """The set-up paragraph and the command list name the demo's metrics, not 'every metric'."""
+    from neuroxr.cli.demo import DEMO_METRICS
+
+    text = README.read_text()
+    setup = text[text.index("## Set up") : text.index("pip install . && neuroxr demo")]
+    command = next(line for line in text.splitlines() if line.lstrip().startswith("neuroxr demo"))
+    command += next(line for line in text.splitlines()[text.splitlines().index(command) + 1 :] if line.strip())
+    shown = {"rsa": "cRSA", "shape": "shape", "cka": "CKA", "dimensionality": "dimensionality"}
+    assert set(DEMO_METRICS) == set(shown), "the demo's metrics changed: update the README and this test"
+    for place in (setup, command):
+        assert "every direction and metric" not in place
+        assert all(shown[m] in place for m in DEMO_METRICS), place

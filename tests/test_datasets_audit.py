@@ -148,3 +148,15 @@ def test_k92_records_licence_and_every_source_paper(k92):
     assert "Mur M" in k92.behaviour.attrs["citation"]
     for v in ("hIT", "hIT_mean", "mIT", "model_rdm", "behaviour"):
         assert k92[v].attrs["citation"] in k92.attrs["citations"]
+
+
+# ----------------------------------------------------------------------------- weight-free features
+
+@pytest.mark.parametrize("seed", [None, -1, 0.5])
+def test_random_cnn_seed_must_determine_the_weights(seed):
+    pytest.importorskip("torch")
+    from neuroxr.datasets import random_cnn_features
+    from neuroxr.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="seed must be a non-negative int"):
+        random_cnn_features(np.zeros((2, 8, 8, 3), np.uint8), ["a", "b"], seed=seed, channels=(2,), pool=1)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import LayoutError, missing_ids_error
+from ..errors import LayoutError, ParameterError, missing_ids_error
 from ..layouts import features, missing_ids
 
 __all__ = [
@@ -343,7 +343,8 @@ def random_cnn_features(
     stimulus_id : sequence of str, optional
         One id per image.
     seed : int, default 0
-        Seed of the weights.
+        Seed of the weights, a non-negative int (None, which would draw other weights on every
+        call, is refused).
     channels : sequence of int, default (16, 32, 64)
         Output channels per block.
     pool : int, default 4
@@ -374,6 +375,8 @@ def random_cnn_features(
             "random_cnn_features needs torch (pip install '.[torch]' from the neuroxr repository); "
             "use pixel_features or gabor_energy_features without it."
         ) from e
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+        raise ParameterError(f"random_cnn_features: seed must be a non-negative int (it determines the weights); got {seed!r}.")
     x = _as_float_images(images, "random_cnn_features")
     ids = _ids(stimulus_id, x.shape[0], "random_cnn_features")
     if x.shape[-1] == 1:

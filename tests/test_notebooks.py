@@ -77,3 +77,30 @@ def test_notebook_runs(path, kernel_dirs):
     assert any(o.get("output_type") in ("stream", "display_data", "execute_result") for o in _outputs(nb)), (
         f"{path.name} produced no output at all"
     )
+
+
+def _markdown(name: str) -> str:
+    nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+
+
+def test_notebook_01_says_an_entry_is_reused_only_with_the_same_parameters(tmp_path):
+    """01's prose: a later call with the same names *and parameters* reads the entry back; other
+    parameters compute a new entry beside it (names alone do not decide)."""
+    import numpy as np
+
+    import neuroxr as nx
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(40)]
+    store = nx.open_store(tmp_path / "study.zarr")
+    store.write_features("net", "l1", nx.features(rng.normal(size=(40, 6)), ids))
+    store.write_neural("monkey", nx.neural(rng.normal(size=(40, 3, 4)), ids))
+    first = nx.compute(store, "forward", "net.l1", "monkey", params={"reps": 2})
+    again = nx.compute(store, "forward", "net.l1", "monkey", params={"reps": 2})
+    other = nx.compute(store, "forward", "net.l1", "monkey", params={"reps": 3})
+    assert first.computed and not again.computed and again.path == first.path
+    assert other.computed and other.path != first.path
+    text = " ".join(_markdown("01_quickstart.ipynb").split())
+    assert "a later call with the same names and parameters" in text
+

@@ -104,3 +104,34 @@ def test_notebook_01_says_an_entry_is_reused_only_with_the_same_parameters(tmp_p
     text = " ".join(_markdown("01_quickstart.ipynb").split())
     assert "a later call with the same names and parameters" in text
 
+
+def test_notebook_06_describes_the_passes_its_plan_makes(tmp_path):
+    """06's prose on the 1 MiB plan: both conv layers share the small-batch pass, the rest the full-batch one."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("PIL")
+    import numpy as np
+    from PIL import Image
+
+    from neuroxr.extract import plan_extraction
+    from neuroxr.store import StudyStore
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, size=(32, 32, 3), dtype=np.uint8)).save(images / f"g{i:02d}.png")
+    nn = torch.nn
+    torch.manual_seed(0)
+    net = nn.Sequential(  # the notebook's network
+        nn.Conv2d(3, 8, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 8 * 8, 32), nn.ReLU(),
+    )
+    with pytest.warns(Warning):
+        plan = plan_extraction(net, images, StudyStore(tmp_path / "s.zarr"), model_name="tinycnn", image_size=32,
+                               memory_limit="1MiB", batch_size=16)
+    assert sorted(plan.groups, key=len) == [["0", "3"], ["2", "5", "6", "7", "8"]]
+    batch = {layer.name: layer.batch_size for layer in plan.layers}
+    assert batch["0"] == batch["3"] == 7 and {batch[k] for k in ("2", "5", "6", "7", "8")} == {16}
+    text = " ".join(_markdown("06_extract_features.ipynb").split())
+    assert "the two conv layers" in text and "a pass of its own" not in text

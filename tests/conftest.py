@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,3 +227,27 @@ def constant_layer_study(tmp_path):
     store.write_features("net", "l2", features(rng.standard_normal((20, 6)), stim))
     store.write_features("net", "const", features(np.ones((20, 5)), stim))
     return store
+
+
+# --- real data (shared/data beside the repository, or NEUROXR_SHARED_DATA)
+def _shared_data():
+    env = os.environ.get("NEUROXR_SHARED_DATA")
+    if env:
+        return Path(env)
+    p = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return p if p.is_dir() else None
+
+
+SHARED = _shared_data()
+V4 = SHARED / "cowley2023_v4" if SHARED else None
+K92 = SHARED / "kriegeskorte2008_92images" if SHARED else None
+needs_v4 = pytest.mark.skipif(
+    V4 is None or not (V4 / "responses_raw_210325.npy").is_file(),
+    reason="V4 data of Cowley et al. 2023 not found: put shared/data/cowley2023_v4 beside the "
+    "repository or set NEUROXR_SHARED_DATA",
+)
+needs_k92 = pytest.mark.skipif(
+    K92 is None or not (K92 / "92_brainRDMs.mat").is_file(),
+    reason="92-image RDMs of Kriegeskorte et al. 2008 not found: put shared/data/kriegeskorte2008_92images "
+    "beside the repository or set NEUROXR_SHARED_DATA",
+)

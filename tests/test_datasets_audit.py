@@ -2,37 +2,19 @@
 
 Each check opens the published file itself (numpy, zipfile, scipy.io) and compares what the loader
 returns, paired by the loader's labels (stimulus id, neuroid id, repeat), never by position.
-Data as in ``test_datasets_real.py``: ``shared/data`` beside the repository or ``NEUROXR_SHARED_DATA``.
+Data located by ``conftest.SHARED``: ``shared/data`` beside the repository or ``NEUROXR_SHARED_DATA``.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import K92, V4, needs_k92, needs_v4
 
 pytestmark = pytest.mark.real_data
-
-
-def _shared_data() -> Path | None:
-    env = os.environ.get("NEUROXR_SHARED_DATA")
-    if env:
-        return Path(env)
-    p = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return p if p.is_dir() else None
-
-
-SHARED = _shared_data()
-V4 = SHARED / "cowley2023_v4" if SHARED else None
-K92 = SHARED / "kriegeskorte2008_92images" if SHARED else None
-needs_v4 = pytest.mark.skipif(V4 is None or not (V4 / "responses_raw_210325.npy").is_file(),
-                              reason="V4 data of Cowley et al. 2023 not found (shared/data/cowley2023_v4)")
-needs_k92 = pytest.mark.skipif(K92 is None or not (K92 / "92_brainRDMs.mat").is_file(),
-                               reason="92-image RDMs not found (shared/data/kriegeskorte2008_92images)")
 
 
 # ----------------------------------------------------------------------------- Cowley V4

@@ -171,6 +171,19 @@ def test_a_gram_of_other_features_is_refused(data):
         pv.forward(F, A, reps=1, gram=g)
 
 
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_a_float64_gram_in_either_byte_order_is_checked_at_float64s_tolerance(data, order):
+    """A float64 Gram is checked to 1e-6 of its largest diagonal value (float32's to 1e-3); a big-endian
+    one ('>f8', which does not compare equal to np.float64) got float32's tolerance."""
+    from neuroxr.geometry import gram_stats
+
+    F, A = data["F"], data["A"]
+    K = np.array(gram_stats(nx.geometry.gram(F)).K)
+    K[0, 0] *= 1 + 1e-4  # off by 1e-4 of one diagonal value: not these features' Gram in float64
+    with pytest.raises(nx.errors.LayoutError, match=r"^forward: gram: its diagonal"):
+        pv.forward(F, A, reps=1, gram=K.astype(order + "f8"))
+
+
 # ---------------------------------------------------------------- inference: by id, never by position
 @pytest.fixture(scope="module")
 def complete():

@@ -540,7 +540,7 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
         stats = gram if isinstance(gram, GramStats) else None
     K = real_array(to_numpy(K) if hasattr(K, "shape") else K, arg,
                    f"a Gram Dataset (neuroxr.geometry.gram(features)), GramStats or an ({n}, {n}) array", dtype=None)
-    exact = K.dtype == np.float64
+    exact = K.dtype.kind == "f" and K.dtype.itemsize == 8  # float64 in either byte order ('>f8' != np.float64)
     K = K.astype(np.float64, copy=False)
     if K.shape != (n, n):
         raise LayoutError(f"{arg}: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")

@@ -142,3 +142,20 @@ def test_a_refusal_true_of_every_bin_keeps_the_static_message():
     _, A, B = _animals(n=8)
     with pytest.raises(nx.errors.LayoutError, match=r"^inter_animal: neural_b \(B\): too few stimuli for the folds: 8"):
         _quiet(nx.inter_animal, A, B, reps=1)
+
+
+def test_differing_bins_are_named_and_float32_edges_are_said_to_be_rounding():
+    """Two animals' bins that differ were refused without naming a bin, also where one recording stored
+    its edges in float32 (0.1 ms as 0.10000000149...), which looks like the same bins to a user."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(30)]
+    bins = [(0.1, 50.0), (50.0, 100.0)]
+    A = nx.neural(rng.normal(size=(30, 4, 3, 2)), ids, time_bins=bins)
+    B32 = nx.neural(rng.normal(size=(30, 5, 3, 2)), ids, time_bins=[tuple(float(np.float32(t)) for t in b) for b in bins])
+    with pytest.raises(nx.errors.LayoutError, match=r"their time bins differ .* Bins of neural_a \(neural\) alone: "
+                       r"\[\(0\.1, 50\.0\)\]; of neural_b \(neural\) alone: \[\(0\.1000000014\d*, 50\.0\)\] "
+                       r"\(equal up to float32 rounding"):
+        _quiet(nx.inter_animal, A, B32, reps=1)
+    C = nx.neural(rng.normal(size=(30, 5, 3, 3)), ids, time_bins=[*bins, (100.0, 150.0)])
+    with pytest.raises(nx.errors.LayoutError, match=r"Bins of neural_b \(neural\) alone: \[\(100\.0, 150\.0\)\]\.$"):
+        _quiet(nx.inter_animal, A, C, reps=1)

@@ -37,6 +37,7 @@ from ..errors import (
     NothingToScore,
     ParameterError,
     code_name,
+    examples,
     warn,
     where,
 )
@@ -226,10 +227,20 @@ def _same_bins(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str] = ("neur
         raise LayoutError(
             f"{where(caller)}{names[0]}, {names[1]}: their time bins differ (time_bin_start/"
             f"time_bin_end); select the common bins first, e.g. {code_name(names[1])}.sel(time_bin=...) so both hold "
-            f"the same bins."
+            f"the same bins. {_bins_apart(key_a, key_b, names)}"
         )
     pos = {k: i for i, k in enumerate(key_b)}
     return b if key_a == key_b else b.isel(time_bin=[pos[k] for k in key_a])
+
+
+def _bins_apart(key_a: list[tuple[float, float]], key_b: list[tuple[float, float]], names: tuple[str, str]) -> str:
+    """Which (start, end) bins each input holds alone, for :func:`_same_bins`' message, and whether
+    they pair up to float32 rounding (edges written in float32 by one recording, float64 by the other)."""
+    only = [[k for k in x if k not in set(y)] for x, y in ((key_a, key_b), (key_b, key_a))]
+    text = "Bins of " + "; of ".join(f"{nm} alone: {examples(o)}" for nm, o in zip(names, only) if o)
+    close = len(only[0]) == len(only[1]) > 0 and np.allclose(sorted(only[0]), sorted(only[1]), rtol=2**-23, atol=0)
+    return text + (" (equal up to float32 rounding: one input's edges were stored in float32; give both the same edges)."
+                   if close else ".")
 
 
 def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[str, ...], caller: str = "",

@@ -43,12 +43,9 @@ def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str, arg: str 
         if rows is not None:
             cols = rows if cols is None else cols
             for labels in (rows, cols):  # as names given twice: a label must name one network
-                if len(set(labels)) < len(labels):
-                    twice = next(nm for nm in labels if labels.count(nm) > 1)
-                    raise LayoutError(f"{caller}: {arg} labels {twice!r} twice on its networks; give each of the "
-                                      f"{len(labels)} networks its own name.")
+                _refuse_twice(labels, f"{caller}: {arg} labels {{!r}} twice on its networks")
             want = list(names) if names is not None else rows
-            if sorted(rows) != sorted(want) or sorted(cols) != sorted(want) or len(set(rows)) != len(rows):
+            if sorted(rows) != sorted(want) or sorted(cols) != sorted(want):
                 raise LayoutError(f"{caller}: the networks of {arg} {rows[:5]} are not the networks given "
                                   f"{list(want)[:5]}; compute it with pairwise_distances of the same networks.")
             r, c = {n: i for i, n in enumerate(rows)}, {n: i for i, n in enumerate(cols)}
@@ -64,9 +61,7 @@ def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str, arg: str 
     names = list(names) if names is not None else [f"network{i}" for i in range(m)]
     if len(names) != m:
         raise LayoutError(f"{caller}: {len(names)} network names for a {m} x {m} distance matrix.")
-    if len(set(names)) < m:  # as a labeled matrix's: a label must name one network
-        twice = next(nm for nm in names if names.count(nm) > 1)
-        raise LayoutError(f"{caller}: names holds {twice!r} twice; give each of the {m} networks its own name.")
+    _refuse_twice(names, f"{caller}: names holds {{!r}} twice")  # as a labeled matrix's: a label names one network
     return D, names
 
 
@@ -142,6 +137,14 @@ def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = 
     _check_n_clusters(n_clusters, D.shape[0], "kmeans_plusplus_init")
     order = _name_order(names)  # (a plain array's names are positions: its row order)
     return order[_kmeans_pp(D[np.ix_(order, order)], n_clusters, rs)]
+
+
+def _refuse_twice(labels: list, said: str) -> None:
+    """A one-line :class:`LayoutError` ``"<said with the first repeated name>; give each of the <m>
+    networks its own name."`` when ``labels`` names a network twice."""
+    if len(set(labels)) < len(labels):
+        twice = next(nm for nm in labels if labels.count(nm) > 1)
+        raise LayoutError(f"{said.format(twice)}; give each of the {len(labels)} networks its own name.")
 
 
 def _random_state(random_state: Any, caller: str) -> Any:

@@ -409,3 +409,55 @@ def test_sparse_repeat_labels_warn_with_the_padding_they_cost():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert int(np.isnan(from_dataframe(uneven).values).sum()) == 2
+
+
+def _by_ids(da):
+    """``da`` with its stimuli and neuroids in id order (an array read back orders them by first row)."""
+    return da.isel(stimulus=np.argsort(da.stimulus_id.values), neuroid=np.argsort(da.neuroid_id.values))
+
+
+@pytest.mark.parametrize("index", [True, False])
+def test_coords_named_like_their_dim_come_back_from_a_table(index):
+    """A stimulus coord named ``stimulus`` (the dim's index) and a neuroid coord named ``neuroid``
+    are columns of the table and come back as those coords, also from shuffled rows; they were
+    written, then skipped when read (and one without an index was a pandas error when written)."""
+    R = np.random.default_rng(2).normal(size=(4, 3, 2))
+    neural = neuroxr.neural(R, ["s0", "s1", "s2", "s3"], ["n0", "n1", "n2"]).assign_coords(
+        stimulus=("stimulus", ["cat", "dog", "cat", "car"]), neuroid=("neuroid", [7, 8, 9]), repeat=[0, 1])
+    if not index:
+        neural = neural.drop_indexes(["stimulus", "neuroid"])
+    df = to_dataframe(neural)
+    assert df.attrs["stimulus_columns"] == ["stimulus"] and df.attrs["neuroid_columns"] == ["neuroid"]
+    by_row = df.set_index(["stimulus_id", "neuroid_id"])
+    assert by_row.loc[("s3", "n1"), "stimulus"].tolist() == ["car", "car"]
+    assert by_row.loc[("s3", "n1"), "neuroid"].tolist() == [8, 8]
+    back = from_dataframe(df)
+    xr.testing.assert_identical(back, neural.assign_coords(stimulus=neural.stimulus.values, neuroid=neural.neuroid.values))
+    shuffled = from_dataframe(df.sample(frac=1.0, random_state=3))
+    xr.testing.assert_identical(_by_ids(shuffled), _by_ids(back))
+
+
+def test_a_user_column_named_stimulus_is_a_stimulus_coord():
+    df = pd.DataFrame({"stimulus_id": ["a", "b", "a", "b"], "neuroid_id": ["x", "x", "y", "y"], "value": [1.0, 2.0, 3.0, 4.0],
+                       "stimulus": ["face", "body", "face", "body"], "neuroid": ["e1", "e1", "e2", "e2"]})
+    out = from_dataframe(df, stimulus_columns="stimulus", neuroid_columns="neuroid")
+    assert out.stimulus.values.tolist() == ["face", "body"] and out.neuroid.values.tolist() == ["e1", "e2"]
+    np.testing.assert_array_equal(out.values[:, :, 0], [[1.0, 3.0], [2.0, 4.0]])
+    bad = df.assign(stimulus=["face", "body", "body", "body"])
+    with pytest.raises(LayoutError, match=r"^df: column 'stimulus' takes several values on one stimulus") as e:
+        from_dataframe(bad, stimulus_columns="stimulus")
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("arg, column", [("stimulus_columns", "stimulus_id"), ("stimulus_columns", "neuroid"),
+                                         ("stimulus_columns", "repeat"), ("neuroid_columns", "neuroid_id"),
+                                         ("neuroid_columns", "stimulus"), ("neuroid_columns", "repeat")])
+def test_a_column_named_like_the_arrays_own_names_is_refused(arg, column):
+    """A column named ``stimulus_id`` (the ids being another column), ``repeat`` (not the repeat
+    labels) or like the other dim cannot be a coord of that name: it was silently left out."""
+    df = pd.DataFrame({"stim": ["a", "b"], "unit": ["x", "x"], "rep": [0, 0], "value": [1.0, 2.0], column: ["p", "q"]})
+    if arg == "neuroid_columns":
+        df[column] = "p"
+    with pytest.raises(LayoutError, match=rf"^{arg}: column '{column}' is named like the array's own .*"
+                                          rf"df.rename\(columns=\{{'{column}': '{column}_2'\}}\)\.$"):
+        from_dataframe(df, stimulus="stim", neuroid="unit", repeat="rep", **{arg: [column]})

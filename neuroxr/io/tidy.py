@@ -27,6 +27,9 @@ __all__ = ["from_dataframe", "to_dataframe"]
 NEUROID_COLUMNS = ("region", "animal", "subject")
 #: ``DataFrame.attrs`` keys naming a neural table's neuroid and stimulus columns (not array attrs)
 COLUMN_ATTRS = ("neuroid_columns", "stimulus_columns", "scalar_columns")
+#: names the neural layout holds itself, which a stimulus or neuroid column cannot take (but its own dim's name)
+_LAYOUT_NAMES = {"stimulus": "dim 'stimulus'", "neuroid": "dim 'neuroid'", "repeat": "dim 'repeat'",
+                 "stimulus_id": "stimulus ids", "neuroid_id": "neuroid ids"}
 
 
 def from_dataframe(
@@ -118,6 +121,13 @@ def from_dataframe(
     both = sorted(set(neuroid_columns) & set(stimulus_columns))
     if both:
         raise LayoutError(f"stimulus_columns: columns {both} are neuroid_columns too; a column describes one of the two.")
+    for arg, cols, own in (("stimulus_columns", stimulus_columns, "stimulus"), ("neuroid_columns", neuroid_columns, "neuroid")):
+        # a column named like the array's own dims or coords: "stimulus" / "neuroid" come back as their dim's coord
+        clash = [c for c in cols if c in _LAYOUT_NAMES and c != own]
+        if clash:
+            raise LayoutError(
+                f"{arg}: column {clash[0]!r} is named like the array's own {_LAYOUT_NAMES[clash[0]]}, so it cannot be a "
+                f"{own} coord; rename it first, e.g. df.rename(columns={{{clash[0]!r}: '{clash[0]}_2'}}).")
     used = [c for c in (stimulus, neuroid, value, repeat if use_repeat else None, *neuroid_columns, *stimulus_columns)
             if c is not None]
     twice = sorted({str(c) for c in used if (df.columns == c).sum() > 1})
@@ -172,11 +182,24 @@ def from_dataframe(
     data, ids, labels = stack_trials(table, stim, reps, name="df", stimulus_arg=stimulus, repeat_arg=repeat or "repeat",
                                      copies="If the table holds copied rows, drop them (df.drop_duplicates()); to read "
                                      "them as repeats, give the rows a 'repeat' column.")
-    coords = per_neuroid(df, nids, list(neuroid_columns), "df", shared=neuroid) if neuroid_columns else {}
-    stim_coords = per_stimulus(df, sids, ids, list(stimulus_columns), "df", "column")
+    # a column named like its dim (to_dataframe writes an index coord "stimulus" so) is that dim's coord; it is
+    # read and checked under a name of its own (the helpers group by, and build_neural skips, the dims' names)
+    tmp = {c: f"\0{c}" if c in ("stimulus", "neuroid") else c for c in (*neuroid_columns, *stimulus_columns)}
+    table = {tmp[c]: df[c] for c in tmp}
     attrs = {k: v for k, v in df.attrs.items() if k not in COLUMN_ATTRS}
-    out = build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, arg="df", attrs=attrs,
-                       neuroid_coords=coords, stimulus_coords=stim_coords)
+    try:
+        coords = per_neuroid(table, nids, [tmp[c] for c in neuroid_columns], "df", shared=neuroid) if neuroid_columns else {}
+        stim_coords = per_stimulus(table, sids, ids, [tmp[c] for c in stimulus_columns], "df", "column")
+        out = build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, arg="df", attrs=attrs,
+                           neuroid_coords=coords, stimulus_coords=stim_coords)
+    except LayoutError as exc:  # name the column, not its stand-in
+        msg = str(exc)
+        for c, t in tmp.items():
+            msg = msg.replace(repr(t), repr(c)).replace(t, c)
+        raise LayoutError(msg) from None
+    dims = [c for c in tmp if tmp[c] != c]
+    if dims:
+        out = out.drop_vars([tmp[d] for d in dims]).assign_coords({d: (d, out.coords[tmp[d]].values) for d in dims})
     scalars = [c for c in scalars if c not in (*keys, *neuroid_columns, *stimulus_columns, *out.coords)]
     varying = [c for c in scalars if df[c].nunique(dropna=False) > 1]
     if varying:
@@ -265,7 +288,12 @@ def _from_neural(da: xr.DataArray) -> pd.DataFrame:
                          drop=True)
     da = da.drop_indexes([c for c in ("stimulus_id", "neuroid_id") if c in da.xindexes])  # set_xindex'd ids: columns
     da = da.compute()  # a dask-backed array is read once
-    out = da.rename("value").to_dataframe().reset_index()
+    # a coord named like its dim (an index "stimulus", or one without an index, which pandas would write
+    # twice) becomes a column from its dim's positions
+    named = {d: np.asarray(da.coords[d].values) for d in ("stimulus", "neuroid") if d in da.coords}
+    out = da.drop_vars(list(named)).rename("value").to_dataframe().reset_index()
+    for d, v in named.items():
+        out[d] = v[out[d].to_numpy()]
     out = out[_kept_rows(np.asarray(da.values))]
     edges = [c for c in TIME_BIN_COORDS if timed and c in out.columns]
     cols = ["stimulus_id", "neuroid_id", "repeat", *edges, "value", *extra["neuroid"], *extra["stimulus"]]

@@ -3,8 +3,9 @@
 Two values with the same identity compute the same numbers; two that can compute different
 numbers never share one. Nothing depends on an object's address. What is recorded:
 
-- numbers, strings, ``None``: themselves; lists, tuples, dicts: their items; sets: their sorted
-  items; arrays: small ones by value, large ones by a SHA-256 of their bytes (and a masked array
+- numbers, strings, ``None``: themselves; lists, tuples, dicts: their items (a dict with a key
+  other than a string as ``{"dict": [[key, value], ...]}``, so ``1`` and ``"1"`` are other keys);
+  sets: their sorted items; arrays: small ones by value, large ones by a SHA-256 of their bytes (and a masked array
   its mask), an object array by a SHA-256 of its items' ``repr`` when all are plain numbers,
   strings or ``None``, else of its items' identities (a nested array's ``repr`` elides its
   middle, an object's names its address); ``bytes``, ``complex``, ``range``, ``slice``, dates and times, ``Decimal`` and
@@ -27,7 +28,8 @@ numbers never share one. Nothing depends on an object's address. What is recorde
   builtin method by its path and the object it is bound to;
 - a torch tensor by dtype, shape and a SHA-256 of its values; a pandas object by its class, dtypes
   (a categorical's categories in their order, which sets its codes), shape and a SHA-256 of ``pandas.util.hash_pandas_object`` of its values and index (and of its
-  columns); a ``numpy.random.RandomState``, ``Generator`` or bit generator by its state.
+  columns), and each object column or index level holding items other than strings (which pandas
+  hashes as their text) by its items; a ``numpy.random.RandomState``, ``Generator`` or bit generator by its state.
 
 Anything else (an object whose state lives outside Python attributes: a compiled extension's
 type, or a class deriving from one) is ``{"unidentified": "<type path>"}``: its identity could
@@ -287,7 +289,11 @@ class _Walk:
             return {"class": f"{type(v).__module__}.{type(v).__qualname__}", **self.class_code(type(v), seen),
                     "params": {str(k): self.identity(_real_spelled(v, params, str(k)), seen) for k in sorted(params)}}
         if isinstance(v, (dict, types.MappingProxyType)):
-            return {str(k): self.identity(x, seen) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+            if all(isinstance(k, str) for k in v):
+                return {str(k): self.identity(x, seen) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+            # other keys by their identity (1 and "1" are other keys), in the order of their JSON
+            items = [[self.identity(k, seen), self.identity(x, seen)] for k, x in v.items()]
+            return {"dict": sorted(items, key=lambda kx: json.dumps(kx[0], sort_keys=True, default=repr))}
         if isinstance(v, (list, tuple)):
             return [self.identity(x, seen) for x in v]
         if isinstance(v, (set, frozenset)):
@@ -429,11 +435,33 @@ def _pandas(v: Any, pd: Any) -> Any:
             out.update(columns=c.hexdigest()[:16], dtypes=[_pandas_dtype(d, pd) for d in v.dtypes])
         else:
             out["dtypes"] = [_pandas_dtype(v.dtype, pd)]
+        mixed = _mixed_objects(v, pd)
+        if mixed:
+            out["objects"] = mixed
         names = [v.name] if not isinstance(v, pd.DataFrame) else []
         out["names"] = [repr(n) for n in [*names, *v.index.names]] if not isinstance(v, pd.Index) else [repr(n) for n in v.names]
         return out
     except TypeError:  # unhashable values (lists in an object column)
         return {_UNIDENTIFIED: _path(type(v))}
+
+
+def _mixed_objects(v: Any, pd: Any) -> dict[str, Any]:
+    """The object columns and index levels of ``v`` holding an item other than a string or ``None``,
+    each by its items' identity: pandas hashes mixed items as their text (``1`` as ``"1"``)."""
+    frames: dict[str, Any] = {}
+    if isinstance(v, pd.DataFrame):
+        frames.update({f"column {i}": v.iloc[:, i] for i in range(v.shape[1])})
+        frames.update({f"columns {i}": v.columns.get_level_values(i) for i in range(v.columns.nlevels)})
+    elif isinstance(v, pd.Series):
+        frames["values"] = v
+    index = v if isinstance(v, pd.Index) else v.index
+    frames.update({f"index {i}": index.get_level_values(i) for i in range(index.nlevels)})
+    parts: dict[str, Any] = {}
+    for name, part in frames.items():
+        items = np.asarray(part, dtype=object) if part.dtype == object else None
+        if items is not None and not all(isinstance(x, str) or x is None for x in items.tolist()):
+            parts[name] = _Walk().array(items, set())
+    return parts
 
 
 def _pandas_dtype(d: Any, pd: Any) -> str:

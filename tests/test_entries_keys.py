@@ -275,3 +275,17 @@ def test_direction_inference_keeps_its_inert_option_message():
     with pytest.raises(ParameterError, match=r"^permutation_test: reps=3 has no effect in a permutation test"):
         KINDS["forward_permutation"].fill({"reps": 3})
     assert KINDS["forward_bootstrap"].fill({"seed": 3})["seed"] == 3  # the resamples' seed is never inert
+
+
+def test_a_parameter_mapping_with_keys_of_other_types_keys_other_entries():
+    """A mapping parameter {1: a} keyed the entry of {"1": a} (its keys were taken as text), and
+    {1: a, "1": b} lost one value: a request could be answered with an entry of other parameters."""
+    from neuroxr.entries import provenance
+
+    def key(params):
+        return provenance.key(provenance.make("forward", "m", "V4", params, {"features": "t1"}))
+
+    assert key({"weights": {1: 0.5}}) != key({"weights": {"1": 0.5}})
+    assert key({"weights": {1: 0.5, "1": 2.0}}) != key({"weights": {1: 0.5, "1": 3.0}})
+    assert key({"weights": {1: 0.5, 2: 1.0}}) == key({"weights": {2: 1.0, 1: 0.5}})
+    assert provenance.make("forward", "m", "V4", {"w": {"a": 1}}, {})["params"] == {"w": {"a": 1}}  # as before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import operator
 import warnings
 
@@ -121,6 +122,34 @@ def test_a_categorical_is_identified_by_its_categories_order():
     assert identity(cat(["a", "b"])) != identity(cat(["a", "b", "c"]))
     assert identity(pd.DataFrame({"c": cat(["a", "b"])})) != identity(pd.DataFrame({"c": cat(["b", "a"])}))
     assert identity(pd.Series([1.0, 2.0]))["dtypes"] == ["float64"]  # other dtypes keep their identity
+
+
+def test_dict_keys_of_other_types_are_other_keys():
+    """{1: a} and {"1": a} shared one identity (keys were taken as text), and {1: a, "1": b} lost a
+    value: a function reading d[1] computes other numbers on each."""
+    from neuroxr.identity import identity
+
+    assert identity({1: 0.5}) != identity({"1": 0.5})
+    assert identity({1: 0.5, "1": 2.0}) != identity({1: 0.5, "1": 3.0})
+    assert identity({1: 0.5, 2: 1.0}) == identity({2: 1.0, 1: 0.5})  # the order of items is no part of it
+    assert json.dumps(identity({True: 1})) != json.dumps(identity({1: 1}))  # as keys hash them
+    assert identity({"a": 1, "b": [1, 2]}) == {"a": 1, "b": [1, 2]}  # string keys: as before
+
+
+@pytest.mark.parametrize("a, b", [([1, "x"], ["1", "x"]), ([1.5, None], ["1.5", None]), ([True, "x"], ["True", "x"]),
+                                  ([b"x", "x"], ["x", "x"])])
+def test_pandas_objects_with_mixed_items_are_identified_by_their_items(a, b):
+    """pandas hashes an object column of mixed items as their text, so [1.5, None] and ["1.5", None]
+    (a column, a Series, an index or a DataFrame's column labels) shared one identity."""
+    from neuroxr.identity import identity
+
+    assert identity(pd.Series(a, dtype=object)) != identity(pd.Series(b, dtype=object))
+    assert identity(pd.DataFrame({"c": pd.Series(a, dtype=object)})) != identity(pd.DataFrame({"c": pd.Series(b, dtype=object)}))
+    assert identity(pd.Index(a, dtype=object)) != identity(pd.Index(b, dtype=object))
+    assert identity(pd.Series([0, 1], index=pd.Index(a, dtype=object))) != identity(pd.Series([0, 1], index=pd.Index(b, dtype=object)))
+    assert identity(pd.DataFrame([[0, 1]], columns=pd.Index(a, dtype=object))) != identity(pd.DataFrame([[0, 1]], columns=pd.Index(b, dtype=object)))
+    assert identity(pd.Series(a, dtype=object)) == identity(pd.Series(list(a), dtype=object))
+    assert "objects" not in identity(pd.DataFrame({"c": ["x", None]}, dtype=object))  # text columns: as before
 
 
 def test_empty_arrays_of_other_shapes_have_other_identities():

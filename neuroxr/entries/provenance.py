@@ -27,6 +27,7 @@ recomputed (in place) every time it is asked for.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import platform
 from collections.abc import Mapping
@@ -70,8 +71,11 @@ def _canon(v: Any) -> Any:
         from ..kernels.regressors import regressor_identity
 
         return regressor_identity(v)
-    if isinstance(v, Mapping):
+    if isinstance(v, Mapping) and all(isinstance(k, str) for k in v):
         return {str(k): _canon(x) for k, x in v.items()}
+    if isinstance(v, Mapping):  # other keys by their value (1 and "1" are other keys), as identity records them
+        items = [[_canon(k), _canon(x)] for k, x in v.items()]
+        return {"dict": sorted(items, key=lambda kx: json.dumps(kx[0], sort_keys=True, default=repr))}
     if isinstance(v, (list, tuple)):
         return [_canon(x) for x in v]
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalars

@@ -207,3 +207,88 @@ def test_a_side_without_ties_takes_no_tie_sums(monkeypatch):
         if width == 1:  # sum w Ra Rb, and sum w R^2 of each tied side
             assert len(calls) == k + sum(ties)
         _assert_scipy(got, a, b, idx, f"{width}")
+
+
+def _rho_of_weighted_ranks(a: np.ndarray, b: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """The RSA bootstraps' kernel: each column's drawn complete rows ranked by ``weighted_ranks``,
+    correlated with the draw counts as weights (B, k); NaN with fewer than 3 distinct rows drawn."""
+    out = np.full((W.shape[0], a.shape[1]), np.nan)
+    for j in range(a.shape[1]):
+        ok = ~(np.isnan(a[:, j]) | np.isnan(b[:, j]))
+        w = W * ok
+        ra, rb = (rs.weighted_ranks(np.where(ok, x[:, j], np.nan), w) for x in (a, b))
+        for i in range(W.shape[0]):
+            m = w[i] > 0
+            if m.sum() >= 3:
+                x, y = ra[i, m] - w[i, m] @ ra[i, m] / w[i, m].sum(), rb[i, m] - w[i, m] @ rb[i, m] / w[i, m].sum()
+                out[i, j] = (w[i, m] * x) @ y / np.sqrt(((w[i, m] * x) @ x) * ((w[i, m] * y) @ y))
+    return out
+
+
+def _rho_of_the_rule(a: np.ndarray, b: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """The tie rule (``backend.rank``) on each materialised resample's complete rows (rows repeated
+    by their counts), Pearson of the ranks (B, k); NaN with fewer than 3 distinct rows drawn."""
+    out = np.full((W.shape[0], a.shape[1]), np.nan)
+    for i, w in enumerate(W.astype(int)):
+        for j in range(a.shape[1]):
+            x, y = np.repeat(a[:, j], w), np.repeat(b[:, j], w)
+            ok = ~(np.isnan(x) | np.isnan(y))
+            if np.unique(np.repeat(np.arange(len(w)), w)[ok]).size >= 3:
+                out[i, j] = ss.pearsonr(nx.backend.rank(x[ok]), nx.backend.rank(y[ok]))[0]
+    return out
+
+
+def test_both_kernels_rank_exact_ties_as_scipy_with_a_groups_smallest_value_not_drawn():
+    """Exact ties whose group's smallest member (its first row, too) is drawn 0 times, with missing
+    pairs: ``ResampledSpearman`` of the values, ``weighted_ranks`` and scipy's Spearman of the
+    materialised resample (``np.repeat`` of the rows by their counts) agree."""
+    rng = np.random.default_rng(7)
+    n, k = 12, 3
+    a = rng.integers(0, 4, size=(n, k)).astype(float)
+    b = rng.integers(0, 3, size=(n, k)).astype(float) + a
+    a[0], b[5, 1] = 0.0, np.nan  # row 0: the smallest of a's lowest group in every column
+    W = rs.counts(rs.bootstrap_indices(n, 20, 3), n)
+    W[:, 0] = 0.0
+    W[:3, 1] += 2.0
+    got = ResampledSpearman(a, b)(W)
+    want = np.full(got.shape, np.nan)
+    for i, w in enumerate(W.astype(int)):
+        for j in range(k):
+            x, y = np.repeat(a[:, j], w), np.repeat(b[:, j], w)
+            ok = ~(np.isnan(x) | np.isnan(y))
+            want[i, j] = ss.spearmanr(x[ok], y[ok])[0]
+    np.testing.assert_allclose(got, want, atol=1e-13)
+    np.testing.assert_allclose(_rho_of_weighted_ranks(a, b, W), want, atol=1e-13)
+    np.testing.assert_allclose(ResampledSpearman(*rank_pairs(a, b))(W), want, atol=1e-13)  # ranks: the same
+
+
+@pytest.mark.parametrize("block", [None, 40])
+def test_near_ties_follow_the_tie_rule_on_each_resamples_rows(block, monkeypatch):
+    """Values within the tie tolerance: a chain split on the full sample (``1, 1 + d, 1 + 2 d``, ``d``
+    0.6 of the tolerance) whose smallest value a resample leaves out is one group there; a near tie
+    (a gap of 20 ``TIE_RTOL``) that only the column's largest value (100) makes a tie is none on a
+    resample without it. ``ResampledSpearman`` ranked as the full sample (tied) before; now it equals
+    ``weighted_ranks`` and the rule on the materialised resample, in blocks and chunks too."""
+    if block is not None:
+        monkeypatch.setattr("neuroxr.kernels.resample_ranks._ELEMS", block)
+        monkeypatch.setattr("neuroxr.kernels.resample_ranks._SUMS", 20)
+    rtol = nx.backend.TIE_RTOL
+    n = 10
+    d = 0.6 * rtol * 9
+    chain = np.array([1, 1 + d, 1 + 2 * d, 3, 4, 5, 6, 7, 8, 9.0])
+    shrink = np.array([1, 1 + 20 * rtol, 3, 4, 5, 6, 7, 8, 9, 100.0])
+    rng = np.random.default_rng(3)
+    y = rng.permutation(n).astype(float)
+    a = np.stack([chain, shrink, chain, y], axis=1)
+    b = np.stack([y, y, shrink[::-1], chain], axis=1)
+    b[4, 2] = np.nan
+    W = np.ones((6, n))
+    W[0, 0] = W[2, 9] = W[3, 9] = 0.0  # chain's smallest left out; shrink's 100 left out
+    W[1, 1] = W[3, 2] = W[4, 3] = 3.0
+    W = np.concatenate([W, rs.counts(rs.bootstrap_indices(n, 30, 1), n)])
+    got = ResampledSpearman(a, b)(W)
+    want = _rho_of_the_rule(a, b, W)
+    np.testing.assert_allclose(_rho_of_weighted_ranks(a, b, W), want, atol=1e-13)
+    np.testing.assert_allclose(got, want, atol=1e-13)
+    full = ResampledSpearman(*rank_pairs(a, b))(W)  # the full sample's groups on every resample
+    assert np.all(np.abs(full[[0, 2, 3], [0, 1, 1]] - want[[0, 2, 3], [0, 1, 1]]) > 1e-3)

@@ -12,6 +12,18 @@ the copies), from one product with the count matrix. The cumulative weights of a
 one product of spans of :data:`_SPAN` sorted rows with a triangle of ones, each span then shifted by
 the weight of the spans before it; counts and ranks (integers within ``2 n``, or halves of them)
 are exact in float32, and the sums of their products run in float64.
+
+Ties follow the one tie rule (:func:`neuroxr.backend.tie_links`) on each resample's drawn complete
+rows, as the direction ranks the resample's rows and as :func:`~neuroxr.kernels.resample.weighted_ranks`
+ranks the RSA bootstraps' resamples. The sorted path above holds the full sample's tie groups (the
+rule on each column's complete rows, by ``weighted_ranks``), which are a resample's groups when its
+tolerance (``TIE_RTOL`` times its largest drawn magnitude) is at least the widest group's span and
+below the narrowest gap between groups: always for values that tie exactly or not at all (span 0,
+every gap beyond the full sample's tolerance). With near ties (unequal values within the
+tolerance) a resample can group otherwise: a chain split on the full sample whose smallest value is
+not drawn is one group, a tolerance shrunk by a large value not drawn unties its values. The
+resamples of such a column that may (from two products of the counts with indicators of the rows
+large enough to matter) are ranked by ``weighted_ranks`` itself: one place for the rule.
 """
 
 from __future__ import annotations
@@ -20,7 +32,8 @@ import contextlib
 
 import numpy as np
 
-from ..backend import cpu_threads, one_blas_thread, thread_map
+from ..backend import TIE_RTOL, cpu_threads, one_blas_thread, thread_map
+from .resample import weighted_ranks
 from .stats import MIN_COMPLETE
 
 __all__ = ["ResampledSpearman"]
@@ -37,11 +50,11 @@ class ResampledSpearman:
     Parameters
     ----------
     a, b : ndarray, shape (n, k)
-        Each column's ranks among its complete pairs (:func:`neuroxr.kernels.stats.rank_pairs`),
-        NaN at its other rows (a missing value, a row outside the column's stimuli). Ranks keep the
-        values' order and their ties (equal ranks), so ranking them on a resample ranks the
-        resampled values; the rows NaN in either are no rows of the column, as under
-        ``nan_policy="omit"``.
+        Each column's values (finite), NaN at its other rows (a missing value, a row outside the
+        column's stimuli); the rows NaN in either are no rows of the column, as under
+        ``nan_policy="omit"``. Ranks of the values give the same numbers only where the values have
+        no near ties: ranks tie exactly what the full sample's rows tie, which a resample's rows
+        may not (the tie rule applies to each resample's rows).
 
     Notes
     -----
@@ -50,7 +63,8 @@ class ResampledSpearman:
     products with a ``16 x 16`` triangle, one float64 sum of products plus one for each side with
     ties (a side without ties takes ``sum w R^2`` in closed form and its ranks from the cumulative
     weights alone), and three ``B x n x k`` products: about 4 ns per entry on one core without
-    ties, 8 with them on both sides.
+    ties, 8 with them on both sides. Columns with near ties add two ``B x n`` products per side,
+    and ``weighted_ranks`` of the resamples whose tie groups may differ from the full sample's.
     """
 
     def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
@@ -64,11 +78,27 @@ class ResampledSpearman:
         self.shape = (n, k)
         self._valid = valid.astype(float)
         live = np.arange(n)[:, None] < valid.sum(axis=0)[None, :]  # (n, k): the complete rows lead each sorted column
-        orders, ties = [], []
-        for x in (a, b):
-            x = np.where(valid, x, np.inf)  # incomplete rows sort last
-            orders.append(np.argsort(x, axis=0, kind="stable"))
-            ties.append(_tie_bounds(np.take_along_axis(x, orders[-1], axis=0), live))
+        # the full sample's tie groups: the one tie rule on each column's complete rows (weighted_ranks)
+        ranks = [weighted_ranks(x.T, valid.T.astype(float)).T for x in (a, b)]
+        orders, ties, bounds = [], [], []
+        for x, r in zip((a, b), ranks):
+            x, r = np.where(valid, x, np.inf), np.where(valid, r, np.inf)  # incomplete rows sort last
+            orders.append(np.lexsort((x, r), axis=0))  # by tie group, each group's values ascending
+            xs = np.take_along_axis(x, orders[-1], axis=0)
+            ties.append(_tie_bounds(np.take_along_axis(r, orders[-1], axis=0), live))
+            bounds.append(_group_bounds(xs, ties[-1], live))
+        # the columns whose tie groups a resample can change (near ties): the rows whose draw keeps
+        # them (a row large enough for the widest group's span, none large enough for the narrowest
+        # gap between groups), in both sides; (n, 2 m), a's then b's
+        near = np.any([(span > 0) | (gap <= TIE_RTOL * top) for span, gap, top in bounds], axis=0)
+        self._near = np.flatnonzero(near)
+        scaled = [TIE_RTOL * np.abs(np.where(valid, x, 0.0)[:, self._near]) for x in (a, b)]
+        self._keeps = np.concatenate([valid[:, self._near] & (z >= span[self._near]) for z, (span, _, _) in zip(scaled, bounds)],
+                                     axis=1).astype(float)
+        self._breaks = np.concatenate([valid[:, self._near] & (z >= gap[self._near]) for z, (_, gap, _) in zip(scaled, bounds)],
+                                      axis=1).astype(float)
+        self._near_x = [np.where(valid, x, np.nan)[:, self._near] for x in (a, b)]
+        self._near_order = [np.argsort(x, axis=0) for x in self._near_x]  # NaN last
         inverse_b = np.empty_like(orders[1])
         np.put_along_axis(inverse_b, orders[1], np.arange(n)[:, None], axis=0)
         b_in_a = np.take_along_axis(inverse_b, orders[0], axis=0)  # (n, k): b's position of a's sorted rows
@@ -133,7 +163,26 @@ class ResampledSpearman:
         saa, sbb = (np.where(tied, s, free) for tied, s in zip(self._tied, (saa, sbb)))
         with np.errstate(invalid="ignore", divide="ignore"):
             rho = sab / np.sqrt(saa * sbb)
+        if self._near.size:  # the resamples whose tie groups may differ from the full sample's: ranked anew
+            m = self._near.size
+            keep = (W @ self._keeps > 0) & (W @ self._breaks == 0)
+            for i, j in enumerate(self._near):
+                rows = np.flatnonzero(~(keep[:, i] & keep[:, m + i]))
+                if rows.size:
+                    rho[rows, j] = self._ranked_anew(W[rows], i, j)
         return np.where((W > 0).astype(float) @ self._valid >= MIN_COMPLETE, rho, np.nan)[:, self._copy]
+
+    def _ranked_anew(self, W: np.ndarray, i: int, j: int) -> np.ndarray:
+        """``rho`` (B,) of column ``j`` (the ``i``-th with near ties) on the resamples ``W`` (B, n), each
+        side ranked by :func:`~neuroxr.kernels.resample.weighted_ranks` on the drawn complete rows
+        (the one tie rule on the present entries); the sums of the doubled centred ranks, as
+        :meth:`_sums`, are exact."""
+        w = W * self._valid[:, j]
+        N = w.sum(axis=1, keepdims=True)
+        Ra, Rb = (2 * weighted_ranks(x[:, i], w, o[:, i]) - N - 1 for x, o in zip(self._near_x, self._near_order))
+        sab, saa, sbb = (np.einsum("bi,bi,bi->b", w, x, y) for x, y in ((Ra, Rb), (Ra, Ra), (Rb, Rb)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return sab / np.sqrt(saa * sbb)
 
     def _sums(self, Wx: np.ndarray, N: np.ndarray, cols: np.ndarray, buf: np.ndarray) -> np.ndarray:
         """``[sum w Ra Rb, sum w Ra^2, sum w Rb^2]`` (3, B, m) of the doubled centred ranks of the
@@ -186,6 +235,23 @@ def _same_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out[j] = first.get(x + y, first.get(y + x, j))
         first.setdefault(x + y, out[j])
     return out
+
+
+def _group_bounds(xs: np.ndarray, ties: tuple[np.ndarray, np.ndarray] | None,
+                  live: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(span, gap, top)`` (k,) of sorted columns ``xs`` (n, k) (each tie group's values ascending),
+    complete at ``live``, with tie groups ``ties`` (:func:`_tie_bounds`): the widest group's span
+    (0: ties of equal values only), the narrowest gap between neighbouring groups (inf: none) and
+    the largest magnitude. A resample's rows whose tolerance (``TIE_RTOL`` times their largest
+    magnitude) is at least ``span`` and below ``gap`` hold the full sample's groups (their rows
+    drawn): no group's drawn values span more, no two groups' come closer."""
+    n, k = xs.shape
+    start = np.broadcast_to(np.arange(n)[:, None], (n, k)) if ties is None else ties[0]
+    with np.errstate(invalid="ignore"):  # inf - inf past the complete rows
+        span = np.where(live, xs - np.take_along_axis(xs, start, axis=0), 0.0).max(axis=0, initial=0.0)
+        first = (start == np.arange(n)[:, None])[1:] & live[1:]  # a group's first row, after another
+        gap = np.where(first, np.diff(xs, axis=0), np.inf).min(axis=0, initial=np.inf)
+    return span, gap, np.where(live, np.abs(xs), 0.0).max(axis=0, initial=0.0)
 
 
 def _tie_bounds(xs: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

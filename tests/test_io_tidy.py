@@ -461,3 +461,34 @@ def test_a_column_named_like_the_arrays_own_names_is_refused(arg, column):
     with pytest.raises(LayoutError, match=rf"^{arg}: column '{column}' is named like the array's own .*"
                                           rf"df.rename\(columns=\{{'{column}': '{column}_2'\}}\)\.$"):
         from_dataframe(df, stimulus="stim", neuroid="unit", repeat="rep", **{arg: [column]})
+
+
+def _scores():
+    return xr.Dataset({"ev": (("neuroid", "rep"), np.arange(6.0).reshape(3, 2))},
+                      coords={"neuroid_id": ("neuroid", ["a", "b", "c"]), "region": ("neuroid", ["V4", "V4", "IT"])},
+                      attrs={"direction": "forward", "source": "net", "target": "IT"})
+
+
+@pytest.mark.parametrize("obj", [_scores().assign_coords(target=("neuroid", ["x", "y", "z"])),
+                                 _scores().assign(source=("neuroid", [0.1, 0.2, 0.3])),
+                                 neuroxr.neural(np.ones((2, 2, 1)), attrs={"source": "lab"}).assign_coords(
+                                     source=("stimulus", ["imagenet", "coco"]))])
+def test_an_attr_copied_onto_a_column_the_table_has_is_a_one_line_error(obj):
+    """attrs= copies attrs into constant columns; one named like a coord or variable was pandas'
+    "cannot insert ..., already exists"."""
+    name = "target" if "target" in obj.coords else "source"
+    with pytest.raises(LayoutError, match=rf"^attrs: obj's attrs \['{name}'\] would be copied into columns .* pass attrs= "
+                                          rf"without them, e\.g\. attrs=\(.*\), or rename the coord first\.$"):
+        to_dataframe(obj)
+    table = to_dataframe(obj, attrs=None)
+    assert name in table.columns and table[name].nunique() > 1
+
+
+def test_a_nested_mapping_of_scores_has_its_keys_joined_in_entry():
+    nested = to_dataframe({"net": {"layer1": _scores(), "layer2": _scores()}, "other": _scores()})
+    flat = to_dataframe({("net", "layer1"): _scores(), ("net", "layer2"): _scores(), "other": _scores()})
+    pd.testing.assert_frame_equal(nested, flat)
+    assert nested["entry"].unique().tolist() == ["net/layer1", "net/layer2", "other"]
+    coord = neuroxr.neural(np.ones((2, 2, 1))).assign_coords(entry=("stimulus", ["x", "y"]))
+    with pytest.raises(LayoutError, match=r"^obj: the table of 'k' has a column 'entry' already .* rename it first\.$"):
+        to_dataframe({"k": coord})

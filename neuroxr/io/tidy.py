@@ -352,9 +352,11 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
           out with one warning naming them;
         - a DataFrame (e.g. a score table): returned as a copy;
         - a mapping ``{key: obj}`` or a sequence: the tables are concatenated; a mapping's keys (tuples
-          are joined with ``"/"``) go in a column ``entry``.
+          are joined with ``"/"``) go in a column ``entry``. A nested mapping ``{a: {b: obj}}`` gives
+          ``"a/b"``, as the tuple key ``(a, b)`` does; any other part with a column ``entry`` is an error.
     attrs : sequence of str, default ("direction", "metric", "source", "target")
-        Dataset attrs copied into constant columns when present. ``None`` copies none.
+        Dataset attrs copied into constant columns when present. ``None`` copies none. An attr named
+        like a column the table has already (a coord or variable) is an error.
 
     Returns
     -------
@@ -367,7 +369,16 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
         parts = []
         for key, v in obj.items():
             part = to_dataframe(v, attrs=attrs)
-            part.insert(0, "entry", "/".join(map(str, key)) if isinstance(key, tuple) else str(key))
+            label = "/".join(map(str, key)) if isinstance(key, tuple) else str(key)
+            nested = isinstance(v, (list, tuple)) or isinstance(v, Mapping) and not isinstance(v, xr.Dataset)
+            if nested and "entry" in part.columns:  # a nested mapping's entries: under this key, as a tuple key's
+                part["entry"] = label + "/" + part["entry"].astype(str)
+                part.insert(0, "entry", part.pop("entry"))
+            elif "entry" in part.columns:  # pandas' own error ("cannot insert") named nothing
+                raise LayoutError(f"obj: the table of {label!r} has a column 'entry' already (a coord or variable of "
+                                  f"that name), which the mapping's keys would take; rename it first.")
+            else:
+                part.insert(0, "entry", label)
             parts.append(part)
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if isinstance(obj, (list, tuple)):
@@ -396,6 +407,12 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
     else:
         raise LayoutError(f"obj: cannot make a table of a {type(obj).__name__}; pass a score Dataset, metric entry or neural array.")
     meta = _scalar_attrs({k: obj.attrs[k] for k in (attrs or ()) if k in obj.attrs})
+    taken = [k for k in meta if k in out.columns]
+    if taken:  # pandas' own error ("cannot insert") named no argument
+        raise LayoutError(
+            f"attrs: obj's attrs {taken} would be copied into columns the table already has (a coord or variable of "
+            f"that name); pass attrs= without them, e.g. attrs={tuple(k for k in attrs or () if k not in taken)}, or "
+            f"rename the coord first.")
     for i, (k, v) in enumerate(meta.items()):
         out.insert(i, k, v)
     if not isinstance(obj, xr.DataArray):  # a neural table has them already (with its column lists)

@@ -492,3 +492,15 @@ def test_a_nested_mapping_of_scores_has_its_keys_joined_in_entry():
     coord = neuroxr.neural(np.ones((2, 2, 1))).assign_coords(entry=("stimulus", ["x", "y"]))
     with pytest.raises(LayoutError, match=r"^obj: the table of 'k' has a column 'entry' already .* rename it first\.$"):
         to_dataframe({"k": coord})
+
+
+def test_time_bin_labels_left_out_of_a_table_are_named_in_its_warning():
+    """A time-resolved array's ``time_bin`` labels (an index coord) have no column, as any other
+    coord on ``time_bin`` besides the edges: they were dropped without the warning those get."""
+    neural = neuroxr.neural(np.ones((2, 2, 1, 2)), time_bins=[(0, 50), (50, 100)]).assign_coords(time_bin=["early", "late"])
+    with pytest.warns(NeuroxrWarning, match=r"coords \{'time_bin': \('time_bin',\)\} lie on no dim") as record:
+        table = to_dataframe(neural)
+    assert len(record) == 1 and "time_bin" not in table.columns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        to_dataframe(neural.drop_vars("time_bin"))

@@ -269,7 +269,7 @@ def _from_neural(da: xr.DataArray) -> pd.DataFrame:
              for dim in ("neuroid", "stimulus")}
     scalars = [str(c) for c in da.coords if da.coords[c].ndim == 0]  # constant columns, read back as scalar coords
     kept = {"stimulus_id", "neuroid_id", *TIME_BIN_COORDS, *extra["neuroid"], *extra["stimulus"], *scalars}
-    left = {str(c): tuple(map(str, da.coords[c].dims)) for c in da.coords if c not in da.dims and c not in kept}
+    left = {str(c): tuple(map(str, da.coords[c].dims)) for c in da.coords if c != "repeat" and c not in kept}  # time_bin labels too
     if left:  # a coord on repeat or time_bin, or over several dims: the table has no place for it
         warn(f"obj: coords {left} lie on no dim a table's columns describe (one stimulus, one neuroid, or none), so "
              f"they are left out of the table; keep them as stimulus or neuroid coords, or drop them first "

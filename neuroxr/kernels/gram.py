@@ -47,6 +47,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from ..backend import get_namespace, gram_matrix
 from ..errors import LayoutError
 from ..validation import nonfinite_features_error
@@ -329,6 +331,8 @@ def _partial_block(block: Any, backend: str | None, dtype: Any, r: Any = None) -
 
     if backend is not None or dtype is not None:
         block = asarray(block, backend=backend, dtype=dtype if dtype is not None else "float64")
+    if isinstance(block, np.ndarray):  # C order: sums run in the order of the memory layout (as gram's callers')
+        block = np.ascontiguousarray(block)
     if r is None:
         return gram_partial(block)
     return _pairs.partial(block, r) if isinstance(r, (_pairs.Pairs, _pairs.Reference)) else _rows.row_partial(block, r)

@@ -17,8 +17,15 @@ from ..sweep._util import per_bin
 from ..sweep.inference import inference_summary, metric_bootstrap_summary
 from .table import _choose, _parse, listed_parameters, parameter_text
 
-__all__ = ["inference_table", "inference_figures", "metric_inference_table", "INFERENCE_DISPLAY", "INFERENCE_NOTE",
-           "METRIC_INFERENCE_DISPLAY", "METRIC_INFERENCE_NOTE"]
+__all__ = ["inference_table", "inference_figures", "metric_inference_table", "INFERENCE_COLUMNS", "INFERENCE_DISPLAY",
+           "INFERENCE_NOTE", "METRIC_INFERENCE_DISPLAY", "METRIC_INFERENCE_NOTE"]
+
+#: columns of :func:`inference_table` (and ``inference.csv``), in this order whatever entries the store holds:
+#: a row's missing procedure (no permutation test, no bootstrap) or bins (a static entry) leave its cells empty
+INFERENCE_COLUMNS = ["direction", "source", "target", "model", "layer", "neural", "region", "time_bin_start",
+                     "time_bin_end", "parameters", "median_ev", "median_ev_low", "median_ev_high", "n_boot",
+                     "n_boot_undefined", "median_p", "n_perm", "ceiling", "ceiling_low", "ceiling_high", "error",
+                     "in_figures"]
 
 INFERENCE_DISPLAY = ["direction", "source", "target", "region", "time_bin_start", "time_bin_end", "parameters",
                      "median_ev", "median_ev_low", "median_ev_high",
@@ -92,7 +99,10 @@ def inference_table(store: StudyStore, damage: Mapping[str, str] | None = None) 
     (:func:`~neuroxr.entries.layout.read_entry`; ``damage``: ``path -> problem`` of a scan of the store
     already made), and why; their numbers are left empty; empty when none) and ``in_figures`` (the
     figures draw one parameter set per direction and model, the one most rows hold, as the score
-    figures; never a row with an ``error``)."""
+    figures; never a row with an ``error``). The columns are :data:`INFERENCE_COLUMNS`, in that order
+    whatever entries the store holds (``time_bin_start``/``time_bin_end`` empty for a static entry's
+    row, ``median_p``/``n_perm`` for a row without a permutation test, the bootstrap's for one without a
+    bootstrap)."""
     entries = _current_entries(store, list(DIRECTION_INFERENCE_KINDS))
     entries = entries.sort_values("kind", key=lambda k: k.str.endswith("_permutation"), kind="stable")  # bootstraps first
     rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
@@ -135,13 +145,13 @@ def inference_table(store: StudyStore, damage: Mapping[str, str] | None = None) 
             rows[k]["error"] = "; ".join(filter(None, [rows[k].get("error", ""), rows[bkey]["error"]]))
         if binned:
             del rows[bkey]
-    out = pd.DataFrame(list(rows.values()))
-    for c in INFERENCE_DISPLAY + ["model", "layer", "neural"]:
-        if c not in out.columns and not c.startswith("time_bin"):  # bin columns only with a time-resolved entry
-            out[c] = pd.Series(dtype=object)
-    timed = out["time_bin_start"].notna() if "time_bin_start" in out else pd.Series(False, index=out.index)
+    # the columns of INFERENCE_COLUMNS in their order, whichever procedures and bins the entries hold
+    out = pd.DataFrame(list(rows.values())).reindex(columns=INFERENCE_COLUMNS)
+    for c in ("time_bin_start", "time_bin_end"):
+        out[c] = out[c].astype(float)
+    timed = out["time_bin_start"].notna()
     # the layer figures draw static entries (a time-resolved entry's bins are rows of the table only)
-    out["error"] = out["error"].fillna("") if "error" in out else ""
+    out["error"] = out["error"].astype(object).fillna("")
     out["in_figures"] = _choose(out, lambda r: (r.direction, r.model) if isinstance(r.model, str) and not timed[r.Index]
                                 else None, ["direction", "source", "target"]) if len(out) else pd.Series(dtype=bool)
     return out

@@ -349,7 +349,8 @@ def write_report(
         "versions": _rows(versions),
         "figures": rendered,
         "notes": notes,
-        "inference": _rows(inference[[c for c in _with_errors(inference, INFERENCE_DISPLAY) if c in inference]]),
+        "inference": _rows(inference[[c for c in _with_errors(inference, INFERENCE_DISPLAY)  # bins: with a binned row
+                                      if not c.startswith("time_bin") or inference[c].notna().any()]]),
         "inference_note": INFERENCE_NOTE,
         "metric_inference": _rows(metric_inference),
         "metric_inference_note": METRIC_INFERENCE_NOTE,

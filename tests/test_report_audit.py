@@ -1,0 +1,59 @@
+"""The report's tables as a user reads them: stable columns, the stored numbers, missing values shown missing."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import neuroxr as nx  # noqa: E402
+from neuroxr.layouts import features, neural  # noqa: E402
+from neuroxr.report import write_report  # noqa: E402
+from neuroxr.report.inference import INFERENCE_COLUMNS, inference_table  # noqa: E402
+from neuroxr.store import StudyStore  # noqa: E402
+
+STIM = [f"s{i:02d}" for i in range(30)]
+
+
+def _study(path) -> StudyStore:
+    """A neural set and two model layers sharing a latent."""
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(30, 4))
+    store = StudyStore(path)
+    store.write_neural("mA", neural((latent @ rng.normal(size=(4, 6)))[:, :, None] + rng.normal(size=(30, 6, 3)), STIM))
+    store.write_features("net", "l1", features(latent @ rng.normal(size=(4, 8)) + rng.normal(size=(30, 8)), STIM))
+    store.write_features("net", "l2", features(latent @ rng.normal(size=(4, 5)) + rng.normal(size=(30, 5)), STIM))
+    return store
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_inference_csv_has_one_column_order_whatever_entries_the_store_holds(tmp_path):
+    """The columns of inference.csv followed the order in which the entries' numbers were met: a store
+    whose first entry was a permutation test put median_p and n_perm before median_ev, one with a
+    bootstrap put n_boot after the ceiling, and time-bin columns came and went. Now every table has
+    INFERENCE_COLUMNS in order, and each cell is the entry's own number."""
+    store = _study(tmp_path / "s.zarr")
+    perm = nx.compute(store, "forward_permutation", "net.l1", "mA", params={"n_perm": 9})
+    first = inference_table(store)
+    assert list(first.columns) == INFERENCE_COLUMNS
+    assert first["median_p"].iloc[0] == float(perm.dataset["median_p"]) and pd.isna(first["median_ev"].iloc[0])
+    out = tmp_path / "r1"
+    write_report(store, out, "md", reliability=False, n_boot=10)
+    assert list(pd.read_csv(out / "inference.csv").columns) == INFERENCE_COLUMNS
+    boot = nx.compute(store, "forward_bootstrap", "net.l2", "mA", params={"reps": 2, "n_boot": 12})
+    table = inference_table(store)
+    assert list(table.columns) == INFERENCE_COLUMNS
+    row = table[table["layer"] == "l2"].iloc[0]
+    assert row["median_ev"] == float(boot.dataset["median_ev"]) and row["n_boot"] == 12
+    assert (row["median_ev_low"], row["median_ev_high"]) == tuple(float(v) for v in boot.dataset["median_ev_ci"].values)
+    assert pd.isna(row["median_p"]) and pd.isna(row["n_perm"]) and pd.isna(row["time_bin_start"])
+    out = tmp_path / "r2"
+    page = write_report(store, out, "md", reliability=False, n_boot=10).read_text()
+    csv = pd.read_csv(out / "inference.csv", dtype=str, keep_default_na=False)
+    assert list(csv.columns) == INFERENCE_COLUMNS
+    assert set(csv["time_bin_start"]) == {""}  # static entries: empty cells
+    assert "time_bin_start" not in page  # the page shows bins only where a row has them

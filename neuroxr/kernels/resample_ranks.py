@@ -78,14 +78,17 @@ class ResampledSpearman:
         self.shape = (n, k)
         self._valid = valid.astype(float)
         live = np.arange(n)[:, None] < valid.sum(axis=0)[None, :]  # (n, k): the complete rows lead each sorted column
-        # the full sample's tie groups: the one tie rule on each column's complete rows (weighted_ranks)
-        ranks = [weighted_ranks(x.T, valid.T.astype(float)).T for x in (a, b)]
         orders, ties, bounds = [], [], []
-        for x, r in zip((a, b), ranks):
-            x, r = np.where(valid, x, np.inf), np.where(valid, r, np.inf)  # incomplete rows sort last
-            orders.append(np.lexsort((x, r), axis=0))  # by tie group, each group's values ascending
+        for x in (a, b):
+            x = np.where(valid, x, np.inf)  # incomplete rows sort last
+            orders.append(np.argsort(x, axis=0, kind="stable"))
             xs = np.take_along_axis(x, orders[-1], axis=0)
-            ties.append(_tie_bounds(np.take_along_axis(r, orders[-1], axis=0), live))
+            groups = xs.copy()  # the full sample's tie groups: equal values, or (near ties) equal ranks
+            near = _near_ties(xs, live)
+            if near.any():  # the one tie rule on those columns' complete rows (weighted_ranks)
+                r = weighted_ranks(x[:, near].T, valid[:, near].T.astype(float)).T
+                groups[:, near] = np.take_along_axis(np.where(valid[:, near], r, np.inf), orders[-1][:, near], axis=0)
+            ties.append(_tie_bounds(groups, live))
             bounds.append(_group_bounds(xs, ties[-1], live))
         # the columns whose tie groups a resample can change (near ties): the rows whose draw keeps
         # them (a row large enough for the widest group's span, none large enough for the narrowest
@@ -235,6 +238,16 @@ def _same_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out[j] = first.get(x + y, first.get(y + x, j))
         first.setdefault(x + y, out[j])
     return out
+
+
+def _near_ties(xs: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """(k,) whether sorted columns ``xs`` (n, k), complete at ``live``, hold unequal neighbours within
+    ``TIE_RTOL`` times the column's largest magnitude: the columns whose tie groups are not those of
+    equal values."""
+    top = np.where(live, np.abs(xs), 0.0).max(axis=0, initial=0.0)
+    with np.errstate(invalid="ignore"):  # inf - inf past the complete rows
+        gaps = np.diff(xs, axis=0)
+        return ((gaps > 0) & (gaps <= TIE_RTOL * top) & live[1:]).any(axis=0)
 
 
 def _group_bounds(xs: np.ndarray, ties: tuple[np.ndarray, np.ndarray] | None,

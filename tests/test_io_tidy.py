@@ -504,3 +504,16 @@ def test_time_bin_labels_left_out_of_a_table_are_named_in_its_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         to_dataframe(neural.drop_vars("time_bin"))
+
+
+@pytest.mark.parametrize("kwargs, arg, first", [({"neuroid": "s"}, "neuroid", "stimulus"), ({"value": "s"}, "value", "stimulus"),
+                                                ({"repeat": "s"}, "repeat", "stimulus"), ({"repeat": "v"}, "repeat", "value"),
+                                                ({"repeat": "n"}, "repeat", "neuroid")])
+def test_one_column_named_in_two_roles_is_refused(kwargs, arg, first):
+    """A column named as two of stimulus / neuroid / value / repeat built an array of nonsense (the
+    values as repeat labels: one repeat per distinct value) without a word."""
+    df = pd.DataFrame({"s": ["a", "b", "a", "b"], "n": ["x", "x", "y", "y"], "v": [1.0, 2.0, 3.0, 4.0], "r": [0, 0, 0, 0]})
+    args = {"stimulus": "s", "neuroid": "n", "value": "v", "repeat": "r", **kwargs}
+    with pytest.raises(LayoutError, match=rf"^{arg}: names column '{args[arg]}', which {first}= names too; .* of their own"):
+        from_dataframe(df, **args)
+    assert from_dataframe(df, stimulus="s", neuroid="n", value="v", repeat="r").sizes == {"stimulus": 2, "neuroid": 2, "repeat": 1}

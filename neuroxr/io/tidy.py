@@ -51,7 +51,8 @@ def from_dataframe(
         One row per (presentation, neuroid): a static table (time-bin columns, as
         :func:`to_dataframe` writes for a time-resolved array, are an error).
     stimulus, neuroid, value : str, default "stimulus_id", "neuroid_id", "value"
-        Columns holding the stimulus id, the neuroid id and the response.
+        Columns holding the stimulus id, the neuroid id and the response: three columns (a column
+        named twice among these and ``repeat`` is an error).
     repeat : str or None
         Column holding the repeat label; its sorted values form the ``repeat`` dim. The default
         ``"repeat"`` is used when the table has it. None: each (stimulus, neuroid) pair's rows are
@@ -97,6 +98,13 @@ def from_dataframe(
             f"or repeat=None to number each stimulus's rows in table order."
         )
     use_repeat = repeat is not None and repeat in df.columns
+    roles = {"stimulus": stimulus, "neuroid": neuroid, "value": value, **({"repeat": repeat} if use_repeat else {})}
+    for i, (arg, col) in enumerate(roles.items()):  # one column in two roles read e.g. the values as repeat labels
+        first = next((a for a, c in list(roles.items())[:i] if c == col), None)
+        if first is not None:
+            raise LayoutError(f"{arg}: names column {col!r}, which {first}= names too; stimulus, neuroid, value and "
+                              f"repeat each need a column of their own" + (" (repeat=None numbers each stimulus's "
+                              "rows in table order)." if arg == "repeat" else "."))
     for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("value", value)):
         if col not in df.columns:
             raise LayoutError(f"df: missing column {col!r}; found {list(map(str, df.columns))}. Pass {arg}=<column>.")

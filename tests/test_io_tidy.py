@@ -517,3 +517,16 @@ def test_one_column_named_in_two_roles_is_refused(kwargs, arg, first):
     with pytest.raises(LayoutError, match=rf"^{arg}: names column '{args[arg]}', which {first}= names too; .* of their own"):
         from_dataframe(df, **args)
     assert from_dataframe(df, stimulus="s", neuroid="n", value="v", repeat="r").sizes == {"stimulus": 2, "neuroid": 2, "repeat": 1}
+
+
+def test_scalar_and_rep_coords_of_scores_are_columns():
+    """Score datasets tagged with a scalar coord (``layer``) or a coord on ``rep`` lost them in the
+    table without a word, so rows of two layers concatenated could not be told apart."""
+    tagged = [_scores().assign_coords(layer=name, fold_seed=("rep", [3, 4])) for name in ("l1", "l2")]
+    table = to_dataframe(tagged)
+    assert table["layer"].tolist() == ["l1"] * 6 + ["l2"] * 6
+    assert table.groupby("rep")["fold_seed"].unique().map(list).to_dict() == {0: [3], 1: [4]}
+    assert table.set_index(["layer", "neuroid_id", "rep"]).loc[("l2", "c", 1), "ev"] == _scores().ev.values[2, 1]
+    with pytest.warns(NeuroxrWarning, match=r"^obj: coords \{'other': \('x',\)\} are not over dims \('neuroid', 'rep'\)"):
+        table = to_dataframe(_scores().assign_coords(other=("x", [1, 2])))
+    assert "other" not in table.columns

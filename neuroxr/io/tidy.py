@@ -233,7 +233,12 @@ def _from_scores(ds: xr.Dataset) -> pd.DataFrame:
             f"obj: score variables {other} are not over dims {rows} (or a part of them), so a table of one row "
             f"per {', '.join(rows)} cannot hold them; select the others first, e.g. obj[{sorted(map(str, names))}]."
         )
-    coords = [c for c in ds.coords if ds.coords[c].dims in ((dim,), ("time_bin",))]
+    # every coord over a part of the rows' dims is a column (a scalar one constant), as a variable is
+    coords = [c for c in ds.coords if set(ds.coords[c].dims) <= set(rows) and c not in rows]
+    left = {str(c): tuple(map(str, ds.coords[c].dims)) for c in ds.coords if c not in coords and c not in rows}
+    if left:
+        warn(f"obj: coords {left} are not over dims {rows} (or a part of them), so a table of one row per "
+             f"{', '.join(rows)} leaves them out; drop them first (obj.drop_vars({sorted(left)})).")
     df = ds[names].reset_coords(drop=True).assign_coords({c: ds.coords[c] for c in coords})
     out = df.to_dataframe(dim_order=[d for d in rows if d in df.dims]).reset_index()
     labelled = {dim: f"{dim}_id", "time_bin": "time_bin_start"}
@@ -339,7 +344,9 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
     obj : Dataset, DataArray, DataFrame, or a mapping / sequence of them
         - a predictivity score dataset (``ev`` over ``(neuroid|unit, rep)``): one row per target and
           rep, columns ``neuroid_id`` (or ``unit_id``), ``rep``, every variable (those over fewer
-          dims, e.g. ``included``, repeated along the others) and the target coords. Time-resolved
+          dims, e.g. ``included``, repeated along the others) and every coord over those dims or a
+          part of them (target coords, a coord on ``rep``, a scalar coord as a constant column);
+          other coords are left out with one warning naming them. Time-resolved
           scores (``ev`` over ``(target, rep, time_bin)``) give one row per target, rep and bin,
           with the bin's ``time_bin_start``/``time_bin_end`` after ``rep``. A variable over other
           dims is an error (it would be left out);

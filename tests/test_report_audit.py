@@ -57,3 +57,31 @@ def test_inference_csv_has_one_column_order_whatever_entries_the_store_holds(tmp
     assert list(csv.columns) == INFERENCE_COLUMNS
     assert set(csv["time_bin_start"]) == {""}  # static entries: empty cells
     assert "time_bin_start" not in page  # the page shows bins only where a row has them
+
+
+def test_a_report_whose_targets_are_all_below_min_reliability_is_written(tmp_path):
+    """Every target below min_reliability: the score table shows n_targets 0 and an empty median, and the
+    report stopped with a traceback (forward_vs_reverse: the forward scores hold no finite value). Now the
+    page is written, and a pair without an included target is left out of forward vs reverse, named in
+    its caption."""
+    from neuroxr.report import score_table
+    from neuroxr.report.figures import forward_reverse_figures
+
+    store = _study(tmp_path / "s.zarr")
+    for layer in ("l1", "l2"):
+        nx.score(store, "forward", f"net.{layer}", "mA", reps=2, min_reliability=0.999)
+        nx.score(store, "reverse", "mA", f"net.{layer}", reps=2, min_reliability=0.999)
+    out = tmp_path / "r"
+    page = write_report(store, out, "md", reliability=False, n_boot=10).read_text()
+    scores = pd.read_csv(out / "scores.csv", dtype=str, keep_default_na=False)
+    for r in scores.itertuples():
+        ds = store.read_dataset(r.path)
+        assert not ds["included"].values.any() and r.n_targets == "0" and r.median_ev == ""
+    assert "Forward vs reverse" not in page and not (out / "forward_vs_reverse.png").exists()
+    # one pair without an included target beside one with: the other is drawn, the empty one named
+    table, by_pair = score_table(store)
+    l2 = {k: ds.assign(included=ds["included"].copy(data=np.ones(ds["included"].shape, dtype=bool)))
+          for k, ds in by_pair.items() if "net.l2" in k}
+    table = table.assign(n_targets=[0 if r.layer == "l1" else 5 for r in table.itertuples()])
+    [(caption, _, _)] = forward_reverse_figures(table, {**by_pair, **l2})
+    assert "(1 pairs" in caption and "no included target with a finite EV in a direction: net/l1:mA" in caption

@@ -174,17 +174,24 @@ def forward_reverse_figures(table: pd.DataFrame, scores: dict) -> Figures:
     key = lambda r: (r.model, r.layer, r.neural, r.region)  # noqa: E731
     fwd = {key(r): (r.direction, r.source, r.target) for r in ok[ok["direction"] == "forward"].itertuples()}
     rev = {key(r): (r.direction, r.source, r.target) for r in ok[ok["direction"] == "reverse"].itertuples()}
-    both = [k for k in fwd if k in rev]
+    # a pair one of whose entries has no included target with a finite EV (every target below its
+    # min_reliability) has no point to draw: it is left out and named in the caption, never a stopped report
+    counts = {(r.direction, r.source, r.target): r.n_targets for r in ok.itertuples()}
+    scored = lambda k: all(pd.notna(counts[d[k]]) and counts[d[k]] > 0 for d in (fwd, rev))  # noqa: E731
+    label = lambda k: f"{k[0]}/{k[1]}:{k[2]}" + ("" if k[3] == "all" else f".{k[3]}")  # noqa: E731
+    empty = [label(k) for k in fwd if k in rev and not scored(k)]
+    both = [k for k in fwd if k in rev and scored(k)]
     if not both:
         return []
-    label = lambda k: f"{k[0]}/{k[1]}:{k[2]}" + ("" if k[3] == "all" else f".{k[3]}")  # noqa: E731
     fig = forward_vs_reverse({label(k): scores[fwd[k]] for k in both}, {label(k): scores[rev[k]] for k in both},
                              figsize=(11, 4.6))
     # each direction's parameter set (chosen per comparison), named as the layer profiles name theirs
     drawn = {d: "; ".join(dict.fromkeys(str(r.parameters) for r in ok.itertuples() if r.direction == d and key(r) in both))
              for d in ("forward", "reverse")}
-    return [(f"Forward vs reverse ({len(both)} pairs; forward: {drawn['forward']}; reverse: {drawn['reverse']})",
-             "forward_vs_reverse", fig)]
+    caption = f"Forward vs reverse ({len(both)} pairs; forward: {drawn['forward']}; reverse: {drawn['reverse']})"
+    if empty:
+        caption += f". Left out, no included target with a finite EV in a direction: {', '.join(empty)}"
+    return [(caption, "forward_vs_reverse", fig)]
 
 
 _METRIC_TITLES = {"crsa": "cRSA", "ersa": "eRSA (test)", "ereg": "eReg", "shape": "shape distance (test)",

@@ -530,3 +530,15 @@ def test_scalar_and_rep_coords_of_scores_are_columns():
     with pytest.warns(NeuroxrWarning, match=r"^obj: coords \{'other': \('x',\)\} are not over dims \('neuroid', 'rep'\)"):
         table = to_dataframe(_scores().assign_coords(other=("x", [1, 2])))
     assert "other" not in table.columns
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_scalar_and_split_coords_of_a_metric_entry_are_columns(split):
+    """A metric entry's scalar coords and coords on ``split`` were dropped, unlike its variables."""
+    score = ("split", [0.1, 0.2]) if split else ((), 0.3)
+    entry = xr.Dataset({"score": score}, coords={"layer": "l1", **({"seed": ("split", [7, 8])} if split else {})},
+                       attrs={"metric": "cka"})
+    table = to_dataframe(entry)
+    assert table["layer"].tolist() == ["l1"] * len(table) and table["score"].tolist() == np.atleast_1d(entry.score.values).tolist()
+    if split:
+        assert table["seed"].tolist() == [7, 8]

@@ -250,9 +250,10 @@ def _from_scores(ds: xr.Dataset) -> pd.DataFrame:
 
 def _from_metric(ds: xr.Dataset) -> pd.DataFrame:
     names = [v for v in ds.data_vars if ds[v].dims in ((), ("split",))]
+    coords = [c for c in ds.coords if ds.coords[c].dims in ((), ("split",)) and c != "split"]  # as the variables
     if "split" in ds["score"].dims:
-        return ds[names].reset_coords(drop=True).to_dataframe().reset_index()
-    return pd.DataFrame([{v: ds[v].item() for v in names}])
+        return ds[names].reset_coords(drop=True).assign_coords({c: ds.coords[c] for c in coords}).to_dataframe().reset_index()
+    return pd.DataFrame([{v: ds[v].item() for v in names}]).assign(**{str(c): _scalar(ds.coords[c].values) for c in coords})
 
 
 def _kept_rows(v: np.ndarray) -> np.ndarray:
@@ -351,8 +352,8 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
           with the bin's ``time_bin_start``/``time_bin_end`` after ``rep``. A variable over other
           dims is an error (it would be left out);
         - a metric entry (``score``, scalar or over ``split``): one row per split, with the
-          variables that are scalars or over ``split`` (per-neuroid or per-stimulus variables, free
-          in a metric entry, are not part of this table);
+          variables and coords that are scalars or over ``split`` (per-neuroid or per-stimulus
+          variables, free in a metric entry, are not part of this table);
         - a neural array ``(stimulus, neuroid, repeat)``: one row per non-NaN trial value, columns
           ``stimulus_id``, ``neuroid_id``, ``repeat``, ``value``, the neuroid coords and the
           stimulus coords (the inverse of :func:`from_dataframe`). A (stimulus, neuroid) pair, or a

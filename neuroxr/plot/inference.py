@@ -121,6 +121,7 @@ def layer_profile_ci(
     direction : {"forward", "reverse"}, default "forward"
     alpha : float, default 0.05
     layers : list of str, optional
+        The layer axis, in depth order; the table's layers missing from it come after it.
     ceiling : bool, default True
         Draw the noise-ceiling band where the table has it.
     ax : Axes, optional
@@ -136,13 +137,15 @@ def layer_profile_ci(
         raise LayoutError(f"table has no {direction!r} rows; directions present: {sorted(set(table['direction']))}.")
     _refuse_duplicates(t, [c for c in ("model", "neural", "region", "layer") if c in t.columns], "layer_profile_ci", direction)
     fig, a = _one_axes(ax, figsize)
-    order = layers or list(dict.fromkeys(t["layer"]))
+    # the table's layers missing from ``layers`` come after them: a row is never dropped from the figure
+    order = list(dict.fromkeys([*(layers or []), *t["layer"]]))
     keys = [c for c in ("model", "neural", "region") if c in t.columns]
-    for i, (key, rows) in enumerate(t.groupby(keys, sort=False)):
+    # dropna=False: a row without a region (or neural set) label is drawn, not left out of every line
+    for i, (key, rows) in enumerate(t.groupby(keys, sort=False, dropna=False)):
         rows = rows.set_index("layer").reindex([l for l in order if l in set(rows["layer"])])
         x = np.array([order.index(l) for l in rows.index], dtype=float)
         y = rows["median_ev"].to_numpy(float)
-        label = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)) if k not in (None, "all"))
+        label = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)) if not pd.isna(k) and k != "all")
         color = f"C{i % 10}"
         a.plot(x, y, marker="o", color=color, label=label)
         _interval_bars(a, x, rows["median_ev_low"], rows["median_ev_high"], vertical=True, cap=True, colors=color)

@@ -85,3 +85,22 @@ def test_a_report_whose_targets_are_all_below_min_reliability_is_written(tmp_pat
     table = table.assign(n_targets=[0 if r.layer == "l1" else 5 for r in table.itertuples()])
     [(caption, _, _)] = forward_reverse_figures(table, {**by_pair, **l2})
     assert "(1 pairs" in caption and "no included target with a finite EV in a direction: net/l1:mA" in caption
+
+
+def test_a_headline_row_without_a_best_layer_names_its_entries_and_says_it_has_no_value(tmp_path):
+    """Every target below min_reliability: best_layers chooses no layer. The headline row showed empty
+    parameters (the entries were compared all the same) and the figure labelled it "forward net mA nan"
+    with nothing beside it; now the row names the entries' parameters and the figure says there is no value."""
+    from neuroxr.plot import best_layer_intervals
+    from neuroxr.report import headline, score_table, target_table
+
+    store = _study(tmp_path / "s.zarr")
+    for layer in ("l1", "l2"):
+        nx.score(store, "forward", f"net.{layer}", "mA", reps=2, min_reliability=0.999)
+    table, scores = score_table(store)
+    best = headline(target_table(table, scores), n_boot=10)
+    assert len(best) == 1 and pd.isna(best["best_layer"].iloc[0]) and pd.isna(best["test_ev"].iloc[0])
+    assert best["parameters"].iloc[0] == table["parameters"].iloc[0] == "min_reliability=0.999, reps=2"
+    ax = best_layer_intervals(best).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["forward net mA"]
+    assert "no value (no included target)" in [t.get_text() for t in ax.texts]

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -52,7 +53,9 @@ def best_layer_intervals(
                             gridspec_kw={"width_ratios": [3, 1]}, sharey=True)
     ax, axc = axes.ravel()
     y = np.arange(n)[::-1]
-    labels = [" ".join(str(getattr(r, c)) for c in label_columns if str(getattr(r, c)) not in ("all", "None"))
+    # a missing label (a row without a best layer: no included target) is left out of the label, never "nan"
+    labels = [" ".join(str(v) for v in (getattr(r, c) for c in label_columns)
+                       if not (np.ndim(v) == 0 and pd.isna(v)) and str(v) not in ("all", "None"))
               for r in headline.itertuples()]
     ev = headline["test_ev"].to_numpy(dtype=float) if n else np.array([])
     lo = headline["ci_low"].to_numpy(dtype=float) if n else np.array([])
@@ -63,6 +66,9 @@ def best_layer_intervals(
     for xi, yi in zip(ev[bare], y[bare]):
         ax.annotate("no interval", (xi, yi), xytext=(6, 0), textcoords="offset points", va="center",
                     fontsize="small", color="0.4")  # e.g. one test target: a point, never a zero-width bar
+    for yi in y[~np.isfinite(ev)]:  # no test EV (e.g. every target below min_reliability): said, never drawn as 0
+        ax.text(0.02, yi, "no value (no included target)", transform=ax.get_yaxis_transform(), va="center",
+                fontsize="small", color="0.4")
     ax.set_yticks(y, labels)
     ax.set_xlabel("EV on held-out targets (%)")
     ax.axvline(0, color="0.7", lw=0.8)

@@ -158,14 +158,16 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
                      "ceiling": float(np.nanmedian(ceil)) if np.isfinite(ceil).any() else np.nan,
                      "selection_ev": b.selection_ev, "n_selection": b.n_selection, "n_test": b.n_test,
                      "n_unscored": b.n_unscored, "n_layers": b.n_layers, "selection_seed": b.selection_seed,
-                     "parameters": "; ".join(dict.fromkeys(g["parameters"])) if "parameters" in g else ""})
+                     # the entries compared: the best layer's, or every layer's where none was chosen
+                     "parameters": "; ".join(dict.fromkeys((g if len(g) else group)["parameters"]))
+                     if "parameters" in g else ""})
     return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
 
 
 def row_label(r: Any) -> str:
     """A headline row as the headline figure labels it (direction, model, neural set, region, layer)."""
-    return " ".join(str(getattr(r, c)) for c in ("direction", "model", "neural", "region", "best_layer")
-                    if str(getattr(r, c)) not in ("all", "None"))
+    values = (getattr(r, c) for c in ("direction", "model", "neural", "region", "best_layer"))
+    return " ".join(str(v) for v in values if not (np.ndim(v) == 0 and pd.isna(v)) and str(v) not in ("all", "None"))
 
 
 def lost_entries(store: Any, damage: Mapping[str, str], listed: Any) -> pd.DataFrame:

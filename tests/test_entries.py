@@ -794,7 +794,7 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
     for name, kind in kinds.KINDS.items():
         n = sum(name in stop for stop in revisions.STOPS)
         assert kind.revision == revisions.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
-    assert sum("forward_bootstrap" in stop for stop in revisions.STOPS) == 5  # the last: each missing pattern on its own
+    assert sum("forward_bootstrap" in stop for stop in revisions.STOPS) == 6  # the last: each resample's ties by the rule
     assert sum("cka_bootstrap" in stop for stop in revisions.STOPS) == 6  # the last: squares out of range refused, debiased U-centred
     assert sum("crsa" in stop for stop in revisions.STOPS) == 5  # the last: tie groups span one tolerance at most
 

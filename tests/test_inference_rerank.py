@@ -52,7 +52,7 @@ def _halves(direction, R, split, seed):
     rng = np.random.default_rng(seed)
     perms = []
     for _ in range(REPS):
-        first, second = draw_permutation(rng, T), draw_permutation(rng, T)
+        first, second = draw_permutation(rng, R.sizes["repeat"]), draw_permutation(rng, R.sizes["repeat"])
         perms.append(second if direction == "forward" else first)
     return SplitHalves(R.values, split).means(np.stack(perms))
 
@@ -292,3 +292,34 @@ def test_near_ties_follow_the_tie_rule_on_each_resamples_rows(block, monkeypatch
     np.testing.assert_allclose(got, want, atol=1e-13)
     full = ResampledSpearman(*rank_pairs(a, b))(W)  # the full sample's groups on every resample
     assert np.all(np.abs(full[[0, 2, 3], [0, 1, 1]] - want[[0, 2, 3], [0, 1, 1]]) > 1e-3)
+
+
+@pytest.mark.parametrize("direction", ["forward", "inter_animal"])
+def test_each_resamples_ceiling_follows_the_tie_rule_on_near_ties_end_to_end(data, direction):
+    """A target whose trial holds a chain of near ties (``1, 1 + d, 1 + 2 d``, ``d`` 0.6 of the
+    tolerance; split 2 + 1 on the full sample): a resample without the chain's smallest value ties
+    the other two. The bootstrap's ceiling kept the full sample's groups there; it is the tie rule
+    on the resample's rows (``backend.rank`` of the materialised halves) now."""
+    src = data["F"] if direction == "forward" else data["A"]
+    ids = data["B"].stimulus_id.values
+    rng = np.random.default_rng(4)
+    top = 3.0 + N
+    d = 0.6 * nx.backend.TIE_RTOL * top
+    x = np.concatenate([[1, 1 + d, 1 + 2 * d], rng.permutation(np.linspace(3, top, N - 3))])
+    R = np.stack([np.stack([x, x + rng.normal(size=N)], axis=1), rng.normal(size=(N, 2))], axis=1)  # (N, 2, 2)
+    B = nx.neural(R, ids, name="b")
+    kw = dict(reps=REPS, seed=2, split="valid")
+    parts = prepare(direction, src, B, **kw)
+    h1, h2 = _halves(direction, B, "valid", 2)
+    b = bootstrap(direction, src, B, n_boot=24, **kw)
+    idx = b["boot_index"].values
+    regroups = [i for i, drawn in enumerate(idx) if 0 not in drawn and {1, 2} <= set(drawn)]
+    assert regroups  # some resample ties 1 + d and 1 + 2 d
+    ref = np.full((idx.shape[0], 2), np.nan)
+    for i, drawn in enumerate(idx):
+        for t in range(2):
+            ceil = [spearman_brown(ss.pearsonr(parts.P1[j][drawn, t], parts.P2[j][drawn, t])[0])
+                    * spearman_brown(ss.pearsonr(nx.backend.rank(h1[j][drawn, t]), nx.backend.rank(h2[j][drawn, t]))[0])
+                    for j in range(REPS)]
+            ref[i, t] = np.mean(ceil)
+    np.testing.assert_allclose(b["ceiling_boot"].values, ref, rtol=1e-10, atol=1e-12)

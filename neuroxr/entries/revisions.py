@@ -258,6 +258,12 @@ HALF_R_RANGE_KINDS = ("forward",)
 #: last bits. They now fit in canonical id order, C-ordered, as the other kinds sum. Which stored sets
 #: were not in that order the key cannot tell, so each is one revision up.
 UNIT_ORDER_KINDS = ("ersa", "ereg", "ersa_bootstrap", "ersa_permutation")
+#: The direction bootstraps whose target's split halves are ranked (forward, inter-animal): a resample
+#: kept the full sample's tie groups of values within the tie tolerance (a group's smallest value not
+#: drawn, or the column's largest value whose magnitude set the tolerance); each resample's ties now
+#: follow the one tie rule on its drawn rows (:class:`~neuroxr.kernels.resample_ranks.ResampledSpearman`).
+#: Which data had such near ties the key cannot tell, so each is one revision up.
+RESAMPLE_TIE_KINDS = ("forward_bootstrap", "inter_animal_bootstrap")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -265,7 +271,7 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
          {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
          {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS}, {*CONSTANT_NEUROID_KINDS, *HALF_R_RANGE_KINDS},
-         {*UNIT_ORDER_KINDS})
+         {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

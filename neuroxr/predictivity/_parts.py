@@ -91,7 +91,8 @@ class Parts:
     mask: np.ndarray | None = None
     counts: dict[str, Any] = field(default_factory=dict)
     _reliabilities: list[np.ndarray] | None = field(default=None, repr=False)  # _shcs, once computed
-    _spearman: ResampledSpearman | None = field(default=None, repr=False)  # the halves' ranks, sorted once
+    _spearman: ResampledSpearman | None = field(default=None, repr=False)  # the halves, sorted once
+    halves: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # the ranks' values (reps, n, k)
     caller: str = ""
 
     def __post_init__(self) -> None:
@@ -207,12 +208,12 @@ class Parts:
     def _resampled_rho(self, W: np.ndarray | None, jackknife: bool) -> np.ndarray:
         """The Spearman correlation of each rep's target halves (B, reps, k) on the resamples ``W``
         (B, n) (``jackknife``: each stimulus left out, B = n; NaN in the rows of the stimuli a target
-        is not scored on), each resample's halves ranked anew among its drawn complete pairs: what
-        the direction computes on the resample's rows (the ranks ``s1``, ``s2`` keep the halves'
-        order and ties; their columns are sorted once, :class:`ResampledSpearman`)."""
+        is not scored on), each resample's halves ranked anew among its drawn complete pairs, ties
+        by the one tie rule on those rows: what the direction computes on the resample's rows (the
+        halves' columns are sorted once, :class:`ResampledSpearman`)."""
         reps, n, k = self.s1.shape
         if self._spearman is None:
-            self._spearman = ResampledSpearman(*(np.moveaxis(s, 0, 1).reshape(n, reps * k) for s in (self.s1, self.s2)))
+            self._spearman = ResampledSpearman(*(np.moveaxis(s, 0, 1).reshape(n, reps * k) for s in self.halves))
         rho = self._spearman(1.0 - np.eye(n) if jackknife else W).reshape(-1, reps, k)
         return rho if not jackknife or self.mask is None else np.where(self.mask[:, None, :], rho, np.nan)
 
@@ -457,7 +458,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
         s1, s2 = _ranks(a, b)
     ids = neural.stimulus_id.values[keep]
     return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, groups, params, order, mask,
-                 prep.target_counts(keep, valid))
+                 prep.target_counts(keep, valid), halves=(a, b) if ceiling else None)
 
 
 def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
@@ -539,7 +540,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
         a, b = (_masked(h, mask) for h in SplitHalves(RB, split).means(np.stack(perms_b)))  # each target on its stimuli
         s1, s2 = _ranks(a, b)
     return Parts("inter_animal", "neuroid", neural_b, ids[keep], Y, P, P1, P2, s1, s2, X, groups, params, order, mask,
-                 prep.target_counts(keep, valid))
+                 prep.target_counts(keep, valid), halves=(a, b) if ceiling else None)
 
 
 def _note(params: dict[str, Any], note: str | None) -> None:

@@ -36,7 +36,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from .attrs import decode_attrs
+from .attrs import decode_attrs, storable
 from .errors import LayoutError, ParameterError, warn
 from .layouts import validate_features, validate_metric, validate_neural, validate_scores
 from .store import DATA_VAR, StoreError, StudyStore, _jsonable
@@ -207,8 +207,13 @@ def _store_entries(store: StudyStore) -> list[tuple[str, str, bool]]:
     return out
 
 
-def _entry_object(store: StudyStore, kind: str, path: str) -> xr.DataArray | xr.Dataset:
-    ds = store.read_dataset(path)
+def _entry_object(store: StudyStore, kind: str, path: str, found: Any = None,
+                  values: bool = True) -> xr.DataArray | xr.Dataset:
+    """The complete entry ``path`` as :meth:`~neuroxr.store.StudyStore.read_dataset` reads it (``found``:
+    a reading of it, :meth:`~neuroxr.store.StudyStore.examine`); a neural or feature set as its DataArray.
+    ``values=False``: for its layout alone (:func:`_layout_dataset`: the same checks, no data readable)."""
+    found = store.examine(path, fetch=True) if found is None else found
+    ds = store.read_dataset(found) if values else _layout_dataset(store, found)
     if kind in ("neural", "features"):
         if DATA_VAR not in ds.data_vars:
             raise StoreError(
@@ -219,6 +224,23 @@ def _entry_object(store: StudyStore, kind: str, path: str) -> xr.DataArray | xr.
         da.attrs = dict(ds.attrs)
         return da.rename(path)
     return ds
+
+
+def _layout_dataset(store: StudyStore, found: Any) -> xr.Dataset:
+    """What :meth:`~neuroxr.store.StudyStore.read_dataset` gives for the reading ``found``, as far as a
+    layout check sees it: the same open and refusals (unfinished, damaged, lost chunks of a coordinate,
+    a rewrite met), coords loaded as it loads them, attrs as it hands them out, but its data variables
+    lazy and never read (their dims, dtypes and attrs only): one open, without the guarded reading
+    that :meth:`read_dataset` builds per variable for data that a layout check never reads."""
+    import dask.array
+
+    ds, coords, _ = store._settled(found, store._opened, "opened")
+    ds = ds.assign_coords(coords)
+    lazy = {name: dask.array.from_array(var.variable._data, chunks=var.shape, name=f"neuroxr-layout-{found.path}/{name}",
+                                        asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype))
+            for name, var in ds.data_vars.items()}
+    ds = ds.copy(data=lazy)  # the variables' data replaced at once (no merge per variable)
+    return ds if found.path.split("/")[0] in ("neural", "features", "cache") else storable(ds)
 
 
 def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str, Any]:
@@ -242,6 +264,14 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
         of the stored DataArray) or ``"dataset"`` (scores, metrics, cache), or ``"error"`` when it
         could not be opened.
     """
+    return _describe_store(store, values)[0]
+
+
+def _describe_store(store: StudyStore | str, values: bool, objects: dict[str, Any] | None = None
+                    ) -> tuple[dict[str, Any], list[tuple[str, str, bool]]]:
+    """:func:`describe_store`'s descriptor and the entries it walked (:func:`_store_entries`).
+    ``objects``: filled with each complete entry as read (:func:`_entry_object`), or the exception
+    its read raised, by path, for a check that looks at them next without opening them again."""
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
     root = zarr.open_group(store._zstore, mode="r")  # fresh: attrs may have changed since opening
@@ -257,20 +287,29 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
         "cache": {},
         "inference": {},
     }
-    for kind, path, complete in _store_entries(store):
-        group = store._group(path)
+    entries = _store_entries(store)
+    for kind, path, complete in entries:
+        found = store.examine(path, fetch=True)  # its document: read once, for its attrs and its open
         entry: dict[str, Any] = {
             "path": path,
             "complete": complete,
-            "attrs": _jsonable(dict(group.attrs)) if group is not None else {},
+            "attrs": _jsonable(dict((found.doc or {}).get("attributes") or {})),
         }
         if complete:
             try:
-                obj = _entry_object(store, kind, path)
-                key = "array" if isinstance(obj, xr.DataArray) else "dataset"
-                entry[key] = describe(obj, values=values if key == "array" else None)
+                obj = _entry_object(store, kind, path, found, values=values)
             except Exception as exc:  # report, do not stop the walk
                 entry["error"] = f"{type(exc).__name__}: {exc}"
+                if objects is not None:
+                    objects[path] = exc
+            else:
+                if objects is not None:
+                    objects[path] = obj
+                try:
+                    key = "array" if isinstance(obj, xr.DataArray) else "dataset"
+                    entry[key] = describe(obj, values=values if key == "array" else None)
+                except Exception as exc:  # report, do not stop the walk
+                    entry["error"] = f"{type(exc).__name__}: {exc}"
         parts = path.split("/")
         if kind == "cache":
             out["cache"]["/".join(parts[1:])] = entry
@@ -280,7 +319,7 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
             out[kind].setdefault(parts[1], {}).setdefault(parts[2], {})[parts[3]] = entry
         else:
             out[kind].setdefault(parts[1], {})[parts[2]] = entry
-    return out
+    return out, entries
 
 
 # ---------------------------------------------------------------------------- checking
@@ -459,7 +498,8 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
 
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
-    descriptor = describe_store(store, values=values)
+    objects: dict[str, Any] = {}  # each complete entry opened once, for the descriptor and the checks below
+    descriptor, entries = _describe_store(store, values, objects)
     earlier = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()
                if "array" in entry and (note := stored_revision_problem(
                    f"features/{model}/{layer}", entry["attrs"], entry["array"]["dtype"])) is not None]
@@ -475,11 +515,13 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
     # precise messages from the package validators, per complete entry
     python: dict[str, str] = {}
     unreadable: set[str] = set()
-    for kind, path, complete in _store_entries(store):
+    for kind, path, complete in entries:
         if not complete or kind not in _PYTHON_VALIDATORS:
             continue
         try:
-            obj = _entry_object(store, kind, path)
+            obj = objects[path]
+            if isinstance(obj, Exception):  # its open failed: as if opened now
+                raise obj
             if kind == "scores" and path.split("/")[1] in TIME_KINDS:
                 validate_generalization(obj, name=path)
             elif kind in ("scores", "metrics"):

@@ -370,3 +370,38 @@ def test_damaged_keyed_entry_is_named(tmp_path):
     g.attrs["provenance_key"] = "not-a-key"
     problems = validate_store(st)
     assert any("provenance_key" in p and "scores/forward/net.fc__mA.IT/" in p for p in problems), problems
+
+
+# ---------------------------------------------------------------------------- cost of a check
+def _norm(d):
+    """A descriptor as JSON, the order of a Dataset's dims and of its mappings aside (the order in which
+    Zarr lists a group's arrays is not fixed)."""
+    d = dict(d)
+    if d.get("type") == "Dataset":
+        d["dims"] = sorted(d["dims"])
+    return json.dumps(d, sort_keys=True)
+
+
+def test_validate_store_opens_each_entry_once_and_reads_no_data(tmp_path, monkeypatch):
+    from neuroxr.schemas import _entry_object, _store_entries
+
+    st = _engine_store(tmp_path)
+    st.write_dataset("scores/forward/net.fc__mA", _scores())  # a 0.1.0 entry too
+    complete = [(k, p) for k, p, c in _store_entries(st) if c]
+    assert {k for k, _ in complete} == {"neural", "features", "scores", "metrics", "cache"}
+    d = describe_store(st)
+    for kind, path in complete:  # the descriptor is describe() of the entry as read_dataset reads it
+        entry = d[kind]
+        for part in ["/".join(path.split("/")[1:])] if kind == "cache" else path.split("/")[1:]:
+            entry = entry[part]
+        ref = describe(_entry_object(st, kind, path), values=False if kind in ("neural", "features") else None)
+        assert _norm(entry.get("array", entry.get("dataset"))) == _norm(ref), path
+
+    # one open per complete entry (shared by the descriptor and the package validators), and no guarded
+    # reading of data that a layout check never reads
+    opened = []
+    real = StudyStore._opened
+    monkeypatch.setattr(StudyStore, "_opened", lambda self, found: opened.append(found.path) or real(self, found))
+    monkeypatch.setattr(StudyStore, "read_dataset", lambda self, path: pytest.fail("read_dataset called"))
+    assert validate_store(st) == []
+    assert sorted(opened) == sorted(p for _, p in complete)

@@ -405,3 +405,21 @@ def test_validate_store_opens_each_entry_once_and_reads_no_data(tmp_path, monkey
     monkeypatch.setattr(StudyStore, "read_dataset", lambda self, path: pytest.fail("read_dataset called"))
     assert validate_store(st) == []
     assert sorted(opened) == sorted(p for _, p in complete)
+
+
+def test_damage_scan_reads_the_documents_in_one_batch(good_store, monkeypatch):
+    import zarr.core.sync
+
+    from neuroxr.store import integrity
+
+    for i in range(12):  # many documents: one request each would cost a round trip each
+        good_store.write_dataset(f"scores/forward/net.fc__m{i}", _scores())
+    n_docs = sum(k.endswith("zarr.json") for k in integrity.list_keys(good_store._zstore))
+    assert n_docs > 12 * 4
+    calls = []
+    real = zarr.core.sync.sync
+    monkeypatch.setattr(zarr.core.sync, "sync", lambda *a, **k: calls.append(1) or real(*a, **k))
+    docs: dict = {}
+    assert integrity.scan(good_store._zstore, docs=docs) == []
+    assert len(calls) <= 3, len(calls)  # one listing and one batch of document reads
+    assert len(docs) == n_docs and docs["scores/forward/net.fc__m3"]["attributes"]["neuroxr_complete"] is True

@@ -260,11 +260,8 @@ def scan(zstore: Any, values: bool = False, docs: dict[str, Any] | None = None) 
     """
     keys = list_keys(zstore)
     keyset = set(keys)
-    meta: dict[str, dict[str, Any] | None] = {}
     problems: list[tuple[str, str]] = []
-    for key in keys:
-        if key == "zarr.json" or key.endswith("/zarr.json"):
-            meta[key[: -len("zarr.json")].rstrip("/")] = read_json(zstore, key)
+    meta = _documents(zstore, [k for k in keys if k == "zarr.json" or k.endswith("/zarr.json")])
     arrays = {n for n, m in meta.items() if m and m.get("node_type") == "array"}
     broken = set()  # arrays whose document is not JSON (they hold chunks): damage of the group holding them
     for node in sorted(n for n, m in meta.items() if m == {}):  # first: the rest of the scan cannot see them
@@ -352,6 +349,31 @@ def scan(zstore: Any, values: bool = False, docs: dict[str, Any] | None = None) 
             out.append(p)
     if docs is not None:
         docs.update(meta)
+    return out
+
+
+#: metadata documents read in one concurrent batch by :func:`scan` (bounds the requests in flight at once)
+_BATCH = 1000
+
+
+def _documents(zstore: Any, keys: list[str]) -> dict[str, dict[str, Any] | None]:
+    """The metadata documents ``keys`` (``.../zarr.json``) by node path, as :func:`~neuroxr.store._zarr.read_json`
+    reads each (``None``: absent, ``{}``: not a JSON object), read in concurrent batches of :data:`_BATCH`:
+    one request after another costs a round trip each (and, on any store, a hand-over to Zarr's event loop)."""
+    from .batch import get_many  # (batch imports this module)
+
+    out: dict[str, dict[str, Any] | None] = {}
+    for i in range(0, len(keys), _BATCH):
+        for key, raw in get_many(zstore, keys[i : i + _BATCH]).items():
+            node = key[: -len("zarr.json")].rstrip("/")
+            if raw is None:
+                out[node] = None
+                continue
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                doc = {}
+            out[node] = doc if isinstance(doc, dict) else {}
     return out
 
 

@@ -104,3 +104,23 @@ def test_a_headline_row_without_a_best_layer_names_its_entries_and_says_it_has_n
     ax = best_layer_intervals(best).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["forward net mA"]
     assert "no value (no included target)" in [t.get_text() for t in ax.texts]
+
+
+def test_a_store_of_incomplete_entries_says_so(tmp_path):
+    """Entries whose write did not finish were left out of the page without a word ("score entries: 0",
+    "No complete score entry."); the inventory now counts and names them, as neuroxr info does."""
+    import json
+
+    store = _study(tmp_path / "s.zarr")
+    nx.score(store, "forward", "net.l1", "mA", reps=2)
+    for path in nx.list_entries(store)["path"]:  # as a killed write leaves them: no completion marker
+        doc = tmp_path / "s.zarr" / path / "zarr.json"
+        meta = json.loads(doc.read_text())
+        meta["attributes"].pop("neuroxr_complete")
+        doc.write_text(json.dumps(meta))
+    entries = nx.list_entries(StudyStore(tmp_path / "s.zarr", mode="r"))
+    assert len(entries) and not entries["complete"].any()
+    page = write_report(tmp_path / "s.zarr", tmp_path / "r", "md", reliability=False).read_text()
+    assert "No complete score entry." in page
+    line = next(line for line in page.splitlines() if "incomplete entries" in line)
+    assert f": {len(entries)} (" in line and all(p in line for p in entries["path"])

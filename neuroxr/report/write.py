@@ -132,6 +132,14 @@ def _inventory(store: StudyStore, table: pd.DataFrame, metrics: pd.DataFrame) ->
     lines.append(f"score entries: {len(table)}" + (f" ({', '.join(f'{d}: {n}' for d, n in counts.items())})" if len(table) else ""))
     mcounts = metrics["metric"].value_counts()
     lines.append(f"metric entries: {len(metrics)}" + (f" ({', '.join(f'{d}: {n}' for d, n in mcounts.items())})" if len(metrics) else ""))
+    # entries whose write did not finish are in no table or figure: said, as neuroxr info says it
+    from ..entries import list_entries
+
+    entries = list_entries(store)
+    unfinished = list(entries.loc[~entries["complete"].astype(bool), "path"]) if len(entries) else []
+    if unfinished:
+        lines.append(f"incomplete entries (write did not finish; in no table or figure; rewrite or delete them): "
+                     f"{len(unfinished)} ({', '.join(unfinished)})")
     return lines
 
 

@@ -507,3 +507,46 @@ def test_a_coord_over_neuroids_and_bins_is_not_one_bins_value(trials):
     with pytest.warns(neuroxr.errors.NeuroxrWarning, match="latency"):
         one = from_brainscore(asm, time_bin=0)
     assert "latency" not in one.coords and "latency" not in one.attrs
+
+
+def test_presentation_coord_named_stimulus_is_the_stimulus_coord_and_groups_nothing(trials):
+    # a coord 'stimulus' (e.g. a file name) beside stimulus_id took the place of the ids the fields were grouped by:
+    # object_name came back all NaN and 'stimulus' was dropped without a word
+    values, stim, rep, neuroids = trials
+    files = {s: f"img_{s}.png" for s in set(stim)}
+    asm = _assembly(values, stim, rep, neuroids).assign_coords(stimulus=("presentation", [files[s] for s in stim]))
+    out = from_brainscore(asm)
+    ids = out.stimulus_id.values.tolist()
+    assert out["object_name"].values.tolist() == [f"obj{s[-1]}" for s in ids]
+    assert out["stimulus"].dims == ("stimulus",) and out["stimulus"].values.tolist() == [files[s] for s in ids]
+    # presentation order changes nothing
+    back = from_brainscore(asm.isel(presentation=np.arange(len(stim))[::-1]))
+    xr.testing.assert_identical(back.sel(stimulus=out.stimulus.values), out)
+
+
+def test_coords_named_like_the_layouts_own_dims_or_ids_are_refused(trials):
+    values, stim, rep, neuroids = trials
+    asm = _assembly(values, stim, rep, neuroids)
+    k = len(neuroids)
+    cases = [
+        (asm.assign_coords(repeat=("neuroid", np.arange(k))), "repeat"),
+        (asm.assign_coords(stimulus=("neuroid", np.arange(k))), "stimulus"),
+        (asm.assign_coords(repeat=("presentation", [s[-1] for s in stim])), "repeat"),  # one per stimulus
+    ]
+    for a, coord in cases:  # they were dropped without a word
+        with pytest.raises(LayoutError, match=rf"assembly: \w+ coord '{coord}' is named like the array's own .*"
+                           rf"assembly.rename\(\{{'{coord}': '{coord}_2'\}}\)") as err:
+            from_brainscore(a)
+        assert "\n" not in str(err.value)
+    # stimulus ids read from another coord: a coord 'stimulus_id' is refused, not dropped
+    other = asm.reset_index("presentation").assign_coords(image=("presentation", stim))
+    with pytest.raises(LayoutError, match="presentation coord 'stimulus_id' is named like the array's own stimulus ids"):
+        from_brainscore(other, stimulus_coord="image")
+
+
+def test_plain_neuroid_coord_beside_the_ids_is_the_neuroid_coord(trials):
+    values, stim, rep, neuroids = trials
+    asm = _assembly(values, stim, rep, neuroids).reset_index("neuroid").assign_coords(neuroid=[f"e{i}" for i in range(4)])
+    out = from_brainscore(asm)
+    assert out.neuroid_id.values.tolist() == neuroids
+    assert out["neuroid"].values.tolist() == ["e0", "e1", "e2", "e3"]

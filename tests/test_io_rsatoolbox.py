@@ -357,3 +357,49 @@ def test_numeric_descriptors_survive_rsatoolboxs_hdf5_files(tmp_path):
     loaded.descriptors["picks"] = [1, 2]
     with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"^dataset: descriptors \['picks'\] hold no string or number"):
         assert "picks" not in from_rsatoolbox(loaded).attrs
+
+
+def test_descriptors_named_like_a_dim_are_its_coord_and_group_nothing():
+    # an observation descriptor 'stimulus' beside 'stimulus_id' took the place of the ids the other descriptors were
+    # grouped by (they came back all NaN) and was dropped, as was a channel descriptor 'neuroid', without a word
+    rng = np.random.default_rng(1)
+    stim = ["a", "b", "c"] * 2
+    order = rng.permutation(6)
+    X = rng.normal(size=(6, 3))
+    files = {"a": "fa.png", "b": "fb.png", "c": "fc.png"}
+    cat = {"a": "car", "b": "dog", "c": "cat"}
+    ds = rsatoolbox.data.Dataset(
+        X[order], obs_descriptors={"stimulus_id": [stim[i] for i in order], "stimulus": [files[stim[i]] for i in order],
+                                   "category": [cat[stim[i]] for i in order]},
+        channel_descriptors={"neuroid_id": ["n0", "n1", "n2"], "neuroid": ["e0", "e1", "e2"]})
+    out = from_rsatoolbox(ds)
+    ids = out.stimulus_id.values.tolist()
+    assert out["category"].values.tolist() == [cat[s] for s in ids]
+    assert out["stimulus"].values.tolist() == [files[s] for s in ids]
+    assert out["neuroid"].values.tolist() == ["e0", "e1", "e2"]
+    for s in ids:  # every observation in its place
+        rows = X[[i for i in order if stim[i] == s]]  # repeats in observation order
+        np.testing.assert_array_equal(out.sel(stimulus=files[s]).transpose("repeat", "neuroid").values, rows)
+    # and back: the dims' coords travel as descriptors of their names
+    back = from_rsatoolbox(to_rsatoolbox(out, stimulus="stimulus_id"))
+    xr.testing.assert_identical(back.drop_attrs(), out.drop_attrs())
+
+
+def test_descriptors_named_like_another_dim_or_the_ids_are_refused():
+    X = np.arange(12.0).reshape(4, 3)
+    obs = {"stimulus": ["a", "b", "a", "b"], "run": [0, 0, 1, 1]}
+    chans = {"name": ["n0", "n1", "n2"]}
+    cases = [  # they were dropped without a word
+        ({**obs, "repeat": ["x", "y", "x", "y"]}, chans, "repeat", "obs_descriptors", "run"),
+        ({**obs, "neuroid_id": ["x", "y", "x", "y"]}, chans, "neuroid_id", "obs_descriptors", "run"),
+        (obs, {**chans, "repeat": [1, 2, 3]}, "repeat", "channel_descriptors", "run"),
+        (obs, {**chans, "stimulus": [1, 2, 3]}, "stimulus", "channel_descriptors", "run"),
+        (obs, {**chans, "neuroid_id": ["x", "y", "z"]}, "neuroid_id", "channel_descriptors", "run"),
+    ]
+    for o, c, key, where, run in cases:
+        ds = rsatoolbox.data.Dataset(X, obs_descriptors=o, channel_descriptors=c)
+        kw = {"neuroid": "name"} if key == "neuroid_id" and where == "channel_descriptors" else {}
+        with pytest.raises(LayoutError, match=rf"dataset: \w+ descriptor '{key}' is named like the array's own .*"
+                           rf"dataset.{where}\['{key}_2'\] = dataset.{where}.pop\('{key}'\)") as err:
+            from_rsatoolbox(ds, repeat=run, **kw)
+        assert "\n" not in str(err.value)

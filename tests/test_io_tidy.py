@@ -542,3 +542,18 @@ def test_scalar_and_split_coords_of_a_metric_entry_are_columns(split):
     assert table["layer"].tolist() == ["l1"] * len(table) and table["score"].tolist() == np.atleast_1d(entry.score.values).tolist()
     if split:
         assert table["seed"].tolist() == [7, 8]
+
+
+def test_trial_helpers_group_by_the_ids_whatever_the_fields_are_named():
+    # per_stimulus / per_neuroid grouped on a frame column "stimulus" / "neuroid", which a field of that name replaced
+    from neuroxr.io._trials import per_neuroid, per_stimulus
+
+    sid = np.array(["a", "b", "a", "b"])
+    table = {"stimulus": np.array(["fa", "fb", "fa", "fb"]), "category": np.array(["car", "dog", "car", "dog"])}
+    out = per_stimulus(table, sid, np.array(["b", "a"]), ["stimulus", "category"], "t", "field")
+    assert out["stimulus"].tolist() == ["fb", "fa"] and out["category"].tolist() == ["dog", "car"]
+    nid = np.array(["n0", "n1", "n0"])
+    out = per_neuroid({"neuroid": np.array([7, 8, 7]), "region": np.array(["V1", "IT", "V1"])}, nid, ["neuroid", "region"], "t")
+    assert out["neuroid"].tolist() == [7, 8] and out["region"].tolist() == ["V1", "IT"]
+    with pytest.raises(LayoutError, match="column 'neuroid' takes several values on one neuroid, e.g. neuroids \\['n0'\\]"):
+        per_neuroid({"neuroid": np.array([7, 8, 9])}, nid, ["neuroid"], "t")

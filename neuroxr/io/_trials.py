@@ -273,16 +273,19 @@ def per_neuroid(table: Mapping[str, Any], neuroids: np.ndarray, keys: Sequence[s
 
     Raises a :class:`LayoutError` when a key takes two values on one neuroid; ``shared``: the
     table's neuroid id column, which the message says how to make unique (neuroids of two animals
-    sharing an id).
+    sharing an id). Any key may be given, ``"neuroid"`` too: the rows are grouped by the ids
+    themselves, not by a column of the table.
     """
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for key in keys:  # a list per row would fail the grouping below with "unhashable type"
         col = np.asarray(table[key])
         if col.dtype.kind == "O":
             _check_object_coord(col, np.asarray(neuroids), f"{name}: column {key!r}", "neuroid")
-    frame = pd.DataFrame({"neuroid": neuroids, **{k: np.asarray(table[k]) for k in keys}})
+    if not keys:
+        return out
+    groups = pd.DataFrame({k: np.asarray(table[k]) for k in keys}).groupby(np.asarray(neuroids), sort=False)
     for key in keys:
-        counts = frame.groupby("neuroid", sort=False)[key].nunique(dropna=False)
+        counts = groups[key].nunique(dropna=False)
         if (counts > 1).any():
             raise LayoutError(
                 f"{name}: column {key!r} takes several values on one neuroid, e.g. neuroids "
@@ -291,7 +294,7 @@ def per_neuroid(table: Mapping[str, Any], neuroids: np.ndarray, keys: Sequence[s
                    f"their own first, e.g. {name}[{shared!r}] = {name}[{key!r}].astype(str) + '/' + "
                    f"{name}[{shared!r}].astype(str)." if shared is not None else ".")
             )
-        out[key] = frame.groupby("neuroid", sort=False)[key].first().to_numpy()
+        out[key] = groups[key].first().to_numpy()
     return out
 
 
@@ -302,11 +305,15 @@ def per_stimulus(table: Mapping[str, Any], stimulus: np.ndarray, ids: np.ndarray
 
     A key that takes several values on one stimulus is a one-line :class:`LayoutError` with
     ``strict`` (the caller asked for it), else it is left out with one :class:`NeuroxrWarning`
-    naming it (a per-trial field, which the neural layout has no place for) and ``hint``.
+    naming it (a per-trial field, which the neural layout has no place for) and ``hint``. Any key
+    may be given, ``"stimulus"`` too: the trials are grouped by ``stimulus`` itself.
     """
-    frame = pd.DataFrame({"stimulus": np.asarray(stimulus), **{k: np.asarray(table[k]) for k in keys}})
-    groups = frame.groupby("stimulus", sort=False)
-    out, varying = {}, []
+    out: dict[str, np.ndarray] = {}
+    varying: list[str] = []
+    if not keys:
+        return out
+    # grouped by the ids themselves: a key "stimulus" is a field like any other
+    groups = pd.DataFrame({k: np.asarray(table[k]) for k in keys}).groupby(np.asarray(stimulus), sort=False)
     for key in keys:
         counts = groups[key].nunique(dropna=False)
         if (counts > 1).any():
@@ -324,7 +331,33 @@ def per_stimulus(table: Mapping[str, Any], stimulus: np.ndarray, ids: np.ndarray
     return out
 
 
-_RESERVED = ("stimulus", "neuroid", "repeat", "stimulus_id", "neuroid_id")
+#: the names the neural layout gives its own dims and id coords: a field of one dim cannot take another's
+#: (a field named like its own dim, ``"stimulus"`` on the stimulus, is that dim's coord)
+LAYOUT_NAMES = {"stimulus": "dim 'stimulus'", "neuroid": "dim 'neuroid'", "repeat": "dim 'repeat'",
+                "stimulus_id": "stimulus ids", "neuroid_id": "neuroid ids"}
+
+
+def refuse_layout_names(keys: Sequence[Any], dim: str, *, arg: str, what: str, rename: str = "") -> None:
+    """A one-line :class:`LayoutError` for a field meant as a ``dim`` coord but named like one of the
+    layout's own dims or id coords (:data:`LAYOUT_NAMES`) other than ``dim`` itself: it would be
+    written over, or silently left out of, the array.
+
+    Parameters
+    ----------
+    keys : sequence
+        The names of the fields meant as coords on ``dim``.
+    dim : {"stimulus", "neuroid"}
+    arg, what : str
+        The input (or argument) and what a field of it is (``"column"``, ``"presentation coord"``...).
+    rename : str, optional
+        How the caller renames a field, with the placeholders ``{old}`` and ``{new}`` (names, quoted).
+    """
+    clash = [k for k in keys if isinstance(k, str) and k in LAYOUT_NAMES and k != dim]
+    if clash:
+        k = clash[0]
+        how = f", e.g. {rename.format(old=repr(k), new=repr(k + '_2'))}" if rename else ""
+        raise LayoutError(f"{arg}: {what} {k!r} is named like the array's own {LAYOUT_NAMES[k]}, so it cannot be a "
+                          f"{dim} coord; rename it first{how}.")
 
 
 def build_neural(
@@ -338,12 +371,16 @@ def build_neural(
     attrs: Mapping[str, Any] | None = None,
     neuroid_coords: Mapping[str, Any] | None = None,
     stimulus_coords: Mapping[str, Any] | None = None,
+    fields: Mapping[str, tuple[str, str]] | None = None,
 ) -> Any:
     """A validated neural array named ``name`` with a ``repeat`` coord and any extra coords on
     ``neuroid`` and ``stimulus``; its errors name the input it is read from, the argument ``arg``.
 
     Extra coords are attached after :func:`neuroxr.layouts.neural` so that names such as ``name``
-    cannot collide with its keyword arguments; reserved names are skipped.
+    cannot collide with its keyword arguments. A coord named like its own dim (``"stimulus"`` among
+    ``stimulus_coords``) is that dim's coord; one named like another of the layout's dims or id
+    coords is a one-line error (:func:`refuse_layout_names`), never skipped. ``fields``: per dim,
+    what the input calls such a field and how it renames one (``{old}``, ``{new}``), for that error.
     """
     from ..layouts import neural, validate_neural
 
@@ -353,9 +390,9 @@ def build_neural(
         labels = labels.astype(str)
     extra: dict[str, Any] = {}
     for dim, given in (("neuroid", neuroid_coords), ("stimulus", stimulus_coords)):
+        what, rename = (fields or {}).get(dim, (f"{dim} field", ""))
+        refuse_layout_names(list(given or {}), dim, arg=arg, what=what, rename=rename)
         for key, values in (given or {}).items():
-            if key in _RESERVED:
-                continue
             if str(key) in extra:
                 raise LayoutError(f"{arg}: {key!r} names both a neuroid and a stimulus field; rename one of them.")
             v = np.asarray(values)

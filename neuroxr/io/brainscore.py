@@ -26,6 +26,8 @@ from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stac
 __all__ = ["from_brainscore", "to_brainscore", "to_brainscore_score"]
 
 _SIMPLE = (str, int, float, bool, np.integer, np.floating, np.bool_)
+#: how an assembly's coord is renamed, for the error refusing one named like the neural layout's own dims or ids
+_RENAME = "assembly.rename({{{old}: {new}}})"
 
 
 def _simple_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -193,10 +195,13 @@ def from_brainscore(
         neuroid_id = np.array([f"neuroid{i}" for i in range(k)])
         warn("assembly: has no 'neuroid_id' coord; its neuroids are named neuroid0, neuroid1, ... by position. Give "
              "them ids first, e.g. assembly.assign_coords(neuroid_id=('neuroid', ids)), to pair them by id.")
+    # a plain coord 'neuroid' beside the ids is the neuroid dim's coord (a MultiIndex 'neuroid' holds the others)
+    ids_from = "neuroid_id" if "neuroid_id" in assembly.coords else "neuroid"
     coords = {
         str(c): np.asarray(assembly[c].values)
         for c in assembly.coords
-        if c not in ("neuroid", "neuroid_id", "presentation") and assembly[c].dims == ("neuroid",)
+        if c not in (ids_from, "presentation") and assembly[c].dims == ("neuroid",)
+        and not (c == "neuroid" and isinstance(assembly.indexes.get("neuroid"), pd.MultiIndex))
     }
     used = (stimulus_coord, repeat_coord if repeat is not None else None)
     per_trial = [c for c in on_presentation if c not in used]
@@ -205,7 +210,8 @@ def from_brainscore(
                                hint="To label the repeats by one of them, pass repeat_coord=<its name>.")
     attrs = _simple_attrs(dict(assembly.attrs)) | info
     out = build_neural(data, stim_ids, neuroid_id, repeats, name=name, arg="assembly", attrs=attrs,
-                       neuroid_coords=coords, stimulus_coords=stim_coords)
+                       neuroid_coords=coords, stimulus_coords=stim_coords,
+                       fields={"neuroid": ("neuroid coord", _RENAME), "stimulus": ("presentation coord", _RENAME)})
     scalar = _scalar_coords(assembly, out)
     # the layout keeps region/subject/animal on 'neuroid' (a scalar one, as left by assembly.sel(region='IT'),
     # is one value for every neuroid)

@@ -172,8 +172,12 @@ def from_rsatoolbox(
     if name is None:
         name = attrs["name"] if isinstance(attrs.get("name"), str) else "neural"
     attrs.pop("name", None)
+    # a descriptor named like the layout's own dims or ids is refused (one named like its dim is that dim's coord)
+    rename = "dataset.{0}[{{new}}] = dataset.{0}.pop({{old}})"
     return build_neural(data, ids, neuroid_id, labels, name=name, arg="dataset", attrs=attrs,
-                        neuroid_coords=coords, stimulus_coords=stim_coords)
+                        neuroid_coords=coords, stimulus_coords=stim_coords,
+                        fields={"neuroid": ("channel descriptor", rename.format("channel_descriptors")),
+                                "stimulus": ("observation descriptor", rename.format("obs_descriptors"))})
 
 
 def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: str = "repeat") -> Any:

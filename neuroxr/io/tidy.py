@@ -20,16 +20,15 @@ import xarray as xr
 
 from ..errors import LayoutError, warn
 from ..layouts import NEURAL_DIMS, NEURAL_TIME_DIMS, TIME_BIN_COORDS, validate_neural
-from ._trials import _py, build_neural, examples, ids_str, per_neuroid, per_stimulus, stack_trials
+from ._trials import _py, build_neural, examples, ids_str, per_neuroid, per_stimulus, refuse_layout_names, stack_trials
 
 __all__ = ["from_dataframe", "to_dataframe"]
 
 NEUROID_COLUMNS = ("region", "animal", "subject")
 #: ``DataFrame.attrs`` keys naming a neural table's neuroid and stimulus columns (not array attrs)
 COLUMN_ATTRS = ("neuroid_columns", "stimulus_columns", "scalar_columns")
-#: names the neural layout holds itself, which a stimulus or neuroid column cannot take (but its own dim's name)
-_LAYOUT_NAMES = {"stimulus": "dim 'stimulus'", "neuroid": "dim 'neuroid'", "repeat": "dim 'repeat'",
-                 "stimulus_id": "stimulus ids", "neuroid_id": "neuroid ids"}
+#: how a table's column is renamed, for the error refusing a column named like the layout's own dims or ids
+_RENAME = "df.rename(columns={{{old}: {new}}})"
 
 
 def from_dataframe(
@@ -131,11 +130,7 @@ def from_dataframe(
         raise LayoutError(f"stimulus_columns: columns {both} are neuroid_columns too; a column describes one of the two.")
     for arg, cols, own in (("stimulus_columns", stimulus_columns, "stimulus"), ("neuroid_columns", neuroid_columns, "neuroid")):
         # a column named like the array's own dims or coords: "stimulus" / "neuroid" come back as their dim's coord
-        clash = [c for c in cols if c in _LAYOUT_NAMES and c != own]
-        if clash:
-            raise LayoutError(
-                f"{arg}: column {clash[0]!r} is named like the array's own {_LAYOUT_NAMES[clash[0]]}, so it cannot be a "
-                f"{own} coord; rename it first, e.g. df.rename(columns={{{clash[0]!r}: '{clash[0]}_2'}}).")
+        refuse_layout_names(cols, own, arg=arg, what="column", rename=_RENAME)
     used = [c for c in (stimulus, neuroid, value, repeat if use_repeat else None, *neuroid_columns, *stimulus_columns)
             if c is not None]
     twice = sorted({str(c) for c in used if (df.columns == c).sum() > 1})
@@ -190,24 +185,14 @@ def from_dataframe(
     data, ids, labels = stack_trials(table, stim, reps, name="df", stimulus_arg=stimulus, repeat_arg=repeat or "repeat",
                                      copies="If the table holds copied rows, drop them (df.drop_duplicates()); to read "
                                      "them as repeats, give the rows a 'repeat' column.")
-    # a column named like its dim (to_dataframe writes an index coord "stimulus" so) is that dim's coord; it is
-    # read and checked under a name of its own (the helpers group by, and build_neural skips, the dims' names)
-    tmp = {c: f"\0{c}" if c in ("stimulus", "neuroid") else c for c in (*neuroid_columns, *stimulus_columns)}
-    table = {tmp[c]: df[c] for c in tmp}
+    table = {c: df[c] for c in (*neuroid_columns, *stimulus_columns)}
     attrs = {k: v for k, v in df.attrs.items() if k not in COLUMN_ATTRS}
-    try:
-        coords = per_neuroid(table, nids, [tmp[c] for c in neuroid_columns], "df", shared=neuroid) if neuroid_columns else {}
-        stim_coords = per_stimulus(table, sids, ids, [tmp[c] for c in stimulus_columns], "df", "column")
-        out = build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, arg="df", attrs=attrs,
-                           neuroid_coords=coords, stimulus_coords=stim_coords)
-    except LayoutError as exc:  # name the column, not its stand-in
-        msg = str(exc)
-        for c, t in tmp.items():
-            msg = msg.replace(repr(t), repr(c)).replace(t, c)
-        raise LayoutError(msg) from None
-    dims = [c for c in tmp if tmp[c] != c]
-    if dims:
-        out = out.drop_vars([tmp[d] for d in dims]).assign_coords({d: (d, out.coords[tmp[d]].values) for d in dims})
+    # a column named like its dim ("stimulus", as to_dataframe writes an index coord so) is that dim's coord
+    coords = per_neuroid(table, nids, neuroid_columns, "df", shared=neuroid)
+    stim_coords = per_stimulus(table, sids, ids, stimulus_columns, "df", "column")
+    out = build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, arg="df", attrs=attrs,
+                       neuroid_coords=coords, stimulus_coords=stim_coords,
+                       fields={"neuroid": ("column", _RENAME), "stimulus": ("column", _RENAME)})
     scalars = [c for c in scalars if c not in (*keys, *neuroid_columns, *stimulus_columns, *out.coords)]
     varying = [c for c in scalars if df[c].nunique(dropna=False) > 1]
     if varying:

@@ -199,11 +199,17 @@ _KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 def _store_entries(store: StudyStore) -> list[tuple[str, str, bool]]:
     """Every entry as ``(kind, path, complete)``: neural, feature and cache entries as the store lists
     them; score and metric entries as :func:`neuroxr.entries.layout.iter_entries` walks them (one
-    group per provenance key under each pair, or a 0.1.0 entry at the pair path)."""
+    group per provenance key under each pair, or a 0.1.0 entry at the pair path), and the unfinished
+    ones the store's walk finds that it does not list (the inventory lacks them)."""
     from .entries.layout import iter_entries
 
-    out = [(k, p, c) for k, p, c in store.entries() if k in ("neural", "features", "cache")]
+    walked = store.entries()
+    out = [(k, p, c) for k, p, c in walked if k in ("neural", "features", "cache")]
     out += [(e["path"].split("/")[0], e["path"], e["complete"]) for e in iter_entries(store) if e["kind"] != "gram"]
+    # an unfinished entry the inventory does not know (made by hand, or its writer was killed before it
+    # recorded it) is one all the same: the walk found it
+    listed = {p for _, p, _ in out}
+    out += [(k, p, c) for k, p, c in walked if k in ("scores", "metrics", "inference") and not c and p not in listed]
     return out
 
 

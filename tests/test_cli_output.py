@@ -343,3 +343,25 @@ def test_score_shape_of_a_constant_layer_warns_naming_it(runner, constant_layer_
     warned = [line for line in res.stderr.splitlines() if line.startswith("Warning: ")]
     assert len(warned) == 1 and warned[0].startswith("Warning: shape: net.const has constant features"), res.stderr
     assert "shape distance is undefined" in warned[0]
+
+
+def test_info_lists_an_unfinished_entry_the_inventory_does_not_know(runner, store):
+    import zarr
+
+    from neuroxr.cli.info import store_summary
+    from neuroxr.schemas import validate_store
+
+    nx_entries.compute(store, "forward", "net.l1", "mA", params={"reps": 2})
+    # an entry group left without its completion marker, which no inventory record names (made by hand,
+    # or its writer was killed before it recorded it)
+    path = "scores/forward/net.l2__mA/0123456789abcdef"
+    zarr.open_group(store._zstore, path=path, mode="a").create_array("ev", shape=(5, 2), dtype="f8")
+    walked = StudyStore(store.url, mode="r").incomplete_entries()
+    assert walked == [path]
+    assert store_summary(StudyStore(store.url, mode="r"))["incomplete"] == walked
+    res = runner.invoke(main, ["info", store.url, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["incomplete"] == walked
+    res = runner.invoke(main, ["info", store.url])
+    assert f"Incomplete entries (1)\n  {path}  (write did not finish" in res.stdout
+    assert any(p.startswith(f"{path}: complete: the entry's write did not finish") for p in validate_store(store.url))

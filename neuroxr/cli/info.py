@@ -143,7 +143,6 @@ def store_summary(store: Any) -> dict[str, Any]:
     from ..extract.reduce import stored_revision_problem
     from ..geometry.relative import stale_source_problem
     from ..report.table import listed_parameters  # the parameters as the report shows them
-    from ..schemas import _store_entries
 
     out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": [],
                            "earlier_revision": [], "stale_source": [], "mixed_extractions": []}
@@ -209,7 +208,9 @@ def store_summary(store: Any) -> dict[str, Any]:
         if error:
             entry["error"] = error
         out["metrics"].append(entry)
-    out["incomplete"] = [path for _, path, complete in _store_entries(store) if not complete]
+    # every unfinished group, as StudyStore.incomplete_entries() walks them: the inventory lacks one made by
+    # hand or left by a writer killed before it recorded it
+    out["incomplete"] = store.incomplete_entries()
     return out
 
 

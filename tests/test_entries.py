@@ -606,10 +606,11 @@ def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     pls = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": "pls", "n_components": 3})
     est = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": PLSRegression(3)})
     ridge = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
-    # forward's revision 7 (2, the low-rank ridge kernels, targets constant up to rounding, ties up to
+    # forward's revision 8 (2, the low-rank ridge kernels, targets constant up to rounding, ties up to
     # rounding, constancy judged on the scored stimuli, each missing pattern on its own, the half
-    # prediction reliability's range), and one more for fitting the targets in canonical id order (not for ridge)
-    assert pls.provenance["revision"] == est.provenance["revision"] == 8 and ridge.provenance["revision"] == 7
+    # prediction reliability's range, halves ranked among their complete pairs by the rule), and one
+    # more for fitting the targets in canonical id order (not for ridge)
+    assert pls.provenance["revision"] == est.provenance["revision"] == 9 and ridge.provenance["revision"] == 8
     assert list_entries(st).query("kind == 'forward'").current.all()
     for t in range(A.sizes["time_bin"]):
         ref = d.forward(F, bin_slice(A, t), reps=2, regressor="pls", n_components=3)

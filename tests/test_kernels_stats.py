@@ -373,6 +373,39 @@ def test_pearson_of_tiny_values_is_scale_free(backend, dtype, scale):
     np.testing.assert_allclose(to_numpy(r), ref, atol=tol * 10)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e-14])
+def test_spearman_omit_ranks_by_the_tie_rule_on_the_complete_rows_alone(backend, scale):
+    """The incomplete rows were filled above the complete values (``hi + |hi - lo| + 1``), which set
+    the column's largest magnitude and so its tie tolerance: tiny values (1e-14) all tied (rho NaN), and
+    a near tie (1.5 of the complete values' tolerances apart) tied. Now nan_policy="omit" (and
+    rank_pairs) equals the call on the complete rows, at any scale."""
+    from neuroxr.backend import TIE_RTOL
+    from neuroxr.kernels.stats import rank_pairs
+
+    rng = np.random.default_rng(5)
+    n = 12
+    a = rng.normal(size=(n, 4)) + 3.0
+    a[1, 0] = a[0, 0] + 1.5 * TIE_RTOL * np.abs(a[:, 0]).max()  # a near tie of the complete values: not tied
+    a[:, 3] = np.arange(n)[::-1]
+    b = a + rng.normal(size=(n, 4))
+    b[[2, 5], 0] = np.nan
+    a[7, 1] = b[3, 2] = np.nan
+    a[[0, 4], 3] = np.nan
+    A, B = (asarray(x * scale, backend=_b(backend)) for x in (a, b))
+    got = to_numpy(spearman(A, B, nan_policy="omit"))
+    ra, rb = (to_numpy(x) for x in rank_pairs(A, B))
+    for j in range(4):
+        ok = ~(np.isnan(a[:, j]) | np.isnan(b[:, j]))
+        want = to_numpy(spearman(*(asarray(x[ok, j : j + 1] * scale, backend=_b(backend)) for x in (a, b))))[0]
+        np.testing.assert_allclose(got[j], want, rtol=1e-12, err_msg=f"column {j}")
+        np.testing.assert_allclose(ra[ok, j], to_numpy(rank(asarray(a[ok, j] * scale, backend=_b(backend)), axis=0)))
+        np.testing.assert_allclose(rb[ok, j], to_numpy(rank(asarray(b[ok, j] * scale, backend=_b(backend)), axis=0)))
+        assert np.isnan(ra[~ok, j]).all()
+    ref = [spearmanr(a[:, j], b[:, j], nan_policy="omit").statistic for j in range(4)]
+    np.testing.assert_allclose(got, ref, rtol=1e-12)  # no exact ties: scipy's
+
+
 def test_spearman_omit_of_a_column_without_complete_pairs_is_nan_without_a_warning():
     import warnings
 

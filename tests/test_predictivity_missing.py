@@ -402,3 +402,19 @@ def test_progress_covers_every_group_and_chunk_not_the_first_alone(arrays, monke
     assert parts[0] == 3 and len(used) == (direction == "reverse_slot_kernels")
     assert len(shown) == 4 and shown[-1] == ("end", 3)  # each rep shown once, the bar ends with the last part
     assert shown[0] < 3  # and moves before it
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-14])
+def test_split_half_reliability_with_missing_trials_does_not_depend_on_the_unit(scale):
+    """Responses in a unit that makes them tiny (1e-14) with missing trials: the split halves'
+    Spearman tied every value (its tie tolerance came from a fill of magnitude 1), so the
+    reliability fell; it is the same at any scale, as without missing trials."""
+    rng = np.random.default_rng(0)
+    n = 30
+    ids = [f"s{i}" for i in range(n)]
+    R = rng.normal(size=(n, 1))[:, :, None] + rng.normal(size=(n, 3, 6))
+    R[rng.uniform(size=R.shape) < 0.4] = np.nan  # some halves without a trial at some stimuli
+    ref = pv.split_half_reliability(nx.neural(R, ids), reps=3, seed=0)
+    got = pv.split_half_reliability(nx.neural(R * scale, ids), reps=3, seed=0)
+    np.testing.assert_allclose(got["reliability"].values, ref["reliability"].values, rtol=1e-12)
+    assert np.isfinite(ref["reliability"].values).all()

@@ -264,6 +264,14 @@ UNIT_ORDER_KINDS = ("ersa", "ereg", "ersa_bootstrap", "ersa_permutation")
 #: follow the one tie rule on its drawn rows (:class:`~neuroxr.kernels.resample_ranks.ResampledSpearman`).
 #: Which data had such near ties the key cannot tell, so each is one revision up.
 RESAMPLE_TIE_KINDS = ("forward_bootstrap", "inter_animal_bootstrap")
+#: The kinds whose target split halves are ranked among their complete pairs (the directions with a
+#: ceiling, their inference, temporal generalisation): the incomplete rows were filled above the
+#: complete values, which set the tie tolerance (values of magnitude 1e-14 all tied; near ties within
+#: three tolerances tied); they are ranked by the tie rule on the complete values alone now
+#: (:func:`neuroxr.kernels.stats.rank_pairs`). Which data had such halves the key cannot tell, so each
+#: is one revision up.
+COMPLETE_RANK_KINDS = ("forward", "reverse", "inter_animal", *TIME_KINDS,
+                       *(k for k in DIRECTION_INFERENCE_KINDS if not k.startswith("model_to_model")))
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -271,7 +279,7 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
          {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
          {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS}, {*CONSTANT_NEUROID_KINDS, *HALF_R_RANGE_KINDS},
-         {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS})
+         {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

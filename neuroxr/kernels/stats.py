@@ -343,13 +343,16 @@ def rank(a: Any, axis: int = -2) -> Any:
 
 
 def _rank_complete(xp: Any, x: Any, valid: Any) -> Any:
-    """Ranks along axis -2 among the ``valid`` entries of each column (others get ranks above them)."""
-    lo = xp.min(xp.where(valid, x, xp.full_like(x, math.inf)), axis=-2, keepdims=True)
+    """Ranks along axis -2 among the ``valid`` entries of each column, by the one tie rule on those
+    alone (the others' ranks are meaningless). The others are copies of the column's largest valid
+    value, so its largest magnitude, which sets the tie tolerance, is that of its valid values (a
+    fill above them raised it: near ties, or every value of a column of tiny values, tied); the
+    copies join that value's group, whose valid entries then lose half their count."""
     hi = xp.max(xp.where(valid, x, xp.full_like(x, -math.inf)), axis=-2, keepdims=True)
-    with np.errstate(invalid="ignore"):  # an all-invalid column: -inf + inf, replaced below
-        fill = hi + xp.abs(hi - lo) + 1.0  # above every valid value of its column
-    fill = xp.where(xp.isfinite(fill), fill, xp.zeros_like(fill))  # all-invalid column: any value
-    return rank(xp.where(valid, x, fill), axis=-2)
+    hi = xp.where(xp.isfinite(hi), hi, xp.zeros_like(hi))  # all-invalid column: any value
+    r = rank(xp.where(valid, x, hi), axis=-2)
+    filled = xp.sum(xp.astype(~valid, r.dtype), axis=-2, keepdims=True)
+    return xp.where(valid & (r == xp.max(r, axis=-2, keepdims=True)), r - filled / 2, r)
 
 
 def rank_pairs(a: Any, b: Any) -> tuple[Any, Any]:

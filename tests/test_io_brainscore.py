@@ -550,3 +550,17 @@ def test_plain_neuroid_coord_beside_the_ids_is_the_neuroid_coord(trials):
     out = from_brainscore(asm)
     assert out.neuroid_id.values.tolist() == neuroids
     assert out["neuroid"].values.tolist() == ["e0", "e1", "e2", "e3"]
+
+
+def test_dims_own_coords_cross_to_brainscore_and_back():
+    # to_brainscore dropped a coord 'stimulus' / 'neuroid' (the dims' own, as tidy tables read them back) without a word
+    rng = np.random.default_rng(3)
+    neural = neuroxr.neural(rng.normal(size=(3, 2, 2)), ["a", "b", "c"], ["n0", "n1"])
+    neural = neural.assign_coords(stimulus=["fa", "fb", "fc"], neuroid=["e0", "e1"])
+    back = from_brainscore(to_brainscore(neural, multiindex=False))
+    xr.testing.assert_identical(back, neural.assign_coords(repeat=[0, 1]).rename("neural"))
+    with pytest.warns(neuroxr.NeuroxrWarning, match="coord 'neuroid' .* is left out of the assembly.*multiindex=False"):
+        asm = to_brainscore(neural)
+    assert asm["stimulus"].values.tolist() == ["fa", "fa", "fb", "fb", "fc", "fc"]
+    back = from_brainscore(asm)
+    assert back["stimulus"].values.tolist() == ["fa", "fb", "fc"] and "neuroid" not in back.coords

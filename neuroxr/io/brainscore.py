@@ -290,9 +290,11 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
         (a temporal assembly, ``time_bin_start``/``time_bin_end`` on ``time_bin``)
         One presentation per (stimulus, repeat) that holds data (all-NaN trials are dropped), with
         ``stimulus_id``, ``repetition``, the stimulus coords (each trial its stimulus's value,
-        as Brain-Score keeps stimulus metadata) and the coords on ``repeat`` (e.g. a per-repeat
-        ``session``: each trial its repeat's value) or on ``stimulus x repeat`` (per-trial fields)
-        on ``presentation``, the neuroid coords on ``neuroid``, other coords on ``time_bin`` there
+        as Brain-Score keeps stimulus metadata; the stimulus dim's own coord ``stimulus`` too) and
+        the coords on ``repeat`` (e.g. a per-repeat ``session``: each trial its repeat's value) or on
+        ``stimulus x repeat`` (per-trial fields) on ``presentation``, the neuroid coords on ``neuroid``
+        (the neuroid dim's own coord ``neuroid`` only with ``multiindex=False``: the MultiIndex takes
+        its name, so it is left out with one warning), other coords on ``time_bin`` there
         too, the array's scalar coords (scalar coords there too) and its attrs. Coords over other
         combinations of dims (e.g. ``stimulus x neuroid``) have no place in the assembly: they are
         left out with one warning naming them. :func:`from_brainscore` reads the stimulus coords
@@ -310,7 +312,10 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
     left: dict[str, tuple[str, ...]] = {}
     for c in neural.coords:
         dims_c = tuple(map(str, neural[c].dims))
-        if c in neural.dims or c == "stimulus_id":  # a dimension coord (positions): the ids label the assembly
+        if c in ("repeat", "time_bin", "stimulus_id"):  # written as repetition / the bins' edges / stimulus_id
+            continue
+        if c == "neuroid" and multiindex:  # the MultiIndex 'neuroid' gathers the neuroid coords: no level takes its name
+            left[str(c)] = dims_c
             continue
         if dims_c == ("neuroid",):
             if c in ("repetition", "presentation", "stimulus_id"):
@@ -328,6 +333,11 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
             coords[str(c)] = ("time_bin", np.asarray(neural[c].values))
         else:
             left[str(c)] = dims_c
+    if "neuroid" in left:
+        left.pop("neuroid")
+        warn("neural: coord 'neuroid' (the neuroid dim's own) is left out of the assembly, whose MultiIndex 'neuroid' "
+             "gathers the neuroid coords and has no level of its name; pass multiindex=False to keep it, or rename it "
+             "first (neural.assign_coords(neuroid_label=('neuroid', neural['neuroid'].values)).drop_vars('neuroid')).")
     if left:  # over neuroid and a trial's dims, say: a presentation x neuroid assembly has no place for it
         warn(f"neural: coords {left} lie on no dim of a Brain-Score assembly (one presentation, one neuroid or one "
              f"time bin), so they are left out of it; keep them on stimulus, repeat or neuroid, or drop them first "

@@ -564,3 +564,11 @@ def test_dims_own_coords_cross_to_brainscore_and_back():
     assert asm["stimulus"].values.tolist() == ["fa", "fa", "fb", "fb", "fc", "fc"]
     back = from_brainscore(asm)
     assert back["stimulus"].values.tolist() == ["fa", "fb", "fc"] and "neuroid" not in back.coords
+
+
+def test_a_scalar_coord_named_like_a_dim_is_a_one_line_error(trials):
+    # xarray's "dimension 'stimulus' already exists as a scalar variable", with a traceback
+    values, stim, rep, neuroids = trials
+    with pytest.raises(LayoutError, match="^assembly: scalar coord 'stimulus' is a name the neural array gives") as err:
+        from_brainscore(_assembly(values, stim, rep, neuroids).assign_coords(stimulus="set1"))
+    assert "\n" not in str(err.value)

@@ -557,3 +557,13 @@ def test_trial_helpers_group_by_the_ids_whatever_the_fields_are_named():
     assert out["neuroid"].tolist() == [7, 8] and out["region"].tolist() == ["V1", "IT"]
     with pytest.raises(LayoutError, match="column 'neuroid' takes several values on one neuroid, e.g. neuroids \\['n0'\\]"):
         per_neuroid({"neuroid": np.array([7, 8, 9])}, nid, ["neuroid"], "t")
+
+
+def test_a_scalar_column_named_like_a_dim_is_a_one_line_error():
+    # xarray's "dimension 'stimulus' already exists as a scalar variable", with a traceback
+    df = pd.DataFrame({"stimulus_id": ["a", "b"], "neuroid_id": ["n0", "n0"], "value": [1.0, 2.0], "stimulus": ["x", "x"]})
+    df.attrs["scalar_columns"] = ["stimulus"]
+    with pytest.raises(LayoutError, match=r"^df: column 'stimulus', listed in df.attrs\['scalar_columns'\], is named "
+                       r"like the array's own dim.*df.rename\(columns=\{'stimulus': 'stimulus_2'\}\)") as err:
+        from_dataframe(df)
+    assert "\n" not in str(err.value)

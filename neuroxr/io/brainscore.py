@@ -231,7 +231,7 @@ def _scalar_coords(assembly: xr.DataArray, out: xr.DataArray) -> dict[str, Any]:
         value = assembly[c].values.item()  # a datetime64[ns] would come out as an int: not kept as one
         if not isinstance(value, _SIMPLE) or assembly[c].dtype.kind in "mM":
             left.append(str(c))
-        elif c in out.coords:
+        elif c in out.coords or c in out.dims:  # a scalar 'stimulus' was xarray's "already exists as a scalar variable"
             raise LayoutError(f"assembly: scalar coord {str(c)!r} is a name the neural array gives its own coord; rename "
                               f"it, e.g. assembly.rename({{{str(c)!r}: 'assembly_{c}'}}).")
         else:

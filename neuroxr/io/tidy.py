@@ -194,6 +194,11 @@ def from_dataframe(
                        neuroid_coords=coords, stimulus_coords=stim_coords,
                        fields={"neuroid": ("column", _RENAME), "stimulus": ("column", _RENAME)})
     scalars = [c for c in scalars if c not in (*keys, *neuroid_columns, *stimulus_columns, *out.coords)]
+    dims = [c for c in scalars if c in out.dims]  # xarray's "already exists as a scalar variable"
+    if dims:
+        raise LayoutError(f"df: column {dims[0]!r}, listed in df.attrs['scalar_columns'], is named like the array's own "
+                          f"dim, which no scalar coord can take; rename it first, e.g. "
+                          f"{_RENAME.format(old=repr(dims[0]), new=repr(dims[0] + '_2'))}.")
     varying = [c for c in scalars if df[c].nunique(dropna=False) > 1]
     if varying:
         warn(f"df: scalar_columns {varying} (df.attrs) take several values; they are left out (pass them as "

@@ -229,8 +229,12 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
 def _shape_null(X: np.ndarray, Y: np.ndarray, metric: Any, width: int | None, perms: np.ndarray) -> np.ndarray:
     """Fit distances of ``(X, Y[perm])`` for every permutation: the whitened ``Xw``, ``Yw`` are fixed,
     the aligned inner product is the nuclear norm of ``Xw^T Yw[perm]`` (zero padding adds zero singular values)."""
+    from ..kernels.shape import unit_scaled
+
     mx, Xw, _ = metric.partial_fit(X, width)
     my, Yw, _ = metric.partial_fit(Y, width)
+    if metric.score_method == "angular":  # an angle is scale-free: near 1e+-150 tx * ty over- or underflowed
+        Xw, Yw = unit_scaled(np, Xw), unit_scaled(np, Yw)
     tx, ty = float(np.sum(Xw * Xw)), float(np.sum(Yw * Yw))
     step = max(1, int(64 * 2**20 // (8 * Xw.shape[1] * Yw.shape[1] + 8 * Y.shape[0] * Yw.shape[1])))
     nuc = np.empty(perms.shape[0])

@@ -69,6 +69,7 @@ __all__ = [
     "pairing",
     "fit_alignment",
     "aligned",
+    "unit_scaled",
     "angular_distance",
     "euclidean_distance",
     "shape_score",
@@ -376,10 +377,27 @@ def row_span(X: Any, n_units: int | None = None) -> Any:
     return _t(xp, Vh[keep, :])
 
 
+def unit_scaled(xp: Any, M: Any) -> Any:
+    """``M`` times the power of two that brings its largest magnitude into ``[0.5, 1)`` (exact: no
+    rounding), so that its squares and products with another such array stay in the normal range;
+    ``M`` itself when it is all zero."""
+    top = float(xp.max(xp.abs(M))) if math.prod(M.shape) else 0.0
+    if not 0.0 < top < math.inf:
+        return M
+    e = math.frexp(top)[1]
+    if abs(e) <= 60:  # one factor (any float dtype holds 2^+-60); else two, each within float32's range
+        return M * math.ldexp(1.0, -e)
+    return (M * math.ldexp(1.0, -(e // 2))) * math.ldexp(1.0, e // 2 - e)
+
+
 def angular_distance(tX: Any, tY: Any) -> float:
     """``arccos(<tX, tY>_F / (||tX||_F ||tY||_F))``; 0 for identical shapes, NaN for a zero
-    representation (a constant one, up to rounding, is zero once centred: :func:`centre`)."""
+    representation (a constant one, up to rounding, is zero once centred: :func:`centre`). Each is
+    first scaled by a power of two to a largest magnitude near 1 (exact): the angle does not depend
+    on either's scale, and the product of the two squared norms overflowed (``pi/2`` for data near
+    ``1e150``) or underflowed (NaN near ``1e-150``)."""
     xp = get_namespace(tX, tY)
+    tX, tY = unit_scaled(xp, tX), unit_scaled(xp, tY)
     num = float(xp.sum(tX * tY))
     den = math.sqrt(float(xp.sum(tX * tX)) * float(xp.sum(tY * tY)))
     if den == 0:
@@ -478,8 +496,8 @@ def shape_distance_from_gram(
     Rx, tx = _whitened_root(Kx, alpha, eig_tol, width)
     Ry, ty = _whitened_root(Ky, alpha, eig_tol, width)
     nuc = float(xp.sum(xp.linalg.svdvals(xp.matmul(Rx, Ry))))
-    if score_method == "angular":
-        den = math.sqrt(tx * ty)
+    if score_method == "angular":  # each root separately: the product of the traces over- or underflowed
+        den = math.sqrt(tx) * math.sqrt(ty)
         return math.acos(min(1.0, max(-1.0, nuc / den))) if den > 0 else math.nan
     return math.sqrt(max(tx + ty - 2 * nuc, 0.0))
 

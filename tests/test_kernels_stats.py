@@ -497,3 +497,23 @@ def test_a_near_flat_rdm_is_ranked_as_pearson_judges_it():
         n_pairs = 66 * 65 / 2  # tau-a: (concordant - discordant) over all pairs; b has no ties
         assert r.values[2] == pytest.approx(kendalltau(labels, b)[0] * np.sqrt((n_pairs - 33) * n_pairs) / n_pairs,
                                             abs=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_spearman_omit_with_an_infinite_complete_value_ranks_the_complete_rows_alone(backend):
+    """A column whose largest complete value is infinite had its incomplete rows filled with 0 (the
+    fill for a column without complete values), which sat among the complete values and moved their
+    ranks: rho 0.44 where the complete rows alone give 0.3. An infinite value is now copied as any
+    largest value is: the ranks and rho are those of the complete rows (scipy's rankdata on them)."""
+    from neuroxr.kernels.stats import rank_pairs
+
+    a = np.array([[-1.0, 1.0], [1.0, 2.0], [np.inf, -np.inf], [3.0, 4.0], [0.5, 3.0], [2.0, np.inf], [np.nan, 0.0]])
+    b = np.array([[1.0, 5.0], [2.0, 4.0], [3.0, 3.0], [np.nan, np.nan], [5.0, 2.0], [4.0, 1.0], [6.0, 6.0]])
+    A, B = (asarray(x, backend=_b(backend)) for x in (a, b))
+    got = to_numpy(spearman(A, B, nan_policy="omit"))
+    ra, rb = (to_numpy(x) for x in rank_pairs(A, B))
+    for j in range(2):
+        ok = ~(np.isnan(a[:, j]) | np.isnan(b[:, j]))
+        np.testing.assert_array_equal(ra[ok, j], rankdata(a[ok, j]))
+        np.testing.assert_array_equal(rb[ok, j], rankdata(b[ok, j]))
+        assert got[j] == pytest.approx(pearsonr(rankdata(a[ok, j]), rankdata(b[ok, j]))[0], abs=1e-12)

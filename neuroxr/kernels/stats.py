@@ -347,9 +347,10 @@ def _rank_complete(xp: Any, x: Any, valid: Any) -> Any:
     alone (the others' ranks are meaningless). The others are copies of the column's largest valid
     value, so its largest magnitude, which sets the tie tolerance, is that of its valid values (a
     fill above them raised it: near ties, or every value of a column of tiny values, tied); the
-    copies join that value's group, whose valid entries then lose half their count."""
+    copies join that value's group, whose valid entries then lose half their count. An infinite
+    largest value is copied too (the copies tie it exactly; a finite fill sat among the values)."""
     hi = xp.max(xp.where(valid, x, xp.full_like(x, -math.inf)), axis=-2, keepdims=True)
-    hi = xp.where(xp.isfinite(hi), hi, xp.zeros_like(hi))  # all-invalid column: any value
+    hi = xp.where(xp.any(valid, axis=-2, keepdims=True), hi, xp.zeros_like(hi))  # all-invalid column: any value
     r = rank(xp.where(valid, x, hi), axis=-2)
     filled = xp.sum(xp.astype(~valid, r.dtype), axis=-2, keepdims=True)
     return xp.where(valid & (r == xp.max(r, axis=-2, keepdims=True)), r - filled / 2, r)

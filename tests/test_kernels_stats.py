@@ -517,3 +517,34 @@ def test_spearman_omit_with_an_infinite_complete_value_ranks_the_complete_rows_a
         np.testing.assert_array_equal(ra[ok, j], rankdata(a[ok, j]))
         np.testing.assert_array_equal(rb[ok, j], rankdata(b[ok, j]))
         assert got[j] == pytest.approx(pearsonr(rankdata(a[ok, j]), rankdata(b[ok, j]))[0], abs=1e-12)
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+def test_weighted_ranks_with_an_infinite_present_value_tie_equal_values_only(per_row):
+    """weighted_ranks took its tolerance as TIE_RTOL times the largest present magnitude, infinite
+    with an infinite value: every present entry tied (all ranks equal), where the tie rule ties equal
+    values only in such a row. And a vector holding an infinite value found no near ties on it (its
+    tolerance is 0), so a resample without that value skipped the rule on its finite values (ranks
+    1, 2 for values 0.5 tolerances apart). Now each resample's ranks are those of its materialised
+    values (scipy's rankdata where the ties are exact, the one rank otherwise)."""
+    from neuroxr.backend import TIE_RTOL
+    from neuroxr.kernels.resample import weighted_ranks
+
+    def materialised(x, w, ranker):
+        out = np.zeros(w.shape)
+        for i, wi in enumerate(w):
+            p = np.flatnonzero(wi > 0)
+            v = np.repeat(x[p], wi[p].astype(int))
+            out[i, p] = ranker(v)[np.cumsum(wi[p].astype(int)) - 1]
+        return out
+
+    x = np.array([1.0, 2.0, 2.0, np.inf, 5.0, -np.inf, 7.0])
+    w = np.array([[1, 1, 1, 1, 1, 1, 1], [2, 0, 1, 1, 0, 0, 3], [1, 1, 0, 0, 2, 1, 1], [0, 1, 1, 0, 1, 0, 1]], float)
+    got = weighted_ranks(np.tile(x, (4, 1)) if per_row else x, w)
+    np.testing.assert_array_equal(got, materialised(x, w, rankdata))
+    y = np.array([1.0, 1.0 + 0.5 * TIE_RTOL * 6.0, 6.0, np.inf, -3.0])  # a near tie of the finite values
+    w = np.array([[1, 1, 1, 0, 1], [1, 1, 1, 1, 1], [2, 1, 0, 1, 0]], float)
+    got = weighted_ranks(np.tile(y, (3, 1)) if per_row else y, w)
+    want = materialised(y, w, lambda v: to_numpy(rank(v[:, None], axis=0))[:, 0])
+    np.testing.assert_array_equal(got, want)
+    assert got[0, 0] == got[0, 1] and got[1, 0] < got[1, 1]  # tied without the infinite value, not with it

@@ -57,6 +57,7 @@ __all__ = [
     "rank",
     "rank_dtype",
     "TIE_RTOL",
+    "lane_tolerance",
     "may_chain",
     "split_long_groups",
     "tie_links",
@@ -83,7 +84,7 @@ _current = "numpy"
 
 
 from ..errors import BackendError, where  # noqa: E402
-from ._array_api import TIE_RTOL, may_chain, rank_dtype, split_long_groups  # noqa: E402
+from ._array_api import TIE_RTOL, lane_tolerance, may_chain, rank_dtype, split_long_groups  # noqa: E402
 from ._threads import (  # noqa: E402
     blas_threads,
     cpu_threads,

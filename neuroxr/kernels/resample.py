@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from ..backend import TIE_RTOL, may_chain, split_long_groups, tie_links
+from ..backend import TIE_RTOL, lane_tolerance, may_chain, split_long_groups
 from ..errors import ParameterError, shown, warn, where
 from ..validation import check_int
 from .stats import MIN_COMPLETE, centre_columns, check_nan_policy, pearson_from_sums
@@ -170,9 +170,10 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
     An entry's rank is ``before + (g + 1) / 2``, with ``before`` the weight of the smaller values and
     ``g`` that of its tie group; ties follow the one tie rule (:func:`neuroxr.backend.tie_links`) on
     the present entries (sorted neighbours at most ``TIE_RTOL`` times the row's largest magnitude
-    apart). One vector ``x`` is sorted once, not per row: without ties (then none on any set of its
-    entries) its ranks are the cumulative weights in that order; with ties each row's groups are
-    found among its present entries along that order. One vector per row: each row is sorted.
+    apart; equal values only in a row with an infinite present value). One vector ``x`` is sorted
+    once, not per row: without ties (then none on any set of its entries) its ranks are the
+    cumulative weights in that order; with ties each row's groups are found among its present
+    entries along that order. One vector per row: each row is sorted.
 
     Parameters
     ----------
@@ -197,19 +198,24 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
         xs = xs[~np.isnan(xs)]
         ws = w[:, order]
         out = np.empty((B, P))
-        if not tie_links(xs).any():  # no ties: each entry's rank is its cumulative weight less (w - 1) / 2
+        # the largest tolerance of any set of the entries (TIE_RTOL times the largest finite magnitude):
+        # no neighbours within it, no ties on any set; a resample's chain can be long only where these can
+        finite = np.abs(xs[np.isfinite(xs)])
+        with np.errstate(invalid="ignore"):  # equal infinities (inf - inf) tie
+            gaps = np.diff(xs)
+            near = ~(gaps > TIE_RTOL * (finite.max() if finite.size else 0.0))
+        if not near.any():  # no ties: each entry's rank is its cumulative weight less (w - 1) / 2
             out[:, order] = np.where(ws > 0, np.cumsum(ws, axis=1) - (ws - 1) / 2, 0.0)
             return out
-        gaps = np.diff(xs)  # a resample's chain can be long only where the vector's can
-        out[:, order] = _ranks_in_order(x[order], ws, may_chain(np, gaps <= TIE_RTOL * np.abs(xs[[0, -1]]).max(), gaps))
+        out[:, order] = _ranks_in_order(x[order], ws, may_chain(np, near, gaps))
         return out
-    xm = np.where(w > 0, x, np.inf)  # absent entries sort last (values are finite): each row's present ones lead
+    xm = np.where(w > 0, x, np.inf)  # absent entries sort last (a present inf ties them: no weight)
     flat = (np.argsort(xm, axis=-1) + np.arange(0, B * P, P)[:, None]).ravel()
     s, ws = xm.ravel()[flat].reshape(B, P), w.ravel()[flat]
     n_present = (ws > 0).reshape(B, P).sum(axis=1)
     ends = np.abs(np.take_along_axis(s, np.stack([np.zeros(B, dtype=int), (n_present - 1).clip(0)], axis=1), 1))
     new = np.ones((B, P), dtype=bool)  # a tie group starts: a row's first entry, or a gap above the tolerance
-    tol = TIE_RTOL * ends.max(axis=1, keepdims=True)
+    tol = lane_tolerance(np, ends)  # the tie rule's: 0 where a present value is infinite
     with np.errstate(invalid="ignore"):  # absent entries (inf - inf) join the row's last group, with no weight
         gaps = np.diff(s, axis=1)
         np.greater(gaps, tol, out=new[:, 1:])
@@ -230,7 +236,7 @@ def _ranks_in_order(xs: np.ndarray, ws: np.ndarray, chains: bool = True) -> np.n
     present = ws > 0
     before_pos = np.maximum.accumulate(np.where(present, np.arange(P), -1), axis=1)
     before_pos = np.concatenate([np.full((B, 1), -1), before_pos[:, :-1]], axis=1)  # the present entry before each
-    tol = TIE_RTOL * np.where(present, np.abs(xs), 0.0).max(axis=1, keepdims=True)
+    tol = lane_tolerance(np, np.where(present, np.abs(xs), 0.0).max(axis=1, keepdims=True))  # 0 where one is infinite
     with np.errstate(invalid="ignore"):  # NaN at absent entries
         new = present & ((before_pos < 0) | (xs - xs[before_pos.clip(0)] > tol))
     new[:, 0] = True  # every row starts a group (of no weight if its first entry is absent)

@@ -150,3 +150,32 @@ def test_pearson_split_half_reliability_of_responses_near_1e150_gives_no_overflo
     out, out_warnings = _run(pearson, R * 1e150, F)
     np.testing.assert_allclose(out, base, rtol=1e-10)
     assert out_warnings == base_warnings
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-160, 1e160, 1e300])
+def test_cosine_relative_features_at_any_finite_scale(scale):
+    """Cosines near 1e-160 came out above 1 (1.00013: the squared norms lost their digits) and near
+    1e160 as 0 with NumPy's overflow warning; a cosine is scale-free, so each row is scaled by a power
+    of two first and every finite scale gives the numbers of scale 1."""
+    _, F = _data()
+    f = nx.features(F, stimulus_id=IDS)
+    base = relative_features(f, IDS[:3]).values
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for anchors in (IDS[:3], F[:3] * scale):
+            np.testing.assert_allclose(relative_features(f * scale, anchors).values, base, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("scale, verb", [(1e-160, "fall below"), (1e160, "overflow")])
+def test_dot_relative_features_beyond_the_range_are_refused_in_one_line(scale, verb):
+    """Dot products of features near 1e160 were inf with NumPy's warning only, near 1e-160 subnormal
+    numbers: refused by the one range rule, naming the input."""
+    from neuroxr.errors import LayoutError
+
+    _, F = _data()
+    f = nx.features(F, stimulus_id=IDS)
+    for call, who in ((lambda: relative_features(f * scale, IDS[:3], similarity="dot"), "features"),
+                      (lambda: relative_features(f, F[:3] * scale, similarity="dot"), "anchors")):
+        with pytest.raises(LayoutError, match=rf"^relative_features: {who}: .*squared norms {verb}.* {who} / abs\({who}\)") as e:
+            call()
+        assert "\n" not in str(e.value)

@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..backend import pow2_scaled
 from ..errors import LayoutError, ParameterError, examples, shown
+from ..kernels.gram_rows import check_range
 from ..layouts import validate_features
 from ..validation import check_computed, real_array
 from ._common import _align, _canonical_any, _drop_unusable, _ids, _is_dask, _named, _neural_mean, canonical_order
@@ -129,6 +131,9 @@ def relative_features(
         A DataArray without ``unit_id`` is refused (its units would pair by position): pass its
         ``.values`` for the features' unit order. Real numbers only (complex and text refused).
     similarity : {"cosine", "dot"}, default "cosine"
+        A cosine is scale-free: the same at every finite scale of features and anchors. Dot
+        products of values beyond about ``1e+-154`` leave float64's range: refused in one line
+        naming the input (:func:`neuroxr.kernels.gram_rows.check_range`).
     anchor_ids : sequence of str, optional
         Ids of the anchors, one per anchor (overrides those found in ``anchors``, whatever their
         kind: stimulus ids, ``stimulus_id`` or ``anchor_id``); default ``anchor0...``.
@@ -163,11 +168,17 @@ def relative_features(
     if len(set(ids)) < ids.size:
         raise LayoutError("relative_features: anchor ids are not unique; pass distinct anchor_ids.")
     X = np.asarray(features.transpose("stimulus", "unit").values, dtype=np.float64)
+    if similarity == "dot":  # products of values beyond about 1e+-154 overflowed (inf) or lost their digits: refused
+        for M, who, arg in ((X, _named(features, "features"), "features"), (E, "anchors", "anchors")):
+            check_range(M, f"relative_features: {who}", arg=arg, axis=1,
+                        note="(cosine similarities do not change; dot products scale by its square)")
     # every sum in canonical order (stimuli, anchors and units sorted by id), so permuting any of them
     # changes no number (BLAS's sums follow the order and shape of what it is given)
     so, ao, uo = canonical_order(_ids(features)), canonical_order(ids), canonical_order(_unit_ids(features))
     X, E = X[np.ix_(so, uo)], np.asarray(E, dtype=np.float64)[np.ix_(ao, uo)]
-    if similarity == "cosine":
+    if similarity == "cosine":  # each row scaled by a power of two first (exact): a cosine is scale-free, and the
+        # norms' squares underflowed (cosines above 1 near 1e-160) or overflowed (0 near 1e160)
+        X, E = pow2_scaled(X), pow2_scaled(E)
         nx = np.linalg.norm(X, axis=1, keepdims=True)
         ne = np.linalg.norm(E, axis=1, keepdims=True)
         X = np.divide(X, nx, out=np.zeros_like(X), where=nx > 0)

@@ -224,3 +224,29 @@ def test_exactness_is_never_claimed_where_it_does_not_hold():
     np.testing.assert_array_equal(nx.rdm(g, "sqeuclidean").values, _pdist(F, "sqeuclidean"))
     half = g * 0.5  # attrs kept: the Gram of F / sqrt(2)
     np.testing.assert_allclose(nx.rdm(half, "sqeuclidean").values, _pdist(F / np.sqrt(2), "sqeuclidean"), atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)])
+def test_tie_squares_with_pair_pass_values_splits_a_long_chain_of_near_ties(backend):
+    """With squared distances from the pair pass (``direct``) the links were never split: a chain of
+    Gram values 0.8 tolerances apart, spanning 3.2, was one group (all made equal), where the tie rule
+    without pair-pass values splits it into groups spanning one tolerance each. Both give the groups
+    a greedy split by hand gives (each the values within one tolerance of its smallest)."""
+    if backend == "torch":
+        pytest.importorskip("torch")
+    from neuroxr.backend import TIE_RTOL
+
+    n = 6
+    P = n * (n - 1) // 2
+    v = 100.0 + np.random.default_rng(3).permutation(P) * 10.0
+    tol = TIE_RTOL * v.max()
+    v[:5] = 120.0 + np.arange(5) * 0.8 * tol  # a chain of near ties
+    v[5] = 1e-3  # a pair close together: its squared distance from the pair pass
+    direct = np.zeros(P)
+    direct[5] = 1.0
+    want = np.array([0.0, 0.0, 1.6, 1.6, 3.2]) * tol  # greedy groups by hand: {0, 0.8}, {1.6, 2.4}, {3.2}
+    for d in (None, squareform(direct).astype(bool)):
+        sq = asarray(squareform(v), backend=backend)
+        got = to_numpy(tie_squares(sq, None if d is None else asarray(d.astype(float), backend=backend) > 0))
+        np.testing.assert_allclose(squareform(got, checks=False)[:5] - 120.0, want, rtol=0, atol=tol * 1e-3)
+        np.testing.assert_array_equal(squareform(got, checks=False)[5:], v[5:])

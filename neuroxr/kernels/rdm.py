@@ -29,7 +29,9 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from ..backend import TIE_RTOL, get_namespace, normalized_dissimilarity, tie_groups, tie_links
+import numpy as np
+
+from ..backend import TIE_RTOL, get_namespace, may_chain, normalized_dissimilarity, tie_groups, tie_links, to_numpy
 from ..backend import upper_tri as _upper_tri
 from ..errors import LayoutError, ParameterError, shown, warn, where
 from .gram import GramStats, constant_features, gram, variance_totals
@@ -67,14 +69,33 @@ def _diag(xp: Any, M: Any) -> Any:
 def _scaled_links(xp: Any, sq: Any, direct: Any) -> Any:
     """The tie links of :func:`tie_squares` over ``sq``'s sorted upper triangle (NaN left out) when
     some values come from the pair pass: neighbours within ``TIE_RTOL`` times the larger of their
-    scales (a pair-pass value: itself; a value from the Gram: the largest of those)."""
+    scales (a pair-pass value: itself; a value from the Gram: the largest of those), a chain of links
+    reaching further split greedily (each group the values within that of its first value)."""
     v, dv = _upper_tri(sq), _upper_tri(direct)
     gram_scale = xp.max(xp.where(dv, xp.zeros_like(v), xp.abs(v)))
     order = xp.argsort(v, stable=True)  # NaN last, as sort
     s, scale = xp.take(v, order), xp.take(xp.where(dv, xp.abs(v), gram_scale), order)
     k = int(xp.sum(xp.astype(~xp.isnan(s), xp.int64)))
     s, scale = s[:k], scale[:k]
-    return (s[1:] - s[:-1]) <= TIE_RTOL * xp.maximum(scale[1:], scale[:-1])
+    gaps = s[1:] - s[:-1]
+    links = gaps <= TIE_RTOL * xp.maximum(scale[1:], scale[:-1])
+    if not may_chain(xp, links, gaps):
+        return links
+    # a chain of links reaching further splits, as the rule's (split_long_groups): each group takes the
+    # values within TIE_RTOL times the larger of its first value's scale and theirs of that first value
+    sh, ch, new = to_numpy(s), to_numpy(scale), np.concatenate([[True], ~to_numpy(links)])
+    start = np.flatnonzero(new)
+    first = np.maximum.accumulate(np.where(new, np.arange(k), 0))
+    bad = sh - sh[first] > TIE_RTOL * np.maximum(ch[first], ch)
+    if not bad.any():
+        return links
+    for g in np.unique(first[bad]):  # the groups spanning too far, split greedily
+        stop = start[np.searchsorted(start, g, side="right")] if g < start[-1] else k
+        f = g
+        for i in range(g + 1, stop):
+            if sh[i] - sh[f] > TIE_RTOL * max(ch[f], ch[i]):
+                new[i], f = True, i
+    return xp.asarray(~new[1:], device=getattr(s, "device", None))
 
 
 def _zero_diag(xp: Any, D: Any) -> Any:

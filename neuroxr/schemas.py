@@ -25,6 +25,7 @@ import functools
 import json
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any
 
@@ -294,23 +295,31 @@ def _describe_store(store: StudyStore | str, values: bool, objects: dict[str, An
         "inference": {},
     }
     entries = _store_entries(store)
-    for kind, path, complete in entries:
+
+    def read(item: tuple[str, str, bool]) -> tuple[Any, Any]:
+        kind, path, complete = item
         found = store.examine(path, fetch=True)  # its document: read once, for its attrs and its open
+        if not complete:
+            return found, None
+        try:
+            return found, _entry_object(store, kind, path, found, values=values)
+        except Exception as exc:  # report, do not stop the walk
+            return found, exc
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # opening many small entries is latency-bound
+        opened = list(pool.map(read, entries))
+    for (kind, path, complete), (found, obj) in zip(entries, opened):
         entry: dict[str, Any] = {
             "path": path,
             "complete": complete,
             "attrs": _jsonable(dict((found.doc or {}).get("attributes") or {})),
         }
         if complete:
-            try:
-                obj = _entry_object(store, kind, path, found, values=values)
-            except Exception as exc:  # report, do not stop the walk
-                entry["error"] = f"{type(exc).__name__}: {exc}"
-                if objects is not None:
-                    objects[path] = exc
+            if objects is not None:
+                objects[path] = obj
+            if isinstance(obj, Exception):
+                entry["error"] = f"{type(obj).__name__}: {obj}"
             else:
-                if objects is not None:
-                    objects[path] = obj
                 try:
                     key = "array" if isinstance(obj, xr.DataArray) else "dataset"
                     entry[key] = describe(obj, values=values if key == "array" else None)

@@ -423,3 +423,20 @@ def test_damage_scan_reads_the_documents_in_one_batch(good_store, monkeypatch):
     assert integrity.scan(good_store._zstore, docs=docs) == []
     assert len(calls) <= 3, len(calls)  # one listing and one batch of document reads
     assert len(docs) == n_docs and docs["scores/forward/net.fc__m3"]["attributes"]["neuroxr_complete"] is True
+
+
+def test_validate_store_opens_entries_concurrently(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    st = _engine_store(tmp_path)
+    threads, real = set(), StudyStore._opened
+
+    def opened(self, found):  # each open waits on the store (latency), not on the others
+        threads.add(threading.get_ident())
+        time.sleep(0.05)
+        return real(self, found)
+
+    monkeypatch.setattr(StudyStore, "_opened", opened)
+    assert validate_store(st) == []
+    assert len(threads) > 1

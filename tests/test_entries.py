@@ -723,8 +723,9 @@ def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, mon
     new = compute(st, "crsa", "net.l1", "net.l2", params={"rdm_method": "euclidean"})
     # crsa 1 (a stop), exact ties, its Spearman (ties up to rounding), ties of small Euclidean distances,
     # a ceiling <= 0 (a stop), the ceiling's valid split and neuroid set (a stop), constancy per unit (a stop),
-    # the pair pass (distances summed directly where the Gram cancels), tie groups spanning one tolerance (a stop)
-    assert new.computed and new.provenance["revision"] == 9
+    # the pair pass (distances summed directly where the Gram cancels), tie groups spanning one tolerance (a stop),
+    # the pair pass's near-tie chains split (a stop)
+    assert new.computed and new.provenance["revision"] == 10
     ref = spearmanr(pdist(X, "euclidean"), pdist(Y, "euclidean")).statistic
     assert abs(float(new.dataset["score"]) - ref) < 1e-12
     assert compute(st, "gram", "net.l1").dataset.attrs["integral"] == 1
@@ -797,7 +798,7 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
         assert kind.revision == revisions.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
     assert sum("forward_bootstrap" in stop for stop in revisions.STOPS) == 6  # the last: each resample's ties by the rule
     assert sum("cka_bootstrap" in stop for stop in revisions.STOPS) == 6  # the last: squares out of range refused, debiased U-centred
-    assert sum("crsa" in stop for stop in revisions.STOPS) == 5  # the last: tie groups span one tolerance at most
+    assert sum("crsa" in stop for stop in revisions.STOPS) == 6  # the last: the pair pass's near-tie chains split
 
 
 def test_the_last_stop_raises_the_kinds_whose_numbers_it_changed_and_no_direction():

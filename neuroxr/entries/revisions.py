@@ -272,6 +272,12 @@ RESAMPLE_TIE_KINDS = ("forward_bootstrap", "inter_animal_bootstrap")
 #: is one revision up.
 COMPLETE_RANK_KINDS = ("forward", "reverse", "inter_animal", *TIME_KINDS,
                        *(k for k in DIRECTION_INFERENCE_KINDS if not k.startswith("model_to_model")))
+#: cRSA and its inference, whose Euclidean RDMs from a Gram with the pair pass (stimuli close together)
+#: tied a chain of near-tie squared distances spanning several tolerances into one value; the chain is
+#: split into groups spanning one tolerance, as the tie rule does elsewhere
+#: (:func:`neuroxr.kernels.rdm.tie_squares`). Which data chain so the key cannot tell, so each is one
+#: revision up.
+PAIR_TIE_KINDS = ("crsa", "crsa_bootstrap", "crsa_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -279,7 +285,7 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
          {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
          {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS}, {*CONSTANT_NEUROID_KINDS, *HALF_R_RANGE_KINDS},
-         {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS})
+         {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

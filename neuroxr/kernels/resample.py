@@ -198,8 +198,7 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
         xs = xs[~np.isnan(xs)]
         ws = w[:, order]
         out = np.empty((B, P))
-        # the largest tolerance of any set of the entries (TIE_RTOL times the largest finite magnitude):
-        # no neighbours within it, no ties on any set; a resample's chain can be long only where these can
+        # no neighbours within the largest tolerance of any set of the entries (TIE_RTOL x the largest finite magnitude): no ties on any set
         finite = np.abs(xs[np.isfinite(xs)])
         with np.errstate(invalid="ignore"):  # equal infinities (inf - inf) tie
             gaps = np.diff(xs)

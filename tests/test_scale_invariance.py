@@ -139,10 +139,9 @@ def test_angular_distance_from_grams_in_small_or_large_units(scale):
     assert ks.shape_distance_from_gram(Xs @ Xs.T, Ys @ Ys.T) == pytest.approx(d0, rel=1e-10)
 
 
-
-@pytest.mark.xfail(strict=False, reason="kernels.stats.root_product forms a * b before checking its range: NumPy's "
-                   "overflow warning leaks (the number is right)")
 def test_pearson_split_half_reliability_of_responses_near_1e150_gives_no_overflow_warning():
+    """kernels.stats.root_product formed a * b before checking its range: NumPy's overflow warning
+    leaked (the number was right)."""
     R, F = _data()
     def pearson(R, F):
         return nx.split_half_reliability(R, reps=3, method="pearson")

@@ -202,7 +202,8 @@ def root_product(xp: Any, a: Any, b: Any) -> Any:
     overflow: ``sqrt(a) sqrt(b)`` where ``a b`` is not a normal number of the dtype (float32
     variances of values near 1e-12 multiply to below its range), bit-equal to ``sqrt(a b)``
     elsewhere. The denominators of the correlations here."""
-    prod = a * b
+    with np.errstate(over="ignore", under="ignore"):  # out of range: the other form, below (NumPy warned)
+        prod = a * b
     info = xp.finfo(prod.dtype)
     normal = (prod >= info.smallest_normal) & (prod <= info.max)
     return xp.where(normal, xp.sqrt(prod), xp.sqrt(a) * xp.sqrt(b))

@@ -403,3 +403,45 @@ def test_brainscore_splits_are_scikit_learns():
         for (tr, te), (rtr, rte) in zip(got, ref, strict=True):
             np.testing.assert_array_equal(tr, rtr)
             np.testing.assert_array_equal(te, rte)
+
+
+def _scaled(feats, neur, which, scale):
+    return (feats * scale if which in ("features", "both") else feats,
+            neur * (1 / scale if which == "opposite" else scale) if which in ("neural", "both", "opposite") else neur)
+
+
+@pytest.mark.parametrize("dask", [False, True])
+@pytest.mark.parametrize("which, scale, verb", [
+    ("neural", 1e-160, "fall below"), ("neural", 1e160, "overflow"), ("neural", 1e300, "overflow"),
+    ("features", 1e-160, "fall below"), ("features", 1e160, "overflow"), ("features", 1e-300, "fall below"),
+])
+def test_brainscore_refuses_units_beyond_the_range_in_one_line(which, scale, verb, dask):
+    """Values beyond about 1e+-154 are refused by the directions' range rule (kernels.gram_rows.check_range),
+    naming the input: responses near 1e160 had a false warning of 7 constant neuroids and a traceback
+    from scipy, features near 1e160 a false refusal as constant (a dead layer)."""
+    feats, neur, *_ = _data(n=40, p=10, k=7)
+    f, n = _scaled(feats, neur, which, scale)
+    n = n.chunk({"neuroid": 3}) if dask else n
+    arg, what = ("features", "features") if which == "features" else ("neural", "responses")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(LayoutError, match=rf"^brainscore: {arg}[^:]*: the {what}' squared norms {verb} float64's normal "
+                                              rf"range .* {arg} / abs\({arg}\)\.max\(\) \(raw, ceiling and score do not change\)\.$") as e:
+            brainscore(f, n, n_components=5)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("scale, verb", [(1e-300, "fall below"), (1e-160, "fall below"), (1e160, "overflow"), (1e300, "overflow")])
+def test_brainscore_ceiling_refuses_responses_beyond_the_range_in_one_line(scale, verb):
+    """brainscore_ceiling of responses near 1e-160 lost digits (0.97358 for 0.97356) and near 1e160 or
+    1e+-300 was NaN with a false warning of constant neuroids and NumPy's all-NaN warnings: refused in one
+    line naming the input; within the range (1e+-150) the ceiling is that of scale 1."""
+    _, neur, *_ = _data(n=40, p=10, k=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(LayoutError, match=rf"^brainscore_ceiling: neural: the responses' squared norms {verb} .* "
+                                              r"neural / abs\(neural\)\.max\(\) \(the ceiling does not change\)\.$"):
+            brainscore_ceiling(neur * scale)
+        base = brainscore_ceiling(neur)
+        for ok in (1e-150, 1e150):
+            np.testing.assert_allclose(brainscore_ceiling(neur * ok)["consistency"].values, base["consistency"].values, rtol=1e-12)

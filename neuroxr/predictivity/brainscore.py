@@ -153,8 +153,9 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
     Parameters
     ----------
     neural : DataArray (stimulus, neuroid, repeat)
-        At least 2 repeats. Missing trials (NaN): each (stimulus, neuroid)'s valid repeats are
-        halved in the split's order (the first ``ceil(v / 2)`` against the rest, the directions'
+        At least 2 repeats; values beyond about ``1e+-154`` are refused in one line (the directions'
+        range rule, :func:`~neuroxr.kernels.gram_rows.check_range`). Missing trials (NaN): each
+        (stimulus, neuroid)'s valid repeats are halved in the split's order (the first ``ceil(v / 2)`` against the rest, the directions'
         ``split="valid"``; Brain-Score's halves on complete rows), so a (stimulus, neuroid) needs
         2 valid repeats: stimuli without them in any neuroid, then neuroids lacking them on some
         stimulus, are left out with one warning (attrs ``n_excluded_stimuli``,
@@ -212,6 +213,8 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
     V = np.asarray(neural.values, dtype=np.float64)
     if not checked:
         check_computed(neural, V, f"{caller}: {name}")  # inf refused
+    # before the constancy rule, which squares them too
+    _check_range(V, f"{caller}: {name}", "responses", _SCALE_NOTE if caller == "brainscore" else "(the ceiling does not change)")
     if const is None:  # the directions' constant-target rule: halves of such a neuroid are anti-correlated noise
         const = warn_constant_targets(nanmean_repeats(V), np.asarray(neural.coords["neuroid_id"].values), f"{caller}: {name}",
                                       "neuroids")
@@ -238,6 +241,21 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
         attrs={"n_splits": n_splits, "seed": seed, "correction": "spearman_brown", **counts, "reference": REFERENCE,
                "source": record_label(neural, "neural")},
     )
+
+
+#: What scaling the inputs leaves unchanged (:func:`_check_range`'s way out).
+_SCALE_NOTE = "(raw, ceiling and score do not change)"
+
+
+def _check_range(values: np.ndarray, name: str, what: str, note: str = _SCALE_NOTE) -> None:
+    """The one range rule (:func:`~neuroxr.kernels.gram_rows.check_range`, as the directions): a
+    one-line ``LayoutError`` naming ``name`` where ``values`` (stimulus, column[, repeat]: a unit, a
+    neuroid) hold a column whose squares overflow float64, or where every square falls below its
+    normal range (values beyond about ``1e+-154``): the ceiling's split-half r lost its digits or was
+    NaN with a false warning of constant neuroids."""
+    from ..kernels.gram_rows import check_range
+
+    check_range(values, name, what=what, arg=name.rpartition(": ")[2].partition(" (")[0], note=note, axis=1)
 
 
 #: Columns of the rank sketch beyond ``n_components`` (:func:`_training_ranks`).
@@ -358,7 +376,9 @@ def brainscore(
     ----------
     features : DataArray (stimulus, unit)
         Model features; paired with ``neural`` by ``stimulus_id``. Features with no variance across
-        the stimuli (a dead layer) are refused as by the directions (a one-line ``LayoutError``).
+        the stimuli (a dead layer) are refused as by the directions (a one-line ``LayoutError``), and
+        so are features or responses beyond about ``1e+-154`` (the directions' range rule,
+        :func:`~neuroxr.kernels.gram_rows.check_range`).
     neural : DataArray (stimulus, neuroid, repeat)
         Responses; the regression target is the trial average. A (stimulus, neuroid) needs a valid
         trial (2 with ``ceiling``, one in each half): stimuli without them in any neuroid are
@@ -420,6 +440,11 @@ def brainscore(
     features, _ = by_id(features, "unit")
     X = np.asarray(features.transpose("stimulus", "unit").values, dtype=np.float64)
     Yv = np.asarray(Y.transpose("stimulus", "neuroid").values, dtype=np.float64)
+    # values beyond about 1e+-154: the directions' one-line refusal, before any rule squares them (in memory: the
+    # responses themselves; dask-backed: the trial means read with the counts, the values checked with the ceiling)
+    _check_range(X, f"brainscore: {fname}", "features")
+    plain = neural.transpose("stimulus", "neuroid", "repeat")
+    _check_range(Yv if _is_dask(plain) else np.asarray(plain.values, dtype=np.float64), f"brainscore: {nname}", "responses")
     check_design(X, f"brainscore: {fname}")  # a dead layer: the directions' one-line refusal (not scipy's SVD error)
     if not 1 <= n_components <= X.shape[1]:
         raise LayoutError(

@@ -410,6 +410,50 @@ def _scaled(feats, neur, which, scale):
             neur * (1 / scale if which == "opposite" else scale) if which in ("neural", "both", "opposite") else neur)
 
 
+@pytest.mark.parametrize("which", ["neural", "features", "both", "opposite"])
+@pytest.mark.parametrize("scale", [1e-150, 1e-100, 1e-16, 1e100, 1e150])
+def test_brainscore_of_tiny_or_huge_units_is_brainscores_score_of_the_units_near_1(which, scale):
+    """scikit-learn's PLS takes targets below an absolute cutoff (10 eps) for constant: responses near
+    1e-16 scored NaN with a warning that it stopped at 0 components; near 1e+-100 (features too) it
+    crashed in scipy's pinv ('A has a NaN entry'). The score is a correlation of predictions with the
+    targets: the features and the trial means are each scaled by a power of two first, and the numbers
+    are scikit-learn's on the data as given at scale 1."""
+    feats, neur, X, R, ids, strata = _data(n=40, p=10, k=7)
+    raw, err, ceil = _reference(X, R, strata, n_components=5)
+    f, n = _scaled(feats, neur, which, scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = brainscore(f, n, n_components=5)
+    np.testing.assert_allclose([float(ds[v]) for v in ("raw", "error", "ceiling")], [raw, err, ceil], rtol=1e-10)
+    base = brainscore(feats, neur, n_components=5)
+    np.testing.assert_allclose(ds["r"].values, base["r"].values, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ds["consistency"].values, base["consistency"].values, rtol=1e-12, atol=1e-14)
+
+
+def test_brainscore_fits_ordinary_units_as_given(monkeypatch):
+    """Within PLS_RANGE the features and trial means reach scikit-learn's PLS unscaled (Brain-Score's
+    numbers, bit for bit); beyond it, each is multiplied by one power of two (the neuroids together:
+    scaling them apart would change the joint fit) into [0.5, 1)."""
+    from neuroxr.predictivity.brainscore import PLS_RANGE
+
+    feats, neur, X, R, ids, strata = _data(n=40, p=10, k=7, scale=50.0)
+    Y = R.mean(axis=2)
+    assert PLS_RANGE[0] < np.abs(X).max() < PLS_RANGE[1] and PLS_RANGE[0] < np.abs(Y).max() < PLS_RANGE[1]
+    seen, fit = [], PLSRegression.fit
+    monkeypatch.setattr(PLSRegression, "fit", lambda self, A, B: seen.append((A.copy(), B.copy())) or fit(self, A, B))
+    kw = dict(n_splits=10, train_size=0.9, test_size=None, random_state=1)
+    splits = list(StratifiedShuffleSplit(**kw).split(np.zeros(len(X)), strata))
+    for f, n, factor in ((feats, neur, (1.0, 1.0)), (feats * 2.0**70, neur * 2.0**-30, (2.0**70, 2.0**-30))):
+        seen.clear()
+        brainscore(f, n, n_components=5)
+        # the factor each reaches scikit-learn with: 1 at scale 1; 2^-e (its largest magnitude in [0.5, 1)) beyond
+        sx, sy = (1.0 if f_ == 1 else f_ * math.ldexp(1.0, -math.frexp(top * f_)[1])
+                  for f_, top in zip(factor, (np.abs(X).max(), np.abs(Y).max())))
+        for (A, B), (tr, _) in zip(seen, splits, strict=True):
+            np.testing.assert_array_equal(A, X[tr] * sx)
+            np.testing.assert_allclose(B, Y[tr] * sy, rtol=1e-15)
+
+
 @pytest.mark.parametrize("dask", [False, True])
 @pytest.mark.parametrize("which, scale, verb", [
     ("neural", 1e-160, "fall below"), ("neural", 1e160, "overflow"), ("neural", 1e300, "overflow"),

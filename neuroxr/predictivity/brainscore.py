@@ -258,6 +258,24 @@ def _check_range(values: np.ndarray, name: str, what: str, note: str = _SCALE_NO
     check_range(values, name, what=what, arg=name.rpartition(": ")[2].partition(" (")[0], note=note, axis=1)
 
 
+#: Largest magnitudes of the features and of the trial means that PLS fits as given (Brain-Score's
+#: numbers, bit for bit); outside, each is first multiplied by the power of two that brings it into
+#: ``[0.5, 1)``. scikit-learn's PLS compares the values with absolute cutoffs (targets below ``10 eps``
+#: taken for constant: 0 components and NaN at ``1e-16``) and overflows past about ``1e100``; the
+#: score is a correlation of predictions with targets, which an exact power of two leaves unchanged.
+PLS_RANGE = (2.0**-20, 2.0**60)
+
+
+def _pls_scaled(M: np.ndarray) -> np.ndarray:
+    """``M`` as given where its largest magnitude lies in :data:`PLS_RANGE` (or it is all zero),
+    else :func:`~neuroxr.kernels.shape.unit_scaled` (one power of two for the whole array: PLS fits
+    the neuroids jointly, so scaling them apart would change the fit)."""
+    from ..kernels.shape import unit_scaled
+
+    top = float(np.max(np.abs(M))) if M.size else 0.0
+    return M if top == 0 or PLS_RANGE[0] <= top <= PLS_RANGE[1] else unit_scaled(np, M)
+
+
 #: Columns of the rank sketch beyond ``n_components`` (:func:`_training_ranks`).
 RANK_OVERSAMPLE = 10
 
@@ -378,7 +396,10 @@ def brainscore(
         Model features; paired with ``neural`` by ``stimulus_id``. Features with no variance across
         the stimuli (a dead layer) are refused as by the directions (a one-line ``LayoutError``), and
         so are features or responses beyond about ``1e+-154`` (the directions' range rule,
-        :func:`~neuroxr.kernels.gram_rows.check_range`).
+        :func:`~neuroxr.kernels.gram_rows.check_range`). Within it, features and trial means whose
+        largest magnitude lies outside :data:`PLS_RANGE` are each multiplied by one power of two before
+        PLS (scikit-learn's absolute cutoffs took targets near ``1e-16`` for constant), which leaves the
+        score unchanged; inside it they are fitted as given (Brain-Score's numbers, bit for bit).
     neural : DataArray (stimulus, neuroid, repeat)
         Responses; the regression target is the trial average. A (stimulus, neuroid) needs a valid
         trial (2 with ``ceiling``, one in each half): stimuli without them in any neuroid are
@@ -460,6 +481,8 @@ def brainscore(
             f"{train_size} of {X.shape[0]} on dim 'stimulus'); pass n_components of at most {n_train}."
         )
     _check_test_size(min(len(te) for _, te in splits), X.shape[0], train_size, n_components)
+    # PLS of tiny or huge units (scikit-learn's absolute cutoffs): each scaled by a power of two, exactly
+    X, Yv = _pls_scaled(X), _pls_scaled(Yv)
     ranks = _training_ranks(X, splits, n_components)
     # the directions' constant-target rule: constant trial means score NaN (r and consistency), said once
     const = warn_constant_targets(Yv, np.asarray(Y.coords["neuroid_id"].values).astype(str), f"brainscore: {nname}", "neuroids")

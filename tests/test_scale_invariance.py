@@ -3,10 +3,10 @@
 Each statistic that is scale-free by definition (correlation and cosine RDMs and their Pearson,
 Spearman, Kendall and cosine comparisons, cRSA and the RDM noise ceilings, linear CKA and its
 bootstrap, effective dimensionality, angular shape distances with ``alpha = 1``, split-half
-reliabilities, cosine relative representations) is probed on copies of small data multiplied by
-positive constants across the range the inputs may take (``1e+-150``) and, where it is also
-offset-free, shifted by a constant: the numbers agree to rounding and no warning or error appears
-that the unscaled call does not give.
+reliabilities, cosine relative representations, Brain-Score's PLS score and ceiling) is probed on
+copies of small data multiplied by positive constants across the range the inputs may take
+(``1e+-150``) and, where it is also offset-free, shifted by a constant: the numbers agree to
+rounding and no warning or error appears that the unscaled call does not give.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from neuroxr.geometry.cka_inference import cka_bootstrap
 from neuroxr.geometry.relative import relative_features
 from neuroxr.geometry.shape_inference import shape_bootstrap
 from neuroxr.kernels import shape as ks
+from neuroxr.predictivity.brainscore import brainscore, brainscore_ceiling
 
 N, K, T, P = 12, 7, 4, 9
 IDS = [f"s{i}" for i in range(N)]
@@ -85,6 +86,8 @@ CALLS = {
     "split_distance": (lambda R, F: split_distance(*_shape_pair(R, F)), True),
     "shape_bootstrap": (lambda R, F: shape_bootstrap(*_shape_pair(R, F), n_boot=8, n_perm=8), True),
     "relative cosine": (lambda R, F: relative_features(F, IDS[:3]), False),
+    "brainscore": (lambda R, F: brainscore(F, R, n_components=3, train_size=0.75), True),
+    "brainscore ceiling": (lambda R, F: brainscore_ceiling(R), True),
 }
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "set_label",
     "resolve",
     "read_set",
+    "stored_sizes",
     "regions_by_set",
     "check_new_set",
     "check_new_feature_sets",
@@ -387,6 +388,18 @@ def read_set(store: Any, ref: SetRef, load: bool = True) -> xr.DataArray:
     da.name = ref.name
     return da
 
+
+def stored_sizes(store: Any, ref: SetRef) -> dict[str, int]:
+    """The dim sizes of the stored array of ``ref``'s set, from its metadata document (nothing opened;
+    a region subset: the whole set's ``neuroid`` size). For what a plan needs before reading a set,
+    e.g. its ``repeat`` or ``time_bin`` dims; where the document does not name its dims, the set is
+    opened lazily."""
+    path = f"neural/{ref.neural}" if ref.kind == "neural" else f"features/{ref.model}/{ref.layer}"
+    meta = store.array_meta(path)
+    names, shape = (meta or {}).get("dimension_names"), (meta or {}).get("shape")
+    if not names or shape is None or None in names or len(names) != len(shape):
+        return {str(k): int(v) for k, v in read_set(store, ref, load=False).sizes.items()}
+    return {str(k): int(v) for k, v in zip(names, shape)}
 
 # ---------------------------------------------------------------------------- refusing ambiguous names
 def check_new_set(

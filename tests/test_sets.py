@@ -7,7 +7,7 @@ import pytest
 
 import neuroxr as nx
 from neuroxr.errors import LayoutError, ParameterError, StoreError
-from neuroxr.sets import SetRef, check_new_set, feature_ref, neural_ref, read_set, resolve
+from neuroxr.sets import SetRef, check_new_set, feature_ref, neural_ref, read_set, resolve, stored_sizes
 
 
 def _store(tmp_path):
@@ -59,6 +59,25 @@ def test_read_set_selects_the_region(tmp_path):
     assert da.name == "mA.V4" and list(np.unique(da["region"].values)) == ["V4"]
     lazy = read_set(st, feature_ref("net", "conv.1"), load=False)
     assert lazy.chunks is not None and lazy.name == "net.conv.1"
+
+
+def test_stored_sizes_come_from_metadata_without_opening_the_set(tmp_path, monkeypatch):
+    """A plan's questions of a set (its repeats: is a ceiling drawn; its time bins) opened it with
+    xarray each time (about 0.1 s a set, most of a no-op sweep's planning); they read its metadata."""
+    from neuroxr.entries import engine
+
+    st = _store(tmp_path)
+    A = nx.neural(np.random.default_rng(1).normal(size=(12, 2, 3, 4)), [f"s{i}" for i in range(12)],
+                  time_bins=[(0, 1), (1, 2), (2, 3), (3, 4)])
+    st.write_neural("mT", A)
+    refs = [neural_ref("mA"), neural_ref("mA", "V4"), neural_ref("mB"), neural_ref("mT"), feature_ref("net", "conv.1")]
+    want = [dict(read_set(st, r, load=False).sizes) for r in refs]
+    monkeypatch.setattr(type(st), "read_neural", lambda *a, **k: pytest.fail("the set was opened"))
+    monkeypatch.setattr(type(st), "read_features", lambda *a, **k: pytest.fail("the set was opened"))
+    got = [stored_sizes(st, r) for r in refs]
+    assert got[1] == {**want[1], "neuroid": 5}  # a region subset: the whole set's neuroids
+    assert [g for i, g in enumerate(got) if i != 1] == [w for i, w in enumerate(want) if i != 1]
+    assert got[3]["time_bin"] == 4 and engine._repeats(st, neural_ref("mT")) == 3
 
 
 def test_colliding_names_are_refused_when_written(tmp_path):

@@ -37,7 +37,7 @@ from ..errors import LayoutError, ParameterError, StoreError, shown, warn
 from ..layouts import validate_metric, validate_scores
 from ..predictivity._prepare import check_dtype
 from ..predictivity.generalization import validate_generalization
-from ..sets import SetRef, read_set, resolve
+from ..sets import SetRef, read_set, resolve, stored_sizes
 from ..store import Examined, StudyStore
 from ..store._zarr import DIGEST_ATTR, TOKEN_ATTR, attrs_edited, writes_digests
 from ..store.integrity import set_edited
@@ -164,7 +164,7 @@ def _input_token(store: StudyStore, path: str) -> str | None:
 
 def _repeats(store: StudyStore, ref: SetRef) -> int:
     """The repeats of a neural set (its ``repeat`` dim; metadata only, nothing loaded)."""
-    return int(read_set(store, ref, load=False).sizes.get("repeat", 1))
+    return stored_sizes(store, ref).get("repeat", 1)
 
 
 def _library_versions(kind: str, params: Mapping[str, Any]) -> dict[str, str] | None:

@@ -99,9 +99,9 @@ def _request(store: Any, entry: Entry, params: Mapping[str, Any]) -> tuple[tuple
 def _draws_ceiling(store: Any, ref: Any) -> bool:
     """Whether crsa's automatic ceiling is drawn for the target ``ref`` (its repeats: metadata only)."""
     from ..geometry.rsa import draws_ceiling
-    from ..sets import read_set
+    from ..sets import stored_sizes
 
-    n = int(read_set(store, ref, load=False).sizes.get("repeat", 1)) if ref.kind == "neural" else None
+    n = stored_sizes(store, ref).get("repeat", 1) if ref.kind == "neural" else None
     return draws_ceiling(n_repeats=n)
 
 
@@ -325,7 +325,7 @@ def _tg_applies(store: Any, entry: Entry, params: Mapping[str, Any]) -> bool:
     """Whether the entry has a temporal-generalisation entry to compute: asked for, and its neural sets time-resolved."""
     if _TG not in params:
         return False
-    from ..sets import read_set
+    from ..sets import stored_sizes
 
     refs = [entry.target_ref] + ([entry.source_ref] if entry.direction == "inter_animal" else [])
-    return all("time_bin" in read_set(store, ref, load=False).dims for ref in refs)
+    return all("time_bin" in stored_sizes(store, ref) for ref in refs)

@@ -278,6 +278,13 @@ COMPLETE_RANK_KINDS = ("forward", "reverse", "inter_animal", *TIME_KINDS,
 #: (:func:`neuroxr.kernels.rdm.tie_squares`). Which data chain so the key cannot tell, so each is one
 #: revision up.
 PAIR_TIE_KINDS = ("crsa", "crsa_bootstrap", "crsa_permutation")
+#: Brain-Score and the shape metrics in units far from 1: brainscore's PLS scored tiny responses (1e-16)
+#: NaN and crashed at 1e+-100, and its ceiling beyond about 1e+-154 lost digits or was NaN (now refused in
+#: one line, as the directions); angular shape distances of two networks near 1e-150 or 1e150 were NaN or
+#: pi/2 (the product of their squared norms out of range). Each is now scaled by a power of two first
+#: (numbers at ordinary scales bit-identical). Which data were so far from 1 the key cannot tell, so each
+#: is one revision up.
+UNIT_SCALE_KINDS = ("brainscore", "shape", "shape_bootstrap", "shape_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -285,7 +292,7 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
          {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
          {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS}, {*CONSTANT_NEUROID_KINDS, *HALF_R_RANGE_KINDS},
-         {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS})
+         {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS, *UNIT_SCALE_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

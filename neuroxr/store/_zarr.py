@@ -275,7 +275,12 @@ def read_key(zstore: Any, key: str) -> bytes | None:
 
 def read_json(zstore: Any, key: str) -> dict[str, Any] | None:
     """The JSON document under ``key``: ``None`` when absent, ``{}`` when it is not a JSON object."""
-    raw = read_key(zstore, key)
+    return parse_json(read_key(zstore, key))
+
+
+def parse_json(raw: bytes | None) -> dict[str, Any] | None:
+    """A document's bytes as :func:`read_json` reads them: ``None`` when absent (``raw`` is None),
+    ``{}`` when they are not a JSON object."""
     if raw is None:
         return None
     try:

@@ -34,6 +34,7 @@ from ._zarr import (
     marks_digest,
     marks_edited,
     new_token,
+    parse_json,
     read_json,
 )
 
@@ -365,15 +366,7 @@ def _documents(zstore: Any, keys: list[str]) -> dict[str, dict[str, Any] | None]
     out: dict[str, dict[str, Any] | None] = {}
     for i in range(0, len(keys), _BATCH):
         for key, raw in get_many(zstore, keys[i : i + _BATCH]).items():
-            node = key[: -len("zarr.json")].rstrip("/")
-            if raw is None:
-                out[node] = None
-                continue
-            try:
-                doc = json.loads(raw)
-            except ValueError:
-                doc = {}
-            out[node] = doc if isinstance(doc, dict) else {}
+            out[key[: -len("zarr.json")].rstrip("/")] = parse_json(raw)
     return out
 
 

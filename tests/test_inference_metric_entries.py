@@ -62,19 +62,19 @@ def test_metric_bootstrap_entries_equal_the_geometry_functions(sweep_copy):
 
 def test_shape_bootstrap_entry_takes_the_interval_method(sweep_copy):
     """The entry's interval is shape_bootstrap's (default centred on the estimate, with score_bias), at
-    the kind's revision 4 (a stop centred it, the next one made an undefined resample's interval NaN, a
-    later one decided constancy per unit);
+    the kind's revision 6 (a stop centred it, the next one made an undefined resample's interval NaN, a
+    later one decided constancy per unit, ..., the last scaled networks far from 1 by a power of two);
     method='percentile' or 'basic' are other entries, 'bca' is refused."""
     path = sweep_copy()
     F, R = _sets(path)
-    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 5
+    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 6
     assert "method" not in KINDS["shape_permutation"].defaults
     res = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10))
     ds = res.dataset
     boot, d = ds["score_boot"].values, float(ds["score"])
     assert float(ds["score_bias"]) == pytest.approx(boot.mean() - d)
     np.testing.assert_allclose(ds["score_ci"], d + np.quantile(boot - boot.mean(), [0.025, 0.975]))
-    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 5
+    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 6
     for method in ("percentile", "basic"):
         other = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method=method))
         assert other.computed and other.path != res.path

@@ -37,7 +37,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from .attrs import decode_attrs, storable
+from .attrs import decode_attrs
 from .errors import LayoutError, ParameterError, warn
 from .layouts import validate_features, validate_metric, validate_neural, validate_scores
 from .store import DATA_VAR, StoreError, StudyStore, _jsonable
@@ -218,9 +218,9 @@ def _entry_object(store: StudyStore, kind: str, path: str, found: Any = None,
                   values: bool = True) -> xr.DataArray | xr.Dataset:
     """The complete entry ``path`` as :meth:`~neuroxr.store.StudyStore.read_dataset` reads it (``found``:
     a reading of it, :meth:`~neuroxr.store.StudyStore.examine`); a neural or feature set as its DataArray.
-    ``values=False``: for its layout alone (:func:`_layout_dataset`: the same checks, no data readable)."""
+    ``values=False``: for its layout alone (:meth:`~neuroxr.store.StudyStore.read_layout`: the same checks, no data read)."""
     found = store.examine(path, fetch=True) if found is None else found
-    ds = store.read_dataset(found) if values else _layout_dataset(store, found)
+    ds = store.read_dataset(found) if values else store.read_layout(found)
     if kind in ("neural", "features"):
         if DATA_VAR not in ds.data_vars:
             raise StoreError(
@@ -231,23 +231,6 @@ def _entry_object(store: StudyStore, kind: str, path: str, found: Any = None,
         da.attrs = dict(ds.attrs)
         return da.rename(path)
     return ds
-
-
-def _layout_dataset(store: StudyStore, found: Any) -> xr.Dataset:
-    """What :meth:`~neuroxr.store.StudyStore.read_dataset` gives for the reading ``found``, as far as a
-    layout check sees it: the same open and refusals (unfinished, damaged, lost chunks of a coordinate,
-    a rewrite met), coords loaded as it loads them, attrs as it hands them out, but its data variables
-    lazy and never read (their dims, dtypes and attrs only): one open, without the guarded reading
-    that :meth:`read_dataset` builds per variable for data that a layout check never reads."""
-    import dask.array
-
-    ds, coords, _ = store._settled(found, store._opened, "opened")
-    ds = ds.assign_coords(coords)
-    lazy = {name: dask.array.from_array(var.variable._data, chunks=var.shape, name=f"neuroxr-layout-{found.path}/{name}",
-                                        asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype))
-            for name, var in ds.data_vars.items()}
-    ds = ds.copy(data=lazy)  # the variables' data replaced at once (no merge per variable)
-    return ds if found.path.split("/")[0] in ("neural", "features", "cache") else storable(ds)
 
 
 def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str, Any]:

@@ -314,7 +314,25 @@ class Reading(Listing):
                 name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),
             )
             ds[name] = var.copy(data=data)
-        # an entry (a result) is handed out storable; a set keeps its attrs as the store holds them
+        return self._handed_out(path, ds)
+
+    def read_layout(self, found: Examined) -> xr.Dataset:
+        """What :meth:`read_dataset` gives for the reading ``found``, as far as a layout check sees it:
+        the same open and refusals (unfinished, damaged, lost chunks of a coordinate, a rewrite met),
+        coords and attrs as it hands them out, its data variables lazy and never read (their dims,
+        dtypes and attrs only), without the guarded reading it builds per variable."""
+        import dask.array
+
+        ds, coords, _ = self._settled(found, self._opened, "opened")
+        ds = ds.assign_coords(coords)
+        lazy = {name: dask.array.from_array(var.variable._data, chunks=var.shape, name=f"neuroxr-layout-{found.path}/{name}",
+                                            asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype))
+                for name, var in ds.data_vars.items()}
+        return self._handed_out(found.path, ds.copy(data=lazy))  # the variables' data replaced at once
+
+    @staticmethod
+    def _handed_out(path: str, ds: xr.Dataset) -> xr.Dataset:
+        """An entry (a result) is handed out storable; a set keeps its attrs as the store holds them."""
         return ds if path.split("/")[0] in ("neural", "features", "cache") else storable(ds)
 
     # ------------------------------------------------------------------ integrity

@@ -489,3 +489,30 @@ def test_brainscore_ceiling_refuses_responses_beyond_the_range_in_one_line(scale
         base = brainscore_ceiling(neur)
         for ok in (1e-150, 1e150):
             np.testing.assert_allclose(brainscore_ceiling(neur * ok)["consistency"].values, base["consistency"].values, rtol=1e-12)
+
+
+@pytest.mark.parametrize("factor, warned", [(1e-16, True), (1e-13, False)])
+def test_a_neuroid_below_scikit_learns_pls_cutoff_is_left_out_of_the_median_with_a_warning(factor, warned):
+    feats, neur, X, R, ids, _ = _data(n=60, k=6, reps=4, objects=False)
+    R = R.copy()
+    R[:, 2, :] *= factor  # varies, by the directions' relative rule, but below PLS's absolute cutoff at 1e-16
+    neur = neur.copy(data=R)
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        ds = brainscore(feats, neur, n_components=5, ceiling=False)
+    said = [str(w.message) for w in got if "PLS cutoff" in str(w.message)]
+    assert len(said) == (1 if warned else 0)
+    if warned:
+        assert "1 neuroids" in said[0] and "'n2'" in said[0] and "10 of 10 splits" in said[0]
+    # scikit-learn's PLS on the same splits (stimuli in sorted-id order, as _data's ids): the neuroid's r is NaN
+    Y = R.mean(axis=2)
+    splits = ShuffleSplit(n_splits=10, train_size=0.9, test_size=None, random_state=1).split(np.zeros(len(X)))
+    per_split = []
+    for tr, te in splits:
+        pred = PLSRegression(n_components=5, scale=False).fit(X[tr], Y[tr]).predict(X[te])
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rs = [scipy.stats.pearsonr(pred[:, j], Y[te, j])[0] for j in range(Y.shape[1])]
+        per_split.append(np.nanmedian(rs))
+    assert np.isnan(ds["r"].values[:, 2]).all() == warned
+    np.testing.assert_allclose(float(ds["raw"]), np.mean(per_split), rtol=1e-10)

@@ -36,7 +36,7 @@ import xarray as xr
 
 from ..alignment import to_canonical
 from ..attrs import encode_attrs
-from ..errors import LayoutError, ParameterError, no_effect, shown, too_few_stimuli, warn
+from ..errors import LayoutError, ParameterError, examples, no_effect, shown, too_few_stimuli, warn
 from ..geometry._common import (
     _align,
     _canonical_any,
@@ -334,6 +334,26 @@ def _warn_rank(ranks: np.ndarray, fitted: np.ndarray, n_components: int, fname: 
 MIN_TEST = 3
 
 
+def _warn_cutoff(Y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], const: np.ndarray, ids: np.ndarray,
+                 nname: str) -> None:
+    """One warning naming the neuroids (columns of the (n, k) trial means ``Y``, as fitted) that
+    scikit-learn's PLS treats as constant on some split's training stimuli: every centred value
+    below its absolute cutoff (10 eps), though the directions' relative rule (``const``) finds them
+    varying. PLS then predicts their mean, so their r is NaN and Brain-Score's median leaves them out."""
+    cutoff = 10 * np.finfo(np.float64).eps  # scikit-learn's NIPALS: columns all below it are zeroed
+    hit = np.zeros(Y.shape[1], dtype=int)
+    for tr, _ in splits:
+        Yt = Y[tr]
+        hit += np.all(np.abs(Yt - Yt.mean(axis=0)) < cutoff, axis=0)
+    hit[const] = 0
+    if hit.any():
+        warn(f"brainscore: {nname}: {int((hit > 0).sum())} neuroids vary by less than scikit-learn's PLS cutoff (10 eps about "
+             f"their mean) on the training stimuli of up to {int(hit.max())} of {len(splits)} splits, far less than the "
+             f"largest neuroid: {examples(ids[hit > 0])}. PLS fits them as constant there, so their r is NaN and the "
+             "median leaves them out (as in Brain-Score); give such neuroids in their own set, or in a unit closer to "
+             "the others'.")
+
+
 def _check_test_size(n_test: int, n: int, train_size: float, n_components: int) -> None:
     """A one-line ``LayoutError`` when the splits hold out fewer than :data:`MIN_TEST` of the ``n``
     stimuli, naming the fewest stimuli that ``train_size`` needs and the largest ``train_size`` (in
@@ -501,6 +521,7 @@ def brainscore(
         r[:, const] = np.nan
         per_split = np.nanmedian(r, axis=1)
     _warn_rank(ranks, fitted, n_components, fname)
+    _warn_cutoff(Y_by_id, splits, const[order], np.asarray(Y.coords["neuroid_id"].values).astype(str)[order], nname)
     raw = float(per_split.mean())
     data: dict[str, Any] = {
         "raw": ((), raw),

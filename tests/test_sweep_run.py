@@ -671,3 +671,23 @@ def test_a_set_rewritten_while_the_sweep_runs_is_refused_not_mixed(sweep_copy, m
     current = list_entries(path)
     assert set(again.table.path) <= set(current[current.current].path)
     assert len(again.table) == 2
+
+
+def test_a_rerun_reads_each_reused_entry_once(sweep_copy, monkeypatch):
+    """The entries a re-run reuses are read once (for the damage check and the tables alike): the tables
+    were built from a second read of every entry, the one the reuse check had made being dropped."""
+    path = sweep_copy()
+    one = dict(models="netA", layers=["layer3"], neural="animalA", client="serial", progress=False)
+    first = sweep(path, directions=["forward", "reverse", "cka"], reps=2, **one)
+    reads, real = [], StudyStore.read_dataset
+
+    def counting(self, found, *args, **kwargs):
+        reads.append(getattr(found, "path", found))
+        return real(self, found, *args, **kwargs)
+
+    monkeypatch.setattr(StudyStore, "read_dataset", counting)
+    again = sweep(path, directions=["forward", "reverse", "cka"], reps=2, **one)
+    assert len(again.skipped) == 3 and not again.computed
+    assert sorted(reads) == sorted([*again.table["path"], *again.metric_table["path"]])
+    pd.testing.assert_frame_equal(again.table, first.table)
+    pd.testing.assert_frame_equal(again.metric_table, first.metric_table)

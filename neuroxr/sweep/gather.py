@@ -287,12 +287,12 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     rows, trows = [], []
     loaded: list[tuple[Entry, xr.Dataset]] = []
     located = _locate(store, entries, paths, score_kwargs, None, failed)
-    timed, read = False, []
-    for e, path, ds_all in zip(entries, located, _read_all(store, located, read)):
+    timed, provs = False, []
+    for e, path, ds_all in zip(entries, located, _read_all(store, located, read)):  # read: the reused entries, read once
         if ds_all is None:
             continue
         prov = _params(ds_all)  # decoded once per entry: its rows and the shared attrs
-        read.append(prov)
+        provs.append(prov)
         if "time_bin" not in ds_all.dims:
             loaded.append((e, ds_all))
         timed = timed or "time_bin" in ds_all.dims
@@ -303,7 +303,7 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
                                                *PARAM_COLUMNS])
     table = as_counts(table, ["n_excluded_stimuli"])
     target_table = (pd.concat(trows, ignore_index=True) if trows else pd.DataFrame(columns=cols + ["target_kind", "target_id", "ev", "ev_sd", "r", "included"]))
-    return _with_shared_params(_dataset(store, entries, loaded), read), table, target_table
+    return _with_shared_params(_dataset(store, entries, loaded), provs), table, target_table
 
 
 def _with_shared_params(ds: xr.Dataset, params: Sequence[Mapping[str, Any]]) -> xr.Dataset:
@@ -469,12 +469,12 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
     from ..entries import metric_value
 
     located = _locate(store, entries, paths, None, metric_options, failed)
-    rows, read = [], []
-    for e, path, ds in zip(entries, located, _read_all(store, located, read)):
+    rows, provs = [], []
+    for e, path, ds in zip(entries, located, _read_all(store, located, read)):  # read: the reused entries, read once
         if ds is None:
             continue
         prov = _params(ds)  # decoded once per entry: its row and the shared attrs
-        read.append(prov)
+        provs.append(prov)
         split = "split" in ds["score"].dims
         rows.append({"metric": e.direction, "source": e.source, "target": e.target or None, "model": e.model,
                      "layer": e.layer, "neural": e.neural, "region": e.region, "key": e.key, "path": path,
@@ -532,4 +532,4 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
         ds["neural_dimensionality"] = (("neural", "region"), arr,
                                        {"long_name": "effective dimensionality of the trial-averaged responses"})
     ds.attrs["store"] = store.url
-    return _with_shared_params(ds, read), table
+    return _with_shared_params(ds, provs), table

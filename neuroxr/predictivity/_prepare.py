@@ -398,7 +398,10 @@ def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str =
     :func:`~neuroxr.kernels.stats.column_tol`, by blocks; one large constant column never hides the others' variance), as the streamed forward direction decides
     it from the Gram's statistics (:func:`gram_matrix`). With a ``cause`` (:func:`float32_cause`), the same sums flag
     the columns ``what`` whose float32 rounding costs their variation its digits (:func:`~neuroxr.kernels.offsets.warn_offsets`).
-    ``drawn``: ``X`` is a rep's ``max_n`` subset (the message says so)."""
+    ``drawn``: ``X`` is a rep's ``max_n`` subset (the message says so). A design over fewer than 2 stimuli has
+    no variance to judge: the folds that follow refuse its count (too few stimuli, never a dead layer)."""
+    if X.shape[0] < 2:
+        return
     if cause is None and X.shape[1] > 1 and not bool(np.all(no_variance(*column_squares(X[:, :1]), column_tol(np, X.dtype)))):
         return  # its first column varies: so does the design (the common case, decided on one column)
     varying = False

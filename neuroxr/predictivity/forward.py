@@ -218,6 +218,10 @@ def _forward(
     R = prep.take(R, keep)
     total = total if R is R0 else None
     n, k, _ = R.shape
+    # the stimuli each target keeps are counted before the design is judged: a design over the one
+    # stimulus missing values leave is "too few stimuli" (NothingToScore: a time bin left so is NaN), not a dead layer
+    groups = prep.target_groups(valid, nname, nids[ok], n_folds, fold_seed, None if bins is None else bins[ok],
+                                prep.target_counts(keep, valid))
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
         F, (K, const) = None, prep.gram_matrix(features, gram, order, keep, caller, fname, dtype)
@@ -232,8 +236,6 @@ def _forward(
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
-    groups = prep.target_groups(valid, nname, nids[ok], n_folds, fold_seed, None if bins is None else bins[ok],
-                                prep.target_counts(keep, valid))
     bar, done = TargetProgress(reps, progress, "forward", sum(cols.size for _, cols in groups)), 0
     for rows, cols in groups:
         reg = prep.fold_regressor("forward", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)

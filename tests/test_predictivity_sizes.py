@@ -1,0 +1,118 @@
+"""The directions at the smallest sizes a user can give: the fewest stimuli, one neuroid, unit or
+time bin, one or two repeats, a target left with one stimulus by missing values, components past
+what the folds allow. Each is a right number (a reference computed here) or a one-line error
+naming the argument and what to do, never a traceback from NumPy/scikit-learn."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+import neuroxr as nx
+from neuroxr import predictivity as d
+from neuroxr.alignment import canonical_order
+from neuroxr.errors import LayoutError, NoPredictor, NothingToScore
+from neuroxr.kernels.folds import kfold_indices
+from neuroxr.predictivity import inference as inf
+
+BINS = [(0, 10), (10, 20)]
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = str(exc)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def _data(n=12, p=2, k=1, T=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, p)), rng.normal(size=(n, k, T))
+
+
+def _oof_ridge_r(X, y, n_folds, alpha=0.1):
+    """Out-of-fold scikit-learn Ridge predictions of ``y`` from ``X`` (rows in canonical order) and their Pearson r."""
+    P = np.empty_like(y)
+    for train, test in kfold_indices(len(y), n_folds, 0):
+        P[test] = Ridge(alpha=alpha).fit(X[train], y[train]).predict(X[test])
+    return np.corrcoef(P, y)[0, 1]
+
+
+# --- a target left with a single stimulus by missing values: too few stimuli, never a "dead layer" -------------
+
+
+def _left_with_one(R):
+    R = R.copy()
+    R[1:, 0] = np.nan  # neuroid 0: a valid trial at the first stimulus only
+    return R
+
+
+@pytest.mark.parametrize("call", ["forward", "forward_nc", "boot_forward", "perm_forward", "boot_inter_animal",
+                                  "perm_inter_animal", "generalization", "generalization_animal"])
+def test_one_stimulus_left_is_too_few_stimuli(call):
+    F, R = _data()
+    R = _left_with_one(R)
+    rng = np.random.default_rng(3)
+    full = nx.neural(rng.normal(size=(12, 2, 2)), name="a")
+    feats, neural = nx.features(F, name="net"), nx.neural(R, name="monkey")
+    timed = nx.neural(R[..., None], time_bins=BINS[:1], name="monkey")
+    calls = {
+        "forward": lambda: d.forward(feats, neural, reps=2, n_folds=2),
+        "forward_nc": lambda: d.forward(feats, neural, noise_ceiling=False, n_folds=2),
+        "boot_forward": lambda: inf.bootstrap("forward", feats, neural, reps=2, n_folds=2, n_boot=3),
+        "perm_forward": lambda: inf.permutation_test("forward", feats, neural, n_folds=2, n_perm=3),
+        "boot_inter_animal": lambda: inf.bootstrap("inter_animal", full, neural, reps=2, n_folds=2, n_boot=3),
+        "perm_inter_animal": lambda: inf.permutation_test("inter_animal", full, neural, n_folds=2, n_perm=3),
+        "generalization": lambda: d.temporal_generalization(feats, timed, n_folds=2),
+        "generalization_animal": lambda: d.temporal_generalization(
+            timed, nx.neural(rng.normal(size=(12, 1, 2, 1)), time_bins=BINS[:1], name="b"), n_folds=2),
+    }
+    with pytest.raises(LayoutError) as info:
+        _quiet(calls[call])
+    assert not isinstance(info.value, NoPredictor)  # the features vary: a single stimulus is the cause
+    assert "too few stimuli" in _one_line(info.value)
+
+
+def test_forward_one_stimulus_left_is_nothing_to_score():
+    F, R = _data()
+    with pytest.raises(NothingToScore, match=r"^forward: neural \(monkey\): too few stimuli"):
+        _quiet(d.forward, nx.features(F, name="net"), nx.neural(_left_with_one(R), name="monkey"), reps=2, n_folds=2)
+
+
+def test_time_resolved_bootstrap_bin_left_with_one_stimulus_is_nan():
+    """A bin whose only neuroid keeps one stimulus is NaN; the other bin has the numbers of a call on it
+    alone (as the direction does), instead of the whole bootstrap being refused as a dead layer."""
+    F, _ = _data()
+    R = np.random.default_rng(1).normal(size=(12, 1, 2, 2))
+    R[1:, 0, :, 0] = np.nan
+    feats = nx.features(F, name="net")
+    neural = nx.neural(R, time_bins=BINS, name="monkey")
+    kw = dict(reps=2, n_folds=3, n_boot=4)
+    got = _quiet(inf.bootstrap, "forward", feats, neural, **kw)
+    alone = _quiet(inf.bootstrap, "forward", feats, nx.neural(R[..., 1], name="monkey"), **kw)
+    assert np.isnan(got["ev"].isel(time_bin=0)).all()
+    np.testing.assert_allclose(got["ev"].isel(time_bin=1).values, alone["ev"].values, rtol=1e-12)
+    np.testing.assert_allclose(got["ev_boot"].isel(time_bin=1).values, alone["ev_boot"].values, rtol=1e-12)
+
+
+def test_temporal_generalization_animal_bin_left_with_one_stimulus():
+    """A's only neuroid keeps one stimulus at bin 0: the pairs with bin 0 are NaN, the (1, 1) pair is
+    scikit-learn's Ridge from A's bin 1 (not a refusal of A's bin 0 as a constant design)."""
+    rng = np.random.default_rng(2)
+    A, B = rng.normal(size=(12, 1, 2, 2)), rng.normal(size=(12, 1, 2, 2))
+    A[1:, 0, :, 0] = np.nan
+    got = _quiet(d.temporal_generalization, nx.neural(A, time_bins=BINS, name="a"),
+                 nx.neural(B, time_bins=BINS, name="b"), n_folds=3)
+    order = canonical_order([f"stimulus{i}" for i in range(12)])
+    ref = _oof_ridge_r(A[order, :, :, 1].mean(axis=2), B[order, 0, :, 1].mean(axis=1), 3)
+    r = got["r"].values[0]
+    assert np.isnan(r[0]).all() and np.isnan(r[:, 0]).all()
+    np.testing.assert_allclose(r[1, 1], ref, rtol=1e-9)

@@ -14,7 +14,7 @@ from sklearn.linear_model import Ridge
 import neuroxr as nx
 from neuroxr import predictivity as d
 from neuroxr.alignment import canonical_order
-from neuroxr.errors import LayoutError, NoPredictor, NothingToScore
+from neuroxr.errors import LayoutError, NoPredictor, NothingToScore, ParameterError
 from neuroxr.kernels.folds import kfold_indices
 from neuroxr.predictivity import inference as inf
 
@@ -116,3 +116,48 @@ def test_temporal_generalization_animal_bin_left_with_one_stimulus():
     r = got["r"].values[0]
     assert np.isnan(r[0]).all() and np.isnan(r[:, 0]).all()
     np.testing.assert_allclose(r[1, 1], ref, rtol=1e-9)
+
+
+# --- PLS components past what a training fold holds: a one-line refusal, the bound itself scikit-learn's numbers ---
+
+
+def _pls_calls(regressor, n_components=None):
+    rng = np.random.default_rng(4)
+    F, G = nx.features(rng.normal(size=(4, 3)), name="net"), nx.features(rng.normal(size=(4, 2)), name="other")
+    R = nx.neural(rng.normal(size=(4, 3, 2)), name="monkey")
+    kw = dict(regressor=regressor, n_folds=2, **({} if n_components is None else {"n_components": n_components}))
+    return {
+        "forward": lambda: d.forward(F, R, reps=2, **kw),
+        "reverse": lambda: d.reverse(R, G, reps=2, **kw),
+        "inter_animal": lambda: d.inter_animal(R, R.isel(neuroid=[0]), reps=2, **kw),
+        "model_to_model": lambda: d.model_to_model(F, G, **kw),
+    }
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "inter_animal", "model_to_model"])
+@pytest.mark.parametrize("estimator", [False, True], ids=["pls", "PLSRegression"])
+def test_pls_components_past_the_training_fold_are_refused(direction, estimator):
+    from sklearn.cross_decomposition import PLSRegression
+
+    calls = _pls_calls(PLSRegression(3), None) if estimator else _pls_calls("pls", 3)  # 3 columns, 2 training stimuli
+    with pytest.raises(ParameterError) as info:
+        _quiet(calls[direction])
+    msg = _one_line(info.value)
+    assert msg.startswith(f"{direction}: ") and "n_components=3" in msg and "'stimulus'" in msg
+    assert "n_components <= 2" in msg
+
+
+def test_pls_components_at_the_training_fold_size_are_scikit_learns():
+    from sklearn.cross_decomposition import PLSRegression
+
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))  # 2 folds of 5: training folds of 2 and 3 stimuli
+    got = _quiet(d.model_to_model, nx.features(X, name="a"), nx.features(Y, name="b"), regressor="pls",
+                 n_components=2, n_folds=2)
+    order = canonical_order([f"stimulus{i}" for i in range(5)])
+    Xc, Yc = X[order], Y[order]
+    P = np.empty_like(Yc)
+    for train, test in kfold_indices(5, 2, 0):
+        P[test] = _quiet(PLSRegression(2).fit, Xc[train], Yc[train]).predict(Xc[test])
+    ref = [np.corrcoef(P[:, j], Yc[:, j])[0, 1] for j in range(2)]
+    np.testing.assert_allclose(got["r"].values.ravel(), ref, rtol=1e-9)

@@ -494,11 +494,7 @@ class Regressor:
     def _sklearn_oof(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         if isinstance(self.name, str) and self.name == "univariate":
             return univariate_oof(X, Y, self.folds, self.design_batch_bytes)
-        if isinstance(self.name, str) and self.name == "pls" and self.n_components > X.shape[1]:
-            raise ParameterError(
-                f"{where(self.caller)}regressor='pls': n_components={self.n_components} but the predictors have {X.shape[1]} columns "
-                f"(units of the features, or neuroids of the neural source); pass n_components <= {X.shape[1]}."
-            )
+        self._check_pls_components(X, Y)
         finite = np.isfinite(Y).all(axis=0)
         if not finite.all():  # a target with a NaN (an empty split half under split='slots') is predicted NaN,
             P = np.full(Y.shape, np.nan)  # as S @ Y predicts it; a joint fit fits the other targets
@@ -530,6 +526,35 @@ class Regressor:
                         "neither reproduced nor identified. Give it a fixed random_state (e.g. random_state=0)."
                     )
         return P
+
+    def _check_pls_components(self, X: np.ndarray, Y: np.ndarray) -> None:
+        """A one-line :class:`ParameterError` for PLS components (``pls``, or a PLS estimator of
+        scikit-learn's ``cross_decomposition``) past what a training fold can hold: at most its predictor
+        columns and its stimuli (and, for ``PLSCanonical``/``CCA``, the targets), scikit-learn's bound,
+        which otherwise failed inside the fit with its own traceback."""
+        from sklearn.cross_decomposition import CCA, PLSCanonical, PLSRegression
+
+        named = isinstance(self.name, str) and self.name == "pls"
+        if not (named or isinstance(self.name, (PLSRegression, PLSCanonical, CCA))):
+            return
+        m = int(self.n_components if named else self.name.n_components)
+        arg = f"n_components={m}" if named else f"regressor={type(self.name).__name__}(n_components={m})"
+        head = f"{where(self.caller)}{'regressor=' + repr('pls') + ': ' if named else ''}{arg} but the"
+        if m > X.shape[1]:
+            raise ParameterError(
+                f"{head} predictors have {X.shape[1]} columns (units of the features, or neuroids of the neural source); "
+                f"pass n_components <= {X.shape[1]}."
+            )
+        train = min(len(tr) for tr, _ in self.folds)
+        if m > train:
+            raise ParameterError(
+                f"{head} smallest training fold holds {train} stimuli (dim 'stimulus', {X.shape[0]} stimuli in "
+                f"{len(self.folds)} folds); pass n_components <= {train}, or give more stimuli or folds."
+            )
+        if isinstance(self.name, (PLSCanonical, CCA)) and m > Y.shape[1]:
+            raise ParameterError(
+                f"{head} targets have {Y.shape[1]} columns; pass n_components <= {Y.shape[1]}."
+            )
 
     def _depends_on_draws(self, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, p: np.ndarray) -> bool:
         """Whether the estimator, fitted on ``x, y`` from another global random state, predicts other

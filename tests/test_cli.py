@@ -7,6 +7,7 @@ import os
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -230,6 +231,13 @@ def test_demo_with_generator_scores_and_resumes(runner, tmp_path, small_generato
     assert obj["store"] == str(path) and "inventory" not in obj
     assert {r["direction"] for r in obj["scores"]} == {"forward", "reverse", "inter_animal", "model_to_model"}
     assert len(obj["metrics"]) == len(metrics)
+    # the text's model-to-model table: per model pair, the best of its layer pairs' median EVs
+    model_of = {f"{m}.{layer}": m for m in store.models() for layer in store.layers(m)}
+    m2m = pd.DataFrame([r for r in obj["scores"] if r["direction"] == "model_to_model"])
+    want = m2m.assign(source_model=m2m["source"].map(model_of), target_model=m2m["target"].map(model_of)).pivot_table(
+        index="source_model", columns="target_model", values="median_ev", aggfunc="max")
+    want.index.name, want.columns.name = "model-to-model (best layer pair): from", None
+    assert want.notna().values.sum() >= 2 and want.to_string(float_format=lambda v: f"{v:.1f}") in again.stdout
     res = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial", "--quiet"])
     assert res.exit_code == 0 and res.output == ""
     # an option the existing study contradicts is refused, never silently ignored

@@ -285,9 +285,11 @@ def _print_demo_table(table: Any, store: Any) -> None:
         click.echo("\ninter-animal: " + "; ".join(f"{r.source} -> {r.target} {r.median_ev:.1f}" for r in sub.itertuples()))
     sub = table[table["direction"] == "model_to_model"]
     if len(sub):
+        listed = store.cached().hold()  # each layer's model resolved once, from one reading of the store's listing
+        model = {n: resolve(listed, n, kinds=("features",)).model for n in dict.fromkeys([*sub["source"], *sub["target"]])}
         pairs = sub.assign(
-            source_model=[resolve(store, n, kinds=("features",)).model for n in sub["source"]],
-            target_model=[resolve(store, n, kinds=("features",)).model for n in sub["target"]],
+            source_model=[model[n] for n in sub["source"]],
+            target_model=[model[n] for n in sub["target"]],
         ).pivot_table(index="source_model", columns="target_model", values="median_ev", aggfunc="max")
         pairs.index.name, pairs.columns.name = "model-to-model (best layer pair): from", None
         click.echo("\n" + pairs.to_string(float_format=fmt))

@@ -161,3 +161,35 @@ def test_pls_components_at_the_training_fold_size_are_scikit_learns():
         P[test] = _quiet(PLSRegression(2).fit, Xc[train], Yc[train]).predict(Xc[test])
     ref = [np.corrcoef(P[:, j], Yc[:, j])[0, 1] for j in range(2)]
     np.testing.assert_allclose(got["r"].values.ravel(), ref, rtol=1e-9)
+
+
+# --- a bootstrap over the targets of a single target: refused, not a zero-width interval ----------------------
+
+
+@pytest.mark.parametrize("over", ["targets", "both"])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "inter_animal", "model_to_model", "time_resolved"])
+def test_bootstrap_over_one_target_is_refused(direction, over):
+    rng = np.random.default_rng(6)
+    F, R = nx.features(rng.normal(size=(8, 2)), name="net"), nx.neural(rng.normal(size=(8, 2, 2)), name="monkey")
+    one_unit, one_neuroid = nx.features(rng.normal(size=(8, 1)), name="net"), R.isel(neuroid=[0])
+    timed = nx.neural(rng.normal(size=(8, 1, 2, 2)), time_bins=BINS, name="monkey")
+    src, tgt = {"forward": (F, one_neuroid), "reverse": (R, one_unit), "inter_animal": (R, one_neuroid),
+                "model_to_model": (F, one_unit), "time_resolved": (F, timed)}[direction]
+    kw = {} if direction == "model_to_model" else {"reps": 2}
+    name = "forward" if direction == "time_resolved" else direction
+    with pytest.raises(ParameterError) as info:
+        _quiet(inf.bootstrap, name, src, tgt, n_boot=4, n_folds=3, over=over, **kw)
+    msg = _one_line(info.value)
+    assert msg.startswith(f"bootstrap: over='{over}'") and "over='stimuli'" in msg
+    assert ("'unit'" if direction in ("reverse", "model_to_model") else "'neuroid'") in msg
+
+
+def test_bootstrap_over_targets_of_two_targets_is_the_median_of_their_draws():
+    """The smallest size it accepts: 2 targets, each resample the median of the drawn targets' EVs."""
+    rng = np.random.default_rng(7)
+    got = _quiet(inf.bootstrap, "model_to_model", nx.features(rng.normal(size=(8, 3))), nx.features(rng.normal(size=(8, 2))),
+                 n_boot=16, n_folds=3, over="targets")
+    ev = got["ev"].values
+    boot = got["median_ev_boot"].values
+    assert np.all(np.isclose(boot, ev[0]) | np.isclose(boot, ev[1]) | np.isclose(boot, ev.mean()))
+    assert np.ptp(boot) > 0  # both targets are drawn

@@ -41,7 +41,7 @@ import xarray as xr
 from ..alignment import canonical_order
 from ..attrs import encode_attrs
 from ..errors import LayoutError, ParameterError
-from ..geometry._common import input_labels
+from ..geometry._common import _named, input_labels
 from ..kernels import resample as rs
 from ..kernels.permute import induced_permutations
 from ..kernels.rdm import check_option
@@ -199,6 +199,7 @@ def bootstrap(
         check_options(direction, "bootstrap", dict(kwargs, min_reliability=min_reliability), "bootstrap")
     check_procedure_options("bootstrap", n_boot=n_boot, level=level, method=method, over=over, nan_policy=nan_policy,
                             caller="bootstrap")
+    _check_targets_drawn(over, direction, source, target)
     options = dict(n_boot=n_boot, seed=seed, level=level, method=method, over=over, nan_policy=nan_policy,
                    min_reliability=min_reliability)
     if _timed(source, target):  # time-resolved: each bin on its own, the same draws for every bin
@@ -206,6 +207,26 @@ def bootstrap(
                         direction, source, target, kwargs, seed, min_reliability)
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "bootstrap")
     return _bootstrap(parts, input_labels(source=source, target=target), None, **options)
+
+
+def _check_targets_drawn(over: str, direction: str, source: Any, target: Any) -> None:
+    """A one-line :class:`ParameterError` for ``over="targets"`` / ``"both"`` with a target input of one
+    target: drawing among one target gives a median without spread (a zero-width interval, as if certain)
+    or the ``over="stimuli"`` numbers under another name."""
+    if over == "stimuli":
+        return
+    if isinstance(source, Parts):
+        k, dim, name = source.Y.shape[1], source.dim, source.target_name
+    elif isinstance(target, xr.DataArray) and direction in ARG_NAMES:
+        dim = "unit" if "unit" in target.dims else "neuroid"
+        k, name = target.sizes.get(dim, 2), _named(target, ARG_NAMES[direction][1])
+    else:
+        return  # refused by the direction's own checks
+    if k < 2:
+        why = ("a median over one target has no spread to resample (its interval would have zero width)" if over == "targets"
+               else "drawing among one target changes nothing (the numbers of over='stimuli')")
+        raise ParameterError(f"bootstrap: over={over!r} resamples the targets, but {name} holds {k} {dim} (dim {dim!r}): "
+                             f"{why}. Pass over='stimuli', or more {dim}s.")
 
 
 def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *, n_boot: int, seed: int, level: float,

@@ -257,11 +257,13 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
     return _describe_store(store, values)[0]
 
 
-def _describe_store(store: StudyStore | str, values: bool, objects: dict[str, Any] | None = None
-                    ) -> tuple[dict[str, Any], list[tuple[str, str, bool]]]:
+def _describe_store(store: StudyStore | str, values: bool, objects: dict[str, Any] | None = None,
+                    intact: set[str] | None = None) -> tuple[dict[str, Any], list[tuple[str, str, bool]]]:
     """:func:`describe_store`'s descriptor and the entries it walked (:func:`_store_entries`).
     ``objects``: filled with each complete entry as read (:func:`_entry_object`), or the exception
-    its read raised, by path, for a check that looks at them next without opening them again."""
+    its read raised, by path, for a check that looks at them next without opening them again.
+    ``intact``: filled with the paths of the complete entries read whose reading found no damage
+    (as :meth:`~neuroxr.StudyStore.read_set_index` refuses), from the reads above."""
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
     root = zarr.open_group(store._zstore, mode="r")  # fresh: attrs may have changed since opening
@@ -300,6 +302,8 @@ def _describe_store(store: StudyStore | str, values: bool, objects: dict[str, An
         if complete:
             if objects is not None:
                 objects[path] = obj
+            if intact is not None and not isinstance(obj, Exception) and found.problem is None:
+                intact.add(path)  # its damage was found by its open: nothing read again
             if isinstance(obj, Exception):
                 entry["error"] = f"{type(obj).__name__}: {obj}"
             else:
@@ -488,24 +492,25 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
     """:func:`validate_store`'s violations, its notes of layers reduced by an earlier revision
     (one line each, :func:`~neuroxr.extract.reduce.stored_revision_problem`), of relative layers whose
     source layer changed since (:func:`~neuroxr.geometry.relative.stale_source_problem`) and of models
-    whose layers record different extractions (:func:`~neuroxr.extract.identity.mixed_extraction_problem`),
+    whose complete, intact layers record different extractions (:func:`~neuroxr.extract.identity.layer_identities`),
     without warning."""
-    from .extract.identity import IDENTITY_ATTR, mixed_extraction_problem
+    from .extract.identity import layer_identities
     from .extract.reduce import stored_revision_problem
     from .geometry.relative import stale_source_problem
 
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
     objects: dict[str, Any] = {}  # each complete entry opened once, for the descriptor and the checks below
-    descriptor, entries = _describe_store(store, values, objects)
+    intact: set[str] = set()  # and those of them found undamaged
+    descriptor, entries = _describe_store(store, values, objects, intact)
     earlier = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()
                if "array" in entry and (note := stored_revision_problem(
                    f"features/{model}/{layer}", entry["attrs"], entry["array"]["dtype"])) is not None]
     stale = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()
              if (note := stale_source_problem(store, f"features/{model}/{layer}", entry.get("attrs") or {}))]
-    mixed = [note for model, layers in descriptor["features"].items()
-             if (note := mixed_extraction_problem(model, {layer: (entry.get("attrs") or {}).get(IDENTITY_ATTR)
-                                                          for layer, entry in layers.items()}))]
+    mixed = [note for model, layers in descriptor["features"].items()  # of complete, intact layers only
+             if (note := layer_identities(store, model, {layer: entry["attrs"] if entry["path"] in intact else None
+                                                         for layer, entry in layers.items()})[1])]
 
     from .entries.kinds import TIME_KINDS
     from .predictivity.generalization import validate_generalization

@@ -440,3 +440,45 @@ def test_validate_store_opens_entries_concurrently(tmp_path, monkeypatch):
     monkeypatch.setattr(StudyStore, "_opened", opened)
     assert validate_store(st) == []
     assert len(threads) > 1
+
+
+def _identity_store(tmp_path, damage=None):
+    """Model ``m``: layers ``a`` and ``c`` record one extraction, ``b`` another network's (its model
+    digest differs); ``damage`` is done to ``b``."""
+    import os
+    import shutil
+
+    st = StudyStore(tmp_path / "s.zarr")
+    for layer, net in (("a", "x"), ("b", "y"), ("c", "x")):
+        identity = {"version": 5, "hash": "sha256", "model": net, "preprocessing": "p", "stimuli": "s", "inputs": "i",
+                    "stimuli_given": "array"}
+        st.write_features("m", layer, _features().assign_attrs(extraction_identity=identity))
+    folder = os.path.join(st.url, "features", "m", "b")
+    if damage == "unfinished":
+        group = zarr.open_group(folder, mode="r+")
+        group.attrs.put({**group.attrs, "neuroxr_complete": False})
+    elif damage == "lost_chunks":
+        shutil.rmtree(os.path.join(folder, "data", "c"))
+    elif damage == "identity_edited":
+        group = zarr.open_group(folder, mode="r+")
+        group.attrs.put({**group.attrs, "extraction_identity": {**group.attrs["extraction_identity"], "stimuli": "t"}})
+    return st
+
+
+@pytest.mark.parametrize("damage", ["unfinished", "lost_chunks", "identity_edited"])
+def test_validate_store_compares_the_identities_of_complete_intact_layers_only(tmp_path, damage):
+    """An unfinished or damaged layer is not one a sweep reads, and its identity cannot be trusted: it
+    draws its own violation, never a note that the model's layers record different extractions (as
+    neuroxr info and an extraction's overwrite say, neuroxr.extract.identity.layer_identities)."""
+    import warnings
+
+    from neuroxr.errors import NeuroxrWarning
+
+    with pytest.warns(NeuroxrWarning, match=r"features/m: its layers record different extractions: the model differs"):
+        assert validate_store(_identity_store(tmp_path / "intact")) == []
+    st = _identity_store(tmp_path, damage)
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        problems = validate_store(st)
+    assert [p for p in problems if p.startswith("features/m/b")], problems
+    assert not [w for w in got if "record different extractions" in str(w.message)]

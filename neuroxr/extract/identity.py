@@ -442,17 +442,53 @@ def check_one_network(store: Any, model_name: str, planned: Any, identity: Ident
         return
 
 
+def layer_identities(store: Any, model: str, attrs: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str | None]:
+    """The recorded extraction identities of the layers of ``model`` and the one line saying that they
+    record different extractions (:func:`mixed_extraction_problem`; ``None``: they agree): what
+    :func:`~neuroxr.schemas.validate_store`, ``neuroxr info`` and an extraction's overwrite
+    (:func:`warn_mixed`) each say of a model, gathered in one place.
+
+    A layer is compared when it is complete and intact, as :meth:`~neuroxr.StudyStore.read_set_index`
+    (which a re-run's check reads, :func:`check_one_network`) has it: an unfinished layer is not
+    one of the model's (no sweep reads it), and a damaged one (lost arrays or chunks, attrs edited
+    after the write) holds an identity that cannot be trusted and numbers no sweep can read; both are
+    named as such (validate_store, neuroxr info). A layer without an identity (written by
+    :meth:`~neuroxr.StudyStore.write_features`: a relative layer, one from an older neuroxr) is not compared.
+
+    Parameters
+    ----------
+    store : StudyStore
+    model : str
+    attrs : dict, optional
+        ``{layer: its attrs}`` of the layers as the caller read them, ``None`` for a layer that is not
+        complete and intact: those layers only, nothing read. ``None``: the complete layers of
+        ``model`` (:meth:`~neuroxr.StudyStore.layers`), each from its metadata document and one
+        listing of its keys (:meth:`~neuroxr.StudyStore.examine`), no array read.
+
+    Returns
+    -------
+    (dict, str or None)
+        ``{layer: its recorded identity}`` (``None`` for a layer not compared or without one) and the problem.
+    """
+    from ..errors import StoreError
+
+    if attrs is None:
+        attrs = {}
+        for layer in store.layers(model):
+            try:
+                found = store.examine(f"features/{model}/{layer}")
+                attrs[layer] = found.attrs if found.attrs is not None and found.problem is None else None
+            except StoreError:
+                attrs[layer] = None
+    identities = {layer: (a.get(IDENTITY_ATTR) if isinstance(a, Mapping) else None) for layer, a in attrs.items()}
+    return identities, mixed_extraction_problem(model, identities)
+
+
 def warn_mixed(store: Any, model_name: str) -> None:
     """One :class:`~neuroxr.errors.NeuroxrWarning` when the layers of ``model_name`` in ``store`` record
-    different extractions (:func:`mixed_extraction_problem`): what an overwrite of some layers from
-    another network or preprocessing leaves. A layer that cannot be read is not compared."""
-    from ..errors import StoreError, warn
+    different extractions (:func:`layer_identities`): what an overwrite of some layers from another
+    network or preprocessing leaves. A layer that is not complete and intact is not compared."""
+    from ..errors import warn
 
-    identities = {}
-    for layer in store.layers(model_name):
-        try:
-            identities[layer] = store.read_set_index(f"features/{model_name}/{layer}").attrs.get(IDENTITY_ATTR)
-        except StoreError:
-            continue
-    if (note := mixed_extraction_problem(model_name, identities)) is not None:
+    if (note := layer_identities(store, model_name)[1]) is not None:
         warn(note)

@@ -198,3 +198,30 @@ def test_every_parameter_of_a_kind_is_an_option_with_its_default(command):
         if kind in KINDS:
             seed = {"seed": "resample_seed", "split_seed": "seed"} if kind.rsplit("_", 1)[0] in METRIC_KINDS else {}
             assert {seed.get(n, n) for n in KINDS[kind].defaults} <= set(options), kind
+
+
+@pytest.mark.parametrize("lost", [False, True])
+def test_info_compares_the_identities_of_intact_layers_only(runner, tmp_path, lost):
+    """``neuroxr info`` lists a model whose layers record different extractions; a layer whose data
+    chunks are lost opens (its read fails later) but is damaged: listed under damaged, its identity
+    not compared, as validate_store and an extraction's overwrite have it."""
+    import os
+    import shutil
+
+    from neuroxr.layouts import features
+    from neuroxr.store import StudyStore
+
+    st = StudyStore(tmp_path / "s.zarr")
+    for layer, net in (("a", "x"), ("b", "y"), ("c", "x")):
+        identity = {"version": 5, "hash": "sha256", "model": net, "preprocessing": "p", "stimuli": "s", "inputs": "i",
+                    "stimuli_given": "array"}
+        da = features(np.zeros((4, 2)), [f"s{i}" for i in range(4)], model="m", layer=layer,
+                      attrs={"extraction_identity": identity})
+        st.write_features("m", layer, da)
+    if lost:
+        shutil.rmtree(os.path.join(st.url, "features", "m", "b", "data", "c"))
+    result = runner.invoke(main, ["info", st.url, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert [d["path"] for d in out["damaged"]] == (["features/m/b"] if lost else [])
+    assert [d["model"] for d in out["mixed_extractions"]] == ([] if lost else ["m"])

@@ -378,3 +378,67 @@ def test_globals_the_code_assigns_or_fills_are_state_and_a_rerun_is_skipped(tmp_
     extract_features(model, x, store, **kw)
     calls = CALLS
     assert extract_features(model, x, store, **kw).skipped == ["0"] and calls > 0 and MEMO
+
+
+def _identity(model="x", version=IDENTITY_VERSION):
+    return {"version": version, "hash": "sha256", "model": model, "preprocessing": "p", "stimuli": "s", "inputs": "i",
+            "stimuli_given": "array"}
+
+
+# layer -> its recorded identity (None: none recorded, as a relative layer or one written by hand), the damage
+# done to layer "b", and whether the model's layers are said to record different extractions
+CASES = {
+    "mixed": ({"a": _identity(), "b": _identity("y"), "c": _identity()}, None, True),
+    "no_identity": ({"a": _identity(), "b": None, "c": _identity()}, None, False),
+    "one_layer": ({"b": _identity("y")}, None, False),
+    "two_versions": ({"a": _identity(), "b": _identity("y", 4), "c": _identity("z", 4)}, None, True),
+    "older_apart": ({"a": _identity(), "b": _identity("y", 4), "c": _identity()}, None, False),
+    "unfinished": ({"a": _identity(), "b": _identity("y"), "c": _identity()}, "unfinished", False),
+    "lost_chunks": ({"a": _identity(), "b": _identity("y"), "c": _identity()}, "lost_chunks", False),
+    "lost_ids": ({"a": _identity(), "b": _identity("y"), "c": _identity()}, "lost_ids", False),
+    "identity_edited": ({"a": _identity(), "b": _identity(), "c": _identity()}, "identity_edited", False),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_validate_info_and_an_overwrite_compare_the_same_layers(tmp_path, case):
+    """validate_store, neuroxr info and an extraction's overwrite (warn_mixed) say the same of a model
+    (layer_identities): the identities of its complete, intact layers compared, per identity version;
+    a layer without one, unfinished or damaged (its identity then untrusted) is not compared."""
+    import shutil
+    import warnings
+
+    import zarr
+
+    from neuroxr.cli._advice import cli_advice
+    from neuroxr.cli.info import store_summary
+    from neuroxr.extract.identity import layer_identities, warn_mixed
+    from neuroxr.layouts import features
+    from neuroxr.schemas import validate_store
+
+    recorded, damage, said = CASES[case]
+    st = StudyStore(tmp_path / "s.zarr")
+    for layer, identity in recorded.items():
+        attrs = {} if identity is None else {"extraction_identity": identity}
+        st.write_features("m", layer, features(np.zeros((4, 2)), [f"s{i}" for i in range(4)], attrs=attrs))
+    folder = Path(st.url) / "features" / "m" / "b"
+    if damage in ("unfinished", "identity_edited"):
+        group = zarr.open_group(str(folder), mode="r+")
+        edit = {"neuroxr_complete": False} if damage == "unfinished" else {"extraction_identity": _identity("y")}
+        group.attrs.put({**group.attrs, **edit})
+    elif damage is not None:
+        shutil.rmtree(folder / ("data/c" if damage == "lost_chunks" else "stimulus_id"))
+
+    def notes(call):
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            call()
+        return [str(w.message) for w in got if "record different extractions" in str(w.message)]
+
+    validated = notes(lambda: validate_store(StudyStore(st.url, mode="r")))
+    overwrite = notes(lambda: warn_mixed(StudyStore(st.url, mode="r"), "m"))
+    info = [d["problem"] for d in store_summary(StudyStore(st.url, mode="r"))["mixed_extractions"]]
+    identities, problem = layer_identities(StudyStore(st.url, mode="r"), "m")
+    assert validated == overwrite == ([problem] if said else [])
+    assert info == [cli_advice(n) for n in validated]
+    assert identities.get("b") == (recorded["b"] if damage is None else None)

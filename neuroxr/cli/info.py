@@ -134,12 +134,12 @@ def store_summary(store: Any) -> dict[str, Any]:
         (:func:`~neuroxr.extract.reduce.stored_revision_problem`), each as ``{"path", "problem"}``;
         ``stale_source`` likewise the relative layers whose source layer was rewritten or deleted after
         they were computed (:func:`~neuroxr.geometry.relative.stale_source_problem`);
-        ``mixed_extractions`` the models whose layers record different extractions
-        (:func:`~neuroxr.extract.identity.mixed_extraction_problem`).
+        ``mixed_extractions`` the models whose complete, intact layers record different extractions
+        (:func:`~neuroxr.extract.identity.layer_identities`).
     """
     from ..entries import list_entries
     from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS, TIME_KINDS
-    from ..extract.identity import IDENTITY_ATTR, mixed_extraction_problem
+    from ..extract.identity import layer_identities
     from ..extract.reduce import stored_revision_problem
     from ..geometry.relative import stale_source_problem
     from ..report.table import listed_parameters  # the parameters as the report shows them
@@ -163,11 +163,12 @@ def store_summary(store: Any) -> dict[str, Any]:
             entry = {"sizes": {}, "dtype": failed(f"neural/{name}", exc), "coords": []}
         out["neural"].append({"name": name, **entry})
     for model in store.models():
-        identities = {}
+        read: dict[str, Any] = {}  # each layer's attrs, None where it is not intact: its identity is not compared
         for layer in store.layers(model):
+            read[layer] = None
             try:
                 da = store.read_features(model, layer)
-                identities[layer] = da.attrs.get(IDENTITY_ATTR)
+                read[layer] = None if f"features/{model}/{layer}" in damaged else da.attrs
                 chunk = da.chunks[1][0] if da.chunks is not None else da.sizes.get("unit", 0)
                 entry = {"sizes": dict(da.sizes), "dtype": str(da.dtype), "unit_chunk": int(chunk)}
                 path = f"features/{model}/{layer}"
@@ -178,7 +179,7 @@ def store_summary(store: Any) -> dict[str, Any]:
             except Exception as exc:
                 entry = {"sizes": {}, "dtype": failed(f"features/{model}/{layer}", exc), "unit_chunk": "-"}
             out["features"].append({"model": model, "layer": layer, **entry})
-        if (problem := mixed_extraction_problem(model, identities)) is not None:
+        if (problem := layer_identities(store, model, read)[1]) is not None:
             out["mixed_extractions"].append({"model": model, "problem": cli_advice(problem)})
     entries = list_entries(store)
     shown = entries[entries["complete"] & (entries["kind"] != "gram")]

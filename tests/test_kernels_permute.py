@@ -3,6 +3,8 @@ fold on the same permuted targets, and against the direction's own predictions."
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, Ridge
@@ -114,3 +116,28 @@ def test_induced_permutations_order_a_subset_as_the_draw_does():
     assert induced_permutations(perms, np.ones(7, dtype=bool)) is perms
     orders, counts = np.unique(got, axis=0, return_counts=True)
     assert len(orders) == 6 and np.all(np.abs(counts - 1000) < 150)  # 3! orders, each about 1/6 (sd 29)
+
+
+@pytest.mark.parametrize("form", ["primal", "operator"])
+@pytest.mark.parametrize("scale", [1e-200, 1e-155, 1e-150, 1e150, 1e200])
+def test_null_is_scale_free_in_the_targets(form, scale):
+    """r is scale-free, but the null read targets near 1e-150 as r = inf (their sums of squares
+    underflowed; a permutation test then reported p-values above 1), near 1e-160 as constant (an
+    absolute floor of 1e-300 on the predictions' squares) and near 1e150 as wrong numbers with
+    NumPy's overflow warning; a target constant up to rounding gave an r of its rounding."""
+    from conftest import near_constant
+
+    rng = np.random.default_rng(4)
+    n, p, m = 40, 5, 3
+    X = rng.normal(size=(n, p))
+    Y = X[:, :2] @ rng.normal(size=(2, m)) + rng.normal(size=(n, m))
+    folds = kfold_indices(n, 5, seed=1)
+    perms = np.stack([rng.permutation(n) for _ in range(6)])
+    base = permuted_oof_pearson(X, Y, folds, 0.1, perms, form=form)
+    np.testing.assert_allclose(base, _sklearn_null(X, Y, folds, 0.1, perms), atol=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = permuted_oof_pearson(X, Y * scale, folds, 0.1, perms, form=form)
+    np.testing.assert_allclose(got, base, rtol=1e-12, atol=1e-14)
+    Yc = np.column_stack([Y[:, 0], near_constant(n, 3.0)])
+    assert np.isnan(permuted_oof_pearson(X, Yc, folds, 0.1, perms, form=form)[:, 1]).all()

@@ -43,8 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import psd_pinv_solve, spd_solve
+from ..backend import pow2_scaled, psd_pinv_solve, spd_solve
 from ..errors import ParameterError, shown
+from .stats import no_variance, root_product, rounding_tol
 
 __all__ = ["permutation_form", "permutation_flops", "permuted_oof_pearson", "PrimalPermutation", "induced_permutations"]
 
@@ -193,12 +194,14 @@ class PrimalPermutation:
         return max(1, int(batch_bytes // per))
 
 
-def _pearson(syy: np.ndarray, sy: np.ndarray, sy2: np.ndarray, n: int, y2: np.ndarray) -> np.ndarray:
-    """r from ``sum yhat y``, ``sum yhat``, ``sum yhat^2`` and ``sum y^2`` (targets centred, ``sum y = 0``)."""
+def _pearson(syy: np.ndarray, sy: np.ndarray, sy2: np.ndarray, n: int, y2: np.ndarray, const_y: np.ndarray) -> np.ndarray:
+    """r from ``sum yhat y``, ``sum yhat``, ``sum yhat^2`` and ``sum y^2`` (targets centred, ``sum y = 0``,
+    scaled near 1); NaN for a constant target (``const_y``) or predictions constant up to rounding
+    (:func:`~neuroxr.kernels.stats.no_variance`, the relative rule of every correlation here)."""
     var = sy2 - sy * sy / n
+    const = const_y | no_variance(var, sy2, rounding_tol(np, np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = syy / np.sqrt(var * y2)
-    const = (y2 <= 0) | (var <= 1e-13 * np.maximum(sy2, 1e-300))
+        r = syy / root_product(np, np.where(const, 1.0, var), np.where(const, 1.0, y2))
     return np.where(const, np.nan, r)
 
 
@@ -249,15 +252,20 @@ def permuted_oof_pearson(
         raise ParameterError("permuted_oof_pearson needs the design X or its operator S; pass X.")
     if form == "auto":
         form = "operator" if X is None else permutation_form(n, X.shape[1], len(folds), folds)
+    # r is scale-free per target and the predictions are linear in it: each column is scaled by a
+    # power of two to values near 1 (exact), so sums of squares of targets near 1e-150 or 1e150
+    # neither underflow nor overflow
+    Y = pow2_scaled(Y.T).T
     Yc = Y - Y.mean(axis=0)
     y2 = np.einsum("ij,ij->j", Yc, Yc)
+    const_y = no_variance(y2, np.einsum("ij,ij->j", Y, Y), rounding_tol(np, np.float64))
     out = np.empty((perms.shape[0], m))
     if form == "primal":
         pp = PrimalPermutation(X, folds, alpha)
         step = pp.batch(m, batch_bytes)
         for lo in range(0, perms.shape[0], step):
             syy, sy, sy2 = pp.sums(Yc, perms[lo : lo + step])
-            out[lo : lo + step] = _pearson(syy, sy, sy2, n, y2[None])
+            out[lo : lo + step] = _pearson(syy, sy, sy2, n, y2[None], const_y[None])
         return out
     if S is None:
         from .ridge import oof_operator
@@ -278,5 +286,6 @@ def permuted_oof_pearson(
         syy = np.einsum("ij,ij->j", P, Yp)
         sy = P.sum(axis=0)
         sy2 = np.einsum("ij,ij->j", P, P)
-        out[lo : lo + len(sel)] = _pearson(syy, sy, sy2, n, np.tile(y2, len(sel))).reshape(len(sel), m)
+        out[lo : lo + len(sel)] = _pearson(syy, sy, sy2, n, np.tile(y2, len(sel)),
+                                           np.tile(const_y, len(sel))).reshape(len(sel), m)
     return out

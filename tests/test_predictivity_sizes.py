@@ -193,3 +193,47 @@ def test_bootstrap_over_targets_of_two_targets_is_the_median_of_their_draws():
     boot = got["median_ev_boot"].values
     assert np.all(np.isclose(boot, ev[0]) | np.isclose(boot, ev[1]) | np.isclose(boot, ev.mean()))
     assert np.ptp(boot) > 0  # both targets are drawn
+
+
+# --- the smallest accepted sizes give the reference numbers ------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+def test_split_half_reliability_two_repeats_is_scipys_spearman_brown(n):
+    from scipy.stats import spearmanr
+
+    R = np.random.default_rng(n).normal(size=(n, 1, 2))  # two repeats: one per half, whichever the draw
+    got = _quiet(d.split_half_reliability, nx.neural(R), reps=2)
+    rho = spearmanr(R[:, 0, 0], R[:, 0, 1])[0]
+    np.testing.assert_allclose(got["r_half"].values, rho, rtol=1e-12)
+    np.testing.assert_allclose(got["reliability"].values, 2 * rho / (1 + rho), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n, n_folds", [(3, 3), (3, 2), (4, 2), (10, 10)])
+@pytest.mark.parametrize("trial_averaged", [False, True])
+def test_forward_one_unit_one_neuroid_is_sklearns_ridge(n, n_folds, trial_averaged):
+    rng = np.random.default_rng(n + n_folds)
+    F, R = rng.normal(size=(n, 1)), rng.normal(size=(n, 1, 2)).astype(np.float32).astype(float)
+    neural = nx.neural(R.mean(axis=2)) if trial_averaged else nx.neural(R)
+    kw = {} if trial_averaged else {"noise_ceiling": False}
+    got = _quiet(d.forward, nx.features(F), neural, reps=1, n_folds=n_folds, **kw)
+    order = canonical_order([f"stimulus{i}" for i in range(n)])
+    ref = _oof_ridge_r(F[order], R[order, 0].mean(axis=1), n_folds)
+    np.testing.assert_allclose(got["r"].values.ravel(), ref, rtol=1e-9)
+    np.testing.assert_allclose(got["ev"].values.ravel(), 100 * ref**2, rtol=1e-9)
+
+
+def test_one_time_bin_generalization_is_the_directions_r():
+    rng = np.random.default_rng(8)
+    F, R = nx.features(rng.normal(size=(6, 2))), rng.normal(size=(6, 2, 2, 1))
+    gen = _quiet(d.temporal_generalization, F, nx.neural(R, time_bins=BINS[:1]), n_folds=3)
+    fwd = _quiet(d.forward, F, nx.neural(R[..., 0]), noise_ceiling=False, reps=1, n_folds=3)
+    np.testing.assert_allclose(gen["r"].values[:, 0, 0], fwd["r"].values[:, 0], rtol=1e-9)
+
+
+@pytest.mark.parametrize("n_folds", [2, 3])
+def test_fewer_stimuli_than_folds_or_than_three_is_one_line(n_folds):
+    F, R = _data(n=n_folds - 1 if n_folds == 3 else 2)
+    with pytest.raises(LayoutError, match=r"^forward: neural: too few stimuli") as info:
+        _quiet(d.forward, nx.features(F), nx.neural(R), reps=2, n_folds=n_folds)
+    _one_line(info.value)

@@ -60,6 +60,18 @@ def test_forward_vs_reverse_ci_pairs_time_bins():
     assert ("net/l1 time_bin_start=100.0 time_bin_end=150.0", (110.0, 115.0)) in labels
 
 
+def test_forward_vs_reverse_ci_labels_name_the_neural_set_and_region_where_they_differ():
+    """Pairs of two neural sets (or regions) of one layer were both labelled ``net/l1``."""
+    a = _table(params=("defaults",), layers=("l1",))
+    b = a.assign(neural="b", median_ev=a["median_ev"] + 100)
+    c = a.assign(region="V4", median_ev=a["median_ev"] + 200)
+    _, labels = _points(plot.forward_vs_reverse_ci(pd.concat([a, b, c], ignore_index=True)))
+    assert sorted(labels) == [("net/l1:a [IT]", (10.0, 15.0)), ("net/l1:a [V4]", (210.0, 215.0)),
+                              ("net/l1:b [IT]", (110.0, 115.0))]
+    _, labels = _points(plot.forward_vs_reverse_ci(pd.concat([a, b], ignore_index=True)))
+    assert sorted(labels) == [("net/l1:a", (10.0, 15.0)), ("net/l1:b", (110.0, 115.0))]
+
+
 def test_forward_vs_reverse_ci_one_row_per_key_pairs_across_parameter_sets():
     """The report's ``in_figures`` rows: one parameter set per direction, not the same in both."""
     tab = _table()

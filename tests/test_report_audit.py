@@ -87,6 +87,30 @@ def test_a_report_whose_targets_are_all_below_min_reliability_is_written(tmp_pat
     assert "(1 pairs" in caption and "no included target with a finite EV in a direction: net/l1:mA" in caption
 
 
+def test_forward_vs_reverse_labels_tell_a_set_named_with_a_dot_from_a_region(tmp_path):
+    """A set ``mA.x`` and the set ``mA`` with region ``x`` were both labelled ``net/l1:mA.x``, so one of
+    the two pairs overwrote the other and the figure drew one point for two pairs."""
+    from matplotlib.collections import PathCollection
+
+    from neuroxr.report import score_table
+    from neuroxr.report.figures import forward_reverse_figures
+
+    store = _study(tmp_path / "s.zarr")
+    for layer in ("l1", "l2"):
+        nx.score(store, "forward", f"net.{layer}", "mA", reps=2)
+        nx.score(store, "reverse", "mA", f"net.{layer}", reps=2)
+    table, scores = score_table(store)
+    # the l2 pair stands for the set mA.x (entries of both made before the name became ambiguous)
+    table = table.assign(neural=["mA.x" if r.layer == "l2" else "mA" for r in table.itertuples()],
+                         region=["x" if r.layer == "l1" else "all" for r in table.itertuples()],
+                         layer="l1")
+    [(caption, _, fig)] = forward_reverse_figures(table, scores)
+    assert "(2 pairs" in caption
+    ax = fig.axes[1]  # the scatter, one point per pair
+    points = [p for c in ax.collections if isinstance(c, PathCollection) for p in c.get_offsets()]
+    assert len(points) == 2 and sorted(t.get_text() for t in ax.texts) == ["net/l1:mA [x]", "net/l1:mA.x"]
+
+
 def test_a_headline_row_without_a_best_layer_names_its_entries_and_says_it_has_no_value(tmp_path):
     """Every target below min_reliability: best_layers chooses no layer. The headline row showed empty
     parameters (the entries were compared all the same) and the figure labelled it "forward net mA nan"

@@ -160,3 +160,12 @@ def _coord_labels(da: xr.DataArray, dim: str) -> list[str]:
         if c.dims == (dim,):
             return [str(v) for v in np.asarray(c.values)]
     return [str(i) for i in range(da.sizes[dim])]
+
+
+def pair_label(model: Any, layer: Any, neural: Any = None, region: Any = None) -> str:
+    """A (model, layer, neural set, region) as the forward-vs-reverse figures label it:
+    ``model/layer:neural [region]``, the neural set and region left out where ``None`` (and the region
+    where it is ``"all"``, the whole set). Store names hold no ``/``, ``:``, space or ``[``, so two keys
+    never share a label (``n.A`` the set and ``n`` with region ``A`` once did)."""
+    label = f"{model}/{layer}" + ("" if neural is None else f":{neural}")
+    return label if region is None or str(region) == "all" else f"{label} [{region}]"

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError
-from ._common import _interval_bars, _new_figure, _one_axes
+from ._common import _interval_bars, _new_figure, _one_axes, pair_label
 
 __all__ = ["layer_profile_ci", "forward_vs_reverse_ci", "ceiling_band"]
 
@@ -195,7 +195,10 @@ def _pairs(t: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
         raise LayoutError("table has no (model, layer, neural, region) with both a forward and a reverse row.")
     f, r = f.iloc[[fpos[k] for k in both]], r.iloc[[rpos[k] for k in both]]
     names = dict(zip(cols, zip(*both)))
-    labels = ["/".join(str(v) for v in k[:2]) for k in both]
+    # the neural set and region where they tell the pairs apart
+    shown_ = {c: c in names and len(set(names[c])) > 1 for c in ("neural", "region")}
+    labels = [pair_label(*k[:2], *(names[c][i] if shown_[c] else None for c in ("neural", "region")))
+              for i, k in enumerate(both)]
     if len(cols) > len(base):  # the other columns, where they tell the pairs apart
         for c in cols[len(base):]:
             if len(set(names[c])) > 1:

@@ -168,6 +168,7 @@ def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figur
 
 def forward_reverse_figures(table: pd.DataFrame, scores: dict) -> Figures:
     from ..plot import forward_vs_reverse
+    from ..plot._common import pair_label
 
     ok = figure_entries(table)
     ok = ok[ok["error"] == ""]
@@ -178,7 +179,7 @@ def forward_reverse_figures(table: pd.DataFrame, scores: dict) -> Figures:
     # min_reliability) has no point to draw: it is left out and named in the caption, never a stopped report
     counts = {(r.direction, r.source, r.target): r.n_targets for r in ok.itertuples()}
     scored = lambda k: all(pd.notna(counts[d[k]]) and counts[d[k]] > 0 for d in (fwd, rev))  # noqa: E731
-    label = lambda k: f"{k[0]}/{k[1]}:{k[2]}" + ("" if k[3] == "all" else f".{k[3]}")  # noqa: E731
+    label = lambda k: pair_label(*k)  # noqa: E731
     empty = [label(k) for k in fwd if k in rev and not scored(k)]
     both = [k for k in fwd if k in rev and scored(k)]
     if not both:

@@ -12,6 +12,7 @@ from neuroxr.kernels.shape import (
     fit_alignment,
     fit_parts,
     partial_fit,
+    procrustes_average,
     row_basis,
     shape_distance_from_gram,
     shape_score,
@@ -184,3 +185,20 @@ def test_centre_zeroes_a_representation_only_when_every_column_is_constant():
     np.testing.assert_allclose(Xc[:, 1:], X[:, 1:] - X[:, 1:].mean(0), rtol=1e-12)
     C = np.tile(near_constant(20)[:, None], 3) * np.array([1.0, 2.0, 1e8])
     assert not np.any(centre(C, C.mean(0)))
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-160, 1e160, 1e300])
+def test_procrustes_average_in_small_or_large_units(scale):
+    """The average is equivariant to a common scale, but inputs near 1e-160 gave an average 5e-5
+    off (the products underflowed: the change read as 0 after one round) and near 1e160 a
+    LinAlgError traceback (SVD of overflowed products)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    L = rng.normal(size=(12, 3))
+    Xs = [L @ rng.normal(size=(3, 4)) + 0.3 * rng.normal(size=(12, 4)) for _ in range(3)]
+    base = procrustes_average(Xs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = procrustes_average([X * scale for X in Xs]) / scale
+    np.testing.assert_allclose(got, base, rtol=1e-12, atol=1e-12 * np.abs(base).max())

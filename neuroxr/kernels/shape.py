@@ -537,6 +537,12 @@ def procrustes_average(
         if center_columns:
             X = X - xp.mean(X, axis=0, keepdims=True)
         cs.append(_pad_cols(xp, X, p))
+    # the average is equivariant to one common scale: all inputs are scaled by one power of two to
+    # magnitudes near 1 (exact) and the average scaled back, so products of inputs near 1e-160 do
+    # not underflow (an average 5e-5 off: the change read as 0) nor near 1e160 overflow (SVD crash)
+    top = max((float(xp.max(xp.abs(X))) if math.prod(X.shape) else 0.0) for X in cs)
+    e = math.frexp(top)[1] if 0.0 < top < math.inf else 0
+    cs = [X * math.ldexp(1.0, -e) for X in cs] if e else cs
     M = cs[0]
     for _ in range(max_iter):
         aligned = []
@@ -549,4 +555,4 @@ def procrustes_average(
         M = new
         if change <= tol * max(scale, 1e-300):
             break
-    return M
+    return M * math.ldexp(1.0, e) if e else M

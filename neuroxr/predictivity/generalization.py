@@ -33,6 +33,9 @@ def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, 
     xm, ym = X.mean(axis=0), Y.mean(axis=0)
     Xc, Yc = X - xm, Y - ym
     n, p = Xc.shape
+    if alpha == 0:  # least squares: scikit-learn's minimum-norm solution where Xc is rank-deficient (p > n, equal units)
+        W = np.linalg.lstsq(Xc, Yc, rcond=None)[0]
+        return W, ym - xm @ W
     if eps_trace_risk(float(np.sum(Xc * Xc)), alpha):
         # rounding of a (numerically) rank-deficient Gram would be amplified by 1 / alpha
         # (kernels.ridge_rank): scikit-learn's SVD solution, whose null space is exactly zero

@@ -244,10 +244,11 @@ def test_generalization_alpha_zero_on_a_rank_deficient_design_is_sklearns(shape)
     """alpha=0 where the training fold's features are rank-deficient: scikit-learn's least-squares
     (minimum-norm) solution, not numpy's LinAlgError."""
     rng = np.random.default_rng(9)
-    n = 6
-    X = rng.normal(size=(n, 8)) if shape == "more_units_than_training_stimuli" else np.repeat(rng.normal(size=(n, 1)), 2, 1)
+    n, n_folds = (4, 2) if shape == "more_units_than_training_stimuli" else (6, 3)  # 2 training stimuli: a singular Gram
+    X = (rng.integers(-9, 9, size=(n, 5)).astype(float) if shape == "more_units_than_training_stimuli"  # exact Gram
+         else np.repeat(rng.normal(size=(n, 1)), 2, 1))
     R = rng.normal(size=(n, 1, 2, 1))
-    got = _quiet(d.temporal_generalization, nx.features(X), nx.neural(R, time_bins=BINS[:1]), n_folds=3, alpha=0)
+    got = _quiet(d.temporal_generalization, nx.features(X), nx.neural(R, time_bins=BINS[:1]), n_folds=n_folds, alpha=0)
     order = canonical_order([f"stimulus{i}" for i in range(n)])
-    ref = _quiet(_oof_ridge_r, X[order], R[order, 0, :, 0].mean(axis=1), 3, alpha=0)
+    ref = _quiet(_oof_ridge_r, X[order], R[order, 0, :, 0].mean(axis=1), n_folds, alpha=0)
     np.testing.assert_allclose(got["r"].values[0, 0, 0], ref, rtol=1e-9)

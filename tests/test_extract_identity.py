@@ -23,6 +23,7 @@ from conftest import as_older_writer  # noqa: E402
 from torch import nn  # noqa: E402
 
 import neuroxr  # noqa: E402
+from neuroxr.errors import NeuroxrWarning  # noqa: E402
 from neuroxr.extract import ExtractionError, extract_features  # noqa: E402
 from neuroxr.extract.code import code_digest  # noqa: E402
 from neuroxr.extract.identity import IDENTITY_VERSION, model_digest, state_digest  # noqa: E402
@@ -442,3 +443,38 @@ def test_validate_info_and_an_overwrite_compare_the_same_layers(tmp_path, case):
     assert validated == overwrite == ([problem] if said else [])
     assert info == [cli_advice(n) for n in validated]
     assert identities.get("b") == (recorded["b"] if damage is None else None)
+
+
+@pytest.mark.parametrize("version", [[5], {"n": 5}, "5", True])
+def test_an_identity_of_no_known_version_is_not_one_and_never_crashes(tmp_path, version):
+    """A recorded identity whose version is no number this neuroxr knows (a list or a dict written by
+    hand: unhashable) is of no known version: a re-run refuses the layer in one line (it cannot be
+    checked), and validate_store, neuroxr info and the overwrite's warning compare it with its like,
+    where they raised TypeError."""
+    import warnings
+
+    import zarr
+
+    from neuroxr.cli.info import store_summary
+    from neuroxr.extract.identity import warn_mixed
+    from neuroxr.schemas import validate_store
+
+    store, x = StudyStore(tmp_path / "s.zarr"), inputs()
+    model = nn.Sequential(Knobs(), nn.Tanh())
+    kw = dict(model_name="m", progress=False)
+    extract_features(model, x, store, layers=["0", "1"], **kw)
+    for path, digest in (("0", "a"), ("1", "b")):
+        group = zarr.open_group(str(tmp_path / "s.zarr" / "features" / "m" / path), mode="r+")
+        group.attrs["extraction_identity"] = dict(group.attrs["extraction_identity"], version=version, model=digest)
+        as_older_writer(group)
+    with pytest.raises(ExtractionError, match=r"'features/m/0' is complete but records no identity") as e:
+        extract_features(model, x, store, layers=["0"], **kw)
+    assert "\n" not in str(e.value)
+    with pytest.warns(NeuroxrWarning, match=r"features/m: its layers record different extractions: the model differs"):
+        validate_store(StudyStore(store.url, mode="r"))
+    with pytest.warns(NeuroxrWarning, match=r"features/m: its layers record different extractions"):
+        warn_mixed(StudyStore(store.url, mode="r"), "m")
+    assert [d["model"] for d in store_summary(StudyStore(store.url, mode="r"))["mixed_extractions"]] == ["m"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert extract_features(model, x, store, layers=["0", "1"], overwrite=True, **kw).written == ["0", "1"]

@@ -358,8 +358,8 @@ class Identity:
         so it differs whenever they do: with other stimuli, only the stimuli are named."""
         if not isinstance(stored, Mapping) or stored.get("hash") != "sha256":
             return None
-        version = stored.get("version")
-        if version != IDENTITY_VERSION and version not in UNCOVERED:
+        version = _version(stored)
+        if version is None:
             return None
         differ = [key for key in KEYS if (key in stored or version == IDENTITY_VERSION)  # an older one: what it has
                   and stored.get(key) != (self._model.model(version) if key == "model" else self[key])]
@@ -386,7 +386,14 @@ def uncovered(stored: Any) -> str | None:
     everything is never skipped: what it was extracted with cannot be checked."""
     if isinstance(stored, Mapping) and stored.get("version") == IDENTITY_VERSION:
         return None
-    return UNCOVERED.get(stored.get("version")) if isinstance(stored, Mapping) else None
+    return UNCOVERED.get(_version(stored)) if isinstance(stored, Mapping) else None  # type: ignore[arg-type]
+
+
+def _version(stored: Mapping[str, Any]) -> int | None:
+    """The version of a stored identity when this neuroxr knows it (:data:`IDENTITY_VERSION` or a key of
+    :data:`UNCOVERED`), else ``None``: one written otherwise (a list, a text, ``true``) is of no known version."""
+    version = stored.get("version")
+    return version if type(version) is int and (version == IDENTITY_VERSION or version in UNCOVERED) else None
 
 
 def mixed_extraction_problem(model: str, identities: Mapping[str, Any]) -> str | None:
@@ -397,7 +404,7 @@ def mixed_extraction_problem(model: str, identities: Mapping[str, Any]) -> str |
     by_version: dict[Any, dict[str, Mapping[str, Any]]] = {}
     for layer, stored in identities.items():
         if isinstance(stored, Mapping) and stored.get("hash") == "sha256":
-            by_version.setdefault(stored.get("version"), {})[layer] = stored
+            by_version.setdefault(repr(stored.get("version")), {})[layer] = stored  # any JSON value, never a crash
     for layers in by_version.values():
         differ = _said([key for key in KEYS if len({str(s.get(key)) for s in layers.values()}) > 1])
         if differ:

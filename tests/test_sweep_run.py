@@ -691,3 +691,32 @@ def test_a_rerun_reads_each_reused_entry_once(sweep_copy, monkeypatch):
     assert sorted(reads) == sorted([*again.table["path"], *again.metric_table["path"]])
     pd.testing.assert_frame_equal(again.table, first.table)
     pd.testing.assert_frame_equal(again.metric_table, first.metric_table)
+
+
+def test_a_rerun_recomputes_exactly_its_damaged_entries(sweep_copy):
+    """Among the entries a re-run finds (looked up together), one that lost a variable and one whose chunk no
+    longer decodes are computed again, and only they; the tables are the first run's."""
+    import glob
+    import shutil
+    import warnings
+
+    path = sweep_copy()
+    kw = dict(models="netA", layers=["layer1", "layer3"], neural="animalA", directions=["forward", "reverse", "cka"],
+              reps=2, client="serial", progress=False)
+    first = sweep(path, **kw)
+    rows = first.table.set_index("key")
+    lost, garbled = rows.at["forward/netA.layer1__animalA", "path"], rows.at["reverse/animalA__netA.layer3", "path"]
+    shutil.rmtree(path / lost / "r")
+    chunk = sorted(c for c in glob.glob(str(path / garbled / "ev" / "c" / "**"), recursive=True) if os.path.isfile(c))[0]
+    with open(chunk, "rb") as f:
+        data = f.read()
+    with open(chunk, "wb") as f:
+        f.write(data[: len(data) // 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        again = sweep(path, **kw)
+    assert sorted(again.computed) == ["forward/netA.layer1__animalA", "reverse/animalA__netA.layer3"]
+    assert sorted(again.skipped) == sorted(set(e.key for e in again.entries) - set(again.computed))
+    pd.testing.assert_frame_equal(again.table, first.table)
+    pd.testing.assert_frame_equal(again.metric_table, first.metric_table)
+    assert sweep(path, **kw).computed == []

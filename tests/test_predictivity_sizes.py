@@ -252,3 +252,22 @@ def test_generalization_alpha_zero_on_a_rank_deficient_design_is_sklearns(shape)
     order = canonical_order([f"stimulus{i}" for i in range(n)])
     ref = _quiet(_oof_ridge_r, X[order], R[order, 0, :, 0].mean(axis=1), n_folds, alpha=0)
     np.testing.assert_allclose(got["r"].values[0, 0, 0], ref, rtol=1e-9)
+
+
+# --- a target with one valid repeat per stimulus: the refusal says how to score it --------------------------------
+
+
+@pytest.mark.parametrize("call", ["forward", "inter_animal", "bootstrap"])
+def test_one_valid_repeat_everywhere_names_the_way_out(call):
+    rng = np.random.default_rng(10)
+    R = rng.normal(size=(8, 1, 2))
+    R[:, 0, 1] = np.nan  # a single valid trial at every stimulus: no split half to draw
+    F, A, B = nx.features(rng.normal(size=(8, 2))), nx.neural(rng.normal(size=(8, 2, 2))), nx.neural(R)
+    run = {"forward": lambda: d.forward(F, B, reps=2, n_folds=3),
+           "inter_animal": lambda: d.inter_animal(A, B, reps=2, n_folds=3),
+           "bootstrap": lambda: inf.bootstrap("forward", F, B, reps=2, n_folds=3, n_boot=3)}[call]
+    with pytest.raises(NothingToScore) as info:
+        _quiet(run)
+    msg = _one_line(info.value)
+    assert "no stimulus has 2 valid repeat(s)" in msg and "noise_ceiling=False or split='slots'" in msg
+    assert _quiet(d.forward, F, B, noise_ceiling=False, n_folds=3)["r"].notnull().all()  # the way out scores it

@@ -262,7 +262,7 @@ def _describe_store(store: StudyStore | str, values: bool, objects: dict[str, An
     """:func:`describe_store`'s descriptor and the entries it walked (:func:`_store_entries`).
     ``objects``: filled with each complete entry as read (:func:`_entry_object`), or the exception
     its read raised, by path, for a check that looks at them next without opening them again.
-    ``intact``: filled with the paths of the complete entries read whose reading found no damage
+    ``intact``: filled with the paths of the complete feature layers read whose reading found no damage
     (as :meth:`~neuroxr.StudyStore.read_set_index` refuses), from the reads above."""
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
@@ -302,7 +302,7 @@ def _describe_store(store: StudyStore | str, values: bool, objects: dict[str, An
         if complete:
             if objects is not None:
                 objects[path] = obj
-            if intact is not None and not isinstance(obj, Exception) and found.problem is None:
+            if intact is not None and kind == "features" and not isinstance(obj, Exception) and found.problem is None:
                 intact.add(path)  # its damage was found by its open: nothing read again
             if isinstance(obj, Exception):
                 entry["error"] = f"{type(obj).__name__}: {obj}"

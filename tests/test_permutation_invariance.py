@@ -53,6 +53,7 @@ def _data(nan: bool = False, ties: bool = False) -> dict[str, xr.DataArray]:
     F = lat @ rng.normal(size=(3, P)) + 0.5 * rng.normal(size=(N, P))
     F2 = np.tanh(lat @ rng.normal(size=(3, P2))) + 0.4 * rng.normal(size=(N, P2))
     F3 = lat @ rng.normal(size=(3, 4)) + 0.8 * rng.normal(size=(N, 4))
+    W = np.tanh(lat @ rng.normal(size=(3, 20))) + 0.3 * rng.normal(size=(N, 20))  # wider than the stimuli
     R = (lat @ rng.normal(size=(3, K)))[:, :, None] + 0.7 * rng.normal(size=(N, K, T))
     if ties:  # coarse values (tied dissimilarities) and two identical stimuli (tied rows)
         F, F2, R = np.round(F), np.round(2 * F2) / 2, np.round(R)
@@ -70,6 +71,7 @@ def _data(nan: bool = False, ties: bool = False) -> dict[str, xr.DataArray]:
         "F": nx.features(F, IDS, uid(P, "u"), model="net", layer="a"),
         "F2": nx.features(F2, IDS, uid(P2, "v"), model="net", layer="b"),
         "F3": nx.features(F3, IDS, uid(4, "w"), model="net", layer="c"),
+        "FW": nx.features(W, IDS, uid(20, "x"), model="net", layer="wide"),
         "R": nx.neural(R, IDS, uid(K, "n")),
     }
 
@@ -105,7 +107,7 @@ def _repeats(d):
 
 TRANSFORMS = {
     "stimuli of the second input": _stimuli(("R", "F2", "S0", "S1", "S2")),
-    "stimuli of every input, each its own order": _stimuli(("F", "F2", "F3", "R", "S0", "S1", "S2")),
+    "stimuli of every input, each its own order": _stimuli(("F", "F2", "F3", "FW", "R", "S0", "S1", "S2")),
     "units and neuroids": _units,
     "repeats": _repeats,
 }
@@ -180,6 +182,11 @@ CALLS = {
     "effective_dimensionality": (lambda d: effective_dimensionality(d["F"]), False),
     "effective_dimensionality neural": (lambda d: effective_dimensionality(d["R"]), False),
     "gram": (lambda d: gram(d["F"]), False),
+    "rdm of a gram": (lambda d: rdm(gram(d["F"]), "euclidean"), False),
+    "cka of grams": (lambda d: cka(gram(d["F"]), gram(d["F2"]), debiased=True), False),
+    "cka_bootstrap of a gram": (lambda d: cka_bootstrap(gram(d["F"]), d["R"], n_boot=12, n_perm=12), False),
+    "effective_dimensionality of a gram": (lambda d: effective_dimensionality(gram(d["F"])), False),
+    "crsa of a gram": (lambda d: crsa(gram(d["F"]), d["R"], noise_ceiling=False), False),
     "LinearMetric angular": (lambda d: LinearMetric().fit_distance(d["F"], d["F2"]), False),
     "LinearMetric alpha 0.5 euclidean": (lambda d: LinearMetric(alpha=0.5, score_method="euclidean")
                                          .fit_distance(d["F"], d["F2"]), False),
@@ -190,6 +197,10 @@ CALLS = {
         {k: v.isel(stimulus=v["stimulus_id"].isin(IDS[9:]).values) for k, v in _shape_nets(d).items()}), False),
     "split_distance": (lambda d: split_distance(d["F"], d["F2"]), False),
     "split_distance alpha 0.5": (lambda d: split_distance(d["F"], d["F3"], alpha=0.5), False),
+    "split_distance wide (null space)": (lambda d: split_distance(d["FW"], d["F"]), False),
+    "split_distance wide alpha 0.5": (lambda d: split_distance(d["F2"], d["FW"], alpha=0.5), False),
+    "LinearMetric wide alpha 0.5": (lambda d: LinearMetric(alpha=0.5).fit_distance(d["FW"], d["F"]), False),
+    "shape_bootstrap wide": (lambda d: shape_bootstrap(d["FW"], d["F2"], n_boot=8, n_perm=8), False),
     "shape_bootstrap": (lambda d: shape_bootstrap(d["F"], d["F2"], n_boot=8, n_perm=8), False),
     "shape_bootstrap alpha 0.5": (lambda d: shape_bootstrap(d["F"], d["F3"], alpha=0.5, n_boot=8, n_perm=8), False),
     "procrustes_average gram": (_procrustes_average_gram, False),
@@ -202,7 +213,7 @@ CALLS = {
 
 #: the calls that read neural responses (the others see no NaN trial and no repeat)
 NEURAL = {n for n in CALLS if n.startswith(("split_half", "crsa", "ersa", "ereg", "rsa_", "compare", "rdm_noise",
-                                           "anchor", "cka", "rdm euclidean of neural", "effective_dimensionality n"))}
+                                           "anchor", "cka", "crsa of", "rdm euclidean of neural", "effective_dimensionality n"))}
 #: an angle of 0 (a network and its own centroid) is acos's rounding, ~1.5e-8 (docs/geometry.md)
 ANGLE_ROUNDING = {"procrustes_kmeans": 1e-7}
 

@@ -271,3 +271,22 @@ def test_one_valid_repeat_everywhere_names_the_way_out(call):
     msg = _one_line(info.value)
     assert "no stimulus has 2 valid repeat(s)" in msg and "noise_ceiling=False or split='slots'" in msg
     assert _quiet(d.forward, F, B, noise_ceiling=False, n_folds=3)["r"].notnull().all()  # the way out scores it
+
+
+# --- best_layer of a single target: no test half -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_best_layer_needs_a_test_half(k):
+    rng = np.random.default_rng(11)
+    Y = nx.features(rng.normal(size=(8, k)), name="target")
+    boots = {m: _quiet(inf.bootstrap, "model_to_model", nx.features(rng.normal(size=(8, 2)), name=m), Y, n_boot=4, n_folds=3)
+             for m in ("a", "b")}
+    if k == 1:
+        with pytest.raises(LayoutError, match=r"^best_layer: .*1 target \(dim 'unit'\)") as info:
+            _quiet(inf.best_layer, boots)
+        _one_line(info.value)
+        return
+    got = _quiet(inf.best_layer, boots)  # one target selects, the other tests: its EV in the chosen layer
+    assert got.attrs["n_selection"] == 1 and got.attrs["n_test"] == 1
+    assert got["test_ev"].item() in [boots[got["best"].item()]["ev"].values[j] for j in range(2)]

@@ -533,6 +533,10 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
         ev0 = np.where(inc, np.stack([boots[m]["ev"].values for m in names]), np.nan)  # (layers, k)
         # only the targets scored in some layer are split (as sweep.select.scored_halves)
         scored = np.isfinite(ev0).any(axis=0)
+        if scored.sum() == 1:  # the selection half takes it: no test half, whose NaN median was only warned of as undefined
+            raise LayoutError(f"best_layer: selects the layer on one half of the targets and tests it on the other, but 1 "
+                              f"target (dim {dim!r}) is scored in the bootstraps; pass more {dim}s, or compare the layers "
+                              f"with compare(boots).")
         ids = np.asarray(ids).astype(str)
         sel = np.zeros(ids.size, dtype=bool)
         sel[scored] = target_halves(ids[scored], key, seed)

@@ -290,3 +290,34 @@ def test_best_layer_needs_a_test_half(k):
     got = _quiet(inf.best_layer, boots)  # one target selects, the other tests: its EV in the chosen layer
     assert got.attrs["n_selection"] == 1 and got.attrs["n_test"] == 1
     assert got["test_ev"].item() in [boots[got["best"].item()]["ev"].values[j] for j in range(2)]
+
+
+# --- a split-half Spearman of -1 (few stimuli) is a reliability of -inf: low, never left out ------------------------
+
+
+def _anti_ordered_target(n=6):
+    rng = np.random.default_rng(12)
+    s = rng.normal(size=n)
+    A = np.stack([s + 0.05 * rng.normal(size=n), s + 0.05 * rng.normal(size=n)], 1)[:, None, :]  # reliable predictor
+    b = rng.normal(size=n)
+    return nx.neural(A, name="a"), nx.neural(np.stack([b, -2 * b], 1)[:, None, :], name="b")  # halves' Spearman -1
+
+
+@pytest.mark.parametrize("min_reliability", [None, 0.1])
+def test_minus_infinite_reliability_is_low_and_warned(min_reliability):
+    from neuroxr.errors import NeuroxrWarning
+
+    A, B = _anti_ordered_target()
+    with pytest.warns(NeuroxrWarning, match=r"1 neuroids have a split-half reliability below 0.1") as record:
+        ds = d.inter_animal(A, B, reps=2, n_folds=3, min_reliability=min_reliability)
+    assert np.isneginf(ds["target_shc"].values).all() and np.isnan(ds["ev"].values).all()  # the NaN EV it explains
+    assert ds["included"].values.tolist() == [min_reliability is None]
+    if min_reliability is not None:
+        assert any("marked included=False" in str(w.message) for w in record)
+
+
+def test_a_rep_with_minus_infinite_reliability_pulls_the_mean_below_any_threshold():
+    from neuroxr.predictivity._result import reliable_targets
+
+    shc = np.array([[-np.inf, 0.9], [0.5, np.nan], [np.nan, np.nan]])  # the mean over reps: -inf, 0.5 (NaN left out), none
+    assert reliable_targets([shc], 0.1).tolist() == [False, True, False]

@@ -263,7 +263,9 @@ def reliable_targets(shcs: Sequence[np.ndarray], threshold: float) -> np.ndarray
 
 
 def _nanmean_rows(v: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(v)
+    """Each row's mean over its non-NaN values: an infinite one counts (a split-half Spearman of -1 is a
+    Spearman-Brown reliability of -inf, below any threshold; it was left out, and its target's NaN EV unexplained)."""
+    finite = ~np.isnan(v)
     count = finite.sum(axis=1)
     total = np.where(finite, v, 0.0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

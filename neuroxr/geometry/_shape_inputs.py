@@ -176,3 +176,13 @@ def take_rows(A: Any, s: np.ndarray) -> Any:
     """Rows ``s`` (host indices) of an array on any backend."""
     xp = get_namespace(A)
     return xp.take(A, xp.asarray(s, device=getattr(A, "device", None)), axis=0)
+
+
+def canonical_pair(X: Any, Y: Any) -> tuple[Any, Any]:
+    """Two labeled networks in canonical stimulus order (each, :func:`_canonical`), so sums over the
+    stimuli round alike whatever order the inputs list them in (the fit and the distances of
+    :class:`~neuroxr.geometry.LinearMetric`); anything else as given (an unlabeled one lists its
+    stimuli in the labeled one's order)."""
+    if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
+        return _canonical(X), _canonical(Y)
+    return X, Y

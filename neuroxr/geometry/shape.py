@@ -5,8 +5,7 @@ score_method)``) and its fitted attributes. Names say what they return: :meth:`L
 and :meth:`LinearMetric.fit_distance` return the distance (lower = more similar, as netrep's
 ``score``/``fit_score``); :meth:`LinearMetric.score` follows scikit-learn (higher is better) and
 returns the **negative** distance, so ``cross_validate`` and model selection work unchanged.
-The numerics live in :mod:`neuroxr.kernels.shape`.
-"""
+The numerics live in :mod:`neuroxr.kernels.shape`."""
 
 from __future__ import annotations
 
@@ -43,6 +42,7 @@ from ._shape_inputs import (
     _network_array,
     _shown,
     _trial_averaged,
+    canonical_pair,
     check_shape_stimuli,
     same_library,
     take_rows,
@@ -148,7 +148,7 @@ class LinearMetric(_EstimatorAPI):
     in the same order), e.g. ``sklearn.model_selection.cross_validate(LinearMetric(), X, Y, cv=5)``;
     the folds split the stimuli and each ``test_score`` is the held-out **negative** distance.
     Arrays of any array-API namespace (NumPy, torch, CuPy) work; labeled DataArrays are paired by
-    ``stimulus_id``, and those scored after a fit on labeled ones by ``unit_id`` with the fitted units. NumPy input (bool, integer and float32 too) is read as float64, other
+    ``stimulus_id`` (two labeled ones fitted and scored in canonical stimulus order), and those scored after a fit on labeled ones by ``unit_id`` with the fitted units. NumPy input (bool, integer and float32 too) is read as float64, other
     namespaces keep their floating dtype (bool and integer as float64), as by every shape
     function. Data with NaN is refused with a :class:`~neuroxr.errors.LayoutError`.
     """
@@ -282,7 +282,7 @@ class LinearMetric(_EstimatorAPI):
         stimuli (2 with ``center_columns=False``) are refused: every angular distance of 2 centred
         stimuli is 0."""
         names, ids = self._names(X, Y), (unit_ids(X), unit_ids(Y))
-        X, Y = self._arrays(X, Y)
+        X, Y = self._arrays(*canonical_pair(X, Y))
         check_shape_stimuli(int(X.shape[0]), self._validate()["center_columns"], f"{names[0]} and {names[1]}", "LinearMetric")
         width = self.pad_width(X.shape[1], Y.shape[1])
         self.finalize_fit(self.partial_fit(X, width), self.partial_fit(Y, width)).unit_ids_ = ids  # later inputs paired by id
@@ -336,7 +336,7 @@ class LinearMetric(_EstimatorAPI):
         without projecting ``X``, ``Y`` again (``alpha = 0``: the span check runs on them)."""
         if training and self._wide and float(self.alpha) != 0.0:
             return _s.shape_score(*_s.aligned(*self._train, self._maps[4]), self.score_method), self._constant
-        tX, tY, const = self._aligned(X, Y)
+        tX, tY, const = self._aligned(*canonical_pair(X, Y))
         return _s.shape_score(tX, tY, self.score_method), const
 
     def _distance(self, X: Any, Y: Any, caller: str, training: bool = False, names: tuple[str, str] | None = None) -> float:

@@ -478,3 +478,31 @@ def test_an_identity_of_no_known_version_is_not_one_and_never_crashes(tmp_path, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert extract_features(model, x, store, layers=["0", "1"], overwrite=True, **kw).written == ["0", "1"]
+
+
+@pytest.mark.parametrize("version", [2, 4])
+def test_new_layers_of_another_network_beside_layers_of_an_older_identity_version_are_refused(tmp_path, version):
+    """A model name whose stored layers record an older identity version (written by an earlier neuroxr)
+    is checked on what that version covers before new layers are added: other weights differ in the
+    model digest of that version, so they are refused in one line, not added as one network's layers
+    (validate and info compare identities of one version only and would never say so); the same
+    network's new layers are added."""
+    import zarr
+
+    store, x = StudyStore(tmp_path / "s.zarr"), inputs()
+    model = nn.Sequential(Knobs(), nn.Tanh())
+    kw = dict(model_name="m", progress=False)
+    extract_features(model, x, store, layers=["0"], **kw)
+    model.eval()
+    group = zarr.open_group(str(tmp_path / "s.zarr" / "features" / "m" / "0"), mode="r+")
+    group.attrs["extraction_identity"] = dict(group.attrs["extraction_identity"], version=version,
+                                              model=model_digest(model, version))
+    as_older_writer(group)
+    other = nn.Sequential(Knobs(), nn.Tanh())
+    with torch.no_grad():
+        other[0].fc.weight.add_(1.0)
+    with pytest.raises(ExtractionError, match=r"model 'm' holds layers of another extraction \(layer 'features/m/0': "
+                                              r"the model differs") as e:
+        extract_features(other, x, store, layers=["1"], **kw)
+    assert "\n" not in str(e.value) and store.layers("m") == ["0"]
+    assert extract_features(model, x, store, layers=["1"], **kw).written == ["1"]

@@ -422,10 +422,13 @@ def mixed_extraction_problem(model: str, identities: Mapping[str, Any]) -> str |
 
 def check_one_network(store: Any, model_name: str, planned: Any, identity: Identity, read: dict[str, Any] | None = None) -> None:
     """Refuse to add layers to ``model_name`` when its stored layers are of another network: the first
-    complete stored layer not in ``planned`` (layer names) that records an identity of this version
-    and differs from this extraction in the model or the preprocessing (one line: extract under
-    another model_name, or the model again whole). Layers of other stimuli are allowed (validate
-    notes them: :func:`mixed_extraction_problem`); a damaged or older layer is not compared."""
+    complete, intact stored layer not in ``planned`` (layer names) that records an identity of a
+    known version and differs from this extraction in the model or the preprocessing (one line:
+    extract under another model_name, or the model again whole). A layer of an older version
+    (:data:`UNCOVERED`) is compared on what it covers (:meth:`Identity.differences`: this model's
+    digest of that version), so a difference found is one, as a re-run's check has it. Layers of other
+    stimuli are allowed (validate notes them: :func:`layer_identities`); a damaged layer, or one
+    without an identity of a known version, is not compared."""
     from ..errors import StoreError
 
     for layer in store.layers(model_name):
@@ -436,7 +439,7 @@ def check_one_network(store: Any, model_name: str, planned: Any, identity: Ident
             recorded = stored_index(store, path, read).attrs.get(IDENTITY_ATTR)
         except StoreError:
             continue
-        if not isinstance(recorded, Mapping) or recorded.get("version") != IDENTITY_VERSION:
+        if not isinstance(recorded, Mapping) or recorded.get("hash") != "sha256" or _version(recorded) is None:
             continue
         differ = [d for d in identity.differences(recorded) or () if d in (KEYS["model"], KEYS["preprocessing"])]
         if differ:

@@ -334,8 +334,8 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
     """
     keep, valid = usable_stimuli(R, need, total)
     if raise_empty and not keep.any():
-        raise NothingToScore(f"{name}: no stimulus has {need} valid repeat(s) for any neuroid; nothing to score"
-                             + ("; pass noise_ceiling=False or split='slots'." if need == 2 else "."))
+        raise NothingToScore(f"{name}: no stimulus has {need} valid repeat(s) for any neuroid"
+                             + (" (pass noise_ceiling=False or split='slots')" if need == 2 else "") + "; nothing to score.")
     if not keep.all():
         warn(
             f"{name}: excluding {int((~keep).sum())} of {len(keep)} stimuli with fewer than {need} valid "

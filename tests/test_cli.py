@@ -653,3 +653,26 @@ def test_demo_in_a_folder_it_cannot_write_is_one_line_naming_path(runner, tmp_pa
         assert res.exit_code == 1 and res.stderr.strip().startswith("Error: cannot write the example study to '/proc/demo.zarr' ("), \
             res.output
         assert ".new-" not in res.stderr and "Error)" not in res.stderr, res.stderr
+
+
+def test_demo_names_the_problems_of_a_reused_study_that_breaks_the_schemas(runner, tmp_path, small_generator, monkeypatch):
+    """A reused example study that breaks the schemas: its problems on stderr and the one-line refusal,
+    from the one walk of the store that validated it (the demo walked it again only to count entries
+    it never prints there)."""
+    from neuroxr import schemas
+
+    _no_scores(monkeypatch)
+    path = tmp_path / "demo.zarr"
+    assert runner.invoke(main, ["demo", str(path), "--scheduler", "serial"]).exit_code == 0
+    store = StudyStore(path)
+    monkeypatch.setattr(StudyStore, "mark_complete", lambda self, p: None)
+    store.write_neural("half", neural(np.zeros((2, 2))))
+    monkeypatch.undo()
+    _no_scores(monkeypatch)
+    walks, real = [], schemas._store_entries
+    monkeypatch.setattr(schemas, "_store_entries", lambda st: walks.append(st) or real(st))
+    res = runner.invoke(main, ["demo", str(path), "--scheduler", "serial"])
+    assert res.exit_code == 1 and len(walks) == 1
+    assert f"{store.url}: 1 problem(s) found:" in res.stderr
+    assert "neural/half: complete: the entry's write did not finish" in res.stderr
+    assert "breaks the schemas (1 problem(s)); pass --force." in res.stderr and "valid study store" not in res.output

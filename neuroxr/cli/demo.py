@@ -46,7 +46,7 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     cluster, and print the results. A re-run resumes: complete entries are not recomputed. PATH
     must be new or hold an example study that the demo wrote."""
     from ..errors import SweepConfigError
-    from ..schemas import _store_entries, validate_store
+    from ..schemas import validate_store
     from ..store import StudyStore
     from ..store._zarr import local_root
     from ..store.study import _enclosing_zarr
@@ -100,7 +100,8 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
             store = _write_example(path, seed, n_stimuli)
         problems = validate_store(store)
         if problems:
-            report_validation(store.url, problems, len(_store_entries(store)), Output(quiet=True))
+            # the problems on stderr; the entry count is printed for a valid store only (no second walk of the store)
+            report_validation(store.url, problems, 0, Output(quiet=True))
             raise click.ClickException(f"the example study in {where} breaks the schemas ({len(problems)} problem(s)); pass --force.")
         table, metric_table = _demo_scores(store, reps=reps, seed=seed, scheduler=client, progress=out.text)
     finally:

@@ -322,3 +322,52 @@ def test_a_rep_with_minus_infinite_reliability_pulls_the_mean_below_any_threshol
 
     shc = np.array([[-np.inf, 0.9], [0.5, np.nan], [np.nan, np.nan]])  # the mean over reps: -inf, 0.5 (NaN left out), none
     assert reliable_targets([shc], 0.1).tolist() == [False, True, False]
+
+
+# --- a target whose valid stimuli leave the design constant: NaN, never an r of the training folds' means ---------
+
+
+def _varies_where_target_is_missing(n=12):
+    rng = np.random.default_rng(13)
+    ids = [f"s{i:02d}" for i in range(n)]
+    X = np.zeros((n, 2))
+    X[0], X[1] = [1.0, 2.0], [3.0, -1.0]  # the features vary at s00 and s01 only
+    R = rng.normal(size=(n, 2, 2))
+    R[:2, 0] = np.nan  # neuroid0 lacks s00 and s01: its design is constant
+    A = np.repeat(X[:, :1, None], 2, axis=2)  # an animal whose neuroid varies there only
+    return ids, X, R, A
+
+
+@pytest.mark.parametrize("call", ["forward", "forward_no_ceiling", "inter_animal", "bootstrap", "inter_animal_bootstrap"])
+def test_constant_design_on_a_targets_stimuli_scores_it_nan(call):
+    from neuroxr.errors import NeuroxrWarning
+
+    ids, X, R, A = _varies_where_target_is_missing()
+    F, B, An = nx.features(X, stimulus_id=ids, name="net"), nx.neural(R, stimulus_id=ids, name="b"), nx.neural(A, stimulus_id=ids, name="a")
+    run = {"forward": lambda b: d.forward(F, b, reps=2, n_folds=3),
+           "forward_no_ceiling": lambda b: d.forward(F, b, noise_ceiling=False, n_folds=3),
+           "inter_animal": lambda b: d.inter_animal(An, b, reps=2, n_folds=3),
+           "bootstrap": lambda b: inf.bootstrap("forward", F, b, reps=2, n_folds=3, n_boot=4),
+           "inter_animal_bootstrap": lambda b: inf.bootstrap("inter_animal", An, b, reps=2, n_folds=3, n_boot=4)}[call]
+    with pytest.warns(NeuroxrWarning, match=r"1 neuroids are scored NaN: on the stimuli where they are valid, every "
+                                            r"predictor column of (features \(net\)|neural_a \(a\)) is constant.*'neuroid0'"):
+        got = run(B)
+    alone = _quiet(run, B.isel(neuroid=[1]))
+    assert np.isnan(got["ev"].sel(neuroid=0)).all()
+    if "r" in got:
+        assert np.isnan(got["r"].sel(neuroid=0)).all()
+    np.testing.assert_allclose(got["ev"].sel(neuroid=1).values, alone["ev"].isel(neuroid=0).values, rtol=1e-12)
+
+
+@pytest.mark.parametrize("animal", [False, True])
+def test_generalization_constant_design_on_a_targets_stimuli_is_nan(animal):
+    from neuroxr.errors import NeuroxrWarning
+
+    ids, X, R, A = _varies_where_target_is_missing()
+    source = (nx.neural(A[..., None], stimulus_id=ids, time_bins=BINS[:1], name="a") if animal
+              else nx.features(X, stimulus_id=ids, name="net"))
+    with pytest.warns(NeuroxrWarning, match=r"1 \(neuroid, train bin, test bin\) targets are scored NaN: .*'neuroid0 \(0->0\)'"):
+        got = d.temporal_generalization(source, nx.neural(R[..., None], stimulus_id=ids, time_bins=BINS[:1]), n_folds=3)
+    alone = _quiet(d.temporal_generalization, source, nx.neural(R[:, 1:, :, None], stimulus_id=ids, time_bins=BINS[:1]), n_folds=3)
+    assert np.isnan(got["r"].values[0]).all()
+    np.testing.assert_allclose(got["r"].values[1], alone["r"].values[0], rtol=1e-12)

@@ -11,8 +11,10 @@ import numpy as np
 
 from ..errors import LayoutError, NothingToScore, examples, warn
 from ..kernels.folds import min_stimuli, stimulus_folds
+from ..kernels.stats import column_squares, column_tol, no_variance
 
-__all__ = ["TARGET_COUNTS", "bin_counts", "scored_groups", "target_counts", "target_groups", "too_few_left", "warn_unscored"]
+__all__ = ["TARGET_COUNTS", "bin_counts", "constant_design", "scored_groups", "target_counts", "target_groups", "too_few_left",
+           "warn_constant_designs", "warn_unscored"]
 
 
 def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | None = None,
@@ -80,6 +82,23 @@ def warn_unscored(name: str, n_targets: int, most: int, names: str, n_folds: int
         f"{f'n_folds={n_folds}' if folds_ok else f'{min_stimuli(n_folds)} (an r over 2 is always +-1)'} and are "
         f"scored NaN: {names}. {'Use fewer folds to score them.' if folds_ok else 'They cannot be scored.'}"
     )
+
+
+def constant_design(X: np.ndarray) -> bool:
+    """Whether every column of a group's design ``X`` (its rows: the stimuli its targets are scored on) is
+    constant up to rounding, the rule of :func:`~neuroxr.predictivity._prepare.check_design` (each column
+    on its own squares). Such a group's fit predicts the training folds' means, whose negative r squares
+    to a positive EV: its targets are scored NaN (:func:`warn_constant_designs`)."""
+    c, r = column_squares(X)
+    return bool(np.all(no_variance(c, r, column_tol(np, X.dtype))))
+
+
+def warn_constant_designs(name: str, source: str, ids: np.ndarray, what: str = "neuroids") -> None:
+    """The one warning for the targets ``ids`` (of ``name``) scored NaN because the predictors ``source`` are
+    constant on every stimulus they are valid at (the design varies only where they miss)."""
+    if len(ids):
+        warn(f"{name}: {len(ids)} {what} are scored NaN: on the stimuli where they are valid, every predictor column of "
+             f"{source} is constant (it varies only at stimuli they lack), so nothing predicts them, e.g. {examples(ids)}.")
 
 
 def _bin_groups(valid: np.ndarray, bins: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

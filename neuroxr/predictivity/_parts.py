@@ -351,7 +351,8 @@ _HELD_BYTES = 2**30
 
 def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, n_folds: int, fold_seed: int,
             regressor: Any, opts: dict[str, Any], operator: Any, name: str, caller: str,
-            counts: dict[str, int] | None = None) -> tuple[list[Group], np.ndarray | None]:
+            counts: dict[str, int] | None = None, design: Any = None,
+            source: str = "") -> tuple[list[Group], np.ndarray | None]:
     """The targets grouped by their usable stimuli ``valid`` (n, k_ok: the targets ``ok``, those
     with a valid trial) as the directions group them (:func:`~neuroxr.predictivity._prepare.target_groups`,
     with its warnings, naming the targets ``name``), each with its regressor
@@ -360,16 +361,22 @@ def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, 
     where used); and the mask of :class:`Parts` over all ``k`` targets (``None``: one
     group of every target on every stimulus). All-NaN targets are in no group: NaN, as the
     directions score them. ``counts``: the direction's counts of the stimuli (too few left by missing
-    values: :class:`~neuroxr.errors.NothingToScore`, :func:`~neuroxr.predictivity._groups.too_few_left`)."""
+    values: :class:`~neuroxr.errors.NothingToScore`, :func:`~neuroxr.predictivity._groups.too_few_left`).
+    ``design(rows)``: a group's design; where it is constant its targets are in no group (NaN, with the
+    directions' warning naming the predictors ``source``)."""
     mask = np.zeros((valid.shape[0], ok.size), dtype=bool)
-    groups, held = [], 0
+    groups, held, dead = [], 0, []
     for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed, counts=counts):
         cols = np.flatnonzero(ok)[cols]
+        if design is not None and not rows.all() and prep.constant_design(design(rows)):
+            dead.append(cols)
+            continue
         reg = prep.fold_regressor(direction, int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         S = operator(reg, rows) if held < _HELD_BYTES else None  # past the budget: built where used
         held += 0 if S is None else 8 * int(np.prod(S.shape))
         groups.append(Group(rows, cols, reg, S))
         mask[np.ix_(rows, cols)] = True
+    prep.warn_constant_designs(name, source, ids[np.concatenate(dead)] if dead else [])
     return groups, None if mask.all() else mask
 
 
@@ -430,7 +437,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     n, k, T = R.shape
     groups, mask = _groups("forward", valid, ok, neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None, nname, caller,
-                           prep.target_counts(keep, valid))
+                           prep.target_counts(keep, valid), lambda rows: prep.take(F, rows), prep.named("", features, "features"))
     Y = _masked(nanmean_repeats(R), mask)
     P = _per_group(groups, mask, lambda g: g.reg.predict_blocks(prep.take(F, g.rows), [_sub(Y, g)], S=g.S)[0])
     P1 = P2 = s1 = s2 = None
@@ -514,7 +521,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     prep.check_design(X, aname, prep.float32_cause(neural_a), "neuroids")
     groups, mask = _groups("inter_animal", valid, ok_b, neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: _operator(reg, prep.take(X, rows)), bname, caller,
-                           prep.target_counts(keep, valid))
+                           prep.target_counts(keep, valid), lambda rows: prep.take(X, rows), prep.named("", neural_a, "neural_a"))
     Y = _masked(nanmean_repeats(RB), mask)
 
     def predictions(g: Group) -> np.ndarray:

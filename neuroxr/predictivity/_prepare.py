@@ -597,4 +597,12 @@ def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rt
 
 
 # the targets' grouping by their usable stimuli, importable from here
-from ._groups import TARGET_COUNTS, bin_counts, target_counts, target_groups, too_few_left  # noqa: E402, F401
+from ._groups import (  # noqa: E402, F401
+    TARGET_COUNTS,
+    bin_counts,
+    constant_design,
+    target_counts,
+    target_groups,
+    too_few_left,
+    warn_constant_designs,
+)

@@ -237,9 +237,15 @@ def _forward(
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     bar, done = TargetProgress(reps, progress, "forward", sum(cols.size for _, cols in groups)), 0
+    dead = []  # targets whose stimuli leave the features constant: NaN (never an r of the training folds' means)
     for rows, cols in groups:
-        reg = prep.fold_regressor("forward", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         Fg = None if F is None else prep.take(F, rows)
+        if Fg is not None and not rows.all() and prep.constant_design(Fg):
+            dead.append(cols)
+            done += cols.size
+            bar.reach(done)
+            continue
+        reg = prep.fold_regressor("forward", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         Kg = None if K is None else (K if rows.all() else K[np.ix_(rows, rows)])
         whole = rows.all() and cols.size == k
         mean_g = mean_all if whole else mean_all[np.ix_(rows, cols)]
@@ -255,6 +261,7 @@ def _forward(
             out[name][cols] = res[name]
         if preds is not None:
             preds[:, np.flatnonzero(rows)[:, None], cols[None, :]] = pg
+    prep.warn_constant_designs(nname, prep.named("", features, "features"), nids[ok][np.concatenate(dead)] if dead else [])
     attrs = common_attrs(
         "forward", set_label(features, "features"), set_label(neural, "neural"),
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,

@@ -21,7 +21,7 @@ from ..layouts import has_time, validate_features, validate_neural
 from ..sets import set_label
 from ..time_bins import TIME_BIN_COORDS, check_distinct_bins
 from . import _prepare as prep
-from ._groups import _pattern_groups, scored_groups, warn_unscored
+from ._groups import _pattern_groups, constant_design, scored_groups, warn_constant_designs, warn_unscored
 from ._result import target_coords
 from .time import _bin_coords, _same_bins, merged_bins
 
@@ -174,6 +174,7 @@ def temporal_generalization(
     partial = ~complete & ~dead
     r = np.full(partial.shape, np.nan)
     unscored = np.zeros(partial.shape, dtype=bool)  # partial targets in a group with too few stimuli
+    dead_design = np.zeros(partial.shape, dtype=bool)  # partial targets whose stimuli leave the design constant
     most = 0  # the most stimuli of such a group
     if partial.any():
         warn(f"{nname}: {int(partial.sum())} (neuroid, train bin, test bin) targets of "
@@ -190,7 +191,9 @@ def temporal_generalization(
             r[done] = _generalize(Bf, np.nan_to_num(XP) if animal else XP, folds, alpha, animal, train)[done]
         todo = partial & pairs
         if todo.any():
-            most = max(most, _partial_targets(r, unscored, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed))
+            most = max(most, _partial_targets(r, unscored, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed, dead_design))
+    warn_constant_designs(nname, prep.named("", source, "source"), _labels(nids, *np.nonzero(dead_design)),
+                          "(neuroid, train bin, test bin) targets")
     if unscored.any():  # one warning for every pair (the direction's, per bin)
         warn_unscored(nname, int(unscored.sum()), most, examples(_labels(nids, *np.nonzero(unscored))), n_folds,
                       "(neuroid, train bin, test bin) targets")
@@ -331,7 +334,8 @@ def _generalize(B: np.ndarray, X: np.ndarray, folds: Any, alpha: float, animal: 
 
 
 def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndarray | None,
-                     B: np.ndarray, X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int) -> int:
+                     B: np.ndarray, X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int,
+                     constant: np.ndarray) -> int:
     """``r`` of the targets ``todo`` (neuroid, t1, t2), in place: each on the stimuli valid at both
     bins (``ok`` and, inter-animal, ``D`` of :func:`_valid_counts`; ``X`` holds the pairs'
     predictors), the targets of one (train bin, test bin) pair grouped by those stimuli over the
@@ -339,7 +343,9 @@ def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: 
     and fold, each pattern of usable stimuli its own group, so the diagonal pair ``(t, t)`` groups
     its targets as the direction groups bin ``t``). The targets of
     the groups :func:`~neuroxr.predictivity._groups.scored_groups` leaves out are marked in
-    ``unscored`` (the caller warns once for every pair); returns their groups' most stimuli (0: none)."""
+    ``unscored`` (the caller warns once for every pair); returns their groups' most stimuli (0: none).
+    A group whose design at the train bin is constant on its stimuli (it varies only where they miss) is
+    NaN, marked in ``constant`` (never an r of the training folds' means)."""
     most = 0
     for t1, t2 in zip(*np.nonzero(todo.any(axis=0))):
         js = np.flatnonzero(todo[:, t1, t2])
@@ -353,6 +359,9 @@ def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: 
             most = max(most, int(rows.sum()))
         for rows, cols in groups:
             S, J = kept[rows], js[cols]
+            if constant_design(X[S, :, t1] if animal else X[S]):
+                constant[J, t1, t2] = True
+                continue
 
             def fit_rows(tr, S=S, J=J, t1=t1):
                 return X[S[tr], :, t1] if animal else X[S[tr]], B[S[tr]][:, J, t1]

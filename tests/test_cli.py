@@ -676,3 +676,31 @@ def test_demo_names_the_problems_of_a_reused_study_that_breaks_the_schemas(runne
     assert f"{store.url}: 1 problem(s) found:" in res.stderr
     assert "neural/half: complete: the entry's write did not finish" in res.stderr
     assert "breaks the schemas (1 problem(s)); pass --force." in res.stderr and "valid study store" not in res.output
+
+
+def test_validate_counts_the_entries_its_rebuilt_inventory_lists(runner, tmp_path):
+    """A complete entry missing from the inventory (listings do not see it) and restored by
+    --rebuild-inventory is counted: the count was taken before the rebuild, one entry short."""
+    import glob
+
+    rng = np.random.default_rng(0)
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", neural(rng.normal(size=(30, 5, 3))))
+    st.write_features("net", "l1", features(rng.normal(size=(30, 8))))
+    path = nx_entries.compute(st, "cka", "net.l1", "mA").path
+
+    def without(obj):
+        return {k: without(v) for k, v in obj.items() if k != path} if isinstance(obj, dict) else obj
+
+    for shard in glob.glob(str(tmp_path / "s.zarr" / ".neuroxr" / "inventory" / "*.json")):
+        with open(shard) as f:
+            doc = json.load(f)
+        with open(shard, "w") as f:
+            json.dump(without(doc), f)
+    res = runner.invoke(main, ["validate", st.url])
+    assert res.exit_code == 1 and f"{path}: complete group missing from the inventory" in res.output
+    res = runner.invoke(main, ["validate", "--rebuild-inventory", st.url])
+    after = runner.invoke(main, ["validate", "--json", st.url])
+    n = json.loads(after.stdout)["entries"]
+    assert after.exit_code == 0 and path in set(nx_entries.list_entries(st)["path"]) and n >= 3  # 2 sets, the cka entry
+    assert res.exit_code == 0 and f"valid study store ({n} entries)" in res.output, res.output

@@ -338,13 +338,20 @@ def _varies_where_target_is_missing(n=12):
     return ids, X, R, A
 
 
-@pytest.mark.parametrize("call", ["forward", "forward_no_ceiling", "inter_animal", "bootstrap", "inter_animal_bootstrap"])
+@pytest.mark.parametrize("call", ["forward", "forward_no_ceiling", "inter_animal", "bootstrap", "inter_animal_bootstrap",
+                                  "forward_streamed", "forward_gram"])
 def test_constant_design_on_a_targets_stimuli_scores_it_nan(call):
+    import dask.array as da
+
     from neuroxr.errors import NeuroxrWarning
+    from neuroxr.geometry import gram
 
     ids, X, R, A = _varies_where_target_is_missing()
     F, B, An = nx.features(X, stimulus_id=ids, name="net"), nx.neural(R, stimulus_id=ids, name="b"), nx.neural(A, stimulus_id=ids, name="a")
+    lazy = F.copy(data=da.from_array(X, chunks=(X.shape[0], 1)))  # streamed: the Gram reduced over unit chunks
     run = {"forward": lambda b: d.forward(F, b, reps=2, n_folds=3),
+           "forward_streamed": lambda b: d.forward(lazy, b, reps=2, n_folds=3),
+           "forward_gram": lambda b: d.forward(F, b, reps=2, n_folds=3, gram=gram(F)),
            "forward_no_ceiling": lambda b: d.forward(F, b, noise_ceiling=False, n_folds=3),
            "inter_animal": lambda b: d.inter_animal(An, b, reps=2, n_folds=3),
            "bootstrap": lambda b: inf.bootstrap("forward", F, b, reps=2, n_folds=3, n_boot=4),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import canonical_order, stimulus_ids, to_canonical
+from ..alignment import canonical_order
 from ..backend import resolve_backend, resolve_dtype
 from ..errors import LayoutError, NoPredictor, NothingToScore, ParameterError, examples, no_effect, shown, warn, where
 from ..kernels import offsets as _offsets
@@ -36,7 +36,7 @@ from ..kernels.regressors import (
 )
 from ..kernels.splits import SPLIT_MODES, complete_sums, valid_counts
 from ..kernels.stats import ROUNDING_SPREAD, column_squares, column_tol, no_variance, rounding_tol
-from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
+from ..validation import check_alpha, check_bool, check_int, check_min_reliability
 from ._inputs import SCALE_NOTE, check_scale, inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F401 (the directions read prep.*)
 from ._progress import check_progress
 
@@ -397,7 +397,7 @@ def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str =
     """A :class:`LayoutError` when the design ``X`` (n, p) has no variance across the stimuli, up to rounding: when
     every column is constant, each decided on its own centred and uncentred squares (:func:`~neuroxr.kernels.stats.no_variance`,
     :func:`~neuroxr.kernels.stats.column_tol`, by blocks; one large constant column never hides the others' variance), as the streamed forward direction decides
-    it from the Gram's statistics (:func:`gram_matrix`). With a ``cause`` (:func:`float32_cause`), the same sums flag
+    it from the Gram's statistics (:func:`~neuroxr.predictivity._gram.gram_matrix`). With a ``cause`` (:func:`float32_cause`), the same sums flag
     the columns ``what`` whose float32 rounding costs their variation its digits (:func:`~neuroxr.kernels.offsets.warn_offsets`).
     ``drawn``: ``X`` is a rep's ``max_n`` subset (the message says so). A design over fewer than 2 stimuli has
     no variance to judge: the folds that follow refuse its count (too few stimuli, never a dead layer)."""
@@ -495,105 +495,6 @@ def expand_pred(preds: np.ndarray | None, ok: np.ndarray) -> np.ndarray | None:
     full = np.full(preds.shape[:2] + (ok.shape[0],), np.nan)
     full[:, :, ok] = preds
     return full
-
-
-def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.ndarray,
-                caller: str = "", name: str = "features", dtype: Any = None) -> tuple[np.ndarray, bool]:
-    """The column-centred Gram of the features (given in the features' own stimulus order, or
-    reduced over unit chunks), in the canonical order, kept stimuli only, and whether the features
-    are constant there up to rounding (:func:`~neuroxr.kernels.gram.constant_features`). Reduced
-    here (lazy features) from the kept stimuli only, so decided per unit as :func:`check_design`
-    decides it in memory; from a given Gram over a subset of its stimuli, by its sums over the units
-    (one large unit that varies only at a dropped stimulus can hide the others' variance there: the
-    design is then refused where the in-memory one is scored); a bare Gram array: when its trace is
-    not positive).
-    A given ``gram`` is checked against the features (:func:`check_gram`). The messages start with
-    the function called, ``caller``, and name the features ``name`` (:func:`named`, with the caller).
-    Features whose squares leave the normal range of the fit's ``dtype`` are refused from the Gram's
-    statistics (reduced here, or given with them: :func:`~neuroxr.kernels.gram_rows.check_range`, as
-    :func:`load` refuses in-memory features), before any fit."""
-    from ..backend import to_numpy
-    from ..geometry.gram import gram_stats
-    from ..kernels.gram import GramStats, constant_features, gram_dask
-    from ..kernels.gram_measures import variance_totals
-    from ..kernels.gram_rows import check_range
-
-    n = features.sizes["stimulus"]
-    n_units = stats = None
-    arg = where(caller) + "gram"
-    if gram is None:
-        # the features are already in canonical order (float64 as in memory); the statistics of the
-        # kept stimuli only, so their constancy is decided per unit there, as check_design decides it
-        rows = np.arange(n)[keep]
-        data = features.data if rows.size == n else features.data[rows]
-        stats = gram_dask(data, dtype="float64", row_pass=False, unit_ids=features.unit_id.values, name=name)
-        K, n = stats.K, rows.size
-        order, keep = np.arange(n), np.ones(n, dtype=bool)
-    elif isinstance(gram, xr.Dataset):  # a labeled Gram (neuroxr.geometry.gram): paired by stimulus_id
-        if "K" not in gram or "stimulus_id" not in gram.coords:
-            raise LayoutError(f"{arg}: a Gram Dataset needs a variable 'K' and stimulus_id coords (neuroxr.geometry.gram).")
-        g = to_canonical(gram)
-        if not np.array_equal(stimulus_ids(g), stimulus_ids(features)):
-            raise LayoutError(f"{arg}: its stimulus ids are not the features'; compute it from these features "
-                              "(neuroxr.geometry.gram(features)).")
-        K, order, n_units = g["K"].values, np.arange(n), g.attrs.get("n_units")
-        if {"a", "v"} <= set(g) and {"n_units", "mu", "m2"} <= set(g.attrs):
-            stats = gram_stats(g)
-    else:
-        K, n_units = (gram.K, gram.n_units) if isinstance(gram, GramStats) else (gram, None)
-        stats = gram if isinstance(gram, GramStats) else None
-    K = real_array(to_numpy(K) if hasattr(K, "shape") else K, arg,
-                   f"a Gram Dataset (neuroxr.geometry.gram(features)), GramStats or an ({n}, {n}) array", dtype=None)
-    exact = K.dtype.kind == "f" and K.dtype.itemsize == 8  # float64 in either byte order ('>f8' != np.float64)
-    K = K.astype(np.float64, copy=False)
-    if K.shape != (n, n):
-        raise LayoutError(f"{arg}: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")
-    if stats is not None:  # squares out of range: the Gram lost them, as every fit on it would
-        check_range(stats, name, arg=name.rpartition(": ")[2].partition(" (")[0] or "features", note=SCALE_NOTE,
-                    dtype=resolve_dtype(dtype))
-    if not np.isfinite(K).all():
-        raise LayoutError(
-            f"{name}: the Gram of the (lazy) features is not finite: the features hold NaN/inf or a chunk "
-            "missing from the store. Re-extract the layer or drop the bad units."
-        )
-    if gram is not None:
-        check_gram(features, np.diagonal(K)[order], n_units, rtol=1e-6 if exact else 1e-3, name=arg)
-    idx = order[keep]
-    K = K[np.ix_(idx, idx)]
-    if stats is not None and float32_cause(features) is not None:  # the Gram's totals: no read of the features
-        warn_offsets(name, offset_columns(*variance_totals(stats, rows=idx)), "units", "float32")
-    return K, constant_features(K) if stats is None else constant_features(stats, rows=idx)
-
-
-def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rtol: float = 1e-6,
-               block_bytes: int = 64 * 2**20, name: str = "gram") -> None:
-    """One-line :class:`~neuroxr.errors.LayoutError` unless a given Gram belongs to ``features``:
-    its unit count (``n_units``, where the Gram records it) is theirs and, for in-memory features,
-    its diagonal ``diag`` (canonical stimulus order) is their column-centred rows' sums of squares
-    within ``rtol`` of its largest value (one pass over the features, ``block_bytes`` of units at
-    a time). Lazy features are checked by their unit count only: reading them would undo what a
-    precomputed Gram saves. ``name``: the Gram as the messages name it (``"forward: gram"``)."""
-    p = int(features.sizes["unit"])
-    fix = "compute it from these features (neuroxr.geometry.gram(features))"
-    if n_units is not None and int(n_units) != p:
-        raise LayoutError(f"{name}: it was computed from {int(n_units)} units but the features have {p}; {fix}.")
-    if is_lazy(features):
-        return
-    F = np.asarray(features.transpose("stimulus", "unit").values)
-    n = F.shape[0]
-    ss = np.zeros(n)
-    step = max(1, int(block_bytes // (8 * max(n, 1))))
-    for lo in range(0, p, step):
-        B = np.asarray(F[:, lo : lo + step], dtype=np.float64)
-        B = B - B.mean(axis=0)
-        ss += np.einsum("ij,ij->i", B, B)
-    scale = max(float(np.max(np.abs(diag), initial=0.0)), float(np.max(ss, initial=0.0)))
-    worst = float(np.max(np.abs(ss - diag), initial=0.0))
-    if worst > rtol * scale:
-        raise LayoutError(
-            f"{name}: its diagonal is not the column-centred features' row sums of squares (off by up to "
-            f"{worst / scale:.2g} of the largest), so it was computed from other features; {fix}."
-        )
 
 
 # the targets' grouping by their usable stimuli, importable from here

@@ -40,6 +40,7 @@ from ..kernels.stats import pearson, root_product, spearman_brown
 from ..layouts import has_time
 from ..sets import set_label
 from . import _prepare as prep
+from ._gram import gram_matrix
 from ._progress import TargetProgress, progress_iter
 from ._result import common_attrs, dataset, ev
 
@@ -224,11 +225,11 @@ def _forward(
                                 prep.target_counts(keep, valid))
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
-        F, (K, const) = None, prep.gram_matrix(features, gram, order, keep, caller, fname, dtype)
+        F, (K, const, constant_on) = None, gram_matrix(features, gram, order, keep, caller, fname, dtype)
         if const:
             prep.design_error(fname)
     else:
-        F, K = prep.take(prep.load(features, fname, dtype), keep), None
+        F, K, constant_on = prep.take(prep.load(features, fname, dtype), keep), None, None
         prep.check_design(F, fname, prep.float32_cause(features))
     mean_all = nanmean_repeats(R, total)  # the trial means, once
     const = prep.warn_constant_targets(prep.scored(mean_all, valid), nids[ok], nname, "neuroids", cause=prep.float32_cause(neural))
@@ -240,7 +241,7 @@ def _forward(
     dead = []  # targets whose stimuli leave the features constant: NaN (never an r of the training folds' means)
     for rows, cols in groups:
         Fg = None if F is None else prep.take(F, rows)
-        if Fg is not None and not rows.all() and prep.constant_design(Fg):
+        if not rows.all() and (prep.constant_design(Fg) if Fg is not None else constant_on(rows)):
             dead.append(cols)
             done += cols.size
             bar.reach(done)

@@ -285,6 +285,22 @@ PAIR_TIE_KINDS = ("crsa", "crsa_bootstrap", "crsa_permutation")
 #: (numbers at ordinary scales bit-identical). Which data were so far from 1 the key cannot tell, so each
 #: is one revision up.
 UNIT_SCALE_KINDS = ("brainscore", "shape", "shape_bootstrap", "shape_permutation")
+#: The kinds whose targets are judged by the mean of their split-half reliabilities over the reps (the
+#: directions with a ceiling, their inference, temporal generalisation): a reliability of -inf (a
+#: split-half Spearman of -1, met with few stimuli) was left out of that mean, so a target with it in
+#: some reps was judged on its other reps only (:func:`neuroxr.predictivity._result.reliable_targets`).
+MINUS_INF_RELIABILITY_KINDS = COMPLETE_RANK_KINDS
+#: The kinds that group their targets by the stimuli each is valid at (forward, inter-animal, their
+#: inference, temporal generalisation): a group whose stimuli leave the design constant (the predictors
+#: vary only where its targets miss) got a finite r of the training folds' means; NaN now, with a warning
+#: (:func:`neuroxr.predictivity._groups.constant_design`; temporal generalisation with ``alpha=0`` on a
+#: rank-deficient training fold also takes the least-squares solution now).
+CONSTANT_GROUP_DESIGN_KINDS = ("forward", "inter_animal", "forward_bootstrap", "forward_permutation",
+                               "inter_animal_bootstrap", "inter_animal_permutation", *TIME_KINDS)
+#: The directions' permutation nulls, whose out-of-fold r of targets near 1e-150 was inf, near 1e-160
+#: NaN (an absolute floor) and near 1e150 wrong; each target is scaled by a power of two now
+#: (bit-identical at ordinary scales). Which data were so far from 1 the key cannot tell.
+SCALE_FREE_NULL_KINDS = tuple(k for k in DIRECTION_INFERENCE_KINDS if k.endswith("_permutation"))
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -292,7 +308,8 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
          {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
          {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS}, {*CONSTANT_NEUROID_KINDS, *HALF_R_RANGE_KINDS},
-         {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS, *UNIT_SCALE_KINDS})
+         {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS, *UNIT_SCALE_KINDS},
+         {*MINUS_INF_RELIABILITY_KINDS, *CONSTANT_GROUP_DESIGN_KINDS, *SCALE_FREE_NULL_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

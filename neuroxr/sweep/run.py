@@ -356,7 +356,12 @@ def sweep(
                 raise SweepConfigError(str(exc)) from None
         if client is None and not serial and backend in _GPU_BACKENDS:
             local_cuda_cluster()  # dask-cuda installed: checked even when no entry is left to compute
-    paths = {} if overwrite else _lookup_all(store, entries, params)
+    paths: dict[str, str] = {}
+    if not overwrite:
+        for e in entries:
+            path = entry_lookup(store, e, params[e.key])
+            if path is not None:
+                paths[e.key] = path
     read, damaged = read_reused(store, paths)  # read once, for the tables; damaged ones computed again
     for key in damaged:
         del paths[key]
@@ -424,17 +429,6 @@ def sweep(
                        best_layers=without_failed(best_layers(target_table, seed=selection_seed or 0),
                                                   [e for e in entries if e.key in failed]),
                        metrics=metrics, metric_table=metric_table)
-
-
-def _lookup_all(store: StudyStore, entries: Sequence[Entry], params: Mapping[str, dict[str, Any]]) -> dict[str, str]:
-    """Entry key -> path of each planned entry that a complete, undamaged stored entry matches
-    (:func:`entry_lookup`, each as alone), looked up in a few threads sharing the sweep's store (a lookup
-    waits on reads of small documents); the first entry whose lookup raises raises, as one after another."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        found = list(pool.map(lambda e: entry_lookup(store, e, params[e.key]), entries))
-    return {e.key: path for e, path in zip(entries, found) if path is not None}
 
 
 def _failures(failed: Mapping[str, str], what: str, computed: Sequence[str]) -> SweepError:

@@ -506,8 +506,8 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
     earlier = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()
                if "array" in entry and (note := stored_revision_problem(
                    f"features/{model}/{layer}", entry["attrs"], entry["array"]["dtype"])) is not None]
-    stale = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()
-             if (note := stale_source_problem(store, f"features/{model}/{layer}", entry.get("attrs") or {}))]
+    stale = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()  # complete
+             if entry.get("complete") and (note := stale_source_problem(store, f"features/{model}/{layer}", entry.get("attrs") or {}))]
     mixed = [note for model, layers in descriptor["features"].items()  # of complete, intact layers only
              if (note := layer_identities(store, model, {layer: entry["attrs"] if entry["path"] in intact else None
                                                          for layer, entry in layers.items()})[1])]

@@ -116,3 +116,18 @@ def test_no_layer_is_chosen_where_no_layer_scored_a_selection_target(direction):
     assert row["n_layers"] == 2
     t.loc[t["layer"] == "l2", "ev"] = 10.0  # one layer scored: it is chosen
     assert best_layers(t, seed=0).iloc[0]["best_layer"] == "l2"
+
+
+def test_a_group_of_one_scored_target_warns_that_its_choice_is_untested():
+    """One scored neuroid selects the layer and leaves no test half: test_ev NaN and n_test 0 came with
+    no word, as if the choice had been tested; one warning now names such groups."""
+    from neuroxr.errors import NeuroxrWarning
+
+    one = _table("forward", ["n00"], ["a", "b"])
+    two = _table("forward", ["n00", "n01", "n02"], ["a", "b"]).assign(neural="other")
+    with pytest.warns(NeuroxrWarning, match=r"^best_layers: 1 groups have a chosen layer but no scored target in the test "
+                                            r"half .*'forward net -> animalA'"):
+        out = best_layers(pd.concat([one, two], ignore_index=True))
+    row = out.set_index("neural").loc["animalA"]
+    assert row["best_layer"] in ("a", "b") and row["n_test"] == 0 and np.isnan(row["test_ev"])
+    assert out.set_index("neural").loc["other", "n_test"] > 0

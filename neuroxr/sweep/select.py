@@ -142,7 +142,7 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         raise LayoutError(f"best_layers: target_table's column 'ev' must hold numbers (NaN where a target has none); got "
                           f"{shown(bad.iloc[0])} among its values. Pass SweepResult.target_table.")
     t = t.assign(ev=numeric)
-    out = []
+    out, untested = [], []
     for (d, m, n, r), g in t.groupby(["direction", "model", "neural", "region"], sort=False):
         best = None
         layers = list(dict.fromkeys(g["layer"]))
@@ -162,9 +162,15 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                         n_sel, n_test, len(ev) - n_sel - n_test)
         if not np.isfinite(best[1]):  # no layer scored a selection target: nothing to choose by
             best = (None, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan)
+        elif best[5] == 0:  # a single scored target selects the layer and leaves no test half
+            untested.append(f"{d} {m} -> {n}" + ("" if r == "all" else f".{r}"))
         out.append({"direction": d, "model": m, "neural": n, "region": r, "best_layer": best[0], "selection_ev": best[1],
                     "test_ev": best[2], "all_ev": best[3], "n_selection": best[4], "n_test": best[5],
                     "n_unscored": best[6], "n_layers": len(layers), "selection_seed": int(seed)})
+    if untested:
+        warn(f"best_layers: {len(untested)} groups have a chosen layer but no scored target in the test half (a single "
+             f"scored target selects it), so test_ev is NaN and n_test 0: {examples(untested)}. Their choice is untested; "
+             "read all_ev, or score more targets.")
     return pd.DataFrame(out, columns=columns)
 
 

@@ -412,6 +412,8 @@ def _ereg(
     X, Y, _, keep_ids = _paired_arrays(_plain(features), neural, "ereg")  # neuroids in canonical order
     given = np.asarray(_plain(neural)["neuroid_id"].values).astype(str)  # r is returned in this order
     n, p = X.shape
+    # too few stimuli for the folds, refused before the projection is sized (1 stimulus: a dimension of 0)
+    stimulus_folds(n, n_folds, fold_seed, "ereg: neural/features")
     k, projected = projection_dim(n, p, n_components, eps)
     # eps other than 0.1 with an int n_components is refused by projection_dim; with "auto" it sizes a projection
     inert = [f"{name}={v!r}" for name, v, d in (("seed", seed, 0), ("eps", eps, 0.1)) if v != d] if not projected else []

@@ -23,6 +23,7 @@ from neuroxr.errors import NeuroxrError
 from neuroxr.geometry.cka_inference import cka_bootstrap
 from neuroxr.geometry.inference import crsa_bootstrap, ersa_bootstrap, rsa_bootstrap, rsa_permutation
 from neuroxr.geometry.shape_inference import shape_bootstrap
+from neuroxr.kernels import compare as kc
 from neuroxr.kernels.cka_permute import permuted_cka
 from neuroxr.kernels.folds import kfold_indices
 from neuroxr.kernels.gram_measures import linear_cka
@@ -183,6 +184,17 @@ def test_comparisons_of_three_and_four_stimuli_are_scipys(n, dtype):
         ref = _corr(_ut(a.values), _ut(b.values), method)
         assert float(geo.compare_rdms(a, b, method)) == pytest.approx(ref, abs=1e-6)
         assert float(geo.compare_rdms_many([a], [b], method)[0, 0]) == pytest.approx(ref, abs=1e-6)
+
+
+@pytest.mark.parametrize("n_pairs", [0, 1])
+@pytest.mark.parametrize("method", ["pearson", "spearman", "kendall", "cosine"])
+def test_kernel_compare_many_of_fewer_than_two_pairs_is_nan_as_compare_rdms(n_pairs, method):
+    """RDMs of 1 or 2 stimuli (0 or 1 pair) have no comparison: compare_rdms says NaN; the batched kernel
+    raised NumPy's reshape / reduction errors for 0 pairs and gave cosine 0 (0 pairs) or 1 (1 pair)."""
+    a, b = np.arange(1.0, n_pairs + 1)[None], np.arange(2.0, n_pairs + 2)[None]
+    assert math.isnan(kc.compare_rdms(a[0], b[0], method))
+    M = kc.compare_rdms_many(np.vstack([a, 2 * a]), b, method)
+    assert M.shape == (2, 1) and np.isnan(M).all()
 
 
 @pytest.mark.parametrize("n_missing", [0, 1, 2])

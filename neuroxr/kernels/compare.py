@@ -215,7 +215,8 @@ def compare_rdms_many(A: Any, B: Any, method: str = "spearman") -> Any:
     Returns
     -------
     array, shape (m_a, m_b)
-        Similarities (1 = identical ordering/shape); NaN when an RDM is constant. With NaN
+        Similarities (1 = identical ordering/shape); NaN when an RDM is constant, and throughout
+        for fewer than 2 pairs (RDMs of 1 or 2 stimuli), as :func:`compare_rdms` gives. With NaN
         dissimilarities each pair of RDMs uses its own complete pairs (one warning).
     """
     method = _normalize_compare_method(method, "compare_rdms_many")
@@ -228,6 +229,8 @@ def compare_rdms_many(A: Any, B: Any, method: str = "spearman") -> Any:
         )
     dev = getattr(VA, "device", None)
     ma, mb = int(VA.shape[0]), int(VB.shape[0])
+    if int(VA.shape[-1]) < 2:  # compare_rdms's rule (RDMs of 1 or 2 stimuli): no comparison, NaN for every method
+        return xp.full((ma, mb), math.nan, dtype=VA.dtype, device=dev)
     nan_a, nan_b = xp.any(xp.isnan(VA), axis=-1), xp.any(xp.isnan(VB), axis=-1)
     if bool(xp.any(nan_a)) or bool(xp.any(nan_b)):
         # complete pairs differ from one pair of RDMs to the next: compare them one pair at a time

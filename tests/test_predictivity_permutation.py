@@ -288,3 +288,22 @@ def test_no_number_depends_on_the_order_of_the_inputs(name, transform, data):
           rtol=1e-4 if float32 else 1e-9, atol=1e-5 if float32 else 1e-11)
     if transform != "units and neuroids":  # else the ids a warning lists come in the caller's order
         assert out_warnings == base_warnings
+
+
+@pytest.mark.parametrize(("option", "why"), [
+    ("max_n", "without max_n subsets"), ("gram", "never a precomputed Gram"),
+    ("keep_predictions", "not the predictions"), ("n_fold", "not an option of the direction's score"),
+])
+def test_an_option_inference_does_not_take_is_refused_with_its_own_reason(option, why):
+    """Every option the inference does not take was refused "(it resamples every target on every kept
+    stimulus, without max_n subsets)", max_n's reason, whatever the option (a Gram, a misspelt name)."""
+    d = _data()
+    with pytest.raises(nx.errors.ParameterError,
+                       match=rf"^bootstrap: forward inference takes no \['{option}'\] \([^;]*{re.escape(why)}\); it accepts "
+                             rf"\['reps', .*\]: drop it\.$") as info:
+        bootstrap("forward", d["F"], d["A"], n_boot=5, **{option: 3 if option == "max_n" else 4 if option == "n_fold"
+                                                           else True if option == "keep_predictions"
+                                                           else nx.geometry.gram(d["F"])})
+    assert "\n" not in str(info.value)
+    if option != "max_n":
+        assert "max_n" not in str(info.value).split("; it accepts")[0]

@@ -90,6 +90,14 @@ def _drawn_columns(parts: Parts, union: np.ndarray | None) -> tuple[int, np.ndar
     return union.size, pd.Index(union).get_indexer(parts.stimulus_id)
 
 
+#: why the inference takes no such option of the direction (the reason its refusal gives; any other
+#: name is not an option of the direction's score, e.g. a misspelt one)
+_NOT_TAKEN = {"max_n": "it resamples every target on every kept stimulus, without max_n subsets",
+              "gram": "it fits the feature values, never a precomputed Gram",
+              "keep_predictions": "it returns intervals or p-values, not the predictions",
+              "progress": "it reports no progress"}
+
+
 def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min_reliability: float | None,
            caller: str, halves: bool = True) -> Parts:
     """The :class:`Parts` of the call (``source`` itself when it is one), its parameters checked as
@@ -109,10 +117,9 @@ def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min
                 if k not in ("direction", "source", "target", "halves", "caller")]
     bad = sorted(set(kwargs) - set(accepted))
     if bad:
-        raise ParameterError(
-            f"{caller}: {direction} inference takes no {bad} (it resamples every target on every kept stimulus, without max_n "
-            f"subsets); it accepts {accepted}."
-        )
+        why = "; ".join(dict.fromkeys(_NOT_TAKEN.get(k, "not an option of the direction's score") for k in bad))
+        raise ParameterError(f"{caller}: {direction} inference takes no {bad} ({why}); it accepts {accepted}: drop "
+                             f"{'it' if len(bad) == 1 else 'them'}.")
     return prepare(direction, source, target, **kwargs, min_reliability=min_reliability, halves=halves, caller=caller)
 
 

@@ -19,7 +19,7 @@ from scipy.spatial.distance import pdist, squareform
 
 from neuroxr import features, neural
 from neuroxr import geometry as geo
-from neuroxr.errors import NeuroxrError
+from neuroxr.errors import NeuroxrError, NeuroxrWarning
 from neuroxr.geometry.cka_inference import cka_bootstrap
 from neuroxr.geometry.inference import crsa_bootstrap, ersa_bootstrap, rsa_bootstrap, rsa_permutation
 from neuroxr.geometry.shape_inference import shape_bootstrap
@@ -343,3 +343,19 @@ def test_trial_averaged_data_without_a_repeat_dim_is_refused_naming_the_dim():
                lambda: geo.split_half_rdm_ceiling(da), lambda: geo.ereg(_f(4, 3), da, n_folds=2)):
         with pytest.raises(NeuroxrError, match="repeat"):
             fn()
+
+
+@pytest.mark.parametrize("which", ["model", "subject"])
+def test_rsa_inference_says_why_a_score_of_a_flat_rdm_is_nan(which):
+    """A model or subject RDM without variance (every dissimilarity equal: 3 equidistant stimuli, a
+    one-category model) has no correlation; compare_rdms says so, but rsa_permutation returned a NaN
+    score and p without a word and rsa_bootstrap blamed the resamples only."""
+    m, d = geo.rdm(_f(3, 3)), geo.rdm(_n(3, 3, 1, seed=2))
+    flat = m.copy(data=1.0 - np.eye(3))
+    model, subs = (flat, [d]) if which == "model" else (m, [flat, d])
+    with pytest.warns(NeuroxrWarning, match="no variance on the pairs compared"):
+        geo.compare_rdms(model, subs[0])
+    for fn in (lambda: rsa_permutation(model, subs, n_perm=2), lambda: rsa_bootstrap(model, subs, n_boot=2)):
+        with pytest.warns(NeuroxrWarning, match=("model_rdm" if which == "model" else r"data_rdms\[") +
+                          ".* no variance on the pairs compared"):
+            assert np.isnan(float(fn()["score"]))

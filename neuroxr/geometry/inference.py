@@ -38,7 +38,7 @@ from ..kernels.compare import _center_normalize
 from ..kernels.rdm import RDM_METHODS
 from ..kernels.rdm import check_option as _check_option
 from ..validation import check_alpha
-from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels
+from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels, warn_flat_rdms
 from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _is_rsatoolbox, _labeled_ids, _nan_warning, _rdm, _rdm_named, as_rdm
 from .rdm_stack import _stack_rdms, rsatoolbox_subjects
 from .rsa import COMPARE_DEFAULT, draws_ceiling
@@ -117,6 +117,21 @@ def _model_and_data(model_rdm: Any, data_rdms: Any, caller: str) -> tuple[xr.Dat
     stack = _stack_rdms(data_rdms, "data_rdms", ids=_ids(model), ref=ref or "model_rdm", caller=caller)
     # a stack along any first dim (e.g. ``subject``), as compare_rdms_many and rdm_noise_ceiling take it
     return model, stack if stack.dims[0] == "rdm" else stack.rename({stack.dims[0]: "rdm"})
+
+
+def _warn_flat(caller: str, per_subject: np.ndarray, model: xr.DataArray, stack: xr.DataArray) -> None:
+    """compare_rdms's one warning (:func:`~neuroxr.geometry._common.warn_flat_rdms`) for the subjects whose
+    score on the full sample is NaN with 3 complete pairs left: the model's or their RDM has no variance
+    (``model`` and ``stack`` in one stimulus order)."""
+    iu = np.triu_indices(model.shape[0], 1)
+    va = np.asarray(model.values, dtype=np.float64)[iu][None]
+    vb = np.asarray(stack.values, dtype=np.float64)[:, iu[0], iu[1]]
+    labels = [str(lb) for lb in np.asarray(stack[stack.dims[0]].values).tolist()]
+    if caller in ("rsa_bootstrap", "rsa_permutation"):  # named as their arguments
+        model, labels = "model_rdm", [lb if lb.startswith("data_rdms") else f"data_rdms[{lb!r}]" for lb in labels]
+    else:  # crsa_bootstrap's features and neural sets, ersa_bootstrap's predictions and responses
+        model, labels = "the model RDM", [f"the RDM of {lb}" for lb in labels]
+    warn_flat_rdms(caller, np.asarray(per_subject, dtype=np.float64).ravel(), va, vb, [model], labels)
 
 
 def rsa_bootstrap(
@@ -211,6 +226,7 @@ def _rsa_bootstrap(
     ceiling = bool(noise_ceiling) and S >= 2
     centred = method != "cosine"
     full = evaluate(np.ones((1, n)), prep, centred, ceiling)
+    _warn_flat(caller, full["score"], a_da, stack)  # a NaN score with its reason, as compare_rdms gives it
     if over == "subjects":
         if S < 2:
             if caller == "ersa_bootstrap":  # one neural set: nothing to pass per subject
@@ -386,8 +402,9 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
         a[iu] = vector(A[iu], method)
         a = a + a.T
 
-        def score(M: np.ndarray) -> float:
-            return float(np.mean(ub @ unit(M[iu][None], ranked=True)[0]))
+        def score(M: np.ndarray, per_subject: bool = False) -> Any:
+            r = ub @ unit(M[iu][None], ranked=True)[0]
+            return r if per_subject else float(np.mean(r))
     else:  # rsa_bootstrap's NaN rule: each subject on the pairs complete in its RDM and the (permuted) model's
         a = A
         patterns, which = np.unique(finite_b, axis=0, return_inverse=True)  # subjects sharing their NaN pairs
@@ -398,7 +415,7 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
         fixed = [unit(vb[which == g][:, f]) if not np.isnan(A[iu]).any() and f.sum() >= MIN_PAIRS else None
                  for g, f in enumerate(patterns)]
 
-        def score(M: np.ndarray) -> float:
+        def score(M: np.ndarray, per_subject: bool = False) -> Any:
             v, out = M[iu], np.empty(vb.shape[0])
             for g, finite in enumerate(patterns):
                 keep, members = finite & ~np.isnan(v), which == g
@@ -408,10 +425,11 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
                 else:
                     ub = unit(vb[members][:, keep]) if fixed[g] is None else fixed[g]
                     out[members] = ub @ unit(v[keep][None])[0]
-            return float(np.mean(out))
+            return out if per_subject else float(np.mean(out))
 
         _nan_warning(caller, int(dropped), int(vb.size))
     obs = score(a)
+    _warn_flat(caller, score(a, per_subject=True), a_da, stack)  # a NaN score with its reason, as compare_rdms gives it
     null = np.array([score(a[np.ix_(p, p)]) for p in rs.permutation_indices(n, n_perm, seed, caller)])
     p = float(rs.permutation_pvalues(np.asarray([obs]), null[:, None])[0])
     undefined = int(rs.undefined_resamples(null)) if np.isfinite(obs) else 0

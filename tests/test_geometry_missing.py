@@ -533,7 +533,7 @@ def test_a_comparison_with_an_rdm_without_variance_is_nan_with_one_warning_namin
     assert np.isnan(ds["upper_per_subject"][2]) and np.isfinite(ds["upper_per_subject"][[0, 1, 3]]).all()
     F = nx.features(np.tile(rng.random(5), (N, 1)), SID, model="net", layer="dead")  # every stimulus the same pattern
     R = nx.neural(np.tile(rng.random((1, K, 1)), (N, 1, T)), SID, NID)  # every neuroid constant
-    with pytest.warns(NeuroxrWarning, match=r"^compare_rdms: b \(net.dead\) has no variance"):
+    with pytest.warns(NeuroxrWarning, match=r"^crsa: the RDM of features \(net.dead\) has no variance"):
         assert np.isnan(float(geo.crsa(F, nx.neural(rng.standard_normal((N, K, 1)), SID, NID))["score"]))
     with pytest.warns(NeuroxrWarning, match=r"^split_half_rdm_ceiling: 2 of 2 comparisons are NaN: the split-half RDMs of "
                                             r"neural have no variance|^split_half_rdm_ceiling: 2 of 2 .*has no variance"):
@@ -563,7 +563,7 @@ def test_a_pearson_comparison_of_an_rdm_constant_up_to_rounding_is_nan_as_spearm
     simplex = 0.1 * np.eye(N)  # stimuli equally far apart: a Euclidean RDM equal up to rounding
     F = nx.features(simplex, SID, model="net", layer="simplex")
     R = nx.neural(rng.standard_normal((N, K, 1)), SID, NID)
-    with pytest.warns(NeuroxrWarning, match=r"b \(net.simplex\) has no variance"):
+    with pytest.warns(NeuroxrWarning, match=r"^crsa: the RDM of features \(net.simplex\) has no variance"):
         assert np.isnan(float(geo.crsa(F, R, rdm_method="euclidean", compare_method="pearson")["score"]))
     assert revisions.entry_revision("crsa", {"compare_method": "pearson"}) == revisions.entry_revision("crsa", {"compare_method": "cosine"}) + 1
 

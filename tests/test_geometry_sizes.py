@@ -359,3 +359,15 @@ def test_rsa_inference_says_why_a_score_of_a_flat_rdm_is_nan(which):
         with pytest.warns(NeuroxrWarning, match=("model_rdm" if which == "model" else r"data_rdms\[") +
                           ".* no variance on the pairs compared"):
             assert np.isnan(float(fn()["score"]))
+
+
+def test_crsa_and_ersa_name_themselves_and_their_rdms_when_a_comparison_is_undefined():
+    """crsa's and ersa's warnings of a NaN comparison started with 'compare_rdms:' and named RDMs 'a' / 'b',
+    neither the function called nor its arguments."""
+    simplex = features(0.1 * np.eye(4), stimulus_id=[f"s{i}" for i in range(4)], model="net", layer="simplex")
+    with pytest.warns(NeuroxrWarning, match=r"^crsa: the RDM of features \(net/simplex\) has no variance") as rec:
+        assert np.isnan(float(geo.crsa(simplex, _n(4, 3, 1), rdm_method="euclidean", compare_method="pearson")["score"]))
+    assert not any(str(w.message).startswith("compare_rdms") for w in rec)
+    with pytest.warns(NeuroxrWarning, match=r"^ersa: 3 of 3 stimulus pairs have a NaN") as rec:
+        ds = geo.ersa(_f(6, 3), _n(6, 1, 2), n_folds=2)  # one neuroid: correlation RDMs undefined
+    assert np.isnan(float(ds["train_score"])) and not any(str(w.message).startswith("compare_rdms") for w in rec)

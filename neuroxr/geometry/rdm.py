@@ -550,20 +550,28 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman", backe
         ``source`` / ``target`` (the RDMs' labels: ``a`` / ``b`` for unlabeled ones),
         ``n_stimuli`` and ``n_pairs_dropped``.
     """
-    methods = _c.normalize_compare_methods(method, "compare_rdms")
-    resolve_backend(backend, "compare_rdms")  # refused naming the function, before the data is read
-    a, b, names = _pair_inputs(a, b, "compare_rdms")
-    b = _align_rdm(a, b, names, "compare_rdms")
-    _check_stimuli(a.sizes["stimulus"], "compare_rdms", "a and b share")
+    return _compare_rdms(a, b, method, backend, "compare_rdms")
+
+
+def _compare_rdms(a: Any, b: Any, method: str | Sequence[str], backend: str | None, caller: str,
+                  names: tuple[str, str] | None = None) -> xr.DataArray:
+    """:func:`compare_rdms`, its messages starting with ``caller``, the public function called (crsa and
+    ersa compare their RDMs here), the RDMs named ``names`` in its warnings (default: as given)."""
+    methods = _c.normalize_compare_methods(method, caller)
+    resolve_backend(backend, caller)  # refused naming the function, before the data is read
+    a, b, found = _pair_inputs(a, b, caller)
+    names = found if names is None else names
+    b = _align_rdm(a, b, names, caller)
+    _check_stimuli(a.sizes["stimulus"], caller, "a and b share" if names is found else f"{names[0]} and {names[1]} share")
     a, b = _canonical(a), _canonical(b)  # one order of the pairs whatever the inputs' (sums round alike)
     va = np.asarray(to_numpy(_r.upper_tri(np.asarray(a.values, dtype=np.float64))))
     vb = np.asarray(to_numpy(_r.upper_tri(np.asarray(b.values, dtype=np.float64))))
     res, dropped = _compare_vectors(va, vb, methods, backend)
     if dropped:
-        _nan_warning("compare_rdms", dropped, va.size)
+        _nan_warning(caller, dropped, va.size)
     one = isinstance(method, str)
     values = np.asarray([res[m] for m in methods], dtype=np.float64)
-    warn_flat_rdms("compare_rdms", np.nan if np.isnan(values).any() else 0.0, va[None], vb[None], [names[0]], [names[1]])
+    warn_flat_rdms(caller, np.nan if np.isnan(values).any() else 0.0, va[None], vb[None], [names[0]], [names[1]])
     return xr.DataArray(
         values[0] if one else values,
         dims=() if one else ("comparison",),

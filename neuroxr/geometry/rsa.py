@@ -43,7 +43,7 @@ from ._common import (
     check_split,
     record_label,
 )
-from .rdm import _align_rdm, _check_stimuli, _rdm, check_split_halves, compare_rdms
+from .rdm import _align_rdm, _check_stimuli, _compare_rdms, _rdm, check_split_halves
 from .rdm_ceiling import _split_half_rdm_ceiling
 
 #: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
@@ -112,7 +112,8 @@ def crsa(
     neural_rdm = _rdm(neural, rdm_method, backend, "crsa: " + nname)  # checked above: not checked again
     model_rdm = _align_rdm(neural_rdm, model_rdm, (nname, fname), "crsa")  # a pairing error names the arguments
     _check_stimuli(neural_rdm.sizes["stimulus"], "crsa", f"{fname} and {nname} share")  # named as crsa's arguments
-    score = float(compare_rdms(neural_rdm, model_rdm, compare_method, backend=backend))
+    score = float(_compare_rdms(neural_rdm, model_rdm, compare_method, backend, "crsa",
+                                (f"the RDM of {nname}", f"the RDM of {fname}")))
     values: dict[str, Any] = {"score": score}
     if noise_ceiling:
         c = _split_half_rdm_ceiling(neural, rdm_method, compare_method, seed, reps, caller="crsa", backend=backend)
@@ -299,8 +300,9 @@ def ersa(
     # ridge solver (its second fold, te -> tr, is not used)
     P_te = np.asarray(to_numpy(oof_predict(asarray(X, backend), asarray(Y, backend), [(tr, te), (te, tr)], alpha=alpha)))[te]
     P_tr = _oof(X[tr], Y[tr], alpha, n_folds, fold_seed, "ersa: neural/features (training stimuli)", backend)
-    s_tr = float(compare_rdms(_r.rdm(P_tr, rdm_method), _r.rdm(Y[tr], rdm_method), compare_method))
-    s_te = float(compare_rdms(_r.rdm(P_te, rdm_method), _r.rdm(Y[te], rdm_method), compare_method))
+    s_tr, s_te = (float(_compare_rdms(_r.rdm(P, rdm_method), _r.rdm(Y[s], rdm_method), compare_method, None, "ersa",
+                                      (f"the RDM of the {side} predictions", f"the neural RDM of the {side} stimuli")))
+                  for P, s, side in ((P_tr, tr, "training"), (P_te, te, "test")))
     split = np.full(X.shape[0], "train", dtype=object)
     split[te] = "test"
     attrs = {

@@ -123,6 +123,9 @@ def _warn_flat(caller: str, per_subject: np.ndarray, model: xr.DataArray, stack:
     """compare_rdms's one warning (:func:`~neuroxr.geometry._common.warn_flat_rdms`) for the subjects whose
     score on the full sample is NaN with 3 complete pairs left: the model's or their RDM has no variance
     (``model`` and ``stack`` in one stimulus order)."""
+    per_subject = np.asarray(per_subject, dtype=np.float64).ravel()
+    if not np.isnan(per_subject).any():  # every score defined: the RDMs are not read again
+        return
     iu = np.triu_indices(model.shape[0], 1)
     va = np.asarray(model.values, dtype=np.float64)[iu][None]
     vb = np.asarray(stack.values, dtype=np.float64)[:, iu[0], iu[1]]
@@ -131,7 +134,7 @@ def _warn_flat(caller: str, per_subject: np.ndarray, model: xr.DataArray, stack:
         model, labels = "model_rdm", [lb if lb.startswith("data_rdms") else f"data_rdms[{lb!r}]" for lb in labels]
     else:  # crsa_bootstrap's features and neural sets, ersa_bootstrap's predictions and responses
         model, labels = "the model RDM", [f"the RDM of {lb}" for lb in labels]
-    warn_flat_rdms(caller, np.asarray(per_subject, dtype=np.float64).ravel(), va, vb, [model], labels)
+    warn_flat_rdms(caller, per_subject, va, vb, [model], labels)
 
 
 def rsa_bootstrap(

@@ -46,7 +46,7 @@ def _data(kind: str = "plain") -> dict[str, xr.DataArray]:
         for X in (R, RB, RT):
             X[1, 0, 0] = np.nan  # one trial
             X[4, 2, 1:3] = np.nan  # two trials of one neuroid
-            X[9, :, 3] = np.nan  # a repeat slot of one stimulus, every neuroid
+            X[9, :, T - 1] = np.nan  # a repeat slot of one stimulus, every neuroid
             X[6, 1, :] = np.nan  # a neuroid not recorded on one stimulus
             X[11, 3, 1:] = np.nan  # a single trial left
     if kind == "sparse trials":  # 30 % of the trials at random, a repeat slot and a third of the stimuli
@@ -307,3 +307,44 @@ def test_an_option_inference_does_not_take_is_refused_with_its_own_reason(option
     assert "\n" not in str(info.value)
     if option != "max_n":
         assert "max_n" not in str(info.value).split("; it accepts")[0]
+
+
+#: wider than the stimuli (dual ridge, the slot kernels of many predictor neuroids), an odd number of
+#: repeats (unequal halves), and the torch backend where it is installed
+WIDE = {
+    "forward": lambda d, **kw: pv.forward(d["F"], d["A"], keep_predictions=True, **QUIET, **kw),
+    "forward max_n": lambda d, **kw: pv.forward(d["F"], d["A"], max_n=7, **QUIET, **kw),
+    "reverse slots": lambda d, **kw: pv.reverse(d["A"], d["F"], split="slots", **QUIET, **kw),
+    "inter_animal": lambda d, **kw: pv.inter_animal(d["A"], d["B"], **QUIET, **kw),
+    "inter_animal time": lambda d, **kw: pv.inter_animal(d["AT"], d["AT2"], **QUIET, **kw),
+    "bootstrap reverse both": lambda d, **kw: bootstrap("reverse", d["A"], d["F"], n_boot=8, over="both", **QUIET, **kw),
+    "permutation inter_animal": lambda d, **kw: permutation_test("inter_animal", d["A"], d["B"], n_perm=8, n_folds=4, **kw),
+}
+
+
+def _backends():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return ["numpy"]
+    return ["numpy", "torch"]
+
+
+@pytest.mark.parametrize("backend", _backends())
+@pytest.mark.parametrize("name", sorted(WIDE))
+def test_wide_inputs_odd_repeats_and_backends_ignore_the_order(monkeypatch, name, backend):
+    for key, value in {"T": 3, "K": 30, "P": 40, "KB": 6}.items():
+        monkeypatch.setattr(f"{__name__}.{key}", value)
+    # torch's CPU reductions follow its thread count, which the "auto" policy sets from the machine's
+    # load (docs/shapes.md): its numbers are the same bit for bit at a fixed count only
+    from neuroxr.backend import use_blas_threads
+
+    call = functools.partial(WIDE[name], backend=backend)
+    with use_blas_threads(1):
+        base, base_warnings, _ = _run(call, _data("nan trials"))
+    for transform in ("stimuli of every input", "units and neuroids"):
+        with use_blas_threads(1):
+            out, out_warnings, _ = _run(call, TRANSFORMS[transform](_data("nan trials")))
+        _same(out, base, f"{name} / {transform} / {backend}", exact=transform.startswith("stimuli"))
+        if transform.startswith("stimuli"):
+            assert out_warnings == base_warnings

@@ -263,7 +263,7 @@ def _base(name: str, data: str):
 
 #: (data, transform) pairs probed: every transform on NaN trials; the others where they bite
 CASES = [(data, tr) for data in ("plain", "nan trials", "sparse trials", "ties") for tr in sorted(TRANSFORMS)
-         if data == "nan trials" or tr in {"plain": ("stimuli of the second input", "repeats"),
+         if data == "nan trials" or tr in {"plain": ("repeats",),
                                            "sparse trials": ("stimuli of every input", "units and neuroids"),
                                            "ties": ("stimuli of every input", "units and neuroids")}[data]]
 

@@ -251,3 +251,32 @@ needs_k92 = pytest.mark.skipif(
     reason="92-image RDMs of Kriegeskorte et al. 2008 not found: put shared/data/kriegeskorte2008_92images "
     "beside the repository or set NEUROXR_SHARED_DATA",
 )
+
+
+# ---------------------------------------------------------------------------- permutation property tests
+def derangement(n: int, seed: int) -> np.ndarray:
+    """A seeded permutation of ``n`` positions that is never the identity (rolled by one if drawn so)."""
+    p = np.random.default_rng(seed).permutation(n)
+    return np.roll(p, 1) if np.array_equal(p, np.arange(n)) else p
+
+
+def permuted_stimuli(keys: tuple[str, ...]):
+    """A transform of a dict of inputs permuting the stimuli of those named ``keys``, each its own order."""
+    def go(d):
+        return {k: (v.isel(stimulus=derangement(v.sizes["stimulus"], 10 + i)) if k in keys else v)
+                for i, (k, v) in enumerate(d.items())}
+    return go
+
+
+def permuted_units(d):
+    """Each input's units (keys starting with ``F``) or neuroids (the others) in another order."""
+    out = {}
+    for i, (k, v) in enumerate(d.items()):
+        dim = "unit" if k.startswith("F") else "neuroid"
+        out[k] = v.isel({dim: derangement(v.sizes[dim], 20 + i)})
+    return out
+
+
+def permuted_repeats(d):
+    """Each input with repeats in another order (one permutation for all)."""
+    return {k: (v.isel(repeat=derangement(v.sizes["repeat"], 30)) if "repeat" in v.dims else v) for k, v in d.items()}

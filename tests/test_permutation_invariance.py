@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import permuted_repeats, permuted_stimuli, permuted_units
 
 import neuroxr as nx
 from neuroxr.geometry import (
@@ -82,34 +83,11 @@ def _subjects(d: dict[str, xr.DataArray]) -> list[xr.DataArray]:
 
 
 # --- the transforms: each returns the inputs in another order
-def _perm(n: int, seed: int) -> np.ndarray:
-    p = np.random.default_rng(seed).permutation(n)
-    return np.roll(p, 1) if np.array_equal(p, np.arange(n)) else p
-
-
-def _stimuli(keys: tuple[str, ...]):
-    def go(d):
-        return {k: (v.isel(stimulus=_perm(N, 10 + i)) if k in keys else v) for i, (k, v) in enumerate(d.items())}
-    return go
-
-
-def _units(d):
-    out = {}
-    for i, (k, v) in enumerate(d.items()):
-        dim = "unit" if k.startswith("F") else "neuroid"
-        out[k] = v.isel({dim: _perm(v.sizes[dim], 20 + i)})
-    return out
-
-
-def _repeats(d):
-    return {k: (v.isel(repeat=_perm(T, 30)) if "repeat" in v.dims else v) for k, v in d.items()}
-
-
 TRANSFORMS = {
-    "stimuli of the second input": _stimuli(("R", "F2", "S0", "S1", "S2")),
-    "stimuli of every input, each its own order": _stimuli(("F", "F2", "F3", "FW", "R", "S0", "S1", "S2")),
-    "units and neuroids": _units,
-    "repeats": _repeats,
+    "stimuli of the second input": permuted_stimuli(("R", "F2", "S0", "S1", "S2")),
+    "stimuli of every input, each its own order": permuted_stimuli(("F", "F2", "F3", "FW", "R", "S0", "S1", "S2")),
+    "units and neuroids": permuted_units,
+    "repeats": permuted_repeats,
 }
 
 

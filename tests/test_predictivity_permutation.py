@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import permuted_repeats, permuted_stimuli, permuted_units
 
 import neuroxr as nx
 from neuroxr import predictivity as pv
@@ -66,38 +67,15 @@ def _data(kind: str = "plain") -> dict[str, xr.DataArray]:
 
 
 # --- the transforms: each returns the inputs in another order
-def _perm(n: int, seed: int) -> np.ndarray:
-    p = np.random.default_rng(seed).permutation(n)
-    return np.roll(p, 1) if np.array_equal(p, np.arange(n)) else p
-
-
-def _stimuli(keys: tuple[str, ...]):
-    def go(d):
-        return {k: (v.isel(stimulus=_perm(v.sizes["stimulus"], 10 + i)) if k in keys else v) for i, (k, v) in enumerate(d.items())}
-    return go
-
-
-def _units(d):
-    out = {}
-    for i, (k, v) in enumerate(d.items()):
-        dim = "unit" if k.startswith("F") else "neuroid"
-        out[k] = v.isel({dim: _perm(v.sizes[dim], 20 + i)})
-    return out
-
-
-def _repeats(d):
-    return {k: (v.isel(repeat=_perm(T, 30)) if "repeat" in v.dims else v) for k, v in d.items()}
-
-
 def _lazy(d):
     return {k: v.chunk({"stimulus": 7}) for k, v in d.items()}
 
 
 TRANSFORMS = {
-    "stimuli of the second input": _stimuli(("A", "B", "F2", "AT2")),
-    "stimuli of every input": _stimuli(("F", "F2", "A", "B", "AT", "AT2")),
-    "units and neuroids": _units,
-    "repeats": _repeats,
+    "stimuli of the second input": permuted_stimuli(("A", "B", "F2", "AT2")),
+    "stimuli of every input": permuted_stimuli(("F", "F2", "A", "B", "AT", "AT2")),
+    "units and neuroids": permuted_units,
+    "repeats": permuted_repeats,
     "lazy": _lazy,
 }
 

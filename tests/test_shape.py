@@ -201,7 +201,8 @@ def test_nan_is_refused_naming_the_array():
     Y[2, 1] = 0.0
     labeled = features(Y, stimulus_id=ids, model="net", layer="l2").copy()
     labeled[2, 1] = np.nan  # e.g. after a computation on a valid layer
-    with pytest.raises(LayoutError, match=r"LinearMetric: Y \(net/l2\) holds 1 NaN or infinite values"):
+    with pytest.raises(LayoutError, match=r"LinearMetric: Y \(net/l2\) holds 1 NaN or infinite values.*"
+                                          r"dropna\('stimulus'\) for the stimuli holding one"):
         LinearMetric().fit(features(X, stimulus_id=ids, model="net", layer="l1"), labeled)
 
 

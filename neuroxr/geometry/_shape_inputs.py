@@ -40,7 +40,8 @@ def _check_finite(M: Any, name: str, caller: str = "LinearMetric") -> None:
     if bad:
         raise LayoutError(
             f"{caller}: {name} holds {bad} NaN or infinite values; the shape metric needs complete, finite data. "
-            f"Drop or impute the stimuli / units with them first (e.g. {_arg(name)}.dropna('unit'))."
+            f"Drop or impute the stimuli or units with them first (e.g. {_arg(name)}.dropna('stimulus') for the stimuli "
+            f"holding one, {_arg(name)}.dropna('unit') for the units)."
         )
     check_shape_range(M, name, caller)
 

@@ -378,3 +378,18 @@ def test_generalization_constant_design_on_a_targets_stimuli_is_nan(animal):
     alone = _quiet(d.temporal_generalization, source, nx.neural(R[:, 1:, :, None], stimulus_id=ids, time_bins=BINS[:1]), n_folds=3)
     assert np.isnan(got["r"].values[0]).all()
     np.testing.assert_allclose(got["r"].values[1], alone["r"].values[0], rtol=1e-12)
+
+
+def test_too_few_stimuli_left_by_the_predictors_missing_trials_says_so():
+    """A's missing trials left 2 of 12 stimuli: the folds' refusal named neural_b and advised more stimuli, as
+    if B held too few; it now says that missing trials excluded 10 of the 12 (A's warning names A)."""
+    from neuroxr.errors import NeuroxrWarning
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(12)]
+    A, B = rng.normal(size=(12, 3, 2)), rng.normal(size=(12, 2, 2))
+    A[2:, 0, :] = np.nan
+    with pytest.warns(NeuroxrWarning, match=r"neural_a \(a\): excluding 10 of 12 stimuli"), \
+            pytest.raises(NothingToScore, match=r"2 stimuli cannot be split into n_folds=3 folds\..* Missing trials left "
+                                                r"them: 10 of 12 stimuli were excluded"):
+        d.inter_animal(nx.neural(A, stimulus_id=ids, name="a"), nx.neural(B, stimulus_id=ids, name="b"), reps=2, n_folds=3)

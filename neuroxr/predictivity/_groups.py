@@ -53,13 +53,16 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
 def too_few_left(exc: LayoutError, counts: dict[str, int] | None) -> LayoutError:
     """The folds' error ``exc`` (fewer stimuli than ``n_folds``, or than 3) of a call whose stimuli
     were made too few by missing values (``counts``, :func:`target_counts`: some stimulus excluded or
-    some target partial) as a :class:`~neuroxr.errors.NothingToScore` carrying ``counts`` (message
-    unchanged): no target can be scored, as when none has the repeats it needs, so a time bin
+    some target partial) as a :class:`~neuroxr.errors.NothingToScore` carrying ``counts``, its message
+    saying so (the input that lost them may be the predictors, not the targets it names): no target can be scored, as when none has the repeats it needs, so a time bin
     raising it is NaN with a warning naming it (:func:`~neuroxr.predictivity.time.by_bins`), as
     forward's one operator leaves such a bin. ``exc`` itself for an input holding too few stimuli."""
     if not counts or not (counts.get("n_excluded_stimuli") or counts.get("n_partial_targets")):
         return exc
-    err = NothingToScore(str(exc))
+    excluded = int(counts.get("n_excluded_stimuli") or 0)  # the input missing them is named by its warning
+    err = NothingToScore(f"{exc} Missing trials left them: " + (
+        f"{excluded} of {excluded + int(counts.get('n_stimuli') or 0)} stimuli were excluded (the warning before names the input)."
+        if excluded else "each target lacks some stimuli."))
     err.counts = dict(counts)  # type: ignore[attr-defined]  (the bin's counts, by_bins)
     return err
 

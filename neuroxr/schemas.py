@@ -488,12 +488,13 @@ def _edited_provenance(store: StudyStore) -> list[tuple[str, str]]:
     return out
 
 
-def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list[str], list[str], list[str], list[str]]:
+def _check_store(store: StudyStore | str, *, values: bool = False,
+                 walked: list[tuple[str, str, bool]] | None = None) -> tuple[list[str], list[str], list[str], list[str]]:
     """:func:`validate_store`'s violations, its notes of layers reduced by an earlier revision
     (one line each, :func:`~neuroxr.extract.reduce.stored_revision_problem`), of relative layers whose
     source layer changed since (:func:`~neuroxr.geometry.relative.stale_source_problem`) and of models
     whose complete, intact layers record different extractions (:func:`~neuroxr.extract.identity.layer_identities`),
-    without warning."""
+    without warning. ``walked``: filled with the entries it walked (:func:`_store_entries`), for a count."""
     from .extract.identity import layer_identities
     from .extract.reduce import stored_revision_problem
     from .geometry.relative import stale_source_problem
@@ -503,6 +504,8 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
     objects: dict[str, Any] = {}  # each complete entry opened once, for the descriptor and the checks below
     intact: set[str] = set()  # and those of them found undamaged
     descriptor, entries = _describe_store(store, values, objects, intact)
+    if walked is not None:
+        walked.extend(entries)
     earlier = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()
                if "array" in entry and (note := stored_revision_problem(
                    f"features/{model}/{layer}", entry["attrs"], entry["array"]["dtype"])) is not None]

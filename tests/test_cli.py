@@ -678,6 +678,22 @@ def test_demo_names_the_problems_of_a_reused_study_that_breaks_the_schemas(runne
     assert "breaks the schemas (1 problem(s)); pass --force." in res.stderr and "valid study store" not in res.output
 
 
+def test_validate_walks_the_store_once_for_its_checks_and_its_count(runner, tmp_path, monkeypatch):
+    """neuroxr validate walked the store a second time only to count its entries."""
+    from neuroxr import schemas
+
+    rng = np.random.default_rng(0)
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", neural(rng.normal(size=(30, 5, 3))))
+    st.write_features("net", "l1", features(rng.normal(size=(30, 8))))
+    nx_entries.compute(st, "cka", "net.l1", "mA")
+    walks, real = [], schemas._store_entries
+    monkeypatch.setattr(schemas, "_store_entries", lambda store: walks.append(store) or real(store))
+    res = runner.invoke(main, ["validate", "--json", st.url])
+    assert res.exit_code == 0 and len(walks) == 1
+    assert json.loads(res.stdout)["entries"] == len(real(st)) == 4  # 2 sets, the cka entry and its Gram
+
+
 def test_validate_counts_the_entries_its_rebuilt_inventory_lists(runner, tmp_path):
     """A complete entry missing from the inventory (listings do not see it) and restored by
     --rebuild-inventory is counted: the count was taken before the rebuild, one entry short."""

@@ -36,13 +36,15 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
 
     out = Output(as_json, quiet)
     st = open_store_or_fail(store, mode="a" if rebuild_inventory else "r")
-    problems, earlier, stale, mixed = _check_store(st, values=values)
+    walked: list[tuple[str, str, bool]] = []
+    problems, earlier, stale, mixed = _check_store(st, values=values, walked=walked)
     earlier = [cli_advice(note) for note in earlier]  # how to recompute: neuroxr extract's flags
     mixed = [cli_advice(note) for note in mixed]
     if rebuild_inventory:
         rebuilt = st.rebuild_inventory()
         out.echo(f"{st.url}: inventory rebuilt ({rebuilt} groups of data).")
-    n = len(_store_entries(st))  # as listings see them now: a complete entry the rebuild restored counts
+    # as listings see them now: a complete entry the rebuild restored counts (else the check's one walk)
+    n = len(_store_entries(st)) if rebuild_inventory else len(walked)
     found = st.inventory_problems()
     # a complete group the inventory lacks is not seen by listings (set names, entries, sweeps): a problem;
     # the other disagreements make listings walk the store, so they are notes

@@ -24,17 +24,18 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     """The column-centred Gram of the features (given in the features' own stimulus order, or
     reduced over unit chunks), in the canonical order, kept stimuli only, and whether the features
     are constant there up to rounding (:func:`~neuroxr.kernels.gram.constant_features`). Reduced
-    here (lazy features) from the kept stimuli only, so decided per unit as :func:`check_design`
+    here (lazy features) from the kept stimuli only, so decided per unit as :func:`~neuroxr.predictivity._prepare.check_design`
     decides it in memory; from a given Gram over a subset of its stimuli, by its sums over the units
     (one large unit that varies only at a dropped stimulus can hide the others' variance there: the
     design is then refused where the in-memory one is scored); a bare Gram array: when its trace is
     not positive); and ``constant_on(rows)``, the same rule over a group's stimuli (bool over the kept ones:
     its targets are scored NaN, as :func:`~neuroxr.predictivity._groups.constant_design` decides in memory).
     A given ``gram`` is checked against the features (:func:`check_gram`). The messages start with
-    the function called, ``caller``, and name the features ``name`` (:func:`named`, with the caller).
+    the function called, ``caller``, and name the features ``name``
+    (:func:`~neuroxr.predictivity._inputs.named`, with the caller).
     Features whose squares leave the normal range of the fit's ``dtype`` are refused from the Gram's
     statistics (reduced here, or given with them: :func:`~neuroxr.kernels.gram_rows.check_range`, as
-    :func:`load` refuses in-memory features), before any fit."""
+    :func:`~neuroxr.predictivity._inputs.load` refuses in-memory features), before any fit."""
     from ..backend import to_numpy
     from ..geometry.gram import gram_stats
     from ..kernels.gram import GramStats, constant_features, gram_dask

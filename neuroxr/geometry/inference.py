@@ -431,8 +431,9 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
             return out if per_subject else float(np.mean(out))
 
         _nan_warning(caller, int(dropped), int(vb.size))
-    obs = score(a)
-    _warn_flat(caller, score(a, per_subject=True), a_da, stack)  # a NaN score with its reason, as compare_rdms gives it
+    per_subject = score(a, per_subject=True)
+    obs = float(np.mean(per_subject))  # score(a), from its one evaluation
+    _warn_flat(caller, per_subject, a_da, stack)  # a NaN score with its reason, as compare_rdms gives it
     null = np.array([score(a[np.ix_(p, p)]) for p in rs.permutation_indices(n, n_perm, seed, caller)])
     p = float(rs.permutation_pvalues(np.asarray([obs]), null[:, None])[0])
     undefined = int(rs.undefined_resamples(null)) if np.isfinite(obs) else 0

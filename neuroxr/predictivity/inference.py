@@ -40,7 +40,7 @@ import xarray as xr
 
 from ..alignment import canonical_order
 from ..attrs import encode_attrs
-from ..errors import LayoutError, ParameterError
+from ..errors import LayoutError, ParameterError, shown
 from ..geometry._common import _named, input_labels
 from ..kernels import resample as rs
 from ..kernels.permute import induced_permutations
@@ -523,6 +523,10 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     from ..sweep.select import target_halves
 
     rs._check_level(level, "best_layer")
+    seed = rs._seed(seed, "best_layer")  # it splits the targets: never None, a float or a Generator
+    if not isinstance(key, str):
+        raise ParameterError(f"best_layer: key must be a string naming the group of targets (it seeds their split); "
+                             f"got {shown(key)}. Pass e.g. key='best_layer'.")
     same_resamples(boots)
     policy = boots_policy(boots)
     names = list(boots)

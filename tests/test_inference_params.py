@@ -65,3 +65,52 @@ def test_best_layer_refuses_a_key_that_is_not_a_string(boots, key):
     with pytest.raises(ParameterError, match=r"^best_layer: key must be a string") as exc:
         best_layer(boots, key=key)
     _one_line(exc)
+
+
+# ---------------------------------------------------------------------------- the metrics' n_perm / n_boot
+def _features(n: int, p: int, seed: int) -> xr.DataArray:
+    rng = np.random.default_rng(seed)
+    return xr.DataArray(rng.normal(size=(n, p)), dims=("stimulus", "unit"), name=f"f{seed}",
+                        coords={"stimulus_id": ("stimulus", [f"s{i:02d}" for i in range(n)]),
+                                "unit_id": ("unit", [f"u{j}" for j in range(p)])})
+
+
+def _metric_calls():
+    from neuroxr.geometry.inference import cka_bootstrap, ersa_bootstrap, shape_bootstrap
+
+    X, Y = _features(12, 5, 1), _features(12, 4, 2)
+    return {"cka_bootstrap": lambda **kw: cka_bootstrap(X, Y, n_boot=5, **kw),
+            "shape_bootstrap": lambda **kw: shape_bootstrap(X, Y, n_boot=5, **kw),
+            "ersa_bootstrap": lambda **kw: ersa_bootstrap(X, Y.rename(unit="neuroid", unit_id="neuroid_id").expand_dims("repeat", axis=-1), n_boot=5, **kw)}
+
+
+@pytest.mark.parametrize("name", ["cka_bootstrap", "shape_bootstrap", "ersa_bootstrap"])
+@pytest.mark.parametrize("n_perm", [None, False, 0.0, 2.0, -1, "3"])
+def test_metric_n_perm_must_be_a_count(name, n_perm):
+    """n_perm=None was a TypeError from int() after the whole bootstrap; False and 0.0 ran as n_perm=0
+    (a bool taken as an int); each is now the one-line error naming n_perm."""
+    with pytest.raises(ParameterError, match=rf"^{name}: n_perm must be an integer >= 0") as exc:
+        _metric_calls()[name](n_perm=n_perm)
+    _one_line(exc)
+
+
+@pytest.mark.parametrize("name", ["cka_bootstrap", "shape_bootstrap", "ersa_bootstrap"])
+def test_metric_numpy_integer_n_perm_is_the_int(name):
+    call = _metric_calls()[name]
+    a, b = call(n_perm=np.int64(4)), call(n_perm=4)
+    xr.testing.assert_identical(a, b)
+    assert type(a.attrs["n_perm"]) is int
+
+
+@pytest.mark.parametrize("n_boot", [True, 1.0])
+def test_rsa_bootstrap_n_boot_beside_indices_is_a_count(n_boot):
+    """With indices of one row, n_boot=True or 1.0 was taken as 1 (it equals the rows); a bool or a
+    float is refused as without indices."""
+    from neuroxr.geometry.inference import rsa_bootstrap
+
+    M, D = nx.rdm(_features(8, 5, 1)), nx.rdm(_features(8, 5, 2))
+    idx = np.random.default_rng(0).integers(0, 8, size=(1, 8))
+    with pytest.raises(ParameterError, match=r"^rsa_bootstrap: n_boot must be a positive integer") as exc:
+        rsa_bootstrap(M, D, indices=idx, n_boot=n_boot)
+    _one_line(exc)
+    assert rsa_bootstrap(M, D, indices=idx, n_boot=np.int64(1)).attrs["n_boot"] == 1

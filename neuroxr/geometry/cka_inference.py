@@ -120,6 +120,7 @@ def _cka_resampled(a: Any, b: Any, *, n_boot: int, seed: int, level: float, meth
     caller = "cka_bootstrap"
     rs._check_level(level, caller)
     rs.check_nan_policy(nan_policy, caller)
+    n_perm = rs.check_n_perm(n_perm, caller)
     check_cka_boot_method(method)
     debiased = _check_debiased(debiased, caller)
     _one_bin(a, _named(a, "a"), caller)

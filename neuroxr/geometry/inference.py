@@ -74,6 +74,8 @@ def _draws(indices: Any, n: int, n_boot: int | None, seed: int, seed_used: bool,
         raise ParameterError(f"{caller}: indices must be {what}; got {idx.dtype} of shape {idx.shape}.")
     if (idx < 0).any() or (idx >= n).any():
         raise ParameterError(f"{caller}: indices must be {what}; got values {idx.min()}..{idx.max()}.")
+    if n_boot is not None:  # a count, never a bool or a float that happens to equal the rows
+        rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.", caller)
     if n_boot is not None and n_boot != idx.shape[0]:
         raise ParameterError(f"{caller}: n_boot={n_boot!r} but indices holds {idx.shape[0]} resamples; drop n_boot (indices set it).")
     if seed != 0 and not seed_used:
@@ -487,6 +489,7 @@ def _ersa_bootstrap(caller: str, features: Any, neural: Any, *, rdm_method: str,
     check_split(test_size, split_seed, caller, "split_seed")
     _check_option(rdm_method, _kr.RDM_METHODS, "rdm_method", caller)
     seed = rs._seed(kwargs.get("seed", 0), caller)  # 1.7 drew as 1; also the permutations' seed
+    n_perm = rs.check_n_perm(n_perm, caller)
     _one_bin(neural, _named(neural, "neural"), caller)
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    caller)

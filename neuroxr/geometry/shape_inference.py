@@ -171,6 +171,7 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
 
     rs._check_level(level, "shape_bootstrap")
     rs.check_nan_policy(nan_policy, "shape_bootstrap")
+    n_perm = rs.check_n_perm(n_perm, "shape_bootstrap")
     check_shape_boot_method(method)
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     from .inference import _draws, _undefined  # (that module re-exports this one's names)

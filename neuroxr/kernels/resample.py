@@ -70,6 +70,12 @@ def _positive(value: Any, name: str, hint: str, caller: str = "") -> int:
     return int(value)
 
 
+def check_n_perm(n_perm: Any, caller: str) -> int:
+    """An optional permutation count (0: none) as an int >= 0; ``None``, a bool or a float: one line naming ``caller``."""
+    return check_int(n_perm, "n_perm", 0, "Pass the number of permutations, e.g. n_perm=1000, or n_perm=0 for none.",
+                     caller=caller)
+
+
 def _seed(seed: Any, caller: str) -> int:
     """The seed of a draw, an integer >= 0 (1.5 was truncated to 1, "3" read as 3); else one line naming ``caller``."""
     return check_int(seed, "seed", 0, "The seed of the draws, e.g. seed=0.", caller=caller)

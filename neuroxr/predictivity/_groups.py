@@ -4,7 +4,7 @@ by :mod:`neuroxr.predictivity._prepare`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -13,8 +13,8 @@ from ..errors import LayoutError, NothingToScore, examples, warn
 from ..kernels.folds import min_stimuli, stimulus_folds
 from ..kernels.stats import column_squares, column_tol, no_variance
 
-__all__ = ["TARGET_COUNTS", "bin_counts", "constant_design", "scored_groups", "target_counts", "target_groups", "too_few_left",
-           "warn_constant_designs", "warn_unscored"]
+__all__ = ["TARGET_COUNTS", "bin_counts", "constant_design", "scored_groups", "split_constant", "target_counts", "target_groups",
+           "too_few_left", "varying_groups", "warn_constant_designs", "warn_unscored"]
 
 
 def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | None = None,
@@ -94,6 +94,33 @@ def constant_design(X: np.ndarray) -> bool:
     to a positive EV: its targets are scored NaN (:func:`warn_constant_designs`)."""
     c, r = column_squares(X)
     return bool(np.all(no_variance(c, r, column_tol(np, X.dtype))))
+
+
+def split_constant(groups: list[tuple[np.ndarray, np.ndarray]],
+                   design: Callable[[np.ndarray], Any]) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """``(live, dead)``: the groups ``[(rows, cols), ...]`` (``rows`` over every stimulus) whose design
+    varies on their stimuli, in the order given, and the columns (int, sorted) of the others.
+    ``design(rows)`` is a group's design, judged by :func:`constant_design`, or whether it is constant
+    (a bool: the Gram statistics' rule of a streamed design). A group on every stimulus is not judged:
+    its design is the whole input's, which ``check_design`` judged before."""
+    live, dead = [], []
+    for rows, cols in groups:
+        if rows.all():
+            live.append((rows, cols))
+            continue
+        judged = design(rows)
+        (dead if (bool(judged) if isinstance(judged, (bool, np.bool_)) else constant_design(judged)) else live).append((rows, cols))
+    return live, np.sort(np.concatenate([c for _, c in dead])) if dead else np.zeros(0, dtype=int)
+
+
+def varying_groups(groups: list[tuple[np.ndarray, np.ndarray]], design: Callable[[np.ndarray], Any], name: str,
+                   source: str, ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The groups of :func:`split_constant` whose design varies; the targets of the others (``ids``:
+    each column's id) are left out (NaN), with one warning naming them and the predictors ``source``
+    (:func:`warn_constant_designs`)."""
+    live, dead = split_constant(groups, design)
+    warn_constant_designs(name, source, ids[dead])
+    return live
 
 
 def warn_constant_designs(name: str, source: str, ids: np.ndarray, what: str = "neuroids") -> None:

@@ -365,18 +365,14 @@ def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, 
     ``design(rows)``: a group's design; where it is constant its targets are in no group (NaN, with the
     directions' warning naming the predictors ``source``)."""
     mask = np.zeros((valid.shape[0], ok.size), dtype=bool)
-    groups, held, dead = [], 0, []
-    for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed, counts=counts):
-        cols = np.flatnonzero(ok)[cols]
-        if design is not None and not rows.all() and prep.constant_design(design(rows)):
-            dead.append(cols)
-            continue
+    groups, held = [], 0
+    found = [(rows, np.flatnonzero(ok)[cols]) for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed, counts=counts)]
+    for rows, cols in found if design is None else prep.varying_groups(found, design, name, source, ids):
         reg = prep.fold_regressor(direction, int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         S = operator(reg, rows) if held < _HELD_BYTES else None  # past the budget: built where used
         held += 0 if S is None else 8 * int(np.prod(S.shape))
         groups.append(Group(rows, cols, reg, S))
         mask[np.ix_(rows, cols)] = True
-    prep.warn_constant_designs(name, source, ids[np.concatenate(dead)] if dead else [])
     return groups, None if mask.all() else mask
 
 

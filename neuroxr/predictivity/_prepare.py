@@ -501,9 +501,8 @@ def expand_pred(preds: np.ndarray | None, ok: np.ndarray) -> np.ndarray | None:
 from ._groups import (  # noqa: E402, F401
     TARGET_COUNTS,
     bin_counts,
-    constant_design,
     target_counts,
     target_groups,
     too_few_left,
-    warn_constant_designs,
+    varying_groups,
 )

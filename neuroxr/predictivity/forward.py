@@ -233,19 +233,16 @@ def _forward(
         prep.check_design(F, fname, prep.float32_cause(features))
     mean_all = nanmean_repeats(R, total)  # the trial means, once
     const = prep.warn_constant_targets(prep.scored(mean_all, valid), nids[ok], nname, "neuroids", cause=prep.float32_cause(neural))
+    # targets whose stimuli leave the features constant: NaN (never an r of the training folds' means)
+    groups = prep.varying_groups(groups, constant_on if F is None else (lambda rows: prep.take(F, rows)), nname,
+                                 prep.named("", features, "features"), nids[ok])
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     bar, done = TargetProgress(reps, progress, "forward", sum(cols.size for _, cols in groups)), 0
-    dead = []  # targets whose stimuli leave the features constant: NaN (never an r of the training folds' means)
     for rows, cols in groups:
         Fg = None if F is None else prep.take(F, rows)
-        if not rows.all() and (prep.constant_design(Fg) if Fg is not None else constant_on(rows)):
-            dead.append(cols)
-            done += cols.size
-            bar.reach(done)
-            continue
         reg = prep.fold_regressor("forward", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         Kg = None if K is None else (K if rows.all() else K[np.ix_(rows, rows)])
         whole = rows.all() and cols.size == k
@@ -262,7 +259,6 @@ def _forward(
             out[name][cols] = res[name]
         if preds is not None:
             preds[:, np.flatnonzero(rows)[:, None], cols[None, :]] = pg
-    prep.warn_constant_designs(nname, prep.named("", features, "features"), nids[ok][np.concatenate(dead)] if dead else [])
     attrs = common_attrs(
         "forward", set_label(features, "features"), set_label(neural, "neural"),
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,

@@ -21,7 +21,7 @@ from ..layouts import has_time, validate_features, validate_neural
 from ..sets import set_label
 from ..time_bins import TIME_BIN_COORDS, check_distinct_bins
 from . import _prepare as prep
-from ._groups import _pattern_groups, constant_design, scored_groups, warn_constant_designs, warn_unscored
+from ._groups import _pattern_groups, scored_groups, split_constant, warn_constant_designs, warn_unscored
 from ._result import target_coords
 from .time import _bin_coords, _same_bins, merged_bins
 
@@ -357,11 +357,11 @@ def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: 
         for rows, cols in small:  # NaN, as the direction leaves such a group
             unscored[js[cols], t1, t2] = True
             most = max(most, int(rows.sum()))
+        over = [(np.isin(np.arange(both.shape[0]), kept[rows]), cols) for rows, cols in groups]  # rows over every stimulus
+        groups, dead = split_constant(over, lambda rows, t1=t1: X[rows, :, t1] if animal else X[rows])
+        constant[js[dead], t1, t2] = True
         for rows, cols in groups:
-            S, J = kept[rows], js[cols]
-            if constant_design(X[S, :, t1] if animal else X[S]):
-                constant[J, t1, t2] = True
-                continue
+            S, J = np.flatnonzero(rows), js[cols]
 
             def fit_rows(tr, S=S, J=J, t1=t1):
                 return X[S[tr], :, t1] if animal else X[S[tr]], B[S[tr]][:, J, t1]

@@ -253,14 +253,11 @@ def inter_animal(
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
     groups = prep.target_groups(valid, bname, neural_b.neuroid_id.values[ok_b], n_folds, fold_seed,
                                 counts={**prep.target_counts(keep, valid), "n_predictors": int(ok_a.sum())})
+    # targets whose stimuli leave A's trial means constant: NaN (never an r of the training folds' means)
+    groups = prep.varying_groups(groups, lambda rows: prep.take(mean_a, rows), bname, prep.named("", neural_a, "neural_a"),
+                                 neural_b.neuroid_id.values[ok_b])
     bar, done = TargetProgress(reps, progress, "inter_animal", sum(cols.size for _, cols in groups)), 0
-    dead = []  # targets whose stimuli leave A's trial means constant: NaN (never an r of the training folds' means)
     for rows, cols in groups:
-        if not rows.all() and prep.constant_design(prep.take(mean_a, rows)):
-            dead.append(cols)
-            done += cols.size
-            bar.reach(done)
-            continue
         reg = prep.fold_regressor("inter_animal", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         RBg = prep.take(RB, rows, cols)
         res, pg = _from_neural_predictor(
@@ -274,8 +271,6 @@ def inter_animal(
             out.setdefault(name, np.full((kb, reps), np.nan))[cols] = v
         if preds is not None:
             preds[:, np.flatnonzero(rows)[:, None], cols[None, :]] = pg
-    prep.warn_constant_designs(bname, prep.named("", neural_a, "neural_a"),
-                               neural_b.neuroid_id.values[ok_b][np.concatenate(dead)] if dead else [])
     attrs = common_attrs(
         "inter_animal", set_label(neural_a, "neural_a"), set_label(neural_b, "neural_b"),
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,

@@ -114,3 +114,45 @@ def test_rsa_bootstrap_n_boot_beside_indices_is_a_count(n_boot):
         rsa_bootstrap(M, D, indices=idx, n_boot=n_boot)
     _one_line(exc)
     assert rsa_bootstrap(M, D, indices=idx, n_boot=np.int64(1)).attrs["n_boot"] == 1
+
+
+# ---------------------------------------------------------------------------- resamples of too few distinct stimuli
+def _linear_cka(A: np.ndarray, B: np.ndarray) -> float:
+    A, B = A - A.mean(axis=0), B - B.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.linalg.norm(B.T @ A) ** 2 / (np.linalg.norm(A.T @ A) * np.linalg.norm(B.T @ B)))
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_cka_resample_of_two_distinct_stimuli_is_undefined(n):
+    """The full sample refuses 2 stimuli (every CKA is 1); a resample drawing 2 distinct stimuli scored
+    that 1 as if measured. It is undefined now (NaN, counted), the others the CKA of X[idx], Y[idx]."""
+    from neuroxr.geometry.inference import cka_bootstrap
+
+    X, Y = _features(n, 3, 5), _features(n, 3, 6)
+    res = cka_bootstrap(X, Y, n_boot=200, nan_policy="omit")
+    idx = res["boot_index"].values
+    distinct = np.array([np.unique(i).size for i in idx])
+    assert (distinct == 2).any() and (distinct >= 3).any()
+    ref = np.array([_linear_cka(X.values[i], Y.values[i]) if np.unique(i).size >= 3 else np.nan for i in idx])
+    np.testing.assert_allclose(res["cka_boot"].values, ref, rtol=1e-10)
+    assert int(res["n_boot_undefined"]) == int((distinct < 3).sum())
+    lo, hi = np.quantile(ref[np.isfinite(ref)] - np.nanmean(ref), [0.025, 0.975]) + float(res["cka"])
+    np.testing.assert_allclose(res["cka_ci"].values, [lo, hi], rtol=1e-10)
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_shape_resample_of_too_few_distinct_stimuli_is_undefined(center):
+    """Centred, 2 distinct stimuli lie on a line (distance 0 whatever the data; the full sample refuses
+    fewer than 3); uncentred, one stimulus (fewer than 2). Such resamples are undefined (NaN, counted)."""
+    from neuroxr.geometry import LinearMetric
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    X, Y = _features(4, 3, 5), _features(4, 3, 6)
+    need = 3 if center else 2
+    idx = np.array([[0, 0, 1, 1], [2, 2, 2, 2], [0, 1, 2, 2], [3, 1, 0, 2], [3, 3, 1, 3]])
+    res = shape_bootstrap(X, Y, indices=idx, center_columns=center, nan_policy="omit")
+    metric = LinearMetric(alpha=1.0, center_columns=center)
+    ref = [metric.fit_distance(X.values[i], Y.values[i]) if np.unique(i).size >= need else np.nan for i in idx]
+    np.testing.assert_allclose(res["distance_boot"].values, ref, atol=1e-8)
+    assert int(res["n_boot_undefined"]) == sum(np.unique(i).size < need for i in idx)

@@ -91,8 +91,9 @@ def cka_bootstrap(
     nan_policy : {"propagate", "omit"}, default "propagate"
         As :func:`~neuroxr.geometry.inference.rsa_bootstrap`: an undefined resample (a constant
         representation: drawn stimuli equal up to rounding,
-        :func:`~neuroxr.kernels.gram_measures.resampled_constant`; debiased also fewer than 4
-        distinct stimuli drawn, or a resampled HSIC of a
+        :func:`~neuroxr.kernels.gram_measures.resampled_constant`; fewer than 3 distinct stimuli
+        drawn, as the full sample needs, whose CKA is 1 whatever the data; debiased fewer than 4,
+        or a resampled HSIC of a
         representation with itself not above 0) makes the interval NaN, or is left out (``"omit"``);
         counted and warned about either way.
 
@@ -132,6 +133,8 @@ def _cka_resampled(a: Any, b: Any, *, n_boot: int, seed: int, level: float, meth
     if n_boot:
         idx = rs.bootstrap_indices(n, n_boot, seed, caller=caller)
         boot = (_debiased_boot if debiased else _biased_boot)(Ka, Kb, idx)
+        # the full sample's rule: fewer than 3 distinct stimuli (4 debiased) score nothing (2 give CKA 1 whatever the data)
+        boot = np.where(rs.distinct_draws(idx) >= 3 + int(debiased), boot, np.nan)
         out.update({
             "cka_boot": (("boot",), boot),
             "cka_ci": (("bound",), rs.bias_interval(method, np.asarray(theta), boot, level, nan_policy)),

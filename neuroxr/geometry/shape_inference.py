@@ -139,8 +139,10 @@ def shape_bootstrap(
     n_perm : int, default 0
         Permutations of the null (0: none).
     nan_policy : {"propagate", "omit"}, default "propagate"
-        As :func:`neuroxr.geometry.rsa_bootstrap`: an undefined resample distance makes the
-        interval NaN, or is left out (``"omit"``); counted and warned about either way.
+        As :func:`neuroxr.geometry.rsa_bootstrap`: an undefined resample distance (fewer distinct
+        stimuli drawn than the full sample needs: 3, 2 with ``center_columns=False``, whose
+        distance is 0 whatever the data) makes the interval NaN, or is left out (``"omit"``);
+        counted and warned about either way.
 
     Returns
     -------
@@ -198,8 +200,10 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
         Wx, Wy = _ks.fit_alignment(Xw, Zx, Yw, Zy, zero_pad=zero_pad, n_units=units)
         return _ks.shape_score(Xr @ Wx, Yr @ Wy, score_method)
 
-    boot = np.empty(idx.shape[0])
-    for b in range(idx.shape[0]):
+    # the full sample's rule (check_shape_stimuli): fewer than 3 distinct stimuli (2 uncentred) leave no shape
+    # to compare (2 centred stimuli lie on a line: distance 0 whatever the data): undefined, counted
+    boot = np.full(idx.shape[0], np.nan)
+    for b in np.flatnonzero(rs.distinct_draws(idx) >= (3 if center_columns else 2)):
         w = np.bincount(idx[b], minlength=n).astype(float)
         boot[b] = fit_distance(_weighted_rows(Xq, w, center_columns), _weighted_rows(Yq, w, center_columns))
     d0 = float(metric.fit(X, Y)._distance(X, Y, "shape_bootstrap", training=True, names=(_named(X0, "X"), _named(Y0, "Y"))))

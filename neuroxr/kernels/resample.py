@@ -114,6 +114,12 @@ def permutation_indices(n: int, n_perm: int, seed: int, caller: str = "") -> np.
     return np.stack([rng.permutation(n) for _ in range(int(n_perm))])
 
 
+def distinct_draws(idx: np.ndarray) -> np.ndarray:
+    """The number of distinct positions each resample (row of ``idx``, (B, m)) draws, shape (B,)."""
+    s = np.sort(np.asarray(idx), axis=1)
+    return (s.shape[1] > 0) + (np.diff(s, axis=1) != 0).sum(axis=1)
+
+
 def counts(idx: np.ndarray, n: int) -> np.ndarray:
     """Count matrix ``W`` (``B x n``, float64): ``W[b, i]`` = times position ``i`` is drawn in resample ``b``."""
     B = idx.shape[0]

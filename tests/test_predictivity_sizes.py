@@ -393,3 +393,47 @@ def test_too_few_stimuli_left_by_the_predictors_missing_trials_says_so():
             pytest.raises(NothingToScore, match=r"2 stimuli cannot be split into n_folds=3 folds\..* Missing trials left "
                                                 r"them: 10 of 12 stimuli were excluded"):
         d.inter_animal(nx.neural(A, stimulus_id=ids, name="a"), nx.neural(B, stimulus_id=ids, name="b"), reps=2, n_folds=3)
+
+
+# --- PLS components past one group's training folds: that group NaN, the others scored -------------------------
+
+
+def _pls_short_group(n=24):
+    rng = np.random.default_rng(21)
+    ids = [f"s{i:02d}" for i in range(n)]
+    X = rng.normal(size=(n, 20))
+    R = 3 * X[:, :3, None] + 0.3 * rng.normal(size=(n, 3, 4))
+    R[: n // 2, 0] = np.nan  # neuroid0's 12 stimuli leave training folds of 8 (3 folds)
+    A = X[:, :12, None] + 0.3 * rng.normal(size=(n, 12, 4))
+    return ids, X, R, A
+
+
+@pytest.mark.parametrize("call", ["forward", "inter_animal", "bootstrap", "permutation"])
+def test_pls_components_past_a_groups_training_folds_leave_that_group_nan(call):
+    from sklearn.cross_decomposition import PLSRegression
+
+    from neuroxr.errors import NeuroxrWarning
+
+    ids, X, R, A = _pls_short_group()
+    F, B, An = nx.features(X, stimulus_id=ids, name="net"), nx.neural(R, stimulus_id=ids, name="b"), nx.neural(A, stimulus_id=ids, name="a")
+    kw = dict(n_folds=3, reps=2)
+    run = {"forward": lambda b: d.forward(F, b, regressor="pls", n_components=10, **kw),
+           "inter_animal": lambda b: d.inter_animal(An, b, regressor=PLSRegression(n_components=10), **kw),
+           "bootstrap": lambda b: inf.bootstrap("forward", F, b, regressor="pls", n_components=10, n_boot=3, **kw),
+           "permutation": lambda b: inf.permutation_test("forward", F, b, regressor="pls", n_components=10, n_perm=3, n_folds=3)}[call]
+    with pytest.warns(NeuroxrWarning, match=r"1 targets are scored NaN: the stimuli they are valid at leave a training fold "
+                                            r"of 8 stimuli at most, fewer than n_components=10 .*'neuroid0'.*n_components <= 8"):
+        got = run(B)
+    alone = _quiet(run, B.isel(neuroid=[1, 2]))
+    stat = "ev" if "ev" in got else "r"
+    assert np.isnan(got[stat].sel(neuroid=0)).all()
+    assert np.isfinite(got[stat].sel(neuroid=[1, 2])).all()
+    np.testing.assert_allclose(got[stat].sel(neuroid=[1, 2]).values, alone[stat].values, rtol=1e-12)
+
+
+def test_pls_components_past_every_groups_training_folds_refuse_the_call():
+    ids, X, R, _ = _pls_short_group()
+    F, B = nx.features(X, stimulus_id=ids), nx.neural(R, stimulus_id=ids)
+    with pytest.raises(ParameterError, match=r"n_components=17 but the smallest training fold holds 16 stimuli") as info:
+        _quiet(d.forward, F, B, regressor="pls", n_components=17, n_folds=3, reps=2)
+    _one_line(info.value)

@@ -47,6 +47,7 @@ __all__ = [
     "unread_error",
     "unread_given",
     "is_estimator",
+    "pls_components",
     "fits_jointly",
     "shares_operator",
     "sklearn_named",
@@ -88,6 +89,18 @@ def _same_state(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 def is_estimator(obj: Any) -> bool:
     """Whether ``obj`` is an estimator object (has ``fit`` and ``predict``), not a regressor name."""
     return not isinstance(obj, str) and callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict", None))
+
+
+def pls_components(regressor: Any, n_components: int) -> int | None:
+    """The components a PLS choice fits (``"pls"`` with ``n_components``, or a PLS estimator of
+    scikit-learn's ``cross_decomposition``: its own), ``None`` for any other regressor."""
+    if isinstance(regressor, str):
+        return int(n_components) if regressor == "pls" else None
+    if not is_estimator(regressor):
+        return None
+    from sklearn.cross_decomposition import CCA, PLSCanonical, PLSRegression
+
+    return int(regressor.n_components) if isinstance(regressor, (PLSRegression, PLSCanonical, CCA)) else None
 
 
 def fits_jointly(regressor: Any) -> bool:
@@ -532,12 +545,12 @@ class Regressor:
         scikit-learn's ``cross_decomposition``) past what a training fold can hold: at most its predictor
         columns and its stimuli (and, for ``PLSCanonical``/``CCA``, the targets), scikit-learn's bound,
         which otherwise failed inside the fit with its own traceback."""
-        from sklearn.cross_decomposition import CCA, PLSCanonical, PLSRegression
+        from sklearn.cross_decomposition import CCA, PLSCanonical
 
-        named = isinstance(self.name, str) and self.name == "pls"
-        if not (named or isinstance(self.name, (PLSRegression, PLSCanonical, CCA))):
+        m = pls_components(self.name, self.n_components)
+        if m is None:
             return
-        m = int(self.n_components if named else self.name.n_components)
+        named = isinstance(self.name, str)
         arg = f"n_components={m}" if named else f"regressor={type(self.name).__name__}(n_components={m})"
         head = f"{where(self.caller)}{'regressor=' + repr('pls') + ': ' if named else ''}{arg} but the"
         if m > X.shape[1]:

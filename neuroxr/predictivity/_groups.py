@@ -19,7 +19,7 @@ __all__ = ["TARGET_COUNTS", "bin_counts", "constant_design", "scored_groups", "s
 
 def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | None = None,
                   n_folds: int = 1, fold_seed: int = 0, bins: np.ndarray | None = None,
-                  counts: dict[str, int] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+                  counts: dict[str, int] | None = None, components: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Targets grouped by their pattern of usable stimuli: ``[(rows, cols), ...]``.
 
     ``valid`` is ``(n_stimuli, n_targets)`` bool. Complete targets form one group (the common case:
@@ -34,9 +34,16 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     time_bin`` targets of a time-resolved forward call). Each bin's targets are then grouped on
     their own, as a call on that bin alone groups them (over the stimuli that bin keeps), and groups of different bins with the same stimuli share one
     operator: missing values in one bin never change another bin's groups.
+
+    ``components``: the PLS components of the call's regressor (``None``: not PLS,
+    :func:`~neuroxr.kernels.regressors.pls_components`). A group whose smallest training fold holds
+    fewer stimuli is left out too, with a warning naming its targets, unless every group is (the fit
+    then refuses the call's ``n_components``).
     """
     groups = _pattern_groups(valid) if bins is None or valid.all() else _bin_groups(valid, bins)
     groups, small = scored_groups(groups, n_folds)
+    if components is not None and groups:
+        groups = _fitting_groups(groups, components, n_folds, fold_seed, name, ids)
     if not small:
         return groups
     if not groups:
@@ -48,6 +55,23 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     warn_unscored(name, cols.size, max(int(g[0].sum()) for g in small),
                   examples(ids[cols]) if ids is not None else f"{cols.size} targets", n_folds)
     return groups
+
+
+def _fitting_groups(groups: list[tuple[np.ndarray, np.ndarray]], components: int, n_folds: int, fold_seed: int,
+                    name: str, ids: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The groups whose every training fold holds at least ``components`` stimuli (PLS's bound), in
+    the order given; every group where none does (the fit refuses the call)."""
+    train = [min(len(tr) for tr, _ in stimulus_folds(int(rows.sum()), n_folds, fold_seed, name)) for rows, _ in groups]
+    fit = [g for g, t in zip(groups, train) if t >= components]
+    if not fit or len(fit) == len(groups):
+        return groups
+    cols = np.concatenate([c for (_, c), t in zip(groups, train) if t < components])
+    most = max(t for t in train if t < components)
+    warn(f"{name}: {cols.size} targets are scored NaN: the stimuli they are valid at leave a training fold of "
+         f"{most} stimuli at most, fewer than n_components={components} (PLS fits no more components than a training fold "
+         f"has stimuli): "
+         f"{examples(ids[cols]) if ids is not None else f'{cols.size} targets'}. Pass n_components <= {most} to score them.")
+    return fit
 
 
 def too_few_left(exc: LayoutError, counts: dict[str, int] | None) -> LayoutError:

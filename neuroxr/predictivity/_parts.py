@@ -366,7 +366,8 @@ def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, 
     directions' warning naming the predictors ``source``)."""
     mask = np.zeros((valid.shape[0], ok.size), dtype=bool)
     groups, held = [], 0
-    found = [(rows, np.flatnonzero(ok)[cols]) for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed, counts=counts)]
+    found = [(rows, np.flatnonzero(ok)[cols]) for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed, counts=counts,
+                                                                                 components=prep.pls_components(regressor, opts["n_components"]))]
     for rows, cols in found if design is None else prep.varying_groups(found, design, name, source, ids):
         reg = prep.fold_regressor(direction, int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         S = operator(reg, rows) if held < _HELD_BYTES else None  # past the budget: built where used

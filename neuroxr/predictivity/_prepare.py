@@ -31,6 +31,7 @@ from ..kernels.regressors import (
     check_regressor,
     fits_jointly,
     is_estimator,
+    pls_components,  # noqa: F401 (the directions read prep.pls_components)
     shares_operator,
     with_regressor,
 )

@@ -24,6 +24,7 @@ from ..kernels.regressors import (
     DEFAULT_RIDGECV_ALPHAS,
     Regressor,
     fits_jointly,
+    pls_components,
     shares_operator,
     with_regressor,
 )
@@ -222,7 +223,7 @@ def _forward(
     # the stimuli each target keeps are counted before the design is judged: a design over the one
     # stimulus missing values leave is "too few stimuli" (NothingToScore: a time bin left so is NaN), not a dead layer
     groups = prep.target_groups(valid, nname, nids[ok], n_folds, fold_seed, None if bins is None else bins[ok],
-                                prep.target_counts(keep, valid))
+                                prep.target_counts(keep, valid), pls_components(regressor, n_components))
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
         F, (K, const, constant_on) = None, gram_matrix(features, gram, order, keep, caller, fname, dtype)

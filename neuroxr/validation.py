@@ -101,14 +101,19 @@ def unmasked(x: Any) -> Any:
 def real_array(x: Any, name: str, expected: str, dtype: Any = np.float64) -> np.ndarray:
     """``x`` as a NumPy array of ``dtype`` (``None``: its own real dtype), else a one-line
     :class:`~neuroxr.errors.LayoutError` ``"<name>: expected <expected> of real numbers; got ..."``
-    for text, complex numbers, other objects or ragged rows (nothing is cast silently). The masked
-    entries of a masked array are NaN (:func:`unmasked`)."""
+    for text (an object array holding numeric text too), complex numbers, other objects or ragged
+    rows (nothing is cast silently). An object array of numbers is read as float64, a ``None`` in it
+    as NaN. The masked entries of a masked array are NaN (:func:`unmasked`)."""
     try:
         arr = np.asarray(unmasked(x))
     except (ValueError, TypeError):  # rows of different lengths
         raise LayoutError(f"{name}: expected {expected} of real numbers; got a ragged {type(x).__name__} "
                           "(rows of different lengths). Give every row the same length.") from None
     if arr.dtype.kind == "O":
+        text = next((v for v in arr.flat if isinstance(v, (str, bytes))), None)
+        if text is not None:  # NumPy's cast would parse "1.5" as a number
+            raise LayoutError(f"{name}: expected {expected} of real numbers; got {type(x).__name__} of dtype object "
+                              f"holding text (e.g. {text!r}). Convert it to numbers first, e.g. x.astype('float64').")
         try:
             arr = np.asarray(arr, dtype=np.float64)
         except (ValueError, TypeError):

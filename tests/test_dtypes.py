@@ -1,0 +1,182 @@
+"""The dtypes of the inputs: every public entry point gives, for the same values in another dtype
+(integer spike counts, unsigned counts whose differences would wrap, int32 counts whose squares
+leave int32, float16 / float32, bool, big-endian, mixed dtypes of its two inputs), the numbers of
+float64, or a one-line error naming the array, its dtype and what to do (complex numbers, dates,
+text, numeric text in an object array)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import neuroxr as nx
+from neuroxr.errors import LayoutError, NeuroxrError
+
+pytestmark = pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+
+S, N, R, U = 16, 4, 4, 5
+STIM = [f"s{i:02d}" for i in range(S)]
+
+
+def _values(offset: float, scale: float, grid: float = 1.0, top: float = np.inf, seed: int = 0):
+    """Integer-valued features (S, U), a second feature set and responses (S, N, R) on multiples of
+    ``grid`` in [0, top], around ``offset``, sharing a latent (every value exact in the dtypes used)."""
+    rng = np.random.default_rng(seed)
+    lat = rng.normal(size=(S, 3))
+
+    def draw(shape, noise):
+        v = offset + scale * (lat @ rng.normal(size=(3, shape[1])))
+        v = v.reshape(v.shape + (1,) * (len(shape) - 2)) + noise * scale * rng.normal(size=shape)
+        return np.clip(np.round(v / grid) * grid, 0, top)
+
+    return draw((S, U), 0.2), draw((S, U), 0.4), draw((S, N, R), 0.3)
+
+
+#: (name, values) each exact in the dtypes tried with it: small counts (uint8: centring wraps),
+#: counts of ~50000 (int32 squares overflow, uint16 wraps), float16-exact values near its top
+CASES = {
+    "counts": (_values(120, 40, top=255), ("uint8", "uint16", "int32", "int64", ">i4", "float16", "float32", ">f8")),
+    "big_counts": (_values(50000, 8000, top=65535), ("uint16", "int32", "uint32", ">i4", ">f8")),
+    "float16_top": (_values(30000, 10000, grid=32, top=60000), ("float16", "float32", "int32")),
+}
+
+
+def _feats(v, model="net", layer="l1"):
+    return nx.features(np.zeros(np.shape(v)), STIM, model=model, layer=layer).copy(data=v)
+
+
+def _neural(v, prefix="n", **coords):
+    return nx.neural(np.zeros(np.shape(v)), STIM, [f"{prefix}{j}" for j in range(N)], **coords).copy(data=v)
+
+
+ANALYSES = {
+    "forward": lambda f, g, n: nx.forward(_feats(f), _neural(n), reps=2),
+    "forward_linear": lambda f, g, n: nx.forward(_feats(f), _neural(n), reps=1, regressor="linear"),
+    "reverse": lambda f, g, n: nx.reverse(_neural(n), _feats(f), reps=2),
+    "inter_animal": lambda f, g, n: nx.inter_animal(_neural(n), _neural(n[:, ::-1], "m", animal="b"), reps=2),
+    "model_to_model": lambda f, g, n: nx.model_to_model(_feats(f), _feats(g, "net2", "l2")),
+    "reliability": lambda f, g, n: nx.split_half_reliability(_neural(n), reps=2),
+    "rdm_correlation": lambda f, g, n: nx.rdm(_feats(f)),
+    "rdm_sqeuclidean": lambda f, g, n: nx.rdm(_feats(f), method="sqeuclidean"),
+    "rdm_neural_cosine": lambda f, g, n: nx.rdm(_neural(n), method="cosine"),
+    "crsa": lambda f, g, n: nx.crsa(_feats(f), _neural(n), reps=2),
+    "ersa": lambda f, g, n: nx.ersa(_feats(f), _neural(n), n_folds=3),
+    "ereg": lambda f, g, n: nx.ereg(_feats(f), _neural(n), n_components=2, n_folds=3),
+    "cka": lambda f, g, n: nx.cka(_feats(f), _feats(g, "net2", "l2")),
+    "cka_debiased": lambda f, g, n: nx.cka(_feats(f), _feats(g, "net2", "l2"), debiased=True),
+    "dimensionality": lambda f, g, n: nx.effective_dimensionality(_feats(f)),
+    "shape": lambda f, g, n: nx.LinearMetric().fit(_feats(f), _feats(g, "n2", "l2")).score(_feats(f), _feats(g, "n2", "l2")),
+    "relative": lambda f, g, n: nx.geometry.relative_features(_feats(f), f[:4]),
+}
+
+
+def _numbers(out) -> dict[str, np.ndarray]:
+    if isinstance(out, xr.Dataset):
+        return {k: np.asarray(out[k].values, dtype=float) for k in out.data_vars if out[k].dtype.kind in "fiub"}
+    return {"value": np.asarray(getattr(out, "values", out), dtype=float)}
+
+
+def _assert_same(got, want, what) -> None:
+    g, w = _numbers(got), _numbers(want)
+    assert g.keys() == w.keys(), what
+    for k in w:
+        np.testing.assert_allclose(g[k], w[k], rtol=1e-7, atol=1e-9, equal_nan=True, err_msg=f"{what}: {k}")
+
+
+def _run(fn, *args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow / invalid-value warning from inside
+        return fn(*args)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("analysis", sorted(ANALYSES))
+def test_the_same_values_in_another_dtype_give_the_float64_numbers(analysis, case):
+    (F, G, Rr), dtypes = CASES[case]
+    fn = ANALYSES[analysis]
+    want = fn(F, G, Rr)
+    for dt in dtypes:
+        cast = [v.astype(dt) for v in (F, G, Rr)]
+        assert all(np.array_equal(c.astype(float), v) for c, v in zip(cast, (F, G, Rr))), dt  # exact in dt
+        _assert_same(_run(fn, *cast), want, f"{analysis} {case} as {dt}")
+
+
+TWO_INPUTS = ["forward", "reverse", "inter_animal", "model_to_model", "crsa", "ersa", "cka", "shape", "relative"]
+
+
+@pytest.mark.parametrize("analysis", TWO_INPUTS)
+def test_mixed_dtypes_of_the_inputs_give_the_float64_numbers(analysis):
+    """float32 features with float64 responses, and the like: each input keeps its own dtype."""
+    (F, G, Rr), _ = CASES["counts"]
+    fn = ANALYSES[analysis]
+    want = fn(F, G, Rr)
+    for a, b in [("float32", "float64"), ("float64", "float32"), ("uint8", "float16"), (">f8", "int32"),
+                 ("float16", "uint16")]:
+        _assert_same(_run(fn, F.astype(a), G.astype(b), Rr.astype(b)), want, f"{analysis} {a}/{b}")
+
+
+@pytest.mark.parametrize("analysis", ["forward", "crsa", "cka", "shape", "rdm_correlation", "model_to_model"])
+def test_bool_features_give_the_numbers_of_their_0_1_values(analysis):
+    F, G, Rr = CASES["counts"][0]
+    Fb, Gb = F > np.median(F), G > np.median(G)
+    fn = ANALYSES[analysis]
+    _assert_same(_run(fn, Fb, Gb, Rr), fn(Fb.astype(float), Gb.astype(float), Rr), analysis)
+
+
+def test_float32_features_with_float64_responses_are_within_float32_rounding_in_float32():
+    F, _, Rr = CASES["counts"][0]
+    want = nx.forward(_feats(F), _neural(Rr), reps=2)
+    got = nx.forward(_feats(F.astype(np.float32)), _neural(Rr.astype(np.float16)), reps=2, dtype="float32")
+    np.testing.assert_allclose(got["r"].values, want["r"].values, atol=1e-3)
+
+
+BAD = {
+    "complex": lambda v: v + 1j,
+    "datetime": lambda v: v.astype("datetime64[s]"),
+    "text": lambda v: v.astype(str),
+    "object_text": lambda v: v.astype(str).astype(object),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD))
+@pytest.mark.parametrize("analysis", ["forward", "reverse", "reliability", "rdm_correlation", "crsa", "cka", "shape",
+                                      "dimensionality", "relative"])
+def test_values_that_are_no_real_numbers_are_a_one_line_error_naming_the_dtype(analysis, bad):
+    F, G, Rr = CASES["counts"][0]
+    which = 2 if analysis in ("reverse", "reliability") else 0
+    args = [F, G, Rr]
+    with pytest.raises(NeuroxrError) as err:
+        ANALYSES[analysis](*[BAD[bad](v) if i == which else v for i, v in enumerate(args)])
+    msg = str(err.value)
+    assert "\n" not in msg and ("object" in msg or str(BAD[bad](F).dtype) in msg), msg
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: nx.LinearMetric().fit(_feats(x), _feats(x)),
+    lambda x: nx.compare_rdms(x, x),
+    lambda x: nx.rdm_noise_ceiling([x, x, x]),
+    lambda x: nx.geometry.relative_features(_feats(np.eye(S)[:, :U] + 1), x[:2, :U]),
+], ids=["shape", "compare_rdms", "rdm_noise_ceiling", "relative_anchors"])
+def test_numeric_text_in_an_object_array_is_refused_not_parsed(call):
+    """An object array of text (a column read as text) was cast to float64 by NumPy, "1.5" -> 1.5:
+    the numbers of text, silently; now a one-line error naming the dtype and the text."""
+    A = np.arange(S * S, dtype=float).reshape(S, S) % 7
+    D = A + A.T
+    np.fill_diagonal(D, 0)
+    x = D.astype(str).astype(object)
+    with pytest.raises(LayoutError, match=r"dtype object holding text \(e\.g\. '0\.0'\)") as err:
+        call(x)
+    assert "\n" not in str(err.value)
+
+
+def test_object_arrays_of_numbers_are_still_read_as_their_float64_values():
+    A = np.arange(S * S, dtype=float).reshape(S, S) % 7
+    D = A + A.T
+    np.fill_diagonal(D, 0)
+    B = np.roll(D, 1, axis=0)
+    B = B + B.T
+    np.fill_diagonal(B, 0)
+    assert nx.compare_rdms(D.astype(object), B).item() == nx.compare_rdms(D, B).item()

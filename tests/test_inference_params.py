@@ -156,3 +156,30 @@ def test_shape_resample_of_too_few_distinct_stimuli_is_undefined(center):
     ref = [metric.fit_distance(X.values[i], Y.values[i]) if np.unique(i).size >= need else np.nan for i in idx]
     np.testing.assert_allclose(res["distance_boot"].values, ref, atol=1e-8)
     assert int(res["n_boot_undefined"]) == sum(np.unique(i).size < need for i in idx)
+
+
+# ---------------------------------------------------------------------------- a prepared Parts as source
+@pytest.mark.parametrize("call", ["bootstrap", "permutation_test"])
+@pytest.mark.parametrize("seed", [None, 1.5, -2, True])
+def test_parts_source_seed_is_refused_naming_the_function(study, call, seed):
+    """With a Parts source the seed draws only the resamples; a bad one was refused without naming the
+    function called ("seed must be ..."), after the Parts were copied; now "bootstrap: seed ..." first."""
+    from neuroxr.predictivity import inference
+    from neuroxr.predictivity._parts import prepare
+
+    parts = prepare("forward", study.features["m"]["true"], study.neural["a"], reps=2, seed=0)
+    n = {"bootstrap": {"n_boot": 5}, "permutation_test": {"n_perm": 5}}[call]
+    with pytest.raises(ParameterError, match=rf"^{call}: seed must be an integer >= 0") as exc:
+        getattr(inference, call)("forward", parts, None, seed=seed, **n)
+    _one_line(exc)
+
+
+def test_parts_source_bootstrap_draws_with_its_seed(study):
+    """The draws of a Parts source are default_rng([seed, 0]) on the canonical order, as documented."""
+    from neuroxr.predictivity._parts import prepare
+
+    parts = prepare("forward", study.features["m"]["true"], study.neural["a"], reps=2, seed=0)
+    res = bootstrap("forward", parts, None, n_boot=5, seed=np.int64(4))
+    ref = np.random.default_rng([4, 0]).integers(0, parts.n, size=(5, parts.n))
+    np.testing.assert_array_equal(res["boot_index"].values, ref)
+    assert res.attrs["seed"] == 4 and res.attrs["split_seed"] == 0

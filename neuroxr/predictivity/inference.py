@@ -109,6 +109,7 @@ def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min
             raise ParameterError(f"{caller}: {extra}: the Parts given as source were prepared with their own options; drop "
                                  f"{'it' if len(extra) == 1 else 'them'} or pass the direction's inputs instead.")
         check_min_reliability(min_reliability, caller)
+        rs._seed(kwargs.get("seed", 0), caller)  # it draws the resamples (the Parts drew its split halves)
         source = copy.copy(source)  # the given Parts unchanged: its messages name this call
         source.caller = caller
         return source
@@ -271,7 +272,7 @@ def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *
     if over != "stimuli":  # drawn over the included targets in the order of their ids, never their input order
         tid = parts.target.coords.get(f"{dim}_id")
         ranked = pos if tid is None else pos[canonical_order(np.asarray(tid.values)[pos])]
-        tidx = ranked[rs.bootstrap_indices(pos.size, n_boot, seed, stream=1)]
+        tidx = ranked[rs.bootstrap_indices(pos.size, n_boot, seed, stream=1, caller="bootstrap")]
     else:
         tidx = None
     if over == "targets":
@@ -284,7 +285,7 @@ def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *
             return median(np.broadcast_to(v, (pos.size, pos.size))[~np.eye(pos.size, dtype=bool)].reshape(pos.size, max(pos.size - 1, 0)))
     else:
         drawn, cols = _drawn_columns(parts, union)
-        idx = rs.bootstrap_indices(drawn, n_boot, seed, stream=0)
+        idx = rs.bootstrap_indices(drawn, n_boot, seed, stream=0, caller="bootstrap")
         ev_b = np.empty((n_boot, k))
         ceil_b = np.empty((n_boot, k))
         step = int(max(32, min(_BOOT_BATCH, _BOOT_BYTES // (8 * 5 * k * 2))))
@@ -420,7 +421,7 @@ def _permutation_test(parts: Parts, labels: dict[str, str], union: np.ndarray | 
     included = parts.included(min_reliability)
     pos = np.flatnonzero(included)
     drawn, cols = _drawn_columns(parts, union)
-    perms = rs.permutation_indices(drawn, n_perm, seed)
+    perms = rs.permutation_indices(drawn, n_perm, seed, "permutation_test")
     if cols is not None:
         perms = induced_permutations(perms, np.isin(np.arange(drawn), cols))
     # each group of targets permuted within its own stimuli (the permutation each draw induces there)

@@ -24,7 +24,7 @@ def has_time(da: Any) -> bool:
 
 
 def check_time_bins(da: xr.DataArray | xr.Dataset, name: str) -> None:
-    """``time_bin_start`` / ``time_bin_end``: numeric coords on ``time_bin`` alone, start < end, no bin repeated."""
+    """``time_bin_start`` / ``time_bin_end``: numeric coords on ``time_bin`` alone, finite, start < end, no bin repeated."""
     for coord in TIME_BIN_COORDS:
         if coord not in da.coords:
             raise LayoutError(
@@ -37,10 +37,10 @@ def check_time_bins(da: xr.DataArray | xr.Dataset, name: str) -> None:
                 f"{name}: coord {coord!r} must be numeric (ms) on dim 'time_bin' alone; found dtype {c.dtype} on {c.dims}."
             )
     start, end = (np.asarray(da.coords[c].values, dtype=float) for c in TIME_BIN_COORDS)
-    if not np.all(np.isfinite(start) & np.isfinite(end)) or np.any(end <= start):
-        bad = np.flatnonzero(~(end > start))
+    bad = np.flatnonzero(~(np.isfinite(start) & np.isfinite(end) & (end > start)))  # NaN, inf, end <= start
+    if bad.size:
         raise LayoutError(
-            f"{name}: time bins must have time_bin_start < time_bin_end (ms); {len(bad)} do not, e.g. bin "
+            f"{name}: time bins must have finite time_bin_start < time_bin_end (ms); {len(bad)} do not, e.g. bin "
             f"{int(bad[0])} = ({start[bad[0]]}, {end[bad[0]]})."
         )
     check_distinct_bins(start, end, name)

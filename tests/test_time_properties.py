@@ -15,7 +15,7 @@ from conftest import derangement, permuted_repeats, permuted_stimuli, permuted_u
 from sklearn.linear_model import Ridge
 
 import neuroxr as nx
-from neuroxr.errors import LayoutError
+from neuroxr.errors import LayoutError, NeuroxrError
 from neuroxr.predictivity import inference as inf
 from neuroxr.predictivity.time import bin_slice
 
@@ -302,3 +302,31 @@ def test_score_vs_time_draws_the_same_figure_whatever_the_bins_order():
     m0 = temporal_generalization_heatmap(tg).axes[0].collections[0]
     m1 = temporal_generalization_heatmap(tg.isel(time_bin_train=PERM, time_bin_test=PERM)).axes[0].collections[0]
     np.testing.assert_allclose(np.ma.filled(m0.get_array(), np.nan), np.ma.filled(m1.get_array(), np.nan))
+
+
+@pytest.mark.parametrize("case", ["score_vs_time", "score_vs_time_mapping", "score_vs_time_dataarray", "heatmap",
+                                  "heatmap_both", "score_vs_time_2d_edges"])
+def test_figures_of_a_selected_bin_are_one_line_errors(case):
+    """A bin selected with .isel(time_bin=t) keeps its edges as scalar coords but has no time axis:
+    before, a TypeError traceback ('iteration over a 0-d array')."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from neuroxr.plot.time import score_vs_time, temporal_generalization_heatmap
+
+    d = _sets(missing=False)
+    s = _quiet(CALLS["forward"], d)
+    tg = _quiet(CALLS["tg_forward"], d)
+    call, match = {
+        "score_vs_time": (lambda: score_vs_time(s.isel(time_bin=0)), "scores: no dim 'time_bin'.*isel\\(time_bin=\\[t\\]\\)"),
+        "score_vs_time_mapping": (lambda: score_vs_time({"a": s, "b": s.isel(time_bin=0)}), "scores\\['b'\\]: no dim"),
+        "score_vs_time_dataarray": (lambda: score_vs_time(s["ev"].isel(time_bin=0)), "scores: no dim 'time_bin'"),
+        "heatmap": (lambda: temporal_generalization_heatmap(tg.isel(time_bin_train=0)), "result: no dim 'time_bin_train'"),
+        "heatmap_both": (lambda: temporal_generalization_heatmap(tg.isel(time_bin_train=0, time_bin_test=1)),
+                         "result: no dim 'time_bin_train'"),
+        "score_vs_time_2d_edges": (lambda: score_vs_time(s.assign_coords(
+            time_bin_start=(("neuroid", "time_bin"), np.zeros((s.sizes["neuroid"], 3))))), "must be numeric .* alone"),
+    }[case]
+    with pytest.raises(NeuroxrError, match=match) as e:
+        call()
+    assert "\n" not in str(e.value)

@@ -19,12 +19,22 @@ from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _includ
 __all__ = ["score_vs_time", "temporal_generalization_heatmap", "temporal_generalization_figures"]
 
 
-def _centres(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin") -> np.ndarray:
-    """Bin centres in ms, ``(time_bin_start + time_bin_end) / 2``."""
+def _centres(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin", name: str = "scores") -> np.ndarray:
+    """Bin centres in ms, ``(time_bin_start + time_bin_end) / 2``; a one-line :class:`LayoutError`
+    naming ``name`` unless ``obj`` has the dim ``dim`` with numeric edges on it alone (a bin
+    selected with ``.isel(time_bin=t)`` keeps its edges as scalars but has no time axis to draw)."""
+    if dim not in obj.dims:
+        got = " (its edges are scalars: one bin was selected, e.g. with .isel(" + dim + "=t))" \
+            if f"{dim}_start" in obj.coords else ""
+        raise LayoutError(f"{name}: no dim {dim!r}{got}; pass time-resolved results with the dim, e.g. "
+                          f"keep one bin as a dim with .isel({dim}=[t]).")
     for c in (f"{dim}_start", f"{dim}_end"):
         if c not in obj.coords:
-            raise LayoutError(f"scores: missing coord {c!r} on dim {dim!r}; pass time-resolved scores (nx.forward on "
+            raise LayoutError(f"{name}: missing coord {c!r} on dim {dim!r}; pass time-resolved scores (nx.forward on "
                              f"neural data with time_bins).")
+        if obj.coords[c].dims != (dim,) or obj.coords[c].dtype.kind not in "fiu":
+            raise LayoutError(f"{name}: coord {c!r} must be numeric (ms) on dim {dim!r} alone; found dtype "
+                              f"{obj.coords[c].dtype} on {obj.coords[c].dims}.")
     return (np.asarray(obj[f"{dim}_start"].values, float) + np.asarray(obj[f"{dim}_end"].values, float)) / 2
 
 
@@ -142,7 +152,7 @@ def score_vs_time(
     boots = _bootstraps(bootstrap, entries, variable, stat)
     band_ax = None
     for label, ds in entries.items():
-        _centres(ds)  # the coords are there
+        _centres(ds, name=f"scores[{label!r}]" if label else "scores")  # the dim and its coords are there
         ds = ds.isel(time_bin=_time_order(ds))  # points joined in time order, whatever the bins' order
         ds = _included_only(ds)  # the line, its interval and the ceiling band: included targets only
         x = _centres(ds)
@@ -203,7 +213,7 @@ def _boot_interval(boot: xr.Dataset, ds: xr.Dataset) -> tuple[np.ndarray, np.nda
     if ci is None or set(ci.dims) != {"bound", "time_bin"} or ci.sizes["time_bin"] != ds.sizes["time_bin"]:
         raise LayoutError("bootstrap: expected 'median_ev_ci' over (bound, time_bin) with the scores' time bins; "
                           "pass the bootstrap of the same time-resolved scores.")
-    _centres(boot)
+    _centres(boot, name="bootstrap")
     boot = boot.isel(time_bin=_time_order(boot, name="bootstrap"))  # time order, as the scores are drawn
     ci = boot["median_ev_ci"]
     edges = [np.asarray(x.coords[c].values, dtype=float) for x in (boot, ds) for c in ("time_bin_start", "time_bin_end")]
@@ -257,7 +267,7 @@ def temporal_generalization_heatmap(
     _check_stat(stat, "temporal_generalization_heatmap")
     da = result[variable] if isinstance(result, xr.Dataset) else result
     for d in ("time_bin_train", "time_bin_test"):
-        _centres(da, d)  # the bins' coords are there
+        _centres(da, d, "result")  # the bins' dims and coords are there
     da = da.isel(time_bin_train=_time_order(da, "time_bin_train", "result"),
                  time_bin_test=_time_order(da, "time_bin_test", "result"))
     tdim = [d for d in da.dims if d not in ("time_bin_train", "time_bin_test")]

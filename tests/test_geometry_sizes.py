@@ -371,3 +371,15 @@ def test_crsa_and_ersa_name_themselves_and_their_rdms_when_a_comparison_is_undef
     with pytest.warns(NeuroxrWarning, match=r"^ersa: 3 of 3 stimulus pairs have a NaN") as rec:
         ds = geo.ersa(_f(6, 3), _n(6, 1, 2), n_folds=2)  # one neuroid: correlation RDMs undefined
     assert np.isnan(float(ds["train_score"])) and not any(str(w.message).startswith("compare_rdms") for w in rec)
+
+
+def test_crsa_of_one_neuroid_names_the_constant_patterns_and_rdm_method():
+    """cRSA of one neuroid with correlation RDMs: every pattern is constant across its one unit. crsa said only
+    that all pairs were NaN ('e.g. constant patterns or missing trials'), where rdm names the stimuli and the way
+    out; it now gives rdm's reason, naming crsa's own argument rdm_method."""
+    with pytest.warns(NeuroxrWarning) as rec:
+        assert np.isnan(float(geo.crsa(_f(6, 3), _n(6, 1, 2), noise_ceiling=False)["score"]))
+    said = [str(w.message) for w in rec]
+    assert any(m.startswith("crsa: neural: 6 of 6 stimuli have a pattern constant across units") and
+               m.endswith("Use rdm_method='euclidean' to keep them.") for m in said), said
+    assert not any("rdm_method" in m for m in said if m.startswith("crsa: features")), said

@@ -94,10 +94,10 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
     return _with_stimulus_coords(D, obj)
 
 
-def _warn_undefined_rows(D: xr.DataArray, method: str, name: str) -> None:
+def _warn_undefined_rows(D: xr.DataArray, method: str, name: str, arg: str = "method") -> None:
     """One warning when stimuli of the RDM ``D`` have no dissimilarity (every off-diagonal entry of
     their row NaN): a pattern constant across units (correlation) or all zero (cosine), whose pairs
-    each comparison then leaves out and counts."""
+    each comparison then leaves out and counts; ``arg``: the argument that chose ``method``."""
     xp = get_namespace(D.data)
     n = D.shape[0]
     if n < 2:
@@ -110,7 +110,7 @@ def _warn_undefined_rows(D: xr.DataArray, method: str, name: str) -> None:
         what = "constant across units" if method == "correlation" else "all zero"
         ids = np.asarray(D["stimulus_id"].values)[rows[:3]].tolist()
         warn(f"{name}: {rows.size} of {n} stimuli have a pattern {what} (e.g. {ids}), so their {method} dissimilarities "
-             f"are undefined (NaN); comparisons leave their pairs out and count them. Use method='euclidean' to keep them.")
+             f"are undefined (NaN); comparisons leave their pairs out and count them. Use {arg}='euclidean' to keep them.")
 
 
 def _with_stimulus_coords(D: xr.DataArray, obj: Any) -> xr.DataArray:

@@ -43,7 +43,7 @@ from ._common import (
     check_split,
     record_label,
 )
-from .rdm import _align_rdm, _check_stimuli, _compare_rdms, _rdm, check_split_halves
+from .rdm import _align_rdm, _check_stimuli, _compare_rdms, _rdm, _warn_undefined_rows, check_split_halves
 from .rdm_ceiling import _split_half_rdm_ceiling
 
 #: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
@@ -112,6 +112,8 @@ def crsa(
     neural_rdm = _rdm(neural, rdm_method, backend, "crsa: " + nname)  # checked above: not checked again
     model_rdm = _align_rdm(neural_rdm, model_rdm, (nname, fname), "crsa")  # a pairing error names the arguments
     _check_stimuli(neural_rdm.sizes["stimulus"], "crsa", f"{fname} and {nname} share")  # named as crsa's arguments
+    for D, arg in ((model_rdm, fname), (neural_rdm, nname)):  # a pattern with no dissimilarity: rdm's reason
+        _warn_undefined_rows(D, rdm_method, "crsa: " + arg, "rdm_method")
     score = float(_compare_rdms(neural_rdm, model_rdm, compare_method, backend, "crsa",
                                 (f"the RDM of {nname}", f"the RDM of {fname}")))
     values: dict[str, Any] = {"score": score}

@@ -110,12 +110,9 @@ def real_array(x: Any, name: str, expected: str, dtype: Any = np.float64) -> np.
         raise LayoutError(f"{name}: expected {expected} of real numbers; got a ragged {type(x).__name__} "
                           "(rows of different lengths). Give every row the same length.") from None
     if arr.dtype.kind == "O":
-        text = next((v for v in arr.flat if isinstance(v, (str, bytes))), None)
-        if text is not None:  # NumPy's cast would parse "1.5" as a number
-            raise LayoutError(f"{name}: expected {expected} of real numbers; got {type(x).__name__} of dtype object "
-                              f"holding text (e.g. {text!r}). Convert it to numbers first, e.g. x.astype('float64').")
-        try:
-            arr = np.asarray(arr, dtype=np.float64)
+        try:  # not text: NumPy's cast would parse "1.5" as a number
+            if not any(isinstance(v, (str, bytes)) for v in arr.flat):
+                arr = np.asarray(arr, dtype=np.float64)
         except (ValueError, TypeError):
             pass
     if arr.dtype.kind not in "biuf":

@@ -20,7 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError, install_advice, shown, warn
-from ..validation import check_bool
+from ..validation import check_bool, real_array
 from ._trials import as_str, build_neural, ids_str, stack_trials
 
 __all__ = ["from_nwb", "spike_counts"]
@@ -97,16 +97,28 @@ def spike_counts(
     return out
 
 
-def _real_1d(values: Any, arg: str, what: str) -> np.ndarray:
-    """``values`` as a 1-D float array; else a one-line error naming ``arg`` and what it holds."""
+def _seconds(values: Any, arg: str, what: str) -> np.ndarray:
+    """``values`` (times in seconds) as a float64 array; else a one-line error naming ``arg`` and what
+    it holds: durations and dates (a cast reads them in their own unit, ns or ms, a date as a count
+    since 1970), complex numbers (a cast drops their imaginary part) and text, numeric text too
+    (:func:`~neuroxr.validation.real_array`)."""
     try:
         raw = np.asarray(values)
-        out = None if raw.dtype.kind in "mM" else np.asarray(raw, dtype=float)
     except (TypeError, ValueError):
         raise LayoutError(f"{arg}: expected {what} (numbers); got {type(values).__name__} values that are not.") from None
-    if out is None:  # the cast read them in their own unit (ns, ms...), a date as a count since 1970
+    if raw.dtype.kind in "mM":
         raise LayoutError(f"{arg}: expected {what}; got {raw.dtype} values. Pass seconds as numbers, e.g. "
                           f"durations / np.timedelta64(1, 's').")
+    try:
+        return real_array(values, arg, "an array")
+    except LayoutError:
+        raise LayoutError(f"{arg}: expected {what} (numbers); got {raw.dtype} values that are not real numbers "
+                          f"(text, complex or other objects); convert them to seconds as real numbers first.") from None
+
+
+def _real_1d(values: Any, arg: str, what: str) -> np.ndarray:
+    """``values`` as a 1-D float array; else a one-line error naming ``arg`` and what it holds."""
+    out = _seconds(values, arg, what)
     if out.ndim != 1:
         raise LayoutError(f"{arg}: expected {what}, a 1-D array; got shape {out.shape}.")
     return out
@@ -152,7 +164,7 @@ def _warn_overlaps(starts: np.ndarray, t0: float, t1: float) -> None:
 
 
 def _intervals_array(intervals: Any, arg: str) -> np.ndarray:
-    iv = np.asarray(intervals, dtype=float)
+    iv = _seconds(intervals, arg, "intervals (start, stop in seconds)")
     if iv.size == 0:
         return iv.reshape(0, 2)
     if iv.ndim != 2 or iv.shape[1] != 2:

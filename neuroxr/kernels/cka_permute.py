@@ -25,7 +25,7 @@ def permuted_cka(K: Any, L: Any, perms: Any, debiased: bool = False) -> Any:
     the memory beyond the inputs is :func:`linear_cka`'s. Computed in float64 (the Grams
     :func:`~neuroxr.geometry.cka_inference.cka_bootstrap` passes are). The values agree with a loop over
     :func:`linear_cka` to rounding (it centres each permuted Gram anew and sums in another order;
-    permutation p-values count such ties, :func:`~neuroxr.kernels.resample.permutation_pvalues`).
+    permutation p-values count such ties, :func:`~neuroxr.kernels.pvalues.permutation_pvalues`).
 
     Parameters
     ----------

@@ -1,4 +1,5 @@
-"""Resampling kernels: bootstrap draws, resampled Pearson correlations, intervals, corrections.
+"""Resampling kernels: bootstrap draws, resampled Pearson correlations, intervals (the p-values and
+their corrections are in :mod:`neuroxr.kernels.pvalues`).
 
 Every draw is made on positions of the canonical stimulus order (sorted ``stimulus_id``,
 :func:`neuroxr.alignment.canonical_order`) with ``numpy.random.default_rng``, so the resamples are a
@@ -29,6 +30,7 @@ from scipy.special import ndtr, ndtri
 from ..backend import TIE_RTOL, lane_tolerance, may_chain, split_long_groups
 from ..errors import ParameterError, shown, warn, where
 from ..validation import check_int
+from .pvalues import fdr_bh, holm, maxt_pvalues, permutation_pvalues  # noqa: F401 (callers read rs.*)
 from .stats import MIN_COMPLETE, centre_columns, check_nan_policy, pearson_from_sums
 from .stats import NAN_POLICIES as _stats_nan_policies
 
@@ -58,9 +60,7 @@ __all__ = [
     "undefined_resamples",
     "warn_undefined",
     "NAN_POLICIES",
-    "fdr_bh",
-    "maxt_pvalues",
-    "holm",
+    "two_sided_pvalue",
 ]
 
 
@@ -518,88 +518,6 @@ def _nanquantile_per(boot: np.ndarray, q: np.ndarray) -> np.ndarray:
         if col.size and np.isfinite(qf[j]):
             out[j] = np.quantile(col, qf[j])
     return out.reshape(boot.shape[1:])
-
-
-def fdr_bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values of every entry of ``p`` as one family
-    (``scipy.stats.false_discovery_control`` of the flattened array; NaN p-values stay NaN and are
-    not counted)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    q = p[ok]
-    m = q.size
-    if m:
-        order = np.argsort(q)
-        ranked = q[order] * m / np.arange(1, m + 1)
-        ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-        adj = np.empty(m)
-        adj[order] = np.minimum(ranked, 1.0)
-        out[ok] = adj
-    return out
-
-
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone; NaN stay NaN)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    q = p[ok]
-    m = q.size
-    if m:
-        order = np.argsort(q)
-        adj = np.maximum.accumulate(q[order] * (m - np.arange(m)))
-        res = np.empty(m)
-        res[order] = np.minimum(adj, 1.0)
-        out[ok] = res
-    return out
-
-
-def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """Westfall-Young single-step max-statistic adjusted p-values (one-sided, larger is more extreme).
-
-    Parameters
-    ----------
-    observed : ndarray, shape (k,)
-    null : ndarray, shape (B, k)
-        The statistic of every target under each permutation.
-
-    Returns
-    -------
-    ndarray, shape (k,)
-        ``(1 + #{b : max_j null[b, j] >= observed[i]}) / (1 + B)`` (ties up to rounding counted, as
-        :func:`permutation_pvalues`); controls the family-wise error.
-    """
-    mx = np.nanmax(null, axis=1)
-    with np.errstate(invalid="ignore"):
-        ge = (mx[:, None] >= _tie_floor(observed)[None, :]).sum(axis=0)
-    out = (1.0 + ge) / (1.0 + null.shape[0])
-    return np.where(np.isfinite(observed), out, np.nan)
-
-
-def permutation_pvalues(observed: np.ndarray, null: np.ndarray, atol: float = 0.0) -> np.ndarray:
-    """One-sided permutation p-values ``(1 + #{null >= observed}) / (1 + B)`` over axis 0 of ``null``,
-    ``B`` the number of defined (finite) null values of each column.
-
-    A null value equal to the observed one up to rounding counts as at least as extreme (a permutation
-    that leaves a target unchanged, e.g. a sparse one, recomputes its statistic with other rounding):
-    ``null >= observed - 100 eps |observed| - atol``, as ``scipy.stats.permutation_test`` compares;
-    ``atol`` (default 0) the statistic's own rounding where it is absolute (an angle from ``acos``).
-    An undefined (NaN) null value, a permutation whose statistic does not exist (an RSA permutation
-    moving NaN pairs so that a subject keeps fewer than 3), is left out of the count and of ``B``:
-    counted in ``B`` alone (as scipy's comparison does), every undefined permutation made p smaller.
-    Callers record how many there were (:func:`undefined_resamples`)."""
-    with np.errstate(invalid="ignore"):
-        ge = (null >= (_tie_floor(observed) - atol)[None]).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (1.0 + ge) / (1.0 + np.isfinite(null).sum(axis=0))
-    return np.where(np.isfinite(observed), out, np.nan)
-
-
-def _tie_floor(observed: np.ndarray) -> np.ndarray:
-    """``observed - 100 eps |observed|``: the least null value counted as a tie of ``observed``."""
-    observed = np.asarray(observed, dtype=np.float64)
-    return observed - 100 * np.finfo(np.float64).eps * np.abs(observed)
 
 
 def two_sided_pvalue(boot_diff: np.ndarray, nan_policy: str = "propagate") -> np.ndarray:

@@ -217,3 +217,26 @@ def test_spike_counts_refuse_complex_text_and_durations_in_one_line(arg, kwargs,
             nx.io.spike_counts(call.pop("spike_times"), call.pop("starts"), call.pop("window"), **call)
     msg = str(err.value)
     assert msg.startswith(f"{arg}: expected ") and f"got {dtype} values" in msg and "\n" not in msg, msg
+
+
+# ---------------------------------------------------------------- io: rsatoolbox RDMs
+@pytest.mark.parametrize("dtype", ["uint8", "float16", ">f8", "int32"])
+def test_rsatoolbox_rdms_of_other_dtypes_read_as_their_float64_values(dtype):
+    rt = pytest.importorskip("rsatoolbox")
+    v = np.array([[1, 2, 3, 4, 5, 6]])
+    got = nx.io.from_rsatoolbox_rdms(rt.rdm.RDMs(v.astype(dtype), pattern_descriptors={"stimulus_id": list("abcd")}))
+    want = nx.io.from_rsatoolbox_rdms(rt.rdm.RDMs(v.astype(float), pattern_descriptors={"stimulus_id": list("abcd")}))
+    assert got.dtype == np.float64 and np.array_equal(got.values, want.values)
+
+
+@pytest.mark.parametrize("values", [np.array([[1, 2, 3 + 1j, 4, 5, 6]]), np.array([["1", "2", "3", "4", "5", "6"]], dtype=object)],
+                         ids=["complex", "object_text"])
+def test_rsatoolbox_rdms_of_complex_or_text_dissimilarities_are_a_one_line_error(values):
+    """rsatoolbox's get_matrices cast complex dissimilarities to float, dropping their imaginary part
+    with NumPy's ComplexWarning, and parsed text: from_rsatoolbox_rdms returned those numbers."""
+    rt = pytest.importorskip("rsatoolbox")
+    rdms = rt.rdm.RDMs(values, pattern_descriptors={"stimulus_id": list("abcd")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(LayoutError, match=rf"^rdms: expected dissimilarities of real numbers; got ndarray of dtype {values.dtype}\.$"):
+            nx.io.from_rsatoolbox_rdms(rdms)

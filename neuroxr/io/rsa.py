@@ -18,6 +18,7 @@ import xarray as xr
 
 from ..errors import LayoutError, install_advice, warn
 from ..layouts import validate_neural
+from ..validation import real_array
 from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
 __all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms", "stimulus_descriptor"]
@@ -262,7 +263,9 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     """
     if not hasattr(rdms, "get_matrices") or not hasattr(rdms, "pattern_descriptors"):
         raise LayoutError(f"rdms: expected an rsatoolbox RDMs object, got {type(rdms).__name__}.")
-    D = np.asarray(rdms.get_matrices())
+    # rsatoolbox's squareform casts to float: complex dissimilarities would lose their imaginary part
+    real_array(rdms.get_vectors(), "rdms", "dissimilarities")
+    D = np.asarray(rdms.get_matrices(), dtype=np.float64)
     m, n = D.shape[0], D.shape[1]
     desc = dict(rdms.pattern_descriptors or {})
     if pattern is None:

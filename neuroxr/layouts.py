@@ -392,6 +392,7 @@ def _as_array(data: Any, name: str) -> np.ndarray:
     hint = _foreign(data)
     if hint:
         raise LayoutError(f"{name}: {hint}")
+    data = _tensor_values(data)
     try:
         arr = np.asarray(unmasked(data))
     except ValueError:  # rows of different lengths
@@ -400,6 +401,18 @@ def _as_array(data: Any, name: str) -> np.ndarray:
     if arr.dtype.kind == "O" and arr.ndim == 0:
         raise LayoutError(f"{name}: got a {type(data).__name__} object, not an array of numbers; pass a NumPy array.")
     return arr
+
+
+def _tensor_values(data: Any) -> Any:
+    """A torch tensor's values as a NumPy array (NumPy's own conversion refuses a tensor that
+    requires grad or lies on a GPU, and bfloat16, which NumPy has no dtype for: read as float32,
+    which holds every bfloat16 value exactly, as extraction stores it); other objects as given."""
+    if not (type(data).__module__ or "").startswith("torch") or not hasattr(data, "detach"):
+        return data
+    import torch
+
+    t = data.detach()
+    return (t.to(torch.float32) if t.dtype == torch.bfloat16 else t).cpu().numpy()
 
 
 def _frame_values(df: pd.DataFrame) -> np.ndarray:
@@ -518,7 +531,8 @@ def features(
     Parameters
     ----------
     data : array-like, shape (n_stimuli, n_units), pandas.DataFrame or DataArray
-        Activations. A DataFrame's index gives ``stimulus_id`` and its columns ``unit_id``
+        Activations (a torch tensor on any device, one that requires grad too, in its dtype;
+        bfloat16 as float32, exactly). A DataFrame's index gives ``stimulus_id`` and its columns ``unit_id``
         unless these are passed; columns of pandas' nullable dtypes (``Int64``, ``Float64``,
         ``boolean``) are read as float64 with ``pd.NA`` as NaN (then refused as any NaN feature).
     stimulus_id, unit_id : sequence of str, optional

@@ -240,3 +240,18 @@ def test_rsatoolbox_rdms_of_complex_or_text_dissimilarities_are_a_one_line_error
         warnings.simplefilter("error")
         with pytest.raises(LayoutError, match=rf"^rdms: expected dissimilarities of real numbers; got ndarray of dtype {values.dtype}\.$"):
             nx.io.from_rsatoolbox_rdms(rdms)
+
+
+# ---------------------------------------------------------------- torch tensors given to the builders
+@pytest.mark.parametrize("kind", ["bfloat16", "requires_grad", "float16", "int64"])
+@pytest.mark.parametrize("builder", ["features", "neural"])
+def test_torch_tensors_build_arrays_of_their_exact_values(builder, kind):
+    """A bfloat16 tensor was a TypeError traceback (NumPy has no bfloat16) and one that requires
+    grad a RuntimeError; now bfloat16 reads as float32 (exact), the others in their own dtype."""
+    torch = pytest.importorskip("torch")
+    base = torch.arange(12, dtype=torch.float32).reshape(4, 3) / 4
+    t = {"bfloat16": base.to(torch.bfloat16), "requires_grad": base.clone().requires_grad_(True),
+         "float16": base.half(), "int64": torch.arange(12).reshape(4, 3)}[kind]
+    got = getattr(nx, builder)(t, [f"s{i}" for i in range(4)])
+    assert got.dtype == {"bfloat16": np.float32, "requires_grad": np.float32, "float16": np.float16, "int64": np.float64}[kind]
+    np.testing.assert_array_equal(np.asarray(got.values, dtype=float).reshape(4, 3), t.detach().double().numpy())

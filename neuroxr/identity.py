@@ -6,7 +6,8 @@ numbers never share one. Nothing depends on an object's address. What is recorde
 - numbers, strings, ``None``: themselves; lists, tuples, dicts: their items (a dict with a key
   other than a string as ``{"dict": [[key, value], ...]}``, so ``1`` and ``"1"`` are other keys);
   sets: their sorted items; arrays: small ones by value, large ones by a SHA-256 of their bytes (and a masked array
-  its mask), an object array by a SHA-256 of its items' ``repr`` when all are plain numbers,
+  its mask), each with its dtype (the same values as int64 and as float64 are two identities, as
+  an estimator can compute otherwise on them; the byte order is not recorded: ``>f8`` is float64), an object array by a SHA-256 of its items' ``repr`` when all are plain numbers,
   strings or ``None``, else of its items' identities (a nested array's ``repr`` elides its
   middle, an object's names its address); ``bytes``, ``complex``, ``range``, ``slice``, dates and times, ``Decimal`` and
   ``numpy.dtype`` by their ``repr``;
@@ -328,6 +329,8 @@ class _Walk:
         return {"object": _path(type(v)), **self.class_code(type(v), seen), "state": self.identity(state, seen)}
 
     def array(self, v: np.ndarray, seen: set[int]) -> dict[str, Any]:
+        if v.dtype.byteorder not in "=|":  # byte order is no part of the values: '>f8' is recorded as float64
+            v = v.astype(v.dtype.newbyteorder("="))
         if v.size <= _INLINE_ELEMENTS and v.dtype != object:
             out = {"array": v.tolist(), "dtype": str(v.dtype)}
             if v.size == 0:  # [] is the list of shapes (0,), (0, 2), (0, 3)...

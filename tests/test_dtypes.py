@@ -255,3 +255,33 @@ def test_torch_tensors_build_arrays_of_their_exact_values(builder, kind):
     got = getattr(nx, builder)(t, [f"s{i}" for i in range(4)])
     assert got.dtype == {"bfloat16": np.float32, "requires_grad": np.float32, "float16": np.float16, "int64": np.float64}[kind]
     np.testing.assert_array_equal(np.asarray(got.values, dtype=float).reshape(4, 3), t.detach().double().numpy())
+
+
+# ---------------------------------------------------------------- identity of array parameters
+class _Weighted:
+    """A regressor-like object holding an array: its identity is its class and its state."""
+
+    def __init__(self, w):
+        self.w = w
+
+
+@pytest.mark.parametrize("size", [6, 600], ids=["inline", "hashed"])
+def test_array_identity_keeps_the_dtype_and_drops_the_byte_order(size):
+    """An entry is never handed back for an array whose numbers could differ (int64 and float64
+    values are two keys: integer arithmetic differs), while the same float64 values in big-endian
+    order, the same numbers always, are one key (they were two: a needless recompute)."""
+    from neuroxr.entries import provenance
+    from neuroxr.identity import identity
+
+    v = np.arange(size, dtype=float).reshape(-1, 3)
+
+    def key(a):
+        return provenance.key(provenance.make("forward", "net.l1", "monkey", {"regressor": _Weighted(a)}, {}))
+
+    assert identity(v.astype(">f8")) == identity(v) == identity(np.asfortranarray(v))
+    assert identity(v.astype(">i4")) == identity(v.astype("int32"))
+    assert key(v.astype(">f8")) == key(v)
+    assert identity(v.astype(int)) != identity(v) and key(v.astype(int)) != key(v)
+    assert identity(v.astype(np.float32)) != identity(v) and key(v.astype(np.float32)) != key(v)
+    masked = np.ma.masked_array(v, mask=v > 3)
+    assert identity(masked.astype(">f8")) == identity(masked) != identity(v)

@@ -392,7 +392,7 @@ def _as_array(data: Any, name: str) -> np.ndarray:
     hint = _foreign(data)
     if hint:
         raise LayoutError(f"{name}: {hint}")
-    data = _tensor_values(data)
+    data = _frame_values(data) if isinstance(data, pd.DataFrame) else _tensor_values(data)
     try:
         arr = np.asarray(unmasked(data))
     except ValueError:  # rows of different lengths

@@ -285,3 +285,18 @@ def test_array_identity_keeps_the_dtype_and_drops_the_byte_order(size):
     assert identity(v.astype(np.float32)) != identity(v) and key(v.astype(np.float32)) != key(v)
     masked = np.ma.masked_array(v, mask=v > 3)
     assert identity(masked.astype(">f8")) == identity(masked) != identity(v)
+
+
+@pytest.mark.parametrize("dtype", ["Int64", "Float64", "UInt8"])
+def test_neural_reads_a_table_of_pandas_nullable_numbers_with_na_as_a_missing_trial(dtype):
+    """features() read nullable columns (pd.NA as NaN); neural() refused the same table ('values
+    must be numeric; found dtype object'), whose NA is a missing trial, NaN."""
+    pd = pytest.importorskip("pandas")
+    values = np.arange(12.0).reshape(4, 3)
+    df = pd.DataFrame(values).astype(dtype)
+    df.iloc[1, 1] = pd.NA
+    got = nx.neural(df)
+    want = values.copy()
+    want[1, 1] = np.nan
+    assert got.dtype == np.float64 and got.sizes["repeat"] == 1
+    np.testing.assert_array_equal(got.values[..., 0], want)

@@ -642,8 +642,19 @@ def test_time_resolved_bootstraps_are_compared_one_bin_at_a_time():
     b = bootstrap("forward", F, A, n_boot=10, reps=2)
     with pytest.raises(LayoutError, match="time-resolved .* one bin at a time"):
         compare({"x": b, "y": b})
-    one = compare({"x": b.isel(time_bin=0), "y": b.isel(time_bin=1)})
+    same = compare({"x": b.isel(time_bin=1), "y": b.isel(time_bin=1)})
+    assert same["time_bin_start_a"].item() == same["time_bin_start_b"].item() == float(b.time_bin_start[1])
+    # different bins (by their edges), or a bin beside a static result: refused unless asked for by name
+    with pytest.raises(LayoutError, match=r"^compare: boots\['y'\] is the time bin .* but boots\['x'\] is the time bin .*"
+                                          r"dim 'time_bin'.*across_bins=True"):
+        compare({"x": b.isel(time_bin=0), "y": b.isel(time_bin=1)})
+    with pytest.raises(LayoutError, match=r"best_layer: boots\['y'\] is static \(no time bin\)"):
+        best_layer({"x": b.isel(time_bin=0), "y": b.isel(time_bin=0).drop_vars(["time_bin_start", "time_bin_end"])})
+    one = compare({"x": b.isel(time_bin=0), "y": b.isel(time_bin=1)}, across_bins=True)
     assert one.sizes["pair"] == 1
+    assert (one["time_bin_start_a"].item(), one["time_bin_start_b"].item()) == tuple(map(float, b.time_bin_start[:2]))
+    with pytest.raises(ParameterError, match=r"^compare: across_bins must be True or False"):
+        compare({"x": b.isel(time_bin=0), "y": b.isel(time_bin=1)}, across_bins="yes")
 
 
 # ---------------------------------------------------------------------------- coverage

@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..errors import LayoutError, ParameterError, examples
 
-__all__ = ["same_resamples", "same_targets", "aligned_targets", "boots_policy"]
+__all__ = ["same_resamples", "same_bins", "bin_coords", "same_targets", "aligned_targets", "boots_policy"]
 
 
 def same_resamples(boots: Mapping[str, xr.Dataset]) -> None:
@@ -46,6 +46,47 @@ def same_resamples(boots: Mapping[str, xr.Dataset]) -> None:
                     f"boots[{name!r}]: its resamples (dim 'boot') differ from boots[{names[0]!r}]'s; bootstrap "
                     f"every score with the same seed, n_boot and stimuli."
                 )
+
+
+def _edges(b: xr.Dataset) -> tuple[float, float] | None:
+    """The time bin ``(start, end)`` in ms of a bootstrap of one bin (the scalar edges a
+    ``.isel(time_bin=t)`` keeps), ``None`` for a static one."""
+    if all(c in b.coords and b[c].ndim == 0 for c in ("time_bin_start", "time_bin_end")):
+        return float(b["time_bin_start"]), float(b["time_bin_end"])
+    return None
+
+
+def same_bins(boots: Mapping[str, xr.Dataset], across_bins: bool, caller: str) -> dict[str, tuple[float, float] | None]:
+    """Each result's time bin (:func:`_edges`). One-line :class:`LayoutError` where they differ (a bin
+    picked by position from bins in another order, or a bin beside a static result), unless
+    ``across_bins``: the resamples are paired across bins too, so comparing bins is asked for by name."""
+    bins = {name: _edges(b) for name, b in boots.items()}
+    names = list(boots)
+
+    def said(e: tuple[float, float] | None) -> str:
+        return "static (no time bin)" if e is None else f"the time bin {e[0]:g}-{e[1]:g} ms"
+
+    for name in names[1:]:
+        if bins[name] != bins[names[0]] and not across_bins:
+            raise LayoutError(
+                f"{caller}: boots[{name!r}] is {said(bins[name])} but boots[{names[0]!r}] is {said(bins[names[0]])} "
+                f"(dim 'time_bin'); select the same bin in each by its edges (b.isel(time_bin=...) where "
+                f"time_bin_start matches), or pass across_bins=True to compare different bins on purpose."
+            )
+    return bins
+
+
+def bin_coords(bins: Mapping[str, tuple[float, float] | None], dim: str,
+               sides: Mapping[str, list[str]]) -> dict[str, tuple[str, list[float]]]:
+    """The coords on ``dim`` recording the time bin of each result named in ``sides`` (suffix ->
+    names along ``dim``; NaN for a static one), none when every result is static."""
+    if all(e is None for e in bins.values()):
+        return {}
+    out = {}
+    for suffix, names in sides.items():
+        for i, edge in enumerate(("start", "end")):
+            out[f"time_bin_{edge}{suffix}"] = (dim, [np.nan if bins[n] is None else bins[n][i] for n in names])
+    return out
 
 
 def _drawn(name: str, b: xr.Dataset) -> tuple[str, np.ndarray | None, np.ndarray]:

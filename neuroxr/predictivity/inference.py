@@ -45,9 +45,9 @@ from ..geometry._common import _named, input_labels
 from ..kernels import resample as rs
 from ..kernels.permute import induced_permutations
 from ..kernels.rdm import check_option
-from ..validation import check_min_reliability
+from ..validation import check_bool, check_min_reliability
 from ._options import BOOT_METHODS, BOOT_OVER, applicable_options, check_options, check_procedure_options
-from ._paired import aligned_targets, boots_policy, same_resamples, same_targets
+from ._paired import aligned_targets, bin_coords, boots_policy, same_bins, same_resamples, same_targets
 from ._parts import ARG_NAMES, INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
 from .brainscore import _quiet  # the all-NaN slice warnings of nanmedian: NaN says it
@@ -444,7 +444,8 @@ def _permutation_test(parts: Parts, labels: dict[str, str], union: np.ndarray | 
     return parts.in_input_order(xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs))
 
 
-def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction: str = "holm") -> xr.Dataset:
+def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction: str = "holm",
+            across_bins: bool = False) -> xr.Dataset:
     """Paired comparisons of the median EV of several scores on the same resamples.
 
     Parameters
@@ -460,6 +461,9 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
     level : float, default 0.95
     correction : {"holm", "fdr", "none"}, default "holm"
         Multiple-comparison correction of the pairwise p-values.
+    across_bins : bool, default False
+        Time-resolved bootstraps are compared one bin at a time (``b.isel(time_bin=t)``); results of
+        different bins (by their edges), or a bin beside a static result, are refused unless True.
 
     Returns
     -------
@@ -467,11 +471,14 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
         ``a``, ``b`` (names), ``diff`` (median EV of a minus that of b), ``diff_ci`` (pair, bound),
         ``p`` (two-sided bootstrap p-value of ``diff = 0``) and ``p_adjusted``; ``n_boot_undefined``
         (pair) counts the resamples whose difference is undefined, and the interval and ``p``
-        follow the bootstraps' ``nan_policy`` (NaN by default where any is).
+        follow the bootstraps' ``nan_policy`` (NaN by default where any is). With time bins, coords
+        ``time_bin_start_a`` / ``time_bin_end_a`` (and ``_b``) give each pair's bins.
     """
     check_option(correction, ("holm", "fdr", "none"), "correction", "compare")
     rs._check_level(level, "compare")
+    across_bins = check_bool(across_bins, "across_bins", caller="compare")
     same_resamples(boots)
+    bins = same_bins(boots, across_bins, "compare")
     same_targets(boots)
     policy = boots_policy(boots)
     names = list(boots)
@@ -488,13 +495,15 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
             "diff": (("pair",), diff), "diff_ci": (("pair", "bound"), rs.percentile_interval(d_boot, level, policy).T),
             "p": (("pair",), p), "p_adjusted": (("pair",), adj), "n_boot_undefined": (("pair",), undefined),
         },
-        coords={"pair": [f"{a} - {b}" for a, b in pairs], "bound": ["low", "high"]},
+        coords={"pair": [f"{a} - {b}" for a, b in pairs], "bound": ["low", "high"],
+                **bin_coords(bins, "pair", {"_a": [a for a, _ in pairs], "_b": [b for _, b in pairs]})},
         attrs={"level": float(level), "correction": correction, "n_boot": int(d_boot.shape[0]),
                **({} if policy == "propagate" else {"nan_policy": policy})},
     )
 
 
-def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "best_layer", level: float = 0.95) -> xr.Dataset:
+def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "best_layer", level: float = 0.95,
+               across_bins: bool = False) -> xr.Dataset:
     """The best of several layers with its selection uncertainty over stimulus resamples.
 
     As :func:`neuroxr.sweep.best_layers`, the targets scored in some layer (a finite full-sample EV,
@@ -508,6 +517,8 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     boots : mapping layer -> Dataset
         :func:`bootstrap` results (``over="stimuli"``) of the same targets (paired by ``<dim>_id``, in
         any order) on the same resamples, in depth order.
+    across_bins : bool, default False
+        As :func:`compare`: results of different time bins are refused unless True.
 
     Returns
     -------
@@ -528,7 +539,9 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     if not isinstance(key, str):
         raise ParameterError(f"best_layer: key must be a string naming the group of targets (it seeds their split); "
                              f"got {shown(key)}. Pass e.g. key='best_layer'.")
+    across_bins = check_bool(across_bins, "across_bins", caller="best_layer")
     same_resamples(boots)
+    bins = same_bins(boots, across_bins, "best_layer")
     policy = boots_policy(boots)
     names = list(boots)
     first = boots[names[0]]
@@ -571,7 +584,7 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     return xr.Dataset(
         {"best": ((), names[choose0]), "frequency": (("layer",), freq), "test_ev": ((), test0),
          "test_ev_ci": (("bound",), rs.percentile_interval(test_b, level, policy)), "n_boot_undefined": ((), undefined)},
-        coords={"layer": names, "bound": ["low", "high"]},
+        coords={"layer": names, "bound": ["low", "high"], **bin_coords(bins, "layer", {"": names})},
         attrs={"seed": int(seed), "key": key, "level": float(level), "n_selection": n_sel, "n_test": n_test,
                "n_unscored": int(ids.size - n_sel - n_test), **({} if policy == "propagate" else {"nan_policy": policy})},
     )

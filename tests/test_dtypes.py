@@ -300,3 +300,36 @@ def test_neural_reads_a_table_of_pandas_nullable_numbers_with_na_as_a_missing_tr
     want[1, 1] = np.nan
     assert got.dtype == np.float64 and got.sizes["repeat"] == 1
     np.testing.assert_array_equal(got.values[..., 0], want)
+
+
+# ---------------------------------------------------------------- shape metrics on torch networks of mixed dtypes
+def _torch_pair():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    F = np.round(rng.normal(size=(12, 4)) * 8)  # exact in bfloat16, float16 and float32
+    G = np.round(F @ rng.normal(size=(4, 3)) + rng.normal(size=(12, 3)) * 4)
+    return torch, F, G
+
+
+@pytest.mark.parametrize("dx, dy", [("float32", "float64"), ("float64", "float32"), ("bfloat16", "float64"),
+                                    ("float16", "float32")])
+def test_shape_metrics_of_torch_networks_of_two_dtypes_give_the_float64_numbers(dx, dy):
+    """torch's matmul does not promote: a float32 network with a float64 one was a RuntimeError
+    ('expected m1 and m2 to have the same dtype'), a bfloat16 one a TypeError; now the networks are
+    read in their promoted dtype (bfloat16 and float16 as float64, as half was)."""
+    torch, F, G = _torch_pair()
+    X, Y = torch.tensor(F).to(getattr(torch, dx)), torch.tensor(G).to(getattr(torch, dy))
+    tol = 1e-5 if "float32" in (dx, dy) and "float64" not in (dx, dy) else 1e-9
+    want = nx.LinearMetric().fit(F, G).distance(F, G)
+    assert abs(float(nx.LinearMetric().fit(X, Y).distance(X, Y)) - want) < tol
+    got = nx.pairwise_distances([X, Y]).values
+    assert abs(float(got[0, 1]) - nx.pairwise_distances([F, G]).values[0, 1]) < tol
+
+
+def test_a_torch_linear_metric_scores_networks_of_another_dtype_in_its_fit_dtype():
+    """Fitted on float32 networks and scored on float64 ones: the float64 rows met the float32 maps in
+    a matmul, a RuntimeError; now they are scored in the fit's dtype."""
+    torch, F, G = _torch_pair()
+    metric = nx.LinearMetric().fit(torch.tensor(F).float(), torch.tensor(G).float())
+    want = metric.distance(torch.tensor(F).float(), torch.tensor(G).float())
+    assert abs(float(metric.distance(torch.tensor(F), torch.tensor(G))) - float(want)) < 1e-12

@@ -79,19 +79,30 @@ def _network_array(M: Any, name: str, caller: str) -> Any:
     refuse_dataset(M, name, caller)
     if isinstance(M, np.ndarray) or not hasattr(M, "shape"):
         M = real_array(M, f"{caller}: {name}", "a (stimulus, unit) array")
-    elif get_namespace(M).isdtype(M.dtype, ("bool", "integral")) or M.dtype == get_namespace(M).float16:
+    elif get_namespace(M).isdtype(M.dtype, ("bool", "integral")) or M.dtype == get_namespace(M).float16 or _bfloat16(M):
         M = get_namespace(M).astype(M, get_namespace(M).float64)  # half as NumPy's is read (torch's SVD has none)
     return M
 
 
-def same_library(arrays: list[Any], names: list[str], caller: str) -> None:
-    """A one-line :class:`LayoutError` when the networks' values are arrays of different libraries (NumPy
-    and torch): the shape metrics compute on one (array-API-compat's own error named no network)."""
+def _bfloat16(M: Any) -> bool:
+    """Whether ``M`` (an array-API array) holds bfloat16 values (torch's; no array-API name), read as float64 as half is."""
+    return str(M.dtype).endswith("bfloat16")
+
+
+def same_library(arrays: list[Any], names: list[str], caller: str, dtype: Any = None) -> list[Any]:
+    """``arrays`` (the networks' values) in one floating dtype, ``dtype`` (e.g. that of a fit, for
+    the networks it scores) or else their promoted one (torch's matmul does not promote: float32 with
+    float64 networks was a RuntimeError; NumPy's are float64 already); a one-line
+    :class:`LayoutError` when they are arrays of different libraries (NumPy and torch): the shape
+    metrics compute on one (array-API-compat's own error named no network)."""
     kinds = [type(a).__module__.split(".")[0] for a in arrays]
     if len(set(kinds)) > 1:
         shown = ", ".join(f"{n}: {k}" for n, k in zip(names, kinds))
         raise LayoutError(f"{caller}: the networks are arrays of different libraries ({shown}); pass them all as one kind "
                           "(e.g. torch.as_tensor(x) for each, or x.cpu().numpy()).")
+    if dtype is None and arrays:
+        dtype = get_namespace(*arrays).result_type(*arrays)
+    return [a if a.dtype == dtype else get_namespace(a).astype(a, dtype) for a in arrays]
 
 
 def check_shape_stimuli(n: int, center_columns: bool, name: str, caller: str) -> None:
@@ -133,7 +144,7 @@ def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[
                  else _rows(it, order, shown[i], shown[r], caller) for i, it in enumerate(items)]
         ids = _ids(ref)
     items = [_network_array(it, nm, caller) for it, nm in zip(items, shown)]  # as LinearMetric reads them
-    same_library(items, shown, caller)
+    items = same_library(items, shown, caller)
     for nm, it in zip(shown, items):
         _check_finite(it, nm, caller)
     rows = {nm: int(np.shape(it)[0]) for nm, it in zip(shown, items) if len(np.shape(it)) >= 1}

@@ -181,7 +181,7 @@ class LinearMetric(_EstimatorAPI):
         if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
             X, Y = align(X, Y, names=names, caller="LinearMetric")
         X, Y = _network_array(X, names[0], "LinearMetric"), _network_array(Y, names[1], "LinearMetric")
-        same_library([X, Y], list(names), "LinearMetric")
+        X, Y = same_library([X, Y], list(names), "LinearMetric")
         if len(X.shape) != 2 or len(Y.shape) != 2 or X.shape[0] != Y.shape[0]:
             raise LayoutError(
                 f"LinearMetric needs two 2-D representations of the same stimuli (rows); got shapes {tuple(X.shape)} "
@@ -303,7 +303,7 @@ class LinearMetric(_EstimatorAPI):
             raise NotFittedError("This LinearMetric instance is not fitted yet; call fit(X, Y) (or fit_distance) first.")
         names = self._names(X, Y)
         X, Y = (in_unit_order(A, i, nm, "LinearMetric") for A, i, nm in zip((X, Y), getattr(self, "unit_ids_", (None, None)), names))
-        X, Y = self._arrays(X, Y)
+        X, Y = same_library(list(self._arrays(X, Y)), list(names), "LinearMetric", self.mx_.dtype)  # in the fit's dtype
         for A, m, nm in ((X, self.mx_, names[0]), (Y, self.my_, names[1])):
             if int(A.shape[1]) != int(m.shape[0]):
                 raise LayoutError(f"LinearMetric: {nm} has {int(A.shape[1])} units (columns, dim 'unit') but was fitted with "

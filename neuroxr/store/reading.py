@@ -60,6 +60,17 @@ class SetIndex(NamedTuple):
     dtype: np.dtype | None
 
 
+def _load_at_once(ds: xr.Dataset) -> None:
+    """Load the lazy variables of ``ds`` (opened from Zarr) in place, concurrently, with one hand-over
+    to Zarr's event loop; those xarray cannot load so are left for a read one by one."""
+    from zarr.core.sync import sync
+
+    try:
+        sync(ds.load_async())
+    except NotImplementedError:  # a variable whose backend or decoding cannot load asynchronously
+        pass
+
+
 class Reading(Listing):
     """Mixin of :class:`neuroxr.store.StudyStore`: documents, entries and sets read back, damage found."""
 
@@ -68,7 +79,8 @@ class Reading(Listing):
     _local: str | None
     _data: batch.GroupCache
     _root: zarr.Group
-    _checked: dict[tuple[str, str], tuple[list[str], dict[str, list[str]]]]  # damage per (path, token) (cache)
+    # per (path, token) (cache): the damage found, the array documents and the nodes below the group it read
+    _checked: dict[tuple[str, str], tuple[tuple[list[str], dict[str, list[str]]], dict[str, Any], frozenset[str]]]
 
     # ------------------------------------------------------------------ primitives
     def _lookup(self, path: str) -> zarr.Group | None:
@@ -209,10 +221,14 @@ class Reading(Listing):
                 raise self._damage_error(path, problems[0])
             folder = self._folder(loc)
             before = None if folder is None else folder_id(folder)
-            if mem is not None:
+            view = None if mem is not None else self._checked_view(found)
+            if mem is not None or view is not None:
                 with warnings.catch_warnings():  # zarr flags consolidated metadata as outside the v3 specification
                     warnings.simplefilter("ignore", UserWarning)
-                    ds = xr.open_zarr(mem, consolidated=True, chunks=None)
+                    ds = xr.open_zarr(mem if view is None else view, consolidated=True, chunks=None,
+                                      zarr_format=None if view is None else 3)
+                if view is not None:  # (xarray names a path it was not given)
+                    ds.encoding.pop("source", None)
             else:
                 ds = xr.open_zarr(self._zstore, group=loc, consolidated=False, chunks=None)
             bad = [n for n in lost if n in ds.coords]
@@ -221,7 +237,9 @@ class Reading(Listing):
             if mem is None and ds.attrs.get(TOKEN_ATTR) != (found.attrs or {}).get(TOKEN_ATTR) and found.replaced():
                 return None  # opened another copy than the reading's document (one a cached store kept): read it again
             ds.attrs = {k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS}
-            # coords are small: load them, and give strings back their numpy str dtype
+            # coords are small: load them (concurrently: one hand-over to Zarr's event loop, not one per coord),
+            # and give strings back their numpy str dtype
+            _load_at_once(ds.coords.to_dataset())
             coords = {}
             for name, c in ds.coords.items():
                 values = c.values
@@ -236,8 +254,8 @@ class Reading(Listing):
         if mem is None and folder is not None and (before is None or folder_id(folder) != before):
             found.replaced()
             return None
-        if mem is None and folder is None and found.replaced():
-            return None
+        if mem is None and (folder is None or view is not None) and found.replaced():
+            return None  # (the documents of a view were read before the folder's identity: confirmed by the token)
         return ds, coords, mem
 
     def _settled(self, found: Examined, step: Any, verb: str) -> Any:
@@ -259,6 +277,20 @@ class Reading(Listing):
         permissions): never taken for an absent group or for a rewrite."""
         return StoreError(f"store {self.url!r}: {self._described(path)[0]} could not be read "
                           f"({_zarr.os_message(exc)}); check the store's connection and permissions, then read it again.")
+
+    def _checked_view(self, found: Examined) -> Any:
+        """The local group of the reading ``found`` as its damage check read it: its document carrying
+        the documents of its arrays (consolidated), read from memory, its chunks from the folder; so the
+        open reads no document again. ``None`` (open it in the folder) unless those documents were read
+        for every node below it. The caller confirms the group's version token after the open."""
+        if self._local is None or not found.arrays or found.children is None or found.children != set(found.arrays):
+            return None
+        from zarr.storage import StorePath
+
+        doc = {**(found.doc or {}), "consolidated_metadata": {"kind": "inline", "must_understand": False,
+                                                              "metadata": dict(found.arrays)}}
+        docs = {f"{found.loc}/zarr.json": json.dumps(doc).encode()}
+        return StorePath(batch.OverlaidStore(str(self._zstore.root), docs), found.loc)
 
     def _require_complete(self, found: Examined) -> None:
         """Raise the one-line error of a reading ``found`` whose group is not complete: its document is
@@ -295,6 +327,7 @@ class Reading(Listing):
 
         token = attrs.get(TOKEN_ATTR) or uuid.uuid4().hex
         fix = self._described(path)[1]
+        guarded_data: dict[Any, Any] = {}
         for name, var in ds.data_vars.items():  # a lost chunk of a data variable raises when it is read
             chunks = var.encoding.get("chunks") or var.shape
             # read from the store (not from memory): every read checks the version token afterwards; an
@@ -313,8 +346,9 @@ class Reading(Listing):
                 guarded, chunks=tuple(chunks),
                 name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),
             )
-            ds[name] = var.copy(data=data)
-        return self._handed_out(path, ds)
+            guarded_data[name] = data
+        # the variables' data replaced at once (one per variable, each a merge of the coords, cost more than the open)
+        return self._handed_out(path, ds.copy(data=guarded_data) if guarded_data else ds)
 
     def read_layout(self, found: Examined) -> xr.Dataset:
         """What :meth:`read_dataset` gives for the reading ``found``, as far as a layout check sees it:
@@ -337,15 +371,23 @@ class Reading(Listing):
 
     # ------------------------------------------------------------------ integrity
     def _damage(self, path: str, doc: dict[str, Any], keys: set[str] | None = None,
-                checked: dict[str, dict[str, Any]] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+                checked: dict[str, dict[str, Any]] | None = None,
+                children: set[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
         """:func:`~neuroxr.store.integrity.group_damage` of the complete group ``path`` (remembered per
-        version token with ``cache=True``; ``checked`` gets the array documents read, when they are)."""
+        version token with ``cache=True``; ``checked`` gets the array documents read, when they are, and
+        ``children`` the nodes listed below it)."""
         memo = (path, str(doc.get("attributes", {}).get(TOKEN_ATTR)))
         if self._cache and memo in self._checked:
-            return self._checked[memo]
-        found = group_damage(self._zstore, path, doc, keys, checked=checked)
+            found, arrays, listed = self._checked[memo]
+            if checked is not None:  # as read then (the same version): an open takes them as read now
+                checked.update(arrays)
+            if children is not None:
+                children.update(listed)
+            return found
+        arrays, listed = {} if checked is None else checked, set() if children is None else children
+        found = group_damage(self._zstore, path, doc, keys, checked=arrays, children=listed)
         if self._cache:
-            self._checked[memo] = found
+            self._checked[memo] = (found, dict(arrays), frozenset(listed))
         return found
 
     @staticmethod

@@ -1,0 +1,106 @@
+"""Local stores: an open takes the group's documents as its damage check read them (and a cached store
+as it read them first), then loads the coords in one go. What is read is what the folder holds: the
+same as opening the folder with xarray, an array the writer did not record included, and never the
+documents of one copy with the chunks of another when the set is rewritten in between."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from neuroxr.layouts import features
+from neuroxr.store import StudyStore
+from neuroxr.store._zarr import STORE_ATTRS
+
+IDS = [f"img{i}" for i in range(8)]
+
+
+def _layer(version: str) -> xr.DataArray:
+    """Version ``"A"`` or ``"B"``: other values, other stored ids order, other attrs; same shape."""
+    seed, ids = (0, IDS) if version == "A" else (1, IDS[::-1])
+    return features(np.random.default_rng(seed).normal(size=(8, 12)), ids, model="net", layer="fc",
+                    attrs={"version": version})
+
+
+def _store(tmp_path, version: str = "A") -> StudyStore:
+    st = StudyStore(str(tmp_path / "study.zarr"))
+    st.write_features("net", "fc", _layer(version), unit_chunk=4)
+    return st
+
+
+def _folder(st: StudyStore) -> str:
+    return os.path.join(st.url, "features", "net", "fc")
+
+
+def _same_as_folder(got: xr.Dataset, folder: str) -> None:
+    """``got`` holds what xarray reads from ``folder`` (store attrs left out; str coords as numpy str)."""
+    want = xr.open_zarr(folder, consolidated=False, chunks=None).load()
+    assert sorted(got.variables) == sorted(want.variables)
+    for name, var in want.variables.items():
+        values = np.array(var.values.tolist(), dtype=str) if var.dtype.kind in "OT" else var.values
+        np.testing.assert_array_equal(got[name].values, values)
+        assert got[name].dims == var.dims and got[name].attrs == var.attrs
+    for name, var in want.data_vars.items():
+        assert {k: repr(v) for k, v in got[name].encoding.items()} == {k: repr(v) for k, v in var.encoding.items()}
+    assert got.attrs == {k: v for k, v in want.attrs.items() if k not in STORE_ATTRS}
+    assert got.encoding == {}
+
+
+def test_local_read_is_the_folder_as_xarray_reads_it(tmp_path):
+    st = _store(tmp_path)
+    _same_as_folder(st.read_dataset("features/net/fc").load(), _folder(st))
+    cached = StudyStore(st.url, mode="r", cache=True)
+    cached.check_intact("features/net/fc")  # its damage remembered: the next open takes the documents read then
+    for _ in range(2):
+        _same_as_folder(cached.read_dataset("features/net/fc").load(), _folder(st))
+    layout = st.read_layout(st.examine("features/net/fc", fetch=True))
+    assert sorted(layout.variables) == sorted(st.read_dataset("features/net/fc").variables)
+
+
+def test_an_array_the_writer_did_not_record_is_still_read(tmp_path):
+    st = _store(tmp_path)
+    extra = zarr.open_group(_folder(st), mode="a").create_array("extra", shape=(8,), dtype="float64",
+                                                                 dimension_names=["stimulus"])
+    extra[:] = np.arange(8.0)
+    got = StudyStore(st.url, mode="r").read_dataset("features/net/fc").load()
+    np.testing.assert_array_equal(got["extra"].values, np.arange(8.0))
+    _same_as_folder(got, _folder(st))
+
+
+def test_a_rewrite_after_the_damage_check_reads_the_new_copy_whole(tmp_path):
+    st = _store(tmp_path)
+    reader = StudyStore(st.url, mode="r", cache=True)
+    found = reader.examine("features/net/fc", fetch=True)
+    assert found.damage == ([], {})  # version A's documents read (and remembered by the cached store)
+    StudyStore(st.url).write_features("net", "fc", _layer("B"), unit_chunk=4)  # another writer: a swap
+    for got in (reader.read_dataset(found).load(), reader.read_dataset("features/net/fc").load()):
+        assert got.attrs["version"] == "B"
+        _same_as_folder(got, _folder(st))
+
+
+def test_a_rewrite_after_a_remembered_check_reads_the_new_copy_whole(tmp_path):
+    st = _store(tmp_path)
+    reader = StudyStore(st.url, mode="r", cache=True)
+    reader.check_intact("features/net/fc")  # version A's document and damage kept by the cached store
+    StudyStore(st.url).write_features("net", "fc", _layer("B"), unit_chunk=4)
+    da = reader.read_features("net", "fc").load()
+    assert da.attrs["version"] == "B"
+    want = xr.open_zarr(_folder(st), consolidated=False, chunks=None).load()
+    np.testing.assert_array_equal(da["stimulus_id"].values, np.array(want["stimulus_id"].values.tolist(), dtype=str))
+    np.testing.assert_array_equal(da.values, want["data"].values)
+
+
+def test_a_hand_edited_array_document_is_still_refused(tmp_path):
+    st = _store(tmp_path)
+    doc_path = os.path.join(_folder(st), "data", "zarr.json")
+    with open(doc_path, encoding="utf-8") as fh:
+        doc = json.load(fh)
+    doc["attributes"]["scale_factor"] = 2.0
+    with open(doc_path, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh)
+    problems = StudyStore(st.url, mode="r").damaged(path="features/net/fc")
+    assert problems and "arrays' metadata" in problems[0][1]

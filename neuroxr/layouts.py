@@ -61,7 +61,7 @@ FEATURE_OPTIONAL_COORDS = {"model": (), "layer": (), "channel": ("unit",), "x": 
 from .errors import LayoutError, ParameterError, code_name, missing_ids_error, shown  # noqa: E402
 from .errors import examples as _examples  # noqa: E402  (alignment imports it from here)
 from .time_bins import TIME_BIN_COORDS, check_time_bins, has_time, time_bin_coords  # noqa: E402, F401
-from .validation import check_mapping, refuse_inf, refuse_nonfinite, unmasked  # noqa: E402
+from .validation import check_mapping, refuse_inf, refuse_nonfinite, tensor_values, unmasked  # noqa: E402
 
 
 def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray:
@@ -392,7 +392,7 @@ def _as_array(data: Any, name: str) -> np.ndarray:
     hint = _foreign(data)
     if hint:
         raise LayoutError(f"{name}: {hint}")
-    data = _frame_values(data) if isinstance(data, pd.DataFrame) else _tensor_values(data)
+    data = _frame_values(data) if isinstance(data, pd.DataFrame) else tensor_values(data)
     try:
         arr = np.asarray(unmasked(data))
     except ValueError:  # rows of different lengths
@@ -401,18 +401,6 @@ def _as_array(data: Any, name: str) -> np.ndarray:
     if arr.dtype.kind == "O" and arr.ndim == 0:
         raise LayoutError(f"{name}: got a {type(data).__name__} object, not an array of numbers; pass a NumPy array.")
     return arr
-
-
-def _tensor_values(data: Any) -> Any:
-    """A torch tensor's values as a NumPy array (NumPy's own conversion refuses a tensor that
-    requires grad or lies on a GPU, and bfloat16, which NumPy has no dtype for: read as float32,
-    which holds every bfloat16 value exactly, as extraction stores it); other objects as given."""
-    if not (type(data).__module__ or "").startswith("torch") or not hasattr(data, "detach"):
-        return data
-    import torch
-
-    t = data.detach()
-    return (t.to(torch.float32) if t.dtype == torch.bfloat16 else t).cpu().numpy()
 
 
 def _frame_values(df: pd.DataFrame) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from .errors import LayoutError, ParameterError, examples, shown, where
 
 __all__ = ["check_int", "check_alpha", "check_min_reliability", "check_bool", "check_mapping", "real_array", "unmasked",
-           "refuse_inf", "refuse_nonfinite", "nonfinite_features_error", "check_computed", "compute_refusing_inf",
+           "tensor_values", "refuse_inf", "refuse_nonfinite", "nonfinite_features_error", "check_computed", "compute_refusing_inf",
            "lazy_nonfinite_error"]
 
 
@@ -98,6 +98,18 @@ def unmasked(x: Any) -> Any:
     return out  # (text, complex or objects: refused by the caller's dtype check)
 
 
+def tensor_values(data: Any) -> Any:
+    """A torch tensor's values as a NumPy array (NumPy's own conversion refuses a tensor that
+    requires grad or lies on a GPU, and bfloat16, which NumPy has no dtype for: read as float32,
+    which holds every bfloat16 value exactly, as extraction stores it); other objects as given."""
+    if not (type(data).__module__ or "").startswith("torch") or not hasattr(data, "detach"):
+        return data
+    import torch
+
+    t = data.detach()
+    return (t.to(torch.float32) if t.dtype == torch.bfloat16 else t).cpu().numpy()
+
+
 def real_array(x: Any, name: str, expected: str, dtype: Any = np.float64) -> np.ndarray:
     """``x`` as a NumPy array of ``dtype`` (``None``: its own real dtype), else a one-line
     :class:`~neuroxr.errors.LayoutError` ``"<name>: expected <expected> of real numbers; got ..."``
@@ -105,7 +117,7 @@ def real_array(x: Any, name: str, expected: str, dtype: Any = np.float64) -> np.
     rows (nothing is cast silently). An object array of numbers is read as float64, a ``None`` in it
     as NaN. The masked entries of a masked array are NaN (:func:`unmasked`)."""
     try:
-        arr = np.asarray(unmasked(x))
+        arr = np.asarray(unmasked(tensor_values(x)))
     except (ValueError, TypeError):  # rows of different lengths
         raise LayoutError(f"{name}: expected {expected} of real numbers; got a ragged {type(x).__name__} "
                           "(rows of different lengths). Give every row the same length.") from None

@@ -333,3 +333,15 @@ def test_a_torch_linear_metric_scores_networks_of_another_dtype_in_its_fit_dtype
     metric = nx.LinearMetric().fit(torch.tensor(F).float(), torch.tensor(G).float())
     want = metric.distance(torch.tensor(F).float(), torch.tensor(G).float())
     assert abs(float(metric.distance(torch.tensor(F), torch.tensor(G))) - float(want)) < 1e-12
+
+
+@pytest.mark.parametrize("kind", ["bfloat16", "requires_grad"])
+def test_relative_features_take_torch_anchors_of_any_kind(kind):
+    """Anchors as a bfloat16 tensor were a TypeError traceback, as a tensor requiring grad a
+    RuntimeError; now their values (bfloat16 as float32, exact) give the float64 anchors' numbers."""
+    torch, F, _ = _torch_pair()
+    feats = nx.features(F, [f"s{i}" for i in range(F.shape[0])])
+    t = torch.tensor(F[:3])
+    anchors = t.to(torch.bfloat16) if kind == "bfloat16" else t.requires_grad_(True)
+    want = nx.geometry.relative_features(feats, F[:3])
+    np.testing.assert_allclose(nx.geometry.relative_features(feats, anchors).values, want.values, rtol=1e-12)

@@ -27,7 +27,7 @@ from ..backend import pow2_scaled
 from ..errors import LayoutError, ParameterError, examples, shown
 from ..kernels.gram_rows import check_range
 from ..layouts import validate_features
-from ..validation import check_computed, real_array
+from ..validation import check_computed, real_array, tensor_values
 from ._common import _align, _canonical_any, _drop_unusable, _ids, _is_dask, _named, _neural_mean, canonical_order
 
 __all__ = ["SIMILARITIES", "relative_features", "anchor_weights", "SOURCE_TOKEN_ATTR", "stale_source_problem"]
@@ -86,7 +86,7 @@ def _anchor_matrix(features: xr.DataArray, anchors: Any) -> tuple[np.ndarray, np
         kind = "feature_set" if row == "stimulus" else "embedding"
         values = real_array(anchors.transpose(row, "unit").values, "relative_features: anchors", "an embedding")
         return values, ids, kind
-    arr = np.asarray(anchors)
+    arr = np.asarray(tensor_values(anchors))  # a torch tensor (bfloat16, requiring grad) by its values
     if arr.ndim == 1 and arr.dtype.kind in "USO":
         want = arr.astype(str)
         have = _ids(features)

@@ -56,7 +56,7 @@ ANALYSES = {
     "forward": lambda f, g, n: nx.forward(_feats(f), _neural(n), reps=2),
     "forward_linear": lambda f, g, n: nx.forward(_feats(f), _neural(n), reps=1, regressor="linear"),
     "reverse": lambda f, g, n: nx.reverse(_neural(n), _feats(f), reps=2),
-    "inter_animal": lambda f, g, n: nx.inter_animal(_neural(n), _neural(n[:, ::-1], "m", animal="b"), reps=2),
+    "inter_animal": lambda f, g, n: nx.inter_animal(_neural(n), _neural(n[:, ::-1, ::-1], "m", animal="b"), reps=2),
     "model_to_model": lambda f, g, n: nx.model_to_model(_feats(f), _feats(g, "net2", "l2")),
     "reliability": lambda f, g, n: nx.split_half_reliability(_neural(n), reps=2),
     "rdm_correlation": lambda f, g, n: nx.rdm(_feats(f)),

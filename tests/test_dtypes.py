@@ -345,3 +345,13 @@ def test_relative_features_take_torch_anchors_of_any_kind(kind):
     anchors = t.to(torch.bfloat16) if kind == "bfloat16" else t.requires_grad_(True)
     want = nx.geometry.relative_features(feats, F[:3])
     np.testing.assert_allclose(nx.geometry.relative_features(feats, anchors).values, want.values, rtol=1e-12)
+
+
+def test_a_numpy_linear_metric_still_scores_torch_networks():
+    """The fit's dtype casts only networks of the fit's library: a NumPy fit scores torch float64 and
+    float32 networks as before (torch's subtraction of the NumPy means promotes them)."""
+    torch, F, G = _torch_pair()
+    metric = nx.LinearMetric().fit(F, G)
+    want = metric.distance(F, G)
+    assert abs(float(metric.distance(torch.tensor(F), torch.tensor(G))) - want) < 1e-12
+    assert abs(float(metric.distance(torch.tensor(F).float(), torch.tensor(G))) - want) < 1e-9

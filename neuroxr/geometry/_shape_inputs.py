@@ -102,7 +102,9 @@ def same_library(arrays: list[Any], names: list[str], caller: str, dtype: Any = 
                           "(e.g. torch.as_tensor(x) for each, or x.cpu().numpy()).")
     if dtype is None and arrays:
         dtype = get_namespace(*arrays).result_type(*arrays)
-    return [a if a.dtype == dtype else get_namespace(a).astype(a, dtype) for a in arrays]
+    lib = type(dtype).__module__.split(".")[0]  # a fit's dtype casts its own library's arrays only (CuPy's promote)
+    return [a if a.dtype == dtype or type(a).__module__.split(".")[0] != lib else get_namespace(a).astype(a, dtype)
+            for a in arrays]
 
 
 def check_shape_stimuli(n: int, center_columns: bool, name: str, caller: str) -> None:

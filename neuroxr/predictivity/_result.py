@@ -30,12 +30,15 @@ def version() -> str:
 def ev(r: np.ndarray, *ceilings: np.ndarray) -> np.ndarray:
     """``(r / sqrt(prod ceilings))^2 * 100``; NaN where the product is not positive (a split-half
     Spearman of exactly 0, easily met with few stimuli, gave ``inf``, which ``mean("rep")`` kept
-    while the inference's means over reps left it out; ``reverse_pred`` gives ``inf`` there)."""
+    while the inference's means over reps left it out; ``reverse_pred`` gives ``inf`` there) and
+    where it is infinite: a split-half Spearman of -1 (Spearman-Brown ``-inf``) times a negative
+    reliability made ``+inf``, whose EV of exactly 0 ``mean("rep")`` averaged in (``reverse_pred``
+    gives 0 there), while the same ``-inf`` beside a positive reliability was NaN."""
     with np.errstate(invalid="ignore", divide="ignore"):
         den = np.ones_like(r)
         for c in ceilings:
             den = den * c
-        return np.where(den > 0, (r / np.sqrt(den)) ** 2 * 100, np.nan)
+        return np.where((den > 0) & np.isfinite(den), (r / np.sqrt(den)) ** 2 * 100, np.nan)
 
 
 def finish_reps(out: dict[str, np.ndarray], lo: int, hi: int, r_mean: Any, ceiling: bool, has_target_shc: bool) -> None:

@@ -1,17 +1,23 @@
 """Local stores: an open takes the group's documents as its damage check read them (and a cached store
 as it read them first), then loads the coords in one go. What is read is what the folder holds: the
 same as opening the folder with xarray, an array the writer did not record included, and never the
-documents of one copy with the chunks of another when the set is rewritten in between."""
+documents of one copy with the chunks of another when the set is rewritten in between. A read on
+another thread loses none of the caller's warnings."""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+import uuid
+import warnings
 
 import numpy as np
+import pytest
 import xarray as xr
 import zarr
 
+from neuroxr.errors import NeuroxrWarning
 from neuroxr.layouts import features
 from neuroxr.store import StudyStore
 from neuroxr.store._zarr import STORE_ATTRS
@@ -45,7 +51,9 @@ def _same_as_folder(got: xr.Dataset, folder: str) -> None:
         np.testing.assert_array_equal(got[name].values, values)
         assert got[name].dims == var.dims and got[name].attrs == var.attrs
     for name, var in want.data_vars.items():
-        assert {k: repr(v) for k, v in got[name].encoding.items()} == {k: repr(v) for k, v in var.encoding.items()}
+        enc, wanted = got[name].encoding, var.encoding
+        assert enc.keys() == wanted.keys()
+        assert all(isinstance(v, np.dtype) and v == wanted[k] or repr(v) == repr(wanted[k]) for k, v in enc.items())
     assert got.attrs == {k: v for k, v in want.attrs.items() if k not in STORE_ATTRS}
     assert got.encoding == {}
 
@@ -104,3 +112,30 @@ def test_a_hand_edited_array_document_is_still_refused(tmp_path):
         json.dump(doc, fh)
     problems = StudyStore(st.url, mode="r").damaged(path="features/net/fc")
     assert problems and "arrays' metadata" in problems[0][1]
+
+
+@pytest.mark.parametrize("where", ["local", "object"])
+def test_a_read_on_another_thread_loses_no_warning_of_this_one(tmp_path, monkeypatch, where):
+    """validate and a sweep's gathering read entries on several threads. A read that set warning filters
+    for a while (warnings.catch_warnings, which is not thread-safe) restored, when it ended, the filters
+    and the recorder it found when it began: over those a caller set meanwhile, whose warnings were lost."""
+    url = str(tmp_path / "study.zarr") if where == "local" else f"memory://neuroxr-speed-{uuid.uuid4().hex}/study.zarr"
+    StudyStore(url).write_features("net", "fc", _layer("A"), unit_chunk=4)  # an object store's: in one batch
+    opened, recording = threading.Event(), threading.Event()
+    real = xr.open_zarr
+
+    def open_zarr(*args, **kwargs):  # the reader is opening the entry when the caller starts recording
+        opened.set()
+        recording.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(xr, "open_zarr", open_zarr)
+    reader = threading.Thread(target=lambda: StudyStore(url, mode="r").read_dataset("features/net/fc"))
+    reader.start()
+    assert opened.wait(10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recording.set()
+        reader.join(10)
+        warnings.warn("the caller's own warning", NeuroxrWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["the caller's own warning"]

@@ -222,13 +222,13 @@ class Reading(Listing):
             folder = self._folder(loc)
             before = None if folder is None else folder_id(folder)
             view = None if mem is not None else self._checked_view(found)
-            if mem is not None or view is not None:
-                with warnings.catch_warnings():  # zarr flags consolidated metadata as outside the v3 specification
-                    warnings.simplefilter("ignore", UserWarning)
-                    ds = xr.open_zarr(mem if view is None else view, consolidated=True, chunks=None,
-                                      zarr_format=None if view is None else 3)
-                if view is not None:  # (xarray names a path it was not given)
-                    ds.encoding.pop("source", None)
+            # (reading consolidated metadata warns of nothing: no warnings.catch_warnings here, which is not
+            # thread-safe: readers on other threads would restore its filters over their caller's, losing warnings)
+            if mem is not None:
+                ds = xr.open_zarr(mem, consolidated=True, chunks=None)
+            elif view is not None:
+                ds = xr.open_zarr(view, consolidated=True, chunks=None, zarr_format=3)
+                ds.encoding.pop("source", None)  # (xarray names a path it was not given)
             else:
                 ds = xr.open_zarr(self._zstore, group=loc, consolidated=False, chunks=None)
             bad = [n for n in lost if n in ds.coords]

@@ -110,6 +110,9 @@ def make_extract_command() -> Any:
             if n_components is None:
                 raise click.UsageError("--reduction needs --n-components.")
             red = {"method": reduction, "n_components": n_components, "seed": seed}
+            if fit_stimuli is not None and reduction != "pca":  # a usage error as without --reduction, exit 2
+                raise click.UsageError("--fit-stimuli applies only with --reduction pca: a sparse random projection is "
+                                       "drawn, not fitted; drop --fit-stimuli or pass --reduction pca.")
             if fit_stimuli is not None:
                 red["fit_stimuli"] = fit_stimuli
         for option, step in (("--device", lambda: check_device(device)), ("--model", lambda: load_model(model_spec))):

@@ -127,6 +127,15 @@ def _write(tmp_path, text):
     return str(cfg)
 
 
+def test_sweep_names_metric_options_by_their_path(store, tmp_path):
+    """sweep.md: the command names a nested setting by its dotted path, as the file nests it (it said
+    metric_options[shape], Python's subscript with the quotes dropped)."""
+    cfg = _write(tmp_path, "directions: [rsa]\nmetric_options: {shape: {alpha: 1}}\n")
+    res = CliRunner().invoke(main, ["sweep", str(store), cfg, "--scheduler", "serial"])
+    assert res.exit_code == 1 and "c.yaml: metric_options.shape has no effect outside" in res.output, res.output
+    assert "[shape]" not in res.output and "['shape']" not in res.output
+
+
 @pytest.mark.parametrize("text, says", [
     ("reps: 0\n", "reps must be an integer >= 1; got 0."),
     ("reps: 1:30\n", "reps must be an integer >= 1; got 1:30."),

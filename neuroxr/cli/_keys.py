@@ -27,6 +27,8 @@ __all__ = ["key_spelling"]
 
 #: a checked section's prefix (``metric_options.cka: metric 'cka': ``, ``metric_options.cka: metric 'cka' takes``)
 _CHECKED = r"(?P<checked>metric_options\.(?P<key>[a-z]+): metric '[a-z_]+'(?:: | (?=takes no options)))"
+#: a nested mapping's key as Python subscripts it (``metric_options['shape']``)
+_SUBSCRIPT = re.compile(r"\b(?P<section>metric_options|inference)\[(?P<q>['\"])(?P<key>[A-Za-z_]+)(?P=q)\]")
 #: a value the message reports (``got 'no'``, ``got None``, ``got {'cka': 3}``)
 _GOT = re.compile(r"\bgot (?=['\"\[({\w.+-])")
 #: the subject of a clause (``debiased must be``, ``(level sets``)
@@ -212,6 +214,7 @@ def key_spelling(message: str, keys: Iterable[str]) -> str:
     str
     """
     keys, sections = set(keys), _sections()
+    message = _SUBSCRIPT.sub(r"\g<section>.\g<key>", message)  # ``metric_options['shape']``: the path, as the file nests it
     unique = sections[""]
     parts: list[tuple[str, dict[str, str] | None]] = []
     section: dict[str, str] = {}

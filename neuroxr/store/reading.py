@@ -7,7 +7,9 @@ of a group (:meth:`~Reading.group_attrs`, :meth:`~Reading.token`), an entry as a
 group (:meth:`~Reading.examine`: where it lies, its document and its damage) serves a lookup and the
 read that follows it, so a found entry's document is read once and its keys listed at most once
 (:class:`~neuroxr.store.examined.Examined`; on an object store, once more after a batch read of its
-chunks, to confirm their version). On a local store
+chunks, to confirm their version). A local group is opened from the documents its damage check read
+(its arrays' too, none read again), its coords loaded at once, and its document read once more after
+them, to confirm their version. On a local store
 a read that meets an entry caught between the two renames of a swap waits for the swap (or finishes
 a dead writer's swap, :mod:`neuroxr.store.atomic`) and reads again.
 """

@@ -189,3 +189,36 @@ def test_the_analyses_are_reexported_where_the_page_says():
         assert getattr(geometry, name) is getattr(relative, name)
     assert relative.SIMILARITIES
     assert predictivity.brainscore is brainscore and callable(predictivity.brainscore_ceiling)
+
+
+# --- docs/report.md, "The headline": the interval and the ceiling are over the included test targets
+def test_the_headline_interval_and_ceiling_leave_out_excluded_test_targets():
+    """A neuroid included in one layer and excluded in another (min_reliability judges each entry's
+    prediction reliability) keeps its test slot; in the chosen layer it counts in test_ev's median not,
+    and it counted in the interval and the ceiling (an excluded EV of 1e6 put ci_high near 5e5)."""
+    import zlib
+
+    import pandas as pd
+    from scipy.stats import bootstrap
+
+    from neuroxr.report.headline import headline
+    from neuroxr.sweep.select import scored_halves
+
+    rng = np.random.default_rng(0)
+    rows = [{"direction": "forward", "model": "net", "layer": layer, "neural": "mA", "region": "all",
+             "target_id": f"n{j:02d}", "ev": float(rng.normal(50 if layer == "l1" else 60, 10)),
+             "ceiling": float(rng.uniform(0.3, 0.7)), "included": True, "parameters": "defaults"}
+            for layer in ("l1", "l2") for j in range(12)]
+    targets = pd.DataFrame(rows)
+    test = scored_halves(targets, "forward/mA/all", 0)[1]
+    out = np.flatnonzero(test & (targets["layer"] == "l2").to_numpy())[0]
+    targets.loc[out, ["ev", "ceiling", "included"]] = [1e6, 1e3, False]
+    best = headline(targets, seed=0, n_boot=200).iloc[0]
+    assert best.best_layer == "l2"
+    keep = test & (targets["layer"] == "l2").to_numpy() & targets["included"].to_numpy(dtype=bool)
+    ev = targets["ev"].to_numpy()[keep]  # ids n00.. are in canonical order already
+    assert best.n_test == keep.sum() == 5 and best.test_ev == pytest.approx(np.median(ev))
+    ci = bootstrap((ev,), np.median, n_resamples=200, method="percentile", vectorized=True,
+                   rng=np.random.default_rng([0, zlib.crc32(b"forward/mA/all")])).confidence_interval
+    assert best.ci_low == pytest.approx(ci.low, abs=1e-12) and best.ci_high == pytest.approx(ci.high, abs=1e-12)
+    assert best.ceiling == pytest.approx(np.median(targets["ceiling"].to_numpy()[keep]))

@@ -148,6 +148,10 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
         key = f"forward/{b.neural}/{b.region}" if b.direction == "forward" else f"reverse/{b.model}/{b.best_layer}"
         # the test half of best_layers (its scored targets): forward's split over the group's layers, reverse's per layer
         test = scored_halves(group, key, seed)[1][at] if b.direction == "forward" else scored_halves(g, key, seed)[1]
+        # of those, the chosen layer's included ones, as in test_ev: a target scored in another layer (or,
+        # forward, another layer's row of it) holds its slot but counts in no interval or ceiling here
+        if "included" in g:
+            test = test & g["included"].to_numpy(dtype=bool)
         # targets drawn in the order of their ids, never the table's (the entry's input order)
         by_id = canonical_order(g["target_id"].to_numpy()[test])
         # seeded by the row's key, never its position among the rows (another model's rows change no interval)

@@ -180,3 +180,50 @@ def test_a_failed_entry_is_nan_in_the_dataset_and_no_row_of_the_table(store, mon
     assert res.table["key"].tolist() == ["forward/net.l1__mA"]
     assert np.isnan(res.dataset["ev_mean"].sel(layer="l2")).all()
     assert np.isfinite(res.dataset["ev_mean"].sel(layer="l1")).all()
+
+
+def test_sweep_text_shows_dropped_stimuli_with_a_note(tmp_path):
+    """sweep.md: the printed summary shows n_excluded_stimuli, with a note, where some count is above 0; the
+    counts are the tables' (a stimulus whose every trial is NaN is dropped by forward and by cka)."""
+    from neuroxr.sweep import sweep
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(20)]
+    st = StudyStore(tmp_path / "x.zarr")
+    resp = rng.normal(size=(20, 4, 4))
+    resp[3] = np.nan
+    st.write_neural("mA", nx.neural(resp, ids))
+    st.write_features("net", "l1", nx.features(rng.normal(size=(20, 6)), ids))
+    cfg = _write(tmp_path, "directions: [forward, cka]\nreps: 2\n")
+    res = CliRunner().invoke(main, ["sweep", str(tmp_path / "x.zarr"), cfg, "--scheduler", "serial", "--no-progress", "-q"])
+    assert res.exit_code == 0 and res.output == "", res.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sweep(str(tmp_path / "x.zarr"), directions=["forward", "cka"], reps=2, client="serial", progress=False)
+    assert ref.table["n_excluded_stimuli"].tolist() == [1] and ref.metric_table["n_excluded_stimuli"].tolist() == [1]
+    res = CliRunner().invoke(main, ["sweep", str(tmp_path / "x.zarr"), cfg, "--scheduler", "serial", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:1] == ["direction"])
+    assert lines[head].split()[4] == "n_excluded_stimuli" and lines[head + 1].split()[4] == "1"
+    assert "(n_excluded_stimuli / n_excluded_neuroids: left out for missing trials" in res.stdout
+
+
+def test_a_rerun_with_another_unit_chunk_or_batch_size_skips_the_complete_layers(tmp_path):
+    """extract.md: unit_chunk is a layout (a complete layer a re-run skips keeps its chunks), and digests do not
+    depend on the batch size."""
+    torch = pytest.importorskip("torch")
+    import zarr
+
+    from neuroxr.extract import extract_features
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 20), torch.nn.Tanh())
+    x = torch.randn(9, 3, 2, 2)
+    st = StudyStore(tmp_path / "u.zarr")
+    first = extract_features(net, x, st, model_name="m", unit_chunk=7, batch_size=4, progress=False)
+    before = st.read_features("m", "1").values
+    again = extract_features(net, x, st, model_name="m", unit_chunk=3, batch_size=2, progress=False)
+    assert first.written == ["0", "1", "2"] and again.written == [] and again.skipped == ["0", "1", "2"]
+    assert zarr.open_group(str(tmp_path / "u.zarr" / "features" / "m" / "1"))["data"].chunks == (9, 7)
+    np.testing.assert_array_equal(st.read_features("m", "1").values, before)

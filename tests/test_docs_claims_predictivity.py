@@ -222,3 +222,26 @@ def test_the_headline_interval_and_ceiling_leave_out_excluded_test_targets():
                    rng=np.random.default_rng([0, zlib.crc32(b"forward/mA/all")])).confidence_interval
     assert best.ci_low == pytest.approx(ci.low, abs=1e-12) and best.ci_high == pytest.approx(ci.high, abs=1e-12)
     assert best.ceiling == pytest.approx(np.median(targets["ceiling"].to_numpy()[keep]))
+
+
+# --- docs/analyses.md: "A NaN ceiling ... warns": one line of the project, never NumPy's all-NaN warnings
+@pytest.mark.parametrize("caller", ["brainscore", "brainscore_ceiling"])
+def test_a_nan_brainscore_ceiling_is_said_once(sets, caller):
+    """Two repeats, the first constant across the stimuli: every split's halves are one repeat each, so
+    every neuroid's split-half r is undefined and the ceiling NaN. brainscore_ceiling said nothing but
+    NumPy's 'All-NaN slice encountered' once per split (brainscore said it beside those too)."""
+    from neuroxr.predictivity import brainscore_ceiling
+
+    f1, _, neu = sets
+    v = neu.values[:, :, :2].copy()
+    v[:, :, 0] = 1.0
+    noisy = _neural(v, neu)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        ds = brainscore(f1, noisy, n_components=3) if caller == "brainscore" else brainscore_ceiling(noisy)
+    assert np.isnan(float(ds.ceiling)) and np.isnan(ds.ceiling_split if "ceiling_split" in ds else ds.consistency).all()
+    messages = [str(w.message) for w in said]
+    assert len(messages) == 1 and all(issubclass(w.category, NeuroxrWarning) for w in said), messages
+    assert messages[0].startswith(f"{caller}: the internal-consistency ceiling is NaN: in 10 of 10 repetition splits")
+    if caller == "brainscore":
+        assert np.isnan(float(ds.score)) and np.isfinite(float(ds.raw)) and "read raw instead" in messages[0]

@@ -229,7 +229,12 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
         for s in range(n_splits):
             cons[s] = spearman_brown(pearson(np.asarray(H2[s]), np.asarray(H1[s])))
     cons[:, const] = np.nan  # their halves (2c - h and h) gave r = -1, Spearman-Brown -inf
-    per_split = np.nanmedian(cons, axis=1)
+    with _quiet():  # an all-NaN split is said once below, not by NumPy per split
+        per_split = np.nanmedian(cons, axis=1)
+    if np.isnan(per_split).any():
+        warn(f"{caller}: the internal-consistency ceiling is NaN: in {int(np.isnan(per_split).sum())} of {n_splits} "
+             "repetition splits every neuroid's split-half r is undefined (halves constant across stimuli)"
+             + ("; score is NaN; read raw instead." if caller == "brainscore" else "."))
     return xr.Dataset(
         {
             "ceiling": ((), float(per_split.mean())),
@@ -531,12 +536,8 @@ def brainscore(
     }
     if ceiling:
         c = _ceiling(checked, n_splits, seed, "brainscore", const)  # not checked (a dask-backed one read once more for its halves)
-        cval = float(c["ceiling"])
-        if math.isnan(cval):
-            n_nan = int(np.isnan(c["ceiling_split"].values).sum())
-            warn(f"brainscore: the internal-consistency ceiling is NaN: in {n_nan} of {n_splits} repetition splits every "
-                 "neuroid's split-half r is undefined (halves constant across stimuli); score is NaN; read raw instead.")
-        elif not cval > 0:  # Brain-Score's formula kept (parity), but a sign flip must not pass unnoticed
+        cval = float(c["ceiling"])  # a NaN one is said by _ceiling
+        if not (math.isnan(cval) or cval > 0):  # Brain-Score's formula kept (parity), but a sign flip must not pass unnoticed
             warn(f"brainscore: the internal-consistency ceiling is {cval:.3g} (not positive): score = raw / ceiling "
                  f"(Brain-Score's formula) is not a fraction of a reachable maximum here; read raw instead.")
         score = {"ratio": raw / cval, "squared_ratio": (raw / cval) ** 2, "r2_over_ceiling": raw**2 / cval}[ceiling_mode]

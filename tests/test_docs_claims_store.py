@@ -227,3 +227,18 @@ def test_a_rerun_with_another_unit_chunk_or_batch_size_skips_the_complete_layers
     assert first.written == ["0", "1", "2"] and again.written == [] and again.skipped == ["0", "1", "2"]
     assert zarr.open_group(str(tmp_path / "u.zarr" / "features" / "m" / "1"))["data"].chunks == (9, 7)
     np.testing.assert_array_equal(st.read_features("m", "1").values, before)
+
+
+def test_the_warning_of_a_failed_entry_says_it_has_no_row(store, tmp_path, monkeypatch):
+    """A failed entry (--on-error warn) has no row of the printed table or of --table's CSV; its warning said
+    "its cells are empty" (and --help "their cells empty"), sending the reader to look for empty cells."""
+    import pandas as pd
+
+    monkeypatch.setenv("NEUROXR_SWEEP_FAIL", "forward/net.l2*")
+    cfg = _write(tmp_path, "directions: [forward]\nmodels: [net]\nneural: [mA]\nreps: 2\n")
+    res = CliRunner().invoke(main, ["sweep", str(store), cfg, "--scheduler", "serial", "--no-progress", "--on-error", "warn",
+                                    "--table", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0, res.output
+    assert "Warning: sweep entry forward/net.l2__mA failed (" in res.stderr and "it has no row in the tables" in res.stderr
+    assert pd.read_csv(tmp_path / "t.csv")["key"].tolist() == ["forward/net.l1__mA"]
+    assert "net.l2" not in res.stdout.split("Best layers")[0]

@@ -216,7 +216,8 @@ def _blas_threads(ctx: click.Context, param: click.Parameter, value: str | None)
                    "quarter of a worker's memory), or the config's gram_spread.")
 @click.option("--on-error", type=click.Choice(["raise", "warn"]), default=None,
               help="raise (default): after every task has finished, stop with the failed entries named (exit status 1); "
-                   "warn: name them in warnings and print the result (their cells empty). Overrides the config's on_error.")
+                   "warn: name them in warnings and print the result (they have no row in the tables). Overrides the config's "
+                   "on_error.")
 @click.option("--blas-threads", default=None, callback=_blas_threads, metavar="N|none",
               help="BLAS/OpenMP threads inside each task (default 1, so that workers do not oversubscribe the cores); "
                    "none leaves them alone. Overrides the config's blas_threads.")
@@ -291,8 +292,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         click.echo(DASHBOARD_ADVICE, err=True)
     if result.failed and not (quiet or as_json):  # on_error: warn (raise stopped above); --json lists them in "failed"
         for key, why in result.failed.items():
-            click.echo(f"Warning: sweep entry {key} failed ({flag_spelling(one_line(why), sweep_command)}); its cells are empty, and a "
-                       "re-run computes it.", err=True)  # the sets as named, keys as the file writes them
+            click.echo(f"Warning: sweep entry {key} failed ({flag_spelling(one_line(why), sweep_command)}); it has no row in the "
+                       "tables, and a re-run computes it.", err=True)  # the sets as named, keys as the file writes them
     # the tables first: a closed standard output (`| head`) must not cost them
     written, stale = [], []
     if table_path is not None:

@@ -279,7 +279,7 @@ def test_extract_errors_give_the_command_lines_advice(runner, tmp_path):
     assert res.exit_code == 1 and "Raise --memory-limit, use a reduction or leave this layer out (name the others with " \
                                   "--layer)." in res.stderr, res.output
     res = runner.invoke(main, [*args, "--layer", "1", "--layer", "1"])
-    assert res.exit_code == 1 and res.stderr.startswith("Error: --layer lists a module twice"), res.output
+    assert res.exit_code == 2 and res.stderr.startswith("Error: Invalid value for '--layer': names a module twice"), res.output
     for python in PYTHON_ADVICE + ("layers",):
         assert python not in res.stderr
 

@@ -242,3 +242,20 @@ def test_the_warning_of_a_failed_entry_says_it_has_no_row(store, tmp_path, monke
     assert "Warning: sweep entry forward/net.l2__mA failed (" in res.stderr and "it has no row in the tables" in res.stderr
     assert pd.read_csv(tmp_path / "t.csv")["key"].tolist() == ["forward/net.l1__mA"]
     assert "net.l2" not in res.stdout.split("Best layers")[0]
+
+
+@pytest.mark.parametrize("extra, option", [(["--memory-limit", "lots"], "'--memory-limit'"),
+                                           (["--memory-limit", "0"], "'--memory-limit'"),
+                                           (["--layer", "1", "--layer", "1"], "'--layer'")])
+def test_extract_values_it_cannot_use_are_usage_errors(tmp_path, extra, option):
+    """cli.md: a value the command cannot use is a usage error (exit 2) whether the command line or the library
+    checked it, so the same bad value exits alike in every command: neuroxr extract --memory-limit lots was the
+    library's error (exit 1) where neuroxr sweep --memory-limit lots is a usage error, and so was --layer given twice
+    with one name."""
+    pytest.importorskip("torch")
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "m.py").write_text("from torch import nn\n\ndef make():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3, 2))\n")
+    args = ["extract", str(tmp_path / "s.zarr"), "--images", str(tmp_path / "imgs"), "--model", f"{tmp_path / 'm.py'}:make",
+            "--model-name", "m", "--no-progress", *extra]
+    _usage_error(CliRunner().invoke(main, args), f"Invalid value for {option}")
+    assert not (tmp_path / "s.zarr").exists()

@@ -79,6 +79,7 @@ def make_extract_command() -> Any:
 
         from ..errors import ExtractionError, StoreError
         from ..extract.models import check_device, load_model, load_weights
+        from ..extract.plan import parse_memory
         from ..extract.preprocess import DEFAULT_IMAGE_SIZE, resolve_preprocessing
         from ..extract.run import extract_features
         from ..extract.stimuli import require_tokenizer
@@ -91,6 +92,13 @@ def make_extract_command() -> Any:
         if layers and deduplicate != DEFAULTS["deduplicate"]:  # the named layers are stored, each with its own output
             raise click.UsageError("--no-deduplicate acts on the default selection of layers and has no effect with "
                                    "--layer; drop one of them.")
+        if len(set(layers)) < len(layers):  # a value the command cannot use: a usage error (exit 2), as every command's
+            raise click.BadParameter(f"names a module twice: {sorted({n for n in layers if layers.count(n) > 1})}; "
+                                     "give each module once.", param_hint="'--layer'")
+        try:
+            parse_memory(memory_limit)
+        except ExtractionError as exc:  # as neuroxr sweep --memory-limit: a usage error naming the flag
+            raise click.BadParameter(one_line(exc).removeprefix("memory_limit "), param_hint="'--memory-limit'") from None
         if dry_run and staging_dir is not None:
             raise click.UsageError("--staging-dir holds the files of a pass and has no effect with --dry-run; drop it.")
         stimuli: Any = images

@@ -25,14 +25,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import xarray as xr
-from zarr.storage import LocalStore
 
 from ._zarr import list_keys, read_key
 from .integrity import chunk_keys, mark_group
 
 __all__ = ["BATCH_BYTES", "GroupCache", "stage", "put_many", "get_many", "keys_below", "delete_keys", "delete_prefix",
-           "fetch", "memory_group", "is_consolidated",
-           "OverlaidStore"]
+           "fetch", "memory_group", "is_consolidated"]
 
 #: entries up to this size are staged in memory and written / read in one batch each
 BATCH_BYTES = 64 * 2**20
@@ -203,19 +201,3 @@ class GroupCache:
     def _drop(self, key: tuple[str, str]) -> None:
         if key in self._groups:
             self._bytes -= self._groups.pop(key)[1]
-
-
-class OverlaidStore(LocalStore):
-    """A read-only local store whose keys ``docs`` (``{key: bytes}``) are read from memory, e.g. a
-    group's document carrying its arrays' documents (consolidated) as a damage check read them."""
-
-    def __init__(self, root: str, docs: Mapping[str, bytes]) -> None:
-        super().__init__(root, read_only=True)
-        self.docs = dict(docs)
-
-    async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Any:
-        if key in self.docs and byte_range is None:
-            from zarr.core.buffer import default_buffer_prototype
-
-            return (prototype or default_buffer_prototype()).buffer.from_bytes(self.docs[key])
-        return await super().get(key, prototype, byte_range)

@@ -40,9 +40,6 @@ class Examined:
     arrays : dict
         The metadata documents of its arrays that its damage check read (by name; empty before,
         and when the damage was remembered from an earlier reading).
-    children : set or None
-        The names of every node below it with a metadata document, from the listing of that damage
-        check (``None`` when it read no array document).
     """
 
     def __init__(self, store: Reading, path: str, loc: str, doc: dict[str, Any] | None, fetch: bool) -> None:
@@ -51,7 +48,6 @@ class Examined:
         self._mem: Any = None
         self._found: tuple[list[str], dict[str, list[str]]] | None = None
         self.arrays: dict[str, dict[str, Any]] = {}
-        self.children: set[str] | None = None  # every node below it with a document, as its damage check listed them
         self.generation = 0  # times the group was read again after a rewrite met by this reading (:meth:`replaced`)
         self.moved = False  # whether the last :meth:`replaced` found the group replaced
 
@@ -78,7 +74,7 @@ class Examined:
             st._keep_doc(self.path, self.doc, epoch)
         else:
             self.loc, self.doc = st._located(self.path, st._read_doc)
-        self._mem, self._found, self.moved, self.arrays, self.children = None, None, True, {}, None
+        self._mem, self._found, self.moved, self.arrays = None, None, True, {}
         self.generation += 1
         return True
 
@@ -123,9 +119,7 @@ class Examined:
                     return self.damage
                 keys = None if mem is None else {f"{self.path}/{k}" for k in list_keys(mem)}
                 try:
-                    children: set[str] = set()
-                    self._found = self._store._damage(self.loc, self.doc, keys, self.arrays, children)  # type: ignore[arg-type]
-                    self.children = children if self.arrays else None  # none read (a legacy group): unknown
+                    self._found = self._store._damage(self.loc, self.doc, keys, self.arrays)  # type: ignore[arg-type]
                 except FileNotFoundError:  # its folder went while listed: a rewrite met (the copy read now), or one going on
                     if self.generation < 3 and self.replaced():
                         return self.damage

@@ -106,8 +106,7 @@ def chunk_index(key: str) -> tuple[int, ...]:
 
 
 def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | None = None,
-                 values: bool = False, checked: dict[str, dict[str, Any]] | None = None,
-                 children: set[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+                 values: bool = False, checked: dict[str, dict[str, Any]] | None = None) -> tuple[list[str], dict[str, list[str]]]:
     """What a reader of the complete group ``path`` (metadata document ``doc``) would get wrong unawares.
 
     Parameters
@@ -125,10 +124,6 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
     checked : dict, optional
         Filled with the metadata documents of its arrays as checked (by name), for a reader that
         opens them next without reading them again.
-    children : set, optional
-        Filled with the names of every node directly below it that has a metadata document (arrays
-        and groups, recorded or not), from the same keys: with ``checked``, whether those documents are
-        all its nodes.
 
     Returns
     -------
@@ -149,9 +144,6 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
     prefix = f"{path}/" if path else ""
     if keys is None:
         keys = set(list_keys(zstore, prefix))
-    if children is not None:
-        children.update(k[len(prefix) : -len("/zarr.json")] for k in keys
-                        if k.startswith(prefix) and k.endswith("/zarr.json") and k[len(prefix) :].count("/") == 1)
     # readers of a local store open the arrays' own documents, never the copies a group written in one
     # batch (copied from an object store) carries in its document: check what they read
     cons = None if _local(zstore) else doc.get("consolidated_metadata")

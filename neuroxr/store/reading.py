@@ -7,9 +7,7 @@ of a group (:meth:`~Reading.group_attrs`, :meth:`~Reading.token`), an entry as a
 group (:meth:`~Reading.examine`: where it lies, its document and its damage) serves a lookup and the
 read that follows it, so a found entry's document is read once and its keys listed at most once
 (:class:`~neuroxr.store.examined.Examined`; on an object store, once more after a batch read of its
-chunks, to confirm their version). A local group is opened from the documents its damage check read
-(its arrays' too, none read again), its coords loaded at once, and its document read once more after
-them, to confirm their version. On a local store
+chunks, to confirm their version). On a local store
 a read that meets an entry caught between the two renames of a swap waits for the swap (or finishes
 a dead writer's swap, :mod:`neuroxr.store.atomic`) and reads again.
 """
@@ -62,17 +60,6 @@ class SetIndex(NamedTuple):
     dtype: np.dtype | None
 
 
-def _load_at_once(ds: xr.Dataset) -> None:
-    """Load the lazy variables of ``ds`` (opened from Zarr) in place, concurrently, with one hand-over
-    to Zarr's event loop; those xarray cannot load so are left for a read one by one."""
-    from zarr.core.sync import sync
-
-    try:
-        sync(ds.load_async())
-    except NotImplementedError:  # a variable whose backend or decoding cannot load asynchronously
-        pass
-
-
 class Reading(Listing):
     """Mixin of :class:`neuroxr.store.StudyStore`: documents, entries and sets read back, damage found."""
 
@@ -81,8 +68,7 @@ class Reading(Listing):
     _local: str | None
     _data: batch.GroupCache
     _root: zarr.Group
-    # per (path, token) (cache): the damage found, the array documents and the nodes below the group it read
-    _checked: dict[tuple[str, str], tuple[tuple[list[str], dict[str, list[str]]], dict[str, Any], frozenset[str]]]
+    _checked: dict[tuple[str, str], tuple[list[str], dict[str, list[str]]]]  # damage per (path, token) (cache)
 
     # ------------------------------------------------------------------ primitives
     def _lookup(self, path: str) -> zarr.Group | None:
@@ -223,14 +209,10 @@ class Reading(Listing):
                 raise self._damage_error(path, problems[0])
             folder = self._folder(loc)
             before = None if folder is None else folder_id(folder)
-            view = None if mem is not None else self._checked_view(found)
             # (reading consolidated metadata warns of nothing: no warnings.catch_warnings here, which is not
             # thread-safe: readers on other threads would restore its filters over their caller's, losing warnings)
             if mem is not None:
                 ds = xr.open_zarr(mem, consolidated=True, chunks=None)
-            elif view is not None:
-                ds = xr.open_zarr(view, consolidated=True, chunks=None, zarr_format=3)
-                ds.encoding.pop("source", None)  # (xarray names a path it was not given)
             else:
                 ds = xr.open_zarr(self._zstore, group=loc, consolidated=False, chunks=None)
             bad = [n for n in lost if n in ds.coords]
@@ -239,9 +221,7 @@ class Reading(Listing):
             if mem is None and ds.attrs.get(TOKEN_ATTR) != (found.attrs or {}).get(TOKEN_ATTR) and found.replaced():
                 return None  # opened another copy than the reading's document (one a cached store kept): read it again
             ds.attrs = {k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS}
-            # coords are small: load them (concurrently: one hand-over to Zarr's event loop, not one per coord),
-            # and give strings back their numpy str dtype
-            _load_at_once(ds.coords.to_dataset())
+            # coords are small: load them, and give strings back their numpy str dtype
             coords = {}
             for name, c in ds.coords.items():
                 values = c.values
@@ -256,8 +236,8 @@ class Reading(Listing):
         if mem is None and folder is not None and (before is None or folder_id(folder) != before):
             found.replaced()
             return None
-        if mem is None and (folder is None or view is not None) and found.replaced():
-            return None  # (the documents of a view were read before the folder's identity: confirmed by the token)
+        if mem is None and folder is None and found.replaced():
+            return None
         return ds, coords, mem
 
     def _settled(self, found: Examined, step: Any, verb: str) -> Any:
@@ -279,20 +259,6 @@ class Reading(Listing):
         permissions): never taken for an absent group or for a rewrite."""
         return StoreError(f"store {self.url!r}: {self._described(path)[0]} could not be read "
                           f"({_zarr.os_message(exc)}); check the store's connection and permissions, then read it again.")
-
-    def _checked_view(self, found: Examined) -> Any:
-        """The local group of the reading ``found`` as its damage check read it: its document carrying
-        the documents of its arrays (consolidated), read from memory, its chunks from the folder; so the
-        open reads no document again. ``None`` (open it in the folder) unless those documents were read
-        for every node below it. The caller confirms the group's version token after the open."""
-        if self._local is None or not found.arrays or found.children is None or found.children != set(found.arrays):
-            return None
-        from zarr.storage import StorePath
-
-        doc = {**(found.doc or {}), "consolidated_metadata": {"kind": "inline", "must_understand": False,
-                                                              "metadata": dict(found.arrays)}}
-        docs = {f"{found.loc}/zarr.json": json.dumps(doc).encode()}
-        return StorePath(batch.OverlaidStore(str(self._zstore.root), docs), found.loc)
 
     def _require_complete(self, found: Examined) -> None:
         """Raise the one-line error of a reading ``found`` whose group is not complete: its document is
@@ -329,7 +295,6 @@ class Reading(Listing):
 
         token = attrs.get(TOKEN_ATTR) or uuid.uuid4().hex
         fix = self._described(path)[1]
-        guarded_data: dict[Any, Any] = {}
         for name, var in ds.data_vars.items():  # a lost chunk of a data variable raises when it is read
             chunks = var.encoding.get("chunks") or var.shape
             # read from the store (not from memory): every read checks the version token afterwards; an
@@ -348,9 +313,8 @@ class Reading(Listing):
                 guarded, chunks=tuple(chunks),
                 name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),
             )
-            guarded_data[name] = data
-        # the variables' data replaced at once (one per variable, each a merge of the coords, cost more than the open)
-        return self._handed_out(path, ds.copy(data=guarded_data) if guarded_data else ds)
+            ds[name] = var.copy(data=data)
+        return self._handed_out(path, ds)
 
     def read_layout(self, found: Examined) -> xr.Dataset:
         """What :meth:`read_dataset` gives for the reading ``found``, as far as a layout check sees it:
@@ -373,23 +337,15 @@ class Reading(Listing):
 
     # ------------------------------------------------------------------ integrity
     def _damage(self, path: str, doc: dict[str, Any], keys: set[str] | None = None,
-                checked: dict[str, dict[str, Any]] | None = None,
-                children: set[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+                checked: dict[str, dict[str, Any]] | None = None) -> tuple[list[str], dict[str, list[str]]]:
         """:func:`~neuroxr.store.integrity.group_damage` of the complete group ``path`` (remembered per
-        version token with ``cache=True``; ``checked`` gets the array documents read, when they are, and
-        ``children`` the nodes listed below it)."""
+        version token with ``cache=True``; ``checked`` gets the array documents read, when they are)."""
         memo = (path, str(doc.get("attributes", {}).get(TOKEN_ATTR)))
         if self._cache and memo in self._checked:
-            found, arrays, listed = self._checked[memo]
-            if checked is not None:  # as read then (the same version): an open takes them as read now
-                checked.update(arrays)
-            if children is not None:
-                children.update(listed)
-            return found
-        arrays, listed = {} if checked is None else checked, set() if children is None else children
-        found = group_damage(self._zstore, path, doc, keys, checked=arrays, children=listed)
+            return self._checked[memo]
+        found = group_damage(self._zstore, path, doc, keys, checked=checked)
         if self._cache:
-            self._checked[memo] = (found, dict(arrays), frozenset(listed))
+            self._checked[memo] = found
         return found
 
     @staticmethod

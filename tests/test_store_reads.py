@@ -1,8 +1,7 @@
-"""Local stores: an open takes the group's documents as its damage check read them (and a cached store
-as it read them first), then loads the coords in one go. What is read is what the folder holds: the
-same as opening the folder with xarray, an array the writer did not record included, and never the
-documents of one copy with the chunks of another when the set is rewritten in between. A read on
-another thread loses none of the caller's warnings."""
+"""What a read of a store entry hands back is what the folder holds: the same as opening the folder
+with xarray, an array the writer did not record included, and never the documents of one copy with
+the chunks of another when the set is rewritten after its damage check. A read on another thread
+loses none of the caller's warnings."""
 
 from __future__ import annotations
 

@@ -162,8 +162,8 @@ def _foreign(data: Any, expected: tuple[str, ...] = ()) -> str | None:
     """How to convert an object of another tool (an rsatoolbox Dataset; where neural data is
     ``expected``, a tidy table or a Brain-Score assembly), or None."""
     if (type(data).__module__ or "").split(".")[0] == "rsatoolbox":
-        return (f"got an rsatoolbox {type(data).__name__}; convert it with "
-                f"neuroxr.io.from_rsatoolbox(ds) (or pass ds.measurements with the stimulus ids).")
+        return (f"an rsatoolbox {type(data).__name__} converts with neuroxr.io.from_rsatoolbox(ds) (or pass "
+                f"ds.measurements with the stimulus ids)")
     if "neuroid" in expected and isinstance(data, pd.DataFrame):
         return "a tidy table of stimulus_id, neuroid_id, repeat, value converts with neuroxr.io.from_dataframe(df)"
     if "neuroid" in expected and "presentation" in getattr(data, "dims", ()):
@@ -391,7 +391,7 @@ def _as_array(data: Any, name: str) -> np.ndarray:
     of responses; features refuse them)."""
     hint = _foreign(data)
     if hint:
-        raise LayoutError(f"{name}: {hint}")
+        raise LayoutError(f"{name}: {hint}.")
     data = _frame_values(data) if isinstance(data, pd.DataFrame) else tensor_values(data)
     try:
         arr = np.asarray(unmasked(data))

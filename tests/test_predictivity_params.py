@@ -120,10 +120,12 @@ def test_plain_arrays_are_refused_naming_the_constructor(small):
 def test_rsatoolbox_dataset_is_refused_with_the_converter():
     rsd = pytest.importorskip("rsatoolbox.data")
     ds = rsd.Dataset(np.random.default_rng(0).normal(size=(6, 3)))
-    with pytest.raises(LayoutError, match=r"^neural: got an rsatoolbox Dataset; .*from_rsatoolbox\("):
+    with pytest.raises(LayoutError, match=r"^neural: an rsatoolbox Dataset converts with neuroxr\.io\.from_rsatoolbox\("):
         nx.neural(ds)
-    with pytest.raises(LayoutError, match="rsatoolbox Dataset"):
+    with pytest.raises(LayoutError, match="rsatoolbox Dataset") as info:
         pv.forward(nx.features(np.ones((6, 2))), ds)
+    said = str(info.value)  # one "got", one closing period
+    assert said.count("got") == 1 and said.endswith("ids).") and not said.endswith(".."), said
 
 
 def test_lazy_features_with_nan_name_the_cause(small):

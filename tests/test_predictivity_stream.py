@@ -82,3 +82,16 @@ def test_lazy_features_with_nan_give_an_error_in_every_gram_path():
     for call in (lambda: geo.cka(lazy, other), lambda: geo.effective_dimensionality(lazy), lambda: geo.gram(lazy)):
         with pytest.raises(nx.LayoutError, match=r"holds 20 non-finite values \(NaN or inf\) in 1 units, e.g. \['unit7'\]"):
             call()
+
+
+def test_a_gram_holding_nan_is_named_as_the_gram_not_the_features(neural_data):
+    """A given Gram with a NaN was refused as 'the Gram of the (lazy) features is not finite: the features hold
+    NaN/inf', naming the features, which are finite; the refusal names gram."""
+    Z, R = neural_data
+    ids = [f"s{i:02d}" for i in range(Z.shape[0])]
+    feats, neu = nx.features(Z @ np.random.default_rng(2).normal(size=(4, 30)), ids), nx.neural(R, ids)
+    K = feats.values @ feats.values.T
+    K[0, 1] = K[1, 0] = np.nan
+    with pytest.raises(nx.LayoutError, match=r"^forward: gram: holds NaN/inf; compute it from finite features") as info:
+        pv.forward(feats, neu, reps=2, gram=K)
+    assert "features hold" not in str(info.value)

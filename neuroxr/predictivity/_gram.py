@@ -75,6 +75,8 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     if stats is not None:  # squares out of range: the Gram lost them, as every fit on it would
         check_range(stats, name, arg=name.rpartition(": ")[2].partition(" (")[0] or "features", note=SCALE_NOTE,
                     dtype=resolve_dtype(dtype))
+    if not np.isfinite(K).all() and gram is not None:
+        raise LayoutError(f"{arg}: holds NaN/inf; compute it from finite features (neuroxr.geometry.gram(features)).")
     if not np.isfinite(K).all():
         raise LayoutError(
             f"{name}: the Gram of the (lazy) features is not finite: the features hold NaN/inf or a chunk "

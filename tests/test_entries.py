@@ -606,12 +606,12 @@ def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     pls = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": "pls", "n_components": 3})
     est = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": PLSRegression(3)})
     ridge = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
-    # forward's revision 9 (2, the low-rank ridge kernels, targets constant up to rounding, ties up to
+    # forward's revision 10 (2, the low-rank ridge kernels, targets constant up to rounding, ties up to
     # rounding, constancy judged on the scored stimuli, each missing pattern on its own, the half
     # prediction reliability's range, halves ranked among their complete pairs by the rule, a -inf
-    # reliability judged and a group's constant design scored NaN), and one more for fitting the targets
-    # in canonical id order (not for ridge)
-    assert pls.provenance["revision"] == est.provenance["revision"] == 10 and ridge.provenance["revision"] == 9
+    # reliability judged and a group's constant design scored NaN, an infinite ceiling's EV NaN), and one
+    # more for fitting the targets in canonical id order (not for ridge)
+    assert pls.provenance["revision"] == est.provenance["revision"] == 11 and ridge.provenance["revision"] == 10
     assert list_entries(st).query("kind == 'forward'").current.all()
     for t in range(A.sizes["time_bin"]):
         ref = d.forward(F, bin_slice(A, t), reps=2, regressor="pls", n_components=3)
@@ -797,11 +797,13 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
     for name, kind in kinds.KINDS.items():
         n = sum(name in stop for stop in revisions.STOPS)
         assert kind.revision == revisions.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
-    assert sum("forward_bootstrap" in stop for stop in revisions.STOPS) == 7  # the last: a -inf reliability, a group's constant design
-    assert set(revisions.STOPS[-1]) == {"forward", "reverse", "inter_animal", "temporal_generalization",
+    assert sum("forward_bootstrap" in stop for stop in revisions.STOPS) == 8  # the last: an infinite ceiling's EV
+    assert set(revisions.STOPS[-2]) == {"forward", "reverse", "inter_animal", "temporal_generalization",
                                         *(k for k in kinds.DIRECTION_INFERENCE_KINDS if not k.startswith("model_to_model")),
-                                        "model_to_model_permutation"}  # the last: the permutation null's scale
-    assert sum("cka_bootstrap" in stop for stop in revisions.STOPS) == 6  # the last: squares out of range refused, debiased U-centred
+                                        "model_to_model_permutation"}  # a -inf reliability, a constant group design, the null's scale
+    assert set(revisions.STOPS[-1]) == {"forward", "inter_animal", "forward_bootstrap", "inter_animal_bootstrap",
+                                        "cka_bootstrap", "shape_bootstrap"}  # an infinite ceiling; resamples of too few stimuli
+    assert sum("cka_bootstrap" in stop for stop in revisions.STOPS) == 7  # the last: resamples of fewer than 3 distinct stimuli
     assert sum("crsa" in stop for stop in revisions.STOPS) == 6  # the last: the pair pass's near-tie chains split
 
 

@@ -62,19 +62,20 @@ def test_metric_bootstrap_entries_equal_the_geometry_functions(sweep_copy):
 
 def test_shape_bootstrap_entry_takes_the_interval_method(sweep_copy):
     """The entry's interval is shape_bootstrap's (default centred on the estimate, with score_bias), at
-    the kind's revision 6 (a stop centred it, the next one made an undefined resample's interval NaN, a
-    later one decided constancy per unit, ..., the last scaled networks far from 1 by a power of two);
+    the kind's revision 7 (a stop centred it, the next one made an undefined resample's interval NaN, a
+    later one decided constancy per unit, ..., one scaled networks far from 1 by a power of two, the last
+    left resamples of too few distinct stimuli undefined);
     method='percentile' or 'basic' are other entries, 'bca' is refused."""
     path = sweep_copy()
     F, R = _sets(path)
-    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 6
+    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 7
     assert "method" not in KINDS["shape_permutation"].defaults
     res = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10))
     ds = res.dataset
     boot, d = ds["score_boot"].values, float(ds["score"])
     assert float(ds["score_bias"]) == pytest.approx(boot.mean() - d)
     np.testing.assert_allclose(ds["score_ci"], d + np.quantile(boot - boot.mean(), [0.025, 0.975]))
-    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 6
+    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 7
     for method in ("percentile", "basic"):
         other = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method=method))
         assert other.computed and other.path != res.path
@@ -85,14 +86,14 @@ def test_shape_bootstrap_entry_takes_the_interval_method(sweep_copy):
 
 def test_cka_inference_entries_take_the_interval_method_and_debiased(sweep_copy):
     """cka_bootstrap's interval is centred on the estimate by default (with score_bias), at the kind's
-    revision 8 (entries of the percentile interval, of the gathered resamples and before the U-centred debiased sums are not reused); method and debiased (the cka
+    revision 9 (entries of the percentile interval, of the gathered resamples and before the U-centred debiased sums, or of resamples of 2 distinct stimuli scored, are not reused); method and debiased (the cka
     metric's own option, also of cka_permutation) reach the result, each its own entry."""
     from neuroxr.entries.metrics import averaged_as_features, inference_params_of
 
     path = sweep_copy()
     F, R = _sets(path)
     Ra = averaged_as_features(R)
-    assert KINDS["cka_bootstrap"].defaults["method"] == "centred" and KINDS["cka_bootstrap"].revision == 8
+    assert KINDS["cka_bootstrap"].defaults["method"] == "centred" and KINDS["cka_bootstrap"].revision == 9
     assert KINDS["cka_bootstrap"].defaults["debiased"] is False and KINDS["cka_permutation"].defaults["debiased"] is False
     assert "method" not in KINDS["cka_permutation"].defaults
     res = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10))
@@ -101,7 +102,7 @@ def test_cka_inference_entries_take_the_interval_method_and_debiased(sweep_copy)
     assert float(ds["score_bias"]) == pytest.approx(boot.mean() - c)
     np.testing.assert_allclose(ds["score_ci"], c + np.quantile(boot - boot.mean(), [0.025, 0.975]))
     prov = ds.pipe(decoded).attrs["neuroxr_provenance"]
-    assert ds.attrs["method"] == "centred" and prov["revision"] == 8 and prov["params"]["debiased"] is False
+    assert ds.attrs["method"] == "centred" and prov["revision"] == 9 and prov["params"]["debiased"] is False
     paths = {res.path}
     for params in (dict(method="percentile"), dict(method="basic"), dict(debiased=True), dict(debiased=True, method="basic")):
         other = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, **params))

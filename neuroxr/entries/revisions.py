@@ -301,6 +301,14 @@ CONSTANT_GROUP_DESIGN_KINDS = ("forward", "inter_animal", "forward_bootstrap", "
 #: NaN (an absolute floor) and near 1e150 wrong; each target is scaled by a power of two now
 #: (bit-identical at ordinary scales). Which data were so far from 1 the key cannot tell.
 SCALE_FREE_NULL_KINDS = tuple(k for k in DIRECTION_INFERENCE_KINDS if k.endswith("_permutation"))
+#: The directions whose noise ceiling is a product of two reliabilities, and their bootstraps: a split-half
+#: Spearman of -1 (Spearman-Brown ``-inf``) times a negative reliability made a ceiling of ``+inf``, whose EV
+#: of exactly 0 was averaged in; NaN now, as a ceiling that is not positive (:func:`neuroxr.predictivity._result.ev`).
+INFINITE_CEILING_KINDS = ("forward", "inter_animal", "forward_bootstrap", "inter_animal_bootstrap")
+#: The CKA and shape bootstraps: a resample drawing fewer distinct stimuli than the full sample needs (3; 2
+#: with an uncentred shape metric) scored the trivial value those give whatever the data (CKA 1, distance
+#: 0) as a measurement; undefined (NaN, counted) now. Which data drew such resamples the key cannot tell.
+FEW_DISTINCT_RESAMPLE_KINDS = ("cka_bootstrap", "shape_bootstrap")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -309,7 +317,8 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS}, {*PAIR_PASS_KINDS},
          {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS}, {*CONSTANT_NEUROID_KINDS, *HALF_R_RANGE_KINDS},
          {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS, *UNIT_SCALE_KINDS},
-         {*MINUS_INF_RELIABILITY_KINDS, *CONSTANT_GROUP_DESIGN_KINDS, *SCALE_FREE_NULL_KINDS})
+         {*MINUS_INF_RELIABILITY_KINDS, *CONSTANT_GROUP_DESIGN_KINDS, *SCALE_FREE_NULL_KINDS},
+         {*INFINITE_CEILING_KINDS, *FEW_DISTINCT_RESAMPLE_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

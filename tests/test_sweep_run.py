@@ -720,3 +720,29 @@ def test_a_rerun_recomputes_exactly_its_damaged_entries(sweep_copy):
     pd.testing.assert_frame_equal(again.table, first.table)
     pd.testing.assert_frame_equal(again.metric_table, first.metric_table)
     assert sweep(path, **kw).computed == []
+
+
+def test_a_reused_entry_is_read_here_not_through_the_default_scheduler(tmp_path):
+    """A sweep reads each reused entry into memory; with a distributed client as dask's default scheduler its
+    small arrays were computed there (shipped to a worker and back); now they are read in this process."""
+    import dask
+
+    from neuroxr.entries import compute
+    from neuroxr.layouts import features, neural
+    from neuroxr.sweep.tasks import read_or_damage
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(12)]
+    st = StudyStore(str(tmp_path / "s.zarr"))
+    st.write_features("net", "l1", features(rng.normal(size=(12, 5)), ids))
+    st.write_neural("A", neural(rng.normal(size=(12, 3, 2)), ids))
+    path = compute(st, "forward", "net.l1", "A", params={"reps": 2, "n_folds": 3}).path
+    used = []
+
+    def elsewhere(dsk, keys, **kwargs):  # a stand-in for a distributed client's get
+        used.append(len(dsk))
+        return dask.get(dsk, keys, **kwargs)
+
+    with dask.config.set(scheduler=elsewhere):
+        got = read_or_damage(StudyStore(st.url, mode="r"), path)
+    assert used == [] and np.isfinite(got["ev"].values).any()

@@ -272,12 +272,13 @@ def spread_gram(nbytes: int, n_chunks: int, memory_limits: Sequence[int | None])
 
 
 def read_or_damage(store: Any, path: str) -> Any:
-    """The matching entry ``path`` (found by its metadata) read into memory, or the damage (a str) of a
+    """The matching entry ``path`` (found by its metadata) read into memory, here (a small entry: never
+    shipped through a distributed client that is the default scheduler), or the damage (a str) of a
     chunk that cannot be decoded: damage its metadata does not show, which ``compute`` replaces."""
     from ..errors import StoreError
 
     try:
-        return store.read_dataset(path).load()
+        return store.read_dataset(path).load(scheduler="synchronous")
     except StoreError as exc:
         if exc.problem is None:
             raise

@@ -27,6 +27,7 @@ __all__ = [
     "SweepConfigError",
     "SweepError",
     "ExtractionError",
+    "ExtractionParameterError",
     "DataNotFoundError",
     "NeuroxrWarning",
 ]
@@ -97,6 +98,11 @@ class SweepError(NeuroxrError, RuntimeError):
 
 class ExtractionError(NeuroxrError, ValueError):
     """Feature extraction was asked for something it cannot do."""
+
+
+class ExtractionParameterError(ExtractionError, ParameterError):
+    """An extraction option that would have no effect on this model or these layers (a usage error on the
+    command line, exit status 2, as every :class:`ParameterError`)."""
 
 
 class DataNotFoundError(NeuroxrError, FileNotFoundError):

@@ -437,9 +437,9 @@ def test_extract_errors_name_flags_not_python(runner, tmp_path):
     res = runner.invoke(main, [*args, "--layer", "nope"])
     assert res.exit_code == 1 and res.stderr.strip().endswith("; module names look like '0', '1', '2', '3', ... neuroxr "
                                                               "extract --dry-run (without --layer) lists the leaf modules."), res.output
-    res = runner.invoke(main, [*args, "--pooling", "cls"])
-    assert res.exit_code == 1 and res.stderr.strip().endswith("; drop --pooling, or extract layers with token outputs "
-                                                              "(--layer)."), res.output
+    res = runner.invoke(main, [*args, "--pooling", "cls"])  # an option with no effect: a usage error
+    assert res.exit_code == 2 and res.stderr.strip().endswith("; drop --pooling, or extract layers with token outputs "
+                                                              "(--layer). (see 'main extract --help')"), res.output
     assert runner.invoke(main, [*args, "--layer", "3"]).exit_code == 0
     res = runner.invoke(main, [*args, "--layer", "3", "--reduction", "pca", "--n-components", "2", "--fit-stimuli", "5"])
     assert res.exit_code == 1 and "its reduction (--reduction none) differs from this extraction's (--reduction pca " \

@@ -298,7 +298,7 @@ def test_cli_refuses_image_size_and_pooling_that_have_no_effect(tmp_path):
                         (["--model", f"{tmp_path / 'm.py'}:plain", "--image-size", "8", "--pooling", "cls"],
                          "--pooling cls pools outputs shaped (batch, tokens, dim)")):
         res = CliRunner().invoke(main, [*base, *extra])
-        assert res.exit_code == 1 and res.stderr.count("\n") == 1 and says in res.stderr, res.output
+        assert res.exit_code == 2 and res.stderr.count("\n") == 1 and says in res.stderr, res.output  # a usage error
         assert "internal error" not in res.stderr and not (tmp_path / "s.zarr" / "features").exists()
     res = CliRunner().invoke(main, [*base, "--model", f"{tmp_path / 'm.py'}:own", "--json"])
     assert res.exit_code == 0, res.output

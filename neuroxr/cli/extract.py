@@ -77,7 +77,7 @@ def make_extract_command() -> Any:
         preprocessing and stimuli (else it stops: pass --overwrite or another --model-name).
         """
 
-        from ..errors import ExtractionError, StoreError
+        from ..errors import ExtractionError, ExtractionParameterError, StoreError
         from ..extract.models import check_device, load_model, load_weights
         from ..extract.plan import parse_memory
         from ..extract.preprocess import DEFAULT_IMAGE_SIZE, resolve_preprocessing
@@ -152,6 +152,8 @@ def make_extract_command() -> Any:
                 progress=progress and out_.text,  # a bar on a terminal, plain lines off one
                 on_layer_complete=rewritten.append if overwrite else None,
             )
+        except ExtractionParameterError:  # an option with no effect here: the handler's usage error, as every ParameterError
+            raise
         except (ExtractionError, StoreError) as exc:
             raise click.ClickException(one_line(exc)) from None
         except KeyboardInterrupt:  # the same command again would rewrite every layer: say which are new

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, StoreError, shown, warn
+from ..errors import ExtractionError, ExtractionParameterError, StoreError, shown, warn
 from ..sets import check_new_feature_sets
 from ..store import StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name, stored_index
@@ -435,7 +435,7 @@ def build_plan(
 
     if pooling is not None and pooling_explicit and not any(lp.pooling for lp in plans):
         shapes = ", ".join(f"{lp.name} {lp.output_shape}" for lp in plans[:5])
-        raise ExtractionError(f"pooling={pooling!r} (--pooling) pools outputs shaped (batch, tokens, dim), and no extracted "
+        raise ExtractionParameterError(f"pooling={pooling!r} (--pooling) pools outputs shaped (batch, tokens, dim), and no extracted "
                               f"layer has one (per-stimulus output shapes: {shapes}{', ...' if len(plans) > 5 else ''}); "
                               "drop pooling, or extract layers with token outputs (layers=, --layer).")
     for lp in plans:  # the PCA fit partition follows from the layer's own batch size, not from its pass

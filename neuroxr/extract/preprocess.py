@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, no_effect, shown, warn
+from ..errors import ExtractionError, ExtractionParameterError, no_effect, shown, warn
 from ._common import reason, torch_module
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -390,7 +390,7 @@ def _unused_size(image_size: Any, by: str, fix: str) -> None:
     """Refuse an ``image_size`` the caller gave that the chosen preprocessing does not use."""
     if image_size_given(image_size):
         raise no_effect([f"image_size={image_size!r} (--image-size)"], f"when {by} sizes the inputs", instead=fix,
-                        error=ExtractionError)
+                        error=ExtractionParameterError)
 
 
 def _carried_preprocessing(model: Any, attr: str, obj: Any) -> bool:

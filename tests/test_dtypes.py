@@ -355,3 +355,13 @@ def test_a_numpy_linear_metric_still_scores_torch_networks():
     want = metric.distance(F, G)
     assert abs(float(metric.distance(torch.tensor(F), torch.tensor(G))) - want) < 1e-12
     assert abs(float(metric.distance(torch.tensor(F).float(), torch.tensor(G))) - want) < 1e-9
+
+
+def test_a_torch_linear_metric_scores_numpy_networks():
+    """A metric fitted on torch networks scoring NumPy ones was a TypeError traceback (NumPy's subtraction of
+    the torch means); NumPy networks are read onto the fit's device, as a NumPy fit scores torch networks."""
+    torch, F, G = _torch_pair()
+    metric = nx.LinearMetric().fit(torch.tensor(F), torch.tensor(G))
+    want = float(nx.LinearMetric().fit(F, G).distance(F, G))
+    assert abs(float(metric.distance(F, G)) - want) < 1e-12
+    assert abs(float(metric.transform(F, G)[0][0, 0]) - float(nx.LinearMetric().fit(F, G).transform(F, G)[0][0, 0])) < 1e-12

@@ -89,6 +89,14 @@ def _bfloat16(M: Any) -> bool:
     return str(M.dtype).endswith("bfloat16")
 
 
+def on_fit_device(arrays: Any, fitted: Any) -> list[Any]:
+    """``arrays`` with the NumPy ones read onto the device of ``fitted`` (a fit's torch or CuPy array): a fit
+    scores NumPy networks as a NumPy fit scores torch ones (NumPy's subtraction of torch means failed)."""
+    if isinstance(fitted, np.ndarray):
+        return list(arrays)
+    return [get_namespace(fitted).asarray(a, device=fitted.device) if isinstance(a, np.ndarray) else a for a in arrays]
+
+
 def same_library(arrays: list[Any], names: list[str], caller: str, dtype: Any = None) -> list[Any]:
     """``arrays`` (the networks' values) in one floating dtype, ``dtype`` (e.g. that of a fit, for
     the networks it scores) or else their promoted one (torch's matmul does not promote: float32 with

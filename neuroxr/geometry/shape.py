@@ -44,6 +44,7 @@ from ._shape_inputs import (
     _trial_averaged,
     canonical_pair,
     check_shape_stimuli,
+    on_fit_device,
     same_library,
     take_rows,
 )
@@ -299,14 +300,10 @@ class LinearMetric(_EstimatorAPI):
         """:meth:`transform`'s ``(tX, tY)`` and whether each input is constant (centred to zero: no shape)."""
         if "_maps" not in vars(self):
             from sklearn.exceptions import NotFittedError  # scikit-learn's convention; imported only here
-
             raise NotFittedError("This LinearMetric instance is not fitted yet; call fit(X, Y) (or fit_distance) first.")
         names = self._names(X, Y)
         X, Y = (in_unit_order(A, i, nm, "LinearMetric") for A, i, nm in zip((X, Y), getattr(self, "unit_ids_", (None, None)), names))
-        X, Y = self._arrays(X, Y)
-        if not isinstance(self.mx_, np.ndarray):  # fitted on torch or CuPy: NumPy networks read onto its device
-            X, Y = (get_namespace(self.mx_).asarray(A, device=self.mx_.device) if isinstance(A, np.ndarray) else A for A in (X, Y))
-        X, Y = same_library([X, Y], list(names), "LinearMetric", self.mx_.dtype)  # in the fit's dtype
+        X, Y = same_library(on_fit_device(self._arrays(X, Y), self.mx_), list(names), "LinearMetric", self.mx_.dtype)  # fit's dtype
         for A, m, nm in ((X, self.mx_, names[0]), (Y, self.my_, names[1])):
             if int(A.shape[1]) != int(m.shape[0]):
                 raise LayoutError(f"LinearMetric: {nm} has {int(A.shape[1])} units (columns, dim 'unit') but was fitted with "

@@ -4,44 +4,38 @@ p-value left out of its family)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["permutation_pvalues", "maxt_pvalues", "fdr_bh", "holm"]
+
+
+def _family(p: np.ndarray, adjust: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``adjust`` of the finite entries of ``p`` as one family, given in ascending order (its result in
+    that order, capped at 1); NaN p-values stay NaN and are not counted."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        q = p[ok]
+        order = np.argsort(q)
+        adj = np.empty(q.size)
+        adj[order] = np.minimum(adjust(q[order]), 1.0)
+        out[ok] = adj
+    return out
 
 
 def fdr_bh(p: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values of every entry of ``p`` as one family
     (``scipy.stats.false_discovery_control`` of the flattened array; NaN p-values stay NaN and are
     not counted)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    q = p[ok]
-    m = q.size
-    if m:
-        order = np.argsort(q)
-        ranked = q[order] * m / np.arange(1, m + 1)
-        ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-        adj = np.empty(m)
-        adj[order] = np.minimum(ranked, 1.0)
-        out[ok] = adj
-    return out
+    return _family(p, lambda s: np.minimum.accumulate((s * s.size / np.arange(1, s.size + 1))[::-1])[::-1])
 
 
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm-Bonferroni adjusted p-values (step-down, monotone; NaN stay NaN)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    q = p[ok]
-    m = q.size
-    if m:
-        order = np.argsort(q)
-        adj = np.maximum.accumulate(q[order] * (m - np.arange(m)))
-        res = np.empty(m)
-        res[order] = np.minimum(adj, 1.0)
-        out[ok] = res
-    return out
+    return _family(p, lambda s: np.maximum.accumulate(s * (s.size - np.arange(s.size))))
 
 
 def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:

@@ -99,6 +99,25 @@ def sweep_copy(sweep_base_store, tmp_path):
 TIME_BINS = [(0, 10), (10, 20), (20, 30)]
 
 
+def two_animal_store(path, regions=None, more_layers=False):
+    """A StudyStore at ``path`` with 20 stimuli: animals mA, mB (4 neuroids, 4 repeats; ``regions`` per
+    neuroid if given) and layer net.l1 (6 units); ``more_layers``: also net.l2 and net2.l1 (5 units each)."""
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(20)]
+    st = StudyStore(path)
+    for name in ("mA", "mB"):
+        coords = {} if regions is None else {"region": regions}
+        st.write_neural(name, neural(rng.normal(size=(20, 4, 4)), ids, [f"{name}_n{j}" for j in range(4)], **coords))
+    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
+    if more_layers:
+        st.write_features("net", "l2", features(rng.normal(size=(20, 5)), ids))
+        st.write_features("net2", "l1", features(rng.normal(size=(20, 5)), ids))
+    return st
+
+
 def time_sets(seed=0, n=40, p=8, ka=5, kb=4, T=3):
     """A feature set ``net.l1`` and two time-resolved animals (3 bins) sharing stimuli (time-resolved tests)."""
     import neuroxr as nx

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import two_animal_store
 
 import neuroxr as nx
 from neuroxr.cli import main
@@ -18,15 +19,7 @@ from neuroxr.store import StudyStore
 @pytest.fixture
 def store(tmp_path):
     """20 stimuli: animals mA, mB (4 neuroids in IT and V4, 4 repeats), layers net.l1, net.l2 and net2.l1."""
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(20)]
-    st = StudyStore(tmp_path / "s.zarr")
-    for name in ("mA", "mB"):
-        st.write_neural(name, nx.neural(rng.normal(size=(20, 4, 4)), ids, [f"{name}_n{j}" for j in range(4)],
-                                        region=["IT", "IT", "V4", "V4"]))
-    st.write_features("net", "l1", nx.features(rng.normal(size=(20, 6)), ids))
-    st.write_features("net", "l2", nx.features(rng.normal(size=(20, 5)), ids))
-    st.write_features("net2", "l1", nx.features(rng.normal(size=(20, 5)), ids))
+    two_animal_store(tmp_path / "s.zarr", regions=["IT", "IT", "V4", "V4"], more_layers=True)
     return tmp_path / "s.zarr"
 
 

@@ -7,24 +7,17 @@ import json
 import shutil
 import warnings
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import two_animal_store
 
 import neuroxr as nx
 from neuroxr.cli import main
-from neuroxr.store import StudyStore
 
 
 @pytest.fixture
 def store(tmp_path):
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(20)]
-    st = StudyStore(tmp_path / "s.zarr")
-    for name in ("mA", "mB"):
-        st.write_neural(name, nx.neural(rng.normal(size=(20, 4, 4)), ids, [f"{name}_n{j}" for j in range(4)]))
-    st.write_features("net", "l1", nx.features(rng.normal(size=(20, 6)), ids))
-    return st
+    return two_animal_store(tmp_path / "s.zarr")
 
 
 def _info(path):

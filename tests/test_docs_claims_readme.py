@@ -369,6 +369,14 @@ def test_the_readme_speed_table_is_the_benchmark_results():
         assert "| " + " | ".join(cells[:6]) + " |" in results, row
 
 
+def test_the_readme_gpu_sentence_agrees_with_the_benchmark_results():
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    scale_out = _section(README.read_text(), "## Scale-out", "## Plots and reports")
+    if "## GPU (" in results:
+        assert "not yet been measured on a GPU" not in scale_out
+        assert "GPU (NVIDIA H200)" in scale_out and "GPU (NVIDIA H200)" in results
+
+
 def test_the_error_messages_design_md_quotes_are_the_ones_raised():
     import neuroxr as nx
 

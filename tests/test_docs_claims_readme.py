@@ -377,6 +377,13 @@ def test_the_readme_gpu_sentence_agrees_with_the_benchmark_results():
         assert "GPU (NVIDIA H200)" in scale_out and "GPU (NVIDIA H200)" in results
 
 
+def test_the_legacy_layout_is_not_pinned_on_the_version_the_package_reports():
+    import neuroxr as nx
+
+    for doc in (README, DESIGN, INDEX):
+        assert f"written by {nx.__version__} are" not in doc.read_text(), doc.name
+
+
 def test_the_error_messages_design_md_quotes_are_the_ones_raised():
     import neuroxr as nx
 

@@ -384,6 +384,19 @@ def test_the_legacy_layout_is_not_pinned_on_the_version_the_package_reports():
         assert f"written by {nx.__version__} are" not in doc.read_text(), doc.name
 
 
+def test_the_docs_use_the_backend_context_manager_in_a_with_statement():
+    """``nx.use_backend`` is a context manager: a bare ``nx.use_backend("torch")`` changes nothing."""
+    import neuroxr as nx
+
+    before = nx.get_backend()
+    nx.use_backend("torch")  # what a bare statement does: nothing
+    assert nx.get_backend() == before
+    for doc in (README, INDEX, DESIGN):
+        for line in doc.read_text().splitlines():
+            if "use_backend(" in line and "`use_backend`" not in line:
+                assert re.search(r"\bwith\s+(nx\.)?use_backend\(", line), f"{doc.name}: {line.strip()}"
+
+
 def test_the_error_messages_design_md_quotes_are_the_ones_raised():
     import neuroxr as nx
 

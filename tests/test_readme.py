@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -58,3 +60,39 @@ def test_readme_names_what_the_demo_scores():
     for place in (setup, command):
         assert "every direction and metric" not in place
         assert all(shown[m] in place for m in DEMO_METRICS), place
+
+
+def test_readme_extraction_example_runs(tmp_path, monkeypatch):
+    """The 'Extracting features from a torch model' example, given a small network with a
+    ``features`` block, a folder of images and a store (the names it leaves to the reader)."""
+    torch = pytest.importorskip("torch")
+    image = pytest.importorskip("PIL.Image")
+    import numpy as np
+
+    import neuroxr as nx
+
+    text = README.read_text()
+    match = re.search(r"## Extracting features from a torch model\n\n```python\n(.*?)```", text, re.S)
+    assert match, "README lost its extraction example"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "images").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        image.fromarray((rng.random((16, 16, 3)) * 255).astype("uint8")).save(tmp_path / "images" / f"im{i}.png")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3, stride=4), torch.nn.ReLU(),
+                                                torch.nn.Conv2d(2, 2, 3, stride=4), torch.nn.ReLU())
+            self.fc = torch.nn.Linear(2 * 14 * 14, 3)
+
+        def forward(self, x):
+            return self.fc(self.features(x).flatten(1))
+
+    torch.manual_seed(0)
+    namespace = {"net": Net(), "store": nx.open_store(tmp_path / "study.zarr")}
+    exec(compile(match.group(1), str(README), "exec"), namespace)
+    layer = namespace["store"].read_features("mynet", "features.3")
+    assert dict(layer.sizes) == {"stimulus": 3, "unit": 2 * 14 * 14}
+    assert sorted(layer.stimulus_id.values) == ["im0", "im1", "im2"]

@@ -409,3 +409,28 @@ def test_the_error_messages_design_md_quotes_are_the_ones_raised():
         with pytest.raises(nx.ParameterError) as err:
             call()
         assert str(err.value).startswith(quoted)
+
+
+def test_every_dotted_name_the_readme_and_the_index_use_exists():
+    """``nx.X``, ``neuroxr.module.X`` and the module paragraph's re-exports resolve to real objects."""
+    import importlib
+
+    import neuroxr as nx
+
+    texts = README.read_text() + INDEX.read_text()
+    for name in set(re.findall(r"\bnx\.([A-Za-z_]\w*)", texts)):
+        assert hasattr(nx, name), f"nx.{name}"
+    for dotted in set(re.findall(r"\bneuroxr((?:\.[A-Za-z_]\w*)+)", texts)):
+        parts = dotted.strip(".").split(".")
+        obj, done = nx, ["neuroxr"]
+        for part in parts:
+            if hasattr(obj, part):
+                obj = getattr(obj, part)
+            else:
+                obj = importlib.import_module(".".join([*done, part]))
+            done.append(part)
+    modules = _section(README.read_text(), "Modules: `neuroxr.predictivity`", "Where each concept lives")
+    for module, names in re.findall(r"`(neuroxr\.\w+)` \(also ([^)]*)\)", modules):
+        mod = importlib.import_module(module)
+        for name in re.findall(r"`(\w+)`", names):
+            assert hasattr(mod, name), f"{module}.{name}"

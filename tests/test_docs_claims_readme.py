@@ -434,3 +434,16 @@ def test_every_dotted_name_the_readme_and_the_index_use_exists():
         mod = importlib.import_module(module)
         for name in re.findall(r"`(\w+)`", names):
             assert hasattr(mod, name), f"{module}.{name}"
+
+
+def test_the_extras_and_python_version_the_readme_names_are_the_packages():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    setup = _section(README.read_text(), "## Set up", "## Python API in one screen")
+    named = set(re.findall(r'"\.\[(\w+)\]"', setup))
+    assert {"test", "torch", "gpu", "dashboard", "notebooks", "io", "images"} <= named
+    assert named <= set(project["optional-dependencies"])
+    version = re.search(r"Python >= (\d+\.\d+)", setup).group(1)
+    assert project["requires-python"] == f">={version}"
+    assert project["scripts"]["neuroxr"] == "neuroxr.cli:main"

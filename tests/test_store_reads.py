@@ -138,3 +138,27 @@ def test_a_read_on_another_thread_loses_no_warning_of_this_one(tmp_path, monkeyp
         reader.join(10)
         warnings.warn("the caller's own warning", NeuroxrWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["the caller's own warning"]
+
+
+@pytest.mark.parametrize("where", ["local", "object"])
+def test_writes_and_reads_leave_the_process_warning_filters_alone(tmp_path, monkeypatch, where):
+    """A store's writes and reads run on a sweep's worker threads. Looking a group up, marking a group
+    complete and staging an entry each swapped in their own warning filters for a while
+    (``warnings.catch_warnings``, process-wide): another thread warning meanwhile was ignored. Zarr's notes
+    are filtered by their message once, at import; the filters seen inside those steps are the caller's."""
+    url = str(tmp_path / "study.zarr") if where == "local" else f"memory://neuroxr-filters-{uuid.uuid4().hex}/study.zarr"
+    outer, seen = list(warnings.filters), []
+
+    def watching(real):
+        def call(*args, **kwargs):
+            seen.append(list(warnings.filters) == outer)
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(zarr.Group, "__getitem__", watching(zarr.Group.__getitem__))
+    monkeypatch.setattr(zarr.Group, "arrays", watching(zarr.Group.arrays))
+    monkeypatch.setattr(zarr, "consolidate_metadata", watching(zarr.consolidate_metadata))
+    st = StudyStore(url)
+    st.write_features("net", "fc", _layer("A"), unit_chunk=4)
+    StudyStore(url, mode="r").read_dataset("features/net/fc")
+    assert seen and all(seen)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -123,9 +122,7 @@ def stage(ds: xr.Dataset, encoding: Mapping[str, Any]) -> tuple[dict[str, bytes]
     mem = MemoryStore()
     ds.to_zarr(mem, mode="w", consolidated=False, encoding=dict(encoding), write_empty_chunks=True, zarr_format=3)
     token = mark_group(zarr.open_group(mem, mode="r+", zarr_format=3), mem, "")
-    with warnings.catch_warnings():  # zarr flags consolidated metadata as outside the v3 specification
-        warnings.simplefilter("ignore", UserWarning)
-        zarr.consolidate_metadata(mem, zarr_format=3)
+    zarr.consolidate_metadata(mem, zarr_format=3)
     return {k: read_key(mem, k) for k in list_keys(mem)}, token
 
 

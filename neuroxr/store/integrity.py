@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import warnings
 from typing import Any
 
 from ._zarr import (
@@ -227,9 +226,7 @@ def mark_group(group: Any, zstore: Any, path: str) -> str:
     (:func:`~neuroxr.store._zarr.new_token`); the records' digest (:data:`MARKS_ATTR`) and the
     completion flag come in the same update, so records edited later are told apart. Returns the token.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        names = sorted(str(n) for n, _ in group.arrays())
+    names = sorted(str(n) for n, _ in group.arrays())
     token = new_token()
     attrs = dict(group.attrs)
     from .batch import get_many  # (batch imports this module)

@@ -18,7 +18,6 @@ import json
 import os
 import time
 import uuid
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -73,9 +72,7 @@ class Reading(Listing):
     # ------------------------------------------------------------------ primitives
     def _lookup(self, path: str) -> zarr.Group | None:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                node = self._root[path]
+            node = self._root[path]
         except (KeyError, FileNotFoundError):
             return None
         return node if isinstance(node, zarr.Group) else None

@@ -162,3 +162,16 @@ def test_writes_and_reads_leave_the_process_warning_filters_alone(tmp_path, monk
     st.write_features("net", "fc", _layer("A"), unit_chunk=4)
     StudyStore(url, mode="r").read_dataset("features/net/fc")
     assert seen and all(seen)
+
+
+def test_an_import_failure_while_opening_is_not_called_damage(tmp_path, monkeypatch):
+    """An intact entry that could not be opened for a reason of this process (an import that failed, no
+    memory left) was reported as damaged, "rewrite it": the error itself is raised instead."""
+    st = _store(tmp_path)
+
+    def open_zarr(*args, **kwargs):
+        raise ImportError("cannot import name 'x' from partially initialized module 'y'")
+
+    monkeypatch.setattr(xr, "open_zarr", open_zarr)
+    with pytest.raises(ImportError, match="partially initialized"):
+        StudyStore(st.url, mode="r").read_dataset("features/net/fc")

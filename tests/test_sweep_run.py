@@ -746,3 +746,23 @@ def test_a_reused_entry_is_read_here_not_through_the_default_scheduler(tmp_path)
     with dask.config.set(scheduler=elsewhere):
         got = read_or_damage(StudyStore(st.url, mode="r"), path)
     assert used == [] and np.isfinite(got["ev"].values).any()
+
+
+def test_a_rerun_in_a_fresh_process_reads_the_entries_it_reuses(sweep_copy):
+    """A re-run reads the entries it reuses on several threads. In a new process, where nothing had
+    imported Dask yet, each reader's first ``import dask.array`` met the others' half-done import and the
+    re-run stopped on an intact entry ("cannot be opened (ImportError ...); rewrite it")."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = sweep_copy()
+    kw = dict(directions=["forward", "crsa"], models=["netA"], client="serial", reps=2, seed=0, progress=False)
+    first = sweep(path, **kw)
+    code = ("import sys, neuroxr as nx; assert 'dask' not in sys.modules; "
+            f"r = nx.sweep({str(path)!r}, **{kw!r}); print(len(r.computed), len(r.skipped))")
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert done.stdout.split() == ["0", str(len(first.computed))] and first.computed

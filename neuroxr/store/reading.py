@@ -20,6 +20,7 @@ import time
 import uuid
 from typing import Any, NamedTuple
 
+import dask.array  # here, not on first read: readers on several threads importing dask at once saw it half-initialised
 import numpy as np
 import xarray as xr
 import zarr
@@ -223,7 +224,7 @@ class Reading(Listing):
             for name, c in ds.coords.items():
                 values = c.values
                 coords[name] = (c.dims, np.array(values.tolist(), dtype=str) if values.dtype.kind in "OT" else values, c.attrs)
-        except StoreError:
+        except (StoreError, ImportError, MemoryError):  # not the entry's damage: never "rewrite it"
             raise
         except Exception as exc:  # a damaged entry: name it in one line
             if mem is None and found.replaced():
@@ -288,8 +289,6 @@ class Reading(Listing):
         path, loc, attrs, lost = found.path, found.loc, found.attrs, found.damage[1]
         where = f"store {self.url!r}: entry {path!r}"
         ds = ds.assign_coords(coords)
-        import dask.array
-
         token = attrs.get(TOKEN_ATTR) or uuid.uuid4().hex
         fix = self._described(path)[1]
         for name, var in ds.data_vars.items():  # a lost chunk of a data variable raises when it is read
@@ -318,8 +317,6 @@ class Reading(Listing):
         the same open and refusals (unfinished, damaged, lost chunks of a coordinate, a rewrite met),
         coords and attrs as it hands them out, its data variables lazy and never read (their dims,
         dtypes and attrs only), without the guarded reading it builds per variable."""
-        import dask.array
-
         ds, coords, _ = self._settled(found, self._opened, "opened")
         ds = ds.assign_coords(coords)
         lazy = {name: dask.array.from_array(var.variable._data, chunks=var.shape, name=f"neuroxr-layout-{found.path}/{name}",

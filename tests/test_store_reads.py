@@ -175,3 +175,16 @@ def test_an_import_failure_while_opening_is_not_called_damage(tmp_path, monkeypa
     monkeypatch.setattr(xr, "open_zarr", open_zarr)
     with pytest.raises(ImportError, match="partially initialized"):
         StudyStore(st.url, mode="r").read_dataset("features/net/fc")
+
+
+def test_cache_bytes_is_kept_by_the_cached_twin_and_refused_without_a_cache(tmp_path):
+    """``cache_bytes`` without ``cache=True`` was dropped silently, and the cached twin a sweep or a
+    report reads through (:meth:`StudyStore.cached`) kept the default 256 MiB whatever the store was given."""
+    from neuroxr.errors import ParameterError
+
+    url = _store(tmp_path).url
+    assert StudyStore(url, cache=True, cache_bytes=1000).cached()._data.max_bytes == 1000
+    assert StudyStore(url, cache=True).cached()._data.max_bytes == 256 * 2**20
+    for bad, cache in [(1000, False), (-1, True), (1.5, True), (True, True)]:
+        with pytest.raises(ParameterError, match="cache_bytes"):
+            StudyStore(url, cache=cache, cache_bytes=bad)

@@ -48,8 +48,7 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     from ..errors import SweepConfigError
     from ..schemas import validate_store
     from ..store import StudyStore
-    from ..store._zarr import local_root
-    from ..store.study import _enclosing_zarr
+    from ..store._zarr import enclosing_zarr, local_root
     from ..sweep.cluster import check_client, connect
     from ..sweep.run import _is_serial
     from .info import print_summary, store_summary
@@ -63,7 +62,7 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     # every argument is checked before anything is written or replaced
     address = scheduler is not None and not _is_serial(scheduler)
     exists = os.path.exists(os.path.join(path, "zarr.json"))
-    outer = _enclosing_zarr(where)
+    outer = enclosing_zarr(where)
     if outer is not None:  # never a study inside another store's groups
         raise click.ClickException(f"{path!r} lies inside the Zarr store {outer!r}; choose a PATH outside it.")
     if os.path.exists(path) and not exists:

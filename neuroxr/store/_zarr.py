@@ -14,6 +14,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -439,3 +440,13 @@ class GuardedArray:
                              f"`neuroxr validate --values` and rewrite it.")
             err.problem = f"a chunk of it cannot be decoded ({reason})"  # damage: a caller may compute it again
             raise err from exc
+
+
+def enclosing_zarr(path: str) -> str | None:
+    """The outermost folder above the local path ``path`` that holds a Zarr group or array (a
+    ``zarr.json``, or version 2's ``.zgroup`` / ``.zarray``), if any."""
+    found = None
+    for parent in Path(path).resolve().parents:
+        if any((parent / name).is_file() for name in ("zarr.json", ".zgroup", ".zarray")):
+            found = str(parent)
+    return found

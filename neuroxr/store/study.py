@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import numbers
 import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any, NoReturn
 
 import zarr
@@ -44,6 +44,7 @@ from ._zarr import (
     STORE_VERSION_ATTR,
     TOKEN_ATTR,
     TOP_GROUPS,
+    enclosing_zarr,
     local_root,
     os_message,
     read_json,
@@ -71,16 +72,6 @@ def _nested(a: str, b: str) -> bool:
     return a == b or b.startswith(a + "/") or a.startswith(b + "/")
 
 
-def _enclosing_zarr(path: str) -> str | None:
-    """The outermost folder above the local path ``path`` that holds a Zarr group or array (a
-    ``zarr.json``, or version 2's ``.zgroup`` / ``.zarray``), if any."""
-    found = None
-    for parent in Path(path).resolve().parents:
-        if any((parent / name).is_file() for name in ("zarr.json", ".zgroup", ".zarray")):
-            found = str(parent)
-    return found
-
-
 class StudyStore(Reading, DatasetWriter, SetWriters):
     """A study store on Zarr (local path or any fsspec URL that zarr accepts).
 
@@ -105,7 +96,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
         (:meth:`cached`, :meth:`hold`): the sets do not change during a sweep.
     cache_bytes : int, optional
         With ``cache``, the most bytes of small groups kept in memory (default 256 MiB); the least
-        recently used go first.
+        recently used go first. Refused without ``cache``; :meth:`cached` twins keep it.
 
     Examples
     --------
@@ -135,6 +126,11 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
         self.mode = mode
         self.storage_options = dict(storage_options or {})
         self._cache = bool(cache)
+        if cache_bytes is not None and (not cache or isinstance(cache_bytes, bool) or not isinstance(cache_bytes, numbers.Integral)
+                                        or cache_bytes < 0):
+            raise ParameterError(f"StudyStore: cache_bytes bounds the cache of cache=True: pass a number of bytes (an int >= 0) "
+                                 f"with cache=True, or leave it out; got {shown(cache_bytes)} with cache={shown(cache)}.")
+        self._cache_bytes = None if cache_bytes is None else int(cache_bytes)
         self._held, self._calls = False, 0  # see hold() and session()
         self._session_lock = threading.Lock()  # threads sharing this object: one count of calls
         self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache)
@@ -159,7 +155,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
             how = "" if mode == "r" else _CREATE_HINT
             raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path{how}.")
         new = mode == "a" and create and self._local is not None and not os.path.isfile(os.path.join(self._local, "zarr.json"))
-        outer = _enclosing_zarr(self._local) if new else None
+        outer = enclosing_zarr(self._local) if new else None
         if outer is not None:  # a new store never joins the groups of another Zarr hierarchy (checked before its folder is made)
             raise StoreError(f"cannot make a study store at {self.url!r}: it lies inside the Zarr store {outer!r}, "
                              "whose groups it would join; choose a path outside it.")
@@ -256,9 +252,10 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
         return self._root_group
 
     def cached(self) -> StudyStore:
-        """A new twin of this store with ``cache=True`` (same URL, mode and storage options) and an
-        empty cache: never this object, whose cache may hold documents from earlier calls."""
-        return StudyStore(self.url, mode=self.mode, storage_options=self.storage_options, create=False, cache=True)
+        """A new twin of this store with ``cache=True`` (same URL, mode, storage options and ``cache_bytes``)
+        and an empty cache: never this object, whose cache may hold documents from earlier calls."""
+        return StudyStore(self.url, mode=self.mode, storage_options=self.storage_options, create=False, cache=True,
+                          cache_bytes=self._cache_bytes)
 
     def hold(self) -> StudyStore:
         """Keep this cached store's documents for its whole life (no call starts it afresh, see

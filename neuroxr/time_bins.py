@@ -12,7 +12,7 @@ import xarray as xr
 from .errors import LayoutError, code_name
 from .validation import real_array
 
-__all__ = ["TIME_BIN_COORDS", "has_time", "check_time_bins", "check_distinct_bins", "time_bin_coords"]
+__all__ = ["TIME_BIN_COORDS", "has_time", "check_time_bins", "check_bin_edges", "check_distinct_bins", "time_bin_coords"]
 
 #: Coords of ``time_bin`` (bin edges in ms).
 TIME_BIN_COORDS = ("time_bin_start", "time_bin_end")
@@ -36,14 +36,21 @@ def check_time_bins(da: xr.DataArray | xr.Dataset, name: str) -> None:
             raise LayoutError(
                 f"{name}: coord {coord!r} must be numeric (ms) on dim 'time_bin' alone; found dtype {c.dtype} on {c.dims}."
             )
-    start, end = (np.asarray(da.coords[c].values, dtype=float) for c in TIME_BIN_COORDS)
+    check_bin_edges(*(da.coords[c].values for c in TIME_BIN_COORDS), name)
+
+
+def check_bin_edges(start: Any, end: Any, name: str, dim: str = "time_bin") -> None:
+    """The one rule of a dim of time bins' edges (ms): finite, ``<dim>_start < <dim>_end`` and no bin
+    repeated (:func:`check_distinct_bins`); else a one-line :class:`~neuroxr.errors.LayoutError` naming
+    ``name``, the coords and the first bad bin (its position along ``dim``)."""
+    start, end = np.asarray(start, dtype=float), np.asarray(end, dtype=float)
     bad = np.flatnonzero(~(np.isfinite(start) & np.isfinite(end) & (end > start)))  # NaN, inf, end <= start
     if bad.size:
         raise LayoutError(
-            f"{name}: time bins must have finite time_bin_start < time_bin_end (ms); {len(bad)} do not, e.g. bin "
+            f"{name}: time bins must have finite {dim}_start < {dim}_end (ms); {len(bad)} do not, e.g. bin "
             f"{int(bad[0])} = ({start[bad[0]]}, {end[bad[0]]})."
         )
-    check_distinct_bins(start, end, name)
+    check_distinct_bins(start, end, name, dim)
 
 
 def check_distinct_bins(start: Any, end: Any, name: str, dim: str = "time_bin") -> None:

@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError, shown
-from ..time_bins import check_distinct_bins
+from ..time_bins import check_bin_edges
 from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _included_only, _one_axes, _reduce
 
 __all__ = ["score_vs_time", "temporal_generalization_heatmap", "temporal_generalization_figures"]
@@ -41,9 +41,10 @@ def _centres(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin", name: str = 
 def _time_order(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin", name: str = "scores") -> np.ndarray:
     """Positions of the bins of ``dim`` in time order (by start, then end): the input may list them
     in any order. Two bins with the same (start, end) would be drawn at one time: refused, as the
-    validators refuse them (``name``: the input in the message)."""
+    validators refuse them, as they refuse edges that are not finite or not ``start < end`` (a bin
+    with no place on the time axis; ``name``: the input in the message)."""
     start, end = (np.asarray(obj[f"{dim}_{k}"].values, float) for k in ("start", "end"))
-    check_distinct_bins(start, end, name, dim)
+    check_bin_edges(start, end, name, dim)
     return np.lexsort((end, start))
 
 
@@ -261,8 +262,8 @@ def temporal_generalization_heatmap(
     Raises
     ------
     LayoutError
-        Two bins with the same (start, end), or a bin lying inside another (neither can be drawn
-        at its own time).
+        Two bins with the same (start, end), edges that are not finite or not start < end, or a bin
+        lying inside another (neither can be drawn at its own time).
     """
     _check_stat(stat, "temporal_generalization_heatmap")
     da = result[variable] if isinstance(result, xr.Dataset) else result

@@ -19,7 +19,7 @@ from ..kernels.splits import nanmean_repeats
 from ..kernels.stats import pearson
 from ..layouts import has_time, validate_features, validate_neural
 from ..sets import set_label
-from ..time_bins import TIME_BIN_COORDS, check_distinct_bins
+from ..time_bins import TIME_BIN_COORDS, check_bin_edges
 from . import _prepare as prep
 from ._groups import _pattern_groups, scored_groups, split_constant, warn_constant_designs, warn_unscored
 from ._result import target_coords
@@ -397,9 +397,7 @@ def validate_generalization(ds: xr.Dataset, name: str = "temporal generalisation
         start, end = f"{dim}_start", f"{dim}_end"
         if start not in ds.coords or end not in ds.coords or ds[start].dims != (dim,) or ds[end].dims != (dim,):
             raise LayoutError(f"{name}: dim {dim!r} needs the coords {start!r} and {end!r} (ms) on it.")
-        if not (np.asarray(ds[start].values, float) < np.asarray(ds[end].values, float)).all():
-            raise LayoutError(f"{name}: coords {start!r} < {end!r} must hold for every bin.")
-        check_distinct_bins(ds[start].values, ds[end].values, name, dim)
+        check_bin_edges(ds[start].values, ds[end].values, name, dim)  # finite, start < end, none repeated
     if ds.attrs.get("direction") not in ("forward", "inter_animal"):
         raise LayoutError(f"{name}: attr 'direction' must be 'forward' or 'inter_animal'; found {ds.attrs.get('direction')!r}.")
     return ds

@@ -1,0 +1,56 @@
+"""The promises of docs/inference.md and docs/time.md that no other test checks, each run on small
+arrays (references computed here with scipy)."""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+import numpy as np
+import pytest
+from conftest import time_sets
+
+import neuroxr as nx
+from neuroxr.errors import LayoutError
+from neuroxr.predictivity.generalization import validate_generalization
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        yield
+
+
+@pytest.fixture(scope="module")
+def timed():
+    return time_sets(n=30)
+
+
+# ---------------------------------------------------------------------------- docs/time.md: the layout
+BAD_EDGES = {"infinite": ([0, 10, 20], [10, 20, np.inf]), "reversed": ([0, 20, 25], [10, 10, 30]),
+             "NaN": ([0, np.nan, 20], [10, 20, 30])}
+
+
+@pytest.mark.parametrize("edges", list(BAD_EDGES))
+def test_bad_bin_edges_are_refused_by_the_figures_and_validate_generalization(timed, edges):
+    """"finite start < end; an infinite edge is refused": one rule for every reader of the edges. The
+    figures drew such bins (score_vs_time silently, at no place or a wrong one; the heatmap raised
+    matplotlib's ValueError traceback for an infinite edge) and validate_generalization took infinite
+    edges."""
+    import matplotlib.pyplot as plt
+
+    F, _, B = timed
+    start, end = BAD_EDGES[edges]
+    scores = nx.forward(F, B, reps=2).assign_coords(time_bin_start=("time_bin", start), time_bin_end=("time_bin", end))
+    tg = nx.temporal_generalization(F, B).assign_coords(time_bin_test_start=("time_bin_test", start),
+                                                        time_bin_test_end=("time_bin_test", end))
+    for call, what in ((lambda: nx.plot.score_vs_time(scores), "time_bin_start < time_bin_end"),
+                       (lambda: nx.plot.temporal_generalization_heatmap(tg), "time_bin_test_start < time_bin_test_end"),
+                       (lambda: validate_generalization(tg), "time_bin_test_start < time_bin_test_end")):
+        with pytest.raises(LayoutError, match=f"finite {what}") as e:
+            call()
+        assert "\n" not in str(e.value)
+    plt.close("all")

@@ -202,3 +202,19 @@ def test_offset_bound_is_float32s_precision_over_its_epsilon():
     u = (cols**2).sum(0)
     # flagged just above |mean| / std = OFFSET_RATIO, not below; constant columns never
     np.testing.assert_array_equal(offset_columns(c, u), [True, False, False, False])
+
+
+def test_from_brainscore_names_the_attrs_it_leaves_out_but_the_stimulus_set():
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.io import from_brainscore, to_brainscore
+
+    n = neural(np.random.default_rng(5).normal(size=(3, 2, 2)), ["s0", "s1", "s2"], ["n0", "n1"])
+    n.attrs = {"session": "a", "bins": [0, 10]}
+    with pytest.warns(NeuroxrWarning, match=r"attrs \['bins'\] hold no string or number"):
+        got = from_brainscore(to_brainscore(n))
+    assert got.attrs == {"session": "a"}
+    assembly = to_brainscore(neural(n.values, ["s0", "s1", "s2"], ["n0", "n1"]))
+    assembly.attrs["stimulus_set"] = pd.DataFrame({"stimulus_id": ["s0", "s1", "s2"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuroxrWarning)
+        assert "stimulus_set" not in from_brainscore(assembly).attrs  # dropped without a word, as documented

@@ -145,7 +145,8 @@ def from_brainscore(
         that are strings or numbers stay scalar coords (others are left out with one warning; one
         bin's edges go to the attrs), except ``region``, ``subject`` and ``animal`` (e.g. after
         ``assembly.sel(region="IT")``), which the layout keeps on ``neuroid``: their value is
-        repeated for every neuroid. Simple attrs (strings, numbers) are kept.
+        repeated for every neuroid. Simple attrs (strings, numbers) are kept; others are left out,
+        with one warning naming them unless they are brainio's stimulus set (a DataFrame).
     """
     if not isinstance(assembly, xr.DataArray):
         raise LayoutError(f"assembly: expected an xarray.DataArray / brainio assembly, got {type(assembly).__name__}.")
@@ -209,6 +210,11 @@ def from_brainscore(
                                stim_ids, per_trial, "assembly", "presentation coord", strict=False,
                                hint="To label the repeats by one of them, pass repeat_coord=<its name>.")
     attrs = _simple_attrs(dict(assembly.attrs)) | info
+    left = [str(k) for k, v in assembly.attrs.items()
+            if not isinstance(v, (*_SIMPLE, pd.DataFrame)) and k != "stimulus_set"]
+    if left:  # the stimulus set brainio attaches (a DataFrame) is dropped without a word, as documented
+        warn(f"assembly: attrs {left} hold no string or number and are left out of the result's attrs; make them "
+             f"strings or numbers (assembly.attrs[key] = ...) to keep them.")
     out = build_neural(data, stim_ids, neuroid_id, repeats, name=name, arg="assembly", attrs=attrs,
                        neuroid_coords=coords, stimulus_coords=stim_coords,
                        fields={"neuroid": ("neuroid coord", _RENAME), "stimulus": ("presentation coord", _RENAME)})

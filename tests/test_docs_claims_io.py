@@ -218,3 +218,16 @@ def test_from_brainscore_names_the_attrs_it_leaves_out_but_the_stimulus_set():
     with warnings.catch_warnings():
         warnings.simplefilter("error", NeuroxrWarning)
         assert "stimulus_set" not in from_brainscore(assembly).attrs  # dropped without a word, as documented
+
+
+def test_slot_kernels_give_the_gram_of_any_mean_of_slots():
+    from neuroxr.kernels.slot_kernels import SlotKernels
+
+    R = np.random.default_rng(6).normal(size=(7, 5, 4))
+    cols = np.array([3, 0, 4])
+    for use in (None, cols):
+        sk = SlotKernels(R, cols=use)
+        for idx in ([2], [0, 3], [3, 1, 2], [0, 1, 2, 3]):
+            X = R[:, :, idx].mean(axis=2)[:, slice(None) if use is None else use]
+            Xc = X - X.mean(axis=0)
+            np.testing.assert_allclose(sk.gram(np.array(idx)), Xc @ Xc.T, rtol=1e-12, atol=1e-12)

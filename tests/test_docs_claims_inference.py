@@ -11,8 +11,9 @@ import pytest
 from conftest import time_sets
 
 import neuroxr as nx
-from neuroxr.errors import LayoutError
+from neuroxr.errors import LayoutError, ParameterError
 from neuroxr.predictivity.generalization import validate_generalization
+from neuroxr.predictivity.inference import best_layer, bootstrap, compare, permutation_test
 
 matplotlib.use("Agg")
 
@@ -54,3 +55,32 @@ def test_bad_bin_edges_are_refused_by_the_figures_and_validate_generalization(ti
             call()
         assert "\n" not in str(e.value)
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------- docs/inference.md: paired comparisons
+@pytest.fixture(scope="module")
+def static():
+    from conftest import latent_sets
+
+    f1, f2, R = latent_sets(0, n_stimuli=30, n_neuroids=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        boots = {name: bootstrap("forward", f, R, n_boot=40, seed=3, reps=2) for name, f in (("l1", f1), ("l2", f2))}
+    return f1, f2, R, boots
+
+
+def test_compare_and_best_layer_refuse_what_is_not_a_mapping_of_bootstraps_in_one_line(static):
+    """`compare(boots)` / `best_layer(boots)` take bootstrap results by name: a list of them, the
+    direction's scores or a permutation test were KeyError / TypeError tracebacks (best_layer called
+    scores "resamples of targets only")."""
+    f1, f2, R, boots = static
+    scores = {"l1": nx.forward(f1, R, reps=2), "l2": nx.forward(f2, R, reps=2)}
+    perms = {"l1": permutation_test("forward", f1, R, n_perm=5), "l2": permutation_test("forward", f2, R, n_perm=5)}
+    for fn in (compare, best_layer):
+        for bad, match in ((list(boots.values()), "must be a mapping name -> bootstrap result"),
+                           (scores, r"boots\['l1'\] is not a bootstrap result"),
+                           (perms, r"boots\['l1'\] is not a bootstrap result"),
+                           ({k: b["ev"] for k, b in boots.items()}, "got DataArray")):
+            with pytest.raises(ParameterError, match=f"{fn.__name__}: .*{match}") as e:
+                fn(bad)
+            assert "\n" not in str(e.value)

@@ -19,12 +19,30 @@ from ..errors import LayoutError, ParameterError, examples
 __all__ = ["same_resamples", "same_bins", "bin_coords", "same_targets", "aligned_targets", "boots_policy"]
 
 
-def same_resamples(boots: Mapping[str, xr.Dataset]) -> None:
-    """One-line error unless ``boots`` holds two or more static bootstraps with the same ``seed``,
-    ``n_boot``, ``over`` and stimulus draws (``boot_index``, ``stimulus_id``)."""
-    names = list(boots)
+def _bootstraps(boots: object, caller: str) -> list:
+    """The names of ``boots``, a mapping name -> :func:`~neuroxr.predictivity.inference.bootstrap` result
+    (a Dataset with ``median_ev_boot`` or ``ev_boot``); a one-line :class:`ParameterError` naming ``caller`` otherwise
+    (a list of results, the direction's scores or a permutation test)."""
+    if not isinstance(boots, Mapping):
+        raise ParameterError(f"{caller}: boots must be a mapping name -> bootstrap result (a dict), which names each "
+                             f"result in the output; got {type(boots).__name__}. Pass e.g. {{'conv3': b3, 'fc': bfc}}.")
+    for name, b in boots.items():
+        if not isinstance(b, xr.Dataset) or not {"median_ev_boot", "ev_boot"} & set(b.data_vars):
+            got = (f"a Dataset without resamples ('median_ev_boot', 'ev_boot'; variables "
+                   f"{examples(sorted(map(str, b.data_vars)), 4)})"
+                   if isinstance(b, xr.Dataset) else type(b).__name__)
+            raise ParameterError(f"{caller}: boots[{name!r}] is not a bootstrap result: got {got}; pass the results of "
+                                 f"neuroxr.predictivity.inference.bootstrap() (not the direction's scores or a "
+                                 f"permutation test).")
+    return list(boots)
+
+
+def same_resamples(boots: Mapping[str, xr.Dataset], caller: str = "compare") -> None:
+    """One-line error (naming ``caller``) unless ``boots`` maps names to two or more static bootstraps
+    with the same ``seed``, ``n_boot``, ``over`` and stimulus draws (``boot_index``, ``stimulus_id``)."""
+    names = _bootstraps(boots, caller)
     if len(names) < 2:
-        raise ParameterError(f"boots must hold at least two bootstrap results; got {len(names)}.")
+        raise ParameterError(f"{caller}: boots must hold at least two bootstrap results; got {len(names)}.")
     first = boots[names[0]]
     for name in names:
         if "time_bin" in boots[name].dims:

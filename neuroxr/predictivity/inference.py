@@ -477,7 +477,7 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
     check_option(correction, ("holm", "fdr", "none"), "correction", "compare")
     rs._check_level(level, "compare")
     across_bins = check_bool(across_bins, "across_bins", caller="compare")
-    same_resamples(boots)
+    same_resamples(boots, "compare")
     bins = same_bins(boots, across_bins, "compare")
     same_targets(boots)
     policy = boots_policy(boots)
@@ -540,7 +540,7 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
         raise ParameterError(f"best_layer: key must be a string naming the group of targets (it seeds their split); "
                              f"got {shown(key)}. Pass e.g. key='best_layer'.")
     across_bins = check_bool(across_bins, "across_bins", caller="best_layer")
-    same_resamples(boots)
+    same_resamples(boots, "best_layer")
     bins = same_bins(boots, across_bins, "best_layer")
     policy = boots_policy(boots)
     names = list(boots)

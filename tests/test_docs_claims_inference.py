@@ -57,6 +57,28 @@ def test_bad_bin_edges_are_refused_by_the_figures_and_validate_generalization(ti
     plt.close("all")
 
 
+
+def test_the_figures_options_are_refused_in_one_line(timed):
+    """`score_vs_time(scores, variable="ev", stat="median", interval=0.95, ceiling=True, ...)`: an interval
+    that is not a number and a variable the scores lack were TypeError / KeyError tracebacks (the heatmap's
+    variable too), and ceiling="no" drew the ceiling."""
+    import matplotlib.pyplot as plt
+
+    F, _, B = timed
+    scores = nx.forward(F, B, reps=2)
+    for kw, err, match in (({"interval": "0.9"}, ParameterError, "interval must be a number in"),
+                           ({"interval": None}, ParameterError, "interval must be a number in"),
+                           ({"interval": 1.5}, ParameterError, "interval must be a number in"),
+                           ({"variable": "evv"}, LayoutError, "has no variable 'evv'"),
+                           ({"ceiling": "no"}, ParameterError, "ceiling must be True or False")):
+        with pytest.raises(err, match=f"score_vs_time: .*{match}") as e:
+            nx.plot.score_vs_time(scores, **kw)
+        assert "\n" not in str(e.value)
+    with pytest.raises(LayoutError, match="temporal_generalization_heatmap: result has no variable 'x'"):
+        nx.plot.temporal_generalization_heatmap(nx.temporal_generalization(F, B), variable="x")
+    plt.close("all")
+
+
 # ---------------------------------------------------------------------------- docs/inference.md: paired comparisons
 @pytest.fixture(scope="module")
 def static():

@@ -12,8 +12,9 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..errors import LayoutError, shown
+from ..errors import LayoutError, ParameterError, shown
 from ..time_bins import check_bin_edges
+from ..validation import check_bool
 from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _included_only, _one_axes, _reduce
 
 __all__ = ["score_vs_time", "temporal_generalization_heatmap", "temporal_generalization_figures"]
@@ -36,6 +37,14 @@ def _centres(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin", name: str = 
             raise LayoutError(f"{name}: coord {c!r} must be numeric (ms) on dim {dim!r} alone; found dtype "
                               f"{obj.coords[c].dtype} on {obj.coords[c].dims}.")
     return (np.asarray(obj[f"{dim}_start"].values, float) + np.asarray(obj[f"{dim}_end"].values, float)) / 2
+
+
+def _has_variable(obj: Any, variable: str, name: str) -> None:
+    """A one-line :class:`LayoutError` naming ``name`` where the Dataset ``obj`` lacks ``variable``
+    (a DataArray is its own variable)."""
+    if isinstance(obj, xr.Dataset) and variable not in obj.data_vars:
+        raise LayoutError(f"{name} has no variable {variable!r}; it has {sorted(map(str, obj.data_vars))}. Pass "
+                          f"variable=... naming one of them.")
 
 
 def _time_order(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin", name: str = "scores") -> np.ndarray:
@@ -146,8 +155,11 @@ def score_vs_time(
     matplotlib.figure.Figure
     """
     _check_stat(stat, "score_vs_time")
-    if not 0 < interval < 1:
-        raise LayoutError(f"interval must lie in (0, 1); got {shown(interval)}.")
+    if isinstance(interval, (bool, np.bool_)) or not isinstance(interval, (int, float, np.integer, np.floating)) \
+            or not 0 < interval < 1:
+        raise ParameterError(f"score_vs_time: interval must be a number in (0, 1) (the central fraction of the per-rep "
+                             f"summaries); got {shown(interval)}. Pass e.g. interval=0.95.")
+    ceiling = check_bool(ceiling, "ceiling", caller="score_vs_time")
     fig, ax = _one_axes(ax, figsize=(6.0, 3.8))
     entries = _as_mapping(scores) or {"": scores}
     boots = _bootstraps(bootstrap, entries, variable, stat)
@@ -157,6 +169,7 @@ def score_vs_time(
         ds = ds.isel(time_bin=_time_order(ds))  # points joined in time order, whatever the bins' order
         ds = _included_only(ds)  # the line, its interval and the ceiling band: included targets only
         x = _centres(ds)
+        _has_variable(ds, variable, f"score_vs_time: scores[{label!r}]" if label else "score_vs_time: scores")
         centre, lo, hi = _summary(ds, variable, stat, interval)
         if label in boots:
             lo, hi = _boot_interval(boots[label], ds)
@@ -266,6 +279,7 @@ def temporal_generalization_heatmap(
         lying inside another (neither can be drawn at its own time).
     """
     _check_stat(stat, "temporal_generalization_heatmap")
+    _has_variable(result, variable, "temporal_generalization_heatmap: result")
     da = result[variable] if isinstance(result, xr.Dataset) else result
     for d in ("time_bin_train", "time_bin_test"):
         _centres(da, d, "result")  # the bins' dims and coords are there

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import uuid
 import warnings
@@ -188,3 +189,24 @@ def test_cache_bytes_is_kept_by_the_cached_twin_and_refused_without_a_cache(tmp_
     for bad, cache in [(1000, False), (-1, True), (1.5, True), (True, True)]:
         with pytest.raises(ParameterError, match="cache_bytes"):
             StudyStore(url, cache=cache, cache_bytes=bad)
+
+
+@pytest.mark.parametrize("attrs, named", [
+    ({"callback": print}, "attrs['callback'] (of type builtin_function_or_method)"),
+    ({"meta": {"ids": {1, 2}}}, "attrs['meta']['ids'] (of type set)"),
+    ({"runs": [1, object()]}, "attrs['runs'][1] (of type object)"),
+])
+def test_an_attr_the_store_would_hold_only_as_its_text_is_refused(tmp_path, attrs, named):
+    """A set's attr that JSON holds only as its text (a function, an object, a set) was stored as that
+    text (``'<built-in function print>'``) without a word, read back as another value: it is refused in
+    one line naming it; strings, numbers, None, lists, arrays and mappings of them are stored as they are."""
+    from neuroxr.errors import LayoutError
+
+    st = StudyStore(str(tmp_path / "study.zarr"))
+    layer = _layer("A")
+    with pytest.raises(LayoutError, match=re.escape(named)):
+        st.write_features("net", "fc", layer.assign_attrs(attrs))
+    kept = {"note": "x", "n": None, "runs": [1, "a"], "grid": np.arange(3), "meta": {"k": [1.5]}}
+    st.write_features("net", "fc", layer.assign_attrs(kept))
+    got = st.read_features("net", "fc").attrs
+    assert {k: got[k] for k in kept} == {**kept, "grid": [0, 1, 2]}

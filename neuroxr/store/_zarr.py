@@ -116,6 +116,20 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def unstorable(value: Any, where: str) -> str | None:
+    """Where in the attr ``value`` (named ``where``) lies a value that JSON attributes hold only as its
+    text (a function, an arbitrary object, a set, a date), with its type: ``"attrs['x'][0] (of type set)"``;
+    ``None`` where every value is a string, number, bool, None, list, tuple, array or mapping of them."""
+    if isinstance(value, Mapping):
+        return next((w for k, v in value.items() if (w := unstorable(v, f"{where}[{k!r}]"))), None)
+    if isinstance(value, (list, tuple)) or isinstance(value, np.ndarray) and value.dtype.kind == "O":
+        return next((w for i, v in enumerate(value) if (w := unstorable(v, f"{where}[{i}]"))), None)
+    if value is None or isinstance(value, (str, int, float, bool, np.bool_, np.number, np.str_)) or (
+            isinstance(value, np.ndarray) and value.dtype.kind in "biufU"):
+        return None
+    return f"{where} (of type {type(value).__name__})"
+
+
 def short_hash(body: Any, default: Any = None) -> str:
     """The first 16 hex digits of the SHA-256 of the canonical JSON of ``body`` (sorted keys, no
     spaces, non-finite floats as ``NaN``/``Infinity``): the one formula of provenance keys

@@ -14,9 +14,9 @@ import numpy as np
 import xarray as xr
 
 from ..attrs import decode_attrs
-from ..errors import StoreError
+from ..errors import LayoutError, StoreError
 from . import batch, previous
-from ._zarr import STORE_ATTRS, _jsonable, checksummed, os_message, zarr_store
+from ._zarr import STORE_ATTRS, _jsonable, checksummed, os_message, unstorable, zarr_store
 
 
 class DatasetWriter:
@@ -49,6 +49,11 @@ class DatasetWriter:
         digest (:func:`~neuroxr.store._zarr.attrs_edited` tells them edited since). ``encoding``: per-variable Zarr encodings.
         """
         self._require_write()
+        bad = next((w for name, var in [(None, ds), *ds.variables.items()] for k, v in decode_attrs(var.attrs).items()
+                    if (w := unstorable(v, f"attrs[{k!r}]" if name is None else f"{name}.attrs[{k!r}]"))), None)
+        if bad is not None:  # stored as its text it would read back as another value: never silently
+            raise LayoutError(f"store {self.url!r}: {path!r}: {bad} cannot be stored (only strings, numbers, "
+                              "bools, None and lists or mappings of them); convert it, e.g. to str(...), or drop it.")
         ds = ds.copy(deep=False)
         ds.attrs = _jsonable({k: v for k, v in decode_attrs(ds.attrs).items() if k not in STORE_ATTRS})
         for name in list(ds.variables):

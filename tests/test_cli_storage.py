@@ -248,3 +248,22 @@ def test_demo_refuses_a_url(runner, tmp_path, monkeypatch):
     assert res.exit_code == 2 and "'gs://bucket/demo.zarr' is a URL; the demo writes its example study to a local " \
                                   "folder" in res.stderr, res.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_score_require_existing_only_reads_so_it_opens_a_newer_store(runner, tmp_path):
+    """``score --require-existing`` only reads an entry, yet opened the store for writing: a store of a
+    newer layout version (or one this user may only read) was refused, though reading it works."""
+    from conftest import two_animal_store
+
+    from neuroxr.store._zarr import STORE_VERSION, STORE_VERSION_ATTR
+
+    st = two_animal_store(tmp_path / "s.zarr")
+    argv = ["score", "forward", st.url, "net.l1", "mA", "--reps", "2"]
+    assert runner.invoke(main, argv).exit_code == 0
+    doc = json.loads((tmp_path / "s.zarr" / "zarr.json").read_text())
+    doc["attributes"][STORE_VERSION_ATTR] = STORE_VERSION + 1
+    (tmp_path / "s.zarr" / "zarr.json").write_text(json.dumps(doc))
+    res = runner.invoke(main, [*argv, "--require-existing"])
+    assert res.exit_code == 0 and "already in the store" in res.output
+    res = runner.invoke(main, argv)  # a write: refused in one line
+    assert res.exit_code == 1 and "upgrade neuroxr to write to it" in res.output and "Traceback" not in res.output

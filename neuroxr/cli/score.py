@@ -164,7 +164,7 @@ def _run(store: str, kind: str, source: str, target: str | None, params: dict[st
     if overwrite and require_existing:
         raise click.UsageError("--overwrite (recompute) and --require-existing (only read an existing entry) "
                                "contradict each other: pass one of them.")
-    st = open_store_or_fail(store, mode="a")
+    st = open_store_or_fail(store, mode="r" if require_existing else "a")  # only reads: a read-only or newer store too
     try:
         return compute(st, kind, source, target, params=params, overwrite=overwrite, require_existing=require_existing,
                        backend=backend, dtype=dtype, options=options)

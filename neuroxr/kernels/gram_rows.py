@@ -122,9 +122,12 @@ def _gram_out_of_range(stats: GramStats, dtype: Any) -> tuple[bool | None, Any]:
     info = xp.finfo(K.dtype if dtype is None else _np_dtype(dtype))
     over = bool(xp.any(xp.isinf(K))) or bool(xp.any(xp.isinf(d))) or bool(xp.any(d > float(info.max)))
     # a norm squared to exactly 0 where the row's mean (unsquared: it does not underflow) is not 0 beyond the
-    # rounding of a zero row's (-mu + mu): underflow, not a zero pattern; NaN: missing values, as the caller decides
+    # rounding of a zero row's (-mu + mu): underflow, not a zero pattern; NaN: missing values, as the caller decides.
+    # A row whose mean is at least sqrt(tiny) beyond that rounding holds a value whose square is normal: its 0 is the
+    # cancellation of K_ii + 2 u_i (one stimulus far from the others), never underflow
     mean, scale = stats.a / stats.n_units + stats.mu, xp.abs(stats.a) / stats.n_units + abs(float(stats.mu))
-    flushed = (d == 0) & (xp.abs(mean) > 64 * float(xp.finfo(K.dtype).eps) * scale)
+    err = 64 * float(xp.finfo(K.dtype).eps) * scale
+    flushed = (d == 0) & (xp.abs(mean) > err) & (xp.abs(mean) - err < math.sqrt(float(info.tiny)))
     under = bool(xp.any((d > 0) & (d < float(info.tiny)))) or bool(xp.any(flushed))
     return (True if over else False if under else None), (K.dtype if dtype is None else _np_dtype(dtype))
 

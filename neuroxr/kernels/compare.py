@@ -29,12 +29,11 @@ the RDM of affine copies of one pattern is then flat, not rounding read as varia
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from ..backend import TIE_RTOL, get_namespace, pearson_vectors, pow2_scaled
-from ..errors import LayoutError, NeuroxrWarning, warn
+from ..errors import LayoutError, warn
 from .rdm import _diag, check_option, upper_tri
 from .stats import SortedVector, kendall_tau_a_sorted, rank, spearman_sorted
 
@@ -233,13 +232,19 @@ def compare_rdms_many(A: Any, B: Any, method: str = "spearman") -> Any:
         return xp.full((ma, mb), math.nan, dtype=VA.dtype, device=dev)
     nan_a, nan_b = xp.any(xp.isnan(VA), axis=-1), xp.any(xp.isnan(VB), axis=-1)
     if bool(xp.any(nan_a)) or bool(xp.any(nan_b)):
-        # complete pairs differ from one pair of RDMs to the next: compare them one pair at a time
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", NeuroxrWarning)
-            vals = [[compare_rdms(VA[i, :], VB[j, :], method) for j in range(mb)] for i in range(ma)]
-        if caught:
+        # complete pairs differ from one pair of RDMs to the next: compare them one pair at a time, counted
+        # here (no warning filter: it is process-wide, and recorded a sweep's other threads' warnings)
+        vals, dropped = [], 0
+        for i in range(ma):
+            row = []
+            for j in range(mb):
+                keep = ~(xp.isnan(VA[i, :]) | xp.isnan(VB[j, :]))
+                dropped += int(not bool(xp.all(keep)))
+                row.append(_compare_vectors(VA[i, :][keep], VB[j, :][keep], (method,))[method])
+            vals.append(row)
+        if dropped:
             warn(
-                f"compare_rdms_many: {len(caught)} of {ma * mb} comparisons dropped dissimilarity pairs that are NaN "
+                f"compare_rdms_many: {dropped} of {ma * mb} comparisons dropped dissimilarity pairs that are NaN "
                 "in either RDM (as rsatoolbox and scipy nan_policy='omit').",
             )
         return xp.asarray(vals, dtype=VA.dtype, device=dev)

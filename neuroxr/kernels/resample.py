@@ -21,7 +21,6 @@ fewer than 3 distinct stimuli drawn, or a ceiling <= 0): :data:`NAN_POLICIES`, a
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -379,9 +378,8 @@ def percentile_interval(boot: np.ndarray, level: float = 0.95, nan_policy: str =
     """
     level = _check_level(level, "percentile_interval")
     alpha = (1 - level) / 2
-    with warnings.catch_warnings():  # a column without a finite resample (a target never scored): NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ci = np.stack([np.nanquantile(boot, alpha, axis=0), np.nanquantile(boot, 1 - alpha, axis=0)])
+    # a column without a finite resample (a target never scored): NaN, silently (no process-wide filter)
+    ci = np.stack([nanquantile(boot, alpha, axis=0), nanquantile(boot, 1 - alpha, axis=0)])
     return _apply_policy(ci, boot, nan_policy)
 
 
@@ -412,9 +410,7 @@ def basic_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95, nan
 def bootstrap_bias(theta: np.ndarray, boot: np.ndarray) -> np.ndarray:
     """Bootstrap estimate of a statistic's bias: the NaN-mean of ``boot`` over axis 0 minus ``theta``
     (Efron & Tibshirani 1993, ch. 10); NaN where no resample is finite."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(boot, axis=0) - np.asarray(theta)
+    return nanmean(boot, axis=0) - np.asarray(theta)
 
 
 def centred_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95, nan_policy: str = "propagate") -> np.ndarray:
@@ -492,12 +488,11 @@ def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: f
     """
     level = _check_level(level, "bca_interval")
     alpha = (1 - level) / 2
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a column without a finite value: NaN
+    with np.errstate(invalid="ignore", divide="ignore"):  # a column without a finite value: NaN
         valid = np.isfinite(boot)  # scipy's percentile of score, kind "mean"
         frac = (np.sum((boot < theta) & valid, axis=0) + np.sum((boot <= theta) & valid, axis=0)) / (2 * np.sum(valid, axis=0))
         z0 = ndtri(frac)
-        d = np.nanmean(jack, axis=0) - jack
+        d = nanmean(jack, axis=0) - jack
         acc = np.nansum(d**3, axis=0) / (6 * np.nansum(d**2, axis=0) ** 1.5)
         out = []
         for z in (ndtri(alpha), ndtri(1 - alpha)):
@@ -528,3 +523,62 @@ def two_sided_pvalue(boot_diff: np.ndarray, nan_policy: str = "propagate") -> np
     le = (1.0 + np.sum(boot_diff <= 0, axis=0)) / (1.0 + B)
     ge = (1.0 + np.sum(boot_diff >= 0, axis=0)) / (1.0 + B)
     return _apply_policy(np.minimum(1.0, 2 * np.minimum(le, ge))[None], boot_diff, nan_policy)[0]
+
+
+# NaN-reductions silent on slices without a value (NaN there), for every module
+def _quietly(fn: Any, x: Any, axis: Any, least: int = 1, **kw: Any) -> Any:
+    """``fn(x, axis=axis, **kw)`` (a NumPy NaN-reduction) with NaN, silently, where a slice holds fewer
+    than ``least`` non-NaN values. No warning filter is touched: those are process-wide (a window of
+    ``warnings.catch_warnings`` on one of a sweep's threads hid, and could lose for good, the others'
+    warnings); floating-point notes are silenced by ``np.errstate``, which is per thread."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fc":
+        x = x.astype(float)
+    n = np.sum(~np.isnan(x), axis=axis)
+    dead = n < least
+    with np.errstate(all="ignore"):
+        if not np.any(dead):
+            return fn(x, axis=axis, **kw)
+        if x.size == 0 or np.all(dead):
+            out = np.full((np.shape(kw["q"]) if "q" in kw else ()) + np.shape(n), np.nan)
+        else:
+            filled = np.where(dead if axis is None else np.expand_dims(dead, axis), 0.0, x)
+            out = np.where(dead, np.nan, fn(filled, axis=axis, **kw))
+    return out[()] if out.ndim == 0 else out
+
+
+def nanmedian(x: np.ndarray, axis: int | None = None) -> Any:
+    return _quietly(np.nanmedian, x, axis)
+
+
+def nanmean(x: np.ndarray, axis: int | None = None) -> Any:
+    return _quietly(np.nanmean, x, axis)
+
+
+def nanstd(x: np.ndarray, axis: int | None = None, ddof: int = 0) -> Any:
+    return _quietly(np.nanstd, x, axis, least=ddof + 1, ddof=ddof)
+
+
+def nanquantile(x: np.ndarray, q: Any, axis: int | None = None) -> Any:
+    return _quietly(np.nanquantile, x, axis, q=q)
+
+
+def nanpercentile(x: np.ndarray, q: Any, axis: int | None = None) -> Any:
+    return _quietly(np.nanpercentile, x, axis, q=q)
+
+
+def nanmin(x: np.ndarray, axis: int | None = None) -> Any:
+    return _quietly(np.nanmin, x, axis)
+
+
+def nanmax(x: np.ndarray, axis: int | None = None) -> Any:
+    return _quietly(np.nanmax, x, axis)
+
+
+def nanmean_over(da: Any, dim: str, keep_attrs: bool = False) -> Any:
+    """The NaN-mean of DataArray ``da`` over ``dim`` (NaN where no value; ``dim``'s coords dropped), as
+    ``da.mean(dim, skipna=True)`` without xarray's reduction, which sets a warning filter for a while."""
+    out = da.isel({dim: 0}, drop=True).copy(data=nanmean(da.values, axis=da.get_axis_num(dim)))
+    if not keep_attrs:
+        out.attrs = {}
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError, shown
+from ..kernels.resample import nanmean, nanmean_over, nanmedian, nanpercentile
 
 #: dims that hold the targets of a score (one value per neuroid or per model unit)
 TARGET_DIMS = ("neuroid", "unit")
@@ -55,15 +55,12 @@ def _check_stat(stat: str, caller: str) -> str:
 
 
 def _reduce(values: np.ndarray, stat: str, axis: int | None = None) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, silently
-        return np.nanmedian(values, axis=axis) if stat == "median" else np.nanmean(values, axis=axis)
+    # all-NaN slices give NaN, silently (no warning filter: process-wide, another thread's warnings lost)
+    return nanmedian(values, axis=axis) if stat == "median" else nanmean(values, axis=axis)
 
 
 def _quantiles(values: np.ndarray, axis: int | None = None) -> tuple[Any, Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanpercentile(values, 25, axis=axis), np.nanpercentile(values, 75, axis=axis)
+    return nanpercentile(values, 25, axis=axis), nanpercentile(values, 75, axis=axis)
 
 
 def _included_only(obj: Any) -> Any:
@@ -104,9 +101,7 @@ def _as_dataarray(obj: Any, variable: str, what: str) -> xr.DataArray:
             raise LayoutError(f"{what}: a plain array must be 1-D (one value per target); got shape {arr.shape}.")
         da = xr.DataArray(arr, dims=("target",), name=variable)
     if "rep" in da.dims:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            da = da.mean("rep", skipna=True, keep_attrs=True)
+        da = nanmean_over(da, "rep", keep_attrs=True)
     return da
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError
+from ..kernels.resample import nanmax, nanmean, nanmin
 from ._common import (
     TARGET_DIMS,
     _as_dataarray,
@@ -264,9 +264,8 @@ def _ceiling_bands(obj: Any, variable: str, layer_dim: str, by: str | None, stat
     out = {}
     for label in per_rep[0]:
         v = np.stack([d[label] for d in per_rep])  # (rep, layer)
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean, lo, hi = np.nanmean(v, axis=0), np.nanmin(v, axis=0), np.nanmax(v, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):  # all-NaN layers: NaN (no process-wide filter)
+            mean, lo, hi = nanmean(v, axis=0), nanmin(v, axis=0), nanmax(v, axis=0)
             out[label] = (np.where((hi > 0) & (mean > 0), 100 * mean / hi, np.nan),
                           np.where((lo > 0) & (mean > 0), 100 * mean / lo, np.nan))
     return out

@@ -3,7 +3,6 @@ temporal-generalisation heatmap (``time_bin_train x time_bin_test``)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError, ParameterError, shown
+from ..kernels.resample import nanmean_over, nanpercentile
 from ..time_bins import check_bin_edges
 from ..validation import check_bool
 from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _included_only, _one_axes, _reduce
@@ -96,16 +96,14 @@ def _summary(ds: xr.Dataset | xr.DataArray, variable: str, stat: str, interval: 
     fraction) of the per-rep ``stat`` over targets across reps (``ds``: included targets only)."""
     da = ds[variable] if isinstance(ds, xr.Dataset) else ds
     tdim = _target_dim(da)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = da.mean("rep", skipna=True) if "rep" in da.dims else da
-        centre = _reduce(mean.transpose(tdim, "time_bin").values, stat, axis=0)
-        if "rep" in da.dims and da.sizes["rep"] > 1:
-            per_rep = _reduce(da.transpose(tdim, "rep", "time_bin").values, stat, axis=0)  # (rep, time_bin)
-            q = (1 - interval) / 2 * 100
-            lo, hi = np.nanpercentile(per_rep, q, axis=0), np.nanpercentile(per_rep, 100 - q, axis=0)
-        else:
-            lo = hi = None
+    mean = nanmean_over(da, "rep") if "rep" in da.dims else da
+    centre = _reduce(mean.transpose(tdim, "time_bin").values, stat, axis=0)
+    if "rep" in da.dims and da.sizes["rep"] > 1:
+        per_rep = _reduce(da.transpose(tdim, "rep", "time_bin").values, stat, axis=0)  # (rep, time_bin)
+        q = (1 - interval) / 2 * 100
+        lo, hi = nanpercentile(per_rep, q, axis=0), nanpercentile(per_rep, 100 - q, axis=0)
+    else:
+        lo = hi = None
     return centre, lo, hi
 
 
@@ -178,13 +176,11 @@ def score_vs_time(
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.25, lw=0)
         if ceiling and isinstance(ds, xr.Dataset) and "ceiling" in ds:
             band_ax = band_ax or ax.twinx()
-            c = ds["ceiling"].mean("rep", skipna=True) if "rep" in ds["ceiling"].dims else ds["ceiling"]
+            c = nanmean_over(ds["ceiling"], "rep") if "rep" in ds["ceiling"].dims else ds["ceiling"]
             v = c.transpose(_target_dim(c), "time_bin").values
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                band_ax.fill_between(x, np.nanpercentile(v, 25, axis=0), np.nanpercentile(v, 75, axis=0),
-                                     color="0.5", alpha=0.15, lw=0)
-                band_ax.plot(x, _reduce(v, stat, axis=0), color="0.4", ls="--", lw=1)
+            band_ax.fill_between(x, nanpercentile(v, 25, axis=0), nanpercentile(v, 75, axis=0),
+                                 color="0.5", alpha=0.15, lw=0)
+            band_ax.plot(x, _reduce(v, stat, axis=0), color="0.4", ls="--", lw=1)
     if band_ax is not None:
         band_ax.set_ylabel("noise ceiling (dashed; band: IQR over targets)")
     ax.set_xlabel("time (ms, bin centre)")

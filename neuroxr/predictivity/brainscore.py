@@ -51,6 +51,7 @@ from ..geometry._common import (
     _usable,
     record_label,
 )
+from ..kernels.resample import nanmedian
 from ..kernels.splits import nanmean_repeats, split_means
 from ..kernels.stats import pearson, spearman_brown, standard_error_of_the_mean
 from ..layouts import validate_features, validate_neural
@@ -66,9 +67,10 @@ _AUTO = "auto"
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence NumPy's RuntimeWarnings (all-NaN medians, constant columns): NaN results say it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    """Silence NumPy's floating-point notes (constant columns): NaN results say it. ``np.errstate`` is
+    per thread; a warning filter (``warnings.catch_warnings``) is process-wide and hid, or lost for good,
+    the warnings of a sweep's other tasks running meanwhile. All-NaN medians: :func:`nanmedian`."""
+    with np.errstate(all="ignore"):
         yield
 
 
@@ -230,7 +232,7 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
             cons[s] = spearman_brown(pearson(np.asarray(H2[s]), np.asarray(H1[s])))
     cons[:, const] = np.nan  # their halves (2c - h and h) gave r = -1, Spearman-Brown -inf
     with _quiet():  # an all-NaN split is said once below, not by NumPy per split
-        per_split = np.nanmedian(cons, axis=1)
+        per_split = nanmedian(cons, axis=1)
     if np.isnan(per_split).any():
         warn(f"{caller}: the internal-consistency ceiling is NaN: in {int(np.isnan(per_split).sum())} of {n_splits} "
              "repetition splits every neuroid's split-half r is undefined (halves constant across stimuli)"
@@ -524,7 +526,7 @@ def brainscore(
             fitted[s] = len(pls.n_iter_)  # scikit-learn stops where the targets' residual vanished
             r[s] = pearson(pls.predict(X[te])[:, back], Yv[te])
         r[:, const] = np.nan
-        per_split = np.nanmedian(r, axis=1)
+        per_split = nanmedian(r, axis=1)
     _warn_rank(ranks, fitted, n_components, fname)
     _warn_cutoff(Y_by_id, splits, const[order], np.asarray(Y.coords["neuroid_id"].values).astype(str)[order], nname)
     raw = float(per_split.mean())

@@ -18,7 +18,6 @@ one parameter set per model and neural set). To that row this module adds
 
 from __future__ import annotations
 
-import warnings
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order
+from ..kernels.resample import nanmean_over
 from ..sweep.gather import _included
 from .table import figure_entries
 
@@ -44,9 +44,7 @@ LEVEL = 0.95
 
 def _rep_mean(ds: xr.Dataset, var: str, tdim: str) -> np.ndarray:
     da = ds[var]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        da = da.mean("rep", skipna=True) if "rep" in da.dims else da
+    da = nanmean_over(da, "rep") if "rep" in da.dims else da  # all-NaN reps: NaN, silently
     return np.asarray(da.transpose(tdim).values, dtype=float)
 
 

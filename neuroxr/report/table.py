@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from ..attrs import decode_attrs
 from ..entries.kinds import DIRECTION_KINDS as DIRECTIONS
 from ..entries.layout import LIST_COLUMNS, list_entries, read_entry
 from ..errors import LayoutError, ParameterError, StoreError
+from ..kernels.resample import nanmean_over
 from ..sets import SetRef, resolve
 from ..store import StudyStore
 from ..sweep._util import EXCLUDED_COUNTS, as_counts, excluded_counts, included_summary
@@ -448,9 +448,8 @@ def _safe(name: str) -> str:
 
 
 def _rep_mean(ds: xr.Dataset) -> xr.DataArray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return ds["ev"].mean("rep", skipna=True) if "rep" in ds["ev"].dims else ds["ev"]
+    # all-NaN reps give NaN, silently: no warning filter, which is process-wide (another thread's lost)
+    return nanmean_over(ds["ev"], "rep") if "rep" in ds["ev"].dims else ds["ev"]
 
 
 def stack_layers(scores: Sequence[xr.Dataset], layers: Sequence[str]) -> xr.DataArray:

@@ -7,29 +7,7 @@ from typing import Any
 
 import numpy as np
 
-
-def nanmedian(x: np.ndarray, axis: int | None = None) -> Any:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(x, axis=axis)
-
-
-def nanmean(x: np.ndarray, axis: int | None = None) -> Any:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(x, axis=axis)
-
-
-def nanstd(x: np.ndarray, axis: int | None = None) -> Any:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanstd(x, axis=axis)
+from ..kernels.resample import nanmax, nanmean, nanmedian, nanmin, nanpercentile, nanquantile, nanstd  # noqa: F401
 
 
 def included_summary(ev: np.ndarray, included: np.ndarray) -> dict[str, Any]:

@@ -1,0 +1,183 @@
+"""Process-wide state touched from threads.
+
+A sweep's Dask workers may run several entry tasks on threads of one process, validate and a sweep's
+gathering read entries on 8 threads. Warning filters (``warnings.catch_warnings``) are process-wide
+until Python 3.14: a task that set them "for a while" hid, recorded as its own, or (its restore
+racing another's) lost for good the warnings of the tasks running beside it. NaN-reductions are
+silent on all-NaN slices without any filter; NumPy's floating-point notes use ``np.errstate`` (per
+thread).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuroxr.errors import NeuroxrWarning
+from neuroxr.layouts import neural as make_neural
+
+# modules by name (the packages' attributes of the same names are their public functions)
+compare_mod = importlib.import_module("neuroxr.kernels.compare")
+brainscore_mod = importlib.import_module("neuroxr.predictivity.brainscore")
+resample = importlib.import_module("neuroxr.kernels.resample")
+plot_common = importlib.import_module("neuroxr.plot._common")
+headline = importlib.import_module("neuroxr.report.headline")
+table = importlib.import_module("neuroxr.report.table")
+_util = importlib.import_module("neuroxr.sweep._util")
+
+
+def _with_nans(seed=0):
+    x = np.random.default_rng(seed).standard_normal((6, 4))
+    x[:, 1] = np.nan  # an all-NaN column: NaN, silently
+    x[2, 2] = np.nan
+    return x
+
+
+def _numpy(name, *args, **kwargs):
+    """NumPy's own value (its all-NaN notes silenced here, in the test's thread)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return getattr(np, name)(*args, **kwargs)
+
+
+_CALLS = {
+    "sweep nanmedian": (lambda x: _util.nanmedian(x, axis=0), lambda x: _numpy("nanmedian", x, axis=0)),
+    "sweep nanmean": (lambda x: _util.nanmean(x, axis=0), lambda x: _numpy("nanmean", x, axis=0)),
+    "sweep nanstd": (lambda x: _util.nanstd(x, axis=0), lambda x: _numpy("nanstd", x, axis=0)),
+    "sweep included_summary": (lambda x: _util.included_summary(x[:, 2], np.ones(6, bool))["median_ev"],
+                               lambda x: _numpy("nanmedian", x[:, 2])),
+    "percentile_interval": (lambda x: resample.percentile_interval(x, 0.9, nan_policy="omit"),
+                            lambda x: np.stack([_numpy("nanquantile", x, 0.05, axis=0),
+                                                _numpy("nanquantile", x, 0.95, axis=0)])),
+    "bootstrap_bias": (lambda x: resample.bootstrap_bias(np.zeros(4), x), lambda x: _numpy("nanmean", x, axis=0)),
+    "plot _reduce": (lambda x: plot_common._reduce(x, "median", axis=0), lambda x: _numpy("nanmedian", x, axis=0)),
+    "plot _quantiles": (lambda x: np.stack(plot_common._quantiles(x, axis=0)),
+                        lambda x: np.stack([_numpy("nanpercentile", x, 25, axis=0), _numpy("nanpercentile", x, 75, axis=0)])),
+    "report table _rep_mean": (lambda x: table._rep_mean(xr.Dataset({"ev": (("rep", "neuroid"), x)})).values,
+                               lambda x: _numpy("nanmean", x, axis=0)),
+    "report headline _rep_mean": (lambda x: headline._rep_mean(xr.Dataset({"ev": (("rep", "neuroid"), x)}), "ev", "neuroid"),
+                                  lambda x: _numpy("nanmean", x, axis=0)),
+}
+
+
+@pytest.mark.parametrize("name", list(_CALLS))
+def test_nan_reductions_leave_the_process_warning_filters_alone(monkeypatch, name):
+    """Each swapped in an "ignore RuntimeWarning" filter for a while (process-wide): another task's
+    RuntimeWarnings meanwhile were lost. Inside, the filters are the caller's; the numbers are NumPy's
+    and no warning is issued."""
+    seen = []
+
+    def watching(real):
+        def call(*args, **kwargs):
+            seen.append(list(warnings.filters) == outer)
+            return real(*args, **kwargs)
+        return call
+
+    for fn in ("nanmedian", "nanmean", "nanstd", "nanquantile", "nanpercentile"):
+        monkeypatch.setattr(np, fn, watching(getattr(np, fn)))
+    x = _with_nans()
+    call, reference = _CALLS[name]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outer = list(warnings.filters)
+        got = call(x)
+    assert seen and all(seen)
+    assert [str(w.message) for w in caught] == []
+    np.testing.assert_array_equal(got, reference(x))
+
+
+def test_bca_interval_leaves_the_process_warning_filters_alone(monkeypatch):
+    outer, seen = list(warnings.filters), []
+    real = np.nanmean
+
+    def nanmean(*args, **kwargs):
+        seen.append(list(warnings.filters) == outer)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(np, "nanmean", nanmean)
+    rng = np.random.default_rng(1)
+    boot, jack = rng.standard_normal((50, 3)), rng.standard_normal((10, 3))
+    boot[:, 1] = jack[:, 1] = np.nan
+    resample.bca_interval(np.zeros(3), boot, jack)
+    assert seen and all(seen)
+
+
+def test_brainscore_ceiling_leaves_the_process_warning_filters_alone(monkeypatch):
+    """Its NumPy notes are silenced per thread (np.errstate), not by a process-wide filter."""
+    outer, seen = list(warnings.filters), []
+    real = brainscore_mod.spearman_brown
+
+    def spearman_brown(*args, **kwargs):
+        seen.append(list(warnings.filters) == outer)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(brainscore_mod, "spearman_brown", spearman_brown)
+    rng = np.random.default_rng(0)
+    neur = make_neural(rng.standard_normal((12, 3, 4)), [f"img{i:02d}" for i in range(12)], ["n0", "n1", "n2"])
+    brainscore_mod.brainscore_ceiling(neur, n_splits=2)
+    assert seen and all(seen)
+
+
+def test_a_gathering_thread_loses_no_runtime_warning_of_another():
+    """A gathering thread's median (included_summary) hid, while it ran, the RuntimeWarnings of the
+    process's other threads: a user's overflow warned meanwhile was lost."""
+    inside, warned = threading.Event(), threading.Event()
+    real = np.nanmedian
+
+    def slow(*args, **kwargs):
+        inside.set()
+        warned.wait(10)
+        return real(*args, **kwargs)
+
+    np.nanmedian = slow
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t = threading.Thread(target=lambda: _util.nanmedian(np.arange(4.0)))
+            t.start()
+            assert inside.wait(10)
+            warnings.warn("the other task's overflow", RuntimeWarning, stacklevel=1)
+            warned.set()
+            t.join(10)
+    finally:
+        np.nanmedian = real
+    assert [str(w.message) for w in caught] == ["the other task's overflow"]
+
+
+def test_compare_rdms_many_neither_takes_nor_counts_another_threads_warning(monkeypatch):
+    """With NaN dissimilarities it recorded every warning issued while it compared (warnings.catch_warnings
+    with record=True, process-wide): another task's warning meanwhile was lost to its caller and counted
+    as one more comparison with NaN pairs."""
+    inside, warned = threading.Event(), threading.Event()
+    real = compare_mod._compare_vectors
+
+    def slow(*args, **kwargs):
+        inside.set()
+        warned.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compare_mod, "_compare_vectors", slow)
+    rng = np.random.default_rng(0)
+    A, B = rng.random((2, 10)), rng.random((2, 10))
+    A[0, 3] = np.nan  # row 0 of A: both of its comparisons drop a pair
+    out = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = threading.Thread(target=lambda: out.setdefault("value", compare_mod.compare_rdms_many(A, B, "spearman")))
+        t.start()
+        assert inside.wait(10)
+        warnings.warn("the other task's warning", NeuroxrWarning, stacklevel=1)
+        warned.set()
+        t.join(10)
+    said = [str(w.message) for w in caught]
+    assert "the other task's warning" in said
+    assert [s for s in said if s.startswith("compare_rdms_many:")] == [
+        "compare_rdms_many: 2 of 4 comparisons dropped dissimilarity pairs that are NaN in either RDM "
+        "(as rsatoolbox and scipy nan_policy='omit')."]
+    want = [[compare_mod.compare_rdms(A[i], B[j]) for j in range(2)] for i in range(2)]
+    np.testing.assert_allclose(out["value"], want, rtol=1e-12)

@@ -58,3 +58,27 @@ def test_features_whose_squares_underflow_are_still_refused():
         warnings.simplefilter("ignore", NeuroxrWarning)
         with pytest.raises(LayoutError, match=r"^rdm: obj \(features\): the features' squared norms fall below"):
             rdm(nx.features(X, _ids(6)))
+
+
+def test_alpha_0_outside_the_training_span_is_refused_naming_the_function_and_network():
+    """docs/geometry.md, "Held-out stimuli and null spaces": alpha = 0 scoring stimuli outside the training
+    span raises a one-line ParameterError; split_distance and pairwise_distances(test_data=...) refuse alike.
+    Their messages began 'LinearMetric:' and named 'X' (pairwise_distances has neither), not the network."""
+    from neuroxr.errors import ParameterError
+    from neuroxr.geometry import pairwise_distances, split_distance
+
+    rng = np.random.default_rng(0)
+    n = 20
+    X = rng.normal(size=(n, 50))
+    Y = X[:, :30] @ rng.normal(size=(30, 40)) + rng.normal(size=(n, 40))
+    FX, FY = nx.features(X, _ids(n), model="netA", layer="l"), nx.features(Y, _ids(n), model="netB", layer="l")
+    tail = r"alpha=0 \(full whitening\) is undefined for these stimuli: "
+    with pytest.raises(ParameterError, match=rf"^split_distance: {tail}X \(netA/l\) has 50 units, its 10 training"):
+        split_distance(FX, FY, alpha=0)
+    train = {"a": FX.isel(stimulus=slice(0, 14)), "b": FY.isel(stimulus=slice(0, 14))}
+    test = {"a": FX.isel(stimulus=slice(14, n)), "b": FY.isel(stimulus=slice(14, n))}
+    with pytest.raises(ParameterError, match=rf"^pairwise_distances: {tail}test_data\['a'\] has 50 units, its 14 training"):
+        pairwise_distances(train, test_data=test, alpha=0)
+    # the training distances are still scored at alpha = 0, and alpha > 0 scores the held-out ones
+    assert np.isfinite(pairwise_distances(train, alpha=0).values).all()
+    assert np.isfinite(pairwise_distances(train, test_data=test, alpha=0.5)["test"].values).all()

@@ -262,8 +262,8 @@ class LinearMetric(_EstimatorAPI):
         """Alignment map of ``Y`` (see the class's attributes); built on first use."""
         return self._fitted_map("Wy_")
 
-    def _check_span(self, X: Any, span: Any, name: str) -> None:
-        """At ``alpha = 0``: refuse rows (centred) with components outside the training span ``span``."""
+    def _check_span(self, X: Any, span: Any, name: str, caller: str = "LinearMetric") -> None:
+        """At ``alpha = 0``: refuse rows (centred) outside the training span ``span`` (``caller``: the function called)."""
         if span is None:
             return
         xp = get_namespace(X)
@@ -272,7 +272,7 @@ class LinearMetric(_EstimatorAPI):
         if float(xp.sqrt(xp.sum(R * R))) > OUTSIDE_SPAN_RTOL * norm:
             p, r = int(span.shape[0]), int(span.shape[1])
             raise ParameterError(
-                f"LinearMetric: alpha=0 (full whitening) is undefined for these stimuli: {name} has {p} units, its "
+                f"{caller}: alpha=0 (full whitening) is undefined for these stimuli: {name} has {p} units, its "
                 f"{self.n_train_} training stimuli span {r} directions and the stimuli scored lie partly outside them, "
                 f"where there is no variance to whiten; reduce the units below the training stimuli (e.g. PCA to at most "
                 f"{r} components) or use alpha > 0."
@@ -296,21 +296,21 @@ class LinearMetric(_EstimatorAPI):
         it (the same norms and pairing)."""
         return self._aligned(X, Y)[:2]
 
-    def _aligned(self, X: Any, Y: Any) -> tuple[Any, Any, tuple[bool, bool]]:
-        """:meth:`transform`'s ``(tX, tY)`` and whether each input is constant (centred to zero: no shape)."""
+    def _aligned(self, X: Any, Y: Any, caller: str = "LinearMetric", names: Any = None) -> tuple[Any, Any, tuple[bool, bool]]:
+        """:meth:`transform`'s ``(tX, tY)``, whether each input is constant (centred to zero); ``caller``'s messages."""
         if "_maps" not in vars(self):
             from sklearn.exceptions import NotFittedError  # scikit-learn's convention; imported only here
             raise NotFittedError("This LinearMetric instance is not fitted yet; call fit(X, Y) (or fit_distance) first.")
-        names = self._names(X, Y)
-        X, Y = (in_unit_order(A, i, nm, "LinearMetric") for A, i, nm in zip((X, Y), getattr(self, "unit_ids_", (None, None)), names))
-        X, Y = same_library(on_fit_device(self._arrays(X, Y), self.mx_), list(names), "LinearMetric", self.mx_.dtype)  # fit's dtype
+        names = names or self._names(X, Y)
+        X, Y = (in_unit_order(A, i, nm, caller) for A, i, nm in zip((X, Y), getattr(self, "unit_ids_", (None, None)), names))
+        X, Y = same_library(on_fit_device(self._arrays(X, Y), self.mx_), list(names), caller, self.mx_.dtype)  # fit's dtype
         for A, m, nm in ((X, self.mx_, names[0]), (Y, self.my_, names[1])):
             if int(A.shape[1]) != int(m.shape[0]):
-                raise LayoutError(f"LinearMetric: {nm} has {int(A.shape[1])} units (columns, dim 'unit') but was fitted with "
+                raise LayoutError(f"{caller}: {nm} has {int(A.shape[1])} units (columns, dim 'unit') but was fitted with "
                                   f"{int(m.shape[0])}; pass the units the metric was fitted on, or fit it again.")
         Xc, Yc = _s.centre(X, self.mx_), _s.centre(Y, self.my_)  # (constant up to rounding: zero)
-        self._check_span(Xc, getattr(self, "span_x_", None), names[0])
-        self._check_span(Yc, getattr(self, "span_y_", None), names[1])
+        self._check_span(Xc, getattr(self, "span_x_", None), names[0], caller)
+        self._check_span(Yc, getattr(self, "span_y_", None), names[1], caller)
         xp = get_namespace(Xc, Yc)
         const = (not bool(xp.any(Xc != 0)), not bool(xp.any(Yc != 0)))
         if not self._wide:
@@ -330,13 +330,13 @@ class LinearMetric(_EstimatorAPI):
         with a warning for a constant input, as :meth:`distance`."""
         return self.fit(X, Y)._distance(X, Y, "LinearMetric", training=True)
 
-    def _scored(self, X: Any, Y: Any, training: bool = False) -> tuple[float, tuple[bool, bool]]:
+    def _scored(self, X: Any, Y: Any, training: bool = False, caller: str = "LinearMetric", names: Any = None) -> tuple[float, Any]:
         """:meth:`distance` and whether each input is constant; ``training``: of the data the fit was
         made on, for a wide fit (``alpha > 0``) from the whitened training coordinates it kept,
         without projecting ``X``, ``Y`` again (``alpha = 0``: the span check runs on them)."""
         if training and self._wide and float(self.alpha) != 0.0:
             return _s.shape_score(*_s.aligned(*self._train, self._maps[4]), self.score_method), self._constant
-        tX, tY, const = self._aligned(*canonical_pair(X, Y))
+        tX, tY, const = self._aligned(*canonical_pair(X, Y), caller, names)
         return _s.shape_score(tX, tY, self.score_method), const
 
     def _distance(self, X: Any, Y: Any, caller: str, training: bool = False, names: tuple[str, str] | None = None) -> float:
@@ -410,13 +410,14 @@ def pairwise_distances(
     shown_tr = _shown(train_data, "train_data")
     if Xs:
         check_shape_stimuli(int(np.shape(Xs[0])[0]), bool(center_columns), "train_data", caller)
-    Ts = None
+    Ts, shown_te = None, []
     if test_data is not None:
         test_data = held_out_networks(train_data, test_data, caller)
         Ts, _, _ = _as_network_list(test_data, "test_data", caller)
+        shown_te = _shown(test_data, "test_data")
         if len(Ts) != len(Xs):
             raise LayoutError(f"{caller}: {len(Xs)} train and {len(Ts)} test networks; give the same networks in test_data.")
-        for nt, nx_, T, X in zip(_shown(test_data, "test_data"), shown_tr, Ts, Xs):
+        for nt, nx_, T, X in zip(shown_te, shown_tr, Ts, Xs):
             if int(T.shape[1]) != int(X.shape[1]):
                 raise LayoutError(f"{caller}: {nt} has {int(T.shape[1])} units (columns, dim 'unit'), {nx_} {int(X.shape[1])}; "
                                   "give each network's held-out stimuli on the units it is fitted on.")
@@ -433,7 +434,7 @@ def pairwise_distances(
         est = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
         est.finalize_fit(ci, cj)
         tr, const = est._scored(Xs[i], Xs[j], training=True)
-        te, const_te = est._scored(Ts[i], Ts[j]) if Ts is not None else (math.nan, (False, False))
+        te, const_te = est._scored(Ts[i], Ts[j], False, caller, (shown_te[i], shown_te[j])) if Ts is not None else (math.nan, (False, False))
         return tr, te, (*const, *const_te)  # which inputs are constant, for the one warning (not in a task's thread)
 
     tasks = {}
@@ -446,7 +447,6 @@ def pairwise_distances(
     else:
         results = dask.compute(*tasks.values(), scheduler=scheduler or "threads")
     Dtr, Dte = np.zeros((m, m)), np.zeros((m, m))
-    shown_te = _shown(test_data, "test_data") if Ts is not None else []
     undefined: dict[str, bool] = {}  # the constant networks with NaN distances, for one warning
     for (i, j), (tr, te, c) in zip(tasks, results):
         Dtr[i, j] = Dtr[j, i] = tr
@@ -459,7 +459,7 @@ def pairwise_distances(
     if Ts is not None:
         for i in range(m):
             est = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method).fit(Xs[i], Xs[i])
-            Dte[i, i], c = est._scored(Ts[i], Ts[i])
+            Dte[i, i], c = est._scored(Ts[i], Ts[i], False, caller, (shown_te[i], shown_te[i]))
             undefined.update({shown_te[i]: True} if c[0] and math.isnan(Dte[i, i]) else {})
     warn_undefined_shape(caller, bool(undefined), undefined.items())
     coords = {"network": names, "network_": names}
@@ -536,7 +536,7 @@ def split_distance(
     Xa, Ya = (asarray(A.values, backend) for A in (X, Y)) if device else (X, Y)
     rows = take_rows if device else (lambda A, s: A.isel(stimulus=s))
     metric.fit(rows(Xa, tr), rows(Ya, tr))
-    (d_tr, c_tr), (d_te, c_te) = (metric._scored(rows(Xa, s), rows(Ya, s), s is tr) for s in (tr, te))
+    (d_tr, c_tr), (d_te, c_te) = (metric._scored(rows(Xa, s), rows(Ya, s), s is tr, "split_distance", names) for s in (tr, te))
     warn_undefined_shape("split_distance", math.isnan(d_tr) or math.isnan(d_te), zip(names, (c_tr[0] or c_te[0], c_tr[1] or c_te[1])))
     split = np.full(ids.size, "train", dtype=object)
     split[te] = "test"

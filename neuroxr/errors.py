@@ -140,8 +140,13 @@ def warn(msg: str, category: type[Warning] = NeuroxrWarning) -> None:
     is raised. Every warning neuroxr issues about the data goes through here."""
     import warnings
 
-    for said in getattr(_RECORDERS, "open", ()):
+    opened, held = getattr(_RECORDERS, "open", []), getattr(_RECORDERS, "held", [])
+    inner = held[-1][0] if held else 0  # recorders opened inside the innermost holding() block see it now
+    for said in opened[inner:]:
         said.append((msg, category))
+    if held:  # held for the block's owner, who issues it (once, grouped) with this function
+        held[-1][1].append((msg, category))
+        return
     warnings.warn(msg, category, stacklevel=external_stacklevel())
 
 
@@ -156,7 +161,28 @@ def recording() -> Iterator[list[tuple[str, type[Warning]]]]:
     try:
         yield said
     finally:
-        opened.remove(said)
+        _drop(opened, said)
+
+
+@contextlib.contextmanager
+def holding() -> Iterator[list[tuple[str, type[Warning]]]]:
+    """The warnings :func:`warn` would issue in this thread within the block, held instead as
+    ``(message, category)`` for the block's owner to issue (once each, grouped). Other threads'
+    warnings are neither seen nor held, unlike ``warnings.catch_warnings``, whose filters and
+    recorder are the whole process's while it is open."""
+    state = _RECORDERS.__dict__
+    held: list[tuple[str, type[Warning]]] = []
+    entry = (len(state.setdefault("open", [])), held)
+    state.setdefault("held", []).append(entry)
+    try:
+        yield held
+    finally:
+        _drop(state["held"], entry)
+
+
+def _drop(stack: list[Any], item: Any) -> None:
+    """Remove ``item`` itself from ``stack`` (not the first item equal to it: two empty lists are equal)."""
+    del stack[next(i for i in range(len(stack) - 1, -1, -1) if stack[i] is item)]
 
 
 def install_advice(module: str) -> str:

@@ -181,3 +181,86 @@ def test_compare_rdms_many_neither_takes_nor_counts_another_threads_warning(monk
         "(as rsatoolbox and scipy nan_policy='omit')."]
     want = [[compare_mod.compare_rdms(A[i], B[j]) for j in range(2)] for i in range(2)]
     np.testing.assert_allclose(out["value"], want, rtol=1e-12)
+
+
+def test_a_time_resolved_call_neither_takes_nor_loses_another_threads_warning():
+    """Scoring bin by bin held each bin's warnings in a process-wide recorder (``catch_warnings(record=
+    True)``): a warning another thread issued meanwhile was taken as this call's, issued again with this
+    call's time bins appended, and lost to its own caller. Each call now holds its own thread's warnings
+    only (:func:`neuroxr.errors.holding`)."""
+    from conftest import time_sets
+
+    import neuroxr as nx
+    from neuroxr.errors import warn
+    from neuroxr.predictivity.time import by_bins
+
+    F, A, _ = time_sets()
+    inside, warned = threading.Event(), threading.Event()
+
+    def direction(features, neural):
+        if not inside.is_set():  # bin 0: the other thread warns while this bin is scored
+            inside.set()
+            warned.wait(10)
+        warn("a note of this call's bins")
+        return nx.forward(features, neural, reps=2, noise_ceiling=False)
+
+    got = []
+    worker = threading.Thread(target=lambda: got.append(by_bins(direction, {"features": F, "neural": A}, ("neural",))))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        worker.start()
+        assert inside.wait(10)
+        warnings.warn("the other thread's own warning", NeuroxrWarning, stacklevel=1)
+        warned.set()
+        worker.join(10)
+    said = [str(w.message) for w in caught]
+    assert got and got[0].sizes["time_bin"] == 3
+    assert said.count("the other thread's own warning") == 1 and not any("own warning (time bin" in s for s in said)
+    assert said.count("a note of this call's bins (time bins 0, 1, 2)") == 1
+
+
+def test_holding_keeps_nested_blocks_and_recorders_apart():
+    """Held warnings go to the innermost block of this thread; a recorder opened inside the block sees
+    them at once, one opened outside when the owner issues them (never twice)."""
+    from neuroxr.errors import holding, recording, warn
+
+    with recording() as outer_said, holding() as outer:
+        with holding() as inner, recording() as inner_said:
+            warn("held inside")
+        assert inner == inner_said == [("held inside", NeuroxrWarning)] and outer == [] and outer_said == []
+        warn("held outside")
+    assert outer == [("held outside", NeuroxrWarning)] and outer_said == []
+    with recording() as a, recording() as b:  # two empty recorders are equal lists: each closes itself
+        pass
+    with recording() as c:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            warn("said")
+    assert a == b == [] and c == [("said", NeuroxrWarning)]
+
+
+def test_checking_a_sweep_config_hides_no_other_threads_warning(monkeypatch, sweep_copy):
+    """validate_config checks the plan quietly (the sweep says what it leaves out); it did so by ignoring
+    NeuroxrWarning in the whole process for a while, so another thread's warning was lost."""
+    from neuroxr.errors import warn
+    from neuroxr.sweep import checks
+    from neuroxr.sweep.config import validate_config
+
+    inside, warned = threading.Event(), threading.Event()
+
+    def check_plan(*args, **kwargs):
+        inside.set()
+        warned.wait(10)
+        warn("the plan leaves something out")  # said by the sweep, not by the check
+
+    monkeypatch.setattr(checks, "check_plan", check_plan)
+    path = sweep_copy()
+    worker = threading.Thread(target=validate_config, args=({"directions": ["forward"]},), kwargs={"store": str(path)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        worker.start()
+        assert inside.wait(10)
+        warnings.warn("the other thread's own warning", NeuroxrWarning, stacklevel=1)
+        warned.set()
+        worker.join(10)
+    assert [str(w.message) for w in caught] == ["the other thread's own warning"]

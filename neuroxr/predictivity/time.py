@@ -20,7 +20,6 @@ Temporal generalisation (fit at bin ``t1``, test at bin ``t2``) is in
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +37,7 @@ from ..errors import (
     ParameterError,
     code_name,
     examples,
+    holding,
     warn,
     where,
 )
@@ -192,8 +192,7 @@ def by_bins_drawn(prepare: Callable[..., tuple[np.ndarray, Any]], draw: Callable
         prepared.append(state)
         return xr.Dataset(coords={"stimulus_id": ("stimulus", np.asarray(ids))})
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with holding() as caught:  # this thread's warnings alone (no process-wide recorder)
         union = np.asarray(by_bins(first, args, timed, caller, names)["stimulus_id"].values)
         pending = iter(prepared)
 
@@ -204,7 +203,7 @@ def by_bins_drawn(prepare: Callable[..., tuple[np.ndarray, Any]], draw: Callable
             return draw(state, union)
 
         out = by_bins(second, args, timed, caller, names)
-    for message, category in dict.fromkeys((str(w.message), w.category) for w in caught):  # a bin's error said once
+    for message, category in dict.fromkeys(caught):  # a bin's error said once
         warn(message, category)
     return out
 
@@ -265,8 +264,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     left: dict[int, dict[str, int]] = {}  # a bin's counts where missing values left too few stimuli (too_few_left)
     failed: list[tuple[int, NeuroxrError]] = []  # bins refused before any bin was scored
     for t in range(first.sizes["time_bin"]):
-        with warnings.catch_warnings(record=True) as caught:  # one warning per message, naming its bins
-            warnings.simplefilter("always")
+        with holding() as caught:  # one warning per message, naming its bins (this thread's alone)
             try:
                 out.append(fn(**rest, **{k: bin_slice(v, t) for k, v in arrays.items()}))
             except NoPredictor as exc:  # this bin's design (a time-resolved input) is dead: name the bin
@@ -279,8 +277,8 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
             except (LayoutError, ParameterError) as exc:  # refused at this bin: of this bin alone if another scores
                 out.append(None)
                 failed.append((t, exc))
-        for w in caught:
-            seen.setdefault((str(w.message), w.category), []).append(t)
+        for said in caught:
+            seen.setdefault(said, []).append(t)
         if failed and any(r is not None for r in out):  # a bin scores, another is refused: name the refused one
             _warn_seen(seen)  # the refused bin's warnings say why (e.g. the stimuli it excluded)
             raise _refused_bin(failed[0][1], args, arrays, shown, failed[0][0], caller) from None

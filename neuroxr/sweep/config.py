@@ -18,7 +18,7 @@ import numpy as np
 
 from ..backend import BACKENDS
 from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
-from ..errors import NeuroxrError, NeuroxrWarning, ParameterError, SweepConfigError, shown
+from ..errors import NeuroxrError, ParameterError, SweepConfigError, holding, shown
 from ..kernels.regressors import REGRESSORS
 from ..kernels.resample import BIAS_BOOT_DEFAULT, BIAS_BOOT_METHODS
 from ..layouts import METRICS
@@ -461,12 +461,9 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     inference = check_inference(out.get("inference"), kw)
     check_cluster_options(out.get("scheduler"), out, spelling={"client": "scheduler", "local": "leave out scheduler"})
     if store is not None:  # the sweep's own checks of its plan (the one place, neuroxr.sweep.checks)
-        import warnings
-
         from .checks import check_plan
 
-        with warnings.catch_warnings():  # what the plan leaves out is said once, by the sweep that plans it
-            warnings.simplefilter("ignore", NeuroxrWarning)
+        with holding():  # what the plan leaves out is said once, by the sweep that plans it (this thread's alone)
             check_plan(store, kw, out.get("metric_options"), inference, out.get("models"), out.get("layers"),
                        out.get("neural"), out.get("directions", ("forward", "reverse")), out.get("regions"),
                        out.get("selection_seed"))

@@ -82,3 +82,114 @@ def test_alpha_0_outside_the_training_span_is_refused_naming_the_function_and_ne
     # the training distances are still scored at alpha = 0, and alpha > 0 scores the held-out ones
     assert np.isfinite(pairwise_distances(train, alpha=0).values).all()
     assert np.isfinite(pairwise_distances(train, test_data=test, alpha=0.5)["test"].values).all()
+
+
+def test_scalar_results_are_labeled_float64_and_store_to_netcdf(tmp_path):
+    """docs/geometry.md, "Scalar results are labeled too": cka, effective_dimensionality and compare_rdms with
+    one method return a 0-d float64 DataArray named cka / effective_dimensionality / rdm_similarity, attrs
+    recording the inputs' labels (model.layer), and res.to_netcdf(path) stores it."""
+    import xarray as xr
+
+    from neuroxr.geometry import compare_rdms
+
+    rng = np.random.default_rng(4)
+    n = 9
+    F = nx.features(rng.normal(size=(n, 5)), _ids(n), model="net", layer="conv1")
+    G = nx.features(rng.normal(size=(n, 3)), _ids(n), model="net", layer="fc")
+    results = {"cka": cka(F, G), "effective_dimensionality": effective_dimensionality(F),
+               "rdm_similarity": compare_rdms(rdm(F), rdm(G), "pearson")}
+    for name, res in results.items():
+        assert res.name == name and res.ndim == 0 and res.dtype == np.float64
+        assert res.attrs["source"] == "net.conv1"
+        res.to_netcdf(tmp_path / f"{name}.nc")
+        with xr.open_dataarray(tmp_path / f"{name}.nc") as back:
+            assert float(back) == float(res) and back.attrs["source"] == "net.conv1"
+    assert results["cka"].attrs["target"] == "net.fc"
+    assert float(results["cka"]) == pytest.approx(_cka_reference(F.values, G.values), rel=1e-12)
+
+
+def _hsic_unbiased_exact(X: np.ndarray, Y: np.ndarray):
+    """Song et al. 2012's unbiased HSIC of linear kernels, in exact rational arithmetic."""
+    from fractions import Fraction
+
+    n = X.shape[0]
+    Xf, Yf = [[Fraction(v) for v in r] for r in X], [[Fraction(v) for v in r] for r in Y]
+    K = [[sum(a * b for a, b in zip(Xf[i], Xf[j])) if i != j else Fraction(0) for j in range(n)] for i in range(n)]
+    L = [[sum(a * b for a, b in zip(Yf[i], Yf[j])) if i != j else Fraction(0) for j in range(n)] for i in range(n)]
+    trace = sum(K[i][j] * L[j][i] for i in range(n) for j in range(n))
+    cK, cL = [sum(row) for row in K], [sum(row) for row in L]
+    return (trace + sum(cK) * sum(cL) / ((n - 1) * (n - 2)) - 2 * sum(a * b for a, b in zip(cK, cL)) / (n - 2)) / (n * (n - 3))
+
+
+@pytest.mark.parametrize("far", [1.0, 1e8])
+def test_debiased_cka_is_song_et_al_unbiased_hsic_also_with_one_stimulus_far_away(far):
+    """docs/geometry.md, "CKA": debiased=True is the debiased HSIC of Song et al. 2012; with one stimulus
+    far from the others (features 1e8 times theirs) it keeps its digits (3 % off before)."""
+    rng = np.random.default_rng(5)
+    n = 8
+    X, Y = rng.normal(size=(n, 5)), rng.normal(size=(n, 3))
+    X[0] *= far
+    xy, xx, yy = (_hsic_unbiased_exact(A, B) for A, B in ((X, Y), (X, X), (Y, Y)))
+    want = float(xy) / np.sqrt(float(xx) * float(yy))
+    got = float(cka(nx.features(X, _ids(n)), nx.features(Y, _ids(n)), debiased=True))
+    assert got == pytest.approx(want, rel=1e-12 if far == 1.0 else 1e-7)
+
+
+def test_a_cut_gram_dataset_gives_the_kept_stimuli_numbers_and_nan_when_they_are_constant():
+    """docs/geometry.md: a Gram Dataset cut to some of its stimuli is centred again over the stimuli kept:
+    cka and effective_dimensionality give the kept stimuli's numbers; features constant on them make both
+    NaN with the constant-input warning."""
+    from neuroxr.geometry import gram
+
+    rng = np.random.default_rng(6)
+    n = 12
+    X, Y = rng.normal(size=(n, 7)), rng.normal(size=(n, 5))
+    keep = [0, 2, 3, 5, 7, 8, 11]
+    G = gram(nx.features(X, _ids(n))).isel(stimulus=keep, stimulus_=keep)
+    Yk = nx.features(Y[keep], np.array(_ids(n))[keep])
+    assert float(cka(G, Yk)) == pytest.approx(_cka_reference(X[keep], Y[keep]), rel=1e-12)
+    ev = np.linalg.eigvalsh(np.cov(X[keep].T))
+    assert float(effective_dimensionality(G)) == pytest.approx(ev.sum() ** 2 / (ev**2).sum(), rel=1e-12)
+    Z = np.full((n, 4), 3.0)
+    Z[0] = rng.normal(size=4)  # varies only at the stimulus cut away
+    Gz = gram(nx.features(Z, _ids(n))).isel(stimulus=keep[1:], stimulus_=keep[1:])
+    with pytest.warns(NeuroxrWarning, match="^cka: a has constant features"):
+        assert np.isnan(float(cka(Gz, Yk.isel(stimulus=slice(1, None)))))
+    with pytest.warns(NeuroxrWarning, match="^effective_dimensionality: obj has constant features"):
+        assert np.isnan(float(effective_dimensionality(Gz)))
+
+
+def test_linear_metric_follows_the_scikit_learn_estimator_protocol():
+    """docs/geometry.md, "Shape metrics": score = -distance; get_params / set_params; netrep's defaults."""
+    from neuroxr.geometry import LinearMetric
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(15, 4))
+    Y = X @ rng.normal(size=(4, 6)) + 0.3 * rng.normal(size=(15, 6))
+    m = LinearMetric()
+    assert m.get_params() == {"alpha": 1.0, "center_columns": True, "zero_pad": True, "score_method": "angular"}
+    m.fit(X, Y)
+    assert m.score(X, Y) == -m.distance(X, Y)
+    assert m.set_params(alpha=0.5) is m and m.get_params()["alpha"] == 0.5
+
+
+def test_the_comparisons_of_several_rdms_sum_the_pairs_they_drop():
+    """docs/geometry.md, "NaN rule": compare_rdms_many sums n_pairs_dropped over its comparisons, and
+    rdm_noise_ceiling over each subject against the pool of all (NaN left out of the pool's mean)."""
+    from neuroxr.geometry import as_rdm, compare_rdms, compare_rdms_many, rdm_noise_ceiling
+
+    rng = np.random.default_rng(8)
+    n = 7
+
+    def with_holes(holes):
+        v = rng.random(n * (n - 1) // 2)
+        v[holes] = np.nan
+        return as_rdm(v, stimulus_id=_ids(n))
+
+    A1, A2, B1, B2 = with_holes([0]), with_holes([]), with_holes([]), with_holes([5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        each = [compare_rdms(a, b).attrs["n_pairs_dropped"] for a in (A1, A2) for b in (B1, B2)]
+        assert each == [1, 2, 0, 1]
+        assert compare_rdms_many([A1, A2], [B1, B2]).attrs["n_pairs_dropped"] == sum(each)
+        assert rdm_noise_ceiling([A1, A2, B2]).attrs["n_pairs_dropped"] == 2

@@ -264,3 +264,40 @@ def test_checking_a_sweep_config_hides_no_other_threads_warning(monkeypatch, swe
         warned.set()
         worker.join(10)
     assert [str(w.message) for w in caught] == ["the other thread's own warning"]
+
+
+def test_reading_a_temporal_assembly_hides_no_other_threads_warning(monkeypatch):
+    """from_brainscore says what it leaves out of a temporal assembly once, at its first bin; it silenced
+    the later bins by ignoring NeuroxrWarning in the whole process, so another thread's warning was lost."""
+    from neuroxr.io import brainscore as io_brainscore
+
+    rng = np.random.default_rng(0)
+    stim, bins = ["s0", "s1", "s2", "s0", "s1", "s2"], [(0, 10), (10, 20)]
+    asm = xr.DataArray(rng.normal(size=(6, 3, 2)), dims=("presentation", "neuroid", "time_bin"),
+                       coords={"stimulus_id": ("presentation", stim), "repetition": ("presentation", [0, 0, 0, 1, 1, 1]),
+                               "neuroid_id": ("neuroid", ["n0", "n1", "n2"]),
+                               "time_bin_start": ("time_bin", [b[0] for b in bins]),
+                               "time_bin_end": ("time_bin", [b[1] for b in bins])},
+                       attrs={"grid": [1, 2]})  # left out, with a warning, in each bin
+    real, calls, inside, warned = io_brainscore.from_brainscore, [], threading.Event(), threading.Event()
+
+    def per_bin(one, **kw):  # the second bin's reading: the other thread warns meanwhile
+        calls.append(1)
+        if len(calls) == 2:
+            inside.set()
+            warned.wait(10)
+        return real(one, **kw)
+
+    monkeypatch.setattr(io_brainscore, "from_brainscore", per_bin)
+    got = []
+    worker = threading.Thread(target=lambda: got.append(real(asm)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        worker.start()
+        assert inside.wait(10)
+        warnings.warn("the other thread's own warning", NeuroxrWarning, stacklevel=1)
+        warned.set()
+        worker.join(10)
+    said = [str(w.message) for w in caught]
+    assert got and got[0].sizes["time_bin"] == 2 and "the other thread's own warning" in said
+    assert sum("['grid']" in s for s in said) == 1  # what is left out: said once

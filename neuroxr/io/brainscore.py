@@ -10,14 +10,15 @@ and ``error``.
 
 from __future__ import annotations
 
-import warnings
+import contextlib
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, NeuroxrWarning, shown, warn
+from ..errors import LayoutError, holding, shown, warn
+from ..kernels.resample import nanmean, nanmedian
 from ..kernels.stats import standard_error_of_the_mean
 from ..layouts import NEURAL_OPTIONAL_COORDS, validate_neural, validate_scores
 from ..time_bins import check_distinct_bins
@@ -271,9 +272,7 @@ def _time_resolved(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: st
     for t in range(assembly.sizes["time_bin"]):
         one = assembly.isel(time_bin=t)
         one = one.drop_vars([c for c in one.coords if c in edges or c in per_bin_coords or c in across])
-        with warnings.catch_warnings():
-            if t:  # the fields left out are the same in every bin: said once
-                warnings.simplefilter("ignore", NeuroxrWarning)
+        with holding() if t else contextlib.nullcontext():  # the fields left out are the same in every bin: said once
             per_bin.append(from_brainscore(one, stimulus_coord=stimulus_coord, repeat_coord=repeat_coord, name=name))
     da = xr.concat(per_bin, dim="time_bin", coords="minimal", compat="override", combine_attrs="override")
     da = da.transpose("stimulus", "neuroid", "repeat", "time_bin")
@@ -383,9 +382,7 @@ def _per_target(da: xr.DataArray, dim: str, score_cls: type, included: xr.DataAr
 def _pooled(v: np.ndarray, inc: np.ndarray, pool: Any) -> tuple[np.ndarray, np.ndarray]:
     """The pool over the included targets of the rep-mean, and the per-rep pool, of ``v`` ``(target, rep, ...)``."""
     v = np.where(inc[:, None], v, np.nan)
-    with warnings.catch_warnings():  # a bin without included targets (or data) is NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return pool(np.nanmean(v, axis=1), axis=0), pool(v, axis=0)
+    return pool(nanmean(v, axis=1), axis=0), pool(v, axis=0)  # a bin without included targets (or data): NaN
 
 
 def to_brainscore_score(
@@ -450,7 +447,7 @@ def to_brainscore_score(
         raise LayoutError(f"variable: scores have no variable {var!r}; found {sorted(map(str, scores.data_vars))}.")
     # neuroxr's ev is always in percent (a store may not carry the variable's units attr)
     scale = 100.0 if var == "ev" or scores[var].attrs.get("units") == "percent" else 1.0
-    pool = np.nanmedian if aggregate == "median" else np.nanmean
+    pool = nanmedian if aggregate == "median" else nanmean
     tail = ("time_bin",) if "time_bin" in scores.dims else ()
     included = scores["included"] if "included" in scores.data_vars else None
     shape = (scores.sizes[dim], *(scores.sizes[d] for d in tail))

@@ -193,3 +193,31 @@ def test_the_comparisons_of_several_rdms_sum_the_pairs_they_drop():
         assert each == [1, 2, 0, 1]
         assert compare_rdms_many([A1, A2], [B1, B2]).attrs["n_pairs_dropped"] == sum(each)
         assert rdm_noise_ceiling([A1, A2, B2]).attrs["n_pairs_dropped"] == 2
+
+
+def test_reordering_named_networks_changes_no_cluster_label():
+    """Stimulus/network order never changes a number: cluster_distances merged named networks in name
+    order (no partition changed) but numbered the clusters by first appearance in the rows as given, so
+    reordering a labeled distance matrix renamed the clusters (procrustes_kmeans' labels did not change)."""
+    import xarray as xr
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    from neuroxr.geometry import cluster_distances
+
+    rng = np.random.default_rng(1)
+    m = 7
+    D = squareform(pdist(rng.normal(size=(m, 3))))
+    names = [f"net{i}" for i in range(m)]
+    Dl = xr.DataArray(D, dims=("network", "network_"), coords={"network": names, "network_": names})
+    ref = cluster_distances(Dl, 3)
+    # the partition is scipy's; numbered by first appearance in name order
+    want = fcluster(linkage(squareform(D), "average"), 3, "maxclust")
+    first = {c: i for i, c in enumerate(dict.fromkeys(want))}
+    np.testing.assert_array_equal(ref.values, [first[c] for c in want])
+    for seed in range(4):
+        p = np.random.default_rng(seed).permutation(m)
+        got = cluster_distances(Dl.isel(network=p, network_=p), 3)
+        assert got["network"].values.tolist() == [names[i] for i in p]
+        np.testing.assert_array_equal(got.sortby("network").values, ref.values)
+        np.testing.assert_array_equal(cluster_distances(D[np.ix_(p, p)], 3, names=[names[i] for i in p]).sortby("network").values,
+                                      ref.values)

@@ -349,10 +349,11 @@ def cluster_distances(D: Any, n_clusters: int, method: str = "average", names: S
 
     Returns
     -------
-    DataArray (network,) of int cluster labels, 0-based, numbered in order of first appearance;
+    DataArray (network,) of int cluster labels, 0-based, numbered in order of first appearance (named
+    networks: in name order);
     attrs ``method`` and ``linkage`` (the scipy linkage matrix, flattened, shape (m - 1) x 4, its
     leaves the rows of ``D`` as given). Named networks (a labeled ``D``, ``names``) are merged in the
-    order of their names, so reordering them changes no partition also where merges tie (scipy
+    order of their names, so reordering them changes no partition and no label also where merges tie (scipy
     takes a tie in row order); one network is one cluster.
     """
     from scipy.cluster.hierarchy import fcluster, linkage
@@ -380,7 +381,10 @@ def cluster_distances(D: Any, n_clusters: int, method: str = "average", names: S
              f"{'' if first.size == 1 else 's'}: merges tie at the height of the cut (equal distances, identical networks), "
              "and scipy's fcluster(criterion='maxclust') splits none of them; attrs['n_clusters'] is the number asked for. "
              "Pass another n_clusters, or read the tree in attrs['linkage'].")
-    number = {c: i for i, c in enumerate(raw[np.sort(first)])}
+    # numbered in order of first appearance among the networks in name order (positional ones: as given), so
+    # reordering named networks changes no label either
+    seen = raw[order]
+    number = {c: i for i, c in enumerate(seen[np.sort(np.unique(seen, return_index=True)[1])])}
     labels = np.array([number[c] for c in raw], dtype=np.int64)
     return xr.DataArray(labels, dims=("network",), coords={"network": nm}, name="cluster",
                         attrs={"method": method, "n_clusters": int(n_clusters), "linkage": Z.ravel().tolist()})

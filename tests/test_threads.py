@@ -301,3 +301,48 @@ def test_reading_a_temporal_assembly_hides_no_other_threads_warning(monkeypatch)
     said = [str(w.message) for w in caught]
     assert got and got[0].sizes["time_bin"] == 2 and "the other thread's own warning" in said
     assert sum("['grid']" in s for s in said) == 1  # what is left out: said once
+
+
+class _MeetingSession(str):
+    """A sweep's session id whose comparisons with older sessions wait (up to 1 s) for a second task to
+    compare too: two tasks opening the sweep's store at once, as on a worker with several threads."""
+
+    arrived = 0
+    both = threading.Event()
+
+    def __ne__(self, other):
+        type(self).arrived += 1
+        if type(self).arrived == 2:
+            type(self).both.set()
+        type(self).both.wait(1)
+        return str.__ne__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_tasks_opening_their_sweeps_store_at_once_share_one(tmp_path, monkeypatch):
+    """Each worker keeps one cached store per sweep and drops the earlier sweeps'. Two tasks of a new sweep
+    opening it at once on one worker's threads both dropped the earlier store (the second: KeyError) and
+    made a store each."""
+    from conftest import two_animal_store
+
+    from neuroxr.sweep import tasks
+
+    url = two_animal_store(tmp_path / "s.zarr").url
+    monkeypatch.setattr(tasks, "_SESSIONS", {})
+    tasks._open(url, None, session="earlier")
+    session, got, errors = _MeetingSession("new"), [], []
+
+    def task():
+        try:
+            got.append(tasks._open(url, None, session=session))
+        except Exception as exc:  # noqa: BLE001 (what a task would die of)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=task) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not errors and len(got) == 2 and got[0] is got[1]
+    assert [k[0] for k in tasks._SESSIONS] == ["new"]

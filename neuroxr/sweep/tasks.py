@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -176,6 +177,8 @@ class _TaskEnv:
 
 #: this process's cached stores of the latest sweeps, ``(session, url, options) -> StudyStore``
 _SESSIONS: dict[tuple[str, str, str], Any] = {}
+#: tasks on several threads of one worker open their sweep's store at once: one store, one cleanup
+_SESSIONS_LOCK = threading.Lock()
 
 
 def _open(url: Any, storage_options: Mapping[str, Any] | None, session: str | None = None) -> Any:
@@ -190,12 +193,13 @@ def _open(url: Any, storage_options: Mapping[str, Any] | None, session: str | No
     if session is None:
         return StudyStore(url, mode="a", storage_options=storage_options)
     key = (session, url, json.dumps(storage_options or {}, sort_keys=True, default=str))
-    if key not in _SESSIONS:
-        for old in [k for k in _SESSIONS if k[0] != session]:  # an earlier sweep's store: never reused
-            del _SESSIONS[old]
-        _SESSIONS[key] = StudyStore(url, mode="a", storage_options=storage_options, cache=True,
-                                    cache_bytes=_worker_cache_bytes()).hold()
-    return _SESSIONS[key]
+    with _SESSIONS_LOCK:
+        if key not in _SESSIONS:
+            for old in [k for k in _SESSIONS if k[0] != session]:  # an earlier sweep's store: never reused
+                del _SESSIONS[old]
+            _SESSIONS[key] = StudyStore(url, mode="a", storage_options=storage_options, cache=True,
+                                        cache_bytes=_worker_cache_bytes()).hold()
+        return _SESSIONS[key]
 
 
 def _worker_cache_bytes() -> int | None:

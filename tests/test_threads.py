@@ -346,3 +346,33 @@ def test_tasks_opening_their_sweeps_store_at_once_share_one(tmp_path, monkeypatc
         t.join(10)
     assert not errors and len(got) == 2 and got[0] is got[1]
     assert [k[0] for k in tasks._SESSIONS] == ["new"]
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_geometry_nan_paths_leave_the_process_warning_filters_alone(monkeypatch, method):
+    """The RDM noise ceiling's pooling of RDMs with NaN pairs and the trial counts of responses with a
+    missing trial each swapped in an "ignore RuntimeWarning" filter for a while (process-wide)."""
+    import neuroxr.geometry as geo
+
+    outer, seen = list(warnings.filters), []
+
+    def watching(real):
+        def call(*args, **kwargs):
+            seen.append(list(warnings.filters) == outer)
+            return real(*args, **kwargs)
+        return call
+
+    rng = np.random.default_rng(0)
+    rdms = np.abs(rng.standard_normal((3, 15)))
+    rdms[0, 2] = rdms[1, 2] = rdms[2, 2] = np.nan  # one pair NaN in every subject: NaN in the pool
+    with monkeypatch.context() as patched:
+        patched.setattr(np, "nanmean", watching(np.nanmean))
+        geo.rdm_noise_ceiling(rdms, method=method)  # (its note of the dropped pairs is pytest's to catch)
+    monkeypatch.setattr(xr.DataArray, "notnull", watching(xr.DataArray.notnull))  # (xarray's own means set filters)
+    values = rng.standard_normal((8, 5, 4))
+    values[0, 0, 1] = np.nan  # a missing trial
+    ids = [f"s{i}" for i in range(8)]
+    feats = xr.DataArray(rng.standard_normal((8, 3)), dims=("stimulus", "unit"), coords={"stimulus_id": ("stimulus", ids)})
+    from neuroxr.layouts import features
+    geo.crsa(features(feats.values, ids), make_neural(values, ids))
+    assert len(seen) >= 2 and all(seen)

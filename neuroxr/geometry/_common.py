@@ -8,7 +8,6 @@ depend on the stimulus ids and the seed, never on the order in which the stimuli
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -316,9 +315,7 @@ def _need(min_valid: int, caller: str | None = None) -> tuple[str, str]:
 def _trial_mean(neural: xr.DataArray) -> xr.DataArray:
     """The NaN-mean over repeats (lazy for dask-backed responses), in float64 (float16 / float32
     repeats rounded before the analyses' float64 otherwise)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return neural.astype(np.float64).mean("repeat", skipna=True)
+    return neural.astype(np.float64).mean("repeat", skipna=True)  # an all-NaN slice: NaN (xarray says nothing)
 
 
 def _valid(neural: xr.DataArray, name: str, min_valid: int, caller: str | None,
@@ -333,11 +330,9 @@ def _valid(neural: xr.DataArray, name: str, min_valid: int, caller: str | None,
     else:
         if first and not _is_dask(neural):
             refuse_inf(v, label)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            count = neural.notnull().sum("repeat").transpose("stimulus", "neuroid")
-            if first and _is_dask(neural):  # named as the in-memory path names it (refuse_inf above)
-                count, mean = compute_refusing_inf((count, _trial_mean(neural)), neural, label)
+        count = neural.notnull().sum("repeat").transpose("stimulus", "neuroid")
+        if first and _is_dask(neural):  # named as the in-memory path names it (refuse_inf above)
+            count, mean = compute_refusing_inf((count, _trial_mean(neural)), neural, label)
         ok = np.asarray(count.values) >= min_valid
     if not ok.any():
         need, fix = _need(min_valid, caller)

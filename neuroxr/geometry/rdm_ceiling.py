@@ -7,7 +7,6 @@ import collections
 import hashlib
 import math
 import threading
-import warnings
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from ..errors import LayoutError, recording, warn
 from ..identity import feed_values
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
+from ..kernels.resample import nanmean
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import check_bool, real_array
 from ._common import _canonical, _Checked, _named, _plain, input_labels, warn_flat_rdms
@@ -46,18 +46,14 @@ def _pool(V: np.ndarray, method: str) -> np.ndarray:
     transform and are left out of the mean.
     """
     has_nan = bool(np.isnan(V).any())
-    mean = np.nanmean if has_nan else np.mean
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pairs stay NaN
-        if method in ("spearman", "kendall"):
-            return mean(_nan_rank(V) if has_nan else to_numpy(_c.rank_vectors(V)), axis=0)
-        V = pow2_scaled(V)  # squares within float64's range at any scale (no change to the z-scores)
-        if method == "pearson":
-            V = V - mean(V, axis=1, keepdims=True)
-            scale = np.sqrt(mean(V * V, axis=1, keepdims=True))
-        else:
-            scale = np.sqrt(mean(V * V, axis=1, keepdims=True))
-        return mean(V / np.where(scale > 0, scale, 1), axis=0)
+    mean = nanmean if has_nan else np.mean  # all-NaN pairs stay NaN, silently (no process-wide warning filter)
+    if method in ("spearman", "kendall"):
+        return mean(_nan_rank(V) if has_nan else to_numpy(_c.rank_vectors(V)), axis=0)
+    V = pow2_scaled(V)  # squares within float64's range at any scale (no change to the z-scores)
+    if method == "pearson":
+        V = V - mean(V, axis=1)[:, None]
+    scale = np.sqrt(mean(V * V, axis=1))[:, None]
+    return mean(V / np.where(scale > 0, scale, 1), axis=0)
 
 
 def _is_rdm(D: np.ndarray) -> bool:

@@ -376,3 +376,16 @@ def test_geometry_nan_paths_leave_the_process_warning_filters_alone(monkeypatch,
     from neuroxr.layouts import features
     geo.crsa(features(feats.values, ids), make_neural(values, ids))
     assert len(seen) >= 2 and all(seen)
+
+
+def test_a_larger_thread_pool_leaves_the_one_another_thread_submits_to_working(monkeypatch):
+    """thread_map takes the backend's pool and then submits its runs to it. Another thread asking for
+    more threads than the pool has replaced the pool and shut the old one down, so the first thread's
+    next submission raised 'cannot schedule new futures after shutdown'."""
+    from neuroxr.backend import _threads
+
+    monkeypatch.setattr(_threads, "_pool", None)
+    first = _threads._executor(1)  # what one thread_map holds while it submits
+    _threads._executor(_threads._cores() + 2)  # another thread's larger request
+    assert first.submit(lambda: 7).result() == 7
+    assert _threads._executor(1) is not first  # the larger pool serves later requests

@@ -305,6 +305,7 @@ def cpu_threads() -> int:
 _in_force: contextvars.ContextVar[int | None] = contextvars.ContextVar("neuroxr_cpu_threads", default=None)
 _local = threading.local()
 _pool: tuple[int, int, Any] | None = None  # (pid, size, executor): a forked child makes its own
+_pool_lock = threading.Lock()
 
 
 def thread_map(fn: Callable[[Any], Any], items: Sequence[Any], threads: int | None = None) -> list[Any]:
@@ -343,11 +344,12 @@ def _as_worker(fn: Callable[[], Any]) -> Any:
 def _executor(threads: int) -> Any:
     """The process-wide thread pool, with at least ``threads`` threads (a forked child makes its own)."""
     global _pool
-    if _pool is None or _pool[0] != os.getpid() or _pool[1] < threads:
-        from concurrent.futures import ThreadPoolExecutor
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid() or _pool[1] < threads:
+            from concurrent.futures import ThreadPoolExecutor
 
-        if _pool is not None and _pool[0] == os.getpid():
-            _pool[2].shutdown(wait=False)  # a larger pool replaces it
-        size = max(threads, _cores())
-        _pool = (os.getpid(), size, ThreadPoolExecutor(size, thread_name_prefix="neuroxr"))
-    return _pool[2]
+            # a larger pool replaces it; the old one is not shut down: another thread may be submitting
+            # its runs to it now (its idle threads end when it is collected)
+            size = max(threads, _cores())
+            _pool = (os.getpid(), size, ThreadPoolExecutor(size, thread_name_prefix="neuroxr"))
+        return _pool[2]

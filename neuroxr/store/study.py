@@ -306,7 +306,9 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
             for p in [p for p in self._docs if p == path or p.startswith(path + "/")]:
                 del self._docs[p]
         self._data.forget(path)
-        self._known -= {p for p in self._known if p == path or p.startswith(path + "/")}
+        # a snapshot (threads sharing this object add the groups of their writes meanwhile)
+        for p in [p for p in list(self._known) if p == path or p.startswith(path + "/")]:
+            self._known.discard(p)
 
     def mark_complete(self, path: str) -> None:
         """Mark the entry at ``path`` complete (call only after all its data are written).

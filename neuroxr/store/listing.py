@@ -53,17 +53,21 @@ class Listing:
         except OSError:
             if state != "complete":
                 raise
-        if self._index is not None:
-            if state == "deleted":
-                for p in [p for p in self._index if p == path or p.startswith(path + "/")]:
-                    del self._index[p]
-            else:
-                self._index[path] = {"state": state, "token": token, "t": time.time_ns()}
+        with self._doc_lock:  # threads sharing this object record their writes and drop the inventory meanwhile
+            index = self._index
+            if index is not None:
+                if state == "deleted":
+                    for p in [p for p in index if p == path or p.startswith(path + "/")]:
+                        del index[p]
+                else:
+                    index[path] = {"state": state, "token": token, "t": time.time_ns()}
 
     def _inventory(self) -> dict[str, dict[str, Any]] | None:
-        """The merged inventory ``{path: record}``; ``None`` when there is none (read-only) or it is unreadable."""
-        if self._index is not None:
-            return self._index
+        """The merged inventory ``{path: record}``; ``None`` when there is none (read-only) or it is unreadable.
+        A copy of the cached one: other threads' records change that one while a listing goes through it."""
+        with self._doc_lock:
+            if self._index is not None:
+                return dict(self._index)
         try:
             docs = _inv.read(self._zstore)
             if docs is None and self.mode == "a":
@@ -77,7 +81,8 @@ class Listing:
             return None
         index = _inv.merge(docs.values())
         if self._cache:
-            self._index = index
+            with self._doc_lock:
+                self._index = dict(index)
         return index
 
     def _recheck_docs(self) -> None:
@@ -114,9 +119,8 @@ class Listing:
             got = {}
         out: dict[str, dict[str, Any] | None] = {}
         for p in paths:
-            if p in self._docs:
-                doc: Any = self._docs[p]
-            else:
+            doc: Any = self._docs.get(p)  # one look: another thread may drop it (a fresh token, its write)
+            if doc is None:
                 raw = got.get(f"{p}/zarr.json")
                 try:
                     doc = json.loads(raw) if raw is not None else self._doc(p)  # a swap in progress: wait for it

@@ -22,6 +22,7 @@ Nothing else in neuroxr splits set names on dots.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -166,6 +167,7 @@ def set_label(obj: Any, default: str) -> str:
 #: (store URL, neural set, version token) -> its regions; a rewrite changes the token
 _REGION_CACHE: dict[tuple[str, str, str], list[str]] = {}
 _REGION_CACHE_SIZE = 1024
+_REGION_LOCK = threading.Lock()
 
 
 def _regions(store: Any, neural: str) -> list[str]:
@@ -178,8 +180,9 @@ def _regions(store: Any, neural: str) -> list[str]:
     for attempt in range(3):
         token = store.token(path) if hasattr(store, "token") else None
         key = (str(getattr(store, "url", "")), neural, token)
-        if token is not None and key in _REGION_CACHE:
-            return list(_REGION_CACHE[key])
+        kept = _REGION_CACHE.get(key) if token is not None else None  # one look: another thread may evict it
+        if kept is not None:
+            return list(kept)
         try:
             da = store.read_neural(neural)
             break
@@ -193,9 +196,10 @@ def _regions(store: Any, neural: str) -> list[str]:
                 raise  # damaged, not rewritten
     out = [] if "region" not in da.coords else sorted(set(np.asarray(da.coords["region"].values).astype(str).tolist()))
     if token is not None:
-        if len(_REGION_CACHE) >= _REGION_CACHE_SIZE:
-            _REGION_CACHE.pop(next(iter(_REGION_CACHE)))
-        _REGION_CACHE[key] = out
+        with _REGION_LOCK:  # threads of one sweep evict and insert at once
+            if len(_REGION_CACHE) >= _REGION_CACHE_SIZE:
+                _REGION_CACHE.pop(next(iter(_REGION_CACHE)), None)
+            _REGION_CACHE[key] = out
     return list(out)
 
 

@@ -389,3 +389,25 @@ def test_a_larger_thread_pool_leaves_the_one_another_thread_submits_to_working(m
     _threads._executor(_threads._cores() + 2)  # another thread's larger request
     assert first.submit(lambda: 7).result() == 7
     assert _threads._executor(1) is not first  # the larger pool serves later requests
+
+
+class _EvictedAfterTheCheck(dict):
+    """A region cache whose key is evicted by "another thread" right after a caller checks it is there."""
+
+    def __contains__(self, key):
+        found = dict.__contains__(self, key)
+        self.pop(key, None)
+        return found
+
+
+def test_a_region_lookup_survives_another_thread_evicting_its_key(tmp_path, monkeypatch):
+    """A set's regions are kept per version token (at most 1024). A lookup checked its key was kept and
+    then read it; another thread evicting that key in between made the lookup a KeyError."""
+    from conftest import two_animal_store
+
+    from neuroxr import sets
+
+    st = two_animal_store(tmp_path / "s.zarr", regions=["IT", "IT", "V4", "V4"])
+    monkeypatch.setattr(sets, "_REGION_CACHE", _EvictedAfterTheCheck())
+    assert sets._regions(st, "mA") == ["IT", "V4"]  # read, then kept
+    assert sets._regions(st, "mA") == ["IT", "V4"]  # kept: found, though evicted right after a check

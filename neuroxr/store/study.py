@@ -522,7 +522,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
         the id of the kept copy, or ``None`` when there was no complete copy to keep. A deletion
         this process began at, above or below ``path`` and was interrupted is finished first."""
         try:
-            for url, gone in [d for d in StudyStore._unfinished_deletions if d[0] == self.url and _nested(d[1], path)]:
+            for url, gone in [d for d in list(StudyStore._unfinished_deletions) if d[0] == self.url and _nested(d[1], path)]:
                 previous.finish_deletion(self._zstore, gone)
                 StudyStore._unfinished_deletions.discard((url, gone))
             keys = batch.keys_below(self._zstore, path)  # the listing the deletion needs anyway

@@ -45,6 +45,14 @@ def _numpy(name, *args, **kwargs):
         return getattr(np, name)(*args, **kwargs)
 
 
+def _watching(real, seen, outer):
+    """``real`` recording in ``seen`` whether the warning filters, when it is called, are ``outer``."""
+    def call(*args, **kwargs):
+        seen.append(list(warnings.filters) == outer)
+        return real(*args, **kwargs)
+    return call
+
+
 _CALLS = {
     "sweep nanmedian": (lambda x: _util.nanmedian(x, axis=0), lambda x: _numpy("nanmedian", x, axis=0)),
     "sweep nanmean": (lambda x: _util.nanmean(x, axis=0), lambda x: _numpy("nanmean", x, axis=0)),
@@ -70,21 +78,15 @@ def test_nan_reductions_leave_the_process_warning_filters_alone(monkeypatch, nam
     """Each swapped in an "ignore RuntimeWarning" filter for a while (process-wide): another task's
     RuntimeWarnings meanwhile were lost. Inside, the filters are the caller's; the numbers are NumPy's
     and no warning is issued."""
-    seen = []
-
-    def watching(real):
-        def call(*args, **kwargs):
-            seen.append(list(warnings.filters) == outer)
-            return real(*args, **kwargs)
-        return call
+    seen, outer = [], []  # outer: the filters set below
 
     for fn in ("nanmedian", "nanmean", "nanstd", "nanquantile", "nanpercentile"):
-        monkeypatch.setattr(np, fn, watching(getattr(np, fn)))
+        monkeypatch.setattr(np, fn, _watching(getattr(np, fn), seen, outer))
     x = _with_nans()
     call, reference = _CALLS[name]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        outer = list(warnings.filters)
+        outer[:] = warnings.filters
         got = call(x)
     assert seen and all(seen)
     assert [str(w.message) for w in caught] == []
@@ -93,13 +95,7 @@ def test_nan_reductions_leave_the_process_warning_filters_alone(monkeypatch, nam
 
 def test_bca_interval_leaves_the_process_warning_filters_alone(monkeypatch):
     outer, seen = list(warnings.filters), []
-    real = np.nanmean
-
-    def nanmean(*args, **kwargs):
-        seen.append(list(warnings.filters) == outer)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(np, "nanmean", nanmean)
+    monkeypatch.setattr(np, "nanmean", _watching(np.nanmean, seen, outer))
     rng = np.random.default_rng(1)
     boot, jack = rng.standard_normal((50, 3)), rng.standard_normal((10, 3))
     boot[:, 1] = jack[:, 1] = np.nan
@@ -110,13 +106,7 @@ def test_bca_interval_leaves_the_process_warning_filters_alone(monkeypatch):
 def test_brainscore_ceiling_leaves_the_process_warning_filters_alone(monkeypatch):
     """Its NumPy notes are silenced per thread (np.errstate), not by a process-wide filter."""
     outer, seen = list(warnings.filters), []
-    real = brainscore_mod.spearman_brown
-
-    def spearman_brown(*args, **kwargs):
-        seen.append(list(warnings.filters) == outer)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(brainscore_mod, "spearman_brown", spearman_brown)
+    monkeypatch.setattr(brainscore_mod, "spearman_brown", _watching(brainscore_mod.spearman_brown, seen, outer))
     rng = np.random.default_rng(0)
     neur = make_neural(rng.standard_normal((12, 3, 4)), [f"img{i:02d}" for i in range(12)], ["n0", "n1", "n2"])
     brainscore_mod.brainscore_ceiling(neur, n_splits=2)
@@ -356,19 +346,13 @@ def test_geometry_nan_paths_leave_the_process_warning_filters_alone(monkeypatch,
 
     outer, seen = list(warnings.filters), []
 
-    def watching(real):
-        def call(*args, **kwargs):
-            seen.append(list(warnings.filters) == outer)
-            return real(*args, **kwargs)
-        return call
-
     rng = np.random.default_rng(0)
     rdms = np.abs(rng.standard_normal((3, 15)))
     rdms[0, 2] = rdms[1, 2] = rdms[2, 2] = np.nan  # one pair NaN in every subject: NaN in the pool
     with monkeypatch.context() as patched:
-        patched.setattr(np, "nanmean", watching(np.nanmean))
+        patched.setattr(np, "nanmean", _watching(np.nanmean, seen, outer))
         geo.rdm_noise_ceiling(rdms, method=method)  # (its note of the dropped pairs is pytest's to catch)
-    monkeypatch.setattr(xr.DataArray, "notnull", watching(xr.DataArray.notnull))  # (xarray's own means set filters)
+    monkeypatch.setattr(xr.DataArray, "notnull", _watching(xr.DataArray.notnull, seen, outer))  # (xarray's own means set filters)
     values = rng.standard_normal((8, 5, 4))
     values[0, 0, 1] = np.nan  # a missing trial
     ids = [f"s{i}" for i in range(8)]

@@ -618,7 +618,7 @@ def test_rdms_of_features_whose_squares_leave_float64_are_refused_not_wrong(meth
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * ref.max())
     for scale, how in ((1e-155, "fall below"), (1e-200, "fall below"), (1e-300, "fall below"), (1e160, "overflow")):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow in the Gram, before the refusal
+            warnings.simplefilter("error", RuntimeWarning)  # the refusal alone: NumPy's overflow notes came first
             with pytest.raises(LayoutError, match=rf"^rdm: obj \(features\): the features' squared norms {how} float64's "
                                r"normal range .*features / abs\(features\)\.max\(\)"):
                 geo.rdm(nx.features(F * scale), method=method)
@@ -733,7 +733,8 @@ def test_cka_and_dimensionality_refuse_features_whose_squares_leave_the_range(sc
              "cka_bootstrap": lambda: gi.cka_bootstrap(b, small, n_boot=5), "rdm": lambda: geo.rdm(small)}
     for caller, call in calls.items():
         arg = "b" if caller == "cka_bootstrap" else ("a" if caller == "cka" else "obj")
-        with pytest.raises(LayoutError, match=rf"^{caller}: {arg}\b.*squared norms (fall below|overflow) float64's normal range"):
+        with warnings.catch_warnings(), pytest.raises(LayoutError, match=rf"^{caller}: {arg}\b.*squared norms (fall below|overflow) float64's normal range"):
+            warnings.simplefilter("error", RuntimeWarning)  # one line, without NumPy's overflow notes before it
             call()
     assert float(geo.cka(a * 1e-150, b)) == pytest.approx(float(geo.cka(a, b)), rel=1e-12)  # within range: scale-free
 

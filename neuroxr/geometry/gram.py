@@ -205,6 +205,13 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str, row_pass: bool = Tr
     (a :class:`~neuroxr.geometry._common._Checked`) is not checked again. Features whose squares leave
     the dtype's normal range are refused in one line (:func:`~neuroxr.kernels.gram_rows.check_range`).
     """
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # out of range: refused in one line, not NumPy's notes
+        stats, ids, kind = _stats_ids_kind(obj, backend, name, row_pass)
+        check_range(stats, name)  # squares out of range: refused, as every measure of the Gram loses them
+    return stats, ids, kind
+
+
+def _stats_ids_kind(obj: Any, backend: str | None, name: str, row_pass: bool) -> tuple[_g.GramStats, np.ndarray, str]:
     if _is_neural(obj):
         m = _neural_mean(obj, name=name)
         F = np.ascontiguousarray(m.transpose("stimulus", "neuroid").values)  # one memory layout (as features above)
@@ -228,7 +235,6 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str, row_pass: bool = Tr
             f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "
             f"got {type(obj).__name__}."
         )
-    check_range(stats, name)  # squares out of range: refused, as every measure of the Gram loses them
     return stats, ids, kind
 
 

@@ -1,9 +1,13 @@
 """Helpers shared by the extraction stages: the lazy torch import, byte formatting, layer names, hashing texts,
-short reasons of exceptions, a stored layer read once per extraction."""
+short reasons of exceptions, a stored layer read once per extraction, a model's eval mode shared by the
+extractions that run it at once."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 RESERVE_BYTES = 256 * 1024
@@ -83,3 +87,35 @@ def stored_index(store: Any, path: str, read: dict[str, Any] | None = None) -> A
     if path not in read:
         read[path] = store.read_set_index(path)
     return read[path]
+
+
+_MODES_LOCK = threading.Lock()
+_IN_EVAL: dict[int, list[Any]] = {}  # id(model) -> [extractions running it, its modules' training flags, model]
+
+
+@contextlib.contextmanager
+def eval_mode(model: Any) -> Iterator[None]:
+    """``model`` in eval mode for an extraction; each module's own training flag back when it ends.
+
+    ``model.train(flag)`` would set every module's flag (a model trained with a frozen, eval-mode batch
+    norm came back with it unfrozen), so each module's is put back. Extractions of one model object
+    running at once (threads) share one eval mode: the flags are those from before the first began,
+    put back when the last ends (the first to end put them back under the others, whose passes then
+    ran in training mode: dropout, batch statistics).
+    """
+    key = id(model)
+    with _MODES_LOCK:
+        entry = _IN_EVAL.get(key)
+        if entry is None:
+            entry = _IN_EVAL[key] = [0, [(m, m.training) for m in model.modules()], model]
+        entry[0] += 1
+        model.eval()
+    try:
+        yield
+    finally:
+        with _MODES_LOCK:
+            entry[0] -= 1
+            if entry[0] == 0:
+                del _IN_EVAL[key]
+                for module, flag in entry[1]:
+                    module.training = flag

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ExtractionError, StoreError, WriteConflictError, no_effect, shown
 from ..store import StudyStore, _check_name
 from ..store._zarr import local_root, read_json, zarr_store
-from ._common import stored_index, torch_module
+from ._common import eval_mode, stored_index, torch_module
 from .identity import Identity, check_one_network, warn_mixed
 from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, check_compatible, parse_memory
@@ -69,20 +69,6 @@ class ExtractionResult:
 def _pooling_asked(pooling: Any) -> bool:
     """Whether the caller asked for a pooling (not ``"auto"`` or none): refused where no layer has tokens."""
     return pooling not in (None, "none", "auto")
-
-
-def _eval_mode(model: Any) -> list[tuple[Any, bool]]:
-    """Put ``model`` in eval mode; returns each module's training flag, for :func:`_restore_modes`."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    return modes
-
-
-def _restore_modes(modes: list[tuple[Any, bool]]) -> None:
-    """Each module's own training flag back: ``model.train(flag)`` would set every module's, so a model
-    trained with a frozen (eval-mode) batch norm came back with it unfrozen."""
-    for module, flag in modes:
-        module.training = flag
 
 
 def _check_options(model: Any, unit_chunk: Any, staging_dir: Any = None, **flags: Any) -> None:
@@ -166,8 +152,7 @@ def plan_extraction(
     st = _existing(store, storage_options) if store is not None else None
     read: dict[str, Any] = {}  # the stored layers read: each once
     stim = _in_stored_order(st, model_name, stim, read)
-    modes = _eval_mode(model)
-    try:
+    with eval_mode(model):
         model.to(device)
         with torch.no_grad():
             return build_plan(
@@ -177,8 +162,6 @@ def plan_extraction(
                 pooling_explicit=_pooling_asked(pooling), read=read,
                 identity=Identity(model, stim, int(batch_size), identity_tag(prep, stim.kind)),
             )
-    finally:
-        _restore_modes(modes)
 
 
 def _existing(store: StudyStore | str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> StudyStore | None:
@@ -415,8 +398,7 @@ def extract_features(
         st._require_write()
     read: dict[str, Any] = {}  # the stored layers read: each once
     stim = _in_stored_order(st, model_name, stim, read)
-    modes = _eval_mode(model)
-    try:
+    with eval_mode(model):
         model.to(device)
         identity = Identity(model, stim, int(batch_size), identity_tag(prep, stim.kind))
         plan = build_plan(
@@ -435,8 +417,6 @@ def extract_features(
         if overwrite and out.written:  # a partial overwrite from another network leaves a mixed model: said
             warn_mixed(target, model_name)
         return out
-    finally:
-        _restore_modes(modes)
 
 
 def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, device: Any, in_dtype: Any,

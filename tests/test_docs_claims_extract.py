@@ -1,0 +1,85 @@
+"""docs/extract.md's promises checked with small torch models, and extractions of one model object
+run by two threads at once (a sweep's workers, a thread pool): each race is forced at its moment
+(a patched function or a module holding one thread while the other runs), not by timing."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import neuroxr.extract.run as run_module  # noqa: E402
+from neuroxr.extract import extract_features  # noqa: E402
+from neuroxr.store import StudyStore  # noqa: E402
+
+X = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+KW = dict(model_name="m", batch_size=2, progress=False)
+
+
+def _run(name, fn):
+    """Start ``fn`` in a thread called ``name``; its result or error in the returned list once joined."""
+    out = []
+
+    def run():
+        try:
+            out.append(fn())
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            out.append(exc)
+
+    t = threading.Thread(target=run, name=name)
+    t.start()
+    return t, out
+
+
+def _stored(path, layer):
+    return np.asarray(StudyStore(path).read_features("m", layer).values)
+
+
+def _reference(model, x, depth):
+    """Layer ``depth`` of the Sequential ``model`` in eval mode, called module by module."""
+    was = model.training
+    model.eval()
+    h = torch.from_numpy(x)
+    with torch.no_grad():
+        for m in list(model)[: depth + 1]:
+            h = m(h)
+    model.train(was)
+    return h.numpy()
+
+
+def test_an_extraction_ending_leaves_the_model_in_eval_mode_for_one_still_running(tmp_path, monkeypatch):
+    """A (first to put the model in eval mode) ends while B, on the same model object, is still planning:
+    A put each module's training flag back (True: a freshly built model) under B, whose passes then ran
+    with dropout on, storing features of random masks; and B's own ending left the model in eval mode.
+    The last extraction to end puts the flags back, as they were before the first began."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    assert model.training
+    held = {name: (threading.Event(), threading.Event()) for name in ("A", "B")}
+    original = run_module.build_plan
+
+    def holding(*args, **kwargs):  # after the extraction put the model in eval mode, before any pass
+        inside, go = held[threading.current_thread().name]
+        inside.set()
+        assert go.wait(20)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "build_plan", holding)
+    a, out_a = _run("A", lambda: extract_features(model, X, tmp_path / "a.zarr", layers=["2"], **KW))
+    assert held["A"][0].wait(20)
+    b, out_b = _run("B", lambda: extract_features(model, X[::-1].copy(), tmp_path / "b.zarr", layers=["2"], **KW))
+    assert held["B"][0].wait(20)
+    held["A"][1].set()
+    a.join(20)
+    held["B"][1].set()
+    b.join(20)
+    assert not isinstance(out_a[0], BaseException), out_a[0]
+    assert not isinstance(out_b[0], BaseException), out_b[0]
+    np.testing.assert_allclose(_stored(tmp_path / "a.zarr", "2"), _reference(model, X, 2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_stored(tmp_path / "b.zarr", "2"), _reference(model, X[::-1].copy(), 2), rtol=1e-5,
+                               atol=1e-6)
+    assert model.training and model[1].training  # as before the first extraction

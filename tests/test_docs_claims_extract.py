@@ -83,3 +83,43 @@ def test_an_extraction_ending_leaves_the_model_in_eval_mode_for_one_still_runnin
     np.testing.assert_allclose(_stored(tmp_path / "b.zarr", "2"), _reference(model, X[::-1].copy(), 2), rtol=1e-5,
                                atol=1e-6)
     assert model.training and model[1].training  # as before the first extraction
+
+
+class _Gate(nn.Module):
+    """Holds thread B in its forward call number ``at`` (in B), until ``go`` is set."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.calls = at, 0
+        self.inside, self.go = threading.Event(), threading.Event()
+
+    def forward(self, h):
+        if threading.current_thread().name == "B":
+            self.calls += 1
+            if self.calls == self.at:
+                self.inside.set()
+                assert self.go.wait(20)
+        return h
+
+
+def test_an_extraction_runs_apart_from_another_of_the_same_model_mid_pass(tmp_path):
+    """B is in the forward call of its first batch (its capture hooks on the model) when A extracts the
+    same model object: A's forward passes ran B's hooks (A's outputs handed to B's writer as B's rows,
+    B's pass stopped by A's batch), which broke both. Each extraction's hooks act on its own thread's
+    forward passes only."""
+    torch.manual_seed(0)
+    gate = _Gate(at=3)  # B's probe calls the model twice, then its batches
+    model = nn.Sequential(nn.Linear(4, 8), gate, nn.ReLU(), nn.Linear(8, 3)).eval()
+    xa = np.random.default_rng(1).normal(size=(4, 4)).astype(np.float32)
+    b, out_b = _run("B", lambda: extract_features(model, X, tmp_path / "b.zarr", layers=["3"], **KW))
+    assert gate.inside.wait(20)
+    try:
+        res_a = extract_features(model, xa, tmp_path / "a.zarr", layers=["0", "3"], **KW)
+    finally:
+        gate.go.set()
+        b.join(20)
+    assert res_a.written == ["0", "3"]
+    assert not isinstance(out_b[0], BaseException), out_b[0]
+    np.testing.assert_allclose(_stored(tmp_path / "a.zarr", "3"), _reference(model, xa, 3), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_stored(tmp_path / "a.zarr", "0"), _reference(model, xa, 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_stored(tmp_path / "b.zarr", "3"), _reference(model, X, 3), rtol=1e-5, atol=1e-6)

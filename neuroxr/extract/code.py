@@ -39,6 +39,7 @@ import dis
 import functools
 import hashlib
 import inspect
+import threading
 import types
 from typing import Any
 
@@ -53,9 +54,21 @@ _DEPTH = 6  # how deep tuples and closures are followed
 
 
 def own_hook(fn: Any) -> Any:
-    """Mark ``fn`` as a hook neuroxr registers to capture outputs: :func:`code_digest` leaves it out."""
-    setattr(fn, OWN_HOOK, True)
-    return fn
+    """``fn`` as a hook neuroxr registers to capture outputs, marked so that :func:`code_digest` leaves it
+    out, and acting on the forward passes of the thread that makes it only: another extraction of the
+    same model object in another thread (a sweep's workers, a thread pool) registers hooks on the same
+    modules, which its forward passes must not run (they handed its outputs to this extraction's writer
+    as this extraction's rows, and stopped its pass)."""
+    owner = threading.get_ident()
+
+    @functools.wraps(fn)
+    def hook(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() != owner:
+            return None
+        return fn(*args, **kwargs)
+
+    setattr(hook, OWN_HOOK, True)
+    return hook
 
 
 def _rebound(co: types.CodeType) -> set[str]:

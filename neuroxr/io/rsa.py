@@ -300,8 +300,10 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
 
     Parameters
     ----------
-    rdm : DataArray ``(stimulus, stimulus_)`` or ``(rdm, stimulus, stimulus_)``, or a list of 2-D ones
-        A list is stacked after ordering every RDM's stimuli like the first one's.
+    rdm : DataArray ``(stimulus, stimulus_)`` or a stack ``(<dim>, stimulus, stimulus_)``, or a list of them
+        A list is stacked after ordering every RDM's stimuli like the first one's. A stack's first
+        dim may have any name (``rdm``, or e.g. ``model`` / ``judge`` / ``subject`` of
+        :func:`neuroxr.datasets.kriegeskorte.load_kriegeskorte_92`'s stacks).
     pattern : str, default "stimulus_id"
         Name of the pattern descriptor that receives the stimulus ids.
 
@@ -310,8 +312,9 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
     rsatoolbox.rdm.RDMs
         ``dissimilarity_measure`` from the ``method`` attr: ``correlation`` and ``cosine`` as they are;
         ``euclidean`` / ``sqeuclidean`` labelled as unnormalised, since rsatoolbox's ``"euclidean"``
-        divides the squared distance by the channel count. ``rdm_descriptors``: the coords on the
-        ``rdm`` dim (the scalar coords of a 2-D RDM, e.g. ``subject``), the ``rdm`` coord as
+        divides the squared distance by the channel count. ``rdm_descriptors``: the coords on a
+        stack's first dim (its own coord under its name, e.g. ``model``) and the scalar coords
+        (e.g. ``subject`` of a 2-D RDM; one value for every RDM of a stack), the ``rdm`` coord as
         ``index`` when every RDM has one and they are unique (else rsatoolbox numbers the RDMs).
 
     Raises
@@ -328,7 +331,8 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
     for i, da in enumerate(items):
         label = f"rdm[{i}]" if len(items) > 1 else "rdm"
         if not isinstance(da, xr.DataArray) or tuple(da.dims[-2:]) != RDM_DIMS or da.ndim not in (2, 3):
-            raise LayoutError(f"{label}: expected a DataArray with dims (stimulus, stimulus_) or (rdm, stimulus, stimulus_).")
+            raise LayoutError(f"{label}: expected a DataArray with dims (stimulus, stimulus_) or a stack (rdm, stimulus, stimulus_) "
+                              f"(any name for its first dim){_got_dims(da)}.")
         if "stimulus_id" not in da.coords:
             raise LayoutError(f"{label}: missing coord 'stimulus_id' on dim 'stimulus'.")
         ids = ids_str(da["stimulus_id"].values, name=label, what="coord 'stimulus_id'", where="stimuli")
@@ -397,11 +401,22 @@ def _check_square(v: np.ndarray, label: str) -> None:
             )
 
 
+def _got_dims(da: Any) -> str:
+    """``"; got dims (...)"`` of a DataArray (a stack of several dims: how to make one), else ``""``."""
+    if not isinstance(da, xr.DataArray):
+        return f"; got {type(da).__name__}"
+    extra = [str(d) for d in da.dims if d not in RDM_DIMS]
+    fix = f", e.g. rdm.stack(rdm={tuple(extra)!r}).transpose('rdm', ...)" if len(extra) > 1 else ""
+    return f"; got dims {tuple(map(str, da.dims))}{fix}"
+
+
 def _rdm_coords(da: xr.DataArray) -> dict[str, list[Any]]:
-    """The per-RDM coords of one item: those on ``rdm`` (a stack) or the scalar ones (a single RDM)."""
-    n = da.sizes["rdm"] if "rdm" in da.dims else 1
-    want = ("rdm",) if "rdm" in da.dims else ()
-    return {str(c): np.asarray(da[c].values).reshape(n).tolist() for c in da.coords if da[c].dims == want}
+    """The per-RDM coords of one item: those on a stack's first dim (whatever its name: ``rdm``,
+    ``model``, ``subject`` ...) and the scalar ones, one value per RDM (a single RDM: its scalar coords)."""
+    stack = da.dims[0] if da.ndim == 3 else None
+    n = da.sizes[stack] if stack is not None else 1
+    return {str(c): np.broadcast_to(np.asarray(da[c].values), (n,)).tolist() for c in da.coords
+            if da[c].dims == () or (stack is not None and da[c].dims == (stack,))}
 
 
 def _rdm_descriptors(per_rdm: list[dict[str, list[Any]]]) -> dict[str, list[Any]]:

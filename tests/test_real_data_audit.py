@@ -1,0 +1,57 @@
+"""Audit of real recordings end to end: numbers and labels on the shared real data.
+
+Data as in ``tests/test_datasets_real.py`` (``shared/data`` beside the repository or
+``NEUROXR_SHARED_DATA``); each test skips, saying so, when its data set is absent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import K92, needs_k92
+
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def k92():
+    from neuroxr.datasets.kriegeskorte import load_kriegeskorte_92
+
+    return load_kriegeskorte_92(K92, images=False)
+
+
+@needs_k92
+def test_k92_rdm_stacks_keep_their_labels_in_rsatoolbox(k92):
+    """The loader's stacks are over ``model``, ``judge`` and ``subject``: to_rsatoolbox_rdms took only
+    a stack over ``rdm`` at its word, so the model and judge names were dropped without a word, and a
+    stack with a scalar coord (``hIT.isel(session=0)``: session 1) crashed inside rsatoolbox
+    (AttributeError: rdm_descriptors have mismatched dimension)."""
+    pytest.importorskip("rsatoolbox")
+    from rsatoolbox.rdm import compare
+
+    from neuroxr.errors import LayoutError
+    from neuroxr.io import from_rsatoolbox_rdms, to_rsatoolbox_rdms
+
+    iu = np.triu_indices(92, 1)
+    models = to_rsatoolbox_rdms(k92.model_rdm)
+    assert list(models.rdm_descriptors["model"]) == [str(m) for m in k92.model.values]
+    np.testing.assert_array_equal(models.get_vectors(), k92.model_rdm.values[:, iu[0], iu[1]])
+    judges = to_rsatoolbox_rdms(k92.behaviour)
+    assert list(judges.rdm_descriptors["judge"]) == [str(j) for j in k92.judge.values]
+    first = to_rsatoolbox_rdms(k92.hIT.isel(session=0))  # over subject, with the scalar session
+    assert list(first.rdm_descriptors["subject"]) == ["BE", "KO", "SN", "TI"]
+    assert list(first.rdm_descriptors["session"]) == [1, 1, 1, 1]
+    # the labels come back, and rsatoolbox's numbers on the converted RDMs are the arrays' own
+    back = from_rsatoolbox_rdms(models)
+    assert back.model.values.tolist() == k92.model.values.tolist()
+    mit = models.subset("model", "monkeyIT")
+    be = to_rsatoolbox_rdms(k92.hIT.sel(subject="BE")).subset("session", 1)
+    want = np.corrcoef(k92.mIT.values[iu], k92.hIT.sel(subject="BE", session=1).values.astype(np.float64)[iu])[0, 1]
+    np.testing.assert_allclose(float(np.asarray(compare(mit, be, method="corr")).ravel()[0]), want, atol=1e-6)
+    # a stack over two dims: one line that says how to make it one stack
+    with pytest.raises(LayoutError, match=r"^rdm: expected .* got dims \('subject', 'session', 'stimulus', 'stimulus_'\), "
+                                          r"e\.g\. rdm\.stack\(rdm=\('subject', 'session'\)\)") as err:
+        to_rsatoolbox_rdms(k92.hIT)
+    assert "\n" not in str(err.value)
+    both = to_rsatoolbox_rdms(k92.hIT.stack(rdm=("subject", "session")).transpose("rdm", ...))
+    assert list(both.rdm_descriptors["subject"]) == ["BE", "BE", "KO", "KO", "SN", "SN", "TI", "TI"]

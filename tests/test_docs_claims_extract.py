@@ -5,6 +5,7 @@ run by two threads at once (a sweep's workers, a thread pool): each race is forc
 from __future__ import annotations
 
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -90,13 +91,14 @@ class _Gate(nn.Module):
 
     def __init__(self, at: int) -> None:
         super().__init__()
-        self.at, self.calls = at, 0
+        self.at = at
+        self.calls = types.SimpleNamespace(n=0)  # an object counts by its class: the digest stays the same
         self.inside, self.go = threading.Event(), threading.Event()
 
     def forward(self, h):
         if threading.current_thread().name == "B":
-            self.calls += 1
-            if self.calls == self.at:
+            self.calls.n += 1
+            if self.calls.n == self.at:
                 self.inside.set()
                 assert self.go.wait(20)
         return h
@@ -123,3 +125,51 @@ def test_an_extraction_runs_apart_from_another_of_the_same_model_mid_pass(tmp_pa
     np.testing.assert_allclose(_stored(tmp_path / "a.zarr", "3"), _reference(model, xa, 3), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(_stored(tmp_path / "a.zarr", "0"), _reference(model, xa, 0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(_stored(tmp_path / "b.zarr", "3"), _reference(model, X, 3), rtol=1e-5, atol=1e-6)
+
+
+class _HeldHook:
+    """A user's forward hook (a callable object, counted in the model digest) that holds thread A the first
+    time the digest asks it whether it is neuroxr's own (while going through its module's hooks)."""
+
+    def __init__(self) -> None:
+        self.inside, self.go = threading.Event(), threading.Event()
+
+    def __call__(self, module, inputs, output):
+        return None
+
+    def __getattr__(self, name):
+        from neuroxr.extract.code import OWN_HOOK
+
+        if name == OWN_HOOK and threading.current_thread().name == "A" and not self.inside.is_set():
+            self.inside.set()
+            assert self.go.wait(20)
+        raise AttributeError(name)
+
+
+def test_the_model_digest_goes_through_hooks_another_extraction_registers_meanwhile(tmp_path):
+    """A goes through a module's forward hooks for its model digest while B, extracting the same model
+    object, registers its capture hooks on that module: 'dictionary changed size during iteration', a
+    traceback. The digest goes through a snapshot of each module's hooks (B's own are left out of it)."""
+    torch.manual_seed(0)
+    gate = _Gate(at=1)  # B held in its probe's forward call, its hooks on every module
+    model = nn.Sequential(nn.Linear(4, 8), gate, nn.ReLU(), nn.Linear(8, 3)).eval()
+    held = _HeldHook()
+    model[0].register_forward_hook(held)
+    model[0].register_forward_hook(lambda module, inputs, output: None)  # a hook after it: the walk goes on
+    a, out_a = _run("A", lambda: extract_features(model, X, tmp_path / "a.zarr", layers=["3"], **KW))
+    assert held.inside.wait(20)
+    b, out_b = _run("B", lambda: extract_features(model, X, tmp_path / "b.zarr", layers=["3"], **KW))
+    try:
+        assert gate.inside.wait(20)
+    finally:
+        held.go.set()
+        a.join(20)
+        gate.go.set()
+        b.join(20)
+    assert not isinstance(out_a[0], BaseException), out_a[0]
+    assert not isinstance(out_b[0], BaseException), out_b[0]
+    for name in ("a", "b"):
+        np.testing.assert_allclose(_stored(tmp_path / f"{name}.zarr", "3"), _reference(model, X, 3), rtol=1e-5, atol=1e-6)
+    a_id = StudyStore(tmp_path / "a.zarr").read_features("m", "3").attrs["extraction_identity"]
+    b_id = StudyStore(tmp_path / "b.zarr").read_features("m", "3").attrs["extraction_identity"]
+    assert a_id["model"] == b_id["model"]

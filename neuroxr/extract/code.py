@@ -248,8 +248,11 @@ class _Feeder:
 
 
 def kept_hooks(hooks: Any) -> list[tuple[Any, Any]]:
-    """The ``(id, hook)`` items of an ordered dict of hooks, in order, without neuroxr's own."""
-    return [(hid, fn) for hid, fn in (hooks or {}).items() if not getattr(fn, OWN_HOOK, False)]
+    """The ``(id, hook)`` items of an ordered dict of hooks, in order, without neuroxr's own.
+
+    Taken from a snapshot of the dict (copied at once): another extraction of the same model in another
+    thread registers and removes its capture hooks on these modules while this one is walked."""
+    return [(hid, fn) for hid, fn in tuple((hooks or {}).items()) if not getattr(fn, OWN_HOOK, False)]
 
 
 def _hooks(hooks: Any) -> list[Any]:

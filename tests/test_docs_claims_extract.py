@@ -173,3 +173,28 @@ def test_the_model_digest_goes_through_hooks_another_extraction_registers_meanwh
     a_id = StudyStore(tmp_path / "a.zarr").read_features("m", "3").attrs["extraction_identity"]
     b_id = StudyStore(tmp_path / "b.zarr").read_features("m", "3").attrs["extraction_identity"]
     assert a_id["model"] == b_id["model"]
+
+
+@pytest.mark.parametrize("seed, code", [(2**32, 2), (2**32 - 1, 0)])
+def test_cli_a_seed_past_its_range_is_a_usage_error_naming_it(tmp_path, seed, code):
+    """docs/extract.md: a reduction's seed is an int from 0 to 2**32 - 1; cli.md: a value the command cannot
+    use is a usage error (exit 2) naming its option. --seed 4294967296 passed the option's check and failed in
+    the library (exit 1, 'reduction seed must be ...', no '--seed'), before any store was made all the same."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from neuroxr.cli import main
+
+    (tmp_path / "imgs").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(tmp_path / "imgs" / f"i{i}.png")
+    (tmp_path / "m.py").write_text("from torch import nn\n\ndef make():\n    return nn.Sequential(nn.Flatten(), "
+                                   "nn.Linear(3 * 8 * 8, 4))\n")
+    args = ["extract", str(tmp_path / "s.zarr"), "--images", str(tmp_path / "imgs"), "--model", f"{tmp_path / 'm.py'}:make",
+            "--model-name", "m", "--image-size", "8", "--layer", "1", "--no-progress", "--reduction", "srp",
+            "--n-components", "2", "--seed", str(seed)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == code, res.output
+    if code:
+        assert "Error: Invalid value for '--seed': 4294967296 is not in the range" in res.output
+        assert not (tmp_path / "s.zarr").exists()

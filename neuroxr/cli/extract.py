@@ -44,7 +44,8 @@ def make_extract_command() -> Any:
                   help="Components of the reduction (needs --reduction).")
     @click.option("--fit-stimuli", type=click.IntRange(min=1), default=None,
                   help="Stimuli the PCA is fitted on (default: all; needs --reduction pca).")
-    @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the reduction (needs --reduction).")
+    @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
+                  help="Seed of the reduction, 0 to 2**32 - 1 (needs --reduction).")
     @click.option("--dtype", type=click.Choice(STORED_DTYPES), default=None,
                   help="Stored dtype (default: the layer's own floating dtype; float32 for reduced layers).")
     @click.option("--unit-chunk", type=click.IntRange(min=1), default=DEFAULTS["unit_chunk"], show_default=True,

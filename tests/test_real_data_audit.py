@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import K92, needs_k92
+from conftest import K92, V4, needs_k92, needs_v4
 
 pytestmark = pytest.mark.real_data
 
@@ -55,3 +55,35 @@ def test_k92_rdm_stacks_keep_their_labels_in_rsatoolbox(k92):
     assert "\n" not in str(err.value)
     both = to_rsatoolbox_rdms(k92.hIT.stack(rdm=("subject", "session")).transpose("rdm", ...))
     assert list(both.rdm_descriptors["subject"]) == ["BE", "BE", "KO", "KO", "SN", "SN", "TI", "TI"]
+
+
+@needs_v4
+@pytest.mark.parametrize("b_kind", ["avg", "raw reordered"])
+def test_v4_one_session_as_both_animals_in_another_repeat_layout_is_flagged(b_kind):
+    """inter_animal flagged a target neuroid that is also a predictor only when its responses were
+    equal trial by trial: session 201016 given trial by trial as A and as the authors' repeat-averaged
+    file (or with its repeats in another order) as B scored neuron n01 from itself (EV 100 % without
+    a ceiling, 226 % with one) without a word. The design sees trial means: equal ones are flagged."""
+    import warnings
+
+    from neuroxr.datasets.cowley import load_cowley_v4
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.predictivity import inter_animal
+
+    raw = load_cowley_v4(V4, "201016", "raw").isel(stimulus=slice(0, 120))
+    a = raw.isel(neuroid=slice(0, 12))
+    if b_kind == "avg":
+        b = load_cowley_v4(V4, "201016", "avg").isel(stimulus=slice(0, 120), neuroid=[0, 30, 31])
+    else:
+        b = raw.isel(neuroid=[0, 30, 31], repeat=np.roll(np.arange(10), 3))
+    assert b_kind != "avg" or b.sizes["repeat"] == 1
+    with pytest.warns(NeuroxrWarning, match=r"neural_b \(cowley_v4_201016_(avg|raw)\): 1 neuroids are also predictors in "
+                                            r"neural_a \(cowley_v4_201016_raw\) with the same responses .*\['PE/201016/n01'\]"):
+        ev = inter_animal(a, b, reps=1).ev.mean("rep").values
+    assert ev[0] > 99  # n01 predicted from itself
+    # the other neuroids of the same session, and neuron n01 of a half of the trials, are not one recording
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        inter_animal(a, raw.isel(neuroid=[30, 31]), reps=1)
+        inter_animal(a, raw.isel(neuroid=[0, 30], repeat=slice(0, 4)), reps=1)
+    assert not [w for w in caught if "also predictors" in str(w.message)]

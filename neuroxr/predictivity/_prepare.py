@@ -255,27 +255,57 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
                                                          "two animals (or two disjoint sets of neuroids)")) -> None:
     """Warn when target neuroids of ``neural_b`` are also predictors in ``neural_a`` with the same
     responses (e.g. an animal against itself): each such target is among its own predictors.
-    ``names``: the two inputs as the message names them (:func:`named`; the first with the caller);
-    ``what``: the targets, the score and what to pass instead (model-to-model: units of one layer)."""
-    if not RA.shape[1] or not RB.shape[1] or RA.shape[:1] + RA.shape[2:] != RB.shape[:1] + RB.shape[2:]:
-        return  # other repeats (or stimuli): no neuroid holds the same responses
-    # a neuroid equal in both has an equal digest of its responses, whatever its id (one recording stored
-    # twice under other ids): only those candidates are compared whole
+    The same responses are the same trial means (NaN-mean over the repeats, axis 2 of 3-D or 4-D
+    responses; 2-D features as they are) at every stimulus, up to rounding, NaN matching NaN: the
+    design sees only those, so one recording given once trial by trial and once trial-averaged (a
+    repeat-averaged file), or with its repeats in another order, is predicted from itself too.
+    Constant columns (a neuroid silent at every stimulus) are no one recording: the directions score
+    them NaN with their own warning. ``names``: the two inputs as the message names them
+    (:func:`named`; the first with the caller); ``what``: the targets, the score and what to pass
+    instead (model-to-model: units of one layer)."""
+    MA, MB = _trial_means(RA), _trial_means(RB)
+    if not MA.shape[1] or not MB.shape[1] or MA.shape[:1] + MA.shape[2:] != MB.shape[:1] + MB.shape[2:]:
+        return  # other stimuli (or time bins): no neuroid holds the same responses
+    MA, MB = MA.reshape(MA.shape[0], MA.shape[1], -1), MB.reshape(MB.shape[0], MB.shape[1], -1)
+
+    # a neuroid equal in both has an equal digest of its trial means in float32 (means summed in
+    # another order differ by float64 rounding only), whatever its id (one recording stored twice
+    # under other ids): only those candidates are compared whole, up to rounding
     def key(col: np.ndarray) -> bytes:  # NaN equal to NaN (inf is refused before), -0.0 to 0.0
-        return hashlib.blake2b(np.where(np.isnan(col), np.inf, col + 0.0).tobytes(), digest_size=16).digest()
+        with np.errstate(over="ignore"):  # beyond float32: inf, the candidates still compared whole
+            return hashlib.blake2b(np.where(np.isnan(col), np.inf, col + 0.0).astype(np.float32).tobytes(),
+                                   digest_size=16).digest()
+
+    def same(a: np.ndarray, b: np.ndarray) -> bool:
+        nan = np.isnan(a)
+        if not np.array_equal(nan, np.isnan(b)) or nan.all():
+            return False
+        a, b = a[~nan], b[~nan]
+        scale = max(float(np.abs(a).max()), float(np.abs(b).max()))
+        return a.max() > a.min() and bool((np.abs(a - b) <= 1e-9 * scale).all())  # constant: no one recording
 
     digests: dict[bytes, list[int]] = {}
-    for i in range(RA.shape[1]):
-        digests.setdefault(key(RA[:, i]), []).append(i)
+    for i in range(MA.shape[1]):
+        digests.setdefault(key(MA[:, i]), []).append(i)
     a_ids, b_ids = np.asarray(ids_a).astype(str), np.asarray(ids_b).astype(str)
-    same = []
-    for j in range(RB.shape[1]):
-        i = next((i for i in digests.get(key(RB[:, j]), []) if np.array_equal(RA[:, i], RB[:, j], equal_nan=True)), None)
+    found = []
+    for j in range(MB.shape[1]):
+        i = next((i for i in digests.get(key(MB[:, j]), []) if same(MA[:, i], MB[:, j])), None)
         if i is not None:
-            same.append(b_ids[j] if a_ids[i] == b_ids[j] else f"{b_ids[j]} (= {a_ids[i]})")
-    if same:
-        warn(f"{names[1]}: {len(same)} {what[0]} are also predictors in {names[0]} with the same responses, e.g. "
-             f"{examples(same)}; each is predicted from itself, so its score is not {what[1]}. Pass {what[2]}.")
+            found.append(b_ids[j] if a_ids[i] == b_ids[j] else f"{b_ids[j]} (= {a_ids[i]})")
+    if found:
+        warn(f"{names[1]}: {len(found)} {what[0]} are also predictors in {names[0]} with the same responses (trial means), "
+             f"e.g. {examples(found)}; each is predicted from itself, so its score is not {what[1]}. Pass {what[2]}.")
+
+
+def _trial_means(R: np.ndarray) -> np.ndarray:
+    """NaN-means over the repeats (axis 2) of responses (stimulus, neuroid, repeat[, time_bin]); 2-D as it is."""
+    if R.ndim < 3:
+        return R
+    valid = ~np.isnan(R)
+    count = valid.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.where(valid, R, 0.0).sum(axis=2) / count, np.nan)
 
 
 def needed_repeats(ceiling: bool, split: str) -> int:

@@ -52,13 +52,16 @@ def _reference(model, x, depth):
     return h.numpy()
 
 
-def test_an_extraction_ending_leaves_the_model_in_eval_mode_for_one_still_running(tmp_path, monkeypatch):
-    """A (first to put the model in eval mode) ends while B, on the same model object, is still planning:
-    A put each module's training flag back (True: a freshly built model) under B, whose passes then ran
-    with dropout on, storing features of random masks; and B's own ending left the model in eval mode.
-    The last extraction to end puts the flags back, as they were before the first began."""
+@pytest.mark.parametrize("b_runs", ["the model", "a submodule"])
+def test_an_extraction_ending_leaves_the_model_in_eval_mode_for_one_still_running(tmp_path, monkeypatch, b_runs):
+    """A (first to put the model in eval mode) ends while B, on the same model object (or a submodule of it),
+    is still planning: A put each module's training flag back (True: a freshly built model) under B, whose
+    passes then ran with dropout on, storing features of random masks; and B's own ending left the model
+    in eval mode. The last extraction running a module to end puts its flag back, as it was before the
+    first began."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    inner = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    model = nn.Sequential(inner, nn.Linear(3, 2))
     assert model.training
     held = {name: (threading.Event(), threading.Event()) for name in ("A", "B")}
     original = run_module.build_plan
@@ -70,9 +73,11 @@ def test_an_extraction_ending_leaves_the_model_in_eval_mode_for_one_still_runnin
         return original(*args, **kwargs)
 
     monkeypatch.setattr(run_module, "build_plan", holding)
-    a, out_a = _run("A", lambda: extract_features(model, X, tmp_path / "a.zarr", layers=["2"], **KW))
+    xb = X[::-1].copy()
+    b_model, b_layer = (model, "0.2") if b_runs == "the model" else (inner, "2")
+    a, out_a = _run("A", lambda: extract_features(model, X, tmp_path / "a.zarr", layers=["0.2"], **KW))
     assert held["A"][0].wait(20)
-    b, out_b = _run("B", lambda: extract_features(model, X[::-1].copy(), tmp_path / "b.zarr", layers=["2"], **KW))
+    b, out_b = _run("B", lambda: extract_features(b_model, xb, tmp_path / "b.zarr", layers=[b_layer], **KW))
     assert held["B"][0].wait(20)
     held["A"][1].set()
     a.join(20)
@@ -80,10 +85,9 @@ def test_an_extraction_ending_leaves_the_model_in_eval_mode_for_one_still_runnin
     b.join(20)
     assert not isinstance(out_a[0], BaseException), out_a[0]
     assert not isinstance(out_b[0], BaseException), out_b[0]
-    np.testing.assert_allclose(_stored(tmp_path / "a.zarr", "2"), _reference(model, X, 2), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(_stored(tmp_path / "b.zarr", "2"), _reference(model, X[::-1].copy(), 2), rtol=1e-5,
-                               atol=1e-6)
-    assert model.training and model[1].training  # as before the first extraction
+    np.testing.assert_allclose(_stored(tmp_path / "a.zarr", "0.2"), _reference(inner, X, 2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_stored(tmp_path / "b.zarr", b_layer), _reference(inner, xb, 2), rtol=1e-5, atol=1e-6)
+    assert all(m.training for m in model.modules())  # as before the first extraction
 
 
 class _Gate(nn.Module):

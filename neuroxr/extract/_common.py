@@ -90,7 +90,7 @@ def stored_index(store: Any, path: str, read: dict[str, Any] | None = None) -> A
 
 
 _MODES_LOCK = threading.Lock()
-_IN_EVAL: dict[int, list[Any]] = {}  # id(model) -> [extractions running it, its modules' training flags, model]
+_IN_EVAL: dict[int, list[Any]] = {}  # id(module) -> [extractions running it, its training flag before, module]
 
 
 @contextlib.contextmanager
@@ -98,24 +98,24 @@ def eval_mode(model: Any) -> Iterator[None]:
     """``model`` in eval mode for an extraction; each module's own training flag back when it ends.
 
     ``model.train(flag)`` would set every module's flag (a model trained with a frozen, eval-mode batch
-    norm came back with it unfrozen), so each module's is put back. Extractions of one model object
-    running at once (threads) share one eval mode: the flags are those from before the first began,
-    put back when the last ends (the first to end put them back under the others, whose passes then
-    ran in training mode: dropout, batch statistics).
+    norm came back with it unfrozen), so each module's is put back. Extractions running a module at once
+    (threads: one model object, or a model and a submodule of it) share its eval mode: its flag is the one
+    from before the first began, put back when the last ends (the first to end put the flags back under
+    the others, whose passes then ran in training mode: dropout, batch statistics).
     """
-    key = id(model)
+    modules = list(model.modules())
     with _MODES_LOCK:
-        entry = _IN_EVAL.get(key)
-        if entry is None:
-            entry = _IN_EVAL[key] = [0, [(m, m.training) for m in model.modules()], model]
-        entry[0] += 1
+        for module in modules:
+            entry = _IN_EVAL.setdefault(id(module), [0, module.training, module])
+            entry[0] += 1
         model.eval()
     try:
         yield
     finally:
         with _MODES_LOCK:
-            entry[0] -= 1
-            if entry[0] == 0:
-                del _IN_EVAL[key]
-                for module, flag in entry[1]:
-                    module.training = flag
+            for module in modules:
+                entry = _IN_EVAL[id(module)]
+                entry[0] -= 1
+                if entry[0] == 0:
+                    del _IN_EVAL[id(module)]
+                    module.training = entry[1]

@@ -87,3 +87,36 @@ def test_v4_one_session_as_both_animals_in_another_repeat_layout_is_flagged(b_ki
         inter_animal(a, raw.isel(neuroid=[30, 31]), reps=1)
         inter_animal(a, raw.isel(neuroid=[0, 30], repeat=slice(0, 4)), reps=1)
     assert not [w for w in caught if "also predictors" in str(w.message)]
+
+
+@needs_v4
+def test_cowley_repeat_counts_reads_the_loaders_array_and_refuses_others_in_one_line(tmp_path):
+    """cowley_repeat_counts crashed with xarray's AlignmentError on the loader's own DataArray and NumPy's
+    AxisError on a repeat-averaged file; an array in neuroxr's (stimulus, neuroid, repeat) order was said
+    to have a NaN mask that 'differs between neurons for 82 images' (82 is the neuron count), and a
+    broken mask in a file named no file."""
+    from neuroxr.datasets.cowley import cowley_repeat_counts, load_cowley_v4
+    from neuroxr.errors import LayoutError
+
+    raw = np.load(V4 / "responses_raw_201016.npy")
+    want = (~np.isnan(raw[0])).sum(axis=1)
+    da = load_cowley_v4(V4, "201016", "raw")
+    np.testing.assert_array_equal(cowley_repeat_counts(raw), want)
+    np.testing.assert_array_equal(cowley_repeat_counts(da), want)  # by its dims
+    order = np.random.default_rng(0).permutation(600)
+    np.testing.assert_array_equal(cowley_repeat_counts(da.isel(stimulus=order).transpose("repeat", ...)), want[order])
+    cases = [
+        (np.load(V4 / "responses_avg_201016.npy"), r"expected a numeric 3-D array \(neuron, image, repeat\).*got shape \(82, 600\)"),
+        (da.values, r"the NaN mask differs between neurons \(axis 0\) for 82 of 82 images \(axis 1\).*\(stimulus, neuroid, repeat\) order"),
+        (da.mean("repeat"), r"a DataArray needs dims stimulus, neuroid, repeat.*got dims \('stimulus', 'neuroid'\)"),
+    ]
+    for value, match in cases:
+        with pytest.raises(LayoutError, match=rf"^cowley_repeat_counts: raw: {match}") as err:
+            cowley_repeat_counts(value)
+        assert "\n" not in str(err.value)
+    broken = raw[:, :20].copy()
+    broken[3, 5, 0] = np.nan  # one neuron misses a trial the others have
+    np.save(tmp_path / "responses_raw_999999.npy", broken)
+    with pytest.raises(LayoutError, match=r"^load_cowley_v4: responses_raw_999999.npy: the NaN mask differs between neurons "
+                                          r"\(axis 0\) for 1 of 20 images"):
+        load_cowley_v4(tmp_path, "999999", animal="XY")

@@ -232,30 +232,49 @@ def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.nd
     return np.stack(imgs), ids
 
 
-def cowley_repeat_counts(raw: np.ndarray) -> np.ndarray:
+def cowley_repeat_counts(raw: np.ndarray | xr.DataArray) -> np.ndarray:
     """Valid repeats per image of a raw file, checking the trailing, shared NaN mask.
 
     Parameters
     ----------
-    raw : numpy.ndarray, shape (n_neurons, n_images, max_repeats)
-        A ``responses_raw_*`` array in the file's axis order.
+    raw : numpy.ndarray, shape (n_neurons, n_images, max_repeats), or xarray.DataArray
+        A ``responses_raw_*`` array in the file's axis order, or a neural DataArray (dims
+        ``stimulus``, ``neuroid``, ``repeat``, e.g. from :func:`load_cowley_v4`), read by its dims.
 
     Returns
     -------
     numpy.ndarray of int, shape (n_images,)
-        Number of valid (non-NaN) repeats of each image.
+        Number of valid (non-NaN) repeats of each image (of each stimulus of a DataArray, in its order).
 
     Raises
     ------
     ValueError
-        When the NaN mask differs between neurons or NaNs are not trailing.
+        When the array is not 3-D (a repeat-averaged file has no repeats to count), the NaN mask
+        differs between neurons (e.g. an array in another axis order) or NaNs are not trailing
+        (one-line :class:`~neuroxr.errors.LayoutError`).
     """
-    valid = ~np.isnan(raw)
+    return _repeat_counts(raw, "cowley_repeat_counts: raw")
+
+
+def _repeat_counts(raw: np.ndarray | xr.DataArray, name: str) -> np.ndarray:
+    """:func:`cowley_repeat_counts`, the messages starting with ``name`` (the caller and the array or file)."""
+    if isinstance(raw, xr.DataArray):
+        dims = ("neuroid", "stimulus", "repeat")
+        if set(raw.dims) != set(dims):
+            raise LayoutError(f"{name}: a DataArray needs dims {dims[1]}, {dims[0]}, {dims[2]} (a neural array of trials); "
+                              f"got dims {tuple(map(str, raw.dims))}.")
+        raw = raw.transpose(*dims).values
+    raw = np.asarray(raw)
+    if raw.ndim != 3 or raw.dtype.kind not in "fiub":
+        raise LayoutError(f"{name}: expected a numeric 3-D array (neuron, image, repeat), as responses_raw_*.npy holds; got "
+                          f"shape {raw.shape}, dtype {raw.dtype} (a repeat-averaged file has no repeats to count).")
+    valid = ~np.isnan(raw) if raw.dtype.kind == "f" else np.ones(raw.shape, dtype=bool)
     if not (valid == valid[:1]).all():
         bad = np.flatnonzero((valid != valid[:1]).any(axis=(0, 2)))
         raise LayoutError(
-            f"raw responses: the NaN mask differs between neurons for {bad.size} images "
-            f"(e.g. image index {bad[:5].tolist()}); expected one mask shared by all neurons."
+            f"{name}: the NaN mask differs between neurons (axis 0) for {bad.size} of {raw.shape[1]} images (axis 1) "
+            f"(e.g. image index {bad[:5].tolist()}); expected one mask shared by all neurons, in the file's axis order "
+            f"(neuron, image, repeat): an array in neuroxr's (stimulus, neuroid, repeat) order is read by its dims as a DataArray."
         )
     v0 = valid[0]
     n = v0.sum(axis=1)
@@ -263,7 +282,7 @@ def cowley_repeat_counts(raw: np.ndarray) -> np.ndarray:
     if not trailing.all():
         bad = np.flatnonzero(~trailing.all(axis=1))
         raise LayoutError(
-            f"raw responses: missing repeats are not all trailing for {bad.size} images "
+            f"{name}: missing repeats are not all trailing for {bad.size} images "
             f"(e.g. image index {bad[:5].tolist()})."
         )
     return n.astype(int)
@@ -359,7 +378,7 @@ def load_cowley_v4(
 
     neuroid_ids = [f"{animal}/{session}/n{i + 1:02d}" for i in range(n_neurons)]
     if kind == "raw":
-        n_rep = cowley_repeat_counts(arr)
+        n_rep = _repeat_counts(arr, f"load_cowley_v4: {path.name}")
         data = np.ascontiguousarray(np.transpose(arr, (1, 0, 2)), dtype=np.float64)
     else:
         n_rep = None

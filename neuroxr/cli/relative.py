@@ -52,6 +52,14 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
     from ..sets import read_set, resolve
 
     out = Output(as_json, quiet)
+    if new_layer is not None:  # refused before anything is read or computed, naming the option (a usage error)
+        from ..errors import StoreError
+        from ..store._zarr import _check_name
+
+        try:
+            _check_name(new_layer, "layer")
+        except StoreError as exc:
+            raise click.BadParameter(str(exc.args[0]), param_hint="--name") from None
     ids = read_ids(anchors_file)
     st = open_store_or_fail(store, mode="a")
     ref = resolve(st, layer, kinds=("features",), role="source")

@@ -471,8 +471,14 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
                          "request; open it with mode='a' to compute and write it.")
     # refused whether or not a cached Gram spares the backend's one use in this entry (cka, dimensionality)
     resolve_backend(backend, kind if isinstance(kind, str) else "compute")
-    ds = _label(req, _run(req, _IO(store, backend), backend, options))
-    _check_inputs_unchanged(store, req)
+    failure: Exception | None = None
+    try:
+        ds = _label(req, _run(req, _IO(store, backend), backend, options))
+    except Exception as exc:  # a read that met another process's rewrite fails as it may (a chunk of another shape)
+        failure = exc
+    _check_inputs_unchanged(store, req)  # such a rewrite is named first: it is the cause
+    if failure is not None:
+        raise failure
     stored = ds.drop_vars(["prediction", "stimulus_id"], errors="ignore") if req.kind.stage == "scores" else ds
     if req.kind.name in TIME_KINDS:
         validate_generalization(stored, name=f"scores entry {req.path}")

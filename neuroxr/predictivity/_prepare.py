@@ -256,17 +256,18 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
     """Warn when target neuroids of ``neural_b`` are also predictors in ``neural_a`` with the same
     responses (e.g. an animal against itself): each such target is among its own predictors.
     The same responses are the same trial means (NaN-mean over the repeats, axis 2 of 3-D or 4-D
-    responses; 2-D features as they are) at every stimulus, up to rounding, NaN matching NaN: the
+    responses, one column at a time; 2-D features as they are) at every stimulus, up to rounding, NaN matching NaN: the
     design sees only those, so one recording given once trial by trial and once trial-averaged (a
     repeat-averaged file), or with its repeats in another order, is predicted from itself too.
     Constant columns (a neuroid silent at every stimulus) are no one recording: the directions score
     them NaN with their own warning. ``names``: the two inputs as the message names them
     (:func:`named`; the first with the caller); ``what``: the targets, the score and what to pass
     instead (model-to-model: units of one layer)."""
-    MA, MB = _trial_means(RA), _trial_means(RB)
-    if not MA.shape[1] or not MB.shape[1] or MA.shape[:1] + MA.shape[2:] != MB.shape[:1] + MB.shape[2:]:
+    def stim_bins(R: np.ndarray) -> tuple[int, ...]:  # the shape of one column's trial means
+        return R.shape[:1] + R.shape[3:] if R.ndim > 2 else R.shape[:1]
+
+    if not RA.shape[1] or not RB.shape[1] or stim_bins(RA) != stim_bins(RB):
         return  # other stimuli (or time bins): no neuroid holds the same responses
-    MA, MB = MA.reshape(MA.shape[0], MA.shape[1], -1), MB.reshape(MB.shape[0], MB.shape[1], -1)
 
     # a neuroid equal in both has an equal digest of its trial means in float32 (means summed in
     # another order differ by float64 rounding only), whatever its id (one recording stored twice
@@ -285,12 +286,13 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
         return a.max() > a.min() and bool((np.abs(a - b) <= 1e-9 * scale).all())  # constant: no one recording
 
     digests: dict[bytes, list[int]] = {}
-    for i in range(MA.shape[1]):
-        digests.setdefault(key(MA[:, i]), []).append(i)
+    for i in range(RA.shape[1]):  # a column at a time: no copy of the responses
+        digests.setdefault(key(_trial_means(RA[:, i])), []).append(i)
     a_ids, b_ids = np.asarray(ids_a).astype(str), np.asarray(ids_b).astype(str)
     found = []
-    for j in range(MB.shape[1]):
-        i = next((i for i in digests.get(key(MB[:, j]), []) if same(MA[:, i], MB[:, j])), None)
+    for j in range(RB.shape[1]):
+        mb = _trial_means(RB[:, j])
+        i = next((i for i in digests.get(key(mb), []) if same(_trial_means(RA[:, i]), mb)), None)
         if i is not None:
             found.append(b_ids[j] if a_ids[i] == b_ids[j] else f"{b_ids[j]} (= {a_ids[i]})")
     if found:
@@ -298,14 +300,15 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
              f"e.g. {examples(found)}; each is predicted from itself, so its score is not {what[1]}. Pass {what[2]}.")
 
 
-def _trial_means(R: np.ndarray) -> np.ndarray:
-    """NaN-means over the repeats (axis 2) of responses (stimulus, neuroid, repeat[, time_bin]); 2-D as it is."""
-    if R.ndim < 3:
-        return R
-    valid = ~np.isnan(R)
-    count = valid.sum(axis=2)
+def _trial_means(col: np.ndarray) -> np.ndarray:
+    """NaN-means over the repeats (axis 1) of one neuroid's responses (stimulus, repeat[, time_bin]); a
+    feature column (1-D) as it is."""
+    if col.ndim < 2:
+        return col
+    valid = ~np.isnan(col)
+    count = valid.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, np.where(valid, R, 0.0).sum(axis=2) / count, np.nan)
+        return np.where(count > 0, np.where(valid, col, 0.0).sum(axis=1) / count, np.nan)
 
 
 def needed_repeats(ceiling: bool, split: str) -> int:

@@ -32,11 +32,11 @@ def _study(path) -> StudyStore:
     return st
 
 
-def _python(code: str, **env: str) -> subprocess.CompletedProcess:
-    """``code`` run by a fresh Python process (this checkout first on its path)."""
+def _python(code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``code`` run by a fresh Python process (this checkout first on its path) with ``args``."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     full = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]), **env}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=full,
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, env=full,
                           timeout=120)
 
 
@@ -112,3 +112,42 @@ def test_an_overwrite_killed_between_its_renames_reads_back_whole_in_a_fresh_pro
     rerun = _python(code)  # a second overwrite, uninterrupted, in a fresh process
     assert rerun.returncode == 0 and rerun.stdout.strip() == first.path, rerun.stderr
     assert StudyStore(path, mode="r").damaged() == []
+
+
+_KILLED_WRITING_TABLE = """
+    import os, sys
+    import pandas as pd
+    to_csv = pd.DataFrame.to_csv
+    def dies_half_way(self, target, *args, **kwargs):
+        text = to_csv(self, None, *args, **kwargs)
+        if hasattr(target, "write"):
+            target.write(text[: len(text) // 2]); target.flush()
+        else:
+            with open(target, "w") as f:
+                f.write(text[: len(text) // 2])
+        os._exit(9)
+    pd.DataFrame.to_csv = dies_half_way
+    from neuroxr.cli import main
+    main(sys.argv[1:], prog_name="neuroxr")
+"""
+
+
+def test_a_sweep_killed_while_writing_its_table_leaves_no_truncated_table(tmp_path):
+    """``neuroxr sweep --table FILE`` killed half way through writing FILE: FILE is still the earlier run's
+    whole table (before: half of the new one, which reads as a table with fewer rows)."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    path = tmp_path / "s.zarr"
+    _study(path)
+    table = tmp_path / "t.csv"
+    args = ["sweep", str(path), "--scheduler", "serial", "--no-progress", "-q", "--table", str(table)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    before = table.read_text()
+    assert len(pd.read_csv(table)) >= 2
+    killed = _python(_KILLED_WRITING_TABLE, *args)
+    assert killed.returncode == 9, killed.stderr
+    assert table.read_text() == before  # the earlier run's whole table

@@ -155,6 +155,29 @@ def _table_files(table_path: str) -> list[str]:
     return [table_path] + [f"{root}.{name}{ext or '.csv'}" for name in ("metrics", "inference", "best_layers")]
 
 
+def _write_csv(table: Any, path: str) -> None:
+    """Write ``table`` as CSV to ``path`` whole or not at all: into a file beside it, then renamed over it
+    (a sweep killed or interrupted while writing it left a truncated table that read as a complete one).
+    A device or a pipe (``/dev/stdout``), or a folder where no new file can be made, is written in place."""
+    target = os.path.realpath(path)  # a link's target is replaced, never the link
+    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.tmp")
+    if os.path.exists(target) and not os.path.isfile(target):
+        table.to_csv(target, index=False)
+        return
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            table.to_csv(f, index=False)
+        os.replace(tmp, target)
+    except PermissionError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        table.to_csv(target, index=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
 def _check_table(table_path: str, store: str | None = None) -> None:
     """A usage error naming ``--table`` unless its files can be written, outside the (local) study
     ``store``: checked before the sweep runs (a file that did not exist is created and removed again)."""
@@ -304,7 +327,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         stale = [path for i, (path, tab) in enumerate(tables) if i > 0 and not len(tab) and os.path.isfile(path)]
         for path, tab in written:
             try:
-                tab.to_csv(path, index=False)
+                _write_csv(tab, path)
             except OSError as exc:
                 raise click.ClickException(f"--table: cannot write {path!r} ({exc.strerror or exc}); the entries are in "
                                            "the store: run the sweep again with another FILE.") from None

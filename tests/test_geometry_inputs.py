@@ -786,3 +786,27 @@ def test_split_half_measures_refuse_fewer_than_3_stimuli(n):
         nx.split_half_reliability(N, reps=3)
     with pytest.raises(LayoutError, match=rf"^split_half_rdm_ceiling: the split-half RDMs of neural hold {n} stimuli .*at least 3"):
         nx.split_half_rdm_ceiling(N, reps=3)
+
+
+def test_trial_averaged_responses_are_not_said_to_be_averaged_and_dimensionality_counts_what_it_drops():
+    """cka and effective_dimensionality said 'its repeats are averaged (NaN-mean) first' of responses with one
+    repeat (a repeat-averaged file), where nothing is averaged; effective_dimensionality recorded no count of
+    the stimuli and neuroids it dropped for missing trials, which rdm and cka record."""
+    rng = np.random.default_rng(0)
+    ids = np.array([f"s{i:02d}" for i in range(12)])
+    one = neural(rng.normal(size=(12, 5, 1)), stimulus_id=ids)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        geo.cka(one, one)
+        geo.effective_dimensionality(one)
+    assert not [x for x in w if "averaged" in str(x.message)]
+    R = rng.normal(size=(12, 5, 3))
+    R[:, 2, :], R[4] = np.nan, np.nan  # a neuroid without trials, a stimulus without trials
+    three = neural(R, stimulus_id=ids)
+    with pytest.warns(nx.NeuroxrWarning, match="repeats are averaged"):
+        ed = geo.effective_dimensionality(three)
+    counts = {k: geo.rdm(three).attrs[k] for k in ("n_excluded_stimuli", "n_excluded_neuroids")}
+    assert counts == {"n_excluded_stimuli": 1, "n_excluded_neuroids": 1}
+    assert {k: ed.attrs[k] for k in counts} == counts and ed.attrs["n_stimuli"] == 11 and ed.attrs["n_units"] == 4
+    kept = features(np.nanmean(np.delete(np.delete(R, 4, 0), 2, 1), axis=2), stimulus_id=np.delete(ids, 4))
+    assert float(ed) == pytest.approx(float(geo.effective_dimensionality(kept)), rel=1e-12)

@@ -19,6 +19,7 @@ from ._common import (
     _is_neural,
     _named,
     _one_bin,
+    _plain,
     _scalar_da,
     input_labels,
 )
@@ -108,7 +109,7 @@ def _paired_grams(a: Any, b: Any, caller: str,
         other = xr.DataArray(Kb, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ib), "stimulus_id_": ("stimulus_", ib)})
         Kb = np.asarray(_align_rdm(ref, other, (na, nb), caller).values)
     for obj, arg in ((a, "a"), (b, "b")):
-        if _is_neural(obj):
+        if _is_neural(obj) and _plain(obj).sizes["repeat"] > 1:  # one repeat (trial-averaged): nothing averaged
             warn(f"{caller}: {_named(obj, arg)} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
     if ca or cb:
         warn_constant(caller, [(na, ca), (nb, cb)], "CKA")

@@ -14,7 +14,7 @@ from ..errors import too_few_stimuli, warn
 from ..kernels import gram as _g
 from ..kernels.stats import ROUNDING_SPREAD
 from ..validation import check_bool
-from ._common import _canonical_any, _named, _one_bin, _scalar_da, input_labels
+from ._common import _canonical_any, _drop_unusable, _is_neural, _named, _one_bin, _plain, _scalar_da, input_labels
 from .gram import _stats_and_ids, _trace_matches
 
 __all__ = ["effective_dimensionality"]
@@ -32,8 +32,8 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     Parameters
     ----------
     obj : features DataArray (stimulus, unit), neural DataArray (stimulus, neuroid, repeat) or Gram Dataset
-        Neural data is trial-averaged first (NaN-mean over repeats), with a
-        :class:`~neuroxr.errors.NeuroxrWarning`. A Gram Dataset cut to some of its stimuli
+        Neural data is trial-averaged first (NaN-mean over repeats; with a
+        :class:`~neuroxr.errors.NeuroxrWarning` where it has more than one repeat). A Gram Dataset cut to some of its stimuli
         (``G.isel(stimulus=idx, stimulus_=idx)``) is centred again over the stimuli kept, as
         :func:`~neuroxr.geometry.cka` does: the result is that of the kept stimuli's features.
 
@@ -46,13 +46,18 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
         with a :class:`~neuroxr.errors.NeuroxrWarning`. Fewer than 3 stimuli are refused (with 2,
         it is always 1). ``float(res)`` is the number; attrs
         ``n_stimuli``, ``n_units`` (units or neuroids used) and ``source`` (the label of ``obj``,
-        :func:`neuroxr.sets.set_label`: ``model.layer``, else its name).
+        :func:`neuroxr.sets.set_label`: ``model.layer``, else its name); neural data: also
+        ``n_excluded_stimuli`` and ``n_excluded_neuroids``, as :func:`~neuroxr.geometry.rdm` and
+        :func:`~neuroxr.geometry.cka` count them.
     """
     _one_bin(obj, "obj", "effective_dimensionality")
-    if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
-        warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
+    name, counts = _named(obj, "obj"), {}
+    if _is_neural(obj):  # the stimuli and neuroids rdm and cka keep, counted as they count them
+        if obj.sizes["repeat"] > 1:  # a repeat dim of one (trial-averaged responses): nothing is averaged
+            warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
+        (obj,), counts, _ = _drop_unusable([(obj, name)], "effective_dimensionality")
     obj = _canonical_any(obj)  # sums in one order of the stimuli, whatever the input's (as cka)
-    stats, ids, kind = _stats_and_ids(obj, None, "effective_dimensionality: " + _named(obj, "obj"), row_pass=False)
+    stats, ids, kind = _stats_and_ids(obj, None, "effective_dimensionality: " + name, row_pass=False)
     stats = centred_over_kept(obj, stats, kind)
     if ids.size < 3:  # with 2 stimuli the centred features have rank 1 (or 0)
         raise too_few_stimuli("effective_dimensionality", _named(obj, "obj"), int(ids.size), "the participation ratio",
@@ -61,7 +66,7 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     if math.isnan(value):
         warn_constant("effective_dimensionality", [(_named(obj, "obj"), _g.constant_features(stats))], "the participation ratio")
     return _scalar_da(value, "effective_dimensionality",
-                      {"n_stimuli": int(ids.size), "n_units": int(stats.n_units), **input_labels(source=obj)})
+                      {"n_stimuli": int(ids.size), "n_units": int(stats.n_units), **counts, **input_labels(source=_plain(obj))})
 
 
 def centred_over_kept(obj: Any, stats: _g.GramStats, kind: str) -> _g.GramStats:

@@ -47,3 +47,15 @@ def test_relative_refuses_a_bad_name_as_a_usage_error_before_reading(store, tmp_
         line = one_line_error(run("relative", store.url, "net.l1", "--anchors", str(ids), "--name", name), 2)
         assert "--name" in line and repr(name) in line and "relative --help" in line
     assert StudyStore(store.url).layers("net") == ["l1"]
+
+
+def test_report_default_folder_is_named_after_the_store_folder(tmp_path, monkeypatch):
+    """--out left out: <store name>-report, the store's folder name however its path is spelled ('d.zarr/.',
+    '..'), never a hidden folder '.-report'."""
+    from neuroxr.cli.report import _default_out
+
+    (tmp_path / "d.zarr" / "scores").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "d.zarr" / "scores")
+    for spelled in ("../../d.zarr", "../../d.zarr/", "../../d.zarr/.", "..", f"file://{tmp_path}/d.zarr/"):
+        assert _default_out(spelled) == "d-report", spelled
+    assert _default_out("s3://bucket/study.zarr") == "study-report"

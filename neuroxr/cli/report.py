@@ -16,7 +16,11 @@ DEFAULTS = {"reliability_reps": None, "seed": 0, "n_boot": 1000, "dpi": 100}
 
 
 def _default_out(store: str) -> str:
-    base = os.path.basename(store.rstrip("/")) or "study"
+    from ..store._zarr import local_root
+
+    local = local_root(store)  # a local store by its folder's name ('d.zarr/.', '..': not '.' or '..')
+    base = os.path.basename(local if local is not None else store.rstrip("/"))
+    base = base if base not in ("", ".", "..") else "study"
     if base.endswith(".zarr"):
         base = base[: -len(".zarr")]
     return f"{base}-report"

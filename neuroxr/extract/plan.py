@@ -396,8 +396,8 @@ def build_plan(
 
     n = stim.n
     avail = memory_limit - RESERVE_BYTES
-    if avail <= 0:
-        raise ExtractionError(
+    if avail <= 0:  # a value the command line cannot use: a usage error there
+        raise ExtractionParameterError(
             f"memory_limit {fmt_bytes(memory_limit)} is below the {fmt_bytes(RESERVE_BYTES)} reserved for "
             f"Zarr's bookkeeping; raise it (a few MiB at least)."
         )

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..alignment import canonical_order
-from ..errors import ExtractionError, shown
+from ..errors import ExtractionParameterError, shown
 
 REDUCTION_KEYS = {"method", "n_components", "fit_stimuli", "seed"}
 
@@ -46,37 +46,38 @@ float32 or float16 is the same under both, bit for bit (:func:`revision_problem`
 
 
 def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any] | None:
-    """The validated reduction dict (``None`` for no reduction) for ``n`` stimuli."""
+    """The validated reduction dict (``None`` for no reduction) for ``n`` stimuli; a value it cannot use is an
+    :class:`~neuroxr.errors.ExtractionParameterError` (a usage error naming its option on the command line)."""
     if reduction is None:
         return None
     if not isinstance(reduction, Mapping):
-        raise ExtractionError(
+        raise ExtractionParameterError(
             "reduction must be a dict such as {'method': 'srp', 'n_components': 1000, 'fit_stimuli': 500, 'seed': 0}."
         )
     unknown = set(reduction) - REDUCTION_KEYS
     if unknown:
-        raise ExtractionError(f"reduction has unknown keys {sorted(unknown)}; allowed: {sorted(REDUCTION_KEYS)}.")
+        raise ExtractionParameterError(f"reduction has unknown keys {sorted(unknown)}; allowed: {sorted(REDUCTION_KEYS)}.")
     method = str(reduction.get("method", "")).lower()
     if method not in ("srp", "pca"):
-        raise ExtractionError(f"reduction method must be 'srp' or 'pca'; got {shown(reduction.get('method'))}.")
+        raise ExtractionParameterError(f"reduction method must be 'srp' or 'pca'; got {shown(reduction.get('method'))}.")
     k = reduction.get("n_components")
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ExtractionError(f"reduction n_components must be a positive int; got {shown(k)}.")
+        raise ExtractionParameterError(f"reduction n_components must be a positive int; got {shown(k)}.")
     m = reduction.get("fit_stimuli", n)
     if method == "srp" and reduction.get("fit_stimuli") is not None:
-        raise ExtractionError("reduction fit_stimuli applies to method 'pca' only: a sparse random projection is drawn, "
+        raise ExtractionParameterError("reduction fit_stimuli applies to method 'pca' only: a sparse random projection is drawn, "
                               "not fitted (its components depend on the units, n_components and seed alone); drop it.")
     if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 1:
-        raise ExtractionError(f"reduction fit_stimuli must be a positive int; got {shown(m)}.")
+        raise ExtractionParameterError(f"reduction fit_stimuli must be a positive int; got {shown(m)}.")
     m = min(int(m), n)
     if method == "pca" and m < k:
-        raise ExtractionError(
+        raise ExtractionParameterError(
             f"PCA with n_components={k} needs at least {k} fit stimuli; fit_stimuli is {m} "
             f"(there are {n} stimuli). Lower n_components or raise fit_stimuli."
         )
     seed = reduction.get("seed", 0)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise ExtractionError(f"reduction seed must be an int from 0 to 2**32 - 1; got {shown(seed)}.")
+        raise ExtractionParameterError(f"reduction seed must be an int from 0 to 2**32 - 1; got {shown(seed)}.")
     return {"method": method, "n_components": int(k), "fit_stimuli": m if method == "pca" else None, "seed": int(seed)}
 
 

@@ -810,3 +810,24 @@ def test_trial_averaged_responses_are_not_said_to_be_averaged_and_dimensionality
     assert {k: ed.attrs[k] for k in counts} == counts and ed.attrs["n_stimuli"] == 11 and ed.attrs["n_units"] == 4
     kept = features(np.nanmean(np.delete(np.delete(R, 4, 0), 2, 1), axis=2), stimulus_id=np.delete(ids, 4))
     assert float(ed) == pytest.approx(float(geo.effective_dimensionality(kept)), rel=1e-12)
+
+
+def test_a_stack_of_rdms_over_two_dims_is_refused_saying_how_to_stack_it():
+    """rdm_noise_ceiling given RDMs over (subject, session) (the 92-image loader's hIT) said 'rdms[0]: expected one
+    RDM ... or compare stacks with ... rdm_noise_ceiling', pointing back to itself; now one line saying how to stack
+    the dims into one, and that stack gives the ceiling of the eight RDMs listed one by one."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(6)]
+    rdms = [geo.rdm(features(rng.normal(size=(6, 4)), stimulus_id=ids)) for _ in range(8)]
+    four = xr.concat(rdms, "rdm").data.reshape(4, 2, 6, 6)
+    stack = xr.DataArray(four, dims=("subject", "session", "stimulus", "stimulus_"),
+                         coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)})
+    fix = r"stack them into one first, e.g. rdms\.stack\(rdm=\('subject', 'session'\)\)\.transpose\('rdm', 'stimulus', 'stimulus_'\)\.$"
+    with pytest.raises(LayoutError, match=r"^rdm_noise_ceiling: rdms: a stack of RDMs over 2 dims .*" + fix):
+        geo.rdm_noise_ceiling(stack)
+    with pytest.raises(LayoutError, match=r"^compare_rdms_many: b: a stack of RDMs over 2 dims"):
+        geo.compare_rdms_many(rdms[0], stack)
+    got = geo.rdm_noise_ceiling(stack.stack(rdm=("subject", "session")).transpose("rdm", "stimulus", "stimulus_"))
+    ref = geo.rdm_noise_ceiling(rdms)
+    assert float(got["lower"]) == pytest.approx(float(ref["lower"]), rel=1e-12)
+    assert float(got["upper"]) == pytest.approx(float(ref["upper"]), rel=1e-12)

@@ -40,6 +40,10 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
     keys = None
     if isinstance(x, Mapping):  # labeled by its keys, as pairwise_distances reads a dict of networks
         keys, x = [str(k) for k in x], list(x.values())
+    if isinstance(x, xr.DataArray) and x.ndim > 3 and tuple(x.dims[-2:]) == RDM_DIMS:  # e.g. (subject, session, ...)
+        lead = tuple(str(d) for d in x.dims[:-2])
+        raise LayoutError(f"{shown}: a stack of RDMs over {len(lead)} dims {lead} (dims {x.dims}); stack them into one first, "
+                          f"e.g. {name}.stack(rdm={lead}).transpose('rdm', {', '.join(repr(d) for d in RDM_DIMS)}).")
     if isinstance(x, xr.DataArray) and x.ndim == 3:
         if tuple(x.dims[1:]) != RDM_DIMS:
             raise LayoutError(f"{shown}: a stack of RDMs needs dims (rdm, {', '.join(RDM_DIMS)}), the stack's "

@@ -56,7 +56,7 @@ _DEPTH = 6  # how deep tuples and closures are followed
 def own_hook(fn: Any) -> Any:
     """``fn`` as a hook neuroxr registers to capture outputs, marked so that :func:`code_digest` leaves it
     out, and acting on the forward passes of the thread that makes it only: another extraction of the
-    same model object in another thread (a sweep's workers, a thread pool) registers hooks on the same
+    same model object in another thread (a thread pool) registers hooks on the same
     modules, which its forward passes must not run (they handed its outputs to this extraction's writer
     as this extraction's rows, and stopped its pass)."""
     owner = threading.get_ident()

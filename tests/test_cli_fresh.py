@@ -5,6 +5,7 @@ state (imports, signal handlers, warning filters)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -59,3 +60,46 @@ def test_report_default_folder_is_named_after_the_store_folder(tmp_path, monkeyp
     for spelled in ("../../d.zarr", "../../d.zarr/", "../../d.zarr/.", "..", f"file://{tmp_path}/d.zarr/"):
         assert _default_out(spelled) == "d-report", spelled
     assert _default_out("s3://bucket/study.zarr") == "study-report"
+
+
+def _read_only(path) -> None:
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chmod(os.path.join(root, name), 0o555 if name in dirs else 0o444)
+    os.chmod(path, 0o555)
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")
+def test_a_store_this_user_cannot_write_is_read_and_nothing_is_computed_for_nothing(store, tmp_path):
+    """A read-only store: a stored entry is read back; a missing one, --overwrite, relative and
+    --rebuild-inventory are one line saying the store is read-only, before any work (no progress line),
+    never Python's advice (mode='r') or a bare OS error."""
+    from neuroxr.entries import compute
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root writes anywhere: without the capability that lets it
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv to drop root's file capabilities")
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
+    compute(store, "forward", "net.l1", "mA", params={"reps": 2})
+    ids = tmp_path / "ids.txt"
+    ids.write_text("s00\ns01\n")
+    _read_only(store.url)
+    try:
+        def run_ro(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*prefix, sys.executable, "-m", "neuroxr", *args], capture_output=True, text=True,
+                                  timeout=120)
+
+        proc = run_ro("score", "forward", store.url, "net.l1", "mA", "--reps", "2")
+        assert proc.returncode == 0 and "already in the store" in proc.stdout, proc.stderr
+        for args, says in ((["score", "forward", store.url, "net.l1", "mA", "--reps", "3"], "fix its permissions to compute"),
+                           (["score", "forward", store.url, "net.l1", "mA", "--reps", "2", "--overwrite"], "--overwrite"),
+                           (["relative", store.url, "net.l1", "--anchors", str(ids)], "writing the layer"),
+                           (["validate", store.url, "--rebuild-inventory"], "--rebuild-inventory")):
+            line = one_line_error(run_ro(*args), 1)
+            assert "read-only for this user" in line and says in line and "mode=" not in line, line
+    finally:
+        for root, dirs, _ in os.walk(store.url):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o755)
+        os.chmod(store.url, 0o755)

@@ -66,6 +66,11 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     (r"delete it \(StudyStore\.invalidate\) and compute it again", "run its score command again (it is computed again)"),
     # a store without layers: the command line writes them with neuroxr extract
     (r"\(write_features, neuroxr extract\)", "(neuroxr extract)"),
+    # a store this user cannot write to (neuroxr score reads it: a missing entry is refused before the work)
+    (r"is open read-only and holds no entry ('[^']*') that matches the request; open it with mode='a' to compute and "
+     r"write it", r"is read-only for this user and holds no entry \1 that matches the request; fix its permissions to "
+     "compute and write it"),
+    (r"open it with mode='r' or fix its permissions", "fix its permissions"),
     # a URL of a protocol fsspec does not know (the store's URL)
     (r"^Protocol not known: (\w+)$", r"fsspec knows no protocol '\1'; give a path or a URL such as s3://bucket/study.zarr."),
     # the fold check's inputs by their Python arguments (``neural/features``): the command names both sets

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-__all__ = ["CONFIG_ENV", "current_storage_options", "load_storage_profile", "parse_storage_option", "storage_config_file",
-           "storage_options", "storage_options_for"]
+__all__ = ["CONFIG_ENV", "current_storage_options", "load_storage_profile", "parse_storage_option", "read_only_error",
+           "storage_config_file", "storage_options", "storage_options_for", "store_writable"]
 
 # ---------------------------------------------------------------------------- storage options
 _META_OPTIONS = "neuroxr.storage_options"
@@ -143,3 +143,26 @@ def storage_options(fn: Callable) -> Callable:
         help="An fsspec option of a remote store (s3://, gs://, ...), repeatable; VALUE is parsed as JSON "
              "when it parses, e.g. -S endpoint_url=http://127.0.0.1:9000 -S anon=true.",
     )(fn)
+
+
+def store_writable(url: str) -> bool:
+    """Whether this user can write entries to the local store at ``url`` (its folders where every write
+    stages, locks and records its data); ``True`` for a remote store (its writes say why they fail)."""
+    from ..store._zarr import HIDDEN, local_root
+
+    root = local_root(url)
+    if root is None:
+        return True
+    for sub in ("staging", "locks", "inventory"):
+        path = os.path.join(root, HIDDEN, sub)
+        while not os.path.exists(path) and os.path.dirname(path) != path:  # made in the nearest existing folder
+            path = os.path.dirname(path)
+        if not os.access(path, os.W_OK):
+            return False
+    return True
+
+
+def read_only_error(url: str, doing: str, instead: str = "") -> click.ClickException:
+    """The one line of a command that would write to a store this user cannot write to."""
+    return click.ClickException(f"the store {url!r} is read-only for this user: {doing} needs write access; fix its "
+                                f"permissions{instead}.")

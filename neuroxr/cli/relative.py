@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ._common import Output, main, not_empty, open_store_or_fail, output_options, storage_options
+from ._storage import read_only_error, store_writable
 
 __all__ = ["relative", "read_ids"]
 
@@ -62,6 +63,8 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
             raise click.BadParameter(str(exc.args[0]), param_hint="--name") from None
     ids = read_ids(anchors_file)
     st = open_store_or_fail(store, mode="a")
+    if not store_writable(store):  # refused before the layer is read and its representation computed
+        raise read_only_error(store, "writing the layer")
     ref = resolve(st, layer, kinds=("features",), role="source")
     name = new_layer or f"{ref.layer}_relative"
     if name == ref.layer:  # --overwrite would replace the layer it is computed from

@@ -29,6 +29,7 @@ from ._common import (
 )
 from ._score_options import boot_options, check_regressor_options, parse_alphas
 from ._score_text import AGAIN, metric_line
+from ._storage import read_only_error, store_writable
 
 __all__ = ["score"]
 
@@ -164,7 +165,12 @@ def _run(store: str, kind: str, source: str, target: str | None, params: dict[st
     if overwrite and require_existing:
         raise click.UsageError("--overwrite (recompute) and --require-existing (only read an existing entry) "
                                "contradict each other: pass one of them.")
-    st = open_store_or_fail(store, mode="r" if require_existing else "a")  # only reads: a read-only or newer store too
+    # only reads: a read-only or newer store too; a store this user cannot write to is read, so a stored entry is read back
+    # and a missing one refused before it is computed (never computed and then lost at the write)
+    writable = require_existing or store_writable(store)
+    if overwrite and not writable:
+        raise read_only_error(store, "--overwrite")
+    st = open_store_or_fail(store, mode="r" if require_existing or not writable else "a")
     try:
         return compute(st, kind, source, target, params=params, overwrite=overwrite, require_existing=require_existing,
                        backend=backend, dtype=dtype, options=options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ._common import Output, cli_advice, main, open_store_or_fail, output_options, report_validation, storage_options
+from ._storage import read_only_error, store_writable
 
 __all__ = ["validate"]
 
@@ -36,6 +37,8 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
 
     out = Output(as_json, quiet)
     st = open_store_or_fail(store, mode="a" if rebuild_inventory else "r")
+    if rebuild_inventory and not store_writable(store):  # before the walk, never a bare OS error from it
+        raise read_only_error(store, "--rebuild-inventory", " (or leave out --rebuild-inventory: the check only reads)")
     walked: list[tuple[str, str, bool]] = []
     problems, earlier, stale, mixed = _check_store(st, values=values, walked=walked)
     earlier = [cli_advice(note) for note in earlier]  # how to recompute: neuroxr extract's flags

@@ -228,3 +228,102 @@ def test_cli_values_the_extraction_cannot_use_are_usage_errors(tmp_path, extra, 
     assert res.exit_code == 2, res.output
     assert says in res.output and res.output.count("Error:") == 1
     assert not (tmp_path / "s.zarr").exists()
+
+
+class _Positions(nn.Module):
+    """Token and absolute position embeddings, then a linear layer: a text's features depend on where its
+    tokens are (BERT's and GPT-2's positions), so padding on the left would change them."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.words, self.positions, self.out = nn.Embedding(vocab, 8), nn.Embedding(32, 8), nn.Linear(8, 3)
+
+    def tokens(self, input_ids):
+        return self.words(input_ids) + self.positions(torch.arange(input_ids.shape[1]))
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        return self.out(self.tokens(input_ids))
+
+
+class _WantingLock:
+    """Stands in for the extraction's tokenizer lock: says when thread B asks for it, then takes it."""
+
+    def __init__(self, lock, wants: threading.Event) -> None:
+        self.lock, self.wants = lock, wants
+
+    def __enter__(self):
+        if threading.current_thread().name == "B":
+            self.wants.set()
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+
+
+def test_two_text_extractions_sharing_a_tokenizer_pad_on_the_right_and_leave_its_side(tmp_path, monkeypatch):
+    """docs/extract.md: texts are padded on the right whatever the tokenizer's padding_side. Each tokenization
+    set padding_side to 'right' for its call and put back the side it found: A (found 'left') put 'left' back
+    while B, sharing the tokenizer in another thread, was in its call, so B's batch was padded on the left
+    (its shorter texts' positions shifted: other features, stored silently), and B put back the 'right' it had
+    found (A's), so the tokenizer was left padding on the right. Tokenizations of one process take turns."""
+    transformers = pytest.importorskip("transformers")
+    from transformers.utils import PaddingStrategy
+
+    import neuroxr.extract.preprocess as preprocess
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far"]
+    texts = ["the cat sat on the mat", "a dog", "the dog ran far", "a cat sat", "the mat", "dog"]
+    tok = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)})
+    tok.padding_side = "left"
+    torch.manual_seed(0)
+    net = _Positions(len(vocab))
+    a_inside, go_a, a_returned, b_wants = (threading.Event() for _ in range(4))
+    padded = {"A": 0, "B": 0}
+    original = type(tok)._encode_plus
+
+    def encode(self, *args, **kwargs):
+        name = threading.current_thread().name
+        if name in padded and kwargs.get("padding_strategy") == PaddingStrategy.MAX_LENGTH:
+            padded[name] += 1
+            if name == "A" and padded[name] == 1:  # A in its first padded call, 'right' set for it
+                a_inside.set()
+                assert go_a.wait(20)  # until B is in its pass's first batch (or waits for its turn)
+                try:
+                    return original(self, *args, **kwargs)
+                finally:
+                    a_returned.set()
+            if name == "B" and padded[name] == 3:  # B's pass's first batch (the probe tokenized twice)
+                go_a.set()
+                if not b_wants.is_set():  # A and B at once: B reads the side once A has put its own back
+                    assert a_returned.wait(20)
+                    for _ in range(500):
+                        if self.padding_side == "left":
+                            break
+                        threading.Event().wait(0.01)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(tok), "_encode_plus", encode)
+    lock = getattr(preprocess, "_TOKENIZING", None)
+    if lock is not None:
+        monkeypatch.setattr(preprocess, "_TOKENIZING", _WantingLock(lock, b_wants))
+    b_wants_or_here = threading.Thread(target=lambda: b_wants.wait(20) and go_a.set())  # B's turn asked: A goes on
+    b_wants_or_here.start()
+    kw = dict(layers=["out"], transform=tok, batch_size=4, model_name="m", progress=False)
+    a, out_a = _run("A", lambda: extract_features(net, texts, tmp_path / "a.zarr", **kw))
+    try:
+        assert a_inside.wait(20)
+        b, out_b = _run("B", lambda: extract_features(net, texts, tmp_path / "b.zarr", **kw))
+        b.join(30)
+        a.join(30)
+    finally:
+        go_a.set()
+        b_wants.set()
+        b_wants_or_here.join(20)
+    assert not isinstance(out_a[0], BaseException), out_a[0]
+    assert not isinstance(out_b[0], BaseException), out_b[0]
+    with torch.no_grad():  # each text alone, without padding: what mask-aware mean pooling must give
+        ref = np.stack([net.out(net.tokens(tok([t], return_tensors="pt")["input_ids"]))[0].mean(0).numpy()
+                        for t in texts])
+    for name in ("a", "b"):
+        np.testing.assert_allclose(_stored(tmp_path / f"{name}.zarr", "out"), ref, rtol=1e-5, atol=1e-6)
+    assert tok.padding_side == "left"

@@ -22,6 +22,7 @@ The description (what was used, with its parameters) is written to every layer's
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -277,6 +278,13 @@ def _is_hf(obj: Any, *class_names: str) -> bool:
     return any(c.__name__ in class_names for c in type(obj).__mro__) and type(obj).__module__.startswith("transformers")
 
 
+_TOKENIZING = threading.Lock()
+"""Held by every call neuroxr makes to a Hugging Face tokenizer or processor on texts: extractions in threads
+of one process share a model's tokenizer, whose ``padding_side`` each call sets for itself and puts back (one
+putting 'left' back while another was in its call had that one pad on the left), and whose Rust backend refuses
+a second thread while one encodes (``RuntimeError: Already borrowed``)."""
+
+
 def _hf_text(tok: Any, call: Callable[..., Any]) -> tuple[Callable[..., dict[str, Any]], Callable[[list[str]], list[int]]]:
     """``(tokenize, lengths)`` of a Hugging Face tokenizer (or processor) ``call``.
 
@@ -285,21 +293,23 @@ def _hf_text(tok: Any, call: Callable[..., Any]) -> tuple[Callable[..., dict[str
     text of the set (pooling reads the attention mask either way)."""
 
     def tokenize(texts: list[str], max_length: int) -> dict[str, Any]:
-        side = getattr(tok, "padding_side", "right")  # set for the call (transformers < 4.45 has no padding_side=)
-        try:
-            tok.padding_side = "right"
-            out = call(list(texts), padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
-        except Exception as exc:  # e.g. no padding token: texts of different lengths cannot be padded
-            raise ExtractionError(
-                f"the tokenizer {type(tok).__name__} fails on the texts ({reason(exc)}); fix the tokenizer passed as "
-                f"transform= (or the model's own), e.g. give it a padding token: tokenizer.pad_token = tokenizer.eos_token."
-            ) from exc
-        finally:
-            tok.padding_side = side
+        with _TOKENIZING:  # the side found is the caller's, not another thread's for its own call
+            side = getattr(tok, "padding_side", "right")  # set for the call (transformers < 4.45 has no padding_side=)
+            try:
+                tok.padding_side = "right"
+                out = call(list(texts), padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+            except Exception as exc:  # e.g. no padding token: texts of different lengths cannot be padded
+                raise ExtractionError(
+                    f"the tokenizer {type(tok).__name__} fails on the texts ({reason(exc)}); fix the tokenizer passed as "
+                    f"transform= (or the model's own), e.g. give it a padding token: tokenizer.pad_token = tokenizer.eos_token."
+                ) from exc
+            finally:
+                tok.padding_side = side
         return dict(out)
 
     def lengths(texts: list[str]) -> list[int]:
-        enc = call(list(texts), truncation=False)  # a text longer than the limit is refused, not cut
+        with _TOKENIZING:
+            enc = call(list(texts), truncation=False)  # a text longer than the limit is refused, not cut
         return [len(ids) for ids in enc["input_ids"]]
 
     return tokenize, lengths

@@ -205,13 +205,15 @@ def test_cli_a_seed_past_its_range_is_a_usage_error_naming_it(tmp_path, seed, co
 
 
 @pytest.mark.parametrize("extra, says", [
+    (["--layer", "nope"], "Invalid value for '--layer': the model has no module 'nope'"),
+    (["--model-name", "a/b"], "Invalid value for '--model-name': invalid model name 'a/b'"),
     (["--memory-limit", "1KiB"], "--memory-limit 1.0 KiB is below the 256.0 KiB reserved"),
     (["--reduction", "pca", "--n-components", "5"], "PCA with --n-components 5 needs at least 5 fit stimuli"),
 ])
 def test_cli_values_the_extraction_cannot_use_are_usage_errors(tmp_path, extra, says):
     """cli.md: a value the command cannot use is a usage error (exit 2), whether the command line or the library
-    checked it. A --memory-limit below the reserve and more --n-components than stimuli to fit were the library's
-    errors (exit 1); neither makes a store."""
+    checked it. A --layer the model lacks, a --model-name no set can have, a --memory-limit below the reserve and
+    more --n-components than stimuli to fit were the library's errors (exit 1); none makes a store."""
     from click.testing import CliRunner
     from PIL import Image
 
@@ -224,7 +226,9 @@ def test_cli_values_the_extraction_cannot_use_are_usage_errors(tmp_path, extra, 
                                    "nn.Linear(3 * 8 * 8, 16))\n")
     args = ["extract", str(tmp_path / "s.zarr"), "--images", str(tmp_path / "imgs"), "--model", f"{tmp_path / 'm.py'}:make",
             "--image-size", "8", "--no-progress"]
-    res = CliRunner().invoke(main, args + ["--model-name", "m", "--layer", "1"] + extra)
+    args += [] if "--model-name" in extra else ["--model-name", "m"]
+    args += [] if "--layer" in extra else ["--layer", "1"]
+    res = CliRunner().invoke(main, args + extra)
     assert res.exit_code == 2, res.output
     assert says in res.output and res.output.count("Error:") == 1
     assert not (tmp_path / "s.zarr").exists()

@@ -79,11 +79,12 @@ def make_extract_command() -> Any:
         """
 
         from ..errors import ExtractionError, ExtractionParameterError, StoreError
-        from ..extract.models import check_device, load_model, load_weights
+        from ..extract.models import check_device, load_model, load_weights, select_modules
         from ..extract.plan import parse_memory
         from ..extract.preprocess import DEFAULT_IMAGE_SIZE, resolve_preprocessing
         from ..extract.run import extract_features
         from ..extract.stimuli import require_tokenizer
+        from ..store import _check_name as check_name
 
         out_ = Output(as_json, quiet)
         if (images is None) == (texts is None):
@@ -100,6 +101,10 @@ def make_extract_command() -> Any:
             parse_memory(memory_limit)
         except ExtractionError as exc:  # as neuroxr sweep --memory-limit: a usage error naming the flag
             raise click.BadParameter(one_line(exc).removeprefix("memory_limit "), param_hint="'--memory-limit'") from None
+        try:  # a name no set can have: a usage error naming the flag, as a bad --layer
+            check_name(model_name, "model")
+        except StoreError as exc:
+            raise click.BadParameter(one_line(exc), param_hint="'--model-name'") from None
         if dry_run and staging_dir is not None:
             raise click.UsageError("--staging-dir holds the files of a pass and has no effect with --dry-run; drop it.")
         stimuli: Any = images
@@ -134,6 +139,11 @@ def make_extract_command() -> Any:
                 load_weights(model, weights)
             except ExtractionError as exc:
                 raise click.BadParameter(one_line(exc), param_hint="'--weights'") from None
+        if layers:  # a module the model lacks (or names ambiguously): a usage error naming --layer, before the store is touched
+            try:
+                select_modules(model, list(layers))
+            except ExtractionError as exc:
+                raise click.BadParameter(one_line(exc).removeprefix("layers: "), param_hint="'--layer'") from None
         if texts is not None:  # texts are always texts: a model that cannot tokenize them is refused, never fed them as files
             try:
                 require_tokenizer(resolve_preprocessing(model), "the --model factory must return a model that carries one "

@@ -103,3 +103,11 @@ def test_a_store_this_user_cannot_write_is_read_and_nothing_is_computed_for_noth
             for name in dirs:
                 os.chmod(os.path.join(root, name), 0o755)
         os.chmod(store.url, 0o755)
+
+
+def test_a_command_started_without_stderr_still_runs(store):
+    """Started with stderr closed (``2>&-``, a daemon's job): Python has no sys.stderr, so no progress line
+    (nowhere to show it), never an internal error from asking whether stderr is a terminal."""
+    proc = subprocess.run([sys.executable, "-m", "neuroxr", "score", "forward", store.url, "net.l1", "mA", "--reps", "2"],
+                          stdout=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(2))
+    assert proc.returncode == 0 and proc.stdout.startswith("scores/forward/net.l1__mA/"), proc.stdout

@@ -530,7 +530,7 @@ def output_options(fn: Callable) -> Callable:
 def progress_for(out: Output, desc: str) -> bool | Callable[[Iterable[Any]], Iterable[Any]]:
     """The ``progress`` argument of a computation: a bar on a terminal, a plain line off one, none
     with ``--json`` or ``--quiet``."""
-    if not out.text:
+    if not out.text or sys.stderr is None:  # no stderr (started with it closed, 2>&-): nowhere to show it
         return False
     if sys.stderr.isatty():
         return True

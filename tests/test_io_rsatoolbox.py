@@ -403,3 +403,23 @@ def test_descriptors_named_like_another_dim_or_the_ids_are_refused():
                            rf"dataset.{where}\['{key}_2'\] = dataset.{where}.pop\('{key}'\)") as err:
             from_rsatoolbox(ds, repeat=run, **kw)
         assert "\n" not in str(err.value)
+
+
+def test_rdm_stimulus_coords_travel_as_pattern_descriptors_both_ways():
+    """to_rsatoolbox_rdms dropped an RDM's stimulus coords (the 92 images' categories) without a word; they are
+    pattern descriptors in the first RDM's stimulus order, and from_rsatoolbox_rdms brings them back on both dims."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(6)]
+    f = neuroxr.features(rng.normal(size=(6, 4)), stimulus_id=ids).assign_coords(category=("stimulus", list("aabbcc")))
+    r = neuroxr.rdm(f)
+    perm = [3, 1, 5, 0, 2, 4]
+    rr = to_rsatoolbox_rdms([r, r.isel(stimulus=perm, stimulus_=perm)])
+    assert list(rr.pattern_descriptors["category"]) == list("aabbcc")
+    sub = rr.subset_pattern("category", "b")  # rsatoolbox's own selection by the descriptor
+    np.testing.assert_allclose(sub.get_matrices()[1], r.isel(stimulus=[2, 3], stimulus_=[2, 3]).values)
+    back = from_rsatoolbox_rdms(rr)
+    assert list(back["category"].values) == list("aabbcc") and list(back["category_"].values) == list("aabbcc")
+    other = r.assign_coords(category=("stimulus", list("xxbbcc")))
+    with pytest.raises(LayoutError, match=r"^rdm\[1\]: its stimulus coord 'category' differs from rdm\[0\]'s"):
+        to_rsatoolbox_rdms([r, other])
+    assert isinstance(rr, rsatoolbox.rdm.RDMs)

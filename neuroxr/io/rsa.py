@@ -257,7 +257,8 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     xarray.DataArray
         dims ``(stimulus, stimulus_)`` for a single RDM (its rdm descriptors as scalar coords), else
         ``(rdm, stimulus, stimulus_)`` with the rdm descriptors as coords on ``rdm`` (``index`` as the
-        ``rdm`` coord); attrs ``dissimilarity_measure`` and ``method``
+        ``rdm`` coord); the other pattern descriptors (e.g. a category) as stimulus coords on both dims
+        (``category`` and ``category_``, as :func:`neuroxr.geometry.rdm` carries them); attrs ``dissimilarity_measure`` and ``method``
         when the measure is one of neuroxr's (rsatoolbox's own ``"euclidean"``, normalised by the
         channel count, is not: it gets no ``method``).
     """
@@ -280,6 +281,10 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     if method:
         attrs["method"] = method
     coords: dict[str, Any] = {"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)}
+    for key, v in desc.items():  # the other pattern descriptors (e.g. a category): stimulus coords on both dims, as rdm's
+        key = str(key)
+        if key not in (pattern, "index", *RDM_DIMS, "stimulus_id", "stimulus_id_", "rdm") and np.shape(v) == (n,):
+            coords.update({key: ("stimulus", _values(v)), f"{key}_": ("stimulus_", _values(v))})
     descriptors = {str(k): _values(v) for k, v in (rdms.rdm_descriptors or {}).items() if np.shape(v) == (m,)}
     clash = [k for k in descriptors if k in (*RDM_DIMS, "stimulus_id", "stimulus_id_", *(("rdm",) if m > 1 else ()))]
     if clash:
@@ -316,18 +321,20 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
         stack's first dim (its own coord under its name, e.g. ``model``) and the scalar coords
         (e.g. ``subject`` of a 2-D RDM; one value for every RDM of a stack), the ``rdm`` coord as
         ``index`` when every RDM has one and they are unique (else rsatoolbox numbers the RDMs).
+        ``pattern_descriptors``: the stimulus ids under ``pattern`` and the other coords on ``stimulus``
+        that every RDM has (e.g. a category), in the first RDM's stimulus order.
 
     Raises
     ------
     LayoutError
         Not an RDM, missing, duplicate or differing stimulus ids, an RDM of a list lacking a
         coord the others have, RDMs of a list with different methods (``RDMs`` has one
-        ``dissimilarity_measure``: convert them separately), or an RDM that is not symmetric or
+        ``dissimilarity_measure``: convert them separately) or with different values of a stimulus coord, or an RDM that is not symmetric or
         has a non-zero diagonal (rsatoolbox keeps only the upper triangle).
     """
     rsatoolbox = _require_rsatoolbox()
     items = list(rdm) if isinstance(rdm, (list, tuple)) else [rdm]
-    mats, ref, per_rdm, measures = [], None, [], []
+    mats, ref, per_rdm, measures, per_stimulus = [], None, [], [], []
     for i, da in enumerate(items):
         label = f"rdm[{i}]" if len(items) > 1 else "rdm"
         if not isinstance(da, xr.DataArray) or tuple(da.dims[-2:]) != RDM_DIMS or da.ndim not in (2, 3):
@@ -365,6 +372,8 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
         _check_square(v, label)
         mats.extend(v if v.ndim == 3 else [v])
         per_rdm.append(_rdm_coords(da))
+        per_stimulus.append({str(c): np.asarray(da[c].values)[a].tolist() for c in da.coords
+                             if da[c].dims == ("stimulus",) and c not in ("stimulus_id", pattern)})
         method = da.attrs.get("method")
         measures.append(_MEASURES.get(method, da.attrs.get("dissimilarity_measure", method)))
         if measures[-1] != measures[0]:
@@ -375,9 +384,21 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
     descriptors = _rdm_descriptors(per_rdm)
     measure = measures[0]
     return rsatoolbox.rdm.RDMs(
-        np.stack(mats), dissimilarity_measure=measure, pattern_descriptors={pattern: list(ref)},
+        np.stack(mats), dissimilarity_measure=measure, pattern_descriptors={pattern: list(ref), **_pattern_descriptors(per_stimulus)},
         rdm_descriptors=descriptors or None,
     )
+
+
+def _pattern_descriptors(per_stimulus: list[dict[str, list[Any]]]) -> dict[str, list[Any]]:
+    """The stimulus coords every item has (e.g. a category), in the first item's stimulus order, as
+    ``pattern_descriptors``; an item whose values differ from the first's for the same stimuli is refused."""
+    out = {k: v for k, v in per_stimulus[0].items() if all(k in d for d in per_stimulus)}
+    for i, d in enumerate(per_stimulus[1:], 1):
+        odd = [k for k in out if d[k] != out[k]]
+        if odd:
+            raise LayoutError(f"rdm[{i}]: its stimulus coord {odd[0]!r} differs from rdm[0]'s for the same stimuli, and "
+                              "rsatoolbox RDMs have one set of pattern descriptors; drop it from one of them or convert them separately.")
+    return out
 
 
 def _check_square(v: np.ndarray, label: str) -> None:

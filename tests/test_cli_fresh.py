@@ -71,8 +71,8 @@ def _read_only(path) -> None:
 
 @pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")
 def test_a_store_this_user_cannot_write_is_read_and_nothing_is_computed_for_nothing(store, tmp_path):
-    """A read-only store: a stored entry is read back; a missing one, --overwrite, relative and
-    --rebuild-inventory are one line saying the store is read-only, before any work (no progress line),
+    """A read-only store: a stored entry is read back; a missing one, --overwrite, relative, a sweep (which
+    computed every entry and lost each at its write) and --rebuild-inventory are one line saying the store is read-only, before any work (no progress line),
     never Python's advice (mode='r') or a bare OS error."""
     from neuroxr.entries import compute
 
@@ -95,7 +95,8 @@ def test_a_store_this_user_cannot_write_is_read_and_nothing_is_computed_for_noth
         for args, says in ((["score", "forward", store.url, "net.l1", "mA", "--reps", "3"], "fix its permissions to compute"),
                            (["score", "forward", store.url, "net.l1", "mA", "--reps", "2", "--overwrite"], "--overwrite"),
                            (["relative", store.url, "net.l1", "--anchors", str(ids)], "writing the layer"),
-                           (["validate", store.url, "--rebuild-inventory"], "--rebuild-inventory")):
+                           (["validate", store.url, "--rebuild-inventory"], "--rebuild-inventory"),
+                           (["sweep", store.url, "--scheduler", "serial"], "neuroxr sweep")):
             line = one_line_error(run_ro(*args), 1)
             assert "read-only for this user" in line and says in line and "mode=" not in line, line
     finally:

@@ -21,6 +21,7 @@ from ._common import (
     storage_options_for,
     to_json,
 )
+from ._storage import read_only_error, store_writable
 
 __all__ = ["sweep_command", "DASHBOARD_ADVICE"]
 
@@ -273,6 +274,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     if table_path is not None:  # before the sweep runs, not after
         _check_table(table_path, store)
     so = storage_options_for(store)
+    if not store_writable(store):  # refused before the work: never every entry computed and each lost at its write
+        raise read_only_error(store, "neuroxr sweep (it writes every entry it computes)")
     st = open_store_or_fail(store, mode="a")  # a missing store is an error, never a new empty one
     try:
         cfg = load_config(config, st) if config else validate_config({}, st)

@@ -75,8 +75,11 @@ def test_an_overwrite_refuses_a_layer_another_process_completed_after_it_was_pla
     path = tmp_path / "s.zarr"
     kw = dict(model_name="m", batch_size=2, progress=False)
     other = {"kw": dict(model=interleaved(1), stimuli=X, store=path, layers=["0"], **kw)}
-    with pytest.raises(WriteConflictError, match=r"'features/m/0' was written by another process while this write ran"):
+    with pytest.raises(WriteConflictError, match=r"'features/m/0' was written by another process while this write ran") as e:
         extract_features(interleaved(0, other), X, path, layers=["0", "2"], overwrite=True, **kw)
+    from neuroxr.cli._advice import cli_advice  # the command line names its flag, not 'ask for an overwrite'
+
+    assert cli_advice(str(e.value)).endswith("(run the command again with --overwrite to replace it).")
     store = StudyStore(path)
     np.testing.assert_allclose(layer(store, "0"), features(1, 0), rtol=1e-6)
     assert store.layers("m") == ["0"]

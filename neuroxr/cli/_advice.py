@@ -71,6 +71,8 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
      r"write it", r"is read-only for this user and holds no entry \1 that matches the request; fix its permissions to "
      "compute and write it"),
     (r"open it with mode='r' or fix its permissions", "fix its permissions"),
+    # a write that met another process's copy (an entry or a layer): every writing command has --overwrite
+    (r"\(ask for an overwrite to replace it\)", "(run the command again with --overwrite to replace it)"),
     # a URL of a protocol fsspec does not know (the store's URL)
     (r"^Protocol not known: (\w+)$", r"fsspec knows no protocol '\1'; give a path or a URL such as s3://bucket/study.zarr."),
     # the fold check's inputs by their Python arguments (``neural/features``): the command names both sets

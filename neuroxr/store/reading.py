@@ -452,14 +452,25 @@ class Reading(Listing):
 
     # ------------------------------------------------------------------ neural sets
     def read_neural(self, name: str) -> xr.DataArray:
-        """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat [x time_bin]``."""
-        return self._read_array(f"neural/{name}", name)
+        """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat [x time_bin]``.
+        A name no set can have (``''``, ``'mA/'``, ``'./mA'``) or that the store lacks is refused in
+        one line naming the neural sets it holds."""
+        held = lambda: f"it holds the neural sets {self.neural_sets()}"  # noqa: E731
+        self._require_set_name("read_neural", "name", name, held)
+        return self._read_named(f"neural/{name}", name, held)
 
     def read_features(self, model: str, layer: str) -> xr.DataArray:
         """The feature set ``(model, layer)`` as a lazy DataArray ``stimulus x unit``, named as the
         set (``model.layer``: ``da.to_zarr(path)`` / ``da.to_netcdf(path)`` store it at the root) and
-        labeled ``model/layer`` in messages by its scalar coords ``model`` and ``layer``."""
-        da = self._read_array(f"features/{model}/{layer}", f"{model}.{layer}")
+        labeled ``model/layer`` in messages by its scalar coords ``model`` and ``layer``. A model or
+        layer name no set can have, or a set the store lacks, is refused in one line naming the models
+        (or the model's layers) it holds."""
+        models = lambda: f"it holds the models {self.models()}"  # noqa: E731
+        self._require_set_name("read_features", "model", model, models)
+        layers = lambda: (f"model {model!r} has the layers {self.layers(model)}" if model in self.models()  # noqa: E731
+                          else models())
+        self._require_set_name("read_features", "layer", layer, layers)
+        da = self._read_named(f"features/{model}/{layer}", f"{model}.{layer}", layers)
         return da if {"model", "layer"} <= set(da.coords) else da.assign_coords(model=model, layer=layer)
 
     def read_set_index(self, path: str | Examined) -> SetIndex:
@@ -532,6 +543,24 @@ class Reading(Listing):
             shape=None if data is None else tuple(data.shape),
             dtype=None if data is None else np.dtype(data.dtype),
         )
+
+    def _require_set_name(self, caller: str, arg: str, value: Any, held: Any) -> None:
+        """Refuse ``value`` (the argument ``arg`` of ``caller``) unless it can name a set: read as a
+        path, ``'mA/'`` or ``'./mA'`` would reach the set ``mA``'s group and call it damaged, ``''``
+        the folder of every set and call it unfinished."""
+        if not isinstance(value, str) or not _zarr._NAME_RE.match(value):
+            raise StoreError(f"{caller}: {arg} {value!r} can name no set of store {self.url!r} (names have letters, "
+                             f"digits, '.', '-' and single '_', no '/', no spaces); {held()}.")
+
+    def _read_named(self, path: str, label: str, held: Any) -> xr.DataArray:
+        """:meth:`_read_array` of a set named by a caller; one that does not exist is refused naming what
+        the store holds (``held()``)."""
+        try:
+            return self._read_array(path, label)
+        except StoreError as exc:
+            if self.examine(path).doc is not None or self.unreadable(path):
+                raise  # there, but unfinished, damaged or being rewritten: its own message
+            raise StoreError(f"{str(exc).rstrip('.')}; {held()}.") from None
 
     def _read_array(self, path: str, label: str) -> xr.DataArray:
         ds = self.read_dataset(path)

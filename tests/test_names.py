@@ -1,0 +1,62 @@
+"""Names in requests resolve to exactly the set named, or are refused in one line naming the
+argument and what the store holds: never another set, never a silent empty result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuroxr.errors import StoreError
+
+
+def _ids(n=20):
+    return [f"s{i:02d}" for i in range(n)]
+
+
+@pytest.fixture
+def named_store(tmp_path):
+    """A store with neural set mA (regions V4, IT) and model net's layers l1 and l1.0."""
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+
+    rng = np.random.default_rng(0)
+    st = StudyStore(tmp_path / "names.zarr")
+    st.write_neural("mA", neural(rng.normal(size=(20, 4, 4)), _ids(), [f"n{j}" for j in range(4)],
+                                 region=["V4", "V4", "IT", "IT"]))
+    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), _ids()))
+    st.write_features("net", "l1.0", features(rng.normal(size=(20, 5)), _ids()))
+    return st
+
+
+# ---------------------------------------------------------------------------- reading a set by name
+@pytest.mark.parametrize("name", ["mA/", "./mA", "mA//", "", "mA "])
+def test_read_neural_refuses_a_name_no_set_can_have_naming_the_sets(named_store, name):
+    """'mA/' reached the group of mA and called that set damaged ('compute it again'); '' the folder of
+    every neural set and called it unfinished ('rewrite it'): a typo read as damage."""
+    with pytest.raises(StoreError) as err:
+        named_store.read_neural(name)
+    msg = str(err.value)
+    assert "damaged" not in msg and "did not finish" not in msg
+    assert f"name {name!r}" in msg and "['mA']" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("model, layer, arg", [("net", "l1/", "layer"), ("net/", "l1", "model"), ("net", "./l1", "layer"),
+                                               ("net", "", "layer")])
+def test_read_features_refuses_a_name_no_set_can_have_naming_the_layers(named_store, model, layer, arg):
+    with pytest.raises(StoreError) as err:
+        named_store.read_features(model, layer)
+    msg = str(err.value)
+    assert "damaged" not in msg and "did not finish" not in msg
+    assert f"{arg} {(layer if arg == 'layer' else model)!r}" in msg
+    assert ("['l1', 'l1.0']" if arg == "layer" else "['net']") in msg
+
+
+def test_a_set_the_store_lacks_is_refused_naming_what_it_holds(named_store):
+    with pytest.raises(StoreError, match=r"'neural/MA' cannot be read: it does not exist; it holds the neural sets \['mA'\]"):
+        named_store.read_neural("MA")
+    with pytest.raises(StoreError, match=r"does not exist; model 'net' has the layers \['l1', 'l1.0'\]"):
+        named_store.read_features("net", "l2")
+    with pytest.raises(StoreError, match=r"does not exist; it holds the models \['net'\]"):
+        named_store.read_features("nett", "l1")
+    # the names that exist still read the set they name
+    assert named_store.read_features("net", "l1.0").sizes["unit"] == 5

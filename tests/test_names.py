@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuroxr.errors import StoreError
+from neuroxr.errors import LayoutError, StoreError
 
 
 def _ids(n=20):
@@ -60,3 +60,24 @@ def test_a_set_the_store_lacks_is_refused_naming_what_it_holds(named_store):
         named_store.read_features("nett", "l1")
     # the names that exist still read the set they name
     assert named_store.read_features("net", "l1.0").sizes["unit"] == 5
+
+
+# ---------------------------------------------------------------------------- whole-store tables
+def test_store_tables_take_one_model_name_and_refuse_unknown_models(named_store):
+    """models="net" was iterated as 'n', 'e', 't' (no such models: an empty table, no word);
+    models=["nope"] gave an empty table too; a model named twice gave its layers twice."""
+    from neuroxr.entries.tables import store_cka, store_dimensionality
+
+    want = store_dimensionality(named_store, models=["net"])
+    assert list(want["network"].values) == ["net/l1", "net/l1.0"]
+    one = store_dimensionality(named_store, models="net")
+    assert list(one["network"].values) == list(want["network"].values)
+    np.testing.assert_array_equal(one["effective_dimensionality"].values, want["effective_dimensionality"].values)
+    twice = store_dimensionality(named_store, models=["net", "net"])
+    assert list(twice["network"].values) == list(want["network"].values)
+    for bad in (["nope"], ["net", "nope"], ["net "]):
+        with pytest.raises(LayoutError, match=r"models .* \['net'\]"):
+            store_dimensionality(named_store, models=bad)
+        with pytest.raises(LayoutError, match=r"models .* \['net'\]"):
+            store_cka(named_store, models=bad)
+    assert list(store_cka(named_store, models="net")["network"].values) == ["net/l1", "net/l1.0"]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..errors import LayoutError
 from ..geometry.dimensionality import _check_debiased
 from ..sets import feature_ref
 from .engine import _open, compute
@@ -17,9 +18,19 @@ from .engine import _open, compute
 __all__ = ["store_dimensionality", "store_cka"]
 
 
-def _layers(store: Any, models: Sequence[str] | None) -> list[tuple[str, str]]:
-    models = list(store.models()) if models is None else list(models)
-    return [(m, layer) for m in models for layer in store.layers(m)]
+def _layers(store: Any, models: str | Sequence[str] | None, caller: str) -> list[tuple[str, str]]:
+    """The (model, layer) pairs of ``models`` (one name or several; each once, in the order given), each
+    model refused unless the store holds it: an unknown name (a typo, or a string read as its letters)
+    would give a table without its layers, and no word."""
+    held = list(store.models())
+    if models is None:
+        return [(m, layer) for m in held for layer in store.layers(m)]
+    models = [models] if isinstance(models, str) else list(models)
+    unknown = [m for m in models if not isinstance(m, str) or m not in held]
+    if unknown:
+        raise LayoutError(f"{caller}: models names {unknown}, which store {store.url!r} does not hold; its models are "
+                          f"{held} (pass some of them, or models=None for all).")
+    return [(m, layer) for m in dict.fromkeys(models) for layer in store.layers(m)]
 
 
 def store_dimensionality(store: Any, models: Sequence[str] | None = None) -> xr.Dataset:
@@ -28,8 +39,8 @@ def store_dimensionality(store: Any, models: Sequence[str] | None = None) -> xr.
     Parameters
     ----------
     store : StudyStore or str
-    models : sequence of str, optional
-        Default: every model.
+    models : str or sequence of str, optional
+        Default: every model. A model the store lacks is refused (:class:`~neuroxr.errors.LayoutError`).
 
     Returns
     -------
@@ -38,7 +49,7 @@ def store_dimensionality(store: Any, models: Sequence[str] | None = None) -> xr.
         (``"<model>/<layer>"``, coords ``model``, ``layer``).
     """
     store = _open(store)
-    pairs = _layers(store, models)
+    pairs = _layers(store, models, "store_dimensionality")
     ds = [compute(store, "dimensionality", feature_ref(m, layer)).dataset for m, layer in pairs]
     return xr.Dataset(
         {"effective_dimensionality": ("network", np.asarray([float(d["score"]) for d in ds], dtype=float)),
@@ -56,8 +67,8 @@ def store_cka(store: Any, models: Sequence[str] | None = None, debiased: bool = 
     Parameters
     ----------
     store : StudyStore or str
-    models : sequence of str, optional
-        Default: every model.
+    models : str or sequence of str, optional
+        Default: every model. A model the store lacks is refused (:class:`~neuroxr.errors.LayoutError`).
     debiased : bool, default False
         As :func:`neuroxr.geometry.cka` (a string such as ``"no"`` is refused before anything is computed).
 
@@ -70,7 +81,7 @@ def store_cka(store: Any, models: Sequence[str] | None = None, debiased: bool = 
     """
     debiased = _check_debiased(debiased, "store_cka")
     store = _open(store)
-    pairs = _layers(store, models)
+    pairs = _layers(store, models, "store_cka")
     refs = [feature_ref(m, layer) for m, layer in pairs]
     C = np.empty((len(refs), len(refs)))
     for i in range(len(refs)):

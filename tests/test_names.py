@@ -81,3 +81,56 @@ def test_store_tables_take_one_model_name_and_refuse_unknown_models(named_store)
         with pytest.raises(LayoutError, match=r"models .* \['net'\]"):
             store_cka(named_store, models=bad)
     assert list(store_cka(named_store, models="net")["network"].values) == ["net/l1", "net/l1.0"]
+
+
+# ---------------------------------------------------------------------------- the region name of the whole set
+def _all_region_neural():
+    from neuroxr.layouts import neural
+
+    rng = np.random.default_rng(1)
+    return neural(rng.normal(size=(20, 4, 4)), _ids(), [f"n{j}" for j in range(4)], region=["all", "all", "IT", "IT"])
+
+
+def test_a_region_named_all_is_refused_when_the_set_is_written(tmp_path):
+    """'all' is the whole set's region name (a sweep's regions, a report's rows): a region 'all' had its
+    neuroids read as the whole set there (regions='each' planned the whole set for it)."""
+    from neuroxr.store import StudyStore
+
+    st = StudyStore(tmp_path / "s.zarr")
+    with pytest.raises(StoreError, match=r"region 'all' of neural set 'mA'.*rename it in the 'region' coord"):
+        st.write_neural("mA", _all_region_neural())
+    assert st.neural_sets() == []
+
+
+@pytest.fixture
+def older_all_store(tmp_path, monkeypatch):
+    """A store written before a region 'all' was refused: mA (regions all, IT) and net.l1."""
+    import neuroxr.store.set_writers as sw
+    from neuroxr.layouts import features
+    from neuroxr.store import StudyStore
+
+    st = StudyStore(tmp_path / "old.zarr")
+    with monkeypatch.context() as m:
+        m.setattr(sw, "_check_region", lambda value, neural: value)
+        st.write_neural("mA", _all_region_neural())
+    st.write_features("net", "l1", features(np.random.default_rng(2).normal(size=(20, 6)), _ids()))
+    return st
+
+
+def test_a_sweep_of_each_region_refuses_a_set_holding_a_region_named_all(older_all_store):
+    from neuroxr.errors import SweepConfigError
+    from neuroxr.sweep.plan import plan_sweep
+
+    with pytest.raises(SweepConfigError, match=r"neural set 'mA' has neuroids of region 'all'"):
+        plan_sweep(older_all_store, regions="each", directions=["forward"])
+    # the whole set and a listed region are what they name
+    planned = plan_sweep(older_all_store, regions=["all", "IT"], directions=["forward"])
+    assert [e.target for e in planned] == ["mA", "mA.IT"]
+
+
+def test_an_entry_of_a_region_named_all_is_refused(older_all_store):
+    """Its entry 'net.l1__mA.all' is labeled region 'all' in a report, the whole set's rows."""
+    import neuroxr as nx
+
+    with pytest.raises(StoreError, match=r"region 'all' of neural set 'mA'"):
+        nx.compute(older_all_store, "forward", "net.l1", "mA.all", params={"reps": 1})

@@ -63,6 +63,9 @@ SWAP_WAIT = 10.0
 #: target, and no trailing '_'). The same pattern is in ``schemas/store.schema.json``.
 NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]|_(?=[A-Za-z0-9.\-]))*$"
 _NAME_RE = re.compile(NAME_PATTERN)
+#: the region name of a whole neural set (sweeps, reports: ``neuroxr.sweep.ALL_REGIONS``), which no
+#: value of a set's ``region`` coord may be
+WHOLE_SET = "all"
 #: top-level groups of a study store
 TOP_GROUPS = ("neural", "features", "scores", "metrics", "cache", "inference")
 
@@ -91,12 +94,18 @@ def _check_name(value: str, what: str) -> str:
 def _check_region(value: Any, neural: str) -> str:
     """A region value of the neural set ``neural``, refused unless it is a valid name: a region names
     the set ``<neural>.<region>`` and so entry paths (a '/' would split them, a '__' would read as
-    the source/target separator)."""
+    the source/target separator), and never :data:`WHOLE_SET`, the whole set's region name."""
     if not isinstance(value, str) or not _NAME_RE.match(value):
         raise StoreError(
             f"invalid region {value!r} of neural set {neural!r}: a region names the set '{neural}.<region>' and "
             f"its entries, so use letters, digits, '.', '-' and single '_' (start with a letter or digit; no '/', "
             f"no '__', no trailing '_'), e.g. 'V1-V2'; rename it in the 'region' coord and write the set again."
+        )
+    if value == WHOLE_SET:
+        raise StoreError(
+            f"region {value!r} of neural set {neural!r}: {WHOLE_SET!r} is the region name of the whole set (a sweep's "
+            f"regions, a report's rows), so the neuroids of this region would be read as all of {neural!r}'s; rename it in "
+            f"the 'region' coord (e.g. '{value}-areas') and write the set again."
         )
     return value
 

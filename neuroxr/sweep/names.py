@@ -7,9 +7,10 @@ neuroids of one region (the region ``"all"`` is the whole set).
 from __future__ import annotations
 
 from ..sets import SetRef, feature_ref, neural_ref
+from ..store._zarr import WHOLE_SET
 
-#: The region label of a whole neural set (no region subset).
-ALL_REGIONS = "all"
+#: The region label of a whole neural set (no region subset); no value of a ``region`` coord may be it.
+ALL_REGIONS = WHOLE_SET
 
 
 def layer_ref(model: str, layer: str) -> SetRef:

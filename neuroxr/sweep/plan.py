@@ -285,6 +285,12 @@ def plan_sweep(
                     f"neural set {n!r} has no 'region' coord on 'neuroid', so it cannot be split by region; "
                     f"drop it from 'neural' or use regions=None."
                 )
+            if each and have is not None and ALL_REGIONS in have:  # written before such regions were refused
+                raise SweepConfigError(
+                    f"neural set {n!r} has neuroids of region {ALL_REGIONS!r}, the region name of the whole set, so "
+                    f"they would be scored as all of {n!r}; rename that region in its 'region' coord and write the set "
+                    f"again, or drop {n!r} from 'neural' or list the regions to score."
+                )
             regs = list(have) if each else [r for r in wanted if r == ALL_REGIONS or r in have]
             lacks = [] if each else [r for r in wanted if r not in regs]
             if lacks:

@@ -29,7 +29,7 @@ def images(n: int = 6, seed: int = 0) -> np.ndarray:
 
 
 class TwoLinear(nn.Module):
-    """Modules '_fc' and 'fc' share the store name 'fc' (the other gets 'fc-1' when both are extracted)."""
+    """Modules '_fc' and 'fc': 'fc' is stored as layer 'fc', '_fc' (whose store-safe form 'fc' is taken) as 'fc-1'."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,16 +41,25 @@ class TwoLinear(nn.Module):
         return self.fc(torch.tanh(self._fc(x)))
 
 
-def test_a_stored_layer_of_another_module_under_the_same_name_is_refused(tmp_path):
+def test_a_stored_layer_of_another_module_under_the_same_name_is_refused(tmp_path, monkeypatch):
+    """Layer names depend on the model only ('_fc' is 'fc-1' whatever is selected); a layer stored
+    under a name that now maps to another module (written with other names) is refused, never reused."""
+    import neuroxr.extract.plan as plan_module
+
     model = TwoLinear().eval()
     x = np.random.default_rng(0).normal(size=(6, 12)).astype(np.float32)
     store = StudyStore(tmp_path / "s.zarr")
     first = extract_features(model, x, store, model_name="net", progress=False)
-    assert {lp.module_name: lp.name for lp in first.plan.layers} == {"_fc": "fc", "fc": "fc-1"}
+    assert {lp.module_name: lp.name for lp in first.plan.layers} == {"_fc": "fc-1", "fc": "fc"}
+    assert extract_features(model, x, store, model_name="net", layers=["fc"], progress=False).skipped == ["fc"]
+    assert extract_features(model, x, store, model_name="net", layers=["_fc"], progress=False).skipped == ["fc-1"]
+    with monkeypatch.context() as m:  # names as another neuroxr gave them: layer 'fc' is module '_fc' there
+        m.setattr(plan_module, "model_layer_names", lambda model: {"": "output", "_fc": "fc", "fc": "fc-1"})
+        with pytest.raises(ExtractionError, match=r"holds the output of module 'fc'.*module '_fc'.*overwrite=True"):
+            extract_features(model, x, store, model_name="net", layers=["_fc"], progress=False)
+        extract_features(model, x, store, model_name="net", overwrite=True, progress=False)
     with pytest.raises(ExtractionError, match=r"holds the output of module '_fc'.*module 'fc'.*overwrite=True"):
         extract_features(model, x, store, model_name="net", layers=["fc"], progress=False)
-    again = extract_features(model, x, store, model_name="net", layers=["_fc"], progress=False)
-    assert again.skipped == ["fc"] and again.written == []
     redone = extract_features(model, x, store, model_name="net", layers=["fc"], overwrite=True, progress=False)
     with torch.no_grad():
         out = model(torch.tensor(x)).numpy()

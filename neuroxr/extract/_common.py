@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 RESERVE_BYTES = 256 * 1024
@@ -46,6 +46,42 @@ def layer_name(module_name: str) -> str:
     name = re.sub(r"_{2,}", "_", name)
     name = re.sub(r"^[^A-Za-z0-9]+", "", name).rstrip("_.")  # a store name ends in no "_" (nor a bare ".")
     return name or "layer"
+
+
+def layer_names(modules: Iterable[str], other_names: Iterable[str] = ()) -> dict[str, str]:
+    """The layer name of every module of a model: ``{module name: layer name}``.
+
+    ``modules``: all the model's module names in registration order (``named_modules()``'s, ``""``
+    the whole model); ``other_names``: further names its modules are registered under (second names,
+    ``named_modules(remove_duplicate=False)``). A module whose own name the store takes keeps exactly
+    it. Another gets :func:`layer_name` of its name, or that with the first suffix ``-1``, ``-2``, ...
+    that is no module's own name (of the whole model) nor claimed by an earlier module. So a module's
+    layer name depends on the model only, never on which modules are extracted, and a module's own
+    name is never another module's layer name (layer ``fc`` holds module ``fc``).
+    """
+    from ..store import NAME_PATTERN  # the store's own rule for a set name
+
+    valid = re.compile(NAME_PATTERN).match
+    modules = list(modules)
+    taken = {n for n in (*modules, *other_names) if valid(n)}
+    out: dict[str, str] = {}
+    for module in modules:
+        if valid(module):
+            out[module] = module
+            continue
+        base = name = layer_name(module)
+        i = 0
+        while name in taken:
+            i += 1
+            name = f"{base}-{i}"
+        taken.add(name)
+        out[module] = name
+    return out
+
+
+def model_layer_names(model: Any) -> dict[str, str]:
+    """:func:`layer_names` of the torch module ``model``: ``{module name: layer name}`` of every module."""
+    return layer_names(dict(model.named_modules()), (n for n, _ in model.named_modules(remove_duplicate=False)))
 
 
 def feed_text(h: Any, text: str) -> None:

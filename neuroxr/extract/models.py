@@ -23,7 +23,7 @@ import numpy as np
 
 from .._packages import file_digest
 from ..errors import ExtractionError, NeuroxrError, shown
-from ._common import layer_name, torch_module
+from ._common import layer_name, model_layer_names, torch_module
 from ._common import reason as _reason
 from .code import own_hook
 from .stimuli import Stimuli, check_same_input
@@ -51,18 +51,19 @@ def select_modules(model: Any, layers: Any) -> tuple[list[str], str]:
         raise ExtractionError("layers=[] names no module; pass module names, a filter f(name, module) -> bool, or None "
                               "(every leaf module).")
     out = []
-    by_store_name: dict[str, list[str]] = {}
-    for n in named:
-        by_store_name.setdefault(layer_name(n), []).append(n)
+    names = model_layer_names(model)
+    by_layer = {ln: n for n, ln in names.items()}
     for name in layers:
         name = str(name)
-        if name in named:
+        if name in named:  # a module's own name: that module (no other module's layer name is it)
             out.append(name)
-        elif name in by_store_name:
-            if len(by_store_name[name]) > 1:
-                raise ExtractionError(f"layers: {name!r} is the store name of several modules {by_store_name[name]}; "
-                                      f"pass the module's own name.")
-            out.append(by_store_name[name][0])
+        elif name in by_layer:
+            same = [n for n in named if layer_name(n) == name]
+            if len(same) > 1:  # the store-safe form of several modules' names: which one was meant is a guess
+                shown_names = ", ".join(f"{n!r} (layer {names[n]!r})" for n in same)
+                raise ExtractionError(f"layers: {name!r} could mean several modules, whose names the store takes as "
+                                      f"{name!r}: {shown_names}; pass the module's own name.")
+            out.append(by_layer[name])
         elif (alias := _alias_of(model, named, name)) is not None:
             raise ExtractionError(
                 f"layers: {name!r} is another name of module {alias!r} (the same module object, registered twice), "

@@ -41,7 +41,7 @@ import numpy as np
 from ..errors import ExtractionError, ExtractionParameterError, StoreError, shown, warn
 from ..sets import check_new_feature_sets
 from ..store import StudyStore, _check_name
-from ._common import RESERVE_BYTES, fmt_bytes, layer_name, stored_index
+from ._common import RESERVE_BYTES, fmt_bytes, model_layer_names, stored_index
 from .identity import IDENTITY_ATTR, Identity, uncovered
 from .models import input_dtype, np_dtype, probe, select_modules
 from .pooling import pooling_problem
@@ -382,15 +382,8 @@ def build_plan(
         raise ExtractionError(f"no layer of the model can be extracted; reasons: {skipped}.")
     kept.sort(key=lambda n: info[n].rank)
 
-    names: dict[str, str] = {}
-    for mod in kept:
-        ln = layer_name(mod)
-        if ln in names.values():
-            i = 1
-            while f"{ln}-{i}" in names.values():
-                i += 1
-            ln = f"{ln}-{i}"
-        names[mod] = _check_name(ln, "layer")
+    every = model_layer_names(model)  # decided over the whole model: a module's name never depends on the selection
+    names = {mod: _check_name(every[mod], "layer") for mod in kept}
     if store is not None:  # before any pass: the names must not collide with other sets (as write_features)
         check_new_feature_sets(store, model_name, names.values())
 

@@ -134,3 +134,24 @@ def test_an_entry_of_a_region_named_all_is_refused(older_all_store):
 
     with pytest.raises(StoreError, match=r"region 'all' of neural set 'mA'"):
         nx.compute(older_all_store, "forward", "net.l1", "mA.all", params={"reps": 1})
+
+
+# ---------------------------------------------------------------------------- paths of groups
+@pytest.mark.parametrize("path", ["../sibling", "", "neural/mA/../..", "neural/", "/neural/mA", ".neuroxr"])
+def test_invalidate_refuses_a_path_outside_the_store_and_deletes_nothing(tmp_path, path):
+    """invalidate('../sibling') joined the path to the store's folder and deleted the folder beside the
+    store (data that was never the store's); '' named the store itself."""
+    import xarray as xr
+
+    from neuroxr.store import StudyStore
+
+    (tmp_path / "sibling").mkdir()
+    (tmp_path / "sibling" / "precious.txt").write_text("keep")
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", _all_region_neural().assign_coords(region=("neuroid", ["V4", "V4", "IT", "IT"])))
+    with pytest.raises(StoreError, match=rf"invalidate: path {path!r} names no group of the store"):
+        st.invalidate(path)
+    with pytest.raises(StoreError, match=rf"write_dataset: path {path!r} names no group of the store"):
+        st.write_dataset(path, xr.Dataset({"data": ("x", np.arange(3.0))}))
+    assert (tmp_path / "sibling" / "precious.txt").read_text() == "keep"
+    assert st.neural_sets() == ["mA"] and st.read_neural("mA").sizes["neuroid"] == 4

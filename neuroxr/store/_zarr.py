@@ -91,6 +91,19 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
+def check_group_path(url: str, path: Any, caller: str) -> str:
+    """``path``, refused in one line unless it names a group inside the store: its parts joined by single
+    '/', none of them '', '.' or '..', and not the store's hidden folder. A local store joins the parts
+    to its folder, so ``'../x'`` would be a folder beside the store (``invalidate`` deleted it) and
+    ``''`` the store itself."""
+    parts = path.split("/") if isinstance(path, str) else [""]
+    if any(p in ("", ".", "..") for p in parts) or parts[0] == HIDDEN:
+        raise StoreError(f"store {url!r}: {caller}: path {path!r} names no group of the store; give the group's "
+                         f"parts joined by single '/' (e.g. 'neural/<name>', 'features/<model>/<layer>'), without "
+                         f"'.' or '..' parts or a leading or trailing '/'.")
+    return path
+
+
 def _check_region(value: Any, neural: str) -> str:
     """A region value of the neural set ``neural``, refused unless it is a valid name: a region names
     the set ``<neural>.<region>`` and so entry paths (a '/' would split them, a '__' would read as

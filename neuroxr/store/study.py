@@ -44,6 +44,7 @@ from ._zarr import (
     STORE_VERSION_ATTR,
     TOKEN_ATTR,
     TOP_GROUPS,
+    check_group_path,
     enclosing_zarr,
     local_root,
     os_message,
@@ -347,6 +348,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
     def invalidate(self, path: str) -> None:
         """Delete the entry ``path`` (atomically on local stores: renamed away, then deleted)."""
         self._require_write()
+        check_group_path(self.url, path, "invalidate")  # '../x' is a folder beside the store, '' the store
         self._forget(path)
         try:
             if self._local is not None:

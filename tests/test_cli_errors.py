@@ -435,8 +435,9 @@ def test_extract_errors_name_flags_not_python(runner, tmp_path):
     flags that ask for them (not Python dicts and None)."""
     args = _tiny_extraction(tmp_path, 6)
     res = runner.invoke(main, [*args, "--layer", "nope"])
-    assert res.exit_code == 1 and res.stderr.strip().endswith("; module names look like '0', '1', '2', '3', ... neuroxr "
-                                                              "extract --dry-run (without --layer) lists the leaf modules."), res.output
+    assert res.exit_code == 2 and res.stderr.strip().startswith("Error: Invalid value for '--layer': the model has no module") \
+        and res.stderr.strip().endswith("; module names look like '0', '1', '2', '3', ... neuroxr extract --dry-run (without "
+                                        "--layer) lists the leaf modules. (see 'main extract --help')"), res.output
     res = runner.invoke(main, [*args, "--pooling", "cls"])  # an option with no effect: a usage error
     assert res.exit_code == 2 and res.stderr.strip().endswith("; drop --pooling, or extract layers with token outputs "
                                                               "(--layer). (see 'main extract --help')"), res.output

@@ -112,3 +112,22 @@ def test_a_command_started_without_stderr_still_runs(store):
     proc = subprocess.run([sys.executable, "-m", "neuroxr", "score", "forward", store.url, "net.l1", "mA", "--reps", "2"],
                           stdout=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(2))
     assert proc.returncode == 0 and proc.stdout.startswith("scores/forward/net.l1__mA/"), proc.stdout
+
+
+def test_an_extraction_started_without_stderr_still_runs(tmp_path):
+    """neuroxr extract with stderr closed asked the missing stderr whether it is a terminal for its batches'
+    progress: 'internal error, AttributeError'. It extracts, without progress."""
+    pytest.importorskip("torch")
+    from PIL import Image
+
+    (tmp_path / "m.py").write_text("import torch\nfrom torch import nn\n\ndef build():\n    torch.manual_seed(0)\n"
+                                   "    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())\n")
+    (tmp_path / "imgs").mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "imgs" / f"im{i}.png")
+    path = tmp_path / "s.zarr"
+    proc = subprocess.run([sys.executable, "-m", "neuroxr", "extract", str(path), "--model", f"{tmp_path / 'm.py'}:build",
+                           "--images", str(tmp_path / "imgs"), "--model-name", "m", "--layer", "0", "--image-size", "8"],
+                          stdout=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(2))
+    assert proc.returncode == 0, proc.stdout
+    assert StudyStore(path, mode="r").layers("m") == ["0"]

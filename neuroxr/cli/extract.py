@@ -29,7 +29,7 @@ def make_extract_command() -> Any:
                   help="A UTF-8 file with one text per line (the model must carry a tokenizer or processor "
                        "attribute); stimulus ids are text0 (line 1), text1 (line 2), ...; a blank line is refused.")
     @click.option("--model-name", required=True, help="Name of the model in the store: features/<model-name>/<layer>.")
-    @click.option("--layer", "layers", multiple=True, help="Module name to extract (repeatable; default: every leaf module).")
+    @click.option("--layer", "layers", multiple=True, help="Module name (or its layer name) to extract (repeatable; default: every leaf module).")
     @click.option("--memory-limit", default="1GiB", show_default=True, help="Budget for what the extraction holds, e.g. 4GiB.")
     @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
     @click.option("--device", default="cpu", show_default=True, help="A torch device available here: cpu, cuda, cuda:1, mps.")

@@ -404,6 +404,7 @@ def run_pass(
         for name, fn in callbacks.items():
             handles.append(named[name].register_forward_hook(make_hook(name, fn)))
         start = 0
+        progress = progress and sys.stderr is not None  # started with stderr closed (2>&-): nowhere to show it
         bar = progress_bar(len(parts), desc) if progress else contextlib.nullcontext()
         with bar:
             for part in parts:

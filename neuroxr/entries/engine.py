@@ -497,7 +497,8 @@ def _check_inputs_unchanged(store: StudyStore, req: _Request) -> None:
     cache): lazy reads may have mixed the two versions, or read a swap's missing chunks as fill
     values, so the numbers are neither the old inputs' nor the new ones'. Nothing is stored."""
     for path, token in req.provenance["inputs"].items():
-        if store.token(path, fresh=True) != token:
+        store.token(path, fresh=True)  # its document read afresh, past any cache
+        if _input_token(store, path) != token:  # as the request read it (None: attrs edited, refused by the read)
             raise StoreError(
                 f"store {store.url!r}: set {path!r} was rewritten while entry {req.path!r} was computed from it; "
                 f"the result may mix two versions and was not stored. Compute it again."

@@ -469,6 +469,8 @@ def check_new_feature_sets(store: Any, model: str, layers: Any) -> list[SetRef]:
 
 def _refuse_collisions(store: Any, new_names: dict[str, SetRef]) -> None:
     existing = store_set_names(store, regions=True)
+    _refuse_case_collisions(store, [r for r in new_names.values() if r.region is None],
+                            [r for refs in existing.values() for r in refs if r.region is None])
     for label, ref in new_names.items():
         for other in existing.get(label, []):
             same_set = other.path == ref.path
@@ -479,3 +481,29 @@ def _refuse_collisions(store: Any, new_names: dict[str, SetRef]) -> None:
                 f"the {_describe(other)}; sets must have distinct names. Rename the new set "
                 f"(e.g. a model, layer or neural name without dots) or delete the existing one."
             )
+
+
+def _refuse_case_collisions(store: Any, new: list[SetRef], existing: list[SetRef]) -> None:
+    """Refuse a set whose folder (or its model's folder) differs in case only from an existing set's or another
+    new one's: on a case-insensitive file system (macOS's and Windows' defaults, and a store copied there) the
+    two are one folder, so the new set would be written into the other's (``features/netA``, ``features/neta``)."""
+    seen: dict[str, tuple[str, SetRef]] = {}
+    for ref in existing:
+        for folder in _folders(ref.path):
+            seen.setdefault(folder.casefold(), (folder, ref))
+    for ref in new:
+        for depth, folder in enumerate(_folders(ref.path), 2):
+            hit = seen.setdefault(folder.casefold(), (folder, ref))
+            if hit[0] != folder:
+                what = "neural" if ref.kind == "neural" else "model" if depth == 2 else "layer"
+                raise StoreError(
+                    f"store {store.url!r}: cannot write {_describe(ref)}: its folder {folder!r} differs only in case from "
+                    f"{hit[0]!r} of the {_describe(hit[1])}, and a case-insensitive file system (macOS, Windows) holds the "
+                    f"two as one folder. Rename the new set (another {what} name than {folder.rpartition('/')[2]!r})."
+                )
+
+
+def _folders(path: str) -> list[str]:
+    """The folders of a set's path below the stage: ``features/m``, ``features/m/l``; ``neural/n``."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(2, len(parts) + 1)]

@@ -155,3 +155,26 @@ def test_invalidate_refuses_a_path_outside_the_store_and_deletes_nothing(tmp_pat
         st.write_dataset(path, xr.Dataset({"data": ("x", np.arange(3.0))}))
     assert (tmp_path / "sibling" / "precious.txt").read_text() == "keep"
     assert st.neural_sets() == ["mA"] and st.read_neural("mA").sizes["neuroid"] == 4
+
+
+# ---------------------------------------------------------------------------- names differing in case only
+def test_a_set_whose_folder_differs_in_case_only_is_refused_and_a_name_of_another_type_in_one_line(named_store):
+    """Sets 'mA' and 'MA' (or models 'net' and 'Net', layers 'l1' and 'L1') were both written: on a case-insensitive
+    file system (macOS, Windows, or the store copied there) the second went into the first's folder without a
+    word. Refused in one line naming both; rewriting the same set, and other names, still write. A model name
+    given as an array (arguments swapped) named the array's whole repr (many lines)."""
+    from neuroxr.layouts import features, neural
+
+    rng = np.random.default_rng(1)
+    f = features(rng.normal(size=(20, 3)), _ids())
+    for model, layer, folder in (("Net", "l1", "features/Net"), ("net", "L1", "features/net/L1"), ("NET", "x", "features/NET")):
+        with pytest.raises(StoreError, match=rf"its folder {folder!r} differs only in case from .*case-insensitive"):
+            named_store.write_features(model, layer, f)
+    with pytest.raises(StoreError, match=r"its folder 'neural/MA' differs only in case from 'neural/mA'"):
+        named_store.write_neural("MA", neural(rng.normal(size=(20, 4, 2)), _ids()))
+    named_store.write_features("net", "l2", f)  # another name, and the same set again, are written
+    named_store.write_neural("mA", neural(rng.normal(size=(20, 4, 2)), _ids()))
+    assert sorted(named_store.models()) == ["net"] and sorted(named_store.layers("net")) == ["l1", "l1.0", "l2"]
+    with pytest.raises(StoreError) as e:
+        named_store.write_features(f, "net", "l3")
+    assert "\n" not in str(e.value) and "expected a str; got DataArray" in str(e.value)

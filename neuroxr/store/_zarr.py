@@ -83,7 +83,10 @@ def is_set(path: str) -> bool:
 
 
 def _check_name(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _NAME_RE.match(value):
+    if not isinstance(value, str):  # never the repr of an array given in its place (many lines)
+        raise StoreError(f"invalid {what} name: expected a str; got {type(value).__name__}. Pass the {what} name as text, "
+                         "e.g. 'conv3_1' or 'layer4.0' (check the order of the arguments).")
+    if not _NAME_RE.match(value):
         raise StoreError(
             f"invalid {what} name {value!r}: use letters, digits, '.', '-' and single '_' "
             f"(start with a letter or digit; no '/', no '__', no trailing '_'), e.g. 'conv3_1' or 'layer4.0'."

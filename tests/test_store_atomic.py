@@ -68,6 +68,16 @@ def test_full_disk_keeps_old_entries(store, monkeypatch, n_ok):
     assert _staged(store) == [] and store.damaged() == []
 
 
+def test_a_failed_first_write_does_not_speak_of_a_previous_copy(store, monkeypatch):
+    """A set written for the first time on a full disk was said to keep 'the previous copy', which it never had."""
+    with monkeypatch.context() as m:
+        m.setattr(zarr.storage.LocalStore, "_set", _fail_after(0, OSError(errno.ENOSPC, "No space left on device")))
+        with pytest.raises(StoreError, match=r"cannot write 'neural/monkeyB': no space left on device; free space and "
+                                             r"run again; nothing was written\.$"):
+            store.write_neural("monkeyB", _neural(1))
+    assert "monkeyB" not in store.neural_sets() and _staged(store) == []
+
+
 def test_permission_denied_is_one_line(store, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(zarr.storage.LocalStore, "_set", _fail_after(0, PermissionError(errno.EACCES, "Permission denied")))

@@ -83,11 +83,16 @@ class DatasetWriter:
                 self._abort(url, exc)
             self.abort_write(url)
             if isinstance(exc, OSError):
-                raise StoreError(
-                    f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept."
-                ) from exc
+                raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}{self._kept(path)}.") from exc
             raise
         self.commit_write(path, url)
+
+    def _kept(self, path: str) -> str:
+        """The end of a failed write's message: that the complete copy of ``path`` is kept, where there is one."""
+        try:
+            return "; the previous copy is kept" if self.is_complete(path) else "; nothing was written"
+        except Exception:  # noqa: BLE001  (a store that cannot be read either: the write's own reason says enough)
+            return ""
 
     def _write_batched(self, path: str, ds: xr.Dataset, encoding: Mapping[str, Any]) -> None:
         """Object stores: stage ``ds`` in memory, then upload its keys in two concurrent batches

@@ -384,7 +384,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
         try:
             self._record(path, "pending")
         except OSError as exc:
-            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}{self._kept(path)}.") from exc
         if self._local is None:
             self._forget(path)
             url = self.url.rstrip("/") + "/" + path
@@ -451,7 +451,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
             self._record(path, "complete", staged.attrs.get(TOKEN_ATTR))
         except OSError as exc:
             atomic.discard(self._local, sid)
-            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}{self._kept(path)}.") from exc
         except BaseException:
             if not atomic.journal_refers(self._local, path, sid):  # the swap did not begin: drop the copy
                 atomic.discard(self._local, sid)
@@ -532,7 +532,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
             attrs = (doc or {}).get("attributes", {})
             bid = previous.keep(self._zstore, path, keys, attrs.get(TOKEN_ATTR)) if attrs.get(COMPLETE_ATTR) else None
         except OSError as exc:  # nothing was deleted
-            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}{self._kept(path)}.") from exc
         try:
             batch.delete_keys(self._zstore, keys, first=f"{path}/zarr.json")
         except BaseException as exc:  # a Ctrl-C too: the old copy goes back now, not after this process ends

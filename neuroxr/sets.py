@@ -491,10 +491,11 @@ def _refuse_case_collisions(store: Any, new: list[SetRef], existing: list[SetRef
     for ref in existing:
         for folder in _folders(ref.path):
             seen.setdefault(folder.casefold(), (folder, ref))
+    there = {f for ref in existing for f in _folders(ref.path)}  # rewriting a set (a store written before): its own folder
     for ref in new:
         for depth, folder in enumerate(_folders(ref.path), 2):
             hit = seen.setdefault(folder.casefold(), (folder, ref))
-            if hit[0] != folder:
+            if hit[0] != folder and folder not in there:
                 what = "neural" if ref.kind == "neural" else "model" if depth == 2 else "layer"
                 raise StoreError(
                     f"store {store.url!r}: cannot write {_describe(ref)}: its folder {folder!r} differs only in case from "

@@ -178,3 +178,19 @@ def test_a_set_whose_folder_differs_in_case_only_is_refused_and_a_name_of_anothe
     with pytest.raises(StoreError) as e:
         named_store.write_features(f, "net", "l3")
     assert "\n" not in str(e.value) and "expected a str; got DataArray" in str(e.value)
+
+
+def test_a_store_written_before_the_case_check_rewrites_its_sets(named_store, monkeypatch):
+    """A store holding 'mA' and 'MA' (written before the check, on a case-sensitive file system) rewrites either
+    set; a third spelling is refused."""
+    import neuroxr.sets as sets
+    from neuroxr.layouts import neural
+
+    n = neural(np.random.default_rng(2).normal(size=(20, 4, 2)), _ids())
+    with monkeypatch.context() as m:
+        m.setattr(sets, "_refuse_case_collisions", lambda *a: None)
+        named_store.write_neural("MA", n)
+    named_store.write_neural("mA", n)
+    named_store.write_neural("MA", n)
+    with pytest.raises(StoreError, match=r"its folder 'neural/ma' differs only in case"):
+        named_store.write_neural("ma", n)

@@ -147,3 +147,28 @@ def test_a_store_of_the_old_names_is_refused_not_reused(tmp_path, monkeypatch):
     assert sorted(redone.written) == ["fc", "fc-1"]
     assert store.read_features("net", "fc").attrs["module_name"] == "fc"
     assert store.read_features("net", "fc-1").attrs["module_name"] == "_fc"
+
+
+class CaseOnly(nn.Module):
+    """Modules '_fc' (store-safe form 'fc') and 'Fc': one folder on a case-insensitive file system."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self._fc = nn.Linear(6, 5)
+        self.Fc = nn.Linear(5, 4)
+
+    def forward(self, x):
+        return self.Fc(torch.tanh(self._fc(x)))
+
+
+def test_a_made_layer_name_never_differs_only_in_case_from_another_modules(tmp_path):
+    """'_fc' was named 'fc' beside a module 'Fc': the store refuses the two layers (differing only in case)
+    and told the user to rename a layer whose name the extraction decides, so the model could not be
+    extracted whole (nor '_fc' beside a stored 'Fc')."""
+    model, x = CaseOnly(), inputs()
+    assert names_of(plan_extraction(model, x)) == {"_fc": "fc-1", "Fc": "Fc"}
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(model, x, store, model_name="net", layers=["Fc"], progress=False)
+    extract_features(model, x, store, model_name="net", layers=["_fc"], progress=False)
+    assert sorted(store.layers("net")) == ["Fc", "fc-1"]

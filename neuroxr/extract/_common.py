@@ -55,7 +55,8 @@ def layer_names(modules: Iterable[str], other_names: Iterable[str] = ()) -> dict
     the whole model); ``other_names``: further names its modules are registered under (second names,
     ``named_modules(remove_duplicate=False)``). A module whose own name the store takes keeps exactly
     it. Another gets :func:`layer_name` of its name, or that with the first suffix ``-1``, ``-2``, ...
-    that is no module's own name (of the whole model) nor claimed by an earlier module. So a module's
+    that is no module's own name (of the whole model) nor claimed by an earlier module, in any case
+    (``_fc`` is ``fc-1`` beside a module ``Fc``: the store refuses layers differing in case only). So a module's
     layer name depends on the model only, never on which modules are extracted, and a module's own
     name is never another module's layer name (layer ``fc`` holds module ``fc``).
     """
@@ -63,7 +64,9 @@ def layer_names(modules: Iterable[str], other_names: Iterable[str] = ()) -> dict
 
     valid = re.compile(NAME_PATTERN).match
     modules = list(modules)
-    taken = {n for n in (*modules, *other_names) if valid(n)}
+    # compared in any case: a case-insensitive file system (macOS, Windows) holds 'fc' and 'Fc' as one folder, and
+    # the store refuses such a pair of layers, which a name made here could never be renamed out of
+    taken = {n.casefold() for n in (*modules, *other_names) if valid(n)}
     out: dict[str, str] = {}
     for module in modules:
         if valid(module):
@@ -71,10 +74,10 @@ def layer_names(modules: Iterable[str], other_names: Iterable[str] = ()) -> dict
             continue
         base = name = layer_name(module)
         i = 0
-        while name in taken:
+        while name.casefold() in taken:
             i += 1
             name = f"{base}-{i}"
-        taken.add(name)
+        taken.add(name.casefold())
         out[module] = name
     return out
 

@@ -131,3 +131,74 @@ def test_an_extraction_started_without_stderr_still_runs(tmp_path):
                           stdout=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(2))
     assert proc.returncode == 0, proc.stdout
     assert StudyStore(path, mode="r").layers("m") == ["0"]
+
+
+_BATCH_MODEL = '''
+import os
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(3 * 8 * 8, 4)
+
+    def forward(self, x):
+        with open(os.environ["BATCHES_FILE"], "a") as f:  # the size of every batch run through the model
+            f.write(f"{x.shape[0]}\\n")
+        return self.fc(x.flatten(1))
+
+
+def make():
+    return Net()
+'''
+
+
+def test_extract_into_a_store_this_user_cannot_write_is_refused_before_its_passes(tmp_path):
+    """neuroxr extract into a read-only store ran its passes (the whole model over every stimulus) and lost
+    each layer at its write, as score and relative did before they refused such a store first. A layer to
+    write is refused before any pass; a re-run whose layers are all complete still only reads them."""
+    pytest.importorskip("torch")
+    from PIL import Image
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root writes anywhere: without the capability that lets it
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv to drop root's file capabilities")
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
+    (tmp_path / "imgs").mkdir()
+    for i in range(4):
+        pixels = (np.random.default_rng(i).random((8, 8, 3)) * 255).astype("uint8")
+        Image.fromarray(pixels).save(tmp_path / "imgs" / f"s{i}.png")
+    (tmp_path / "m.py").write_text(_BATCH_MODEL)
+    batches = tmp_path / "batches.txt"
+    env = {**{k: v for k, v in os.environ.items() if k != "NEUROXR_DEBUG"}, "BATCHES_FILE": str(batches)}
+    urls = {name: str(tmp_path / f"{name}.zarr") for name in ("ro", "done")}
+    StudyStore(urls["ro"]).write_features("other", "l", features(np.zeros((4, 2)), [f"s{i}" for i in range(4)]))
+
+    def extract(url: str, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*prefix, sys.executable, "-m", "neuroxr", "extract", url, "--model",
+                               f"{tmp_path / 'm.py'}:make", "--images", str(tmp_path / "imgs"), "--model-name", "net",
+                               "--image-size", "8", "--no-progress", *extra], capture_output=True, text=True,
+                              timeout=120, env=env)
+
+    assert extract(urls["done"]).returncode == 0
+    for url in urls.values():
+        _read_only(url)
+    try:
+        batches.unlink()
+        line = one_line_error(extract(urls["ro"]), 1)
+        assert "read-only for this user" in line and "writing layer(s) fc" in line and "--dry-run" in line, line
+        assert "4" not in batches.read_text().split(), "a pass over the 4 stimuli ran before the refusal"
+        proc = extract(urls["done"])  # every layer complete: nothing to write, read as before
+        assert proc.returncode == 0 and "1 already complete" in proc.stdout, proc.stderr
+        line = one_line_error(extract(urls["done"], "--overwrite"), 1)
+        assert "read-only for this user" in line and "writing layer(s) fc" in line, line
+    finally:
+        for url in urls.values():
+            for root, dirs, _ in os.walk(url):
+                for name in dirs:
+                    os.chmod(os.path.join(root, name), 0o755)
+            os.chmod(url, 0o755)

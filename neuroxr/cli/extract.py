@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from ._common import Output, SpelledCommand, cli_advice, one_line, output_options, storage_options, storage_options_for
+from ._storage import store_writable
 
 #: ``--dtype``'s choices: the floating dtypes a layer may be stored as (``neuroxr.extract.plan.storage_dtype``)
 STORED_DTYPES = ("float16", "float32", "float64")
@@ -153,6 +154,14 @@ def make_extract_command() -> Any:
                 raise click.BadParameter(one_line(exc), param_hint="'--texts'") from None
         rewritten: list[str] = []  # an interrupted --overwrite says which layers hold the new copy
         try:
+            if not dry_run and not store_writable(store):  # planned first: a layer to write is refused before any pass
+                _refuse_read_only(extract_features, model, stimuli, store, model_name=model_name,
+                                  layers=list(layers) or None, stimulus_ids=ids, memory_limit=memory_limit,
+                                  batch_size=batch_size, device=device,
+                                  image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,
+                                  pooling=None if pooling == "none" else pooling, reduction=red, overwrite=overwrite,
+                                  texts=texts is not None, dtype=dtype, unit_chunk=unit_chunk, flatten=flatten,
+                                  deduplicate=deduplicate)
             out = extract_features(  # a remote store opened with the fsspec options; created only when the extraction writes
                 model, stimuli, store, storage_options=storage_options_for(store), model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
                 memory_limit=memory_limit, batch_size=batch_size, device=device,
@@ -186,6 +195,22 @@ def make_extract_command() -> Any:
         )
 
     return extract_command
+
+
+def _refuse_read_only(extract_features: Any, *args: Any, **kwargs: Any) -> None:
+    """Refuse, before any pass, an extraction into a store this user cannot write to that would write a layer
+    (its passes would run and their layers be lost at the write); one whose layers are all complete only reads."""
+    import warnings
+
+    from ._storage import read_only_error
+
+    with warnings.catch_warnings():  # what the plan says is said by the extraction itself, once
+        warnings.simplefilter("ignore")
+        plan = extract_features(*args, dry_run=True, progress=False, **kwargs)
+    todo = [lp.name for lp in plan.layers if lp.status != "complete"]
+    if todo:
+        raise read_only_error(args[2], f"writing layer(s) {', '.join(todo[:5])}{', ...' if len(todo) > 5 else ''}",
+                              " (or pass --dry-run: the plan only reads)")
 
 
 def _read_texts(path: str) -> list[str]:

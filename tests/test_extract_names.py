@@ -149,6 +149,26 @@ def test_a_store_of_the_old_names_is_refused_not_reused(tmp_path, monkeypatch):
     assert store.read_features("net", "fc-1").attrs["module_name"] == "_fc"
 
 
+def test_a_module_stored_under_an_old_name_is_not_stored_twice(tmp_path, monkeypatch):
+    """An older neuroxr stored module '_fc', extracted alone, as layer 'fc'. Extracting '_fc' again wrote it as
+    'fc-1' without a word, leaving 'fc' naming '_fc's output beside it (read_features('net', 'fc'), a sweep or
+    score then got another module than the model's 'fc'): refused in one line; re-extracting 'fc' mends it."""
+    import neuroxr.extract.plan as plan_module
+
+    model, x = Fcs(), inputs()
+    store = StudyStore(tmp_path / "s.zarr")
+    with monkeypatch.context() as m:  # the naming of an older neuroxr: '_fc' alone took 'fc'
+        m.setattr(plan_module, "model_layer_names", lambda model: {"": "output", "_fc": "fc", "fc": "fc-1", "last": "last"})
+        extract_features(model, x, store, model_name="net", layers=["_fc"], progress=False)
+    with pytest.raises(ExtractionError, match=r"layer 'features/net/fc' holds module '_fc', which this extraction stores "
+                                              r"as layer 'fc-1'.*\(neuroxr extract --overwrite, every layer\), or delete layer 'fc' first\.$"):
+        extract_features(model, x, store, model_name="net", layers=["_fc"], progress=False)
+    assert store.layers("net") == ["fc"]
+    extract_features(model, x, store, model_name="net", layers=["fc"], overwrite=True, progress=False)
+    assert extract_features(model, x, store, model_name="net", layers=["_fc"], progress=False).written == ["fc-1"]
+    assert {lay: store.read_features("net", lay).attrs["module_name"] for lay in store.layers("net")} == {"fc": "fc", "fc-1": "_fc"}
+
+
 class CaseOnly(nn.Module):
     """Modules '_fc' (store-safe form 'fc') and 'Fc': one folder on a case-insensitive file system."""
 

@@ -60,10 +60,14 @@ def test_a_stored_layer_of_another_module_under_the_same_name_is_refused(tmp_pat
         extract_features(model, x, store, model_name="net", overwrite=True, progress=False)
     with pytest.raises(ExtractionError, match=r"holds the output of module '_fc'.*module 'fc'.*overwrite=True"):
         extract_features(model, x, store, model_name="net", layers=["fc"], progress=False)
-    redone = extract_features(model, x, store, model_name="net", layers=["fc"], overwrite=True, progress=False)
+    # 'fc' alone again would leave 'fc-1' (holding module 'fc') naming the module 'fc' twice: the whole model is
+    with pytest.raises(ExtractionError, match=r"layer 'features/net/fc-1' holds module 'fc'.*every layer\), or delete"):
+        extract_features(model, x, store, model_name="net", layers=["fc"], overwrite=True, progress=False)
+    redone = extract_features(model, x, store, model_name="net", overwrite=True, progress=False)
     with torch.no_grad():
         out = model(torch.tensor(x)).numpy()
-    assert redone.written == ["fc"] and np.allclose(store.read_features("net", "fc").values, out, atol=1e-6)
+    assert sorted(redone.written) == ["fc", "fc-1"] and np.allclose(store.read_features("net", "fc").values, out, atol=1e-6)
+    assert store.read_features("net", "fc-1").attrs["module_name"] == "_fc"
 
 
 def test_a_layer_whose_attrs_were_edited_is_refused_not_skipped(tmp_path):

@@ -452,6 +452,33 @@ def check_one_network(store: Any, model_name: str, planned: Any, identity: Ident
         return
 
 
+def check_stored_names(store: Any, model_name: str, planned: Any, read: dict[str, Any] | None = None) -> None:
+    """Refuse to store a module under its layer name while a stored layer of ``model_name`` not rewritten
+    here holds that module under another name (written by an earlier neuroxr, which named layers per
+    run from the selection: module ``_fc`` as ``fc`` when extracted alone): the store would hold the
+    module twice and its old name would go on naming it, never the module of that name. ``planned``:
+    the plan's :class:`~neuroxr.extract.plan.LayerPlan` objects."""
+    from ..errors import StoreError
+
+    by_module = {lp.module_name: lp.name for lp in planned}
+    names = set(by_module.values())
+    for layer in store.layers(model_name):
+        if layer in names:  # rewritten by this extraction (overwrite), or refused by its own check
+            continue
+        try:
+            module = stored_index(store, f"features/{model_name}/{layer}", read).attrs.get("module_name")
+        except StoreError:
+            continue
+        now = by_module.get(module)
+        if now is not None and now != layer:
+            raise ExtractionError(
+                f"store {store.url!r}: layer 'features/{model_name}/{layer}' holds module {module!r}, which this "
+                f"extraction stores as layer {now!r} (an earlier neuroxr named layers by the selection); the store would "
+                f"hold it twice, and {layer!r} would go on naming it. Extract the model again whole with overwrite=True "
+                f"(neuroxr extract --overwrite, every layer), or delete layer {layer!r} first."
+            )
+
+
 def layer_identities(store: Any, model: str, attrs: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str | None]:
     """The recorded extraction identities of the layers of ``model`` and the one line saying that they
     record different extractions (:func:`mixed_extraction_problem`; ``None``: they agree): what

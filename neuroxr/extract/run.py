@@ -20,7 +20,7 @@ from ..errors import ExtractionError, StoreError, WriteConflictError, no_effect,
 from ..store import StudyStore, _check_name
 from ..store._zarr import local_root, read_json, zarr_store
 from ._common import eval_mode, stored_index, torch_module
-from .identity import Identity, check_one_network, warn_mixed
+from .identity import Identity, check_one_network, check_stored_names, warn_mixed
 from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, check_compatible, parse_memory
 from .pooling import POOLING_REVISION, resolve_pooling
@@ -409,6 +409,8 @@ def extract_features(
         )
         if st is not None and not overwrite:  # new layers of another network under this name: refused
             check_one_network(st, model_name, {lp.name for lp in plan.layers}, identity, read)
+        if st is not None:  # a module stored under an older name: never stored twice
+            check_stored_names(st, model_name, plan.layers, read)
         if dry_run:
             return plan
         target = _open(store, st, storage_options)

@@ -154,23 +154,16 @@ def make_extract_command() -> Any:
                 raise click.BadParameter(one_line(exc), param_hint="'--texts'") from None
         rewritten: list[str] = []  # an interrupted --overwrite says which layers hold the new copy
         try:
+            kw = dict(model_name=model_name, layers=list(layers) or None, stimulus_ids=ids, memory_limit=memory_limit,
+                      batch_size=batch_size, device=device, image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,
+                      pooling=None if pooling == "none" else pooling, reduction=red, overwrite=overwrite,
+                      texts=texts is not None, dtype=dtype, unit_chunk=unit_chunk, flatten=flatten, deduplicate=deduplicate)
             if not dry_run and not store_writable(store):  # planned first: a layer to write is refused before any pass
-                _refuse_read_only(extract_features, model, stimuli, store, model_name=model_name,
-                                  layers=list(layers) or None, stimulus_ids=ids, memory_limit=memory_limit,
-                                  batch_size=batch_size, device=device,
-                                  image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,
-                                  pooling=None if pooling == "none" else pooling, reduction=red, overwrite=overwrite,
-                                  texts=texts is not None, dtype=dtype, unit_chunk=unit_chunk, flatten=flatten,
-                                  deduplicate=deduplicate)
+                _refuse_read_only(extract_features, model, stimuli, store, **kw)
             out = extract_features(  # a remote store opened with the fsspec options; created only when the extraction writes
-                model, stimuli, store, storage_options=storage_options_for(store), model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
-                memory_limit=memory_limit, batch_size=batch_size, device=device,
-                image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,
-                pooling=None if pooling == "none" else pooling,
-                reduction=red, overwrite=overwrite, dry_run=dry_run, texts=texts is not None, dtype=dtype,
-                unit_chunk=unit_chunk, flatten=flatten, deduplicate=deduplicate, staging_dir=staging_dir,
+                model, stimuli, store, storage_options=storage_options_for(store), dry_run=dry_run, staging_dir=staging_dir,
                 progress=progress and out_.text,  # a bar on a terminal, plain lines off one
-                on_layer_complete=rewritten.append if overwrite else None,
+                on_layer_complete=rewritten.append if overwrite else None, **kw,
             )
         except ExtractionParameterError:  # an option with no effect here: the handler's usage error, as every ParameterError
             raise

@@ -194,3 +194,18 @@ def test_a_store_written_before_the_case_check_rewrites_its_sets(named_store, mo
     named_store.write_neural("MA", n)
     with pytest.raises(StoreError, match=r"its folder 'neural/ma' differs only in case"):
         named_store.write_neural("ma", n)
+
+
+def test_a_name_of_another_type_or_a_store_of_many_sets_is_refused_in_one_short_line(named_store):
+    """A set name given as an array (arguments swapped) was refused with the array's whole repr; a store of many
+    sets listed every one of them in the refusal of a name it lacks."""
+    from neuroxr.layouts import neural
+
+    n = neural(np.random.default_rng(3).normal(size=(20, 4, 2)), _ids())
+    with pytest.raises(StoreError) as e:
+        named_store.read_neural(n)
+    assert "\n" not in str(e.value) and "name of type DataArray can name no set" in str(e.value)
+    for i in range(12):
+        named_store.write_neural(f"s{i:02d}", n)
+    with pytest.raises(StoreError, match=r"it holds the neural sets \['mA', 's00', .*, 's08', \.\.\. \(3 more\)\]\.$"):
+        named_store.read_neural("nope")

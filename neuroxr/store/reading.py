@@ -26,7 +26,7 @@ import xarray as xr
 import zarr
 
 from ..attrs import storable
-from ..errors import StoreError
+from ..errors import StoreError, examples
 from . import _zarr, atomic, batch, previous
 from ._zarr import DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, folder_id, read_json
 from .examined import Examined
@@ -455,7 +455,7 @@ class Reading(Listing):
         """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat [x time_bin]``.
         A name no set can have (``''``, ``'mA/'``, ``'./mA'``) or that the store lacks is refused in
         one line naming the neural sets it holds."""
-        held = lambda: f"it holds the neural sets {self.neural_sets()}"  # noqa: E731
+        held = lambda: f"it holds the neural sets {examples(self.neural_sets(), 10)}"  # noqa: E731
         self._require_set_name("read_neural", "name", name, held)
         return self._read_named(f"neural/{name}", name, held)
 
@@ -465,9 +465,9 @@ class Reading(Listing):
         labeled ``model/layer`` in messages by its scalar coords ``model`` and ``layer``. A model or
         layer name no set can have, or a set the store lacks, is refused in one line naming the models
         (or the model's layers) it holds."""
-        models = lambda: f"it holds the models {self.models()}"  # noqa: E731
+        models = lambda: f"it holds the models {examples(self.models(), 10)}"  # noqa: E731
         self._require_set_name("read_features", "model", model, models)
-        layers = lambda: (f"model {model!r} has the layers {self.layers(model)}" if model in self.models()  # noqa: E731
+        layers = lambda: (f"model {model!r} has the layers {examples(self.layers(model), 10)}" if model in self.models()  # noqa: E731
                           else models())
         self._require_set_name("read_features", "layer", layer, layers)
         da = self._read_named(f"features/{model}/{layer}", f"{model}.{layer}", layers)
@@ -549,7 +549,8 @@ class Reading(Listing):
         path, ``'mA/'`` or ``'./mA'`` would reach the set ``mA``'s group and call it damaged, ``''``
         the folder of every set and call it unfinished."""
         if not isinstance(value, str) or not _zarr._NAME_RE.match(value):
-            raise StoreError(f"{caller}: {arg} {value!r} can name no set of store {self.url!r} (names have letters, "
+            shown = repr(value) if isinstance(value, str) else f"of type {type(value).__name__}"  # never an array's repr
+            raise StoreError(f"{caller}: {arg} {shown} can name no set of store {self.url!r} (names have letters, "
                              f"digits, '.', '-' and single '_', no '/', no spaces); {held()}.")
 
     def _read_named(self, path: str, label: str, held: Any) -> xr.DataArray:

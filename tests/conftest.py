@@ -173,6 +173,23 @@ def s3_server():
 
 
 # --- the command line
+def cli_store(path, layers=("l1", "l2")):
+    """The command-line tests' small store: neural set mA (16 stimuli, regions IT and V4, 2 repeats) and
+    model net's ``layers`` (l1: 6 units, l2: 4)."""
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+
+    rng = np.random.default_rng(3)
+    stim = [f"s{i:02d}" for i in range(16)]
+    st = StudyStore(path)
+    st.write_neural("mA", neural(rng.normal(size=(16, 5, 2)), stim, region=["IT"] * 3 + ["V4"] * 2))
+    for layer, p in zip(("l1", "l2"), (6, 4)):
+        values = rng.normal(size=(16, p))
+        if layer in layers:
+            st.write_features("net", layer, features(values, stim))
+    return st
+
+
 @pytest.fixture
 def runner():
     """A click test runner for ``neuroxr.cli.main``."""

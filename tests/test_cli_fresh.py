@@ -11,8 +11,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import cli_store
 
-from neuroxr.layouts import features, neural
+from neuroxr.layouts import features
 from neuroxr.store import StudyStore
 
 
@@ -32,12 +33,7 @@ def one_line_error(proc: subprocess.CompletedProcess, status: int) -> str:
 
 @pytest.fixture
 def store(tmp_path):
-    rng = np.random.default_rng(3)
-    stim = [f"s{i:02d}" for i in range(16)]
-    st = StudyStore(tmp_path / "s.zarr")
-    st.write_neural("mA", neural(rng.normal(size=(16, 5, 2)), stim, region=["IT"] * 3 + ["V4"] * 2))
-    st.write_features("net", "l1", features(rng.normal(size=(16, 6)), stim))
-    return st
+    return cli_store(tmp_path / "s.zarr", layers=("l1",))
 
 
 def test_relative_refuses_a_bad_name_as_a_usage_error_before_reading(store, tmp_path):

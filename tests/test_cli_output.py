@@ -10,25 +10,19 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import cli_store
 
 import neuroxr
 from neuroxr import entries as nx_entries
 from neuroxr.cli import main
 from neuroxr.cli._common import Output, progress_for
 from neuroxr.errors import SweepError
-from neuroxr.layouts import features, neural
 from neuroxr.store import StudyStore
 
 
 @pytest.fixture
 def store(tmp_path):
-    rng = np.random.default_rng(3)
-    stim = [f"s{i:02d}" for i in range(16)]
-    st = StudyStore(tmp_path / "s.zarr")
-    st.write_neural("mA", neural(rng.normal(size=(16, 5, 2)), stim, region=["IT"] * 3 + ["V4"] * 2))
-    st.write_features("net", "l1", features(rng.normal(size=(16, 6)), stim))
-    st.write_features("net", "l2", features(rng.normal(size=(16, 4)), stim))
-    return st
+    return cli_store(tmp_path / "s.zarr")
 
 
 def _one_line_error(result):

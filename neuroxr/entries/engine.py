@@ -153,11 +153,12 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
     return _Request(k, src, tgt, filled, prov, key, f"{pair}/{key}")
 
 
-def _input_token(store: StudyStore, path: str) -> str | None:
+def _input_token(store: StudyStore, path: str, fresh: bool = False) -> str | None:
     """The version token of an input set, ``None`` (never a match) when its attrs were edited after
     the write (:func:`~neuroxr.store.integrity.set_edited`): no entry (a cached Gram) computed from it
-    is reused, and computing reads the set, which refuses it (one line naming it and the fix)."""
-    attrs = store.group_attrs(path)  # one read, as store.token makes
+    is reused, and computing reads the set, which refuses it (one line naming it and the fix).
+    ``fresh``: read past a cached store's documents (what another process may have rewritten since)."""
+    attrs = store.group_attrs(path, fresh)  # one read, as store.token makes
     tok = None if attrs is None or set_edited(path, attrs) else attrs.get(TOKEN_ATTR)
     return str(tok) if tok else None
 
@@ -497,8 +498,7 @@ def _check_inputs_unchanged(store: StudyStore, req: _Request) -> None:
     cache): lazy reads may have mixed the two versions, or read a swap's missing chunks as fill
     values, so the numbers are neither the old inputs' nor the new ones'. Nothing is stored."""
     for path, token in req.provenance["inputs"].items():
-        store.token(path, fresh=True)  # its document read afresh, past any cache
-        if _input_token(store, path) != token:  # as the request read it (None: attrs edited, refused by the read)
+        if _input_token(store, path, fresh=True) != token:  # as the request read it (None: attrs edited, refused by the read)
             raise StoreError(
                 f"store {store.url!r}: set {path!r} was rewritten while entry {req.path!r} was computed from it; "
                 f"the result may mix two versions and was not stored. Compute it again."

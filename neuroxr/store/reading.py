@@ -170,9 +170,12 @@ class Reading(Listing):
                 raise self._unread_error(path, exc) from exc
         return meta if isinstance(meta, dict) and meta.get("node_type") == "array" else None
 
-    def group_attrs(self, path: str) -> dict[str, Any] | None:
+    def group_attrs(self, path: str, fresh: bool = False) -> dict[str, Any] | None:
         """The attributes of the complete group ``path`` (store attributes included); ``None`` when
-        it is absent or incomplete. One read of its metadata document (cached with ``cache=True``)."""
+        it is absent or incomplete. One read of its metadata document (cached with ``cache=True``;
+        ``fresh``: read from the store even when a cached store holds it)."""
+        if fresh:
+            self._docs.pop(path, None)
         return self.examine(path).attrs
 
     def is_complete(self, path: str) -> bool:
@@ -186,9 +189,7 @@ class Reading(Listing):
         ``fresh``: read it from the store even when a cached store holds its document (what another
         process may have rewritten since).
         """
-        if fresh:
-            self._docs.pop(path, None)
-        attrs = self.group_attrs(path)
+        attrs = self.group_attrs(path, fresh)
         tok = None if attrs is None else attrs.get(TOKEN_ATTR)
         return str(tok) if tok else None
 

@@ -35,6 +35,7 @@ from ..kernels.regressors import (
     shares_operator,
     with_regressor,
 )
+from ..kernels.resample import nanmean
 from ..kernels.splits import SPLIT_MODES, complete_sums, valid_counts
 from ..kernels.stats import ROUNDING_SPREAD, column_squares, column_tol, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_int, check_min_reliability
@@ -303,12 +304,7 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
 def _trial_means(col: np.ndarray) -> np.ndarray:
     """NaN-means over the repeats (axis 1) of one neuroid's responses (stimulus, repeat[, time_bin]); a
     feature column (1-D) as it is."""
-    if col.ndim < 2:
-        return col
-    valid = ~np.isnan(col)
-    count = valid.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, np.where(valid, col, 0.0).sum(axis=1) / count, np.nan)
+    return col if col.ndim < 2 else nanmean(col, axis=1)  # the one silent NaN-mean (NaN where no repeat)
 
 
 def needed_repeats(ceiling: bool, split: str) -> int:

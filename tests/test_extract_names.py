@@ -88,6 +88,17 @@ def test_the_whole_model_is_not_stored_under_a_modules_name():
     assert names_of(plan_extraction(model, x, layers=lambda n, m: True)) == {"": "output-1", "output": "output"}
 
 
+def test_the_printed_plan_shows_the_module_a_renamed_layer_holds():
+    """`neuroxr extract --dry-run` printed layer names only: `fc-1` holding module `_fc` was traceable in
+    `plan.to_dataframe()` alone."""
+    text = str(plan_extraction(Fcs(), inputs()))
+    assert "fc-1 <- _fc" in text
+    rows = {line.split()[0]: line for line in text.splitlines()[2:]}
+    assert "<-" not in rows["fc"] and "<-" not in rows["last"]
+    text = str(plan_extraction(Output(), inputs(), layers=lambda n, m: True))
+    assert "output-1 <- <model>" in text
+
+
 def test_layers_takes_a_module_by_its_layer_name():
     model, x = Fcs(), inputs()
     assert names_of(plan_extraction(model, x, layers=["fc-1"])) == {"_fc": "fc-1"}

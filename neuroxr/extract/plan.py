@@ -266,12 +266,15 @@ class ExtractionPlan:
             f"Extraction plan for {self.model_name!r}: {self.n_stimuli} stimuli, {len(self.layers)} layers, "
             f"{fmt_bytes(self.nbytes)} stored, {len(self.groups)} pass(es), memory limit {fmt_bytes(self.memory_limit)}"
         )
-        w = max([len(lp.name) for lp in self.layers] + [5])
+        # a layer named other than its module shows the module it holds: `fc-1 <- _fc`
+        label = {lp.name: lp.name if lp.name == (lp.module_name or "output") else f"{lp.name} <- {lp.module_name or '<model>'}"
+                 for lp in self.layers}
+        w = max([len(v) for v in label.values()] + [5])
         lines = [head, f"  {'layer':<{w}}  {'type':<14} {'output shape':<18} {'units':>9} {'stored':>11} {'batch':>6} {'pass':>5}  status"]
         for lp in self.layers:
             shape = str(lp.output_shape) + (f" {lp.pooling}" if lp.pooling else "")
             lines.append(
-                f"  {lp.name:<{w}}  {lp.module_type[:14]:<14} {shape:<18} {lp.n_units:>9} "
+                f"  {label[lp.name]:<{w}}  {lp.module_type[:14]:<14} {shape:<18} {lp.n_units:>9} "
                 f"{fmt_bytes(lp.nbytes):>11} {lp.batch_size:>6} {lp.group if lp.group >= 0 else '-':>5}  {lp.status}"
             )
         for name, why in self.skipped.items():

@@ -99,6 +99,13 @@ def test_the_printed_plan_shows_the_module_a_renamed_layer_holds():
     assert "output-1 <- <model>" in text
 
 
+def test_the_printed_plan_names_no_transform_for_an_array_fed_as_is():
+    """The plan printed the default image transform as the preprocessing of an array that is fed as is
+    (the stored attrs rightly record none)."""
+    text = str(plan_extraction(Fcs(), inputs()))
+    assert "preprocessing: none (array fed as is)" in text and "default_image_transform" not in text
+
+
 def test_layers_takes_a_module_by_its_layer_name():
     model, x = Fcs(), inputs()
     assert names_of(plan_extraction(model, x, layers=["fc-1"])) == {"_fc": "fc-1"}

@@ -158,7 +158,7 @@ def plan_extraction(
             return build_plan(
                 model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
                 device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
-                store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
+                store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=_shown_preprocessing(prep, stim.kind),
                 pooling_explicit=_pooling_asked(pooling), read=read,
                 identity=Identity(model, stim, int(batch_size), identity_tag(prep, stim.kind)),
             )
@@ -216,6 +216,11 @@ def _open(store: StudyStore | str | os.PathLike, existing: StudyStore | None,
           storage_options: Mapping[str, Any] | None = None) -> StudyStore:
     """The store to write to: ``existing``, else a new one at ``store`` (opened with ``storage_options``)."""
     return existing if existing is not None else StudyStore(store, storage_options=storage_options)
+
+
+def _shown_preprocessing(prep: Preprocessing, kind: str) -> str:
+    """What the plan prints as the preprocessing of stimuli of ``kind`` (none for an array fed as is)."""
+    return prep.description if transform_used(prep, kind) else f"none ({FED_AS_IS[kind]} fed as is)"
 
 
 def extract_features(
@@ -404,7 +409,7 @@ def extract_features(
         plan = build_plan(
             model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
             device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
-            store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
+            store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=_shown_preprocessing(prep, stim.kind),
             pooling_explicit=_pooling_asked(pooling), identity=identity, read=read,
         )
         if st is not None and not overwrite:  # new layers of another network under this name: refused

@@ -163,3 +163,14 @@ def test_an_unfinished_relative_layer_draws_no_stale_source_note(study):
     assert not [w for w in got if "its source layer" in str(w.message)]
     info = json.loads(CliRunner().invoke(main, ["info", st.url, "--json"]).stdout)
     assert info["stale_source"] == []
+
+
+def test_a_name_differing_in_case_only_is_refused_before_the_computation(study, monkeypatch):
+    """`--name L2` beside layer `l2` was refused at the write, after the layer was read and its
+    representation computed."""
+    st, _, _, ids = study
+    calls = []
+    monkeypatch.setattr(nx.geometry, "relative_features", lambda *a, **k: calls.append(a))
+    res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids), "--name", "L2"])
+    assert res.exit_code == 1 and "l2" in res.output and "Traceback" not in res.output, res.output
+    assert calls == [] and set(nx.open_store(st.url).layers("net")) == {"l1", "l2"}

@@ -50,7 +50,7 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
     stimulus's similarities to the anchor stimuli, as a new layer MODEL.<name> (one unit per anchor)."""
     from ..geometry import relative_features
     from ..geometry.relative import SOURCE_TOKEN_ATTR
-    from ..sets import read_set, resolve
+    from ..sets import check_new_set, read_set, resolve
 
     out = Output(as_json, quiet)
     if new_layer is not None:  # refused before anything is read or computed, naming the option (a usage error)
@@ -74,6 +74,7 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
         raise click.ClickException(
             f"layer {ref.model}.{name} already exists in {st.url!r}; pass --overwrite or choose another --name."
         )
+    check_new_set(st, "features", model=ref.model, layer=name)  # a name colliding with another set's: before the work
     source_token = st.token(ref.path)  # before the read: a rewrite meanwhile leaves the layer marked stale
     feats = read_set(st, ref, load=True)
     have = set(feats["stimulus_id"].values.astype(str).tolist())

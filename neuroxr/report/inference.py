@@ -173,10 +173,11 @@ METRIC_INFERENCE_NOTE = (
 
 
 def _interval(kind: str, row: Any) -> str:
-    """The interval of a metric bootstrap entry: shape's or cka's ``method``, else the percentile interval."""
-    from ..entries import KINDS
+    """The interval of a metric bootstrap entry: shape's or cka's ``method``, else the percentile interval
+    (:func:`neuroxr.sweep.inference.interval_method`, the sweep's)."""
+    from ..sweep.inference import interval_method
 
-    return str(row.method) if "method" in KINDS[kind].defaults else "percentile"
+    return interval_method(kind, getattr(row, "method", None))
 
 
 def metric_inference_table(store: StudyStore, damage: Mapping[str, str] | None = None) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from .plan import Entry
 from .tasks import _draws_ceiling
 
 __all__ = ["INFERENCE_KEYS", "check_inference", "direction_inference_params", "run_inference", "takes_inference",
-           "inference_summary", "metric_bootstrap_summary", "unread_inference_keys"]
+           "inference_summary", "interval_method", "metric_bootstrap_summary", "unread_inference_keys"]
 
 #: score arguments an inference entry does not take
 _NOT_TAKEN = ("max_n", "backend", "temporal_generalization")
@@ -130,7 +130,7 @@ def _direction_rows(store: Any, e: Entry, kw: Mapping[str, Any], inference: Mapp
         row = {**e.labels(), **(next(iter(split.values()))[t][0] if split else {}), "key": e.key}
         for procedure, bins in split.items():
             row.update(inference_summary(bins[t][1], procedure), **{f"{procedure}_path": found[procedure].path},
-                       **procedure_parameters(found[procedure].dataset.attrs, procedure))
+                       **procedure_parameters(found[procedure].dataset.attrs, procedure, f"{e.direction}_{procedure}"))
         rows.append(row)
     return rows
 
@@ -203,7 +203,7 @@ def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[st
             row.update(metric_bootstrap_summary(ds), bootstrap_path=res.path)
         else:
             row.update(p=float(ds["p"]), permutation_path=res.path)
-        row.update(procedure_parameters(ds.attrs, procedure))
+        row.update(procedure_parameters(ds.attrs, procedure, f"{e.direction}_{procedure}"))
     return row
 
 
@@ -211,12 +211,25 @@ def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[st
 PROCEDURE_COLUMNS = {"bootstrap": ("n_boot", "level", "method", "over"), "permutation": ("n_perm",)}
 
 
-def procedure_parameters(attrs: Mapping[str, Any], procedure: str) -> dict[str, Any]:
+def interval_method(kind: str, method: Any = None) -> str:
+    """The interval of a bootstrap entry of ``kind``: its ``method`` where the kind takes one (a direction's
+    bootstrap, ``shape_bootstrap``, ``cka_bootstrap``), else the percentile interval (``crsa_bootstrap``,
+    ``ersa_bootstrap``, whose ``method`` attr is the RDM comparison, not the interval). The sweep's and the
+    report's inference tables."""
+    from ..entries import KINDS
+
+    return str(method) if "method" in KINDS[kind].defaults else "percentile"
+
+
+def procedure_parameters(attrs: Mapping[str, Any], procedure: str, kind: str | None = None) -> dict[str, Any]:
     """The resampling parameters of an inference entry (its attrs): ``n_boot``, ``level``, ``method``,
     ``over`` (bootstrap) or ``n_perm`` (permutations), and the seed of its draws as ``<procedure>_seed``;
     an exported interval says its level, what it resampled and how often (two sweeps of other levels
-    were told apart by the hashed path alone)."""
+    were told apart by the hashed path alone). With the entry's ``kind``, ``method`` is its interval
+    (:func:`interval_method`): a cRSA or eRSA bootstrap's ``method`` attr is its RDM comparison."""
     out = {k: attrs[k] for k in PROCEDURE_COLUMNS[procedure] if k in attrs}
+    if procedure == "bootstrap" and kind is not None:
+        out["method"] = interval_method(kind, attrs.get("method"))
     if "seed" in attrs:
         out[f"{procedure}_seed"] = attrs["seed"]
     return out

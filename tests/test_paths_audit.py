@@ -30,3 +30,26 @@ def test_sweep_inference_table_names_each_metric_bootstraps_interval(small_store
     assert got == {"crsa": "percentile", "ersa": "percentile", "cka": "percentile", "forward": "percentile"}
     report = metric_inference_table(small_store).set_index("metric")["interval"].to_dict()
     assert report == {k: v for k, v in got.items() if k != "forward"}
+
+
+def test_demo_seed_reaches_every_score_that_takes_one(monkeypatch):
+    """``neuroxr demo --seed N`` ("seed of the example study and its scores") reached the directions only: cRSA's
+    ceiling halves and the shape metric's train/test split were drawn with seed 0."""
+    import importlib
+
+    import pandas as pd
+
+    from neuroxr.cli.demo import _demo_scores
+
+    calls = []
+
+    def fake_sweep(store, **kw):
+        calls.append(kw)
+        return type("R", (), {"table": pd.DataFrame({"direction": []}), "metric_table": pd.DataFrame()})()
+
+    monkeypatch.setattr(importlib.import_module("neuroxr.sweep"), "sweep", fake_sweep)
+    _demo_scores(None, reps=3, seed=7, scheduler="serial", progress=False)
+    kw = calls[0]
+    assert kw["seed"] == 7 and kw["reps"] == 3
+    assert kw["metric_options"]["rsa"] == {"variant": "crsa", "reps": 3, "seed": 7}
+    assert kw["metric_options"]["shape"]["seed"] == 7

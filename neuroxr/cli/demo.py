@@ -24,7 +24,7 @@ DEMO_METRICS = ("rsa", "shape", "cka", "dimensionality")
 #: the fewest stimuli the example generator accepts: its neuroids (208) + latent dims (16) + 1
 DEMO_MIN_STIMULI = 225
 
-DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa"}, "shape": {"alpha": 1.0}}  # cRSA: --reps
+DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa"}, "shape": {"alpha": 1.0}}  # cRSA: --reps; both: --seed
 
 
 @main.command()
@@ -237,7 +237,8 @@ def _write_example(path: str, seed: int, n_stimuli: int | None) -> Any:
 
 
 def _demo_scores(store: Any, reps: int, seed: int, scheduler: Any, progress: bool) -> tuple[Any, Any]:
-    """Every direction and the geometry metrics over the example study (one sweep), as two tables."""
+    """Every direction and the geometry metrics over the example study (one sweep), as two tables; ``reps`` and
+    ``seed`` are those of every score that takes them (the directions', cRSA's ceiling, the shape metric's split)."""
     import contextlib
     import sys
 
@@ -246,7 +247,8 @@ def _demo_scores(store: Any, reps: int, seed: int, scheduler: Any, progress: boo
     with contextlib.redirect_stdout(sys.stderr):  # progress lines go to stderr, results to stdout
         result = sweep(store, directions=("forward", "reverse", "inter_animal", "model_to_model") + DEMO_METRICS,
                        client=scheduler, reps=reps, seed=seed, progress=progress,
-                       metric_options={**DEMO_METRIC_OPTIONS, "rsa": {**DEMO_METRIC_OPTIONS["rsa"], "reps": reps}})
+                       metric_options={"rsa": {**DEMO_METRIC_OPTIONS["rsa"], "reps": reps, "seed": seed},  # the ceiling's halves
+                                       "shape": {**DEMO_METRIC_OPTIONS["shape"], "seed": seed}})  # its train/test split
     cols = [c for c in ("direction", "source", "target", "n_targets", "median_ev") if c in result.table.columns]
     return result.table[cols], result.metric_table
 

@@ -516,9 +516,17 @@ def in_unit_order(net: Any, ids: np.ndarray | None, name: str, caller: str) -> A
     :func:`unit_ids`), never by position; ``net`` itself when either is unlabeled. Other ids are a
     one-line :class:`~neuroxr.errors.LayoutError` naming ``name``."""
     own = unit_ids(net)
-    if ids is None or own is None or np.array_equal(own, ids):
+    if ids is None or own is None:
         return net
     dim = next(d for d in net.dims if d != "stimulus")
+    for which, labels in ((name, own), ("the network fitted", ids)):  # an id named twice pairs no column
+        dup = pd.Index(labels)[pd.Index(labels).duplicated()]
+        if dup.size:
+            raise LayoutError(f"{caller}: {which} has {dup.size} duplicate {dim}_id values on dim {dim!r}, e.g. "
+                              f"{[str(i) for i in pd.unique(dup)[:3]]}; held-out {dim}s are paired with the fitted ones "
+                              f"by {dim}_id: give each {dim} a unique id, or pass arrays to pair them by position.")
+    if np.array_equal(own, ids):
+        return net
     pos = pd.Index(own).get_indexer(ids)
     if len(own) != len(ids) or (pos < 0).any():
         missing = [str(i) for i in np.asarray(ids)[pos < 0][:3]] or ["(a duplicate)"]

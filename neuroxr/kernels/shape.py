@@ -18,8 +18,9 @@ compared after aligning them with the best transformation of a group:
    than a larger copy of it. For ``0 < alpha < 1`` the distance depends on the data's scale at
    every scale (``alpha I`` scales with ``X``, ``(X^T X)^(-1/2)`` does not): only ``alpha = 1``
    and ``alpha = 0`` (above the floor) are scale invariant.
-   Directions the data do not span (the null space of ``X^T X``: eigenvalues at or below
-   ``max(n, p) eps`` times the largest, rounding) have nothing to whiten: the whitening is
+   Directions the data do not span (the null space of ``X^T X``: singular values of ``X`` at or
+   below ``max(n, p) eps`` times the largest, rounding; taken from the SVD of ``X``, which resolves
+   directions far smaller than the largest, where ``X^T X`` does not) have nothing to whiten: the whitening is
    ``alpha`` there (the Moore-Penrose ``(X^T X)^(+1/2)`` is zero), the same in every such
    direction, so held-out rows' components there count by a rule that no rounding can rotate;
 2. zero-pad the narrower representation with zero columns to the same width;
@@ -80,6 +81,9 @@ __all__ = [
 SCORE_METHODS = ("angular", "euclidean")
 EIG_TOL = 1e-10
 NETREP_EIG_FLOOR = 1e-7  # netrep's whiten(eigval_tol=1e-7): covariance eigenvalues floored here
+#: eigenvalues of ``X^T X`` below this fraction of the largest (rounding of about ``eps`` times the
+#: largest: relative errors above ``1e-8``) make :func:`whiten` take them from the SVD of ``X`` instead
+RESOLVED_EIG = 2.0**-26
 
 
 def _t(xp: Any, M: Any) -> Any:
@@ -91,8 +95,9 @@ def _eye(xp: Any, n: int, like: Any) -> Any:
 
 
 def null_rtol(n: int, p: int, like: Any) -> float:
-    """Relative size below which an eigenvalue of ``X^T X`` (``X`` of shape ``(n, p)``) is rounding:
-    ``max(n, p) eps`` of ``like``'s dtype (its square root for a singular value of ``X``)."""
+    """Relative size below which a singular value of ``X`` (shape ``(n, p)``), taken from its SVD, is
+    rounding: ``max(n, p) eps`` of ``like``'s dtype (:func:`row_span` keeps its square root of the
+    singular values of the whitened data)."""
     return max(int(n), int(p), 1) * float(get_namespace(like).finfo(like.dtype).eps)
 
 
@@ -121,7 +126,20 @@ def _whiten(X: Any, alpha: float, n_columns: int | None, n_units: int | None) ->
         return X, _eye(xp, k, X), 1.0
     C = xp.matmul(_t(xp, X), X)
     lam, V = xp.linalg.eigh((C + _t(xp, C)) / 2)
-    null = lam <= max(float(xp.max(lam)), 0.0) * null_rtol(X.shape[0], p, X)  # no variance: rounding
+    top = max(float(xp.max(lam)), 0.0) if k else 0.0
+    U = None
+    if top > 0 and float(xp.min(lam)) < RESOLVED_EIG * top:
+        # eigenvalues of X^T X carry rounding of about eps times the largest: those below
+        # RESOLVED_EIG of it (a unit 1e8 times the others, a null space) are taken from the SVD of X,
+        # which resolves its singular values to eps times the largest
+        U, sv, Vh = xp.linalg.svd(X, full_matrices=k > int(X.shape[0]))  # Vh: (k, k)
+        m = int(sv.shape[0])
+        pad = xp.zeros((k - m,), dtype=sv.dtype, device=getattr(sv, "device", None))
+        sv = xp.concat([sv, pad]) if k > m else sv
+        null = sv <= float(sv[0]) * null_rtol(X.shape[0], p, X)  # no variance: rounding
+        lam, V = sv * sv, _t(xp, Vh)
+    else:
+        null = lam <= top * null_rtol(X.shape[0], p, X)
     lam = xp.where(null, xp.zeros_like(lam), lam)
     lam_c = xp.where(lam > NETREP_EIG_FLOOR, lam, xp.full_like(lam, NETREP_EIG_FLOOR))
     extra = (p - k) + max(0, (p if n_columns is None else int(n_columns)) - p)
@@ -129,7 +147,12 @@ def _whiten(X: Any, alpha: float, n_columns: int | None, n_units: int | None) ->
     d = xp.where(null, xp.full_like(lam, alpha), alpha + (1.0 - alpha) / xp.sqrt(lam_c))
     d = d * scale
     Z = xp.matmul(V * d[None, :], _t(xp, V))
-    return xp.matmul(X, Z), Z, alpha * scale
+    if U is None:
+        return xp.matmul(X, Z), Z, alpha * scale
+    # from the factors, U diag(s d) V^T: the product X Z rounds X's large columns against Z's small entries
+    m = min(k, int(X.shape[0]))
+    Xw = xp.matmul(U[:, :m] * (xp.sqrt(lam[:m]) * d[:m])[None, :], _t(xp, V[:, :m]))
+    return Xw, Z, alpha * scale
 
 
 def whiten(X: Any, alpha: float, n_columns: int | None = None, n_units: int | None = None) -> tuple[Any, Any]:
@@ -140,7 +163,9 @@ def whiten(X: Any, alpha: float, n_columns: int | None = None, n_units: int | No
     netrep's ``eigval_tol``) in ``(X^T X)^(-1/2)`` and in ``c``, which keeps the total variance
     ``sum max(lam, 1e-7)``: ``||Xw||_F = ||X||_F`` exactly when no eigenvalue, or every one, is
     below the floor, up to the floored part otherwise. For ``alpha`` above ``1 - 1e-7`` ``X`` is
-    returned as is (netrep's early return). The null space (eigenvalues at or below
+    returned as is (netrep's early return). The eigenvalues are the squared singular values of ``X``
+    (its SVD: a unit ``1e8`` times the others keeps the others' directions, which the eigenvalues of
+    ``X^T X`` lose below ``eps`` times the largest). The null space (singular values at or below
     :func:`null_rtol` times the largest, set to 0) is whitened by ``c alpha`` alone (netrep: by its
     rounding, floored), which changes nothing on ``X`` itself, only rows outside its span.
 

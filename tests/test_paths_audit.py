@@ -53,3 +53,36 @@ def test_demo_seed_reaches_every_score_that_takes_one(monkeypatch):
     assert kw["seed"] == 7 and kw["reps"] == 3
     assert kw["metric_options"]["rsa"] == {"variant": "crsa", "reps": 3, "seed": 7}
     assert kw["metric_options"]["shape"]["seed"] == 7
+
+
+def test_model_to_model_seed_draws_its_inference_resamples_on_every_route(small_store, runner):
+    """A model_to_model score without max_n takes no seed, but its bootstrap and permutation entries do (it draws
+    their resamples): a mixed sweep passed it on, while a sweep of model_to_model alone and ``neuroxr score
+    model-to-model --seed N --bootstrap M`` refused it as having no effect, so neither could ask for those entries."""
+    import json
+
+    import numpy as np
+
+    from neuroxr import score
+    from neuroxr.cli import main
+    from neuroxr.layouts import features
+    from neuroxr.sweep import sweep
+
+    small_store.write_features("net2", "l1", features(np.random.default_rng(1).normal(size=(16, 5)),
+                                                      [f"s{i:02d}" for i in range(16)]))
+    inference = {"bootstrap": 4, "permutations": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sweep(small_store, models=["net", "net2"], layers={"net": ["l1"]}, directions=["model_to_model"],
+                    client="serial", progress=False, seed=5, inference=inference)
+    rows = res.inference_table.set_index("source")
+    assert rows.loc["net.l1", "bootstrap_seed"] == 5 and rows.loc["net.l1", "permutation_seed"] == 5
+    want = score(small_store, "model_to_model_bootstrap", "net.l1", "net2.l1", n_boot=4, seed=5)
+    got = small_store.read_dataset(rows.loc["net.l1", "bootstrap_path"])
+    np.testing.assert_array_equal(got["median_ev_boot"].values, want["median_ev_boot"].values)
+    out = runner.invoke(main, ["score", "model-to-model", str(small_store.url), "net.l1", "net2.l1", "--seed", "5",
+                               "--bootstrap", "4", "--permutations", "3", "--require-existing", "--json"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    assert got["path"] == res.table.set_index("source").loc["net.l1", "path"]
+    assert (got["bootstrap_path"], got["permutation_path"]) == tuple(rows.loc["net.l1", ["bootstrap_path", "permutation_path"]])

@@ -229,6 +229,8 @@ def _direction_command(direction: str) -> click.Command:
         from ..sweep.inference import inference_summary
 
         inference_params = {k: v for k, v in params.items() if k != "max_n"}
+        if direction == "model-to-model" and options["max_n"] is None and (n_boot or n_perm):
+            params.pop("seed", None)  # every rep is one fit: --seed draws the inference entries' resamples only, as a sweep's
         asked = []  # the inference entries, their parameters checked before the score is computed
         for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
             if n:

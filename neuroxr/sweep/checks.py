@@ -62,8 +62,9 @@ def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping
     """
     entries = plan_sweep(store, models, layers, neural, directions, regions, metric_options)
     _refuse_unread_selection(entries, models, layers, neural, regions, selection_seed)
-    # the metrics' bootstrap and permutation entries take the sweep's seed (it draws their resamples)
-    resample_seed = {"seed"} if inference and any(e.is_metric and takes_inference(e) for e in entries) else set()
+    # every inference entry takes the sweep's seed (it draws their resamples): the metrics', and a model_to_model
+    # entry's, whose score without max_n takes none
+    resample_seed = {"seed"} if inference and any(takes_inference(e) for e in entries) else set()
     untaken = sorted(k for k in kw if k not in resample_seed)
     if untaken and not any(e.direction in DIRECTIONS for e in entries):  # score arguments nothing reads
         raise no_effect(untaken, f"when the sweep runs no direction (only {ordered(e.direction for e in entries)})",

@@ -86,3 +86,36 @@ def test_model_to_model_seed_draws_its_inference_resamples_on_every_route(small_
     got = json.loads(out.stdout)
     assert got["path"] == res.table.set_index("source").loc["net.l1", "path"]
     assert (got["bootstrap_path"], got["permutation_path"]) == tuple(rows.loc["net.l1", ["bootstrap_path", "permutation_path"]])
+
+
+def test_trial_averaged_seed_draws_only_the_inference_resamples_on_the_command_line(tmp_path, runner):
+    """On trial-averaged data (one repeat) the score draws no split halves and takes no seed, but its bootstrap
+    does: a sweep keys the score without it and the bootstrap with it, while ``neuroxr score forward --seed N
+    --bootstrap M`` refused the seed, so the sweep's bootstrap entry had no command line."""
+    import json
+
+    import numpy as np
+
+    from neuroxr.cli import main
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+    from neuroxr.sweep import sweep
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(20)]
+    st = StudyStore(tmp_path / "avg.zarr")
+    st.write_neural("avg", neural(rng.normal(size=(20, 4, 1)), ids, [f"n{j}" for j in range(4)]))
+    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sweep(st, directions=["forward"], client="serial", progress=False, seed=5, reps=2,
+                    inference={"bootstrap": 4})
+    row = res.inference_table.iloc[0]
+    assert row["bootstrap_seed"] == 5
+    out = runner.invoke(main, ["score", "forward", str(st.url), "net.l1", "avg", "--seed", "5", "--reps", "2",
+                               "--bootstrap", "4", "--require-existing", "--json"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    assert (got["path"], got["bootstrap_path"]) == (res.table["path"].iloc[0], row["bootstrap_path"])
+    plain = runner.invoke(main, ["score", "forward", str(st.url), "net.l1", "avg", "--seed", "5", "--reps", "2"])
+    assert plain.exit_code == 2 and "--seed 5 has no effect" in plain.output  # without inference it still reads nothing

@@ -197,6 +197,24 @@ def _direction_summary(ds: Any) -> dict[str, Any]:
     return stats
 
 
+def _score_takes_seed(store: str, direction: str, source: str, target: str, noise_ceiling: bool | None) -> bool:
+    """Whether a direction's score without ``--max-n`` reads ``--seed`` (its split halves), as a sweep's task decides:
+    model-to-model never, the others unless the automatic ceiling draws none (a neural input with one repeat)."""
+    if direction == "model-to-model":
+        return False
+    if noise_ceiling is not None:  # --no-ceiling: the direction's own check judges --seed
+        return True
+    from ..sets import resolve
+    from ..sweep.tasks import _draws_ceiling
+
+    names = {"forward": [target], "reverse": [source], "inter-animal": [source, target]}[direction]
+    try:
+        st = open_store_or_fail(store, mode="r")
+        return all(_draws_ceiling(st, resolve(st, name, kinds=("neural",))) for name in names)
+    except Exception:  # a name or a store the score refuses in its own words
+        return True
+
+
 def _direction_command(direction: str) -> click.Command:
     kinds = {"forward": ("MODEL.LAYER", "NAME[.REGION]"), "reverse": ("NAME[.REGION]", "MODEL.LAYER"),
              "inter-animal": ("NAME[.REGION]", "NAME[.REGION]"), "model-to-model": ("MODEL.LAYER", "MODEL.LAYER")}[direction]
@@ -229,8 +247,9 @@ def _direction_command(direction: str) -> click.Command:
         from ..sweep.inference import inference_summary
 
         inference_params = {k: v for k, v in params.items() if k != "max_n"}
-        if direction == "model-to-model" and options["max_n"] is None and (n_boot or n_perm):
-            params.pop("seed", None)  # every rep is one fit: --seed draws the inference entries' resamples only, as a sweep's
+        if (n_boot or n_perm) and "seed" in params and options["max_n"] is None and not _score_takes_seed(
+                store, direction, source, target, options["noise_ceiling"]):
+            params.pop("seed")  # it draws the inference entries' resamples only, as a sweep's (refused without them)
         asked = []  # the inference entries, their parameters checked before the score is computed
         for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
             if n:

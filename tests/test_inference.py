@@ -264,8 +264,10 @@ def test_targets_constant_up_to_rounding_are_nan_as_in_the_directions(study):
 
 @pytest.mark.parametrize("direction", ["forward", "inter_animal"])
 def test_a_stimulus_missing_for_every_target_is_dropped_as_the_directions_drop_it(study, direction):
-    """A stimulus with no valid trial for any target neuroid is left out, as the direction leaves it
-    out: the bootstrap's and the permutation test's point estimates equal the direction's."""
+    """A stimulus with no valid trial for any target neuroid is left out of every score, as the
+    direction leaves it out: the bootstrap's and the permutation test's point estimates equal the
+    direction's. It is still drawn over (the draws cover every stimulus of the design, so that no
+    target's draws depend on whether another target has it)."""
     F, R = study.features["m"]["true"], study.neural["a"]
     vals = R.values.copy()
     vals[11] = np.nan  # stimulus 11: no valid trial for any neuroid
@@ -278,8 +280,8 @@ def test_a_stimulus_missing_for_every_target_is_dropped_as_the_directions_drop_i
     b = bootstrap(direction, src, Rn, n_boot=5, reps=3, seed=1)
     np.testing.assert_allclose(b["ev"], ref.ev.mean("rep"), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(b["ceiling"], ref.ceiling.mean("rep"), rtol=1e-9, atol=1e-12)
-    assert b.attrs["n_stimuli"] == R.sizes["stimulus"] - 1 == b.sizes["stimulus"]
-    assert str(R.stimulus_id.values[11]) not in b.stimulus_id.values
+    assert b.attrs["n_stimuli"] == R.sizes["stimulus"] - 1 and b.sizes["stimulus"] == R.sizes["stimulus"]
+    assert str(R.stimulus_id.values[11]) in b.stimulus_id.values
     p = permutation_test(direction, src, Rn, n_perm=5, seed=1)
     np.testing.assert_allclose(p["r"], ref.r.mean("rep"), rtol=1e-9, atol=1e-12)
 

@@ -61,12 +61,6 @@ def _quiet():
 # missing values (docs/inference.md), also where no other target is scored on some stimulus
 
 
-_UNION = pytest.mark.xfail(strict=True, reason=(
-    "open: the inference draws over the stimuli some target is scored on, so a stimulus that only one target has "
-    "changes every other target's draws (docs/inference.md says they never depend on another target's missing "
-    "values); drawing over every stimulus of the design fixes it, but test_inference.py asserts the drop"))
-
-
 def _with_extra_target(R, rng, nan_at_s00: bool):
     """R with stimulus s00 missing for every target, plus a target 'x' that has s00 or not."""
     R = R.copy()
@@ -77,7 +71,6 @@ def _with_extra_target(R, rng, nan_at_s00: bool):
     return np.concatenate([R, x], axis=1)
 
 
-@_UNION
 @pytest.mark.parametrize("direction", ["forward", "inter_animal"])
 def test_a_targets_resamples_do_not_depend_on_whether_another_target_has_a_stimulus_no_other_has(direction):
     rng, F, R, RA = _arrays(1, signal=0.3)
@@ -100,7 +93,6 @@ def test_a_targets_resamples_do_not_depend_on_whether_another_target_has_a_stimu
         _same(a[v].isel(first), c[v])
 
 
-@_UNION
 def test_time_resolved_resamples_do_not_depend_on_a_target_that_alone_has_a_stimulus():
     rng, F, R, _ = _arrays(2, signal=0.3)
     bins = [(0, 10), (10, 20)]

@@ -72,6 +72,9 @@ class Parts:
     columns NaN outside it; ``counts``: the attrs the direction reports of its targets' stimuli
     (:func:`~neuroxr.predictivity._prepare.target_counts`). ``constant`` (k,) bool, set by :func:`prepare`:
     the targets constant up to rounding, whose scores, ceilings and nulls are NaN as in the direction.
+    ``drawn_id``: the stimuli resamples and permutations are drawn over (canonical order; ``None``:
+    ``stimulus_id``): forward and inter-animal, every stimulus the design has, also those no target is
+    scored on (dropped), so that a target's draws never depend on another target's missing values.
     """
 
     direction: str
@@ -94,6 +97,7 @@ class Parts:
     _spearman: ResampledSpearman | None = field(default=None, repr=False)  # the halves, sorted once
     halves: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # the ranks' values (reps, n, k)
     caller: str = ""
+    drawn_id: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.constant = np.zeros(self.Y.shape[1], dtype=bool)  # set by prepare()
@@ -462,7 +466,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
         s1, s2 = _ranks(a, b)
     ids = neural.stimulus_id.values[keep]
     return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, groups, params, order, mask,
-                 prep.target_counts(keep, valid), halves=(a, b) if ceiling else None)
+                 prep.target_counts(keep, valid), halves=(a, b) if ceiling else None, drawn_id=neural.stimulus_id.values)
 
 
 def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
@@ -544,7 +548,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
         a, b = (_masked(h, mask) for h in SplitHalves(RB, split).means(np.stack(perms_b)))  # each target on its stimuli
         s1, s2 = _ranks(a, b)
     return Parts("inter_animal", "neuroid", neural_b, ids[keep], Y, P, P1, P2, s1, s2, X, groups, params, order, mask,
-                 prep.target_counts(keep, valid), halves=(a, b) if ceiling else None)
+                 prep.target_counts(keep, valid), halves=(a, b) if ceiling else None, drawn_id=ids[keep_a])
 
 
 def _note(params: dict[str, Any], note: str | None) -> None:

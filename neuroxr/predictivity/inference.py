@@ -75,11 +75,17 @@ def _per_bin(core: Any, caller: str, direction: str, source: Any, target: Any, k
 
     def prepare(source: Any, target: Any) -> tuple[np.ndarray, Any]:
         parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, caller, halves=halves)
-        return parts.stimulus_id, (parts, input_labels(source=source, target=target))
+        return _drawn_ids(parts), (parts, input_labels(source=source, target=target))
 
     names = dict(zip(("source", "target"), ARG_NAMES.get(direction, ("source", "target"))))
     return by_bins_drawn(prepare, lambda state, union: core(*state, union), {"source": source, "target": target},
                          ("source", "target"), caller, names)
+
+
+def _drawn_ids(parts: Parts) -> np.ndarray:
+    """The stimuli a call's draws are made over: every stimulus of the design (``Parts.drawn_id``), also
+    those no target is scored on, so that a target's draws never depend on another target's missing values."""
+    return parts.stimulus_id if parts.drawn_id is None else parts.drawn_id
 
 
 def _drawn_columns(parts: Parts, union: np.ndarray | None) -> tuple[int, np.ndarray | None]:
@@ -197,7 +203,10 @@ def bootstrap(
     -----
     A target lacking usable trials at some stimuli is scored on its own stimuli, as the
     direction scores it: its correlations on a resample use the draws that fall on those, its
-    jackknife (BCa) leaves out those alone, and other targets' numbers do not depend on it.
+    jackknife (BCa) leaves out those alone, and other targets' numbers do not depend on it. The
+    draws are made over every stimulus of the design (forward: every paired stimulus; inter-animal:
+    those the predictor keeps), also one that no target is scored on, so adding, removing or
+    NaN-filling a target changes no other target's resamples.
         Time-resolved inputs: each bin's bootstrap stacked along a last dim ``time_bin``, the same
         resamples in every bin: drawn over every stimulus some bin keeps (``stimulus_id``, and
         ``boot_index`` positions in it, the same in every bin), each bin using the draws on its
@@ -214,7 +223,7 @@ def bootstrap(
         return _per_bin(lambda parts, labels, union: _bootstrap(parts, labels, union, **options), "bootstrap",
                         direction, source, target, kwargs, seed, min_reliability)
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "bootstrap")
-    return _bootstrap(parts, input_labels(source=source, target=target), None, **options)
+    return _bootstrap(parts, input_labels(source=source, target=target), _drawn_ids(parts), **options)
 
 
 def _check_targets_drawn(over: str, direction: str, source: Any, target: Any) -> None:
@@ -240,7 +249,7 @@ def _check_targets_drawn(over: str, direction: str, source: Any, target: Any) ->
 def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *, n_boot: int, seed: int, level: float,
                method: str, over: str, nan_policy: str, min_reliability: float | None) -> xr.Dataset:
     """:func:`bootstrap` of prepared ``parts`` (inputs named by ``labels``), the stimuli drawn over
-    ``union`` (a time bin's call: every stimulus some bin keeps; ``None``: the call's own)."""
+    ``union`` (every stimulus of the design, :func:`_drawn_ids`, or a time bin's call: of some bin; ``None``: the call's own)."""
     n, k = parts.Y.shape
     inc = parts.included(min_reliability)
     # the targets the medians count and over="targets" draws: included and scored (a target never scored,
@@ -411,7 +420,7 @@ def permutation_test(
         return _per_bin(lambda parts, labels, union: _permutation_test(parts, labels, union, **options),
                         "permutation_test", direction, source, target, kwargs, seed, min_reliability, halves)
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "permutation_test", halves=halves)
-    return _permutation_test(parts, input_labels(source=source, target=target), None, **options)
+    return _permutation_test(parts, input_labels(source=source, target=target), _drawn_ids(parts), **options)
 
 
 def _permutation_test(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *, n_perm: int, seed: int,

@@ -68,14 +68,14 @@ def test_shape_bootstrap_entry_takes_the_interval_method(sweep_copy):
     method='percentile' or 'basic' are other entries, 'bca' is refused."""
     path = sweep_copy()
     F, R = _sets(path)
-    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 7
+    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 8
     assert "method" not in KINDS["shape_permutation"].defaults
     res = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10))
     ds = res.dataset
     boot, d = ds["score_boot"].values, float(ds["score"])
     assert float(ds["score_bias"]) == pytest.approx(boot.mean() - d)
     np.testing.assert_allclose(ds["score_ci"], d + np.quantile(boot - boot.mean(), [0.025, 0.975]))
-    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 7
+    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 8
     for method in ("percentile", "basic"):
         other = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method=method))
         assert other.computed and other.path != res.path

@@ -309,6 +309,15 @@ INFINITE_CEILING_KINDS = ("forward", "inter_animal", "forward_bootstrap", "inter
 #: with an uncentred shape metric) scored the trivial value those give whatever the data (CKA 1, distance
 #: 0) as a measurement; undefined (NaN, counted) now. Which data drew such resamples the key cannot tell.
 FEW_DISTINCT_RESAMPLE_KINDS = ("cka_bootstrap", "shape_bootstrap")
+#: The forward and inter-animal inference kinds: their draws were made over the stimuli some target is scored
+#: on, so a stimulus that one target alone has (or its being NaN there) changed every other target's resamples,
+#: intervals and nulls; they are drawn over every stimulus of the design now (docs/inference.md). Which data
+#: lacked a stimulus for every target the key cannot tell.
+DESIGN_DRAW_KINDS = ("forward_bootstrap", "forward_permutation", "inter_animal_bootstrap", "inter_animal_permutation")
+#: The shape kinds: the partial whitening took the eigenvalues of ``X^T X``, resolved to ``eps`` times the
+#: largest only, so a unit far larger than the others (``1e6``) had the others' directions taken for null;
+#: a poorly resolved spectrum is taken from the SVD of ``X`` now (docs/kernels.md, "Null spaces").
+SHAPE_SVD_KINDS = ("shape", "shape_bootstrap", "shape_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -318,7 +327,7 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS}, {*CONSTANT_NEUROID_KINDS, *HALF_R_RANGE_KINDS},
          {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS, *UNIT_SCALE_KINDS},
          {*MINUS_INF_RELIABILITY_KINDS, *CONSTANT_GROUP_DESIGN_KINDS, *SCALE_FREE_NULL_KINDS},
-         {*INFINITE_CEILING_KINDS, *FEW_DISTINCT_RESAMPLE_KINDS})
+         {*INFINITE_CEILING_KINDS, *FEW_DISTINCT_RESAMPLE_KINDS}, {*DESIGN_DRAW_KINDS, *SHAPE_SVD_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -119,3 +119,44 @@ def test_trial_averaged_seed_draws_only_the_inference_resamples_on_the_command_l
     assert (got["path"], got["bootstrap_path"]) == (res.table["path"].iloc[0], row["bootstrap_path"])
     plain = runner.invoke(main, ["score", "forward", str(st.url), "net.l1", "avg", "--seed", "5", "--reps", "2"])
     assert plain.exit_code == 2 and "--seed 5 has no effect" in plain.output  # without inference it still reads nothing
+
+
+def test_no_ceiling_seed_draws_only_the_inference_resamples_on_every_route(small_store, runner):
+    """Without a noise ceiling (and without max_n) a direction's score takes no seed, but its bootstrap and
+    permutation entries do (it draws their resamples): ``sweep(noise_ceiling=False, seed=N, inference=...)`` and
+    ``neuroxr score forward --no-ceiling --seed N --bootstrap M`` refused the seed as having no effect, as the
+    Python API's ``bootstrap(..., noise_ceiling=False, seed=N)`` does not. Both now key the score as without the
+    seed and give the inference entries the seed; without inference it is still refused."""
+    import json
+
+    import numpy as np
+
+    from neuroxr import score
+    from neuroxr.cli import main
+    from neuroxr.errors import SweepConfigError
+    from neuroxr.sweep import sweep
+    from neuroxr.sweep.config import validate_config
+
+    args = dict(layers=["l1"], directions=["forward", "inter_animal"], noise_ceiling=False, seed=5, reps=2)
+    validate_config({**args, "inference": {"bootstrap": 4}}, small_store)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sweep(small_store, client="serial", progress=False, inference={"bootstrap": 4, "permutations": 3}, **args)
+    rows = res.inference_table.set_index("direction")
+    assert (rows["bootstrap_seed"] == 5).all() and (rows["permutation_seed"] == 5).all()
+    want = score(small_store, "forward_bootstrap", "net.l1", "mA", n_boot=4, seed=5, reps=2, noise_ceiling=False)
+    got = small_store.read_dataset(rows.loc["forward", "bootstrap_path"])
+    np.testing.assert_array_equal(got["median_ev_boot"].values, want["median_ev_boot"].values)
+    plain = score(small_store, "forward", "net.l1", "mA", reps=2, noise_ceiling=False)  # the score: no seed
+    np.testing.assert_array_equal(small_store.read_dataset(res.table.set_index("direction").loc["forward", "path"])["ev"],
+                                  plain["ev"])
+    out = runner.invoke(main, ["score", "forward", str(small_store.url), "net.l1", "mA", "--no-ceiling", "--seed", "5",
+                               "--reps", "2", "--bootstrap", "4", "--permutations", "3", "--require-existing", "--json"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    assert got["path"] == res.table.set_index("direction").loc["forward", "path"]
+    assert (got["bootstrap_path"], got["permutation_path"]) == tuple(rows.loc["forward", ["bootstrap_path", "permutation_path"]])
+    with pytest.raises(SweepConfigError, match="seed=5 has no effect without a noise ceiling"):
+        sweep(small_store, client="serial", progress=False, **args)  # without inference it still reads nothing
+    plain = runner.invoke(main, ["score", "forward", str(small_store.url), "net.l1", "mA", "--no-ceiling", "--seed", "5"])
+    assert plain.exit_code == 2 and "--seed 5 has no effect" in plain.output

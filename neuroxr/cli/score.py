@@ -199,10 +199,10 @@ def _direction_summary(ds: Any) -> dict[str, Any]:
 
 def _score_takes_seed(store: str, direction: str, source: str, target: str, noise_ceiling: bool | None) -> bool:
     """Whether a direction's score without ``--max-n`` reads ``--seed`` (its split halves), as a sweep's task decides:
-    model-to-model never, the others unless the automatic ceiling draws none (a neural input with one repeat)."""
-    if direction == "model-to-model":
+    model-to-model and --no-ceiling never, the others unless the automatic ceiling draws none (one repeat)."""
+    if direction == "model-to-model" or noise_ceiling is False:
         return False
-    if noise_ceiling is not None:  # --no-ceiling: the direction's own check judges --seed
+    if noise_ceiling is not None:  # an explicit ceiling draws its halves
         return True
     from ..sets import resolve
     from ..sweep.tasks import _draws_ceiling

@@ -355,9 +355,10 @@ def check_metric_options(metric_options: Any) -> dict[str, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------- score arguments
-def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
+def check_score_kwargs(kw: Mapping[str, Any], inference: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The score arguments of a sweep (keys of :data:`SCORE_KEYS`) checked and normalised
-    (``alphas`` to floats, ``dtype`` to its name)."""
+    (``alphas`` to floats, ``dtype`` to its name). With ``inference`` (the sweep's, as given) the
+    ``seed`` is not refused as inert without a ceiling: it draws the inference entries' resamples."""
     from ..backend import resolve_dtype
 
     bad = [k for k in kw if k not in SCORE_KEYS]
@@ -386,8 +387,9 @@ def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
     # numbers (alpha with linear, seed without a ceiling ...). The backend is checked where it runs (a worker).
     args = {**get_kind("forward").defaults, "dtype": None}
     args.update({k: v for k, v in out.items() if k not in ("backend", "temporal_generalization")})
+    drawn = check_inference(inference, out) is not None  # the seed draws the inference entries' resamples
     try:
-        check_params(**args, backend=None)
+        check_params(**args, backend=None, seed_drawn=drawn)
     except ParameterError as exc:
         raise SweepConfigError(str(exc)) from None
     return out
@@ -452,7 +454,7 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     out = dict(config)
     if "directions" in out:
         out["directions"] = _normal_directions(out["directions"])
-    kw = check_score_kwargs({k: v for k, v in out.items() if k in SCORE_KEYS})
+    kw = check_score_kwargs({k: v for k, v in out.items() if k in SCORE_KEYS}, out.get("inference"))
     out.update(kw)
     if "metric_options" in out:
         out["metric_options"] = check_metric_options(out["metric_options"])

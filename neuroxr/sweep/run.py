@@ -322,7 +322,7 @@ def sweep(
     """
     check_run_options(on_error, blas_threads, selection_seed)
     with _as_sweep():  # a config file's checks: here they speak as the call
-        kw = check_score_kwargs(score_kwargs)
+        kw = check_score_kwargs(score_kwargs, inference)
         inference = check_inference(inference, kw)
         metric_options = check_metric_options(metric_options)
     if not isinstance(store, StudyStore):  # a mistyped path is an error (create=False), not a new empty store

@@ -60,7 +60,8 @@ def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: 
     """The engine parameters of one entry: a metric's options, or the score arguments of a direction
     without ``backend`` (``dtype`` stays; :func:`entry_lookup` passes it on). ``model_to_model``
     takes no ceiling arguments and runs one rep, with the default seed, unless ``max_n`` is given
-    (its reps are otherwise identical)."""
+    (its reps are otherwise identical); another direction with ``noise_ceiling=False`` and no ``max_n``
+    takes no seed (the sweep's seed then draws its inference entries' resamples only)."""
     if entry.is_metric:
         return dict(metric_options.get(entry.direction) or {})
     out = {k: v for k, v in score_kwargs.items() if k not in ("backend", _TG)}
@@ -72,6 +73,8 @@ def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: 
         if out.get("max_n") is None:  # every rep and every seed is the same fit
             out["reps"] = 1
             out.pop("seed", None)
+    elif out.get("noise_ceiling") is False and out.get("max_n") is None:  # no halves, no subsets: the seed draws
+        out.pop("seed", None)  # nothing of the score, only its inference entries' resamples (refused without them)
     return out
 
 

@@ -116,9 +116,13 @@ def _variance_scale(xp: Any, lam: Any, alpha: float, extra_zeros: int) -> float:
     return math.sqrt(total / new_var)
 
 
-def _whiten(X: Any, alpha: float, n_columns: int | None, n_units: int | None) -> tuple[Any, Any, float]:
+def _whiten(X: Any, alpha: float, n_columns: int | None, n_units: int | None,
+            offset_sq: float = 0.0) -> tuple[Any, Any, float]:
     """:func:`whiten`, and ``beta``: its factor on the directions without variance (``c alpha``; 1 when
-    ``alpha > 1 - 1e-7``), including the ``n_units - k`` ones outside ``X``'s ``k`` coordinates."""
+    ``alpha > 1 - 1e-7``), including the ``n_units - k`` ones outside ``X``'s ``k`` coordinates.
+    ``offset_sq``: ``n ||mean||^2`` of the columns ``X`` was centred from (:func:`fit_parts`): the
+    centring rounds to ``eps`` of the uncentred values, whose squared norm is ``||X||_F^2 + offset_sq``,
+    so a singular value below :func:`null_rtol` of that norm is rounding too."""
     xp = get_namespace(X)
     k = int(X.shape[1])
     p = k if n_units is None else int(n_units)
@@ -136,7 +140,9 @@ def _whiten(X: Any, alpha: float, n_columns: int | None, n_units: int | None) ->
         m = int(sv.shape[0])
         pad = xp.zeros((k - m,), dtype=sv.dtype, device=getattr(sv, "device", None))
         sv = xp.concat([sv, pad]) if k > m else sv
-        null = sv <= float(sv[0]) * null_rtol(X.shape[0], p, X)  # no variance: rounding
+        # no variance: rounding of X, or of its centring, which rounds to eps of the uncentred values
+        raw = math.sqrt(float(xp.sum(sv * sv)) + max(float(offset_sq), 0.0))
+        null = sv <= max(float(sv[0]), raw) * null_rtol(X.shape[0], p, X)
         lam, V = sv * sv, _t(xp, Vh)
     else:
         null = lam <= top * null_rtol(X.shape[0], p, X)
@@ -268,7 +274,8 @@ def fit_parts(X: Any, alpha: float, center_columns: bool = True, n_columns: int 
     mx = xp.mean(X, axis=0) if center_columns else xp.zeros_like(X[0, :])
     Q, Xr = row_basis(centre(X, mx))
     units = int(X.shape[1]) if n_units is None else int(n_units)
-    Xw, Z, beta = _whiten(Xr, alpha, n_columns, units)
+    offset_sq = float(X.shape[0]) * float(xp.sum(mx * mx))  # the centring's rounding scale (_whiten)
+    Xw, Z, beta = _whiten(Xr, alpha, n_columns, units, offset_sq)
     return PartialFit(mx, Xw, Whitening(Z, Q, beta))
 
 

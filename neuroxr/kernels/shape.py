@@ -172,7 +172,8 @@ def whiten(X: Any, alpha: float, n_columns: int | None = None, n_units: int | No
     returned as is (netrep's early return). The eigenvalues are the squared singular values of ``X``
     (its SVD: a unit ``1e8`` times the others keeps the others' directions, which the eigenvalues of
     ``X^T X`` lose below ``eps`` times the largest). The null space (singular values at or below
-    :func:`null_rtol` times the largest, set to 0) is whitened by ``c alpha`` alone (netrep: by its
+    :func:`null_rtol` times the largest, or on the SVD route times the uncentred data's norm where
+    :func:`fit_parts` gives it, set to 0) is whitened by ``c alpha`` alone (netrep: by its
     rounding, floored), which changes nothing on ``X`` itself, only rows outside its span.
 
     Parameters

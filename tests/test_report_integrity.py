@@ -493,3 +493,24 @@ def test_entries_of_a_deleted_set_keep_their_labels_in_the_report_and_info(tmp_p
     summary = store_summary(StudyStore(tmp_path / "s.zarr", mode="r"))
     statuses = [r["status"] for r in summary["scores"] + summary["metrics"]]
     assert statuses == ["stale (input deleted)"] * 2, statuses
+
+
+def test_a_report_interrupted_while_writing_keeps_the_earlier_files_whole(tmp_path, monkeypatch):
+    """Each table, page and figure was written in place: a report killed or interrupted midway left a
+    truncated scores.csv that read as a complete (shorter) table. Each file is now written beside and
+    renamed over the earlier one."""
+    store = _inference_store(tmp_path / "s.zarr")
+    out = tmp_path / "out"
+    write_report(store, out, format="md", reliability=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(self, path_or_buf=None, *args, **kwargs):
+        target = open(path_or_buf, "w") if isinstance(path_or_buf, (str, Path)) else path_or_buf
+        target.write("direction,model\nforward,")
+        target.flush()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(store, out, format="md", reliability=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from .._files import write_whole
 from ._common import (
     KeysCommand,
     Output,
@@ -157,26 +158,9 @@ def _table_files(table_path: str) -> list[str]:
 
 
 def _write_csv(table: Any, path: str) -> None:
-    """Write ``table`` as CSV to ``path`` whole or not at all: into a file beside it, then renamed over it
-    (a sweep killed or interrupted while writing it left a truncated table that read as a complete one).
-    A device or a pipe (``/dev/stdout``), or a folder where no new file can be made, is written in place."""
-    target = os.path.realpath(path)  # a link's target is replaced, never the link
-    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.tmp")
-    if os.path.exists(target) and not os.path.isfile(target):
-        table.to_csv(target, index=False)
-        return
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            table.to_csv(f, index=False)
-        os.replace(tmp, target)
-    except PermissionError:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        table.to_csv(target, index=False)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    """Write ``table`` as CSV to ``path`` whole or not at all (:func:`~neuroxr._files.write_whole`: a sweep
+    killed or interrupted while writing it left a truncated table that read as a complete one)."""
+    write_whole(path, lambda f: table.to_csv(f, index=False))
 
 
 def _check_table(table_path: str, store: str | None = None) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from .._files import write_whole
 from ..store import StudyStore
 from .table import figure_entries, stack_layers
 
@@ -43,7 +44,7 @@ def encode(fig: Any, dpi: int = 100) -> str:
 def save(fig: Any, folder: Path, stem: str, fmt: str, dpi: int = 100) -> str:
     """Write ``folder/<stem>.<fmt>`` and return its file name."""
     name = f"{stem}.{fmt}"
-    fig.savefig(folder / name, format=fmt, dpi=dpi)
+    write_whole(folder / name, lambda f: fig.savefig(f, format=fmt, dpi=dpi), binary=True)
     return name
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._files import write_whole
 from ..errors import ParameterError, no_effect, shown
 from ..store import StudyStore
 from ..sweep._util import as_counts
@@ -104,7 +105,8 @@ def _is_count(column: str) -> bool:
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
     """``table`` as CSV at ``path``, its integer columns (:func:`_is_count`) as integers (``5``, not ``5.0``) and
     an empty cell where a row lacks the count (:func:`~neuroxr.sweep._util.as_counts`, as the sweep's tables)."""
-    as_counts(table, [c for c in table.columns if _is_count(str(c))]).to_csv(path, index=False)
+    counted = as_counts(table, [c for c in table.columns if _is_count(str(c))])
+    write_whole(path, lambda f: counted.to_csv(f, index=False))
 
 
 def _rows(df: pd.DataFrame) -> dict[str, Any]:
@@ -367,7 +369,8 @@ def write_report(
     env.filters["md"] = _md_cell
     env.filters["mdtext"] = _md_text
     path = out / f"report.{format}"
-    path.write_text(env.get_template(f"report.{format}.j2").render(**context), encoding="utf-8")
+    page = env.get_template(f"report.{format}.j2").render(**context)
+    write_whole(path, lambda f: f.write(page))
     _drop_earlier_files(out, [*written, path.name])
     return path
 
@@ -390,4 +393,4 @@ def _drop_earlier_files(out: Path, written: list[str]) -> None:
     for name in {*names, *OPTIONAL_TABLES} - set(written):
         if name and os.path.basename(name) == name and (out / name).is_file():  # a plain name in this folder only
             (out / name).unlink()
-    (out / MANIFEST).write_text(json.dumps(sorted(set(written))), encoding="utf-8")
+    write_whole(out / MANIFEST, lambda f: f.write(json.dumps(sorted(set(written)))))

@@ -160,3 +160,28 @@ def test_no_ceiling_seed_draws_only_the_inference_resamples_on_every_route(small
         sweep(small_store, client="serial", progress=False, **args)  # without inference it still reads nothing
     plain = runner.invoke(main, ["score", "forward", str(small_store.url), "net.l1", "mA", "--no-ceiling", "--seed", "5"])
     assert plain.exit_code == 2 and "--seed 5 has no effect" in plain.output
+
+
+def test_permutation_entry_attrs_name_only_what_it_was_computed_with(small_store):
+    """A permutation test without min_reliability draws no split halves: reps and split change none of its
+    numbers (its entry is keyed without them), yet its attrs said ``reps: 20`` and ``split`` of a sweep asked with
+    ``reps=3``. They are left out; with min_reliability (the halves choose the targets) they are the ones asked."""
+    import json
+
+    from neuroxr.entries import compute
+    from neuroxr.predictivity.inference import permutation_test
+    from neuroxr.sweep import sweep
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sweep(small_store, layers=["l1"], directions=["forward"], client="serial", progress=False, reps=3,
+                    inference={"permutations": 3})
+        path = res.inference_table["permutation_path"].iloc[0]
+        attrs = small_store.read_dataset(path).attrs
+        assert "reps" not in attrs and "split" not in attrs and attrs["noise_ceiling"] == 0
+        assert json.loads(attrs["parameters"])["reps"] == 20  # its key: unchanged
+        assert path == compute(small_store, "forward_permutation", "net.l1", "mA", params={"n_perm": 3}).path
+        F, R = small_store.read_features("net", "l1"), small_store.read_neural("mA")
+        assert "reps" not in permutation_test("forward", F, R, n_perm=3).attrs
+        kept = permutation_test("forward", F, R, n_perm=3, reps=3, split="slots", min_reliability=0.0).attrs
+        assert (kept["reps"], kept["split"], kept["noise_ceiling"]) == (3, "slots", 0)

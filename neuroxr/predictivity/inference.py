@@ -450,6 +450,8 @@ def _permutation_test(parts: Parts, labels: dict[str, str], union: np.ndarray | 
         out["r_null"] = (("perm", dim), null)
     attrs = _attrs(parts, seed, **labels, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
     attrs["noise_ceiling"] = 0  # the statistic r carries no ceiling; the halves only chose the targets
+    if min_reliability is None:  # no halves chose the targets: reps and split drew nothing (model_to_model: its one fit)
+        attrs = {k: v for k, v in attrs.items() if k != "split" and (k != "reps" or parts.direction == "model_to_model")}
     return parts.in_input_order(xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs))
 
 

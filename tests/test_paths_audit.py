@@ -185,3 +185,17 @@ def test_permutation_entry_attrs_name_only_what_it_was_computed_with(small_store
         assert "reps" not in permutation_test("forward", F, R, n_perm=3).attrs
         kept = permutation_test("forward", F, R, n_perm=3, reps=3, split="slots", min_reliability=0.0).attrs
         assert (kept["reps"], kept["split"], kept["noise_ceiling"]) == (3, "slots", 0)
+
+
+def test_sweep_inference_table_says_what_every_bootstrap_resampled(small_store):
+    """Every metric bootstrap resamples the stimuli, but the sweep's inference table read ``over`` from the entry's
+    attrs, which cRSA's and eRSA's record and CKA's and shape's do not: their rows had ``over`` empty. A
+    direction's row says its own (``over="targets"`` here)."""
+    from neuroxr.sweep import sweep
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sweep(small_store, layers=["l1"], directions=["crsa", "cka", "shape", "forward"], client="serial",
+                    progress=False, reps=2, inference={"bootstrap": 3, "over": "targets"})
+    got = res.inference_table.set_index("direction")["over"].to_dict()
+    assert got == {"crsa": "stimuli", "cka": "stimuli", "shape": "stimuli", "forward": "targets"}

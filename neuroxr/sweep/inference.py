@@ -25,7 +25,8 @@ from .plan import Entry
 from .tasks import _draws_ceiling
 
 __all__ = ["INFERENCE_KEYS", "check_inference", "direction_inference_params", "run_inference", "takes_inference",
-           "inference_summary", "interval_method", "metric_bootstrap_summary", "unread_inference_keys"]
+           "inference_summary", "interval_method", "metric_bootstrap_summary", "resampled_over",
+           "unread_inference_keys"]
 
 #: score arguments an inference entry does not take
 _NOT_TAKEN = ("max_n", "backend", "temporal_generalization")
@@ -221,15 +222,28 @@ def interval_method(kind: str, method: Any = None) -> str:
     return str(method) if "method" in KINDS[kind].defaults else "percentile"
 
 
+def resampled_over(kind: str, over: Any = None) -> Any:
+    """What a bootstrap entry of ``kind`` resampled: its ``over`` where the kind takes one (a direction's
+    bootstrap), else the stimuli (every metric bootstrap resamples them; cRSA's and eRSA's entries record it,
+    CKA's and shape's do not). The sweep's inference table."""
+    from ..entries import KINDS
+
+    return over if "over" in KINDS[kind].defaults else "stimuli"
+
+
 def procedure_parameters(attrs: Mapping[str, Any], procedure: str, kind: str | None = None) -> dict[str, Any]:
     """The resampling parameters of an inference entry (its attrs): ``n_boot``, ``level``, ``method``,
     ``over`` (bootstrap) or ``n_perm`` (permutations), and the seed of its draws as ``<procedure>_seed``;
     an exported interval says its level, what it resampled and how often (two sweeps of other levels
     were told apart by the hashed path alone). With the entry's ``kind``, ``method`` is its interval
-    (:func:`interval_method`): a cRSA or eRSA bootstrap's ``method`` attr is its RDM comparison."""
+    (:func:`interval_method`): a cRSA or eRSA bootstrap's ``method`` attr is its RDM comparison; and ``over``
+    what it resampled (:func:`resampled_over`), which CKA's and shape's entries do not record."""
     out = {k: attrs[k] for k in PROCEDURE_COLUMNS[procedure] if k in attrs}
     if procedure == "bootstrap" and kind is not None:
         out["method"] = interval_method(kind, attrs.get("method"))
+        over = resampled_over(kind, attrs.get("over"))
+        if over is not None:
+            out["over"] = over
     if "seed" in attrs:
         out[f"{procedure}_seed"] = attrs["seed"]
     return out

@@ -449,8 +449,8 @@ def _oof_operator_hat(K: Any, folds: Folds, alpha: float, factor: Any = None) ->
         Kc = spd_shift(Kc, alpha)  # + alpha I (NumPy: in place; the inverse reads one triangle)
         try:
             C = spd_inverse(Kc, overwrite=True)
-        except np.linalg.LinAlgError:  # not numerically positive definite: one system per fold
-            return oof_operator_from_gram(K, folds, alpha, form="dual")
+        except np.linalg.LinAlgError:  # not numerically positive definite: one system per fold (the caller's
+            return _dual_operator(K, folds, alpha)  # gram_factor already chose the kernel: not again, nor its warnings
         del Kc
         Cm, a, b = C, alpha, alpha * shift  # alpha C_perp = alpha (M^{-1} - shift)
     S = xp.zeros((n, n), dtype=dtype, device=dev)

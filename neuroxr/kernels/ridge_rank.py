@@ -40,7 +40,7 @@ import numpy as np
 from ..backend import centred_triangle, get_namespace, to_numpy
 from ..errors import ParameterError, warn, where
 
-__all__ = ["rank_risk", "eps_trace_risk", "check_resolved", "FLOAT32_RESOLVED", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
+__all__ = ["rank_risk", "eps_trace_risk", "check_resolved", "check_gram_precision", "gram_error", "HIDDEN_SPREAD", "FLOAT32_RESOLVED", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
            "principal_axes", "primal_first", "gram_factor", "primal_design", "negligible_axes", "PRECISION", "RISK_TOLERANCE", "NEGLIGIBLE"]
 
 #: Relative precision of the out-of-fold predictions kept against scikit-learn's ``Ridge`` (float64
@@ -221,11 +221,16 @@ def gram_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_featur
     n_tr = min(n - len(te) for _, te in folds)
     name, trace = _dtype_name(xp, K.dtype), float(xp.sum(xp.linalg.diagonal(K)))
     check_resolved(trace, alpha, name, gram=features is None, caller=caller)  # float32 beyond its resolution
+    eps, risk = _eps(xp, K.dtype), eps_trace_risk(trace, alpha, name)
     if n_features is not None and int(n_features) < n_tr - 1:
-        return low_rank_factor(K, int(n_features)), False
-    if not eps_trace_risk(trace, alpha, name):
+        lam, U = xp.linalg.eigh(_centred(K))
+        L = _truncated_factor(lam, U, int(n_features), eps)
+        if risk and features is None:
+            check_gram_precision(lam, int(L.shape[1]), n_tr, alpha, name, caller)
+        return L, False
+    if not risk:
         return None, False
-    eps, rank = _eps(xp, K.dtype), n if n_features is None else min(int(n_features), n)
+    rank = n if n_features is None else min(int(n_features), n)
     Kc = _centred(K)
     if features is not None:  # the eigenvalues decide; the eigenvectors only for a low-rank factor
         lam = xp.linalg.eigvalsh(Kc)
@@ -235,7 +240,75 @@ def gram_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_featur
             return None, False
     lam, U = xp.linalg.eigh(Kc)
     L = _truncated_factor(lam, U, rank, eps)
-    return (L if int(L.shape[1]) < n_tr - 1 else None), False
+    factor = int(L.shape[1]) < n_tr - 1
+    if features is None:  # from a Gram alone: say where it cannot resolve the fit
+        check_gram_precision(lam, int(L.shape[1]) if factor else None, n_tr, alpha, name, caller)
+    return (L if factor else None), False
+
+
+#: A sum of the eigenvalues below the Gram's resolution (``n eps max(eigenvalue)``) above this many
+#: times its rounding's spread (``sqrt(m)`` times the root mean square of the negative ones, ``m``
+#: of them) is genuine: the features have axes the Gram cannot resolve (measured: at most ``1.1``
+#: on exactly low-rank Grams, streamed or not, dead units, offsets; ``5 ... 33`` with a unit ``1e8``
+#: times the others).
+HIDDEN_SPREAD = 4.0
+
+
+def gram_error(lam: Any, kept: int | None, n_tr: int, alpha: float, dtype: str = "float64") -> tuple[float, bool]:
+    """The estimated relative error of the out-of-fold predictions of ridge (penalty ``alpha``) from
+    a Gram alone, from its eigenvalues ``lam`` (any order; those the rank bound's
+    eigendecomposition computed anyway), and whether it comes from axes below its resolution.
+
+    A Gram resolves its eigenvalues to about ``eps max(lam)`` only. With ``kept`` (the truncated
+    factor's rank) the primal form on the factor relies on its smallest kept eigenvalue, without
+    (``None``: the dual or hat form on the kernel) on the ``n_tr - 1``-th largest (a fold's
+    training kernel's smallest): the error is about ``eps max(lam) / (that eigenvalue + alpha)``
+    (:func:`primal_first`'s dual estimate; measured within 5x under and 20x over the error). An
+    exactly low-rank Gram's smallest kept eigenvalue is genuine, far above ``eps max(lam)``, so it
+    is not flagged. The eigenvalues the factor drops (below ``n eps max(lam)``) are rounding when
+    their sum stays within :data:`HIDDEN_SPREAD` times its spread; beyond, they are genuine axes
+    the factor lost, and the error is about their mean ``mu``'s share ``mu / (mu + alpha)``."""
+    s = np.sort(to_numpy(lam).astype(np.float64))[::-1]
+    n, top = s.shape[0], float(s[0]) if s.shape[0] else 0.0
+    if not top > 0 or not alpha > 0:
+        return 0.0, False
+    eps = float(np.finfo(dtype).eps)
+    relied = s[max(0, kept - 1)] if kept is not None else s[min(max(0, n_tr - 2), n - 1)]
+    error = eps * top / (max(float(relied), 0.0) + alpha)
+    if kept is None:
+        return error, False
+    below = s[int(np.sum(s > n * eps * top)) :]
+    total, neg = float(np.sum(below)), below[below < 0]
+    spread = float(np.sqrt(below.shape[0] * np.mean(neg * neg))) if neg.shape[0] else 0.0
+    if below.shape[0] and total > 0 and total > HIDDEN_SPREAD * spread:
+        mu = total / below.shape[0]
+        if mu / (mu + alpha) > error:
+            return mu / (mu + alpha), True
+    return error, False
+
+
+def check_gram_precision(lam: Any, kept: int | None, n_tr: int, alpha: float, dtype: str = "float64", caller: str = "") -> None:
+    """One :class:`~neuroxr.errors.NeuroxrWarning` where ridge from a Gram alone (float64) cannot
+    resolve its fit within :data:`RISK_TOLERANCE` times the precision (:func:`gram_error`; called
+    where the rank bound fired, on the eigenvalues it computed). float32 Grams are flagged by
+    :func:`check_resolved` already."""
+    if dtype != "float64":
+        return
+    error, hidden = gram_error(lam, kept, n_tr, alpha, dtype)
+    bound = RISK_TOLERANCE * PRECISION[dtype]
+    if not error > bound:
+        return
+    why = ("eigenvalues below its resolution n eps max(eigenvalue) are genuine and are lost" if hidden else
+           "its eigenvalues are resolved to eps max(eigenvalue) only, and the fit relies on smaller ones")
+    warn(f"{where(caller)}ridge from a Gram alone (lazy or streamed features, a given Gram, or designs combined as kernels) "
+         f"cannot resolve this fit: {why}; the out-of-fold predictions may err by about {_magnitude(error)} relative "
+         f"(precision {PRECISION[dtype]:g}). Load the layer (features.load()) or pass the features in memory, where "
+         f"their SVD resolves it, or use a larger alpha.")
+
+
+def _magnitude(x: float) -> str:
+    """``x`` to its order of magnitude (``1e-03``): the same message for a call's many Grams."""
+    return f"{10.0 ** np.round(np.log10(min(x, 1.0))):.0e}"
 
 
 def principal_axes(D: Any) -> Any:

@@ -70,7 +70,7 @@ def _per_bin(core: Any, caller: str, direction: str, source: Any, target: Any, k
              seed: int, min_reliability: float | None, halves: bool = True) -> xr.Dataset:
     """``core(parts, labels, union)`` on each time bin, stacked along ``time_bin``, the same draws in
     every bin (:func:`neuroxr.predictivity.time.by_bins_drawn`: drawn over ``union``, every stimulus
-    some bin keeps); the messages name ``caller`` and the inputs by the direction's arguments."""
+    of some bin's design); the messages name ``caller`` and the inputs by the direction's arguments."""
     from .time import by_bins_drawn
 
     def prepare(source: Any, target: Any) -> tuple[np.ndarray, Any]:
@@ -206,11 +206,10 @@ def bootstrap(
     jackknife (BCa) leaves out those alone, and other targets' numbers do not depend on it. The
     draws are made over every stimulus of the design (forward: every paired stimulus; inter-animal:
     those the predictor keeps), also one that no target is scored on, so adding, removing or
-    NaN-filling a target changes no other target's resamples.
-        Time-resolved inputs: each bin's bootstrap stacked along a last dim ``time_bin``, the same
-        resamples in every bin: drawn over every stimulus some bin keeps (``stimulus_id``, and
-        ``boot_index`` positions in it, the same in every bin), each bin using the draws on its
-        own stimuli (docs/time.md).
+    NaN-filling a target changes no other target's resamples. Time-resolved inputs: each bin's
+    bootstrap stacked along a last dim ``time_bin``, the same resamples in every bin: drawn over every
+    stimulus of some bin's design (``stimulus_id``, and ``boot_index`` positions in it, the same in
+    every bin), each bin using the draws on its own stimuli (docs/time.md).
     """
     if not isinstance(source, Parts):
         check_options(direction, "bootstrap", dict(kwargs, min_reliability=min_reliability), "bootstrap")

@@ -199,3 +199,32 @@ def test_sweep_inference_table_says_what_every_bootstrap_resampled(small_store):
                     progress=False, reps=2, inference={"bootstrap": 3, "over": "targets"})
     got = res.inference_table.set_index("direction")["over"].to_dict()
     assert got == {"crsa": "stimuli", "cka": "stimuli", "shape": "stimuli", "forward": "targets"}
+
+
+def test_trial_averaged_split_is_left_out_of_the_inference_entries_as_out_of_the_score(tmp_path, runner):
+    """On trial-averaged data split draws nothing: a sweep keyed the score without it but its bootstrap
+    with it (split="slots": another entry of the same numbers, which ``neuroxr score forward --split slots
+    --bootstrap M`` refuses to name). The bootstrap is now keyed as the default split's."""
+    import json
+
+    import numpy as np
+
+    from neuroxr.cli import main
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+    from neuroxr.sweep import sweep
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(20)]
+    st = StudyStore(tmp_path / "avg.zarr")
+    st.write_neural("avg", neural(rng.normal(size=(20, 4, 1)), ids, [f"n{j}" for j in range(4)]))
+    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sweep(st, directions=["forward"], client="serial", progress=False, split="slots",
+                    inference={"bootstrap": 4})
+    path = res.inference_table.iloc[0]["bootstrap_path"]
+    out = runner.invoke(main, ["score", "forward", str(st.url), "net.l1", "avg", "--bootstrap", "4",
+                               "--require-existing", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["bootstrap_path"] == path

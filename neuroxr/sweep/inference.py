@@ -112,15 +112,16 @@ def _direction_rows(store: Any, e: Entry, kw: Mapping[str, Any], inference: Mapp
 
     rows = []
     found = {}
-    # trial-averaged: min_reliability judges no ceiling (refused from a direct request); the sets' metadata read once
+    # trial-averaged: min_reliability and split judge or draw no ceiling (refused from a direct request); metadata read once
     averaged = not all(_draws_ceiling(store, r) for r in (e.source_ref, e.target_ref) if getattr(r, "kind", None) == "neural")
     for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
         if not n:
             continue
         p = direction_inference_params(kw, inference, procedure, e.direction)
         dtype = p.pop("dtype", None)
-        if averaged and p.get("noise_ceiling") is None:
+        if averaged and p.get("noise_ceiling") is None:  # split halves draw nothing either, as the score's task keys it
             p.pop("min_reliability", None)
+            p.pop("split", None)
         res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
                       backend=kw.get("backend"), overwrite=overwrite)
         found[procedure] = res

@@ -14,6 +14,21 @@ def small_store(tmp_path):
     return cli_store(tmp_path / "s.zarr")
 
 
+def _averaged_store(tmp_path):
+    """A store of trial-averaged responses (one repeat) 'avg' and a layer net.l1, 20 stimuli."""
+    import numpy as np
+
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(20)]
+    st = StudyStore(tmp_path / "avg.zarr")
+    st.write_neural("avg", neural(rng.normal(size=(20, 4, 1)), ids, [f"n{j}" for j in range(4)]))
+    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
+    return st
+
+
 def test_sweep_inference_table_names_each_metric_bootstraps_interval(small_store):
     """The ``method`` of a metric bootstrap's row is its interval, as the report's ``interval`` says: cRSA's and
     eRSA's entries record their RDM comparison as ``method`` (``corr``, ``spearman``), which the row showed as if
@@ -94,18 +109,10 @@ def test_trial_averaged_seed_draws_only_the_inference_resamples_on_the_command_l
     --bootstrap M`` refused the seed, so the sweep's bootstrap entry had no command line."""
     import json
 
-    import numpy as np
-
     from neuroxr.cli import main
-    from neuroxr.layouts import features, neural
-    from neuroxr.store import StudyStore
     from neuroxr.sweep import sweep
 
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(20)]
-    st = StudyStore(tmp_path / "avg.zarr")
-    st.write_neural("avg", neural(rng.normal(size=(20, 4, 1)), ids, [f"n{j}" for j in range(4)]))
-    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
+    st = _averaged_store(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = sweep(st, directions=["forward"], client="serial", progress=False, seed=5, reps=2,
@@ -207,18 +214,10 @@ def test_trial_averaged_split_is_left_out_of_the_inference_entries_as_out_of_the
     --bootstrap M`` refuses to name). The bootstrap is now keyed as the default split's."""
     import json
 
-    import numpy as np
-
     from neuroxr.cli import main
-    from neuroxr.layouts import features, neural
-    from neuroxr.store import StudyStore
     from neuroxr.sweep import sweep
 
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(20)]
-    st = StudyStore(tmp_path / "avg.zarr")
-    st.write_neural("avg", neural(rng.normal(size=(20, 4, 1)), ids, [f"n{j}" for j in range(4)]))
-    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
+    st = _averaged_store(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = sweep(st, directions=["forward"], client="serial", progress=False, split="slots",

@@ -117,26 +117,35 @@ def _variance_scale(xp: Any, lam: Any, alpha: float, extra_zeros: int) -> float:
 
 
 def _whiten(X: Any, alpha: float, n_columns: int | None, n_units: int | None,
-            offset_sq: float = 0.0) -> tuple[Any, Any, float]:
+            offset_sq: float = 0.0, deficient: bool = False) -> tuple[Any, Any, float]:
     """:func:`whiten`, and ``beta``: its factor on the directions without variance (``c alpha``; 1 when
     ``alpha > 1 - 1e-7``), including the ``n_units - k`` ones outside ``X``'s ``k`` coordinates.
     ``offset_sq``: ``n ||mean||^2`` of the columns ``X`` was centred from (:func:`fit_parts`): the
     centring rounds to ``eps`` of the uncentred values, whose squared norm is ``||X||_F^2 + offset_sq``,
-    so a singular value below :func:`null_rtol` of that norm is rounding too."""
+    so a singular value below :func:`null_rtol` of that norm is rounding too. ``deficient``: ``X``'s
+    rank is below ``k`` by construction (centred rows, no more of them than columns; as are more
+    columns than rows): ``X^T X`` has an eigenvalue at rounding level, so the SVD route is taken
+    without the eigendecomposition that would only have said so (the same numbers, bit for bit)."""
     xp = get_namespace(X)
-    k = int(X.shape[1])
+    n, k = int(X.shape[0]), int(X.shape[1])
     p = k if n_units is None else int(n_units)
     if alpha > 1.0 - NETREP_EIG_FLOOR:
         return X, _eye(xp, k, X), 1.0
-    C = xp.matmul(_t(xp, X), X)
-    lam, V = xp.linalg.eigh((C + _t(xp, C)) / 2)
-    top = max(float(xp.max(lam)), 0.0) if k else 0.0
+    # (no null eigenvalue of X^T X is computed above RESOLVED_EIG of the largest: its rounding is
+    # O(max(n, k) eps) of it, below 2^-26 for any size whose k x k eigenproblem is feasible)
+    svd_route = (deficient or k > n) and k > 0 and float(xp.sum(X * X)) > 0
+    if not svd_route:
+        C = xp.matmul(_t(xp, X), X)
+        lam, V = xp.linalg.eigh((C + _t(xp, C)) / 2)
+        top = max(float(xp.max(lam)), 0.0) if k else 0.0
+        svd_route = top > 0 and float(xp.min(lam)) < RESOLVED_EIG * top
     U = None
-    if top > 0 and float(xp.min(lam)) < RESOLVED_EIG * top:
+    if svd_route:
         # eigenvalues of X^T X carry rounding of about eps times the largest: those below
         # RESOLVED_EIG of it (a unit 1e8 times the others, a null space) are taken from the SVD of X,
-        # which resolves its singular values to eps times the largest
-        U, sv, Vh = xp.linalg.svd(X, full_matrices=k > int(X.shape[0]))  # Vh: (k, k)
+        # which resolves its singular values to eps times the largest; thin: the k - m directions
+        # past its m = min(n, k) are null, whitened by one factor, and need no basis (V: (k, m))
+        U, sv, Vh = xp.linalg.svd(X, full_matrices=False)
         m = int(sv.shape[0])
         pad = xp.zeros((k - m,), dtype=sv.dtype, device=getattr(sv, "device", None))
         sv = xp.concat([sv, pad]) if k > m else sv
@@ -152,11 +161,15 @@ def _whiten(X: Any, alpha: float, n_columns: int | None, n_units: int | None,
     scale = _variance_scale(xp, lam, alpha, extra)
     d = xp.where(null, xp.full_like(lam, alpha), alpha + (1.0 - alpha) / xp.sqrt(lam_c))
     d = d * scale
-    Z = xp.matmul(V * d[None, :], _t(xp, V))
     if U is None:
+        Z = xp.matmul(V * d[None, :], _t(xp, V))
         return xp.matmul(X, Z), Z, alpha * scale
+    m = min(k, n)
+    if k > m:  # V_m diag(d_m) V_m^T + (c alpha) (I - V_m V_m^T): the null directions past V's m columns
+        Z = xp.matmul(V * (d[:m] - alpha * scale)[None, :], _t(xp, V)) + _eye(xp, k, X) * (alpha * scale)
+    else:
+        Z = xp.matmul(V * d[None, :], _t(xp, V))
     # from the factors, U diag(s d) V^T: the product X Z rounds X's large columns against Z's small entries
-    m = min(k, int(X.shape[0]))
     Xw = xp.matmul(U[:, :m] * (xp.sqrt(lam[:m]) * d[:m])[None, :], _t(xp, V[:, :m]))
     return Xw, Z, alpha * scale
 
@@ -276,7 +289,9 @@ def fit_parts(X: Any, alpha: float, center_columns: bool = True, n_columns: int 
     Q, Xr = row_basis(centre(X, mx))
     units = int(X.shape[1]) if n_units is None else int(n_units)
     offset_sq = float(X.shape[0]) * float(xp.sum(mx * mx))  # the centring's rounding scale (_whiten)
-    Xw, Z, beta = _whiten(Xr, alpha, n_columns, units, offset_sq)
+    # centred rows sum to zero (so do those of Xr = Xc Q): rank below n, below k when k >= n
+    deficient = bool(center_columns) and int(Xr.shape[1]) >= int(Xr.shape[0])
+    Xw, Z, beta = _whiten(Xr, alpha, n_columns, units, offset_sq, deficient)
     return PartialFit(mx, Xw, Whitening(Z, Q, beta))
 
 

@@ -120,3 +120,144 @@ def test_entries_reading_a_stored_layers_gram_ignore_its_stimulus_order(tmp_path
     np.testing.assert_array_equal(g["stimulus_id"].values, stored["stimulus_id"].values)
     ref = nx.geometry.gram(stored.load())
     np.testing.assert_array_equal(g["K"].values, ref["K"].values)
+
+
+# ------------------------------------------------------------------------------ sweeps, compared by their labels
+DIRECTIONS = ["forward", "reverse", "inter_animal", "model_to_model"]
+METRICS = ["crsa", "ersa", "ereg", "cka", "shape", "dimensionality"]
+SWEEP = dict(regions=["all", "IT"], reps=2, seed=3, progress=False, client="serial")
+INFERENCE = {"bootstrap": 3, "permutations": 3}
+#: the rows of each table are keyed by their labels, never by position
+KEYS = {"table": ["key"], "metric_table": ["key"], "inference_table": ["key", "time_bin_start"],
+        "target_table": ["direction", "source", "target", "target_id", "time_bin_start", "time_bin_end"],
+        "best_layers": ["direction", "model", "neural", "region"]}
+
+
+def _same_tables(ra, rb, rtol=0.0):
+    """Every table of two sweep results, row by row by their labels: labels equal, numbers to ``rtol``."""
+    for name, key in KEYS.items():
+        a, b = getattr(ra, name), getattr(rb, name)
+        assert len(a) == len(b), name
+        if not len(a):
+            continue
+        key = [k for k in key if k in a.columns]
+        a, b = a.set_index(key).sort_index(), b.set_index(key).sort_index()
+        assert a.index.equals(b.index), name
+        for col in a.columns:
+            if col.endswith("path"):
+                continue
+            x, y = a[col], b[col]
+            if x.dtype.kind == "f":
+                if rtol == 0:
+                    np.testing.assert_array_equal(x.to_numpy(), y.to_numpy(), err_msg=f"{name}.{col}")
+                else:
+                    np.testing.assert_allclose(x.to_numpy(), y.to_numpy(), rtol=rtol,
+                                               atol=rtol * np.nanmax(np.abs(x.to_numpy()), initial=1.0),
+                                               err_msg=f"{name}.{col}")
+            else:
+                assert x.astype(str).tolist() == y.astype(str).tolist(), f"{name}.{col}"
+
+
+@pytest.mark.slow
+def test_a_sweep_of_sets_stored_in_other_stimulus_and_set_orders_changes_no_bit(tmp_path):
+    """Every direction with its ceiling, every metric, their bootstrap and permutation entries, the
+    target table and the best layers: each set's stimuli in its own order, the sets written in
+    reverse order; then the report's tables of both stores."""
+    from neuroxr.report.inference import inference_table, metric_inference_table
+    from neuroxr.report.table import metric_table, score_table
+    from neuroxr.sweep import sweep
+
+    sets = _sets()
+    a = _write(tmp_path / "a.zarr", sets)
+    b = _write(tmp_path / "b.zarr", sets, stimuli=True, reverse=True)
+    kw = dict(SWEEP, directions=DIRECTIONS + METRICS, inference=INFERENCE)
+    _same_tables(sweep(a, **kw), sweep(b, **kw))
+    for table, key in ((score_table, ["direction", "source", "target"]), (metric_table, ["metric", "source", "target"]),
+                       (inference_table, ["kind", "source", "target"]), (metric_inference_table, ["kind", "source", "target"])):
+        ta, tb = (table(StudyStore(p, mode="r")) for p in (a, b))
+        ta, tb = (t[0] if isinstance(t, tuple) else t for t in (ta, tb))
+        key = [k for k in key if k in ta.columns]
+        assert len(ta) == len(tb) and key
+        ta, tb = ta.set_index(key).sort_index(), tb.set_index(key).sort_index()
+        for col in ta.columns:
+            if ta[col].dtype.kind == "f":
+                np.testing.assert_array_equal(ta[col].to_numpy(), tb[col].to_numpy(), err_msg=f"{table.__name__}.{col}")
+
+
+@pytest.mark.slow
+def test_a_sweep_of_sets_with_units_neuroids_and_chunks_permuted_agrees_to_rounding(tmp_path):
+    """Units and neuroids in another order, layers in other unit chunks (the Gram's sums over the
+    chunks): the same numbers but for the order of sums (1e-12 relative)."""
+    from neuroxr.sweep import sweep
+
+    sets = _sets()
+    a = _write(tmp_path / "a.zarr", sets)
+    b = _write(tmp_path / "b.zarr", sets, stimuli=True, units=True, unit_chunk=3)
+    kw = dict(SWEEP, directions=DIRECTIONS + ["cka", "crsa", "dimensionality"], inference=INFERENCE)
+    _same_tables(sweep(a, **kw), sweep(b, **kw), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_a_sweep_without_split_halves_ignores_the_order_of_the_repeats(tmp_path):
+    """No ceiling drawn (noise_ceiling: false; metrics of the trial means): repeats are exchangeable,
+    their order changes the trial means' sums only."""
+    from neuroxr.sweep import sweep
+
+    sets = _sets()
+    a = _write(tmp_path / "a.zarr", sets)
+    b = _write(tmp_path / "b.zarr", sets, repeats=True)
+    kw = dict(SWEEP, directions=["forward", "reverse", "inter_animal", "crsa", "cka", "ersa", "ereg", "shape", "dimensionality"],
+              noise_ceiling=False, reps=1, metric_options={"crsa": {"noise_ceiling": False}})
+    kw.pop("seed")
+    _same_tables(sweep(a, **kw), sweep(b, **kw), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_a_time_resolved_sweep_ignores_the_stored_orders(tmp_path):
+    """Time-resolved sets (two bins), temporal generalisation and inference per bin: stimuli and
+    neuroids stored in other orders, the sets written in reverse order."""
+    from neuroxr.sweep import sweep
+
+    sets = _sets(time_resolved=True)
+    a = _write(tmp_path / "a.zarr", sets)
+    b = _write(tmp_path / "b.zarr", sets, stimuli=True, units=True, reverse=True, unit_chunk=2)
+    kw = dict(SWEEP, directions=["forward", "reverse", "inter_animal"], temporal_generalization=True, inference=INFERENCE)
+    _same_tables(sweep(a, **kw), sweep(b, **kw), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_a_gram_spread_over_the_cluster_ignores_the_stored_stimulus_order(tmp_path):
+    """gram_spread=True: the layer's Gram is a tree over its unit chunks on the workers."""
+    from neuroxr.sweep import sweep
+
+    sets = _sets()
+    a = _write(tmp_path / "a.zarr", sets, unit_chunk=4)
+    b = _write(tmp_path / "b.zarr", sets, stimuli=True, reverse=True, unit_chunk=4)
+    kw = dict(SWEEP, directions=["forward", "cka", "dimensionality"], neural=["animalA"], regions=None,
+              client=None, n_workers=1, gram_spread=True)
+    _same_tables(sweep(a, **kw), sweep(b, **kw))
+    for layer in ("netA.l", "netB.l"):
+        _same_entry(*(compute(p, "gram", layer).dataset for p in (a, b)))
+
+
+def test_relative_layers_of_sets_stored_in_other_orders_are_the_same_by_id(tmp_path):
+    """``neuroxr relative`` of a layer stored with its stimuli and units in another order, the anchors
+    listed in another order: the same relative features per (stimulus_id, anchor), and the same forward scores."""
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    sets = _sets()
+    a = _write(tmp_path / "a.zarr", sets)
+    b = _write(tmp_path / "b.zarr", sets, stimuli=True, units=True)
+    anchors = ["s03", "s11", "s17", "s20", "s05"]
+    for path, ids in ((a, anchors), (b, anchors[::-1])):
+        (tmp_path / "anchors.txt").write_text("\n".join(ids) + "\n")
+        res = CliRunner().invoke(main, ["relative", str(path), "netB.l", "--anchors", str(tmp_path / "anchors.txt")])
+        assert res.exit_code == 0, res.output
+    ra, rb = (StudyStore(p, mode="r").read_features("netB", "l_relative").load() for p in (a, b))
+    ra, rb = ra.sortby("stimulus_id").sortby("unit_id"), rb.sortby("stimulus_id").sortby("unit_id")
+    np.testing.assert_array_equal(ra["unit_id"].values, rb["unit_id"].values)
+    np.testing.assert_allclose(ra.values, rb.values, rtol=1e-12, atol=1e-13)
+    ea, eb = (compute(p, "forward", "netB.l_relative", "animalA", params={"reps": 2}).dataset for p in (a, b))
+    _same_entry(ea, eb, rtol=1e-12)

@@ -804,8 +804,8 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
     assert set(revisions.STOPS[-2]) == {"forward", "inter_animal", "forward_bootstrap", "inter_animal_bootstrap",
                                         "cka_bootstrap", "shape_bootstrap"}  # an infinite ceiling; resamples of too few stimuli
     assert set(revisions.STOPS[-1]) == {"forward_bootstrap", "forward_permutation", "inter_animal_bootstrap",
-                                        "inter_animal_permutation", "shape", "shape_bootstrap",
-                                        "shape_permutation"}  # draws over the design's stimuli; the SVD whitening
+                                        "inter_animal_permutation", "shape", "shape_bootstrap", "shape_permutation",
+                                        "reverse", "inter_animal"}  # draws over the design's stimuli; SVD whitening; slot kernels
     assert sum("cka_bootstrap" in stop for stop in revisions.STOPS) == 7  # the last: resamples of fewer than 3 distinct stimuli
     assert sum("crsa" in stop for stop in revisions.STOPS) == 6  # the last: the pair pass's near-tie chains split
 

@@ -73,3 +73,23 @@ def test_whiten_more_columns_than_rows_takes_thin_svd(monkeypatch, alpha):
     Zr = _reference_whiten(X, alpha)
     np.testing.assert_allclose(Z, Zr, rtol=0, atol=1e-12 * np.abs(Zr).max())
     np.testing.assert_allclose(Xw, X @ Zr, rtol=0, atol=1e-12 * np.abs(X @ Zr).max())
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_tall_layer_with_dead_units_keeps_eigendecomposition(monkeypatch, alpha):
+    # dead units (constant: exactly zero once centred) are null directions, whitened by c alpha; the
+    # others' well-resolved spectrum takes the eigendecomposition, not an SVD of the whole layer
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((80, 24))
+    X[:, [2, 9, 17]] = 0.0
+    X[:, 5] = 0.5
+    svds = _spy(monkeypatch, X, "svd")
+    fit = ks.fit_parts(X, alpha)
+    assert svds == [] and fit.whitening.basis is None
+    Xc = X - X.mean(axis=0)
+    Zr = _reference_whiten(Xc, alpha)
+    np.testing.assert_allclose(fit.whitening.Z, Zr, rtol=0, atol=1e-12 * np.abs(Zr).max())
+    np.testing.assert_allclose(fit.Xw, Xc @ Zr, rtol=0, atol=1e-12 * np.abs(Xc @ Zr).max())
+    dead = [2, 5, 9, 17]
+    assert np.all(fit.Xw[:, dead] == 0)
+    np.testing.assert_array_equal(fit.whitening.Z[dead][:, dead], fit.whitening.beta * np.eye(4))

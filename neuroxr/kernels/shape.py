@@ -131,6 +131,20 @@ def _whiten(X: Any, alpha: float, n_columns: int | None, n_units: int | None,
     p = k if n_units is None else int(n_units)
     if alpha > 1.0 - NETREP_EIG_FLOOR:
         return X, _eye(xp, k, X), 1.0
+    zero = xp.all(X == 0, axis=0)
+    n_zero = int(xp.sum(xp.astype(zero, xp.int64)))
+    if 0 < n_zero < k:
+        # columns exactly zero (dead units, once centred) are null directions, whitened by c alpha like
+        # the n_units - k outside X: the others are whitened without them (their spectrum picks the
+        # route: a tall layer with dead units keeps the eigendecomposition) and the columns put back
+        order = xp.argsort(xp.astype(zero, xp.int8), stable=True)
+        inv = xp.argsort(order, stable=True)
+        kk = k - n_zero
+        Xw, Z, beta = _whiten(xp.take(X, order[:kk], axis=1), alpha, n_columns, p, offset_sq, deficient and kk >= n)
+        Zb = xp.concat([xp.concat([Z, _zeros(xp, kk, n_zero, Z)], axis=1),
+                        xp.concat([_zeros(xp, n_zero, kk, Z), _eye(xp, n_zero, Z) * beta], axis=1)], axis=0)
+        Xw = xp.take(xp.concat([Xw, _zeros(xp, n, n_zero, Xw)], axis=1), inv, axis=1)
+        return Xw, xp.take(xp.take(Zb, inv, axis=0), inv, axis=1), beta
     # (no null eigenvalue of X^T X is computed above RESOLVED_EIG of the largest: its rounding is
     # O(max(n, k) eps) of it, below 2^-26 for any size whose k x k eigenproblem is feasible)
     svd_route = (deficient or k > n) and k > 0 and float(xp.sum(X * X)) > 0

@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import secrets
+import sys
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -21,8 +22,10 @@ def write_whole(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bin
 
     ``write(f)`` fills a new file beside ``path``, which is then renamed over it: a write killed or
     interrupted midway leaves the earlier file as it was, never a truncated one that reads as complete.
-    A device or a pipe (``/dev/stdout``), or a folder where no new file can be made, is written in
-    place. The hidden files that killed writers of ``path`` left beside it (their process gone) are
+    A device or a pipe, or a folder where no new file can be made, is written in place; a process's own
+    descriptor (``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``) is appended to, whatever it is open
+    on (a pipe, a terminal, or a file the shell redirected it to: the output printed before stays, in its
+    order). The hidden files that killed writers of ``path`` left beside it (their process gone) are
     removed.
 
     Parameters
@@ -34,8 +37,15 @@ def write_whole(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bin
     binary : bool, default False
         Open the file in binary mode (else text, UTF-8, no newline translation).
     """
-    target = os.path.realpath(path)
     mode, kw = ("wb", {}) if binary else ("w", {"encoding": "utf-8", "newline": ""})
+    if _descriptor(path):  # its link leads to a pipe ("pipe:[N]", no folder to write beside) or the redirected file
+        for stream in (sys.stdout, sys.stderr):  # what was printed comes first
+            with contextlib.suppress(Exception):
+                stream.flush()
+        with open(path, mode.replace("w", "a"), **kw) as f:
+            write(f)
+        return
+    target = os.path.realpath(path)
     if os.path.exists(target) and not os.path.isfile(target):
         with open(target, mode, **kw) as f:
             write(f)
@@ -56,6 +66,15 @@ def write_whole(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bin
             os.remove(tmp)
         raise
     _remove_left_behind(folder, base)
+
+
+#: a process's own file descriptors: links to whatever it has open, not files to replace
+_DESCRIPTOR = re.compile(r"/dev/(stdin|stdout|stderr|fd/\d+)|/proc/(self|thread-self|\d+)/fd/\d+")
+
+
+def _descriptor(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names one of the process's file descriptors (``/dev/stdout``, ``/dev/fd/1``, ...)."""
+    return os.name == "posix" and _DESCRIPTOR.fullmatch(os.path.abspath(os.fspath(path))) is not None
 
 
 def _remove_left_behind(folder: str, base: str) -> None:

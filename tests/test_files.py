@@ -42,3 +42,22 @@ def test_files_left_by_killed_writers_are_removed_those_of_running_ones_kept(tmp
         p.write_text("x")
     write_whole(tmp_path / "t.csv", lambda f: f.write("a\n"))
     assert sorted(os.listdir(tmp_path)) == sorted([running.name, other.name, "t.csv"])
+
+
+_TO_STDOUT = ("import sys; from neuroxr._files import write_whole; print('before'); "
+              "write_whole(sys.argv[1], lambda f: f.write('a,b\\n1,2\\n')); print('after')")
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1"])
+@pytest.mark.skipif(os.name != "posix" or not os.path.exists("/dev/fd/1"), reason="POSIX descriptors")
+def test_a_descriptor_is_written_through_a_pipe_and_appended_to_a_redirected_file(tmp_path, name):
+    piped = subprocess.run([sys.executable, "-c", _TO_STDOUT, name], capture_output=True, text=True)
+    assert piped.returncode == 0, piped.stderr  # was: FileNotFoundError on /proc/<pid>/fd/.pipe:[...].tmp
+    assert piped.stdout == "before\na,b\n1,2\nafter\n"
+    log = tmp_path / "log.txt"
+    log.write_text("earlier\n")
+    with open(log, "a") as out:  # `>> log.txt`: the earlier lines and the later prints stay
+        done = subprocess.run([sys.executable, "-c", _TO_STDOUT, name], stdout=out, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 0, done.stderr
+    assert log.read_text() == "earlier\nbefore\na,b\n1,2\nafter\n"
+    assert os.listdir(tmp_path) == ["log.txt"]

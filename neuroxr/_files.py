@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import secrets
+import stat
 import sys
 from collections.abc import Callable
 from typing import IO, Any
@@ -25,8 +26,8 @@ def write_whole(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bin
     A device or a pipe, or a folder where no new file can be made, is written in place; a process's own
     descriptor (``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``) is appended to, whatever it is open
     on (a pipe, a terminal, or a file the shell redirected it to: the output printed before stays, in its
-    order). The hidden files that killed writers of ``path`` left beside it (their process gone) are
-    removed.
+    order). The permission bits of a file replaced are kept. The hidden files that killed writers of
+    ``path`` left beside it (their process gone) are removed.
 
     Parameters
     ----------
@@ -55,6 +56,7 @@ def write_whole(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bin
     try:
         with open(tmp, mode, **kw) as f:
             write(f)
+        _keep_mode(target, tmp)
         os.replace(tmp, target)
     except PermissionError:  # no new file in this folder: in place
         with contextlib.suppress(OSError):
@@ -66,6 +68,13 @@ def write_whole(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bin
             os.remove(tmp)
         raise
     _remove_left_behind(folder, base)
+
+
+def _keep_mode(target: str, tmp: str) -> None:
+    """Give ``tmp`` the permission bits of the file ``target`` it replaces (an in-place write kept them: a
+    report shared with a group, a table made read-only, stays so); a new file keeps the umask's."""
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
 
 
 #: a process's own file descriptors: links to whatever it has open, not files to replace

@@ -61,3 +61,14 @@ def test_a_descriptor_is_written_through_a_pipe_and_appended_to_a_redirected_fil
     assert done.returncode == 0, done.stderr
     assert log.read_text() == "earlier\nbefore\na,b\n1,2\nafter\n"
     assert os.listdir(tmp_path) == ["log.txt"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("bits", [0o640, 0o664, 0o444])
+def test_a_replaced_file_keeps_its_permission_bits(tmp_path, bits):
+    path = tmp_path / "scores.csv"
+    path.write_text("old\n")
+    os.chmod(path, bits)  # e.g. a report shared with a group, or made read-only
+    write_whole(path, lambda f: f.write("new\n"))
+    assert path.read_text() == "new\n"
+    assert oct(os.stat(path).st_mode & 0o777) == oct(bits)  # was: the new file's umask bits (0o644)

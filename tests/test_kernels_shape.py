@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from neuroxr.kernels.gram import gram
+from neuroxr.kernels.procrustes import procrustes_average
 from neuroxr.kernels.shape import (
     centre,
     fit_alignment,
     fit_parts,
     partial_fit,
-    procrustes_average,
     row_basis,
     shape_distance_from_gram,
     shape_score,

@@ -24,6 +24,7 @@ from ..attrs import encode_attrs
 from ..backend import to_numpy
 from ..errors import LayoutError, ParameterError, shown, warn
 from ..kernels import shape as _s
+from ..kernels.procrustes import procrustes_average as _procrustes_average
 from ..validation import check_bool, check_int, real_array
 from ._common import _refuse_constant_networks
 from ._shape_inputs import _as_network_list
@@ -199,7 +200,7 @@ def procrustes_kmeans(
 
     Seeds with :func:`kmeans_plusplus_init` on ``dist_matrix`` (or takes ``init``), assigns each
     network to its nearest seed, then alternates: each centroid becomes the generalized
-    Procrustes average of its members (:func:`neuroxr.kernels.shape.procrustes_average`), each
+    Procrustes average of its members (:func:`neuroxr.kernels.procrustes.procrustes_average`), each
     network is re-assigned to its nearest centroid under ``LinearMetric(alpha=1)``; stops when
     the labels no longer change or after ``max_iter`` rounds.
 
@@ -298,7 +299,7 @@ def procrustes_kmeans(
             idx = np.flatnonzero(labels == k)
             members = [pad[j] for j in idx[np.argsort(rank[idx], kind="stable")]]  # the average follows its members' order
             if members:
-                centroids[k] = np.asarray(to_numpy(_s.procrustes_average(members, center_columns=center_columns)))
+                centroids[k] = np.asarray(to_numpy(_procrustes_average(members, center_columns=center_columns)))
         for k, C in enumerate(centroids):
             ck = metric.partial_fit(C)
             for j in range(m):

@@ -20,6 +20,7 @@ from ..alignment import align
 from ..attrs import encode_attrs
 from ..backend import asarray, get_namespace, resolve_backend, to_numpy
 from ..errors import LayoutError, ParameterError, shown
+from ..kernels import procrustes as _p
 from ..kernels import shape as _s
 from ..validation import check_alpha, check_bool, check_int
 from ._common import (
@@ -551,7 +552,7 @@ def split_distance(
 
 
 def procrustes_average(data: Any, center_columns: bool = True, max_iter: int = 100, tol: float = 1e-10) -> xr.DataArray:
-    """Generalized Procrustes average of several representations (see :func:`neuroxr.kernels.shape.procrustes_average`).
+    """Generalized Procrustes average of several representations (see :func:`neuroxr.kernels.procrustes.procrustes_average`).
 
     Parameters
     ----------
@@ -563,15 +564,14 @@ def procrustes_average(data: Any, center_columns: bool = True, max_iter: int = 1
     Returns
     -------
     xarray.DataArray, dims (stimulus, unit)
-        ``stimulus_id`` from the inputs when they are labeled (canonical order). The average is
-        defined up to an orthogonal transform of its columns; this one is in the basis of the first
-        network (``data[0]``, zero-padded to the widest): the iteration starts from it, so permuting
-        (or rotating) its units permutes (rotates) the columns. Networks that share a shape give
-        the same average up to a rotation in any order; for unrelated networks the iteration can
-        stop at a local optimum that depends on which comes first. The columns are therefore labelled
-        ``unit_id`` ``dim0, dim1, ...``, not by any network's units: compare averages by their
-        geometry (:func:`neuroxr.geometry.rdm`, :func:`neuroxr.geometry.cka`, a shape metric), not
-        column by column.
+        ``stimulus_id`` from the inputs when they are labeled (canonical order). The average is defined up to an
+        orthogonal transform of its columns; this one is in the basis of the first network (``data[0]``,
+        zero-padded to the widest): the iteration starts from it, so permuting (or rotating) its units permutes
+        (rotates) the columns. Networks that share a shape give the same average up to a rotation in any order;
+        for unrelated networks the iteration can stop at a local optimum that depends on which comes first. The
+        columns are therefore labelled ``unit_id`` ``dim0, dim1, ...``, not by any network's units: compare
+        averages by their geometry (:func:`neuroxr.geometry.rdm`, :func:`neuroxr.geometry.cka`, a shape metric),
+        not column by column.
 
     Raises
     ------
@@ -586,7 +586,7 @@ def procrustes_average(data: Any, center_columns: bool = True, max_iter: int = 1
     tol = check_alpha(tol, "tol", caller="procrustes_average")  # a finite number >= 0
     Xs, names, ids = _as_network_list(data, "data", "procrustes_average")
     _refuse_constant_networks(data, Xs, center_columns, "procrustes_average", "data")
-    M = to_numpy(_s.procrustes_average(Xs, center_columns=center_columns, max_iter=max_iter, tol=tol))
+    M = to_numpy(_p.procrustes_average(Xs, center_columns=center_columns, max_iter=max_iter, tol=tol))
     n, p = M.shape
     ids = ids if ids is not None else np.array([f"stimulus{i}" for i in range(n)])
     return xr.DataArray(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import gram_matrix
+from .ridge_rank import eps_trace_risk
 
-__all__ = ["SlotKernels"]
+__all__ = ["SlotKernels", "slots_risk_precision"]
 
 
 class SlotKernels:
@@ -49,3 +50,12 @@ class SlotKernels:
                 K += self._K[s, t].T
         K /= len(idx) ** 2
         return K
+
+
+def slots_risk_precision(R: np.ndarray, alpha: float) -> bool:
+    """Whether ridge (penalty ``alpha``; 0: least squares) on kernels of means of ``R``'s slots (``R``
+    of shape (n, k, T)) could miss the precision: the rank bound (:func:`~neuroxr.kernels.ridge_rank.eps_trace_risk`)
+    on the largest slot's centred sum of squares, which bounds every mean of slots'. A Gram alone cannot
+    resolve such a fit (docs/kernels.md, "Ridge precision"): the designs are then fitted themselves."""
+    return alpha > 0 and eps_trace_risk(max(float(np.sum((R[:, :, s] - R[:, :, s].mean(axis=0)) ** 2))
+                                            for s in range(R.shape[2])), alpha, "float64")

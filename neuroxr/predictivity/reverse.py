@@ -35,8 +35,7 @@ from ..kernels.gram_rows import check_range
 from ..kernels.kernel_operator import apply_into
 from ..kernels.offsets import offset_columns, warn_offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
-from ..kernels.ridge_rank import eps_trace_risk
-from ..kernels.slot_kernels import SlotKernels
+from ..kernels.slot_kernels import SlotKernels, slots_risk_precision
 from ..kernels.splits import SplitHalves, complete_sums, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import column_squares, no_variance, pearson, rounding_tol, spearman_brown
 from ..layouts import has_time
@@ -492,17 +491,8 @@ def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | No
         and resolve_backend(reg.backend) == "numpy" and np.dtype(reg.dtype) == np.float64
         and T * (T + 1) // 2 < 2 * reps + 1 and T * (T + 1) // 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
         and ((total is not None and complete_sums(Rp, total, "reverse")) or not np.isnan(Rp).any())
-        and not _slots_risk_precision(Rp, reg)
+        and not slots_risk_precision(Rp, 0.0 if reg.name == "linear" else float(reg.alpha))  # else fitted themselves
     )
-
-
-def _slots_risk_precision(Rp: np.ndarray, reg: Regressor) -> bool:
-    """The rank bound (``ridge_rank.eps_trace_risk``) on the largest slot's centred sum of squares, which bounds
-    every mean of slots': a Gram alone could miss the precision, so the designs are fitted themselves (as on
-    every other backend; docs/kernels.md, "Ridge precision")."""
-    alpha = 0.0 if reg.name == "linear" else float(reg.alpha)
-    return alpha > 0 and eps_trace_risk(max(float(np.sum((Rp[:, :, s] - Rp[:, :, s].mean(axis=0)) ** 2))
-                                            for s in range(Rp.shape[2])), alpha, "float64")
 
 
 def _score_from_slot_kernels(

@@ -205,12 +205,12 @@ def _score_takes_seed(store: str, direction: str, source: str, target: str, nois
     if noise_ceiling is not None:  # an explicit ceiling draws its halves
         return True
     from ..sets import resolve
-    from ..sweep.tasks import _draws_ceiling
+    from ..sweep.tasks import trial_averaged
 
     names = {"forward": [target], "reverse": [source], "inter-animal": [source, target]}[direction]
     try:
         st = open_store_or_fail(store, mode="r")
-        return all(_draws_ceiling(st, resolve(st, name, kinds=("neural",))) for name in names)
+        return not trial_averaged(st, [resolve(st, name, kinds=("neural",)) for name in names])
     except Exception:  # a name or a store the score refuses in its own words
         return True
 

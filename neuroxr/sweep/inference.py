@@ -22,7 +22,7 @@ from ..kernels.resample import undefined_resamples
 from ._util import per_bin
 from .config import INFERENCE_KEYS, check_inference  # check_inference: the option's one check (config.py), re-exported
 from .plan import Entry
-from .tasks import _draws_ceiling
+from .tasks import trial_averaged
 
 __all__ = ["INFERENCE_KEYS", "check_inference", "direction_inference_params", "run_inference", "takes_inference",
            "inference_summary", "interval_method", "metric_bootstrap_summary", "resampled_over",
@@ -113,7 +113,7 @@ def _direction_rows(store: Any, e: Entry, kw: Mapping[str, Any], inference: Mapp
     rows = []
     found = {}
     # trial-averaged: min_reliability and split judge or draw no ceiling (refused from a direct request); metadata read once
-    averaged = not all(_draws_ceiling(store, r) for r in (e.source_ref, e.target_ref) if getattr(r, "kind", None) == "neural")
+    averaged = trial_averaged(store, (e.source_ref, e.target_ref))
     for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
         if not n:
             continue

@@ -92,12 +92,18 @@ def _request(store: Any, entry: Entry, params: Mapping[str, Any]) -> tuple[tuple
     if entry.direction == "crsa" and p.get("noise_ceiling") is None and not _draws_ceiling(store, entry.target_ref):
         for k in ("seed", "reps"):
             p.pop(k, None)
-    neural = [r for r in (entry.source_ref, entry.target_ref) if getattr(r, "kind", None) == "neural"]
     if (entry.direction in ("forward", "reverse", "inter_animal") and p.get("noise_ceiling") is None
-            and not all(_draws_ceiling(store, r) for r in neural)):  # trial-averaged: the halves' options draw nothing
+            and trial_averaged(store, (entry.source_ref, entry.target_ref))):  # the halves' options draw nothing
         for k in ("split", "min_reliability", *(("seed",) if p.get("max_n") is None else ())):
             p.pop(k, None)
     return (entry.direction, entry.source_ref, entry.target_ref), {"params": p, "dtype": dtype}
+
+
+def trial_averaged(store: Any, refs: Any) -> bool:
+    """Whether a neural set among ``refs`` has one repeat, so that a direction's automatic ceiling draws no
+    split halves (metadata only): the score, its inference entries and ``neuroxr score`` leave out what
+    draws them."""
+    return not all(_draws_ceiling(store, r) for r in refs if getattr(r, "kind", None) == "neural")
 
 
 def _draws_ceiling(store: Any, ref: Any) -> bool:

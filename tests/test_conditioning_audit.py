@@ -16,8 +16,6 @@ import pytest
 from neuroxr.geometry import LinearMetric
 from neuroxr.kernels import shape as ks
 
-netrep_metrics = pytest.importorskip("netrep.metrics")
-
 
 def _pair(n: int = 40, p: int = 30, q: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -37,6 +35,7 @@ def test_full_whitening_ignores_the_scale_of_one_unit(scale, score_method):
     in other units (times 1e6 or 1e8) changes no distance. The whitening took the eigendecomposition of
     X^T X, which resolves eigenvalues to eps times the largest only: the other units' directions fell
     below the null tolerance and were dropped (0.012 rad off at 1e6, 0.54 rad at 1e8, silently)."""
+    netrep_metrics = pytest.importorskip("netrep.metrics")
     X, Y = _pair(n=60)
     Xs = X.copy()
     Xs[:, 0] *= scale

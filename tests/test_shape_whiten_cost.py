@@ -93,3 +93,56 @@ def test_tall_layer_with_dead_units_keeps_eigendecomposition(monkeypatch, alpha)
     dead = [2, 5, 9, 17]
     assert np.all(fit.Xw[:, dead] == 0)
     np.testing.assert_array_equal(fit.whitening.Z[dead][:, dead], fit.whitening.beta * np.eye(4))
+
+
+def _resample_reference(X, Y, idx, alpha, center):
+    """Each resample's distance as shape_bootstrap computed it before its rows were said to be centred: the
+    same weighted rows and kernel calls, the whitening choosing its route from the eigenvalues of X^T X."""
+    from neuroxr.geometry.shape_inference import _weighted_rows
+
+    width, units = max(X.shape[1], Y.shape[1]), (X.shape[1], Y.shape[1])
+    (_, Xq), (_, Yq) = ks.row_basis(X), ks.row_basis(Y)
+    out = []
+    for i in idx:
+        w = np.bincount(i, minlength=X.shape[0]).astype(float)
+        Xr, Yr = _weighted_rows(Xq, w, center), _weighted_rows(Yq, w, center)
+        _, Xw, Zx = ks.partial_fit(Xr, alpha, False, n_columns=width, n_units=units[0])
+        _, Yw, Zy = ks.partial_fit(Yr, alpha, False, n_columns=width, n_units=units[1])
+        Wx, Wy = ks.fit_alignment(Xw, Zx, Yw, Zy, n_units=units)
+        out.append(ks.shape_score(Xr @ Wx, Yr @ Wy, "angular"))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+@pytest.mark.parametrize("px, py, tall", [(60, 45, 0), (30, 30, 0), (30, 4, 1), (8, 4, 2)])
+def test_shape_bootstrap_resample_takes_one_factorisation(monkeypatch, alpha, px, py, tall):
+    # a resample's rows are centred (weighted by the draw counts: linearly dependent); where they are no more
+    # than their columns the whitening takes the SVD route without first trying the eigendecomposition
+    from neuroxr.geometry import LinearMetric
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    rng = np.random.default_rng(8)
+    n = 30
+    Z = rng.standard_normal((n, 3))
+    X = Z @ rng.standard_normal((3, px)) + 0.5 * rng.standard_normal((n, px)) + 5.0
+    Y = Z @ rng.standard_normal((3, py)) + 0.5 * rng.standard_normal((n, py))
+    if tall < 2:  # a unit far larger than the others, as the SVD route is for (a tall X would try eigh first)
+        X[:, 1] *= 1e6
+    eighs, svds = _spy(monkeypatch, X, "eigh"), _spy(monkeypatch, X, "svd")
+    counts = []
+    for n_boot in (4, 10):
+        del eighs[:], svds[:]
+        res = shape_bootstrap(X, Y, alpha=alpha, n_boot=n_boot, seed=2)
+        counts.append((len(eighs), len(svds)))
+    assert int(res["n_boot_undefined"]) == 0
+    per_eigh, per_svd = ((b - a) / 6 for a, b in zip(*counts))
+    # one factorisation per representation (tall ones whose spectrum is resolved: eigh) and the alignment's SVD
+    assert (per_eigh, per_svd) == (tall, 3 - tall)
+    monkeypatch.undo()
+    idx = res["boot_index"].values
+    ref = _resample_reference(X, Y, idx, alpha, True)
+    np.testing.assert_array_equal(res["distance_boot"].values, ref)  # the same route: bit for bit
+    # and the plain fit on the resampled stimuli (cosines: an angle near 0 is acos's rounding, ~1e-8; the
+    # 1e6 unit's rounding, ~1e-11, differs between the weighted rows and the repeated ones)
+    plain = [LinearMetric(alpha=alpha).fit_distance(X[i], Y[i]) for i in idx]
+    np.testing.assert_allclose(np.cos(res["distance_boot"].values), np.cos(plain), rtol=0, atol=1e-9)

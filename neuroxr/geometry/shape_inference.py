@@ -195,8 +195,9 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
     (_, Xq), (_, Yq) = _ks.row_basis(X), _ks.row_basis(Y)  # wide: every resample's rows in n coordinates
 
     def fit_distance(Xr: np.ndarray, Yr: np.ndarray) -> float:  # rows already centred (or not centred at all)
-        mx, Xw, Zx = _ks.partial_fit(Xr, a, False, n_columns=width, n_units=units[0])
-        my, Yw, Zy = _ks.partial_fit(Yr, a, False, n_columns=width, n_units=units[1])
+        # centred (weighted) rows are dependent: said, so a deficient resample takes the SVD route alone
+        mx, Xw, Zx = _ks.partial_fit(Xr, a, False, n_columns=width, n_units=units[0], centred_rows=center_columns)
+        my, Yw, Zy = _ks.partial_fit(Yr, a, False, n_columns=width, n_units=units[1], centred_rows=center_columns)
         Wx, Wy = _ks.fit_alignment(Xw, Zx, Yw, Zy, zero_pad=zero_pad, n_units=units)
         return _ks.shape_score(Xr @ Wx, Yr @ Wy, score_method)
 

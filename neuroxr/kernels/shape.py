@@ -273,7 +273,7 @@ class PartialFit(NamedTuple):
 
 
 def fit_parts(X: Any, alpha: float, center_columns: bool = True, n_columns: int | None = None,
-              n_units: int | None = None) -> PartialFit:
+              n_units: int | None = None, centred_rows: bool = False) -> PartialFit:
     """One representation's part of a fit, computed once, reduced when it is wide.
 
     With more units than stimuli (``p > n``) the metric depends on ``X`` only through its rows'
@@ -291,6 +291,11 @@ def fit_parts(X: Any, alpha: float, center_columns: bool = True, n_columns: int 
         Width both representations are zero-padded to (``max(p_x, p_y)``); see :func:`whiten`.
     n_units : int, optional
         ``X``'s width when its columns are already coordinates in a basis (see :func:`whiten`).
+    centred_rows : bool, default False
+        The caller centred the rows already (``center_columns=False``), possibly weighted
+        (``sqrt(w_i) (x_i - mean_w)``, a bootstrap resample's distinct stimuli): they are linearly
+        dependent, so with no more rows than columns the whitening takes the SVD route directly, as
+        :func:`fit_parts`' own centring does (the same numbers, one factorisation instead of two).
 
     Returns
     -------
@@ -302,19 +307,20 @@ def fit_parts(X: Any, alpha: float, center_columns: bool = True, n_columns: int 
     Q, Xr = row_basis(centre(X, mx))
     units = int(X.shape[1]) if n_units is None else int(n_units)
     offset_sq = float(X.shape[0]) * float(xp.sum(mx * mx))  # the centring's rounding scale (_whiten)
-    # centred rows sum to zero (so do those of Xr = Xc Q): rank below n, below k when k >= n
-    deficient = bool(center_columns) and int(Xr.shape[1]) >= int(Xr.shape[0])
+    # centred rows sum to zero (weighted ones: a combination is zero; so do those of Xr = Xc Q): rank below
+    # n, below k when k >= n
+    deficient = (bool(center_columns) or bool(centred_rows)) and int(Xr.shape[1]) >= int(Xr.shape[0])
     Xw, Z, beta = _whiten(Xr, alpha, n_columns, units, offset_sq, deficient)
     return PartialFit(mx, Xw, Whitening(Z, Q, beta))
 
 
 def partial_fit(X: Any, alpha: float, center_columns: bool = True, n_columns: int | None = None,
-                n_units: int | None = None) -> tuple[Any, Any, Any]:
+                n_units: int | None = None, centred_rows: bool = False) -> tuple[Any, Any, Any]:
     """What a fit of ``X`` by itself needs, computed once: ``(mean, Xw, Z)`` with ``(X - mean) Z = Xw``.
 
     Parameters
     ----------
-    X, alpha, center_columns, n_columns, n_units
+    X, alpha, center_columns, n_columns, n_units, centred_rows
         As in :func:`fit_parts`.
 
     Returns
@@ -328,7 +334,7 @@ def partial_fit(X: Any, alpha: float, center_columns: bool = True, n_columns: in
         Whitening matrix (``p > n``: restricted to the rows' span, in the basis's coordinates; it
         maps the fitted rows, not rows outside their span: :func:`fit_parts` keeps what those need).
     """
-    mx, Xw, w = fit_parts(X, alpha, center_columns, n_columns, n_units)
+    mx, Xw, w = fit_parts(X, alpha, center_columns, n_columns, n_units, centred_rows)
     return mx, Xw, (w.Z if w.basis is None else get_namespace(X).matmul(w.basis, w.Z))
 
 

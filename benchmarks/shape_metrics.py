@@ -11,7 +11,9 @@ so tall layers take the whitening's SVD route too, as wide ones always do):
 
 Each measurement runs in its own subprocess with a time limit (``--timeout``): a run that exceeds
 it is reported as ``> limit``. The distances are printed so that two runs (e.g. the library before
-and after a change, through ``PYTHONPATH``) can be checked to agree.
+and after a change, through ``PYTHONPATH``) can be checked to agree (``--json FILE``: every
+distance, each bootstrap resample's too). Each call also counts the eigendecompositions (``eigh``)
+and SVDs (``svd``) of the array namespace's ``linalg`` it runs: the whitening's route per fit.
 
 Usage::
 
@@ -56,11 +58,19 @@ def worker(op: str, n: int, p: int, alpha: float, n_boot: int, dead: float = 0.0
     import numpy as np
 
     import neuroxr as nx
+    from neuroxr.backend import get_namespace
     from neuroxr.geometry import LinearMetric, split_distance
     from neuroxr.geometry.inference import shape_bootstrap
 
     warnings.simplefilter("ignore")
     X, Y = _problem(n, p, dead=dead)
+    calls = {"eigh": 0, "svd": 0}
+    linalg = get_namespace(X).linalg
+    for name in calls:  # counted, not replaced: the same calls
+        def spy(*a, _real=getattr(linalg, name), _name=name, **kw):
+            calls[_name] += 1
+            return _real(*a, **kw)
+        setattr(linalg, name, spy)
     ids = np.array([f"s{i:05d}" for i in range(n)])
     fx, fy = nx.features(X, stimulus_id=ids, layer="x"), nx.features(Y, stimulus_id=ids, layer="y")
     t = time.perf_counter()
@@ -71,7 +81,7 @@ def worker(op: str, n: int, p: int, alpha: float, n_boot: int, dead: float = 0.0
     else:
         b = shape_bootstrap(fx, fy, alpha=alpha, n_boot=n_boot)
         out = [float(b.distance), *map(float, b.distance_boot.values)]
-    return {"seconds": time.perf_counter() - t, "distances": out}
+    return {"seconds": time.perf_counter() - t, "distances": out, **calls}
 
 
 def measure(op: str, n: int, p: int, alpha: float, n_boot: int, timeout: float, dead: float = 0.0) -> dict | None:
@@ -96,6 +106,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per measurement")
     ap.add_argument("--worker", nargs=2, metavar=("OP", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help="also write the Markdown table to this file")
+    ap.add_argument("--json", default=None, help="also append every result (all distances, calls) to this JSON-lines file")
     args = ap.parse_args()
     if args.worker:
         n, p = map(int, args.worker[1].split("x"))
@@ -105,7 +116,7 @@ def main() -> None:
 
     lines = [f"neuroxr from {os.path.dirname(neuroxr.__file__)}; alpha={args.alpha}, n_boot={args.n_boot}, "
              f"dead={args.dead}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}",
-             "", "| stimuli x units (X; Y half) | call | time (s) | distances |", "|---|---|---:|---|"]
+             "", "| stimuli x units (X; Y half) | call | time (s) | eigh / svd calls | distances |", "|---|---|---:|---:|---|"]
     for line in lines:
         print(line, flush=True)
     for size in args.sizes:
@@ -114,7 +125,12 @@ def main() -> None:
             res = measure(op, n, p, args.alpha, args.n_boot, args.timeout, args.dead)
             cell = f"> {args.timeout:.0f}" if res is None else f"{res['seconds']:.2f}"
             dist = "" if res is None else ", ".join(f"{d:.10f}" for d in res["distances"][:3])
-            lines.append(f"| {n} x {p} | {op} | {cell} | {dist} |")
+            count = "" if res is None else f"{res['eigh']} / {res['svd']}"
+            lines.append(f"| {n} x {p} | {op} | {cell} | {count} | {dist} |")
+            if args.json and res is not None:
+                with open(args.json, "a") as fh:
+                    fh.write(json.dumps({"size": size, "op": op, "alpha": args.alpha, "n_boot": args.n_boot,
+                                         "dead": args.dead, "neuroxr": os.path.dirname(neuroxr.__file__), **res}) + "\n")
             print(lines[-1], flush=True)
     if args.out:
         with open(args.out, "w") as fh:

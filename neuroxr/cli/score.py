@@ -8,6 +8,8 @@ entries differ.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -156,30 +158,41 @@ def score() -> None:
     """
 
 
-def _run(store: str, kind: str, source: str, target: str | None, params: dict[str, Any], *, overwrite: bool,
-         require_existing: bool, backend: str | None = None, dtype: str | None = None,
-         options: dict[str, Any] | None = None) -> Any:
-    from ..entries import compute
-    from ..errors import ParameterError
-
+def _open_for(store: str, overwrite: bool, require_existing: bool) -> Any:
+    """The store of a score command, read-only where it only reads (a newer store too) or this user cannot write to it:
+    a stored entry is read back, a missing one refused before it is computed (never computed, then lost at the write)."""
     if overwrite and require_existing:
         raise click.UsageError("--overwrite (recompute) and --require-existing (only read an existing entry) "
                                "contradict each other: pass one of them.")
-    # only reads: a read-only or newer store too; a store this user cannot write to is read, so a stored entry is read back
-    # and a missing one refused before it is computed (never computed and then lost at the write)
     writable = require_existing or store_writable(store)
     if overwrite and not writable:
         raise read_only_error(store, "--overwrite")
-    st = open_store_or_fail(store, mode="r" if require_existing or not writable else "a")
+    return open_store_or_fail(store, mode="r" if require_existing or not writable else "a")
+
+
+@contextmanager
+def _engine_errors() -> Iterator[None]:
+    """The entry engine's refusals as the command's: a ValueError or KeyError one line (exit 1)."""
+    from ..errors import ParameterError
+
     try:
-        return compute(st, kind, source, target, params=params, overwrite=overwrite, require_existing=require_existing,
-                       backend=backend, dtype=dtype, options=options)
-    except ParameterError:  # a usage error (the handler's)
-        raise
+        yield
     except (ValueError, KeyError) as exc:
-        if too_large(exc):  # out of memory (the handler's)
+        if isinstance(exc, ParameterError) or too_large(exc):  # a usage error, out of memory: the handler's
             raise
         raise click.ClickException(one_line(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
+
+
+def _run(store: Any, kind: str, source: str, target: str | None, params: dict[str, Any], *, overwrite: bool,
+         require_existing: bool, backend: str | None = None, dtype: str | None = None,
+         options: dict[str, Any] | None = None) -> Any:
+    """One entry of ``store`` (a URL, opened by :func:`_open_for`, or a store it opened)."""
+    from ..entries import compute
+
+    st = _open_for(store, overwrite, require_existing) if isinstance(store, str) else store
+    with _engine_errors():
+        return compute(st, kind, source, target, params=params, overwrite=overwrite, require_existing=require_existing,
+                       backend=backend, dtype=dtype, options=options)
 
 
 def _direction_summary(ds: Any) -> dict[str, Any]:
@@ -195,24 +208,6 @@ def _direction_summary(ds: Any) -> dict[str, Any]:
     if "time_bin" in ds.dims:
         stats["n_time_bins"] = int(ds.sizes["time_bin"])
     return stats
-
-
-def _score_takes_seed(store: str, direction: str, source: str, target: str, noise_ceiling: bool | None) -> bool:
-    """Whether a direction's score without ``--max-n`` reads ``--seed`` (its split halves), as a sweep's task decides:
-    model-to-model and --no-ceiling never, the others unless the automatic ceiling draws none (one repeat)."""
-    if direction == "model-to-model" or noise_ceiling is False:
-        return False
-    if noise_ceiling is not None:  # an explicit ceiling draws its halves
-        return True
-    from ..sets import resolve
-    from ..sweep.tasks import trial_averaged
-
-    names = {"forward": [target], "reverse": [source], "inter-animal": [source, target]}[direction]
-    try:
-        st = open_store_or_fail(store, mode="r")
-        return not trial_averaged(st, [resolve(st, name, kinds=("neural",)) for name in names])
-    except Exception:  # a name or a store the score refuses in its own words
-        return True
 
 
 def _direction_command(direction: str) -> click.Command:
@@ -245,11 +240,9 @@ def _direction_command(direction: str) -> click.Command:
         from ..predictivity.inference import applicable_options
         from ..sweep._util import per_bin
         from ..sweep.inference import inference_summary
+        from ..sweep.tasks import score_takes_seed
 
         inference_params = {k: v for k, v in params.items() if k != "max_n"}
-        if (n_boot or n_perm) and "seed" in params and options["max_n"] is None and not _score_takes_seed(
-                store, direction, source, target, options["noise_ceiling"]):
-            params.pop("seed")  # it draws the inference entries' resamples only, as a sweep's (refused without them)
         asked = []  # the inference entries, their parameters checked before the score is computed
         for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
             if n:
@@ -259,14 +252,19 @@ def _direction_command(direction: str) -> click.Command:
                 with running(_OPTION[procedure]):  # its messages name the option, not the Python function
                     KINDS[kind].fill({**taken, **own})
                 asked.append((procedure, n, kind, {**taken, **own}, own))
-        res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
+        st = _open_for(store, overwrite, require_existing)  # once: the seed's rule, the score and its inference entries
+        if (n_boot or n_perm) and "seed" in params:
+            with _engine_errors():  # a name not in the store: the engine's own refusal
+                if not score_takes_seed(direction, params, st, (source, target)):
+                    params.pop("seed")  # it draws the inference entries' resamples only, as a sweep's (refused without them)
+        res = _run(st, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
                    require_existing=require_existing, backend=backend, dtype=dtype,
                    options={"progress": progress_for(out, f"{direction} reps")})
         stats = _direction_summary(res.dataset)
         lines = []
         for procedure, n, kind, inf_params, own in asked:
             with running(_OPTION[procedure]):
-                inf = _run(store, kind, source, target, inf_params, overwrite=overwrite,
+                inf = _run(st, kind, source, target, inf_params, overwrite=overwrite,
                            require_existing=require_existing, backend=backend, dtype=dtype)
             stats[f"{procedure}_path"] = inf.path
             summaries = []  # a time-resolved entry: one summary per bin, as the sweep's and the report's tables

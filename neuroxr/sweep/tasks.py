@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ..store import StudyStore
 
 __all__ = ["GRAM_SPREAD_BYTES", "GRAM_SPREAD_FRACTION", "entry_params", "entry_lookup", "entry_task",
-           "gram_task", "layer_size", "needs_gram_task", "peak_rss_mb", "spread_gram"]
+           "gram_task", "layer_size", "needs_gram_task", "peak_rss_mb", "score_takes_seed", "spread_gram"]
 
 
 _FAIL_ENV = "NEUROXR_SWEEP_FAIL"
@@ -59,9 +59,10 @@ def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: 
                  ) -> dict[str, Any]:
     """The engine parameters of one entry: a metric's options, or the score arguments of a direction
     without ``backend`` (``dtype`` stays; :func:`entry_lookup` passes it on). ``model_to_model``
-    takes no ceiling arguments and runs one rep, with the default seed, unless ``max_n`` is given
-    (its reps are otherwise identical); another direction with ``noise_ceiling=False`` and no ``max_n``
-    takes no seed (the sweep's seed then draws its inference entries' resamples only)."""
+    takes no ceiling arguments and runs one rep unless ``max_n`` is given (its reps are otherwise
+    identical); ``seed`` is left out where the parameters alone say the score draws nothing with it
+    (:func:`score_takes_seed`; :func:`_request` adds what the inputs' repeats say): the sweep's seed then
+    draws its inference entries' resamples only."""
     if entry.is_metric:
         return dict(metric_options.get(entry.direction) or {})
     out = {k: v for k, v in score_kwargs.items() if k not in ("backend", _TG)}
@@ -70,12 +71,67 @@ def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: 
     if entry.direction == "model_to_model":
         for k in _NO_CEILING:
             out.pop(k, None)
-        if out.get("max_n") is None:  # every rep and every seed is the same fit
+        if out.get("max_n") is None:  # every rep is the same fit
             out["reps"] = 1
-            out.pop("seed", None)
-    elif out.get("noise_ceiling") is False and out.get("max_n") is None:  # no halves, no subsets: the seed draws
-        out.pop("seed", None)  # nothing of the score, only its inference entries' resamples (refused without them)
+    if not score_takes_seed(entry.direction, out, averaged=False):  # refused without inference entries
+        out.pop("seed", None)
     return out
+
+
+#: the directions whose automatic ceiling draws split halves of a neural input's repeats
+_HALVES_DIRECTIONS = ("forward", "reverse", "inter_animal")
+
+
+def score_takes_seed(direction: str, params: Mapping[str, Any], store: Any = None, inputs: Sequence[Any] = (), *,
+                     averaged: bool | None = None) -> bool:
+    """Whether a direction's score draws anything with its ``seed`` (the one rule of the sweep's tasks and
+    ``neuroxr score``); where it draws nothing the score is keyed without ``seed``, which then draws its
+    bootstrap and permutation entries' resamples only.
+
+    With ``max_n`` the seed draws the predictor subsets; without it, ``model_to_model`` and
+    ``noise_ceiling=False`` draw nothing, an explicit ceiling draws its split halves, and the automatic
+    ceiling (``noise_ceiling=None``) draws them unless a neural input has one repeat.
+
+    Parameters
+    ----------
+    direction : {"forward", "reverse", "inter_animal", "model_to_model"}
+        The score's direction (``-`` for ``_`` accepted, as the command line spells it).
+    params : mapping
+        The score's parameters; ``max_n`` and ``noise_ceiling`` are read (absent: None).
+    store : StudyStore, optional
+        The open store of ``inputs``, read (metadata only) where the automatic ceiling decides.
+    inputs : sequence of str or SetRef, default ()
+        ``(source, target)``; names are resolved as the entry engine resolves them (an unknown name
+        raises its error), then the repeats of the neural sets among them are read.
+    averaged : bool, optional
+        Whether a neural input has one repeat, where the caller knows it (``store`` and ``inputs``
+        then unread); ``False`` asks what the parameters alone say.
+
+    Returns
+    -------
+    bool
+    """
+    direction = direction.replace("-", "_")
+    if params.get("max_n") is not None:  # the predictor subsets of every rep
+        return True
+    if direction == "model_to_model" or params.get("noise_ceiling") is False:  # no halves, no subsets
+        return False
+    if params.get("noise_ceiling") is not None or direction not in _HALVES_DIRECTIONS:  # an explicit ceiling's halves
+        return True
+    if averaged is None:
+        averaged = trial_averaged(store, _resolved(store, direction, inputs))
+    return not averaged
+
+
+def _resolved(store: Any, direction: str, inputs: Sequence[Any]) -> list[Any]:
+    """The direction's ``(source, target)`` as set references: names resolved as the entry engine resolves
+    them (the kind's set kinds and roles: the same error for a name it cannot resolve)."""
+    from ..entries.kinds import get_kind
+    from ..sets import SetRef, resolve
+
+    k = get_kind(direction)
+    return [r if isinstance(r, SetRef) else resolve(store, r, kinds=kinds, role=role)
+            for r, kinds, role in zip(inputs, (k.source_kinds, k.target_kinds), ("source", "target"))]
 
 
 def _request(store: Any, entry: Entry, params: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -84,18 +140,21 @@ def _request(store: Any, entry: Entry, params: Mapping[str, Any]) -> tuple[tuple
     A sweep's crsa options serve every target: where the automatic ceiling is not drawn (a feature
     set, or neural data with one repeat) its ``seed`` and ``reps`` are left out, which the engine
     refuses from a direct request (they would change no number); so are a direction's ``split``,
-    ``min_reliability`` and ``seed`` (but with ``max_n``, whose subsets it draws) where a neural input
-    has one repeat; an inference entry's ``min_reliability`` too (:mod:`neuroxr.sweep.inference`)."""
+    ``min_reliability`` where a neural input has one repeat, and ``seed`` where the score draws nothing
+    with it (:func:`score_takes_seed`); an inference entry's ``min_reliability`` too (:mod:`neuroxr.sweep.inference`)."""
     p = dict(params)
     p.pop(_TG, None)
     dtype = p.pop("dtype", None)
     if entry.direction == "crsa" and p.get("noise_ceiling") is None and not _draws_ceiling(store, entry.target_ref):
         for k in ("seed", "reps"):
             p.pop(k, None)
-    if (entry.direction in ("forward", "reverse", "inter_animal") and p.get("noise_ceiling") is None
-            and trial_averaged(store, (entry.source_ref, entry.target_ref))):  # the halves' options draw nothing
-        for k in ("split", "min_reliability", *(("seed",) if p.get("max_n") is None else ())):
+    averaged = (entry.direction in _HALVES_DIRECTIONS and p.get("noise_ceiling") is None
+                and trial_averaged(store, (entry.source_ref, entry.target_ref)))
+    if averaged:  # the halves' options draw nothing
+        for k in ("split", "min_reliability"):
             p.pop(k, None)
+    if not entry.is_metric and not score_takes_seed(entry.direction, p, averaged=averaged):
+        p.pop("seed", None)
     return (entry.direction, entry.source_ref, entry.target_ref), {"params": p, "dtype": dtype}
 
 

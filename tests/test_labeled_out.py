@@ -332,3 +332,41 @@ def test_seeds_beyond_int32_store_in_netcdf3_and_read_back(kw, tmp_path):
     (name, value), = kw.items()
     assert back.attrs[name] == value and isinstance(back.attrs[name], (int, np.integer))
     assert (name in json.loads(ds.attrs.get(JSON_ATTRS, "[]"))) == (value >= 2**31)
+
+
+#: Calls that draw no split halves (no ceiling), each with whether ``max_n`` drew subsets with the seed.
+NO_HALVES = {
+    "forward_no_ceiling": (lambda F, G, A, B: nx.forward(F, A, reps=2, noise_ceiling=False), False),
+    "reverse_no_ceiling": (lambda F, G, A, B: nx.reverse(A, F, reps=2, noise_ceiling=False), False),
+    "inter_animal_no_ceiling": (lambda F, G, A, B: nx.inter_animal(A, B, reps=2, noise_ceiling=False), False),
+    "forward_trial_averaged": (lambda F, G, A, B: nx.forward(F, A.mean("repeat").expand_dims("repeat", 2), reps=2), False),
+    "model_to_model": (lambda F, G, A, B: nx.model_to_model(F, G, reps=2), False),
+    "forward_no_ceiling_max_n": (lambda F, G, A, B: nx.forward(F, A, reps=2, noise_ceiling=False, max_n=8, seed=3), True),
+    "model_to_model_max_n": (lambda F, G, A, B: nx.model_to_model(F, G, reps=2, max_n=8, seed=3), True),
+    "bootstrap_no_ceiling": (lambda F, G, A, B: pi.bootstrap("forward", F, A, n_boot=4, seed=5, noise_ceiling=False), True),
+    "bootstrap_trial_averaged": (lambda F, G, A, B: pi.bootstrap("reverse", A.mean("repeat").expand_dims("repeat", 2),
+                                                                 F, n_boot=4, seed=5), True),
+}
+
+
+@pytest.mark.parametrize("name", NO_HALVES)
+def test_attrs_name_no_split_or_seed_that_drew_nothing(sets, name):
+    call, seeded = NO_HALVES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        attrs = decode_attrs(call(*sets).attrs)
+    assert attrs["noise_ceiling"] in (0, False)
+    assert "split" not in attrs and "split_seed" not in attrs, attrs
+    assert ("seed" in attrs) == seeded, attrs
+    if seeded:
+        assert attrs["seed"] in (3, 5)
+
+
+def test_attrs_keep_split_and_seed_where_the_halves_are_drawn(sets):
+    F, _, A, B = sets
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for res in (nx.forward(F, A, reps=2, seed=4, split="slots"), pi.bootstrap("forward", F, A, n_boot=4, seed=4,
+                                                                                 split="slots", reps=2)):
+            attrs = decode_attrs(res.attrs)
+            assert (attrs["split"], attrs["seed"], attrs["noise_ceiling"]) == ("slots", 4, 1)

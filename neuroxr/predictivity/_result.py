@@ -69,7 +69,9 @@ def common_attrs(
     n_components: int, alphas: Iterable[float], n_folds: int, fold_seed: int, max_n: int | None,
     backend: str | None, dtype: Any, **extra: Any,
 ) -> dict[str, Any]:
-    """Every parameter of a direction call, normalised for the score attrs."""
+    """Every parameter of a direction call, normalised for the score attrs. Without a noise ceiling
+    (``noise_ceiling=False``, trial-averaged data, model-to-model) ``split`` is left out and so is
+    ``seed`` unless ``max_n`` draws subsets with it: the attrs name only what drew the numbers."""
     from ..backend import resolve_dtype
     from ..kernels.regressors import regressor_label
     from ._prepare import fit_backend
@@ -83,6 +85,10 @@ def common_attrs(
     }
     for k, v in extra.items():
         out[k] = list(v) if isinstance(v, (list, tuple)) else v
+    if out.get("noise_ceiling") is False:  # no split halves drawn: split names nothing, seed at most max_n's subsets
+        out.pop("split", None)
+        if max_n is None:
+            out.pop("seed")
     return out
 
 

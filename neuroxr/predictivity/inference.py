@@ -352,12 +352,12 @@ def _attrs(parts: Parts, seed: int, **extra: Any) -> dict[str, Any]:
     where a :class:`Parts` given as source drew its split halves with another, that one as ``split_seed``."""
     from ..kernels.regressors import regressor_label
 
-    p = dict(parts.params)
-    if int(p["seed"]) != int(seed):
-        p["split_seed"] = int(p["seed"])
-    p["seed"] = int(seed)
-    p["regressor"] = regressor_label(p["regressor"])
-    p["noise_ceiling"] = parts.P1 is not None
+    given = parts.params
+    p = {**given, "seed": int(seed), "regressor": regressor_label(given["regressor"]), "noise_ceiling": parts.P1 is not None}
+    if parts.P1 is None:  # no split halves drawn: split drew no number
+        p.pop("split", None)
+    elif int(given["seed"]) != int(seed):
+        p["split_seed"] = int(given["seed"])
     return encode_attrs({"direction": parts.direction, **p, **extra, "n_stimuli": int(parts.n), **parts.counts,
                          "stimulus_order": "sorted stimulus_id", "neuroxr_version": version()})
 

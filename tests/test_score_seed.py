@@ -12,20 +12,24 @@ import pytest
 SEED = 5
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def _study(path):
     """20 stimuli: neural set 'rep' (4 repeats), trial-averaged 'avg' (1 repeat), layers net.l1 and net2.l1."""
     from neuroxr.layouts import features, neural
     from neuroxr.store import StudyStore
 
     rng = np.random.default_rng(0)
     ids = [f"s{i:02d}" for i in range(20)]
-    st = StudyStore(tmp_path_factory.mktemp("seed") / "s.zarr")
+    st = StudyStore(path)
     st.write_neural("rep", neural(rng.normal(size=(20, 4, 4)), ids, [f"r{j}" for j in range(4)]))
     st.write_neural("avg", neural(rng.normal(size=(20, 3, 1)), ids, [f"a{j}" for j in range(3)]))
     st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
     st.write_features("net2", "l1", features(rng.normal(size=(20, 5)), ids))
     return st
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return _study(tmp_path_factory.mktemp("seed") / "s.zarr")
 
 
 #: (case, the sweep's arguments, the command line's options, (source, target) -> whether the score takes the seed)
@@ -125,14 +129,9 @@ def test_command_line_opens_the_store_once(tmp_path, runner, monkeypatch, args):
     """The seed's rule, the score and its bootstrap and permutation entries read one open store: the rule opened it
     a second time (and each inference entry once more)."""
     import neuroxr.cli.score as cli_score
-    from conftest import two_animal_store
     from neuroxr.cli import main
-    from neuroxr.layouts import neural
 
-    st = two_animal_store(tmp_path / "s.zarr", more_layers=True)
-    st.write_neural("rep", st.read_neural("mA"))
-    ids = list(st.read_neural("mA")["stimulus_id"].values)
-    st.write_neural("avg", neural(np.random.default_rng(1).normal(size=(20, 3, 1)), ids, [f"a{j}" for j in range(3)]))
+    st = _study(tmp_path / "s.zarr")
     opened = []
     real = cli_score.open_store_or_fail
     monkeypatch.setattr(cli_score, "open_store_or_fail", lambda url, mode="r": opened.append(mode) or real(url, mode))

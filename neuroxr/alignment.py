@@ -17,7 +17,7 @@ import xarray as xr
 from .errors import LayoutError, shown, where
 from .layouts import _check_ids, _examples
 
-__all__ = ["stimulus_ids", "as_str", "canonical_order", "to_canonical", "columns_as_rows", "align"]
+__all__ = ["stimulus_ids", "as_str", "canonical_order", "input_order", "to_canonical", "columns_as_rows", "align"]
 
 
 def stimulus_ids(da: xr.DataArray | xr.Dataset) -> np.ndarray:
@@ -49,6 +49,26 @@ def canonical_order(ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
         ``ids[order]`` is sorted; ties (duplicate ids) keep their input order.
     """
     return np.argsort(as_str(ids), kind="stable")
+
+
+def input_order(ids: Sequence[Hashable] | np.ndarray) -> np.ndarray | None:
+    """Positions that take a result computed in canonical order back to the order of ``ids``.
+
+    The inverse permutation of :func:`canonical_order`: ``result[input_order(ids)]`` is in the order
+    of ``ids`` where ``result`` is in ``ids[canonical_order(ids)]``'s.
+
+    Parameters
+    ----------
+    ids : sequence of str, length n_stimuli
+        Stimulus ids (compared as strings).
+
+    Returns
+    -------
+    ndarray of int, shape (n_stimuli,), or None
+        None where ``ids`` already are in canonical order (nothing to undo).
+    """
+    back = np.argsort(canonical_order(ids), kind="stable")
+    return None if np.array_equal(back, np.arange(back.size)) else back
 
 
 def to_canonical(obj: Any) -> Any:

@@ -65,3 +65,34 @@ def test_a_damaged_id_array_is_refused_in_the_stores_words(tmp_path, how, proble
                        + r"\); re-extract the layer or rewrite it") as err:
         compute(store, "gram", "net.l1")
     assert "\n" not in str(err.value) and not re.search(r"cannot be opened", str(err.value))
+
+
+def test_input_order_takes_canonical_results_back_to_the_ids_order():
+    """``alignment.input_order`` (public, beside ``canonical_order``): the inverse permutation of the
+    canonical order, None where the ids already are in it; ids compare as strings, ties keep their order."""
+    from neuroxr import alignment
+
+    assert "input_order" in alignment.__all__
+    ids = np.array(["s9", "s10", "a", "s9", "b1"])
+    back = alignment.input_order(ids)
+    order = alignment.canonical_order(ids)
+    assert back is not None and np.array_equal(order[back], np.arange(ids.size))
+    assert np.array_equal(ids[order][back], ids)
+    assert alignment.input_order(ids[order]) is None and alignment.input_order(np.array(["x"])) is None
+    assert np.array_equal(alignment.input_order([3, 20, 100]), alignment.input_order(np.array(["3", "20", "100"])))
+
+
+def test_a_gram_of_a_layer_stored_out_of_canonical_order_is_in_its_order(tmp_path):
+    """The entry reduces the layer in canonical order and hands the Gram back in the stored order
+    (``alignment.input_order``): a permuted layer's Gram is the permuted Gram, to the bit."""
+    values = np.random.default_rng(1).normal(size=(10, 6))
+    perm = np.random.default_rng(2).permutation(10)
+    grams = []
+    for name, order in (("canonical", np.arange(10)), ("permuted", perm)):
+        store = StudyStore(tmp_path / f"{name}.zarr")
+        store.write_features("net", "l1", features(values[order], [_IDS[i] for i in order]))
+        grams.append(compute(store, "gram", "net.l1").dataset)
+    canonical, permuted = grams
+    assert permuted.stimulus_id.values.tolist() == [_IDS[i] for i in perm]
+    expected = canonical.isel(stimulus=perm, stimulus_=perm)
+    assert permuted["K"].values.tobytes() == expected["K"].values.tobytes()

@@ -74,8 +74,7 @@ def compute_gram(src: Any, tgt: Any, params: Any, io: Any) -> xr.Dataset:
     if raw is None:
         ds = _geo.gram(io.read(src, load=False), backend=backend)
     else:
-        from ..alignment import canonical_order
-        from ..geometry._common import _input_order
+        from ..alignment import canonical_order, input_order
         from ..geometry.gram import stats_attrs, stats_variables
         from ..kernels.gram import gram_dask
 
@@ -84,7 +83,7 @@ def compute_gram(src: Any, tgt: Any, params: Any, io: Any) -> xr.Dataset:
         # layer stored with its stimuli in another order gives the same Gram to the bit (its column
         # means and products were summed in the stored order: other last bits in every entry reading it)
         order = canonical_order(ids)
-        back = _input_order(ids)
+        back = input_order(ids)
         s = gram_dask(darr if back is None else darr[order], backend=backend, dtype="float64")
         ds = xr.Dataset(stats_variables(s), coords={"stimulus_id": ("stimulus", ids[order]),
                                                     "stimulus_id_": ("stimulus_", ids[order])}, attrs=stats_attrs(s))

@@ -138,13 +138,6 @@ def _checked_at(obj: Any, min_valid: int) -> bool:
     return isinstance(obj, _Checked) and obj.min_valid >= min_valid
 
 
-def _input_order(ids: np.ndarray) -> np.ndarray | None:
-    """Positions that take a result computed in canonical order back to the order of ``ids`` (the
-    inverse of :func:`canonical_order`); ``None`` where ``ids`` already are in canonical order."""
-    back = np.argsort(canonical_order(ids), kind="stable")
-    return None if np.array_equal(back, np.arange(back.size)) else back
-
-
 def _canonical_any(obj: Any) -> Any:
     """:func:`~neuroxr.alignment.to_canonical` of any input, a :class:`_Checked` one with its trial means."""
     if not isinstance(obj, _Checked):

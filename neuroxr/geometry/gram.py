@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..alignment import input_order
 from ..backend import asarray, get_namespace, resolve_backend, resolve_dtype, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
@@ -24,7 +25,6 @@ from ._common import (
     _canonical,
     _columns_as_rows,
     _ids,
-    _input_order,
     _is_dask,
     _is_neural,
     _named,
@@ -85,7 +85,7 @@ def gram(
         coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
         attrs=stats_attrs(stats),
     )
-    if (back := _input_order(_ids(features))) is not None:
+    if (back := input_order(_ids(features))) is not None:
         ds = ds.isel(stimulus=back, stimulus_=back)
     for key in ("model", "layer"):
         if key in features.coords and features.coords[key].ndim == 0:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import align
+from ..alignment import align, input_order
 from ..backend import asarray, get_namespace, resolve_backend, to_numpy
 from ..errors import LayoutError, warn, where
 from ..errors import code_name as _arg
@@ -39,7 +39,6 @@ from ._common import (
     _columns_as_rows,
     _drop_unusable,
     _ids,
-    _input_order,
     _is_dask,
     _is_neural,
     _named,
@@ -145,7 +144,7 @@ def _rdm(obj: xr.DataArray | xr.Dataset | _Checked, method: str, backend: str | 
     stats, ids, kind = _stats_and_ids(_canonical_any(obj), backend, name)
     # a Gram computed here is not seen by the caller: the RDM may take over its memory
     D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram", name=name)
-    if (back := _input_order(_ids(_plain(obj)))) is not None:
+    if (back := input_order(_ids(_plain(obj)))) is not None:
         xp = get_namespace(D)
         at = xp.asarray(back, device=getattr(D, "device", None))
         D, ids = xp.take(xp.take(D, at, axis=0), at, axis=1), ids[back]
@@ -216,7 +215,7 @@ def _split_half_rdms(neural: xr.DataArray | _Checked, method: str, seed: int, re
             check_computed(neural, neural.values, f"{caller}: {name}")
         checked = neural if fresh else _Checked(neural, checked.min_valid)
     neural, counts, _ = _usable(checked, name, 2, caller)
-    back = _input_order(_ids(neural))  # computed in canonical order (permuting the stimuli changes no bit)
+    back = input_order(_ids(neural))  # computed in canonical order (permuting the stimuli changes no bit)
     back = np.ix_(back, back) if back is not None else ...
     rng = np.random.default_rng(seed)
     out = []

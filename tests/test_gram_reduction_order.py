@@ -76,7 +76,7 @@ def test_gram_stream_evaluates_gram_trees_nodes(split_every, n_chunks):
 
 def test_the_streams_peak_memory_is_one_gram_per_level_of_the_tree():
     """64 chunks of fan-in 4: three open nodes and the chunk's partial, never one Gram per chunk."""
-    n, width, n_chunks = 500, 4, 64
+    n, width, n_chunks = 300, 4, 64
     F = np.random.default_rng(0).standard_normal((n, width * n_chunks))
     darr = da.from_array(F, chunks=(n, width))
     gram_stream(darr)  # imports and caches outside the measurement

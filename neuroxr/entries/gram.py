@@ -10,11 +10,10 @@ holds the feature set's version token, so a rewritten layer never reuses a stale
 
 A stored layer is read as ``dask.array.from_zarr`` of its data array, without its unit
 coordinates (a million unit ids take tens of MiB that the Gram never uses), and reduced over its
-unit chunks by :func:`neuroxr.kernels.gram.gram_dask`: streamed through the reduction tree's nodes
-under the synchronous scheduler (a sweep task), or a tree of fused read-and-partial tasks on
-whatever scheduler is active (a distributed client spreads it over the workers; the chunk tasks
-need only zarr and NumPy there). Both combine the chunks in one order: the entry is the same to
-the bit wherever it was computed (:mod:`neuroxr.kernels.gram_reduce`).
+unit chunks by :func:`neuroxr.kernels.gram.gram_dask`: streamed into one accumulator under the
+synchronous scheduler (a sweep task), or a tree of fused read-and-partial tasks on whatever
+scheduler is active (a distributed client spreads it over the workers; the chunk tasks need
+only zarr and NumPy there).
 """
 
 from __future__ import annotations

@@ -67,21 +67,6 @@ def test_gram_tree_on_two_workers_equals_in_memory(client, tmp_path, split_every
     assert tasks  # the reduction's tasks are named
 
 
-@pytest.mark.parametrize("split_every", [2, 4])
-def test_gram_on_two_workers_is_the_streamed_gram_to_the_bit(client, tmp_path, split_every):
-    """The tree on the cluster and the synchronous stream combine the chunks' partials in one order:
-    every statistic, the row pass's too, is the same to the bit (13 chunks: a short last node)."""
-    rng = np.random.default_rng(split_every)
-    F = _features(24, 203, seed=split_every) + 1e6 * rng.uniform(1, 2, (24, 1))  # the row pass runs
-    darr = _zarr_features(tmp_path, F, 16)
-    spread = gram_dask(darr, split_every=split_every, scheduler=client)
-    streamed = gram_dask(darr, split_every=split_every, scheduler="sync")
-    assert streamed.Kr is not None
-    for name in ("K", "a", "v", "q", "qc", "Kr", "ar", "r"):
-        assert np.asarray(getattr(spread, name)).tobytes() == np.asarray(getattr(streamed, name)).tobytes(), name
-    assert (spread.mu, spread.m2, spread.n_varying) == (streamed.mu, streamed.m2, streamed.n_varying)
-
-
 def test_row_pass_on_two_workers_keeps_rdms_of_stimuli_with_large_offsets(client, tmp_path):
     """The row pass is a second tree on the cluster (its reference travels to the chunk tasks)."""
     from scipy.spatial.distance import pdist, squareform

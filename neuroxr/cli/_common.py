@@ -562,21 +562,20 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 def open_store_or_fail(url: str, mode: str = "r") -> Any:
-    """Open a store for a command; a missing store is a CLI error (never created by reading or scoring).
-
-    The fsspec options of a remote URL come from the command's ``--storage-option`` /
-    ``--storage-profile`` (:func:`storage_options`).
-    """
+    """The store of a command, opened once (``mode`` "r" or "a"; fsspec options: :func:`storage_options_for`); a missing
+    store is a CLI error in the same line in either mode (no Python advice on making it), never created by a command."""
     from ..store import StoreError, StudyStore
 
-    so = storage_options_for(url)
     try:
-        store = StudyStore(url, mode="r", storage_options=so)
-        return store if mode == "r" else StudyStore(url, mode="a", storage_options=so)
+        return StudyStore(url, mode=mode, storage_options=storage_options_for(url), create=False)
     except StoreError as exc:
-        raise click.ClickException(one_line(exc.args[0] if exc.args else exc)) from None
+        raise click.ClickException(_MAKE_ADVICE.sub("", one_line(exc.args[0] if exc.args else exc))) from None
     except ImportError as exc:  # the URL's fsspec file system needs a package that is not installed (gcsfs, adlfs, ...)
         raise click.ClickException(f"cannot open the store {url!r}: {_missing_package(exc)}") from None
+
+
+#: the last clause of a store's refusal that tells a Python caller to make the store (``StudyStore(path, create=True)``)
+_MAKE_ADVICE = re.compile(r"; [^;]*\bcreate=True\b[^;]*?(?=\.?$)")
 
 
 def table(rows: list[list[Any]], header: list[str], indent: str = "  ") -> str:

@@ -336,11 +336,12 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
                                              "it draws their resamples", "add one of them")))
     inference = _inference_params(kind, params, n_boot, n_perm, resample_seed, boot)  # refused before anything is computed
     backend = click.get_current_context().meta.get("neuroxr_backend")  # --backend, where the command has it
-    res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing, backend=backend)
+    st = _open_for(store, overwrite, require_existing)  # once: the metric and its inference entries
+    res = _run(st, kind, source, target, params, overwrite=overwrite, require_existing=require_existing, backend=backend)
     ds = res.dataset
     split = "split" in ds["score"].dims
     parts = {k: float(ds[k]) for k in ("raw", "error", "ceiling") if kind == "brainscore" and k in ds}
-    stats, lines = _metric_inference(store, kind, source, target, inference, overwrite, require_existing, backend)
+    stats, lines = _metric_inference(st, kind, source, target, inference, overwrite, require_existing, backend)
     out.json({"path": res.path, "kind": kind, "source": source, "target": target, "computed": bool(res.computed),
               "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else None,
               "lower_is_better": bool(ds.attrs.get("lower_is_better", False)), **parts, **stats})
@@ -558,9 +559,9 @@ def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: in
     return out
 
 
-def _metric_inference(store: str, kind: str, source: str, target: str | None, inference: list[tuple[str, int, dict[str, Any]]],
+def _metric_inference(store: Any, kind: str, source: str, target: str | None, inference: list[tuple[str, int, dict[str, Any]]],
                       overwrite: bool, require_existing: bool, backend: str | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The bootstrap / permutation entries of a metric (from :func:`_inference_params`): their ``--json`` summary and lines."""
+    """The bootstrap / permutation entries of a metric (:func:`_inference_params`) in ``store``: their ``--json`` summary and lines."""
     from ..sweep.inference import metric_bootstrap_summary
 
     stats: dict[str, Any] = {"inference_statistic": _INFERENCE_STATISTIC.get(kind, "value")} if inference else {}

@@ -130,6 +130,11 @@ CASES = [
 ]
 
 
+#: entries that read neither mA nor net.l1 (or only one of them): never made stale by a rewrite of another set
+BYSTANDERS = [("forward", "net.l2", "mB", {"reps": 2}), ("cka", "net.l2", "mB", {}), ("gram", "net.l2", None, {}),
+              ("dimensionality", "mB", None, {})]
+
+
 def _inputs(source, target):
     return [s.split(".")[0] if not s.startswith("net.") else s for s in (source, target) if s is not None]
 
@@ -184,9 +189,12 @@ def _check_rewrite(tmp_path, name, rw, kinds=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = [compute(st, kind, source, target, params=params) for kind, source, target, params in cases]
+        others = [(c, compute(st, *c[:3], params=c[3]).path) for c in BYSTANDERS if name not in _inputs(c[1], c[2])]
     grams = set(list_entries(st).query(f"kind == 'gram' and source == '{name}'").path)
     sets = _rewrite(st, sets, name, rw)
 
+    if rw != "stimuli":  # entries of other sets only are still found (every set is rewritten for "stimuli")
+        assert [lookup(st, *c[:3], params=c[3]) for c, _ in others] == [path for _, path in others]
     table = list_entries(st).set_index("path")
     for (kind, source, target, params), old in zip(cases, first):  # before any is computed again
         what = f"{kind} {source} -> {target}"
@@ -539,3 +547,20 @@ def test_a_set_rewritten_from_its_own_lazy_read_is_the_new_values(tmp_path, name
         again, fresh = _compute_or_error(st, k, s, t, p)[0], _compute_or_error(fresh_store, k, s, t, p)[0]
         assert again.computed and again.path != old
         assert_same_entry(again.dataset, fresh.dataset, k)
+
+
+def test_the_store_tables_after_a_rewritten_layer(tmp_path):
+    """store_cka and store_dimensionality read their entries back (nothing computed twice) and, after a
+    layer is rewritten, equal the tables of a new store holding the new sets."""
+    from neuroxr.entries import store_cka, store_dimensionality
+
+    sets = _initial()
+    st = _new_store(tmp_path / "s.zarr", sets)
+    store_cka(st), store_dimensionality(st)
+    n = len(list_entries(st))
+    store_cka(st), store_dimensionality(st)
+    assert len(list_entries(st)) == n
+    sets = _rewrite(st, sets, "net.l2", "values")
+    fresh = _new_store(tmp_path / "fresh.zarr", sets)
+    xr.testing.assert_allclose(store_cka(st), store_cka(fresh), rtol=1e-9)
+    xr.testing.assert_allclose(store_dimensionality(st), store_dimensionality(fresh), rtol=1e-9)

@@ -90,6 +90,31 @@ def test_pca_layer_of_an_earlier_revision_is_refused_not_skipped(tmp_path):
                          progress=False)
 
 
+def test_a_pca_of_every_stimulus_draws_nothing_with_its_seed(tmp_path):
+    """Every stimulus fitted: the seed is recorded as None, one other than 0 is refused as having no effect,
+    and a layer an earlier version stored with a seed is skipped on a re-run with another."""
+    import zarr
+
+    from neuroxr.errors import ExtractionParameterError
+
+    net, x, _ = net_and_stimuli()
+    store = StudyStore(tmp_path / "s.zarr")
+    run = dict(model_name="m", layers=["1"], stimulus_ids=list(IDS), progress=False)
+    with pytest.raises(ExtractionParameterError, match=r"^reduction seed=5 has no effect on a PCA fitted on every one of "
+                                                       rf"the {N} stimuli .*drop it or pass fit_stimuli below {N}\.$"):
+        extract_features(net, x, store, reduction={"method": "pca", "n_components": 4, "seed": 5}, **run)
+    extract_features(net, x, store, reduction={"method": "pca", "n_components": 4, "fit_stimuli": N + 5}, **run)
+    assert store.read_features("m", "1").attrs["reduction"]["seed"] is None
+    group = zarr.open_group(store._zstore, path="features/m/1", mode="r+")
+    group.attrs["reduction"] = {**group.attrs["reduction"], "seed": 5}  # as earlier versions recorded a seed
+    as_older_writer(group)  # which recorded no digests
+    again = extract_features(net, x, store, reduction={"method": "pca", "n_components": 4}, **run)
+    assert again.skipped == ["1"]
+    drawn = {"method": "pca", "n_components": 4, "fit_stimuli": N - 2, "seed": 5}  # a subset: the seed draws it
+    extract_features(net, x, store, reduction=drawn, **{**run, "model_name": "m2"})
+    assert store.read_features("m2", "1").attrs["reduction"]["seed"] == 5
+
+
 # ---------------------------------------------------------------------------- float32 storage far from zero
 def _stored(tmp_path, name, net, x, **kw):
     """Layer ``1`` extracted into a fresh store, and the messages of the offset warnings."""
@@ -458,7 +483,7 @@ def test_a_reduction_another_scikit_learn_would_not_reproduce_is_refused_not_ski
 
     net, x, _ = net_and_stimuli()
     store = StudyStore(tmp_path / "s.zarr")
-    red = {"method": method, "n_components": 4, "seed": 3}
+    red = {"method": method, "n_components": 4, **({"seed": 3} if method == "srp" else {})}  # a PCA of every stimulus draws none
     run = {"model_name": "m", "layers": ["1"], "reduction": red, "progress": False}
     extract_features(net, x, store, **run)
     stored = store.read_features("m", "1").attrs["reduction"]

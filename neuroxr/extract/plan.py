@@ -553,7 +553,7 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
         elif not np.array_equal(stored_ids, ids):  # the order of the model's first such layer is followed
             problems.append("it holds these stimuli in another order than the model's first layer that holds them, "
                             "which this extraction follows (the model's layers were written in different orders)")
-    stored_spec, spec = compared_spec(stored_red), compared_spec(lp.reduction)
+    stored_spec, spec = compared_spec(stored_red, len(ids)), compared_spec(lp.reduction, len(ids))
     if stored_spec != spec:
         problems.append(f"its reduction {stored_spec} differs from {spec}")
     if attrs.get("module_name") != lp.module_name:

@@ -78,16 +78,24 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
     seed = reduction.get("seed", 0)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise ExtractionParameterError(f"reduction seed must be an int from 0 to 2**32 - 1; got {shown(seed)}.")
+    if method == "pca" and m == n:  # every stimulus fitted: the seed draws nothing (recorded as None)
+        if seed != 0:
+            raise ExtractionParameterError(f"reduction seed={int(seed)} has no effect on a PCA fitted on every one of the "
+                                           f"{n} stimuli (it draws the fit_stimuli subset); drop it or pass fit_stimuli "
+                                           f"below {n}.")
+        return {"method": method, "n_components": int(k), "fit_stimuli": m, "seed": None}
     return {"method": method, "n_components": int(k), "fit_stimuli": m if method == "pca" else None, "seed": int(seed)}
 
 
-def compared_spec(spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The parts of a reduction spec that set the stored values: a sparse random projection's
-    ``fit_stimuli`` (recorded by earlier neuroxr versions, never used) is left out."""
+def compared_spec(spec: Mapping[str, Any] | None, n: int) -> dict[str, Any] | None:
+    """The parts of a reduction spec that set the stored values of a layer of ``n`` stimuli: a sparse
+    random projection's ``fit_stimuli`` (recorded by earlier neuroxr versions, never used) is left out,
+    and so is the seed of a PCA fitted on every stimulus (earlier versions recorded it; it drew nothing)."""
     if not spec:
         return None
     keys = ("method", "n_components", "fit_stimuli", "seed")  # the spec's order (REDUCTION_KEYS is a set)
-    return {k: spec.get(k) for k in keys if not (k == "fit_stimuli" and spec.get("method") == "srp")}
+    inert = {"fit_stimuli"} if spec.get("method") == "srp" else {"seed"} if spec.get("fit_stimuli") == n else set()
+    return {k: spec.get(k) for k in keys if k not in inert}
 
 
 def reduced_dtype(outputs: Any, dtype: Any) -> np.dtype:

@@ -637,3 +637,116 @@ def test_a_request_beyond_any_array_size_is_said_as_out_of_memory(runner, geomet
     res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA", "--reps", str(10**22)])
     assert res.exit_code == 1 and "Traceback" not in res.output and res.stderr.count("\n") == 1, res.output
     assert res.stderr.startswith("Error: out of memory: ") and "lower --reps / --bootstrap / --permutations" in res.stderr
+
+
+# --- Ctrl-C and SIGTERM at any moment: one line and the shell's status, never a traceback of the command's imports
+def _interrupted(argv, sig, after, delay=0.0):
+    """Run ``argv`` (the command, under ``python -X importtime``), send ``sig`` once the import of the module ``after``
+    has ended (plus ``delay`` seconds); return its exit status and stderr without the import times."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    seen = []
+    for line in proc.stderr:  # "import time: self | cumulative | <module>" as each import ends
+        seen.append(line)
+        if line.rsplit("|", 1)[-1].strip() == after:
+            break
+    time.sleep(delay)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, "".join(x for x in seen + err.splitlines(True) if not x.startswith("import time:"))
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("after, delay", [("neuroxr.cli._common", 0.0), ("neuroxr.cli.score", 0.0), ("neuroxr.cli", 0.0),
+                                          ("neuroxr.cli", 0.5)], ids=["importing", "importing-later", "imported", "running"])
+def test_an_interrupt_while_the_command_starts_is_one_line(tmp_path, sig, after, delay):
+    """Ctrl-C (SIGINT) or SIGTERM while ``neuroxr.cli`` imports its commands, while click reads the arguments, or while
+    the command runs: the line and the exit status of an interrupted command (130, 143); before, an interrupt during the
+    imports ended the process by the signal, SIGINT with a KeyboardInterrupt traceback."""
+    import signal
+    import sys
+    from pathlib import Path
+
+    from conftest import cli_store
+
+    from neuroxr.cli._signals import INTERRUPTED, TERMINATED, interrupted_line
+
+    url = cli_store(tmp_path / "s.zarr").url
+    script = Path(sys.executable).with_name("neuroxr")  # the console script where installed, else python -m neuroxr.cli
+    run = [str(script)] if script.is_file() and after == "neuroxr.cli.score" else ["-m", "neuroxr.cli"]
+    status, err = _interrupted([*run, "score", "forward", url, "net.l1", "mA", "--reps", "200"], getattr(signal, sig), after,
+                               delay)
+    term = sig == "SIGTERM"
+    assert "Traceback" not in err and err == interrupted_line(term) + "\n", err
+    # as a shell reports it (128 + the signal of a process ended by it): a Ctrl-C that lands in code run by exec() of a
+    # string (scipy runs one at import) makes CPython end the process by SIGINT at exit, though the command caught it
+    assert (128 - status if status < 0 else status) == (TERMINATED if term else INTERRUPTED)
+    assert status == TERMINATED or not term
+
+
+@pytest.mark.parametrize("argv, want", [
+    (["python", "/env/bin/neuroxr", "score"], True), (["python", "-m", "neuroxr.cli", "info"], True),
+    (["python", "-X", "importtime", "-m", "neuroxr", "info"], True), (["python", "-Im", "neuroxr"], True),
+    (["python", "-mneuroxr.cli"], True), (["python", "-W", "ignore", "C:/env/Scripts/neuroxr-script.py"], True),
+    (["python", "-m", "pytest", "tests"], False), (["python", "-c", "from multiprocessing.spawn import spawn_main"], False),
+    (["python", "-X", "importtime", "-c", "import neuroxr.cli"], False), (["python", "run_neuroxr.py"], False),
+    (["python"], False), (["python", "-m", "neuroxr.cli.score"], False)])
+def test_started_as_command_reads_the_interpreter_command_line(argv, want):
+    """Only the command's own process ends itself on an interrupt before its command runs; a program importing
+    ``neuroxr.cli`` and a worker process the command spawns (``python -c``) keep Python's handlers."""
+    from neuroxr.cli._signals import started_as_command
+
+    assert started_as_command(argv) is want
+
+
+def test_a_command_raises_an_interrupt_where_the_process_ended_itself(runner, monkeypatch):
+    """While a command runs, Ctrl-C raises KeyboardInterrupt (its clean-up runs) and SIGTERM ``Terminated``; before and
+    after it the command's process ends itself (``_signals._end``), and this process keeps its handlers."""
+    import signal
+
+    from neuroxr.cli import _signals
+
+    seen = []
+    monkeypatch.setattr(_signals, "started_as_command", lambda argv=None: True)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        _signals.install_early()
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (_signals._end, _signals._end)
+        with _signals.interrupts():
+            seen = [signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)]
+        assert seen == [signal.default_int_handler, _signals._raise]
+        import neuroxr.cli.info
+
+        monkeypatch.setattr(neuroxr.cli.info, "store_summary", lambda _st: seen.append(signal.getsignal(signal.SIGINT)) or {})
+        monkeypatch.setattr(neuroxr.cli.info, "open_store_or_fail", lambda url: None)
+        monkeypatch.setattr(neuroxr.cli.info, "print_summary", lambda *a, **k: None)
+        assert runner.invoke(main, ["info", "STORE"]).exit_code == 0
+        assert seen[-1] is signal.default_int_handler  # while the command ran
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (_signals._end, _signals._end)
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+@pytest.mark.parametrize("already_said", [False, True])
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_the_process_ends_itself_with_one_line(monkeypatch, sig, already_said):
+    """Before or after the command (``_signals._end``): the line, unless the command's handler printed it (a second
+    signal while the process ends), and the status of the signal."""
+    import signal
+
+    from neuroxr.cli import _signals
+
+    got = []
+    monkeypatch.setattr(_signals.os, "write", lambda fd, data: got.append((fd, data.decode())))
+    monkeypatch.setattr(_signals.os, "_exit", lambda status: got.append(status))
+    monkeypatch.setattr(_signals, "_said", already_said)
+    _signals._end(getattr(signal, sig), None)
+    term = sig == "SIGTERM"
+    line = [(2, _signals.interrupted_line(term) + "\n")]
+    assert got == line * (not already_said) + [_signals.TERMINATED if term else _signals.INTERRUPTED]

@@ -4,6 +4,7 @@
 module                    commands
 ========================  ==========================================================
 ``_common``               the ``main`` group (errors -> message and exit status 1; Ctrl-C -> 130)
+``_signals``              Ctrl-C and SIGTERM at any moment of the command (installed first, before any other import)
 ``_advice``               the library's Python advice in errors as what a command-line user does
 ``_callers``              who raised a message: its first word's library function, the inference functions (one registry)
 ``_keys``                 ``neuroxr sweep``'s messages in its config file's spelling (nested keys by their path)
@@ -21,9 +22,13 @@ module                    commands
 
 from __future__ import annotations
 
-from . import demo, info, relative, report, score, validate  # noqa: F401  (each registers its commands)
-from ._common import main
-from .info import store_summary
+from ._signals import install_early
+
+install_early()  # first: from here on Ctrl-C and SIGTERM end the command in one line, never a traceback of its imports
+
+from . import demo, info, relative, report, score, validate  # noqa: E402, F401  (each registers its commands)
+from ._common import main  # noqa: E402
+from .info import store_summary  # noqa: E402
 
 __all__ = ["main", "store_summary"]
 

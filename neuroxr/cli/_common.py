@@ -24,7 +24,7 @@ import click
 from ._advice import cli_advice, compare_advice, out_of_memory, too_large
 from ._callers import _CALLER, _inference_caller, _library_name
 from ._repeated import refuse_repeated
-from ._signals import TERMINATED, Terminated, sigterm_interrupts
+from ._signals import INTERRUPTED, TERMINATED, Terminated, interrupted_line, interrupts, said
 from ._storage import (  # noqa: F401  (re-exported: the commands import them from here)
     CONFIG_ENV,
     current_storage_options,
@@ -105,7 +105,7 @@ def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], 
         return flag_spelling(one_line(text), command(), ctx.meta.get(_RUNNING))
 
     try:
-        with warnings.catch_warnings(), sigterm_interrupts() if top else contextlib.nullcontext():  # SIGTERM: as Ctrl-C
+        with warnings.catch_warnings(), interrupts() if top else contextlib.nullcontext():  # SIGTERM: as Ctrl-C
             warnings.showwarning = _show_warning  # warnings: one line on stderr (none with --quiet)
             return call()
     except click.exceptions.NoArgsIsHelpError:  # a group without its subcommand: its help as is, exit status 2
@@ -126,8 +126,8 @@ def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], 
             raise
         atexit.register(logging.disable, logging.CRITICAL)  # no log line of a library closing at exit (Dask) follows it
         term = isinstance(exc, Terminated)  # SIGTERM: the same, with its name and status (128 + 15)
-        click.echo(f"{'Terminated (SIGTERM)' if term else 'Interrupted (Ctrl-C)'}; complete entries and sets are kept: run the "
-                   "command again to go on.", err=True)
+        click.echo(interrupted_line(term), err=True)
+        said()  # a second signal while the process ends: no second line (_signals._end)
         raise click.exceptions.Exit(TERMINATED if term else INTERRUPTED) from None
     except BrokenPipeError:  # the reader of stdout left (`neuroxr info STORE | head`): stop quietly, as Unix tools do
         if not top:
@@ -203,10 +203,6 @@ class KeysCommand(SpelledCommand):
 
         module, _, attribute = self.keys_from.partition(":")
         return tuple(getattr(importlib.import_module(module), attribute)) if module else ()
-
-
-#: exit status of a command interrupted by Ctrl-C (KeyboardInterrupt): 128 + SIGINT, as shells report it
-INTERRUPTED = 130
 
 
 class _Main(CommandGroup):

@@ -1,4 +1,4 @@
-# ruff: noqa: I001  (imports are grouped by stage, not sorted)
+# ruff: noqa: I001, E402  (imports are grouped by stage, after the signal handlers are installed)
 """neuroxr: compare artificial neural networks with brains on labeled arrays, Zarr stores and Dask.
 
 The public API, by stage of the data flow (labeled inputs -> alignment -> kernels -> labeled
@@ -13,6 +13,10 @@ results -> store entries):
 - entries: :func:`score` (every kind of entry, one verb), :func:`list_entries`, :func:`lookup`;
 - sweeps, extraction, backends, schemas, and :class:`NeuroxrError` (base of every error).
 """
+
+from ._signals import install_early
+
+install_early()  # first, standard library only: the command's Ctrl-C and SIGTERM end it in one line from here on
 
 import importlib
 import sys

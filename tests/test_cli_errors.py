@@ -661,8 +661,9 @@ def _interrupted(argv, sig, after, delay=0.0):
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("after, delay", [("neuroxr.cli._common", 0.0), ("neuroxr.cli.score", 0.0), ("neuroxr.cli", 0.0),
-                                          ("neuroxr.cli", 0.5)], ids=["importing", "importing-later", "imported", "running"])
+@pytest.mark.parametrize("after, delay", [("numpy", 0.0), ("neuroxr.cli._common", 0.0), ("neuroxr.cli.score", 0.0),
+                                          ("neuroxr.cli", 0.0), ("neuroxr.cli", 0.5)],
+                         ids=["importing-package", "importing", "importing-later", "imported", "running"])
 def test_an_interrupt_while_the_command_starts_is_one_line(tmp_path, sig, after, delay):
     """Ctrl-C (SIGINT) or SIGTERM while ``neuroxr.cli`` imports its commands, while click reads the arguments, or while
     the command runs: the line and the exit status of an interrupted command (130, 143); before, an interrupt during the
@@ -673,7 +674,7 @@ def test_an_interrupt_while_the_command_starts_is_one_line(tmp_path, sig, after,
 
     from conftest import cli_store
 
-    from neuroxr.cli._signals import INTERRUPTED, TERMINATED, interrupted_line
+    from neuroxr._signals import INTERRUPTED, TERMINATED, interrupted_line
 
     url = cli_store(tmp_path / "s.zarr").url
     script = Path(sys.executable).with_name("neuroxr")  # the console script where installed, else python -m neuroxr.cli
@@ -698,7 +699,7 @@ def test_an_interrupt_while_the_command_starts_is_one_line(tmp_path, sig, after,
 def test_started_as_command_reads_the_interpreter_command_line(argv, want):
     """Only the command's own process ends itself on an interrupt before its command runs; a program importing
     ``neuroxr.cli`` and a worker process the command spawns (``python -c``) keep Python's handlers."""
-    from neuroxr.cli._signals import started_as_command
+    from neuroxr._signals import started_as_command
 
     assert started_as_command(argv) is want
 
@@ -708,7 +709,7 @@ def test_a_command_raises_an_interrupt_where_the_process_ended_itself(runner, mo
     after it the command's process ends itself (``_signals._end``), and this process keeps its handlers."""
     import signal
 
-    from neuroxr.cli import _signals
+    from neuroxr import _signals
 
     seen = []
     monkeypatch.setattr(_signals, "started_as_command", lambda argv=None: True)
@@ -740,7 +741,7 @@ def test_the_process_ends_itself_with_one_line(monkeypatch, sig, already_said):
     signal while the process ends), and the status of the signal."""
     import signal
 
-    from neuroxr.cli import _signals
+    from neuroxr import _signals
 
     got = []
     monkeypatch.setattr(_signals.os, "write", lambda fd, data: got.append((fd, data.decode())))

@@ -4,7 +4,6 @@
 module                    commands
 ========================  ==========================================================
 ``_common``               the ``main`` group (errors -> message and exit status 1; Ctrl-C -> 130)
-``_signals``              Ctrl-C and SIGTERM at any moment of the command (installed first, before any other import)
 ``_advice``               the library's Python advice in errors as what a command-line user does
 ``_callers``              who raised a message: its first word's library function, the inference functions (one registry)
 ``_keys``                 ``neuroxr sweep``'s messages in its config file's spelling (nested keys by their path)
@@ -22,9 +21,9 @@ module                    commands
 
 from __future__ import annotations
 
-from ._signals import install_early
+from .._signals import install_early
 
-install_early()  # first: from here on Ctrl-C and SIGTERM end the command in one line, never a traceback of its imports
+install_early()  # installed by neuroxr/__init__.py first; again here for a program that imported neuroxr before it
 
 from . import demo, info, relative, report, score, validate  # noqa: E402, F401  (each registers its commands)
 from ._common import main  # noqa: E402

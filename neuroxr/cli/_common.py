@@ -21,10 +21,10 @@ from typing import Any
 
 import click
 
+from .._signals import INTERRUPTED, TERMINATED, Terminated, interrupted_line, interrupts, said
 from ._advice import cli_advice, compare_advice, out_of_memory, too_large
 from ._callers import _CALLER, _inference_caller, _library_name
 from ._repeated import refuse_repeated
-from ._signals import INTERRUPTED, TERMINATED, Terminated, interrupted_line, interrupts, said
 from ._storage import (  # noqa: F401  (re-exported: the commands import them from here)
     CONFIG_ENV,
     current_storage_options,

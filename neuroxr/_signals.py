@@ -4,8 +4,8 @@ While a command runs (the group's handler, ``_common._handled``), SIGTERM (a bat
 ``kill``) is raised as Ctrl-C is, so its clean-up runs (a feature extraction's staging files, a sweep's cluster)
 before the line. Before it runs (its modules importing, its arguments parsed) and after (the process ending), there
 is nothing to clean up: the process started as the command (:func:`started_as_command`) prints the same line and
-exits at once (:func:`install_early`, at the top of ``neuroxr.cli``). Standard library only: it runs before the
-command's imports.
+exits at once (:func:`install_early`, the first statement of ``neuroxr``). Standard library only: it runs before
+any other import of the package.
 """
 
 from __future__ import annotations

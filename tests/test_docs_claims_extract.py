@@ -209,6 +209,10 @@ def test_cli_a_seed_past_its_range_is_a_usage_error_naming_it(tmp_path, seed, co
     (["--model-name", "a/b"], "Invalid value for '--model-name': invalid model name 'a/b'"),
     (["--memory-limit", "1KiB"], "--memory-limit 1.0 KiB is below the 256.0 KiB reserved"),
     (["--reduction", "pca", "--n-components", "5"], "PCA with --n-components 5 needs at least 5 fit stimuli"),
+    # docs/extract.md: a PCA fitted on every stimulus draws nothing with its seed (it was stored as if it did)
+    (["--reduction", "pca", "--n-components", "2", "--seed", "5"],
+     "--seed 5 has no effect on a PCA fitted on every one of the 3 stimuli (it draws the --fit-stimuli subset); "
+     "drop it or pass --fit-stimuli below 3."),
 ])
 def test_cli_values_the_extraction_cannot_use_are_usage_errors(tmp_path, extra, says):
     """cli.md: a value the command cannot use is a usage error (exit 2), whether the command line or the library

@@ -33,10 +33,16 @@ one (a new final shard; the inputs are deleted afterwards, so two compactors at 
 leaving out candidates below a deletion whose group is gone. Neither compaction nor a rebuild ever
 deletes the shard of a live writer: it rewrites that shard whole on each record, and a record made
 between the read and the deletion would be lost.
+
+Every read lists the shards afresh. On S3 the listing gives each shard's ETag, the MD5 of its bytes for a
+plain upload: a shard this process read or wrote with those very bytes (:data:`_KNOWN`, checked against
+the MD5 before it is kept) is taken from memory, any other is fetched, so a rewrite (new bytes, new ETag)
+is always read and a call that lists the inventory several times fetches only the shards changed since.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -66,6 +72,9 @@ STATES = ("pending", "complete", "deleted")
 _HOST = socket.gethostname().replace("~", "-").replace("/", "-")
 _LOCK = threading.Lock()
 _SHARDS: dict[str, Shard] = {}
+#: shard documents of S3 stores by ((file system, root), key): (MD5 of their bytes, document); read-only
+_KNOWN: dict[tuple[tuple[Any, str], str], tuple[str, dict[str, Any]]] = {}
+_KNOWN_LOCK = threading.Lock()
 
 
 def _set(zstore: Any, key: str, data: bytes) -> None:
@@ -118,15 +127,50 @@ def record(zstore: Any, store_id: str, path: str, state: str, token: str | None 
         shard = _shard(store_id)
         shard.seq += 1
         shard.records[path] = [time.time_ns(), state, token, shard.seq]
+        data = shard.doc(final=len(shard.records) >= ROTATE)
+        _set(zstore, shard.key, data)
+        _remember(zstore, shard.key, data)
         if len(shard.records) >= ROTATE:
-            _set(zstore, shard.key, shard.doc(final=True))
             _SHARDS[f"{store_id}|{os.getpid()}"] = Shard()
-        else:
-            _set(zstore, shard.key, shard.doc())
+
+
+def _where(zstore: Any) -> tuple[Any, str] | None:
+    """``(file system, root)`` of an S3 store, whose listing gives each key's ETag; ``None`` elsewhere."""
+    fs = getattr(zstore, "fs", None)
+    if type(fs).__name__ != "S3FileSystem" or getattr(fs, "_lsdir", None) is None:
+        return None
+    return getattr(fs, "_fs_token", id(fs)), str(zstore.path).rstrip("/")
+
+
+def _tags(zstore: Any, where: tuple[Any, str]) -> dict[str, str] | None:
+    """The keys below :data:`PREFIX` -> their ETag (unquoted), in one listing request; ``None`` when this
+    s3fs lists otherwise."""
+    from zarr.core.sync import sync
+
+    root = where[1]
+    try:
+        found = sync(zstore.fs._lsdir(f"{root}/{PREFIX.rstrip('/')}", delimiter=""))
+    except FileNotFoundError:
+        return {}
+    except TypeError:  # another signature
+        return None
+    return {f["name"][len(root) + 1:]: str(f.get("ETag") or "").strip('"') for f in found
+            if f.get("type", "file") != "directory"}
+
+
+def _remember(zstore: Any, key: str, data: bytes, doc: dict[str, Any] | None = None) -> None:
+    """Keep the shard ``key`` of an S3 store under the MD5 of its bytes ``data`` (their ETag)."""
+    where = _where(zstore)
+    if where is not None:
+        with _KNOWN_LOCK:
+            _KNOWN[where, key] = (hashlib.md5(data).hexdigest(), json.loads(data) if doc is None else doc)
 
 
 def read(zstore: Any) -> dict[str, dict[str, Any]] | None:
-    """The shards of the store, ``{key: document}``; ``None`` when there are none or one is unreadable."""
+    """The shards of the store, ``{key: document}``; ``None`` when there are none or one is unreadable.
+
+    One listing, then one read per shard; on S3 a shard listed with the ETag of bytes this process
+    read or wrote is taken from memory (the module's docstring). The documents are shared: read only."""
     import asyncio
 
     from zarr.core.sync import sync
@@ -134,25 +178,46 @@ def read(zstore: Any) -> dict[str, dict[str, Any]] | None:
     async def keys() -> list[str]:
         return [k async for k in zstore.list_prefix(PREFIX)]
 
-    names = sorted(k for k in sync(keys()) if k.endswith(".json"))
+    where = _where(zstore)
+    tags = _tags(zstore, where) if where is not None else None
+    names = sorted(k for k in (sync(keys()) if tags is None else tags) if k.endswith(".json"))
+    kept: dict[str, dict[str, Any]] = {}
+    if where is not None:
+        with _KNOWN_LOCK:
+            for gone in [k for k in _KNOWN if k[0] == where and k[1] not in names]:  # folded or rebuilt away
+                del _KNOWN[gone]
+            for k in names:
+                known = _KNOWN.get((where, k))
+                if known is not None and tags is not None and tags.get(k) == known[0]:
+                    kept[k] = known[1]
     if not names:
         return None
     from zarr.core.buffer import default_buffer_prototype
 
-    async def fetch() -> list[Any]:
-        return await asyncio.gather(*(zstore.get(k, prototype=default_buffer_prototype()) for k in names))
+    todo = [k for k in names if k not in kept]
 
+    async def fetch() -> list[Any]:
+        return await asyncio.gather(*(zstore.get(k, prototype=default_buffer_prototype()) for k in todo))
+
+    got = dict(zip(todo, sync(fetch()) if todo else []))
     out: dict[str, dict[str, Any]] = {}
-    for k, buf in zip(names, sync(fetch())):
+    for k in names:
+        if k in kept:
+            out[k] = kept[k]
+            continue
+        buf = got[k]
         if buf is None:
             continue  # deleted by a compactor between the listing and the read: its records are in its fold
+        raw = buf.to_bytes()
         try:
-            doc = json.loads(buf.to_bytes())
+            doc = json.loads(raw)
         except ValueError:
             return None
         if not isinstance(doc, dict) or doc.get("format") not in _READ_FORMATS or not isinstance(doc.get("records"), dict):
             return None
         out[k] = doc
+        if tags is not None and tags.get(k) == hashlib.md5(raw).hexdigest():  # the very bytes the listing named
+            _remember(zstore, k, raw, doc)
     return out or None
 
 

@@ -1,0 +1,108 @@
+"""Requests per command on an S3-compatible server (moto on loopback): a command fetches nothing twice that
+nothing it wrote could have changed. The bounds are the counts measured; a regression fails.
+
+Each command runs as in a new process (no shard of the inventory known beforehand). Skipped when moto or s3fs
+is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import uuid
+import warnings
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import neuroxr.store.inventory as inventory
+from neuroxr.cli import main
+from neuroxr.layouts import features, neural
+from neuroxr.store import StudyStore
+
+#: requests of each read-back command (every entry already stored); before: cka 52, forward 63, sweep 36,
+#: report 145 (each read every inventory shard at each of its listings)
+BOUNDS = {"cka": 38, "forward": 53, "sweep": 30, "report": 135}
+
+
+@pytest.fixture(scope="module")
+def study(s3_server, tmp_path_factory):
+    """``(url, options, log, argv)``: a store of neural set mA and layer net.l1 on the moto server, and the
+    read-back commands (argv) of :data:`BOUNDS`, each run once to store its entries."""
+    options, log = s3_server
+    tmp_path = tmp_path_factory.mktemp("requests")
+    key = f"{uuid.uuid4().hex[:8]}/study.zarr"
+    url = f"s3://bucket/{key}"
+    st = StudyStore(url, storage_options=options)
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(12)]
+    st.write_neural("mA", neural(rng.normal(size=(12, 4, 2)), ids))
+    st.write_features("net", "l1", features(rng.normal(size=(12, 5)), ids))
+    so = [f"--storage-option={k}={v}" for k, v in options.items()]
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [net]\nlayers: [l1]\nneural: [mA]\ndirections: [forward]\nreps: 2\n")
+    argv = {"cka": ["score", "cka", url, "net.l1", "mA", "--bootstrap", "3", *so],
+            "forward": ["score", "forward", url, "net.l1", "mA", "--reps", "2", "--bootstrap", "3", *so],
+            "sweep": ["sweep", url, str(cfg), "--scheduler", "serial", "--no-progress", *so],
+            "report": ["report", url, "--out", str(tmp_path / "out"), "--format", "md", "--n-boot", "20",
+                       "--reliability-reps", "2", *so]}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in ("cka", "forward", "sweep"):
+            assert _run(argv[name], log, monkeypatch)[0] == 0
+    return url, options, log, argv
+
+
+def _run(argv, log, monkeypatch):
+    """``(exit code, requests)`` of one command, run as in a new process (no inventory shard known)."""
+    monkeypatch.setattr(inventory, "_KNOWN", {}, raising=False)
+    n = len(log.requests)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = CliRunner().invoke(main, argv)
+    assert res.exit_code == 0, res.output
+    return res.exit_code, log.requests[n:]
+
+
+def _shard_reads(requests):
+    return [p for m, p, q in requests if m == "GET" and "list-type" not in q and "/.neuroxr/inventory/" in p]
+
+
+def _inventory_listings(requests):
+    return [q for _, _, q in requests if "list-type" in q and "inventory" in urllib.parse.unquote(q)]
+
+
+@pytest.mark.parametrize("name", list(BOUNDS))
+def test_a_read_back_command_reads_each_inventory_shard_once(study, monkeypatch, name):
+    """Every listing of the inventory lists it afresh; a shard listed unchanged since this process read it is not
+    fetched again (it was at each listing: 8 listings of 2 shards in ``score cka``)."""
+    url, options, log, argv = study
+    _, got = _run(argv[name], log, monkeypatch)
+    n_shards = len(inventory.read(StudyStore(url, mode="r", storage_options=options)._zstore))
+    listings = _inventory_listings(got)
+    assert len(listings) >= 1 and len(_shard_reads(got)) == n_shards, (len(listings), _shard_reads(got))
+    assert len(got) <= BOUNDS[name], len(got)
+
+
+def test_a_shard_rewritten_since_it_was_read_is_read_again(s3_server):
+    """The listing is made at every read; a shard whose bytes changed under the same key (another writer's
+    record) is fetched again, the others are not."""
+    import s3fs
+
+    options, log = s3_server
+    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
+    st = StudyStore(url, storage_options=options)
+    st.write_neural("mA", neural(np.zeros((4, 2, 2)), list("abcd")))
+    docs = inventory.read(st._zstore)
+    assert len(docs) >= 2
+    n = len(log.requests)
+    assert inventory.read(st._zstore) == docs
+    assert len(log.requests) - n == 1 and _inventory_listings(log.requests[n:])  # the listing alone
+    key = sorted(docs)[0]
+    other = {**docs[key], "records": {**docs[key]["records"], "neural/mB": [1, "pending", None, 99]}}
+    s3fs.S3FileSystem(**options).pipe(f"{url[len('s3://'):]}/{key}", json.dumps(other).encode())
+    n = len(log.requests)
+    again = inventory.read(st._zstore)
+    assert again[key] == other and {k: again[k] for k in docs if k != key} == {k: docs[k] for k in docs if k != key}
+    assert len(log.requests) - n == 2 and _shard_reads(log.requests[n:]) == [f"/bucket/{url[len('s3://bucket/'):]}/{key}"]
+    assert "neural/mB" in inventory.merge(again.values())

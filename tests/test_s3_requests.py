@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import cli_store
 
 import neuroxr.store.inventory as inventory
 from neuroxr.cli import main
@@ -106,3 +107,34 @@ def test_a_shard_rewritten_since_it_was_read_is_read_again(s3_server):
     assert again[key] == other and {k: again[k] for k in docs if k != key} == {k: docs[k] for k in docs if k != key}
     assert len(log.requests) - n == 2 and _shard_reads(log.requests[n:]) == [f"/bucket/{url[len('s3://bucket/'):]}/{key}"]
     assert "neural/mB" in inventory.merge(again.values())
+
+
+@pytest.mark.parametrize("call", ["sweep", "write_report"])
+def test_a_path_given_to_sweep_or_write_report_is_opened_once(tmp_path, monkeypatch, call):
+    """``sweep(path)`` and ``write_report(path)`` open the store once, as their cached store (they opened it, then
+    a cached twin of it: on S3 the root document read twice, and a writable open's journals listed twice)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import neuroxr.store.study as study_mod
+    from neuroxr.report import write_report
+    from neuroxr.sweep import sweep
+
+    path = str(cli_store(tmp_path / "s.zarr", layers=("l1",)).url)
+    opened: list[tuple[str, bool]] = []
+    real = study_mod.StudyStore.__init__
+
+    def counted(self, url, mode="a", *args, **kwargs):
+        opened.append((mode, bool(kwargs.get("cache"))))
+        real(self, url, mode, *args, **kwargs)
+
+    monkeypatch.setattr(study_mod.StudyStore, "__init__", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if call == "sweep":
+            res = sweep(path, client="serial", progress=False, models=["net"], layers=["l1"], neural=["mA"],
+                        directions=["forward"], reps=2)
+            assert len(res.computed) == 1
+        else:
+            write_report(path, tmp_path / "out", format="md", reliability=False, n_boot=20)
+    assert opened == [("a" if call == "sweep" else "r", True)], opened

@@ -24,7 +24,7 @@ from ..sweep._util import as_counts
 from ..validation import check_bool, check_int
 from . import figures as F
 from .headline import coarse_note, headline, left_out, lost_entries, target_table
-from .table import _score_table, damage_by_path, metric_table, open_store, provenance_table, selection_notes
+from .table import _score_table, damage_by_path, metric_table, provenance_table, selection_notes
 
 __all__ = ["write_report", "FORMATS", "FIGURE_FORMATS"]
 
@@ -276,8 +276,9 @@ def write_report(
     seed = check_int(seed, "seed", 0, "Pass e.g. seed=0.", caller="write_report")
     n_boot = check_int(n_boot, "n_boot", 1, "The headline interval's bootstrap resamples, e.g. n_boot=1000.", caller="write_report")
     dpi = check_int(dpi, "dpi", 1, "The figures' resolution, e.g. dpi=100.", caller="write_report")
-    # one read of each document, listing and damage check for the report's life (it writes nothing)
-    store = open_store(store).cached()
+    # one read of each document, listing and damage check for the report's life (it writes nothing): a path is
+    # opened once, cached; a store given is twinned (a new object, never its cache of earlier calls)
+    store = store.cached() if isinstance(store, StudyStore) else StudyStore(store, mode="r", cache=True)
     out = _out_folder(out_dir, store)
     out.mkdir(parents=True, exist_ok=True)
     # one scan of the store: the notes list its damage, and every entry it names is marked where it is shown

@@ -325,14 +325,16 @@ def sweep(
         kw = check_score_kwargs(score_kwargs, inference)
         inference = check_inference(inference, kw)
         metric_options = check_metric_options(metric_options)
+    # a store whose cache lasts for this sweep only (the sets do not change during a sweep): its tokens and
+    # metadata are read once, afresh, never from the caller's cache of earlier calls. A path is opened once, as
+    # that store; a store given is twinned (a new object, its cache empty)
     if not isinstance(store, StudyStore):  # a mistyped path is an error (create=False), not a new empty store
         try:
-            store = StudyStore(store, storage_options=storage_options, create=False)
+            store = StudyStore(store, storage_options=storage_options, create=False, cache=True).hold()
         except StoreError as exc:
             raise StoreError(f"sweep: {exc}") from None
-    # a new twin whose cache lasts for this sweep only (the sets do not change during a sweep): its
-    # tokens and metadata are read once, afresh, never from the caller's cache of earlier calls
-    store = store.cached().hold()
+    else:
+        store = store.cached().hold()
     if storage_options is None and store.storage_options:  # workers open the store as it was opened here
         storage_options = store.storage_options
     url = store.url if "://" in store.url else os.path.abspath(store.url)

@@ -165,6 +165,30 @@ def test_rdm_every_method_equals_pdist(seed):
             assert np.array_equal(ours, ref)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rdm_with_offsets_equals_pdist(seed):
+    """docs/geometry.md: correlation and cosine RDMs are within about 1e-13 of pdist also with large
+    offsets (stimulus baselines 1e2-1e4; or a shared pattern 1e4 times the variation, which puts every
+    distance near 1e-8: both err by ``1e-16`` absolute there, the measure's own rounding, so the bound
+    is absolute); Euclidean ones relative to the largest."""
+    c = _config(seed)
+    rng = c["rng"]
+    F = _features(c)
+    rows = F + 10.0 ** rng.uniform(2, 4) * rng.uniform(0.5, 1.5, size=(c["n"], 1))
+    cols = F + 1e4 * rng.normal(size=(1, c["p"]))
+    for G in (rows, cols):
+        for method in RDM_METHODS:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ours = np.asarray(rdm(G, method))
+                ref = squareform(pdist(G, _PDIST[method]))
+            assert np.array_equal(np.isnan(ours), np.isnan(ref)), (method, c["kind"])
+            ok = ~np.isnan(ref)
+            if ok.any():
+                tol = 1e-13 if method in ("correlation", "cosine") else 1e-12 * np.abs(ref[ok]).max()
+                assert np.abs(ours[ok] - ref[ok]).max() <= tol, (method, c["kind"], c["n"], c["p"])
+
+
 def _responses(c: dict, k: int, T: int, nan_frac: float = 0.05, halves_valid: bool = False) -> np.ndarray:
     """Trials ``(n, k, T)`` with a few NaN; ``halves_valid``: every split half keeps a trial (reverse_pred
     fits its halves' means with scikit-learn, which refuses NaN)."""
@@ -465,6 +489,38 @@ def test_forward_and_reverse_equal_reverse_pred(seed, seeded_reverse_pred, tmp_p
         _assert_ev(fwd, np.load(tmp_path / "forward_ev.npy")[: c["k"]], ("forward",) + what)
         seeded_reverse_pred(seed)
         compute_monkey_to_model(F_rp, R, str(tmp_path), reps=2)
+        _assert_ev(rev, np.load(tmp_path / "reverse_ev.npy")[: c["p"]], ("reverse",) + what)
+
+
+@pytest.mark.parametrize("regressor", ["linear", "lasso", "elasticnet"])
+@pytest.mark.parametrize("seed", range(12))
+def test_other_regressors_equal_reverse_pred(seed, regressor, seeded_reverse_pred, tmp_path):
+    """docs/predictivity.md: reverse_pred's regressors, with the predictors in canonical id order (here
+    their position: lasso's and elasticnet's coordinate descent depend on the column order). Least
+    squares with more predictors than training stimuli is scikit-learn's minimum-norm solution."""
+    from reverse_pred.model_to_monkey import compute_model_to_monkey
+    from reverse_pred.monkey_to_model import compute_monkey_to_model
+
+    from neuroxr import predictivity as d
+
+    c = _direction_config(seed)
+    F = _features(c)
+    R = _responses(c, c["k"], c["T"], halves_valid=True)
+    R_rp = np.repeat(R, 2, axis=1) if c["k"] == 1 else R  # one target: see the test above
+    F_rp = np.repeat(F, 2, axis=1) if c["p"] == 1 else F
+    ids = _ids(c["n"])
+    feats = nx.features(F, stimulus_id=ids, unit_id=[f"u{j:03d}" for j in range(c["p"])])
+    resp = nx.neural(R, stimulus_id=ids, neuroid_id=[f"n{j:03d}" for j in range(c["k"])])
+    what = (regressor, c["kind"], c["n"], c["p"], c["k"], c["T"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fwd = d.forward(feats, resp, reps=2, seed=seed, split="slots", regressor=regressor).ev.mean("rep").values
+        rev = d.reverse(resp, feats, reps=2, seed=seed, split="slots", regressor=regressor).ev.mean("rep").values
+        seeded_reverse_pred(seed)
+        compute_model_to_monkey(F, R_rp, str(tmp_path), reps=2, model_type=regressor)
+        _assert_ev(fwd, np.load(tmp_path / "forward_ev.npy")[: c["k"]], ("forward",) + what)
+        seeded_reverse_pred(seed)
+        compute_monkey_to_model(F_rp, R, str(tmp_path), reps=2, model_type=regressor)
         _assert_ev(rev, np.load(tmp_path / "reverse_ev.npy")[: c["p"]], ("reverse",) + what)
 
 

@@ -543,3 +543,21 @@ def test_inter_animal_equals_reverse_pred(seed, seeded_reverse_pred, tmp_path):
         compute_monkey_to_monkey(RA, RB_rp, str(tmp_path), reps=2)
     ref = np.load(tmp_path / "monkey1_to_monkey2_ev.npy")[: RB.shape[1]]
     _assert_ev(ours, ref, (c["kind"], c["n"], RA.shape, RB.shape))
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_model_to_model_equals_reverse_pred(seed, tmp_path):
+    from reverse_pred.model_to_model import compute_model_to_model
+
+    from neuroxr import predictivity as d
+
+    c = _direction_config(seed)
+    F = _features(c)
+    q = int(c["rng"].integers(1, 30))
+    F2 = _features(c, p=q)
+    ids = _ids(c["n"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = d.model_to_model(nx.features(F, stimulus_id=ids), nx.features(F2, stimulus_id=ids)).ev.mean("rep").values
+        compute_model_to_model(F, np.repeat(F2, 2, axis=1) if q == 1 else F2, str(tmp_path), reps=1)  # one target: see above
+    _assert_ev(ours, np.load(tmp_path / "model1_to_model2_ev.npy")[:q], (c["kind"], F.shape, F2.shape))

@@ -7,6 +7,7 @@ import json
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -370,3 +371,37 @@ def test_attrs_keep_split_and_seed_where_the_halves_are_drawn(sets):
                                                                                  split="slots", reps=2)):
             attrs = decode_attrs(res.attrs)
             assert (attrs["split"], attrs["seed"], attrs["noise_ceiling"]) == ("slots", 4, 1)
+
+
+def test_sweep_table_and_report_show_no_seed_or_split_that_drew_nothing(tmp_path):
+    """The sweep's table and the report's score table give ``seed`` and ``split`` as the entries' attrs do: an
+    empty cell for a score without a ceiling (trial-averaged data, ``noise_ceiling=False``, model-to-model)."""
+    from neuroxr.layouts import features, neural
+    from neuroxr.report.table import score_table
+    from neuroxr.store import StudyStore
+    from neuroxr.sweep import sweep
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(20)]
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("rep", neural(rng.normal(size=(20, 4, 4)), ids, [f"r{j}" for j in range(4)]))
+    st.write_neural("avg", neural(rng.normal(size=(20, 3, 1)), ids, [f"a{j}" for j in range(3)]))
+    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
+    st.write_features("net2", "l1", features(rng.normal(size=(20, 5)), ids))
+    run = dict(client="serial", progress=False, layers=["l1"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tables = [sweep(st, directions=["forward"], neural=["rep", "avg"], models=["net"], reps=2, seed=5, **run).table,
+                  sweep(st, directions=["forward"], neural=["rep"], models=["net"], reps=2, noise_ceiling=False, seed=5,
+                        inference={"bootstrap": 3}, **run).table,
+                  sweep(st, directions=["model_to_model"], models=["net", "net2"], **run).table]
+    rows = pd.concat(tables, ignore_index=True)
+    assert any(t == "rep" and nc is None for t, nc in zip(rows["target"], rows["noise_ceiling"]))  # one drew its halves
+    for _, row in rows.iterrows():
+        ceiling = row["target"] == "rep" and row["noise_ceiling"] is None
+        assert (row["seed"] == 5 if ceiling else pd.isna(row["seed"])), row.to_dict()
+        assert (row["split"] == "valid" if ceiling else row["split"] is None or pd.isna(row["split"])), row.to_dict()
+    report = score_table(st)[0]
+    for _, row in report.iterrows():
+        attrs = st.read_dataset(row["path"]).attrs
+        assert ("seed" in attrs) == (not pd.isna(row["seed"])), (row.to_dict(), dict(attrs))

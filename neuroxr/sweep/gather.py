@@ -301,7 +301,7 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     cols = list(Entry("x", "x", "x").labels()) + (list(TIME_COLUMNS) if timed else [])
     table = pd.DataFrame(rows, columns=cols + ["key", "path", "n_targets", "n_excluded_stimuli", "median_ev", "mean_ev",
                                                *PARAM_COLUMNS])
-    table = as_counts(table, ["n_excluded_stimuli"])
+    table = as_counts(table, ["n_excluded_stimuli", "seed"])  # a seed that drew nothing: an empty cell
     target_table = (pd.concat(trows, ignore_index=True) if trows else pd.DataFrame(columns=cols + ["target_kind", "target_id", "ev", "ev_sd", "r", "included"]))
     return _with_shared_params(_dataset(store, entries, loaded), provs), table, target_table
 
@@ -325,6 +325,8 @@ def _rows(e: Entry, path: str | None, ds: xr.Dataset, prov: Mapping[str, Any], w
     r_t = nanmean(np.asarray(ds["r"].transpose(tdim, "rep").values, dtype=float), axis=1) if "r" in ds else np.full(len(ev_t), np.nan)
     labels = {**e.labels(), **when}
     params = {k: _plain(prov.get(k)) for k in PARAM_COLUMNS}
+    for k in ("seed", "split"):  # what drew nothing (no ceiling, no max_n) the score's attrs leave out, as the report
+        params[k] = params[k] if k in ds.attrs else None
     params["reps"] = int(ev.shape[1]) if params["reps"] is None else params["reps"]
     rows.append({**labels, "key": e.key, "path": path, **included_summary(ev_t, inc),
                  **excluded_counts(ds.attrs, ["n_excluded_stimuli"], time_bin), **params})

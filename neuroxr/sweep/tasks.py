@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from ..store import StudyStore
 
 __all__ = ["GRAM_SPREAD_BYTES", "GRAM_SPREAD_FRACTION", "entry_params", "entry_lookup", "entry_task",
-           "gram_task", "layer_size", "needs_gram_task", "peak_rss_mb", "score_takes_seed", "spread_gram"]
+           "gram_task", "layer_size", "needs_gram_task", "peak_rss_mb", "score_takes_seed", "spread_gram",
+           "trial_averaged"]
 
 
 _FAIL_ENV = "NEUROXR_SWEEP_FAIL"

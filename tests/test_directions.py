@@ -42,8 +42,10 @@ def problem():
 def seeded_reverse_pred(monkeypatch):
     """The parity protocol: reverse_pred's unseeded default_rng() returns one seeded Generator."""
 
+    make = np.random.default_rng  # numpy's own: a second seed() must not get the first's Generator back
+
     def seed(s):
-        gen = np.random.default_rng(s)
+        gen = make(s)
         monkeypatch.setattr(rp_cm.np.random, "default_rng", lambda *a, **k: gen)
 
     return seed

@@ -405,3 +405,36 @@ def test_sweep_table_and_report_show_no_seed_or_split_that_drew_nothing(tmp_path
     for _, row in report.iterrows():
         attrs = st.read_dataset(row["path"]).attrs
         assert ("seed" in attrs) == (not pd.isna(row["seed"])), (row.to_dict(), dict(attrs))
+
+
+def test_sweep_dataset_shares_seed_and_split_only_where_every_entry_drew_with_them(tmp_path):
+    """The sweep's dataset attrs name ``seed`` / ``split`` as shared only where every entry's attrs have them with one
+    value (as its table and the entries' attrs): a sweep whose scores drew nothing with them showed ``seed`` 0."""
+    from neuroxr.attrs import decode_attrs
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+    from neuroxr.sweep import sweep
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(20)]
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("rep", neural(rng.normal(size=(20, 4, 4)), ids, [f"r{j}" for j in range(4)]))
+    st.write_neural("avg", neural(rng.normal(size=(20, 3, 1)), ids, [f"a{j}" for j in range(3)]))
+    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
+    st.write_features("net2", "l1", features(rng.normal(size=(20, 5)), ids))
+    run = dict(client="serial", progress=False, layers=["l1"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = [sweep(st, directions=["model_to_model"], models=["net", "net2"], **run),
+                   sweep(st, directions=["forward"], neural=["rep", "avg"], models=["net"], reps=2, seed=5, **run),
+                   sweep(st, directions=["forward"], neural=["rep"], models=["net"], reps=2, seed=5, **run)]
+    seen = set()
+    for res in results:
+        got = decode_attrs(res.dataset.attrs)
+        entries = [decode_attrs(st.read_dataset(p).attrs) for p in res.table["path"]]
+        for k in ("seed", "split"):
+            values = {json.dumps(a.get(k, "absent")) for a in entries}
+            want = json.loads(values.pop()) if len(values) == 1 else "absent"
+            assert got.get(k, "absent") == want, (k, got, entries)
+            seen.add((k, want == "absent"))
+    assert seen == {("seed", True), ("seed", False), ("split", True), ("split", False)}  # both cases met

@@ -272,12 +272,14 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
         - ``model_to_model_ev`` (model, layer, target_model, target_layer): median over target units.
 
         Variables of directions that the sweep did not score are absent.
-        Attrs: ``store`` and the parameters every entry read shares (``reps``, ``seed``, ...;
+        Attrs: ``store`` and the parameters every entry read shares (``reps``, ``seed``, ...; ``seed`` and
+        ``split`` only where every entry's attrs have them;
         :func:`neuroxr.attrs.decode_attrs` decodes those held as JSON).
     table : pandas.DataFrame
         One row per entry: labels, ``key``, ``path``, ``n_targets``, ``n_excluded_stimuli``,
         ``median_ev``, ``mean_ev`` (over the included targets) and the parameters
-        :data:`PARAM_COLUMNS` from the entry's provenance (None where an entry lacks one).
+        :data:`PARAM_COLUMNS` from the entry's provenance (None where an entry lacks one; ``seed`` and ``split``
+        only where the entry's attrs have them, ``seed`` an ``Int64`` column).
         ``n_excluded_stimuli`` is the entry's attr (the stimuli on which no target has the valid
         trials its score needs; a time-resolved entry's row: that bin's count), an ``Int64`` column
         empty for entries written before the count existed.
@@ -292,6 +294,9 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
         if ds_all is None:
             continue
         prov = _params(ds_all)  # decoded once per entry: its rows and the shared attrs
+        for k in ("seed", "split"):  # what drew nothing (no ceiling, no max_n) the score's attrs leave out, as the report
+            if k not in ds_all.attrs:
+                prov.pop(k, None)
         provs.append(prov)
         if "time_bin" not in ds_all.dims:
             loaded.append((e, ds_all))
@@ -324,9 +329,7 @@ def _rows(e: Entry, path: str | None, ds: xr.Dataset, prov: Mapping[str, Any], w
     inc = _included(ds, tdim)
     r_t = nanmean(np.asarray(ds["r"].transpose(tdim, "rep").values, dtype=float), axis=1) if "r" in ds else np.full(len(ev_t), np.nan)
     labels = {**e.labels(), **when}
-    params = {k: _plain(prov.get(k)) for k in PARAM_COLUMNS}
-    for k in ("seed", "split"):  # what drew nothing (no ceiling, no max_n) the score's attrs leave out, as the report
-        params[k] = params[k] if k in ds.attrs else None
+    params = {k: _plain(prov.get(k)) for k in PARAM_COLUMNS}  # seed, split: only where the score drew with them (gather)
     params["reps"] = int(ev.shape[1]) if params["reps"] is None else params["reps"]
     rows.append({**labels, "key": e.key, "path": path, **included_summary(ev_t, inc),
                  **excluded_counts(ds.attrs, ["n_excluded_stimuli"], time_bin), **params})

@@ -56,7 +56,8 @@ def study(s3_server, tmp_path_factory):
 
 def _run(argv, log, monkeypatch):
     """``(exit code, requests)`` of one command, run as in a new process (no inventory shard known)."""
-    monkeypatch.setattr(inventory, "_KNOWN", {}, raising=False)
+    monkeypatch.setattr(inventory, "_KNOWN", type(inventory._KNOWN)())
+    monkeypatch.setattr(inventory, "_known_bytes", 0)
     n = len(log.requests)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -138,3 +139,30 @@ def test_a_path_given_to_sweep_or_write_report_is_opened_once(tmp_path, monkeypa
         else:
             write_report(path, tmp_path / "out", format="md", reliability=False, n_boot=20)
     assert opened == [("a" if call == "sweep" else "r", True)], opened
+
+
+def test_the_shards_kept_are_bounded_by_their_bytes(s3_server, monkeypatch):
+    """A process reading many stores keeps at most ``KNOWN_BYTES`` of their shards, the least recently used dropped
+    first (it kept every store's shards for its life); a dropped shard is fetched again, the same document."""
+    options, log = s3_server
+    monkeypatch.setattr(inventory, "_KNOWN", type(inventory._KNOWN)())
+    monkeypatch.setattr(inventory, "_known_bytes", 0)
+    stores = []
+    for _ in range(3):
+        st = StudyStore(f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr", storage_options=options)
+        st.write_neural("mA", neural(np.zeros((4, 2, 2)), list("abcd")))
+        stores.append((st, inventory.read(st._zstore)))
+    sizes = [v[2] for v in inventory._KNOWN.values()]
+    assert inventory._known_bytes == sum(sizes) and len(sizes) >= 6
+    monkeypatch.setattr(inventory, "KNOWN_BYTES", sum(sizes) - 1)  # one shard too many
+    first = inventory.read(stores[0][0]._zstore)  # from memory (a lower bound drops nothing until the next keep)
+    n = len(log.requests)
+    st, docs = stores[1]
+    assert inventory.read(st._zstore) == docs  # from memory: the listing alone
+    assert len(log.requests) - n == 1
+    inventory._remember(st._zstore, "x.json", b"{}")  # a keep past the bound drops the least recently used
+    assert inventory._known_bytes <= inventory.KNOWN_BYTES == sum(sizes) - 1
+    assert len(inventory._KNOWN) == len(sizes)  # one in, one out: the third store's first shard, used least recently
+    n = len(log.requests)
+    assert inventory.read(stores[2][0]._zstore) == stores[2][1]  # its oldest shard went: fetched again, the same
+    assert len(log.requests) - n == 2 and first == stores[0][1]

@@ -38,6 +38,7 @@ Every read lists the shards afresh. On S3 the listing gives each shard's ETag, t
 plain upload: a shard this process read or wrote with those very bytes (:data:`_KNOWN`, checked against
 the MD5 before it is kept) is taken from memory, any other is fetched, so a rewrite (new bytes, new ETag)
 is always read and a call that lists the inventory several times fetches only the shards changed since.
+At most :data:`KNOWN_BYTES` (64 MiB) of shards are kept, the least recently used dropped first.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -72,9 +74,26 @@ STATES = ("pending", "complete", "deleted")
 _HOST = socket.gethostname().replace("~", "-").replace("/", "-")
 _LOCK = threading.Lock()
 _SHARDS: dict[str, Shard] = {}
-#: shard documents of S3 stores by ((file system, root), key): (MD5 of their bytes, document); read-only
-_KNOWN: dict[tuple[tuple[Any, str], str], tuple[str, dict[str, Any]]] = {}
+#: shard documents of S3 stores by ((file system, root), key): (MD5 of their bytes, document, their size);
+#: read-only; least recently used dropped first past :data:`KNOWN_BYTES` of shard bytes in all
+_KNOWN: OrderedDict[tuple[tuple[Any, str], str], tuple[str, dict[str, Any], int]] = OrderedDict()
 _KNOWN_LOCK = threading.Lock()
+#: bound on the bytes of the shards kept in :data:`_KNOWN` (a process reading many stores keeps the latest)
+KNOWN_BYTES = 64 * 2**20
+_known_bytes = 0
+
+
+def _keep(entry: tuple[tuple[Any, str], str], value: tuple[str, dict[str, Any], int] | None) -> None:
+    """Put (``value``) or drop (``None``) one kept shard, then drop the least recently used past the bound
+    (call under :data:`_KNOWN_LOCK`)."""
+    global _known_bytes
+    old = _KNOWN.pop(entry, None)
+    _known_bytes -= old[2] if old is not None else 0
+    if value is not None:
+        _KNOWN[entry] = value
+        _known_bytes += value[2]
+    while _known_bytes > KNOWN_BYTES and _KNOWN:
+        _known_bytes -= _KNOWN.popitem(last=False)[1][2]
 
 
 def _set(zstore: Any, key: str, data: bytes) -> None:
@@ -163,7 +182,7 @@ def _remember(zstore: Any, key: str, data: bytes, doc: dict[str, Any] | None = N
     where = _where(zstore)
     if where is not None:
         with _KNOWN_LOCK:
-            _KNOWN[where, key] = (hashlib.md5(data).hexdigest(), json.loads(data) if doc is None else doc)
+            _keep((where, key), (hashlib.md5(data).hexdigest(), json.loads(data) if doc is None else doc, len(data)))
 
 
 def read(zstore: Any) -> dict[str, dict[str, Any]] | None:
@@ -185,11 +204,12 @@ def read(zstore: Any) -> dict[str, dict[str, Any]] | None:
     if where is not None:
         with _KNOWN_LOCK:
             for gone in [k for k in _KNOWN if k[0] == where and k[1] not in names]:  # folded or rebuilt away
-                del _KNOWN[gone]
+                _keep(gone, None)
             for k in names:
                 known = _KNOWN.get((where, k))
                 if known is not None and tags is not None and tags.get(k) == known[0]:
                     kept[k] = known[1]
+                    _KNOWN.move_to_end((where, k))
     if not names:
         return None
     from zarr.core.buffer import default_buffer_prototype

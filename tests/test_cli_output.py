@@ -359,3 +359,28 @@ def test_info_lists_an_unfinished_entry_the_inventory_does_not_know(runner, stor
     res = runner.invoke(main, ["info", store.url])
     assert f"Incomplete entries (1)\n  {path}  (write did not finish" in res.stdout
     assert any(p.startswith(f"{path}: complete: the entry's write did not finish") for p in validate_store(store.url))
+
+
+def test_ctrl_c_marks_its_line_said_before_printing_it(runner, store, monkeypatch):
+    """The handler records the line as said before it prints it: a second Ctrl-C while it prints (the process's
+    own handlers already back) ends the process without a second line (``_signals._end``)."""
+    import neuroxr.cli._common as common
+    import neuroxr.cli.info
+    from neuroxr import _signals
+
+    def interrupt(*_a, **_k):
+        raise KeyboardInterrupt
+
+    seen = []
+    echo = common.click.echo
+
+    def recording(message=None, *a, **k):
+        seen.append((str(message), _signals._said))
+        return echo(message, *a, **k)
+
+    monkeypatch.setattr(_signals, "_said", False)
+    monkeypatch.setattr(neuroxr.cli.info, "store_summary", interrupt)
+    monkeypatch.setattr(common.click, "echo", recording)
+    res = runner.invoke(main, ["info", store.url])
+    assert res.exit_code == 130
+    assert [said for message, said in seen if message.startswith("Interrupted (Ctrl-C)")] == [True]

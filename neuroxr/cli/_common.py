@@ -126,8 +126,8 @@ def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], 
             raise
         atexit.register(logging.disable, logging.CRITICAL)  # no log line of a library closing at exit (Dask) follows it
         term = isinstance(exc, Terminated)  # SIGTERM: the same, with its name and status (128 + 15)
+        said()  # first: a second signal from here on, while the process ends, prints no second line (_signals._end)
         click.echo(interrupted_line(term), err=True)
-        said()  # a second signal while the process ends: no second line (_signals._end)
         raise click.exceptions.Exit(TERMINATED if term else INTERRUPTED) from None
     except BrokenPipeError:  # the reader of stdout left (`neuroxr info STORE | head`): stop quietly, as Unix tools do
         if not top:

@@ -643,12 +643,15 @@ def test_a_request_beyond_any_array_size_is_said_as_out_of_memory(runner, geomet
 def _interrupted(argv, sig, after, delay=0.0):
     """Run ``argv`` (the command, under ``python -X importtime``), send ``sig`` once the import of the module ``after``
     has ended (plus ``delay`` seconds); return its exit status and stderr without the import times."""
+    import signal
     import subprocess
     import sys
     import time
 
+    # the command as a terminal starts it: SIGINT at its default, also where this run inherited it ignored (a job
+    # started with `&` by a non-interactive shell), which the command keeps ignored, as a shell asks
     proc = subprocess.Popen([sys.executable, "-X", "importtime", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in proc.stderr:  # "import time: self | cumulative | <module>" as each import ends
         seen.append(line)
@@ -714,7 +717,9 @@ def test_a_command_raises_an_interrupt_where_the_process_ended_itself(runner, mo
     seen = []
     monkeypatch.setattr(_signals, "started_as_command", lambda argv=None: True)
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    try:
+    try:  # Python's own handlers, as a process started from a terminal has them (this run's may be ignored: `&`)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _signals.install_early()
         assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (_signals._end, _signals._end)
         with _signals.interrupts():

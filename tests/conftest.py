@@ -133,6 +133,23 @@ def time_sets(seed=0, n=40, p=8, ka=5, kb=4, T=3):
     return F, A, B
 
 
+# --- seed fixtures
+def seed_study(path):
+    """A StudyStore at ``path`` with 20 stimuli: neural set 'rep' (4 repeats: its ceiling draws halves), trial-averaged
+    'avg' (1 repeat: none drawn), layers net.l1 and net2.l1 (when a score's seed draws anything)."""
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(20)]
+    st = StudyStore(path)
+    st.write_neural("rep", neural(rng.normal(size=(20, 4, 4)), ids, [f"r{j}" for j in range(4)]))
+    st.write_neural("avg", neural(rng.normal(size=(20, 3, 1)), ids, [f"a{j}" for j in range(3)]))
+    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
+    st.write_features("net2", "l1", features(rng.normal(size=(20, 5)), ids))
+    return st
+
+
 # --- objstore fixtures
 class _RequestLog:
     """WSGI middleware recording ``(method, path, query)`` of every request a moto server answers."""

@@ -376,18 +376,12 @@ def test_attrs_keep_split_and_seed_where_the_halves_are_drawn(sets):
 def test_sweep_table_and_report_show_no_seed_or_split_that_drew_nothing(tmp_path):
     """The sweep's table and the report's score table give ``seed`` and ``split`` as the entries' attrs do: an
     empty cell for a score without a ceiling (trial-averaged data, ``noise_ceiling=False``, model-to-model)."""
-    from neuroxr.layouts import features, neural
+    from conftest import seed_study
+
     from neuroxr.report.table import score_table
-    from neuroxr.store import StudyStore
     from neuroxr.sweep import sweep
 
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(20)]
-    st = StudyStore(tmp_path / "s.zarr")
-    st.write_neural("rep", neural(rng.normal(size=(20, 4, 4)), ids, [f"r{j}" for j in range(4)]))
-    st.write_neural("avg", neural(rng.normal(size=(20, 3, 1)), ids, [f"a{j}" for j in range(3)]))
-    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
-    st.write_features("net2", "l1", features(rng.normal(size=(20, 5)), ids))
+    st = seed_study(tmp_path / "s.zarr")
     run = dict(client="serial", progress=False, layers=["l1"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -410,18 +404,12 @@ def test_sweep_table_and_report_show_no_seed_or_split_that_drew_nothing(tmp_path
 def test_sweep_dataset_shares_seed_and_split_only_where_every_entry_drew_with_them(tmp_path):
     """The sweep's dataset attrs name ``seed`` / ``split`` as shared only where every entry's attrs have them with one
     value (as its table and the entries' attrs): a sweep whose scores drew nothing with them showed ``seed`` 0."""
+    from conftest import seed_study
+
     from neuroxr.attrs import decode_attrs
-    from neuroxr.layouts import features, neural
-    from neuroxr.store import StudyStore
     from neuroxr.sweep import sweep
 
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(20)]
-    st = StudyStore(tmp_path / "s.zarr")
-    st.write_neural("rep", neural(rng.normal(size=(20, 4, 4)), ids, [f"r{j}" for j in range(4)]))
-    st.write_neural("avg", neural(rng.normal(size=(20, 3, 1)), ids, [f"a{j}" for j in range(3)]))
-    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
-    st.write_features("net2", "l1", features(rng.normal(size=(20, 5)), ids))
+    st = seed_study(tmp_path / "s.zarr")
     run = dict(client="serial", progress=False, layers=["l1"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

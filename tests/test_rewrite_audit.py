@@ -154,6 +154,15 @@ def _compute_or_error(store, kind, source, target, params):
             return None, type(exc)
 
 
+def _assert_computed_again(st, cases, first, fresh_store, computed=True):
+    """Each case's entry in ``st`` is another path than ``first``'s (``computed``: computed anew) and equals the
+    entry of ``fresh_store``, a new store of the new data."""
+    for (k, s, t, p), old in zip(cases, first):
+        again, fresh = _compute_or_error(st, k, s, t, p)[0], _compute_or_error(fresh_store, k, s, t, p)[0]
+        assert (again.computed or not computed) and again.path != old
+        assert_same_entry(again.dataset, fresh.dataset, k)
+
+
 def assert_same_entry(got: xr.Dataset, want: xr.Dataset, what: str) -> None:
     """Every variable and coordinate of two entries equal (NaN where NaN)."""
     assert sorted(got.data_vars) == sorted(want.data_vars), what
@@ -424,11 +433,7 @@ def test_a_set_copied_in_by_hand_from_another_store_makes_the_entries_stale(tmp_
     st = nx.open_store(tmp_path / "s.zarr")
     assert [lookup(st, k, s, t, params=p) for k, s, t, p in cases] == [None] * 3
     assert not list_entries(st).set_index("path").loc[first].current.any()
-    fresh_store = _new_store(tmp_path / "fresh.zarr", new)
-    for (k, s, t, p), old in zip(cases, first):
-        again, fresh = _compute_or_error(st, k, s, t, p)[0], _compute_or_error(fresh_store, k, s, t, p)[0]
-        assert again.computed and again.path != old
-        assert_same_entry(again.dataset, fresh.dataset, k)
+    _assert_computed_again(st, cases, first, _new_store(tmp_path / "fresh.zarr", new))
 
 
 @pytest.mark.parametrize("how", ["cached", "open handle"])
@@ -444,11 +449,7 @@ def test_a_store_opened_before_another_handle_rewrites_finds_nothing_stale(tmp_p
     new = _rewrite(nx.open_store(tmp_path / "s.zarr"), sets, "net.l1", "values")
     assert [lookup(mine, k, s, t, params=p) for k, s, t, p in cases] == [None] * 3
     assert not list_entries(mine).set_index("path").reindex(first).current.fillna(False).astype(bool).any()
-    fresh_store = _new_store(tmp_path / "fresh.zarr", new)
-    for (k, s, t, p), old in zip(cases, first):
-        again, fresh = _compute_or_error(mine, k, s, t, p)[0], _compute_or_error(fresh_store, k, s, t, p)[0]
-        assert again.path != old
-        assert_same_entry(again.dataset, fresh.dataset, k)
+    _assert_computed_again(mine, cases, first, _new_store(tmp_path / "fresh.zarr", new), computed=False)
 
 
 @pytest.mark.slow
@@ -473,11 +474,7 @@ def test_an_object_store_rewritten_by_another_handle_finds_nothing_stale(s3_serv
     new = _rewrite(other, _rewrite(other, sets, "net.l1", "values"), "mA", "same")
     assert [lookup(mine, k, s, t, params=p) for k, s, t, p in cases] == [None] * 3
     assert not list_entries(mine).set_index("path").loc[first].current.any()
-    fresh_store = _new_store(tmp_path / "fresh.zarr", new)
-    for (k, s, t, p), old in zip(cases, first):
-        again, fresh = _compute_or_error(mine, k, s, t, p)[0], _compute_or_error(fresh_store, k, s, t, p)[0]
-        assert again.computed and again.path != old
-        assert_same_entry(again.dataset, fresh.dataset, k)
+    _assert_computed_again(mine, cases, first, _new_store(tmp_path / "fresh.zarr", new))
 
 
 # ------------------------------------------------------------------ a resumed sweep and the report

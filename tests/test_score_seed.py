@@ -6,30 +6,15 @@ from __future__ import annotations
 import json
 import warnings
 
-import numpy as np
 import pytest
+from conftest import seed_study
 
 SEED = 5
 
 
-def _study(path):
-    """20 stimuli: neural set 'rep' (4 repeats), trial-averaged 'avg' (1 repeat), layers net.l1 and net2.l1."""
-    from neuroxr.layouts import features, neural
-    from neuroxr.store import StudyStore
-
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(20)]
-    st = StudyStore(path)
-    st.write_neural("rep", neural(rng.normal(size=(20, 4, 4)), ids, [f"r{j}" for j in range(4)]))
-    st.write_neural("avg", neural(rng.normal(size=(20, 3, 1)), ids, [f"a{j}" for j in range(3)]))
-    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids))
-    st.write_features("net2", "l1", features(rng.normal(size=(20, 5)), ids))
-    return st
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return _study(tmp_path_factory.mktemp("seed") / "s.zarr")
+    return seed_study(tmp_path_factory.mktemp("seed") / "s.zarr")
 
 
 #: (case, the sweep's arguments, the command line's options, (source, target) -> whether the score takes the seed)
@@ -131,7 +116,7 @@ def test_command_line_opens_the_store_once(tmp_path, runner, monkeypatch, args):
     import neuroxr.cli.score as cli_score
     from neuroxr.cli import main
 
-    st = _study(tmp_path / "s.zarr")
+    st = seed_study(tmp_path / "s.zarr")
     opened = []
     real = cli_score.open_store_or_fail
     monkeypatch.setattr(cli_score, "open_store_or_fail", lambda url, mode="r": opened.append(mode) or real(url, mode))

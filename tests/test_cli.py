@@ -505,7 +505,7 @@ def test_cli_errors_are_messages(runner, geometry_study, tmp_path):
 
 
 def test_direction_help_defaults_are_the_kinds():
-    from neuroxr.cli.score import _DIRECTION_DEFAULTS, _MODEL_TO_MODEL_DEFAULTS
+    from neuroxr.cli._score_flags import _DIRECTION_DEFAULTS, _MODEL_TO_MODEL_DEFAULTS
     from neuroxr.entries import KINDS
 
     for kind in ("forward", "reverse", "inter_animal", "model_to_model"):

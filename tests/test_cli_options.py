@@ -54,7 +54,7 @@ def test_metric_backend_reaches_the_computation(runner, geometry_study, monkeypa
 
 def test_bootstrap_option_defaults_are_the_kinds():
     """The defaults the help gives for --level, --boot-method and --boot-over are the bootstrap kinds'."""
-    from neuroxr.cli.score import _BIAS_BOOT_DEFAULT, _BOOT_DEFAULTS
+    from neuroxr.cli._score_flags import _BIAS_BOOT_DEFAULT, _BOOT_DEFAULTS
     from neuroxr.entries import KINDS
 
     for kind in ("forward", "reverse", "inter_animal", "model_to_model"):

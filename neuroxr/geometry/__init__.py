@@ -11,7 +11,8 @@ in ``attrs``, and never touch a study store:
   stacks of RDMs; :mod:`~neuroxr.geometry.rdm_ceiling`: noise ceilings;
 - :mod:`~neuroxr.geometry.rsa`: classical RSA, encoding RSA, encoding regression;
 - :mod:`~neuroxr.geometry.cka`, :mod:`~neuroxr.geometry.dimensionality`;
-- :mod:`~neuroxr.geometry.shape`: :class:`LinearMetric`, pairwise distances, Procrustes average;
+- :mod:`~neuroxr.geometry.shape`: pairwise distances, Procrustes average;
+  :mod:`~neuroxr.geometry.shape_metric`: :class:`LinearMetric`;
 - :mod:`~neuroxr.geometry.cluster`: Procrustes k-means, hierarchical clusters and MDS of a cohort;
 - :mod:`~neuroxr.geometry.relative`: relative representations (similarities to anchors).
 

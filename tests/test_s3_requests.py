@@ -23,8 +23,10 @@ from neuroxr.layouts import features, neural
 from neuroxr.store import StudyStore
 
 #: requests of each read-back command (every entry already stored); before: cka 52, forward 63, sweep 36,
-#: report 145 (each read every inventory shard at each of its listings)
-BOUNDS = {"cka": 38, "forward": 53, "sweep": 30, "report": 135}
+#: report 145 (each read every inventory shard at each of its listings); then cka 38, forward 53, sweep 30,
+#: report 135 (a store that is not cached read the inventory and the documents again at each call nested in
+#: one command, and a cached twin read the root document and listed the rewrite journals again)
+BOUNDS = {"cka": 24, "forward": 43, "sweep": 27, "report": 134}
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +168,17 @@ def test_the_shards_kept_are_bounded_by_their_bytes(s3_server, monkeypatch):
     n = len(log.requests)
     assert inventory.read(stores[2][0]._zstore) == stores[2][1]  # its oldest shard went: fetched again, the same
     assert len(log.requests) - n == 2 and first == stores[0][1]
+
+
+def test_a_cached_twin_is_made_without_a_request(s3_server):
+    """``cached()`` makes its twin from the open object: the store is not opened again (a writable open read the root
+    document and listed the rewrite journals and kept copies: three requests), and the twin reads and writes."""
+    options, log = s3_server
+    st = StudyStore(f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr", storage_options=options)
+    st.write_neural("mA", neural(np.zeros((4, 2, 2)), list("abcd")))
+    n = len(log.requests)
+    twin = st.cached()
+    assert len(log.requests) == n and twin is not st and twin._cache and twin._docs == {}
+    assert (twin.url, twin.mode, twin.storage_options) == (st.url, st.mode, st.storage_options)
+    twin.write_neural("mB", neural(np.ones((4, 2, 2)), list("abcd")))
+    assert twin.neural_sets() == st.neural_sets() == ["mA", "mB"] and twin.token("neural/mB") == st.token("neural/mB")

@@ -37,6 +37,7 @@ class Listing:
     _doc_lock: Any
     _index: dict[str, dict[str, Any]] | None
     _cache: bool
+    _calls: int
     _id: str
     mode: str
     url: str
@@ -80,8 +81,8 @@ class Listing:
         except OSError:
             return None
         index = _inv.merge(docs.values())
-        if self._cache:
-            with self._doc_lock:
+        with self._doc_lock:
+            if self._cache or self._calls:  # kept: a cached store's, or any store's for the call that reads it
                 self._index = dict(index)
         return index
 
@@ -141,17 +142,18 @@ class Listing:
         return counts.get("", 0) + sum(counts.get("/".join(parts[:i]), 0) for i in range(1, len(parts) + 1))
 
     def _keep_doc(self, path: str, doc: Any, epoch: int | None = None) -> None:
-        """Keep ``doc``, the metadata document of ``path`` as just read, in the document cache (``cache=True``):
+        """Keep ``doc``, the metadata document of ``path`` as just read, in the document cache (``cache=True``,
+        or during an outermost call of any store, :meth:`~neuroxr.store.StudyStore.session`):
         the one rule of every read that fills it. Only a complete group's document is kept (one still being
         written changes), and nothing below ``.neuroxr/`` (staging groups, kept copies). Kept until the next
         outermost call (:meth:`~neuroxr.store.StudyStore.session`) or a write of ``path`` by this object; its
         version token names the copy it describes, which the readers' other caches and checks are keyed by.
         ``epoch``: :meth:`_epoch_of` ``path`` before the read; a change this object made there since
         (another thread's write) leaves the document out, as it may be the copy from before that write."""
-        if (self._cache and isinstance(doc, dict) and doc.get("node_type") == "group" and path.split("/")[0] != ".neuroxr"
+        if (isinstance(doc, dict) and doc.get("node_type") == "group" and path.split("/")[0] != ".neuroxr"
                 and (doc.get("attributes") or {}).get(COMPLETE_ATTR, False)):
-            with self._doc_lock:
-                if epoch is None or epoch == self._epoch_of(path):
+            with self._doc_lock:  # a store that is not cached keeps it for the call (session) running, if one is
+                if (self._cache or self._calls) and (epoch is None or epoch == self._epoch_of(path)):
                     self._docs[path] = doc
 
     def _confirmed(self, paths: list[str], unreadable: set[str] | None = None) -> dict[str, dict[str, Any] | None]:

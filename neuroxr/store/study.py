@@ -88,7 +88,8 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         version token. Its own writes update the cache; writes of *other* processes to groups it
         already read are not seen within one call: each outermost call (``compute``, ``lookup``,
         ``sweep``) starts from fresh documents (:meth:`session`). Sweeps run on a held twin
-        (:meth:`cached`, :meth:`hold`): the sets do not change during a sweep.
+        (:meth:`cached`, :meth:`hold`): the sets do not change during a sweep. Without it, the documents
+        and the inventory are kept for one outermost call only (:meth:`session`).
     cache_bytes : int, optional
         With ``cache``, the most bytes of small groups kept in memory (default 256 MiB); the least
         recently used go first. Refused without ``cache``; :meth:`cached` twins keep it.
@@ -117,30 +118,13 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         self.url = os.fspath(url)
         self.mode = mode
         self.storage_options = dict(storage_options or {})
-        self._cache = bool(cache)
         if cache_bytes is not None and (not cache or isinstance(cache_bytes, bool) or not isinstance(cache_bytes, numbers.Integral)
                                         or cache_bytes < 0):
             raise ParameterError(f"StudyStore: cache_bytes bounds the cache of cache=True: pass a number of bytes (an int >= 0) "
                                  f"with cache=True, or leave it out; got {shown(cache_bytes)} with cache={shown(cache)}.")
         self._cache_bytes = None if cache_bytes is None else int(cache_bytes)
-        self._held, self._calls = False, 0  # see hold() and session()
-        self._session_lock = threading.Lock()  # threads sharing this object: one count of calls
-        self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache)
-        self._doc_epochs: dict[str, int] = {}  # path -> changes this object made there (Listing._keep_doc)
-        self._doc_lock = threading.Lock()  # the epoch and the documents change together
-        self._known: set[str] = set()  # groups known to exist (object stores: require_group)
-        self._index: dict[str, dict[str, Any]] | None = None  # merged inventory (cache)
-        self._checked: dict[tuple[str, str], Any] = {}  # damage found per (path, token) (cache)
-        # small groups in memory by (path, version token) (cache)
-        self._data = batch.GroupCache((_DATA_CACHE_BYTES if cache_bytes is None else int(cache_bytes)) if cache else 0)
-        self._root_group: zarr.Group | None = None
+        self._setup(cache)
         self._local = local_root(self.url)
-        self._staged: dict[str, str] = {}  # staging URL -> staging id, between begin_write and commit_write
-        # object stores: entry URL -> (path, id of its kept previous copy or None), between begin_write and commit
-        self._rewriting: dict[str, tuple[str, str | None]] = {}
-        # (thread, entry path) -> its staged group, during commit_write: threads sharing this object and
-        # writing one entry each mark their own copy
-        self._committing: dict[tuple[int, str], zarr.Group] = {}
         if self._local is not None and os.path.exists(self._local) and not os.path.isdir(self._local):
             raise StoreError(f"no study store at {self.url!r} (it is a file, not a store folder); pass the store's folder.")
         if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):
@@ -207,6 +191,27 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
             except OSError:  # e.g. credentials that only read: the journals stay for a writer that can
                 pass
 
+    def _setup(self, cache: bool) -> None:
+        """The caches and write records of a newly made object (``url``, ``mode`` and ``_cache_bytes`` set)."""
+        self._cache = bool(cache)
+        self._held, self._calls = False, 0  # see hold() and session()
+        self._session_lock = threading.Lock()  # threads sharing this object: one count of calls
+        self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache; or one call)
+        self._doc_epochs: dict[str, int] = {}  # path -> changes this object made there (Listing._keep_doc)
+        self._doc_lock = threading.Lock()  # the epoch and the documents change together
+        self._known: set[str] = set()  # groups known to exist (object stores: require_group)
+        self._index: dict[str, dict[str, Any]] | None = None  # merged inventory (cache; or one call)
+        self._checked: dict[tuple[str, str], Any] = {}  # damage found per (path, token) (cache)
+        # small groups in memory by (path, version token) (cache)
+        self._data = batch.GroupCache((_DATA_CACHE_BYTES if self._cache_bytes is None else self._cache_bytes) if cache else 0)
+        self._root_group: zarr.Group | None = None
+        self._staged: dict[str, str] = {}  # staging URL -> staging id, between begin_write and commit_write
+        # object stores: entry URL -> (path, id of its kept previous copy or None), between begin_write and commit
+        self._rewriting: dict[str, tuple[str, str | None]] = {}
+        # (thread, entry path) -> its staged group, during commit_write: threads sharing this object and
+        # writing one entry each mark their own copy
+        self._committing: dict[tuple[int, str], zarr.Group] = {}
+
     def _open_root(self) -> zarr.Group:
         """The root group; with ``mode="a"`` made (and stamped with the store version) when absent.
         Another process creating the same store at the same moment is fine: zarr's "already exists"
@@ -245,9 +250,14 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
 
     def cached(self) -> StudyStore:
         """A new twin of this store with ``cache=True`` (same URL, mode, storage options and ``cache_bytes``)
-        and an empty cache: never this object, whose cache may hold documents from earlier calls."""
-        return StudyStore(self.url, mode=self.mode, storage_options=self.storage_options, create=False, cache=True,
-                          cache_bytes=self._cache_bytes)
+        and an empty cache: never this object, whose cache may hold documents from earlier calls. Made from
+        this open object: the store is not opened again (its root document read, interrupted writes recovered)."""
+        twin = object.__new__(type(self))
+        twin.url, twin.mode, twin.storage_options = self.url, self.mode, dict(self.storage_options)
+        twin._cache_bytes = self._cache_bytes
+        twin._setup(True)
+        twin._local, twin._zstore, twin._id, twin._root_group = self._local, self._zstore, self._id, self._root_group
+        return twin
 
     def hold(self) -> StudyStore:
         """Keep this cached store's documents for its whole life (no call starts it afresh, see
@@ -264,7 +274,10 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         The small groups it keeps stay: they are kept by version token, which names one content.
         ``listing`` (:func:`~neuroxr.entries.list_entries`, ``iter_entries``): the inventory is read
         afresh and only the documents it no longer records complete under their token go
-        (:meth:`_recheck_docs`). Any store forgets the parent groups it found (:meth:`_require_group_docs`).
+        (:meth:`_recheck_docs`). A store that is not cached keeps the merged inventory and the documents of
+        complete groups for the outermost call only: read afresh at its start, dropped at its end (its own
+        writes update them, as a cached store's). Any store forgets the parent groups it found
+        (:meth:`_require_group_docs`).
         Thread-safe: threads sharing this object count their calls under one lock, so calls running in
         several threads at once share what they read and the last to end leaves none counted."""
         with self._session_lock:  # threads sharing this object: only the first call of none running clears
@@ -276,12 +289,18 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
                     self._docs.clear()
                     self._checked.clear()
                     self._index = None
+                else:  # a store that is not cached keeps them for one outermost call only
+                    self._index = None
             self._calls += 1
         try:
             yield self
         finally:
             with self._session_lock:
                 self._calls -= 1
+                if not self._calls and not self._cache:  # the call ends: the next reads every document afresh
+                    with self._doc_lock:
+                        self._index = None
+                        self._docs.clear()
 
     def __repr__(self) -> str:
         inv = self.inventory()

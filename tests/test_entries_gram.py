@@ -96,3 +96,35 @@ def test_a_gram_of_a_layer_stored_out_of_canonical_order_is_in_its_order(tmp_pat
     assert permuted.stimulus_id.values.tolist() == [_IDS[i] for i in perm]
     expected = canonical.isel(stimulus=perm, stimulus_=perm)
     assert permuted["K"].values.tobytes() == expected["K"].values.tobytes()
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_a_layer_rewritten_through_begin_write_drops_its_cached_gram(tmp_path, where):
+    """A layer written through ``begin_write``/``commit_write`` (not ``write_features``, not extraction) left its
+    old Gram folder in place, never read again; every rewrite of a layer now drops it, and the next Gram is
+    computed afresh, equal to a new store's."""
+    import uuid
+
+    from neuroxr.store import DATA_VAR
+
+    url = str(tmp_path / "s.zarr") if where == "local" else f"memory://neuroxr-gram-{uuid.uuid4().hex}/s.zarr"
+    store = StudyStore(url)
+    store.write_features("net", "l1", features(np.random.default_rng(0).normal(size=(10, 6)), _IDS))
+    first = compute(store, "gram", "net.l1")
+    assert first.computed and store.listing("cache/gram/net/l1") == [first.path]
+    new = np.random.default_rng(1).normal(size=(10, 6))
+    da = features(new, _IDS).assign_coords(model="net", layer="l1")
+    staging = store.begin_write("features/net/l1")
+    da.rename(None).to_dataset(name=DATA_VAR).to_zarr(staging, mode="w", consolidated=False)
+    store.commit_write("features/net/l1", staging)
+    assert store.listing("cache/gram") == [] and not store.is_complete(first.path)
+    if where == "local":
+        assert not (Path(store.url) / "cache" / "gram" / "net" / "l1").exists()
+    again = compute(store, "gram", "net.l1")
+    fresh = StudyStore(tmp_path / "fresh.zarr")
+    fresh.write_features("net", "l1", features(new, _IDS))
+    expected = compute(fresh, "gram", "net.l1")
+    assert again.computed and again.path != first.path and store.listing("cache/gram") == [again.path]
+    np.testing.assert_allclose(again.dataset["K"].values, expected.dataset["K"].values, rtol=1e-12, atol=1e-12)
+    centred = new - new.mean(axis=0)
+    np.testing.assert_allclose(again.dataset["K"].values, centred @ centred.T, rtol=1e-10, atol=1e-10)

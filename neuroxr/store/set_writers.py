@@ -16,10 +16,9 @@ from ._zarr import DATA_VAR, _check_name, _check_region
 
 
 class SetWriters:
-    """Mixin of :class:`~neuroxr.store.StudyStore` (which provides ``write_dataset`` and ``invalidate``)."""
+    """Mixin of :class:`~neuroxr.store.StudyStore` (which provides ``write_dataset``)."""
 
     write_dataset: Any
-    invalidate: Any
 
     def write_neural(self, name: str, da: xr.DataArray) -> str:
         """Store ``da``, dims (stimulus, neuroid, repeat[, time_bin]), as ``neural/<name>``; returns the entry path."""
@@ -62,8 +61,7 @@ class SetWriters:
         ds = da.rename(None).to_dataset(name=DATA_VAR)
         ds.attrs.update(da.attrs)
         chunks = (da.sizes["stimulus"], max(1, min(int(unit_chunk), da.sizes["unit"])))
-        self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})
-        self.invalidate(f"cache/gram/{model}/{layer}")
+        self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})  # drops the layer's cached Grams
         return path
 
 

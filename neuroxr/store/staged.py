@@ -18,6 +18,13 @@ from ._zarr import COMPLETE_ATTR, TOKEN_ATTR, os_message, read_json, zarr_store
 __all__ = ["StagedWrites"]
 
 
+def _derived(path: str) -> str | None:
+    """The group of entries computed from the set ``path`` that a rewrite of it leaves stale: a feature
+    set's cached Grams, ``cache/gram/<model>/<layer>`` (keyed by the layer's old token, never read again)."""
+    parts = path.split("/")
+    return f"cache/gram/{parts[1]}/{parts[2]}" if len(parts) == 3 and parts[0] == "features" else None
+
+
 def _nested(a: str, b: str) -> bool:
     """Whether the groups ``a`` and ``b`` are one, or one lies below the other."""
     return a == b or b.startswith(a + "/") or a.startswith(b + "/")
@@ -43,6 +50,7 @@ class StagedWrites:
     is_complete: Any
     token: Any
     lock: Any
+    invalidate: Any
 
     #: ``(url, path)`` of object-store deletions interrupted in this process (:meth:`_keep_previous`)
     _unfinished_deletions: set[tuple[str, str]] = set()
@@ -132,6 +140,7 @@ class StagedWrites:
             if not atomic.journal_refers(self._local, path, sid):  # the swap did not begin: drop the copy
                 atomic.discard(self._local, sid)
             raise
+        self._drop_derived(path)
 
     def abort_write(self, staging: str) -> None:
         """Drop the staged group ``staging`` that will not be committed (the entry keeps its previous copy; on fsspec
@@ -197,12 +206,22 @@ class StagedWrites:
         raise exc
 
     def _finish_rewrite(self, url: str) -> None:
-        """Object stores: the new copy at ``url`` is complete: drop the kept previous copy."""
+        """Object stores: the new copy at ``url`` is complete: drop the kept previous copy (and
+        :meth:`_drop_derived`)."""
         path, bid = self._rewriting.pop(url)
         if bid is not None:
             try:
                 previous.drop(self._zstore, path, bid)
             except OSError:  # left for the next writable open, which sees the entry complete and drops it
                 pass
+        self._drop_derived(path)
+
+    def _drop_derived(self, path: str) -> None:
+        """A new complete copy of ``path`` is in place (the last step of every write: :meth:`commit_write`, an
+        object store's batch write): delete the entries computed from the old copy that nothing reads again, a
+        layer's cached Grams (``cache/gram/<model>/<layer>``), whichever writer rewrote the layer."""
+        derived = _derived(path)
+        if derived is not None:
+            self.invalidate(derived)
 
 

@@ -94,7 +94,6 @@ class LayerWriter:
         self.replaces = replaces  # ... and so is one that replaced the copy this overwrite was planned over
         self.lp = lp
         self.path = f"features/{model_name}/{lp.name}"
-        self.gram_path = f"cache/gram/{model_name}/{lp.name}"
         self.reducer = reducer
         self.dtype = np.dtype(lp.dtype)
         self.largest = 0
@@ -192,7 +191,6 @@ class LayerWriter:
             self.group.attrs[IDENTITY_ATTR] = dict(identity)
         url, self.url = self.url, None
         self.store.commit_write(self.path, url, absent=self.absent, replaces=self.replaces)
-        self.store.invalidate(self.gram_path)  # the cached Gram was of the previous copy
         if self.narrowed:
             warn_offsets(f"layer {self.lp.name!r}", self.n_offset, "units", "store", n_columns=self.shape[1])
 

@@ -727,3 +727,20 @@ def test_a_layer_another_process_completes_during_the_pass_is_not_replaced_witho
     want = net(1)[0](torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(store.read_features("m", "0").values, want, rtol=1e-6)
     assert store.layers("m") == ["0"]
+
+
+def test_an_overwriting_extraction_deletes_the_layers_cached_gram(tmp_path):
+    """The Gram cached for a layer is deleted when an extraction overwrites the layer (by commit_write, as
+    every writer of a layer), and the next Gram is that of the new values."""
+    from neuroxr.entries import compute
+
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(small_cnn(), images(), store, model_name="m", layers=["3"], progress=False)
+    first = compute(store, "gram", "m.3")
+    assert store.listing("cache/gram/m/3") == [first.path]
+    extract_features(small_cnn(), images(seed=1), store, model_name="m", layers=["3"], overwrite=True, progress=False)
+    assert store.listing("cache/gram") == [] and not (tmp_path / "s.zarr" / "cache" / "gram" / "m" / "3").exists()
+    again = compute(store, "gram", "m.3")
+    x = store.read_features("m", "3").values.astype(np.float64)
+    x = x - x.mean(axis=0)
+    np.testing.assert_allclose(again.dataset["K"].values, x @ x.T, rtol=1e-6, atol=1e-6)

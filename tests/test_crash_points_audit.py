@@ -16,8 +16,7 @@ After each kill the parent checks the copy:
 (b) a writable open (recovery), then ``validate_store(values=True)``, reports no violation;
 (c) the operation run again completes, and the store then holds the numbers of a clean run.
 
-The default run tries every mutation of an entry's first write and a stride of the others; the
-exhaustive sweep of every operation is marked slow.
+By default, the swaps of each operation; every mutation of every operation is marked slow.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ import pytest
 import neuroxr as nx
 from neuroxr.entries import lookup
 from neuroxr.entries.layout import list_entries
+from neuroxr.errors import NeuroxrError
 from neuroxr.store import StudyStore
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.skipif(
@@ -66,19 +66,14 @@ def _s3():
 
 
 def _copy(src: str, dst: str) -> None:
-    if src.startswith("s3://"):
-        _s3().copy(src[5:], dst[5:], recursive=True)
-    else:
-        shutil.copytree(src, dst)
+    _s3().copy(src[5:], dst[5:], recursive=True) if src.startswith("s3://") else shutil.copytree(src, dst)
 
 
 def _remove(url: str) -> None:
-    if url.startswith("s3://"):
-        fs = _s3()
-        if fs.exists(url[5:]):
-            fs.rm(url[5:], recursive=True)
-    else:
+    if not url.startswith("s3://"):
         shutil.rmtree(url, ignore_errors=True)
+    elif _s3().exists(url[5:]):
+        _s3().rm(url[5:], recursive=True)
 
 
 # ---------------------------------------------------------------- the kill switch
@@ -330,7 +325,10 @@ def _violations(path: str, before: dict, clean: dict, probes: dict) -> list[str]
             for inp, token in row["inputs"].items():
                 if ro.token(inp) != token:
                     bad.append(f"{row['path']} listed current but {inp} holds another token")
-    found = lookup(ro, "forward", "net.l1", "mA", params=PARAMS)
+    try:
+        found = lookup(ro, "forward", "net.l1", "mA", params=PARAMS)
+    except NeuroxrError:  # a refusal is no wrong answer: an object store's set whose rewrite was cut is absent
+        found = None
     if found is not None:
         version = tuple("old" if _same(groups.get(s), before.get(s)) else "new"
                         for s in ("features/net/l1", "neural/mA"))
@@ -434,8 +432,7 @@ class Audit:
 # ---------------------------------------------------------------- the tests
 @pytest.fixture(scope="module")
 def audits(tmp_path_factory):
-    """``audits(name)``: the operation's :class:`Audit`, made once per module."""
-    made: dict[str, Audit] = {}
+    made: dict[str, Audit] = {}  # audits(name): the operation's Audit, made once per module
 
     def get(name: str) -> Audit:
         if name not in made:

@@ -1,26 +1,19 @@
-"""A writer killed at every mutation of the store (audit): "a write never destroys the last good copy,
-and a killed writer leaves nothing that a later run trusts wrongly".
+"""A writer killed at every mutation of the store (audit): "a write never destroys the last good copy, and a
+killed writer leaves nothing that a later run trusts wrongly".
 
-Each operation runs in a forked child with a Python audit hook (``sys.addaudithook``) that sees every
-mutation of the store's folder: files opened for writing, renames and replacements, hard links,
-deletions (``shutil.rmtree``'s too), folders made and removed. A first run counts them; then, for each
-``k``, the operation runs again from a copy of the same starting store and the hook kills the child with
-``os._exit`` (no ``finally``, no cleanup) right *before* the ``k``-th mutation, or right *after* it (the
-hook performs it first; a file opened for writing is then left empty, as a kill before its first byte).
-After each kill the parent checks the copy:
-
-(a) a read-only open lists, looks up and reads only whole groups: every complete group reads back equal
-    to its copy before the operation or after a clean run, and an entry listed ``current`` or found by
-    ``lookup`` was computed from the sets now stored (their tokens, and its numbers those of a clean
-    computation on them);
-(b) a writable open (recovery), then ``validate_store(values=True)``, reports no violation;
-(c) the operation run again completes, and the store then holds the numbers of a clean run.
-
+Each operation runs in a forked child whose audit hook (``sys.addaudithook``) sees every mutation of the
+store (files opened for writing, renames, links, deletions, folders made and removed; on S3 the requests
+that write or delete keys) and kills it with ``os._exit`` (no cleanup) right before the ``k``-th, or right
+after it (a file opened for writing left empty). The parent then checks the copy: (a) read-only, every
+complete group reads back as before the operation or as after a clean run, and an entry listed ``current``
+or found by ``lookup`` was computed from the sets now stored; (b) a writable open (recovery), then
+``validate_store(values=True)``, finds nothing; (c) the operation run again leaves a clean run's numbers.
 By default, the swaps of each operation; every mutation of every operation is marked slow.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -34,7 +27,7 @@ import pytest
 
 import neuroxr as nx
 from neuroxr.entries import lookup
-from neuroxr.entries.layout import list_entries
+from neuroxr.entries.layout import iter_entries, list_entries
 from neuroxr.errors import NeuroxrError
 from neuroxr.store import StudyStore
 
@@ -103,8 +96,7 @@ def _mutation(event: str, args: tuple) -> tuple[str, list[str]] | None:
 
 
 def _perform(event: str, args: tuple) -> None:
-    """Do what the audited call was about to do (the 'after' crash): a file opened for writing is made
-    (created or truncated) and left empty."""
+    """Do what the audited call was about to do (the 'after' crash); a file opened for writing left empty."""
     try:
         if event == "open":
             os.close(os.open(args[0], args[2], 0o644))
@@ -153,8 +145,7 @@ _S3_WRITES = {"PutObject", "DeleteObject", "DeleteObjects", "CopyObject", "Creat
 
 
 def _install_s3(url: str, k: int, after: bool, log_fd: int) -> list[int]:
-    """The kill switch of an s3:// store: every request that writes or deletes a key under ``url``
-    (s3fs's calls through aiobotocore); 'after' sends the request and waits for its answer first."""
+    """The kill switch of an s3:// store: the requests writing or deleting keys under ``url`` (aiobotocore)."""
     from aiobotocore.client import AioBaseClient
 
     bucket, _, prefix = url[5:].rstrip("/").partition("/")
@@ -311,9 +302,8 @@ def _probe(path: str) -> dict | None:
 
 
 def _violations(path: str, before: dict, clean: dict, probes: dict) -> list[str]:
-    """What (a) finds wrong in the store at ``path`` opened read-only: ``before`` / ``clean`` the complete
-    groups of the starting store and of a clean run, ``probes`` l1's forward values on each version of
-    the inputs (``(l1 version, mA version) -> values``)."""
+    """What (a) finds wrong at ``path`` read-only: ``before`` / ``clean`` the complete groups of the start and of
+    a clean run, ``probes`` l1's forward values per version of the inputs (``(l1, mA) -> values``)."""
     bad = []
     ro = _open(path, "r")
     groups = _complete(ro)
@@ -338,8 +328,6 @@ def _violations(path: str, before: dict, clean: dict, probes: dict) -> list[str]
 
 
 def _entries(st: StudyStore) -> list[dict]:
-    from neuroxr.entries.layout import iter_entries
-
     listed = list_entries(st).set_index("path")["current"].to_dict()
     return [{"path": e["path"], "complete": e["complete"], "current": bool(listed.get(e["path"], False)),
              "inputs": (e.get("provenance") or {}).get("inputs", {})} for e in iter_entries(st)]
@@ -375,9 +363,8 @@ class Audit:
         self.expected = _probe(clean)
 
     def points(self, swaps: bool = True) -> list[int]:
-        """The ``k`` of the mutations that swap (``swaps``): the renames and links of a path outside
-        ``.neuroxr`` (a staged copy into place, an old one to the trash, a group's document) or of a swap
-        journal, and the last mutation (the inventory's record); else of every mutation."""
+        """The ``k`` of the swaps (renames, links) of a path outside ``.neuroxr`` or of a swap journal, and
+        of the last mutation (the inventory's record); every ``k`` without ``swaps``."""
         ks = []
         for k, m in enumerate(self.mutations, 1):
             kind, paths = m.split(" ", 1)
@@ -434,50 +421,37 @@ class Audit:
 def audits(tmp_path_factory):
     made: dict[str, Audit] = {}  # audits(name): the operation's Audit, made once per module
 
-    def get(name: str) -> Audit:
-        if name not in made:
-            made[name] = Audit(name, tmp_path_factory.mktemp(name))
-        return made[name]
-
-    return get
-
-
-def _shape(mutation: str) -> str:
-    """A mutation without the writer's pid and the uuids in its names."""
-    return re.sub(r"~\d+~|[0-9a-f]{12,}", "*", mutation)
+    return lambda name: made[name] if name in made else made.setdefault(name, Audit(name, tmp_path_factory.mktemp(name)))
 
 
 @pytest.mark.parametrize("name", [n for n in OPS if n != "sweep"])
 def test_the_operations_mutate_the_store_and_a_clean_run_is_counted(audits, name):
-    """The kill switch sees the operation's mutations: the swaps of the staged copies into place (local
-    stores write aside and rename), and a run without a kill completes with the same count."""
+    """The kill switch sees the swaps of staged copies into place; a run without a kill counts the same."""
     a = audits(name)
     assert a.points(), a.mutations
     if name != "entry_delete":
         assert any(m.startswith("rename .neuroxr/staging/") for m in a.mutations), a.mutations
-    crashed = _join(a.tmp, "count.zarr")
-    _copy(a.start, crashed)
-    code, said = _child(a.op, crashed)
+    _copy(a.start, _join(a.tmp, "count.zarr"))
+    code, said = _child(a.op, _join(a.tmp, "count.zarr"))
     assert (code, int(said)) == (0, len(a.mutations))
 
 
 def test_a_kill_is_a_kill(audits):
-    """The child killed at the swap of the entry's staged copy exits with the kill's status and leaves
-    the staged copy behind (no cleanup ran)."""
+    """Killed at the swap of the entry's staged copy: the kill's status, the staged copy left (no cleanup)."""
     a = audits("entry_write")
     k = next(k for k, m in enumerate(a.mutations, 1) if m.startswith("rename .neuroxr/staging/")
              and m.split(" -> ")[1].startswith("scores/"))
-    crashed = os.path.join(a.tmp, "kill.zarr")
-    shutil.copytree(a.start, crashed)
+    shutil.copytree(a.start, crashed := os.path.join(a.tmp, "kill.zarr"))
     code, said = _child(a.op, crashed, k)
-    assert code == CRASHED and _shape(said) == _shape(a.mutations[k - 1])
+    shape = functools.partial(re.sub, r"~\d+~|[0-9a-f]{12,}", "*")  # without the pid and uuids in the names
+    assert code == CRASHED and shape(said) == shape(a.mutations[k - 1])
     assert os.listdir(os.path.join(crashed, ".neuroxr", "staging"))
 
 
 def _bare_parents(a: Audit) -> list[bool]:
-    """``bare[k]``: after the first ``k`` mutations, a folder outside ``.neuroxr`` lacks its group document
-    while a file lies below it (Zarr's ``require_group`` makes every folder, writes the new group's
-    document, then its parents'): the known defect's window, from a replay of the trace."""
+    """``bare[k]``: after the first ``k`` mutations, a folder outside ``.neuroxr`` lacks its group document while
+    a file lies in or below it (a parent's document written after its child's, Zarr's temporary
+    ``zarr.<uuid>.partial`` of the folder's own): the known defects' window, from a replay of the trace."""
     dirs, docs, files = {"."}, set(), set()
     for here, sub, names in os.walk(a.start):
         rel = os.path.relpath(here, a.start)
@@ -499,14 +473,21 @@ def _bare_parents(a: Audit) -> list[bool]:
             dirs.add(dst)
             docs.add(dst)
         below = docs | {os.path.dirname(f) for f in files}
-        bare.append(any(d not in docs and not d.startswith(".neuroxr") and any(o.startswith(d + "/") for o in below)
+        bare.append(any(d not in docs and not d.startswith(".neuroxr") and any(o == d or o.startswith(d + "/") for o in below)
                         for d in dirs if d != "."))
     return bare
 
 
 def _known(a: Audit, k: int, late: bool) -> bool:
-    """The crash point lies in the known defect's window (:func:`_bare_parents`, local stores)."""
-    return not a.start.startswith("s3://") and _bare_parents(a)[k if late else k - 1]
+    """The point lies in a known defect's window: :func:`_bare_parents` (local); on an object store, a key
+    of a new group holding arrays uploaded and the group's document not yet (the test at the end)."""
+    done = k if late else k - 1
+    if not a.start.startswith("s3://"):
+        return _bare_parents(a)[done]
+    puts = [(i, m[10:]) for i, m in enumerate(a.mutations, 1) if m.startswith("PutObject ")]
+    docs = {p[:-10]: i for i, p in puts if p.endswith("/zarr.json")}
+    data = {g for g in docs if g not in a.before and any(p.startswith(g + "/") and "/c/" in p for _, p in puts)}
+    return any(i <= done < docs[g] for i, p in puts for g in data if p.startswith(g + "/"))
 
 
 @pytest.mark.parametrize("name", [n for n in OPS if n != "sweep"])
@@ -523,11 +504,8 @@ def test_a_writer_killed_at_each_rename_of_an_operation_leaves_a_store_nothing_t
                    "StudyStore.require_group on a local store): a writer killed in between leaves bare parent "
                    "folders that validate calls damaged and that no later write repairs")
 def test_a_writer_killed_between_a_new_group_document_and_its_parents_leaves_no_bare_folder(audits):
-    """The first entry of a store makes ``scores/forward/<pair>``: killed before ``scores/zarr.json`` is
-    written, the folder ``scores`` holds a document below it and none of its own. A writable open and a
-    re-run must leave a valid store whose listing shows the entry (before: `validate_store` names
-    ``scores`` "missing metadata document ... rewrite the entry" after the re-run too, and the walk
-    does not see the entry under it)."""
+    """Killed before ``scores/zarr.json`` of a store's first entry is written (``scores`` then holds a document
+    below it, none of its own): (b) ``scores`` "missing metadata document", (c) the re-run's entry unlisted."""
     a = audits("entry_write")
     k = next(k for k, m in enumerate(a.mutations, 1) if m.startswith("write scores/zarr."))
     assert _known(a, k, False)
@@ -538,8 +516,7 @@ def test_a_writer_killed_between_a_new_group_document_and_its_parents_leaves_no_
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(OPS))
 def test_a_writer_killed_at_every_mutation_of_an_operation_leaves_a_store_nothing_trusts_wrongly(audits, name):
-    """Every mutation of every operation, before and after it (minutes). Points in the known defect's
-    window are left to the test above."""
+    """Every mutation of every operation, before and after it (minutes; known defects' windows left out)."""
     a = audits(name)
     failures = [f for late in (False, True) for k in range(1, len(a.mutations) + 1) if not _known(a, k, late)
                 for f in a.crash(k, late)]
@@ -549,8 +526,7 @@ def test_a_writer_killed_at_every_mutation_of_an_operation_leaves_a_store_nothin
 # ---------------------------------------------------------------- object stores (the moto S3 server)
 @pytest.fixture(scope="module")
 def s3_audits(s3_server):
-    """``s3_audits(name)``: the operation's :class:`Audit` on a fresh prefix of the moto server's bucket."""
-    import uuid
+    import uuid  # s3_audits(name): the operation's Audit on a fresh prefix of the moto server's bucket
 
     _OPTIONS.update(s3_server[0], skip_instance_cache=True)  # see the test below: a fresh listing each open
     base = f"s3://bucket/crash-{uuid.uuid4().hex[:8]}"
@@ -568,10 +544,8 @@ def s3_audits(s3_server):
 @pytest.mark.xfail(strict=True, reason="StudyStore.entries() on an object store walks the listings the process's "
                    "cached s3fs instance (fsspec's instance cache, its dircache) kept from an earlier open")
 def test_an_object_store_opened_again_lists_the_groups_another_process_wrote_since(s3_server, monkeypatch):
-    """This process lists a store, another writes an entry into it, and a store this process opens
-    afterwards walks the hierarchy: the new entry is listed (before: the walk read the listings the
-    process's cached s3fs instance kept from the first open, and missed it; ``list_entries``, from the
-    inventory, saw it)."""
+    """Another process writes an entry after this one listed the store: a store opened afterwards walks it
+    (before: the walk read the cached s3fs instance's listings and missed it; ``list_entries`` saw it)."""
     import uuid
 
     options = s3_server[0]  # as a user opens it: fsspec's cached instance
@@ -592,5 +566,33 @@ def test_an_object_store_writer_killed_at_its_requests_leaves_a_store_nothing_tr
     """Every third request that writes or deletes a key (a rewrite's copy of the previous version kept
     aside, its journal, the batches, the documents, the inventory), before and after it (minutes)."""
     a = s3_audits(name)
-    failures = [f for late in (False, True) for k in range(1, len(a.mutations) + 1, 3) for f in a.crash(k, late)]
+    failures = [f for late in (False, True) for k in range(1, len(a.mutations) + 1, 3) if not _known(a, k, late)
+                for f in a.crash(k, late)]
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.xfail(strict=True, reason="an object store's first write of an entry killed during its batch upload leaves "
+                   "array keys without a group document, which no writable open removes (validate: damaged)")
+def test_an_object_store_entry_first_written_by_a_killed_writer_is_cleared_by_a_writable_open(s3_server, monkeypatch):
+    """Killed after the upload of an entry's first chunk (no previous copy, no journal): a writable open leaves
+    no damage (before: validate named it "missing metadata document" until it was computed again)."""
+    import uuid
+
+    monkeypatch.setattr(sys.modules[__name__], "_OPTIONS", {**s3_server[0], "skip_instance_cache": True})
+    start = _study(f"s3://bucket/first-{uuid.uuid4().hex[:8]}.zarr", False)
+    crashed = f"{start[:-5]}-k.zarr"
+    _copy(start, crashed)
+    mutations = _child(_score, start, -1)[1].splitlines()
+    k = next(k for k, m in enumerate(mutations, 1) if re.match(r"PutObject scores/.*/c/", m))
+    assert _child(_score, crashed, k, after=True)[0] == CRASHED
+    _open(crashed)
+    assert nx.validate_store(_open(crashed, "r"), values=True) == []
+
+
+@pytest.mark.xfail(strict=True, reason="Zarr's temporary zarr.<uuid>.partial of a new group's document, left by a killed "
+                   "writer in a folder without zarr.json, is called damage by validate and no writable open removes it")
+def test_a_writer_killed_before_a_new_group_document_is_in_place_leaves_no_damage(audits):
+    """Killed just before a new group's ``zarr.json`` is renamed into place (its temporary file written)."""
+    a = audits("entry_write")
+    k = next(k for k, m in enumerate(a.mutations, 1) if re.match(r"rename ([^.]\S*)/zarr\.\w+\.partial -> \1/zarr.json$", m))
+    assert _known(a, k, False) and not a.crash(k)

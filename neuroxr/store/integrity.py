@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from typing import Any
 
 from ._zarr import (
@@ -36,6 +37,9 @@ from ._zarr import (
     parse_json,
     read_json,
 )
+
+#: Zarr's temporary copy of a metadata document (``zarr.<uuid>.partial``), renamed to ``zarr.json`` when written.
+_ZARR_TEMP = re.compile(r"zarr\.[0-9a-f]{32}\.partial")
 
 #: the damage of a group whose completion records no longer hash to their digest
 MARKS_PROBLEM = ("its records of arrays and absent chunks (neuroxr_vars, neuroxr_absent_chunks) were edited after "
@@ -287,6 +291,8 @@ def scan(zstore: Any, values: bool = False, docs: dict[str, Any] | None = None) 
         elif (a := owner(key)) is not None:
             chunks_of.setdefault(a, set()).add(key[len(a) + 1 :])
             continue
+        elif _ZARR_TEMP.fullmatch(key.rpartition("/")[2]):
+            continue  # Zarr's temporary copy of a document a killed writer never renamed into place: never read
         else:
             d = _parent(key)
         while d:

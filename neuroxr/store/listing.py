@@ -296,6 +296,9 @@ class Listing:
         from zarr.core.sync import sync
 
         prefix = f"{path}/" if path else ""
+        fs = getattr(self._zstore, "fs", None)
+        if fs is not None:  # an object store: fsspec's listing cache may predate another writer's groups
+            fs.invalidate_cache(f"{self._zstore.path}/{path}".rstrip("/"))
 
         async def names() -> list[str]:
             return [n async for n in self._zstore.list_dir(prefix)]

@@ -392,6 +392,12 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         if self._local is None:
             self._require_group_docs(path)
             return
+        parts = [p for p in path.split("/") if p]
+        for i in range(1, len(parts) + 1):  # from the top: a writer killed part way leaves no folder without its document
+            self._require_one_group("/".join(parts[:i]))
+
+    def _require_one_group(self, path: str) -> None:
+        """Local stores: create the group ``path``, whose parent exists, unless it exists."""
         attempts = 20
         for attempt in range(attempts):
             try:
@@ -430,8 +436,9 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
                 break
             missing.append(p)
         doc = json.dumps({"attributes": {}, "zarr_format": 3, "consolidated_metadata": None, "node_type": "group"}).encode()
-        batch.put_many(self._zstore, {f"{p}/zarr.json": doc for p in missing})
-        self._known.update(missing)
+        for p in reversed(missing):  # from the top, one at a time: a writer killed part way leaves no group unreachable
+            batch.put_many(self._zstore, {f"{p}/zarr.json": doc})
+            self._known.add(p)
 
 def open_store(
     url: str | os.PathLike, mode: str = "a", storage_options: Mapping[str, Any] | None = None, create: bool = True

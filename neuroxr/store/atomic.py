@@ -119,7 +119,7 @@ def _roll_forward(root: str, path: str, rec: dict) -> None:
 
 def _make_parents(root: str, path: str) -> None:
     """Make the missing folders above the entry ``path``, each a Zarr group (its ``zarr.json``
-    written), never a bare folder: a parent deleted after the writer required it (``write_features``
+    written), never a bare folder: a parent deleted after the writer required it (a layer's rewrite
     drops ``cache/gram/<model>/<layer>`` under that group's lock while a Gram below is swapped in)
     would otherwise hold the entry where Zarr cannot see it (a damaged store)."""
     d = root

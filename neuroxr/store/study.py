@@ -422,9 +422,9 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
 
     def _require_group_docs(self, path: str) -> None:
         """Object stores: look for the deepest existing group above-or-at ``path`` (one read per level),
-        then write the missing group documents in one batch (identical documents, so concurrent writers
-        agree). A group found is trusted for the rest of the call (:meth:`session`; a held store's life),
-        never longer: another writer may delete it (``write_features`` drops ``cache/gram/<model>/<layer>``),
+        then write the missing group documents from the top, one at a time (identical documents, so concurrent
+        writers agree). A group found is trusted for the rest of the call (:meth:`session`; a held store's life),
+        never longer: another writer may delete it (a layer's rewrite drops ``cache/gram/<model>/<layer>``),
         and a write below a group whose document is gone lies where Zarr cannot see it."""
         parts = [p for p in path.split("/") if p]
         missing = []

@@ -128,3 +128,19 @@ def test_a_layer_rewritten_through_begin_write_drops_its_cached_gram(tmp_path, w
     np.testing.assert_allclose(again.dataset["K"].values, expected.dataset["K"].values, rtol=1e-12, atol=1e-12)
     centred = new - new.mean(axis=0)
     np.testing.assert_allclose(again.dataset["K"].values, centred @ centred.T, rtol=1e-10, atol=1e-10)
+
+
+def test_a_layers_gram_group_has_one_spelling(tmp_path):
+    """``cache/gram/<model>/<layer>`` was spelled by the entry layout, the sweep and the store: ``gram_group``
+    owns it. The Gram entry lies below it, the listings find it there, and it is the group a rewrite of the
+    layer drops."""
+    from neuroxr.entries.layout import GRAM_GROUP, gram_group, list_entries
+    from neuroxr.store.staged import _derived
+
+    store, _ = _layer(tmp_path)
+    got = compute(store, "gram", "net.l1")
+    assert got.path.rpartition("/")[0] == gram_group("net", "l1") == f"{GRAM_GROUP}/net/l1"
+    assert store.listing(GRAM_GROUP) == [got.path]
+    rows = list_entries(store)
+    assert rows[["kind", "source", "path"]].values.tolist() == [["gram", "net.l1", got.path]]
+    assert _derived("features/net/l1") == gram_group("net", "l1") and _derived("neural/mA") is None

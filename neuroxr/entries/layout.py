@@ -26,13 +26,22 @@ import pandas as pd
 from ..store._zarr import _check_region, attrs_edited, marks_edited
 from . import provenance as _p
 
-__all__ = ["pair_path", "iter_entries", "list_entries", "read_entry", "LIST_COLUMNS"]
+__all__ = ["GRAM_GROUP", "gram_group", "pair_path", "iter_entries", "list_entries", "read_entry", "LIST_COLUMNS"]
 
 COMPLETE_ATTR = "neuroxr_complete"
 TOKEN_ATTR = "neuroxr_token"
 _KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 #: the fixed columns of :func:`list_entries` (parameter columns follow)
 LIST_COLUMNS = ("kind", "source", "target", "path", "key", "complete", "legacy", "current", "revision")
+#: the group above every feature set's cached Grams
+GRAM_GROUP = "cache/gram"
+
+
+def gram_group(model: str, layer: str) -> str:
+    """The group of the feature set ``model.layer``'s cached Gram entries, ``cache/gram/<model>/<layer>``
+    (one per provenance key). The one spelling of that path: the sweep makes it before its workers write
+    below it, and the store deletes it when the layer is rewritten (its Grams keyed by the old token)."""
+    return f"{GRAM_GROUP}/{model}/{layer}"
 
 
 def _path_name(ref: Any) -> str:
@@ -47,8 +56,8 @@ def _path_name(ref: Any) -> str:
 
 def pair_path(stage: str, kind: str, source: Any, target: Any | None) -> str:
     """The group holding every entry of ``(kind, source, target)`` (one per provenance key)."""
-    if stage == "cache":
-        return f"cache/{kind}/{source.model}/{source.layer}"
+    if stage == "cache":  # the Gram, the one cached kind
+        return gram_group(source.model, source.layer) if kind == "gram" else f"cache/{kind}/{source.model}/{source.layer}"
     src = _path_name(source)
     if target is None:
         return f"{stage}/{kind}/{src}"
@@ -120,7 +129,7 @@ def _pair_of(path: str) -> tuple[int, str, str, str | None, str] | None:
     path; ``None`` when the path is above a pair group."""
     parts = path.split("/")
     if parts[0] == "cache":
-        if len(parts) < 4 or parts[1] != "gram":
+        if len(parts) < 4 or "/".join(parts[:2]) != GRAM_GROUP:
             return None
         return len(_STAGES), "gram", f"{parts[2]}.{parts[3]}", None, "/".join(parts[:4])
     if len(parts) < 3:
@@ -141,9 +150,9 @@ def _walk_entries(store: Any) -> Iterator[dict[str, Any]]:
             for pair, pa in _below(store, f"{stage}/{kind}").items():
                 _, _, src, tgt, _ = _pair_of(f"{stage}/{kind}/{pair}")  # type: ignore[misc]
                 pairs.append((kind, src, tgt, f"{stage}/{kind}/{pair}", pa))
-    for model in _below(store, "cache/gram"):
-        for layer, la in _below(store, f"cache/gram/{model}").items():
-            pairs.append(("gram", f"{model}.{layer}", None, f"cache/gram/{model}/{layer}", la))
+    for model in _below(store, GRAM_GROUP):
+        for layer, la in _below(store, f"{GRAM_GROUP}/{model}").items():
+            pairs.append(("gram", f"{model}.{layer}", None, gram_group(model, layer), la))
     for kind, src, tgt, path, attrs in pairs:
         yield from _pair_rows(store, kind, src, tgt, path, attrs)
 
@@ -157,7 +166,7 @@ def _listed_entries(store: Any, groups: tuple[dict[str, Any], dict[str, Any]]) -
     legacy: dict[str, tuple[int, str, str, str | None]] = {}
     keyed = []
     for path, attrs in [*complete.items(), *incomplete.items()]:
-        if path.split("/")[0] not in _STAGES and not path.startswith("cache/gram/"):
+        if path.split("/")[0] not in _STAGES and not path.startswith(f"{GRAM_GROUP}/"):
             continue  # sets (read in the same batch for their tokens), other caches
         pair = _pair_of(path)
         if pair is None:
@@ -189,13 +198,13 @@ def _scan(store: Any) -> tuple[list[dict[str, Any]] | Iterator[dict[str, Any]], 
     records without a group; ``None`` after a walk): one listing and one batch of document reads."""
     inventoried = getattr(store, "inventoried", None)
     absent: list[str] = []
-    got = inventoried([*_STAGES, "cache/gram", "neural", "features"], absent) if inventoried is not None else None
+    got = inventoried([*_STAGES, GRAM_GROUP, "neural", "features"], absent) if inventoried is not None else None
     if got is not None:
         rows = _listed_entries(store, got)
         if rows is not None:
             sets = {p: a for p, a in got[0].items() if p.split("/")[0] in ("neural", "features")}
             unfinished = [r["path"] for r in rows if not r["complete"]]
-            unfinished += [p for p in absent if p.split("/")[0] in _STAGES or p.startswith("cache/gram/")]
+            unfinished += [p for p in absent if p.split("/")[0] in _STAGES or p.startswith(f"{GRAM_GROUP}/")]
             return rows, sets, unfinished
     return _walk_entries(store), None, None
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from ..entries.layout import gram_group
 from ..errors import NeuroxrError, StoreError, SweepConfigError, no_effect, shown
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
@@ -377,7 +378,7 @@ def sweep(
     for e in todo:
         store.require_group(pair_path(e))
     for m, layer in gram_layers:
-        store.require_group(f"cache/gram/{m}/{layer}")
+        store.require_group(gram_group(m, layer))
     computed: list[str] = []
     failed: dict[str, str] = {}
     info: dict[str, dict[str, Any]] = {}

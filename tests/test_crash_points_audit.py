@@ -478,23 +478,11 @@ def _bare_parents(a: Audit) -> list[bool]:
     return bare
 
 
-def _known(a: Audit, k: int, late: bool) -> bool:
-    """The point lies in a known defect's window: on an object store, a key of a new group holding arrays
-    uploaded and the group's document not yet (the test at the end); none on a local store."""
-    done = k if late else k - 1
-    if not a.start.startswith("s3://"):
-        return False
-    puts = [(i, m[10:]) for i, m in enumerate(a.mutations, 1) if m.startswith("PutObject ")]
-    docs = {p[:-10]: i for i, p in puts if p.endswith("/zarr.json")}
-    data = {g for g in docs if g not in a.before and any(p.startswith(g + "/") and "/c/" in p for _, p in puts)}
-    return any(i <= done < docs[g] for i, p in puts for g in data if p.startswith(g + "/"))
-
-
 @pytest.mark.parametrize("name", [n for n in OPS if n != "sweep"])
 def test_a_writer_killed_at_each_rename_of_an_operation_leaves_a_store_nothing_trusts_wrongly(audits, name):
     """Killed before each swap of the operation (:meth:`Audit.points`): (a), (b) and (c) hold."""
     a = audits(name)
-    points = [k for k in a.points() if not _known(a, k, False)]
+    points = a.points()
     assert points
     failures = [f for k in points for f in a.crash(k)]
     assert not failures, "\n".join(failures)
@@ -529,10 +517,9 @@ def _spread(n: int, late: bool, share: float = 1.0) -> range:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(OPS))
 def test_a_writer_killed_at_every_mutation_of_an_operation_leaves_a_store_nothing_trusts_wrongly(audits, name):
-    """Mutations spread over every operation (:func:`_spread`), before and after each (known defects'
-    windows left out)."""
+    """Mutations spread over every operation (:func:`_spread`), before and after each."""
     a = audits(name)
-    failures = [f for late in (False, True) for k in _spread(len(a.mutations), late) if not _known(a, k, late)
+    failures = [f for late in (False, True) for k in _spread(len(a.mutations), late)
                 for f in a.crash(k, late)]
     assert not failures, "\n".join(failures)
 
@@ -578,16 +565,15 @@ def test_an_object_store_writer_killed_at_its_requests_leaves_a_store_nothing_tr
     """Requests that write or delete a key (a rewrite's copy of the previous version kept aside, its journal,
     the batches, the documents, the inventory), spread by :func:`_spread`, before and after each."""
     a = s3_audits(name)
-    failures = [f for late in (False, True) for k in _spread(len(a.mutations), late, 0.5) if not _known(a, k, late)
+    failures = [f for late in (False, True) for k in _spread(len(a.mutations), late, 0.5)
                 for f in a.crash(k, late)]
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.xfail(strict=True, reason="an object store's first write of an entry killed during its batch upload leaves "
-                   "array keys without a group document, which no writable open removes (validate: damaged)")
 def test_an_object_store_entry_first_written_by_a_killed_writer_is_cleared_by_a_writable_open(s3_server, monkeypatch):
-    """Killed after the upload of an entry's first chunk (no previous copy, no journal): a writable open leaves
-    no damage (before: validate named it "missing metadata document" until it was computed again)."""
+    """Killed after the upload of an entry's first chunk (no previous copy): a writable open removes its keys
+    (before: no journal named them, and validate named the group "missing metadata document" until the entry
+    was computed again)."""
     import uuid
 
     monkeypatch.setattr(sys.modules[__name__], "_OPTIONS", {**s3_server[0], "skip_instance_cache": True})

@@ -538,3 +538,158 @@ def test_a_write_after_an_interrupted_deletion_is_not_deleted_by_the_next_open(u
     reopened = StudyStore(url)  # a writable open finishes the deletions of writers gone
     np.testing.assert_array_equal(reopened.read_features("net", "l1").values, f2.values)
     assert reopened.damaged() == [] and _hidden(url, "rewrites") == []
+
+
+# ---------------------------------------------------------------- first writes (no previous copy)
+NEW = "neural/monkeyB"
+
+
+def _killed_first_write(st, pid=None, host=None, path=NEW):
+    """A first write of ``path`` whose writer died during its upload: its arrays' keys, no group document;
+    its journal names ``pid`` (and ``host``) when given. Returns the write's id."""
+    staging = st.begin_write(path)
+    items, _ = batch.stage(_partial(), {})
+    batch.put_many(st._zstore, {f"{path}/{k}": v for k, v in items.items() if k != "zarr.json"})
+    wid = st._rewriting.pop(staging)[1]  # the process is gone: nothing of it finishes the write
+    key = previous._journal(path)
+    rec = read_json(st._zstore, key)
+    if rec is not None and (pid is not None or host is not None):
+        changes = {k: v for k, v in {"pid": pid, "host": host}.items() if v is not None}
+        batch.put_many(st._zstore, {key: json.dumps({**rec, **changes}).encode()})
+    return wid
+
+
+def test_a_killed_first_write_is_removed_by_a_writable_open_once_its_writer_is_dead(url):
+    """Killed during its upload (keys, no group document): a reader names it once, a writable open removes it
+    once its process is dead, never while it runs (before: no journal named the keys, validate called the group
+    damaged until the entry was computed again)."""
+    import neuroxr as nx
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _killed_first_write(StudyStore(url), pid=live.pid)
+        (problem,) = StudyStore(url, mode="r").damaged()
+        assert problem[0] == NEW and "its first write did not finish" in problem[1]
+        st = StudyStore(url)  # its writer runs (another process of this host): left alone, however long
+        assert previous.recover(st._zstore, now=time.time() + 10 * previous.REWRITE_EXPIRY) == {}
+        assert batch.keys_below(st._zstore, NEW) and len(_hidden(url, "rewrites")) == 1
+    finally:
+        live.kill()
+        live.wait()
+    st = StudyStore(url)  # its writer is dead: removed
+    assert batch.keys_below(st._zstore, NEW) == [] and _hidden(url, "rewrites") == []
+    assert st.damaged() == [] and nx.validate_store(StudyStore(url, mode="r")) == []
+    np.testing.assert_array_equal(st.read_neural("monkeyA").values, _neural(0).values)  # nothing else touched
+    st.write_neural("monkeyB", _neural(1))  # and the entry is written afresh
+    np.testing.assert_array_equal(StudyStore(url, mode="r").read_neural("monkeyB").values, _neural(1).values)
+
+
+@pytest.mark.parametrize("how", ["batched", "begin_write"])
+def test_a_live_writers_first_write_is_never_removed_under_it(url, how):
+    """This process's first write still runs (uploaded in one batch, or written through ``begin_write``): a
+    writable open (here, far past the expiry) leaves its partial copy, and the write completes."""
+    st, seen = StudyStore(url), []
+
+    def recovered() -> None:
+        seen.append(len(_hidden(url, "rewrites")))  # journaled before its first upload
+        assert previous.recover(StudyStore(url)._zstore, now=time.time() + 10 * previous.REWRITE_EXPIRY) == {}
+        assert batch.keys_below(st._zstore, NEW)
+
+    if how == "batched":
+        real = batch.put_many
+
+        def put_many(zstore, items):
+            if f"{NEW}/zarr.json" in items:  # its data uploaded, its group document next
+                recovered()
+            real(zstore, items)
+
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(batch, "put_many", put_many)
+            st.write_neural("monkeyB", _neural(1))
+    else:
+        staging = st.begin_write(NEW)
+        _neural(1).to_dataset(name="data").to_zarr(st._zstore, group=NEW, mode="w", consolidated=False)
+        recovered()
+        st.commit_write(NEW, staging)
+    assert seen == [1]
+    fresh = StudyStore(url)
+    assert fresh.is_complete(NEW) and fresh.damaged() == [] and _hidden(url, "rewrites") == []
+    np.testing.assert_array_equal(fresh.read_dataset(NEW)["data"].values, _neural(1).values)
+
+
+@pytest.mark.parametrize("kind", ["first write", "rewrite"])
+def test_a_writer_taken_for_gone_fails_at_its_commit_and_marks_nothing(url, write_path, kind):
+    """A recovery that took a writer of another host for gone (its journal older than the expiry) removed its
+    partial first copy (put the previous copy back): the writer's commit fails, marking nothing complete
+    (before: a first write marked its partial copy complete; a rewrite uploaded in one batch, a mix)."""
+    name, path = ("monkeyB", NEW) if kind == "first write" else ("monkeyA", PATH)
+    real, calls = previous.journal_names, {"n": 0}
+
+    def journal_names(zstore, p, bid):  # the recovery of another process, just before the commit
+        if p == path and not calls["n"]:
+            calls["n"] = 1
+            _journal_record(url, host="another-host")
+            other = StudyStore(url, mode="r")._zstore.with_read_only(False)
+            assert previous.recover(other, now=time.time() + previous.REWRITE_EXPIRY - 60) == {}  # not yet
+            previous.recover(other, now=time.time() + previous.REWRITE_EXPIRY + 1)
+        return real(zstore, p, bid)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(previous, "journal_names", journal_names)
+        taken = "its partial copy was removed" if kind == "first write" else "its previous copy was put back"
+        with pytest.raises(StoreError, match=rf"cannot write {path!r}: {taken} by another process while this write ran"):
+            StudyStore(url).write_neural(name, _neural(1))
+    assert calls["n"] == 1
+    fresh = StudyStore(url, mode="r")
+    assert fresh.damaged() == [] and _hidden(url, "rewrites") == [] and _hidden(url, "previous") == []
+    if kind == "first write":
+        assert batch.keys_below(fresh._zstore, NEW) == [] and fresh.inventory()["neural"] == ["monkeyA"]
+    else:
+        np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)
+
+
+def test_a_first_write_taken_for_gone_deletes_what_it_uploaded_since(url):
+    """Removed part-way (a recovery of another host past the expiry) while the writer still uploads: its keys
+    uploaded since are deleted at its failed commit, so no key is left without a journal to remove it."""
+    st = StudyStore(url)
+    staging = st.begin_write(NEW)
+    _partial().to_zarr(st._zstore, group=NEW, mode="w", consolidated=False)
+    _journal_record(url, host="another-host")
+    previous.recover(StudyStore(url)._zstore, now=time.time() + previous.REWRITE_EXPIRY + 1)
+    assert batch.keys_below(st._zstore, NEW) == [] and _hidden(url, "rewrites") == []
+    xr.Dataset({"more": (("unit",), np.ones(3))}).to_zarr(st._zstore, group=NEW, mode="a", consolidated=False)
+    with pytest.raises(StoreError, match="its partial copy was removed by another process"):
+        st.commit_write(NEW, staging)
+    assert batch.keys_below(st._zstore, NEW) == [] and not StudyStore(url, mode="r").is_complete(NEW)
+
+
+def test_a_first_write_killed_after_its_marker_keeps_its_copy(url):
+    """Killed after its completion marker, before its journal was dropped: a writable open keeps the copy and
+    drops the journal."""
+    st = StudyStore(url)
+    staging = st.begin_write(NEW)
+    assert len(_hidden(url, "rewrites")) == 1  # journaled before anything is uploaded
+    _partial().to_zarr(st._zstore, group=NEW, mode="w", consolidated=False)
+    st.mark_complete(NEW)
+    st._rewriting.pop(staging)
+    _journal_record(url, pid=_dead_pid())
+    token = StudyStore(url, mode="r").token(NEW)
+    fresh = StudyStore(url)
+    assert fresh.token(NEW) == token and fresh.damaged() == [] and _hidden(url, "rewrites") == []
+    np.testing.assert_array_equal(fresh.read_dataset(NEW)["data"].values, _partial()["data"].values)
+
+
+def test_a_killed_first_write_on_s3_is_removed_by_a_writable_open(s3_server):
+    """On an S3-compatible server: a first write killed during its upload is named once by a reader and removed
+    by a writable open once its writer is dead; a first write that finishes leaves no journal."""
+    options, log = s3_server
+    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
+    st = StudyStore(url, storage_options=options)
+    st.write_neural("monkeyA", _neural(0))
+    assert _hidden_s3(url, options) == []
+    _killed_first_write(st, pid=_dead_pid())
+    (problem,) = StudyStore(url, mode="r", storage_options=options).damaged()
+    assert problem[0] == NEW and "its first write did not finish" in problem[1]
+    fresh = StudyStore(url, storage_options=options)
+    assert batch.keys_below(fresh._zstore, NEW) == [] and _hidden_s3(url, options) == [] and fresh.damaged() == []
+    np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)

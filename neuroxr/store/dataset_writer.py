@@ -39,6 +39,8 @@ class DatasetWriter:
     _record: Any
     _require_parents: Any
     _finish_rewrite: Any
+    _rewriting: dict[str, tuple[str, str]]
+    _taken_over: Any
 
     def write_dataset(self, path: str, ds: xr.Dataset, encoding: Mapping[str, Any] | None = None) -> None:
         """Write ``ds`` as the entry ``path``; the previous copy stays readable until the new one is complete.
@@ -96,17 +98,23 @@ class DatasetWriter:
 
     def _write_batched(self, path: str, ds: xr.Dataset, encoding: Mapping[str, Any]) -> None:
         """Object stores: stage ``ds`` in memory, then upload its keys in two concurrent batches
-        (data and array documents, then the group document with the completion marker)."""
+        (data and array documents, then the group document with the completion marker), the second
+        only while the write's journal still names it (:meth:`commit_write`'s guard)."""
         items, token = batch.stage(ds, encoding)  # nothing in the store is touched if this fails
         doc = items.pop("zarr.json")
-        url = self.begin_write(path)  # records the write as pending, keeps and deletes the old entry
+        url = self.begin_write(path)  # records the write as pending, keeps (or journals) and deletes the old entry
         try:
             self._require_parents(path)
             batch.put_many(self._zstore, {f"{path}/{k}": v for k, v in items.items()})
-            batch.put_many(self._zstore, {f"{path}/zarr.json": doc})
-            self._record(path, "complete", token)
+            # the guard of commit_write: a recovery that took this writer for gone meanwhile leaves nothing marked
+            named = previous.journal_names(self._zstore, path, self._rewriting[url][1])
+            if named:
+                batch.put_many(self._zstore, {f"{path}/zarr.json": doc})
+                self._record(path, "complete", token)
         except BaseException as exc:
             self._abort(url, exc)
+        if not named:
+            self._taken_over(url)
         self._known.add(path)
         if self._cache:  # what this object just wrote need not be read back
             with self._doc_lock:

@@ -29,9 +29,22 @@ from the store) is loaded before the old copy is moved aside (:func:`load_self_r
 :data:`SELF_READ_BYTES`; more is refused); any other lazy read of a copy moved aside or rewritten
 raises when it reads (:class:`neuroxr.store._zarr.GuardedArray` checks the version token).
 
-A first write (no complete old copy) costs nothing more: the listing that finds the old keys to
-delete is made anyway. ``id`` is ``<host>~<pid>~<time ns>~<uuid>``, so kept copies that no journal
-names (a writer killed while copying) are removed by the same rule.
+A first write (no complete old copy) keeps nothing, but records a journal all the same before its
+first upload (:func:`begin_first`), ``{"path", "previous": null, "write": id, "host", "pid",
+"time"}``: a writer killed during its upload leaves the entry's keys without a completion marker
+(often without a group document), which nothing trusts but which stayed until the entry was written
+again (``validate`` named the group damaged meanwhile). :func:`recover` removes them under the same rule once that writer is gone (the journal first taken
+over by the recovering process, so the writer's commit fails from that moment), then the journal;
+an entry complete by then just loses its journal. The guard at the commit is the same: a writer
+whose partial first copy was removed all the same finds its journal no longer naming its write
+(:func:`journal_names`) and fails instead of marking a partial copy complete (deleting what it
+uploaded since, :func:`drop_leftovers`); a write uploaded in one batch checks it before its group
+document. A first write costs three requests more (the journal written, read at the commit,
+deleted), a rewrite in one batch one (the read). Read-only callers see a first write not finished
+that left keys without a group document as damage naming it (:func:`interrupted`), a group with its
+document as an incomplete entry; neither has a previous copy (:func:`interrupted_attrs`). ``id`` of a kept copy is
+``<host>~<pid>~<time ns>~<uuid>``, so kept copies that no journal names (a writer killed while
+copying) are removed by the same rule; that of a first write ``new~<uuid>`` (:func:`is_first`).
 """
 
 from __future__ import annotations
@@ -60,7 +73,7 @@ REWRITE_EXPIRY = 24 * 3600.0
 #: is moved aside (:func:`load_self_reads`; more is refused)
 SELF_READ_BYTES = 2**30
 
-__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "settle", "delete_group", "finish_deletion", "interrupted", "interrupted_attrs", "kept_at"]
+__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "begin_first", "is_first", "drop", "drop_leftovers", "restore", "abandon", "forget", "recover", "settle", "delete_group", "finish_deletion", "interrupted", "interrupted_attrs", "kept_at"]
 
 _HOST = socket.gethostname()
 _JOURNALS = f"{HIDDEN}/rewrites"
@@ -122,10 +135,27 @@ def keep(zstore: Any, path: str, keys: list[str], token: str | None) -> str:
     return bid
 
 
+def begin_first(zstore: Any, path: str) -> str:
+    """A first write of ``path`` (no complete copy to keep): write its journal, naming no kept copy,
+    before anything of it is uploaded; returns the write's id (:func:`is_first`)."""
+    wid = f"new~{uuid.uuid4().hex}"
+    _RUNNING.add(wid)
+    rec = {"path": path, "previous": None, "write": wid, "host": _HOST, "pid": os.getpid(), "time": time.time()}
+    put_many(zstore, {_journal(path): json.dumps(rec).encode()})
+    return wid
+
+
+def is_first(bid: str) -> bool:
+    """Whether ``bid`` is the id of a first write (:func:`begin_first`), not of a kept copy."""
+    return bid.startswith("new~")
+
+
 def drop(zstore: Any, path: str, bid: str) -> None:
-    """The rewrite of ``path`` is complete (or superseded): delete its journal, then the kept copy."""
+    """The rewrite of ``path`` is complete (or superseded): delete its journal, then the kept copy (a
+    first write has none)."""
     delete_keys(zstore, [_journal(path)])
-    forget_copy(zstore, bid)
+    if not is_first(bid):
+        forget_copy(zstore, bid)
     settle(bid)
 
 
@@ -182,24 +212,34 @@ def abandon(zstore: Any, path: str) -> None:
 
 
 def journal_names(zstore: Any, path: str, bid: str) -> bool:
-    """Whether the journal of ``path`` still names the kept copy ``bid`` (a rewrite not rolled back)."""
+    """Whether the journal of ``path`` still names the kept copy ``bid`` (a rewrite not rolled back),
+    or the first write ``bid`` (its partial copy not removed)."""
     rec = read_json(zstore, _journal(path))
-    return bool(rec) and rec.get("previous") == bid
+    return bool(rec) and (rec.get("write") if is_first(bid) else rec.get("previous")) == bid
+
+
+def drop_leftovers(zstore: Any, path: str) -> None:
+    """A first write of ``path`` found at its commit that its journal no longer names it (a recovery
+    removed its partial copy, or the entry was deleted): delete what it uploaded since, unless another
+    write has begun there since (its journal) or the entry is complete."""
+    if read_json(zstore, _journal(path)) is None and not _complete(zstore, path):
+        delete_keys(zstore, keys_below(zstore, path), first=f"{path}/zarr.json")
 
 
 def _record(raw: bytes | None) -> dict[str, Any] | None:
-    """A journal document as a record of a rewrite (``previous``) or a deletion (``delete``); else ``None``."""
+    """A journal document as a record of a rewrite (``previous``), a first write (``write``) or a deletion
+    (``delete``); else ``None``."""
     try:
         rec = json.loads(raw) if raw is not None else None
     except ValueError:
         return None
-    ok = isinstance(rec, dict) and (isinstance(rec.get("previous"), str) or isinstance(rec.get("delete"), str))
+    ok = isinstance(rec, dict) and any(isinstance(rec.get(k), str) for k in ("previous", "write", "delete"))
     return rec if ok else None
 
 
 def _records(zstore: Any) -> dict[str, dict[str, Any]]:
-    """``{path: journal record}`` of every rewrite and deletion not finished: one listing and one
-    concurrent batch of reads."""
+    """``{path: journal record}`` of every rewrite, first write and deletion not finished: one listing
+    and one concurrent batch of reads."""
     keys = [k for k in keys_below(zstore, _JOURNALS) if k.endswith(".json")]
     found = {unquote(k[len(_JOURNALS) + 1 : -len(".json")]): _record(raw) for k, raw in get_many(zstore, keys).items()}
     return {p: rec for p, rec in found.items() if rec is not None}
@@ -265,15 +305,39 @@ def _complete(zstore: Any, path: str) -> bool:
     return bool(doc and doc.get("attributes", {}).get(COMPLETE_ATTR, False))
 
 
+def _clear_first(zstore: Any, path: str, rec: dict[str, Any]) -> None:
+    """The first write journaled in ``rec`` has no writer any more: a complete entry loses the journal;
+    the keys of an incomplete one are deleted (its document first), then the journal. The journal is
+    first taken over by this process (its writer's commit fails from then on; this process killed
+    part-way, the next recovery finishes once it is gone)."""
+    if _complete(zstore, path):
+        delete_keys(zstore, [_journal(path)])
+        return
+    if read_json(zstore, _journal(path)) != rec:  # finished or taken over by another process meanwhile
+        return
+    wid = begin_first(zstore, path)
+    try:
+        delete_keys(zstore, keys_below(zstore, path), first=f"{path}/zarr.json")
+        delete_keys(zstore, [_journal(path)])
+    finally:
+        settle(wid)
+
+
 def recover(zstore: Any, expiry: float = REWRITE_EXPIRY, now: float | None = None) -> dict[str, str | None]:
     """Finish the rewrites whose writers are gone: an incomplete entry gets its kept copy back, a
     complete one (the new write finished) keeps the new copy; kept copies no journal names are
-    removed once their writers are gone. Returns ``{path: token}`` of the restored entries."""
+    removed once their writers are gone. The partial copy of a first write whose writer is gone is
+    removed (:func:`_clear_first`). Returns ``{path: token}`` of the restored entries."""
     now = time.time() if now is None else now
     restored: dict[str, str | None] = {}
     records = _records(zstore)
     for path, rec in records.items():  # deletions of writers gone: finished
         _finish_if_gone(zstore, path, rec, now, expiry)
+    for path, rec in records.items():  # first writes of writers gone: their partial copies removed
+        if isinstance(rec.get("write"), str) and not isinstance(rec.get("previous"), str) and (
+                rec.get("abandoned") or _writer_gone(rec.get("host"), rec.get("pid"), float(rec.get("time", 0)), now,
+                                                     expiry, rec["write"])):
+            _clear_first(zstore, path, rec)
     journals = _journals(zstore, records)
     named = {rec["previous"] for rec in journals.values()}
     for path, rec in journals.items():
@@ -298,13 +362,20 @@ def recover(zstore: Any, expiry: float = REWRITE_EXPIRY, now: float | None = Non
 
 
 def interrupted(zstore: Any) -> list[tuple[str, str]]:
-    """Rewrites whose entry is not complete and deletions not finished, as ``(path, problem)`` for the
-    integrity report."""
+    """Rewrites whose entry is not complete, deletions not finished and first writes not finished that
+    left keys without a group document (a first write's group with its document is an incomplete
+    entry, listed as such), as ``(path, problem)`` for the integrity report."""
     out = []
     for path, rec in _records(zstore).items():
         if isinstance(rec.get("delete"), str):
             out.append((path, "its deletion was interrupted; it is finished when the store is opened for writing once "
                               "that writer is gone (its process, on its host; from another host a day after it began)"))
+        elif not isinstance(rec.get("previous"), str):
+            if read_json(zstore, f"{path}/zarr.json") is None and keys_below(zstore, path):
+                out.append((path, "its first write did not finish (its writer was killed, or still runs); nothing "
+                                  "trusts the keys it uploaded, which are removed when the store is opened for writing "
+                                  "once that writer is gone (its process, on its host; from another host a day after "
+                                  "it began)"))
         elif not _complete(zstore, path):
             out.append((path, f"a rewrite of it was interrupted; its previous complete copy is kept in "
                               f"{kept_at(rec['previous'])} and is put back when the store is opened for writing "
@@ -315,8 +386,9 @@ def interrupted(zstore: Any) -> list[tuple[str, str]]:
 
 def interrupted_attrs(zstore: Any, paths: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """``{path: attributes of the kept copy}`` (``{}`` when its document cannot be read) of the
-    rewrites whose entry is not complete: what each entry was before. ``paths``: the entries to look
-    at (one batch of journal reads), ``None``: every journal (a listing)."""
+    rewrites whose entry is not complete: what each entry was before (a first write not finished had
+    no previous copy: not listed). ``paths``: the entries to look at (one batch of journal reads),
+    ``None``: every journal (a listing)."""
     if paths is None:
         journals = _journals(zstore)
     else:

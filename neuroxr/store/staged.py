@@ -2,7 +2,8 @@
 (:meth:`~neuroxr.store.StudyStore.begin_write`, ``commit_write``, ``abort_write``). On a local store
 the entry is written into a private staging group and swapped in under its lock
 (:mod:`neuroxr.store.atomic`); on an object store it is written in place after its old complete copy
-is kept aside, and a failed or killed rewrite puts that copy back (:mod:`neuroxr.store.previous`)."""
+is kept aside (a first write is journaled all the same), and a failed or killed rewrite puts that
+copy back, a failed or killed first write's partial copy is removed (:mod:`neuroxr.store.previous`)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class StagedWrites:
     _zstore: Any
     _docs: dict[str, Any]
     _staged: dict[str, str]
-    _rewriting: dict[str, tuple[str, str | None]]
+    _rewriting: dict[str, tuple[str, str]]
     _committing: dict[tuple[int, str], zarr.Group]
     url: str
     _require_write: Any
@@ -105,12 +106,12 @@ class StagedWrites:
         if self._local is None:
             if staging not in self._rewriting:
                 raise StoreError(f"commit_write({path!r}): {staging!r} is not a write begun on this store; call begin_write first.")
-            bid = self._rewriting[staging][1]
-            if bid is not None and not previous.journal_names(self._zstore, path, bid):
-                del self._rewriting[staging]  # a recovery took this writer for gone and put the old copy back
-                previous.settle(bid)
-                raise StoreError(f"store {self.url!r}: cannot write {path!r}: its previous copy was put back by another "
-                                 f"process while this write ran (it took the writer for gone); write it again.")
+            try:
+                named = previous.journal_names(self._zstore, path, self._rewriting[staging][1])
+            except OSError as exc:
+                self._abort(staging, exc)
+            if not named:  # a recovery took this writer for gone: nothing is marked complete
+                self._taken_over(staging)
             try:
                 self.mark_complete(path)
             except BaseException as exc:
@@ -151,10 +152,12 @@ class StagedWrites:
         if staging in self._rewriting:
             self._undo_rewrite(*self._rewriting.pop(staging))
 
-    def _keep_previous(self, path: str) -> str | None:
+    def _keep_previous(self, path: str) -> str:
         """Object stores: copy the complete entry ``path`` aside (with a journal), then delete it;
-        the id of the kept copy, or ``None`` when there was no complete copy to keep. A deletion
-        this process began at, above or below ``path`` and was interrupted is finished first."""
+        the id of the kept copy, or where there was no complete copy to keep, of the first write
+        (journaled before anything is uploaded: :func:`previous.begin_first`; the keys of an
+        incomplete copy left there are deleted). A deletion this process began at, above or below
+        ``path`` and was interrupted is finished first."""
         try:
             for url, gone in [d for d in list(StagedWrites._unfinished_deletions) if d[0] == self.url and _nested(d[1], path)]:
                 previous.finish_deletion(self._zstore, gone)
@@ -162,7 +165,8 @@ class StagedWrites:
             keys = batch.keys_below(self._zstore, path)  # the listing the deletion needs anyway
             doc = read_json(self._zstore, f"{path}/zarr.json") if f"{path}/zarr.json" in keys else None
             attrs = (doc or {}).get("attributes", {})
-            bid = previous.keep(self._zstore, path, keys, attrs.get(TOKEN_ATTR)) if attrs.get(COMPLETE_ATTR) else None
+            bid = (previous.keep(self._zstore, path, keys, attrs.get(TOKEN_ATTR)) if attrs.get(COMPLETE_ATTR)
+                   else previous.begin_first(self._zstore, path))
         except OSError as exc:  # nothing was deleted
             raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}{self._kept(path)}.") from exc
         try:
@@ -171,27 +175,48 @@ class StagedWrites:
             self._undone(path, bid, exc)
         return bid
 
-    def _undo_rewrite(self, path: str, bid: str | None) -> str:
+    def _undo_rewrite(self, path: str, bid: str) -> str:
         """Object stores: a rewrite of ``path`` failed: delete its partial copy and put the kept
-        previous copy ``bid`` back. Returns how the entry was left, for the error message. Interrupted
-        itself (a second Ctrl-C), the next writable open, in this process too, puts the copy back."""
+        previous copy ``bid`` back (a first write's: delete its partial copy, then its journal).
+        Returns how the entry was left, for the error message. Interrupted itself (a second Ctrl-C),
+        the next writable open, in this process too, puts the copy back (removes the partial one)."""
         previous.settle(bid)
         self._forget(path)
+        first = previous.is_first(bid)
         try:
-            if bid is None:
+            if first:
                 batch.delete_prefix(self._zstore, path)
+                previous.drop(self._zstore, path, bid)
                 return "nothing was written; write it again"
             self._record(path, "complete", previous.restore(self._zstore, path, bid))
             return "the previous copy is kept"
         except OSError:
-            if bid is None:
-                return "the entry is incomplete; write it again"
             when = "when the store is next opened for writing"
             try:
                 previous.abandon(self._zstore, path)
             except OSError:
                 when = "by the first writable open of the store after this process ends"
+            if first:
+                return f"the entry is incomplete; its partial copy is removed {when}, or write it again"
             return f"the previous copy is kept in {previous.kept_at(bid)} and is put back {when}"
+
+    def _taken_over(self, url: str) -> NoReturn:
+        """Object stores: the journal of the write at ``url`` no longer names it (a recovery took its
+        writer for gone: put the previous copy back, or removed the partial first copy; or the entry was
+        deleted): drop the write and raise, marking nothing complete. What a first write uploaded since
+        is deleted where no other write has begun there since, nor completed it."""
+        path, bid = self._rewriting.pop(url)
+        previous.settle(bid)
+        self._forget(path)
+        if not previous.is_first(bid):
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: its previous copy was put back by another "
+                             f"process while this write ran (it took the writer for gone); write it again.")
+        try:
+            previous.drop_leftovers(self._zstore, path)
+        except OSError:
+            pass
+        raise StoreError(f"store {self.url!r}: cannot write {path!r}: its partial copy was removed by another process "
+                         f"while this write ran (it took the writer for gone); write it again.")
 
     def _abort(self, url: str, exc: BaseException) -> None:
         """Undo the rewrite at ``url`` and raise: a one-line :class:`StoreError` for a storage failure."""
@@ -209,11 +234,10 @@ class StagedWrites:
         """Object stores: the new copy at ``url`` is complete: drop the kept previous copy (and
         :meth:`_drop_derived`)."""
         path, bid = self._rewriting.pop(url)
-        if bid is not None:
-            try:
-                previous.drop(self._zstore, path, bid)
-            except OSError:  # left for the next writable open, which sees the entry complete and drops it
-                pass
+        try:
+            previous.drop(self._zstore, path, bid)
+        except OSError:  # left for the next writable open, which sees the entry complete and drops it
+            pass
         self._drop_derived(path)
 
     def _drop_derived(self, path: str) -> None:

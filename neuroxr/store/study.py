@@ -206,8 +206,8 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         self._data = batch.GroupCache((_DATA_CACHE_BYTES if self._cache_bytes is None else self._cache_bytes) if cache else 0)
         self._root_group: zarr.Group | None = None
         self._staged: dict[str, str] = {}  # staging URL -> staging id, between begin_write and commit_write
-        # object stores: entry URL -> (path, id of its kept previous copy or None), between begin_write and commit
-        self._rewriting: dict[str, tuple[str, str | None]] = {}
+        # object stores: entry URL -> (path, id of its kept previous copy or of its first write), between begin_write and commit
+        self._rewriting: dict[str, tuple[str, str]] = {}
         # (thread, entry path) -> its staged group, during commit_write: threads sharing this object and
         # writing one entry each mark their own copy
         self._committing: dict[tuple[int, str], zarr.Group] = {}

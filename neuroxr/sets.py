@@ -263,24 +263,46 @@ def _exists(store: Any, ref: SetRef) -> bool:
     return ref.region is None or ref.region in _regions(store, ref.neural)
 
 
-def _refuse_damaged(store: Any, name: str, parts: list[str], kinds: tuple[str, ...], role: str) -> None:
-    """A name no listed set matches: raise when it names a set whose metadata document is not valid
-    JSON (listings leave such a set out; saying it does not exist would hide the damage)."""
-    unreadable = getattr(store, "unreadable", None)
-    if unreadable is None:
-        return
+def _candidates(name: str | SetRef, kinds: tuple[str, ...]) -> list[str]:
+    """The store paths a name could refer to (every cut of a dotted name), or a reference's path."""
+    if isinstance(name, SetRef):
+        return [name.path]
+    parts = name.split(".")
     cands = []
     if "features" in kinds:
         cands += [f"features/{'.'.join(parts[:cut])}/{'.'.join(parts[cut:])}" for cut in range(1, len(parts))]
     if "neural" in kinds:
         cands += [f"neural/{'.'.join(parts[:cut])}" for cut in range(len(parts), 0, -1)]
-    for path in cands:
+    return cands
+
+
+def _refuse_unlisted(store: Any, name: str | SetRef, kinds: tuple[str, ...], role: str) -> None:
+    """A name no listed set matches: raise when it names a set whose metadata document is not valid
+    JSON, or (object stores) one whose rewrite was interrupted, its previous copy kept aside
+    (:meth:`~neuroxr.store.StudyStore.interrupted_rewrites`; one batch of journal reads): listings leave
+    such a set out, and saying it does not exist would hide the damage or the way back."""
+    cands = _candidates(name, kinds)
+    asked = getattr(name, "name", name)
+    unreadable = getattr(store, "unreadable", None)
+    for path in cands if unreadable is not None else ():
         if unreadable(path):
             from .store.integrity import unreadable_doc
 
             what, fix = store._described(path)
-            raise StoreError(f"store {store.url!r}: {what}, the {role} {name!r}, is damaged "
+            raise StoreError(f"store {store.url!r}: {what}, the {role} {asked!r}, is damaged "
                              f"({unreadable_doc(path + '/zarr.json')}); {fix}.")
+    interrupted = getattr(store, "interrupted_rewrites", None)
+    got = interrupted(cands) if interrupted is not None and cands else {}
+    cut = [p for p in cands if p in got]
+    if cut:
+        kind, *names = cut[0].split("/")
+        held = ".".join(names)
+        which = f"the {role}" if asked == held else f"the {role} {asked!r}"  # a region names its neural set
+        raise StoreError(
+            f"store {store.url!r}: the {kind.replace('features', 'feature')} set {held!r} ({which}) cannot be read: "
+            "its rewrite was interrupted (its writer killed, or still writing) before the new copy was complete, "
+            "and the previous copy is kept aside; open the store for writing (any neuroxr command that writes, or "
+            "StudyStore(url)) to put it back once that writer is gone, or wait for the writer to finish.")
 
 
 def resolve(
@@ -321,6 +343,8 @@ def resolve(
     if isinstance(name, SetRef):
         if name.kind not in kinds or not _exists(store, name):
             what = "" if name.kind in kinds else f" (the {role} must be a {' or '.join(kinds)} set)"
+            if name.kind in kinds:
+                _refuse_unlisted(store, name, kinds, role)
             raise LayoutError(
                 f"store {store.url!r} holds no {_describe(name)}{what} named {name.name!r} (the {role}); "
                 f"it holds {_available(store, kinds)}."
@@ -345,7 +369,7 @@ def resolve(
             if base in sets and (not strict or region in _regions(store, base)):
                 found.append(neural_ref(base, region))
     if not found:
-        _refuse_damaged(store, name, parts, kinds, role)
+        _refuse_unlisted(store, name, kinds, role)
         what = " or ".join(
             {"features": "feature set '<model>.<layer>'", "neural": "neural set '<name>[.<region>]'"}[k] for k in kinds
         )

@@ -4,7 +4,7 @@
 
 1. the names are resolved to :class:`neuroxr.sets.SetRef` (:func:`neuroxr.sets.resolve`), with the
    set kinds the entry kind accepts (:mod:`neuroxr.entries.kinds`); a set an interrupted rewrite left
-   incomplete is refused as such (:func:`neuroxr.entries.layout.resolve_input`);
+   incomplete is refused as such;
 2. the parameters are checked and their defaults filled in, each in one spelling (one result, one
    key: :meth:`neuroxr.entries.kinds.Kind.fill`; a direction's ``noise_ceiling=True`` is ``None``
    where every neural input has repeats, cRSA's ``None`` the ceiling it resolves to); with the
@@ -38,7 +38,7 @@ from ..errors import LayoutError, ParameterError, StoreError, shown, warn
 from ..layouts import validate_metric, validate_scores
 from ..predictivity._prepare import check_dtype
 from ..predictivity.generalization import validate_generalization
-from ..sets import SetRef, read_set, stored_sizes
+from ..sets import SetRef, read_set, resolve, stored_sizes
 from ..store import Examined, StudyStore
 from ..store._zarr import DIGEST_ATTR, TOKEN_ATTR, attrs_edited, writes_digests
 from ..store.integrity import set_edited
@@ -128,12 +128,12 @@ class _Request:
 def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Mapping[str, Any] | None,
              dtype: Any) -> _Request:
     k = get_kind(kind)
-    src = _l.resolve_input(store, source, kinds=k.source_kinds, role="source")
+    src = resolve(store, source, kinds=k.source_kinds, role="source")
     tgt = None
     if k.pairwise:
         if target is None:
             raise LayoutError(f"{k.name!r} compares two sets; name the target set.")
-        tgt = _l.resolve_input(store, target, kinds=k.target_kinds, role="target")
+        tgt = resolve(store, target, kinds=k.target_kinds, role="target")
     elif target is not None:
         raise LayoutError(f"{k.name!r} describes one set; got a target {getattr(target, 'name', target)!r} (pass target=None).")
     filled = k.fill(params)

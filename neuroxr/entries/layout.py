@@ -23,12 +23,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import LayoutError, StoreError
-from ..sets import SET_KINDS, SetRef, resolve
 from ..store._zarr import _check_region, attrs_edited, marks_edited
 from . import provenance as _p
 
-__all__ = ["GRAM_GROUP", "gram_group", "resolve_input", "pair_path", "iter_entries", "list_entries", "read_entry", "LIST_COLUMNS"]
+__all__ = ["GRAM_GROUP", "gram_group", "pair_path", "iter_entries", "list_entries", "read_entry", "LIST_COLUMNS"]
 
 COMPLETE_ATTR = "neuroxr_complete"
 TOKEN_ATTR = "neuroxr_token"
@@ -64,50 +62,6 @@ def pair_path(stage: str, kind: str, source: Any, target: Any | None) -> str:
     if target is None:
         return f"{stage}/{kind}/{src}"
     return f"{stage}/{kind}/{src}__{_path_name(target)}"
-
-
-def _set_paths(name: Any, kinds: tuple[str, ...]) -> list[str]:
-    """The store paths a set name could refer to (every cut of a dotted name), or a reference's path."""
-    if isinstance(name, SetRef):
-        return [name.path]
-    if not isinstance(name, str) or not name:
-        return []
-    parts = name.split(".")
-    cuts = range(1, len(parts))
-    out = [f"features/{'.'.join(parts[:c])}/{'.'.join(parts[c:])}" for c in cuts] if "features" in kinds else []
-    return out + ([f"neural/{'.'.join(parts[:c])}" for c in range(len(parts), 0, -1)] if "neural" in kinds else [])
-
-
-def resolve_input(store: Any, name: Any, *, kinds: tuple[str, ...] = SET_KINDS, role: str = "source") -> SetRef:
-    """:func:`neuroxr.sets.resolve`, but a name whose set an interrupted rewrite left incomplete (object
-    stores: its writer killed between the deletion of the old copy and the completion of the new one,
-    the old copy kept aside; :meth:`~neuroxr.store.StudyStore.interrupted_rewrites`) is refused as such,
-    saying what to do, not as a set the store does not hold. One batch of journal reads, only when the
-    name resolves to no set.
-
-    Raises
-    ------
-    StoreError
-        The set's rewrite was interrupted (or still runs): one line naming the set, the store and what to do.
-    LayoutError
-        As :func:`~neuroxr.sets.resolve` otherwise.
-    """
-    try:
-        return resolve(store, name, kinds=kinds, role=role)
-    except LayoutError as exc:
-        interrupted = getattr(store, "interrupted_rewrites", None)
-        paths = _set_paths(name, kinds)
-        cut = [p for p in paths if p in (interrupted(paths) if interrupted is not None and paths else {})]
-        if not cut:
-            raise
-        kind, *names = cut[0].split("/")
-        asked, held = getattr(name, "name", name), ".".join(names)
-        which = f"the {role}" if asked == held else f"the {role} {asked!r}"  # a region names its neural set
-        raise StoreError(
-            f"store {store.url!r}: the {kind.replace('features', 'feature')} set {held!r} ({which}) cannot be read: its rewrite was interrupted (its writer killed, "
-            f"or still writing) before the new copy was complete, and the previous copy is kept aside; open the store "
-            f"for writing (any neuroxr command that writes, or StudyStore(url)) to put it back once that writer is "
-            f"gone, or wait for the writer to finish.") from exc
 
 
 def _is_entry(store: Any, path: str, attrs: Any) -> bool:

@@ -693,3 +693,27 @@ def test_a_killed_first_write_on_s3_is_removed_by_a_writable_open(s3_server):
     fresh = StudyStore(url, storage_options=options)
     assert batch.keys_below(fresh._zstore, NEW) == [] and _hidden_s3(url, options) == [] and fresh.damaged() == []
     np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)
+
+
+def test_a_removal_interrupted_part_way_is_finished_and_its_writer_fails_from_its_start(url, monkeypatch):
+    """The recovery removing a first write takes its journal over before deleting anything: interrupted
+    part-way, the next writable open finishes it, and the writer (alive after all) fails at its commit."""
+    st = StudyStore(url)
+    staging = st.begin_write(NEW)
+    _partial().to_zarr(st._zstore, group=NEW, mode="w", consolidated=False)
+    _journal_record(url, host="another-host")
+    real = previous.delete_keys
+
+    def killed(zstore, keys, first=None):  # one key deleted, then the recovering process ends
+        real(zstore, sorted(keys)[:1])
+        raise _Killed
+
+    with monkeypatch.context() as m, pytest.raises(_Killed):
+        m.setattr(previous, "delete_keys", killed)
+        previous.recover(StudyStore(url)._zstore, now=time.time() + previous.REWRITE_EXPIRY + 1)
+    assert batch.keys_below(st._zstore, NEW) and _journal_record(url)["host"] != "another-host"  # taken over
+    with pytest.raises(StoreError, match="its partial copy was removed by another process"):
+        st.commit_write(NEW, staging)
+    StudyStore(url)  # the recovering process (this one, its removal run no more) is gone: finished
+    assert batch.keys_below(st._zstore, NEW) == [] and _hidden(url, "rewrites") == []
+    assert not StudyStore(url, mode="r").is_complete(NEW)

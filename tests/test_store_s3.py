@@ -83,8 +83,9 @@ def test_batched_entry_roundtrip_and_requests(s3_server, tmp_path):
     st.write_dataset("scores/forward/a__b/0123456789abcdef", ds)
     writes = log.requests[n0:]
     # inventory records (pending, complete), one listing (an old copy), three new parent groups (read up to the
-    # root, then written), a document and a chunk per array, the group document
-    assert len(writes) <= 2 + 1 + (4 + 3) + 2 * len(ds.variables) + 1, writes
+    # root, then written), a document and a chunk per array, the group document, the first write's journal
+    # (written, read at the commit, deleted)
+    assert len(writes) <= 2 + 1 + (4 + 3) + 2 * len(ds.variables) + 1 + 3, writes
     assert sum(1 for r in writes if "list-type" in r[2]) == 1
     local.write_dataset("scores/forward/a__b/0123456789abcdef", ds)
     n0 = len(log.requests)

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ..store._zarr import _check_region, attrs_edited, marks_edited
+from ..store.staged import GRAM_GROUP, gram_group
 from . import provenance as _p
 
 __all__ = ["GRAM_GROUP", "gram_group", "pair_path", "iter_entries", "list_entries", "read_entry", "LIST_COLUMNS"]
@@ -34,16 +35,6 @@ _KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 #: the fixed columns of :func:`list_entries` (parameter columns follow)
 LIST_COLUMNS = ("kind", "source", "target", "path", "key", "complete", "legacy", "current", "revision")
 #: the group above every feature set's cached Grams
-GRAM_GROUP = "cache/gram"
-
-
-def gram_group(model: str, layer: str) -> str:
-    """The group of the feature set ``model.layer``'s cached Gram entries, ``cache/gram/<model>/<layer>``
-    (one per provenance key). The one spelling of that path: the sweep makes it before its workers write
-    below it, and the store deletes it when the layer is rewritten (its Grams keyed by the old token)."""
-    return f"{GRAM_GROUP}/{model}/{layer}"
-
-
 def _path_name(ref: Any) -> str:
     """The name of a set (a :class:`~neuroxr.sets.SetRef`, or a name) in an entry path. A region
     names the set ``<neural>.<region>``: one that cannot be part of a path ('/', '__'; written before

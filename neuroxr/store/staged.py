@@ -16,14 +16,25 @@ from ..errors import StoreError, WriteConflictError
 from . import atomic, batch, previous
 from ._zarr import COMPLETE_ATTR, TOKEN_ATTR, os_message, read_json, zarr_store
 
-__all__ = ["StagedWrites"]
+__all__ = ["GRAM_GROUP", "StagedWrites", "gram_group"]
+
+#: the group of the cached Gram entries of every feature set
+GRAM_GROUP = "cache/gram"
+
+
+def gram_group(model: str, layer: str) -> str:
+    """The group of the feature set ``model.layer``'s cached Gram entries, ``cache/gram/<model>/<layer>``
+    (one per provenance key). The one spelling of that path (the entry layout, listings and the sweep
+    use it, re-exported by :mod:`neuroxr.entries.layout`): the sweep makes it before its workers write
+    below it, and the store deletes it when the layer is rewritten (its Grams keyed by the old token)."""
+    return f"{GRAM_GROUP}/{model}/{layer}"
 
 
 def _derived(path: str) -> str | None:
     """The group of entries computed from the set ``path`` that a rewrite of it leaves stale: a feature
-    set's cached Grams, ``cache/gram/<model>/<layer>`` (keyed by the layer's old token, never read again)."""
+    set's cached Grams (keyed by the layer's old token, never read again)."""
     parts = path.split("/")
-    return f"cache/gram/{parts[1]}/{parts[2]}" if len(parts) == 3 and parts[0] == "features" else None
+    return gram_group(parts[1], parts[2]) if len(parts) == 3 and parts[0] == "features" else None
 
 
 def _nested(a: str, b: str) -> bool:

@@ -298,11 +298,10 @@ def _refuse_unlisted(store: Any, name: str | SetRef, kinds: tuple[str, ...], rol
         kind, *names = cut[0].split("/")
         held = ".".join(names)
         which = f"the {role}" if asked == held else f"the {role} {asked!r}"  # a region names its neural set
-        raise StoreError(
-            f"store {store.url!r}: the {kind.replace('features', 'feature')} set {held!r} ({which}) cannot be read: "
-            "its rewrite was interrupted (its writer killed, or still writing) before the new copy was complete, "
-            "and the previous copy is kept aside; open the store for writing (any neuroxr command that writes, or "
-            "StudyStore(url)) to put it back once that writer is gone, or wait for the writer to finish.")
+        from .store.previous import INTERRUPTED
+
+        raise StoreError(f"store {store.url!r}: the {kind.replace('features', 'feature')} set {held!r} ({which}) "
+                         f"cannot be read: {INTERRUPTED}.")
 
 
 def resolve(

@@ -157,3 +157,21 @@ def test_a_local_swap_cut_between_its_renames_is_read_from_its_new_copy(tmp_path
     monkeypatch.setattr(atomic, "_roll_forward", read_only)
     assert lookup(StudyStore(url, mode="r"), "forward", "net.l1", "mA", params=PARAMS) == entry
     assert not os.path.isdir(os.path.join(url, path))
+
+
+@pytest.mark.parametrize("path", list(SETS))
+def test_a_read_of_the_interrupted_set_itself_names_the_interruption(memory_study, path):
+    """``read_features`` / ``read_neural`` (and ``read_dataset``) said "its write did not finish (a killed
+    job?); rewrite it": the previous copy is kept, and a writable open puts it back."""
+    url, _ = memory_study
+    _cut_rewrite(url, path, _dead_pid())
+    ro = StudyStore(url, mode="r")
+    reads = [lambda: ro.read_dataset(path)]
+    reads.append((lambda: ro.read_features("net", "l1")) if path.startswith("features") else (lambda: ro.read_neural("mA")))
+    for read in reads:
+        with pytest.raises(StoreError) as err:
+            read()
+        msg = str(err.value)
+        assert "\n" not in msg and url in msg and "rewrite was interrupted" in msg and "open the store for writing" in msg, msg
+    StudyStore(url)
+    assert StudyStore(url, mode="r").read_dataset(path) is not None

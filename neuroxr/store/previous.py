@@ -66,6 +66,10 @@ from .lock import _owner_alive
 if TYPE_CHECKING:
     import xarray as xr
 
+#: why a group whose rewrite was interrupted cannot be read, and what to do (one wording for every reader)
+INTERRUPTED = ("its rewrite was interrupted (its writer killed, or still writing) before the new copy was complete, and "
+               "the previous copy is kept aside; open the store for writing (any neuroxr command that writes, or "
+               "StudyStore(url)) to put it back once that writer is gone, or wait for the writer to finish")
 #: seconds after which the rewrite of a writer on another host counts as abandoned (its process
 #: cannot be checked from here): long, so a slow upload is never rolled back under its writer
 REWRITE_EXPIRY = 24 * 3600.0
@@ -73,7 +77,7 @@ REWRITE_EXPIRY = 24 * 3600.0
 #: is moved aside (:func:`load_self_reads`; more is refused)
 SELF_READ_BYTES = 2**30
 
-__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "begin_first", "is_first", "drop", "drop_leftovers", "restore", "abandon", "forget", "recover", "settle", "delete_group", "finish_deletion", "interrupted", "interrupted_attrs", "kept_at"]
+__all__ = ["INTERRUPTED", "REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "begin_first", "is_first", "drop", "drop_leftovers", "restore", "abandon", "forget", "recover", "settle", "delete_group", "finish_deletion", "interrupted", "interrupted_attrs", "kept_at"]
 
 _HOST = socket.gethostname()
 _JOURNALS = f"{HIDDEN}/rewrites"

@@ -269,6 +269,8 @@ class Reading(Listing):
         why = "its write did not finish (a killed job?); rewrite it" if found.doc is not None else "it does not exist"
         if found.moved:
             why = "it was being rewritten by another process while it was read; read it again"
+        elif self.interrupted_rewrites([found.path]):  # object stores: the previous copy is kept aside
+            why = previous.INTERRUPTED
         raise StoreError(f"store {self.url!r}: entry {found.path!r} cannot be read: {why}.")
 
     def _folder(self, loc: str) -> str | None:
@@ -409,7 +411,8 @@ class Reading(Listing):
             that cannot be read (``values=True``), a group marked complete whose arrays
             recorded at write time are not all present, or (local stores) an entry whose writer
             died between the two renames of its swap where the swap cannot be finished, or (object
-            stores) an entry left incomplete by an interrupted rewrite while its previous copy is kept.
+            stores) an entry left incomplete by an interrupted rewrite while its previous copy is kept,
+            or the keys of a first write not finished that left no group document.
         """
         if path is None:
             unfinished = self._unfinished_swaps()  # first: a swap finished now is scanned in place

@@ -196,3 +196,46 @@ def test_layers_listed_per_model_are_planned_in_depth_order(sweep_copy):
     for layers in ({"netA": ["layer3", "layer1"]}, {"netA": ["layer1", "layer3"]}, ["layer3", "layer1"]):
         entries = plan_sweep(store, models=["netA"], neural=["animalA"], layers=layers, directions="forward")
         assert [e.layer for e in entries] == ["layer1", "layer3"], layers
+
+
+def _inventory_reads(monkeypatch):
+    """The list that each read of a store's inventory (a listing of its shards on an object store) appends to."""
+    import neuroxr.store.inventory as inventory
+
+    reads, real = [], inventory.read
+
+    def counted(*args, **kwargs):
+        reads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inventory, "read", counted)
+    return reads
+
+
+def test_a_plan_lists_the_inventory_once(sweep_base_store, monkeypatch):
+    """A plan is one call of the store (its session): the inventory is read once, whatever it selects (it was
+    read at each listing of models, layers and neural sets, and per region to check the subset names)."""
+    from neuroxr.sweep.config import validate_config
+
+    store = StudyStore(sweep_base_store, mode="r")
+    with store.session():  # the same plan in one call the caller opened
+        expected = [e.key for e in plan_sweep(store, layers=LAYERS, directions=ALL4, regions="each")]
+    reads = _inventory_reads(monkeypatch)
+    assert [e.key for e in plan_sweep(store, layers=LAYERS, directions=ALL4, regions="each")] == expected
+    assert len(reads) == 1, len(reads)
+    # a config checked against the store plans it in one call too (and checks what the plan leaves out)
+    cfg = validate_config({"layers": LAYERS, "directions": ALL4, "regions": "each", "reps": 2}, store)
+    assert cfg["layers"] == LAYERS and len(reads) == 2, len(reads)
+
+
+def test_a_cached_store_plans_what_the_store_holds_at_the_call(sweep_copy):
+    """Each plan reads the store afresh at its start: a layer another writer added since a cached store's
+    last call is planned (the cached store kept the inventory of its first plan and left the layer out)."""
+    path = sweep_copy()
+    store = StudyStore(path, cache=True)
+    ask = {"models": ["netA"], "neural": ["animalA"], "directions": "forward"}
+    assert [e.layer for e in plan_sweep(store, **ask)] == ["layer1", "layer3"]
+    other = StudyStore(path)
+    other.write_features("netA", "layer4", other.read_features("netA", "layer3").load())
+    assert [e.layer for e in plan_sweep(store, **ask)] == [*other.layers("netA")]
+    assert "layer4" in other.layers("netA")

@@ -428,8 +428,9 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
         Also check that the models, layers, neural sets and regions exist in it, and that every
         option is read by some planned entry: the checks :func:`~neuroxr.sweep.sweep` runs before
         anything (:func:`neuroxr.sweep.checks.check_plan`), so a configuration accepted here is one
-        the sweep accepts. Without it, the checks that need no store (values, ``inference``, the
-        cluster options with ``scheduler``).
+        the sweep accepts; in one call of the store (:meth:`~neuroxr.store.StudyStore.session`: the
+        inventory listed once, each document read once, afresh). Without it, the checks that need no
+        store (values, ``inference``, the cluster options with ``scheduler``).
 
     Returns
     -------
@@ -465,7 +466,9 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     if store is not None:  # the sweep's own checks of its plan (the one place, neuroxr.sweep.checks)
         from .checks import check_plan
 
-        with holding():  # what the plan leaves out is said once, by the sweep that plans it (this thread's alone)
+        # what the plan leaves out is said once, by the sweep that plans it (this thread's alone); one call of the
+        # store: the inventory listed once and each document read once, afresh
+        with holding(), store.session():
             check_plan(store, kw, out.get("metric_options"), inference, out.get("models"), out.get("layers"),
                        out.get("neural"), out.get("directions", ("forward", "reverse")), out.get("regions"),
                        out.get("selection_seed"))

@@ -222,7 +222,19 @@ def plan_sweep(
         Unknown directions, models, layers, neural sets or regions (the message lists what exists);
         metrics with a time-resolved neural set (metrics take one time bin); ``metric_options`` for a
         metric the directions do not include.
+
+    Notes
+    -----
+    One call of the store (:meth:`StudyStore.session`): the inventory is listed once and each document
+    read once, afresh at the start (a cached store's earlier calls are not trusted).
     """
+    with store.session():
+        return _plan(store, models, layers, neural, directions, regions, metric_options)
+
+
+def _plan(store: StudyStore, models: Any, layers: Any, neural: Any, directions: Any, regions: Any,
+          metric_options: Mapping[str, Mapping[str, Any]] | None) -> list[Entry]:
+    """:func:`plan_sweep` within its call of the store."""
     dirs = as_list(directions, "directions") or []
     dirs = [d.replace("-", "_") for d in dirs]
     unknown = [d for d in dirs if d not in DIRECTIONS + SWEEP_METRICS]

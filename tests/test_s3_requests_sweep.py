@@ -1,0 +1,129 @@
+"""Requests of ``neuroxr sweep`` on an S3-compatible server (moto on loopback), on a fresh study and resumed
+(every entry stored): the command plans its config in one call of the store, so the inventory is listed once
+for the plan (it was listed at each listing of models, layers and neural sets: 3 times) and each set's
+document read once. The bounds are the counts measured; a regression fails.
+
+Each command runs as in a new process (no shard of the inventory known beforehand). Skipped when moto or s3fs
+is not installed.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import json
+import urllib.parse
+import uuid
+import warnings
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import neuroxr.store.inventory as inventory
+from neuroxr.cli import main
+from neuroxr.layouts import features, neural
+from neuroxr.store import StudyStore
+
+sweep_run = importlib.import_module("neuroxr.sweep.run")  # neuroxr.sweep is also the name of the function
+
+#: inventory listings of a whole ``neuroxr sweep`` (fresh or resumed): one for the plan, one for the sweep's
+#: twin (before: 4, the plan listing it at each of models(), layers() and neural_sets())
+LISTINGS = 2
+#: requests the command makes before the sweep starts (opening the store, planning the config); before: 11
+BEFORE_SWEEP = 8
+#: requests of the resumed sweep in all (one entry stored); before: 27
+RESUMED = 24
+
+
+@pytest.fixture(scope="module")
+def runs(s3_server, tmp_path_factory):
+    """``{"fresh": (requests before the sweep, all requests), "resumed": (...)}`` of one ``neuroxr sweep`` of
+    layer net.l1 x neural set mA (forward, 2 reps), run twice on a new study on the moto server."""
+    options, log = s3_server
+    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
+    st = StudyStore(url, storage_options=options)
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(12)]
+    st.write_neural("mA", neural(rng.normal(size=(12, 4, 2)), ids))
+    st.write_features("net", "l1", features(rng.normal(size=(12, 5)), ids))
+    cfg = tmp_path_factory.mktemp("sweep_requests") / "sweep.yaml"
+    cfg.write_text("models: [net]\nlayers: [l1]\nneural: [mA]\ndirections: [forward]\nreps: 2\n")
+    argv = ["sweep", url, str(cfg), "--scheduler", "serial", "--no-progress", "--json",
+            *(f"--storage-option={k}={v}" for k, v in options.items())]
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        started: list[int] = []
+        real = sweep_run.sweep
+
+        def counted(*args, **kwargs):  # the CLI imports sweep() from its module when it runs
+            started.append(len(log.requests))
+            return real(*args, **kwargs)
+
+        mp.setattr(sweep_run, "sweep", counted)
+        for name, computed in (("fresh", 1), ("resumed", 0)):
+            mp.setattr(inventory, "_KNOWN", type(inventory._KNOWN)())  # as in a new process
+            mp.setattr(inventory, "_known_bytes", 0)
+            n = len(log.requests)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = CliRunner().invoke(main, argv)
+            assert res.exit_code == 0, res.output
+            assert json.loads(res.stdout)["computed"] == ["forward/net.l1__mA"] * computed
+            out[name] = (log.requests[n:started[-1]], log.requests[n:])
+    return out
+
+
+def _listings(requests):
+    return [q for _, _, q in requests if "list-type" in q and "/.neuroxr/inventory/" in urllib.parse.unquote(q)]
+
+
+def _documents(requests):
+    return [p for m, p, q in requests if m == "GET" and "list-type" not in q and p.endswith("/zarr.json")]
+
+
+@pytest.mark.parametrize("name", ["fresh", "resumed"])
+def test_the_plan_lists_the_inventory_once_and_reads_each_document_once(runs, name):
+    """The command plans its config in one call of the store: one listing of the inventory, no set's
+    document read twice (the plan listed the inventory at each of models(), layers() and neural_sets(), and
+    read the layer's document at two of them)."""
+    plan, _ = runs[name]
+    assert len(_listings(plan)) == 1, _listings(plan)
+    twice = [p for p, k in collections.Counter(_documents(plan)).items() if k > 1]
+    assert not twice, twice
+    assert len(plan) <= BEFORE_SWEEP, len(plan)
+
+
+@pytest.mark.parametrize("name", ["fresh", "resumed"])
+def test_a_sweep_lists_the_inventory_twice_at_most(runs, name):
+    """The plan's listing and the sweep's own (its held twin reads the store afresh, as every call does)."""
+    _, requests = runs[name]
+    assert len(_listings(requests)) <= LISTINGS, len(_listings(requests))
+
+
+def test_a_resumed_sweep_makes_the_requests_measured(runs):
+    """Every entry stored: the plan, the sweep's plan, the entry's lookup and read, the sets' tokens read afresh."""
+    _, requests = runs["resumed"]
+    assert len(requests) <= RESUMED, len(requests)
+
+
+def test_a_config_checked_against_the_store_reads_each_document_once(s3_server):
+    """``validate_config(config, store)`` plans and checks in one call of the store: the inventory listed once,
+    each document read once (outside the plan, the time bins of each entry's sets for temporal_generalization
+    read a neural set's document again)."""
+    from conftest import time_sets
+
+    from neuroxr.sweep import validate_config
+
+    options, log = s3_server
+    st = StudyStore(f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr", storage_options=options)
+    F, A, B = time_sets()
+    st.write_features("net", "l1", F)
+    st.write_neural("mA", A)
+    st.write_neural("mB", B)
+    config = {"directions": ["forward", "inter_animal"], "temporal_generalization": True, "reps": 2}
+    n = len(log.requests)
+    assert validate_config(config, st) == config
+    got = log.requests[n:]
+    twice = [p for p, k in collections.Counter(_documents(got)).items() if k > 1]
+    assert len(_listings(got)) == 1 and _documents(got) and not twice, (len(_listings(got)), twice)

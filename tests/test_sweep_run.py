@@ -766,3 +766,39 @@ def test_a_rerun_in_a_fresh_process_reads_the_entries_it_reuses(sweep_copy):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-1500:]
     assert done.stdout.split() == ["0", str(len(first.computed))] and first.computed
+
+
+@pytest.mark.parametrize("cache_bytes", [None, 0])
+def test_an_object_store_rerun_reads_each_reused_entry_and_recomputes_a_damaged_one(s3_server, cache_bytes):
+    """On an object store a re-run's lookup reads each matching entry in one batch, kept for the read of its
+    tables, and finds its damage from the keys read: an entry that lost a chunk is computed again, and only it.
+    With a cache that keeps nothing (``cache_bytes=0``: the batch is gone before that read) each reused entry is
+    read again, never refused; the tables are the first run's."""
+    import uuid
+    import warnings
+
+    import s3fs
+
+    from neuroxr.layouts import features, neural
+
+    options, _ = s3_server
+    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
+    st = StudyStore(url, storage_options=options)
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(12)]
+    st.write_neural("mA", neural(rng.normal(size=(12, 4, 2)), ids))
+    st.write_features("net", "l1", features(rng.normal(size=(12, 5)), ids))
+    kw = dict(models="net", layers=["l1"], neural="mA", directions=["forward", "cka"], reps=2, client="serial",
+              progress=False)
+    first = sweep(st, **kw)
+    lost = first.table.set_index("key").at["forward/net.l1__mA", "path"]
+    fs = s3fs.S3FileSystem(**options)
+    fs.rm(sorted(fs.find(f"{url[5:]}/{lost}/ev/c"))[0])
+    store = StudyStore(url, storage_options=options, cache=True, **({} if cache_bytes is None else {"cache_bytes": cache_bytes}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        again = sweep(store, **kw)
+    assert again.computed == ["forward/net.l1__mA"] and again.skipped == ["cka/net.l1__mA"]
+    pd.testing.assert_frame_equal(again.table, first.table)
+    pd.testing.assert_frame_equal(again.metric_table, first.metric_table)
+    assert sweep(store, **kw).computed == []

@@ -221,10 +221,25 @@ def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str
     when the entry is read (:func:`compute` then computes it again, with a warning;
     ``neuroxr validate --values`` reports it).
     """
+    return _lookup(store, kind, source, target, params, dtype, read=False)
+
+
+def lookup_read(store: StudyStore | str, kind: str, source: str | SetRef, target: str | SetRef | None = None, *,
+                params: Mapping[str, Any] | None = None, dtype: Any = None) -> str | None:
+    """:func:`lookup` of an entry read next (a sweep's reused entry). On a cached object store a matching
+    entry written in one batch is read now, in one batch the store keeps for the read that follows (read
+    again if it left the cache), its damage found from that batch's keys, no listing: as :func:`compute`
+    reads a found entry. Elsewhere :func:`lookup` (a store that keeps nothing would read it twice)."""
+    store = _open(store)
+    return _lookup(store, kind, source, target, params, dtype, read=store._cache)
+
+
+def _lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str | SetRef | None,
+            params: Mapping[str, Any] | None, dtype: Any, read: bool) -> str | None:
     store = _open(store)
     with store.session():  # a cached store's outermost call reads the set tokens afresh
         req = _prepare(store, kind, source, target, params, dtype)
-        found = _matching(store, req, read=False)
+        found = _matching(store, req, read=read)  # read: the damage from the batch read (:func:`_matching`)
         return req.path if found is not None and _edited(found) is None and found.problem is None else None
 
 

@@ -177,11 +177,15 @@ def _draws_ceiling(store: Any, ref: Any) -> bool:
 
 def entry_lookup(store: Any, entry: Entry, params: Mapping[str, Any]) -> str | None:
     """The store path of the complete entry whose provenance matches, else ``None``
-    (:func:`neuroxr.entries.lookup`)."""
+    (:func:`neuroxr.entries.lookup`). A sweep reads the entry it finds (:func:`read_or_damage`): on its
+    cached object store the lookup reads it in one batch, kept for that read, its damage check from
+    that batch (:func:`neuroxr.entries.engine.lookup_read`); its temporal generalisation, not read, by
+    its keys."""
     from ..entries import lookup
+    from ..entries.engine import lookup_read
 
     args, kw = _request(store, entry, params)
-    path = lookup(store, *args, **kw)
+    path = lookup_read(store, *args, **kw)
     if path is not None and _tg_applies(store, entry, params):  # complete only with its temporal generalisation
         return path if lookup(store, _TG, entry.source_ref, entry.target_ref, params=params[_TG]) else None
     return path

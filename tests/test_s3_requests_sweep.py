@@ -1,7 +1,8 @@
 """Requests of ``neuroxr sweep`` on an S3-compatible server (moto on loopback), on a fresh study and resumed
 (every entry stored): the command plans its config in one call of the store, so the inventory is listed once
 for the plan (it was listed at each listing of models, layers and neural sets: 3 times) and each set's
-document read once. The bounds are the counts measured; a regression fails.
+document read once; each entry it reuses is read once, in one batch (its lookup's, its damage check from it).
+The bounds are the counts measured; a regression fails.
 
 Each command runs as in a new process (no shard of the inventory known beforehand). Skipped when moto or s3fs
 is not installed.
@@ -32,9 +33,10 @@ sweep_run = importlib.import_module("neuroxr.sweep.run")  # neuroxr.sweep is als
 LISTINGS = 2
 #: requests the command makes before the sweep starts (opening the store, planning the config); before: 11
 BEFORE_SWEEP = 8
-#: requests of the resumed sweep in all (one entry stored); before: 27
+#: requests of the resumed sweep in all (one entry stored); before: 27, then 24 (the entry's lookup listed its keys,
+#: then the sweep read it in one batch anyway)
 RESUMED = 23
-#: requests of the resumed sweep of 7 entries (:func:`many`); before: 1
+#: requests of the resumed sweep of 7 entries (:func:`many`); before: 67 (a listing per reused entry)
 RESUMED_MANY = 60
 
 
@@ -112,7 +114,8 @@ def test_a_sweep_lists_the_inventory_twice_at_most(runs, name):
 
 
 def test_a_resumed_sweep_makes_the_requests_measured(runs):
-    """Every entry stored: the plan, the sweep's plan, the entry's lookup and read, the sets' tokens read afresh."""
+    """Every entry stored: the plan, the sweep's plan, the entry's lookup (its one batch read), the sets' tokens
+    read afresh."""
     _, requests = runs["resumed"]
     assert len(requests) <= RESUMED, len(requests)
 

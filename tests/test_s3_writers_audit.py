@@ -295,10 +295,7 @@ ENTRY_DOC = r"doc:scores/forward/net\.l1__mA/[0-9a-f]{16}/zarr\.json"
 
 # ---------------------------------------------------------------- (1) two writers, different entries of one study
 @pytest.mark.parametrize("where", [pytest.param("write:cache/gram/", marks=SLOW), pytest.param(GRAM_DOC, marks=SLOW),
-                                   pytest.param(GRAM_UPLOAD, marks=pytest.mark.xfail(
-    strict=True, reason="one rewrite journal per path: the second writer's first write of the shared Gram replaces "
-    "the first's journal and deletes it when done, so the first fails ('its partial copy was removed by another "
-    "process ... took the writer for gone')"))])
+                                   GRAM_UPLOAD])
 def test_two_writers_score_different_entries_of_one_layer(url, tmp_path, where):
     """mA.IT and mA.V4 from net.l1 at once: both read (and write) the layer's one Gram. ``where``: the first
     writer pauses before its Gram's write, before the Gram's upload (its write begun), or before the Gram's
@@ -352,10 +349,7 @@ def test_a_writer_scores_while_the_layer_is_rewritten(url, tmp_path):
     assert _audit(url, versions, tmp_path, rerun=[("net.l1", "mA", True)]) == []
 
 
-@pytest.mark.parametrize("where", [pytest.param(r"upload:features/net/l1/", marks=pytest.mark.xfail(
-    strict=True, reason="one rewrite journal per path: the second rewrite replaces the first's journal and drops it; the "
-    "first then fails at its commit's guard but leaves its chunks over the second's complete copy, whose token now "
-    "names other numbers")), pytest.param(r"doc:features/net/l1/zarr\.json", marks=pytest.mark.xfail(
+@pytest.mark.parametrize("where", [r"upload:features/net/l1/", pytest.param(r"doc:features/net/l1/zarr\.json", marks=pytest.mark.xfail(
     strict=True, reason="the first rewrite's completion marker, uploaded after the second rewrite, names its own "
     "version over the second's chunks: a complete layer whose token and attrs are of other numbers"))])
 def test_two_writers_rewrite_one_layer(url, tmp_path, where):
@@ -380,9 +374,7 @@ def test_two_writers_rewrite_one_layer(url, tmp_path, where):
 
 
 # ---------------------------------------------------------------- (4) an entry deleted while it is read or rewritten
-@pytest.mark.parametrize("where", [pytest.param(ENTRY_UPLOAD, marks=pytest.mark.xfail(
-    strict=True, reason="a rewrite whose journal the deletion forgot fails at its commit's guard but leaves the chunks "
-    "it uploaded, a group without a document that validate names after a writable open")), pytest.param(
+@pytest.mark.parametrize("where", [ENTRY_UPLOAD, pytest.param(
     ENTRY_DOC, marks=pytest.mark.xfail(strict=True, reason="the guard at the commit reads the journal before the "
     "completion marker is uploaded: a deletion in between leaves a complete document over deleted chunks"))])
 def test_an_entry_deleted_while_it_is_rewritten(url, tmp_path, where):
@@ -430,9 +422,7 @@ def _sweep(url: str) -> Any:
 
 
 @pytest.mark.parametrize("where", [pytest.param("write:cache/gram/", marks=SLOW), pytest.param("write:scores/", marks=SLOW),
-                                   pytest.param(GRAM_UPLOAD, marks=pytest.mark.xfail(
-    strict=True, reason="one rewrite journal per path: the other sweep's Gram write replaces this one's journal "
-    "and deletes it when done, so this sweep's Gram task fails and the entries that read it with it"))])
+                                   GRAM_UPLOAD])
 def test_two_sweeps_over_one_config(url, tmp_path, where):
     """Two sweeps of forward (net.l1, net.l2 -> mA), the first paused at its first Gram write, its Gram's upload,
     or its first entry's write, while the second sweeps to the end. Each ends with no failed entry; every entry

@@ -99,15 +99,15 @@ class DatasetWriter:
     def _write_batched(self, path: str, ds: xr.Dataset, encoding: Mapping[str, Any]) -> None:
         """Object stores: stage ``ds`` in memory, then upload its keys in two concurrent batches
         (data and array documents, then the group document with the completion marker), the second
-        only while the write's journal still names it (:meth:`commit_write`'s guard)."""
+        unless a recovery took this write over or the entry was deleted meanwhile (:func:`previous.may_commit`)."""
         items, token = batch.stage(ds, encoding)  # nothing in the store is touched if this fails
         doc = items.pop("zarr.json")
         url = self.begin_write(path)  # records the write as pending, keeps (or journals) and deletes the old entry
         try:
             self._require_parents(path)
             batch.put_many(self._zstore, {f"{path}/{k}": v for k, v in items.items()})
-            # the guard of commit_write: a recovery that took this writer for gone meanwhile leaves nothing marked
-            named = previous.journal_names(self._zstore, path, self._rewriting[url][1])
+            # a recovery that took this writer for gone meanwhile, or a deletion, leaves nothing marked complete
+            named = previous.may_commit(self._zstore, path, self._rewriting[url][1])
             if named:
                 batch.put_many(self._zstore, {f"{path}/zarr.json": doc})
                 self._record(path, "complete", token)

@@ -35,11 +35,11 @@ first upload (:func:`begin_first`), ``{"path", "previous": null, "write": id, "h
 (often without a group document), which nothing trusts but which stayed until the entry was written
 again (``validate`` named the group damaged meanwhile). :func:`recover` removes them under the same rule once that writer is gone (the journal first taken
 over by the recovering process, so the writer's commit fails from that moment), then the journal;
-an entry complete by then just loses its journal. The guard at the commit is the same: a writer
-whose partial first copy was removed all the same finds its journal no longer naming its write
-(:func:`journal_names`) and fails instead of marking a partial copy complete (deleting what it
-uploaded since, :func:`drop_leftovers`); a write uploaded in one batch checks it before its group
-document. A first write costs three requests more (the journal written, read at the commit,
+an entry complete by then just loses its journal. The guard at the commit (:func:`may_commit`, for
+a first write and a rewrite uploaded in one batch) refuses on evidence only: a writer whose partial
+first copy was removed all the same, or whose entry was deleted, fails instead of marking a partial
+copy complete (deleting what it uploaded, :func:`drop_leftovers`); a journal replaced by another
+live writer of the path lets it finish (the last document wins). A first write costs three requests more (the journal written, read at the commit,
 deleted), a rewrite in one batch one (the read). Read-only callers see a first write not finished
 that left keys without a group document as damage naming it (:func:`interrupted`), a group with its
 document as an incomplete entry; neither has a previous copy (:func:`interrupted_attrs`). ``id`` of a kept copy is
@@ -77,7 +77,7 @@ REWRITE_EXPIRY = 24 * 3600.0
 #: is moved aside (:func:`load_self_reads`; more is refused)
 SELF_READ_BYTES = 2**30
 
-__all__ = ["INTERRUPTED", "REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "begin_first", "is_first", "drop", "drop_leftovers", "restore", "abandon", "forget", "recover", "settle", "delete_group", "finish_deletion", "interrupted", "interrupted_attrs", "kept_at"]
+__all__ = ["INTERRUPTED", "REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "may_commit", "keep", "begin_first", "is_first", "drop", "drop_leftovers", "restore", "abandon", "forget", "recover", "settle", "delete_group", "finish_deletion", "interrupted", "interrupted_attrs", "kept_at"]
 
 _HOST = socket.gethostname()
 _JOURNALS = f"{HIDDEN}/rewrites"
@@ -139,12 +139,15 @@ def keep(zstore: Any, path: str, keys: list[str], token: str | None) -> str:
     return bid
 
 
-def begin_first(zstore: Any, path: str) -> str:
+def begin_first(zstore: Any, path: str, clears: str | None = None) -> str:
     """A first write of ``path`` (no complete copy to keep): write its journal, naming no kept copy,
-    before anything of it is uploaded; returns the write's id (:func:`is_first`)."""
+    before anything of it is uploaded; returns the write's id (:func:`is_first`). ``clears``: the id of
+    the first write whose partial copy a recovery removes under this journal (:func:`_clear_first`)."""
     wid = f"new~{uuid.uuid4().hex}"
     _RUNNING.add(wid)
     rec = {"path": path, "previous": None, "write": wid, "host": _HOST, "pid": os.getpid(), "time": time.time()}
+    if clears is not None:
+        rec["clears"] = clears
     put_many(zstore, {_journal(path): json.dumps(rec).encode()})
     return wid
 
@@ -220,6 +223,22 @@ def journal_names(zstore: Any, path: str, bid: str) -> bool:
     or the first write ``bid`` (its partial copy not removed)."""
     rec = read_json(zstore, _journal(path))
     return bool(rec) and (rec.get("write") if is_first(bid) else rec.get("previous")) == bid
+
+
+def may_commit(zstore: Any, path: str, bid: str) -> bool:
+    """Whether the write ``bid`` of ``path`` (a first write, or a rewrite uploaded in one batch), its keys
+    all uploaded, may write its group document: its journal names it, or another write's journal has
+    replaced it (two writers of one path: the last document wins, as before journals), or another writer
+    completed the entry meanwhile; not when a recovery took it for gone (a journal clearing it), a
+    deletion is journaled there, or the journal is gone and the entry incomplete (its partial copy
+    removed, or the entry deleted meanwhile). A strict guard would leave this writer's keys, uploaded
+    over another writer's complete copy, under that writer's document."""
+    rec = read_json(zstore, _journal(path))
+    if isinstance(rec, dict):
+        if (rec.get("write") if is_first(bid) else rec.get("previous")) == bid:
+            return True
+        return rec.get("clears") != bid and not isinstance(rec.get("delete"), str)
+    return _complete(zstore, path)
 
 
 def drop_leftovers(zstore: Any, path: str) -> None:
@@ -319,7 +338,7 @@ def _clear_first(zstore: Any, path: str, rec: dict[str, Any]) -> None:
         return
     if read_json(zstore, _journal(path)) != rec:  # finished or taken over by another process meanwhile
         return
-    wid = begin_first(zstore, path)
+    wid = begin_first(zstore, path, clears=rec["write"])
     try:
         delete_keys(zstore, keys_below(zstore, path), first=f"{path}/zarr.json")
         delete_keys(zstore, [_journal(path)])

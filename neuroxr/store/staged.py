@@ -118,10 +118,11 @@ class StagedWrites:
             if staging not in self._rewriting:
                 raise StoreError(f"commit_write({path!r}): {staging!r} is not a write begun on this store; call begin_write first.")
             try:
-                named = previous.journal_names(self._zstore, path, self._rewriting[staging][1])
+                bid = self._rewriting[staging][1]
+                named = (previous.may_commit if previous.is_first(bid) else previous.journal_names)(self._zstore, path, bid)
             except OSError as exc:
                 self._abort(staging, exc)
-            if not named:  # a recovery took this writer for gone: nothing is marked complete
+            if not named:  # a recovery took this writer for gone, or the entry was deleted: nothing is marked complete
                 self._taken_over(staging)
             try:
                 self.mark_complete(path)
@@ -212,22 +213,21 @@ class StagedWrites:
             return f"the previous copy is kept in {previous.kept_at(bid)} and is put back {when}"
 
     def _taken_over(self, url: str) -> NoReturn:
-        """Object stores: the journal of the write at ``url`` no longer names it (a recovery took its
-        writer for gone: put the previous copy back, or removed the partial first copy; or the entry was
-        deleted): drop the write and raise, marking nothing complete. What a first write uploaded since
-        is deleted where no other write has begun there since, nor completed it."""
+        """Object stores: the write at ``url`` may not mark its copy complete (:func:`previous.may_commit`,
+        :func:`previous.journal_names`: a recovery took its writer for gone, putting the previous copy
+        back or removing the partial first copy; or the entry was deleted): drop the write and raise,
+        marking nothing complete. What it uploaded is deleted where the entry is not complete and no
+        other write has begun there since."""
         path, bid = self._rewriting.pop(url)
         previous.settle(bid)
         self._forget(path)
-        if not previous.is_first(bid):
-            raise StoreError(f"store {self.url!r}: cannot write {path!r}: its previous copy was put back by another "
-                             f"process while this write ran (it took the writer for gone); write it again.")
         try:
             previous.drop_leftovers(self._zstore, path)
         except OSError:
             pass
-        raise StoreError(f"store {self.url!r}: cannot write {path!r}: its partial copy was removed by another process "
-                         f"while this write ran (it took the writer for gone); write it again.")
+        what = "its previous copy was put back" if not previous.is_first(bid) else "its partial copy was removed"
+        raise StoreError(f"store {self.url!r}: cannot write {path!r}: another process deleted the entry, or {what} "
+                         f"(taking the writer for gone), while this write ran; write it again.")
 
     def _abort(self, url: str, exc: BaseException) -> None:
         """Undo the rewrite at ``url`` and raise: a one-line :class:`StoreError` for a storage failure."""

@@ -576,3 +576,13 @@ def test_an_empty_config_file_is_refused_not_a_sweep_of_everything(tmp_path, tex
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def test_a_config_is_checked_against_a_store_given_by_its_path(sweep_copy):
+    """``validate_config(config, store=path)`` checks the plan as with the opened store (a path failed with
+    "'str' object has no attribute ..."), refusing a layer the store lacks alike."""
+    path = sweep_copy()
+    config = {"directions": ["forward"], "reps": 2}
+    assert validate_config(config, store=str(path)) == validate_config(config, store=StudyStore(path, mode="r"))
+    with pytest.raises(SweepConfigError, match="no_such_layer"):
+        validate_config({**config, "layers": ["no_such_layer"]}, store=str(path))

@@ -424,8 +424,9 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
         As read from a YAML file: ``models``, ``layers``, ``neural``, ``directions``,
         ``regions``, ``overwrite``, ``n_workers``, ``memory_limit``, ``scheduler``, ``selection_seed``,
         ``on_error``, ``blas_threads``, ``metric_options``, ``inference`` and the score arguments of :data:`SCORE_KEYS`. ``None`` is ``{}``.
-    store : StudyStore, optional
-        Also check that the models, layers, neural sets and regions exist in it, and that every
+    store : StudyStore or path, optional
+        Also check that the models, layers, neural sets and regions exist in it (a path is opened
+        read-only), and that every
         option is read by some planned entry: the checks :func:`~neuroxr.sweep.sweep` runs before
         anything (:func:`neuroxr.sweep.checks.check_plan`), so a configuration accepted here is one
         the sweep accepts; in one call of the store (:meth:`~neuroxr.store.StudyStore.session`: the
@@ -464,7 +465,11 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     inference = check_inference(out.get("inference"), kw)
     check_cluster_options(out.get("scheduler"), out, spelling={"client": "scheduler", "local": "leave out scheduler"})
     if store is not None:  # the sweep's own checks of its plan (the one place, neuroxr.sweep.checks)
+        from ..store import StudyStore
         from .checks import check_plan
+
+        if not isinstance(store, StudyStore):  # a path or URL: a check writes nothing
+            store = StudyStore(os.fspath(store), mode="r")
 
         # what the plan leaves out is said once, by the sweep that plans it (this thread's alone); one call of the
         # store: the inventory listed once and each document read once, afresh

@@ -1,6 +1,7 @@
 """The labeled sets' writers of :class:`~neuroxr.store.StudyStore`: a validated neural or feature set
 stored under its path with its chunk layout (whole stimulus axis per chunk; neuroids or units
-chunked), through the store's one atomic :meth:`~neuroxr.store.StudyStore.write_dataset`."""
+chunked), through the store's one atomic :meth:`~neuroxr.store.StudyStore.write_dataset`; a set
+written again with exactly what it holds is left as it is."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, examples
+from ..attrs import decode_attrs
+from ..errors import LayoutError, StoreError, examples
 from ..layouts import validate_features, validate_neural
-from ._zarr import DATA_VAR, _check_name, _check_region
+from ._zarr import DATA_VAR, _check_name, _check_region, _jsonable, attrs_digest, writes_digests
 
 
 class SetWriters:
@@ -21,7 +23,8 @@ class SetWriters:
     write_dataset: Any
 
     def write_neural(self, name: str, da: xr.DataArray) -> str:
-        """Store ``da``, dims (stimulus, neuroid, repeat[, time_bin]), as ``neural/<name>``; returns the entry path."""
+        """Store ``da``, dims (stimulus, neuroid, repeat[, time_bin]), as ``neural/<name>``; returns the entry path.
+        A set that holds exactly ``da`` already is left as it is, its version token kept (:func:`_holds`)."""
         name = _check_name(name, "neural set")
         da = validate_neural(da, name=f"neural set {name!r}")
         _refuse_missing_text(da, f"neural set {name!r}")
@@ -39,7 +42,8 @@ class SetWriters:
             per_neuroid = da.sizes["stimulus"] * da.sizes["repeat"] * da.sizes["time_bin"] * da.dtype.itemsize
             chunks = chunks[:2] + (da.sizes["repeat"], da.sizes["time_bin"])
             chunks = (chunks[0], max(1, min(chunks[1], 2**27 // per_neuroid)), chunks[2], chunks[3])
-        self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})
+        if not _holds(self, path, ds, chunks):
+            self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})
         return path
 
     # ------------------------------------------------------------------ feature sets
@@ -48,7 +52,8 @@ class SetWriters:
     ) -> str:
         """Store ``da``, dims (stimulus, unit), as ``features/<model>/<layer>``; returns the entry path.
 
-        The unit axis is chunked by ``unit_chunk`` units (default 4096).
+        The unit axis is chunked by ``unit_chunk`` units (default 4096). A layer that holds exactly ``da``
+        in that chunk shape already is left as it is, its version token and Grams kept (:func:`_holds`).
         """
         model, layer = _check_name(model, "model"), _check_name(layer, "layer")
         da = validate_features(da, name=f"features {model}/{layer}")
@@ -61,8 +66,53 @@ class SetWriters:
         ds = da.rename(None).to_dataset(name=DATA_VAR)
         ds.attrs.update(da.attrs)
         chunks = (da.sizes["stimulus"], max(1, min(int(unit_chunk), da.sizes["unit"])))
-        self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})  # drops the layer's cached Grams
+        if not _holds(self, path, ds, chunks):
+            self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})  # drops the layer's cached Grams
         return path
+
+
+def _holds(store: Any, path: str, ds: xr.Dataset, chunks: tuple[int, ...]) -> bool:
+    """Whether the set at ``path`` already holds ``ds`` exactly, so that writing it again would change
+    nothing: complete, undamaged, written with the digests, and the same dims, coords (names, dtypes,
+    values), attrs, data type, chunk shape and data, bit for bit (NaN where NaN). Then the write is
+    skipped and the set keeps its version token: the entries computed from it stay current and its
+    cached Grams stay. Anything else, or a copy that cannot be read, is written again. Reads the
+    set's document, then its chunks one at a time, stopping at the first that differs."""
+    store._require_write()  # a read-only store refuses a write that would change nothing too
+    try:
+        found = store.examine(path, fetch=True)
+        if found.attrs is None or not writes_digests(found.attrs):
+            return False
+        store.check_intact(found)
+        old = store.read_dataset(found)
+    except StoreError:  # absent, unfinished, damaged or being rewritten: written again
+        return False
+    new, var = ds[DATA_VAR], old[DATA_VAR]
+    if (attrs_digest(found.attrs) != attrs_digest(_jsonable(decode_attrs(ds.attrs))) or set(old.variables) != set(ds.variables)
+            or var.dtype != new.dtype or var.dims != new.dims or var.shape != new.shape or var.data.chunksize != tuple(chunks)):
+        return False
+    for name, v in ds.variables.items():
+        o = old.variables[name]
+        if (o.dims != v.dims or _jsonable(decode_attrs(o.attrs)) != _jsonable(decode_attrs(v.attrs))
+                or (name != DATA_VAR and not _same_values(o.values, v.values))):
+            return False
+    try:
+        for block in np.ndindex(*var.data.numblocks):  # the stored chunks, in order; the first that differs ends it
+            at = tuple(slice(sum(c[:i]), sum(c[:i + 1])) for c, i in zip(var.data.chunks, block))
+            if not _same_values(np.asarray(var.data.blocks[block]), np.asarray(new.data[at])):
+                return False
+    except StoreError:  # a chunk that does not decode, or the set rewritten meanwhile
+        return False
+    return True
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal shapes and values: numbers bit for bit in one data type; text (Zarr stores it as ``object``) as text."""
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "OUST" or b.dtype.kind in "OUST":
+        return a.dtype.kind in "OUST" and b.dtype.kind in "OUST" and bool(np.all(a.astype(object) == b.astype(object)))
+    return a.dtype == b.dtype and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
 
 
 def _refuse_missing_text(da: xr.DataArray, what: str) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -151,21 +154,50 @@ def seed_study(path):
 
 
 # --- objstore fixtures
+def as_in_a_new_process(monkeypatch) -> None:
+    """Forget the inventory shards this process read or wrote (``monkeypatch`` restores them): what follows reads
+    the inventory as a new process would."""
+    import neuroxr.store.inventory as inventory
+
+    monkeypatch.setattr(inventory, "_KNOWN", type(inventory._KNOWN)())
+    monkeypatch.setattr(inventory, "_known_bytes", 0)
+
+
 class _RequestLog:
-    """WSGI middleware recording ``(method, path, query)`` of every request a moto server answers."""
+    """WSGI middleware recording ``(method, path, query)`` of every request a moto server answers: all of them in
+    ``requests``, those of a block in the list :meth:`counting` yields."""
 
     def __init__(self, app):
-        self.app, self.requests = app, []
+        self.app, self.requests, self._counters = app, [], ()
 
     def __call__(self, environ, start_response):
-        self.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
+        request = (environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+        self.requests.append(request)
+        for got in self._counters:  # a tuple, replaced (never changed) by counting(): safe from the server's threads
+            got.append(request)
         return self.app(environ, start_response)
+
+    @contextlib.contextmanager
+    def counting(self, new_process: bool = False) -> Iterator[list[tuple[str, str, str]]]:
+        """``with log.counting() as got:``: ``got`` lists the ``(method, path, query)`` of the requests made in the
+        block, appended as they come (nested blocks each count theirs); it is kept, unchanged, after the block.
+        ``new_process``: the block runs as in a new process (:func:`as_in_a_new_process`, restored after it)."""
+        got: list[tuple[str, str, str]] = []
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            if new_process:
+                as_in_a_new_process(monkeypatch)
+            self._counters = (*self._counters, got)
+            try:
+                yield got
+            finally:
+                self._counters = tuple(c for c in self._counters if c is not got)
 
 
 @pytest.fixture(scope="session")
 def s3_server():
     """A moto S3 server on loopback (a free port) with a bucket ``bucket``; yields
-    ``(storage_options, request_log)``. Skips when moto or s3fs is not installed."""
+    ``(storage_options, request_log)`` (its requests counted by ``request_log.counting()``). Skips when moto or s3fs
+    is not installed."""
     import logging
     import os
 
@@ -187,6 +219,31 @@ def s3_server():
         pass
     yield options, log
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_study(s3_server):
+    """``s3_study(neural_sets={"mA": None}, layer=True)``: a new StudyStore on the moto server under a prefix of its
+    own (``s3://bucket/<8 hex digits>/study.zarr``), holding each of ``neural_sets`` (name -> regions of its 4
+    neuroids, or None; 12 stimuli ``s00``.., 2 repeats) then, when ``layer``, layer ``net.l1`` (5 units), drawn in
+    that order from one generator of seed 0. ``s3_study({}, layer=False)``: an empty store."""
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+
+    options, _ = s3_server
+
+    def make(neural_sets: dict[str, list[str] | None] | None = None, layer: bool = True) -> StudyStore:
+        st = StudyStore(f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr", storage_options=options)
+        rng = np.random.default_rng(0)
+        ids = [f"s{i:02d}" for i in range(12)]
+        for name, regions in ({"mA": None} if neural_sets is None else neural_sets).items():
+            coords = {} if regions is None else {"region": regions}
+            st.write_neural(name, neural(rng.normal(size=(12, 4, 2)), ids, **coords))
+        if layer:
+            st.write_features("net", "l1", features(rng.normal(size=(12, 5)), ids))
+        return st
+
+    return make
 
 
 # --- the command line

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-import uuid
 import warnings
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import cli_store
+from conftest import as_in_a_new_process, cli_store
 
 import neuroxr.store.inventory as inventory
 from neuroxr.cli import main
-from neuroxr.layouts import features, neural
+from neuroxr.layouts import neural
 from neuroxr.store import StudyStore
 
 #: requests of each read-back command (every entry already stored); before: cka 52, forward 63, sweep 36,
@@ -31,18 +30,12 @@ BOUNDS = {"cka": 24, "forward": 43, "sweep": 24, "report": 134}
 
 
 @pytest.fixture(scope="module")
-def study(s3_server, tmp_path_factory):
+def study(s3_server, s3_study, tmp_path_factory):
     """``(url, options, log, argv)``: a store of neural set mA and layer net.l1 on the moto server, and the
     read-back commands (argv) of :data:`BOUNDS`, each run once to store its entries."""
     options, log = s3_server
     tmp_path = tmp_path_factory.mktemp("requests")
-    key = f"{uuid.uuid4().hex[:8]}/study.zarr"
-    url = f"s3://bucket/{key}"
-    st = StudyStore(url, storage_options=options)
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(12)]
-    st.write_neural("mA", neural(rng.normal(size=(12, 4, 2)), ids))
-    st.write_features("net", "l1", features(rng.normal(size=(12, 5)), ids))
+    url = s3_study().url
     so = [f"--storage-option={k}={v}" for k, v in options.items()]
     cfg = tmp_path / "sweep.yaml"
     cfg.write_text("models: [net]\nlayers: [l1]\nneural: [mA]\ndirections: [forward]\nreps: 2\n")
@@ -51,22 +44,18 @@ def study(s3_server, tmp_path_factory):
             "sweep": ["sweep", url, str(cfg), "--scheduler", "serial", "--no-progress", *so],
             "report": ["report", url, "--out", str(tmp_path / "out"), "--format", "md", "--n-boot", "20",
                        "--reliability-reps", "2", *so]}
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for name in ("cka", "forward", "sweep"):
-            assert _run(argv[name], log, monkeypatch)[0] == 0
+    for name in ("cka", "forward", "sweep"):
+        _run(argv[name], log)
     return url, options, log, argv
 
 
-def _run(argv, log, monkeypatch):
-    """``(exit code, requests)`` of one command, run as in a new process (no inventory shard known)."""
-    monkeypatch.setattr(inventory, "_KNOWN", type(inventory._KNOWN)())
-    monkeypatch.setattr(inventory, "_known_bytes", 0)
-    n = len(log.requests)
-    with warnings.catch_warnings():
+def _run(argv, log):
+    """The requests of one command (exit code 0), run as in a new process (no inventory shard known)."""
+    with log.counting(new_process=True) as got, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = CliRunner().invoke(main, argv)
     assert res.exit_code == 0, res.output
-    return res.exit_code, log.requests[n:]
+    return got
 
 
 def _shard_reads(requests):
@@ -78,38 +67,38 @@ def _inventory_listings(requests):
 
 
 @pytest.mark.parametrize("name", list(BOUNDS))
-def test_a_read_back_command_reads_each_inventory_shard_once(study, monkeypatch, name):
+def test_a_read_back_command_reads_each_inventory_shard_once(study, name):
     """Every listing of the inventory lists it afresh; a shard listed unchanged since this process read it is not
     fetched again (it was at each listing: 8 listings of 2 shards in ``score cka``)."""
     url, options, log, argv = study
-    _, got = _run(argv[name], log, monkeypatch)
+    got = _run(argv[name], log)
     n_shards = len(inventory.read(StudyStore(url, mode="r", storage_options=options)._zstore))
     listings = _inventory_listings(got)
     assert len(listings) >= 1 and len(_shard_reads(got)) == n_shards, (len(listings), _shard_reads(got))
     assert len(got) <= BOUNDS[name], len(got)
 
 
-def test_a_shard_rewritten_since_it_was_read_is_read_again(s3_server):
+def test_a_shard_rewritten_since_it_was_read_is_read_again(s3_server, s3_study):
     """The listing is made at every read; a shard whose bytes changed under the same key (another writer's
     record) is fetched again, the others are not."""
     import s3fs
 
     options, log = s3_server
-    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
-    st = StudyStore(url, storage_options=options)
+    st = s3_study({}, layer=False)
+    url = st.url
     st.write_neural("mA", neural(np.zeros((4, 2, 2)), list("abcd")))
     docs = inventory.read(st._zstore)
     assert len(docs) >= 2
-    n = len(log.requests)
-    assert inventory.read(st._zstore) == docs
-    assert len(log.requests) - n == 1 and _inventory_listings(log.requests[n:])  # the listing alone
+    with log.counting() as got:
+        assert inventory.read(st._zstore) == docs
+    assert len(got) == 1 and _inventory_listings(got)  # the listing alone
     key = sorted(docs)[0]
     other = {**docs[key], "records": {**docs[key]["records"], "neural/mB": [1, "pending", None, 99]}}
     s3fs.S3FileSystem(**options).pipe(f"{url[len('s3://'):]}/{key}", json.dumps(other).encode())
-    n = len(log.requests)
-    again = inventory.read(st._zstore)
+    with log.counting() as got:
+        again = inventory.read(st._zstore)
     assert again[key] == other and {k: again[k] for k in docs if k != key} == {k: docs[k] for k in docs if k != key}
-    assert len(log.requests) - n == 2 and _shard_reads(log.requests[n:]) == [f"/bucket/{url[len('s3://bucket/'):]}/{key}"]
+    assert len(got) == 2 and _shard_reads(got) == [f"/bucket/{url[len('s3://bucket/'):]}/{key}"]
     assert "neural/mB" in inventory.merge(again.values())
 
 
@@ -144,42 +133,59 @@ def test_a_path_given_to_sweep_or_write_report_is_opened_once(tmp_path, monkeypa
     assert opened == [("a" if call == "sweep" else "r", True)], opened
 
 
-def test_the_shards_kept_are_bounded_by_their_bytes(s3_server, monkeypatch):
+def test_the_shards_kept_are_bounded_by_their_bytes(s3_server, s3_study, monkeypatch):
     """A process reading many stores keeps at most ``KNOWN_BYTES`` of their shards, the least recently used dropped
     first (it kept every store's shards for its life); a dropped shard is fetched again, the same document."""
-    options, log = s3_server
-    monkeypatch.setattr(inventory, "_KNOWN", type(inventory._KNOWN)())
-    monkeypatch.setattr(inventory, "_known_bytes", 0)
+    _, log = s3_server
+    as_in_a_new_process(monkeypatch)
     stores = []
     for _ in range(3):
-        st = StudyStore(f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr", storage_options=options)
+        st = s3_study({}, layer=False)
         st.write_neural("mA", neural(np.zeros((4, 2, 2)), list("abcd")))
         stores.append((st, inventory.read(st._zstore)))
     sizes = [v[2] for v in inventory._KNOWN.values()]
     assert inventory._known_bytes == sum(sizes) and len(sizes) >= 6
     monkeypatch.setattr(inventory, "KNOWN_BYTES", sum(sizes) - 1)  # one shard too many
     first = inventory.read(stores[0][0]._zstore)  # from memory (a lower bound drops nothing until the next keep)
-    n = len(log.requests)
     st, docs = stores[1]
-    assert inventory.read(st._zstore) == docs  # from memory: the listing alone
-    assert len(log.requests) - n == 1
+    with log.counting() as got:
+        assert inventory.read(st._zstore) == docs  # from memory: the listing alone
+    assert len(got) == 1
     inventory._remember(st._zstore, "x.json", b"{}")  # a keep past the bound drops the least recently used
     assert inventory._known_bytes <= inventory.KNOWN_BYTES == sum(sizes) - 1
     assert len(inventory._KNOWN) == len(sizes)  # one in, one out: the third store's first shard, used least recently
-    n = len(log.requests)
-    assert inventory.read(stores[2][0]._zstore) == stores[2][1]  # its oldest shard went: fetched again, the same
-    assert len(log.requests) - n == 2 and first == stores[0][1]
+    with log.counting() as got:
+        assert inventory.read(stores[2][0]._zstore) == stores[2][1]  # its oldest shard went: fetched again, the same
+    assert len(got) == 2 and first == stores[0][1]
 
 
-def test_a_cached_twin_is_made_without_a_request(s3_server):
+def test_a_cached_twin_is_made_without_a_request(s3_server, s3_study):
     """``cached()`` makes its twin from the open object: the store is not opened again (a writable open read the root
     document and listed the rewrite journals and kept copies: three requests), and the twin reads and writes."""
-    options, log = s3_server
-    st = StudyStore(f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr", storage_options=options)
+    _, log = s3_server
+    st = s3_study({}, layer=False)
     st.write_neural("mA", neural(np.zeros((4, 2, 2)), list("abcd")))
-    n = len(log.requests)
-    twin = st.cached()
-    assert len(log.requests) == n and twin is not st and twin._cache and twin._docs == {}
+    with log.counting() as got:
+        twin = st.cached()
+    assert got == [] and twin is not st and twin._cache and twin._docs == {}
     assert (twin.url, twin.mode, twin.storage_options) == (st.url, st.mode, st.storage_options)
     twin.write_neural("mB", neural(np.ones((4, 2, 2)), list("abcd")))
     assert twin.neural_sets() == st.neural_sets() == ["mA", "mB"] and twin.token("neural/mB") == st.token("neural/mB")
+
+
+def test_a_counting_block_lists_the_requests_made_in_it(s3_server, s3_study):
+    """The request log's ``counting()``: each block, nested ones too, lists the requests made in it, in order, and
+    its list stops at the block's end; ``new_process`` forgets the inventory shards known in its block only."""
+    _, log = s3_server
+    st = s3_study({}, layer=False)
+    known, n0 = inventory._KNOWN, len(log.requests)
+    with log.counting() as outer:
+        st.neural_sets()
+        n1 = len(log.requests)
+        with log.counting(new_process=True) as inner:
+            assert inventory._KNOWN is not known and not inventory._KNOWN
+            st.neural_sets()
+        assert inventory._KNOWN is known
+    st.neural_sets()
+    assert n0 < n1 < n0 + len(outer) < len(log.requests)
+    assert outer == log.requests[n0:n0 + len(outer)] and inner == log.requests[n1:n0 + len(outer)]

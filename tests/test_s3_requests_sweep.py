@@ -14,17 +14,12 @@ import collections
 import importlib
 import json
 import urllib.parse
-import uuid
 import warnings
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import neuroxr.store.inventory as inventory
 from neuroxr.cli import main
-from neuroxr.layouts import features, neural
-from neuroxr.store import StudyStore
 
 sweep_run = importlib.import_module("neuroxr.sweep.run")  # neuroxr.sweep is also the name of the function
 
@@ -40,18 +35,13 @@ RESUMED = 23
 RESUMED_MANY = 60
 
 
-def _run_twice(s3_server, tmp_path_factory, config, neural_sets, computed):
+def _run_twice(s3_server, s3_study, tmp_path_factory, config, neural_sets, computed):
     """``{"fresh": (requests before the sweep, all requests), "resumed": (...)}`` of one ``neuroxr sweep`` of
     ``config`` over layer net.l1 and ``neural_sets`` (name -> regions, 12 stimuli, 2 repeats), run twice on
-    a new study on the moto server; the fresh run computes ``computed`` entries, the resumed run none."""
+    a new study on the moto server (:func:`conftest.s3_study`); the fresh run computes ``computed`` entries, the
+    resumed run none."""
     options, log = s3_server
-    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
-    st = StudyStore(url, storage_options=options)
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(12)]
-    for name, regions in neural_sets.items():
-        st.write_neural(name, neural(rng.normal(size=(12, 4, 2)), ids, **({} if regions is None else {"region": regions})))
-    st.write_features("net", "l1", features(rng.normal(size=(12, 5)), ids))
+    url = s3_study(neural_sets).url
     cfg = tmp_path_factory.mktemp("sweep_requests") / "sweep.yaml"
     cfg.write_text(config)
     argv = ["sweep", url, str(cfg), "--scheduler", "serial", "--no-progress", "--json",
@@ -62,27 +52,25 @@ def _run_twice(s3_server, tmp_path_factory, config, neural_sets, computed):
         real = sweep_run.sweep
 
         def counted(*args, **kwargs):  # the CLI imports sweep() from its module when it runs
-            started.append(len(log.requests))
+            started.append(len(got))
             return real(*args, **kwargs)
 
         mp.setattr(sweep_run, "sweep", counted)
         for name, n_computed in (("fresh", computed), ("resumed", 0)):
-            mp.setattr(inventory, "_KNOWN", type(inventory._KNOWN)())  # as in a new process
-            mp.setattr(inventory, "_known_bytes", 0)
-            n = len(log.requests)
-            with warnings.catch_warnings():
+            started.clear()
+            with log.counting(new_process=True) as got, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = CliRunner().invoke(main, argv)
             assert res.exit_code == 0, res.output
             assert len(json.loads(res.stdout)["computed"]) == n_computed
-            out[name] = (log.requests[n:started[-1]], log.requests[n:])
+            out[name] = (got[:started[-1]], got)
     return out
 
 
 @pytest.fixture(scope="module")
-def runs(s3_server, tmp_path_factory):
+def runs(s3_server, s3_study, tmp_path_factory):
     """:func:`_run_twice` of layer net.l1 x neural set mA (forward, 2 reps): one entry."""
-    return _run_twice(s3_server, tmp_path_factory, "models: [net]\nlayers: [l1]\nneural: [mA]\ndirections: [forward]\nreps: 2\n",
+    return _run_twice(s3_server, s3_study, tmp_path_factory, "models: [net]\nlayers: [l1]\nneural: [mA]\ndirections: [forward]\nreps: 2\n",
                       {"mA": None}, 1)
 
 
@@ -121,11 +109,11 @@ def test_a_resumed_sweep_makes_the_requests_measured(runs):
 
 
 @pytest.fixture(scope="module")
-def many(s3_server, tmp_path_factory):
+def many(s3_server, s3_study, tmp_path_factory):
     """:func:`_run_twice` of layer net.l1 x neural set mA with regions IT and V4 (forward, cka, dimensionality of
     each region and of the layer): 7 entries."""
     config = "models: [net]\nlayers: [l1]\nneural: [mA]\ndirections: [forward, cka, dimensionality]\nregions: each\nreps: 2\n"
-    return _run_twice(s3_server, tmp_path_factory, config, {"mA": ["IT", "IT", "V4", "V4"]}, 7)
+    return _run_twice(s3_server, s3_study, tmp_path_factory, config, {"mA": ["IT", "IT", "V4", "V4"]}, 7)
 
 
 def test_a_resumed_sweep_reads_each_reused_entry_once(many):
@@ -138,7 +126,7 @@ def test_a_resumed_sweep_reads_each_reused_entry_once(many):
     assert len(requests) <= RESUMED_MANY, len(requests)
 
 
-def test_a_config_checked_against_the_store_reads_each_document_once(s3_server):
+def test_a_config_checked_against_the_store_reads_each_document_once(s3_server, s3_study):
     """``validate_config(config, store)`` plans and checks in one call of the store: the inventory listed once,
     each document read once (outside the plan, the time bins of each entry's sets for temporal_generalization
     read a neural set's document again)."""
@@ -146,15 +134,14 @@ def test_a_config_checked_against_the_store_reads_each_document_once(s3_server):
 
     from neuroxr.sweep import validate_config
 
-    options, log = s3_server
-    st = StudyStore(f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr", storage_options=options)
+    _, log = s3_server
+    st = s3_study({}, layer=False)
     F, A, B = time_sets()
     st.write_features("net", "l1", F)
     st.write_neural("mA", A)
     st.write_neural("mB", B)
     config = {"directions": ["forward", "inter_animal"], "temporal_generalization": True, "reps": 2}
-    n = len(log.requests)
-    assert validate_config(config, st) == config
-    got = log.requests[n:]
+    with log.counting() as got:
+        assert validate_config(config, st) == config
     twice = [p for p, k in collections.Counter(_documents(got)).items() if k > 1]
     assert len(_listings(got)) == 1 and _documents(got) and not twice, (len(_listings(got)), twice)

@@ -769,25 +769,18 @@ def test_a_rerun_in_a_fresh_process_reads_the_entries_it_reuses(sweep_copy):
 
 
 @pytest.mark.parametrize("cache_bytes", [None, 0])
-def test_an_object_store_rerun_reads_each_reused_entry_and_recomputes_a_damaged_one(s3_server, cache_bytes):
+def test_an_object_store_rerun_reads_each_reused_entry_and_recomputes_a_damaged_one(s3_server, s3_study, cache_bytes):
     """On an object store a re-run's lookup reads each matching entry in one batch, kept for the read of its
     tables, and finds its damage from the keys read: an entry that lost a chunk is computed again, and only it.
     With a cache that keeps nothing (``cache_bytes=0``: the batch is gone before that read) each reused entry is
     read again, never refused; the tables are the first run's."""
-    import uuid
     import warnings
 
     import s3fs
 
-    from neuroxr.layouts import features, neural
-
     options, _ = s3_server
-    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
-    st = StudyStore(url, storage_options=options)
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(12)]
-    st.write_neural("mA", neural(rng.normal(size=(12, 4, 2)), ids))
-    st.write_features("net", "l1", features(rng.normal(size=(12, 5)), ids))
+    st = s3_study()  # neural set mA, layer net.l1
+    url = st.url
     kw = dict(models="net", layers=["l1"], neural="mA", directions=["forward", "cka"], reps=2, client="serial",
               progress=False)
     first = sweep(st, **kw)

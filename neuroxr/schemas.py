@@ -41,6 +41,7 @@ from .attrs import decode_attrs
 from .errors import LayoutError, ParameterError, warn
 from .layouts import validate_features, validate_metric, validate_neural, validate_scores
 from .store import DATA_VAR, StoreError, StudyStore, _jsonable
+from .store.study import as_store
 
 __all__ = [
     "SCHEMA_NAMES",
@@ -264,8 +265,7 @@ def _describe_store(store: StudyStore | str, values: bool, objects: dict[str, An
     its read raised, by path, for a check that looks at them next without opening them again.
     ``intact``: filled with the paths of the complete feature layers read whose reading found no damage
     (as :meth:`~neuroxr.StudyStore.read_set_index` refuses), from the reads above."""
-    if not isinstance(store, StudyStore):
-        store = StudyStore(store, mode="r")
+    store = as_store(store, "r")
     root = zarr.open_group(store._zstore, mode="r")  # fresh: attrs may have changed since opening
     out: dict[str, Any] = {
         "type": "StudyStore",
@@ -499,8 +499,7 @@ def _check_store(store: StudyStore | str, *, values: bool = False,
     from .extract.reduce import stored_revision_problem
     from .geometry.relative import stale_source_problem
 
-    if not isinstance(store, StudyStore):
-        store = StudyStore(store, mode="r")
+    store = as_store(store, "r")
     objects: dict[str, Any] = {}  # each complete entry opened once, for the descriptor and the checks below
     intact: set[str] = set()  # and those of them found undamaged
     descriptor, entries = _describe_store(store, values, objects, intact)

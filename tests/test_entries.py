@@ -922,15 +922,13 @@ def test_store_cka_diagonal_is_nan_for_a_constant_layer(constant_layer_study):
 
 
 def test_a_lookup_to_read_reads_the_entry_once_on_a_cached_object_store(s3_server):
-    """``lookup_read`` on a cached object store reads a matching entry in one batch (its document, its chunks, its
+    """``lookup(..., then_read=True)`` on a cached object store reads a matching entry in one batch (its document, its chunks, its
     document again) and finds its damage from the keys read, no listing; the read that follows takes the batch
     from the cache (no request). An entry that lost a chunk never matches; a store that keeps nothing lists."""
     import urllib.parse
     import uuid
 
     import s3fs
-
-    from neuroxr.entries.engine import lookup_read
 
     options, log = s3_server
     url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
@@ -942,7 +940,7 @@ def test_a_lookup_to_read_reads_the_entry_once_on_a_cached_object_store(s3_serve
     path = compute(st, *args, params=params).path
     cached = StudyStore(url, storage_options=options, cache=True)
     n = len(log.requests)
-    assert lookup_read(cached, *args, params=params) == path
+    assert lookup(cached, *args, params=params, then_read=True) == path
     got = log.requests[n:]
     listed = [q for _, _, q in got if "list-type" in q and "/.neuroxr/" not in urllib.parse.unquote(q)]  # not the inventory
     assert not listed, listed
@@ -953,10 +951,10 @@ def test_a_lookup_to_read_reads_the_entry_once_on_a_cached_object_store(s3_serve
     xr.testing.assert_identical(read, compute(st, *args, params=params).dataset)
     plain = StudyStore(url, storage_options=options)
     n = len(log.requests)
-    assert lookup_read(plain, *args, params=params) == path
+    assert lookup(plain, *args, params=params, then_read=True) == path
     assert [q for _, _, q in log.requests[n:] if "list-type" in q and f"/{path}/" in urllib.parse.unquote(q)]  # its keys
     fs = s3fs.S3FileSystem(**options)
     var = next(iter(read.data_vars))
     fs.rm(sorted(fs.find(f"{url[5:]}/{path}/{var}/c"))[0])
-    assert lookup_read(StudyStore(url, storage_options=options, cache=True), *args, params=params) is None
+    assert lookup(StudyStore(url, storage_options=options, cache=True), *args, params=params, then_read=True) is None
     assert lookup(st, *args, params=params) is None

@@ -72,6 +72,7 @@ from ..errors import ParameterError, warn
 from ..layouts import features as _features
 from ..layouts import neural as _neural
 from ..store import StudyStore
+from ..store.study import as_store
 from ._construction import (
     as_per_animal,
     expected_split_half,
@@ -576,7 +577,7 @@ def write_example_study(
     StudyStore
         The store written to.
     """
-    store = store_or_path if isinstance(store_or_path, StudyStore) else StudyStore(store_or_path)
+    store = as_store(store_or_path, "a", create=True)  # a generator makes the store
     study = make_study(seed=seed, **kw)
     for animal, da in study.neural.items():
         store.write_neural(animal, da)

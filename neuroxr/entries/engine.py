@@ -42,6 +42,7 @@ from ..sets import SetRef, read_set, resolve, stored_sizes
 from ..store import Examined, StudyStore
 from ..store._zarr import DIGEST_ATTR, TOKEN_ATTR, attrs_edited, writes_digests
 from ..store.integrity import set_edited
+from ..store.study import as_store
 from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
@@ -89,12 +90,8 @@ class EntryResult:
 
 
 def _open(store: StudyStore | str | os.PathLike) -> StudyStore:
-    if isinstance(store, StudyStore):
-        return store
-    url = os.fspath(store)
-    if "://" not in url and not os.path.exists(url):  # a file: StudyStore says so
-        raise StoreError(f"no study store at {url!r} (the folder does not exist); check the path, or create it with neuroxr.open_store().")
-    return StudyStore(url)
+    """``store``, or the store at its path or URL opened to write entries: never made there (:func:`as_store`)."""
+    return as_store(store, "a")
 
 
 class _IO:
@@ -212,7 +209,7 @@ def _edited(found: Examined) -> str | None:
 
 
 def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str | SetRef | None = None, *,
-           params: Mapping[str, Any] | None = None, dtype: Any = None) -> str | None:
+           params: Mapping[str, Any] | None = None, dtype: Any = None, then_read: bool = False) -> str | None:
     """The path of the complete, undamaged entry whose provenance matches the request, else ``None``.
 
     Parameters are as in :func:`compute`. Legacy (0.1.0) entries, entries of sets without a
@@ -220,26 +217,19 @@ def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str
     match. A lookup reads documents only: a chunk file that is present but does not decode is found
     when the entry is read (:func:`compute` then computes it again, with a warning;
     ``neuroxr validate --values`` reports it).
+
+    ``then_read`` (default ``False``): the entry found is read next (a sweep's reused entry). On a cached
+    object store a matching entry written in one batch is then read now, in one batch the store keeps for
+    the read that follows (read again if it left the cache), its damage found from that batch's keys, no
+    listing: as :func:`compute` reads a found entry. Elsewhere it changes nothing (a store that keeps
+    nothing would read the entry twice).
     """
-    return _lookup(store, kind, source, target, params, dtype, read=False)
-
-
-def lookup_read(store: StudyStore | str, kind: str, source: str | SetRef, target: str | SetRef | None = None, *,
-                params: Mapping[str, Any] | None = None, dtype: Any = None) -> str | None:
-    """:func:`lookup` of an entry read next (a sweep's reused entry). On a cached object store a matching
-    entry written in one batch is read now, in one batch the store keeps for the read that follows (read
-    again if it left the cache), its damage found from that batch's keys, no listing: as :func:`compute`
-    reads a found entry. Elsewhere :func:`lookup` (a store that keeps nothing would read it twice)."""
-    store = _open(store)
-    return _lookup(store, kind, source, target, params, dtype, read=store._cache)
-
-
-def _lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str | SetRef | None,
-            params: Mapping[str, Any] | None, dtype: Any, read: bool) -> str | None:
+    if not isinstance(then_read, bool):
+        raise ParameterError(f"lookup: then_read must be True or False; got {shown(then_read)}.")
     store = _open(store)
     with store.session():  # a cached store's outermost call reads the set tokens afresh
         req = _prepare(store, kind, source, target, params, dtype)
-        found = _matching(store, req, read=read)  # read: the damage from the batch read (:func:`_matching`)
+        found = _matching(store, req, read=then_read and store._cache)  # read: the damage from the batch read
         return req.path if found is not None and _edited(found) is None and found.problem is None else None
 
 

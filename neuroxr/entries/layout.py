@@ -279,10 +279,9 @@ def list_entries(store: Any) -> pd.DataFrame:
     written or deleted since (by another process too; the others it read already are not read again),
     so a set another process rewrote since its last call makes its entries not current.
     """
-    from ..store import StudyStore
+    from ..store.study import as_store
 
-    if not isinstance(store, StudyStore):
-        store = StudyStore(store, mode="r")
+    store = as_store(store, "r")
     with _session(store):  # a cached store's listing reads the inventory afresh, and what changed since
         return _list(store)
 

@@ -323,10 +323,9 @@ def temporal_generalization_figures(store: Any, stat: str = "median",
     """
     from ..entries import list_entries
     from ..entries.layout import read_entry
-    from ..store import StudyStore
+    from ..store.study import as_store
 
-    if not isinstance(store, StudyStore):
-        store = StudyStore(store, mode="r")
+    store = as_store(store, "r")
     rows = list_entries(store)
     rows = rows[(rows["kind"] == "temporal_generalization") & rows["complete"] & rows["current"]]
     several = rows.duplicated(["source", "target"], keep=False)

@@ -31,6 +31,7 @@ from ..errors import LayoutError, ParameterError, StoreError
 from ..kernels.resample import nanmean_over
 from ..sets import SetRef, resolve
 from ..store import StudyStore
+from ..store.study import as_store
 from ..sweep._util import EXCLUDED_COUNTS, as_counts, excluded_counts, included_summary
 
 __all__ = ["ReportEntry", "score_table", "metric_table", "provenance_table", "stack_layers", "open_store", "figure_entries",
@@ -355,7 +356,8 @@ def figure_entries(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def open_store(store: StudyStore | str | os.PathLike) -> StudyStore:
-    return store if isinstance(store, StudyStore) else StudyStore(store, mode="r")
+    """``store``, or the store at its path or URL opened read-only (:func:`~neuroxr.store.study.as_store`)."""
+    return as_store(store, "r")
 
 
 def damage_by_path(found: Sequence[tuple[str, str]]) -> dict[str, str]:

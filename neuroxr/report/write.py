@@ -20,6 +20,7 @@ import pandas as pd
 from .._files import write_whole
 from ..errors import ParameterError, no_effect, shown
 from ..store import StudyStore
+from ..store.study import as_store
 from ..sweep._util import as_counts
 from ..validation import check_bool, check_int
 from . import figures as F
@@ -278,7 +279,7 @@ def write_report(
     dpi = check_int(dpi, "dpi", 1, "The figures' resolution, e.g. dpi=100.", caller="write_report")
     # one read of each document, listing and damage check for the report's life (it writes nothing): a path is
     # opened once, cached; a store given is twinned (a new object, never its cache of earlier calls)
-    store = store.cached() if isinstance(store, StudyStore) else StudyStore(store, mode="r", cache=True)
+    store = as_store(store, "r", cache=True)
     out = _out_folder(out_dir, store)
     out.mkdir(parents=True, exist_ok=True)
     # one scan of the store: the notes list its damage, and every entry it names is marked where it is shown

@@ -128,8 +128,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         if self._local is not None and os.path.exists(self._local) and not os.path.isdir(self._local):
             raise StoreError(f"no study store at {self.url!r} (it is a file, not a store folder); pass the store's folder.")
         if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):
-            how = "" if mode == "r" else _CREATE_HINT
-            raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path{how}.")
+            raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path{_CREATE_HINT}.")
         new = mode == "a" and create and self._local is not None and not os.path.isfile(os.path.join(self._local, "zarr.json"))
         outer = enclosing_zarr(self._local) if new else None
         if outer is not None:  # a new store never joins the groups of another Zarr hierarchy (checked before its folder is made)
@@ -156,8 +155,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
             raise StoreError(f"{self.url!r} is a Zarr array, no neuroxr study store (a Zarr group); check the path, or "
                              "choose another for a new store.")
         if root_doc is None and (mode == "r" or not create):
-            how = "" if mode == "r" else _CREATE_HINT
-            raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{how}.")
+            raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{_CREATE_HINT}.")
         attrs = (root_doc or {}).get("attributes", {}) if isinstance(root_doc, dict) else {}
         if (mode == "r" or not create) and root_doc and STORE_VERSION_ATTR not in attrs and not any(
             read_json(self._zstore, f"{g}/zarr.json") for g in TOP_GROUPS
@@ -455,3 +453,31 @@ def open_store(
         As in :class:`StudyStore`.
     """
     return StudyStore(url, mode=mode, storage_options=storage_options, create=create)
+
+
+def as_store(
+    store: StudyStore | str | os.PathLike, mode: str = "r", *, create: bool = False,
+    storage_options: Mapping[str, Any] | None = None, cache: bool = False,
+) -> StudyStore:
+    """The study store of a function that takes a store or its path/URL: the package's one opener.
+
+    A path or URL is opened as :class:`StudyStore` with these arguments; with ``create=False`` (the default)
+    a missing store, local or remote, is refused in one line naming the path and how to make one, never
+    made (only a writer that makes a store, :func:`neuroxr.datasets.synthetic.write_example_study`, passes
+    ``create=True``). A :class:`StudyStore` given is returned as is; with ``cache=True`` its
+    :meth:`~StudyStore.cached` twin (a new object, its cache empty: never the caller's cache of earlier calls).
+
+    Parameters
+    ----------
+    store : StudyStore, str or os.PathLike
+    mode : {"r", "a"}, default "r"
+        ``"r"`` for functions that only read (nothing is written: no lock, no inventory), ``"a"`` to write entries.
+    create, storage_options, cache : default False, None, False
+        As in :class:`StudyStore`; ``storage_options`` with a :class:`StudyStore` given is refused (it carries its own).
+    """
+    if isinstance(store, StudyStore):
+        if storage_options:
+            raise ParameterError("storage_options opens a store given by its path or URL; the StudyStore passed as store "
+                                 "carries its own: pass its path or URL, or drop storage_options.")
+        return store.cached() if cache else store
+    return StudyStore(store, mode=mode, storage_options=storage_options, create=create, cache=cache)

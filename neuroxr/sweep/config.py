@@ -465,11 +465,10 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     inference = check_inference(out.get("inference"), kw)
     check_cluster_options(out.get("scheduler"), out, spelling={"client": "scheduler", "local": "leave out scheduler"})
     if store is not None:  # the sweep's own checks of its plan (the one place, neuroxr.sweep.checks)
-        from ..store import StudyStore
+        from ..store.study import as_store
         from .checks import check_plan
 
-        if not isinstance(store, StudyStore):  # a path or URL: a check writes nothing
-            store = StudyStore(os.fspath(store), mode="r")
+        store = as_store(store, "r")  # a path or URL: a check writes nothing
 
         # what the plan leaves out is said once, by the sweep that plans it (this thread's alone); one call of the
         # store: the inventory listed once and each document read once, afresh

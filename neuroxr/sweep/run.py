@@ -27,6 +27,7 @@ from ..entries.layout import gram_group
 from ..errors import NeuroxrError, StoreError, SweepConfigError, no_effect, shown
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
+from ..store.study import as_store
 from ..validation import check_int
 from ._util import ordered
 from .checks import check_plan
@@ -328,14 +329,13 @@ def sweep(
         metric_options = check_metric_options(metric_options)
     # a store whose cache lasts for this sweep only (the sets do not change during a sweep): its tokens and
     # metadata are read once, afresh, never from the caller's cache of earlier calls. A path is opened once, as
-    # that store; a store given is twinned (a new object, its cache empty)
-    if not isinstance(store, StudyStore):  # a mistyped path is an error (create=False), not a new empty store
-        try:
-            store = StudyStore(store, storage_options=storage_options, create=False, cache=True).hold()
-        except StoreError as exc:
-            raise StoreError(f"sweep: {exc}") from None
-    else:
-        store = store.cached().hold()
+    # that store; a store given is twinned (a new object, its cache empty), its storage_options the workers' alone
+    # (neuroxr sweep passes both). A mistyped path is an error (create=False), not a new empty store
+    try:
+        store = as_store(store, "a", storage_options=None if isinstance(store, StudyStore) else storage_options,
+                         cache=True).hold()
+    except StoreError as exc:
+        raise StoreError(f"sweep: {exc}") from None
     if storage_options is None and store.storage_options:  # workers open the store as it was opened here
         storage_options = store.storage_options
     url = store.url if "://" in store.url else os.path.abspath(store.url)

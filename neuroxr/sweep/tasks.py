@@ -179,13 +179,11 @@ def entry_lookup(store: Any, entry: Entry, params: Mapping[str, Any]) -> str | N
     """The store path of the complete entry whose provenance matches, else ``None``
     (:func:`neuroxr.entries.lookup`). A sweep reads the entry it finds (:func:`read_or_damage`): on its
     cached object store the lookup reads it in one batch, kept for that read, its damage check from
-    that batch (:func:`neuroxr.entries.engine.lookup_read`); its temporal generalisation, not read, by
-    its keys."""
+    that batch (``then_read=True``); its temporal generalisation, not read, by its keys."""
     from ..entries import lookup
-    from ..entries.engine import lookup_read
 
     args, kw = _request(store, entry, params)
-    path = lookup_read(store, *args, **kw)
+    path = lookup(store, *args, then_read=True, **kw)
     if path is not None and _tg_applies(store, entry, params):  # complete only with its temporal generalisation
         return path if lookup(store, _TG, entry.source_ref, entry.target_ref, params=params[_TG]) else None
     return path

@@ -1,0 +1,158 @@
+"""The one opener of a study store given as an object or by its path/URL (``neuroxr.store.study.as_store``):
+every public entry point opens a path as its mode says (a reader writes nothing), refuses a missing store,
+local or remote, in the same line naming the path and how to make one, and makes none; only the example
+generator makes a store."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+import warnings
+
+import pytest
+from conftest import latent_sets
+
+import neuroxr as nx
+from neuroxr.entries import compute, list_entries, lookup
+from neuroxr.errors import ParameterError, StoreError
+from neuroxr.plot.time import temporal_generalization_figures
+from neuroxr.report.table import metric_table, score_table
+from neuroxr.report.write import write_report
+from neuroxr.schemas import describe_store, validate_store
+from neuroxr.store import StudyStore
+from neuroxr.sweep import sweep
+from neuroxr.sweep.config import validate_config
+
+ARGS = ("cka", "net.l1", "mA")
+PARAMS = {"debiased": True}
+
+
+def _missing(url: str, prefix: str = "") -> str:
+    """The one refusal of a missing store (a local folder, or an URL with no Zarr group)."""
+    why = "no Zarr group there" if "://" in url else "the folder does not exist"
+    return (f"^{re.escape(prefix)}no study store at {re.escape(repr(url))} \\({why}\\); check the path; "
+            r"make a new store there with StudyStore\(path, create=True\)\.$")
+
+
+def _tree(root) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``root``: its size and modification time."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = os.path.join(d, name)
+            st = os.stat(p)
+            out[os.path.relpath(p, root)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture
+def store(tmp_path):
+    f1, _, neu = latent_sets(0, 24, 6)
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1)
+    compute(st, *ARGS, params=PARAMS)
+    return st
+
+
+#: the public functions that read a store given by its path (each its own call)
+READERS = {
+    "list_entries": lambda p, out: list_entries(p),
+    "score_table": lambda p, out: score_table(p),
+    "metric_table": lambda p, out: metric_table(p),
+    "write_report": lambda p, out: write_report(p, out, reliability=False, n_boot=10),
+    "describe_store": lambda p, out: describe_store(p),
+    "validate_store": lambda p, out: validate_store(p),
+    "temporal_generalization_figures": lambda p, out: temporal_generalization_figures(p),
+    "validate_config": lambda p, out: validate_config({"directions": ["forward"]}, p),
+}
+#: the functions that write entries to a store given by its path
+WRITERS = {
+    "compute": lambda p: compute(p, *ARGS, params=PARAMS),
+    "lookup": lambda p: lookup(p, *ARGS, params=PARAMS),
+    "lookup then_read": lambda p: lookup(p, *ARGS, params=PARAMS, then_read=True),
+    "score": lambda p: nx.score(p, *ARGS, debiased=True),
+    "sweep": lambda p: sweep(p, directions=["forward"], client="serial", reps=2, progress=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(READERS))
+def test_a_reader_given_a_path_opens_it_read_only(store, tmp_path, name):
+    before = _tree(store.url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        READERS[name](store.url, tmp_path / "report")
+    assert _tree(store.url) == before  # no lock, no inventory, no recovery: nothing written
+
+
+@pytest.mark.parametrize("name", sorted(READERS))
+def test_a_reader_refuses_a_missing_path_and_makes_nothing(tmp_path, name):
+    path = str(tmp_path / "typo.zarr")
+    with pytest.raises(StoreError, match=_missing(path)):
+        READERS[name](path, tmp_path / "report")
+    assert not os.path.exists(path) and not os.path.exists(tmp_path / "report")
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_a_writer_refuses_a_missing_path_and_makes_nothing(tmp_path, name):
+    path = str(tmp_path / "typo.zarr")
+    with pytest.raises(StoreError, match=_missing(path, "sweep: " if name == "sweep" else "")):
+        WRITERS[name](path)
+    assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_a_writer_refuses_an_url_of_no_store_and_makes_nothing(name):
+    """``compute`` on a mistyped URL made an empty store there; every writer refuses it now."""
+    import fsspec
+
+    url = f"memory://{uuid.uuid4().hex[:8]}/study.zarr"
+    with pytest.raises(StoreError, match=_missing(url, "sweep: " if name == "sweep" else "")):
+        WRITERS[name](url)
+    fs = fsspec.filesystem("memory")
+    assert not fs.exists(url) and not fs.find(url.split("/")[2])
+
+
+def test_a_writer_given_a_path_writes_to_it(store):
+    assert lookup(store.url, *ARGS, params=PARAMS) == lookup(store.url, *ARGS, params=PARAMS, then_read=True)
+    made = compute(store.url, "cka", "net.l1", "mA", params={"debiased": False})
+    assert made.computed and made.path in set(list_entries(store)["path"])
+
+
+def test_an_url_store_is_opened_as_a_path_is():
+    url = f"memory://{uuid.uuid4().hex[:8]}/study.zarr"
+    f1, _, neu = latent_sets(0, 24, 6)
+    st = StudyStore(url)
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1)
+    made = compute(url, *ARGS, params=PARAMS)
+    assert made.computed and lookup(url, *ARGS, params=PARAMS, then_read=True) == made.path
+    assert made.path in set(list_entries(url)["path"])
+
+
+def test_the_generator_makes_its_store(tmp_path):
+    from neuroxr.datasets.synthetic import write_example_study
+
+    path = tmp_path / "new.zarr"
+    st = write_example_study(path, n_stimuli=48, animals={"a": 8}, n_repeats=4, n_latent=6,
+                             models={"m": (("l", 12, 1.0, 0),)}, true_model="m", true_layer="l")
+    assert st.url == str(path) and st.mode == "a" and (path / "zarr.json").is_file()
+    assert StudyStore(path, mode="r").layers("m") == ["l"] and StudyStore(path, mode="r").read_neural("a").sizes["stimulus"] == 48
+
+
+def test_as_store(store):
+    from neuroxr.store.study import as_store
+
+    assert as_store(store) is store and as_store(store, "a") is store
+    twin = as_store(store, cache=True)
+    assert twin is not store and twin._cache and twin.url == store.url
+    with pytest.raises(ParameterError, match=r"^storage_options opens a store given by its path or URL; .* drop storage_options\.$"):
+        as_store(store, storage_options={"anon": True})
+    opened = as_store(store.url)
+    assert opened.mode == "r" and not opened._cache and as_store(store.url, "a", cache=True)._cache
+
+
+def test_lookup_then_read_is_true_or_false(store):
+    with pytest.raises(ParameterError, match=r"^lookup: then_read must be True or False; got 1\.$"):
+        lookup(store, *ARGS, params=PARAMS, then_read=1)

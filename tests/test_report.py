@@ -749,7 +749,8 @@ def test_inference_tables_keep_parameter_sets_apart_and_leave_stale_entries_out(
     assert t.loc["reps=2", "median_ev_low"] == pytest.approx(float(a.dataset["median_ev_ci"][0]))
     assert (t["n_perm"] == 19).all()
     st = StudyStore(path)
-    st.write_neural("animalA", st.read_neural("animalA").load())  # rewritten: every entry above is stale
+    again = st.read_neural("animalA").load()
+    st.write_neural("animalA", again.copy(data=2 * again.values))  # rewritten: every entry above is stale
     assert inference_table(StudyStore(path, mode="r")).empty and metric_inference_table(StudyStore(path, mode="r")).empty
 
 

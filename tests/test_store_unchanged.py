@@ -45,10 +45,12 @@ def _current(st, path) -> bool:
 def test_the_same_sets_written_again_keep_their_tokens_and_entries(study):
     st, path = study
     before = st.token("neural/mA"), st.token("features/net/fc")
+    grams = st.listing("cache/gram/net/fc")
+    assert grams
     st.write_neural("mA", _neural())
     st.write_features("net", "fc", _features(), unit_chunk=5)
     assert (st.token("neural/mA"), st.token("features/net/fc")) == before
-    assert _current(st, path)
+    assert _current(st, path) and st.listing("cache/gram/net/fc") == grams  # the layer's Gram kept
     assert not compute(st, "forward", "net.fc", "mA", params=_PARAMS).computed  # found, not computed again
 
 
@@ -126,3 +128,22 @@ def test_the_same_set_on_an_object_store_keeps_its_token(s3_server):
     assert not any(r[0] in ("PUT", "DELETE", "POST") for r in log.requests[n0:])
     st.write_neural("mA", _with_nan(_neural()))
     assert st.token("neural/mA") != token
+
+
+def test_a_layer_keeping_grams_of_another_copy_is_written_again(study, tmp_path):
+    """A rewrite killed after its swap, before it dropped the layer's Grams (put back here by hand): the same
+    layer written again is not skipped, and the write drops them, as the killed write would have."""
+    import shutil
+
+    st, _ = study
+    grams = os.path.join(st.url, "cache", "gram", "net", "fc")
+    shutil.copytree(grams, tmp_path / "grams")
+    new = _features().copy(data=_features().values + 1.0)
+    st.write_features("net", "fc", new, unit_chunk=5)  # drops the Grams of the first copy
+    assert not os.path.exists(grams)
+    shutil.copytree(tmp_path / "grams", grams)  # as if that drop never ran
+    st.rebuild_inventory()
+    token = st.token("features/net/fc")
+    assert st.listing("cache/gram/net/fc")
+    st.write_features("net", "fc", new, unit_chunk=5)
+    assert st.token("features/net/fc") != token and not st.listing("cache/gram/net/fc")

@@ -127,7 +127,7 @@ def test_temporal_generalization_figures(tmp_path):
     # one figure per current entry: the pair with two parameter sets gets two, each named by its key
     assert len(figs) == 3 and sum(f[1].startswith("tg_net.l1__animalB__") for f in figs) == 2
     assert {"alpha 3.0", "alpha 0.1"} <= {c.split("(")[-1].split(",")[0] for c, _, _ in figs}
-    store.write_neural("animalA", A)  # rewritten: its entry is stale and drawn no more
+    store.write_neural("animalA", A.copy(data=2 * A.values))  # rewritten: its entry is stale and drawn no more
     assert {f[1] for f in temporal_generalization_figures(store.url)} == {f[1] for f in figs} - {"tg_animalA__animalB"}
     figs = [f for f in figs if not f[1].startswith("tg_net")]
     caption, _, fig = next(f for f in figs if f[1] == "tg_animalA__animalB")

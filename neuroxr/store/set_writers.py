@@ -12,9 +12,9 @@ import pandas as pd
 import xarray as xr
 
 from ..attrs import decode_attrs
-from ..errors import LayoutError, StoreError, examples
+from ..errors import LayoutError, examples
 from ..layouts import validate_features, validate_neural
-from ._zarr import DATA_VAR, _check_name, _check_region, _jsonable, attrs_digest, writes_digests
+from ._zarr import DATA_VAR, TOKEN_ATTR, _check_name, _check_region, _jsonable, attrs_digest, writes_digests
 
 
 class SetWriters:
@@ -76,8 +76,9 @@ def _holds(store: Any, path: str, ds: xr.Dataset, chunks: tuple[int, ...]) -> bo
     nothing: complete, undamaged, written with the digests, and the same dims, coords (names, dtypes,
     values), attrs, data type, chunk shape and data, bit for bit (NaN where NaN). Then the write is
     skipped and the set keeps its version token: the entries computed from it stay current and its
-    cached Grams stay. Anything else, or a copy that cannot be read, is written again. Reads the
-    set's document, then its chunks one at a time, stopping at the first that differs."""
+    cached Grams stay. Anything else, a copy that cannot be read, or a layer that keeps Grams of another
+    copy (:func:`_stale_derived`), is written again. Reads the set's document, then its chunks one at a
+    time, stopping at the first that differs."""
     store._require_write()  # a read-only store refuses a write that would change nothing too
     try:
         found = store.examine(path, fetch=True)
@@ -85,7 +86,9 @@ def _holds(store: Any, path: str, ds: xr.Dataset, chunks: tuple[int, ...]) -> bo
             return False
         store.check_intact(found)
         old = store.read_dataset(found)
-    except StoreError:  # absent, unfinished, damaged or being rewritten: written again
+        if _stale_derived(store, path, found.attrs.get(TOKEN_ATTR)):
+            return False
+    except Exception:  # noqa: BLE001  (absent, unfinished, damaged, being rewritten, unreadable: written again)
         return False
     new, var = ds[DATA_VAR], old[DATA_VAR]
     if (attrs_digest(found.attrs) != attrs_digest(_jsonable(decode_attrs(ds.attrs))) or set(old.variables) != set(ds.variables)
@@ -101,9 +104,26 @@ def _holds(store: Any, path: str, ds: xr.Dataset, chunks: tuple[int, ...]) -> bo
             at = tuple(slice(sum(c[:i]), sum(c[:i + 1])) for c, i in zip(var.data.chunks, block))
             if not _same_values(np.asarray(var.data.blocks[block]), np.asarray(new.data[at])):
                 return False
-    except StoreError:  # a chunk that does not decode, or the set rewritten meanwhile
+    except Exception:  # noqa: BLE001  (a chunk that does not decode, the set rewritten meanwhile: written again)
         return False
     return True
+
+
+def _stale_derived(store: Any, path: str, token: str | None) -> bool:
+    """Whether entries derived from the set ``path`` that its rewrite drops (a layer's Grams) include one
+    computed from another copy than the one of ``token``: a rewrite killed after its swap, before that drop.
+    Then the set is written again, which drops them, as the write that left them would have."""
+    from ..entries.provenance import PROVENANCE_ATTR  # here: entries build on the store
+    from .staged import _derived
+
+    derived = _derived(path)
+    if derived is None:
+        return False
+    for attrs in store.listing(derived, attrs=True).values():
+        prov = attrs.get(PROVENANCE_ATTR)
+        if not isinstance(prov, dict) or not isinstance(prov.get("inputs"), dict) or prov["inputs"].get(path) != token:
+            return True
+    return False
 
 
 def _same_values(a: np.ndarray, b: np.ndarray) -> bool:

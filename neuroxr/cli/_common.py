@@ -560,10 +560,11 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 def open_store_or_fail(url: str, mode: str = "r") -> Any:
     """The store of a command, opened once (``mode`` "r" or "a"; fsspec options: :func:`storage_options_for`); a missing
     store is a CLI error in the same line in either mode (no Python advice on making it), never created by a command."""
-    from ..store import StoreError, StudyStore
+    from ..store import StoreError
+    from ..store.study import as_store
 
     try:
-        return StudyStore(url, mode=mode, storage_options=storage_options_for(url), create=False)
+        return as_store(url, mode, storage_options=storage_options_for(url))
     except StoreError as exc:
         raise click.ClickException(_MAKE_ADVICE.sub("", one_line(exc.args[0] if exc.args else exc))) from None
     except ImportError as exc:  # the URL's fsspec file system needs a package that is not installed (gcsfs, adlfs, ...)

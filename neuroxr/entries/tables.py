@@ -13,7 +13,8 @@ import xarray as xr
 from ..errors import LayoutError
 from ..geometry.dimensionality import _check_debiased
 from ..sets import feature_ref
-from .engine import _open, compute
+from ..store.study import as_store
+from .engine import compute
 
 __all__ = ["store_dimensionality", "store_cka"]
 
@@ -48,7 +49,7 @@ def store_dimensionality(store: Any, models: Sequence[str] | None = None) -> xr.
         ``effective_dimensionality``, ``n_units``, ``n_stimuli`` over dim ``network``
         (``"<model>/<layer>"``, coords ``model``, ``layer``).
     """
-    store = _open(store)
+    store = as_store(store, "a")  # scores written, never a store made
     pairs = _layers(store, models, "store_dimensionality")
     ds = [compute(store, "dimensionality", feature_ref(m, layer)).dataset for m, layer in pairs]
     return xr.Dataset(
@@ -80,7 +81,7 @@ def store_cka(store: Any, models: Sequence[str] | None = None, debiased: bool = 
         ``model_``/``layer_``; attrs ``debiased`` (0 / 1).
     """
     debiased = _check_debiased(debiased, "store_cka")
-    store = _open(store)
+    store = as_store(store, "a")  # scores written, never a store made
     pairs = _layers(store, models, "store_cka")
     refs = [feature_ref(m, layer) for m, layer in pairs]
     C = np.empty((len(refs), len(refs)))

@@ -147,3 +147,23 @@ def test_a_layer_keeping_grams_of_another_copy_is_written_again(study, tmp_path)
     assert st.listing("cache/gram/net/fc")
     st.write_features("net", "fc", new, unit_chunk=5)
     assert st.token("features/net/fc") != token and not st.listing("cache/gram/net/fc")
+
+
+def test_time_resolved_regions_and_lazy_inputs_written_again_keep_their_tokens(tmp_path, s3_server):
+    """A time-resolved set with a region coord, given again in memory, lazily (dask) or as the store's own lazy
+    read of it, on a local and on an object store: kept. The same lazy read plus one: written."""
+    from conftest import time_sets
+
+    F, A, _ = time_sets()
+    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/s.zarr"
+    for st in (StudyStore(tmp_path / "t.zarr"), StudyStore(url, storage_options=s3_server[0])):
+        st.write_neural("mA", A)
+        st.write_features("net", "l1", F, unit_chunk=3)
+        tokens = st.token("neural/mA"), st.token("features/net/l1")
+        st.write_neural("mA", A.chunk({"neuroid": 2}))
+        st.write_neural("mA", st.read_neural("mA"))
+        st.write_features("net", "l1", st.read_features("net", "l1"), unit_chunk=3)
+        assert (st.token("neural/mA"), st.token("features/net/l1")) == tokens, st.url
+        st.write_neural("mA", st.read_neural("mA") + 1.0)
+        assert st.token("neural/mA") != tokens[0]
+        np.testing.assert_array_equal(st.read_neural("mA").values, A.values + 1.0)

@@ -5,10 +5,8 @@ its bootstrap and permutation entries through that one open store."""
 from __future__ import annotations
 
 import json
-import uuid
 import warnings
 
-import numpy as np
 import pytest
 from conftest import cli_store
 
@@ -105,23 +103,16 @@ def test_a_missing_store_is_refused_as_a_read_only_open_refuses_it(runner, tmp_p
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
-def test_on_an_object_store_a_metric_command_reads_the_root_once(runner, s3_server):
+def test_on_an_object_store_a_metric_command_reads_the_root_once(runner, s3_server, s3_study):
     """``score cka --bootstrap 3`` on S3: the store's root document is read and its journals of interrupted rewrites
     listed once (an open each), where the command read the root four times and listed the journals twice."""
     options, log = s3_server
-    key = f"{uuid.uuid4().hex[:8]}/study.zarr"
-    st = StudyStore(f"s3://bucket/{key}", storage_options=options)
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(12)]
-    from neuroxr.layouts import features, neural
-
-    st.write_neural("mA", neural(rng.normal(size=(12, 4, 2)), ids))
-    st.write_features("net", "l1", features(rng.normal(size=(12, 5)), ids))
-    argv = ["score", "cka", st.url, "net.l1", "mA", "--bootstrap", "3", *[f"--storage-option={k}={v}" for k, v in options.items()]]
+    url = s3_study().url
+    key = url[len("s3://bucket/"):]
+    argv = ["score", "cka", url, "net.l1", "mA", "--bootstrap", "3", *[f"--storage-option={k}={v}" for k, v in options.items()]]
     for _ in range(2):  # computed, then read back
-        n = len(log.requests)
-        res = _invoke(runner, argv)
+        with log.counting() as got:
+            res = _invoke(runner, argv)
         assert res.exit_code == 0, res.output
-        got = log.requests[n:]
         assert sum(m == "GET" and p == f"/bucket/{key}/zarr.json" for m, p, _ in got) == 1
         assert sum("study.zarr%2F.neuroxr%2Fprevious%2F" in q for _, _, q in got) == 1

@@ -183,10 +183,10 @@ def test_extract_dry_run_with_storage_options_creates_no_remote_store(runner, s3
         Image.new("RGB", (8, 8)).save(tmp_path / "imgs" / f"im{i}.png")
     args = ["extract", url, "--model", f"{tmp_path / 'm.py'}:build", "--images", str(tmp_path / "imgs"), "--model-name", "m",
             "--no-progress", "--image-size", "8", *[f"--storage-option={k}={v}" for k, v in options.items()]]
-    n_before = len(log.requests)
-    res = runner.invoke(main, [*args, "--dry-run"])
+    with log.counting() as got:
+        res = runner.invoke(main, [*args, "--dry-run"])
     assert res.exit_code == 0, res.output
-    assert not [r for r in log.requests[n_before:] if r[0] in ("PUT", "POST", "DELETE")]  # nothing written
+    assert not [r for r in got if r[0] in ("PUT", "POST", "DELETE")]  # nothing written
     with pytest.raises(StoreError, match="no study store"):
         StudyStore(url, mode="r", storage_options=options)
     res = runner.invoke(main, args)

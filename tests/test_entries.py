@@ -921,38 +921,36 @@ def test_store_cka_diagonal_is_nan_for_a_constant_layer(constant_layer_study):
     assert np.isnan(C["cka"].sel(network="net/const").values).all()
 
 
-def test_a_lookup_to_read_reads_the_entry_once_on_a_cached_object_store(s3_server):
+def test_a_lookup_to_read_reads_the_entry_once_on_a_cached_object_store(s3_server, s3_study):
     """``lookup(..., then_read=True)`` on a cached object store reads a matching entry in one batch (its document, its chunks, its
     document again) and finds its damage from the keys read, no listing; the read that follows takes the batch
     from the cache (no request). An entry that lost a chunk never matches; a store that keeps nothing lists."""
     import urllib.parse
-    import uuid
 
     import s3fs
 
     options, log = s3_server
-    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
+    st = s3_study({}, layer=False)
+    url = st.url
     F, _, A = _sets()
-    st = StudyStore(url, storage_options=options)
     st.write_features("net", "l1", F)
     st.write_neural("mA", A)
     args, params = ("cka", "net.l1", "mA"), {"debiased": True}
     path = compute(st, *args, params=params).path
     cached = StudyStore(url, storage_options=options, cache=True)
-    n = len(log.requests)
-    assert lookup(cached, *args, params=params, then_read=True) == path
-    got = log.requests[n:]
+    with log.counting() as got:
+        assert lookup(cached, *args, params=params, then_read=True) == path
     listed = [q for _, _, q in got if "list-type" in q and "/.neuroxr/" not in urllib.parse.unquote(q)]  # not the inventory
     assert not listed, listed
     assert [p for _, p, _ in got].count(f"/{url[5:]}/{path}/zarr.json") == 2, got
-    n = len(log.requests)
-    read = cached.read_dataset(path).load()
-    assert log.requests[n:] == []
+    with log.counting() as got:
+        read = cached.read_dataset(path).load()
+    assert got == []
     xr.testing.assert_identical(read, compute(st, *args, params=params).dataset)
     plain = StudyStore(url, storage_options=options)
-    n = len(log.requests)
-    assert lookup(plain, *args, params=params, then_read=True) == path
-    assert [q for _, _, q in log.requests[n:] if "list-type" in q and f"/{path}/" in urllib.parse.unquote(q)]  # its keys
+    with log.counting() as got:
+        assert lookup(plain, *args, params=params, then_read=True) == path
+    assert [q for _, _, q in got if "list-type" in q and f"/{path}/" in urllib.parse.unquote(q)]  # its keys
     fs = s3fs.S3FileSystem(**options)
     var = next(iter(read.data_vars))
     fs.rm(sorted(fs.find(f"{url[5:]}/{path}/{var}/c"))[0])

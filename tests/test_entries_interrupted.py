@@ -122,11 +122,11 @@ _KILLED = """
 """
 
 
-def test_a_writer_killed_mid_rewrite_on_s3(s3_server):
+def test_a_writer_killed_mid_rewrite_on_s3(s3_server, s3_study):
     """A real writer killed by the operating system on an S3 server between the deletion of the old copy and
     the first key of the new one."""
     options, _ = s3_server
-    url, entry = _study(f"s3://bucket/{uuid.uuid4().hex[:8]}/s.zarr", storage_options=options)
+    url, entry = _study(s3_study({}, layer=False).url, storage_options=options)
     code = textwrap.dedent(_KILLED.format(options=options))
     killed = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=120)
     assert killed.returncode == 9, killed.stderr

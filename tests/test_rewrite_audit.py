@@ -454,17 +454,15 @@ def test_a_store_opened_before_another_handle_rewrites_finds_nothing_stale(tmp_p
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cache", [True, False], ids=["cached", "plain"])
-def test_an_object_store_rewritten_by_another_handle_finds_nothing_stale(s3_server, tmp_path, cache):
+def test_an_object_store_rewritten_by_another_handle_finds_nothing_stale(s3_server, s3_study, tmp_path, cache):
     """On an object store (sets and entries read in batches, kept by version token), a set rewritten
     by another handle: nothing stale is found by the handle that computed the entries."""
-    import uuid
-
     options, _ = s3_server
-    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
     sets = _initial()
-    _new_store_at = nx.StudyStore(url, storage_options=options)
+    writer = s3_study({}, layer=False)
+    url = writer.url
     for name, da in sets.items():
-        _write(_new_store_at, name, da)
+        _write(writer, name, da)
     mine = nx.StudyStore(url, storage_options=options, cache=cache)
     cases = [("forward", "net.l1", "mA", {"reps": 2}), ("cka", "net.l1", "mA", {}), ("dimensionality", "mA", None, {})]
     with warnings.catch_warnings():

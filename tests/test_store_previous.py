@@ -316,14 +316,14 @@ def test_orphaned_kept_copies_of_dead_writers_are_removed(url):
     assert _hidden(url, "previous") == []
 
 
-def test_rewrite_on_s3_keeps_the_previous_copy(s3_server, monkeypatch):
+def test_rewrite_on_s3_keeps_the_previous_copy(s3_server, s3_study, monkeypatch):
     """On an S3-compatible server the kept copy is made server side (CopyObject), and only on a rewrite."""
     options, log = s3_server
-    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
-    st = StudyStore(url, storage_options=options)
-    n0 = len(log.requests)
-    st.write_neural("monkeyA", _neural(0))
-    assert not any(r[0] == "PUT" and "previous" in r[2] for r in log.requests[n0:])  # a first write copies nothing
+    st = s3_study({}, layer=False)
+    url = st.url
+    with log.counting() as got:
+        st.write_neural("monkeyA", _neural(0))
+    assert not any(r[0] == "PUT" and "previous" in r[2] for r in got)  # a first write copies nothing
     token = st.token(PATH)
     with monkeypatch.context() as m:
         _fail_writes_under(m, PATH)
@@ -687,12 +687,12 @@ def test_a_first_write_killed_after_its_marker_keeps_its_copy(url):
     np.testing.assert_array_equal(fresh.read_dataset(NEW)["data"].values, _partial()["data"].values)
 
 
-def test_a_killed_first_write_on_s3_is_removed_by_a_writable_open(s3_server):
+def test_a_killed_first_write_on_s3_is_removed_by_a_writable_open(s3_server, s3_study):
     """On an S3-compatible server: a first write killed during its upload is named once by a reader and removed
     by a writable open once its writer is dead; a first write that finishes leaves no journal."""
-    options, log = s3_server
-    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
-    st = StudyStore(url, storage_options=options)
+    options, _ = s3_server
+    st = s3_study({}, layer=False)
+    url = st.url
     st.write_neural("monkeyA", _neural(0))
     assert _hidden_s3(url, options) == []
     _killed_first_write(st, pid=_dead_pid())

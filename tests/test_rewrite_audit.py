@@ -86,7 +86,7 @@ def _attrs(da):  # a metadata-only change: the same values with another attr
 #: rewrite -> (function, applies to features, applies to neural sets)
 REWRITES = {
     "values": (_values, True, True),
-    "same": (lambda da: da.copy(), True, True),
+    "same": (lambda da: da.copy(), True, True),  # nothing written: every entry is kept (below)
     "order": (_order, True, True),
     "stimuli": (_stimuli, True, True),
     "ids": (_unit_ids, True, True),
@@ -201,6 +201,8 @@ def _check_rewrite(tmp_path, name, rw, kinds=None):
         others = [(c, compute(st, *c[:3], params=c[3]).path) for c in BYSTANDERS if name not in _inputs(c[1], c[2])]
     grams = set(list_entries(st).query(f"kind == 'gram' and source == '{name}'").path)
     sets = _rewrite(st, sets, name, rw)
+    if rw == "same":
+        return _assert_kept(st, cases, first, _new_store(tmp_path / "fresh.zarr", sets))
 
     if rw != "stimuli":  # entries of other sets only are still found (every set is rewritten for "stimuli")
         assert [lookup(st, *c[:3], params=c[3]) for c, _ in others] == [path for _, path in others]
@@ -227,7 +229,23 @@ def _check_rewrite(tmp_path, name, rw, kinds=None):
     assert not grams & set(table.query("kind == 'gram' and current").index)  # no Gram of the old layer is current
 
 
-FAST = [("net.l1", "values"), ("mA", "order")]
+def _assert_kept(st, cases, first, fresh_store):
+    """A set written again with what it holds is not written: each case's entry is still found and current,
+    read back (not computed) under ``require_existing``, and equals the entry of ``fresh_store``."""
+    table = list_entries(st).set_index("path")
+    for (kind, source, target, params), old in zip(cases, first):
+        what = f"{kind} {source} -> {target}"
+        assert lookup(st, kind, source, target, params=params) == old.path and table.loc[old.path].current, what
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            again = compute(st, kind, source, target, params=params, require_existing=True)
+        assert again.path == old.path and not again.computed, what
+        fresh, _ = _compute_or_error(fresh_store, kind, source, target, params)
+        if fresh is not None:
+            assert_same_entry(again.dataset, fresh.dataset, what)
+
+
+FAST = [("net.l1", "values"), ("mA", "order"), ("mA", "same")]
 
 
 @pytest.mark.parametrize("name, rw", FAST)
@@ -469,7 +487,7 @@ def test_an_object_store_rewritten_by_another_handle_finds_nothing_stale(s3_serv
         warnings.simplefilter("ignore")
         first = [compute(mine, k, s, t, params=p).path for k, s, t, p in cases]
     other = nx.StudyStore(url, storage_options=options)
-    new = _rewrite(other, _rewrite(other, sets, "net.l1", "values"), "mA", "same")
+    new = _rewrite(other, _rewrite(other, sets, "net.l1", "values"), "mA", "attrs")
     assert [lookup(mine, k, s, t, params=p) for k, s, t, p in cases] == [None] * 3
     assert not list_entries(mine).set_index("path").loc[first].current.any()
     _assert_computed_again(mine, cases, first, _new_store(tmp_path / "fresh.zarr", new))

@@ -24,7 +24,6 @@ entry, keyed by the feature set's token), backend and dtype.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -87,11 +86,6 @@ class EntryResult:
     dataset: xr.Dataset = field(repr=False)
     computed: bool
     provenance: dict[str, Any] = field(repr=False)
-
-
-def _open(store: StudyStore | str | os.PathLike) -> StudyStore:
-    """``store``, or the store at its path or URL opened to write entries: never made there (:func:`as_store`)."""
-    return as_store(store, "a")
 
 
 class _IO:
@@ -226,7 +220,7 @@ def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str
     """
     if not isinstance(then_read, bool):
         raise ParameterError(f"lookup: then_read must be True or False; got {shown(then_read)}.")
-    store = _open(store)
+    store = as_store(store, "a")  # entries written, never a store made
     with store.session():  # a cached store's outermost call reads the set tokens afresh
         req = _prepare(store, kind, source, target, params, dtype)
         found = _matching(store, req, read=then_read and store._cache)  # read: the damage from the batch read
@@ -433,7 +427,7 @@ def compute(
     -------
     EntryResult
     """
-    store = _open(store)
+    store = as_store(store, "a")  # entries written, never a store made
     with store.session():  # a cached store's outermost call reads the set tokens afresh (never a stale match)
         res = _compute(store, kind, source, target, params, overwrite, require_existing, backend, dtype, options)
     # handed out storable (attrs netCDF takes; neuroxr.attrs.decode_attrs gives the dicts back)

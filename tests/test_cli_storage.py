@@ -61,15 +61,14 @@ def test_every_store_command_takes_the_options(runner, argv):
     assert "--storage-option" in res.output and "--storage-profile" in res.output
 
 
-def test_info_on_s3_with_options(runner, s3_server):
+def test_info_on_s3_with_options(runner, s3_server, s3_study):
     options, _ = s3_server
-    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
-    _write_study(StudyStore(url, storage_options=options))
+    url = s3_study().url
     args = [f"--storage-option={k}={v}" for k, v in options.items()]
     res = runner.invoke(main, ["info", "--json", url, *args])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
-    assert [s["name"] for s in summary["neural"]] == ["monkeyA"]
+    assert [s["name"] for s in summary["neural"]] == ["mA"]
     # without the endpoint the store is looked up elsewhere: one error line, no traceback
     res = runner.invoke(main, ["info", url, "-S", "endpoint_url=http://127.0.0.1:9", "-S", "key=x", "-S", "secret=x",
                                "-S", 'config_kwargs={"retries": {"max_attempts": 1}}', "-S", "retries=1"])
@@ -103,10 +102,9 @@ def test_an_unreachable_object_store_is_a_user_error(runner, argv):
     assert url in res.stderr and endpoint in res.stderr and "check the endpoint URL" in res.stderr
 
 
-def test_profile_then_options_override(runner, s3_server, tmp_path, monkeypatch):
+def test_profile_then_options_override(runner, s3_server, s3_study, tmp_path, monkeypatch):
     options, _ = s3_server
-    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
-    _write_study(StudyStore(url, storage_options=options))
+    url = s3_study().url
     conf = tmp_path / "storage.toml"
     conf.write_text('[moto]\nendpoint_url = "http://127.0.0.1:9"\nkey = "testing"\nsecret = "testing"\n')
     monkeypatch.setenv("NEUROXR_STORAGE_CONFIG", str(conf))

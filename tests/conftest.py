@@ -68,6 +68,21 @@ def latent_sets(seed: int = 0, n_stimuli: int = 36, n_neuroids: int = 10, region
     neu = neural(resp, stim, [f"n{j}" for j in range(n_neuroids)], **coords)
     return features(f1, stim, model="net", layer="l1"), features(f2, stim, model="net", layer="l2"), neu
 
+
+def latent_study(path, seed: int = 0, n_stimuli: int = 36, n_neuroids: int = 10, layers=("l1",)):
+    """``(store, f1, f2, neu)``: a StudyStore at ``path`` (a folder or URL) holding neural set ``mA`` and the
+    ``layers`` of model ``net`` (of ``l1``, ``l2``) from :func:`latent_sets` (``seed``, ``n_stimuli``,
+    ``n_neuroids``), and the three sets drawn."""
+    from neuroxr.store import StudyStore
+
+    f1, f2, neu = latent_sets(seed, n_stimuli, n_neuroids)
+    st = StudyStore(path)
+    st.write_neural("mA", neu)
+    for layer, values in (("l1", f1), ("l2", f2)):
+        if layer in layers:
+            st.write_features("net", layer, values)
+    return st, f1, f2, neu
+
 # --- sweep fixtures
 #: Two models, two layers each: (layer, units, shared fraction with the latent, private dims).
 SWEEP_MODELS = {

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import latent_sets
+from conftest import latent_study
 
 import neuroxr as nx
 from neuroxr.cli import main
@@ -18,11 +18,7 @@ ANCHORS = ["s03", "s10", "s07", "s21", "s30"]
 
 @pytest.fixture
 def study(tmp_path):
-    f1, f2, neu = latent_sets(0, 36, 8)
-    st = nx.open_store(tmp_path / "s.zarr")
-    st.write_neural("mA", neu)
-    st.write_features("net", "l1", f1)
-    st.write_features("net", "l2", f2)
+    st, f1, _, neu = latent_study(tmp_path / "s.zarr", 0, 36, 8, layers=("l1", "l2"))
     ids = tmp_path / "anchors.txt"
     ids.write_text("# anchors\n" + "\n".join(ANCHORS) + "\n\n")
     return st, f1, neu, ids

@@ -11,7 +11,7 @@ import uuid
 import warnings
 
 import pytest
-from conftest import latent_sets
+from conftest import latent_study
 
 import neuroxr as nx
 from neuroxr.entries import compute, list_entries, lookup
@@ -48,10 +48,7 @@ def _tree(root) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture
 def store(tmp_path):
-    f1, _, neu = latent_sets(0, 24, 6)
-    st = nx.open_store(tmp_path / "s.zarr")
-    st.write_neural("mA", neu)
-    st.write_features("net", "l1", f1)
+    st = latent_study(tmp_path / "s.zarr", 0, 24, 6)[0]
     compute(st, *ARGS, params=PARAMS)
     return st
 
@@ -122,10 +119,7 @@ def test_a_writer_given_a_path_writes_to_it(store):
 
 def test_an_url_store_is_opened_as_a_path_is():
     url = f"memory://{uuid.uuid4().hex[:8]}/study.zarr"
-    f1, _, neu = latent_sets(0, 24, 6)
-    st = StudyStore(url)
-    st.write_neural("mA", neu)
-    st.write_features("net", "l1", f1)
+    latent_study(url, 0, 24, 6)
     made = compute(url, *ARGS, params=PARAMS)
     assert made.computed and lookup(url, *ARGS, params=PARAMS, then_read=True) == made.path
     assert made.path in set(list_entries(url)["path"])

@@ -707,3 +707,18 @@ def test_info_lists_a_crsa_entry_whose_target_set_has_a_damaged_document(store):
     assert any(d["path"] == "neural/monkeyA" for d in summary["damaged"])
     (row,) = [e for e in summary["metrics"] if e["path"] == entry.path]
     assert row["status"] == "stale (input damaged)"
+
+
+@pytest.mark.parametrize("attrs, want", [
+    ({"neuroxr_provenance": {"inputs": {"neural/mA": "t1", "features/net/l1": "t2"}}}, {"neural/mA": "t1", "features/net/l1": "t2"}),
+    ({"neuroxr_provenance": {"inputs": ["neural/mA"]}}, {}),  # edited by hand
+    ({"neuroxr_provenance": ["inputs"]}, {}),
+    ({"neuroxr_provenance": None}, {}),
+    ({}, {}),  # an entry of 0.1.0
+    (None, {}),
+])
+def test_the_inputs_an_entry_names_whatever_its_attrs_hold(attrs, want):
+    from neuroxr.entries.provenance import PROVENANCE_ATTR, inputs
+
+    assert PROVENANCE_ATTR == "neuroxr_provenance"
+    assert inputs(attrs) == want

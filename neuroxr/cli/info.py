@@ -23,11 +23,11 @@ def _status(row: Any, store: Any = None, damaged: Any = ()) -> str:
         return "legacy (0.1.0)"
     if row.path in damaged:  # lost chunks or edited array documents: a listing reads neither
         return "damaged (see below)"
-    from ..entries.provenance import PROVENANCE_ATTR
+    from ..entries.provenance import inputs as inputs_of
 
     @functools.cache
     def inputs() -> dict:  # read once, where a status needs it
-        return ((store.examine(row.path).attrs or {}).get(PROVENANCE_ATTR) or {}).get("inputs") or {}
+        return inputs_of(store.examine(row.path).attrs)
 
     # an input that lost chunks since: the listing (which reads no chunk) still calls the entry current
     if store is not None and damaged and any(path in damaged for path in inputs()):

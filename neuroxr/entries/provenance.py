@@ -35,7 +35,7 @@ from typing import Any
 
 from ..store._zarr import short_hash
 
-__all__ = ["PROVENANCE_ATTR", "KEY_ATTR", "FORMAT", "make", "key", "keys_match", "differences", "is_trusted", "canonical"]
+__all__ = ["PROVENANCE_ATTR", "KEY_ATTR", "FORMAT", "make", "inputs", "key", "keys_match", "differences", "is_trusted", "canonical"]
 
 #: attr of an entry holding its provenance (a dict)
 PROVENANCE_ATTR = "neuroxr_provenance"
@@ -63,6 +63,14 @@ def make(kind: str, source: str, target: str | None, params: Mapping[str, Any],
     if packages:
         prov["packages"] = {k: str(packages[k]) for k in sorted(packages)}
     return prov
+
+
+def inputs(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The input sets an entry read, ``{set path: its version token}``, from the entry's (decoded) attrs;
+    ``{}`` where they hold no provenance or a malformed one (an entry of 0.1.0, attrs edited by hand)."""
+    prov = (attrs or {}).get(PROVENANCE_ATTR)
+    found = prov.get("inputs") if isinstance(prov, Mapping) else None
+    return dict(found) if isinstance(found, Mapping) else {}
 
 
 def _canon(v: Any) -> Any:

@@ -77,7 +77,7 @@ def _holds(store: Any, path: str, ds: xr.Dataset, chunks: tuple[int, ...]) -> bo
     values), attrs, data type, chunk shape and data, bit for bit (NaN where NaN). Then the write is
     skipped and the set keeps its version token: the entries computed from it stay current and its
     cached Grams stay. Anything else, a copy that cannot be read, or a layer that keeps Grams of another
-    copy (:func:`_stale_derived`), is written again. Reads the set's document, then its chunks one at a
+    copy (:meth:`~neuroxr.store.staged.StagedWrites._derived_elsewhere`), is written again. Reads the set's document, then its chunks one at a
     time, stopping at the first that differs."""
     store._require_write()  # a read-only store refuses a write that would change nothing too
     try:
@@ -86,7 +86,7 @@ def _holds(store: Any, path: str, ds: xr.Dataset, chunks: tuple[int, ...]) -> bo
             return False
         store.check_intact(found)
         old = store.read_dataset(found)
-        if _stale_derived(store, path, found.attrs.get(TOKEN_ATTR)):
+        if store._derived_elsewhere(path, found.attrs.get(TOKEN_ATTR)):
             return False
     except Exception:  # noqa: BLE001  (absent, unfinished, damaged, being rewritten, unreadable: written again)
         return False
@@ -107,23 +107,6 @@ def _holds(store: Any, path: str, ds: xr.Dataset, chunks: tuple[int, ...]) -> bo
     except Exception:  # noqa: BLE001  (a chunk that does not decode, the set rewritten meanwhile: written again)
         return False
     return True
-
-
-def _stale_derived(store: Any, path: str, token: str | None) -> bool:
-    """Whether entries derived from the set ``path`` that its rewrite drops (a layer's Grams) include one
-    computed from another copy than the one of ``token``: a rewrite killed after its swap, before that drop.
-    Then the set is written again, which drops them, as the write that left them would have."""
-    from ..entries.provenance import PROVENANCE_ATTR  # here: entries build on the store
-    from .staged import _derived
-
-    derived = _derived(path)
-    if derived is None:
-        return False
-    for attrs in store.listing(derived, attrs=True).values():
-        prov = attrs.get(PROVENANCE_ATTR)
-        if not isinstance(prov, dict) or not isinstance(prov.get("inputs"), dict) or prov["inputs"].get(path) != token:
-            return True
-    return False
 
 
 def _same_values(a: np.ndarray, b: np.ndarray) -> bool:

@@ -58,6 +58,7 @@ class StagedWrites:
     _kept: Any
     _forget: Any
     _require_parents: Any
+    listing: Any
     mark_complete: Any
     is_complete: Any
     token: Any
@@ -259,4 +260,13 @@ class StagedWrites:
         if derived is not None:
             self.invalidate(derived)
 
+    def _derived_elsewhere(self, path: str, token: str | None) -> bool:
+        """Whether the entries derived from the set ``path`` that its rewrite drops (a layer's cached Grams,
+        :meth:`_drop_derived`) include one computed from another copy than the one of version ``token``: a
+        rewrite killed after its swap, before that drop. A write that would change nothing writes the set
+        again all the same, which drops them, as the write that left them would have. One listing."""
+        from ..entries.provenance import inputs  # the entries' provenance names the copy each read
 
+        derived = _derived(path)
+        return derived is not None and any(inputs(attrs).get(path) != token
+                                           for attrs in self.listing(derived, attrs=True).values())

@@ -200,13 +200,12 @@ def check_inputs_current(store: StudyStore, paths: Sequence[str], error: Any) ->
     checked against the sets' tokens read afresh, past any cached document; ``error(message)``
     makes the exception raised. A re-run of the sweep computes the stale entries from the current sets."""
     from ..attrs import decode_attrs
-    from ..entries.provenance import PROVENANCE_ATTR
+    from ..entries.provenance import inputs
 
     tokens: dict[str, str | None] = {}
     stale: dict[str, list[str]] = {}
     for path in paths:
-        prov = (decode_attrs(store.group_attrs(path) or {}).get(PROVENANCE_ATTR) or {})
-        for src, token in (prov.get("inputs") or {}).items():
+        for src, token in inputs(decode_attrs(store.group_attrs(path) or {})).items():
             if src not in tokens:
                 tokens[src] = store.token(src, fresh=True)
             if tokens[src] != token:

@@ -701,3 +701,21 @@ def test_a_damaged_data_file_is_a_one_line_error_naming_it(tmp_path):
         (tmp_path / name).write_bytes(b"MATLAB 5.0 MAT-file, truncated")
     with pytest.raises(nx.LayoutError, match=r"^load_kriegeskorte_92: .*\.mat in .* cannot be read as a MATLAB \.mat file"):
         load_kriegeskorte_92(tmp_path)
+
+
+def test_image_features_name_an_images_argument_that_is_not_one_array():
+    """(images, ids) passed as one argument (as load_cowley_images returns them), or images of several sizes,
+    gave NumPy's ValueError; gabor_energy_features' messages named to_grayscale."""
+    from neuroxr.datasets.imagefeatures import gabor_energy_features, pixel_features, to_grayscale
+
+    imgs = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    ids = np.array(["a", "b", "c"])
+    ragged = [imgs[0], imgs[1, :8, :8]]
+    for f in (pixel_features, gabor_energy_features, to_grayscale):
+        with pytest.raises(nx.LayoutError, match=rf"^{f.__name__}: images is a pair \(images, stimulus_id\); pass them apart"):
+            f((imgs, ids))
+        with pytest.raises(nx.LayoutError, match=rf"^{f.__name__}: images are not one array \(images of different sizes\?\)"):
+            f(ragged)
+    with pytest.raises(nx.LayoutError, match=r"^gabor_energy_features: images have dtype uint16"):
+        gabor_energy_features(imgs.astype(np.uint16), ids)
+    assert pixel_features(imgs, ids).sizes["stimulus"] == 3  # the images themselves still pass

@@ -39,7 +39,18 @@ __all__ = [
 
 def _as_float_images(images: Any, name: str) -> np.ndarray:
     """Images as float64 in [0, 1] with shape (n, H, W, C); uint8 is divided by 255."""
-    arr = np.asarray(images)
+    if isinstance(images, tuple) and len(images) == 2 and np.ndim(images[1]) == 1 and np.ndim(images[0]) in (3, 4):
+        raise LayoutError(  # e.g. load_cowley_images' (images, stimulus_id) passed as one argument
+            f"{name}: images is a pair (images, stimulus_id); pass them apart, e.g. images, ids = "
+            f"load_cowley_images(...); {name}(images, ids)."
+        )
+    try:
+        arr = np.asarray(images)
+    except ValueError:  # images of different sizes (a ragged list)
+        raise LayoutError(
+            f"{name}: images are not one array (images of different sizes?); pass an array of shape (n, H, W) or "
+            "(n, H, W, 3), resizing them to one size first."
+        ) from None
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4 or arr.shape[-1] not in (1, 3):
@@ -264,7 +275,7 @@ def gabor_energy_features(
 
     if n_orientations < 1 or grid < 1 or not len(wavelengths):
         raise LayoutError("gabor_energy_features: need n_orientations >= 1, grid >= 1 and at least one wavelength.")
-    g = to_grayscale(images)
+    g = to_grayscale(_as_float_images(images, "gabor_energy_features"))  # its messages name this function
     ids = _ids(stimulus_id, g.shape[0], "gabor_energy_features")
     g = resize_area(g, size)
     g = g - g.mean(axis=(1, 2), keepdims=True)

@@ -69,18 +69,20 @@ def latent_sets(seed: int = 0, n_stimuli: int = 36, n_neuroids: int = 10, region
     return features(f1, stim, model="net", layer="l1"), features(f2, stim, model="net", layer="l2"), neu
 
 
-def latent_study(path, seed: int = 0, n_stimuli: int = 36, n_neuroids: int = 10, layers=("l1",)):
-    """``(store, f1, f2, neu)``: a StudyStore at ``path`` (a folder or URL) holding neural set ``mA`` and the
-    ``layers`` of model ``net`` (of ``l1``, ``l2``) from :func:`latent_sets` (``seed``, ``n_stimuli``,
-    ``n_neuroids``), and the three sets drawn."""
+def latent_study(path, seed: int = 0, n_stimuli: int = 36, n_neuroids: int = 10, layers=("l1",), unit_chunk=None,
+                 storage_options=None):
+    """``(store, f1, f2, neu)``: a StudyStore at ``path`` (a folder or URL; fsspec ``storage_options``) holding
+    neural set ``mA`` and the ``layers`` of model ``net`` (of ``l1``, ``l2``; ``unit_chunk`` units a chunk, None:
+    the writer's default) from :func:`latent_sets` (``seed``, ``n_stimuli``, ``n_neuroids``), and the three sets drawn."""
     from neuroxr.store import StudyStore
 
     f1, f2, neu = latent_sets(seed, n_stimuli, n_neuroids)
-    st = StudyStore(path)
+    st = StudyStore(path, storage_options=storage_options)
     st.write_neural("mA", neu)
+    chunks = {} if unit_chunk is None else {"unit_chunk": unit_chunk}
     for layer, values in (("l1", f1), ("l2", f2)):
         if layer in layers:
-            st.write_features("net", layer, values)
+            st.write_features("net", layer, values, **chunks)
     return st, f1, f2, neu
 
 # --- sweep fixtures

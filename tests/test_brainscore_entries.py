@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import latent_sets
+from conftest import latent_sets, latent_study
 
 import neuroxr as nx
 from neuroxr.cli import main
@@ -89,10 +89,7 @@ def test_an_entry_of_too_few_held_out_stimuli_is_refused_and_the_kind_raised(tmp
     smaller train_size computes it; brainscore is one revision up at the stop that refuses it."""
     from neuroxr.entries import revisions
 
-    f1, _, neu = latent_sets(0, 20, 6)
-    st = nx.open_store(tmp_path / "s.zarr")
-    st.write_neural("mA", neu)
-    st.write_features("net", "l1", f1)
+    st, f1, _, neu = latent_study(tmp_path / "s.zarr", 0, 20, 6)
     with pytest.raises(LayoutError, match=r"^brainscore: 20 stimuli .* leave 2 test stimuli per split;"):
         nx.score(st, "brainscore", "net.l1", "mA", n_components=2)
     args = ["score", "brainscore", str(st.url), "net.l1", "mA", "--n-components", "2"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import latent_sets
+from conftest import latent_study
 
-import neuroxr as nx
 from neuroxr import predictivity as d
 from neuroxr.entries import compute, engine, list_entries, lookup
 from neuroxr.errors import StoreError
@@ -16,10 +15,7 @@ from neuroxr.store import StudyStore
 
 @pytest.fixture
 def study(tmp_path):
-    f1, _, neu = latent_sets(0, 36, 8)
-    st = nx.open_store(tmp_path / "s.zarr")
-    st.write_neural("mA", neu)
-    st.write_features("net", "l1", f1, unit_chunk=5)
+    st, f1, _, neu = latent_study(tmp_path / "s.zarr", 0, 36, 8, unit_chunk=5)
     return st, f1, neu
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import latent_sets
+from conftest import latent_study
 
 import neuroxr as nx
 from neuroxr.entries import compute, lookup, score
@@ -30,12 +30,9 @@ PARAMS = {"reps": 2}
 SETS = {"features/net/l1": ("feature set 'net.l1'", "source"), "neural/mA": ("neural set 'mA'", "target")}
 
 
-def _study(url: str, **options) -> tuple[str, str]:
+def _study(url: str, storage_options=None) -> tuple[str, str]:
     """A store holding mA, net.l1 and l1's forward entry on mA; returns ``(url, entry path)``."""
-    f1, _, neu = latent_sets(0, 24, 5)
-    st = StudyStore(url, **options)
-    st.write_neural("mA", neu)
-    st.write_features("net", "l1", f1)
+    st = latent_study(url, 0, 24, 5, storage_options=storage_options)[0]
     return url, compute(st, "forward", "net.l1", "mA", params=PARAMS).path
 
 

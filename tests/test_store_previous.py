@@ -418,14 +418,11 @@ def test_an_entry_whose_rewrite_was_interrupted_is_listed_incomplete(url, group_
     """A killed rewrite of an entry deletes its group document with its old copy: ``list_entries``
     had no row for it (a script looking for what is missing could not see it) until a writable
     open put the old copy back. It is listed incomplete, with its previous copy's parameters."""
-    from conftest import latent_sets
+    from conftest import latent_study
 
     from neuroxr.entries import compute, list_entries
 
-    f1, _, neu = latent_sets(0, 36, 6)
-    st = StudyStore(url)
-    st.write_neural("mA", neu)
-    st.write_features("net", "l1", f1)
+    st = latent_study(url, 0, 36, 6)[0]
     entry = compute(st, "forward", "net.l1", "mA", params={"reps": 2}).path
     before = list_entries(StudyStore(url, mode="r")).set_index("path").loc[entry]
     _killed_rewrite(url, pid=_dead_pid(), path=entry)
@@ -500,14 +497,11 @@ def test_a_deletion_killed_part_way_is_named_and_finished_by_a_writable_open(url
     """A writer killed while it deleted a layer's Gram folder (its document first) left the Gram
     entries below it whole under a folder without a document: validate failed on "missing metadata
     document ... rewrite the entry" for a path that is no entry, and no open mended it."""
-    from conftest import latent_sets
+    from conftest import latent_study
 
     from neuroxr.entries import compute
 
-    f1, f2, neu = latent_sets(0, 36, 6)
-    st = StudyStore(url)
-    st.write_neural("mA", neu)
-    st.write_features("net", "l1", f1)
+    st, _, f2, _ = latent_study(url, 0, 36, 6)
     compute(st, "forward", "net.l1", "mA", params={"reps": 2})  # streams, so a Gram is cached
     folder = "cache/gram/net/l1"
     assert list_keys(st._zstore, folder + "/")
@@ -525,12 +519,9 @@ def test_a_write_after_an_interrupted_deletion_is_not_deleted_by_the_next_open(u
     """A deletion interrupted in this process (its journal left for the next writable open), then a
     new write at that path or below it: the next open finished the deletion and took the new copy
     with it (the user's rewritten features gone)."""
-    from conftest import latent_sets
+    from conftest import latent_study
 
-    f1, f2, neu = latent_sets(0, 36, 6)
-    st = StudyStore(url)
-    st.write_neural("mA", neu)
-    st.write_features("net", "l1", f1)
+    st, _, f2, _ = latent_study(url, 0, 36, 6)
     gone = "features/net/l1" if written == "same path" else "features/net"
     with _deletion_killed(monkeypatch, gone), pytest.raises(_Killed):
         st.invalidate(gone)

@@ -567,6 +567,42 @@ def test_a_stack_of_rdms_in_different_stimulus_orders_is_paired_by_id():
     assert float(boot.score) == pytest.approx(float(gi.rsa_bootstrap(model, subs, n_boot=5).score), abs=1e-12)
 
 
+@pytest.mark.parametrize("permuted", [False, True])
+def test_a_stack_made_by_stacking_two_dims_is_read_with_text_labels(permuted):
+    """RDMs over (subject, session) stacked as the stack refusal advises (``.stack(rdm=("subject",
+    "session"))``, a MultiIndex) failed in rsa_bootstrap (IndexError) and compare_rdms_many (ValueError).
+    They read as the same RDMs labeled "<subject>/<session>", the subjects drawn by those labels."""
+    from neuroxr.geometry.rdm_stack import stack_labels
+
+    rng = np.random.default_rng(1)
+    n, ids = 9, [f"s{i}" for i in range(9)]
+
+    def rdm_of(name):
+        return geo.rdm(xr.DataArray(rng.normal(size=(n, 4)), dims=("stimulus", "unit"), name=name,
+                                    coords={"stimulus_id": ("stimulus", ids), "unit_id": ("unit", list("abcd"))}))
+
+    model = rdm_of("model")
+    grid = xr.concat([xr.concat([rdm_of(f"{s}{k}") for k in (1, 2)], "session") for s in ("BE", "KO", "SN")], "subject")
+    grid = grid.assign_coords(subject=["BE", "KO", "SN"], session=[1, 2])
+    stacked = grid.stack(rdm=("subject", "session")).transpose("rdm", "stimulus", "stimulus_")
+    if permuted:  # the subjects are drawn by their labels, whatever their order
+        stacked = stacked.isel(rdm=[3, 0, 5, 1, 4, 2])
+    labels = [f"{s}/{k}" for s in ("BE", "KO", "SN") for k in (1, 2)]
+    flat = grid.stack(rdm=("subject", "session")).transpose("rdm", "stimulus", "stimulus_")
+    flat = flat.drop_vars(["rdm", "subject", "session"]).assign_coords(rdm=labels)
+    assert stack_labels(stacked) == ([labels[i] for i in [3, 0, 5, 1, 4, 2]] if permuted else labels)
+    for over in ("stimuli", "subjects", "both"):
+        got, want = gi.rsa_bootstrap(model, stacked, n_boot=20, over=over), gi.rsa_bootstrap(model, flat, n_boot=20, over=over)
+        for name in ("score", "score_boot", "noise_lower", "noise_upper"):
+            np.testing.assert_allclose(got[name].values, want[name].values, rtol=1e-12, err_msg=f"{over} {name}")
+    many = geo.compare_rdms_many(stacked, [model], "pearson")
+    assert list(many["rdm_a"].values) == stack_labels(stacked)
+    np.testing.assert_allclose(many.values, geo.compare_rdms_many(flat, [model], "pearson").sel(rdm_a=many["rdm_a"]).values,
+                               rtol=1e-12)
+    ceiling = geo.rdm_noise_ceiling(stacked, "pearson")
+    assert float(ceiling.lower) == pytest.approx(float(geo.rdm_noise_ceiling(flat, "pearson").lower), abs=1e-12)
+
+
 @pytest.mark.parametrize("value", [0.5, "no", 1])
 def test_split_half_rdm_ceiling_takes_spearman_brown_as_a_bool_only(value):
     """0.5 applied the correction and recorded spearman_brown=0; "no" failed after the computation."""

@@ -40,7 +40,7 @@ from ..kernels.rdm import check_option as _check_option
 from ..validation import check_alpha
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels, warn_flat_rdms
 from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _is_rsatoolbox, _labeled_ids, _nan_warning, _rdm, _rdm_named, as_rdm
-from .rdm_stack import _stack_rdms, rsatoolbox_subjects
+from .rdm_stack import _stack_rdms, rsatoolbox_subjects, stack_labels
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 from .rsa_resample import MIN_PAIRS, evaluate, prepare, vector
 
@@ -91,8 +91,7 @@ def _subject_order(data_rdms: Any) -> np.ndarray | None:
     ``subject`` descriptor; all present and distinct.
     """
     if isinstance(data_rdms, xr.DataArray) and data_rdms.ndim == 3:
-        d = data_rdms.dims[0]
-        labels = list(data_rdms[d].values) if d in data_rdms.coords else None
+        labels = stack_labels(data_rdms)  # a stack's labels as text (a MultiIndex's values joined)
     elif isinstance(data_rdms, (list, tuple)):
         labels = [x.attrs.get("label", x.name) if isinstance(x, xr.DataArray) else None for x in data_rdms]
     elif isinstance(data_rdms, Mapping):  # its keys label the subjects (the stack's rdm coord)

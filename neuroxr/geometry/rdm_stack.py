@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..backend import to_numpy
@@ -27,7 +28,29 @@ from .rdm import (
     _rsatoolbox_rdms,
 )
 
-__all__ = ["compare_rdms_many", "rsatoolbox_subjects"]
+__all__ = ["compare_rdms_many", "rsatoolbox_subjects", "stack_labels"]
+
+
+def stack_labels(x: xr.DataArray) -> list[str] | None:
+    """The labels of the RDMs of a stack along its first dim, as text: that dim's coord, where
+    ``.stack(rdm=("subject", "session"))`` made it a MultiIndex its levels' values joined by ``"/"``
+    (``"BE/1"``); ``None`` without a coord."""
+    dim = x.dims[0]
+    if dim not in x.coords:
+        return None
+    index = x.indexes.get(dim)
+    if isinstance(index, pd.MultiIndex):
+        return ["/".join(str(v) for v in values) for values in index]
+    return [str(v) for v in np.asarray(x[dim].values).tolist()]
+
+
+def _text_labels(x: xr.DataArray) -> xr.DataArray:
+    """The stack ``x`` with its first dim's MultiIndex (from ``.stack``) replaced by :func:`stack_labels`."""
+    dim = x.dims[0]
+    index = x.indexes.get(dim)
+    if not isinstance(index, pd.MultiIndex):
+        return x
+    return x.drop_vars([dim, *[str(n) for n in index.names]]).assign_coords({dim: stack_labels(x)})
 
 
 def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "", caller: str | None = None) -> xr.DataArray:
@@ -49,10 +72,12 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
             raise LayoutError(f"{shown}: a stack of RDMs needs dims (rdm, {', '.join(RDM_DIMS)}), the stack's "
                               f"dim first; found {x.dims}. Stack RDMs of nx.rdm with xr.concat(rdms, 'rdm').")
         _refuse_inf(x, shown)
+        x = _text_labels(x)  # one label per RDM (a stack of stacked dims: its levels' values)
         if all(c not in x.coords or x[c].ndim == 1 for c in ("stimulus_id", "stimulus_id_")):
             return _columns_as_rows(x, shown)
-        x = [r.drop_vars(x.dims[0], errors="ignore").assign_attrs(label=str(r[x.dims[0]].values) if x.dims[0] in r.coords else str(i))
-             for i, r in enumerate(x)]  # RDMs in different stimulus orders stacked by xr.concat: each paired by id
+        labels = stack_labels(x) or [str(i) for i in range(x.sizes[x.dims[0]])]
+        x = [r.drop_vars(x.dims[0], errors="ignore").assign_attrs(label=lb)
+             for lb, r in zip(labels, x)]  # RDMs in different stimulus orders stacked by xr.concat: each paired by id
     if _is_rsatoolbox(x):
         D, rids = _rsatoolbox_rdms(x, shown)
         labels = rsatoolbox_subjects(x) or [name] * len(D)

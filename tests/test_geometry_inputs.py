@@ -603,6 +603,41 @@ def test_a_stack_made_by_stacking_two_dims_is_read_with_text_labels(permuted):
     assert float(ceiling.lower) == pytest.approx(float(geo.rdm_noise_ceiling(flat, "pearson").lower), abs=1e-12)
 
 
+@pytest.mark.parametrize("bad, says", [
+    ("similarity", "looks like a similarity matrix"),
+    ("asymmetric", "an RDM is symmetric, but 1 of its 66 pairs differ from their mirror"),
+    ("diagonal", "an RDM has a zero diagonal, but 1 of its 12 diagonal values are not"),
+])
+def test_a_labeled_rdm_is_checked_as_a_numpy_one_is(bad, says):
+    """A labeled DataArray (stimulus, stimulus_) went unchecked: a similarity matrix, an asymmetric matrix or one with a
+    diagonal was compared on its upper triangle as if it were an RDM. It is refused as the same NumPy matrix is, in
+    every function that reads RDMs; RDMs of nx.rdm pass, in any column order."""
+    f, neu = _data(n=12)
+    ids = f["stimulus_id"].values
+    model = geo.rdm(f)
+    D = np.asarray(geo.rdm(neu).values).copy()
+    if bad == "similarity":
+        D = 1 - D
+    elif bad == "asymmetric":
+        D[2, 5] += 0.5
+    else:
+        D[3, 3] = 0.2
+    labeled = xr.DataArray(D, dims=("stimulus", "stimulus_"), name="mine",
+                           coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)})
+    with pytest.raises(LayoutError, match=says):
+        geo.compare_rdms(model, D)  # the NumPy matrix: refused before too
+    for call in (lambda: geo.compare_rdms(model, labeled), lambda: geo.compare_rdms_many([model], [labeled]),
+                 lambda: geo.compare_rdms_many([model], xr.concat([geo.rdm(neu), labeled], "subject")),
+                 lambda: gi.rsa_bootstrap(model, [geo.rdm(neu), labeled], n_boot=5),
+                 lambda: geo.rdm_noise_ceiling([geo.rdm(neu), labeled])):
+        with pytest.raises(LayoutError, match=says):
+            call()
+    q = np.random.default_rng(0).permutation(12)
+    for method in ("correlation", "euclidean", "cosine"):
+        other = geo.rdm(neu, method=method).isel(stimulus_=q)  # columns in another order: paired by id, then checked
+        assert np.isfinite(float(geo.compare_rdms(model, other)))
+
+
 @pytest.mark.parametrize("value", [0.5, "no", 1])
 def test_split_half_rdm_ceiling_takes_spearman_brown_as_a_bool_only(value):
     """0.5 applied the correction and recorded spearman_brown=0; "no" failed after the computation."""

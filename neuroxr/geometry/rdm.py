@@ -264,28 +264,44 @@ def _square(x: Any, name: str) -> np.ndarray:
     )
 
 
-def _check_square(D: np.ndarray, name: str, block: int = 2**22) -> None:
+def _check_square(D: np.ndarray, name: str, tile: int = 256) -> None:
     """One-line :class:`LayoutError` unless the square ``D`` is a dissimilarity matrix: symmetric
     (``|D - D^T| <= 1e-5 max|D|``, NaN at mirrored pairs) with a zero diagonal (``|d_ii| <= 1e-4``
-    times the largest off-diagonal magnitude; NaN allowed), read ``block`` values at a time."""
+    times the largest off-diagonal magnitude; NaN allowed), read in ``tile x tile`` blocks."""
     n, diag = D.shape[0], np.diagonal(D)
-    off = np.where(np.isfinite(D), D, np.nan)
-    np.fill_diagonal(off, np.nan)
-    off_max = float(np.nanmax(np.abs(off), initial=0.0))
-    tol = _SYM_RTOL * max(off_max, float(np.nanmax(np.abs(np.where(np.isfinite(diag), diag, np.nan)), initial=0.0)))
-    step, bad = max(1, block // max(n, 1)), []
-    for lo in range(0, n, step):
-        A, B = D[lo : lo + step], D[:, lo : lo + step].T
-        bad.append(np.argwhere(np.triu((np.abs(A - B) > tol) | (np.isnan(A) != np.isnan(B)), lo + 1)) + [lo, 0])
-    bad = np.concatenate(bad)
-    if bad.size:
-        i, j = bad[0]
+    diag_max = float(np.max(np.abs(diag), where=np.isfinite(diag), initial=0.0))
+    top = max(abs(float(D.max(initial=0.0))), abs(float(D.min(initial=0.0))))  # two passes, no copy; NaN if any
+    finite = np.isfinite(top)
+    if finite and top > diag_max:  # the largest magnitude lies off the diagonal
+        off_max = top
+    else:  # NaN pairs, or a diagonal as large as the rest: the off-diagonal magnitudes alone
+        mags = np.abs(D)
+        np.fill_diagonal(mags, 0.0)
+        off_max = float(np.max(mags, where=np.isfinite(mags), initial=0.0))
+        del mags
+    tol = _SYM_RTOL * max(off_max, diag_max)
+    bad = []
+    for lo in range(0, n, tile):  # square tiles on and right of the diagonal against their mirrors (cache-sized)
+        for at in range(lo, n, tile):
+            A, B = D[lo : lo + tile, at : at + tile], D[at : at + tile, lo : lo + tile].T
+            differ = A - B
+            differ = np.abs(differ, out=differ) > tol
+            if not finite:
+                differ |= np.isnan(A) != np.isnan(B)
+            if differ.any():  # on a diagonal tile, the mirrored pairs below it differ alike; the diagonal never does
+                bad.append(np.argwhere(np.triu(differ, 1) if at == lo else differ) + [lo, at])
+    if bad:
+        bad = np.concatenate(bad)
+        i, j = bad[np.lexsort((bad[:, 1], bad[:, 0]))[0]]  # the first in row order
         raise LayoutError(
             f"{name}: an RDM is symmetric, but {len(bad)} of its {n * (n - 1) // 2} pairs differ from their mirror by more "
             f"than rounding (e.g. [{i}, {j}] = {D[i, j]:.6g}, [{j}, {i}] = {D[j, i]:.6g}); pass a dissimilarity "
             "matrix (stimulus x stimulus), not a data matrix."
         )
     bad = np.flatnonzero(np.abs(diag) > _DIAG_RTOL * off_max)  # NaN passes: the diagonal is never compared
+    off = np.where(np.isfinite(D), D, np.nan) if bad.size else None  # a diagonal off: is it a similarity matrix?
+    if off is not None:
+        np.fill_diagonal(off, np.nan)
     if bad.size and float(np.min(diag[bad])) >= float(np.nanmax(off, initial=-np.inf)):
         raise LayoutError(f"{name}: looks like a similarity matrix (its diagonal holds its largest values, e.g. "
                           f"{diag[bad[0]]:.6g}); an RDM holds dissimilarities: pass 1 - similarity.")
@@ -362,7 +378,9 @@ def _as_rdm(x: Any, name: str, stimulus_id: Any = None, label: str | None = None
         if x.ndim > 2:
             raise _stack_given(name, x.dims, x.shape)
         _refuse_inf(x, name)
-        return _columns_as_rows(x, name)
+        x = _columns_as_rows(x, name)
+        _check_square(real_array(x.values, name, _RDM_FORM), name)  # labeled too: whoever made it (one pass)
+        return x
     ids = None
     if _is_rsatoolbox(x):
         if int(x.n_rdm) != 1:

@@ -14,11 +14,13 @@ from ..backend import to_numpy
 from ..errors import LayoutError, where
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
+from ..validation import real_array
 from ._common import RDM_DIMS, _canonical, _columns_as_rows, _ids, warn_flat_rdms
 from .rdm import (
     _align_rdm,
     _as_rdm,
     _as_rdm_in,
+    _check_square,
     _check_stimuli,
     _compare_vectors,
     _is_rsatoolbox,
@@ -74,7 +76,11 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
         _refuse_inf(x, shown)
         x = _text_labels(x)  # one label per RDM (a stack of stacked dims: its levels' values)
         if all(c not in x.coords or x[c].ndim == 1 for c in ("stimulus_id", "stimulus_id_")):
-            return _columns_as_rows(x, shown)
+            x = _columns_as_rows(x, shown)
+            labels = stack_labels(x) or [str(i) for i in range(x.sizes[x.dims[0]])]
+            for lb, D in zip(labels, real_array(x.values, shown, "a stack of RDMs")):
+                _check_square(D, f"{shown}[{lb!r}]")
+            return x
         labels = stack_labels(x) or [str(i) for i in range(x.sizes[x.dims[0]])]
         x = [r.drop_vars(x.dims[0], errors="ignore").assign_attrs(label=lb)
              for lb, r in zip(labels, x)]  # RDMs in different stimulus orders stacked by xr.concat: each paired by id

@@ -567,3 +567,18 @@ def test_a_scalar_column_named_like_a_dim_is_a_one_line_error():
                        r"like the array's own dim.*df.rename\(columns=\{'stimulus': 'stimulus_2'\}\)") as err:
         from_dataframe(df)
     assert "\n" not in str(err.value)
+
+
+def test_sparse_repeat_labels_warning_names_the_argument():
+    """A session-wide trial number in a repeat column of another name (``repeat="trial"``) leaves most
+    (stimulus, repeat) slots empty; the warning names the argument that numbers repeats by order,
+    ``repeat=None``, not ``trial=None`` (from_dataframe has no such argument)."""
+    rng = np.random.default_rng(0)
+    rows = [{"stimulus_id": f"s{t % 4}", "neuroid_id": f"n{n}", "trial": t, "value": rng.normal()}
+            for t in range(12) for n in range(2)]
+    df = pd.DataFrame(rows)
+    with pytest.warns(NeuroxrWarning, match=r"pass repeat=None to number") as rec:
+        from_dataframe(df, repeat="trial")
+    assert "trial=None" not in str(rec[0].message)
+    by_order = from_dataframe(df.drop(columns="trial"), repeat=None)  # the way out it names works
+    assert by_order.sizes["repeat"] == 3 and not np.isnan(by_order.values).any()

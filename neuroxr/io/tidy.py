@@ -183,7 +183,7 @@ def from_dataframe(
     stim = np.asarray(trials.get_level_values(0), dtype=str)
     reps = np.asarray(trials.get_level_values(1)) if use_repeat else None
     data, ids, labels = stack_trials(table, stim, reps, name="df", stimulus_arg=stimulus, repeat_arg=repeat or "repeat",
-                                     copies="If the table holds copied rows, drop them (df.drop_duplicates()); to read "
+                                     by_order="repeat=None", copies="If the table holds copied rows, drop them (df.drop_duplicates()); to read "
                                      "them as repeats, give the rows a 'repeat' column.")
     table = {c: df[c] for c in (*neuroid_columns, *stimulus_columns)}
     attrs = {k: v for k, v in df.attrs.items() if k not in COLUMN_ATTRS}

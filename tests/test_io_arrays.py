@@ -126,3 +126,41 @@ def test_a_file_of_another_kind_is_a_one_line_error(tmp_path, suffix):
     np.save(tmp_path / "x.npy", np.zeros((3, 2)))
     with pytest.raises(LayoutError, match=r"^attrs: expected a mapping of names to values; got list\.$"):
         read_array(tmp_path / "x.npy", layout="features", attrs=[("a", 1)])
+
+
+def test_absolute_hdf5_paths_and_a_path_of_another_type(tmp_path, arrays):
+    """h5py names arrays by absolute paths too ("/recording/responses"); read_array takes them for the
+    data, the ids and the coords (they were "no array '/recording/responses'"). A path that is no
+    str or PathLike is a one-line error (it was Path's bare TypeError)."""
+    R, _, stim, neu = arrays
+    path = tmp_path / "session.h5"
+    with h5py.File(path, "w") as f:
+        f["recording/responses"] = R
+        f["recording/stimulus_ids"] = np.array(stim, dtype="S")
+        f["recording/region"] = np.array(["IT", "IT", "V4"], dtype="S")
+    out = read_array(path, "/recording/responses", ids="/recording/stimulus_ids", target_ids=neu,
+                     region="/recording/region")
+    np.testing.assert_array_equal(out.values, R)
+    assert out.stimulus_id.values.tolist() == stim and out.region.values.tolist() == ["IT", "IT", "V4"]
+    assert out.name == "responses"
+    with pytest.raises(LayoutError, match=r"^path: expected a file path \(str or os.PathLike\); got int\.$"):
+        read_array(3)
+
+
+def test_ids_that_fit_another_axis_name_the_axis_order(tmp_path, arrays):
+    """A file laid out (neuroid, stimulus, repeat), as many recordings are, with ids that fit its axis
+    1: the error says the axes are in another order and how to transpose (it said to pass one id
+    per stimulus, as if the ids were wrong); target_ids the same way, and features too."""
+    R, X, stim, neu = arrays
+    np.save(tmp_path / "raw.npy", R.transpose(1, 0, 2))
+    with pytest.raises(LayoutError, match=r"^ids: 5 ids fit axis 1 .* not axis 0, its stimulus axis: .*"
+                                          r"\(stimulus, neuroid\[, repeat\]\)\. Transpose") as e:
+        read_array(tmp_path / "raw.npy", ids=stim, target_ids=neu)
+    assert "\n" not in str(e.value)
+    with pytest.raises(LayoutError, match=r"^target_ids: 3 ids fit axis 0 .* not axis 1, its neuroid axis"):
+        read_array(tmp_path / "raw.npy", target_ids=neu)
+    np.save(tmp_path / "feats.npy", X.T)
+    with pytest.raises(LayoutError, match=r"^ids: 5 ids fit axis 1 .*\(stimulus, unit\)"):
+        read_array(tmp_path / "feats.npy", layout="features", ids=stim)
+    out = read_array(tmp_path / "raw.npy", ids=neu, target_ids=stim)  # ids fitting the axes as given: read so
+    assert out.sizes["stimulus"] == 3 and out.sizes["neuroid"] == 5

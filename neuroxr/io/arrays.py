@@ -59,6 +59,8 @@ class _File:
                 raise LayoutError(f"{arg}: a .npy file holds one array; pass {arg}=None (and ids as lists).")
             return self._unpickled(lambda: np.load(self.path, allow_pickle=False), self.path.name)
         keys = self.keys()
+        if self._h5 is not None and isinstance(key, str) and key.startswith("/") and key.lstrip("/"):
+            key = key.lstrip("/")  # an absolute HDF5 path ("/session1/responses") names the same array
         if key is None:
             if len(keys) != 1:
                 raise LayoutError(f"{arg}: {self.path.name} holds {len(keys)} arrays {keys}; pass {arg}=<one of them>.")
@@ -106,6 +108,25 @@ def _ids(file: _File, ids: Any, arg: str) -> np.ndarray | None:
     return ids_str(ids, name=arg, what="the list")
 
 
+def _refuse_other_axis_order(data: np.ndarray, stim: np.ndarray | None, targets: np.ndarray | None, layout: str,
+                             what: str) -> None:
+    """A one-line :class:`LayoutError` when ``ids`` (or ``target_ids``) fit another axis of ``data`` than
+    their own: the file's axes are in another order (e.g. ``(neuroid, stimulus, repeat)``), which
+    read as they are would pair every id with the wrong axis."""
+    target = "neuroid" if layout == "neural" else "unit"
+    for arg, values, axis, dim in (("ids", stim, 0, "stimulus"), ("target_ids", targets, 1, target)):
+        if values is None or data.ndim <= axis or len(values) == data.shape[axis]:
+            continue
+        other = [i for i, n in enumerate(data.shape) if n == len(values) and i != axis]
+        if other:
+            order = "(stimulus, neuroid[, repeat])" if layout == "neural" else "(stimulus, unit)"
+            raise LayoutError(
+                f"{arg}: {len(values)} ids fit axis {other[0]} of array {what!r} (shape {data.shape}), not axis {axis}, "
+                f"its {dim} axis: read_array takes the axes in the order {order}. Transpose the array to that order "
+                f"first, e.g. neuroxr.{layout}(np.transpose(arr, axes), ids, target_ids), or save it so."
+            )
+
+
 def read_array(
     path: str | os.PathLike,
     key: str | None = None,
@@ -127,7 +148,8 @@ def read_array(
     path : str or path-like
         ``.h5`` / ``.hdf5`` (read with h5py), ``.npz`` or ``.npy``.
     key : str, optional
-        The array's name in the file (an HDF5 path such as ``"session1/responses"`` or an NPZ key).
+        The array's name in the file (an HDF5 path such as ``"session1/responses"``, with or without
+        the leading ``/``, or an NPZ key); keys of ids and coords are given the same way.
         Default: the file's only array. Not used for ``.npy``.
     layout : {"neural", "features"}, optional
         ``neural``: shape ``(stimulus, neuroid, repeat)`` or trial-averaged ``(stimulus, neuroid)``
@@ -164,6 +186,8 @@ def read_array(
     xarray.DataArray
         A valid neural ``(stimulus, neuroid, repeat)`` or feature ``(stimulus, unit)`` array.
     """
+    if not isinstance(path, (str, os.PathLike)):  # Path() raised a bare TypeError
+        raise LayoutError(f"path: expected a file path (str or os.PathLike); got {type(path).__name__}.")
     p = Path(path)
     for k in coords:
         if k in _RENAMED:
@@ -209,6 +233,7 @@ def read_array(
                 f"time-resolved responses (stimulus, neuroid[, repeat], time_bin)."
             )
         layout = "neural"
+    _refuse_other_axis_order(data, stim, targets, layout, key or p.name)
     label = name or (key.rsplit("/", 1)[-1] if key else p.stem)
     meta = {"file": p.name, **dict(attrs or {})}
     if layout == "neural":

@@ -818,3 +818,18 @@ def test_a_model_that_changes_its_input_in_place_is_taken_not_called_random(tmp_
         extract_features(net, stimuli, store, model_name=name, layers=[layer], batch_size=2, progress=False)
         np.testing.assert_allclose(store.read_features(name, layer).values, want[layer], rtol=1e-5, atol=1e-6)
     assert torch.equal(x, given)  # the stimuli given are never changed
+
+
+@pytest.mark.parametrize("store", [3, None, ["s.zarr"]])
+def test_a_store_of_another_type_is_a_one_line_error(store, tmp_path):
+    """A store that is no StudyStore, path or URL (an int, None, a list) is an ExtractionError naming
+    ``store`` (os.fspath's bare TypeError before); plan_extraction takes None (no store)."""
+    x = torch.zeros(3, 2)
+    with pytest.raises(ExtractionError, match=r"^store must be a StudyStore, a local path or a URL") as e:
+        extract_features(nn.Linear(2, 3), x, store, model_name="m", progress=False)
+    assert "\n" not in str(e.value)
+    if store is not None:
+        with pytest.raises(ExtractionError, match=r"^store must be a StudyStore"):
+            plan_extraction(nn.Linear(2, 3), x, store, model_name="m")
+    else:
+        assert plan_extraction(nn.Linear(2, 3), x, store, model_name="m").layers

@@ -173,6 +173,9 @@ def _existing(store: StudyStore | str | os.PathLike, storage_options: Mapping[st
             raise ExtractionError("storage_options opens a store given by its URL; the StudyStore passed as store "
                                   "carries its own: pass its URL, or drop storage_options.")
         return store
+    if not isinstance(store, (str, os.PathLike)):  # os.fspath raised a bare TypeError
+        raise ExtractionError(f"store must be a StudyStore, a local path or a URL (s3://...); got {shown(store)}"
+                              + (" (plan_extraction plans without a store)." if store is None else "."))
     url = os.fspath(store)
     local = local_root(url)
     if local is not None and storage_options:

@@ -490,6 +490,25 @@ def test_ids_given_in_another_order_than_the_image_files_are_refused(tmp_path, f
     assert plan_extraction(net, stimuli, stimulus_ids=["a", "b", "c"], **kw).stimulus_ids.tolist() == ["a", "b", "c"]
 
 
+@pytest.mark.parametrize("how", ["name", "path"])
+def test_ids_naming_the_files_with_their_extension_or_path_pair_by_file(tmp_path, how):
+    """Ids that name the files by their name with the extension ('img2.png') or their path, listed in
+    another order than the folder's (img1, img2, img10 where the folder sorts img1, img10, img2), are
+    refused as ids naming the stems are: they were stored on other images' features without a word."""
+    from PIL import Image
+
+    for i in (1, 2, 10):
+        Image.fromarray(np.full((8, 8, 3), 20 * i, np.uint8)).save(tmp_path / f"img{i}.png")
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+    kw = dict(image_size=8, layers=["1"])
+    name = (lambda i: f"img{i}.png") if how == "name" else (lambda i: str(tmp_path / f"img{i}.png"))
+    with pytest.raises(ExtractionError, match=r"^stimulus_ids: 2 ids name another image file than the one at their "
+                                              r"position, e\.g\. '.*img2\.png' is given for 'img10\.png'"):
+        plan_extraction(net, tmp_path, stimulus_ids=[name(i) for i in (1, 2, 10)], **kw)
+    ordered = [name(i) for i in (1, 10, 2)]  # the folder's order: each id names its own file
+    assert plan_extraction(net, tmp_path, stimulus_ids=ordered, **kw).stimulus_ids.tolist() == ordered
+
+
 def _stimuli_of(kind: str, x: np.ndarray, tmp_path: Path) -> object:
     """``x`` as stimuli of ``kind``: an array, a tensor, a Dataset or a list of image files (one per row)."""
     if kind == "array":

@@ -308,8 +308,12 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
             )
         stems = [f.stem for f in files]
         ids = check_ids(stimulus_ids, len(files), stems)
-        elsewhere = {stem: j for j, stem in enumerate(stems)}
-        moved = [i for i, s in enumerate(ids.tolist()) if elsewhere.get(s, i) != i]
+        # an id naming a file by its stem, its name or its path as given ('im2', 'im2.png', 'dir/im2.png')
+        elsewhere: dict[str, set[int]] = {}
+        for j, f in enumerate(files):
+            for key in (f.stem, f.name, str(f), os.fspath(f)):
+                elsewhere.setdefault(key, set()).add(j)
+        moved = [i for i, s in enumerate(ids.tolist()) if i not in elsewhere.get(s, {i})]
         if moved:  # an id naming another file: given in another order than the files (img10 before img2 by name)
             i = moved[0]
             raise ExtractionError(

@@ -164,3 +164,5 @@ def test_ids_that_fit_another_axis_name_the_axis_order(tmp_path, arrays):
         read_array(tmp_path / "feats.npy", layout="features", ids=stim)
     out = read_array(tmp_path / "raw.npy", ids=neu, target_ids=stim)  # ids fitting the axes as given: read so
     assert out.sizes["stimulus"] == 3 and out.sizes["neuroid"] == 5
+    with pytest.raises(LayoutError, match=r"coord 'stimulus_id' on dim 'stimulus' has shape \(\)"):
+        read_array(tmp_path / "raw.npy", ids=5)  # no ids of another axis: the layout's own error, not a TypeError

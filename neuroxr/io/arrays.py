@@ -115,8 +115,8 @@ def _refuse_other_axis_order(data: np.ndarray, stim: np.ndarray | None, targets:
     read as they are would pair every id with the wrong axis."""
     target = "neuroid" if layout == "neural" else "unit"
     for arg, values, axis, dim in (("ids", stim, 0, "stimulus"), ("target_ids", targets, 1, target)):
-        if values is None or data.ndim <= axis or len(values) == data.shape[axis]:
-            continue
+        if values is None or np.ndim(values) != 1 or data.ndim <= axis or len(values) == data.shape[axis]:
+            continue  # ids of another shape: the layout's own error
         other = [i for i, n in enumerate(data.shape) if n == len(values) and i != axis]
         if other:
             order = "(stimulus, neuroid[, repeat])" if layout == "neural" else "(stimulus, unit)"

@@ -423,3 +423,19 @@ def test_rdm_stimulus_coords_travel_as_pattern_descriptors_both_ways():
     with pytest.raises(LayoutError, match=r"^rdm\[1\]: its stimulus coord 'category' differs from rdm\[0\]'s"):
         to_rsatoolbox_rdms([r, other])
     assert isinstance(rr, rsatoolbox.rdm.RDMs)
+
+
+def test_an_rdm_stack_with_its_dims_in_another_order_names_the_transpose():
+    """xarray's stack puts the new dim last, (stimulus, stimulus_, rdm): the error names the transpose
+    that makes it a stack rsatoolbox takes (it gave none), and that transpose converts it."""
+    ids = ["a", "b", "c", "d"]
+    stack = xr.concat([_rdm(ids), _rdm(ids, 2.0)], dim="subject").assign_coords(subject=["s1", "s2"])
+    last = stack.transpose("stimulus", "stimulus_", "subject")
+    _one_line_errors([
+        (lambda: to_rsatoolbox_rdms(last), r"got dims \('stimulus', 'stimulus_', 'subject'\), e\.g\. "
+                                           r"rdm\.transpose\('subject', 'stimulus', 'stimulus_'\)\.$"),
+        (lambda: to_rsatoolbox_rdms(_rdm(ids).T), r"e\.g\. rdm\.transpose\('stimulus', 'stimulus_'\)\.$"),
+    ])
+    back = from_rsatoolbox_rdms(to_rsatoolbox_rdms(last.transpose("subject", "stimulus", "stimulus_")))
+    np.testing.assert_allclose(back.values, stack.values)
+    assert back.subject.values.tolist() == ["s1", "s2"]

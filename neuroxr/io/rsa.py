@@ -428,6 +428,8 @@ def _got_dims(da: Any) -> str:
         return f"; got {type(da).__name__}"
     extra = [str(d) for d in da.dims if d not in RDM_DIMS]
     fix = f", e.g. rdm.stack(rdm={tuple(extra)!r}).transpose('rdm', ...)" if len(extra) > 1 else ""
+    if len(extra) <= 1 and set(RDM_DIMS) <= set(map(str, da.dims)):  # the dims are there, in another order
+        fix = f", e.g. rdm.transpose({', '.join(map(repr, [*extra, *RDM_DIMS]))})"
     return f"; got dims {tuple(map(str, da.dims))}{fix}"
 
 

@@ -304,3 +304,20 @@ def test_onsets_that_are_not_numbers_are_a_one_line_error():
     with pytest.raises(LayoutError, match=r"^intervals: column 'start_time' holds values that are not numbers") as e:
         from_nwb(nwb, (0.0, 0.5), intervals=table)
     assert "\n" not in str(e.value)
+
+
+def test_spike_times_not_a_list_of_trains_are_one_line_errors():
+    """spike_times that are no list of per-unit arrays: None (a bare TypeError), a dict keyed by unit
+    (its keys were read as spike times) and one unit's times as a flat list (each time read as a unit)
+    are one-line errors naming the fix; the dict's values are the counts a list gives."""
+    trains = {"u1": np.array([0.1, 0.2, 0.5]), "u2": np.array([0.3])}
+    starts, window = np.array([0.0, 0.4]), (0.0, 0.3)
+    cases = [(None, r"got None\.$"), (trains, r"got a dict keyed by unit: pass list\(spike_times\.values\(\)\)\.$"),
+             ([0.1, 0.2, 0.5], r"got a list of numbers: pass \[spike_times\] for one unit\.$")]
+    for given, says in cases:
+        with pytest.raises(LayoutError, match=r"^spike_times: expected one array of spike times per unit .*" + says) as e:
+            spike_counts(given, starts, window)
+        assert "\n" not in str(e.value)
+    expected = [[((t >= s) & (t < s + 0.3)).sum() for t in trains.values()] for s in starts]
+    np.testing.assert_array_equal(spike_counts(list(trains.values()), starts, window), expected)
+    np.testing.assert_array_equal(spike_counts(tuple(trains.values()), starts, window), expected)

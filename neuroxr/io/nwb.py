@@ -12,7 +12,7 @@ unit). ``pynwb`` is imported only here.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,15 @@ def spike_counts(
     if isinstance(spike_times, np.ndarray) and spike_times.dtype != object:
         raise LayoutError(f"spike_times: expected one array of spike times per unit (a list of arrays); got an array of "
                           f"shape {spike_times.shape}: pass [spike_times] for one unit.")
+    if isinstance(spike_times, Mapping):  # iterating it gave the units' names, read as spike times
+        raise LayoutError("spike_times: expected one array of spike times per unit (a list of arrays); got a "
+                          f"{type(spike_times).__name__} keyed by unit: pass list(spike_times.values()).")
+    if isinstance(spike_times, (str, bytes)) or not isinstance(spike_times, Iterable):
+        raise LayoutError(f"spike_times: expected one array of spike times per unit (a list of arrays); got {shown(spike_times)}.")
+    spike_times = list(spike_times)
+    if spike_times and all(isinstance(v, (int, float, np.number)) for v in spike_times):
+        raise LayoutError("spike_times: expected one array of spike times per unit (a list of arrays); got a list of "
+                          "numbers: pass [spike_times] for one unit.")
     trains = [_spike_train(st, j) for j, st in enumerate(spike_times)]
     _warn_overlaps(starts, t0, t1)
     lo, hi = starts + t0, starts + t1

@@ -833,3 +833,20 @@ def test_a_store_of_another_type_is_a_one_line_error(store, tmp_path):
             plan_extraction(nn.Linear(2, 3), x, store, model_name="m")
     else:
         assert plan_extraction(nn.Linear(2, 3), x, store, model_name="m").layers
+
+
+def test_channels_last_images_that_fail_the_model_are_said_to_be_channels_last(tmp_path):
+    """Images as numpy and PIL lay them out, (N, H, W, 3) uint8 (as datasets.load_cowley_images returns
+    them), fed to a conv net: the one-line error says they look channels-last and how to transpose them;
+    (N, C, H, W) images that fail for another reason get no such hint."""
+    images = np.random.default_rng(0).integers(0, 256, size=(4, 12, 12, 3), dtype=np.uint8)
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())
+    with pytest.raises(ExtractionError, match=r"failed on inputs of shape \(2, 12, 12, 3\) .*look channels-last, "
+                                              r"\(N, H, W, C\).*x\.transpose\(0, 3, 1, 2\)") as e:
+        plan_extraction(net, images)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ExtractionError, match=r"failed on inputs of shape \(2, 3, 12, 12\)") as e:
+        plan_extraction(nn.Sequential(nn.Conv2d(1, 2, 3)), images.transpose(0, 3, 1, 2).astype(np.float32))
+    assert "channels-last" not in str(e.value)
+    plan = plan_extraction(net, images.transpose(0, 3, 1, 2).astype(np.float32) / 255)  # the fix it names
+    assert [lp.name for lp in plan.layers] == ["0", "1"]

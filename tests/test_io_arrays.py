@@ -166,3 +166,15 @@ def test_ids_that_fit_another_axis_name_the_axis_order(tmp_path, arrays):
     assert out.sizes["stimulus"] == 3 and out.sizes["neuroid"] == 5
     with pytest.raises(LayoutError, match=r"coord 'stimulus_id' on dim 'stimulus' has shape \(\)"):
         read_array(tmp_path / "raw.npy", ids=5)  # no ids of another axis: the layout's own error, not a TypeError
+
+
+def test_a_name_model_or_layer_that_is_no_str_is_a_one_line_error(tmp_path, arrays):
+    """``layer=["conv1"]`` was stored as the text "['conv1']" and ``model=3`` as "3"; such values (and a
+    name that is no str) are refused naming the argument."""
+    _, X, stim, _ = arrays
+    np.save(tmp_path / "feats.npy", X)
+    for arg, value in (("model", 3), ("layer", ["conv1"]), ("name", 3)):
+        with pytest.raises(LayoutError, match=rf"^{arg}: expected a str or None; got"):
+            read_array(tmp_path / "feats.npy", layout="features", ids=stim, **{arg: value})
+    out = read_array(tmp_path / "feats.npy", layout="features", ids=stim, model="net", layer="conv1")
+    assert out.model.item() == "net" and out.layer.item() == "conv1"

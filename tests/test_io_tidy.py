@@ -582,3 +582,13 @@ def test_sparse_repeat_labels_warning_names_the_argument():
     assert "trial=None" not in str(rec[0].message)
     by_order = from_dataframe(df.drop(columns="trial"), repeat=None)  # the way out it names works
     assert by_order.sizes["repeat"] == 3 and not np.isnan(by_order.values).any()
+
+
+@pytest.mark.parametrize("name", [["x"], 3, ("a", "b")])
+def test_a_name_that_is_no_str_is_a_one_line_error(name):
+    """``name=`` of a list, a number or a tuple was kept as the array's name; it is refused naming
+    ``name`` (every trial reader builds its array the same way); None leaves the array unnamed."""
+    df = pd.DataFrame({"stimulus_id": ["a", "b"], "neuroid_id": ["n", "n"], "value": [1.0, 2.0]})
+    with pytest.raises(LayoutError, match=r"^name: expected a str \(the array's name\) or None; got"):
+        from_dataframe(df, name=name)
+    assert from_dataframe(df, name=None).name is None and from_dataframe(df, name="v4").name == "v4"

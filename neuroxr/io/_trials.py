@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import LayoutError, examples, missing_ids_error, warn
+from ..errors import LayoutError, examples, missing_ids_error, shown, warn
 from ..layouts import missing_ids
 
 
@@ -384,6 +384,8 @@ def build_neural(
     """
     from ..layouts import neural, validate_neural
 
+    if name is not None and not isinstance(name, str):  # a list or a number was kept as the array's name
+        raise LayoutError(f"name: expected a str (the array's name) or None; got {shown(name)}.")
     da = neural(data, stimulus_id, neuroid_id, name=arg, attrs=attrs)
     labels = np.asarray(repeats)
     if labels.dtype.kind == "O" and all(isinstance(v, str) for v in labels.tolist()):

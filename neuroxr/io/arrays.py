@@ -201,6 +201,9 @@ def read_array(
         raise LayoutError(f"layout: must be one of {_LAYOUTS}; got {shown(layout)}.")
     if time_bins is not None and layout == "features":
         raise LayoutError("time_bins: feature arrays have no time; pass layout='neural' (or drop time_bins).")
+    for arg, value in (("name", name), ("model", model), ("layer", layer)):
+        if value is not None and not isinstance(value, str):  # a list was stored as its text, "['conv1']"
+            raise LayoutError(f"{arg}: expected a str or None; got {shown(value)}.")
     if attrs is not None and not isinstance(attrs, Mapping):
         raise LayoutError(f"attrs: expected a mapping of names to values; got {type(attrs).__name__}.")
     try:

@@ -592,3 +592,29 @@ def test_a_name_that_is_no_str_is_a_one_line_error(name):
     with pytest.raises(LayoutError, match=r"^name: expected a str \(the array's name\) or None; got"):
         from_dataframe(df, name=name)
     assert from_dataframe(df, name=None).name is None and from_dataframe(df, name="v4").name == "v4"
+
+
+def test_a_padded_array_that_does_not_fit_in_memory_is_a_one_line_error(monkeypatch):
+    """Session-wide trial numbers passed as the repeat column give (stimuli x neuroids x trials) slots;
+    on a real session that array does not fit in memory, and numpy's MemoryError was a bare traceback.
+    It is a one-line error naming the shape and repeat=None (the allocation is made to fail here)."""
+    import neuroxr.io._trials as trials
+
+    real = trials._nan_array
+
+    def small_memory(shape):
+        if int(np.prod(shape)) > 100:
+            raise MemoryError("Unable to allocate")
+        return real(shape)
+
+    monkeypatch.setattr(trials, "_nan_array", small_memory)
+    rows = [{"stimulus_id": f"s{t % 8}", "neuroid_id": f"n{n}", "trial": t, "value": float(t + n)}
+            for t in range(40) for n in range(2)]
+    df = pd.DataFrame(rows)
+    with pytest.warns(NeuroxrWarning, match="NaN padding"):
+        with pytest.raises(LayoutError, match=r"^df: the \(stimulus, neuroid, repeat\) array of shape \(8, 2, 40\) .* "
+                                              r"does not fit in memory; .*'trial'.* pass repeat=None") as e:
+            from_dataframe(df, repeat="trial")
+    assert "\n" not in str(e.value)
+    out = from_dataframe(df.drop(columns="trial"), repeat=None)  # 8 x 2 x 5: the way out it names
+    assert out.sizes["repeat"] == 5 and out.sel(stimulus=1, neuroid=1).values.tolist() == [2.0, 10.0, 18.0, 26.0, 34.0]

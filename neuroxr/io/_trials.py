@@ -262,9 +262,24 @@ def stack_trials(
                  f"of them, so {slots - n} of the {slots} (stimulus, repeat) slots ({(slots - n) / slots:.0%}) are NaN "
                  f"padding. If {repeat_arg!r} numbers trials across a session, pass "
                  f"{by_order or repeat_arg + '=None'} to number repeats by presentation order within each stimulus.")
-    out = np.full((len(ids), values.shape[1], len(labels)), np.nan)
+    shape = (len(ids), values.shape[1], len(labels))
+    try:
+        out = _nan_array(shape)
+    except MemoryError:  # numpy's own error: a traceback naming no argument
+        size = float(np.prod(shape, dtype=np.float64)) * 8
+        raise LayoutError(
+            f"{name}: the (stimulus, neuroid, repeat) array of shape {shape} ({size / 2**30:.3g} GiB) does not fit in "
+            f"memory; its {len(labels)} repeats are " + (f"the distinct labels of {repeat_arg!r}: if they number trials "
+            f"across a session, pass {by_order or repeat_arg + '=None'} to number repeats by presentation order within "
+            f"each stimulus." if repeat is not None else "the most presentations of one stimulus: read fewer trials at "
+            "a time.")) from None
     out[codes, :, rep_codes] = values
     return out, np.asarray(ids, dtype=str), labels
+
+
+def _nan_array(shape: tuple[int, ...]) -> np.ndarray:
+    """A float64 array of NaN (missing trials) of ``shape``."""
+    return np.full(shape, np.nan)
 
 
 def per_neuroid(table: Mapping[str, Any], neuroids: np.ndarray, keys: Sequence[str], name: str,

@@ -572,3 +572,20 @@ def test_a_scalar_coord_named_like_a_dim_is_a_one_line_error(trials):
     with pytest.raises(LayoutError, match="^assembly: scalar coord 'stimulus' is a name the neural array gives") as err:
         from_brainscore(_assembly(values, stim, rep, neuroids).assign_coords(stimulus="set1"))
     assert "\n" not in str(err.value)
+
+
+def test_coord_arguments_that_are_no_name_and_a_multiindex_that_is_no_bool_are_one_line_errors(trials):
+    """stimulus_coord / repeat_coord given as lists were xarray's bare "unhashable type" TypeError;
+    to_brainscore(multiindex="no") was truthy and gathered MultiIndexes. Each is refused naming it."""
+    values, stim, rep, neuroids = trials
+    asm = _assembly(values, stim, rep, neuroids)
+    for kw, says in (({"stimulus_coord": ["stimulus_id"]}, r"^stimulus_coord: expected one name \(a str\); got"),
+                     ({"repeat_coord": ["repetition"]}, r"^repeat_coord: expected one name \(a str\) or None; got")):
+        with pytest.raises(LayoutError, match=says):
+            from_brainscore(asm, **kw)
+    neural = from_brainscore(asm)
+    with pytest.raises(neuroxr.ParameterError, match=r"multiindex must be True or False; got 'no'"):
+        to_brainscore(neural, multiindex="no")
+    flat = to_brainscore(neural, multiindex=False)
+    assert not any(hasattr(flat.indexes.get(d), "levels") for d in flat.dims)  # no MultiIndex
+    assert any(hasattr(to_brainscore(neural).indexes.get(d), "levels") for d in ("presentation", "neuroid"))

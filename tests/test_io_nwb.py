@@ -321,3 +321,14 @@ def test_spike_times_not_a_list_of_trains_are_one_line_errors():
     expected = [[((t >= s) & (t < s + 0.3)).sum() for t in trains.values()] for s in starts]
     np.testing.assert_array_equal(spike_counts(list(trains.values()), starts, window), expected)
     np.testing.assert_array_equal(spike_counts(tuple(trains.values()), starts, window), expected)
+
+
+def test_column_arguments_that_are_no_name_are_one_line_errors(tmp_path, session):
+    """stimulus_column=["stimulus_id"] (a list, as pandas takes column lists) was pandas' bare
+    "unhashable type" TypeError; it and neuroid_column are refused naming the argument."""
+    path = _write(tmp_path / "toy.nwb", *session)
+    for kw, says in (({"stimulus_column": ["stimulus_id"]}, r"^stimulus_column: expected one name \(a str\); got"),
+                     ({"neuroid_column": ["id"]}, r"^neuroid_column: expected one name \(a str\) or None; got")):
+        with pytest.raises(LayoutError, match=says):
+            from_nwb(path, WINDOW, intervals="presentations", **kw)
+    assert from_nwb(path, WINDOW, intervals="presentations", stimulus_column="stimulus_id").sizes["stimulus"] == 3

@@ -439,3 +439,21 @@ def test_an_rdm_stack_with_its_dims_in_another_order_names_the_transpose():
     back = from_rsatoolbox_rdms(to_rsatoolbox_rdms(last.transpose("subject", "stimulus", "stimulus_")))
     np.testing.assert_allclose(back.values, stack.values)
     assert back.subject.values.tolist() == ["s1", "s2"]
+
+
+def test_name_arguments_that_are_no_str_are_one_line_errors(dataset):
+    """A descriptor named by a list (stimulus=["stimulus"]) was Python's bare "unhashable type"
+    TypeError in every rsatoolbox converter; each is refused naming its argument."""
+    neural = from_rsatoolbox(dataset, repeat="run")
+    rdms = to_rsatoolbox_rdms(_rdm(["a", "b", "c", "d"]))
+    _one_line_errors([
+        (lambda: from_rsatoolbox(dataset, stimulus=["stimulus"]), r"^stimulus: expected one name \(a str\) or None"),
+        (lambda: from_rsatoolbox(dataset, neuroid=["name"]), r"^neuroid: expected one name \(a str\) or None"),
+        (lambda: from_rsatoolbox(dataset, repeat=["run"]), r"^repeat: expected the name of an observation descriptor "
+                                                           r"\(a str\), None or False"),
+        (lambda: to_rsatoolbox(neural, stimulus=["s"]), r"^stimulus: expected one name \(a str\); got"),
+        (lambda: from_rsatoolbox_rdms(rdms, pattern=["stimulus_id"]), r"^pattern: expected one name \(a str\) or None"),
+        (lambda: from_rsatoolbox_rdms(rdms, name=3), r"^name: expected one name \(a str\) or None; got 3"),
+        (lambda: to_rsatoolbox_rdms(_rdm(["a", "b"]), pattern=["stimulus_id"]), r"^pattern: expected one name"),
+    ])
+    assert from_rsatoolbox(dataset, stimulus="stimulus", repeat=False).sizes["repeat"] == 3

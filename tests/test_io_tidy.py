@@ -618,3 +618,14 @@ def test_a_padded_array_that_does_not_fit_in_memory_is_a_one_line_error(monkeypa
     assert "\n" not in str(e.value)
     out = from_dataframe(df.drop(columns="trial"), repeat=None)  # 8 x 2 x 5: the way out it names
     assert out.sizes["repeat"] == 5 and out.sel(stimulus=1, neuroid=1).values.tolist() == [2.0, 10.0, 18.0, 26.0, 34.0]
+
+
+def test_to_dataframe_attrs_of_one_name_or_of_another_type(table):
+    """attrs="metric" was read letter by letter (no column copied, no word); one name is that attr. An
+    int was Python's bare "not iterable" TypeError; it is refused naming attrs."""
+    scores = xr.Dataset({"ev": (("neuroid", "rep"), np.ones((2, 3)))},
+                        coords={"neuroid_id": ("neuroid", ["n0", "n1"])}, attrs={"metric": "ev", "source": "m.l"})
+    out = to_dataframe(scores, attrs="metric")
+    assert out["metric"].tolist() == ["ev"] * 6 and "source" not in out.columns
+    with pytest.raises(LayoutError, match=r"^attrs: expected attr names \(a list of str\) or None; got 3"):
+        to_dataframe(scores, attrs=3)

@@ -277,6 +277,14 @@ def stack_trials(
     return out, np.asarray(ids, dtype=str), labels
 
 
+def check_names(optional: tuple[str, ...] = (), **names: Any) -> None:
+    """A one-line :class:`LayoutError` for an argument naming a column, coord or descriptor that is no
+    str (a list gave pandas' or Python's bare ``unhashable type`` TypeError); those in ``optional`` may be None."""
+    for arg, value in names.items():
+        if not isinstance(value, str) and not (value is None and arg in optional):
+            raise LayoutError(f"{arg}: expected one name (a str){' or None' if arg in optional else ''}; got {shown(value)}.")
+
+
 def _nan_array(shape: tuple[int, ...]) -> np.ndarray:
     """A float64 array of NaN (missing trials) of ``shape``."""
     return np.full(shape, np.nan)

@@ -22,7 +22,8 @@ from ..kernels.resample import nanmean, nanmedian
 from ..kernels.stats import standard_error_of_the_mean
 from ..layouts import NEURAL_OPTIONAL_COORDS, validate_neural, validate_scores
 from ..time_bins import check_distinct_bins
-from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
+from ..validation import check_bool
+from ._trials import as_str, build_neural, check_names, examples, ids_str, per_stimulus, stack_trials
 
 __all__ = ["from_brainscore", "to_brainscore", "to_brainscore_score"]
 
@@ -151,6 +152,7 @@ def from_brainscore(
     """
     if not isinstance(assembly, xr.DataArray):
         raise LayoutError(f"assembly: expected an xarray.DataArray / brainio assembly, got {type(assembly).__name__}.")
+    check_names(("repeat_coord",), stimulus_coord=stimulus_coord, repeat_coord=repeat_coord)
     extra = [d for d in assembly.dims if d not in ("presentation", "neuroid", "time_bin")]
     if "presentation" not in assembly.dims or "neuroid" not in assembly.dims or extra:
         raise LayoutError(
@@ -305,6 +307,8 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
         left out with one warning naming them. :func:`from_brainscore` reads the stimulus coords
         back (per-trial coords it leaves out with a warning, unless one is ``repeat_coord=``).
     """
+    multiindex = check_bool(multiindex, "multiindex", "True: coords gathered into MultiIndexes as brainio does.",
+                            caller="to_brainscore")  # "no" is truthy
     validate_neural(neural, name="neural")
     reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
     timed = "time_bin" in neural.dims

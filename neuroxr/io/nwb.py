@@ -21,7 +21,7 @@ import xarray as xr
 
 from ..errors import LayoutError, install_advice, shown, warn
 from ..validation import check_bool, real_array
-from ._trials import as_str, build_neural, ids_str, stack_trials
+from ._trials import as_str, build_neural, check_names, ids_str, stack_trials
 
 __all__ = ["from_nwb", "spike_counts"]
 
@@ -343,6 +343,7 @@ def from_nwb(
         overlap counts in each of them (:func:`spike_counts`).
     """
     rate = check_bool(rate, "rate", "True: spikes/s; False: spike counts.", caller="from_nwb")  # "no" gave spikes/s
+    check_names(("neuroid_column",), stimulus_column=stimulus_column, neuroid_column=neuroid_column)
     if isinstance(source, (str, os.PathLike)):
         try:
             from pynwb import NWBHDF5IO

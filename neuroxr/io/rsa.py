@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, install_advice, warn
+from ..errors import LayoutError, install_advice, shown, warn
 from ..layouts import validate_neural
 from ..validation import real_array
-from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
+from ._trials import as_str, build_neural, check_names, examples, ids_str, per_stimulus, stack_trials
 
 __all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms", "stimulus_descriptor"]
 
@@ -134,6 +134,9 @@ def from_rsatoolbox(
     """
     if not hasattr(dataset, "measurements") or not hasattr(dataset, "obs_descriptors"):
         raise LayoutError(f"dataset: expected an rsatoolbox Dataset, got {type(dataset).__name__}.")
+    check_names(("stimulus", "neuroid"), stimulus=stimulus, neuroid=neuroid)
+    if not isinstance(repeat, (str, bool)) and repeat is not None:  # a list: "unhashable type"
+        raise LayoutError(f"repeat: expected the name of an observation descriptor (a str), None or False; got {shown(repeat)}.")
     X = np.asarray(dataset.measurements)
     if X.ndim != 2:
         raise LayoutError(f"dataset: measurements must be (n_obs, n_channels); got shape {X.shape}.")
@@ -203,6 +206,7 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
         scalar coords as attrs).
     """
     rsatoolbox = _require_rsatoolbox()
+    check_names(stimulus=stimulus, repeat=repeat)
     validate_neural(neural, name="neural")
     if "time_bin" in neural.dims:
         raise LayoutError(
@@ -264,6 +268,7 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     """
     if not hasattr(rdms, "get_matrices") or not hasattr(rdms, "pattern_descriptors"):
         raise LayoutError(f"rdms: expected an rsatoolbox RDMs object, got {type(rdms).__name__}.")
+    check_names(("pattern", "name"), pattern=pattern, name=name)
     # rsatoolbox's squareform casts to float: complex dissimilarities would lose their imaginary part
     real_array(rdms.get_vectors(), "rdms", "dissimilarities")
     D = np.asarray(rdms.get_matrices(), dtype=np.float64)
@@ -333,6 +338,7 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
         has a non-zero diagonal (rsatoolbox keeps only the upper triangle).
     """
     rsatoolbox = _require_rsatoolbox()
+    check_names(pattern=pattern)
     items = list(rdm) if isinstance(rdm, (list, tuple)) else [rdm]
     mats, ref, per_rdm, measures, per_stimulus = [], None, [], [], []
     for i, da in enumerate(items):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, warn
+from ..errors import LayoutError, shown, warn
 from ..layouts import NEURAL_DIMS, NEURAL_TIME_DIMS, TIME_BIN_COORDS, validate_neural
 from ._trials import _py, build_neural, examples, ids_str, per_neuroid, per_stimulus, refuse_layout_names, stack_trials
 
@@ -361,7 +361,7 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
           are joined with ``"/"``) go in a column ``entry``. A nested mapping ``{a: {b: obj}}`` gives
           ``"a/b"``, as the tuple key ``(a, b)`` does; any other part with a column ``entry`` is an error.
     attrs : sequence of str, default ("direction", "metric", "source", "target")
-        Dataset attrs copied into constant columns when present. ``None`` copies none. An attr named
+        Dataset attrs copied into constant columns when present (a str names one). ``None`` copies none. An attr named
         like a column the table has already (a coord or variable) is an error.
 
     Returns
@@ -371,6 +371,10 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
         columns; array values as lists). A concatenated table keeps them when all its parts have the
         same (pandas' rule).
     """
+    if isinstance(attrs, str):  # one attr named as a string is that attr, not its letters
+        attrs = (attrs,)
+    if attrs is not None and (not isinstance(attrs, (list, tuple)) or not all(isinstance(a, str) for a in attrs)):
+        raise LayoutError(f"attrs: expected attr names (a list of str) or None; got {shown(attrs)}.")
     if isinstance(obj, Mapping) and not isinstance(obj, xr.Dataset):  # a Dataset is a Mapping too
         parts = []
         for key, v in obj.items():

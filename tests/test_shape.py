@@ -748,3 +748,26 @@ def test_angular_shape_distances_are_scale_free_within_the_range(scale):
     d0 = LinearMetric().fit_distance(X, Y)
     assert LinearMetric().fit_distance(X * scale, Y) == pytest.approx(d0, rel=1e-12)
     assert float(pairwise_distances([X * scale, Y]).values.max()) == pytest.approx(d0, rel=1e-12)
+
+
+def test_a_gram_in_split_distance_is_refused_as_by_the_other_shape_functions():
+    """split_distance called a Gram Dataset "not a labeled DataArray" and pointed to LinearMetric for plain
+    arrays, where the other shape functions say a Gram holds no representation to align."""
+    from neuroxr.geometry import gram, split_distance
+
+    ids = np.array([f"s{i:02d}" for i in range(14)])
+    X = features(_rand(14, 3, 40), stimulus_id=ids, model="net", layer="l1")
+    Y = features(_rand(14, 4, 41), stimulus_id=ids, model="net", layer="l2")
+    with pytest.raises(LayoutError, match=r"^split_distance: Y \(net/l2\) is a Dataset \(a Gram\); the shape metrics align"):
+        split_distance(X, gram(Y))
+    with pytest.raises(LayoutError, match=r"^split_distance: X \(net/l1\) is a Dataset \(a Gram\)"):
+        split_distance(gram(X), Y)
+
+
+def test_procrustes_kmeans_refuses_too_few_stimuli_in_its_own_name():
+    """Two stimuli were refused by the pairwise_distances procrustes_kmeans calls, the message naming that
+    function and its train_data."""
+    Xs = [_rand(2, 3, 50), _rand(2, 3, 51)]
+    with pytest.raises(LayoutError, match=r"^procrustes_kmeans: Xs: 2 stimuli on dim 'stimulus'; a shape metric needs at least 3"):
+        procrustes_kmeans(Xs, 1)
+    assert procrustes_kmeans(Xs, 1, center_columns=False).label.values.tolist() == [0, 0]

@@ -27,7 +27,7 @@ from ..kernels import shape as _s
 from ..kernels.procrustes import procrustes_average as _procrustes_average
 from ..validation import check_bool, check_int, real_array
 from ._common import _refuse_constant_networks
-from ._shape_inputs import _as_network_list
+from ._shape_inputs import _as_network_list, check_shape_stimuli
 from .shape import LinearMetric, pairwise_distances
 
 __all__ = ["procrustes_kmeans", "kmeans_plusplus_init", "cluster_distances", "embed_distances"]
@@ -251,6 +251,8 @@ def procrustes_kmeans(
     max_iter = check_int(max_iter, "max_iter", 1, "The k-means rounds, e.g. max_iter=100.", caller="procrustes_kmeans")
     _random_state(random_state, "procrustes_kmeans")  # checked before any data is read
     items, names, ids = _as_network_list(Xs, "Xs", "procrustes_kmeans")
+    if items:  # refused as procrustes_kmeans's, not as the pairwise_distances it calls
+        check_shape_stimuli(int(np.shape(items[0])[0]), center_columns, "Xs", "procrustes_kmeans")
     _refuse_constant_networks(Xs, items, center_columns, "procrustes_kmeans", "Xs")
     m = len(items)
     _check_n_clusters(n_clusters, m, "procrustes_kmeans")

@@ -41,6 +41,7 @@ from ._shape_inputs import (
     _shown,
     _trial_averaged,
     check_shape_stimuli,
+    refuse_dataset,
     take_rows,
 )
 from .shape_metric import OUTSIDE_SPAN_RTOL, LinearMetric, warn_undefined_shape  # noqa: F401 (OUTSIDE_SPAN_RTOL: importable from here)
@@ -200,6 +201,7 @@ def split_distance(
         canonical order with ``stimulus_id``); attrs with every parameter, ``n_train``, ``n_test``.
     """
     for arr, nm in ((X, "X"), (Y, "Y")):
+        refuse_dataset(arr, _named(arr, nm), "split_distance")  # a Gram holds no representation to align
         if not isinstance(arr, xr.DataArray) or "stimulus" not in arr.dims:
             raise LayoutError(f"split_distance: {nm} must be a labeled DataArray (stimulus, unit); use LinearMetric for plain arrays.")
     check_split_distance_params(test_size, seed, alpha, center_columns, zero_pad, score_method)

@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from ..backend import pow2_scaled
-from ..errors import LayoutError, ParameterError, examples, shown
+from ..errors import LayoutError, ParameterError, examples, shown, too_few_stimuli
 from ..kernels.gram_rows import check_range
 from ..layouts import validate_features
 from ..validation import check_computed, real_array, tensor_values
@@ -232,6 +232,10 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
         raise ParameterError(f"anchor_weights: alpha must be a finite number > 0 (the ridge penalty); got {shown(alpha)}. "
                              "Pass e.g. alpha=0.1.")
     relative = _validated(relative, "anchor_weights: " + _named(relative, "relative"))
+    if not isinstance(neural, xr.DataArray):  # its dims are read below (an array's AttributeError named nothing)
+        raise LayoutError(f"anchor_weights: neural must be a labeled DataArray (stimulus, neuroid, repeat) or (stimulus, "
+                          f"neuroid), paired with relative by stimulus_id; got {shown(neural)}. Label it first with "
+                          "nx.neural(values, stimulus_id=..., neuroid_id=...).")
     if "repeat" not in neural.dims:
         neural = neural.expand_dims("repeat", axis=-1)
     (neural, relative), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (relative, _named(relative, "relative"))],
@@ -251,6 +255,9 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
     Yc = np.asarray(Y.values, dtype=np.float64)
     Yc = Yc - Yc.mean(axis=0)
     n, p = Xc.shape
+    if n < 2:  # centred on one stimulus, every value is 0: so was every weight
+        raise too_few_stimuli("anchor_weights", f"{_named(relative, 'relative')} and {_named(neural, 'neural')}", n,
+                              "a ridge fit with an intercept", "every weight is 0", 2, "pass at least {need} paired stimuli.")
     if p <= n:
         W = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(p), Xc.T @ Yc)
     else:

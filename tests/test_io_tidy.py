@@ -629,3 +629,23 @@ def test_to_dataframe_attrs_of_one_name_or_of_another_type(table):
     assert out["metric"].tolist() == ["ev"] * 6 and "source" not in out.columns
     with pytest.raises(LayoutError, match=r"^attrs: expected attr names \(a list of str\) or None; got 3"):
         to_dataframe(scores, attrs=3)
+
+
+def test_a_wide_or_indexed_table_is_told_how_to_become_long():
+    """A first table is often wide (one column per neuroid) or indexed (df.set_index): the missing-column
+    error names df.melt / df.reset_index, and the table the hint makes is read with every value in place."""
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame({"stimulus_id": ["a", "b", "a", "b"], "repeat": [0, 0, 1, 1],
+                         "n0": rng.poisson(3, 4).astype(float), "n1": rng.poisson(3, 4).astype(float)})
+    with pytest.raises(LayoutError, match=r"^df: missing column 'neuroid_id'; .*A wide table .*df\.melt\(id_vars="
+                                          r"\['stimulus_id', 'repeat'\], var_name='neuroid_id', value_name='value'\)\.$"):
+        from_dataframe(wide)
+    long = wide.melt(id_vars=["stimulus_id", "repeat"], var_name="neuroid_id", value_name="value")
+    out = from_dataframe(long)
+    for row in wide.itertuples():
+        s = out.stimulus_id.values.tolist().index(row.stimulus_id)
+        assert out.values[s, :, row.repeat].tolist() == [row.n0, row.n1]
+    with pytest.raises(LayoutError, match=r"^df: missing column 'stimulus_id'; .* 'stimulus_id' is a level of the "
+                                          r"index: df\.reset_index\(\) makes it a column\.$"):
+        from_dataframe(long.set_index(["stimulus_id", "neuroid_id"]))
+    xr.testing.assert_identical(from_dataframe(long.set_index(["stimulus_id", "neuroid_id"]).reset_index()), out)

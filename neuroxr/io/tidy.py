@@ -106,7 +106,8 @@ def from_dataframe(
                               "rows in table order)." if arg == "repeat" else "."))
     for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("value", value)):
         if col not in df.columns:
-            raise LayoutError(f"df: missing column {col!r}; found {list(map(str, df.columns))}. Pass {arg}=<column>.")
+            raise LayoutError(f"df: missing column {col!r}; found {list(map(str, df.columns))}. Pass {arg}=<column>"
+                              + _layout_hint(df, col, stimulus, value, repeat))
     if neuroid_columns is None:
         neuroid_columns = df.attrs.get("neuroid_columns", [c for c in NEUROID_COLUMNS if c in df.columns])
     if stimulus_columns is None:
@@ -206,6 +207,19 @@ def from_dataframe(
     if not scalars or not len(df):
         return out
     return validate_neural(out.assign_coords({c: df[c].iloc[0] for c in scalars if c not in varying}), name="df")
+
+
+def _layout_hint(df: pd.DataFrame, col: Hashable, stimulus: Hashable, value: Hashable, repeat: Hashable) -> str:
+    """The end of the missing-column error: the column is in the index (``df.set_index``), or the table
+    is wide (one column per neuroid) where a long one is read."""
+    if col in [n for n in df.index.names if n is not None]:
+        return f"; {col!r} is a level of the index: df.reset_index() makes it a column."
+    numeric = [c for c in df.columns if c not in (stimulus, repeat) and pd.api.types.is_numeric_dtype(df[c])]
+    if value not in df.columns and len(numeric) > 1:
+        keep = [c for c in (stimulus, repeat) if c is not None and c in df.columns]
+        return (f". A wide table (one column per neuroid, e.g. {list(map(str, numeric[:2]))}) is read long, one row per "
+                f"(presentation, neuroid): df.melt(id_vars={keep}, var_name='neuroid_id', value_name='value').")
+    return "."
 
 
 def _scalar_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:

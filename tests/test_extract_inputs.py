@@ -850,3 +850,28 @@ def test_channels_last_images_that_fail_the_model_are_said_to_be_channels_last(t
     assert "channels-last" not in str(e.value)
     plan = plan_extraction(net, images.transpose(0, 3, 1, 2).astype(np.float32) / 255)  # the fix it names
     assert [lp.name for lp in plan.layers] == ["0", "1"]
+
+
+def test_a_labeled_array_of_stimuli_keeps_its_stimulus_ids(tmp_path):
+    """A DataArray of images with a 'stimulus' dim and a 'stimulus_id' coord (as the datasets give
+    them) is fed as its values, the stimulus dim moved first, under its own ids; it was taken item
+    by item as a Dataset and stored under 'stimulus0', ... Given stimulus_ids win; no stimulus dim is refused."""
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 3, 6, 6)).astype(np.float32)
+    ids = ["obj3", "obj1", "obj4", "obj2"]
+    da = xr.DataArray(x, dims=("stimulus", "rgb", "y", "x"), coords={"stimulus_id": ("stimulus", ids)})
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())
+    res = extract_features(net, da.transpose("rgb", "stimulus", "y", "x"), tmp_path / "s.zarr", model_name="m",
+                           layers=["1"], progress=False)
+    stored = StudyStore(tmp_path / "s.zarr").read_features("m", "1")
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    assert stored.stimulus_id.values.tolist() == ids and res.skipped == []
+    np.testing.assert_allclose(stored.values, expected, rtol=1e-6, atol=1e-6)
+    given = plan_extraction(net, da, stimulus_ids=["a", "b", "c", "d"], layers=["1"])
+    assert given.stimulus_ids.tolist() == ["a", "b", "c", "d"]
+    with pytest.raises(ExtractionError, match=r"^stimuli: a DataArray of stimuli needs a 'stimulus' dim; got dims "
+                                              r"\('image', 'rgb', 'y', 'x'\)"):
+        plan_extraction(net, da.rename(stimulus="image"))

@@ -263,11 +263,29 @@ def _texts_or_files(stimuli: Any, prep: Preprocessing, texts: bool | None) -> bo
     return True
 
 
+def _labeled(stimuli: Any, stimulus_ids: Any) -> tuple[Any, Any]:
+    """A labeled array of stimuli (an xarray DataArray with a ``stimulus`` dim, as the datasets give
+    images) as its values with ``stimulus`` moved first (the other dims in their order), and its
+    ``stimulus_id`` coord as the ids unless ``stimulus_ids`` is given. Taken item by item as a
+    Dataset before, it got ids ``stimulus0, ...``."""
+    import xarray as xr
+
+    if not isinstance(stimuli, xr.DataArray):
+        return stimuli, stimulus_ids
+    if "stimulus" not in stimuli.dims:
+        raise ExtractionError(f"stimuli: a DataArray of stimuli needs a 'stimulus' dim; got dims {tuple(map(str, stimuli.dims))}: "
+                              f"rename the stimuli's dim to 'stimulus' (da.rename({{old: 'stimulus'}})).")
+    if stimulus_ids is None and "stimulus_id" in stimuli.coords and stimuli["stimulus_id"].dims == ("stimulus",):
+        stimulus_ids = stimuli["stimulus_id"].values
+    return stimuli.transpose("stimulus", ...).values, stimulus_ids
+
+
 def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preprocessing, texts: bool | None = None) -> Stimuli:
     """Wrap ``stimuli`` (see :func:`neuroxr.extract.extract_features`, also for ``texts``) for batch access."""
     torch = torch_module()
     if isinstance(stimuli, Stimuli):
         return stimuli
+    stimuli, stimulus_ids = _labeled(stimuli, stimulus_ids)
     if (isinstance(stimuli, np.ndarray) and stimuli.ndim == 1 and stimuli.dtype.kind in "USO") or (
             type(stimuli).__module__.startswith("pandas") and getattr(stimuli, "ndim", 0) == 1):
         stimuli = stimuli.tolist()  # a column of paths or texts (df["path"], an array of str): as their list

@@ -154,7 +154,8 @@ def test_ids_that_fit_another_axis_name_the_axis_order(tmp_path, arrays):
     R, X, stim, neu = arrays
     np.save(tmp_path / "raw.npy", R.transpose(1, 0, 2))
     with pytest.raises(LayoutError, match=r"^ids: 5 ids fit axis 1 .* not axis 0, its stimulus axis: .*"
-                                          r"\(stimulus, neuroid\[, repeat\]\)\. Transpose") as e:
+                                          r"\(stimulus, neuroid\[, repeat\]\)\. If the file's axes are in another "
+                                          r"order, transpose .*; else pass one id per stimulus\.$") as e:
         read_array(tmp_path / "raw.npy", ids=stim, target_ids=neu)
     assert "\n" not in str(e.value)
     with pytest.raises(LayoutError, match=r"^target_ids: 3 ids fit axis 0 .* not axis 1, its neuroid axis"):

@@ -122,8 +122,9 @@ def _refuse_other_axis_order(data: np.ndarray, stim: np.ndarray | None, targets:
             order = "(stimulus, neuroid[, repeat])" if layout == "neural" else "(stimulus, unit)"
             raise LayoutError(
                 f"{arg}: {len(values)} ids fit axis {other[0]} of array {what!r} (shape {data.shape}), not axis {axis}, "
-                f"its {dim} axis: read_array takes the axes in the order {order}. Transpose the array to that order "
-                f"first, e.g. neuroxr.{layout}(np.transpose(arr, axes), ids, target_ids), or save it so."
+                f"its {dim} axis: read_array takes the axes in the order {order}. If the file's axes are in another "
+                f"order, transpose the array to that one first, e.g. neuroxr.{layout}(np.transpose(arr, axes), ids, "
+                f"target_ids), or save it so; else pass one id per {dim}."
             )
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from ..backend import pow2_scaled
-from ..errors import LayoutError, ParameterError, examples, shown, too_few_stimuli
+from ..errors import LayoutError, ParameterError, examples, shown
 from ..kernels.gram_rows import check_range
 from ..layouts import validate_features
 from ..validation import check_computed, real_array, tensor_values
@@ -255,9 +255,6 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
     Yc = np.asarray(Y.values, dtype=np.float64)
     Yc = Yc - Yc.mean(axis=0)
     n, p = Xc.shape
-    if n < 2:  # centred on one stimulus, every value is 0: so was every weight
-        raise too_few_stimuli("anchor_weights", f"{_named(relative, 'relative')} and {_named(neural, 'neural')}", n,
-                              "a ridge fit with an intercept", "every weight is 0", 2, "pass at least {need} paired stimuli.")
     if p <= n:
         W = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(p), Xc.T @ Yc)
     else:

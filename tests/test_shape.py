@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import near_constant
 from scipy.linalg import orthogonal_procrustes, subspace_angles
 from sklearn.exceptions import NotFittedError
@@ -771,3 +772,31 @@ def test_procrustes_kmeans_refuses_too_few_stimuli_in_its_own_name():
     with pytest.raises(LayoutError, match=r"^procrustes_kmeans: Xs: 2 stimuli on dim 'stimulus'; a shape metric needs at least 3"):
         procrustes_kmeans(Xs, 1)
     assert procrustes_kmeans(Xs, 1, center_columns=False).label.values.tolist() == [0, 0]
+
+
+def test_an_rdm_given_as_a_network_is_refused_by_every_shape_function():
+    """A labeled RDM (stimulus, stimulus_) had its columns read as units: LinearMetric, pairwise_distances and
+    shape_bootstrap returned a distance between RDMs without a word (split_distance failed on the pairing of its
+    stimulus_id_). A 4-D array (images) was told it needs at least one stimulus and one unit."""
+    from neuroxr.geometry import rdm, split_distance
+    from neuroxr.geometry.shape_inference import shape_bootstrap
+
+    ids = np.array([f"s{i:02d}" for i in range(12)])
+    X = features(_rand(12, 3, 60), stimulus_id=ids, model="net", layer="l1")
+    Y = features(_rand(12, 4, 61), stimulus_id=ids, model="net", layer="l2")
+    D = rdm(Y).rename("rdm_l2")
+    said = r"has dims \('stimulus', 'stimulus_'\), an RDM \(or similarity matrix\); the shape metrics align"
+    calls = {"LinearMetric: Y": lambda: LinearMetric().fit(X, D), "LinearMetric: X": lambda: LinearMetric().fit_distance(D, Y),
+             "pairwise_distances: train_data\\[1\\]": lambda: pairwise_distances([X, D]),
+             "procrustes_average: data\\['b'\\]": lambda: procrustes_average({"a": X, "b": D}),
+             "split_distance: Y": lambda: split_distance(X, D), "shape_bootstrap: X": lambda: shape_bootstrap(D, Y, n_boot=3)}
+    for prefix, call in calls.items():
+        with pytest.raises(LayoutError, match=rf"^{prefix}( \(rdm_l2\))? {said}"):
+            call()
+    fitted = LinearMetric().fit(X, Y)
+    with pytest.raises(LayoutError, match=rf"^LinearMetric: Y \(rdm_l2\) {said}"):
+        fitted.distance(X, D)
+    with pytest.raises(LayoutError, match=r"^split_distance: X \(img\) has shape \(12, 2, 2, 3\); a shape metric compares 2-D "
+                                          r"\(stimulus, unit\) representations: flatten the other dims into units first"):
+        split_distance(xr.DataArray(_rand(12, 12, 62).reshape(12, 2, 2, 3), dims=("stimulus", "y", "x", "rgb"),
+                                    coords={"stimulus_id": ("stimulus", ids)}, name="img"), Y)

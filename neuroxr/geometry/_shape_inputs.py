@@ -32,7 +32,11 @@ def _check_finite(M: Any, name: str, caller: str = "LinearMetric") -> None:
     if M.ndim == 3:  # neural responses (stimulus, neuroid, repeat)
         raise LayoutError(f"{caller}: {name} has shape {tuple(M.shape)}, neural responses with repeats; average them first "
                           f"(e.g. {_arg(name)}.mean('repeat')), or use split_distance / shape_bootstrap, which do.")
-    if M.ndim != 2 or 0 in M.shape:
+    if M.ndim != 2:  # (images (stimulus, y, x, rgb) were told they need a stimulus and a unit)
+        raise LayoutError(f"{caller}: {name} has shape {tuple(M.shape)}; a shape metric compares 2-D (stimulus, unit) "
+                          f"representations: flatten the other dims into units first (e.g. {_arg(name)}.reshape(len("
+                          f"{_arg(name)}), -1), or .stack(unit=[...]) for a DataArray).")
+    if 0 in M.shape:
         raise LayoutError(f"{caller}: {name} has shape {tuple(M.shape)}; it needs at least one stimulus (rows) and one unit.")
     if not xp.isdtype(M.dtype, ("real floating", "integral")):  # torch / CuPy arrays (NumPy: real_array)
         raise LayoutError(f"{caller}: {name}: expected a (stimulus, unit) array of real numbers; got dtype {M.dtype}.")
@@ -59,12 +63,17 @@ def check_shape_range(M: Any, name: str, caller: str) -> None:
 
 
 def refuse_dataset(M: Any, name: str, caller: str) -> None:
-    """A one-line :class:`LayoutError` for a Dataset (a Gram Dataset among them) given as a network:
-    a shape metric aligns the representations themselves, which a Gram does not hold."""
+    """A one-line :class:`LayoutError` for a Dataset (a Gram Dataset among them) or a labeled RDM
+    ``(stimulus, stimulus_)`` given as a network: a shape metric aligns the representations themselves,
+    which neither holds (an RDM's columns were read as units: a distance between RDMs, no error)."""
     if isinstance(M, xr.Dataset):
         raise LayoutError(f"{caller}: {name} is a Dataset{' (a Gram)' if 'K' in M.data_vars else ''}; the shape metrics "
                           "align the (stimulus, unit) representations themselves: pass the features DataArray "
                           "(e.g. store.read_features(model, layer)) or its array.")
+    if isinstance(M, xr.DataArray) and "stimulus_" in M.dims:
+        raise LayoutError(f"{caller}: {name} has dims {tuple(M.dims)}, an RDM (or similarity matrix); the shape metrics align "
+                          "the (stimulus, unit) representations themselves: pass the features or responses it was computed "
+                          "from, or compare RDMs with neuroxr.geometry.compare_rdms.")
 
 
 def _network_array(M: Any, name: str, caller: str) -> Any:
@@ -74,9 +83,9 @@ def _network_array(M: Any, name: str, caller: str) -> Any:
     (:func:`~neuroxr.validation.real_array`: text refused; the precision of the stored entries);
     other array-API arrays (torch, CuPy) in their namespace and floating dtype, bool and integer
     as float64."""
+    refuse_dataset(M, name, caller)
     if isinstance(M, xr.DataArray):  # labeled: stimuli are rows whatever the dims' order
         M = (M.transpose("stimulus", ...) if "stimulus" in M.dims else M).values
-    refuse_dataset(M, name, caller)
     if isinstance(M, np.ndarray) or not hasattr(M, "shape"):
         M = real_array(M, f"{caller}: {name}", "a (stimulus, unit) array")
     elif get_namespace(M).isdtype(M.dtype, ("bool", "integral")) or M.dtype == get_namespace(M).float16 or _bfloat16(M):
@@ -205,6 +214,8 @@ def canonical_pair(X: Any, Y: Any) -> tuple[Any, Any]:
     stimuli round alike whatever order the inputs list them in (the fit and the distances of
     :class:`~neuroxr.geometry.LinearMetric`); anything else as given (an unlabeled one lists its
     stimuli in the labeled one's order)."""
+    refuse_dataset(X, _named(X, "X"), "LinearMetric")  # before their ids are read
+    refuse_dataset(Y, _named(Y, "Y"), "LinearMetric")
     if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
         return _canonical(X), _canonical(Y)
     return X, Y

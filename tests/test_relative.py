@@ -211,3 +211,17 @@ def test_anchor_weights_refuse_unlabeled_responses_in_one_line():
     two = anchor_weights(R.isel(stimulus=[1, 4]), N.isel(stimulus=[1, 4]), alpha=0.5)
     ref = Ridge(alpha=0.5).fit(R.values[[1, 4]], resp[[1, 4]].mean(axis=2)).coef_.T
     np.testing.assert_allclose(two.values, ref, rtol=1e-10, atol=1e-14)
+
+
+def test_one_anchor_id_or_anchor_positions_are_refused_saying_what_anchors_are():
+    """One stimulus id (a str) was refused as an embedding matrix "of shape ()", and a list of positions
+    as one of the wrong width: both now say anchors are a list of stimulus ids."""
+    F, X = _feats(n=8, p=5)
+    with pytest.raises(LayoutError, match=r"^relative_features: anchors is one stimulus id \('s03'\); pass a list of them, "
+                                          r"e\.g\. \['s03'\], or an embedding matrix \(n_anchors, 5\)\.$"):
+        relative_features(F, "s03")
+    with pytest.raises(LayoutError, match=r"^relative_features: anchors holds 2 integers; anchors are stimulus ids \(text\), "
+                                          r"not positions: pass e\.g\. features\.stimulus_id\.values\[\[1, 3\]\]"):
+        relative_features(F, [1, 3])
+    np.testing.assert_allclose(relative_features(F, ["s03"]).values, _cos(X, X[[3]]), rtol=1e-12)
+    np.testing.assert_allclose(relative_features(F, X[[2]]).values, _cos(X, X[[2]]), rtol=1e-12)

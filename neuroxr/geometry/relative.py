@@ -99,6 +99,13 @@ def _anchor_matrix(features: xr.DataArray, anchors: Any) -> tuple[np.ndarray, np
             )
         rows = np.array([pos[s] for s in want], dtype=int)
         return np.asarray(features.transpose("stimulus", "unit").values[rows], dtype=np.float64), want, "stimulus_subset"
+    if arr.ndim == 0 and arr.dtype.kind in "USO":  # one id was told it is an embedding matrix of shape ()
+        raise LayoutError(f"relative_features: anchors is one stimulus id ({shown(anchors)}); pass a list of them, "
+                          f"e.g. [{shown(anchors)}], or an embedding matrix (n_anchors, {p}).")
+    if arr.ndim == 1 and arr.dtype.kind in "iu" and arr.shape[0] != p:  # positions, where ids are asked for
+        raise LayoutError(f"relative_features: anchors holds {arr.shape[0]} integers; anchors are stimulus ids (text), not "
+                          f"positions: pass e.g. features.stimulus_id.values[{shown(arr.tolist())}], or an embedding "
+                          f"matrix (n_anchors, {p}).")
     if arr.ndim != 2 or arr.shape[1] != p:
         raise LayoutError(
             f"relative_features: anchors has shape {arr.shape}; an embedding matrix must be (n_anchors, {p}) "

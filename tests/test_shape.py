@@ -800,3 +800,15 @@ def test_an_rdm_given_as_a_network_is_refused_by_every_shape_function():
                                           r"\(stimulus, unit\) representations: flatten the other dims into units first"):
         split_distance(xr.DataArray(_rand(12, 12, 62).reshape(12, 2, 2, 3), dims=("stimulus", "y", "x", "rgb"),
                                     coords={"stimulus_id": ("stimulus", ids)}, name="img"), Y)
+
+
+def test_no_array_beside_a_labeled_network_is_refused_naming_what_it_got():
+    """None (or a number) beside a labeled network was said to have -1 stimuli (rows)."""
+    from neuroxr.geometry.shape_inference import shape_bootstrap
+
+    Y = features(_rand(12, 4, 70), stimulus_id=[f"s{i:02d}" for i in range(12)], model="net", layer="l2")
+    with pytest.raises(LayoutError, match=r"^shape_bootstrap: X: expected a \(stimulus, unit\) array or a labeled DataArray; got None\.$"):
+        shape_bootstrap(None, Y, n_boot=3)
+    with pytest.raises(LayoutError, match=r"^pairwise_distances: train_data\[1\]: expected a \(stimulus, unit\) array .*; got 3\.0\.$"):
+        pairwise_distances([Y, 3.0])
+    assert pairwise_distances([Y, Y.values]).values[0, 1] == pytest.approx(0.0, abs=1e-7)

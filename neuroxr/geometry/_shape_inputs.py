@@ -184,7 +184,9 @@ def _shown(data: Any, arg: str) -> list[str]:
 def _rows(M: Any, order: np.ndarray, name: str, ref: str, caller: str) -> Any:
     """The unlabeled network ``M`` (its rows in the order of the labeled network ``ref`` as given) with
     its rows in ``ref``'s canonical ``order``; a one-line error when the row counts differ."""
-    n = int(np.shape(M)[0]) if len(np.shape(M)) >= 1 else -1
+    if len(np.shape(M)) == 0:  # (None, a number: it was said to have -1 stimuli)
+        raise LayoutError(f"{caller}: {name}: expected a (stimulus, unit) array or a labeled DataArray; got {shown_value(M)}.")
+    n = int(np.shape(M)[0])
     if n != order.shape[0]:
         raise LayoutError(f"{caller}: {name} (unlabeled) has {n} stimuli (rows) and {ref} {order.shape[0]}; an unlabeled network "
                           f"lists the stimuli of the first labeled one, in its order: pass the same stimuli, or label it "

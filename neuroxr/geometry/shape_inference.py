@@ -49,7 +49,7 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
         # the unlabeled rows list the labeled input's stimuli as given; both then in its canonical order
         r = 0 if isinstance(X, xr.DataArray) else 1
         pair = [X, Y]
-        other = pair[1 - r] if hasattr(pair[1 - r], "shape") else np.asarray(pair[1 - r])
+        other = pair[1 - r] if hasattr(pair[1 - r], "shape") or np.ndim(pair[1 - r]) == 0 else np.asarray(pair[1 - r])
         pair[1 - r] = _rows(other, canonical_order(_ids(pair[r])), names[1 - r], names[r], "shape_bootstrap")
         pair[r] = _canonical(pair[r])
         ids = np.asarray(_ids(pair[r])).astype(str)

@@ -123,6 +123,12 @@ def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
             f"{name}: coord {coord!r} must hold strings; found dtype {values.dtype}. "
             f"Convert with ids.astype(str)."
         )
+    empty = np.flatnonzero(np.char.str_len(values.astype(str)) == 0) if values.size else np.zeros(0, dtype=int)
+    if empty.size:  # a padded or blank text field: an id that names nothing (a store reads a missing text back as '')
+        raise LayoutError(
+            f"{name}: coord {coord!r} has {empty.size} empty ids ('') at positions {_examples(empty.tolist())}; "
+            f"give every {dim} a non-empty id."
+        )
     if _has_duplicates(values):
         index = pd.Index(values)
         dup = index[index.duplicated()]

@@ -165,6 +165,24 @@ def test_duplicate_ids_in_any_order(ids, kind):
         validate_features(_features().assign_coords(unit_id=("unit", np.array(distinct, dtype=kind))))
 
 
+@pytest.mark.parametrize("kind", [str, object])
+def test_empty_ids_are_refused_where_they_enter(kind, tmp_path):
+    """An empty id ('', e.g. a padded HDF5 string or a blank cell) passed as an id: it names nothing, and a store
+    reads a missing text back as ''. Refused in one line naming the coord and where, by every layout check."""
+    import neuroxr as nx
+
+    neu = _neural().assign_coords(stimulus_id=("stimulus", np.array(["s0", "", "s2", "s3", "", "s5"], dtype=kind)))
+    with pytest.raises(LayoutError, match=r"^neural: coord 'stimulus_id' has 2 empty ids \(''\) at positions \[1, 4\]; "
+                                          r"give every stimulus a non-empty id\.$"):
+        validate_neural(neu)
+    with pytest.raises(LayoutError, match=r"coord 'unit_id' has 1 empty ids \(''\) at positions \[0\]"):
+        validate_features(_features().assign_coords(unit_id=("unit", np.array(["", "u1", "u2", "u3", "u4"], dtype=kind))))
+    with pytest.raises(LayoutError, match=r"coord 'stimulus_id' has 2 empty ids"):
+        nx.open_store(tmp_path / "s.zarr").write_neural("A", neu)
+    with pytest.raises(LayoutError, match=r"coord 'stimulus_id' has 1 empty ids"):
+        nx.neural(np.zeros((3, 2, 2)), ["a", "", "c"])
+
+
 def test_non_string_ids():
     da = _neural().assign_coords(stimulus_id=("stimulus", np.arange(6)))
     with pytest.raises(LayoutError, match="'stimulus_id' must hold strings; found dtype int64"):

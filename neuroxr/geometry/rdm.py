@@ -278,7 +278,6 @@ def _check_square(D: np.ndarray, name: str, tile: int = 256) -> None:
         mags = np.abs(D)
         np.fill_diagonal(mags, 0.0)
         off_max = float(np.max(mags, where=np.isfinite(mags), initial=0.0))
-        del mags
     tol = _SYM_RTOL * max(off_max, diag_max)
     bad = []
     for lo in range(0, n, tile):  # square tiles on and right of the diagonal against their mirrors (cache-sized)
@@ -299,15 +298,15 @@ def _check_square(D: np.ndarray, name: str, tile: int = 256) -> None:
             "matrix (stimulus x stimulus), not a data matrix."
         )
     bad = np.flatnonzero(np.abs(diag) > _DIAG_RTOL * off_max)  # NaN passes: the diagonal is never compared
-    off = np.where(np.isfinite(D), D, np.nan) if bad.size else None  # a diagonal off: is it a similarity matrix?
-    if off is not None:
-        np.fill_diagonal(off, np.nan)
-    if bad.size and float(np.min(diag[bad])) >= float(np.nanmax(off, initial=-np.inf)):
+    if not bad.size:
+        return
+    off = np.where(np.isfinite(D), D, np.nan)  # a diagonal off: is it a similarity matrix?
+    np.fill_diagonal(off, np.nan)
+    if float(np.min(diag[bad])) >= float(np.nanmax(off, initial=-np.inf)):
         raise LayoutError(f"{name}: looks like a similarity matrix (its diagonal holds its largest values, e.g. "
                           f"{diag[bad[0]]:.6g}); an RDM holds dissimilarities: pass 1 - similarity.")
-    if bad.size:
-        raise LayoutError(f"{name}: an RDM has a zero diagonal, but {bad.size} of its {n} diagonal values are not "
-                          f"(e.g. [{bad[0]}, {bad[0]}] = {diag[bad[0]]:.6g}); pass dissimilarities with zeros on the diagonal.")
+    raise LayoutError(f"{name}: an RDM has a zero diagonal, but {bad.size} of its {n} diagonal values are not "
+                      f"(e.g. [{bad[0]}, {bad[0]}] = {diag[bad[0]]:.6g}); pass dissimilarities with zeros on the diagonal.")
 
 
 def _refuse_inf(D: Any, name: str) -> None:

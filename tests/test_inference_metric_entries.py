@@ -62,20 +62,21 @@ def test_metric_bootstrap_entries_equal_the_geometry_functions(sweep_copy):
 
 def test_shape_bootstrap_entry_takes_the_interval_method(sweep_copy):
     """The entry's interval is shape_bootstrap's (default centred on the estimate, with score_bias), at
-    the kind's revision 7 (a stop centred it, the next one made an undefined resample's interval NaN, a
-    later one decided constancy per unit, ..., one scaled networks far from 1 by a power of two, the last
-    left resamples of too few distinct stimuli undefined);
+    the kind's revision 9 (a stop centred it, the next one made an undefined resample's interval NaN, a
+    later one decided constancy per unit, ..., one scaled networks far from 1 by a power of two, one
+    left resamples of too few distinct stimuli undefined, one whitened by the SVD, the last scores a
+    resample on which a representation is constant as a zero one);
     method='percentile' or 'basic' are other entries, 'bca' is refused."""
     path = sweep_copy()
     F, R = _sets(path)
-    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 8
+    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 9
     assert "method" not in KINDS["shape_permutation"].defaults
     res = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10))
     ds = res.dataset
     boot, d = ds["score_boot"].values, float(ds["score"])
     assert float(ds["score_bias"]) == pytest.approx(boot.mean() - d)
     np.testing.assert_allclose(ds["score_ci"], d + np.quantile(boot - boot.mean(), [0.025, 0.975]))
-    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 8
+    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 9
     for method in ("percentile", "basic"):
         other = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method=method))
         assert other.computed and other.path != res.path

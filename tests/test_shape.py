@@ -812,3 +812,30 @@ def test_no_array_beside_a_labeled_network_is_refused_naming_what_it_got():
     with pytest.raises(LayoutError, match=r"^pairwise_distances: train_data\[1\]: expected a \(stimulus, unit\) array .*; got 3\.0\.$"):
         pairwise_distances([Y, 3.0])
     assert pairwise_distances([Y, Y.values]).values[0, 1] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_shape_bootstrap_scores_a_resample_constant_on_its_draws_as_a_constant_input():
+    """A representation that varies at one stimulus only is constant on every resample without it: those
+    resamples scored the rounding of its rotated rows as a shape (angles near 1.4, none undefined), where
+    LinearMetric on the resampled data and cka_bootstrap's resamples are undefined."""
+    import warnings
+
+    from neuroxr.geometry.shape_inference import shape_bootstrap
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((10, 4))
+    Y = np.ones((10, 14))  # wide: the resamples are fitted in its rotated row coordinates
+    Y[0, 0] = 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = shape_bootstrap(X, Y, n_boot=40, seed=1)
+        ref = np.array([LinearMetric().fit_distance(X[i], Y[i]) if np.unique(i).size >= 3 else np.nan
+                        for i in res.boot_index.values])
+        eu = shape_bootstrap(X, Y, n_boot=40, seed=1, score_method="euclidean")
+    without = ~(res.boot_index.values == 0).any(axis=1)
+    assert without.sum() > 3 and np.isnan(res.distance_boot.values[without]).all()
+    np.testing.assert_allclose(res.distance_boot.values, ref, rtol=1e-9, atol=1e-7)  # NaN where the loop's is
+    assert int(res.n_boot_undefined) == int(np.isnan(ref).sum())
+    for b in np.flatnonzero(without):  # a constant input is scored as a zero one: Euclidean, the other's norm
+        Xi = X[res.boot_index.values[b]]
+        assert eu.distance_boot.values[b] == pytest.approx(np.linalg.norm(Xi - Xi.mean(axis=0)), rel=1e-10)

@@ -323,6 +323,12 @@ SHAPE_SVD_KINDS = ("shape", "shape_bootstrap", "shape_permutation")
 #: neuroid far larger than the others lost precision there (and the backends disagreed); such designs
 #: are fitted themselves now (docs/shapes.md). Which data the bound fired on the key cannot tell.
 SLOT_KERNEL_KINDS = ("reverse", "inter_animal")
+#: The shape bootstrap: a resample on which a representation is constant up to rounding (it varies only at
+#: stimuli the resample left out) scored the rounding of its rotated rows as a shape (angles near 1.4, none
+#: undefined); such a representation is scored as a zero one now, as the full sample's is and as
+#: cka_bootstrap judges its resamples (angular: NaN and counted; Euclidean: the other's norm). Which data
+#: drew such resamples the key cannot tell.
+FLAT_SHAPE_RESAMPLE_KINDS = ("shape_bootstrap",)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -332,7 +338,8 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*MISSING_PATTERN_KINDS, *TIE_SPAN_KINDS, *ZERO_CEILING_KINDS}, {*GRAM_RANGE_KINDS}, {*CONSTANT_NEUROID_KINDS, *HALF_R_RANGE_KINDS},
          {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS, *UNIT_SCALE_KINDS},
          {*MINUS_INF_RELIABILITY_KINDS, *CONSTANT_GROUP_DESIGN_KINDS, *SCALE_FREE_NULL_KINDS},
-         {*INFINITE_CEILING_KINDS, *FEW_DISTINCT_RESAMPLE_KINDS}, {*DESIGN_DRAW_KINDS, *SHAPE_SVD_KINDS, *SLOT_KERNEL_KINDS})
+         {*INFINITE_CEILING_KINDS, *FEW_DISTINCT_RESAMPLE_KINDS}, {*DESIGN_DRAW_KINDS, *SHAPE_SVD_KINDS, *SLOT_KERNEL_KINDS},
+         {*FLAT_SHAPE_RESAMPLE_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

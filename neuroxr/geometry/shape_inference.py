@@ -32,7 +32,7 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     from ..alignment import align, canonical_order
     from ..backend import to_numpy
     from ._common import _canonical, _drop_unusable, _ids
-    from ._shape_inputs import _network_array, _rows, _trial_averaged, check_shape_range, refuse_dataset
+    from ._shape_inputs import _check_finite, _network_array, _rows, _trial_averaged, refuse_dataset
 
     names = _named(X, "X"), _named(Y, "Y")
     refuse_dataset(X, names[0], "shape_bootstrap")
@@ -62,11 +62,8 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
         raise ParameterError(f"shape_bootstrap: X and Y must be (stimulus, unit) representations of the same stimuli; "
                              f"got shapes {X.shape} and {Y.shape}.")
-    for A, name in ((X, names[0]), (Y, names[1])):
-        if bad := int((~np.isfinite(A)).sum()):
-            raise ParameterError(f"shape_bootstrap: {name} holds {bad} NaN or infinite values; the shape metric needs "
-                                 "complete data; drop or impute the stimuli / units with them first.")
-        check_shape_range(A, name, "shape_bootstrap")
+    for A, name in ((X, names[0]), (Y, names[1])):  # NaN and inf refused as every shape function refuses them
+        _check_finite(A, name, "shape_bootstrap")
     return X, Y, ids, counts
 
 
@@ -169,6 +166,7 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
     null alone, no resample and so no warning about resamples (a constant input is warned about
     by the fit distance)."""
     from ..kernels import shape as _ks
+    from ..kernels.gram_measures import resampled_constant
     from .shape import LinearMetric, check_shape_stimuli
 
     rs._check_level(level, "shape_bootstrap")
@@ -204,9 +202,15 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
     # the full sample's rule (check_shape_stimuli): fewer than 3 distinct stimuli (2 uncentred) leave no shape
     # to compare (2 centred stimuli lie on a line: distance 0 whatever the data): undefined, counted
     boot = np.full(idx.shape[0], np.nan)
+    counts_ = np.stack([np.bincount(i, minlength=n) for i in idx]).astype(float) if idx.shape[0] else np.empty((0, n))
+    # a representation constant on the drawn stimuli up to rounding is scored as a zero one, as the full sample's
+    # (cka_bootstrap's rule on the resample's squares): its centred rows were rounding, scored as a shape
+    flat = [resampled_constant(A @ A.T, counts_) if center_columns else np.zeros(idx.shape[0], dtype=bool)
+            for A in (Xq - Xq.mean(axis=0), Yq - Yq.mean(axis=0))]
     for b in np.flatnonzero(rs.distinct_draws(idx) >= (3 if center_columns else 2)):
-        w = np.bincount(idx[b], minlength=n).astype(float)
-        boot[b] = fit_distance(_weighted_rows(Xq, w, center_columns), _weighted_rows(Yq, w, center_columns))
+        w = counts_[b]
+        Xr, Yr = _weighted_rows(Xq, w, center_columns), _weighted_rows(Yq, w, center_columns)
+        boot[b] = fit_distance(np.zeros_like(Xr) if flat[0][b] else Xr, np.zeros_like(Yr) if flat[1][b] else Yr)
     d0 = float(metric.fit(X, Y)._distance(X, Y, "shape_bootstrap", training=True, names=(_named(X0, "X"), _named(Y0, "Y"))))
     out: dict[str, Any] = {"distance": ((), d0)}
     if n_boot != 0:

@@ -563,3 +563,24 @@ def test_debiased_cka_entries_are_one_revision_up():
     for kind in ("cka", "cka_bootstrap", "cka_permutation"):
         assert revisions.entry_revision(kind, {"debiased": True}) == revisions.entry_revision(kind, {"debiased": False}) + 1
     assert revisions.entry_revision("crsa", {"debiased": True}) == revisions.entry_revision("crsa", {})
+
+
+def test_the_constancy_of_resamples_from_the_rows_is_that_from_their_gram():
+    """shape_bootstrap judges its resamples from the rows (no n x n Gram, whose memory tall data could not
+    afford): the same verdicts as from the Gram, for varying, constant-up-to-rounding and exactly
+    constant representations, in blocks of any size."""
+    from neuroxr.kernels.gram_measures import resampled_constant, resampled_constant_rows
+
+    rng = np.random.default_rng(3)
+    for case in range(3):
+        A = rng.normal(size=(12, 5)) * 1e3
+        if case == 1:  # equal up to rounding on every resample without stimulus 0
+            A[1:] = A[1] + 1e-12 * rng.normal(size=(11, 5))
+        elif case == 2:
+            A[1:] = A[1]  # constant on every resample without stimulus 0
+        A = A - A.mean(axis=0)
+        W = np.stack([np.bincount(rng.integers(0, 12, 12), minlength=12) for _ in range(40)]).astype(float)
+        want = resampled_constant(A @ A.T, W)
+        assert want.any() == (case > 0)
+        for block in (1, 7, 2**22):
+            np.testing.assert_array_equal(resampled_constant_rows(A, W, block=block), want)

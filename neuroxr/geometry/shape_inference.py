@@ -166,7 +166,7 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
     null alone, no resample and so no warning about resamples (a constant input is warned about
     by the fit distance)."""
     from ..kernels import shape as _ks
-    from ..kernels.gram_measures import resampled_constant
+    from ..kernels.gram_measures import resampled_constant_rows
     from .shape import LinearMetric, check_shape_stimuli
 
     rs._check_level(level, "shape_bootstrap")
@@ -205,8 +205,8 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
     counts_ = np.stack([np.bincount(i, minlength=n) for i in idx]).astype(float) if idx.shape[0] else np.empty((0, n))
     # a representation constant on the drawn stimuli up to rounding is scored as a zero one, as the full sample's
     # (cka_bootstrap's rule on the resample's squares): its centred rows were rounding, scored as a shape
-    flat = [resampled_constant(A @ A.T, counts_) if center_columns else np.zeros(idx.shape[0], dtype=bool)
-            for A in (Xq - Xq.mean(axis=0), Yq - Yq.mean(axis=0))]
+    flat = [resampled_constant_rows(A - A.mean(axis=0), counts_) if center_columns else np.zeros(idx.shape[0], dtype=bool)
+            for A in (Xq, Yq)]  # from the rows: no n x n Gram
     for b in np.flatnonzero(rs.distinct_draws(idx) >= (3 if center_columns else 2)):
         w = counts_[b]
         Xr, Yr = _weighted_rows(Xq, w, center_columns), _weighted_rows(Yq, w, center_columns)

@@ -19,7 +19,7 @@ from .stats import column_tol, no_variance, rounding_tol
 
 __all__ = ["centered_gram", "double_center", "covariance_eigenvalues", "variance_totals", "constant_features",
            "effective_dimensionality", "linear_cka", "resampled_hsic_unbiased", "resampled_cka_debiased",
-           "resampled_constant", "resampled_cka_biased", "permuted_cka"]
+           "resampled_constant", "resampled_constant_rows", "resampled_cka_biased", "permuted_cka"]
 
 #: a resample whose centred self-HSIC is at most this fraction of its uncentred one
 #: (``w'(K * K)w``) is recomputed from its gathered Grams (:func:`resampled_cka_biased`): there the
@@ -405,6 +405,20 @@ def resampled_constant(K: Any, W: Any) -> Any:
     """
     W = np.asarray(W, dtype=float)
     return _constant_of(K, W, _quad(W @ np.asarray(K, dtype=float), W))
+
+
+def resampled_constant_rows(A: np.ndarray, W: Any, block: int = 2**22) -> np.ndarray:
+    """:func:`resampled_constant` of the linear Gram ``A A^T`` from the rows ``A`` (n, p) themselves,
+    never forming it: ``K_aa = |a_a|^2`` and ``w'Kw = |w'A|^2``, the resamples ``block / p`` at a time
+    (memory ``O(block)``, not ``n^2``)."""
+    A, W = np.asarray(A, dtype=float), np.asarray(W, dtype=float)
+    step = max(1, block // max(A.shape[1], 1))
+    wKw = np.concatenate([np.einsum("bj,bj->b", P, P) for P in (W[lo : lo + step] @ A for lo in range(0, W.shape[0], step))]
+                         ) if W.shape[0] else np.zeros(0)
+    tr = W @ np.einsum("aj,aj->a", A, A)
+    m = W.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(no_variance(tr - wKw / m, tr, rounding_tol(np, A.dtype))) | ~(m > 0)
 
 
 def _biased_cka_gathered(K: np.ndarray, L: np.ndarray, W: np.ndarray) -> np.ndarray:

@@ -123,7 +123,7 @@ def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
             f"{name}: coord {coord!r} must hold strings; found dtype {values.dtype}. "
             f"Convert with ids.astype(str)."
         )
-    empty = np.flatnonzero(np.char.str_len(values.astype(str)) == 0) if values.size else np.zeros(0, dtype=int)
+    empty = np.flatnonzero(values == "")  # strings alone here (fixed-width or objects)
     if empty.size:  # a padded or blank text field: an id that names nothing (a store reads a missing text back as '')
         raise LayoutError(
             f"{name}: coord {coord!r} has {empty.size} empty ids ('') at positions {_examples(empty.tolist())}; "

@@ -329,7 +329,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         # an id naming a file by its stem, its name or its path as given ('im2', 'im2.png', 'dir/im2.png')
         elsewhere: dict[str, set[int]] = {}
         for j, f in enumerate(files):
-            for key in (f.stem, f.name, str(f), os.fspath(f)):
+            for key in (f.stem, f.name, str(f)):
                 elsewhere.setdefault(key, set()).add(j)
         moved = [i for i, s in enumerate(ids.tolist()) if i not in elsewhere.get(s, {i})]
         if moved:  # an id naming another file: given in another order than the files (img10 before img2 by name)

@@ -202,13 +202,13 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
     # the full sample's rule (check_shape_stimuli): fewer than 3 distinct stimuli (2 uncentred) leave no shape
     # to compare (2 centred stimuli lie on a line: distance 0 whatever the data): undefined, counted
     boot = np.full(idx.shape[0], np.nan)
-    counts_ = np.stack([np.bincount(i, minlength=n) for i in idx]).astype(float) if idx.shape[0] else np.empty((0, n))
+    drawn = rs.counts(idx, n)  # (n_boot, n): each stimulus's count in each resample
     # a representation constant on the drawn stimuli up to rounding is scored as a zero one, as the full sample's
     # (cka_bootstrap's rule on the resample's squares): its centred rows were rounding, scored as a shape
-    flat = [resampled_constant_rows(A - A.mean(axis=0), counts_) if center_columns else np.zeros(idx.shape[0], dtype=bool)
+    flat = [resampled_constant_rows(A - A.mean(axis=0), drawn) if center_columns else np.zeros(idx.shape[0], dtype=bool)
             for A in (Xq, Yq)]  # from the rows: no n x n Gram
     for b in np.flatnonzero(rs.distinct_draws(idx) >= (3 if center_columns else 2)):
-        w = counts_[b]
+        w = drawn[b]
         Xr, Yr = _weighted_rows(Xq, w, center_columns), _weighted_rows(Yq, w, center_columns)
         boot[b] = fit_distance(np.zeros_like(Xr) if flat[0][b] else Xr, np.zeros_like(Yr) if flat[1][b] else Yr)
     d0 = float(metric.fit(X, Y)._distance(X, Y, "shape_bootstrap", training=True, names=(_named(X0, "X"), _named(Y0, "Y"))))

@@ -375,10 +375,16 @@ def _quad(KW: np.ndarray, W: np.ndarray) -> np.ndarray:
 def _constant_of(K: Any, W: np.ndarray, wKw: np.ndarray) -> np.ndarray:
     """:func:`resampled_constant` from the counts ``W`` (B, n, float) and ``w'Kw`` (B,)."""
     K = np.asarray(K)
-    tr = W @ np.diagonal(K).astype(float)
+    return _constant_from(np.diagonal(K), K.dtype, W, wKw)
+
+
+def _constant_from(diag: np.ndarray, dtype: Any, W: np.ndarray, wKw: np.ndarray) -> np.ndarray:
+    """:func:`resampled_constant` from the Gram's diagonal ``K_aa`` (n,), its precision ``dtype``, the
+    counts ``W`` (B, n, float) and ``w'Kw`` (B,)."""
+    tr = W @ np.asarray(diag, dtype=float)
     m = W.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(no_variance(tr - wKw / m, tr, rounding_tol(np, K.dtype))) | ~(m > 0)
+        return np.asarray(no_variance(tr - wKw / m, tr, rounding_tol(np, dtype))) | ~(m > 0)
 
 
 def resampled_constant(K: Any, W: Any) -> Any:
@@ -415,10 +421,7 @@ def resampled_constant_rows(A: np.ndarray, W: Any, block: int = 2**22) -> np.nda
     step = max(1, block // max(A.shape[1], 1))
     wKw = np.concatenate([np.einsum("bj,bj->b", P, P) for P in (W[lo : lo + step] @ A for lo in range(0, W.shape[0], step))]
                          ) if W.shape[0] else np.zeros(0)
-    tr = W @ np.einsum("aj,aj->a", A, A)
-    m = W.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(no_variance(tr - wKw / m, tr, rounding_tol(np, A.dtype))) | ~(m > 0)
+    return _constant_from(np.einsum("aj,aj->a", A, A), A.dtype, W, wKw)
 
 
 def _biased_cka_gathered(K: np.ndarray, L: np.ndarray, W: np.ndarray) -> np.ndarray:

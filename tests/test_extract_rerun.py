@@ -458,13 +458,15 @@ def test_a_layer_made_by_the_default_transforms_earlier_revision_is_refused(tmp_
 
 
 def test_storage_options_name_a_remote_store_only(tmp_path):
-    """``storage_options`` opens a store given by its URL; for a local path or a StudyStore (which carries its
-    own) they are refused in one line, never dropped, and nothing is created."""
+    """``storage_options`` opens a store given by its URL; for a local path, a StudyStore (which carries its
+    own) or no store they are refused in one line, never dropped, and nothing is created."""
     net, path = small_cnn(), tmp_path / "new.zarr"
     with pytest.raises(ExtractionError, match="storage_options: fsspec options apply to remote stores"):
         extract_features(net, images(), path, model_name="m", dry_run=True, storage_options={"anon": True})
     with pytest.raises(ExtractionError, match="the StudyStore passed as store carries its own"):
         plan_extraction(net, images(), StudyStore(tmp_path / "s.zarr"), model_name="m", storage_options={"anon": True})
+    with pytest.raises(ExtractionError, match="storage_options: they open the store, and no store is given"):
+        plan_extraction(net, images(), model_name="m", storage_options={"anon": True})
     assert not path.exists()
     assert plan_extraction(net, images(), path, model_name="m", storage_options={}).layers  # empty: none given
 

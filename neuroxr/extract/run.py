@@ -147,6 +147,9 @@ def plan_extraction(
     torch = torch_module()
     model_name = _check_name(model_name, "model")
     _check_options(model, unit_chunk, flatten=flatten, deduplicate=deduplicate, overwrite=overwrite)
+    if store is None and storage_options:
+        raise ExtractionError("storage_options: they open the store, and no store is given; pass store= (a URL), "
+                              "or drop storage_options.")
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
     st = _existing(store, storage_options) if store is not None else None

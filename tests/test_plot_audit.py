@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from neuroxr import plot  # noqa: E402
 
@@ -37,3 +38,53 @@ def test_layer_profile_ci_draws_every_row_of_the_table():
     assert drawn == {"net mA": {"l2": 20.0, "l1": 10.0, "l3": 30.0}}
     ticks = [t.get_text() for t in plot.layer_profile_ci(_rows("all"), layers=["l2", "l1"]).axes[0].get_xticklabels()]
     assert ticks == ["l2", "l1", "l3"]
+
+
+def test_wrong_inputs_are_refused_in_one_line_naming_the_argument():
+    """A headline that is no DataFrame (or lacks its columns), time-resolved scores that are no xarray
+    object and a histogram's ``bins`` that is no integer raised pandas', xarray's or numpy's own errors
+    (AttributeError, TypeError, ValueError) from deep inside the plot."""
+    from neuroxr.errors import LayoutError, ParameterError
+
+    cases = [
+        (lambda: plot.best_layer_intervals("headline.csv"), LayoutError, "headline must be a pandas DataFrame"),
+        (lambda: plot.best_layer_intervals(None), LayoutError, "got NoneType"),
+        (lambda: plot.best_layer_intervals(pd.DataFrame({"test_ev": [1.0]})), LayoutError, "lacks the columns"),
+        (lambda: plot.score_vs_time(None), LayoutError, "score_vs_time: scores: expected"),
+        (lambda: plot.score_vs_time({"net": "scores.nc"}), LayoutError, "scores['net']: expected"),
+        (lambda: plot.temporal_generalization_heatmap("tg.nc"), LayoutError, "result: expected"),
+        (lambda: plot.reliability_histogram(np.ones(5), bins="x"), ParameterError, "bins must be an integer"),
+    ]
+    for call, error, says in cases:
+        with pytest.raises(error) as info:
+            call()
+        assert says in str(info.value) and "\n" not in str(info.value)
+    plot.best_layer_intervals(pd.DataFrame({"test_ev": [1.0], "ci_low": [0.0], "ci_high": [2.0], "ceiling": [0.5],
+                                            "label": ["x"]}), label_columns=["label"])  # its own labels: drawn
+
+
+@pytest.mark.parametrize("draw", [lambda bins: plot.reliability_histogram(np.linspace(0, 1, 9), bins=bins),
+                                  lambda bins: plot.forward_vs_reverse(np.arange(9.0), np.arange(7.0), bins=bins)])
+def test_zero_histogram_bins_are_refused_not_drawn_empty(draw):
+    """``bins=0`` made one bin edge: every value fell outside it and the figure showed empty
+    histograms (legends still saying n=9) without a word."""
+    from neuroxr.errors import ParameterError
+
+    fig = draw(3)
+    assert fig.axes[0].patches  # drawn with a positive number of bins
+    with pytest.raises(ParameterError, match="bins must be an integer >= 1; got 0"):
+        draw(0)
+
+
+def test_metric_profile_refuses_a_layer_given_twice():
+    """A line naming one layer twice put both values in one slot of the axis: the first was
+    overwritten and never drawn."""
+    import xarray as xr
+
+    from neuroxr.errors import LayoutError
+
+    values = xr.DataArray([0.1, 0.2, 0.3], dims="layer", coords={"layer": ["l1", "l2", "l1"]})
+    with pytest.raises(LayoutError, match=r"layers \['l1'\] more than once"):
+        plot.metric_profile({"cka": values})
+    fig = plot.metric_profile({"cka": values.isel(layer=[0, 1])})
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.1, 0.2]

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ..errors import LayoutError
 from ..kernels.resample import nanmax, nanmean, nanmin
+from ..validation import check_int
 from ._common import (
     TARGET_DIMS,
     _as_dataarray,
@@ -99,6 +100,7 @@ def forward_vs_reverse(
     >>> forward_vs_reverse(fwd, rev).savefig("fwd_rev.png")                         # doctest: +SKIP
     """
     _check_stat(stat, "forward_vs_reverse")
+    bins = check_int(bins, "bins", 1, "Pass e.g. bins=30.", caller="forward_vs_reverse")  # 0 bins drew no histogram
     fmap, rmap = _as_mapping(forward), _as_mapping(reverse)
     if (fmap is None) != (rmap is None):
         raise LayoutError(
@@ -414,6 +416,7 @@ def reliability_histogram(
     matplotlib.figure.Figure
         Each group is one step histogram (a ``Polygon`` patch) with a dashed median line.
     """
+    bins = check_int(bins, "bins", 1, "Pass e.g. bins=20.", caller="reliability_histogram")  # 0 bins drew nothing
     mapping = _as_mapping(reliability)
     groups: list[tuple[str, np.ndarray]] = []
     if mapping is not None:

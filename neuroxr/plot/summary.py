@@ -48,6 +48,13 @@ def best_layer_intervals(
         a point whose interval is NaN, e.g. of one test target); right panel: ceiling (r^2), a
         bar per row with a ceiling and the text "n/a (no ceiling)" where it is NaN (no bar).
     """
+    if not isinstance(headline, pd.DataFrame):
+        raise LayoutError(f"best_layer_intervals: headline must be a pandas DataFrame (neuroxr.report.headline); "
+                          f"got {type(headline).__name__}.")
+    missing = [c for c in (*label_columns, "test_ev", "ci_low", "ci_high", "ceiling") if c not in headline.columns]
+    if missing:
+        raise LayoutError(f"best_layer_intervals: headline lacks the columns {missing}; pass neuroxr.report.headline's "
+                          f"table, or name its label columns with label_columns=[...].")
     n = len(headline)
     fig, axes = _new_figure(ncols=2, figsize=figsize or (9.0, 1.2 + 0.45 * max(n, 1)),
                             gridspec_kw={"width_ratios": [3, 1]}, sharey=True)
@@ -143,6 +150,12 @@ def metric_profile(
         if not isinstance(da, xr.DataArray) or da.dims != ("layer",):
             raise LayoutError(f"metric_profile: 'values' needs DataArrays over the 'layer' dim; got {type(da).__name__}"
                              f" {getattr(da, 'dims', '')}. Stack one value per layer along 'layer'.")
+    for label, da in lines.items():  # a repeated layer would put two values in one slot: one silently lost
+        own = _coord_labels(da, "layer")
+        if len(set(own)) < len(own):
+            twice = sorted({l for l in own if own.count(l) > 1})
+            raise LayoutError(f"metric_profile: the line {label!r} has the layers {twice} more than once; pass one "
+                              f"value per layer along 'layer' (e.g. select one entry per layer).")
     axis = _layer_axis([_coord_labels(da, "layer") for da in lines.values()], layers)
     for label, da in lines.items():
         y = np.full(len(axis), np.nan)

@@ -39,6 +39,13 @@ def _centres(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin", name: str = 
     return (np.asarray(obj[f"{dim}_start"].values, float) + np.asarray(obj[f"{dim}_end"].values, float)) / 2
 
 
+def _check_xarray(obj: Any, name: str) -> None:
+    """A one-line :class:`LayoutError` naming ``name`` unless ``obj`` is an xarray Dataset or DataArray."""
+    if not isinstance(obj, (xr.Dataset, xr.DataArray)):
+        raise LayoutError(f"{name}: expected a time-resolved xarray Dataset or DataArray (with a time bin dim); got "
+                          f"{type(obj).__name__}.")
+
+
 def _has_variable(obj: Any, variable: str, name: str) -> None:
     """A one-line :class:`LayoutError` naming ``name`` where the Dataset ``obj`` lacks ``variable``
     (a DataArray is its own variable)."""
@@ -163,6 +170,7 @@ def score_vs_time(
     boots = _bootstraps(bootstrap, entries, variable, stat)
     band_ax = None
     for label, ds in entries.items():
+        _check_xarray(ds, f"score_vs_time: scores[{label!r}]" if label else "score_vs_time: scores")
         _centres(ds, name=f"scores[{label!r}]" if label else "scores")  # the dim and its coords are there
         ds = ds.isel(time_bin=_time_order(ds))  # points joined in time order, whatever the bins' order
         ds = _included_only(ds)  # the line, its interval and the ceiling band: included targets only
@@ -275,6 +283,7 @@ def temporal_generalization_heatmap(
         lying inside another (neither can be drawn at its own time).
     """
     _check_stat(stat, "temporal_generalization_heatmap")
+    _check_xarray(result, "temporal_generalization_heatmap: result")
     _has_variable(result, variable, "temporal_generalization_heatmap: result")
     da = result[variable] if isinstance(result, xr.Dataset) else result
     for d in ("time_bin_train", "time_bin_test"):

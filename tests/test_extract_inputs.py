@@ -331,6 +331,24 @@ def test_bad_model_weights_device_and_image_size_name_the_argument(tmp_path):
             default_image_transform(size)
 
 
+def test_folders_files_and_models_under_the_home_folder_are_read_from_there(tmp_path, monkeypatch):
+    """``~`` is the user's home folder (the images' folder, image files, a model file, its weights), never a
+    folder named '~' that does not exist."""
+    save_images(tmp_path / "imgs", n=3)
+    (tmp_path / "net.py").write_text("import torch\nfrom torch import nn\n\ndef build():\n    torch.manual_seed(0)\n"
+                                     "    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())\n")
+    torch.save(load_model(f"{tmp_path / 'net.py'}:build").state_dict(), tmp_path / "w.pt")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    net = load_model("~/net.py:build", "~/w.pt")
+    kw = {"model_name": "m", "image_size": 8}
+    ref = plan_extraction(net, tmp_path / "imgs", **kw)
+    assert plan_extraction(net, "~/imgs", **kw).layers == ref.layers
+    files = [f"~/imgs/im{i}.png" for i in range(3)]
+    assert plan_extraction(net, files, **kw).layers == ref.layers
+    with pytest.raises(ExtractionError, match="ids name another image file"):
+        plan_extraction(net, files, stimulus_ids=[files[1], files[0], files[2]], **kw)
+
+
 # ---------------------------------------------------------------------------- what a stored layer came from
 def small_net(seed: int = 0) -> nn.Sequential:
     torch.manual_seed(seed)

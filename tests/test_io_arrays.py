@@ -179,3 +179,13 @@ def test_a_name_model_or_layer_that_is_no_str_is_a_one_line_error(tmp_path, arra
             read_array(tmp_path / "feats.npy", layout="features", ids=stim, **{arg: value})
     out = read_array(tmp_path / "feats.npy", layout="features", ids=stim, model="net", layer="conv1")
     assert out.model.item() == "net" and out.layer.item() == "conv1"
+
+
+def test_a_path_under_the_home_folder_is_read_from_there(tmp_path, monkeypatch, arrays):
+    """``~`` is the user's home folder, as pandas and the shell read it, not a folder named '~'."""
+    R, X, stim, neu = arrays
+    monkeypatch.setenv("HOME", str(tmp_path))
+    np.save(tmp_path / "feats.npy", X)
+    np.testing.assert_array_equal(read_array("~/feats.npy", layout="features", ids=stim).values, X)
+    with pytest.raises(LayoutError, match=f"no file at '{tmp_path}/none.npy'"):
+        read_array("~/none.npy", layout="features", ids=stim)

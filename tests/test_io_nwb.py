@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from neuroxr.errors import LayoutError
 from neuroxr.io import from_nwb, spike_counts
@@ -77,6 +78,14 @@ def test_from_nwb_counts_spikes_per_presentation(tmp_path, session):
     assert out.attrs["units"] == "spikes" and out.attrs["window_start"] == WINDOW[0]
     rate = from_nwb(path, WINDOW, intervals="presentations", rate=True)
     np.testing.assert_allclose(rate.values, out.values / (WINDOW[1] - WINDOW[0]))
+
+
+def test_an_nwb_file_under_the_home_folder_is_read_from_there(tmp_path, monkeypatch, session):
+    stim, starts, spikes = session
+    _write(tmp_path / "toy.nwb", stim, starts, spikes)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    xr.testing.assert_identical(from_nwb("~/toy.nwb", WINDOW, intervals="presentations"),
+                                from_nwb(tmp_path / "toy.nwb", WINDOW, intervals="presentations"))
 
 
 def test_region_from_the_units_electrodes(tmp_path, session):

@@ -479,7 +479,7 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
             f"model spec {spec!r} must look like 'package.module:factory' or 'path/to/file.py:factory'."
         )
     if target.endswith(".py") or os.sep in target or "/" in target:
-        path = Path(target)
+        path = Path(target).expanduser()
         if not path.is_file():
             raise ExtractionError(f"model file {target!r} does not exist; pass 'path/to/file.py:factory'.")
         # named by the file's content, never its path or hash(): the name enters the code digest
@@ -543,7 +543,7 @@ def load_weights(model: Any, weights: str | os.PathLike) -> Any:
     torch = torch_module()
     where = str(weights)
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = torch.load(os.path.expanduser(weights), map_location="cpu", weights_only=True)
     except OSError as exc:
         raise ExtractionError(f"weights file {where!r} cannot be read ({_reason(exc)}).") from None
     except Exception as exc:  # UnpicklingError, RuntimeError (not a zip/pickle file), EOFError, ...

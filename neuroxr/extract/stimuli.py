@@ -28,7 +28,7 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
 
     Recognised extensions: ``.png .jpg .jpeg .bmp .gif .tif .tiff .webp .ppm .pgm`` (any case).
     """
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise ExtractionError(f"stimuli folder {str(folder)!r} does not exist or is not a folder.")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -317,7 +317,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         isinstance(stimuli, (list, tuple)) and stimuli and all(isinstance(s, (str, os.PathLike)) for s in stimuli)
     ):
         folder = isinstance(stimuli, (str, os.PathLike))
-        files = image_files(stimuli) if folder else [Path(s) for s in stimuli]
+        files = image_files(stimuli) if folder else [Path(s).expanduser() for s in stimuli]
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise ExtractionError(
@@ -329,7 +329,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         # an id naming a file by its stem, its name or its path as given ('im2', 'im2.png', 'dir/im2.png')
         elsewhere: dict[str, set[int]] = {}
         for j, f in enumerate(files):
-            for key in (f.stem, f.name, str(f)):
+            for key in (f.stem, f.name, str(f)) + (() if folder else (os.fspath(stimuli[j]),)):  # '~/a.png' as given
                 elsewhere.setdefault(key, set()).add(j)
         moved = [i for i, s in enumerate(ids.tolist()) if i not in elsewhere.get(s, {i})]
         if moved:  # an id naming another file: given in another order than the files (img10 before img2 by name)

@@ -189,7 +189,7 @@ def read_array(
     """
     if not isinstance(path, (str, os.PathLike)):  # Path() raised a bare TypeError
         raise LayoutError(f"path: expected a file path (str or os.PathLike); got {type(path).__name__}.")
-    p = Path(path)
+    p = Path(path).expanduser()
     for k in coords:
         if k in _RENAMED:
             arg, what = _RENAMED[k]
@@ -197,7 +197,7 @@ def read_array(
         if k in _RESERVED:
             raise LayoutError(f"{k}: is a dim or coord read_array sets itself, not an extra coord; rename it.")
     if not p.exists():
-        raise LayoutError(f"path: no file at {os.fspath(path)!r}.")
+        raise LayoutError(f"path: no file at {os.fspath(p)!r}.")
     if layout is not None and layout not in _LAYOUTS:
         raise LayoutError(f"layout: must be one of {_LAYOUTS}; got {shown(layout)}.")
     if time_bins is not None and layout == "features":

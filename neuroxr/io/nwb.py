@@ -345,6 +345,7 @@ def from_nwb(
     rate = check_bool(rate, "rate", "True: spikes/s; False: spike counts.", caller="from_nwb")  # "no" gave spikes/s
     check_names(("neuroid_column",), stimulus_column=stimulus_column, neuroid_column=neuroid_column)
     if isinstance(source, (str, os.PathLike)):
+        source = os.path.expanduser(source)
         try:
             from pynwb import NWBHDF5IO
         except ImportError as exc:  # pragma: no cover - pynwb is a test dependency

@@ -183,3 +183,15 @@ def test_parts_source_bootstrap_draws_with_its_seed(study):
     ref = np.random.default_rng([4, 0]).integers(0, parts.n, size=(5, parts.n))
     np.testing.assert_array_equal(res["boot_index"].values, ref)
     assert res.attrs["seed"] == 4 and res.attrs["split_seed"] == 0
+
+
+@pytest.mark.parametrize("keep_null", ["no", 1, None])
+def test_permutation_test_keep_null_must_be_a_bool(study, keep_null):
+    """``keep_null="no"`` (truthy) returned the null; every non-bool is refused in one line naming it."""
+    from neuroxr.predictivity.inference import permutation_test
+
+    F, R = study.features["m"]["true"], study.neural["a"]
+    with pytest.raises(ParameterError, match=r"^permutation_test: keep_null must be True or False; got"):
+        permutation_test("forward", F, R, n_perm=5, keep_null=keep_null)
+    out = permutation_test("forward", F, R, n_perm=5, keep_null=np.bool_(False))
+    assert "r_null" not in out

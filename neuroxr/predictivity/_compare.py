@@ -15,7 +15,6 @@ from ..kernels import resample as rs
 from ..kernels.rdm import check_option
 from ..validation import check_bool
 from ._paired import aligned_targets, bin_coords, boots_policy, same_bins, same_resamples, same_targets
-from .brainscore import _quiet  # the all-NaN slice warnings of nanmedian: NaN says it
 
 __all__ = ["compare", "best_layer"]
 
@@ -130,29 +129,29 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     # targets a layer's bootstrap marks included=False (min_reliability) count in no median, as in sweep.best_layers
     inc = np.stack([np.asarray(boots[m]["included"].values, dtype=bool) if "included" in boots[m]
                     else np.ones(first.sizes[dim], dtype=bool) for m in names])
-    with _quiet():
-        ev0 = np.where(inc, np.stack([boots[m]["ev"].values for m in names]), np.nan)  # (layers, k)
-        # only the targets scored in some layer are split (as sweep.select.scored_halves)
-        scored = np.isfinite(ev0).any(axis=0)
-        if scored.sum() == 1:  # the selection half takes it: no test half, whose NaN median was only warned of as undefined
-            raise LayoutError(f"best_layer: selects the layer on one half of the targets and tests it on the other, but 1 "
-                              f"target (dim {dim!r}) is scored in the bootstraps; pass more {dim}s, or compare the layers "
-                              f"with compare(boots).")
-        ids = np.asarray(ids).astype(str)
-        sel = np.zeros(ids.size, dtype=bool)
-        sel[scored] = target_halves(ids[scored], key, seed)
-        test = scored & ~sel
-        evb = np.where(inc[:, None, :], np.stack([boots[m]["ev_boot"].values for m in names]), np.nan)  # (layers, B, k)
-        crit0 = np.nanmedian(ev0[:, sel], axis=1)
-        if not np.isfinite(crit0).any():
-            raise LayoutError("best_layer: no layer has a finite median EV over the selection half of the targets; "
-                              "check the scores (all NaN or every target excluded by min_reliability).")
-        choose0 = int(np.nanargmax(crit0))
-        crit = np.nanmedian(evb[:, :, sel], axis=2)  # (layers, B)
-        chosen = np.isfinite(crit).any(axis=0)  # a resample with no defined selection chooses no layer
-        choice = np.argmax(np.where(np.isfinite(crit), crit, -np.inf), axis=0)
-        test_b = np.where(chosen, np.nanmedian(evb[choice, np.arange(evb.shape[1])][:, test], axis=1), np.nan)
-        test0 = np.nanmedian(ev0[choose0, test])
+    # NaN-medians silent where a slice holds no value (rs.nanmedian): a NaN says it
+    ev0 = np.where(inc, np.stack([boots[m]["ev"].values for m in names]), np.nan)  # (layers, k)
+    # only the targets scored in some layer are split (as sweep.select.scored_halves)
+    scored = np.isfinite(ev0).any(axis=0)
+    if scored.sum() == 1:  # the selection half takes it: no test half, whose NaN median was only warned of as undefined
+        raise LayoutError(f"best_layer: selects the layer on one half of the targets and tests it on the other, but 1 "
+                          f"target (dim {dim!r}) is scored in the bootstraps; pass more {dim}s, or compare the layers "
+                          f"with compare(boots).")
+    ids = np.asarray(ids).astype(str)
+    sel = np.zeros(ids.size, dtype=bool)
+    sel[scored] = target_halves(ids[scored], key, seed)
+    test = scored & ~sel
+    evb = np.where(inc[:, None, :], np.stack([boots[m]["ev_boot"].values for m in names]), np.nan)  # (layers, B, k)
+    crit0 = rs.nanmedian(ev0[:, sel], axis=1)
+    if not np.isfinite(crit0).any():
+        raise LayoutError("best_layer: no layer has a finite median EV over the selection half of the targets; "
+                          "check the scores (all NaN or every target excluded by min_reliability).")
+    choose0 = int(np.nanargmax(crit0))
+    crit = rs.nanmedian(evb[:, :, sel], axis=2)  # (layers, B)
+    chosen = np.isfinite(crit).any(axis=0)  # a resample with no defined selection chooses no layer
+    choice = np.argmax(np.where(np.isfinite(crit), crit, -np.inf), axis=0)
+    test_b = np.where(chosen, rs.nanmedian(evb[choice, np.arange(evb.shape[1])][:, test], axis=1), np.nan)
+    test0 = rs.nanmedian(ev0[choose0, test])
     freq = np.bincount(choice[chosen], minlength=len(names)) / choice.size
     n_sel, n_test = int(np.isfinite(ev0[choose0, sel]).sum()), int(np.isfinite(ev0[choose0, test]).sum())
     undefined = rs.undefined_resamples(test_b)

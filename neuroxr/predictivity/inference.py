@@ -47,12 +47,11 @@ from ..geometry._common import _named, input_labels
 from ..kernels import resample as rs
 from ..kernels.permute import induced_permutations
 from ..kernels.rdm import check_option
-from ..validation import check_min_reliability
+from ..validation import check_bool, check_min_reliability
 from ._compare import best_layer, compare
 from ._options import BOOT_METHODS, BOOT_OVER, applicable_options, check_options, check_procedure_options
 from ._parts import ARG_NAMES, INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
-from .brainscore import _quiet  # the all-NaN slice warnings of nanmedian: NaN says it
 
 __all__ = ["bootstrap", "permutation_test", "compare", "best_layer", "applicable_options", "check_options",
            "check_procedure_options", "BOOT_OVER", "BOOT_METHODS"]
@@ -258,15 +257,13 @@ def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *
     pos = np.flatnonzero(inc & parts.scored)
     ev0, ceil0 = (v[0] for v in parts.scores())
     parts.warn_hygiene(ev0, inc, min_reliability)  # the direction's warning on the same scores
-    with _quiet():
-        med0 = np.nanmedian(ev0[pos]) if np.isfinite(ev0[pos]).any() else np.nan
+    med0 = rs.nanmedian(ev0[pos])
     dim = parts.dim
     out: dict[str, Any] = {"ev": ((dim,), ev0), "median_ev": ((), med0), "included": ((dim,), inc)}
     has_ceiling = parts.P1 is not None
     if has_ceiling:
         out["ceiling"] = ((dim,), ceil0)
-        with _quiet():
-            medc0 = np.nanmedian(ceil0[pos])
+        medc0 = rs.nanmedian(ceil0[pos])
         out["median_ceiling"] = ((), medc0)
     coords: dict[str, Any] = {**target_coords(parts.target, dim), "bound": ["low", "high"]}
 
@@ -276,8 +273,7 @@ def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *
         return rs.percentile_interval(boot, level, nan_policy)
 
     def median(values: np.ndarray) -> np.ndarray:  # (boot, targets) -> NaN-median over each row's defined targets
-        with np.errstate(invalid="ignore"), _quiet():
-            return np.nanmedian(values, axis=1)
+        return rs.nanmedian(values, axis=1)  # NaN, silently, where a row defines no target
 
     if over != "stimuli":  # drawn over the included targets in the order of their ids, never their input order
         tid = parts.target.coords.get(f"{dim}_id")
@@ -414,6 +410,7 @@ def permutation_test(
     if not isinstance(source, Parts):
         check_options(direction, "permutation", dict(kwargs, min_reliability=min_reliability), "permutation_test")
     check_procedure_options("permutation", n_perm=n_perm, caller="permutation_test")
+    keep_null = check_bool(keep_null, "keep_null", "Pass keep_null=True to return the null r_null.", caller="permutation_test")
     options = dict(n_perm=n_perm, seed=seed, keep_null=keep_null, min_reliability=min_reliability)
     # the statistic r has no ceiling: split halves are drawn only to find the included targets
     halves = min_reliability is not None
@@ -436,9 +433,8 @@ def _permutation_test(parts: Parts, labels: dict[str, str], union: np.ndarray | 
         perms = induced_permutations(perms, np.isin(np.arange(drawn), cols))
     # each group of targets permuted within its own stimuli (the permutation each draw induces there)
     r0, null = parts.permuted_r(perms, _PERM_BYTES)
-    with _quiet():
-        med0 = np.nanmedian(r0[pos])
-        med_null = np.nanmedian(null[:, pos], axis=1)
+    med0 = rs.nanmedian(r0[pos])  # NaN, silently, where no target is included
+    med_null = rs.nanmedian(null[:, pos], axis=1)
     p = rs.permutation_pvalues(r0, null)
     dim = parts.dim
     out = {

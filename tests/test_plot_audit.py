@@ -88,3 +88,18 @@ def test_metric_profile_refuses_a_layer_given_twice():
         plot.metric_profile({"cka": values})
     fig = plot.metric_profile({"cka": values.isel(layer=[0, 1])})
     assert list(fig.axes[0].lines[0].get_ydata()) == [0.1, 0.2]
+
+
+def test_best_layer_intervals_shows_a_ceiling_outside_0_to_1_on_its_axis():
+    """The ceiling (a product of two Spearman-Brown reliabilities) is negative where one of them is,
+    and above 1 where both are; the axis was fixed at [0, 1], so a negative ceiling's bar lay
+    outside it (read as no ceiling) and one of 1.3 was cut at 1."""
+    rows = pd.DataFrame({"direction": "forward", "model": ["a", "b", "c"], "neural": "m", "region": "all",
+                         "best_layer": "l", "test_ev": [15.0, 20.0, 30.0], "ci_low": [12.0, 5.0, 10.0],
+                         "ci_high": [17.0, 25.0, 40.0], "ceiling": [-0.2, 1.3, 0.5]})
+    axc = plot.best_layer_intervals(rows).axes[1]
+    lo, hi = axc.get_xlim()
+    widths = sorted(p.get_width() for p in axc.patches)
+    assert widths == sorted(rows["ceiling"])
+    assert lo <= -0.2 and hi >= 1.3
+    assert plot.best_layer_intervals(rows.assign(ceiling=[0.2, 0.9, np.nan])).axes[1].get_xlim() == (0.0, 1.0)

@@ -46,7 +46,8 @@ def best_layer_intervals(
     matplotlib.figure.Figure
         Left panel: EV (percent) with the interval as an error bar (the text "no interval" beside
         a point whose interval is NaN, e.g. of one test target); right panel: ceiling (r^2), a
-        bar per row with a ceiling and the text "n/a (no ceiling)" where it is NaN (no bar).
+        bar per row with a ceiling and the text "n/a (no ceiling)" where it is NaN (no bar), on an axis
+        from 0 to 1 widened to hold every ceiling (a negative one, or one above 1).
     """
     if not isinstance(headline, pd.DataFrame):
         raise LayoutError(f"best_layer_intervals: headline must be a pandas DataFrame (neuroxr.report.headline); "
@@ -85,7 +86,10 @@ def best_layer_intervals(
     axc.barh(y[has], ceiling[has], color="0.6")
     for yi in y[~has]:  # no ceiling (e.g. trial-averaged data): nothing drawn, marked missing
         axc.text(0.02, yi, "n/a (no ceiling)", va="center", fontsize="small", color="0.4")
-    axc.set_xlim(0, 1)
+    # 0 to 1, widened to any ceiling outside it (a product of two negative reliabilities exceeds 1, of one is
+    # negative): a bar clipped at the axis would read as 1 or as no ceiling
+    low, high = float(ceiling[has].min(initial=0.0)), float(ceiling[has].max(initial=1.0))
+    axc.set_xlim(min(0.0, 1.05 * low), 1.0 if high <= 1 else 1.05 * high)
     axc.set_xlabel("noise ceiling (r²)")
     return fig
 

@@ -341,3 +341,23 @@ def test_column_arguments_that_are_no_name_are_one_line_errors(tmp_path, session
         with pytest.raises(LayoutError, match=says):
             from_nwb(path, WINDOW, intervals="presentations", **kw)
     assert from_nwb(path, WINDOW, intervals="presentations", stimulus_column="stimulus_id").sizes["stimulus"] == 3
+
+
+def test_windows_count_from_the_onset_column_given(session):
+    """A photodiode-corrected onset column, not ``start_time``, sets the windows when named; an absent or
+    non-numeric one is a one-line error naming ``onset_column``."""
+    stim, starts, spikes = session
+    delay = np.array([0.02, 0.03, 0.05, 0.01, 0.04, 0.02, 0.03, 0.06])
+    table = pd.DataFrame({"start_time": starts, "onset": starts + delay, "stimulus_id": stim})
+    out = from_nwb(_in_memory(spikes), WINDOW, intervals=table, onset_column="onset")
+    assert out.attrs["onset_column"] == "onset"
+    seen: dict[str, int] = {}
+    for s, t in zip(stim, starts + delay):
+        r = seen[s] = seen.get(s, -1) + 1
+        expected = [np.sum((st >= t + WINDOW[0]) & (st < t + WINDOW[1])) for st in spikes]
+        np.testing.assert_array_equal(out.sel(repeat=r).isel(stimulus=out.stimulus_id.values.tolist().index(s)).values, expected)
+    assert not np.array_equal(np.nan_to_num(out.values), np.nan_to_num(from_nwb(_in_memory(spikes), WINDOW, intervals=table).values))
+    with pytest.raises(LayoutError, match="no column 'photodiode'.*Pass onset_column="):
+        from_nwb(_in_memory(spikes), WINDOW, intervals=table, onset_column="photodiode")
+    with pytest.raises(LayoutError, match="onset_column: expected one name"):
+        from_nwb(_in_memory(spikes), WINDOW, intervals=table, onset_column=["onset"])

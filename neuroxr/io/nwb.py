@@ -1,10 +1,10 @@
 """NWB (Neurodata Without Borders) -> neuroxr: spike counts per stimulus presentation.
 
 Reads the ``units`` table (spike times per unit) and a ``TimeIntervals`` table of stimulus
-presentations (``start_time`` plus a column naming the stimulus), and counts each unit's spikes in
-``[start_time + t0, start_time + t1)`` for the window ``(t0, t1)`` the caller gives (seconds).
-Repeats are numbered by presentation order within each stimulus. A presentation without an onset
-(NaN ``start_time``) is a missing trial: NaN counts, never zero; so is a window outside a unit's
+presentations (an onset column, ``start_time`` unless ``onset_column`` names another, plus a column
+naming the stimulus), and counts each unit's spikes in ``[onset + t0, onset + t1)`` for the window
+``(t0, t1)`` the caller gives (seconds). Repeats are numbered by presentation order within each
+stimulus. A presentation without an onset (NaN) is a missing trial: NaN counts, never zero; so is a window outside a unit's
 ``obs_intervals`` (NaN for that unit) or overlapping the file's ``invalid_times`` (NaN for every
 unit). ``pynwb`` is imported only here.
 """
@@ -227,31 +227,34 @@ def _electrode_regions(nwbfile: Any, udf: pd.DataFrame) -> np.ndarray | None:
 
 def _from_nwbfile(
     nwbfile: Any, window: Any, intervals: Any, stimulus_column: str, neuroid_column: str | None, rate: bool, name: str,
+    onset_column: str = "start_time",
 ) -> xr.DataArray:
     t0, t1 = _window(window)
     table = _intervals(nwbfile, intervals)
-    for col in ("start_time", stimulus_column):
+    for col in (onset_column, stimulus_column):
         if col not in table.columns:
             raise LayoutError(
                 f"intervals: the presentation table has no column {col!r}; found {list(map(str, table.columns))}. "
-                + ("Pass stimulus_column=<the column naming the stimulus>." if col == stimulus_column else "")
+                + ("Pass stimulus_column=<the column naming the stimulus>." if col == stimulus_column
+                   else "Pass onset_column=<the column of the stimulus onsets, in seconds>.")
             )
     sid = ids_str(table[stimulus_column].to_numpy(), name="intervals", what=f"column {stimulus_column!r}", where="rows",
                   labels=table.index, fix="every presentation needs a stimulus id: drop those rows first.")
-    if table["start_time"].dtype.kind in "mM":  # to_numeric reads them as nanoseconds: every window past the spikes
-        raise LayoutError(f"intervals: column 'start_time' holds {table['start_time'].dtype} values; onsets are seconds "
-                          f"from the session start, e.g. table['start_time'] = table['start_time'].dt.total_seconds() "
+    if table[onset_column].dtype.kind in "mM":  # to_numeric reads them as nanoseconds: every window past the spikes
+        raise LayoutError(f"intervals: column {onset_column!r} holds {table[onset_column].dtype} values; onsets are seconds "
+                          f"from the session start, e.g. table[{onset_column!r}] = table[{onset_column!r}].dt.total_seconds() "
                           f"for durations.")
-    onset = pd.to_numeric(table["start_time"], errors="coerce").to_numpy(dtype=float)
-    if np.isnan(onset).sum() > table["start_time"].isna().sum():  # text read as float raised ValueError
-        raise LayoutError("intervals: column 'start_time' holds values that are not numbers (onsets in seconds); convert them.")
+    onset = pd.to_numeric(table[onset_column], errors="coerce").to_numpy(dtype=float)
+    if np.isnan(onset).sum() > table[onset_column].isna().sum():  # text read as float raised ValueError
+        raise LayoutError(f"intervals: column {onset_column!r} holds values that are not numbers (onsets in seconds); "
+                          "convert them.")
     timed = pd.DataFrame({"stimulus": sid, "start": onset})[np.isfinite(onset)]
     copies = timed.duplicated()
     if copies.any():  # one stimulus shown twice at one instant: a duplicated trial row, not a second repeat
         s, t = timed[copies.to_numpy()].iloc[0]
         raise LayoutError(
-            f"intervals: {int(copies.sum())} presentations repeat another's stimulus and start_time, e.g. stimulus {s!r} "
-            f"at {t:g} s (a duplicated trial row); drop the copies, e.g. table.drop_duplicates(['start_time', "
+            f"intervals: {int(copies.sum())} presentations repeat another's stimulus and onset, e.g. stimulus {s!r} "
+            f"at {t:g} s (a duplicated trial row); drop the copies, e.g. table.drop_duplicates([{onset_column!r}, "
             f"{stimulus_column!r}])."
         )
     finite = np.isfinite(onset)  # presentations without a finite onset (NaN, +-inf) sort last, in table order
@@ -265,7 +268,7 @@ def _from_nwbfile(
     observed = list(udf["obs_intervals"]) if "obs_intervals" in udf.columns else None
     invalid_times = getattr(nwbfile, "invalid_times", None)
     invalid = None if invalid_times is None else invalid_times.to_dataframe()[["start_time", "stop_time"]].to_numpy()
-    counts = spike_counts(list(udf["spike_times"]), table["start_time"].to_numpy(), (t0, t1), observed=observed,
+    counts = spike_counts(list(udf["spike_times"]), table[onset_column].to_numpy(), (t0, t1), observed=observed,
                           invalid=invalid)
     if rate:
         counts /= t1 - t0
@@ -287,7 +290,7 @@ def _from_nwbfile(
     subject = getattr(nwbfile, "subject", None)
     if "animal" not in coords and subject is not None and getattr(subject, "subject_id", None):
         coords["animal"] = np.full(len(udf), str(subject.subject_id))
-    attrs = {"window_start": t0, "window_end": t1, "units": "spikes/s" if rate else "spikes",
+    attrs = {"window_start": t0, "window_end": t1, "onset_column": onset_column, "units": "spikes/s" if rate else "spikes",
              "session_id": str(getattr(nwbfile, "session_id", None) or getattr(nwbfile, "identifier", ""))}
     return build_neural(data, ids, neuroid_id, labels, name=name, arg="nwbfile", attrs=attrs, neuroid_coords=coords)
 
@@ -301,6 +304,7 @@ def from_nwb(
     neuroid_column: str | None = None,
     rate: bool = False,
     name: str = "neural",
+    onset_column: str = "start_time",
 ) -> xr.DataArray:
     """Spike counts per stimulus presentation from an NWB file, as a neuroxr neural array.
 
@@ -309,13 +313,13 @@ def from_nwb(
     source : str, os.PathLike or pynwb.NWBFile
         An NWB file (opened read-only with ``pynwb.NWBHDF5IO`` and closed again) or an open ``NWBFile``.
     window : (float, float)
-        ``(t0, t1)`` in seconds after each presentation's ``start_time``; spikes in
-        ``[start_time + t0, start_time + t1)`` are counted.
+        ``(t0, t1)`` in seconds after each presentation's onset (``onset_column``); spikes in
+        ``[onset + t0, onset + t1)`` are counted.
     intervals : str, TimeIntervals or DataFrame
         The presentation table: a name in ``nwbfile.intervals`` (default ``"trials"``; the file's own
         ``trials``, ``epochs`` and ``invalid_times``, which an NWBFile built in memory with
         ``add_trial`` holds only as attributes, are found either way), or the table itself. It
-        needs ``start_time`` and ``stimulus_column``.
+        needs ``onset_column`` and ``stimulus_column``.
     stimulus_column : str
         Column of ``intervals`` naming the stimulus. Default ``"stimulus_id"``.
     neuroid_column : str, optional
@@ -323,18 +327,22 @@ def from_nwb(
     rate : bool
         Divide the counts by the window length (spikes per second). Default False (counts).
     name : str, default "neural"
+    onset_column : str, default "start_time"
+        Column of ``intervals`` holding each presentation's onset in seconds from the session start,
+        e.g. a photodiode-corrected onset column; the windows count from it.
 
     Returns
     -------
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
         Stimuli in order of first presentation, repeats in presentation order (NaN-padded; a
-        presentation with a NaN ``start_time`` sorts last and is a missing trial, NaN; so is a
+        presentation with a NaN onset sorts last and is a missing trial, NaN; so is a
         window outside a unit's ``obs_intervals``, for that unit, or overlapping the file's
         ``invalid_times``, for every unit; two presentations of one stimulus at the same
-        ``start_time``, a duplicated row, are an error); the
+        onset, a duplicated row, are an error); the
         units' ``region`` / ``animal`` / ``subject`` columns become neuroid coords (``region``
         otherwise from the units' electrodes' ``location`` when each unit has one, ``animal``
-        otherwise from the file's subject id); attrs ``window_start``, ``window_end``, ``units``, ``session_id``.
+        otherwise from the file's subject id); attrs ``window_start``, ``window_end``, ``onset_column``,
+        ``units``, ``session_id``.
 
     Warns
     -----
@@ -343,7 +351,8 @@ def from_nwb(
         overlap counts in each of them (:func:`spike_counts`).
     """
     rate = check_bool(rate, "rate", "True: spikes/s; False: spike counts.", caller="from_nwb")  # "no" gave spikes/s
-    check_names(("neuroid_column",), stimulus_column=stimulus_column, neuroid_column=neuroid_column)
+    check_names(("neuroid_column",), stimulus_column=stimulus_column, neuroid_column=neuroid_column,
+                onset_column=onset_column)
     if isinstance(source, (str, os.PathLike)):
         source = os.path.expanduser(source)
         try:
@@ -363,7 +372,7 @@ def from_nwb(
             raise LayoutError(f"source: {os.fspath(source)!r} cannot be read as an NWB file ({reason[:120]}); pass the "
                               f"path of an NWB (HDF5) file.") from None
         with io:
-            return _from_nwbfile(nwbfile, window, intervals, stimulus_column, neuroid_column, rate, name)
+            return _from_nwbfile(nwbfile, window, intervals, stimulus_column, neuroid_column, rate, name, onset_column)
     if not hasattr(source, "units"):
         raise LayoutError(f"source: expected a path or a pynwb.NWBFile, got {type(source).__name__}.")
-    return _from_nwbfile(source, window, intervals, stimulus_column, neuroid_column, rate, name)
+    return _from_nwbfile(source, window, intervals, stimulus_column, neuroid_column, rate, name, onset_column)

@@ -215,3 +215,18 @@ def test_heatmap_keeps_a_gap_after_overlapping_windows_and_refuses_repeated_bins
     with pytest.raises(LayoutError, match="lies inside another bin"):
         temporal_generalization_heatmap(tg.assign_coords(time_bin_test_start=("time_bin_test", [10, 50, 0]),
                                                          time_bin_test_end=("time_bin_test", [20, 60, 30])))
+
+
+def test_each_entrys_ceiling_is_drawn_in_its_lines_colour(scored):
+    """A forward entry's ceiling holds its predictions' reliability, so two sources of one target have
+    two ceilings; both were drawn in one grey, and the figure did not say which was whose."""
+    ds = scored[2]
+    other = ds.assign(ceiling=ds["ceiling"] * 0.5)
+    ax, cax = score_vs_time({"net.l1": ds, "net.l2": other}).axes
+    drawn = {line.get_label(): line.get_color() for line in ax.lines}
+    assert drawn["net.l1"] != drawn["net.l2"]
+    for line, entry in zip(cax.lines, (ds, other)):  # each ceiling, by its values, in its entry's colour
+        median = entry["ceiling"].mean("rep").median("neuroid").values
+        np.testing.assert_allclose(line.get_ydata(), median)
+        label = "net.l1" if entry is ds else "net.l2"
+        assert line.get_color() == drawn[label] and line.get_linestyle() == "--"

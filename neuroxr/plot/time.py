@@ -143,7 +143,8 @@ def score_vs_time(
         spread over the split-half repetitions, not a confidence interval over targets).
     ceiling : bool, default True
         Draw, on a right axis, the noise ceiling (variable ``ceiling``, the product of split-half
-        reliabilities ``ev`` is divided by): its ``stat`` over targets per bin, with the band between
+        reliabilities ``ev`` is divided by): its ``stat`` over targets per bin (dashed, in the colour of
+        its entry's line: entries of several sources have their own ceilings), with the band between
         the 25th and 75th percentile over targets.
     bootstrap : Dataset or mapping label -> Dataset, optional
         Time-resolved bootstrap results (``median_ev_ci`` over ``(bound, time_bin)``, as a
@@ -186,11 +187,12 @@ def score_vs_time(
             band_ax = band_ax or ax.twinx()
             c = nanmean_over(ds["ceiling"], "rep") if "rep" in ds["ceiling"].dims else ds["ceiling"]
             v = c.transpose(_target_dim(c), "time_bin").values
+            # in its line's colour: each entry has its own ceiling (a forward one holds its predictions' reliability)
             band_ax.fill_between(x, nanpercentile(v, 25, axis=0), nanpercentile(v, 75, axis=0),
-                                 color="0.5", alpha=0.15, lw=0)
-            band_ax.plot(x, _reduce(v, stat, axis=0), color="0.4", ls="--", lw=1)
+                                 color=line.get_color(), alpha=0.1, lw=0)
+            band_ax.plot(x, _reduce(v, stat, axis=0), color=line.get_color(), ls="--", lw=1)
     if band_ax is not None:
-        band_ax.set_ylabel("noise ceiling (dashed; band: IQR over targets)")
+        band_ax.set_ylabel("noise ceiling (dashed, its line's colour; band: IQR over targets)")
     ax.set_xlabel("time (ms, bin centre)")
     ax.set_ylabel(f"{stat} {_axis_label(variable)}")
     if any(entries):

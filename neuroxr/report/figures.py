@@ -242,6 +242,6 @@ def time_figures(table: pd.DataFrame, scores: dict) -> Figures:
     figures: Figures = []
     for (direction, target), entries in groups.items():
         fig = score_vs_time(entries, title=f"{direction} -> {target} over time")
-        figures.append((f"{direction} scores of {target} over time (band: 95 % of reps; grey: noise ceiling; "
+        figures.append((f"{direction} scores of {target} over time (band: 95 % of reps; dashed, right axis: each line's noise ceiling; "
                         f"{params[(direction, target)]})", f"time_{direction}_{safe(target)}", fig))
     return figures

@@ -195,3 +195,27 @@ def test_permutation_test_keep_null_must_be_a_bool(study, keep_null):
         permutation_test("forward", F, R, n_perm=5, keep_null=keep_null)
     out = permutation_test("forward", F, R, n_perm=5, keep_null=np.bool_(False))
     assert "r_null" not in out
+
+
+@pytest.mark.parametrize("call", ["bootstrap", "permutation_test"])
+def test_parts_source_refuses_another_direction_or_a_target(study, call):
+    """The Parts hold their direction and target: ``bootstrap("reverse", forward_parts, None)`` ran the
+    forward inference, and a target beside them (a time-resolved one too) was ignored, without a word."""
+    from neuroxr.predictivity import inference
+    from neuroxr.predictivity._parts import prepare
+
+    F, R = study.features["m"]["true"], study.neural["a"]
+    parts = prepare("forward", F, R, reps=2, seed=0)
+    fn = getattr(inference, call)
+    size = {"n_boot": 5} if call == "bootstrap" else {"n_perm": 5}
+    with pytest.raises(ParameterError, match=rf"^{call}: direction='reverse' but the Parts .* prepared for 'forward'"):
+        fn("reverse", parts, None, **size)
+    timed = R.expand_dims(time_bin=2, axis=-1).assign_coords(time_bin_start=("time_bin", [0, 50]),
+                                                             time_bin_end=("time_bin", [50, 100]))
+    for target in (R, timed):
+        with pytest.raises(ParameterError, match=rf"^{call}: target must be None when the Parts are the source"):
+            fn("forward", parts, target, **size)
+    ref = fn("forward", F, R, **({"reps": 2} if call == "bootstrap" else {}), seed=0, **size)
+    out = fn("forward", parts, None, **size)
+    name = "median_ev_boot" if call == "bootstrap" else "r"
+    np.testing.assert_array_equal(out[name].values, ref[name].values)

@@ -67,6 +67,20 @@ def _timed(source: Any, target: Any) -> bool:
     return not isinstance(source, Parts) and (has_time(source) or has_time(target))
 
 
+def _check_parts_call(direction: Any, source: Any, target: Any, caller: str) -> None:
+    """A :class:`Parts` source holds its direction and target: another ``direction`` or any ``target``
+    (e.g. a time-resolved one) was ignored without a word; a one-line :class:`ParameterError` instead."""
+    if not isinstance(source, Parts):
+        return
+    if direction != source.direction:
+        raise ParameterError(f"{caller}: direction={direction!r} but the Parts given as source were prepared for "
+                             f"{source.direction!r}; pass direction={source.direction!r}.")
+    if target is not None:
+        raise ParameterError(f"{caller}: target must be None when the Parts are the source (they hold their target, "
+                             f"prepared with them); got {type(target).__name__}. Pass target=None, or the direction's "
+                             f"inputs instead of the Parts.")
+
+
 def _per_bin(core: Any, caller: str, direction: str, source: Any, target: Any, kwargs: dict[str, Any],
              seed: int, min_reliability: float | None, halves: bool = True) -> xr.Dataset:
     """``core(parts, labels, union)`` on each time bin, stacked along ``time_bin``, the same draws in
@@ -152,7 +166,8 @@ def bootstrap(
     direction : {"forward", "reverse", "inter_animal", "model_to_model"}
         ``forward(features, neural)``, ``reverse(neural, features)``, ``inter_animal(neural_a,
         neural_b)`` or ``model_to_model(features_a, features_b)``; or the :class:`Parts` of
-        :func:`neuroxr.predictivity._parts.prepare` as ``source`` (computed once, reused).
+        :func:`neuroxr.predictivity._parts.prepare` as ``source`` (computed once, reused; with its own
+        direction and ``target=None``, anything else refused).
     source, target : DataArray
         The direction's inputs, in its argument order.
     n_boot : int, default 1000
@@ -212,6 +227,7 @@ def bootstrap(
     stimulus of some bin's design (``stimulus_id``, and ``boot_index`` positions in it, the same in
     every bin), each bin using the draws on its own stimuli (docs/time.md).
     """
+    _check_parts_call(direction, source, target, "bootstrap")
     if not isinstance(source, Parts):
         check_options(direction, "bootstrap", dict(kwargs, min_reliability=min_reliability), "bootstrap")
     check_procedure_options("bootstrap", n_boot=n_boot, level=level, method=method, over=over, nan_policy=nan_policy,
@@ -407,6 +423,7 @@ def permutation_test(
         ``p_maxt`` (Westfall-Young max-statistic, family-wise), ``p_fdr`` (Benjamini-Hochberg of
         ``p``), ``median_r`` and ``median_p`` (the median over targets against its own null).
     """
+    _check_parts_call(direction, source, target, "permutation_test")
     if not isinstance(source, Parts):
         check_options(direction, "permutation", dict(kwargs, min_reliability=min_reliability), "permutation_test")
     check_procedure_options("permutation", n_perm=n_perm, caller="permutation_test")

@@ -175,3 +175,27 @@ def test_distance_matrix_and_embed_pair_columns_with_rows_by_label():
 def test_score_plots_refuse_non_numeric_plain_input_in_one_line(bad):
     with pytest.raises(LayoutError, match=r"^forward: expected a score Dataset, DataArray or 1-D numeric array; got "):
         plot.forward_vs_reverse(bad, np.array([1.0, 2.0]))
+
+
+# ---------------------------------------------------------------------------- RDMs
+def test_rdm_heatmap_pairs_columns_with_rows_by_stimulus_id():
+    """``rdm.sortby("category")`` reorders the rows of an RDM (``stimulus_id``) but not its columns
+    (``stimulus_id_``): the heat map drew its values by position, every cell off its stimuli (a
+    non-zero diagonal). Now the columns follow the rows by id, so reordering the rows alone changes
+    nothing drawn; ids differing between the dims are refused."""
+    import neuroxr as nx
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(8)]
+    rdm = nx.rdm(nx.features(rng.normal(size=(8, 5)), ids), method="euclidean")
+    rdm = rdm.assign_coords(category=("stimulus", list("bababbaa")))
+    drawn = lambda r, **kw: np.asarray(plot.rdm_heatmap(r, colorbar=False, **kw).axes[0].images[0].get_array())  # noqa: E731
+    rows_only = rdm.sortby("category")  # the first dim only
+    assert list(rows_only["stimulus_id"].values) != list(rows_only["stimulus_id_"].values)
+    image = drawn(rows_only)
+    order = [ids.index(s) for s in rows_only["stimulus_id"].values]
+    np.testing.assert_allclose(image, rdm.values[np.ix_(order, order)])
+    np.testing.assert_array_equal(np.diag(image), 0.0)
+    np.testing.assert_allclose(drawn(rows_only, order_by="category"), drawn(rdm, order_by="category"))
+    with pytest.raises(LayoutError, match="stimulus ids of the rows"):
+        plot.rdm_heatmap(rdm.assign_coords(stimulus_id_=("stimulus_", [f"t{i}" for i in range(8)])))

@@ -50,6 +50,35 @@ def _aligned(dist: xr.DataArray, what: str) -> xr.DataArray:
     return dist.isel({cdim: [pos[r] for r in rows]})
 
 
+def _id_labels(da: xr.DataArray, dim: Any, names: tuple[str, ...]) -> list[str] | None:
+    """The first of the coords ``names`` that lies on ``dim`` alone, as text."""
+    for name in names:
+        if name in da.coords and da.coords[name].dims == (dim,):
+            return [str(v) for v in np.asarray(da.coords[name].values)]
+    return None
+
+
+def _rdm_aligned(rdm: xr.DataArray) -> xr.DataArray:
+    """``rdm`` with its columns in the order of its rows by ``stimulus_id`` (rows) and ``stimulus_id_``
+    (columns, :func:`neuroxr.geometry.rdm`'s coords): an RDM whose rows alone were reordered (e.g.
+    ``rdm.sortby("category")`` sorts the first dim only) was drawn with every cell off its stimuli;
+    a LayoutError when the two dims hold different stimuli."""
+    rdim, cdim = rdm.dims
+    rows = _id_labels(rdm, rdim, ("stimulus_id",))
+    cols = _id_labels(rdm, cdim, ("stimulus_id_", "stimulus_id"))
+    if rows is None or cols is None:
+        return _aligned(rdm, "rdm_heatmap")
+    if rows == cols:
+        return rdm
+    if set(rows) != set(cols) or len(set(rows)) < len(rows) or len(set(cols)) < len(cols):
+        only_r, only_c = sorted(set(rows) - set(cols)), sorted(set(cols) - set(rows))
+        detail = (f"rows only: {only_r[:5]}, columns only: {only_c[:5]}" if only_r or only_c else "an id repeats")
+        raise LayoutError(f"rdm_heatmap: the stimulus ids of the rows ({rdim!r}) and columns ({cdim!r}) of rdm differ "
+                          f"({detail}); pass an RDM of one set of stimuli, once each, on both dims.")
+    pos = {c: i for i, c in enumerate(cols)}
+    return rdm.isel({cdim: [pos[r] for r in rows]})
+
+
 def _order_labels(rdm: xr.DataArray, order_by: Any) -> np.ndarray:
     dim = rdm.dims[0]
     if isinstance(order_by, str):
@@ -92,7 +121,10 @@ def rdm_heatmap(
     Parameters
     ----------
     rdm : DataArray, dims (stimulus, stimulus_)
-        As returned by :func:`neuroxr.geometry.rdm`.
+        As returned by :func:`neuroxr.geometry.rdm`. Its columns are put in the order of its rows by
+        ``stimulus_id`` (rows) and ``stimulus_id_`` (columns) where it has them (an RDM whose rows alone
+        were reordered, e.g. by ``rdm.sortby(...)``, is drawn right); ids that differ between the two
+        dims are refused.
     order_by : str, DataArray or sequence, optional
         Sort the stimuli by a label, ties by ``stimulus_id`` when the RDM has it (else in the
         RDM's order), so the same data in another row order give the same image; draw the group
@@ -112,7 +144,7 @@ def rdm_heatmap(
     matplotlib.figure.Figure
         The heat map is ``ax.images[0]``.
     """
-    rdm = _square(rdm, "rdm_heatmap")
+    rdm = _rdm_aligned(_square(rdm, "rdm_heatmap"))  # columns in the order of the rows, by stimulus id
     values = np.asarray(rdm.values, dtype=float)
     n = values.shape[0]
     fig, ax = _one_axes(ax, figsize or (4.6, 4.0))

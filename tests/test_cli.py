@@ -720,3 +720,40 @@ def test_validate_counts_the_entries_its_rebuilt_inventory_lists(runner, tmp_pat
     n = json.loads(after.stdout)["entries"]
     assert after.exit_code == 0 and path in set(nx_entries.list_entries(st)["path"]) and n >= 3  # 2 sets, the cka entry
     assert res.exit_code == 0 and f"valid study store ({n} entries)" in res.output, res.output
+
+
+def test_paths_under_the_home_folder(runner, tmp_path, monkeypatch):
+    """``~`` (a quoted path, or after ``--table=``, where the shell leaves it) is the home folder in a store's
+    path, ``--table``, ``--anchors`` and ``--out``: never a folder named ``~`` in the current one."""
+    from conftest import cli_store
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    cli_store(str(home / "s.zarr"))
+    (home / "ids.txt").write_text("s00\ns01\ns02\n")
+    res = runner.invoke(main, ["info", "~/s.zarr", "--json"])
+    assert res.exit_code == 0, res.output
+    assert {s["name"] for s in json.loads(res.output)["neural"]} == {"mA"}
+    res = runner.invoke(main, ["sweep", "~/s.zarr", "--scheduler", "serial", "--table=~/t.csv", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(home / "t.csv")["direction"].tolist() == ["forward"] * 2 + ["reverse"] * 2
+    res = runner.invoke(main, ["relative", "~/s.zarr", "net.l1", "--anchors=~/ids.txt", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert StudyStore(home / "s.zarr", mode="r").layers("net") == ["l1", "l1_relative", "l2"]
+    res = runner.invoke(main, ["report", "~/s.zarr", "--out=~/rep", "--no-reliability", "--format", "md", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert (home / "rep").is_dir() and os.listdir(work) == []
+
+
+@pytest.mark.slow
+def test_demo_path_under_the_home_folder(runner, tmp_path, small_generator, monkeypatch):
+    """``neuroxr demo '~/d.zarr'`` writes the example study to the home folder, not to a folder named ``~``."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    res = runner.invoke(main, ["demo", "~/d.zarr", "--reps", "1", "--scheduler", "serial", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert (home / "d.zarr" / "zarr.json").is_file() and os.listdir(work) == []

@@ -150,3 +150,26 @@ def test_as_store(store):
 def test_lookup_then_read_is_true_or_false(store):
     with pytest.raises(ParameterError, match=r"^lookup: then_read must be True or False; got 1\.$"):
         lookup(store, *ARGS, params=PARAMS, then_read=1)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A home folder for ``~`` and a working folder apart from it (the current one)."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    return home
+
+
+def test_a_path_under_the_home_folder_is_the_home_folders(home):
+    """``open_store("~/s.zarr")`` made a folder named ``~`` in the current folder (and readers, a sweep's tasks
+    and ``validate`` looked there): ``~`` is the home folder, as in a shell and in fsspec."""
+    latent_study("~/s.zarr", 0, 24, 6)
+    assert (home / "s.zarr" / "zarr.json").is_file() and os.listdir(".") == []
+    assert StudyStore("~/s.zarr", mode="r").url == str(home / "s.zarr")
+    made = compute("~/s.zarr", *ARGS, params=PARAMS)
+    assert lookup(str(home / "s.zarr"), *ARGS, params=PARAMS) == made.path and validate_store("~/s.zarr") == []
+    res = sweep("~/s.zarr", directions=["forward"], client="serial", reps=2, progress=False)
+    assert len(res.computed) == 1 and os.listdir(".") == []
+    assert set(res.table["path"]) <= set(list_entries(str(home / "s.zarr"))["path"])

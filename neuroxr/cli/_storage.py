@@ -10,8 +10,19 @@ from typing import Any
 
 import click
 
-__all__ = ["CONFIG_ENV", "current_storage_options", "load_storage_profile", "parse_storage_option", "read_only_error",
-           "storage_config_file", "storage_options", "storage_options_for", "store_writable"]
+__all__ = ["CONFIG_ENV", "current_storage_options", "load_storage_profile", "local_path", "parse_storage_option",
+           "read_only_error", "storage_config_file", "storage_options", "storage_options_for", "store_writable"]
+
+
+def local_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Option callback of a local file or folder (``--table``, ``--out``, ``--anchors``): an empty one is refused
+    (:func:`~neuroxr.cli._common.not_empty`), ``~`` is the home folder, as in a store's path (a shell leaves
+    ``--table=~/t.csv`` as it is: it was a folder named ``~``)."""
+    from ._common import not_empty
+
+    value = not_empty(ctx, param, value)
+    return os.path.expanduser(value) if isinstance(value, str) else value
+
 
 # ---------------------------------------------------------------------------- storage options
 _META_OPTIONS = "neuroxr.storage_options"

@@ -57,7 +57,8 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     if local_root(path) is None:  # a URL taken as a path would write a local folder 'gs:/...' and then read the URL
         raise click.BadParameter(f"{path!r} is a URL; the demo writes its example study to a local folder: give a "
                                  "path (and copy the folder to the object store to use it there).", param_hint="'PATH'")
-    path = local_root(path) if path.startswith("file://") else path  # a file:// URL: its folder
+    # a file:// URL: its folder; '~/demo.zarr' (quoted, or after '=') the home folder's, never a folder named '~'
+    path = local_root(path) if path.startswith("file://") else os.path.expanduser(path)
     where = os.path.abspath(path)
     # every argument is checked before anything is written or replaced
     address = scheduler is not None and not _is_serial(scheduler)

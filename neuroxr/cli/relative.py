@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ._common import Output, main, not_empty, open_store_or_fail, output_options, storage_options
-from ._storage import read_only_error, store_writable
+from ._storage import local_path, read_only_error, store_writable
 
 __all__ = ["relative", "read_ids"]
 
@@ -37,7 +37,7 @@ def read_ids(path: str | Path) -> list[str]:
 @main.command()
 @click.argument("store")
 @click.argument("layer")
-@click.option("--anchors", "anchors_file", required=True, type=click.Path(dir_okay=False),
+@click.option("--anchors", "anchors_file", required=True, type=click.Path(dir_okay=False), callback=local_path,
               help="Text file of anchor stimulus ids of LAYER, one per line ('#' comments allowed).")
 @click.option("--similarity", type=click.Choice(["cosine", "dot"]), default="cosine", show_default=True)
 @click.option("--name", "new_layer", default=None, callback=not_empty, help="Name of the new layer (default: <layer>_relative).")

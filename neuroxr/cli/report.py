@@ -6,7 +6,8 @@ import os
 
 import click
 
-from ._common import Output, SpelledCommand, main, not_empty, open_store_or_fail, output_options, running, storage_options
+from ._common import Output, SpelledCommand, main, open_store_or_fail, output_options, running, storage_options
+from ._storage import local_path
 
 __all__ = ["report", "report_command"]
 
@@ -28,7 +29,7 @@ def _default_out(store: str) -> str:
 
 @click.command("report", cls=SpelledCommand)
 @click.argument("store")
-@click.option("--out", "out_dir", default=None, callback=not_empty, help="Folder of the report (default: <store name>-report).")
+@click.option("--out", "out_dir", default=None, callback=local_path, help="Folder of the report (default: <store name>-report).")
 @click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True,
               help="html: one self-contained page (figures embedded); md: Markdown with figure files.")
 @click.option("--figures", type=click.Choice(["png", "pdf"]), default=None, help="Also write every figure as a file in this format.")

@@ -22,7 +22,7 @@ from ._common import (
     storage_options_for,
     to_json,
 )
-from ._storage import read_only_error, store_writable
+from ._storage import local_path, read_only_error, store_writable
 
 __all__ = ["sweep_command", "DASHBOARD_ADVICE"]
 
@@ -233,7 +233,7 @@ def _blas_threads(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--json", "as_json", is_flag=True, default=False,
               help="Print the result (counts, entry table, metric table, best layers) as one JSON object.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Print nothing but errors.")
-@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, callback=not_empty,
+@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, callback=local_path,
               help="Also write the per-entry table as CSV to this file (metric and inference tables beside it, as "
                    "FILE.metrics.csv and FILE.inference.csv).")
 @storage_options

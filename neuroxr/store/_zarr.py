@@ -256,11 +256,12 @@ def checksummed(encoding: Mapping[str, Mapping[str, Any]] | None, names: Any) ->
 
 
 def local_root(url: str) -> str | None:
-    """The folder of a local store (plain path or ``file://`` URL); ``None`` for other fsspec URLs."""
+    """The folder of a local store (plain path or ``file://`` URL, ``~`` expanded as a shell does); ``None``
+    for other fsspec URLs."""
     if url.startswith("file://"):
-        return os.path.abspath(url[len("file://") :])
+        return os.path.abspath(os.path.expanduser(url[len("file://") :]))
     if "://" not in url:
-        return os.path.abspath(url)
+        return os.path.abspath(os.path.expanduser(url))
     return None
 
 

@@ -116,6 +116,8 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         if not isinstance(url, (str, os.PathLike)):
             raise ParameterError(f"StudyStore: url must be the path or URL of a study store (str or os.PathLike); got {shown(url)}.")
         self.url = os.fspath(url)
+        if "://" not in self.url:  # '~/study.zarr' is the home folder's store, never a folder named '~' here
+            self.url = os.path.expanduser(self.url)
         self.mode = mode
         self.storage_options = dict(storage_options or {})
         if cache_bytes is not None and (not cache or isinstance(cache_bytes, bool) or not isinstance(cache_bytes, numbers.Integral)

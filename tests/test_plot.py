@@ -154,6 +154,23 @@ def test_layer_profile_one_line_per_region_with_bands():
     assert ax.get_xlabel() == "layer"
 
 
+def test_layer_profile_says_when_a_line_or_panel_has_no_value():
+    """A region whose targets are all excluded (every one below min_reliability: NaN at every layer)
+    drew an empty line under its legend entry, and a panel of such lines an empty axis around 0,
+    read as an EV near 0; now the legend says "(no value)" and such a panel says so on its axes."""
+    da = _profile()
+    ds = xr.Dataset({"ev": da, "included": (da.region == "V4").broadcast_like(da.isel(rep=0, drop=True))})
+    ax = plot.layer_profile(ds).axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["IT (no value)", "V4"]
+    v4 = da.mean("rep").where(da.region == "V4", drop=True).median("neuroid").values
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), v4)
+    assert not ax.texts
+    empty = plot.layer_profile(ds.assign(included=ds["included"] & False)).axes[0]
+    assert [line.get_label() for line in empty.get_lines()] == ["IT (no value)", "V4 (no value)"]
+    assert any("no value at any layer" in t.get_text() for t in empty.texts)
+
+
 def test_layer_profile_by_other_coord_and_no_band():
     da = _profile().assign_coords(animal=("neuroid", ["a", "b", "c"] * 8))
     fig = plot.layer_profile(da, by="animal", band=False, stat="mean")

@@ -292,7 +292,9 @@ def layer_profile(
     Parameters
     ----------
     scores : DataArray / Dataset with a ``layer`` dim, or mapping model -> such
-        Layers are drawn in the order of the ``layer`` dim (put them in depth order). Accepted
+        Layers are drawn in the order of the ``layer`` dim (put them in depth order); a NaN is a
+        gap, a line without a value at any layer is listed as "(no value)" in the legend, and a
+        panel without any value says so on its axes. Accepted
         shapes, after ``rep`` is averaged away:
 
         - ``(layer, <target>)`` with ``<target>`` = ``neuroid`` or ``unit``: per layer, the
@@ -356,7 +358,8 @@ def layer_profile(
         x = np.arange(len(layers))
         for i, (label, center, q25, q75) in enumerate(lines):
             color = f"C{i % 10}"
-            a.plot(x, center, marker="o", color=color, label=label)
+            # a line without a value at any layer (e.g. every target below min_reliability) draws nothing: said
+            a.plot(x, center, marker="o", color=color, label=label if np.isfinite(center).any() else f"{label} (no value)")
             if band and q25 is not None:
                 a.fill_between(x, q25, q75, color=color, alpha=0.15, linewidth=0)
             if label in ceilings:
@@ -369,6 +372,9 @@ def layer_profile(
                 j = layers.index(chosen)
                 a.plot([x[j]], [center[j]], marker="*", markersize=16, color=color, markeredgecolor="k", linestyle="none")
         a.set_xticks(x, layers, rotation=30 if max((len(s) for s in layers), default=0) > 6 else 0, ha="right" if max((len(s) for s in layers), default=0) > 6 else "center")
+        if not any(np.isfinite(center).any() for _, center, *_ in lines):  # an empty axis, never read as 0
+            a.text(0.5, 0.5, "no value at any layer\n(no included target with a finite score)", transform=a.transAxes,
+                   ha="center", va="center", fontsize="small", color="0.4")
         a.set_xlabel(layer_dim)
         a.set_ylabel(_axis_label(variable, da) + (f" ({stat})" if any(q is not None for *_, q in lines) else ""))
         if name:

@@ -103,3 +103,20 @@ def test_best_layer_intervals_shows_a_ceiling_outside_0_to_1_on_its_axis():
     assert widths == sorted(rows["ceiling"])
     assert lo <= -0.2 and hi >= 1.3
     assert plot.best_layer_intervals(rows.assign(ceiling=[0.2, 0.9, np.nan])).axes[1].get_xlim() == (0.0, 1.0)
+
+
+def test_best_layer_intervals_keeps_a_row_without_a_value_on_its_axis():
+    """A first or last row with no test EV and no ceiling (no included target) has no point or bar:
+    the axis ended at the neighbouring row, so the row's label was cut off and its "no value" note
+    lay on the x axis."""
+    rows = pd.DataFrame({"direction": ["forward", "forward", "reverse"], "model": ["a", "b", "c"], "neural": "m",
+                         "region": "all", "best_layer": ["l1", "l2", np.nan], "test_ev": [np.nan, 20.0, np.nan],
+                         "ci_low": [np.nan, 15.0, np.nan], "ci_high": [np.nan, 25.0, np.nan],
+                         "ceiling": [np.nan, 0.5, np.nan]})
+    fig = plot.best_layer_intervals(rows)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = sorted(ax.get_ylim())
+    shown = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels()}
+    assert set(shown) == {"forward a m l1", "forward b m l2", "reverse c m"}
+    assert all(lo < y < hi for y in shown.values())

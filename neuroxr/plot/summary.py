@@ -78,6 +78,8 @@ def best_layer_intervals(
         ax.text(0.02, yi, "no value (no included target)", transform=ax.get_yaxis_transform(), va="center",
                 fontsize="small", color="0.4")
     ax.set_yticks(y, labels)
+    if n:  # every row on the axis: a first or last row without a point (no value) fell outside the data limits
+        ax.set_ylim(-0.6, n - 0.4)
     ax.set_xlabel("EV on held-out targets (%)")
     ax.axvline(0, color="0.7", lw=0.8)
     ax.set_title("best layer (95 % bootstrap interval over targets)", fontsize="medium")

@@ -159,3 +159,28 @@ def test_differing_bins_are_named_and_float32_edges_are_said_to_be_rounding():
     C = nx.neural(rng.normal(size=(30, 5, 3, 3)), ids, time_bins=[*bins, (100.0, 150.0)])
     with pytest.raises(nx.errors.LayoutError, match=r"Bins of neural_b \(neural\) alone: \[\(100\.0, 150\.0\)\]\.$"):
         _quiet(nx.inter_animal, A, C, reps=1)
+
+
+def test_compare_at_a_bin_without_a_target_to_score_is_undefined_not_other_resamples():
+    """A bin with no target to score holds NaN draws (``boot_index``): ``compare`` of two layers there said
+    their resamples differed ("bootstrap every score with the same seed"); they are the same, all undefined."""
+    from neuroxr.predictivity.inference import bootstrap, compare
+
+    rng = np.random.default_rng(2)
+    n, ids = 24, [f"s{i:02d}" for i in range(24)]
+    Fv = rng.normal(size=(n, 5))
+    R = (Fv @ rng.normal(size=(5, 3)))[:, :, None, None] + rng.normal(size=(n, 3, 4, 2))
+    R[..., 1] = np.nan  # bin 1: no trial
+    neural = nx.neural(R, ids, time_bins=[(0, 50), (50, 100)], name="m")
+    boots = {}
+    for name, units in (("a", 5), ("b", 2)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            boots[name] = bootstrap("forward", nx.features(Fv[:, :units], ids), neural, n_boot=20, reps=2)
+    with pytest.warns(nx.NeuroxrWarning, match="undefined"):
+        dead = compare({k: b.isel(time_bin=1) for k, b in boots.items()})
+    assert np.isnan(dead["diff"].values).all() and np.isnan(dead["diff_ci"].values).all()
+    assert int(dead["n_boot_undefined"][0]) == 20
+    live = compare({k: b.isel(time_bin=0) for k, b in boots.items()})
+    ref = boots["a"].median_ev_boot.isel(time_bin=0).values - boots["b"].median_ev_boot.isel(time_bin=0).values
+    np.testing.assert_allclose(live["diff_ci"].values[0], np.quantile(ref, [0.025, 0.975]))

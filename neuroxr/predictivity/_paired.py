@@ -58,12 +58,18 @@ def same_resamples(boots: Mapping[str, xr.Dataset], caller: str = "compare") -> 
                     f"boots[{name!r}]: {key}={b.attrs.get(key)!r} but boots[{names[0]!r}] has {first.attrs.get(key)!r}; "
                     f"bootstrap every score with the same seed, n_boot and over so their resamples are paired."
                 )
-        for key in ("boot_index", "stimulus_id"):
-            if (key in first) != (key in b) or (key in first and not np.array_equal(first[key].values, b[key].values)):
+        for key in ("boot_index", "stimulus_id"):  # NaN draws: a time bin without a target to score (its resamples undefined)
+            if (key in first) != (key in b) or (key in first and not _same_values(first[key].values, b[key].values)):
                 raise LayoutError(
                     f"boots[{name!r}]: its resamples (dim 'boot') differ from boots[{names[0]!r}]'s; bootstrap "
                     f"every score with the same seed, n_boot and stimuli."
                 )
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """``a`` and ``b`` hold the same values, NaN equal to NaN where both are floats."""
+    nan = a.dtype.kind == "f" and b.dtype.kind == "f"
+    return bool(np.array_equal(a, b, equal_nan=nan))
 
 
 def _edges(b: xr.Dataset) -> tuple[float, float] | None:

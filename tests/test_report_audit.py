@@ -148,3 +148,22 @@ def test_a_store_of_incomplete_entries_says_so(tmp_path):
     assert "No complete score entry." in page
     line = next(line for line in page.splitlines() if "incomplete entries" in line)
     assert f": {len(entries)} (" in line and all(p in line for p in entries["path"])
+
+
+def test_report_functions_refuse_wrong_inputs_in_one_line(tmp_path):
+    """``write_report(store, None)`` (the folder forgotten), ``target_table`` given the wrong objects and
+    ``provenance_table(None)`` raised Python's own TypeError or AttributeError from inside pathlib or
+    pandas; now each is a neuroxr error naming the argument."""
+    from neuroxr.errors import LayoutError, ParameterError
+    from neuroxr.report import provenance_table, target_table
+
+    store = _study(tmp_path / "s.zarr")
+    cases = [(lambda: write_report(store, None), ParameterError, "write_report: out_dir must be a folder path"),
+             (lambda: write_report(store, 3), ParameterError, "got 3"),
+             (lambda: target_table("scores.csv", {}), LayoutError, "target_table: expected score_table"),
+             (lambda: provenance_table(None), LayoutError, "provenance_table: datasets must be a mapping")]
+    for call, error, says in cases:
+        with pytest.raises(error) as info:
+            call()
+        assert says in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "None").exists()

@@ -27,6 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order
+from ..errors import LayoutError
 from ..kernels.resample import nanmean_over
 from ..sweep.gather import _included
 from .table import figure_entries
@@ -67,6 +68,9 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
     scores : dict
         ``(direction, source, target) -> Dataset``, as :func:`neuroxr.report.score_table` returns them.
     """
+    if not isinstance(table, pd.DataFrame) or not isinstance(scores, Mapping):
+        raise LayoutError(f"target_table: expected score_table(store)'s table (a DataFrame) and scores (a mapping); got "
+                          f"{type(table).__name__} and {type(scores).__name__}.")
     cols = ["direction", "model", "layer", "neural", "region", "target_id", "ev", "ceiling", "included", "parameters"]
     ok = figure_entries(table)
     ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"]) & ok["model"].notna() & ok["neural"].notna()]

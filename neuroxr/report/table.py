@@ -576,6 +576,8 @@ def provenance_table(datasets: dict[str, xr.Dataset]) -> tuple[pd.DataFrame, pd.
         One row per distinct set of package versions: ``versions`` (the id) and one column per
         package.
     """
+    if not isinstance(datasets, Mapping):
+        raise LayoutError(f"provenance_table: datasets must be a mapping path -> entry Dataset; got {type(datasets).__name__}.")
     rows, seen = [], {}
     for path, ds in datasets.items():
         attrs = decode_attrs(ds.attrs)

@@ -203,6 +203,8 @@ def _out_folder(out_dir: str | os.PathLike, store: StudyStore) -> Path:
     whose folder holds nothing but the store (its listings and checks would meet the report's files)."""
     from ..store._zarr import local_root
 
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise ParameterError(f"write_report: out_dir must be a folder path (str or os.PathLike); got {shown(out_dir)}.")
     out, root = Path(out_dir), local_root(store.url)
     if out.exists() and not out.is_dir():
         raise ParameterError(f"write_report: out_dir {os.fspath(out_dir)!r} is a file; pass a folder (made if absent).")

@@ -361,6 +361,15 @@ def test_reliability_histogram_groups_by_region():
     assert ax.get_ylabel() == "neuroids"
 
 
+def test_reliability_histogram_counts_units_of_a_reverse_score():
+    """The y axis said "neuroids" whatever was counted: a reverse score's ``target_shc`` is per model unit."""
+    rev = _scores("unit", 12).assign(target_shc=lambda d: d["r"])
+    fig = plot.reliability_histogram(rev, variable="target_shc")
+    assert fig.axes[0].get_ylabel() == "units"
+    assert "n=12" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    assert plot.reliability_histogram(np.linspace(0, 1, 5)).axes[0].get_ylabel() == "targets"
+
+
 def test_reliability_histogram_mapping_and_variable():
     rel = _reliability()
     fig = plot.reliability_histogram({"animalA": rel, "animalB": rel.isel(neuroid=slice(0, 9))})

@@ -405,8 +405,9 @@ def reliability_histogram(
     ----------
     reliability : Dataset / DataArray / array, or mapping label -> one of these
         E.g. :func:`neuroxr.predictivity.split_half_reliability` (variable ``reliability``), or a
-        forward score Dataset with ``variable="target_shc"``. ``rep`` is averaged away. A mapping
-        (e.g. per animal) draws one histogram per entry.
+        forward score Dataset with ``variable="target_shc"`` (a reverse one's counts model units: the
+        y axis names what is counted, ``neuroids`` or ``units``, else ``targets``). ``rep`` is averaged
+        away. A mapping (e.g. per animal) draws one histogram per entry.
     variable : str, default "reliability"
         Variable of a Dataset.
     by : str, optional
@@ -425,13 +426,17 @@ def reliability_histogram(
     bins = check_int(bins, "bins", 1, "Pass e.g. bins=20.", caller="reliability_histogram")  # 0 bins drew nothing
     mapping = _as_mapping(reliability)
     groups: list[tuple[str, np.ndarray]] = []
+    kinds: set[str] = set()  # what is counted: neuroids, or model units (a reverse score's target_shc)
     if mapping is not None:
         if not mapping:
             raise LayoutError("reliability_histogram: the mapping is empty.")
         for k, v in mapping.items():
-            groups.append((k, _finite(_per_target(v, variable, f"reliability[{k!r}]").values)))
+            da = _per_target(v, variable, f"reliability[{k!r}]")
+            kinds.add(_target_kind(da))
+            groups.append((k, _finite(da.values)))
     else:
         da = _per_target(reliability, variable, "reliability")
+        kinds.add(_target_kind(da))
         dim = da.dims[0]
         key = by if by is not None else ("region" if "region" in da.coords and da.coords["region"].dims == (dim,) else None)
         if key is not None:
@@ -456,7 +461,7 @@ def reliability_histogram(
         ax.hist(v, bins=edges, histtype="step", linewidth=1.5, color=color, label=f"{g} (n={v.size}); median {med:.2f}")
         ax.axvline(med, color=color, linestyle="--", linewidth=1)
     ax.set_xlabel("split-half reliability (Spearman-Brown)" if variable in ("reliability", "target_shc") else variable)
-    ax.set_ylabel("neuroids")
+    ax.set_ylabel(f"{kinds.pop()}s" if len(kinds) == 1 and kinds != {"target"} else "targets")
     ax.legend(fontsize="small")
     ax.set_title(title if title is not None else "split-half reliability")
     return fig

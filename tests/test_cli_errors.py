@@ -273,7 +273,9 @@ def test_extract_errors_give_the_command_lines_advice(runner, tmp_path):
             "--images", str(folder), "--image-size", "16", "--no-progress"]
     res = runner.invoke(main, args)
     assert res.exit_code == 1 and res.stderr.strip() == ("Error: stimulus ids must be unique; 1 are repeated, e.g. ['a']. "
-                                                         "Rename the files: their names without the extension are the ids."), res.output
+                                                         "Rename the files (their names without the extension are the ids), "
+                                                         "or give the ids with --ids FILE (one per line, for the files sorted "
+                                                         "by name)."), res.output
     (folder / "a.jpg").unlink()
     res = runner.invoke(main, [*args, "--memory-limit", "1MiB"])
     assert res.exit_code == 1 and "Raise --memory-limit, use a reduction or leave this layer out (name the others with " \

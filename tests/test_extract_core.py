@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
@@ -22,6 +23,7 @@ from neuroxr.extract import (  # noqa: E402
     ExtractionPlan,
     default_image_transform,
     extract_features,
+    load_model,
     parse_memory,
     plan_extraction,
 )
@@ -652,6 +654,34 @@ def test_cli_extract_command(tmp_path, image_folder):
     assert list(store.read_features("clinet", "3").stimulus_id.values) == ids
     bad = runner.invoke(extract_command, args + ["--layer", "nope"])
     assert bad.exit_code != 0 and "no module 'nope'" in bad.output
+
+
+def test_cli_extract_ids_from_a_file_pair_with_the_sorted_images(tmp_path, image_folder):
+    """``--ids FILE``: one id per line, for the folder's images sorted by name, as ``stimulus_ids=``; a file
+    with another count, a blank line or a repeated id is one line naming ``--ids``, and nothing is written."""
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    folder, ids, _ = image_folder
+    (tmp_path / "net.py").write_text("import torch\nfrom torch import nn\n\ndef build():\n    torch.manual_seed(0)\n"
+                                     "    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 3))\n")
+    base = ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'net.py'}:build", "--images", str(folder),
+            "--model-name", "m", "--image-size", "16", "--no-progress"]
+    ref = extract_features(load_model(f"{tmp_path / 'net.py'}:build"), folder, tmp_path / "ref.zarr", model_name="m",
+                           image_size=16, stimulus_ids=[f"stim_{s}" for s in ids], progress=False)
+    for name, lines, match in [("short", ids[:-1], "gives 9 ids for 10 stimuli"), ("blank", [*ids[:3], "", *ids[3:]],
+                               "blank line"), ("twice", [*ids[:-1], ids[0]], "repeated")]:
+        (tmp_path / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        res = CliRunner().invoke(main, [*base, "--ids", str(tmp_path / f"{name}.txt")])
+        out = res.output.strip().splitlines()
+        assert res.exit_code != 0 and len(out) == 1 and "--ids" in out[0] and match in out[0], res.output
+    assert not (tmp_path / "s.zarr" / "features").exists()
+    (tmp_path / "ids.txt").write_text("".join(f"stim_{s}\n" for s in ids))
+    res = CliRunner().invoke(main, [*base, "--ids", str(tmp_path / "ids.txt")])
+    assert res.exit_code == 0, res.output
+    got = StudyStore(tmp_path / "s.zarr").read_features("m", ref.written[0])
+    xr.testing.assert_identical(got.load(), StudyStore(tmp_path / "ref.zarr").read_features("m", ref.written[0]).load())
 
 
 @pytest.mark.parametrize("extra, option", [

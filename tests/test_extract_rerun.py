@@ -221,11 +221,12 @@ def test_cli_texts_with_a_blank_line_are_refused_not_renumbered(tmp_path, conten
 def test_cli_texts_with_a_byte_order_mark_are_the_same_texts(tmp_path):
     """A UTF-8 byte-order mark (Windows editors) was read into the first text, which the tokenizer then
     encoded: that stimulus's features silently changed; the mark is not part of the text."""
-    from neuroxr.cli.extract import _read_texts
+    from neuroxr.cli.extract import _read_lines
 
     (tmp_path / "plain.txt").write_text("the cat\na dog\n", encoding="utf-8")
     (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "plain.txt").read_bytes())
-    assert _read_texts(str(tmp_path / "bom.txt")) == _read_texts(str(tmp_path / "plain.txt")) == ["the cat", "a dog"]
+    read = [_read_lines(str(tmp_path / name), "--texts", "text") for name in ("bom.txt", "plain.txt")]
+    assert read[0] == read[1] == ["the cat", "a dog"]
 
 def test_cli_texts_need_a_tokenizer_and_take_no_image_size(tmp_path):
     """--texts always means texts: lines naming image files, with a model without a tokenizer, were
@@ -300,13 +301,13 @@ def test_a_dry_run_or_a_refused_extraction_creates_no_store(tmp_path):
 
 
 def test_cli_texts_ids_follow_the_line_numbers(tmp_path):
-    from neuroxr.cli.extract import _read_texts
+    from neuroxr.cli.extract import _read_lines
 
     (tmp_path / "texts.txt").write_text("the cat\na dog\nthe mat", encoding="utf-8")
-    assert _read_texts(str(tmp_path / "texts.txt")) == ["the cat", "a dog", "the mat"]
+    assert _read_lines(str(tmp_path / "texts.txt"), "--texts", "text") == ["the cat", "a dog", "the mat"]
     (tmp_path / "empty.txt").write_text("", encoding="utf-8")
     with pytest.raises(Exception, match="holds no texts"):
-        _read_texts(str(tmp_path / "empty.txt"))
+        _read_lines(str(tmp_path / "empty.txt"), "--texts", "text")
 
 
 # ---------------------------------------------------------------------------- one row per stimulus

@@ -37,7 +37,8 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     (r"add it \(e\.g\. \w+\.assign_coords\(\w+=\('stimulus', \w+\)\)\) or", "name a stimulus coord they have or"),
     # extraction: ids from file names, a layer left out, a layer reduced by an earlier revision
     (r"Pass stimulus_ids=\.\.\. explicitly \(file names are used without their extension\)",
-     "Rename the files: their names without the extension are the ids"),
+     "Rename the files (their names without the extension are the ids), or give the ids with --ids FILE (one per "
+     "line, for the files sorted by name)"),
     (r"leave this layer out \(layers=\.\.\.\)", "leave this layer out (name the others with --layer)"),
     (r"extract_features\(\.\.\., .*?\) \((neuroxr extract [^()]*)\)", r"\1"),
     (r"; replace or remove it, or pass the other files", "; replace or remove it"),

@@ -29,6 +29,9 @@ def make_extract_command() -> Any:
     @click.option("--texts", default=None, type=click.Path(exists=True, dir_okay=False),
                   help="A UTF-8 file with one text per line (the model must carry a tokenizer or processor "
                        "attribute); stimulus ids are text0 (line 1), text1 (line 2), ...; a blank line is refused.")
+    @click.option("--ids", "stimulus_ids", default=None, type=click.Path(exists=True, dir_okay=False),
+                  help="A UTF-8 file with one stimulus id per line, in the order of the images (sorted by file name) or "
+                       "of the texts (default: the file names without extension; text0, text1, ...).")
     @click.option("--model-name", required=True, help="Name of the model in the store: features/<model-name>/<layer>.")
     @click.option("--layer", "layers", multiple=True, help="Module name (or its layer name) to extract (repeatable; default: every leaf module).")
     @click.option("--memory-limit", default="1GiB", show_default=True, help="Budget for what the extraction holds, e.g. 4GiB.")
@@ -66,7 +69,8 @@ def make_extract_command() -> Any:
     @storage_options
     @output_options
     def extract_command(
-        store: str, model_spec: str, weights: str | None, images: str | None, texts: str | None, model_name: str, layers: tuple[str, ...],
+        store: str, model_spec: str, weights: str | None, images: str | None, texts: str | None, stimulus_ids: str | None,
+        model_name: str, layers: tuple[str, ...],
         memory_limit: str, batch_size: int, device: str, image_size: int | None, pooling: str, reduction: str,
         n_components: int | None, fit_stimuli: int | None, seed: int, overwrite: bool, dry_run: bool, progress: bool,
         as_json: bool, quiet: bool, dtype: str | None = None, unit_chunk: int = DEFAULTS["unit_chunk"],
@@ -111,8 +115,10 @@ def make_extract_command() -> Any:
         stimuli: Any = images
         ids = None
         if texts is not None:
-            stimuli = _read_texts(texts)
+            stimuli = _read_lines(texts, "--texts", "text")
             ids = [f"text{i}" for i in range(len(stimuli))]
+        if stimulus_ids is not None:
+            ids = _ids_for(_read_lines(stimulus_ids, "--ids", "id"), stimuli)
         red = None
         if reduction == "none":  # the reduction's own options are never ignored silently
             ctx = click.get_current_context()
@@ -206,22 +212,47 @@ def _refuse_read_only(extract_features: Any, *args: Any, **kwargs: Any) -> None:
                               " (or pass --dry-run: the plan only reads)")
 
 
-def _read_texts(path: str) -> list[str]:
-    """One text per line of ``path``; a blank line is refused (never dropped, which would renumber the ids)."""
+def _ids_for(ids: list[str], stimuli: Any) -> list[str]:
+    """The ``--ids`` read, checked against the stimuli (a folder of images, or the texts read): one id per
+    stimulus, none repeated."""
+    from ..errors import ExtractionError
+    from ..extract.stimuli import image_files
+
     try:
-        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of the first text
-            texts = [line.rstrip("\n") for line in f]
+        n = len(stimuli) if isinstance(stimuli, list) else len(image_files(stimuli))
+    except ExtractionError as exc:  # a folder without images: said by --images
+        raise click.BadParameter(one_line(exc), param_hint="'--images'") from None
+    what = "texts" if isinstance(stimuli, list) else "images (sorted by file name)"
+    if len(ids) != n:
+        raise click.BadParameter(f"gives {len(ids)} ids for {n} stimuli ({what}); give one id per line for each, "
+                                 "in their order.", param_hint="'--ids'")
+    seen: dict[str, int] = {}
+    for line, sid in enumerate(ids, 1):
+        if sid in seen:
+            raise click.BadParameter(f"id {sid!r} is repeated (lines {seen[sid]} and {line}); give each stimulus its "
+                                     "own id.", param_hint="'--ids'")
+        seen[sid] = line
+    return ids
+
+
+def _read_lines(path: str, flag: str, what: str) -> list[str]:
+    """One ``what`` (a text, an id) per line of the file ``path`` given as ``flag``; a blank line is refused
+    (never dropped, which would pair every later line with another stimulus)."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of the first line
+            lines = [line.rstrip("\n") for line in f]
     except UnicodeDecodeError as exc:
         raise click.BadParameter(f"{path!r} is not UTF-8 text ({exc.reason} at byte {exc.start}).",
-                                 param_hint="'--texts'") from None
-    blank = [i + 1 for i, t in enumerate(texts) if not t.strip()]
-    if not texts:
-        raise click.BadParameter(f"{path!r} holds no texts; put one text per line.", param_hint="'--texts'")
+                                 param_hint=f"'{flag}'") from None
+    blank = [i + 1 for i, t in enumerate(lines) if not t.strip()]
+    if not lines:
+        raise click.BadParameter(f"{path!r} holds no {what}s; put one {what} per line.", param_hint=f"'{flag}'")
     if blank:
+        whose = "its id text<line - 1>" if flag == "--texts" else "the id of the stimulus at that position"
         raise click.BadParameter(
-            f"{path!r} has {len(blank)} blank line(s), e.g. line {blank[0]}; each line is one text, its id text<line - 1>, "
-            f"so remove the blank lines or put a text on them.", param_hint="'--texts'")
-    return texts
+            f"{path!r} has {len(blank)} blank line(s), e.g. line {blank[0]}; each line is one {what}, {whose}, "
+            f"so remove the blank lines or put {'a text' if what == 'text' else 'an id'} on them.", param_hint=f"'{flag}'")
+    return lines
 
 
 extract_command = make_extract_command()

@@ -202,6 +202,23 @@ def test_inference_figures_keep_a_layer_whose_interval_is_undefined():
     assert len(stars) == 1 and np.isfinite(stars[0].get_ydata()).sum() == 3
 
 
+def test_inference_figures_draw_the_medians_when_every_interval_is_undefined():
+    """The layer rule held for one NaN interval among others, but a table whose intervals were all NaN
+    (every entry with undefined resamples) got no inference figure at all: the medians and their
+    significance vanished from the page. Now they are drawn without bars; a table without any median
+    (permutation entries alone) still gets none."""
+    from neuroxr.report.inference import inference_figures
+
+    rows = pd.DataFrame([{"direction": "forward", "source": f"net.{layer}", "target": "mA", "model": "net",
+                          "layer": layer, "neural": "mA", "region": "all", "parameters": "defaults", "median_ev": ev,
+                          "median_ev_low": np.nan, "median_ev_high": np.nan, "median_p": 0.01, "in_figures": True,
+                          "error": ""} for layer, ev in (("l1", 10.0), ("l2", 20.0))])
+    [(_, _, fig)] = inference_figures(rows)
+    line = next(line for line in fig.axes[0].get_lines() if line.get_marker() == "o")
+    np.testing.assert_allclose(line.get_ydata(), rows["median_ev"])
+    assert inference_figures(rows.assign(median_ev=np.nan)) == []
+
+
 def _as_older_entry(store, path: str) -> None:
     """Make the entry ``path`` look written by a neuroxr that recorded neither its arrays nor digests
     (its token without the digests' mark): only a scan of the whole store then sees a lost chunk."""

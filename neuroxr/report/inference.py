@@ -242,7 +242,9 @@ def inference_figures(table: pd.DataFrame, store: StudyStore | None = None) -> l
     from ..plot.inference import forward_vs_reverse_ci, layer_profile_ci
 
     out: list[tuple[str, str, Any]] = []
-    if table.empty or "median_ev_low" not in table or table["median_ev_low"].isna().all():
+    # no median EV to draw (permutation entries alone) gives no figure; intervals all NaN (undefined resamples) do:
+    # the medians are drawn without bars, as one NaN interval among others is
+    if table.empty or "median_ev_low" not in table or table["median_ev"].isna().all():
         return out
     t = table[table["in_figures"].astype(bool)] if "in_figures" in table else table
     # a row without an interval (NaN: undefined resamples) keeps its point and star, drawn without a bar

@@ -104,6 +104,20 @@ def test_forward_vs_reverse_mappings_scatter_one_point_per_pair():
     assert [len(c.get_offsets()) for c in fig.axes[1].collections if isinstance(c, PathCollection)] == [2]
 
 
+def test_forward_vs_reverse_names_a_pair_without_a_value():
+    """A pair whose forward scores are all NaN had no point, yet the title counted it among the
+    pairs drawn and nothing named it."""
+    fwd = {"a/l1": _scores("neuroid", 10, seed=1), "a/l2": _scores("neuroid", 10, seed=2) * np.nan}
+    rev = {"a/l1": _scores("unit", 8, seed=3), "a/l2": _scores("unit", 8, seed=4)}
+    ax = plot.forward_vs_reverse(fwd, rev).axes[1]
+    assert ax.get_title() == "median per pair (1 pairs; bars: IQR)"
+    notes = [t.get_text() for t in ax.texts if t.get_text().startswith("not drawn")]
+    assert notes == ["not drawn, no value in a direction: a/l2"]
+    points = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
+    expected = [np.median(fwd["a/l1"]["ev"].mean("rep")), np.median(rev["a/l1"]["ev"].mean("rep"))]
+    np.testing.assert_allclose(points[np.isfinite(points).all(axis=1)], [expected])
+
+
 def test_forward_vs_reverse_labels_points_only_when_few():
     many = {f"net/l{i}": _scores("neuroid", 5, seed=i) for i in range(13)}
     rev = {k: _scores("unit", 5, seed=50 + i) for i, k in enumerate(many)}

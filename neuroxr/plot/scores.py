@@ -61,7 +61,8 @@ def forward_vs_reverse(
          entry per model, layer or animal): one point per pair at (``stat`` of forward,
          ``stat`` of reverse), with inter-quartile error bars, a ``y = x`` line and the pair's
          label; labels of the form ``"<model>/<rest>"`` are coloured by model (one scatter per
-         model);
+         model). A pair without a finite value in a direction has no point: the title counts the
+         pairs drawn and a note on the axes names the others;
        - *one pair whose targets coincide* (same target dim and the same target ids, or two plain
          arrays of equal length, e.g. a reverse score computed per neuroid): one point per target.
 
@@ -184,7 +185,13 @@ def forward_vs_reverse(
                     ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
         ax.set_xlabel(f"forward {stat} " + _axis_label(variable))
         ax.set_ylabel(f"reverse {stat} " + _axis_label(variable))
-        ax.set_title(f"{stat} per pair ({len(labels)} pairs; bars: IQR)")
+        # a pair without a value in a direction (no finite target: all NaN or none included) has no point: named
+        missing = [lab for x, y, lab in zip(fx, ry, labels) if not (np.isfinite(x) and np.isfinite(y))]
+        ax.set_title(f"{stat} per pair ({len(labels) - len(missing)} pairs; bars: IQR)")
+        if missing:
+            listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            ax.text(0.02, 0.02, f"not drawn, no value in a direction: {listed}", transform=ax.transAxes,
+                    fontsize="x-small", color="0.4", va="bottom")
         xs = np.concatenate([fx, ry])
     else:
         f, r = fwd[0], rev[0]

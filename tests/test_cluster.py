@@ -15,7 +15,7 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import ortho_group
 
 from neuroxr.attrs import decode_attrs
-from neuroxr.errors import LayoutError
+from neuroxr.errors import LayoutError, ParameterError
 from neuroxr.geometry.cluster import cluster_distances, embed_distances, kmeans_plusplus_init, procrustes_kmeans
 from neuroxr.layouts import features as make_features
 
@@ -106,11 +106,11 @@ def test_procrustes_kmeans_labeled_init_and_errors():
     plain = procrustes_kmeans(Xs, 2, init=[0, 3])
     np.testing.assert_allclose(ds["distance"].values, plain["distance"].values, atol=1e-10)
     assert float(ds["objective"]) == pytest.approx(float(np.sum(ds["distance"].values.min(axis=0) ** 2)))
-    with pytest.raises(LayoutError, match="n_clusters"):
+    with pytest.raises(ParameterError, match="n_clusters"):
         procrustes_kmeans(Xs, 7)
-    with pytest.raises(LayoutError, match="init"):
+    with pytest.raises(ParameterError, match="init"):
         procrustes_kmeans(named, 2, init=["net0", "nope"])
-    with pytest.raises(LayoutError, match="score_method"):
+    with pytest.raises(ParameterError, match="score_method"):
         procrustes_kmeans(Xs, 2, score_method="cosine")
 
 
@@ -138,7 +138,7 @@ def test_embed_distances_reproduces_euclidean_distances():
     assert Y.attrs["explained"] == pytest.approx(1.0)
     Y1 = embed_distances(D, n_components=1)
     assert Y1.dims == ("network", "component") and Y1.shape == (8, 1)
-    with pytest.raises(LayoutError, match="n_components"):
+    with pytest.raises(ParameterError, match="n_components"):
         embed_distances(D, n_components=0)
 
 
@@ -227,7 +227,7 @@ def test_embed_distances_takes_an_int_of_components_and_warns_on_identical_netwo
     from neuroxr.errors import NeuroxrWarning
 
     D = squareform(pdist(np.random.default_rng(1).standard_normal((5, 2))))
-    with pytest.raises(LayoutError, match=r"n_components must be an int between 1 and 5; got True"):
+    with pytest.raises(ParameterError, match=r"n_components must be an int between 1 and 5; got True"):
         embed_distances(D, n_components=True)
     with pytest.warns(NeuroxrWarning, match=r"^embed_distances: every distance in D is 0 .*explained'\] is NaN"):
         Y = embed_distances(np.zeros((4, 4)))
@@ -252,5 +252,5 @@ def test_kmeans_plusplus_on_a_labeled_matrix_draws_in_name_order():
 def test_procrustes_kmeans_refuses_a_network_seeding_two_clusters():
     Xs = dict(zip("abc", _cohort(groups=1, per=3, seed=2)))
     for init in ([0, 0], ["a", 0], ["b", "b"]):
-        with pytest.raises(LayoutError, match=r"^procrustes_kmeans: init seeds two clusters with the same network '[ab]'"):
+        with pytest.raises(ParameterError, match=r"^procrustes_kmeans: init seeds two clusters with the same network '[ab]'"):
             procrustes_kmeans(Xs, 2, init=init)

@@ -106,7 +106,7 @@ def _two_networks():
 @pytest.mark.parametrize("init", [[0, 1.5], [True, False], "ab", 1])
 def test_procrustes_kmeans_refuses_an_init_that_is_no_list_of_indices_or_names(init):
     """[0, 1.5] seeded network 1 (int(1.5)), [True, False] networks 1 and 0, "ab" its letters, 1 a TypeError."""
-    with pytest.raises(LayoutError, match=r"procrustes_kmeans: init must be a list of 2 network indices \(ints\) or names"):
+    with pytest.raises(ParameterError, match=r"procrustes_kmeans: init must be a list of 2 network indices \(ints\) or names"):
         procrustes_kmeans(_two_networks(), 2, init=init)
 
 

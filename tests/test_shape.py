@@ -281,9 +281,9 @@ def test_procrustes_kmeans_pairs_a_labeled_distance_matrix_by_network():
     # identical networks (all distances 0) and bad cluster counts: no numpy traceback
     same = procrustes_kmeans([nets["a0"]] * 3, 2, random_state=0)
     assert set(same["label"].values) <= {0, 1}
-    with pytest.raises(LayoutError, match="n_clusters must be an int between 1 and the number of networks"):
+    with pytest.raises(ParameterError, match="n_clusters must be an int between 1 and the number of networks"):
         kmeans_plusplus_init(D.values, 12)
-    with pytest.raises(LayoutError, match="n_clusters must be an int"):
+    with pytest.raises(ParameterError, match="n_clusters must be an int"):
         kmeans_plusplus_init(D.values, 0)
 
 

@@ -93,7 +93,7 @@ def _check_distances(D: np.ndarray, name: str) -> None:
 
 def _check_n_clusters(n_clusters: Any, m: int, caller: str) -> None:
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= m:
-        raise LayoutError(f"{caller}: n_clusters must be an int between 1 and the number of networks ({m}); "
+        raise ParameterError(f"{caller}: n_clusters must be an int between 1 and the number of networks ({m}); "
                           f"got {shown(n_clusters)}.")
 
 
@@ -257,7 +257,7 @@ def procrustes_kmeans(
     m = len(items)
     _check_n_clusters(n_clusters, m, "procrustes_kmeans")
     if score_method not in _s.SCORE_METHODS:
-        raise LayoutError(f"procrustes_kmeans: score_method must be one of {tuple(_s.SCORE_METHODS)}; got {shown(score_method)}.")
+        raise ParameterError(f"procrustes_kmeans: score_method must be one of {tuple(_s.SCORE_METHODS)}; got {shown(score_method)}.")
     metric = LinearMetric(alpha=1.0, center_columns=center_columns, zero_pad=True, score_method=score_method)
     items = [_reduce(np.asarray(to_numpy(X), dtype=np.float64), center_columns) for X in items]
     if dist_matrix is None:
@@ -276,17 +276,17 @@ def procrustes_kmeans(
         pos = {nm: i for i, nm in enumerate(names)}
         if isinstance(init, str) or not hasattr(init, "__iter__") or not all(isinstance(s, (str, np.integer)) or (isinstance(s, int) and not isinstance(s, bool))
                                             for s in init):  # int(1.5) seeded network 1; a string seeded its letters
-            raise LayoutError(f"procrustes_kmeans: init must be a list of {n_clusters} network indices (ints) or names; got "
+            raise ParameterError(f"procrustes_kmeans: init must be a list of {n_clusters} network indices (ints) or names; got "
                               f"{shown(list(init) if hasattr(init, '__iter__') and not isinstance(init, str) else init)}.")
         try:
             seeds = np.array([pos[s] if isinstance(s, str) else int(s) for s in init], dtype=np.int64)
         except KeyError as err:
-            raise LayoutError(f"procrustes_kmeans: init names an unknown network {err}; use indices or names from {names[:5]}.") from None
+            raise ParameterError(f"procrustes_kmeans: init names an unknown network {err}; use indices or names from {names[:5]}.") from None
         if seeds.size != n_clusters or seeds.min() < 0 or seeds.max() >= m:
-            raise LayoutError(f"procrustes_kmeans: init must give {n_clusters} network indices in [0, {m}); got {shown(list(init))}.")
+            raise ParameterError(f"procrustes_kmeans: init must give {n_clusters} network indices in [0, {m}); got {shown(list(init))}.")
         if np.unique(seeds).size < seeds.size:
             twice = next(names[i] for i in seeds if np.sum(seeds == i) > 1)
-            raise LayoutError(f"procrustes_kmeans: init seeds two clusters with the same network {twice!r} (got "
+            raise ParameterError(f"procrustes_kmeans: init seeds two clusters with the same network {twice!r} (got "
                               f"{shown(list(init))}); give {n_clusters} different networks, one per cluster.")
     p = max(X.shape[1] for X in items)
     pad = [np.pad(X, ((0, 0), (0, p - X.shape[1]))) for X in items]
@@ -363,7 +363,7 @@ def cluster_distances(D: Any, n_clusters: int, method: str = "average", names: S
     from scipy.spatial.distance import squareform
 
     if method not in ("average", "complete", "single", "weighted"):
-        raise LayoutError(f"cluster_distances: method must be one of 'average', 'complete', 'single', 'weighted'; got {shown(method)}.")
+        raise ParameterError(f"cluster_distances: method must be one of 'average', 'complete', 'single', 'weighted'; got {shown(method)}.")
     Dm, nm = _distance_matrix(D, names, "cluster_distances")
     m = Dm.shape[0]
     _check_n_clusters(n_clusters, m, "cluster_distances")
@@ -419,7 +419,7 @@ def embed_distances(D: Any, n_components: int = 2, names: Sequence[str] | None =
     Dm, nm = _distance_matrix(D, names, "embed_distances")
     m = Dm.shape[0]
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= m:
-        raise LayoutError(f"embed_distances: n_components must be an int between 1 and {m}; got {shown(n_components)}.")
+        raise ParameterError(f"embed_distances: n_components must be an int between 1 and {m}; got {shown(n_components)}.")
     # named networks in name order (the eigenvectors of a repeated eigenvalue and the sign of an axis
     # whose largest magnitudes tie follow the rows' order), so their order in D changes no coordinate
     order = _name_order(nm)

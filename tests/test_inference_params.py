@@ -219,3 +219,23 @@ def test_parts_source_refuses_another_direction_or_a_target(study, call):
     out = fn("forward", parts, None, **size)
     name = "median_ev_boot" if call == "bootstrap" else "r"
     np.testing.assert_array_equal(out[name].values, ref[name].values)
+
+
+def test_permutation_test_says_which_targets_min_reliability_leaves_out(study):
+    """With every target below ``min_reliability``, ``median_r`` and ``median_p`` were NaN without a word;
+    the permutation test now gives the direction's warning on the targets it marks included=False."""
+    import re
+
+    from neuroxr.predictivity.inference import permutation_test
+
+    F, R = study.features["m"]["true"], study.neural["a"]
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        fwd = nx.forward(F, R, reps=3, seed=1, min_reliability=0.999)
+    clause = re.compile(r"(\d+ neuroids have a split-half reliability below 0\.999)\. (\d+ neuroids .* included=False\.)")
+    want = next(clause.search(str(w.message)).groups() for w in said if clause.search(str(w.message)))
+    assert not fwd.included.any()
+    with pytest.warns(nx.NeuroxrWarning, match=r"^permutation_test: ") as got:
+        out = permutation_test("forward", F, R, n_perm=9, reps=3, seed=1, min_reliability=0.999)
+    assert [clause.search(str(w.message)).groups() for w in got if clause.search(str(w.message))] == [want]
+    assert not out.included.any() and np.isnan(float(out.median_r)) and np.isnan(float(out.median_p))

@@ -443,6 +443,8 @@ def _permutation_test(parts: Parts, labels: dict[str, str], union: np.ndarray | 
     """:func:`permutation_test` of prepared ``parts`` (inputs named by ``labels``), the permutations
     drawn over ``union`` (as in :func:`_bootstrap`) and those they induce on the call's stimuli."""
     included = parts.included(min_reliability)
+    if min_reliability is not None:  # the direction's word on the targets left out of median_r / median_p (else NaN silently)
+        parts.warn_hygiene(np.full(included.shape, np.nan), included, min_reliability)
     pos = np.flatnonzero(included)
     drawn, cols = _drawn_columns(parts, union)
     perms = rs.permutation_indices(drawn, n_perm, seed, "permutation_test")

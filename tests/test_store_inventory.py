@@ -134,6 +134,25 @@ def test_missing_inventory_is_rebuilt_by_a_writer(store):
     assert os.listdir(os.path.join(store.url, ".neuroxr", "inventory"))
 
 
+def test_an_unreadable_shard_of_an_ended_writer_goes_with_the_rebuild(store):
+    """A shard no writer will complete (its process ended; a killed write, an edit by hand) made every read of
+    the inventory fail: each writable listing walked the store and wrote one more shard (8 per ``neuroxr score``),
+    and ``neuroxr validate --rebuild-inventory`` left it, so the note that asks for a rebuild stayed."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    d = os.path.join(store.url, ".neuroxr", "inventory")
+    bad = f"{inv._HOST}~{ended.pid}~x.json"
+    with open(os.path.join(d, bad), "w") as f:
+        f.write('{"format": 2, "records": {"neural/mA": [1, "comp')
+    assert StudyStore(store.url, mode="r").inventory_problems()[0][0] == "/"  # unreadable: listings walk
+    rw = StudyStore(store.url)
+    for _ in range(3):
+        assert rw.neural_sets() == ["mA"] and rw.layers("net") == ["l1", "l2"]
+    left = os.listdir(d)
+    assert bad not in left and sum(n.startswith("fold~") for n in left) == 1  # one rebuild, one shard
+    assert StudyStore(store.url, mode="r").inventory_problems() == [] and rw.listing() == _walked(rw)
+
+
 _WRITER = """
 import sys, numpy as np
 from neuroxr.layouts import neural

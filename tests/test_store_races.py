@@ -180,7 +180,7 @@ def test_a_rebuild_never_drops_a_record_written_while_it_deletes(store, monkeypa
     inventory (listings lacked it) until that writer's next record."""
     name = f"{inv._HOST}~{os.getpid()}~other"  # a live process of this host (this one), not this store's shard
     _other_writer(store.url, name, {"scores/old": [time.time_ns(), "pending", None, 1]})
-    real, calls = inv.read, []
+    real, calls = inv.read_shards, []
 
     def read(zstore):
         got = real(zstore)
@@ -191,9 +191,9 @@ def test_a_rebuild_never_drops_a_record_written_while_it_deletes(store, monkeypa
                                             "scores/new": [time.time_ns(), "complete", store.token("scores/new"), 2]})
         return got
 
-    monkeypatch.setattr(inv, "read", read)
+    monkeypatch.setattr(inv, "read_shards", read)
     store.rebuild_inventory()
-    monkeypatch.setattr(inv, "read", real)
+    monkeypatch.setattr(inv, "read_shards", real)
     assert calls == [1, 1]
     assert StudyStore(store.url, mode="r").listing("scores") == [PATH, "scores/new"]
 

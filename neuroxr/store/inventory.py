@@ -58,7 +58,7 @@ from ..errors import ParameterError, shown
 from ._zarr import COMPLETE_ATTR, HIDDEN
 from .lock import _owner_alive
 
-__all__ = ["PREFIX", "ROTATE", "Shard", "read", "merge", "record", "rebuild", "compact"]
+__all__ = ["PREFIX", "ROTATE", "Shard", "read", "read_shards", "merge", "record", "rebuild", "compact"]
 
 #: where the inventory documents live (hidden from Zarr's hierarchy and from the integrity scan)
 PREFIX = f"{HIDDEN}/inventory/"
@@ -190,6 +190,13 @@ def read(zstore: Any) -> dict[str, dict[str, Any]] | None:
 
     One listing, then one read per shard; on S3 a shard listed with the ETag of bytes this process
     read or wrote is taken from memory (the module's docstring). The documents are shared: read only."""
+    docs, unreadable = read_shards(zstore)
+    return None if unreadable else docs or None
+
+
+def read_shards(zstore: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The readable shards of the store, ``{key: document}``, and the keys of the unreadable ones (not JSON,
+    or no shard document: a shard being written, or damaged), as :func:`read` reads them."""
     import asyncio
 
     from zarr.core.sync import sync
@@ -211,7 +218,7 @@ def read(zstore: Any) -> dict[str, dict[str, Any]] | None:
                     kept[k] = known[1]
                     _KNOWN.move_to_end((where, k))
     if not names:
-        return None
+        return {}, []
     from zarr.core.buffer import default_buffer_prototype
 
     todo = [k for k in names if k not in kept]
@@ -221,6 +228,7 @@ def read(zstore: Any) -> dict[str, dict[str, Any]] | None:
 
     got = dict(zip(todo, sync(fetch()) if todo else []))
     out: dict[str, dict[str, Any]] = {}
+    unreadable: list[str] = []
     for k in names:
         if k in kept:
             out[k] = kept[k]
@@ -232,13 +240,14 @@ def read(zstore: Any) -> dict[str, dict[str, Any]] | None:
         try:
             doc = json.loads(raw)
         except ValueError:
-            return None
+            doc = None
         if not isinstance(doc, dict) or doc.get("format") not in _READ_FORMATS or not isinstance(doc.get("records"), dict):
-            return None
+            unreadable.append(k)
+            continue
         out[k] = doc
         if tags is not None and tags.get(k) == hashlib.md5(raw).hexdigest():  # the very bytes the listing named
             _remember(zstore, k, raw, doc)
-    return out or None
+    return out, unreadable
 
 
 def _seq(rec: Sequence[Any]) -> Any:
@@ -381,14 +390,17 @@ def rebuild(zstore: Any, groups: Mapping[str, tuple[bool, str | None]],
     stays, its records read hidden by the tombstone: deleting it could drop a record it made between
     this read and the deletion (until its next record rewrote the shard).
     """
-    seen = (read(zstore) or {}) if seen is None else seen
+    seen = read_shards(zstore)[0] if seen is None else seen
     marks = {_writer(k, d): max((_seq(r) for r in d["records"].values()), default=-1) for k, d in seen.items()}
     now = time.time_ns()
     recs: dict[str, list[Any]] = {p: [now, "complete" if complete else "pending", tok, 1]
                                   for p, (complete, tok) in groups.items()}
     recs[""] = [now, "deleted", None, 0, marks]  # ordered before the walk's records: it hides none of them
     new = _write_fold(zstore, recs)
-    after = read(zstore) or {}
+    after, unreadable = read_shards(zstore)
     stale = [k for k, d in after.items() if k != new and k in seen and _settled(k, d)
              and max((_seq(r) for r in d["records"].values()), default=-1) <= marks[_writer(k, d)]]
+    # an unreadable shard of an ended writer is never completed: the walk replaces it (kept, it made every
+    # read of the inventory fail, so each writable listing walked the store and wrote one more shard)
+    stale += [k for k in unreadable if _gone(k[len(PREFIX):].removesuffix(".json"))]
     _delete(zstore, stale)

@@ -258,7 +258,7 @@ class Listing:
         """Rebuild the inventory from a walk of the hierarchy (``neuroxr validate`` runs it); returns
         the number of groups of data recorded."""
         self._require_write()
-        seen = _inv.read(self._zstore) or {}  # read before the walk: records made since stay in force
+        seen = _inv.read_shards(self._zstore)[0]  # read before the walk: records made since stay in force
         groups = {path: (complete, tok) for path, complete, tok in self._walk()}
         _inv.rebuild(self._zstore, groups, seen)
         self._index = None

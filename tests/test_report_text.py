@@ -50,3 +50,48 @@ def test_a_relative_layer_whose_source_was_rewritten_is_noted_in_the_report(tmp_
     store.write_features("net", "l1", features(rng.normal(size=(24, 8)), IDS, model="net", layer="l1"))
     page = write_report(StudyStore(store.url, mode="r"), tmp_path / "after", "md", reliability=False, n_boot=10).read_text()
     assert "features/net/l1_relative: its source layer net.l1 was rewritten after it was computed" in page
+
+
+def test_ev_without_a_noise_ceiling_is_labelled_r2_not_noise_corrected(tmp_path):
+    """A trial-averaged set has no split-half ceiling, so its entries' EV is r² × 100 (their note says
+    so), yet the page defined every EV as noise-corrected and the figures' axes said "explained
+    variance (%)" for both kinds, side by side with corrected EVs of a repeated set."""
+    import warnings
+
+    import xarray as xr
+
+    import neuroxr as nx
+    from neuroxr.plot import forward_vs_reverse, layer_profile
+    from neuroxr.report.figures import headline_figures, layer_figures
+    from neuroxr.report.headline import headline, target_table
+    from neuroxr.report.table import score_table
+
+    rng = np.random.default_rng(1)
+    store = StudyStore(tmp_path / "s.zarr")
+    latent = rng.normal(size=(24, 3))
+    resp = (latent @ rng.normal(size=(3, 6)))[:, :, None] + rng.normal(size=(24, 6, 4))
+    store.write_neural("rep", neural(resp, IDS))
+    store.write_neural("avg", neural(resp.mean(axis=2, keepdims=True), IDS))
+    for layer in ("l1", "l2"):
+        store.write_features("net", layer, features(latent @ rng.normal(size=(3, 7)) + rng.normal(size=(24, 7)), IDS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        scored = {(n, layer): nx.score(store, "forward", f"net.{layer}", n, reps=2) for n in ("rep", "avg") for layer in ("l1", "l2")}
+        rev = nx.score(store, "reverse", "avg", "net.l1", reps=2)
+    assert scored[("avg", "l1")].attrs["noise_ceiling"] == 0 and scored[("rep", "l1")].attrs["noise_ceiling"] == 1
+    table, scores = score_table(store)
+    figs = {stem: (caption, fig) for caption, stem, fig in layer_figures(table, scores, store)}
+    caption, fig = figs["layers_forward_net__avg"]
+    assert "r² × 100" in caption and fig.axes[0].get_ylabel().startswith("r² × 100 (%; no noise ceiling)")
+    caption, fig = figs["layers_forward_net__rep"]
+    assert "r² × 100" not in caption and fig.axes[0].get_ylabel().startswith("explained variance (%)")
+    [(caption, _, _)] = headline_figures(headline(target_table(table, scores), n_boot=10))
+    assert "EV not noise-corrected (r² × 100): forward net avg" in caption and "net rep" not in caption.split("(r² × 100)")[1]
+    # the plots themselves, given the entries
+    mixed = forward_vs_reverse({"a": scored[("avg", "l1")], "b": scored[("rep", "l1")]}, {"a": rev, "b": rev})
+    assert mixed.axes[1].get_xlabel() == "forward median EV (%; r² × 100 where no ceiling)"
+    assert mixed.axes[1].get_ylabel() == "reverse median r² × 100 (%; no noise ceiling)"
+    stacked = xr.concat([scored[("rep", layer)] for layer in ("l1", "l2")], dim=xr.Variable("layer", ["l1", "l2"]))
+    assert layer_profile(stacked).axes[0].get_ylabel().startswith("explained variance (%)")
+    page = write_report(store, tmp_path / "page", "md", reliability=False, n_boot=10).read_text()
+    assert "an entry without a noise ceiling (a trial-averaged target" in page

@@ -134,10 +134,21 @@ def _target_kind(da: xr.DataArray) -> str:
     return dim if dim in TARGET_DIMS else "target"
 
 
-def _axis_label(variable: str, da: xr.DataArray | None = None) -> str:
+def _raw_ev(obj: Any) -> bool:
+    """Whether ``obj`` is a score Dataset whose ``ev`` is ``r^2 * 100``, not noise-corrected: its attrs say
+    ``noise_ceiling`` false (a trial-averaged target, ``noise_ceiling=False``, model -> model)."""
+    return isinstance(obj, xr.Dataset) and "noise_ceiling" in obj.attrs and not bool(obj.attrs["noise_ceiling"])
+
+
+def _axis_label(variable: str, da: xr.DataArray | None = None, raw: Any = ()) -> str:
+    """The axis label of ``variable``; for ``ev``, of the score Datasets ``raw`` (one, or a sequence): "not
+    noise-corrected" where all are (:func:`_raw_ev`), "r^2 where no ceiling" where some are."""
     units = da.attrs.get("units") if da is not None else None
     if variable == "ev":
-        return "explained variance (%)"
+        flags = [_raw_ev(o) for o in (raw if isinstance(raw, (list, tuple)) else [raw])]
+        if flags and all(flags):
+            return "r² × 100 (%; no noise ceiling)"
+        return "EV (%; r² × 100 where no ceiling)" if any(flags) else "explained variance (%)"
     return f"{variable} ({units})" if units else variable
 
 

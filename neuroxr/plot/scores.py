@@ -75,7 +75,9 @@ def forward_vs_reverse(
         targets with ``included`` false (below its ``min_reliability``) are left out of every
         number drawn: histograms, their ``n``, medians and the per-pair points.
     variable : str, default "ev"
-        Variable of a score Dataset (``"ev"``: noise-corrected explained variance in percent).
+        Variable of a score Dataset (``"ev"``: noise-corrected explained variance in percent; the axes
+        say ``r² × 100 (%; no noise ceiling)`` for a Dataset whose attrs say ``noise_ceiling`` false, e.g.
+        of a trial-averaged target, and ``r² × 100 where no ceiling`` where only some are).
     stat : {"median", "mean"}, default "median"
         Summary drawn as lines and used for the per-pair scatter.
     bins : int, default 30
@@ -125,6 +127,7 @@ def forward_vs_reverse(
         labels = []
         fwd = [_per_target(_included_only(forward), variable, "forward")]
         rev = [_per_target(_included_only(reverse), variable, "reverse")]
+    given = [*fmap.values(), *rmap.values()] if fmap is not None and rmap is not None else [forward, reverse]
     fvals = np.concatenate([_finite(d.values) for d in fwd])
     rvals = np.concatenate([_finite(d.values) for d in rev])
     if fvals.size == 0 or rvals.size == 0:
@@ -160,7 +163,7 @@ def forward_vs_reverse(
         ax.hist(vals, bins=edges, alpha=0.5, color=color, label=f"{name} (per {kind}, n={vals.size}); {stat} {center:.1f}")
         ax.axvline(center, color=color, linestyle="--", linewidth=1.5)
     ax.set_xlim(lo, hi)
-    ax.set_xlabel(_axis_label(variable, fwd[0]) + (f"; {n_out} value{'s' if n_out != 1 else ''} outside the axis" if n_out else ""))
+    ax.set_xlabel(_axis_label(variable, fwd[0], given) + (f"; {n_out} value{'s' if n_out != 1 else ''} outside the axis" if n_out else ""))
     ax.set_ylabel("count")
     ax.set_title("distributions" + (" (all pairs pooled)" if fmap is not None and len(labels) > 1 else ""))
     ax.legend(fontsize="small")
@@ -183,8 +186,8 @@ def forward_vs_reverse(
             for x, y, lab in zip(fx, ry, labels):
                 if np.isfinite(x) and np.isfinite(y):
                     ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
-        ax.set_xlabel(f"forward {stat} " + _axis_label(variable))
-        ax.set_ylabel(f"reverse {stat} " + _axis_label(variable))
+        ax.set_xlabel(f"forward {stat} " + _axis_label(variable, raw=list(fmap.values())))
+        ax.set_ylabel(f"reverse {stat} " + _axis_label(variable, raw=list(rmap.values())))
         # a pair without a value in a direction (no finite target: all NaN or none included) has no point: named
         missing = [lab for x, y, lab in zip(fx, ry, labels) if not (np.isfinite(x) and np.isfinite(y))]
         ax.set_title(f"{stat} per pair ({len(labels) - len(missing)} pairs; bars: IQR)")
@@ -201,8 +204,8 @@ def forward_vs_reverse(
         x, y = np.asarray(f.values, dtype=float), np.asarray(r.values, dtype=float)
         ok = np.isfinite(x) & np.isfinite(y)
         ax.scatter(x[ok], y[ok], s=12, alpha=0.7, color="C2", label=f"per {fkind} (n={int(ok.sum())})")
-        ax.set_xlabel("forward " + _axis_label(variable))
-        ax.set_ylabel("reverse " + _axis_label(variable))
+        ax.set_xlabel("forward " + _axis_label(variable, raw=forward))
+        ax.set_ylabel("reverse " + _axis_label(variable, raw=reverse))
         ax.set_title(f"per {fkind}")
         xs = np.concatenate([x[ok], y[ok]])
     xs = xs[np.isfinite(xs)]
@@ -314,7 +317,8 @@ def layer_profile(
         y axis. A Dataset's targets with ``included`` false (over the target dim, or over
         ``(layer, <target>)``) are left out of the lines, the bands and the ceiling band.
     variable : str, default "ev"
-        Variable of a Dataset.
+        Variable of a Dataset (``"ev"`` of a Dataset whose attrs say ``noise_ceiling`` false is
+        ``r² × 100``, not noise-corrected: the y axis says so).
     by : str, optional
         Coord on the target dim, or a dim, that makes the lines. Groups of a coord are drawn (and
         coloured, and listed in the legend) in the sorted order of their labels, so reordering the
@@ -383,7 +387,7 @@ def layer_profile(
             a.text(0.5, 0.5, "no value at any layer\n(no included target with a finite score)", transform=a.transAxes,
                    ha="center", va="center", fontsize="small", color="0.4")
         a.set_xlabel(layer_dim)
-        a.set_ylabel(_axis_label(variable, da) + (f" ({stat})" if any(q is not None for *_, q in lines) else ""))
+        a.set_ylabel(_axis_label(variable, da, obj) + (f" ({stat})" if any(q is not None for *_, q in lines) else ""))
         if name:
             a.set_title(str(name))
         if len(lines) > 1 or ceilings:

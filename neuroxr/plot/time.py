@@ -134,7 +134,8 @@ def score_vs_time(
         Time-resolved scores (dims ``(target, rep, time_bin)`` with ``time_bin_start``/``_end``);
         the points are drawn in time order (bin centres), whatever the order of the bins.
     variable : str, default "ev"
-        The variable plotted.
+        The variable plotted (``"ev"`` of entries whose attrs say ``noise_ceiling`` false is
+        ``r² × 100``, not noise-corrected: the y axis says so).
     stat : {"median", "mean"}, default "median"
         Summary over the (included) targets per bin; the ceiling band too counts only the targets
         with ``included`` true.
@@ -194,7 +195,7 @@ def score_vs_time(
     if band_ax is not None:
         band_ax.set_ylabel("noise ceiling (dashed, its line's colour; band: IQR over targets)")
     ax.set_xlabel("time (ms, bin centre)")
-    ax.set_ylabel(f"{stat} {_axis_label(variable)}")
+    ax.set_ylabel(f"{stat} {_axis_label(variable, raw=list(entries.values()))}")
     if any(entries):
         ax.legend(frameon=False, fontsize="small")
     band = "bootstrap interval" if boots else f"{interval:.0%} of reps"

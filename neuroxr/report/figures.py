@@ -63,6 +63,9 @@ def headline_figures(headline: pd.DataFrame, note: str = "") -> Figures:
     if not len(headline):
         return []
     caption = "Best layer per model and region (held-out targets)"
+    raw = [row_label(r) for r in headline.itertuples() if pd.isna(r.ceiling) and pd.notna(r.test_ev)]
+    if raw:  # no ceiling (a trial-averaged set): its EV is r^2 * 100, not noise-corrected like the others
+        caption += f". Without a noise ceiling, EV not noise-corrected (r² × 100): {'; '.join(raw)}"
     if "error" in headline:
         marked = [row_label(r) for r in headline.itertuples() if r.error]
         caption += f". Compared without damaged or unreadable entries (see error in the table): {'; '.join(marked)}"
@@ -125,7 +128,9 @@ def _stacked(dss: list, layers: list[str]) -> xr.Dataset:
     the tables) and each rep's ``ceiling`` (over layer, target, rep) for the noise-ceiling band
     when every layer has a ceiling per rep."""
     ev = stack_layers(dss, layers)
-    out = xr.Dataset({"ev": ev})
+    # the entries' noise_ceiling attr (false: ev is r^2 * 100, not noise-corrected), which the figure's axis says
+    ceiled = {bool(ds.attrs["noise_ceiling"]) for ds in dss if "noise_ceiling" in ds.attrs}
+    out = xr.Dataset({"ev": ev}, attrs={"noise_ceiling": ceiled.pop()} if len(ceiled) == 1 else {})
     if any("included" in ds for ds in dss):
         inc = stack_layers([xr.Dataset({"ev": _included(ds)}) for ds in dss], layers)
         out["included"] = inc.drop_vars([c for c in inc.coords if c not in ev.coords]) == 1  # padding: not included
@@ -162,7 +167,9 @@ def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figur
         fig = layer_profile(data, title=title)
         if not isinstance(data, dict):
             fig.axes[0].set_title(title)
-        figures.append((f"Layer profile, {direction}, {model} and {neural} ({_params(g)})",
+        raw = all(ds.attrs.get("noise_ceiling", True) is False for ds in panels.values())
+        figures.append((f"Layer profile, {direction}, {model} and {neural} ({_params(g)})"
+                        + ("; EV not noise-corrected: r² × 100, no noise ceiling" if raw else ""),
                         f"layers_{direction}_{safe(model)}__{safe(neural)}", fig))
     return figures
 

@@ -43,7 +43,9 @@ _METRIC_DISPLAY = ["metric", "source", "target", "value", "train_value", "n_excl
 #: the parameters table: stale and current entries of one comparison may share parameters and versions
 _PARAMETER_DISPLAY = ["path", "kind", "status", "parameters", "versions"]
 DEFINITIONS = (
-    "EV: noise-corrected explained variance in percent per target (neuroid or model unit), averaged over reps; "
+    "EV: noise-corrected explained variance in percent per target (neuroid or model unit), averaged over reps; an "
+    "entry without a noise ceiling (a trial-averaged target, noise_ceiling=False; the headline's ceiling empty) holds "
+    "r² × 100, not corrected, which its figures' axes say; "
     "statistics are over the included targets (those an entry's min_reliability keeps), as in a sweep's table. "
     "n_targets counts the included targets with a finite EV, n_excluded those below min_reliability (a time-resolved "
     "entry counts (target, time bin) pairs). n_excluded_stimuli: the stimuli on which no target has the valid trials "

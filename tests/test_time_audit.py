@@ -184,3 +184,31 @@ def test_compare_at_a_bin_without_a_target_to_score_is_undefined_not_other_resam
     live = compare({k: b.isel(time_bin=0) for k, b in boots.items()})
     ref = boots["a"].median_ev_boot.isel(time_bin=0).values - boots["b"].median_ev_boot.isel(time_bin=0).values
     np.testing.assert_allclose(live["diff_ci"].values[0], np.quantile(ref, [0.025, 0.975]))
+
+
+@pytest.mark.parametrize("call", ["bootstrap", "permutation_test"])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "model_to_model"])
+@pytest.mark.parametrize("timed_neural", [False, True])
+def test_features_with_time_bins_are_refused_as_the_direction_refuses_them(call, direction, timed_neural):
+    """Features have no time bins: a feature set with a ``time_bin`` dim was read as neural responses by
+    the inference's per-bin path ("does not match the layout ('stimulus', 'neuroid', 'repeat', 'time_bin')
+    (missing ['neuroid', 'repeat'], ...)") or told to prepare one bin at a time; the direction's own
+    features message is given, naming the dim that does not belong."""
+    from neuroxr.predictivity import inference
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(20)]
+    edges = [(0, 50), (50, 100)]
+    F = nx.features(rng.normal(size=(20, 4)), ids, name="net")
+    Ft = F.expand_dims(time_bin=2, axis=-1).assign_coords(time_bin_start=("time_bin", [0, 50]),
+                                                          time_bin_end=("time_bin", [50, 100]))
+    R = nx.neural(rng.normal(size=(20, 3, 4, 2)), ids, time_bins=edges, name="m") if timed_neural \
+        else nx.neural(rng.normal(size=(20, 3, 4)), ids, name="m")
+    args = {"forward": (Ft, R), "reverse": (R, Ft), "model_to_model": (Ft, F)}[direction]
+    size = {"n_boot": 5} if call == "bootstrap" else {"n_perm": 5}
+    with pytest.raises(nx.LayoutError) as own:
+        getattr(nx, direction)(*args)
+    with pytest.raises(nx.LayoutError) as got:
+        getattr(inference, call)(direction, *args, **size)
+    assert "unexpected ['time_bin']" in str(own.value) and "neuroid" not in str(got.value)
+    assert str(got.value) == str(own.value).replace(f"{direction}: ", f"{call}: ", 1)

@@ -61,10 +61,19 @@ _BOOT_BYTES = 512 * 2**20  # bound on the resampled sums of one batch (B x 5k pe
 _PERM_BYTES = 256 * 2**20  # permuted targets held at once
 
 
-def _timed(source: Any, target: Any) -> bool:
+#: the arguments of each direction that are neural responses, the inputs that may have time bins (features have
+#: none: a feature set with a ``time_bin`` dim is refused by the direction's own check, not read as responses)
+_NEURAL_ARGS = {"forward": ("target",), "reverse": ("source",), "inter_animal": ("source", "target"), "model_to_model": ()}
+
+
+def _timed(direction: str, source: Any, target: Any) -> tuple[str, ...]:
+    """The time-resolved neural inputs of the call (``()``: a static call)."""
     from ..layouts import has_time
 
-    return not isinstance(source, Parts) and (has_time(source) or has_time(target))
+    if isinstance(source, Parts):
+        return ()
+    args = {"source": source, "target": target}
+    return tuple(k for k in _NEURAL_ARGS.get(direction, ("source", "target")) if has_time(args[k]))
 
 
 def _check_parts_call(direction: Any, source: Any, target: Any, caller: str) -> None:
@@ -94,7 +103,7 @@ def _per_bin(core: Any, caller: str, direction: str, source: Any, target: Any, k
 
     names = dict(zip(("source", "target"), ARG_NAMES.get(direction, ("source", "target"))))
     return by_bins_drawn(prepare, lambda state, union: core(*state, union), {"source": source, "target": target},
-                         ("source", "target"), caller, names)
+                         _NEURAL_ARGS.get(direction, ("source", "target")), caller, names)
 
 
 def _drawn_ids(parts: Parts) -> np.ndarray:
@@ -235,7 +244,7 @@ def bootstrap(
     _check_targets_drawn(over, direction, source, target)
     options = dict(n_boot=n_boot, seed=seed, level=level, method=method, over=over, nan_policy=nan_policy,
                    min_reliability=min_reliability)
-    if _timed(source, target):  # time-resolved: each bin on its own, the same draws for every bin
+    if _timed(direction, source, target):  # time-resolved: each bin on its own, the same draws for every bin
         return _per_bin(lambda parts, labels, union: _bootstrap(parts, labels, union, **options), "bootstrap",
                         direction, source, target, kwargs, seed, min_reliability)
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "bootstrap")
@@ -431,7 +440,7 @@ def permutation_test(
     options = dict(n_perm=n_perm, seed=seed, keep_null=keep_null, min_reliability=min_reliability)
     # the statistic r has no ceiling: split halves are drawn only to find the included targets
     halves = min_reliability is not None
-    if _timed(source, target):  # each bin on its own, the same permutations for every bin
+    if _timed(direction, source, target):  # each bin on its own, the same permutations for every bin
         return _per_bin(lambda parts, labels, union: _permutation_test(parts, labels, union, **options),
                         "permutation_test", direction, source, target, kwargs, seed, min_reliability, halves)
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "permutation_test", halves=halves)

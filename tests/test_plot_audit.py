@@ -120,3 +120,15 @@ def test_best_layer_intervals_keeps_a_row_without_a_value_on_its_axis():
     shown = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels()}
     assert set(shown) == {"forward a m l1", "forward b m l2", "reverse c m"}
     assert all(lo < y < hi for y in shown.values())
+
+
+def test_inference_profiles_say_when_the_median_ev_has_no_noise_ceiling():
+    """Rows without a ceiling (an entry of a trial-averaged target) hold r² × 100, which the axes called
+    "median EV (%)" as if noise-corrected."""
+    rows = _rows("all").assign(ceiling=np.nan, ceiling_low=np.nan, ceiling_high=np.nan)
+    assert plot.layer_profile_ci(rows).axes[0].get_ylabel() == "forward median r² × 100 (%; no noise ceiling)"
+    ceiled = rows.assign(ceiling=0.8, ceiling_low=0.7, ceiling_high=0.9)
+    assert plot.layer_profile_ci(ceiled).axes[0].get_ylabel() == "forward median EV (%)"
+    both = pd.concat([ceiled, rows.assign(direction="reverse")], ignore_index=True)
+    ax = plot.forward_vs_reverse_ci(both).axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("forward median EV (%)", "reverse median r² × 100 (%; no noise ceiling)")

@@ -86,6 +86,15 @@ def ceiling_band(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
     return low, high
 
 
+def _ev_units(rows: pd.DataFrame) -> str:
+    """What ``median_ev`` of ``rows`` is: noise-corrected EV, or ``r^2 * 100`` where the table's ``ceiling``
+    column is NaN (an entry without a noise ceiling, e.g. of a trial-averaged target), for all or some rows."""
+    if "ceiling" not in rows.columns or not len(rows):
+        return "EV (%)"
+    none = rows["ceiling"].astype(float).isna()
+    return "r² × 100 (%; no noise ceiling)" if none.all() else "EV (%; r² × 100 where no ceiling)" if none.any() else "EV (%)"
+
+
 def _significant(rows: pd.DataFrame, alpha: float) -> np.ndarray:
     """``median_p <= alpha``: with ``p = (1 + b) / (1 + n_perm)`` the test of exact size ``alpha``."""
     if "median_p" not in rows:
@@ -159,7 +168,7 @@ def layer_profile_ci(
             a.plot(x[sig], top[sig] * 1.03 + 0.5, marker="*", linestyle="none", color=color, markersize=9)
     a.set_xticks(np.arange(len(order)), order, rotation=30 if max(map(len, order)) > 6 else 0)
     a.set_xlabel("layer")
-    a.set_ylabel(f"{direction} median EV (%)")
+    a.set_ylabel(f"{direction} median {_ev_units(t)}")
     a.set_title(f"{direction}: median EV, bootstrap interval; * permutation p <= {alpha:g}")
     a.legend(fontsize="small")
     return fig
@@ -257,8 +266,8 @@ def forward_vs_reverse_ci(
         a.axvspan(np.nanmin(fb[0]), np.nanmax(fb[1]), color="C0", alpha=0.1, linewidth=0, label="forward noise ceiling")
     if rb is not None and np.isfinite(rb[0]).any():
         a.axhspan(np.nanmin(rb[0]), np.nanmax(rb[1]), color="C1", alpha=0.1, linewidth=0, label="reverse noise ceiling")
-    a.set_xlabel("forward median EV (%)")
-    a.set_ylabel("reverse median EV (%)")
+    a.set_xlabel(f"forward median {_ev_units(f)}")
+    a.set_ylabel(f"reverse median {_ev_units(r)}")
     a.set_title("forward vs reverse (bars: bootstrap intervals)")
     a.legend(fontsize="small")
     return fig

@@ -243,6 +243,26 @@ def test_compaction_folds_the_shards_of_ended_writers(store):
     assert f"{dead}.json" not in names and "cache/y" in inv.merge(inv.read(store._zstore).values())
 
 
+def test_the_shards_of_ended_writers_alone_are_folded(store):
+    """Each command that writes leaves its shard (never final: a shard rotates after 256 records). Before, only
+    final shards counted towards a fold, so those of ended processes piled up, one read each per listing."""
+    p = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    t = time.time_ns()
+    ended = [f"{inv._HOST}~{int(p.stdout)}~e{i}" for i in range(inv.COMPACT_AT + 1)]
+    for i, name in enumerate(ended):
+        _other_writer(store.url, name, {f"cache/x{i}": [t, "pending", None, 1]})
+    live = f"{inv._HOST}~{os.getpid()}~live"  # a live writer's shard is never folded
+    _other_writer(store.url, live, {"cache/y": [t, "pending", None, 1]})
+    StudyStore(store.url, mode="r").listing()  # a reader folds nothing
+    assert len(os.listdir(os.path.join(store.url, ".neuroxr", "inventory"))) >= len(ended) + 1
+    StudyStore(store.url).listing()
+    names = os.listdir(os.path.join(store.url, ".neuroxr", "inventory"))
+    assert not {f"{n}.json" for n in ended} & set(names) and f"{live}.json" in names
+    assert sum(n.startswith("fold~") for n in names) == 1
+    index = inv.merge(inv.read(store._zstore).values())
+    assert {f"cache/x{i}" for i in range(len(ended))} | {"cache/y"} <= set(index)
+
+
 # ---------------------------------------------------------------------------- (d) threads and sessions
 def test_sessions_of_one_cached_store_in_two_threads_count_as_one_call(store):
     """Two threads enter a session of one cached store at once. Before: both saw no call running and

@@ -58,13 +58,13 @@ from ..errors import ParameterError, shown
 from ._zarr import COMPLETE_ATTR, HIDDEN
 from .lock import _owner_alive
 
-__all__ = ["PREFIX", "ROTATE", "Shard", "read", "read_shards", "merge", "record", "rebuild", "compact"]
+__all__ = ["PREFIX", "ROTATE", "Shard", "read", "read_shards", "merge", "record", "rebuild", "compact", "crowded"]
 
 #: where the inventory documents live (hidden from Zarr's hierarchy and from the integrity scan)
 PREFIX = f"{HIDDEN}/inventory/"
 #: records per shard before a writer starts a new one (keeps each rewrite small)
 ROTATE = 256
-#: final shards a writable reader tolerates before folding them into one
+#: settled shards (final, or of ended writers of this host) a writable reader tolerates before folding them
 COMPACT_AT = 16
 #: the format of the shards written (2: records carry their ``seq``); 1 is still read
 FORMAT = 2
@@ -328,6 +328,13 @@ def _settled(key: str, doc: Mapping[str, Any]) -> bool:
     so deleting it after reading it loses nothing. A live writer's shard is rewritten whole on each
     record: deleting it could drop a record made between the read and the deletion."""
     return bool(doc.get("final")) or _gone(_writer(key, doc))
+
+
+def crowded(docs: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether more than :data:`COMPACT_AT` shards of ``docs`` are settled (final, or of an ended writer of this
+    host): a writable reader then folds them (:func:`compact`). Counting only final shards let the shards of
+    ended processes (each command that writes leaves one) pile up unread by any fold, one read each per listing."""
+    return sum(1 for k, d in docs.items() if _settled(k, d)) > COMPACT_AT
 
 
 def _absent(zstore: Any, paths: Sequence[str], states: Mapping[str, str]) -> set[str]:

@@ -76,7 +76,7 @@ class Listing:
                 docs = _inv.read(self._zstore)
             if docs is None:
                 return None
-            if self.mode == "a" and sum(1 for d in docs.values() if d.get("final")) > _inv.COMPACT_AT:
+            if self.mode == "a" and _inv.crowded(docs):
                 _inv.compact(self._zstore, docs)
         except OSError:
             return None

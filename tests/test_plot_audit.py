@@ -132,3 +132,14 @@ def test_inference_profiles_say_when_the_median_ev_has_no_noise_ceiling():
     both = pd.concat([ceiled, rows.assign(direction="reverse")], ignore_index=True)
     ax = plot.forward_vs_reverse_ci(both).axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("forward median EV (%)", "reverse median r² × 100 (%; no noise ceiling)")
+
+
+def test_forward_vs_reverse_ci_names_a_pair_without_a_median():
+    """A pair whose median EV is NaN in a direction had no point, and its label was placed at NaN: the pair
+    vanished without a word."""
+    rows = pd.concat([_rows("all"), _rows("all").assign(direction="reverse")], ignore_index=True)
+    rows.loc[1, "median_ev"] = np.nan  # forward l2
+    ax = plot.forward_vs_reverse_ci(rows).axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert "not drawn, no median EV in a direction: net/l2" in texts and "net/l2" not in texts
+    assert {"net/l1", "net/l3"} <= set(texts)

@@ -229,7 +229,8 @@ def forward_vs_reverse_ci(
     direction has several (parameter sets, a time-resolved entry's bins), they pair on
     ``parameters`` and the ``time_bin_*`` columns too, each point labelled with them, provided both
     directions hold the same such rows; otherwise a LayoutError tells to narrow the table (e.g.
-    ``table[table["in_figures"]]``).
+    ``table[table["in_figures"]]``). A pair without a median EV in a direction has no point; a note
+    on the axes names it.
 
     Parameters
     ----------
@@ -257,7 +258,8 @@ def forward_vs_reverse_ci(
     a.scatter(fx[~sig], ry[~sig], facecolors="none", edgecolors="C2", zorder=2, label="not both significant")
     if annotate or (annotate is None and len(labels) <= 12):
         for x, y, lab in zip(fx, ry, labels):
-            a.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
+            if np.isfinite(x) and np.isfinite(y):
+                a.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
     lo = float(np.nanmin(np.concatenate([fx, ry, [0.0]])))
     hi = float(np.nanmax(np.concatenate([fx, ry, f["median_ev_high"].to_numpy(float), r["median_ev_high"].to_numpy(float)])))
     a.plot([lo, hi], [lo, hi], color="0.5", linestyle=":", linewidth=1, label="y = x")
@@ -269,5 +271,10 @@ def forward_vs_reverse_ci(
     a.set_xlabel(f"forward median {_ev_units(f)}")
     a.set_ylabel(f"reverse median {_ev_units(r)}")
     a.set_title("forward vs reverse (bars: bootstrap intervals)")
+    missing = [lab for x, y, lab in zip(fx, ry, labels) if not (np.isfinite(x) and np.isfinite(y))]
+    if missing:  # a pair without a median EV in a direction has no point: named, never silently absent
+        listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        a.text(0.02, 0.02, f"not drawn, no median EV in a direction: {listed}", transform=a.transAxes,
+               fontsize="x-small", color="0.4", va="bottom")
     a.legend(fontsize="small")
     return fig

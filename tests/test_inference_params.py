@@ -239,3 +239,32 @@ def test_permutation_test_says_which_targets_min_reliability_leaves_out(study):
         out = permutation_test("forward", F, R, n_perm=9, reps=3, seed=1, min_reliability=0.999)
     assert [clause.search(str(w.message)).groups() for w in got if clause.search(str(w.message))] == [want]
     assert not out.included.any() and np.isnan(float(out.median_r)) and np.isnan(float(out.median_p))
+
+
+@pytest.mark.parametrize("over", ["targets", "both"])
+@pytest.mark.parametrize("left", ["all_nan", "min_reliability"])
+def test_resampling_one_target_left_to_draw_is_refused_as_one_target_input(over, left):
+    """``over="targets"`` draws among the scored, included targets; with one left (another all NaN, or
+    below min_reliability) every resample drew it: a zero-width interval (targets) or the over="stimuli"
+    numbers (both), without a word, where an input of one target is refused."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    rng = np.random.default_rng(1)
+    ids = [f"s{i:02d}" for i in range(30)]
+    Fv = rng.normal(size=(30, 4))
+    R = np.concatenate([(Fv @ rng.normal(size=(4, 1)))[:, :, None] + 0.3 * rng.normal(size=(30, 1, 4)),
+                        rng.normal(size=(30, 1, 4))], axis=1)  # n0 reliable, n1 noise
+    if left == "all_nan":
+        R[:, 1] = np.nan
+    F, B = nx.features(Fv, ids), nx.neural(R, ids, name="m")
+    mr = {"min_reliability": 0.5} if left == "min_reliability" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stim = bootstrap("forward", F, B, n_boot=30, reps=2, **mr)
+        assert int(np.sum(stim.included.values & np.isfinite(stim.ev.values))) == 1
+        with pytest.raises(ParameterError, match=rf"^bootstrap: neural \(m\): over='{over}' resamples the targets the "
+                                                 r"median counts, but 1 of its 2 neuroids is scored and included"):
+            bootstrap("forward", F, B, n_boot=30, reps=2, over=over, **mr)
+        two = bootstrap("forward", F, nx.neural(np.concatenate([R[:, :1], R[:, :1] + 1.0], axis=1), ids, name="m"),
+                        n_boot=30, reps=2, over=over)  # two targets left: drawn as before
+    assert two.median_ev_ci.values[1] >= two.median_ev_ci.values[0]

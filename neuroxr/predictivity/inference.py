@@ -271,6 +271,18 @@ def _check_targets_drawn(over: str, direction: str, source: Any, target: Any) ->
                              f"{why}. Pass over='stimuli', or more {dim}s.")
 
 
+def _one_drawn(parts: Parts, over: str, min_reliability: float | None) -> None:
+    """A one-line :class:`ParameterError`: ``over`` draws among the scored and included targets, and one is left
+    (the others never scored or below ``min_reliability``); every resample would draw it, as for an input of one."""
+    k, dim = parts.Y.shape[1], parts.dim
+    why = ("a median over one target has no spread to resample (its interval would have zero width)" if over == "targets"
+           else "drawing among one target changes nothing (the numbers of over='stimuli')")
+    fix = "" if min_reliability is None else f", or a min_reliability below {min_reliability:g}"
+    judged = "" if min_reliability is None else f" (min_reliability={min_reliability:g})"
+    raise ParameterError(f"{parts.target_name}: over={over!r} resamples the targets the median counts, but 1 of its {k} "
+                         f"{dim}s is scored and included{judged}: {why}. Pass over='stimuli'{fix}.")
+
+
 def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *, n_boot: int, seed: int, level: float,
                method: str, over: str, nan_policy: str, min_reliability: float | None) -> xr.Dataset:
     """:func:`bootstrap` of prepared ``parts`` (inputs named by ``labels``), the stimuli drawn over
@@ -282,6 +294,8 @@ def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *
     pos = np.flatnonzero(inc & parts.scored)
     ev0, ceil0 = (v[0] for v in parts.scores())
     parts.warn_hygiene(ev0, inc, min_reliability)  # the direction's warning on the same scores
+    if over != "stimuli" and pos.size == 1:  # _check_targets_drawn's rule, for one target left to draw
+        _one_drawn(parts, over, min_reliability)
     med0 = rs.nanmedian(ev0[pos])
     dim = parts.dim
     out: dict[str, Any] = {"ev": ((dim,), ev0), "median_ev": ((), med0), "included": ((dim,), inc)}

@@ -268,3 +268,20 @@ def test_resampling_one_target_left_to_draw_is_refused_as_one_target_input(over,
         two = bootstrap("forward", F, nx.neural(np.concatenate([R[:, :1], R[:, :1] + 1.0], axis=1), ids, name="m"),
                         n_boot=30, reps=2, over=over)  # two targets left: drawn as before
     assert two.median_ev_ci.values[1] >= two.median_ev_ci.values[0]
+
+
+@pytest.mark.parametrize("call", ["bootstrap", "permutation_test"])
+@pytest.mark.parametrize("timed", [False, True])
+def test_a_direction_that_is_no_name_is_refused_in_one_line(study, call, timed):
+    """``bootstrap(["forward"], ...)`` raised a bare 'unhashable type' TypeError (time-resolved inputs
+    too); it is the one-line refusal of any other unknown direction."""
+    from neuroxr.predictivity import inference
+
+    F, R = study.features["m"]["true"], study.neural["a"]
+    if timed:
+        R = R.expand_dims(time_bin=2, axis=-1).assign_coords(time_bin_start=("time_bin", [0, 50]),
+                                                             time_bin_end=("time_bin", [50, 100]))
+    for direction in (["forward"], {"forward": 1}, "Forward"):
+        with pytest.raises(ParameterError, match=rf"^{call}: direction must be one of \('forward', 'reverse', "
+                                                 rf"'inter_animal', 'model_to_model'\); got "):
+            getattr(inference, call)(direction, F, R)

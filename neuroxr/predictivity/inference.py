@@ -73,13 +73,19 @@ def _timed(direction: str, source: Any, target: Any) -> tuple[str, ...]:
     if isinstance(source, Parts):
         return ()
     args = {"source": source, "target": target}
-    return tuple(k for k in _NEURAL_ARGS.get(direction, ("source", "target")) if has_time(args[k]))
+    return tuple(k for k in _neural_args(direction) if has_time(args[k]))
+
+
+def _neural_args(direction: Any) -> tuple[str, ...]:
+    """:data:`_NEURAL_ARGS` of ``direction``; both inputs for one that is not a direction (refused later, by name)."""
+    return _NEURAL_ARGS.get(direction, ("source", "target")) if isinstance(direction, str) else ("source", "target")
 
 
 def _check_parts_call(direction: Any, source: Any, target: Any, caller: str) -> None:
-    """A :class:`Parts` source holds its direction and target: another ``direction`` or any ``target``
+    """``direction`` one of :data:`INFERENCE_DIRECTIONS`; a :class:`Parts` source holds its direction and target: another ``direction`` or any ``target``
     (e.g. a time-resolved one) was ignored without a word; a one-line :class:`ParameterError` instead."""
     if not isinstance(source, Parts):
+        check_option(direction, INFERENCE_DIRECTIONS, "direction", caller)  # first: a list named nothing (unhashable)
         return
     if direction != source.direction:
         raise ParameterError(f"{caller}: direction={direction!r} but the Parts given as source were prepared for "
@@ -103,7 +109,7 @@ def _per_bin(core: Any, caller: str, direction: str, source: Any, target: Any, k
 
     names = dict(zip(("source", "target"), ARG_NAMES.get(direction, ("source", "target"))))
     return by_bins_drawn(prepare, lambda state, union: core(*state, union), {"source": source, "target": target},
-                         _NEURAL_ARGS.get(direction, ("source", "target")), caller, names)
+                         _neural_args(direction), caller, names)
 
 
 def _drawn_ids(parts: Parts) -> np.ndarray:

@@ -795,3 +795,20 @@ def test_an_object_store_rerun_reads_each_reused_entry_and_recomputes_a_damaged_
     pd.testing.assert_frame_equal(again.table, first.table)
     pd.testing.assert_frame_equal(again.metric_table, first.metric_table)
     assert sweep(store, **kw).computed == []
+
+
+def test_a_failure_of_the_data_names_its_fix_not_a_bare_re_run(tmp_path):
+    """Two sessions of disjoint stimuli: inter-animal fails the same way on every run. Before, the error said to
+    re-run the sweep to compute the missing entries, as after a kill."""
+    from neuroxr.layouts import neural
+
+    rng = np.random.default_rng(0)
+    st = StudyStore(tmp_path / "s.zarr")
+    for name in ("a", "b"):
+        st.write_neural(name, neural(rng.normal(size=(12, 4, 3)), [f"{name}/img{i}" for i in range(12)]))
+    with pytest.raises(SweepError) as err:
+        sweep(st, directions=["inter_animal"], client="serial", reps=2, progress=False)
+    assert sorted(err.value.failed) == ["inter_animal/a__b", "inter_animal/b__a"]
+    msg = str(err.value)
+    assert "fix what each line names, or leave those entries out of the sweep (models, layers, neural, directions)" in msg
+    assert "Cannot pair by stimulus_id" in msg

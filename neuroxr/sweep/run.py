@@ -438,8 +438,10 @@ def _failures(failed: Mapping[str, str], what: str, computed: Sequence[str]) -> 
     """The :class:`SweepError` listing the ``failed`` entries (``what``: of how many, which kind)."""
     lines = "\n".join(f"  {k}: {v}" for k, v in list(failed.items())[:10])
     more = f"\n  ... and {len(failed) - 10} more" if len(failed) > 10 else ""
-    return SweepError(f"{len(failed)} {what} failed (the other {len(computed)} computed entries are written; re-run the "
-                      f"sweep to compute only the missing ones):\n{lines}{more}", failed, computed)
+    # a failure of the data (sets that share no stimuli) fails again on a re-run: the fix is what each line names
+    return SweepError(f"{len(failed)} {what} failed (the other {len(computed)} computed entries are written; fix what "
+                      "each line names, or leave those entries out of the sweep (models, layers, neural, directions), "
+                      f"then re-run the sweep: it computes only the missing ones):\n{lines}{more}", failed, computed)
 
 
 _Job = tuple[Entry, dict[str, Any]]

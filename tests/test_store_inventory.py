@@ -224,3 +224,21 @@ def test_another_writers_deletion_of_a_group_is_no_disagreement(store, monkeypat
 
     monkeypatch.setattr(StudyStore, "_walk_groups", no_walk)
     assert StudyStore(store.url, mode="r").layers("net") == ["l1"]
+
+
+def test_a_new_store_needs_no_inventory(tmp_path):
+    """A store with nothing written has no inventory and needs none. Before, ``neuroxr validate`` of a new store
+    noted that listings walk it and asked for ``--rebuild-inventory``; a store holding groups without one still does."""
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    st = StudyStore(tmp_path / "s.zarr")
+    assert st.inventory_problems() == []
+    res = CliRunner().invoke(main, ["validate", st.url])
+    assert res.exit_code == 0 and "note" not in res.output and "--rebuild-inventory" not in res.output
+    st.write_neural("mA", _neural())
+    import shutil
+
+    shutil.rmtree(os.path.join(st.url, ".neuroxr", "inventory"))
+    assert StudyStore(st.url, mode="r").inventory_problems()[0][0] == "/"

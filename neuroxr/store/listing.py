@@ -267,13 +267,16 @@ class Listing:
     def inventory_problems(self) -> list[tuple[str, str]]:
         """Where the inventory disagrees with the groups, as ``(path, problem)``; empty when it agrees."""
         try:
-            docs = _inv.read(self._zstore)
+            docs, unreadable = _inv.read_shards(self._zstore)
         except OSError as exc:
             return [("/", f"the inventory cannot be read ({os_message(exc)}); run `neuroxr validate --rebuild-inventory`")]
-        if docs is None:
+        groups = list(self._walk())
+        if not docs and not unreadable and not groups:  # a new store: nothing written, nothing to record
+            return []
+        if unreadable or not docs:
             return [("/", "no inventory (or an unreadable one): listings walk the store; run `neuroxr validate --rebuild-inventory`")]
         index = _inv.merge(docs.values())
-        walked = {path: tok for path, complete, tok in self._walk() if complete}
+        walked = {path: tok for path, complete, tok in groups if complete}
         out = []
         for p in sorted(set(index) | set(walked)):
             rec = index.get(p)

@@ -143,3 +143,30 @@ def test_forward_vs_reverse_ci_names_a_pair_without_a_median():
     texts = [t.get_text() for t in ax.texts]
     assert "not drawn, no median EV in a direction: net/l2" in texts and "net/l2" not in texts
     assert {"net/l1", "net/l3"} <= set(texts)
+
+
+def _overlapping_ticks(fig) -> int:
+    """How many neighbouring x tick labels of the first axes overlap once drawn."""
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    return sum(a.x1 > b.x0 + 0.5 for a, b in zip(boxes, boxes[1:]))
+
+
+def test_fifty_layers_get_readable_tick_labels():
+    """With 50 layers the layer names were written side by side, slanted, on a 4-inch axis: every
+    label overlapped its neighbours into an unreadable band (layer profiles, metric profiles, the
+    inference profile). Now the default width grows with the layers and the names stand upright."""
+    import xarray as xr
+
+    layers = [f"block{k:02d}" for k in range(50)]
+    rng = np.random.default_rng(0)
+    ev = xr.DataArray(rng.normal(50, 10, size=(50, 6)), dims=("layer", "neuroid"), coords={"layer": layers})
+    table = pd.DataFrame({"direction": "forward", "model": "net", "neural": "mA", "region": "all", "layer": layers,
+                          "median_ev": 10.0, "median_ev_low": 5.0, "median_ev_high": 15.0})
+    figures = [plot.layer_profile(ev), plot.layer_profile({"a": ev, "b": ev}),
+               plot.metric_profile(ev.isel(neuroid=0, drop=True)), plot.layer_profile_ci(table)]
+    for fig in figures:
+        assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == layers
+        assert _overlapping_ticks(fig) == 0
+    few = plot.layer_profile(ev.isel(layer=slice(0, 3)))
+    assert few.get_figwidth() == 4.2 and _overlapping_ticks(few) == 0

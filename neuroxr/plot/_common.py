@@ -48,6 +48,20 @@ def _interval_bars(ax: Axes, at: Any, low: Any, high: Any, vertical: bool, cap: 
         ax.plot(*xy, linestyle="none", marker="_" if vertical else "|", markersize=6, color=kw.get("colors"))
 
 
+def _layer_width(n_layers: int, base: float) -> float:
+    """A panel's default width (inches) for ``n_layers`` on its x axis: ``base``, or wider where
+    their labels (turned upright past 12) would overlap."""
+    return max(base, 1.2 + 0.2 * n_layers)
+
+
+def _layer_ticks(ax: Axes, labels: list[str]) -> None:
+    """Layer names as the x ticks at 0, 1, ...: level when few and short, slanted when long, upright
+    past 12 (side by side they overlapped into an unreadable band)."""
+    long = max((len(s) for s in labels), default=0) > 6
+    rotation, ha = (90, "center") if len(labels) > 12 else (30, "right") if long else (0, "center")
+    ax.set_xticks(np.arange(len(labels)), labels, rotation=rotation, ha=ha)
+
+
 def _check_stat(stat: str, caller: str) -> str:
     if stat not in _STATS:
         raise LayoutError(f"{caller}: stat must be one of {_STATS}; got {shown(stat)}.")

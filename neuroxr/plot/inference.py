@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError
-from ._common import _interval_bars, _new_figure, _one_axes, pair_label
+from ._common import _interval_bars, _layer_ticks, _layer_width, _new_figure, _one_axes, pair_label
 
 __all__ = ["layer_profile_ci", "forward_vs_reverse_ci", "ceiling_band"]
 
@@ -145,7 +145,7 @@ def layer_profile_ci(
     if t.empty:
         raise LayoutError(f"table has no {direction!r} rows; directions present: {sorted(set(table['direction']))}.")
     _refuse_duplicates(t, [c for c in ("model", "neural", "region", "layer") if c in t.columns], "layer_profile_ci", direction)
-    fig, a = _one_axes(ax, figsize)
+    fig, a = _one_axes(ax, figsize or (_layer_width(len(set(t["layer"]) | set(layers or ())), 4.2), 3.6))
     # the table's layers missing from ``layers`` come after them: a row is never dropped from the figure
     order = list(dict.fromkeys([*(layers or []), *t["layer"]]))
     keys = [c for c in ("model", "neural", "region") if c in t.columns]
@@ -166,7 +166,7 @@ def layer_profile_ci(
             top = rows["median_ev_high"].to_numpy(float)
             top = np.where(np.isfinite(top), top, y)  # a NaN interval (undefined resamples): the star above the point
             a.plot(x[sig], top[sig] * 1.03 + 0.5, marker="*", linestyle="none", color=color, markersize=9)
-    a.set_xticks(np.arange(len(order)), order, rotation=30 if max(map(len, order)) > 6 else 0)
+    _layer_ticks(a, [str(l) for l in order])
     a.set_xlabel("layer")
     a.set_ylabel(f"{direction} median {_ev_units(t)}")
     a.set_title(f"{direction}: median EV, bootstrap interval; * permutation p <= {alpha:g}")

@@ -23,6 +23,8 @@ from ._common import (
     _finite,
     _included_only,
     _interval_bars,
+    _layer_ticks,
+    _layer_width,
     _new_figure,
     _one_axes,
     _per_target,
@@ -355,10 +357,12 @@ def layer_profile(
             raise LayoutError("layer_profile: the mapping is empty.")
         if ax is not None:
             raise LayoutError("layer_profile: ax= draws one panel; a mapping draws one panel per entry.")
-        fig, axes = _new_figure(ncols=len(mapping), figsize=figsize, sharey=True)
+        n = max(getattr(v, "sizes", {}).get(layer_dim, 0) for v in mapping.values())
+        fig, axes = _new_figure(ncols=len(mapping), figsize=figsize or (len(mapping) * _layer_width(n, 4.2), 3.6),
+                                sharey=True)
         panels = list(zip(mapping.items(), axes[0]))
     else:
-        fig, one = _one_axes(ax, figsize)
+        fig, one = _one_axes(ax, figsize or (_layer_width(getattr(scores, "sizes", {}).get(layer_dim, 0), 4.2), 3.6))
         panels = [((title or "", scores), one)]
     for (name, obj), a in panels:
         obj = _included_only(obj)  # targets with included false count nowhere (lines, bands, ceiling)
@@ -382,7 +386,7 @@ def layer_profile(
                     raise LayoutError(f"layer_profile: best layer {chosen!r} for {label!r} is not among the layers {layers}.")
                 j = layers.index(chosen)
                 a.plot([x[j]], [center[j]], marker="*", markersize=16, color=color, markeredgecolor="k", linestyle="none")
-        a.set_xticks(x, layers, rotation=30 if max((len(s) for s in layers), default=0) > 6 else 0, ha="right" if max((len(s) for s in layers), default=0) > 6 else "center")
+        _layer_ticks(a, layers)
         if not any(np.isfinite(center).any() for _, center, *_ in lines):  # an empty axis, never read as 0
             a.text(0.5, 0.5, "no value at any layer\n(no included target with a finite score)", transform=a.transAxes,
                    ha="center", va="center", fontsize="small", color="0.4")

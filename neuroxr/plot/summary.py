@@ -15,6 +15,8 @@ from ..errors import LayoutError
 from ._common import (
     _coord_labels,
     _interval_bars,
+    _layer_ticks,
+    _layer_width,
     _new_figure,
     _one_axes,
 )
@@ -144,7 +146,9 @@ def metric_profile(
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = _one_axes(ax, figsize or (5.2, 3.4))
+    n = max([len(getattr(v, "layer", ())) for v in (values.values() if isinstance(values, Mapping) else [values])]
+            + [len(layers or ())])
+    fig, ax = _one_axes(ax, figsize or (_layer_width(n, 5.2), 3.4))
     if isinstance(values, Mapping):
         lines = {str(k): v for k, v in values.items()}
     elif "layer" in getattr(values, "dims", ()) and values.ndim == 2:
@@ -167,12 +171,11 @@ def metric_profile(
         y = np.full(len(axis), np.nan)
         y[[axis.index(l) for l in _coord_labels(da, "layer")]] = np.asarray(da.values, dtype=float)
         ax.plot(np.arange(len(axis)), y, marker="o", label=label or None)
-    ax.set_xticks(np.arange(len(axis)), axis)
+    _layer_ticks(ax, axis)
     ax.set_xlabel("layer")
     ax.set_ylabel(ylabel + (" (lower = more similar)" if lower_is_better else ""))
     if any(lines):
         ax.legend(fontsize="small")
     if title:
         ax.set_title(title)
-    ax.tick_params(axis="x", labelrotation=30)
     return fig

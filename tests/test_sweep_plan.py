@@ -57,6 +57,24 @@ def test_plan_errors_name_what_exists(sweep_base_store):
         plan_sweep(store, neural=["animalA"], directions=["inter_animal"])
 
 
+def test_a_set_named_as_neuroxr_score_names_it_is_told_how_to_select_it(sweep_base_store):
+    """``animalA.IT`` and ``netA.layer3`` (set names as ``neuroxr score`` and the tables write them) in ``neural``,
+    ``models`` or ``layers`` were refused listing the store's names only; the error now says how to select them."""
+    store = StudyStore(sweep_base_store, mode="r")
+    with pytest.raises(SweepConfigError, match=r"\('animalA\.IT' is region 'IT' of 'animalA': select it with neural "
+                                               r"\['animalA'\] and regions \['IT'\]\)\.$"):
+        plan_sweep(store, neural=["animalA.IT"])
+    with pytest.raises(SweepConfigError, match=r"\('netA\.layer3' is layer 'layer3' of 'netA': select it with models "
+                                               r"\['netA'\] and layers \['layer3'\]\)\.$"):
+        plan_sweep(store, models=["netA.layer3"])
+    with pytest.raises(SweepConfigError, match=r"of 'netA': select it with models \['netA'\] and layers \['layer3'\]\)\.$"):
+        plan_sweep(store, layers=["netA.layer3"])
+    for kw in ({"neural": ["animalA.PFC"]}, {"models": ["netA.conv9"]}, {"layers": ["netA.conv9"]}):
+        with pytest.raises(SweepConfigError) as err:  # a part the set does not have: no advice to select it
+            plan_sweep(store, **kw)
+        assert "select it" not in str(err.value)
+
+
 def test_region_subset_name_collision(sweep_copy, monkeypatch):
     store = StudyStore(sweep_copy())
     with pytest.raises(StoreError, match="already the name of the neural set 'animalA' region 'IT'"):

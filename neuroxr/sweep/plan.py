@@ -140,8 +140,23 @@ def _select(store: StudyStore, requested: Any, available: list[str], what: str) 
     missing = [x for x in chosen if x not in available]
     if missing:
         note = _unreadable(store, [f"neural/{x}" for x in missing]) if what == "neural sets" else ""
-        raise SweepConfigError(f"store {store.url!r} holds no {what} {missing}{note}; it holds {available}.")
+        raise SweepConfigError(f"store {store.url!r} holds no {what} {missing}{note}; it holds {available}"
+                               f"{_dotted(store, missing, available, what)}.")
     return chosen
+
+
+def _dotted(store: StudyStore, missing: list[str], available: list[str], what: str) -> str:
+    """How to select what a missing name ``<set>.<part>`` means, a set name written as ``neuroxr score`` takes it
+    (``animalA.IT``: a region of a neural set; ``net.conv3``: a layer of a model); ``""`` when none is such."""
+    for x in missing:
+        head, _, part = x.rpartition(".")
+        if head not in available or not part:
+            continue
+        if what == "neural sets" and part in (_region_values(store, head) or []):
+            return f" ({x!r} is region {part!r} of {head!r}: select it with neural [{head!r}] and regions [{part!r}])"
+        if what == "models" and part in store.layers(head):
+            return f" ({x!r} is layer {part!r} of {head!r}: select it with models [{head!r}] and layers [{part!r}])"
+    return ""
 
 
 def _region_values(store: StudyStore, name: str) -> list[str] | None:
@@ -273,9 +288,12 @@ def _plan(store: StudyStore, models: Any, layers: Any, neural: Any, directions: 
             bad = [l for l in want if l not in found]
             if bad:
                 note = _unreadable(store, [f"features/{m}/{l}" for m in model_list for l in bad])
+                dotted = [(l, *l.rpartition(".")[::2]) for l in bad]
+                hint = next((f" ({l!r} is layer {p!r} of {m!r}: select it with models [{m!r}] and layers [{p!r}])"
+                             for l, m, p in dotted if m in model_list and p in store.layers(m)), "")
                 raise SweepConfigError(
                     f"no selected model has layers {bad}{note}; layers per model: "
-                    f"{ {m: store.layers(m) for m in model_list} }."
+                    f"{ {m: store.layers(m) for m in model_list} }{hint}."
                 )
             dropped += [f"model {m!r}: has none of the layers {want} (its layers: {store.layers(m)})"
                         for m in model_list if not layer_map[m]]

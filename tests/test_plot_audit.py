@@ -170,3 +170,19 @@ def test_fifty_layers_get_readable_tick_labels():
         assert _overlapping_ticks(fig) == 0
     few = plot.layer_profile(ev.isel(layer=slice(0, 3)))
     assert few.get_figwidth() == 4.2 and _overlapping_ticks(few) == 0
+
+
+def test_a_long_title_is_wrapped_inside_the_figure():
+    """A title naming a long model and neural set (the report's layer profiles) ran past both edges of the
+    figure, the neural set's name cut off; so did the inference profiles' own titles."""
+    import xarray as xr
+
+    ev = xr.DataArray(np.arange(18.0).reshape(3, 6), dims=("layer", "neuroid"), coords={"layer": ["a", "b", "c"]})
+    title = "forward: a-very-long-model-name-for-testing -> monkeyA.IT-region"
+    both = pd.concat([_rows("all"), _rows("all").assign(direction="reverse")], ignore_index=True)
+    for fig in (plot.layer_profile(ev, title=title), plot.metric_profile(ev.isel(neuroid=0, drop=True), title=title),
+                plot.layer_profile_ci(_rows("all"), figsize=(3.0, 3.0)), plot.forward_vs_reverse_ci(both, figsize=(3.0, 3.0))):
+        fig.canvas.draw()
+        box = fig.axes[0].title.get_window_extent()
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width
+    assert plot.layer_profile(ev, title=title).axes[0].get_title() == title

@@ -181,7 +181,7 @@ def rdm_heatmap(
         fig.colorbar(im, ax=ax, label="dissimilarity" + (f" ({rdm.attrs['method']})" if "method" in rdm.attrs else ""))
     if title is None:
         title = " ".join(str(rdm.attrs[k]) for k in ("label",) if k in rdm.attrs) or "RDM"
-    ax.set_title(title)
+    ax.set_title(title, wrap=True)
     return fig
 
 
@@ -245,7 +245,7 @@ def distance_matrix(
                             color="k" if values[i, j] > mid else "w")
     if colorbar:
         fig.colorbar(im, ax=ax, label=str(dist.name or "distance"))
-    ax.set_title(title if title is not None else str(dist.name or "distance"))
+    ax.set_title(title if title is not None else str(dist.name or "distance"), wrap=True)
     return fig
 
 
@@ -392,6 +392,6 @@ def embedding(
     ax.set_xlabel(f"{method.upper() if method == 'mds' else 'classical MDS'} 1")
     ax.set_ylabel(f"{method.upper() if method == 'mds' else 'classical MDS'} 2")
     ax.set_aspect("equal", adjustable="datalim")
-    ax.set_title(title if title is not None else f"{method} embedding of {len(names)} networks")
+    ax.set_title(title if title is not None else f"{method} embedding of {len(names)} networks", wrap=True)
     fig.embedding = coords  # type: ignore[attr-defined]
     return fig

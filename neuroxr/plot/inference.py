@@ -169,7 +169,7 @@ def layer_profile_ci(
     _layer_ticks(a, [str(l) for l in order])
     a.set_xlabel("layer")
     a.set_ylabel(f"{direction} median {_ev_units(t)}")
-    a.set_title(f"{direction}: median EV, bootstrap interval; * permutation p <= {alpha:g}")
+    a.set_title(f"{direction}: median EV, bootstrap interval; * permutation p <= {alpha:g}", wrap=True)
     a.legend(fontsize="small")
     return fig
 
@@ -270,7 +270,7 @@ def forward_vs_reverse_ci(
         a.axhspan(np.nanmin(rb[0]), np.nanmax(rb[1]), color="C1", alpha=0.1, linewidth=0, label="reverse noise ceiling")
     a.set_xlabel(f"forward median {_ev_units(f)}")
     a.set_ylabel(f"reverse median {_ev_units(r)}")
-    a.set_title("forward vs reverse (bars: bootstrap intervals)")
+    a.set_title("forward vs reverse (bars: bootstrap intervals)", wrap=True)
     missing = [lab for x, y, lab in zip(fx, ry, labels) if not (np.isfinite(x) and np.isfinite(y))]
     if missing:  # a pair without a median EV in a direction has no point: named, never silently absent
         listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

@@ -167,7 +167,7 @@ def forward_vs_reverse(
     ax.set_xlim(lo, hi)
     ax.set_xlabel(_axis_label(variable, fwd[0], given) + (f"; {n_out} value{'s' if n_out != 1 else ''} outside the axis" if n_out else ""))
     ax.set_ylabel("count")
-    ax.set_title("distributions" + (" (all pairs pooled)" if fmap is not None and len(labels) > 1 else ""))
+    ax.set_title("distributions" + (" (all pairs pooled)" if fmap is not None and len(labels) > 1 else ""), wrap=True)
     ax.legend(fontsize="small")
 
     if ncols == 1:
@@ -192,7 +192,7 @@ def forward_vs_reverse(
         ax.set_ylabel(f"reverse {stat} " + _axis_label(variable, raw=list(rmap.values())))
         # a pair without a value in a direction (no finite target: all NaN or none included) has no point: named
         missing = [lab for x, y, lab in zip(fx, ry, labels) if not (np.isfinite(x) and np.isfinite(y))]
-        ax.set_title(f"{stat} per pair ({len(labels) - len(missing)} pairs; bars: IQR)")
+        ax.set_title(f"{stat} per pair ({len(labels) - len(missing)} pairs; bars: IQR)", wrap=True)
         if missing:
             listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             ax.text(0.02, 0.02, f"not drawn, no value in a direction: {listed}", transform=ax.transAxes,
@@ -208,7 +208,7 @@ def forward_vs_reverse(
         ax.scatter(x[ok], y[ok], s=12, alpha=0.7, color="C2", label=f"per {fkind} (n={int(ok.sum())})")
         ax.set_xlabel("forward " + _axis_label(variable, raw=forward))
         ax.set_ylabel("reverse " + _axis_label(variable, raw=reverse))
-        ax.set_title(f"per {fkind}")
+        ax.set_title(f"per {fkind}", wrap=True)
         xs = np.concatenate([x[ok], y[ok]])
     xs = xs[np.isfinite(xs)]
     if xs.size:
@@ -393,11 +393,11 @@ def layer_profile(
         a.set_xlabel(layer_dim)
         a.set_ylabel(_axis_label(variable, da, obj) + (f" ({stat})" if any(q is not None for *_, q in lines) else ""))
         if name:
-            a.set_title(str(name))
+            a.set_title(str(name), wrap=True)
         if len(lines) > 1 or ceilings:
             a.legend(fontsize="small")
     if mapping is not None and title:
-        fig.suptitle(title)
+        fig.suptitle(title, wrap=True)
     return fig
 
 
@@ -478,5 +478,5 @@ def reliability_histogram(
     ax.set_xlabel("split-half reliability (Spearman-Brown)" if variable in ("reliability", "target_shc") else variable)
     ax.set_ylabel(f"{kinds.pop()}s" if len(kinds) == 1 and kinds != {"target"} else "targets")
     ax.legend(fontsize="small")
-    ax.set_title(title if title is not None else "split-half reliability")
+    ax.set_title(title if title is not None else "split-half reliability", wrap=True)
     return fig

@@ -84,7 +84,7 @@ def best_layer_intervals(
         ax.set_ylim(-0.6, n - 0.4)
     ax.set_xlabel("EV on held-out targets (%)")
     ax.axvline(0, color="0.7", lw=0.8)
-    ax.set_title("best layer (95 % bootstrap interval over targets)", fontsize="medium")
+    ax.set_title("best layer (95 % bootstrap interval over targets)", fontsize="medium", wrap=True)
     ceiling = headline["ceiling"].to_numpy(dtype=float) if n else np.array([])
     has = np.isfinite(ceiling)
     axc.barh(y[has], ceiling[has], color="0.6")
@@ -177,5 +177,5 @@ def metric_profile(
     if any(lines):
         ax.legend(fontsize="small")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)
     return fig

@@ -199,7 +199,7 @@ def score_vs_time(
     if any(entries):
         ax.legend(frameon=False, fontsize="small")
     band = "bootstrap interval" if boots else f"{interval:.0%} of reps"
-    ax.set_title(title or f"{variable} over time (band: {band})")
+    ax.set_title(title or f"{variable} over time (band: {band})", wrap=True)
     return fig
 
 
@@ -307,7 +307,7 @@ def temporal_generalization_heatmap(
     fig.colorbar(mesh, ax=ax, label=f"{stat} {variable}")
     ax.set_xlabel("test time (ms)")
     ax.set_ylabel("train time (ms)")
-    ax.set_title(title or "temporal generalisation")
+    ax.set_title(title or "temporal generalisation", wrap=True)
     return fig
 
 

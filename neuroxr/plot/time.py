@@ -193,7 +193,7 @@ def score_vs_time(
                                  color=line.get_color(), alpha=0.1, lw=0)
             band_ax.plot(x, _reduce(v, stat, axis=0), color=line.get_color(), ls="--", lw=1)
     if band_ax is not None:
-        band_ax.set_ylabel("noise ceiling (dashed, its line's colour; band: IQR over targets)")
+        band_ax.set_ylabel("noise ceiling (dashed; band: IQR over targets)")
     ax.set_xlabel("time (ms, bin centre)")
     ax.set_ylabel(f"{stat} {_axis_label(variable, raw=list(entries.values()))}")
     if any(entries):

@@ -192,7 +192,9 @@ def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
         missing = [d for d in expected if d not in da.dims]
         extra = [d for d in da.dims if d not in expected]
         fix = _foreign(da, expected) or (
-            "rename or add dims, e.g. da.rename(...) or da.expand_dims('repeat', axis=-1) for trial-averaged data")
+            "features have no time bins: select one, e.g. da.isel(time_bin=0)" if "time_bin" in extra and "unit" in expected
+            else "rename or add dims, e.g. da.rename(...)"
+            + (" or da.expand_dims('repeat', axis=-1) for trial-averaged data" if "repeat" in missing else ""))
         raise LayoutError(
             f"{name}: dims {tuple(da.dims)} do not match the layout {expected} "
             f"(missing {missing}, unexpected {extra}); {fix}."

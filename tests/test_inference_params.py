@@ -172,6 +172,10 @@ def test_parts_source_seed_is_refused_naming_the_function(study, call, seed):
     with pytest.raises(ParameterError, match=rf"^{call}: seed must be an integer >= 0") as exc:
         getattr(inference, call)("forward", parts, None, seed=seed, **n)
     _one_line(exc)
+    with pytest.raises(ParameterError, match=r"It seeds numpy\.random\.default_rng, which draws the split halves \(and "
+                                             r"a call's subsamples, resamples or permutations\)") as exc:
+        getattr(inference, call)("forward", study.features["m"]["true"], study.neural["a"], seed=seed, **n)
+    assert "The split halves come from" not in str(exc.value)
 
 
 def test_parts_source_bootstrap_draws_with_its_seed(study):

@@ -430,3 +430,17 @@ def test_ragged_data_time_bins_and_attrs_get_one_line_errors():
             make(xr.DataArray(data, dims=("stimulus", "neuroid", "repeat")[: data.ndim] if make is neural
                               else ("stimulus", "unit")), attrs="x")
         assert make(data, attrs={"session": 1}).attrs["session"] == 1
+
+
+def test_a_dims_error_advises_what_fits_the_extra_or_missing_dim():
+    """Features with a time_bin dim are told to select a bin (they were told to add a repeat dim, the
+    trial-averaged neural fix); the repeat advice is given where repeat is what is missing."""
+    f = features(np.random.default_rng(RNG_SEED).normal(size=(6, 4)), [f"s{i}" for i in range(6)])
+    with pytest.raises(LayoutError, match=r"unexpected \['time_bin'\]\); features have no time bins: select one, "
+                                          r"e\.g\. da\.isel\(time_bin=0\)\.$") as exc:
+        validate_features(f.expand_dims(time_bin=2, axis=-1))
+    assert "repeat" not in str(exc.value)
+    with pytest.raises(LayoutError, match=r"e\.g\. da\.rename\(\.\.\.\)\.$"):
+        validate_features(f.rename(unit="u"))
+    with pytest.raises(LayoutError, match=r"da\.expand_dims\('repeat', axis=-1\) for trial-averaged data\.$"):
+        validate_neural(_neural().isel(repeat=0))

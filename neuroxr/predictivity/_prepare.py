@@ -68,7 +68,8 @@ def check_params(
                caller=caller)
     check_progress(progress, caller)
     check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.", caller=caller)
-    check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.", caller=caller)
+    check_int(seed, "seed", 0, "It seeds numpy.random.default_rng, which draws the split halves (and a call's subsamples, resamples or "
+              "permutations); pass e.g. seed=0.", caller=caller)
     check_fold_params(n_folds, fold_seed, caller)
     if split not in SPLIT_MODES:
         raise ParameterError(f"{where(caller)}split must be one of {SPLIT_MODES}; got {shown(split)}.")

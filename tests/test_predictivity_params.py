@@ -517,3 +517,16 @@ def test_time_resolved_directions_refuse_out_of_range_responses(plain):
         nx.forward(nx.features(F), timed, reps=1)
     with pytest.raises(LayoutError, match=rf"^temporal_generalization: {pat}"):
         nx.temporal_generalization(nx.features(F), timed)
+
+
+def test_ev_is_labelled_noise_corrected_only_with_a_ceiling(small):
+    """``ev``'s long_name said noise-corrected also where no ceiling divides it (noise_ceiling=False, a
+    trial-averaged target, model-to-model): there it is r squared x 100."""
+    F, R = small
+    corrected = "noise-corrected explained variance"
+    raw = "explained variance without a noise ceiling (r² × 100)"
+    assert nx.forward(F, R, reps=2).ev.attrs["long_name"] == corrected
+    assert nx.reverse(R, F, reps=2).ev.attrs["long_name"] == corrected
+    assert nx.forward(F, R, reps=2, noise_ceiling=False).ev.attrs["long_name"] == raw
+    assert nx.forward(F, R.mean("repeat").expand_dims(repeat=1, axis=-1)).ev.attrs["long_name"] == raw
+    assert nx.model_to_model(F, F.copy()).ev.attrs["long_name"] == raw

@@ -123,7 +123,8 @@ def dataset(
     if predictions is not None:
         ds["prediction"] = (("rep", "stimulus", dim), predictions)
         ds = ds.assign_coords(stimulus_id=("stimulus", stimulus_id))
-    ds["ev"].attrs.update(units="percent", long_name="noise-corrected explained variance")
+    ds["ev"].attrs.update(units="percent", long_name="noise-corrected explained variance" if ceiling is not None
+                          else "explained variance without a noise ceiling (r² × 100)")
     return _hygiene(ds, dim, min_reliability, name)
 
 

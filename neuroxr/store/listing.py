@@ -275,10 +275,30 @@ class Listing:
             return []
         if unreadable or not docs:
             return [("/", "no inventory (or an unreadable one): listings walk the store; run `neuroxr validate --rebuild-inventory`")]
-        index = _inv.merge(docs.values())
         walked = {path: tok for path, complete, tok in groups if complete}
+        out = self._disagreements(_inv.merge(docs.values()), walked)
+        if not out:
+            return out
+        # a writer at work between the read and the walk (a group swapped in before its record, rewritten or
+        # deleted meanwhile) is no disagreement: each path is checked again against a fresh read of both
+        try:
+            again, unreadable = _inv.read_shards(self._zstore)
+        except OSError:
+            return out
+        if unreadable or not again:
+            return out
+        now = {p: self.group_attrs(p, True) for p, _ in out}  # type: ignore[attr-defined]  # complete: attrs
+        tokens = {p: str(a[TOKEN_ATTR]) if a.get(TOKEN_ATTR) else None for p, a in now.items() if a is not None}
+        fresh = self._disagreements(_inv.merge(again.values()), tokens, list(now))
+        return [(p, why) for p, why in out if (p, why) in fresh]
+
+    def _disagreements(self, index: dict[str, dict[str, Any]], walked: dict[str, Any],
+                       paths: list[str] | None = None) -> list[tuple[str, str]]:
+        """The paths (default: every one the inventory ``index`` or the walk names) where they disagree: a
+        complete group (``walked``: path -> token) unrecorded or recorded under another token, or a group
+        recorded complete that is not there."""
         out = []
-        for p in sorted(set(index) | set(walked)):
+        for p in sorted(set(index) | set(walked)) if paths is None else paths:
             rec = index.get(p)
             if p in walked and rec is None:
                 out.append((p, MISSING))

@@ -516,3 +516,24 @@ def test_a_neuroid_below_scikit_learns_pls_cutoff_is_left_out_of_the_median_with
         per_split.append(np.nanmedian(rs))
     assert np.isnan(ds["r"].values[:, 2]).all() == warned
     np.testing.assert_allclose(float(ds["raw"]), np.mean(per_split), rtol=1e-10)
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([None if i % 7 == 0 else f"obj{i % 3}" for i in range(60)], dtype=object),  # was a class 'None'
+    np.where(np.arange(60) % 7 == 0, np.nan, np.arange(60) % 3),  # was scikit-learn's "Input y contains NaN"
+])
+def test_stratification_labels_with_missing_values_are_refused_naming_their_stimuli(labels):
+    """Missing labels of the stratify_by coord stratified None as a class of its own (text 'None'), or
+    failed in scikit-learn with advice about train_size: a one-line error naming the coord, its stimuli and the fix."""
+    from neuroxr.predictivity.brainscore import brainscore_splits
+
+    feats, neur, *_ = _data()
+    with pytest.raises(LayoutError, match=r"^brainscore: coord 'category' on dim 'stimulus' of neural holds 9 missing "
+                                          r"labels \(None or NaN\) of 60, at stimuli \['img000', 'img007', .*fillna.*"
+                                          r"or pass stratify_by=None\.$"):
+        brainscore(feats, neur.assign_coords(category=("stimulus", labels)), n_components=3, stratify_by="category")
+    with pytest.raises(LayoutError, match=r"^brainscore_splits: strata holds 9 missing labels .*strata=None\.$"):
+        brainscore_splits(60, strata=labels)
+    # the split helper's own refusals name its own argument, strata (not brainscore's stratify_by)
+    with pytest.raises(LayoutError, match=r"stratified by their labels \(strata\) .* or strata=None\.$"):
+        brainscore_splits(10, strata=list("aabbccddee"))

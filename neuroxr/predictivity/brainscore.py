@@ -88,6 +88,10 @@ def _strat_values(neural: xr.DataArray, features: xr.DataArray | None, stratify_
             # the labels as Brain-Score passes them (StratifiedShuffleSplit orders its classes by value: 2
             # before 10); text only for a mixed object coord, which has no order of its own
             values = np.asarray(da.coords[key].values)
+            arg = "neural" if da is neural else "features"
+            _check_labels(values, f"brainscore: coord {key!r} on dim 'stimulus' of {_named(da, arg)}", f"fill them first "
+                          f"(e.g. {arg}.assign_coords({key}={arg}[{key!r}].fillna('unknown'))), or pass stratify_by=None",
+                          np.asarray(da.coords["stimulus_id"].values).astype(str))
             return values.astype(str) if values.dtype == object else values
     if stratify_by == _AUTO:
         return None
@@ -95,6 +99,20 @@ def _strat_values(neural: xr.DataArray, features: xr.DataArray | None, stratify_
         f"brainscore: stratify_by={stratify_by!r} is not a coord on the 'stimulus' dim of the neural data or the features; "
         "add it (e.g. neural.assign_coords(object_name=('stimulus', labels))) or pass stratify_by=None."
     )
+
+
+def _check_labels(values: np.ndarray, where: str, fix: str, ids: np.ndarray | None = None) -> None:
+    """A one-line ``LayoutError`` (``where``, ``fix``) for stratification labels holding missing values
+    (None, NaN, NaT), naming their stimuli (``ids``, else positions): as text, None and NaN were a class
+    of their own (``'None'``, ``'nan'``), and a numeric NaN was scikit-learn's refusal."""
+    import pandas as pd
+
+    missing = np.asarray(pd.isna(values), dtype=bool).reshape(-1)
+    if missing.any():
+        at = f"stimuli {examples(np.asarray(ids)[missing].tolist())}" if ids is not None else \
+            f"positions {examples(np.flatnonzero(missing).tolist())}"
+        raise LayoutError(f"{where} holds {int(missing.sum())} missing labels (None or NaN) of {missing.size}, at {at}; "
+                          f"the splits stratify by every label, so {fix}.")
 
 
 def brainscore_splits(
@@ -130,6 +148,8 @@ def brainscore_splits(
     if strata is not None and np.shape(strata) != (n_stimuli,):
         raise LayoutError(f"{caller}: strata must hold one label per stimulus, shape ({n_stimuli},); got shape "
                           f"{np.shape(strata)}. Pass the labels in canonical (sorted stimulus_id) order, or strata=None.")
+    if strata is not None:
+        _check_labels(np.asarray(strata, dtype=object), f"{caller}: strata", "fill them first, or pass strata=None")
     return _splits(n_stimuli, strata, n_splits, float(train_size), seed, caller)
 
 
@@ -144,7 +164,8 @@ def _splits(n_stimuli: int, strata: Any, n_splits: int, train_size: float, seed:
     try:
         return [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(*args)]
     except ValueError as exc:  # scikit-learn's: a class too small to stratify, a train_size leaving no test stimulus
-        how, alt = ("stratified by their labels (stratify_by) ", ", or stratify_by=None") if strata is not None else ("", "")
+        arg = "strata" if caller == "brainscore_splits" else "stratify_by"
+        how, alt = (f"stratified by their labels ({arg}) ", f", or {arg}=None") if strata is not None else ("", "")
         raise LayoutError(f"{caller}: {n_stimuli} stimuli cannot be split {how}with train_size={train_size} "
                           f"({' '.join(str(exc).split())}); pass more stimuli or another train_size{alt}.") from None
 

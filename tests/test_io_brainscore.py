@@ -213,6 +213,47 @@ def test_to_brainscore_score_of_a_metric_entry():
     assert float(to_brainscore_score(ds, split="train")) == pytest.approx(0.4)
 
 
+def _protocol_result(ceiling=True):
+    """A small neuroxr.predictivity.brainscore result (features and repeats of a seeded linear model)."""
+    from neuroxr.layouts import features as make_features
+    from neuroxr.layouts import neural as make_neural
+    from neuroxr.predictivity import brainscore
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 6))
+    R = (X @ rng.standard_normal((6, 5)))[:, :, None] + rng.standard_normal((40, 5, 4))
+    ids = [f"s{i:02d}" for i in range(40)]
+    return brainscore(make_features(X, ids), make_neural(R, ids, [f"n{j}" for j in range(5)]), n_components=2,
+                      stratify_by=None, ceiling=ceiling)
+
+
+def test_to_brainscore_score_of_a_brainscore_result_keeps_raw_ceiling_and_error():
+    """A brainscore result gave Score(score) with its parameters only: the raw score, the ceiling and the
+    error were dropped. Brain-Score's benchmarks (ceil_score) return the ceiled score with attrs raw (whose
+    own raw holds the split x neuroid r) and ceiling, and the raw score's error."""
+    ds = _protocol_result()
+    s = to_brainscore_score(ds)
+    assert float(s) == float(ds["score"]) and s.attrs["error"] == float(ds["error"])
+    raw, ceiling = s.attrs["raw"], s.attrs["ceiling"]
+    # the raw score is the mean over splits of the median over neuroids of the per-split r it carries
+    per_split = raw.attrs["raw"]
+    assert per_split.dims == ("split", "neuroid") and per_split["neuroid_id"].values.tolist() == [f"n{j}" for j in range(5)]
+    np.testing.assert_array_equal(per_split.values, ds["r"].values)
+    assert float(raw) == pytest.approx(np.median(per_split.values, axis=1).mean(), rel=1e-12)
+    assert raw.attrs["error"] == pytest.approx(np.median(per_split.values, axis=1).std() / np.sqrt(10), rel=1e-12)
+    np.testing.assert_array_equal(ceiling.attrs["raw"].values, ds["consistency"].values)
+    assert float(ceiling) == pytest.approx(np.median(ceiling.attrs["raw"].values, axis=1).mean(), rel=1e-12)
+    assert float(s) == pytest.approx(float(raw) / float(ceiling), rel=1e-12)
+    assert ceiling.attrs["error"] == float(ds["ceiling_error"]) and s.attrs["protocol"] == "brainscore"
+    # without a ceiling the raw Score (its score is NaN); the ceiled one is asked for in vain
+    plain = to_brainscore_score(_protocol_result(ceiling=False))
+    assert np.isfinite(float(plain)) and "ceiling" not in plain.attrs and plain.attrs["raw"].dims == ("split", "neuroid")
+    with pytest.raises(LayoutError, match=r"^variable: this brainscore result has no ceiling .* variable='raw'"):
+        to_brainscore_score(_protocol_result(ceiling=False), variable="score")
+    with pytest.raises(neuroxr.errors.ParameterError, match=r"^to_brainscore_score: aggregate='mean' has no effect"):
+        to_brainscore_score(ds, aggregate="mean")
+
+
 def test_uses_brainscore_core_score_when_installed(monkeypatch, scores):
     class Score(xr.DataArray):
         __slots__ = ()

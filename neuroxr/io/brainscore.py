@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, holding, shown, warn
+from ..errors import LayoutError, holding, no_effect, shown, warn
 from ..kernels.resample import nanmean, nanmedian
 from ..kernels.stats import standard_error_of_the_mean
 from ..layouts import NEURAL_OPTIONAL_COORDS, validate_neural, validate_scores
@@ -389,6 +389,33 @@ def _pooled(v: np.ndarray, inc: np.ndarray, pool: Any) -> tuple[np.ndarray, np.n
     return pool(nanmean(v, axis=1), axis=0), pool(v, axis=0)  # a bin without included targets (or data): NaN
 
 
+def _protocol_score(ds: xr.Dataset, variable: str | None, score_cls: type, attrs: dict[str, Any]) -> Any:
+    """A :func:`neuroxr.predictivity.brainscore` result (or its entry) as Brain-Score's benchmarks return it
+    (``ceil_score``): the ceiled score, attrs ``raw`` (the raw Score, with its own ``raw``, the held-out r per
+    split x neuroid, and ``error``), ``ceiling`` (with its own ``raw``, the split-half consistency, and
+    ``error``) and ``error`` (the raw score's, copied unscaled). Without a ceiling, the raw Score."""
+    has_ceiling = "consistency" in ds.data_vars
+    var = variable or ("score" if has_ceiling else "raw")
+    if var not in ("score", "raw"):
+        raise LayoutError(f"variable: a brainscore result is summarised as 'score' (ceiled) or 'raw'; got {shown(var)}.")
+    if var == "score" and not has_ceiling:
+        raise LayoutError("variable: this brainscore result has no ceiling (ceiling=False), so its score is NaN; pass "
+                          "variable='raw' (the default for it) for the raw Score.")
+
+    def per_split(name: str, dim: str) -> Any:  # Brain-Score's raw values: split x neuroid, with the neuroid ids
+        da = ds[name].transpose(dim, "neuroid")
+        return score_cls(np.asarray(da.values), dims=("split", "neuroid"),
+                         coords={"split": np.arange(da.sizes[dim]), "neuroid_id": ("neuroid", np.asarray(ds["neuroid_id"].values))})
+
+    error = float(ds["error"])
+    raw = score_cls(float(ds["raw"]), attrs={"raw": per_split("r", "split"), "error": error})
+    if var == "raw":
+        return score_cls(float(ds["raw"]), attrs=attrs | {"raw": per_split("r", "split"), "error": error})
+    ceiling = score_cls(float(ds["ceiling"]), attrs={"raw": per_split("consistency", "split_half"),
+                                                     "error": float(ds["ceiling_error"])})
+    return score_cls(float(ds["score"]), attrs=attrs | {"raw": raw, "ceiling": ceiling, "error": error})
+
+
 def to_brainscore_score(
     scores: xr.Dataset,
     *,
@@ -401,8 +428,14 @@ def to_brainscore_score(
     Parameters
     ----------
     scores : xarray.Dataset
-        A predictivity score dataset (``ev`` over ``(neuroid|unit, rep)``), or a metric entry
-        (variable ``score``, scalar or over ``split``).
+        A predictivity score dataset (``ev`` over ``(neuroid|unit, rep)``), a metric entry
+        (variable ``score``, scalar or over ``split``), or a :func:`neuroxr.predictivity.brainscore`
+        result (or its ``brainscore`` entry), returned as Brain-Score's benchmarks return theirs: the
+        ceiled ``score`` with attrs ``raw`` (the raw Score, whose own attrs hold ``raw``, the held-out
+        r per ``split x neuroid``, and ``error``), ``ceiling`` (its ``raw`` the split-half
+        consistency per ``split x neuroid``, and ``error``) and ``error`` (the raw score's SEM,
+        copied unscaled); ``variable="raw"`` (the default without a ceiling) gives the raw Score.
+        ``aggregate`` and ``split`` are refused for it (the median over neuroids is the protocol's).
     variable : str, optional
         Variable to summarise. Default ``ev`` for predictivity scores (noise-corrected explained
         variance in percent, reported as a fraction), ``score`` for metric entries.
@@ -431,6 +464,12 @@ def to_brainscore_score(
         raise LayoutError(f"scores: expected an xarray.Dataset, got {type(scores).__name__}.")
     Score = _score_class()
     attrs = _simple_attrs(dict(scores.attrs))
+    if scores.attrs.get("protocol") == "brainscore" and {"raw", "error", "r"} <= set(scores.data_vars):
+        inert = [f"{k}={v!r}" for k, v, d in (("aggregate", aggregate, "median"), ("split", split, "test")) if v != d]
+        if inert:
+            raise no_effect(inert, "on a brainscore result", "its raw score is the median over neuroids of each split's r, "
+                            "averaged over the splits, as Brain-Score's", caller="to_brainscore_score")
+        return _protocol_score(scores, variable, Score, attrs)
     if "score" in scores.data_vars and "ev" not in scores.data_vars:
         var = variable or "score"
         if var not in scores.data_vars:

@@ -246,6 +246,30 @@ def test_ereg_projects_then_scores():
         geo.ereg(F, R, n_components=20, eps=0.3)  # eps only sizes n_components='auto'
 
 
+@pytest.mark.parametrize("fn", ["ereg", "ersa"])
+def test_an_alpha_that_shrinks_the_fits_to_the_training_means_is_said(fn):
+    """eReg's r and eRSA's train_score at an alpha far above the features' scale measured the folds' training
+    means (each leaving out the stimulus's own response), silently: with features unrelated to the responses,
+    eReg's mean r was well below 0. One warning says so; an ordinary alpha says nothing."""
+    import warnings
+
+    F, R = _data(n=60)
+    noise = F.copy(data=np.random.default_rng(9).standard_normal(F.shape))  # features unrelated to the responses
+    call = getattr(geo, fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuroxrWarning)
+        call(F, R, alpha=0.1)
+    with pytest.warns(NeuroxrWarning, match=rf"^{fn}( \(train_score\))?: alpha=1e\+06 shrinks the ridge fits towards "
+                                            r"the training means: .* Pass a smaller alpha\.$"):
+        ds = call(noise, R, alpha=1e6)
+    if fn == "ereg":  # the artefact the warning names: scikit-learn's out-of-fold ridge gives the same negative r
+        Y = R.mean("repeat").values
+        P = _sklearn_oof(noise.values, Y, alpha=1e6)
+        r = [np.corrcoef(P[:, j], Y[:, j])[0, 1] for j in range(Y.shape[1])]
+        np.testing.assert_allclose(ds["r"].values, r, rtol=1e-6)
+        assert np.mean(r) < -0.1
+
+
 def test_rdm_method_validation_in_labeled_api():
     F, R = _data()
     with pytest.raises(ValueError, match=r"^rdm: method must be one of"):

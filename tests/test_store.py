@@ -183,6 +183,22 @@ def test_inventory_and_layer_order(store):
     assert "2 neural sets, 3 feature sets>" in repr(store)
 
 
+def test_layers_without_a_depth_read_their_numbers_as_numbers(store, monkeypatch):
+    """Layers written without ``depth_index`` were listed by name as text (layer1, layer10, layer11,
+    layer2), the order of every layer profile and a sweep's ``layer_depth``; their numbers are now read
+    as numbers, by the inventory and by a walk of the store alike, and a depth still comes first."""
+    names = ["layer10", "layer2", "fc", "layer1", "layer11", "layer2b"]
+    for layer in names:
+        store.write_features("net", layer, _features(layer=layer))
+    store.write_features("deep", "b10", _features(layer="b10").assign_attrs(depth_index=0))
+    store.write_features("deep", "b9", _features(layer="b9").assign_attrs(depth_index=1))
+    want = ["fc", "layer1", "layer2", "layer2b", "layer10", "layer11"]
+    assert store.layers("net") == want and store.inventory()["features"]["net"] == want
+    assert store.layers("deep") == ["b10", "b9"]  # depth before name
+    monkeypatch.setattr(store, "_inventory", lambda *a, **k: None)  # no inventory: the store is walked
+    assert store.layers("net") == want and store.inventory()["features"] == {"deep": ["b10", "b9"], "net": want}
+
+
 def test_entries_include_cache_groups(store):
     store.write_dataset("cache/gram/net/conv1", xr.Dataset({"K": (("a", "b"), np.eye(3))}))
     assert ("cache", "cache/gram/net/conv1", True) in store.entries()

@@ -12,6 +12,7 @@ disagrees they walk the hierarchy, and a writable store rebuilds the inventory.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -370,14 +371,15 @@ class Listing:
         return [n for n, d in self._child_docs("features") if d is None or d.get("node_type") == "group"]
 
     def layers(self, model: str) -> list[str]:
-        """Complete layers of ``model`` in the order they were written (``depth`` attr) or by name."""
+        """Complete layers of ``model`` in depth order (an extraction's ``depth_index`` attr), else by
+        name with numbers read as numbers (``layer2`` before ``layer10``)."""
         listed = self._listed(f"features/{model}", 1)
         if listed is not None:
             out = [(attrs.get("depth_index", 0), p.rpartition("/")[2]) for p, attrs in listed.items()]
         else:
             out = [(a.get("depth_index", 0), n) for n, a in self._children(f"features/{model}")
                    if a.get(COMPLETE_ATTR, False)]
-        return [n for _, n in sorted(out)]
+        return _in_depth_order(out)
 
     def _walk(self) -> list[tuple[str, bool, str | None]]:
         """Every group of data found by walking the hierarchy: ``(path, complete, token)``."""
@@ -436,4 +438,14 @@ class Listing:
         for p, attrs in listed.items():
             if p.startswith("features/") and p.count("/") == 2:
                 layers.setdefault(p.split("/")[1], []).append((attrs.get("depth_index", 0), p.split("/")[2]))
-        return {"neural": neural, "features": {m: [n for _, n in sorted(layers[m])] for m in sorted(layers)}}
+        return {"neural": neural, "features": {m: _in_depth_order(layers[m]) for m in sorted(layers)}}
+
+
+def _in_depth_order(layers: list[tuple[Any, str]]) -> list[str]:
+    """The names of ``(depth_index, name)`` pairs by depth, then by name with its runs of digits read as
+    numbers (``conv2`` before ``conv10``, as a model's layers are numbered), then by name."""
+    def key(item: tuple[Any, str]) -> tuple[Any, list[Any], str]:
+        parts = re.split(r"(\d+)", item[1])  # text at even positions, digits at odd: like compares with like
+        return item[0], [int(p) if i % 2 else p for i, p in enumerate(parts)], item[1]
+
+    return [n for _, n in sorted(layers, key=key)]

@@ -537,3 +537,21 @@ def test_stratification_labels_with_missing_values_are_refused_naming_their_stim
     # the split helper's own refusals name its own argument, strata (not brainscore's stratify_by)
     with pytest.raises(LayoutError, match=r"stratified by their labels \(strata\) .* or strata=None\.$"):
         brainscore_splits(10, strata=list("aabbccddee"))
+
+
+@pytest.mark.parametrize("mode", ["squared_ratio", "r2_over_ceiling"])
+def test_a_negative_raw_squared_by_the_ceiling_mode_is_said(mode):
+    """The squared ceiling modes (Brain-Score's explained_variance) scored a negative raw (features unrelated to the
+    responses) as the positive fraction of its opposite, silently: the score is kept, with one warning."""
+    feats, neur, *_ = _data()
+    noise = feats.copy(data=np.random.default_rng(0).standard_normal(feats.shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ref = brainscore(noise, neur, n_components=3)  # ratio keeps the sign: nothing to say
+    raw, ceiling = float(ref["raw"]), float(ref["ceiling"])
+    assert raw < 0 < ceiling
+    with pytest.warns(UserWarning, match=rf"^brainscore: raw is -0\.\d+ \(below 0.*ceiling_mode='{mode}' squares it .*"
+                                         r"use ceiling_mode='ratio', which keeps the sign\.$"):
+        ds = brainscore(noise, neur, n_components=3, ceiling_mode=mode)
+    expected = (raw / ceiling) ** 2 if mode == "squared_ratio" else raw**2 / ceiling
+    assert float(ds["score"]) == pytest.approx(expected, rel=1e-12) and float(ds["score"]) > 0

@@ -477,7 +477,9 @@ def brainscore(
     ceiling_mode : {"ratio", "squared_ratio", "r2_over_ceiling"}, default "ratio"
         ``score = raw / ceiling`` (Brain-Score's ``ceil_score``), ``(raw / ceiling) ** 2``
         (``explained_variance`` of brainscore_vision v2.0-v2.3 neural benchmarks) or
-        ``raw ** 2 / ceiling`` (``explained_variance`` since brainscore_vision PR #2169, 2026).
+        ``raw ** 2 / ceiling`` (``explained_variance`` since brainscore_vision PR #2169, 2026). The
+        squared forms score a negative ``raw`` as its opposite would score (Brain-Score's formula,
+        kept): said in one warning.
 
     Returns
     -------
@@ -564,6 +566,10 @@ def brainscore(
             warn(f"brainscore: the internal-consistency ceiling is {cval:.3g} (not positive): score = raw / ceiling "
                  f"(Brain-Score's formula) is not a fraction of a reachable maximum here; read raw instead.")
         score = {"ratio": raw / cval, "squared_ratio": (raw / cval) ** 2, "r2_over_ceiling": raw**2 / cval}[ceiling_mode]
+        if ceiling_mode != "ratio" and raw < 0:  # Brain-Score's square kept (parity), but not its lost sign
+            warn(f"brainscore: raw is {raw:.3g} (below 0: the held-out predictions anti-correlate with the responses on "
+                 f"the median neuroid); ceiling_mode={ceiling_mode!r} squares it (Brain-Score's formula), so score "
+                 f"{score:.3g} is what a raw of {-raw:.3g} scores. Read raw, or use ceiling_mode='ratio', which keeps the sign.")
         data.update(ceiling=((), cval), ceiling_error=((), float(c["error"])), score=((), score),
                     consistency=(("split_half", "neuroid"), c["consistency"].values))
     else:

@@ -140,7 +140,8 @@ def test_descriptor_lists_keep_their_missing_ids_and_types():
     cases = [
         (lambda: from_rsatoolbox(nan_stim), r"'stimulus' has 1 missing ids .* trials \[1\]"),
         (lambda: from_rsatoolbox(mixed), r"'stimulus' holds values of different types that read the same as text"),
-        (lambda: from_rsatoolbox(nan_rep, repeat="run"), r"'run' holds missing values"),
+        (lambda: from_rsatoolbox(nan_rep, repeat="run"), r"'run' holds 1 missing values \(trials at positions \[1\]\); "
+                                                           r"give every trial a repeat label, or pass repeat=False to number"),
         (lambda: from_rsatoolbox(nan_chan), r"channel descriptor 'name' has 1 missing ids .* channels \[1\]"),
         (lambda: from_rsatoolbox_rdms(rdms), r"pattern descriptor 'stimulus' has 1 missing ids .* patterns \[1\]"),
     ]

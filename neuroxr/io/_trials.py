@@ -244,7 +244,10 @@ def stack_trials(
         rep_codes, labels = pd.factorize(pd.Index(rep), sort=True)
         labels = np.asarray(labels)
         if (rep_codes < 0).any():
-            raise LayoutError(f"{name}: {repeat_arg!r} holds missing values; give every trial a repeat label.")
+            gone = np.flatnonzero(rep_codes < 0)
+            raise LayoutError(f"{name}: {repeat_arg!r} holds {gone.size} missing values (trials at positions "
+                              f"{gone[:5].tolist()}); give every trial a repeat label, or pass {by_order or repeat_arg + '=None'} "
+                              f"to number repeats by presentation order.")
         refuse_str_collisions(labels, as_str(labels), name=name, what=f"repeat labels {repeat_arg!r}")
         pair = codes.astype(np.int64) * len(labels) + rep_codes
         dup = pd.Index(pair).duplicated()

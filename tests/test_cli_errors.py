@@ -38,6 +38,11 @@ from neuroxr.store import StudyStore
     ("forward", "store holds no neural set named 'seed'; the split halves and seed of x_y=1",
      "store holds no neural set named 'seed'; the split halves and seed of x_y=1"),
     ("cka", "reps=3 and n_folds", "reps=3 and n_folds"),
+    # trial-averaged data: the condition reads as a sentence on the command line too (it said "without
+    # --no-ceiling draws none", from "noise_ceiling=None draws none")
+    ("forward", "split='slots' has no effect without a noise ceiling (trial-averaged data: the default noise ceiling "
+     "draws no split halves); drop it.", "--split slots has no effect without a noise ceiling (trial-averaged data: the "
+     "default noise ceiling draws no split halves); drop it."),
 ])
 def test_flag_spelling(kind, message, want):
     assert flag_spelling(message, score.commands[kind]) == want

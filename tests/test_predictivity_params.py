@@ -530,3 +530,13 @@ def test_ev_is_labelled_noise_corrected_only_with_a_ceiling(small):
     assert nx.forward(F, R, reps=2, noise_ceiling=False).ev.attrs["long_name"] == raw
     assert nx.forward(F, R.mean("repeat").expand_dims(repeat=1, axis=-1)).ev.attrs["long_name"] == raw
     assert nx.model_to_model(F, F.copy()).ev.attrs["long_name"] == raw
+
+
+def test_trial_averaged_data_say_why_a_split_option_has_no_effect():
+    """The refusal's reason names no parameter value the command line would spell as a flag."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(30)]
+    F, R = nx.features(rng.normal(size=(30, 5)), ids), nx.neural(rng.normal(size=(30, 4)), ids)
+    with pytest.raises(ParameterError, match=r"^forward: split='slots' has no effect without a noise ceiling "
+                                             r"\(trial-averaged data: the default noise ceiling draws no split halves\)"):
+        nx.forward(F, R, split="slots")

@@ -34,7 +34,7 @@ class Inputs(NamedTuple):
 
 
 #: The condition of a refused option where the automatic ceiling is off (:func:`inputs`, and inference's ``prepare``).
-TRIAL_AVERAGED = "without a noise ceiling (trial-averaged data: noise_ceiling=None draws none)"
+TRIAL_AVERAGED = "without a noise ceiling (trial-averaged data: the default noise ceiling draws no split halves)"
 
 
 def inputs(caller: str, a: Any, arg_a: str, b: Any, arg_b: str, noise_ceiling: bool | None = None,

@@ -54,7 +54,7 @@ def test_info_table(runner, study):
     out = result.output
     assert "Neural sets (1)" in out
     assert "monkeyA  8         5        2       float64  animal, region" in out
-    assert "Features (1 models, 1 layers)" in out
+    assert "Features (1 model, 1 layer)" in out
     assert "net    conv1  8         12    float64  5" in out
     assert re.search(rf"forward +net\.conv1 +monkeyA +neuroid=5 +3 +{_mean_ev(study):.2f} +current +n_folds=2, reps=3", out), out
     assert "Incomplete entries (0)" in out

@@ -230,7 +230,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         rows = [[e["name"], *_shape(e["sizes"], ["stimulus", "neuroid", "repeat"]), e["dtype"], ", ".join(e["coords"])] for e in summary["neural"]]
         echo(table(rows, ["name", "stimulus", "neuroid", "repeat", "dtype", "coords"]))
     models = sorted({e["model"] for e in summary["features"]})
-    echo(f"\nFeatures ({len(models)} models, {len(summary['features'])} layers)")
+    n_layers = len(summary["features"])
+    echo(f"\nFeatures ({len(models)} model{'' if len(models) == 1 else 's'}, {n_layers} layer{'' if n_layers == 1 else 's'})")
     if summary["features"]:
         rows = [[e["model"], e["layer"], *_shape(e["sizes"], ["stimulus", "unit"]), e["dtype"], e["unit_chunk"]] for e in summary["features"]]
         echo(table(rows, ["model", "layer", "stimulus", "unit", "dtype", "unit chunk"]))

@@ -158,8 +158,12 @@ def test_cli_json_outputs_with_a_top_group_whose_document_is_not_json(store, run
 
 
 @pytest.mark.parametrize("path,config", [("features/net/l2", "directions: [rsa]\nlayers: [l2]\n"),
-                                         ("neural/mA", "directions: [rsa]\nneural: [mA]\n")])
+                                         ("neural/mA", "directions: [rsa]\nneural: [mA]\n"),
+                                         ("features/solo/only", "directions: [rsa]\nmodels: [solo]\n")])
 def test_cli_sweep_asking_for_a_damaged_set_names_it(store, runner, tmp_path, path, config):
+    """A model whose only layer is damaged was 'no models ['solo']', without the damage."""
+    if path.startswith("features/solo"):
+        store.write_features("solo", "only", store.read_features("net", "l1").load())
     _corrupt(store, path)
     (tmp_path / "sweep.yaml").write_text(config)
     res = runner.invoke(main, ["sweep", store.url, str(tmp_path / "sweep.yaml"), "--scheduler", "serial"])

@@ -139,7 +139,11 @@ def _select(store: StudyStore, requested: Any, available: list[str], what: str) 
         return list(available)
     missing = [x for x in chosen if x not in available]
     if missing:
-        note = _unreadable(store, [f"neural/{x}" for x in missing]) if what == "neural sets" else ""
+        if what == "neural sets":
+            note = _unreadable(store, [f"neural/{x}" for x in missing])
+        else:  # a model none of whose layers can be read is no model a listing sees: its damaged layers
+            note = _unreadable(store, [p for p, _ in store.damaged() if p.count("/") == 2
+                                       and p.split("/")[0] == "features" and p.split("/")[1] in missing])
         raise SweepConfigError(f"store {store.url!r} holds no {what} {missing}{note}; it holds {available}"
                                f"{_dotted(store, missing, available, what)}.")
     return chosen

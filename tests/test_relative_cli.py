@@ -51,9 +51,22 @@ def test_named_layer_is_swept_and_scored(study):
     m = neu.mean("repeat").transpose("stimulus", "neuroid")
     expected = nx.geometry.cka(relative_features(f1, ANCHORS), nx.features(m.values, m["stimulus_id"].values))
     assert row.value == pytest.approx(float(expected), rel=1e-9)
-    # the layer exists: refused without --overwrite, replaced with it
+    # the same command again finds the layer and computes nothing (it exited 1 'already exists'); other
+    # anchors, another similarity or a rewritten source are refused without --overwrite, replaced with it
+    before = nx.open_store(st.url).token("features/net/rel")
+    again = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids), "--name", "rel", "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["computed"] is False, again.output
+    assert nx.open_store(st.url).token("features/net/rel") == before
+    fewer = ids.parent / "fewer.txt"
+    fewer.write_text("\n".join(ANCHORS[:-1]) + "\n")
+    for anchors, similarity in ((ids, "dot"), (fewer, "cosine")):
+        again = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(anchors), "--name", "rel",
+                                          "--similarity", similarity])
+        assert again.exit_code == 1 and "computed from other anchors" in again.output and "--overwrite" in again.output
+    st.write_features("net", "l1", f1 * 2)  # a new copy of the source
     again = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids), "--name", "rel"])
     assert again.exit_code == 1 and "--overwrite" in again.output
+    st.write_features("net", "l1", f1)
     again = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids), "--name", "rel",
                                       "--similarity", "dot", "--overwrite", "--quiet"])
     assert again.exit_code == 0 and again.stdout == ""

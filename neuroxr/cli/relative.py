@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -71,8 +72,17 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
         raise click.BadParameter(f"{name!r} is the layer {ref.name} itself; choose another name for the new layer.",
                                  param_hint="--name")
     if name in st.layers(ref.model) and not overwrite:
+        have = _same_relative(st, ref, name, ids, similarity)
+        if have is not None:  # a re-run of the same command: nothing to compute, as a score finds its entry
+            path = f"features/{ref.model}/{name}"
+            out.json({"path": path, "model": ref.model, "layer": name, "source": ref.name, "n_anchors": len(ids),
+                      "n_stimuli": int(have.sizes["stimulus"]), "similarity": similarity, "computed": False})
+            out.echo(f"{path}: already in the store (the relative representation of {ref.name} for these anchors, "
+                     f"{similarity}); nothing computed")
+            return
         raise click.ClickException(
-            f"layer {ref.model}.{name} already exists in {st.url!r}; pass --overwrite or choose another --name."
+            f"layer {ref.model}.{name} already exists in {st.url!r}, computed from other anchors, another similarity or "
+            f"another copy of {ref.name} (or not by this command); pass --overwrite or choose another --name."
         )
     check_new_set(st, "features", model=ref.model, layer=name)  # a name colliding with another set's: before the work
     source_token = st.token(ref.path)  # before the read: a rewrite meanwhile leaves the layer marked stale
@@ -88,9 +98,25 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
         rel.attrs[SOURCE_TOKEN_ATTR] = source_token
     path = st.write_features(ref.model, name, rel)
     out.json({"path": path, "model": ref.model, "layer": name, "source": ref.name, "n_anchors": len(ids),
-              "n_stimuli": int(rel.sizes["stimulus"]), "similarity": similarity})
+              "n_stimuli": int(rel.sizes["stimulus"]), "similarity": similarity, "computed": True})
     out.echo(f"{path}: relative representation of {ref.name} ({rel.sizes['stimulus']} stimuli x {len(ids)} anchors, "
              f"{similarity}); score it as {ref.model}.{name}")
 
 
+def _same_relative(st: Any, ref: Any, name: str, ids: list[str], similarity: str) -> Any:
+    """The stored layer ``name`` of ``ref``'s model where it is the relative representation this command
+    would write (of the current copy of ``ref``, by its version token, for ``ids`` in this order and
+    ``similarity``); else ``None``."""
+    from ..errors import StoreError
+    from ..geometry.relative import SOURCE_TOKEN_ATTR
 
+    token = st.token(ref.path)
+    try:
+        da = st.read_features(ref.model, name)
+    except StoreError:  # damaged: never the layer asked for
+        return None
+    a = da.attrs
+    same = (token is not None and a.get(SOURCE_TOKEN_ATTR) == token and a.get("transform") == "relative"
+            and a.get("similarity") == similarity and a.get("source_layer") == ref.layer
+            and "unit_id" in da.coords and da["unit_id"].values.astype(str).tolist() == ids)
+    return da if same else None

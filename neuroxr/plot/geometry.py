@@ -39,15 +39,23 @@ def _aligned(dist: xr.DataArray, what: str) -> xr.DataArray:
     dims carry different labels."""
     rdim, cdim = dist.dims
     rows, cols = _index_labels(dist, rdim), _index_labels(dist, cdim)
-    if rows is None or cols is None or rows == cols:
+    if rows is None or cols is None:
         return dist
+    return _columns_by_rows(dist, rows, cols, "a label repeats", lambda detail: LayoutError(
+        f"{what}: the {rdim!r} and {cdim!r} labels of dist differ ({detail}); pass a matrix with the same networks, "
+        f"once each, on both dims."))
+
+
+def _columns_by_rows(da: xr.DataArray, rows: list[str], cols: list[str], repeated: str, refused: Any) -> xr.DataArray:
+    """``da`` with its second dim in the order of its first by their labels ``rows`` and ``cols``; ``refused(detail)``
+    (the error raised) when they hold different labels or one twice (``repeated`` is its detail then)."""
+    if rows == cols:
+        return da
     if set(rows) != set(cols) or len(set(rows)) < len(rows) or len(set(cols)) < len(cols):
         only_r, only_c = sorted(set(rows) - set(cols)), sorted(set(cols) - set(rows))
-        detail = (f"rows only: {only_r[:5]}, columns only: {only_c[:5]}" if only_r or only_c else "a label repeats")
-        raise LayoutError(f"{what}: the {rdim!r} and {cdim!r} labels of dist differ ({detail}); pass a matrix with "
-                          f"the same networks, once each, on both dims.")
+        raise refused(f"rows only: {only_r[:5]}, columns only: {only_c[:5]}" if only_r or only_c else repeated)
     pos = {c: i for i, c in enumerate(cols)}
-    return dist.isel({cdim: [pos[r] for r in rows]})
+    return da.isel({da.dims[1]: [pos[r] for r in rows]})
 
 
 def _id_labels(da: xr.DataArray, dim: Any, names: tuple[str, ...]) -> list[str] | None:
@@ -68,15 +76,9 @@ def _rdm_aligned(rdm: xr.DataArray) -> xr.DataArray:
     cols = _id_labels(rdm, cdim, ("stimulus_id_", "stimulus_id"))
     if rows is None or cols is None:
         return _aligned(rdm, "rdm_heatmap")
-    if rows == cols:
-        return rdm
-    if set(rows) != set(cols) or len(set(rows)) < len(rows) or len(set(cols)) < len(cols):
-        only_r, only_c = sorted(set(rows) - set(cols)), sorted(set(cols) - set(rows))
-        detail = (f"rows only: {only_r[:5]}, columns only: {only_c[:5]}" if only_r or only_c else "an id repeats")
-        raise LayoutError(f"rdm_heatmap: the stimulus ids of the rows ({rdim!r}) and columns ({cdim!r}) of rdm differ "
-                          f"({detail}); pass an RDM of one set of stimuli, once each, on both dims.")
-    pos = {c: i for i, c in enumerate(cols)}
-    return rdm.isel({cdim: [pos[r] for r in rows]})
+    return _columns_by_rows(rdm, rows, cols, "an id repeats", lambda detail: LayoutError(
+        f"rdm_heatmap: the stimulus ids of the rows ({rdim!r}) and columns ({cdim!r}) of rdm differ ({detail}); pass an "
+        f"RDM of one set of stimuli, once each, on both dims."))
 
 
 def _order_labels(rdm: xr.DataArray, order_by: Any) -> np.ndarray:

@@ -408,9 +408,10 @@ def _protocol_score(ds: xr.Dataset, variable: str | None, score_cls: type, attrs
                          coords={"split": np.arange(da.sizes[dim]), "neuroid_id": ("neuroid", np.asarray(ds["neuroid_id"].values))})
 
     error = float(ds["error"])
-    raw = score_cls(float(ds["raw"]), attrs={"raw": per_split("r", "split"), "error": error})
+    raw_attrs = {"raw": per_split("r", "split"), "error": error}
     if var == "raw":
-        return score_cls(float(ds["raw"]), attrs=attrs | {"raw": per_split("r", "split"), "error": error})
+        return score_cls(float(ds["raw"]), attrs=attrs | raw_attrs)
+    raw = score_cls(float(ds["raw"]), attrs=raw_attrs)
     ceiling = score_cls(float(ds["ceiling"]), attrs={"raw": per_split("consistency", "split_half"),
                                                      "error": float(ds["ceiling_error"])})
     return score_cls(float(ds["score"]), attrs=attrs | {"raw": raw, "ceiling": ceiling, "error": error})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -159,11 +159,27 @@ def _axis_label(variable: str, da: xr.DataArray | None = None, raw: Any = ()) ->
     noise-corrected" where all are (:func:`_raw_ev`), "r^2 where no ceiling" where some are."""
     units = da.attrs.get("units") if da is not None else None
     if variable == "ev":
-        flags = [_raw_ev(o) for o in (raw if isinstance(raw, (list, tuple)) else [raw])]
-        if flags and all(flags):
-            return "r² × 100 (%; no noise ceiling)"
-        return "EV (%; r² × 100 where no ceiling)" if any(flags) else "explained variance (%)"
+        return _ev_label([_raw_ev(o) for o in (raw if isinstance(raw, (list, tuple)) else [raw])], "explained variance (%)")
     return f"{variable} ({units})" if units else variable
+
+
+def _ev_label(raw: Sequence[bool], plain: str) -> str:
+    """The label of EV values of which those flagged in ``raw`` are ``r^2 * 100`` (no noise ceiling): ``plain``
+    where none is, and says so where all or some are."""
+    if len(raw) and all(raw):
+        return "r² × 100 (%; no noise ceiling)"
+    return "EV (%; r² × 100 where no ceiling)" if any(raw) else plain
+
+
+def _note_undrawn(ax: Axes, x: Any, y: Any, labels: Sequence[str], what: str) -> int:
+    """Name on ``ax`` the points of ``labels`` without a finite ``(x, y)`` (no ``what`` in a direction): never
+    silently absent. Returns their number."""
+    missing = [lab for xi, yi, lab in zip(x, y, labels) if not (np.isfinite(xi) and np.isfinite(yi))]
+    if missing:
+        listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        ax.text(0.02, 0.02, f"not drawn, no {what} in a direction: {listed}", transform=ax.transAxes,
+                fontsize="x-small", color="0.4", va="bottom")
+    return len(missing)
 
 
 def _as_mapping(obj: Any) -> dict[str, Any] | None:

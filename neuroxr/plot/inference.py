@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError
-from ._common import _interval_bars, _layer_ticks, _layer_width, _new_figure, _one_axes, pair_label
+from ._common import _ev_label, _interval_bars, _layer_ticks, _layer_width, _new_figure, _note_undrawn, _one_axes, pair_label
 
 __all__ = ["layer_profile_ci", "forward_vs_reverse_ci", "ceiling_band"]
 
@@ -89,10 +89,8 @@ def ceiling_band(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
 def _ev_units(rows: pd.DataFrame) -> str:
     """What ``median_ev`` of ``rows`` is: noise-corrected EV, or ``r^2 * 100`` where the table's ``ceiling``
     column is NaN (an entry without a noise ceiling, e.g. of a trial-averaged target), for all or some rows."""
-    if "ceiling" not in rows.columns or not len(rows):
-        return "EV (%)"
-    none = rows["ceiling"].astype(float).isna()
-    return "r² × 100 (%; no noise ceiling)" if none.all() else "EV (%; r² × 100 where no ceiling)" if none.any() else "EV (%)"
+    none = rows["ceiling"].astype(float).isna().tolist() if "ceiling" in rows.columns else []
+    return _ev_label(none, "EV (%)")
 
 
 def _significant(rows: pd.DataFrame, alpha: float) -> np.ndarray:
@@ -271,10 +269,6 @@ def forward_vs_reverse_ci(
     a.set_xlabel(f"forward median {_ev_units(f)}")
     a.set_ylabel(f"reverse median {_ev_units(r)}")
     a.set_title("forward vs reverse (bars: bootstrap intervals)", wrap=True)
-    missing = [lab for x, y, lab in zip(fx, ry, labels) if not (np.isfinite(x) and np.isfinite(y))]
-    if missing:  # a pair without a median EV in a direction has no point: named, never silently absent
-        listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        a.text(0.02, 0.02, f"not drawn, no median EV in a direction: {listed}", transform=a.transAxes,
-               fontsize="x-small", color="0.4", va="bottom")
+    _note_undrawn(a, fx, ry, labels, "median EV")  # a pair without a median EV in a direction has no point
     a.legend(fontsize="small")
     return fig

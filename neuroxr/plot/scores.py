@@ -26,6 +26,7 @@ from ._common import (
     _layer_ticks,
     _layer_width,
     _new_figure,
+    _note_undrawn,
     _one_axes,
     _per_target,
     _quantiles,
@@ -191,12 +192,8 @@ def forward_vs_reverse(
         ax.set_xlabel(f"forward {stat} " + _axis_label(variable, raw=list(fmap.values())))
         ax.set_ylabel(f"reverse {stat} " + _axis_label(variable, raw=list(rmap.values())))
         # a pair without a value in a direction (no finite target: all NaN or none included) has no point: named
-        missing = [lab for x, y, lab in zip(fx, ry, labels) if not (np.isfinite(x) and np.isfinite(y))]
-        ax.set_title(f"{stat} per pair ({len(labels) - len(missing)} pairs; bars: IQR)", wrap=True)
-        if missing:
-            listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            ax.text(0.02, 0.02, f"not drawn, no value in a direction: {listed}", transform=ax.transAxes,
-                    fontsize="x-small", color="0.4", va="bottom")
+        undrawn = _note_undrawn(ax, fx, ry, labels, "value")
+        ax.set_title(f"{stat} per pair ({len(labels) - undrawn} pairs; bars: IQR)", wrap=True)
         xs = np.concatenate([fx, ry])
     else:
         f, r = fwd[0], rev[0]

@@ -147,6 +147,7 @@ def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figur
     """One layer profile per direction, model and neural set (a panel per region): per layer the
     median EV over the included targets (as the tables' ``median_ev``), layers in depth order."""
     from ..plot import layer_profile
+    from ..plot._common import _raw_ev
 
     figures: Figures = []
     ok = figure_entries(table)
@@ -167,7 +168,7 @@ def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figur
         fig = layer_profile(data, title=title)
         if not isinstance(data, dict):
             fig.axes[0].set_title(title)
-        raw = all(ds.attrs.get("noise_ceiling", True) is False for ds in panels.values())
+        raw = all(_raw_ev(ds) for ds in panels.values())
         figures.append((f"Layer profile, {direction}, {model} and {neural} ({_params(g)})"
                         + ("; EV not noise-corrected: r² × 100, no noise ceiling" if raw else ""),
                         f"layers_{direction}_{safe(model)}__{safe(neural)}", fig))

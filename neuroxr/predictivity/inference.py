@@ -257,6 +257,11 @@ def bootstrap(
     return _bootstrap(parts, input_labels(source=source, target=target), _drawn_ids(parts), **options)
 
 
+# why drawing among one target is refused, by ``over`` (an input of one target, or one left to draw)
+_ONE_TARGET = {"targets": "a median over one target has no spread to resample (its interval would have zero width)",
+               "both": "drawing among one target changes nothing (the numbers of over='stimuli')"}
+
+
 def _check_targets_drawn(over: str, direction: str, source: Any, target: Any) -> None:
     """A one-line :class:`ParameterError` for ``over="targets"`` / ``"both"`` with a target input of one
     target: drawing among one target gives a median without spread (a zero-width interval, as if certain)
@@ -271,22 +276,18 @@ def _check_targets_drawn(over: str, direction: str, source: Any, target: Any) ->
     else:
         return  # refused by the direction's own checks
     if k < 2:
-        why = ("a median over one target has no spread to resample (its interval would have zero width)" if over == "targets"
-               else "drawing among one target changes nothing (the numbers of over='stimuli')")
         raise ParameterError(f"bootstrap: over={over!r} resamples the targets, but {name} holds {k} {dim} (dim {dim!r}): "
-                             f"{why}. Pass over='stimuli', or more {dim}s.")
+                             f"{_ONE_TARGET[over]}. Pass over='stimuli', or more {dim}s.")
 
 
 def _one_drawn(parts: Parts, over: str, min_reliability: float | None) -> None:
     """A one-line :class:`ParameterError`: ``over`` draws among the scored and included targets, and one is left
     (the others never scored or below ``min_reliability``); every resample would draw it, as for an input of one."""
     k, dim = parts.Y.shape[1], parts.dim
-    why = ("a median over one target has no spread to resample (its interval would have zero width)" if over == "targets"
-           else "drawing among one target changes nothing (the numbers of over='stimuli')")
     fix = "" if min_reliability is None else f", or a min_reliability below {min_reliability:g}"
     judged = "" if min_reliability is None else f" (min_reliability={min_reliability:g})"
     raise ParameterError(f"{parts.target_name}: over={over!r} resamples the targets the median counts, but 1 of its {k} "
-                         f"{dim}s is scored and included{judged}: {why}. Pass over='stimuli'{fix}.")
+                         f"{dim}s is scored and included{judged}: {_ONE_TARGET[over]}. Pass over='stimuli'{fix}.")
 
 
 def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *, n_boot: int, seed: int, level: float,

@@ -97,6 +97,27 @@ def test_a_target_whose_slot_halves_are_empty_in_every_rep_is_named(call):
                and "split='valid'" in m for m in msgs), msgs
 
 
+@pytest.mark.parametrize("call", ["forward", "bootstrap"])
+def test_every_target_whose_slot_halves_are_empty_is_named(call):
+    # the same when every target has a stimulus with one valid trial (one neuroid; or two repeats
+    # with the second missing at some stimuli): every rep then lost every target's prediction_shc,
+    # which the warning took for the predictor halves that forward does not have, and said nothing
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, R = _data(seed=2, t=2)
+    R[3, :, 1] = np.nan
+    feats = nx.features(F, _ids())
+    for neural in (nx.neural(R, _ids()), nx.neural(R[:, :1], _ids())):
+        run = {"forward": lambda neural=neural: pv.forward(feats, neural, reps=3, split="slots"),
+               "bootstrap": lambda neural=neural: bootstrap("forward", feats, neural, reps=3, split="slots",
+                                                            n_boot=10)}[call]
+        ds, msgs = _messages(run)
+        k = neural.sizes["neuroid"]
+        assert np.isnan(ds.ev).all()
+        assert any(f"{k} neuroids have prediction_shc, ceiling and ev NaN in every rep" in m
+                   and "split='valid'" in m for m in msgs), msgs
+
+
 def test_a_reverse_bootstrap_says_why_its_slot_halves_predict_nothing():
     # the direction warns that a predictor neuroid's empty slot half left every rep's ceiling NaN;
     # its bootstrap said only that the median was undefined in every resample

@@ -192,9 +192,9 @@ def warn_empty_halves(direction: str, source: str, target: str, dim: str, shc: n
              f"prediction_shc, ceiling and ev are NaN: under split='slots' a predictor neuroid with few valid trials at "
              f"some stimuli had an empty split half there, and a design with a missing value predicts no target. Pass "
              f"split='valid' (such stimuli are dropped, with a warning), or leave that neuroid out.")
-    if direction != "forward" or lost.all():
+    if direction != "forward":
         return
-    dead = scored & np.isnan(shc[:, ~lost]).all(axis=1)
+    dead = scored & np.isnan(shc).all(axis=1)  # forward has no predictor halves: every target may lose them
     if dead.any():
         warn(f"{target}: {int(dead.sum())} {dim}s have prediction_shc, ceiling and ev NaN in every rep: "
              f"{examples(np.asarray(ids)[dead])}. Under split='slots' each has a stimulus with too few valid trials "

@@ -95,9 +95,9 @@ def test_no_shims_left():
     assert not (package / "directions.py").exists() and not (package / "geometry" / "_store_compat.py").exists()
     for old in ("cached_gram", "store_cka", "store_dimensionality"):
         assert not hasattr(geometry, old)
-    from neuroxr.predictivity import brainscore, brainscore_ceiling
+    from neuroxr.predictivity import brainscore, brainscore_ceiling, brainscore_splits
 
-    assert callable(brainscore) and callable(brainscore_ceiling)
+    assert callable(brainscore) and callable(brainscore_ceiling) and callable(brainscore_splits)
 
 
 # ---------------------------------------------------------------- warnings point at the user's line

@@ -17,7 +17,7 @@ fold or split half is drawn, so the numbers do not depend on the inputs' stimulu
 
 from __future__ import annotations
 
-from .brainscore import brainscore, brainscore_ceiling
+from .brainscore import brainscore, brainscore_ceiling, brainscore_splits
 from .forward import forward
 from .generalization import temporal_generalization
 from .model_to_model import model_to_model
@@ -33,6 +33,7 @@ __all__ = [
     "split_half_reliability",
     "brainscore",
     "brainscore_ceiling",
+    "brainscore_splits",
     "temporal_generalization",
 ]
 

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import LayoutError, ParameterError, missing_ids_error
+from ..errors import LayoutError, ParameterError, missing_ids_error, shown
 from ..layouts import features, missing_ids
+from ..validation import check_bool, check_int
 
 __all__ = [
     "to_grayscale",
@@ -90,6 +91,24 @@ def _ids(stimulus_id: Sequence[str] | None, n: int, name: str) -> np.ndarray:
     if miss.size:
         raise missing_ids_error(f"{name}: stimulus_id", miss, "give every image an id.")
     return ids.astype(str)
+
+
+def _size(size: Any, caller: str, pair: bool = False) -> Any:
+    """``size`` as an int >= 1 (or, with ``pair``, an ``(height, width)`` pair of them); else a one-line
+    :class:`ParameterError` (a float was truncated, 0 or a negative one reached NumPy's or torch's own error)."""
+    if pair and isinstance(size, (tuple, list)) and len(size) == 2:
+        return tuple(check_int(s, "size", 1, "Pass an image side in pixels, or an (height, width) pair of them.",
+                               caller=caller) for s in size)
+    return check_int(size, "size", 1, "Pass an image side in pixels" + (", or an (height, width) pair of them."
+                                                                       if pair else "."), caller=caller)
+
+
+def _counts(values: Any, name: str, caller: str, example: str) -> list[int]:
+    """``values``: a non-empty sequence of ints >= 1 (one per block), else a one-line :class:`ParameterError`."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)) or not len(values):
+        raise ParameterError(f"{caller}: {name} must be a non-empty sequence of integers >= 1; got {shown(values)}. "
+                             f"Pass e.g. {name}={example}.")
+    return [check_int(v, f"{name}[{i}]", 1, caller=caller) for i, v in enumerate(values)]
 
 
 def to_grayscale(images: Any) -> np.ndarray:
@@ -166,6 +185,8 @@ def pixel_features(
         ``model="pixels"``, ``layer="gray<size>"`` or ``"rgb<size>"``; unit coords ``y``,
         ``x`` and ``channel``.
     """
+    size = _size(size, "pixel_features")
+    grayscale = check_bool(grayscale, "grayscale", "True: luminance; False: RGB.", caller="pixel_features")
     x = _as_float_images(images, "pixel_features")
     ids = _ids(stimulus_id, x.shape[0], "pixel_features")
     if grayscale:
@@ -273,8 +294,15 @@ def gabor_energy_features(
     """
     from scipy import fft as sfft
 
-    if n_orientations < 1 or grid < 1 or not len(wavelengths):
-        raise LayoutError("gabor_energy_features: need n_orientations >= 1, grid >= 1 and at least one wavelength.")
+    caller = "gabor_energy_features"
+    size, n_orientations, grid = (check_int(v, k, 1, caller=caller) for k, v in
+                                  (("size", size), ("n_orientations", n_orientations), ("grid", grid)))
+    log = check_bool(log, "log", "True: log(energy + 1e-3); False: the energy.", caller=caller)
+    wl = np.asarray(wavelengths, dtype=object) if not isinstance(wavelengths, (str, bytes)) else np.asarray(None)
+    if wl.ndim != 1 or not wl.size or not all(isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, bool)
+                                            and 0 < w < np.inf for w in wl.tolist()):
+        raise ParameterError(f"{caller}: wavelengths must be a non-empty sequence of positive finite numbers (pixels); "
+                             f"got {shown(wavelengths)}. Pass e.g. wavelengths=(4.0, 8.0, 16.0).")
     g = to_grayscale(_as_float_images(images, "gabor_energy_features"))  # its messages name this function
     ids = _ids(stimulus_id, g.shape[0], "gabor_energy_features")
     g = resize_area(g, size)
@@ -386,14 +414,22 @@ def random_cnn_features(
             "random_cnn_features needs torch (pip install '.[torch]' from the neuroxr repository); "
             "use pixel_features or gabor_energy_features without it."
         ) from e
+    caller = "random_cnn_features"
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
         raise ParameterError(f"random_cnn_features: seed must be a non-negative int (it determines the weights); got {seed!r}.")
+    channels = _counts(channels, "channels", caller, "(16, 32, 64)")
+    pool, batch_size = check_int(pool, "pool", 1, caller=caller), check_int(batch_size, "batch_size", 1, caller=caller)
+    size = None if size is None else _size(size, caller, pair=True)
     x = _as_float_images(images, "random_cnn_features")
     ids = _ids(stimulus_id, x.shape[0], "random_cnn_features")
     if x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
     if size is not None:
         x = resize_area(x, size)
+    if min(x.shape[1:3]) < 2 ** len(channels):  # each block halves the image: torch's own error named no argument
+        raise ParameterError(f"{caller}: images of {x.shape[1]} x {x.shape[2]} pixels are too small for {len(channels)} "
+                             f"blocks, each of which halves them (at least {2 ** len(channels)} pixels a side); pass fewer "
+                             f"channels or a larger size=.")
     rng = np.random.default_rng(seed)
     weights = []
     c_in = 3

@@ -603,6 +603,34 @@ def test_a_stack_made_by_stacking_two_dims_is_read_with_text_labels(permuted):
     assert float(ceiling.lower) == pytest.approx(float(geo.rdm_noise_ceiling(flat, "pearson").lower), abs=1e-12)
 
 
+def test_rdms_taken_from_a_stack_mix_with_numpy_rdms_in_a_list():
+    """An RDM taken from a stack (``stack[0]``, with a 0-d ``rdm`` coord) beside a NumPy RDM in a list made
+    rdm_noise_ceiling, compare_rdms_many and rsa_bootstrap fail in xr.concat ("coordinate 'rdm' not present
+    in all datasets"), and a list of such RDMs warned of xarray's coming concat defaults. Both give the
+    stack's numbers, without a warning."""
+    rng = np.random.default_rng(2)
+    n, ids = 9, [f"s{i}" for i in range(9)]
+
+    def rdm_of(name):
+        return geo.rdm(xr.DataArray(rng.normal(size=(n, 4)), dims=("stimulus", "unit"), name=name,
+                                    coords={"stimulus_id": ("stimulus", ids), "unit_id": ("unit", list("abcd"))}))
+
+    model = rdm_of("model")
+    stack = xr.concat([rdm_of(f"sub{i}") for i in range(3)], "rdm").assign_coords(rdm=["x", "y", "z"])
+    for items in ([stack[0], stack[1].values, stack[2]], [stack[0].values, stack[1], stack[2]], [stack[0], stack[1], stack[2]]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = geo.rdm_noise_ceiling(items, "pearson")
+            many = geo.compare_rdms_many(items, [model], "pearson")
+            boot = gi.rsa_bootstrap(model, items, n_boot=5)
+        want = geo.rdm_noise_ceiling(stack, "pearson")
+        np.testing.assert_allclose(got["lower_per_subject"].values, want["lower_per_subject"].values, rtol=1e-12)
+        np.testing.assert_allclose(got["upper_per_subject"].values, want["upper_per_subject"].values, rtol=1e-12)
+        ref = [float(geo.compare_rdms(stack[i], model, "pearson")) for i in range(3)]
+        np.testing.assert_allclose(many.values[:, 0], ref, rtol=1e-12)
+        assert float(boot.score) == pytest.approx(float(gi.rsa_bootstrap(model, stack, n_boot=5).score), rel=1e-12)
+
+
 @pytest.mark.parametrize("bad, says", [
     ("similarity", "looks like a similarity matrix"),
     ("asymmetric", "an RDM is symmetric, but 1 of its 66 pairs differ from their mirror"),

@@ -105,7 +105,17 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
     labels = keys or [str(it.attrs.get("label", it.name if it.name else i)) for i, it in enumerate(items)]
     if len(set(labels)) < len(labels):
         labels = [f"{lb}#{i}" for i, lb in enumerate(labels)]
-    return xr.concat([r.drop_attrs() if hasattr(r, "drop_attrs") else r for r in rows], dim="rdm").assign_coords(rdm=labels)
+    return xr.concat(_without_own_scalars(rows), dim="rdm", coords="different", compat="equals").assign_coords(rdm=labels)
+
+
+def _without_own_scalars(rows: list[xr.DataArray]) -> list[xr.DataArray]:
+    """``rows`` (single RDMs) without their attrs and the 0-d coords that not every row holds, or that
+    name the stack's dim ``rdm`` (an RDM taken from a stack, ``stack[0]``): the labels say which RDM is
+    which, and ``xr.concat`` refused a list mixing such an RDM with a NumPy one (``coordinate 'rdm'
+    not present in all datasets``)."""
+    scalars = [{c for c in r.coords if r[c].ndim == 0} for r in rows]
+    shared = set.intersection(*scalars) - {"rdm"}
+    return [(r.drop_attrs() if hasattr(r, "drop_attrs") else r).drop_vars(sorted(s - shared)) for r, s in zip(rows, scalars)]
 
 
 def rsatoolbox_subjects(x: Any) -> list[str] | None:

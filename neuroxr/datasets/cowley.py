@@ -39,7 +39,7 @@ import xarray as xr
 
 from ..errors import DataNotFoundError, LayoutError, ParameterError, install_advice, shown
 from ..layouts import neural
-from ._files import read_file
+from ._files import data_folder, read_file
 
 __all__ = [
     "COWLEY_SESSIONS",
@@ -115,14 +115,17 @@ def _session_animal(session: str, meta: CowleySession | None, animal: str | None
 
 
 def _root(root: str | Path, what: str) -> Path:
-    p = Path(root).expanduser()
-    if not p.is_dir():
-        raise DataNotFoundError(
-            f"{what}: data folder {str(p)!r} {'is a file, not a folder' if p.exists() else 'does not exist'}. Pass the "
-            f"folder that holds the files of "
-            f"Cowley et al. (2023), e.g. '<checkout>/shared/data/cowley2023_v4'."
-        )
-    return p
+    """The folder of the files of Cowley et al. (2023) (:func:`~neuroxr.datasets._files.data_folder`)."""
+    return data_folder(root, what, "<checkout>/shared/data/cowley2023_v4")
+
+
+def _session(session: str | int, what: str) -> str:
+    """A session id (``"210325"``; an int is its digits), else a one-line :class:`ParameterError`:
+    ``str(None)`` or a list's text named a session file that cannot exist."""
+    if isinstance(session, bool) or not isinstance(session, (str, int, np.integer)) or not str(session).strip():
+        raise ParameterError(f"{what}: session must be a session id such as '210325'; got {shown(session)}. "
+                             f"Published sessions: {', '.join(sorted(COWLEY_SESSIONS))}.")
+    return str(session)
 
 
 def cowley_sessions(root: str | Path) -> dict[str, dict[str, bool]]:
@@ -203,7 +206,7 @@ def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.nd
     ImportError
         When Pillow is not installed (it decodes the JPEGs).
     """
-    session = str(session)
+    session = _session(session, "load_cowley_images")
     p = _root(root, "load_cowley_images")
     zpath = p / f"images_{session}.zip"
     if not zpath.is_file():
@@ -333,7 +336,7 @@ def load_cowley_v4(
     ParameterError
         When ``animal`` is missing for a session outside the authors' table, or contradicts it.
     """
-    session = str(session)
+    session = _session(session, "load_cowley_v4")
     if kind not in ("raw", "avg"):
         raise LayoutError(f"load_cowley_v4: kind must be 'raw' or 'avg'; got {shown(kind)}.")
     meta = COWLEY_SESSIONS.get(session)

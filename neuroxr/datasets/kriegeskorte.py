@@ -25,7 +25,8 @@ import numpy as np
 import xarray as xr
 
 from ..errors import DataNotFoundError, LayoutError
-from ._files import read_file
+from ..validation import check_bool
+from ._files import data_folder, read_file
 
 __all__ = ["KRIEGESKORTE_CITATIONS", "KRIEGESKORTE_LICENSE", "RDM_DIMS", "load_kriegeskorte_92", "kriegeskorte_stimulus_ids"]
 
@@ -134,7 +135,8 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
     """
     from scipy.io import loadmat
 
-    p = Path(root).expanduser()
+    images = check_bool(images, "images", "True: include the 92 images; False: leave them out.", caller="load_kriegeskorte_92")
+    p = data_folder(root, "load_kriegeskorte_92", "<checkout>/shared/data/kriegeskorte2008_92images")
     paths = {k: p / v for k, v in _FILES.items()}
     missing = [v.name for v in paths.values() if not v.is_file()]
     if missing:

@@ -254,3 +254,25 @@ def test_procrustes_kmeans_refuses_a_network_seeding_two_clusters():
     for init in ([0, 0], ["a", 0], ["b", "b"]):
         with pytest.raises(ParameterError, match=r"^procrustes_kmeans: init seeds two clusters with the same network '[ab]'"):
             procrustes_kmeans(Xs, 2, init=init)
+
+
+def test_the_train_and_test_distances_of_pairwise_distances_are_refused_saying_what_to_pass():
+    """pairwise_distances(..., test_data=...) returns a Dataset (train, test): given to cluster_distances /
+    embed_distances it was called 'a ragged Dataset (rows of different lengths)'; its held-out matrix (a
+    network's held-out distance to itself above 0) was told to be computed with pairwise_distances, which
+    made it. Both refusals now say what to pass; a similarity matrix keeps its advice."""
+    from neuroxr.geometry import pairwise_distances
+
+    Xs = {f"n{i}": X for i, X in enumerate(_cohort(n=24, p=20, groups=2, per=2, seed=3))}
+    D = pairwise_distances({k: X[:12] for k, X in Xs.items()}, test_data={k: X[12:] for k, X in Xs.items()})
+    assert (np.diag(D["test"].values) > 1e-3).all()
+    for f in (lambda M: cluster_distances(M, 2), lambda M: embed_distances(M)):
+        with pytest.raises(LayoutError, match=r"^(cluster|embed)_distances: D is a Dataset holding \['test', 'train'\]; pass one "
+                                              r"distance matrix, e.g. D\['train'\]"):
+            f(D)
+        with pytest.raises(LayoutError, match=r"zeros on its diagonal, but \[0, 0\] = .*held-out distances .*cluster and embed "
+                                              r"the 'train' distances\.$"):
+            f(D["test"])
+        with pytest.raises(LayoutError, match=r"1 - similarity"):
+            f(1 - D["train"].values / D["train"].values.max())
+    assert cluster_distances(D["train"], 2).shape == (4,)

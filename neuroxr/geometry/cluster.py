@@ -37,6 +37,9 @@ def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str, arg: str 
     """``D`` (the argument ``arg`` of ``caller``) as a float array, with its networks in the order of
     ``names`` when it is labeled (a labeled matrix is paired by its labels, never by position); one-line
     :class:`LayoutError` unless it is a distance matrix (:func:`_check_distances`)."""
+    if isinstance(D, xr.Dataset):  # pairwise_distances(test_data=...): its train and test matrices
+        raise LayoutError(f"{caller}: {arg} is a Dataset holding {sorted(map(str, D.data_vars))}; pass one distance matrix, "
+                          f"e.g. {arg}['train'] of pairwise_distances(..., test_data=...).")
     if isinstance(D, xr.DataArray):
         if D.ndim != 2:
             raise LayoutError(f"{caller}: {arg} has dims {tuple(D.dims)}; pass a (network, network_) DataArray.")
@@ -87,6 +90,10 @@ def _check_distances(D: np.ndarray, name: str) -> None:
     bad = np.argwhere((D < -diag_tol) | (np.eye(D.shape[0], dtype=bool) & (np.abs(D) > diag_tol)))
     if bad.size:
         i, j = bad[0]
+        if i == j and D[i, j] > 0 and not (D < -diag_tol).any() and not (np.diag(D) >= D.max(axis=1)).all():
+            # held-out distances: a network's distance to itself on other stimuli is above 0 (docs/geometry.md)
+            fix = ("held-out distances (pairwise_distances(..., test_data=...)['test']) are: a network's held-out distance "
+                   "to itself is above 0; cluster and embed the 'train' distances")
         raise LayoutError(f"{name}: a distance matrix has no negative values and zeros on its diagonal, but [{i}, {j}] = "
                           f"{D[i, j]:.6g}; {fix}.")
 

@@ -839,3 +839,25 @@ def test_shape_bootstrap_scores_a_resample_constant_on_its_draws_as_a_constant_i
     for b in np.flatnonzero(without):  # a constant input is scored as a zero one: Euclidean, the other's norm
         Xi = X[res.boot_index.values[b]]
         assert eu.distance_boot.values[b] == pytest.approx(np.linalg.norm(Xi - Xi.mean(axis=0)), rel=1e-10)
+
+
+def test_linear_metric_names_the_network_with_repeats_or_other_rows():
+    """LinearMetric given neural responses (stimulus, neuroid, repeat) said it 'needs two 2-D representations ...; got
+    shapes (12, 4) and (12, 3, 2)', naming neither network nor the fix; now the refusal every shape function gives
+    (average the repeats first), and unlabeled networks of other row counts are named with their counts.
+    effective_dimensionality of time-resolved responses names them by their label, as cka does."""
+    from neuroxr import neural
+    from neuroxr.geometry import effective_dimensionality
+
+    X, R = _rand(12, 4, 1), np.random.default_rng(2).standard_normal((12, 3, 2))
+    with pytest.raises(LayoutError, match=r"^LinearMetric: Y has shape \(12, 3, 2\), neural responses with repeats; average them "
+                                          r"first \(e\.g\. Y\.mean\('repeat'\)\)"):
+        LinearMetric().fit_distance(X, R)
+    with pytest.raises(LayoutError, match=r"^LinearMetric: X has 12 stimuli \(rows\) and Y 10; pass representations of the same "
+                                          r"stimuli"):
+        LinearMetric().fit(X, X[:10])
+    with pytest.raises(LayoutError, match=r"^LinearMetric: X has 5 stimuli \(rows\) and Y 6;"):
+        LinearMetric().fit(X, X).distance(X[:5], X[:6])
+    T = neural(R, stimulus_id=[f"s{i}" for i in range(12)], name="v4").expand_dims(time_bin=2)
+    with pytest.raises(LayoutError, match=r"^effective_dimensionality: obj \(v4\) is time-resolved"):
+        effective_dimensionality(T.transpose("stimulus", "neuroid", "repeat", "time_bin"))

@@ -50,7 +50,7 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
         ``n_excluded_stimuli`` and ``n_excluded_neuroids``, as :func:`~neuroxr.geometry.rdm` and
         :func:`~neuroxr.geometry.cka` count them.
     """
-    _one_bin(obj, "obj", "effective_dimensionality")
+    _one_bin(obj, _named(obj, "obj"), "effective_dimensionality")
     name, counts = _named(obj, "obj"), {}
     if _is_neural(obj):  # the stimuli and neuroids rdm and cka keep, counted as they count them
         if obj.sizes["repeat"] > 1:  # a repeat dim of one (trial-averaged responses): nothing is averaged

@@ -158,13 +158,12 @@ class LinearMetric(_EstimatorAPI):
             X, Y = align(X, Y, names=names, caller="LinearMetric")
         X, Y = _network_array(X, names[0], "LinearMetric"), _network_array(Y, names[1], "LinearMetric")
         X, Y = same_library([X, Y], list(names), "LinearMetric")
-        if len(X.shape) != 2 or len(Y.shape) != 2 or X.shape[0] != Y.shape[0]:
-            raise LayoutError(
-                f"LinearMetric needs two 2-D representations of the same stimuli (rows); got shapes {tuple(X.shape)} "
-                f"and {tuple(Y.shape)}. Pass (stimulus, unit) arrays with one row per stimulus."
-            )
-        _check_finite(X, names[0])
+        _check_finite(X, names[0])  # (each named: neural responses with repeats told to average them, as elsewhere)
         _check_finite(Y, names[1])
+        if X.shape[0] != Y.shape[0]:
+            raise LayoutError(f"LinearMetric: {names[0]} has {int(X.shape[0])} stimuli (rows) and {names[1]} {int(Y.shape[0])}; "
+                              "pass representations of the same stimuli, one row per stimulus (labeled DataArrays are "
+                              "paired by stimulus_id).")
         return X, Y
 
     def partial_fit(self, X: Any, n_columns: int | None = None) -> _s.PartialFit:

@@ -118,6 +118,27 @@ def test_every_target_whose_slot_halves_are_empty_is_named(call):
                    and "split='valid'" in m for m in msgs), msgs
 
 
+@pytest.mark.parametrize("call", ["forward", "bootstrap"])
+@pytest.mark.parametrize("split", ["valid", "slots"])
+def test_a_target_whose_half_is_constant_in_every_rep_is_named_for_that(call, split):
+    # a neuroid silent but for one trial (every trial valid): its trial means vary, but in every rep
+    # one split half is all zeros, whose predictions have no correlation: prediction_shc, ceiling and
+    # ev NaN in every rep. split='valid' said nothing; 'slots' blamed too few valid trials
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, R = _data(seed=2, t=4)
+    R[:, 1] = 0.0
+    R[7, 1, 0] = 1.0
+    feats, neural = nx.features(F, _ids()), nx.neural(R, _ids())
+    run = {"forward": lambda: pv.forward(feats, neural, reps=3, split=split),
+           "bootstrap": lambda: bootstrap("forward", feats, neural, reps=3, split=split, n_boot=10)}[call]
+    ds, msgs = _messages(run)
+    assert np.isnan(ds.ev.isel(neuroid=1)).all() and np.isfinite(ds.ev.isel(neuroid=[0, 2, 3])).all()
+    said = [m for m in msgs if "1 neuroids have prediction_shc, ceiling and ev NaN in every rep: ['neuroid1']" in m]
+    assert len(said) == 1 and "a split half constant across the stimuli in every rep" in said[0], msgs
+    assert ("too few valid trials" in said[0]) == (split == "slots")
+
+
 def test_a_reverse_bootstrap_says_why_its_slot_halves_predict_nothing():
     # the direction warns that a predictor neuroid's empty slot half left every rep's ceiling NaN;
     # its bootstrap said only that the median was undefined in every resample

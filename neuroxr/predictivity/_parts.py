@@ -243,11 +243,11 @@ class Parts:
         """The direction's warning on its ceiled scores (:func:`~neuroxr.predictivity._result.warn_hygiene`)
         for the EV ``ev`` (k,) (the mean over reps) and ``included``; none without a ceiling."""
         if self.P1 is not None:
-            if self.params.get("split") == "slots":  # the direction's warnings of empty split halves
-                ids = self.target.coords.get(f"{self.dim}_id")
-                warn_empty_halves(self.direction, f"{self.caller}: "
-                                  f"{ARG_NAMES[self.direction][0]}", self.target_name, self.dim, self._shcs()[0],
-                                  self.scored, np.arange(self.Y.shape[1]) if ids is None else np.asarray(ids.values))
+            ids = self.target.coords.get(f"{self.dim}_id")  # the direction's warnings of NaN split-half predictions
+            warn_empty_halves(self.direction, f"{self.caller}: {ARG_NAMES[self.direction][0]}", self.target_name,
+                              self.dim, self._shcs()[0], self.scored,
+                              np.arange(self.Y.shape[1]) if ids is None else np.asarray(ids.values),
+                              self.params.get("split") or "valid")
             warn_hygiene(self.target_name, self.dim, ev, self._shcs(), included,
                          min_reliability)
 

@@ -161,33 +161,33 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None, name: str)
 def _warn_empty_predictor_halves(ds: xr.Dataset, dim: str, name: str) -> None:
     """:func:`warn_empty_halves` of a direction's result (its scored targets: those with a finite ``r``;
     ``name``: the target input as the warnings name it)."""
-    if ds.attrs.get("split") != "slots":
-        return
     shc, r = ds["prediction_shc"].transpose(dim, "rep").values, ds["r"].transpose(dim, "rep").values
     warn_empty_halves(ds.attrs["direction"], f"{ds.attrs['direction']}: neural ({ds.attrs.get('source')})",
                       name, dim, shc, np.isfinite(r).any(axis=1), ds[f"{dim}_id"].values
-                      if f"{dim}_id" in ds.coords else np.arange(ds.sizes[dim]))
+                      if f"{dim}_id" in ds.coords else np.arange(ds.sizes[dim]), ds.attrs.get("split", "valid"))
 
 
 def warn_empty_halves(direction: str, source: str, target: str, dim: str, shc: np.ndarray, scored: np.ndarray,
-                      ids: np.ndarray) -> None:
-    """The warnings of ``split='slots'`` halves left empty (the directions' and their bootstrap's):
-    ``shc`` (target, rep) the predictions' split-half reliabilities, ``scored`` (target,) the targets
-    scored at all (the others have their own warnings), ``source`` / ``target`` the inputs as the
-    messages name them.
+                      ids: np.ndarray, split: str = "slots") -> None:
+    """The warnings of split halves that leave ``prediction_shc`` NaN (the directions' and their
+    bootstrap's): ``shc`` (target, rep) the predictions' split-half reliabilities, ``scored`` (target,)
+    the targets scored at all (the others have their own warnings), ``source`` / ``target`` the inputs
+    as the messages name them, ``split`` the split mode.
 
-    A neural predictor (reverse, inter-animal) with an empty split half at some (stimulus, neuroid)
-    in a rep leaves a missing value in that rep's split-half designs, which predicts no target:
-    every target's ``prediction_shc``, ceiling and ev are NaN there while ``r`` is not. A forward
-    target (whose half means the split-half predictions predict) with too few valid trials at some
-    stimulus for both halves (one, of any number of slots) has an empty half there in every rep: its
-    ``prediction_shc``, ceiling and ``ev`` are NaN in every rep, named here (it has a finite ``r``,
-    so no other warning says it). Inter-animal predicts from A's halves: B's enter its Spearman
+    A neural predictor (reverse, inter-animal) with an empty ``split='slots'`` half at some (stimulus,
+    neuroid) in a rep leaves a missing value in that rep's split-half designs, which predicts no
+    target: every target's ``prediction_shc``, ceiling and ev are NaN there while ``r`` is not. A
+    forward target (whose half means the split-half predictions predict) whose prediction_shc is NaN
+    in every rep is named (it has a finite ``r``, so no other warning says it): under ``'slots'`` a
+    stimulus with too few valid trials for both halves (one, of any number of slots) leaves a half
+    empty in every rep, and under either split a half can be constant across the stimuli in every rep
+    (a neuroid silent but for one trial: its trial means vary, one half is all zeros), whose
+    predictions have no correlation. Inter-animal predicts from A's halves: B's enter its Spearman
     ``target_shc`` alone, over its complete pairs."""
     if not scored.any():
         return
     lost = np.isnan(shc[scored]).all(axis=0)  # reps where no target has a reliability: the predictor's halves
-    if direction in ("reverse", "inter_animal") and lost.any():
+    if direction in ("reverse", "inter_animal") and split == "slots" and lost.any():
         warn(f"{source}: in {int(lost.sum())} of {lost.size} reps every target's "
              f"prediction_shc, ceiling and ev are NaN: under split='slots' a predictor neuroid with few valid trials at "
              f"some stimuli had an empty split half there, and a design with a missing value predicts no target. Pass "
@@ -196,10 +196,14 @@ def warn_empty_halves(direction: str, source: str, target: str, dim: str, shc: n
         return
     dead = scored & np.isnan(shc).all(axis=1)  # forward has no predictor halves: every target may lose them
     if dead.any():
+        constant = (f"a split half constant across the stimuli in every rep (e.g. a {dim} silent but for one "
+                    f"trial), whose split-half reliability is undefined")
+        why = (f"Each has {constant}." if split != "slots" else
+               f"Under split='slots' each has a stimulus with too few valid trials for both split halves (an empty "
+               f"half there in every rep: pass split='valid', which leaves such a stimulus out for that {dim} alone, "
+               f"with a warning), or {constant}.")
         warn(f"{target}: {int(dead.sum())} {dim}s have prediction_shc, ceiling and ev NaN in every rep: "
-             f"{examples(np.asarray(ids)[dead])}. Under split='slots' each has a stimulus with too few valid trials "
-             f"for both split halves (an empty half there in every rep). Pass split='valid' (such a stimulus is left "
-             f"out for that {dim} alone, with a warning).")
+             f"{examples(np.asarray(ids)[dead])}. {why}")
 
 
 def warn_hygiene(name: str, dim: str, mean_ev: np.ndarray, shcs: Sequence[np.ndarray], included: np.ndarray,

@@ -223,6 +223,26 @@ def test_a_time_resolved_table_is_refused_with_or_without_its_repeat_column():
         assert "\n" not in str(err.value)
 
 
+def test_equal_rates_by_chance_are_no_copies_but_a_rate_table_appended_to_itself_is():
+    """Rates (spike counts divided by one window, less a baseline) are discrete as counts are: a
+    neuroid's equal rates across presentations happen by chance, and the warning advised dropping
+    real trials (df.drop_duplicates()); a table appended to itself still warns."""
+    rng = np.random.default_rng(7)
+    counts = rng.poisson(2.0, size=(20, 8, 2))  # stimulus, presentation, neuroid
+    for rate in (counts / 0.3, counts / 0.3 - 1.7):
+        one = pd.DataFrame([(f"s{i}", "n0", rate[i, k, 0]) for k in range(8) for i in range(20)],
+                           columns=["stimulus_id", "neuroid_id", "value"])
+        two = pd.DataFrame([(f"s{i}", f"n{j}", rate[i, k, j]) for k in range(8) for i in range(20) for j in range(2)],
+                           columns=["stimulus_id", "neuroid_id", "value"])
+        assert one["value"].duplicated().any() and (rate != np.round(rate)).any()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            from_dataframe(one)
+            from_dataframe(two, repeat=None)
+        with pytest.warns(NeuroxrWarning, match=r"df: 160 presentations are exact copies"):
+            from_dataframe(pd.concat([one, one], ignore_index=True))
+
+
 def test_a_duplicate_triple_is_named_once_with_its_repeat_label():
     df = pd.DataFrame({"stimulus_id": ["a"] * 4, "neuroid_id": ["n0"] * 4, "repeat": [0, 0, 1, 1], "value": [1.0, 2, 3, 4]})
     with pytest.raises(LayoutError, match=r"2 rows repeat .* e\.g\. \[\('a', 0, 'n0'\), \('a', 1, 'n0'\)\];") as err:

@@ -115,11 +115,12 @@ def warn_copies(values: np.ndarray, codes: np.ndarray, ids: Any, name: str, fix:
     """Warn once when presentations numbered by order are exact copies of another presentation of
     the same stimulus (every neuroid's value equal, NaN included): a table appended to itself, a
     row copied twice. Copies would be read as independent repeats and inflate the split-half
-    reliability. Presentations holding a non-integer value warn on any copy. Integer-valued ones
-    (spike counts, where a few neuroids' counts are often equal by chance) warn only for a table
-    appended to itself: every stimulus's presentations, in order, are one block repeated (the
-    later ones repeat the earlier ones row for row), and not all are zero. All-NaN presentations
-    (missing trials) are not checked.
+    reliability. Presentations holding a value of a continuous quantity warn on any copy. Those
+    whose every neuroid takes values on a lattice (:func:`_discrete`: spike counts, or rates,
+    counts divided by one window, where a few neuroids' values are often equal by chance) warn
+    only for a table appended to itself: every stimulus's presentations, in order, are one block
+    repeated (the later ones repeat the earlier ones row for row), and not all are zero. All-NaN
+    presentations (missing trials) are not checked.
 
     Parameters
     ----------
@@ -132,7 +133,8 @@ def warn_copies(values: np.ndarray, codes: np.ndarray, ids: Any, name: str, fix:
         The input, and what to do, named in the warning.
     """
     finite = np.isfinite(values)
-    fractional = (finite & (values != np.round(values))).any(axis=1)
+    discrete = np.array([_discrete(values[:, j]) for j in range(values.shape[1])], dtype=bool)
+    fractional = (finite & ~discrete[None, :]).any(axis=1)  # a continuous value: chance copies are (nearly) impossible
     integer = ~fractional & finite.any(axis=1)
     codes = np.asarray(codes)
     n_copies, hit = 0, []
@@ -149,6 +151,22 @@ def warn_copies(values: np.ndarray, codes: np.ndarray, ids: Any, name: str, fix:
         warn(f"{name}: {n_copies} presentations are exact copies of another presentation of the same stimulus "
              f"(every neuroid's value equal), e.g. stimuli {examples(pd.unique(first).tolist())}; they are read as "
              f"repeats and would inflate the split-half reliability. {fix}")
+
+
+def _discrete(column: np.ndarray) -> bool:
+    """Whether one neuroid's finite values lie on a lattice ``v0 + k * step`` (``k`` an integer up to
+    10**6): spike counts (step 1), rates (counts divided by one window, step ``1 / window``), either
+    less a baseline. The step is the smallest gap between its distinct values; continuous values
+    (z-scores, fMRI betas) fall off such a lattice unless they take two distinct values or fewer."""
+    u = np.unique(column[np.isfinite(column)])
+    if u.size < 3:
+        return True
+    gaps = np.diff(u)
+    gaps = gaps[gaps > 1e-9 * max(1.0, float(np.abs(u).max()))]  # the same value computed two ways is one level
+    if not gaps.size:
+        return True
+    q = (u - u[0]) / gaps.min()
+    return bool(q[-1] <= 1e6 and np.abs(q - np.round(q)).max() <= 1e-6)
 
 
 def _repeated_blocks(rows: np.ndarray, stim: np.ndarray) -> dict[int, int] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -861,3 +862,23 @@ def test_linear_metric_names_the_network_with_repeats_or_other_rows():
     T = neural(R, stimulus_id=[f"s{i}" for i in range(12)], name="v4").expand_dims(time_bin=2)
     with pytest.raises(LayoutError, match=r"^effective_dimensionality: obj \(v4\) is time-resolved"):
         effective_dimensionality(T.transpose("stimulus", "neuroid", "repeat", "time_bin"))
+
+
+def test_procrustes_average_says_when_it_stops_before_converging():
+    """procrustes_average returned its last iterate without a word when max_iter ended the iteration with a change still
+    above tol; it warns then, and not when the iteration converges."""
+    from neuroxr.errors import NeuroxrWarning
+
+    Xs = [_rand(25, 4, s) for s in (3, 4, 5)]  # unrelated networks: many iterations
+    with pytest.warns(NeuroxrWarning, match=r"^procrustes_average: the Procrustes average did not converge in max_iter=2 "
+                                            r"iterations \(its last relative change .* is above tol=1e-10\)"):
+        short = procrustes_average(Xs, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        full = procrustes_average(Xs, max_iter=10_000)
+    # the converged average: each network rotated onto it averages back to it (its fixed point)
+    M = full.values
+    rotated = [X - X.mean(0) for X in Xs]
+    rotated = [R @ orthogonal_procrustes(R, M)[0] for R in rotated]
+    np.testing.assert_allclose(np.mean(rotated, axis=0), M, atol=1e-8)
+    assert not np.allclose(short.values @ short.values.T, M @ M.T, atol=1e-8)

@@ -308,7 +308,7 @@ def procrustes_kmeans(
             idx = np.flatnonzero(labels == k)
             members = [pad[j] for j in idx[np.argsort(rank[idx], kind="stable")]]  # the average follows its members' order
             if members:
-                centroids[k] = np.asarray(to_numpy(_procrustes_average(members, center_columns=center_columns)))
+                centroids[k] = np.asarray(to_numpy(_procrustes_average(members, center_columns=center_columns, caller="procrustes_kmeans")))
         for k, C in enumerate(centroids):
             ck = metric.partial_fit(C)
             for j in range(m):

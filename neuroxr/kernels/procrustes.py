@@ -7,14 +7,14 @@ import math
 from typing import Any
 
 from ..backend import get_namespace
-from ..errors import LayoutError
+from ..errors import LayoutError, warn
 from .shape import _pad_cols, _t
 
 __all__ = ["procrustes_average"]
 
 
 def procrustes_average(
-    Xs: list[Any], center_columns: bool = True, max_iter: int = 100, tol: float = 1e-10
+    Xs: list[Any], center_columns: bool = True, max_iter: int = 100, tol: float = 1e-10, caller: str = "procrustes_average"
 ) -> Any:
     """Generalized Procrustes average of several representations of the same stimuli.
 
@@ -30,10 +30,14 @@ def procrustes_average(
     center_columns : bool
     max_iter : int
     tol : float
+    caller : str, default "procrustes_average"
+        The public function called, which starts the warning below.
 
     Returns
     -------
     array, shape (n, max p_i)
+        The last iterate; where ``max_iter`` iterations end with a change still above ``tol``, with a
+        :class:`~neuroxr.errors.NeuroxrWarning` saying so (it was returned without a word).
     """
     if len(Xs) == 0:
         raise LayoutError("procrustes_average: no representations given.")
@@ -66,4 +70,7 @@ def procrustes_average(
         M = new
         if change <= tol * max(scale, 1e-300):
             break
+    else:
+        warn(f"{caller}: the Procrustes average did not converge in max_iter={max_iter} iterations (its last relative "
+             f"change {change / max(scale, 1e-300):.3g} is above tol={tol:g}); it is the last iterate: pass a larger max_iter.")
     return M * math.ldexp(1.0, e) if e else M

@@ -458,3 +458,26 @@ def test_name_arguments_that_are_no_str_are_one_line_errors(dataset):
         (lambda: to_rsatoolbox_rdms(_rdm(["a", "b"]), pattern=["stimulus_id"]), r"^pattern: expected one name"),
     ])
     assert from_rsatoolbox(dataset, stimulus="stimulus", repeat=False).sizes["repeat"] == 3
+
+
+def test_an_rdms_attrs_and_text_coords_survive_an_rsatoolbox_round_trip():
+    """An RDM's attrs (label, source, counts of excluded entries) travel as the RDMs' descriptors and
+    come back; they were dropped. Text stimulus and rdm coords come back as text, not Python objects."""
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.geometry import rdm
+
+    rng = np.random.default_rng(3)
+    neural = neuroxr.neural(rng.normal(size=(5, 6, 2)), [f"s{i}" for i in range(5)], [f"n{j}" for j in range(6)],
+                            name="v4", attrs={"session": "d1"})
+    neural = neural.assign_coords(category=("stimulus", ["x", "y", "x", "y", "x"]))
+    r = rdm(neural)
+    assert {"source", "label"} <= set(r.attrs)
+    rdms = to_rsatoolbox_rdms(r)
+    assert rdms.descriptors == {k: v for k, v in r.attrs.items() if k != "method"}
+    back = from_rsatoolbox_rdms(rdms)
+    xr.testing.assert_identical(back, r.assign_attrs(dissimilarity_measure="correlation"))
+    stack = from_rsatoolbox_rdms(to_rsatoolbox_rdms(xr.concat([r, r * 2], "rdm").assign_coords(subject=("rdm", ["A", "B"]))))
+    assert stack.subject.dtype.kind == "U" and stack.category.dtype.kind == "U" and stack.attrs["label"] == r.attrs["label"]
+    with pytest.warns(NeuroxrWarning, match=r"rdm: attrs \['label', 'source'\] differ between the RDMs of the list"):
+        listed = to_rsatoolbox_rdms([r, r.assign_attrs(label="other", source="other")])
+    assert "label" not in listed.descriptors and listed.descriptors["n_excluded_stimuli"] == r.attrs["n_excluded_stimuli"]

@@ -60,6 +60,19 @@ def _values(raw: Any) -> np.ndarray:
     return np.asarray(raw, dtype=object) if v.dtype.kind in "US" and not isinstance(raw, np.ndarray) else v
 
 
+def _text(v: np.ndarray) -> np.ndarray:
+    """Descriptor values that are all strings as a str array (as a neural array's coords are), else as given."""
+    return v.astype(str) if v.dtype.kind == "O" and v.size and all(isinstance(x, str) for x in v.tolist()) else v
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two attr values are equal (arrays and lists element-wise)."""
+    try:
+        return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
+    except Exception:  # noqa: BLE001 - values numpy cannot compare
+        return a is b
+
+
 def _descriptor(desc: dict[str, Any], key: str, n: int, arg: str, what: str) -> np.ndarray:
     if key not in desc:
         raise LayoutError(f"{arg}: {what} has no descriptor {key!r}; found {sorted(desc)}. Pass {arg}=<one of them>.")
@@ -69,10 +82,10 @@ def _descriptor(desc: dict[str, Any], key: str, n: int, arg: str, what: str) -> 
     return v
 
 
-def _descriptor_attrs(desc: dict[Any, Any]) -> dict[str, Any]:
-    """A dataset's ``descriptors`` as attrs: strings and numbers (numpy scalars, and the 0-d arrays
-    rsatoolbox's ``load_dataset`` reads from HDF5, as Python ones; bytes decoded). Any other value is
-    left out with one warning naming it."""
+def _descriptor_attrs(desc: dict[Any, Any], what: str = "dataset") -> dict[str, Any]:
+    """A dataset's (or ``RDMs``') ``descriptors`` as attrs: strings and numbers (numpy scalars, and the
+    0-d arrays rsatoolbox's ``load_dataset`` reads from HDF5, as Python ones; bytes decoded). Any other
+    value is left out with one warning naming it and ``what`` holds it."""
     attrs: dict[str, Any] = {}
     left: list[str] = []
     for key, v in desc.items():
@@ -88,8 +101,8 @@ def _descriptor_attrs(desc: dict[Any, Any]) -> dict[str, Any]:
         else:
             left.append(str(key))
     if left:
-        warn(f"dataset: descriptors {left} hold no string or number and are left out of the attrs; make them strings "
-             f"or numbers (dataset.descriptors[key] = ...) to keep them.")
+        warn(f"{what}: descriptors {left} hold no string or number and are left out of the attrs; make them strings "
+             f"or numbers ({what}.descriptors[key] = ...) to keep them.")
     return attrs
 
 
@@ -264,7 +277,8 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
         ``rdm`` coord); the other pattern descriptors (e.g. a category) as stimulus coords on both dims
         (``category`` and ``category_``, as :func:`neuroxr.geometry.rdm` carries them); attrs ``dissimilarity_measure`` and ``method``
         when the measure is one of neuroxr's (rsatoolbox's own ``"euclidean"``, normalised by the
-        channel count, is not: it gets no ``method``).
+        channel count, is not: it gets no ``method``), and the ``RDMs``' ``descriptors`` that are strings or
+        numbers (any other is left out with one warning naming it).
     """
     if not hasattr(rdms, "get_matrices") or not hasattr(rdms, "pattern_descriptors"):
         raise LayoutError(f"rdms: expected an rsatoolbox RDMs object, got {type(rdms).__name__}.")
@@ -281,7 +295,9 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
         what=f"pattern descriptor {pattern!r}", where="patterns",
         unique="an RDM needs one row per stimulus: pass pattern=<a descriptor with unique ids>.")
     measure = getattr(rdms, "dissimilarity_measure", None)
-    attrs: dict[str, Any] = {"dissimilarity_measure": str(measure)}
+    attrs: dict[str, Any] = {k: v for k, v in _descriptor_attrs(dict(getattr(rdms, "descriptors", None) or {}), "rdms").items()
+                             if k not in ("dissimilarity_measure", "method")}
+    attrs["dissimilarity_measure"] = str(measure)
     method = {v: k for k, v in _MEASURES.items()}.get(str(measure))
     if method:
         attrs["method"] = method
@@ -289,8 +305,8 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     for key, v in desc.items():  # the other pattern descriptors (e.g. a category): stimulus coords on both dims, as rdm's
         key = str(key)
         if key not in (pattern, "index", *RDM_DIMS, "stimulus_id", "stimulus_id_", "rdm") and np.shape(v) == (n,):
-            coords.update({key: ("stimulus", _values(v)), f"{key}_": ("stimulus_", _values(v))})
-    descriptors = {str(k): _values(v) for k, v in (rdms.rdm_descriptors or {}).items() if np.shape(v) == (m,)}
+            coords.update({key: ("stimulus", _text(_values(v))), f"{key}_": ("stimulus_", _text(_values(v)))})
+    descriptors = {str(k): _text(_values(v)) for k, v in (rdms.rdm_descriptors or {}).items() if np.shape(v) == (m,)}
     clash = [k for k in descriptors if k in (*RDM_DIMS, "stimulus_id", "stimulus_id_", *(("rdm",) if m > 1 else ()))]
     if clash:
         raise LayoutError(
@@ -327,7 +343,8 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
         (e.g. ``subject`` of a 2-D RDM; one value for every RDM of a stack), the ``rdm`` coord as
         ``index`` when every RDM has one and they are unique (else rsatoolbox numbers the RDMs).
         ``pattern_descriptors``: the stimulus ids under ``pattern`` and the other coords on ``stimulus``
-        that every RDM has (e.g. a category), in the first RDM's stimulus order.
+        that every RDM has (e.g. a category), in the first RDM's stimulus order. ``descriptors``: the attrs
+        but ``method`` (``label``, ``source``...) equal across the RDMs (others are left out with one warning).
 
     Raises
     ------
@@ -340,7 +357,7 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
     rsatoolbox = _require_rsatoolbox()
     check_names(pattern=pattern)
     items = list(rdm) if isinstance(rdm, (list, tuple)) else [rdm]
-    mats, ref, per_rdm, measures, per_stimulus = [], None, [], [], []
+    mats, ref, per_rdm, measures, per_stimulus, attrs = [], None, [], [], [], []
     for i, da in enumerate(items):
         label = f"rdm[{i}]" if len(items) > 1 else "rdm"
         if not isinstance(da, xr.DataArray) or tuple(da.dims[-2:]) != RDM_DIMS or da.ndim not in (2, 3):
@@ -380,6 +397,7 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
         per_rdm.append(_rdm_coords(da))
         per_stimulus.append({str(c): np.asarray(da[c].values)[a].tolist() for c in da.coords
                              if da[c].dims == ("stimulus",) and c not in ("stimulus_id", pattern)})
+        attrs.append({str(k): v for k, v in da.attrs.items() if k not in ("method", "dissimilarity_measure")})
         method = da.attrs.get("method")
         measures.append(_MEASURES.get(method, da.attrs.get("dissimilarity_measure", method)))
         if measures[-1] != measures[0]:
@@ -389,9 +407,14 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
             )
     descriptors = _rdm_descriptors(per_rdm)
     measure = measures[0]
+    shared = {k: v for k, v in attrs[0].items() if all(k in a and _same(a[k], v) for a in attrs[1:])}
+    differing = sorted({k for a in attrs for k in a} - set(shared))
+    if differing:
+        warn(f"rdm: attrs {differing} differ between the RDMs of the list (or some lack them), and rsatoolbox RDMs have one "
+             f"set of descriptors; they are left out (convert the RDMs separately to keep them).")
     return rsatoolbox.rdm.RDMs(
         np.stack(mats), dissimilarity_measure=measure, pattern_descriptors={pattern: list(ref), **_pattern_descriptors(per_stimulus)},
-        rdm_descriptors=descriptors or None,
+        rdm_descriptors=descriptors or None, descriptors=shared or None,
     )
 
 

@@ -189,3 +189,26 @@ def test_a_path_under_the_home_folder_is_read_from_there(tmp_path, monkeypatch, 
     np.testing.assert_array_equal(read_array("~/feats.npy", layout="features", ids=stim).values, X)
     with pytest.raises(LayoutError, match=f"no file at '{tmp_path}/none.npy'"):
         read_array("~/none.npy", layout="features", ids=stim)
+
+
+def test_a_folder_a_matlab_file_and_duplicate_or_colliding_ids_are_named(tmp_path, arrays):
+    """A folder was an 'unknown file type' ''; a .mat file one too, though a v7.3 one read as HDF5 would
+    reverse every array's axes; duplicate ids were named under the file's stem ('R: coord ...'), and
+    ids 1 and '1' of a list were read as two equal strings."""
+    R, _, stim, neu = arrays
+    np.save(tmp_path / "R.npy", R)
+    (tmp_path / "session.mat").write_bytes(b"MATLAB 5.0 MAT-file")
+    cases = [
+        (lambda: read_array(tmp_path), r"^path: '.*' is a folder; pass the HDF5, NPZ or NPY file in it\.$"),
+        (lambda: read_array(tmp_path / "session.mat"), r"^path: a MATLAB \.mat file is not read here: .*axes in reverse "
+                                                        r"order\. Load it with scipy\.io\.loadmat"),
+        (lambda: read_array(tmp_path / "R.npy", ids=["a", "b", "a", "c", "d"]),
+         r"^ids: the list has 1 duplicate ids, e\.g\. \['a'\]; each stimulus"),
+        (lambda: read_array(tmp_path / "R.npy", target_ids=[1, "1", 2]),
+         r"^target_ids: the list holds values of different types that read the same as text, e\.g\. \[1, '1'\]"),
+    ]
+    for call, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            call()
+        assert "\n" not in str(err.value)
+    assert read_array(tmp_path / "R.npy", ids=stim, target_ids=neu).stimulus_id.values.tolist() == stim

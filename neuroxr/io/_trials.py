@@ -55,7 +55,8 @@ def refuse_str_collisions(values: Any, strs: np.ndarray, *, name: str, what: str
     LayoutError
         Two distinct values share their text.
     """
-    arr = np.asarray(values)
+    # a list as given: numpy would read [1, "1"] as two strings "1", the collision unseen
+    arr = np.asarray(values, dtype=object) if isinstance(values, (list, tuple)) else np.asarray(values)
     if arr.dtype.kind != "O" or arr.ndim != 1:
         return
     kinds = np.array([_kind(v) for v in arr.tolist()])
@@ -103,7 +104,7 @@ def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labe
         raise missing_ids_error(f"{name}: {what}", at, fix or "give each an id or drop those entries first.", where)
     out = as_str(values)
     refuse_str_collisions(values, out, name=name, what=what)
-    if unique:
+    if unique and out.ndim == 1:  # ids of another shape: the caller's own error
         dup = pd.Index(out)
         dup = pd.unique(out[dup.duplicated()])
         if dup.size:

@@ -25,6 +25,8 @@ _H5 = (".h5", ".hdf5", ".hdf", ".he5")
 _LAYOUTS = ("neural", "features")
 #: keywords of the layout constructors that ``read_array`` spells otherwise
 _RENAMED = {"stimulus_id": ("ids", "stimulus"), "neuroid_id": ("target_ids", "neuroid"), "unit_id": ("target_ids", "unit")}
+#: what to do about duplicate ids (each stimulus, neuroid or unit needs one of its own)
+_UNIQUE = "each stimulus, neuroid or unit needs an id of its own (drop or average the duplicates first)."
 #: names ``read_array`` sets itself: not extra coords
 _RESERVED = ("data", "stimulus", "neuroid", "unit", "repeat", "time_bin", "time_bin_start", "time_bin_end")
 
@@ -43,6 +45,12 @@ class _File:
             self._h5 = h5py.File(path, "r")
         elif self.suffix == ".npz":
             self._npz = np.load(path, allow_pickle=False)
+        elif self.suffix == ".mat":  # MATLAB's own format: v7.3 is HDF5, but with every array's axes reversed
+            raise LayoutError(
+                "path: a MATLAB .mat file is not read here: MATLAB stores arrays column-major, so a v7.3 file read as "
+                "HDF5 would give every array its axes in reverse order. Load it with scipy.io.loadmat (v7.3: h5py, "
+                "then transpose each array) and pass the arrays to neuroxr.neural / neuroxr.features, or save them "
+                "as .npz.")
         elif self.suffix != ".npy":
             raise LayoutError(f"path: unknown file type {self.suffix!r}; use .h5/.hdf5, .npz or .npy.")
 
@@ -104,8 +112,8 @@ def _ids(file: _File, ids: Any, arg: str) -> np.ndarray | None:
     if isinstance(ids, str):
         if file.suffix == ".npy":
             raise LayoutError(f"{arg}: a .npy file holds only the data; pass {arg} as a list of ids.")
-        return ids_str(file.get(ids, arg), name="path", what=f"array {ids!r} ({arg})")
-    return ids_str(ids, name=arg, what="the list")
+        return ids_str(file.get(ids, arg), name="path", what=f"array {ids!r} ({arg})", unique=_UNIQUE)
+    return ids_str(ids, name=arg, what="the list", unique=_UNIQUE)
 
 
 def _refuse_other_axis_order(data: np.ndarray, stim: np.ndarray | None, targets: np.ndarray | None, layout: str,
@@ -198,6 +206,8 @@ def read_array(
             raise LayoutError(f"{k}: is a dim or coord read_array sets itself, not an extra coord; rename it.")
     if not p.exists():
         raise LayoutError(f"path: no file at {os.fspath(p)!r}.")
+    if p.is_dir():  # its empty suffix read as "unknown file type ''"
+        raise LayoutError(f"path: {os.fspath(p)!r} is a folder; pass the HDF5, NPZ or NPY file in it.")
     if layout is not None and layout not in _LAYOUTS:
         raise LayoutError(f"layout: must be one of {_LAYOUTS}; got {shown(layout)}.")
     if time_bins is not None and layout == "features":

@@ -278,7 +278,7 @@ def extract_features(
         name without extension); a list of image files; a list of strings, which are texts as
         ``texts`` says; an in-memory array (fed as is unless ``transform`` is given); or a
         map-style Dataset whose items are tensors, PIL images, or tuples/lists whose first element
-        is one (PIL images are transformed; tensors are fed as is unless ``transform`` is given;
+        is one (a list of numbers is one stimulus itself; PIL images are transformed; tensors are fed as is unless ``transform`` is given;
         the first item's kind decides, and an item of the other kind is refused). A Hugging Face
         tokenizer or processor as ``transform`` is refused for an array or tensors. Floating and
         ``uint8`` inputs are cast to the dtype of the model's floating parameters; token ids never are.

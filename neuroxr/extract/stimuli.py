@@ -107,13 +107,15 @@ def check_ids(ids: Any, n: int, default: Sequence[str] | None, source: str = "")
     """Stimulus ids as a unique str array of length ``n``: ``ids``, else ``default`` (a Dataset's
     ``stimulus_ids``, named ``source`` in errors, checked as ``ids`` are), else ``stimulus0, ...``.
     A missing id (None, NaN, also among strings of a list) is an error, never the string ``"nan"``."""
-    arg = "stimulus_ids"
+    arg, given = "stimulus_ids", ids is not None
     if ids is None and default is not None:
         ids, arg = (default if hasattr(default, "__len__") else list(default)), source or "stimulus_ids"
     if ids is None:
         arr = np.array([f"stimulus{i}" for i in range(n)], dtype=str)
     else:
         raw = np.asarray(ids)
+        if raw.ndim == 0:  # a string, a set or a generator: no ids by position
+            raise ExtractionError(f"{arg} must be a sequence of ids, one per stimulus ({n}); got {shown(ids)}.")
         if raw.ndim != 1 or raw.shape[0] != n:
             fix = "" if arg == "stimulus_ids" else " (or pass stimulus_ids=)"
             raise ExtractionError(f"{arg} has shape {raw.shape}; pass one id per stimulus ({n}){fix}.")
@@ -124,10 +126,11 @@ def check_ids(ids: Any, n: int, default: Sequence[str] | None, source: str = "")
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1][:5].tolist()
-        raise ExtractionError(
-            f"stimulus ids must be unique; {int((counts > 1).sum())} are repeated, e.g. {dup}. "
-            f"Pass stimulus_ids=... explicitly (file names are used without their extension)."
-        )
+        fix = ("give each stimulus its own id." if given or default is None else
+               "Pass stimulus_ids=... explicitly (file names are used without their extension)." if not source else
+               "give each item its own id, or pass stimulus_ids=.")  # the file stems' advice the CLI rewords
+        raise ExtractionError(f"{'stimulus ids' if arg == 'stimulus_ids' else arg} must be unique; "
+                              f"{int((counts > 1).sum())} are repeated, e.g. {dup}. {fix[0].upper() + fix[1:]}")
     return arr
 
 
@@ -156,9 +159,41 @@ def check_same_input(stim: Stimuli, a: Any, b: Any) -> None:
             )
 
 
-def _stack(items: list[Any], what: str) -> Any:
+#: What a caller does whose transform or Dataset gives something other than numbers, by ``_stack``'s ``what``
+_NOT_NUMBERS_FIX = {
+    "dataset items": "return a tensor, an array or a PIL image from __getitem__ (or a tuple whose first item is one)",
+}
+
+
+def _as_tensor(x: Any, sid: Any, what: str) -> Any:
+    """``x`` (a tensor, an array, nested lists of numbers) as a tensor; anything else (a dict, ``None``, a
+    string) is a one-line :class:`ExtractionError` naming the stimulus ``sid``, never torch's own error."""
     torch = torch_module()
-    ts = [t if isinstance(t, torch.Tensor) else torch.as_tensor(np.asarray(t)) for t in items]
+    if isinstance(x, torch.Tensor):
+        return x
+    try:
+        arr = np.asarray(x)
+    except Exception:  # a ragged list: numpy's own error names no stimulus
+        arr = None
+    if arr is None or arr.dtype.kind not in "biufc":
+        got = "None" if x is None else f"an array of dtype {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
+        fix = _NOT_NUMBERS_FIX.get(what, "pass transform= a callable that returns the model input as a tensor "
+                                         "(e.g. (C, H, W) for an image)")
+        raise ExtractionError(f"{what}: stimulus {str(sid)!r} gives {got}, not a tensor or array of numbers; {fix}.")
+    return torch.as_tensor(arr)
+
+
+def _numbers(x: Any) -> bool:
+    """Whether ``x`` is a number or a (nested) list of numbers: part of a stimulus, never a whole one."""
+    while isinstance(x, list) and x:
+        x = x[0]
+    return isinstance(x, (int, float, np.number))
+
+
+def _stack(items: list[Any], what: str, ids: Any) -> Any:
+    """``items`` (the model input of the stimuli ``ids``) stacked into one batch tensor."""
+    torch = torch_module()
+    ts = [_as_tensor(t, sid, what) for t, sid in zip(items, ids)]
     shapes = {tuple(t.shape) for t in ts}
     if len(shapes) > 1:
         raise ExtractionError(
@@ -203,7 +238,7 @@ def _images_to_batch(images: list[Any], ids: Any, prep: Preprocessing) -> Any:
             raise _transform_error(prep, f"the stimuli {[str(i) for i in ids[:3]]}{', ...' if len(ids) > 3 else ''}",
                                    "a list of PIL images", exc) from exc
     tf = prep.image if prep.image is not None else default_image_transform()
-    return _stack(_transformed(tf, images, ids, prep, "a PIL image"), "images after the transform")
+    return _stack(_transformed(tf, images, ids, prep, "a PIL image"), "images after the transform", ids)
 
 
 def _refuse_unapplied(prep: Preprocessing, what: str) -> None:
@@ -354,6 +389,10 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         n = int(data.shape[0])
         if n == 0:
             raise ExtractionError(f"stimuli is an empty array (shape {tuple(data.shape)}); pass at least one stimulus.")
+        if isinstance(data, np.ndarray) and data.dtype.kind not in "biufc":  # torch.from_numpy's TypeError named nothing
+            raise ExtractionError(
+                f"stimuli is an array of dtype {data.dtype} (shape {data.shape}), not of numbers; pass image files or "
+                f"texts as a list of strings (e.g. df['path'].tolist()), or the stimuli as numbers (N, C, H, W).")
         ids = check_ids(stimulus_ids, n, None)
         _refuse_unapplied(prep, "an array of stimuli")
         tf = prep.image if prep.explicit else None
@@ -364,7 +403,8 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
             else:
                 batch = data[torch.as_tensor(index, dtype=torch.long, device=data.device)]
             if tf is not None:
-                return _stack(_transformed(tf, list(batch), ids[index], prep, "an array item"), "stimuli after the transform")
+                return _stack(_transformed(tf, list(batch), ids[index], prep, "an array item"), "stimuli after the transform",
+                              ids[index])
             return batch
 
         return Stimuli(n, ids, load_array, "array", source=data)
@@ -382,8 +422,8 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
 
         def item(i: int) -> Any:
             x = ds[i]
-            if isinstance(x, (tuple, list)):
-                x = x[0]
+            if isinstance(x, (tuple, list)) and x and not (isinstance(x, list) and _numbers(x[0])):
+                x = x[0]  # (input, label); a list of numbers is the input itself, not its first number or row
             elif isinstance(x, Mapping):
                 key = next((k for k in ("image", "stimulus", "input", "x") if k in x), None)
                 if key is None:
@@ -416,7 +456,8 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
                 return _images_to_batch(items, ids[index], prep)
             if prep.explicit and prep.image is not None:
                 items = _transformed(prep.image, items, ids[index], prep, "a dataset item")
-            return _stack(items, "dataset items")
+                return _stack(items, "dataset items after the transform", ids[index])
+            return _stack(items, "dataset items", ids[index])
 
         return Stimuli(n, ids, load_dataset, "dataset" if images else "tensor_dataset")
 

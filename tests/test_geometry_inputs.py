@@ -930,3 +930,24 @@ def test_a_stack_of_rdms_over_two_dims_is_refused_saying_how_to_stack_it():
     ref = geo.rdm_noise_ceiling(rdms)
     assert float(got["lower"]) == pytest.approx(float(ref["lower"]), rel=1e-12)
     assert float(got["upper"]) == pytest.approx(float(ref["upper"]), rel=1e-12)
+
+
+def test_an_rdm_a_grams_k_or_neural_data_given_as_features_is_told_what_to_pass():
+    """A labeled RDM or a Gram Dataset's K given to cka / effective_dimensionality, and neural responses given to gram,
+    were told to rename their dims ('missing ['unit'] ... e.g. da.rename(...)'); an unlabeled array was refused without
+    the fix. Each refusal now says what to pass."""
+    F, R = _data(n=12)
+    G = geo.gram(F)
+    for call, arg in ((lambda x: geo.cka(x, F), "a"), (lambda x: geo.effective_dimensionality(x), "obj")):
+        for x in (G["K"], geo.rdm(F)):
+            with pytest.raises(LayoutError, match=rf": {arg} \(.*\): dims \('stimulus', 'stimulus_'\) are an RDM or a Gram's K, "
+                                                  r"not a representation; pass the features .*nx\.gram\(features\)"):
+                call(x)
+        with pytest.raises(LayoutError, match=rf": {arg}: expected features .*got ndarray\. Label an array first, e\.g\. "
+                                              r"nx\.features\(values, stimulus_id=\.\.\.\)\.$"):
+            call(F.values)
+    with pytest.raises(LayoutError, match=r"^gram: features \(v4\): dims \('stimulus', 'neuroid', 'repeat'\) are neural data; .*average "
+                                          r"the repeats first"):
+        geo.gram(R.rename("v4"))
+    x = R  # the recipe the message gives
+    assert geo.gram(features(x.mean("repeat").values, stimulus_id=x.stimulus_id.values)).sizes["stimulus"] == 12

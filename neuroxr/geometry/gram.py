@@ -77,6 +77,10 @@ def gram(
     if chunk_size is not None:  # 2.5 failed deep inside with Python's TypeError
         chunk_size = check_int(chunk_size, "chunk_size", 1, "The units per chunk, e.g. chunk_size=4096, or None.", caller="gram")
     # computed in canonical stimulus order, handed back in the input's: permuting the stimuli changes no bit
+    if _is_neural(features):  # (the layout check said to rename its dims)
+        raise LayoutError(f"gram: {_named(features, 'features')}: dims {tuple(features.dims)} are neural data; the Gram takes features "
+                          "(stimulus, unit): average the repeats first, e.g. nx.features(x.mean('repeat').values, "
+                          "stimulus_id=x.stimulus_id.values), or pass the responses to cka / rdm, which average them.")
     canonical = _canonical(features)
     stats = _feature_stats(canonical, backend, dtype, chunk_size, name="gram: " + _named(features, "features"), **compute_kwargs)
     ids = _ids(canonical)
@@ -222,6 +226,12 @@ def _stats_ids_kind(obj: Any, backend: str | None, name: str, row_pass: bool) ->
             obj = _columns_as_rows(obj, name)  # a Gram reordered on one axis stays paired
             stats, ids, kind = gram_stats(obj, backend=backend, name=name), _ids(obj), "gram"
         else:
+            if "stimulus_" in obj.dims:  # an RDM, or a Gram Dataset's K, read as features said to rename its dims
+                raise LayoutError(
+                    f"{name}: dims {tuple(obj.dims)} are an RDM or a Gram's K, not a representation; pass the features "
+                    "(stimulus, unit) or responses (stimulus, neuroid, repeat) it was computed from, or the whole Gram "
+                    "Dataset (nx.gram(features)); compare RDMs with compare_rdms."
+                )
             if "neuroid" in obj.dims:  # neural data without its repeat dim
                 raise LayoutError(
                     f"{name}: dims {tuple(obj.dims)} are neither features (stimulus, unit) nor neural data (stimulus, neuroid, "
@@ -233,7 +243,7 @@ def _stats_ids_kind(obj: Any, backend: str | None, name: str, row_pass: bool) ->
     else:
         raise LayoutError(
             f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "
-            f"got {type(obj).__name__}."
+            f"got {type(obj).__name__}. Label an array first, e.g. nx.features(values, stimulus_id=...)."
         )
     return stats, ids, kind
 

@@ -669,3 +669,13 @@ def test_a_wide_or_indexed_table_is_told_how_to_become_long():
                                           r"index: df\.reset_index\(\) makes it a column\.$"):
         from_dataframe(long.set_index(["stimulus_id", "neuroid_id"]))
     xr.testing.assert_identical(from_dataframe(long.set_index(["stimulus_id", "neuroid_id"]).reset_index()), out)
+
+
+def test_an_empty_id_is_named_at_its_row_of_the_table():
+    """An empty id ('') was refused at its position on the stimulus dim ('positions [2]'), a place the table has not."""
+    df = pd.DataFrame({"stimulus_id": ["a", "a", "b", "b", "a", "a", "b", ""], "neuroid_id": ["n0", "n1"] * 4,
+                       "repeat": [0, 0, 0, 0, 1, 1, 1, 1], "value": np.arange(8.0)}, index=[10 * i for i in range(8)])
+    with pytest.raises(LayoutError, match=r"^df: column 'stimulus_id' has 1 empty ids \(''\) at rows \[70\]; give each"):
+        from_dataframe(df)
+    with pytest.raises(LayoutError, match=r"^df: column 'neuroid_id' has 1 empty ids \(''\) at rows \[0\]"):
+        from_dataframe(df.assign(stimulus_id="a", neuroid_id=[""] + ["n1"] * 7, repeat=range(8)))

@@ -96,7 +96,7 @@ def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labe
     Raises
     ------
     LayoutError
-        Some ids are missing, collide as text or (with ``unique``) repeat.
+        Some ids are missing, empty (``''``), collide as text or (with ``unique``) repeat.
     """
     pos = missing_ids(values)
     if pos.size:
@@ -104,6 +104,11 @@ def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labe
         raise missing_ids_error(f"{name}: {what}", at, fix or "give each an id or drop those entries first.", where)
     out = as_str(values)
     refuse_str_collisions(values, out, name=name, what=what)
+    empty = np.flatnonzero(out == "") if out.ndim == 1 else np.zeros(0, dtype=int)
+    if empty.size:  # the layout's own refusal named positions on its dim, not the input's rows
+        at = empty if labels is None else np.asarray(labels)[empty]
+        raise LayoutError(f"{name}: {what} has {empty.size} empty ids ('') at {where} {examples(at.tolist())}; "
+                          f"{fix or 'give each a non-empty id or drop those entries first.'}")
     if unique and out.ndim == 1:  # ids of another shape: the caller's own error
         dup = pd.Index(out)
         dup = pd.unique(out[dup.duplicated()])

@@ -439,8 +439,8 @@ def check_device(device: Any) -> Any:
     Raises
     ------
     ExtractionError
-        One line naming ``device``: not a device string torch knows, or not available on this
-        machine (e.g. ``"cuda"`` without a CUDA build, a driver or that GPU).
+        One line naming ``device``: not a device string torch knows, ``"meta"`` (no values), or not
+        available on this machine (e.g. ``"cuda"`` without a CUDA build, a driver or that GPU).
     """
     torch = torch_module()
     try:
@@ -449,6 +449,9 @@ def check_device(device: Any) -> Any:
         raise ExtractionError(
             f"device {device!r} is not a device torch knows; use 'cpu', 'cuda', 'cuda:<index>' or 'mps'."
         ) from None
+    if dev.type == "meta":  # the model moved there lost its weights (in place), and its outputs have no values
+        raise ExtractionError(f"device {device!r} holds shapes without values (the model moved there would lose its "
+                              f"weights); use 'cpu', 'cuda', 'cuda:<index>' or 'mps'.")
     try:
         torch.empty(1, device=dev)
     except Exception as exc:  # AssertionError (torch built without CUDA), RuntimeError (no driver, no such GPU)

@@ -79,6 +79,11 @@ def _check_options(model: Any, unit_chunk: Any, staging_dir: Any = None, **flags
     if not isinstance(model, torch.nn.Module):
         raise ExtractionError(f"model must be a torch.nn.Module; got {type(model).__name__}. Wrap a function in a "
                               f"Module whose forward calls it.")
+    empty = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
+    if empty:  # built on the meta device (init_empty_weights, device="meta"): torch's NotImplementedError named nothing
+        raise ExtractionError(f"model: {len(empty)} parameters or buffers are on the meta device, with no values, e.g. "
+                              f"{empty[:3]}; load its weights first (model.to_empty(device='cpu'), then "
+                              f"model.load_state_dict(...)).")
     if not isinstance(unit_chunk, (int, np.integer)) or isinstance(unit_chunk, bool) or unit_chunk < 1:
         raise ExtractionError(f"unit_chunk must be a positive int (units per stored chunk); got {shown(unit_chunk)}.")
     if staging_dir is not None and not os.path.isdir(staging_dir):

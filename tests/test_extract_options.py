@@ -1,0 +1,54 @@
+"""Tests of neuroxr.extract's options and the ``neuroxr extract`` command: devices, models without values,
+what the command says of its progress.
+
+Every model is built here with random weights; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from click.testing import CliRunner  # noqa: E402
+from torch import nn  # noqa: E402
+
+from neuroxr.cli import main  # noqa: E402
+from neuroxr.extract import ExtractionError, extract_features, plan_extraction  # noqa: E402
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+
+
+def test_the_meta_device_is_refused_and_the_model_keeps_its_weights(tmp_path):
+    net = _net()
+    before = net[0].weight.detach().clone()
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+    for call in (extract_features, plan_extraction):
+        with pytest.raises(ExtractionError, match=r"^device 'meta' holds shapes without values"):
+            call(net, x, tmp_path / "s", model_name="m", device="meta", progress=False) if call is extract_features \
+                else call(net, x, device="meta")
+    assert net[0].weight.device.type == "cpu" and torch.equal(net[0].weight, before)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_model_without_values_is_refused_in_one_line(tmp_path):
+    with torch.device("meta"):  # as built by init_empty_weights, before its weights are loaded
+        net = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    with pytest.raises(ExtractionError, match=r"^model: 4 parameters or buffers are on the meta device.*'0.weight'.*to_empty"):
+        extract_features(net, np.zeros((3, 4), np.float32), tmp_path / "s", model_name="m", progress=False)
+    assert not (tmp_path / "s").exists()
+
+
+def test_cli_meta_device_is_a_usage_error(tmp_path):
+    (tmp_path / "nets.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 2))\n")
+    (tmp_path / "im").mkdir()
+    from PIL import Image
+
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "im" / "a.png")
+    res = CliRunner().invoke(main, ["extract", str(tmp_path / "s"), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name",
+                                    "m", "--images", str(tmp_path / "im"), "--image-size", "2", "--device", "meta"])
+    assert res.exit_code == 2 and "Invalid value for '--device': device 'meta' holds shapes without values" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "s").exists()

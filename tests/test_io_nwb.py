@@ -361,3 +361,20 @@ def test_windows_count_from_the_onset_column_given(session):
         from_nwb(_in_memory(spikes), WINDOW, intervals=table, onset_column="photodiode")
     with pytest.raises(LayoutError, match="onset_column: expected one name"):
         from_nwb(_in_memory(spikes), WINDOW, intervals=table, onset_column=["onset"])
+
+
+def test_a_stimulus_column_of_lists_is_refused_not_read_as_their_text(session):
+    """NWB epochs name their stimuli in ``tags``, a list per row: the ids were the text "['a']"."""
+    stim, starts, spikes = session
+    nwb = pynwb.NWBFile(session_description="toy", identifier="tags", session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    for s, t in zip(stim, starts):
+        nwb.add_epoch(start_time=float(t), stop_time=float(t) + 0.2, tags=[s])
+    for st in spikes:
+        nwb.add_unit(spike_times=st)
+    with pytest.raises(LayoutError, match=r"^intervals: column 'tags' holds lists or arrays, not one id per entry, at rows "
+                                          r"\[0, 1, 2, 3, 4, \.\.\. \(3 more\)\]; give each entry one id.*str\[0\]") as err:
+        from_nwb(nwb, WINDOW, intervals="epochs", stimulus_column="tags")
+    assert "\n" not in str(err.value)
+    table = nwb.epochs.to_dataframe()
+    out = from_nwb(nwb, WINDOW, intervals=table.assign(stimulus_id=table["tags"].str[0]))  # the way out it names
+    assert out.stimulus_id.values.tolist() == ["a", "b", "c"]

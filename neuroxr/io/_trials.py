@@ -96,12 +96,20 @@ def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labe
     Raises
     ------
     LayoutError
-        Some ids are missing, empty (``''``), collide as text or (with ``unique``) repeat.
+        Some ids are missing, empty (``''``), lists, collide as text or (with ``unique``) repeat.
     """
     pos = missing_ids(values)
     if pos.size:
         at = pos if labels is None else np.asarray(labels)[pos]
         raise missing_ids_error(f"{name}: {what}", at, fix or "give each an id or drop those entries first.", where)
+    arr = np.asarray(values, dtype=object) if isinstance(values, (list, tuple)) else np.asarray(values)
+    if arr.dtype.kind == "O" and arr.ndim == 1:  # a list per entry (NWB's tags) read as the text "['img0']"
+        odd = np.flatnonzero([isinstance(v, (list, np.ndarray, dict, set)) for v in arr.tolist()])
+        if odd.size:
+            at = odd if labels is None else np.asarray(labels)[odd]
+            raise LayoutError(f"{name}: {what} holds lists or arrays, not one id per entry, at {where} {examples(at.tolist())}; "
+                              f"give each entry one id, e.g. a column of one-element lists as its first elements "
+                              f"(table[col].str[0]).")
     out = as_str(values)
     refuse_str_collisions(values, out, name=name, what=what)
     empty = np.flatnonzero(out == "") if out.ndim == 1 else np.zeros(0, dtype=int)

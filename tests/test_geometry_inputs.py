@@ -951,3 +951,23 @@ def test_an_rdm_a_grams_k_or_neural_data_given_as_features_is_told_what_to_pass(
         geo.gram(R.rename("v4"))
     x = R  # the recipe the message gives
     assert geo.gram(features(x.mean("repeat").values, stimulus_id=x.stimulus_id.values)).sizes["stimulus"] == 12
+
+
+def test_a_dataset_of_stacks_given_as_rdms_is_refused_naming_its_variables():
+    """A Dataset (a Mapping of its variables: the 92-image loader's) given as the RDMs was read as a dict of RDMs, and the
+    first stack among its variables was told to 'compare stacks with compare_rdms_many (or rdm_noise_ceiling)', the
+    functions called. It is refused naming the variables that are not single RDMs; a Dataset of single RDMs is still a
+    dict of them."""
+    F, R = _data(n=10)
+    one = geo.rdm(F)
+    stack = xr.concat([geo.rdm(R), one], "rdm")
+    ds = xr.Dataset({"subjects": stack, "mean": stack.mean("rdm")})
+    for call in (lambda: geo.rdm_noise_ceiling(ds), lambda: geo.compare_rdms_many([one], ds),
+                 lambda: gi.rsa_bootstrap(one, ds, n_boot=3)):
+        with pytest.raises(LayoutError, match=r": (rdms|b|data_rdms): a Dataset whose variables \['subjects'\] are not single "
+                                              r"RDMs .*e\.g\. (rdms|b|data_rdms)\['subjects'\]"):
+            call()
+    singles = xr.Dataset({"x": geo.rdm(R), "y": one})
+    got = geo.rdm_noise_ceiling(singles, "pearson")
+    assert list(got["subject"].values) == ["x", "y"]
+    assert float(got.lower) == pytest.approx(float(geo.compare_rdms(geo.rdm(R), one, "pearson")), rel=1e-12)

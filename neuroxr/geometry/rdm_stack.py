@@ -63,6 +63,11 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
     order (the messages start with ``caller``)."""
     shown = where(caller) + name
     keys = None
+    if isinstance(x, xr.Dataset) and any(tuple(v.dims) != RDM_DIMS for v in x.data_vars.values()):  # (a Mapping of its variables)
+        other = [str(k) for k, v in x.data_vars.items() if tuple(v.dims) != RDM_DIMS]
+        raise LayoutError(f"{shown}: a Dataset whose variables {other[:5]} are not single RDMs {RDM_DIMS}; pass one stack of "
+                          f"RDMs (rdm, {', '.join(RDM_DIMS)}), e.g. {name}[{other[0]!r}] (several stacked dims stacked into one "
+                          "first), or a dict of RDMs.")
     if isinstance(x, Mapping):  # labeled by its keys, as pairwise_distances reads a dict of networks
         keys, x = [str(k) for k in x], list(x.values())
     if isinstance(x, xr.DataArray) and x.ndim > 3 and tuple(x.dims[-2:]) == RDM_DIMS:  # e.g. (subject, session, ...)

@@ -163,3 +163,30 @@ def test_model_to_model_inference_records_its_one_rep():
     for fn, kw in ((bootstrap, {"n_boot": 5}), (permutation_test, {"n_perm": 5})):
         assert fn("model_to_model", A, B, **kw).attrs["reps"] == 1
         assert fn("model_to_model", A, B, reps=1, **kw).attrs == fn("model_to_model", A, B, **kw).attrs
+
+
+def test_values_varying_only_about_a_large_baseline_are_told_to_subtract_it():
+    # docs/kernels.md: a genuine spread below 2.4e-7 of the values' magnitude counts as constant, and
+    # the messages say the way out; the directions' refusal said "a dead layer" and their targets'
+    # warning said nothing. Values equal up to rounding (trial means of 0.1, 0.2, 0.3 summed in two
+    # orders) and exactly equal ones keep the old messages.
+    from neuroxr.errors import NoPredictor
+    from neuroxr.kernels.splits import nanmean_repeats
+
+    F, R = _data(seed=4)
+    ids = _ids()
+    neural = nx.neural(R, ids)
+    for design, expect in ((F + 1e9, "subtract the baseline first"), (0 * F + 0.7, "a dead layer")):
+        with pytest.raises(NoPredictor, match="every predictor column is constant across stimuli") as err:
+            _messages(lambda design=design: pv.forward(nx.features(design, ids), neural, reps=2))
+        assert expect in str(err.value) and ("baseline" in str(err.value)) == (expect != "a dead layer")
+    with pytest.raises(NoPredictor, match="neural.*subtract the baseline first"):
+        _messages(lambda: pv.reverse(nx.neural(R + 1e9, ids), nx.features(F, ids), reps=2))
+    Rt = R.copy()
+    Rt[:, 0] += 1e10  # varies about a large baseline
+    Rt[::2, 1], Rt[1::2, 1] = [0.1, 0.2, 0.3], [0.3, 0.2, 0.1]  # trial mean 0.2 up to rounding
+    assert np.ptp(nanmean_repeats(Rt[:, 1:2])) > 0  # the case: rounding, not equal values
+    ds, msgs = _messages(lambda: pv.forward(nx.features(F, ids), nx.neural(Rt, ids), reps=2))
+    assert np.isnan(ds.ev.isel(neuroid=[0, 1])).all() and np.isfinite(ds.ev.isel(neuroid=[2, 3])).all()
+    said = [m for m in msgs if "2 neuroids are constant across stimuli" in m]
+    assert len(said) == 1 and "1 of them vary by less than that about a large baseline: subtract it first" in said[0], msgs

@@ -37,7 +37,7 @@ from ..kernels.regressors import (
 )
 from ..kernels.resample import nanmean
 from ..kernels.splits import SPLIT_MODES, complete_sums, valid_counts
-from ..kernels.stats import ROUNDING_SPREAD, column_squares, column_tol, no_variance, rounding_tol
+from ..kernels.stats import ROUNDING_EPS, ROUNDING_SPREAD, column_squares, column_tol, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_int, check_min_reliability
 from ._inputs import SCALE_NOTE, check_scale, inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F401 (the directions read prep.*)
 from ._progress import check_progress
@@ -446,15 +446,28 @@ def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str =
         if cause is not None:
             offset.append(offset_columns(c, r))
     if not varying:
-        design_error(name, X.shape[1] if drawn else None)
+        design_error(name, X.shape[1] if drawn else None, bool(np.any(_beyond_rounding(X))))
     if cause is not None:
         warn_offsets(name, np.concatenate(offset), what, cause)
 
 
-def design_error(name: str, max_n: int | None = None) -> None:
-    """The one refusal of a design without variance; ``max_n``: it is a rep's subset of that many columns."""
+def _beyond_rounding(X: np.ndarray) -> np.ndarray:
+    """(p,) bool: columns (of values constant up to rounding, NaN: missing) whose spread exceeds 256 ulps
+    of their magnitude: a genuine variation about a large baseline, not the rounding of equal values."""
+    hi, lo = np.nanmax(X, axis=0), np.nanmin(X, axis=0)
+    eps = np.finfo(X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64).eps  # the values' own rounding
+    return (hi - lo) > ROUNDING_EPS * eps * np.maximum(np.abs(hi), np.abs(lo))
+
+
+def design_error(name: str, max_n: int | None = None, varies: bool = False) -> None:
+    """The one refusal of a design without variance; ``max_n``: it is a rep's subset of that many columns;
+    ``varies``: some column's values are not all equal (a spread below the rounding bound about a large
+    baseline), which subtracting the baseline would score, so the message says that, not a dead layer."""
     cols, fix = ((f"one of the max_n={max_n} columns drawn for a rep", "Drop the constant columns first, or raise max_n.")
                  if max_n is not None else ("predictor column", "Check the features/responses (e.g. a dead layer)."))
+    if varies:
+        fix = (f"Its values do vary, by less than {ROUNDING_SPREAD} of their magnitude (a large baseline): subtract "
+               f"the baseline first (e.g. each column's mean over the stimuli).")
     raise NoPredictor(f"{name}: every {cols} is constant across stimuli (up to rounding); nothing can be predicted from it. {fix}")
 
 
@@ -482,9 +495,14 @@ def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what
     if Y is not None and const.any():  # a target without a scored stimulus has its own warning (too few stimuli)
         said[const] = ~np.isnan(Y[:, const]).all(axis=0)
     if said.any():
+        varies = 0
+        if Y is not None:  # values not all equal (said: each has one): a spread below the bound about a large baseline
+            varies = int(np.sum(_beyond_rounding(Y[:, said])))
+        fix = (f" {varies} of them vary by less than that about a large baseline: subtract it first (e.g. each "
+               f"one's mean over the stimuli) to score them." if varies else "")
         warn(
             f"{name}: {int(said.sum())} {what} are constant across stimuli (up to rounding: a spread below {ROUNDING_SPREAD} "
-            f"of their magnitude): {examples(ids[said])}. Their correlation is undefined, so their scores are NaN."
+            f"of their magnitude): {examples(ids[said])}. Their correlation is undefined, so their scores are NaN.{fix}"
         )
     return const
 

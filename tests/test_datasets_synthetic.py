@@ -312,3 +312,15 @@ def test_a_seed_that_does_not_determine_the_study_is_a_one_line_error(seed):
 
     with pytest.raises(ParameterError, match="seed must be a non-negative int"):
         make_study(seed=seed, **SMALL)
+
+
+def test_a_refused_argument_leaves_no_store_behind(tmp_path):
+    """make_study's refusal came after the store was created: an empty store was left at the path
+    (and unit_chunk=0 or 2.5 was written as 1 or 2 units per chunk)."""
+    from neuroxr.errors import ParameterError
+
+    for kw in ({"seed": -1}, {"n_stimulus": 60}, {"unit_chunk": 0}, {"unit_chunk": 2.5}):
+        path = tmp_path / "study.zarr"
+        with pytest.raises((ParameterError, TypeError)):
+            write_example_study(path, **{**SMALL, **kw})
+        assert not path.exists(), kw

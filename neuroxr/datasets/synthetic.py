@@ -73,6 +73,7 @@ from ..layouts import features as _features
 from ..layouts import neural as _neural
 from ..store import StudyStore
 from ..store.study import as_store
+from ..validation import check_int
 from ._construction import (
     as_per_animal,
     expected_split_half,
@@ -577,8 +578,10 @@ def write_example_study(
     StudyStore
         The store written to.
     """
+    unit_chunk = check_int(unit_chunk, "unit_chunk", 1, "Pass a number of units per chunk, e.g. 4096.",
+                           caller="write_example_study")
+    study = make_study(seed=seed, **kw)  # first: a refused argument left an empty store behind
     store = as_store(store_or_path, "a", create=True)  # a generator makes the store
-    study = make_study(seed=seed, **kw)
     for animal, da in study.neural.items():
         store.write_neural(animal, da)
     for model, layers in study.features.items():

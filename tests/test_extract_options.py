@@ -52,3 +52,19 @@ def test_cli_meta_device_is_a_usage_error(tmp_path):
                                     "m", "--images", str(tmp_path / "im"), "--image-size", "2", "--device", "meta"])
     assert res.exit_code == 2 and "Invalid value for '--device': device 'meta' holds shapes without values" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "s").exists()
+
+
+def test_cli_progress_off_a_terminal_is_plain_lines_as_its_help_says(tmp_path):
+    (tmp_path / "nets.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 2))\n")
+    (tmp_path / "im").mkdir()
+    from PIL import Image
+
+    for name in ("a", "b", "c"):
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "im" / f"{name}.png")
+    args = ["extract", str(tmp_path / "s"), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name", "m", "--images",
+            str(tmp_path / "im"), "--image-size", "2", "--batch-size", "2"]
+    res = CliRunner().invoke(main, args)  # stderr is no terminal here
+    assert res.exit_code == 0 and "m: pass 1/1: 2/2 batches" in res.stderr, res.output
+    assert "m: pass" not in CliRunner().invoke(main, [*args, "--quiet"]).stderr
+    shown = " ".join(CliRunner().invoke(main, ["extract", "--help"]).output.split())
+    assert "plain lines ('<model>: pass 1/2: 3/10 batches') off one; none with --json or --quiet" in shown

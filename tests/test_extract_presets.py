@@ -184,3 +184,13 @@ def test_tokenizer_without_a_padding_token_is_a_one_line_error(tmp_path, bert):
                                               r"fix the tokenizer .* tokenizer.pad_token = tokenizer.eos_token"):
         extract_features(bert, TEXTS, tmp_path / "s.zarr", model_name="b", layers=["pooler.activation"], transform=tok,
                          progress=False)
+
+
+@pytest.mark.parametrize("config", [{"input_size": (3, 8, 8)}, {"size": 8}])
+def test_a_dict_short_of_a_timm_data_config_says_what_it_lacks(tmp_path, config):
+    """Such a dict was 'not understood', told to pass 'a timm data config dict', which it was meant as."""
+    net = nn.Sequential(nn.Flatten(), nn.LazyLinear(2))
+    lacks = sorted({"input_size", "mean", "std"} - set(config))
+    with pytest.raises(ExtractionError, match=rf"^transform: a dict is read as a timm data config.*lacks {lacks!r}".replace("[", r"\[")):
+        extract_features(net, save_modes(tmp_path / "im", ("RGB",)), tmp_path / "s", model_name="m", transform=config,
+                         progress=False)

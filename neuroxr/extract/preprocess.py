@@ -439,6 +439,11 @@ def resolve_preprocessing(model: Any, transform: Any = None,
     """
     if transform is not None:
         prep = _from_object(transform, explicit=True)
+        if prep is None and isinstance(transform, dict):  # "pass a timm data config dict" was said to one
+            lacks = sorted({"input_size", "mean", "std"} - set(transform))
+            raise ExtractionError(f"transform: a dict is read as a timm data config, which needs 'input_size', 'mean' and "
+                                  f"'std', and this one lacks {lacks}; pass timm.data.resolve_data_config(model=model), "
+                                  f"or a callable.")
         if prep is None:
             raise ExtractionError(
                 f"transform of type {type(transform).__name__} is not understood; pass a callable, a torchvision "

@@ -481,3 +481,18 @@ def test_an_rdms_attrs_and_text_coords_survive_an_rsatoolbox_round_trip():
     with pytest.warns(NeuroxrWarning, match=r"rdm: attrs \['label', 'source'\] differ between the RDMs of the list"):
         listed = to_rsatoolbox_rdms([r, r.assign_attrs(label="other", source="other")])
     assert "label" not in listed.descriptors and listed.descriptors["n_excluded_stimuli"] == r.attrs["n_excluded_stimuli"]
+
+
+def test_one_descriptor_named_for_stimulus_and_repeat_and_an_empty_list_are_refused():
+    """``to_rsatoolbox(neural, repeat="stimulus")`` wrote the repeat labels over the stimulus ids (one
+    descriptor for both), read back as the stimuli; an empty list of RDMs reached an IndexError."""
+    neural = neuroxr.neural(np.random.default_rng(0).normal(size=(3, 2, 2)), ["a", "b", "c"], ["n0", "n1"])
+    _one_line_errors([
+        (lambda: to_rsatoolbox(neural, repeat="stimulus"), r"^repeat: names the descriptor 'stimulus', which stimulus= "
+                                                            r"names too"),
+        (lambda: to_rsatoolbox(neural, stimulus="run", repeat="run"), r"^repeat: names the descriptor 'run'"),
+        (lambda: to_rsatoolbox_rdms([]), r"^rdm: got an empty list"),
+    ])
+    ds = to_rsatoolbox(neural, stimulus="image", repeat="run")
+    assert list(ds.obs_descriptors) == ["image", "run"]
+    xr.testing.assert_identical(from_rsatoolbox(ds, stimulus="image", repeat="run"), neural.assign_coords(repeat=[0, 1]))

@@ -220,6 +220,9 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     """
     rsatoolbox = _require_rsatoolbox()
     check_names(stimulus=stimulus, repeat=repeat)
+    if stimulus == repeat:  # one descriptor would hold the repeat labels, the stimulus ids written over
+        raise LayoutError(f"repeat: names the descriptor {repeat!r}, which stimulus= names too; the stimulus ids and the "
+                          f"repeat labels need a descriptor each (e.g. stimulus='stimulus', repeat='repeat').")
     validate_neural(neural, name="neural")
     if "time_bin" in neural.dims:
         raise LayoutError(
@@ -357,6 +360,8 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
     rsatoolbox = _require_rsatoolbox()
     check_names(pattern=pattern)
     items = list(rdm) if isinstance(rdm, (list, tuple)) else [rdm]
+    if not items:  # an empty list reached an IndexError
+        raise LayoutError("rdm: got an empty list; pass an RDM, a stack of them or a non-empty list.")
     mats, ref, per_rdm, measures, per_stimulus, attrs = [], None, [], [], [], []
     for i, da in enumerate(items):
         label = f"rdm[{i}]" if len(items) > 1 else "rdm"

@@ -496,3 +496,15 @@ def test_one_descriptor_named_for_stimulus_and_repeat_and_an_empty_list_are_refu
     ds = to_rsatoolbox(neural, stimulus="image", repeat="run")
     assert list(ds.obs_descriptors) == ["image", "run"]
     xr.testing.assert_identical(from_rsatoolbox(ds, stimulus="image", repeat="run"), neural.assign_coords(repeat=[0, 1]))
+
+
+def test_a_pattern_descriptor_named_like_a_stimulus_coord_is_refused():
+    """``pattern="category"`` gave the ids that descriptor and dropped the RDM's category coord without a word."""
+    from neuroxr.geometry import rdm
+
+    neural = neuroxr.neural(np.random.default_rng(0).normal(size=(4, 5, 2)), list("abcd"), [f"n{i}" for i in range(5)])
+    r = rdm(neural.assign_coords(category=("stimulus", ["x", "y", "x", "y"])))
+    _one_line_errors([(lambda: to_rsatoolbox_rdms(r, pattern="category"),
+                       r"^pattern: names 'category', a stimulus coord of rdm, whose values the stimulus ids would replace")])
+    back = from_rsatoolbox_rdms(to_rsatoolbox_rdms(r, pattern="image"), pattern="image")
+    assert back.stimulus_id.values.tolist() == list("abcd") and back.category.values.tolist() == ["x", "y", "x", "y"]

@@ -370,6 +370,9 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
                               f"(any name for its first dim){_got_dims(da)}.")
         if "stimulus_id" not in da.coords:
             raise LayoutError(f"{label}: missing coord 'stimulus_id' on dim 'stimulus'.")
+        if pattern != "stimulus_id" and pattern in da.coords and da[pattern].dims == ("stimulus",):  # it was dropped
+            raise LayoutError(f"pattern: names {pattern!r}, a stimulus coord of {label}, whose values the stimulus ids "
+                              f"would replace; pass another pattern= (default 'stimulus_id') or rename the coord.")
         ids = ids_str(da["stimulus_id"].values, name=label, what="coord 'stimulus_id'", where="stimuli")
         ids_ = ids
         if "stimulus_id_" in da.coords:

@@ -68,3 +68,19 @@ def test_cli_progress_off_a_terminal_is_plain_lines_as_its_help_says(tmp_path):
     assert "m: pass" not in CliRunner().invoke(main, [*args, "--quiet"]).stderr
     shown = " ".join(CliRunner().invoke(main, ["extract", "--help"]).output.split())
     assert "plain lines ('<model>: pass 1/2: 3/10 batches') off one; none with --json or --quiet" in shown
+
+
+@pytest.mark.parametrize("where", ["model", "submodule"])
+def test_a_compiled_model_is_refused_naming_the_module_to_pass(tmp_path, where):
+    """torch.compile traced the capture hooks (the store's writes): dynamo's multi-line AssertionError."""
+    net = _net()
+    if where == "model":
+        net, match = torch.compile(net, backend="eager"), r"^model is compiled by torch.compile.*model._orig_mod"
+    else:
+        net[0], match = torch.compile(net[0], backend="eager"), r"^model: module '0' is compiled.*its ._orig_mod in place of '0'"
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ExtractionError, match=match):
+        extract_features(net, x, tmp_path / "s", model_name="m", progress=False)
+    with pytest.raises(ExtractionError, match=match):
+        plan_extraction(net, x)
+    assert not (tmp_path / "s").exists()

@@ -79,6 +79,12 @@ def _check_options(model: Any, unit_chunk: Any, staging_dir: Any = None, **flags
     if not isinstance(model, torch.nn.Module):
         raise ExtractionError(f"model must be a torch.nn.Module; got {type(model).__name__}. Wrap a function in a "
                               f"Module whose forward calls it.")
+    compiled = [name for name, m in model.named_modules() if type(m).__name__ == "OptimizedModule" and hasattr(m, "_orig_mod")]
+    if compiled:  # dynamo traced the capture hooks (zarr writes): its own multi-line AssertionError
+        where = "model" if compiled[0] == "" else f"model: module {compiled[0]!r}"
+        fix = "model._orig_mod" if compiled[0] == "" else f"its ._orig_mod in place of {compiled[0]!r}"
+        raise ExtractionError(f"{where} is compiled by torch.compile, which traces the hooks that capture the layers; "
+                              f"pass the module as it was before compiling ({fix}: the same weights and layers).")
     empty = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
     if empty:  # built on the meta device (init_empty_weights, device="meta"): torch's NotImplementedError named nothing
         raise ExtractionError(f"model: {len(empty)} parameters or buffers are on the meta device, with no values, e.g. "

@@ -139,6 +139,44 @@ def test_a_target_whose_half_is_constant_in_every_rep_is_named_for_that(call, sp
     assert ("too few valid trials" in said[0]) == (split == "slots")
 
 
+@pytest.mark.parametrize("call", ["inter_animal", "bootstrap"])
+@pytest.mark.parametrize("split", ["valid", "slots"])
+def test_an_inter_animal_target_whose_own_halves_have_no_reliability_is_named(call, split):
+    # B's halves enter target_shc alone: a B neuroid silent but for one trial has a constant half in
+    # every rep, and under split='slots' B with one valid trial per stimulus has no complete pair of
+    # halves; target_shc, ceiling and ev were NaN in every rep without a word
+    from neuroxr.predictivity.inference import bootstrap
+
+    _, RA = _data(seed=5, t=4)
+    _, RB = _data(seed=6, t=4)
+    RB[:, 1] = 0.0
+    RB[7, 1, 0] = 1.0
+    cases = [(RB, 1, "a split half constant across the stimuli")]
+    if split == "slots":
+        one = RB.copy()
+        one[:, :, 1:] = np.nan
+        cases.append((one, 4, "fewer than 3 stimuli with a valid trial in both split halves"))
+    a = nx.neural(RA, _ids())
+    for B, count, cause in cases:
+        b = nx.neural(B, _ids(), [f"b{j}" for j in range(B.shape[1])])
+        run = {"inter_animal": lambda b=b: pv.inter_animal(a, b, reps=3, split=split),
+               "bootstrap": lambda b=b: bootstrap("inter_animal", a, b, reps=3, split=split, n_boot=10)}[call]
+        ds, msgs = _messages(run)
+        assert np.isnan(ds.ev.isel(neuroid=1)).all()
+        said = [m for m in msgs if f"{count} neuroids have target_shc, ceiling and ev NaN in every rep: ['b" in m]
+        assert len(said) == 1 and cause in said[0], msgs
+
+
+def test_the_lost_reps_warning_names_the_inter_animal_predictor_argument():
+    # the inter-animal direction's warning of a predictor's empty slot halves named it `neural`
+    _, RA = _data(seed=5, t=4)
+    _, RB = _data(seed=6, t=4)
+    RA[3, 1, 1:] = np.nan
+    _, msgs = _messages(lambda: pv.inter_animal(nx.neural(RA, _ids()), nx.neural(RB, _ids(), list("abcd")), reps=2,
+                                                split="slots"))
+    assert any(m.startswith("inter_animal: neural_a (") and "in 2 of 2 reps" in m for m in msgs), msgs
+
+
 def test_a_reverse_bootstrap_says_why_its_slot_halves_predict_nothing():
     # the direction warns that a predictor neuroid's empty slot half left every rep's ceiling NaN;
     # its bootstrap said only that the median was undefined in every resample

@@ -337,11 +337,11 @@ def test_an_empty_slot_half_of_a_predictor_neuroid_is_not_silent():
     st = make_study(seed=1, n_stimuli=100, animals={"A": 8, "B": 6}, n_repeats=6, missing_rate=0.0)
     F, A, B = st.features["netA"]["layer2"], st.neural["A"].copy(), st.neural["B"]
     A.values[30:40, 1, 1:] = np.nan  # one neuroid: a single valid trial (of 6) at 10 stimuli
-    match = r"neural \(A\): in 2 of 2 reps every target's prediction_shc, ceiling and ev are NaN: .*split='valid'"
-    with pytest.warns(NeuroxrWarning, match=r"^reverse: " + match):
+    match = r" \(A\): in 2 of 2 reps every target's prediction_shc, ceiling and ev are NaN: .*split='valid'"
+    with pytest.warns(NeuroxrWarning, match=r"^reverse: neural" + match):
         r = pv.reverse(A, F, reps=2, split="slots")
     assert np.isnan(r.ev.values).all() and np.isfinite(r.r.values).all()
-    with pytest.warns(NeuroxrWarning, match=r"^inter_animal: " + match):
+    with pytest.warns(NeuroxrWarning, match=r"^inter_animal: neural_a" + match):  # the argument's name
         pv.inter_animal(A, B, reps=2, split="slots")
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")

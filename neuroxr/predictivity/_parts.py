@@ -243,11 +243,12 @@ class Parts:
         """The direction's warning on its ceiled scores (:func:`~neuroxr.predictivity._result.warn_hygiene`)
         for the EV ``ev`` (k,) (the mean over reps) and ``included``; none without a ceiling."""
         if self.P1 is not None:
-            ids = self.target.coords.get(f"{self.dim}_id")  # the direction's warnings of NaN split-half predictions
+            ids = self.target.coords.get(f"{self.dim}_id")  # the direction's warnings of NaN split-half reliabilities
+            shcs = self._shcs()
             warn_empty_halves(self.direction, f"{self.caller}: {ARG_NAMES[self.direction][0]}", self.target_name,
-                              self.dim, self._shcs()[0], self.scored,
+                              self.dim, shcs[0], self.scored,
                               np.arange(self.Y.shape[1]) if ids is None else np.asarray(ids.values),
-                              self.params.get("split") or "valid")
+                              self.params.get("split") or "valid", shcs[1] if len(shcs) > 1 else None)
             warn_hygiene(self.target_name, self.dim, ev, self._shcs(), included,
                          min_reliability)
 

@@ -162,17 +162,21 @@ def _warn_empty_predictor_halves(ds: xr.Dataset, dim: str, name: str) -> None:
     """:func:`warn_empty_halves` of a direction's result (its scored targets: those with a finite ``r``;
     ``name``: the target input as the warnings name it)."""
     shc, r = ds["prediction_shc"].transpose(dim, "rep").values, ds["r"].transpose(dim, "rep").values
-    warn_empty_halves(ds.attrs["direction"], f"{ds.attrs['direction']}: neural ({ds.attrs.get('source')})",
+    own = ds["target_shc"].transpose(dim, "rep").values if "target_shc" in ds else None
+    direction = ds.attrs["direction"]
+    predictor = "neural_a" if direction == "inter_animal" else "neural"  # the neural predictor's argument
+    warn_empty_halves(direction, f"{direction}: {predictor} ({ds.attrs.get('source')})",
                       name, dim, shc, np.isfinite(r).any(axis=1), ds[f"{dim}_id"].values
-                      if f"{dim}_id" in ds.coords else np.arange(ds.sizes[dim]), ds.attrs.get("split", "valid"))
+                      if f"{dim}_id" in ds.coords else np.arange(ds.sizes[dim]), ds.attrs.get("split", "valid"), own)
 
 
 def warn_empty_halves(direction: str, source: str, target: str, dim: str, shc: np.ndarray, scored: np.ndarray,
-                      ids: np.ndarray, split: str = "slots") -> None:
-    """The warnings of split halves that leave ``prediction_shc`` NaN (the directions' and their
-    bootstrap's): ``shc`` (target, rep) the predictions' split-half reliabilities, ``scored`` (target,)
-    the targets scored at all (the others have their own warnings), ``source`` / ``target`` the inputs
-    as the messages name them, ``split`` the split mode.
+                      ids: np.ndarray, split: str = "slots", target_shc: np.ndarray | None = None) -> None:
+    """The warnings of split halves that leave a reliability NaN (the directions' and their
+    bootstrap's): ``shc`` (target, rep) the predictions' split-half reliabilities, ``target_shc`` the
+    targets' own (forward, inter-animal), ``scored`` (target,) the targets scored at all (the others
+    have their own warnings), ``source`` / ``target`` the inputs as the messages name them, ``split``
+    the split mode.
 
     A neural predictor (reverse, inter-animal) with an empty ``split='slots'`` half at some (stimulus,
     neuroid) in a rep leaves a missing value in that rep's split-half designs, which predicts no
@@ -182,8 +186,10 @@ def warn_empty_halves(direction: str, source: str, target: str, dim: str, shc: n
     stimulus with too few valid trials for both halves (one, of any number of slots) leaves a half
     empty in every rep, and under either split a half can be constant across the stimuli in every rep
     (a neuroid silent but for one trial: its trial means vary, one half is all zeros), whose
-    predictions have no correlation. Inter-animal predicts from A's halves: B's enter its Spearman
-    ``target_shc`` alone, over its complete pairs."""
+    predictions have no correlation. A target whose own ``target_shc`` alone is NaN in every rep is
+    named too: its halves' Spearman correlation, over their complete pairs, needs 3 of them (under
+    ``'slots'`` a stimulus with one valid trial is no pair) and halves that vary (inter-animal
+    predicts from A's halves, so B's enter ``target_shc`` alone)."""
     if not scored.any():
         return
     lost = np.isnan(shc[scored]).all(axis=0)  # reps where no target has a reliability: the predictor's halves
@@ -192,18 +198,24 @@ def warn_empty_halves(direction: str, source: str, target: str, dim: str, shc: n
              f"prediction_shc, ceiling and ev are NaN: under split='slots' a predictor neuroid with few valid trials at "
              f"some stimuli had an empty split half there, and a design with a missing value predicts no target. Pass "
              f"split='valid' (such stimuli are dropped, with a warning), or leave that neuroid out.")
-    if direction != "forward":
-        return
-    dead = scored & np.isnan(shc).all(axis=1)  # forward has no predictor halves: every target may lose them
-    if dead.any():
-        constant = (f"a split half constant across the stimuli in every rep (e.g. a {dim} silent but for one "
-                    f"trial), whose split-half reliability is undefined")
+    constant = (f"a split half constant across the stimuli in every rep (e.g. a {dim} silent but for one trial), "
+                f"whose split-half reliability is undefined")
+    dead = scored & np.isnan(shc).all(axis=1) if direction == "forward" else np.zeros_like(scored)
+    if dead.any():  # forward has no predictor halves: every target may lose them
         why = (f"Each has {constant}." if split != "slots" else
                f"Under split='slots' each has a stimulus with too few valid trials for both split halves (an empty "
                f"half there in every rep: pass split='valid', which leaves such a stimulus out for that {dim} alone, "
                f"with a warning), or {constant}.")
         warn(f"{target}: {int(dead.sum())} {dim}s have prediction_shc, ceiling and ev NaN in every rep: "
              f"{examples(np.asarray(ids)[dead])}. {why}")
+    own = scored & ~dead & np.isnan(target_shc).all(axis=1) if target_shc is not None else np.zeros_like(scored)
+    if own.any():
+        why = (f"Each has {constant}." if split != "slots" else
+               f"Under split='slots' each has, in every rep, fewer than 3 stimuli with a valid trial in both split "
+               f"halves (a stimulus with one valid trial has an empty half: pass split='valid', which leaves such a "
+               f"stimulus out for that {dim} alone, with a warning), or {constant}.")
+        warn(f"{target}: {int(own.sum())} {dim}s have target_shc, ceiling and ev NaN in every rep: "
+             f"{examples(np.asarray(ids)[own])}. {why}")
 
 
 def warn_hygiene(name: str, dim: str, mean_ev: np.ndarray, shcs: Sequence[np.ndarray], included: np.ndarray,

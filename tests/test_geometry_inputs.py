@@ -971,3 +971,23 @@ def test_a_dataset_of_stacks_given_as_rdms_is_refused_naming_its_variables():
     got = geo.rdm_noise_ceiling(singles, "pearson")
     assert list(got["subject"].values) == ["x", "y"]
     assert float(got.lower) == pytest.approx(float(geo.compare_rdms(geo.rdm(R), one, "pearson")), rel=1e-12)
+
+
+def test_a_square_numpy_stack_of_condensed_rdms_is_read_as_rdm_noise_ceiling_reads_it():
+    """m condensed RDMs of m = n (n - 1) / 2 pairs each (6 RDMs of 4 stimuli: a (6, 6) array) were read by
+    compare_rdms_many as one square RDM and refused as asymmetric, where rdm_noise_ceiling reads them as 6 RDMs.
+    Both read them as 6 RDMs now; a symmetric square array is still one matrix (a similarity matrix refused)."""
+    from scipy.spatial.distance import pdist, squareform
+    from scipy.stats import pearsonr
+
+    rng = np.random.default_rng(4)
+    V = np.array([pdist(rng.standard_normal((4, 3))) for _ in range(6)])
+    got = geo.compare_rdms_many(V, V[:2], "pearson")
+    ref = [[pearsonr(u, v)[0] for v in V[:2]] for u in V]
+    np.testing.assert_allclose(got.values, ref, rtol=1e-12)
+    np.testing.assert_allclose(geo.compare_rdms_many(V[:2], V, "pearson").values, np.transpose(ref), rtol=1e-12)
+    assert float(geo.rdm_noise_ceiling(V, "pearson").lower) == pytest.approx(
+        float(geo.rdm_noise_ceiling(list(V), "pearson").lower), rel=1e-12)
+    S = np.corrcoef(rng.standard_normal((6, 3)))  # symmetric: one matrix, a similarity one
+    with pytest.raises(LayoutError, match=r"looks like a similarity matrix"):
+        geo.compare_rdms_many(S, [squareform(V[0])])

@@ -93,7 +93,7 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
         D, rids = _rsatoolbox_rdms(x, shown)
         labels = rsatoolbox_subjects(x) or [name] * len(D)
         x = list(D) if rids is None else [_as_rdm(d, shown, rids, label=lb) for d, lb in zip(D, labels)]
-    elif isinstance(x, np.ndarray) and x.ndim in (2, 3) and not (x.ndim == 2 and x.shape[0] == x.shape[1]):
+    elif isinstance(x, np.ndarray) and x.ndim in (2, 3) and not (x.ndim == 2 and x.shape[0] == x.shape[1] and not _condensed(x)):
         x = list(x)
     if isinstance(x, (xr.DataArray, np.ndarray)):
         x = [x]
@@ -123,6 +123,19 @@ def _without_own_scalars(rows: list[xr.DataArray]) -> list[xr.DataArray]:
     return [(r.drop_attrs() if hasattr(r, "drop_attrs") else r).drop_vars(sorted(s - shared)) for r, s in zip(rows, scalars)]
 
 
+def _condensed(x: np.ndarray) -> bool:
+    """Whether the square NumPy array ``x`` (m, m) is ``m`` condensed RDMs of ``m = n (n - 1) / 2`` pairs each, as
+    :func:`~neuroxr.geometry.rdm_noise_ceiling` reads such a stack, rather than one matrix: its width is a number of
+    pairs and it is not symmetric (an RDM or a similarity matrix is: read as one, checked and refused as such)."""
+    try:
+        _r.n_from_n_pairs(x.shape[1])
+    except LayoutError:
+        return False
+    with np.errstate(invalid="ignore"):
+        V = np.asarray(x, dtype=np.float64) if x.dtype.kind in "biuf" else None
+        return V is not None and not np.allclose(V, V.T, rtol=1e-5, atol=0.0, equal_nan=True)
+
+
 def rsatoolbox_subjects(x: Any) -> list[str] | None:
     """The labels of the RDMs of an rsatoolbox ``RDMs``: its ``subject`` rdm descriptor where every
     RDM has a distinct one, else ``None`` (rsatoolbox's own ``index`` numbers them by position)."""
@@ -138,10 +151,12 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
 
     Parameters
     ----------
-    a, b : list or dict of RDMs (the keys label them), stacked DataArray (rdm, stimulus, stimulus_), NumPy stack or rsatoolbox ``RDMs``
+    a, b : list or dict of RDMs (the keys label them), stacked DataArray (rdm, stimulus, stimulus_), NumPy stack (m, n, n) / (m, P) or rsatoolbox ``RDMs``
         All paired by ``stimulus_id`` to the first RDM of ``a``; unlabeled RDMs are assumed to be
         in the stimulus order of the first labeled RDM, looking at ``a`` first, then ``b``
-        (see :func:`compare_rdms`).
+        (see :func:`compare_rdms`). A square NumPy ``(m, m)`` array is one RDM unless ``m`` is a
+        number of pairs ``n (n - 1) / 2`` and it is not symmetric: then ``m`` condensed RDMs, as
+        :func:`~neuroxr.geometry.rdm_noise_ceiling` reads it.
     method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
 
     Returns

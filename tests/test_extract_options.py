@@ -15,6 +15,7 @@ from torch import nn  # noqa: E402
 
 from neuroxr.cli import main  # noqa: E402
 from neuroxr.extract import ExtractionError, extract_features, plan_extraction  # noqa: E402
+from neuroxr.store import StudyStore  # noqa: E402
 
 
 def _net() -> nn.Module:
@@ -84,3 +85,34 @@ def test_a_compiled_model_is_refused_naming_the_module_to_pass(tmp_path, where):
     with pytest.raises(ExtractionError, match=match):
         plan_extraction(net, x)
     assert not (tmp_path / "s").exists()
+
+
+class _Empty(nn.Module):
+    def forward(self, x):
+        return x[:, :0]
+
+
+class _WithEmpty(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin, self.none = nn.Linear(4, 3), _Empty()
+
+    def forward(self, x):
+        h = self.lin(x)
+        self.none(h)
+        return h
+
+
+def test_an_output_of_no_values_is_left_out_or_refused_never_stored(tmp_path):
+    """A (stimulus, 0) layer was written, and neuroxr validate then found the store invalid ('unit' is empty)."""
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.schemas import validate_store
+
+    torch.manual_seed(0)
+    net, x = _WithEmpty().eval(), torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+    with pytest.warns(NeuroxrWarning, match=r"'none': its output has no values \(\(0,\) per stimulus\)"):
+        result = extract_features(net, x, tmp_path / "s", model_name="m", progress=False)
+    assert result.written == ["lin"] and "none" in result.plan.skipped
+    assert validate_store(StudyStore(tmp_path / "s")) == []
+    with pytest.raises(ExtractionError, match=r"^cannot extract module 'none': its output has no values"):
+        extract_features(net, x, tmp_path / "s", model_name="m2", layers=["none"], progress=False)

@@ -328,6 +328,8 @@ def _why_not(rec: Any, flatten: bool, pooled: bool) -> str | None:
                 f"torch.stack(..., dim=1))")
     if len(rec.shape) == 0:
         return "its output has no unit axis (one number per stimulus)"
+    if 0 in tuple(rec.shape):  # a layer of no units: the store holds it as an invalid entry (validate: 'unit' is empty)
+        return f"its output has no values ({tuple(rec.shape)} per stimulus); a stored layer needs at least one unit"
     if str(rec.dtype).startswith("complex"):
         return (f"its output is complex ({rec.dtype}), and features are real; hook a module that returns a real view "
                 f"(e.g. .abs() or torch.view_as_real)")

@@ -270,8 +270,19 @@ def test_one_valid_repeat_everywhere_names_the_way_out(call):
     with pytest.raises(NothingToScore) as info:
         _quiet(run)
     msg = _one_line(info.value)
-    assert "no stimulus has 2 valid repeat(s)" in msg and "noise_ceiling=False or split='slots'" in msg
+    # split='slots' is no way out there (every slot split leaves a half empty: every ev NaN); it was offered
+    assert "no stimulus has 2 valid repeat(s)" in msg and "pass noise_ceiling=False: with at most one valid" in msg
+    assert "split='slots'" not in msg
     assert _quiet(d.forward, F, B, noise_ceiling=False, n_folds=3)["r"].notnull().all()  # the way out scores it
+    assert _quiet(d.forward, F, B, split="slots", reps=2, n_folds=3)["ev"].isnull().all()  # not this one
+    A.values[:, :, 1] = np.nan  # a predictor the same: its refusal says the same
+    with pytest.raises(LayoutError, match=r"neural_a.*no stimulus has 2 valid repeat\(s\) for every predictor neuroid; "
+                                          r"pass noise_ceiling=False: with at most one valid repeat"):
+        _quiet(d.inter_animal, A, nx.neural(rng.normal(size=(8, 2, 2))), reps=2, n_folds=3)
+    RA = rng.normal(size=(8, 2, 2))
+    RA[:4, 0, 1], RA[4:, 1, 1] = np.nan, np.nan  # each predictor has 2 valid repeats at some stimuli: slots is a way
+    with pytest.raises(LayoutError, match=r"every predictor neuroid; pass noise_ceiling=False or split='slots'\.$"):
+        _quiet(d.inter_animal, nx.neural(RA), nx.neural(rng.normal(size=(8, 2, 2))), reps=2, n_folds=3)
 
 
 # --- best_layer of a single target: no test half -----------------------------------------------------------------

@@ -321,11 +321,12 @@ def predictor_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
     targets, with a warning that counts them. ``total``: ``R``'s repeat sums where the caller has
     them (:func:`enough_repeats`).
     """
-    keep = enough_repeats(R, need, total).all(axis=1)
+    enough = enough_repeats(R, need, total)
+    keep = enough.all(axis=1)
     if not keep.any():
         raise LayoutError(
             f"{name}: no stimulus has {need} valid repeat(s) for every predictor neuroid; "
-            + ("pass noise_ceiling=False or split='slots'." if need == 2 else "drop the neuroids with missing values.")
+            + (f"pass {_ceiling_fix(enough)}." if need == 2 else "drop the neuroids with missing values.")
         )
     if not keep.all():
         warn(
@@ -333,6 +334,14 @@ def predictor_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
             f"than {need} valid repeat(s), e.g. {examples(ids[~keep])}."
         )
     return keep
+
+
+def _ceiling_fix(enough: np.ndarray) -> str:
+    """The way to score responses whose (stimulus, neuroid)s ``enough`` (n, k) with 2 valid repeats are too
+    few for split='valid': split='slots' only where some has 2 (with at most one valid repeat everywhere
+    every slot split leaves a half empty, and every ceiling and ev NaN)."""
+    return ("noise_ceiling=False or split='slots'" if enough.any() else
+            "noise_ceiling=False: with at most one valid repeat at every stimulus no split half can be drawn")
 
 
 def usable_stimuli(R: Any, need: int, total: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -366,7 +375,7 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
     keep, valid = usable_stimuli(R, need, total)
     if raise_empty and not keep.any():
         raise NothingToScore(f"{name}: no stimulus has {need} valid repeat(s) for any neuroid"
-                             + (" (pass noise_ceiling=False or split='slots')" if need == 2 else "") + "; nothing to score.")
+                             + (f" (pass {_ceiling_fix(valid)})" if need == 2 else "") + "; nothing to score.")
     if not keep.all():
         warn(
             f"{name}: excluding {int((~keep).sum())} of {len(keep)} stimuli with fewer than {need} valid "

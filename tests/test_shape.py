@@ -882,3 +882,25 @@ def test_procrustes_average_says_when_it_stops_before_converging():
     rotated = [R @ orthogonal_procrustes(R, M)[0] for R in rotated]
     np.testing.assert_allclose(np.mean(rotated, axis=0), M, atol=1e-8)
     assert not np.allclose(short.values @ short.values.T, M @ M.T, atol=1e-8)
+
+
+def test_a_pandas_dataframe_is_read_as_its_values_by_every_shape_function():
+    """A pandas DataFrame (stimulus rows, unit columns) failed in every shape function with array-API-compat's
+    'DataFrame is not a supported array type'; it is read as its values, as a NumPy array is (beside a labeled
+    network: in that network's stimulus order as given)."""
+    pd = pytest.importorskip("pandas")
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    X, Y = _rand(15, 4, 7), _rand(15, 3, 8)
+    lab = features(X, stimulus_id=[f"s{i:02d}" for i in range(15)][::-1])  # ids in reverse: the canonical order differs
+    frame = pd.DataFrame(Y, columns=["a", "b", "c"])
+    assert LinearMetric().fit_distance(X, frame) == pytest.approx(LinearMetric().fit_distance(X, Y), rel=1e-12)
+    want = pairwise_distances([lab, Y]).values
+    np.testing.assert_allclose(pairwise_distances([lab, frame]).values, want, rtol=1e-12)
+    np.testing.assert_allclose(pairwise_distances([pd.DataFrame(X), frame]).values, want, rtol=1e-12)
+    boot = shape_bootstrap(lab, frame, n_boot=4, seed=1)
+    np.testing.assert_allclose(boot["distance_boot"].values, shape_bootstrap(lab, Y, n_boot=4, seed=1)["distance_boot"].values,
+                               rtol=1e-12)
+    np.testing.assert_allclose(procrustes_average([lab, frame]).values, procrustes_average([lab, Y]).values, rtol=1e-12)
+    assert list(procrustes_kmeans([lab, frame, Y], 2, random_state=0).label.values) == \
+        list(procrustes_kmeans([lab, Y, Y], 2, random_state=0).label.values)

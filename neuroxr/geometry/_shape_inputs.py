@@ -79,14 +79,14 @@ def refuse_dataset(M: Any, name: str, caller: str) -> None:
 def _network_array(M: Any, name: str, caller: str) -> Any:
     """The values of one network ``M`` (an array or DataArray; ``name`` as the messages show it, after
     ``caller``) as every shape metric reads them, before :func:`_check_finite`: NumPy input (arrays,
-    lists, DataArrays) as float64, bool, integer and float32 too
+    lists, pandas DataFrames, DataArrays) as float64, bool, integer and float32 too
     (:func:`~neuroxr.validation.real_array`: text refused; the precision of the stored entries);
     other array-API arrays (torch, CuPy) in their namespace and floating dtype, bool and integer
     as float64."""
     refuse_dataset(M, name, caller)
     if isinstance(M, xr.DataArray):  # labeled: stimuli are rows whatever the dims' order
         M = (M.transpose("stimulus", ...) if "stimulus" in M.dims else M).values
-    if isinstance(M, np.ndarray) or not hasattr(M, "shape"):
+    if isinstance(M, np.ndarray) or not hasattr(M, "shape") or hasattr(M, "to_numpy"):  # (a pandas DataFrame: its values)
         M = real_array(M, f"{caller}: {name}", "a (stimulus, unit) array")
     elif get_namespace(M).isdtype(M.dtype, ("bool", "integral")) or M.dtype == get_namespace(M).float16 or _bfloat16(M):
         M = get_namespace(M).astype(M, get_namespace(M).float64)  # half as NumPy's is read (torch's SVD has none)
@@ -184,6 +184,8 @@ def _shown(data: Any, arg: str) -> list[str]:
 def _rows(M: Any, order: np.ndarray, name: str, ref: str, caller: str) -> Any:
     """The unlabeled network ``M`` (its rows in the order of the labeled network ``ref`` as given) with
     its rows in ``ref``'s canonical ``order``; a one-line error when the row counts differ."""
+    if hasattr(M, "to_numpy"):  # a pandas DataFrame: its values (array-API-compat knows no DataFrame)
+        M = M.to_numpy()
     if len(np.shape(M)) == 0:  # (None, a number: it was said to have -1 stimuli)
         raise LayoutError(f"{caller}: {name}: expected a (stimulus, unit) array or a labeled DataArray; got {shown_value(M)}.")
     n = int(np.shape(M)[0])

@@ -324,3 +324,22 @@ def test_a_refused_argument_leaves_no_store_behind(tmp_path):
         with pytest.raises((ParameterError, TypeError)):
             write_example_study(path, **{**SMALL, **kw})
         assert not path.exists(), kw
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"animals": {"a/b": 5}}, r"animals must be keyed by non-empty names without '/'; got 'a/b'"),
+    ({"animals": {"": 5}}, r"animals must be keyed by non-empty names without '/'; got ''"),
+    ({"animals": {1: 5}}, r"animals must be keyed by non-empty names without '/'; got 1"),  # was 'name must be a str'
+    ({"animals": {"a": -1}}, r"animals\['a'\] must be an integer >= 1; got -1"),  # numpy's 'negative dimensions'
+    ({"animals": {"a": 2.5}}, r"animals\['a'\] must be an integer >= 1; got 2\.5"),  # a bare TypeError
+    ({"n_stimuli": 120.7}, r"n_stimuli must be an integer >= 1; got 120\.7"),  # truncated to 120
+    ({"n_repeats": (8.5, 11)}, r"n_repeats must be an integer >= 0; got 8\.5"),  # truncated to 8
+    ({"n_repeats": "8"}, r"n_repeats must be an integer >= 0; got '8'"),  # parsed
+    ({"cv_folds": 1}, r"cv_folds must be an integer >= 2; got 1"),
+])
+def test_make_study_refuses_counts_and_names_it_cannot_use(kw, match):
+    from neuroxr.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=f"^make_study: {match}") as err:
+        make_study(**{**SMALL, **kw})
+    assert "\n" not in str(err.value)

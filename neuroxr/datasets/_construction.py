@@ -15,6 +15,7 @@ from scipy import linalg, stats
 from threadpoolctl import threadpool_limits
 
 from ..errors import ParameterError
+from ..validation import check_int
 
 __all__ = ["expected_split_half", "oof_ridge_r2", "orthonormalize", "orthonormal_complement", "unit_variance",
            "as_per_animal"]
@@ -106,14 +107,19 @@ def oof_ridge_r2(x: np.ndarray, y: np.ndarray, alpha: float, n_folds: int, fold_
 
 
 def as_per_animal(value: int | Sequence[int] | Mapping[str, int], animals: Sequence[str], what: str) -> dict[str, int]:
+    """One integer per animal from an int, a sequence (one per animal) or a mapping; a value that is no
+    integer (``6.5``, ``"6"``, which ``int()`` truncated or parsed) is a one-line :class:`ParameterError`."""
+    def whole(v: object) -> int:
+        return check_int(v, what, 0, caller="make_study")
+
     if isinstance(value, Mapping):
         missing = [a for a in animals if a not in value]
         if missing:
             raise ParameterError(f"{what}: no entry for animals {missing}; got keys {list(value)}.")
-        return {a: int(value[a]) for a in animals}
+        return {a: whole(value[a]) for a in animals}
     if np.ndim(value) == 0:
-        return {a: int(value) for a in animals}  # type: ignore[arg-type]
+        return {a: whole(value) for a in animals}
     value = list(value)  # type: ignore[arg-type]
     if len(value) != len(animals):
         raise ParameterError(f"{what}: needs one value per animal ({len(animals)}); got {len(value)}.")
-    return {a: int(v) for a, v in zip(animals, value)}
+    return {a: whole(v) for a, v in zip(animals, value)}

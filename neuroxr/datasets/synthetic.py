@@ -68,7 +68,7 @@ import numpy as np
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from ..errors import ParameterError, warn
+from ..errors import ParameterError, shown, warn
 from ..layouts import features as _features
 from ..layouts import neural as _neural
 from ..store import StudyStore
@@ -289,6 +289,13 @@ def make_study(
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
         raise ParameterError(f"make_study: seed must be a non-negative int (it determines every array); got {seed!r}.")
     animals = dict(DEFAULT_ANIMALS if animals is None else animals)
+    for a, k in animals.items():  # int() truncated 2.5, a name such as 'A/B' made ids no store takes
+        if not isinstance(a, str) or not a or "/" in a:
+            raise ParameterError(f"make_study: animals must be keyed by non-empty names without '/'; got {shown(a)}.")
+        check_int(k, f"animals[{a!r}]", 1, "Pass a number of neuroids per animal.", caller="make_study")
+    for arg, v, low in (("n_stimuli", n_stimuli, 1), ("n_latent", n_latent, 2), ("n_categories", n_categories, 0),
+                        ("cv_folds", cv_folds, 2), ("fold_seed", fold_seed, 0)):
+        check_int(v, arg, low, caller="make_study")  # int() truncated 100.7 to 100
     regions = dict({"V4": 0.4, "IT": 0.6} if regions is None else regions)
     raw_models = DEFAULT_MODELS if models is None else models
     specs: dict[str, list[LayerSpec]] = {}

@@ -862,6 +862,11 @@ def test_linear_metric_names_the_network_with_repeats_or_other_rows():
     T = neural(R, stimulus_id=[f"s{i}" for i in range(12)], name="v4").expand_dims(time_bin=2)
     with pytest.raises(LayoutError, match=r"^effective_dimensionality: obj \(v4\) is time-resolved"):
         effective_dimensionality(T.transpose("stimulus", "neuroid", "repeat", "time_bin"))
+    from neuroxr.errors import NeuroxrWarning
+
+    with pytest.warns(NeuroxrWarning, match=r"^effective_dimensionality: obj \(v4\) is neural data \(stimulus, neuroid, repeat\); "
+                                            r"its repeats are averaged"):
+        effective_dimensionality(T.isel(time_bin=0, drop=True))
 
 
 def test_procrustes_average_says_when_it_stops_before_converging():

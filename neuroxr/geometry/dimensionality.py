@@ -54,7 +54,8 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     name, counts = _named(obj, "obj"), {}
     if _is_neural(obj):  # the stimuli and neuroids rdm and cka keep, counted as they count them
         if obj.sizes["repeat"] > 1:  # a repeat dim of one (trial-averaged responses): nothing is averaged
-            warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
+            warn(f"effective_dimensionality: {name} is neural data (stimulus, neuroid, repeat); its repeats are averaged "
+                 "(NaN-mean) first.")  # (named as cka names its inputs)
         (obj,), counts, _ = _drop_unusable([(obj, name)], "effective_dimensionality")
     obj = _canonical_any(obj)  # sums in one order of the stimuli, whatever the input's (as cka)
     stats, ids, kind = _stats_and_ids(obj, None, "effective_dimensionality: " + name, row_pass=False)

@@ -103,9 +103,11 @@ def _per_entry(values: Any, n: int, key: str, name: str, dim: str) -> np.ndarray
 
 def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
     if coord not in da.coords:
+        # ids held as the dim's own index coord: copy them, as renaming that coord would rename the dim too
+        ids = f"da[{dim!r}].values" if dim in da.coords else "ids"
         raise LayoutError(
             f"{name}: missing coord {coord!r} on dim {dim!r}. Found coords {sorted(map(str, da.coords))}. "
-            f"Add it, e.g. da.assign_coords({coord}=({dim!r}, ids))."
+            f"Add it, e.g. da.assign_coords({coord}=({dim!r}, {ids}))."
         )
     c = da.coords[coord]
     if c.dims != (dim,):
@@ -193,6 +195,10 @@ def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
         extra = [d for d in da.dims if d not in expected]
         fix = _foreign(da, expected) or (
             "features have no time bins: select one, e.g. da.isel(time_bin=0)" if "time_bin" in extra and "unit" in expected
+            else f"drop the extra dims of size 1, e.g. da.squeeze({extra})" if not missing and all(da.sizes[d] == 1 for d in extra)
+            else f"select one entry of the extra dims, e.g. da.isel({extra[0]}=0)"
+            + (f", or name a time dim 'time_bin' for time-resolved responses (da.rename({extra[0]}='time_bin'))"
+               if "neuroid" in expected and "time_bin" not in da.dims and len(extra) == 1 else "") if not missing
             else "rename or add dims, e.g. da.rename(...)"
             + (" or da.expand_dims('repeat', axis=-1) for trial-averaged data" if "repeat" in missing else ""))
         raise LayoutError(

@@ -444,3 +444,32 @@ def test_a_dims_error_advises_what_fits_the_extra_or_missing_dim():
         validate_features(f.rename(unit="u"))
     with pytest.raises(LayoutError, match=r"da\.expand_dims\('repeat', axis=-1\) for trial-averaged data\.$"):
         validate_neural(_neural().isel(repeat=0))
+
+
+def test_an_extra_dim_is_told_how_to_drop_or_select_it():
+    """Dims that are the layout's plus extra ones were told to 'rename or add dims'; one of size 1 is told
+    to squeeze it, a longer one to select an entry (or, on neural data, to name it 'time_bin'), and the
+    advice given works."""
+    da = _neural()
+    with pytest.raises(LayoutError, match=r"drop the extra dims of size 1, e\.g\. da\.squeeze\(\['time'\]\)\.$") as one:
+        validate_neural(da.expand_dims("time"))
+    assert "rename or add" not in str(one.value)
+    validate_neural(da.expand_dims("time").squeeze(["time"]))
+    with pytest.raises(LayoutError, match=r"da\.isel\(time=0\), or name a time dim 'time_bin' .*rename\(time='time_bin'\)"):
+        validate_neural(da.expand_dims(time=3))
+    validate_neural(da.expand_dims(time=3).isel(time=0))
+    feats = features(np.ones((6, 2)) * np.arange(2), [f"s{i}" for i in range(6)])
+    with pytest.raises(LayoutError, match=r"select one entry of the extra dims, e\.g\. da\.isel\(layer=0\)\.$"):
+        validate_features(feats.expand_dims(layer=2))
+
+
+def test_ids_held_as_the_dims_index_coord_are_told_how_to_copy():
+    """Stimulus ids given as the index coord 'stimulus' were told to add ``ids``; the advice names that coord's
+    values and, followed, gives the array the layout reads."""
+    da = _neural()
+    bare = xr.DataArray(da.values, dims=da.dims, coords={"stimulus": da.stimulus_id.values,
+                                                         "neuroid_id": ("neuroid", da.neuroid_id.values)})
+    with pytest.raises(LayoutError, match=r"da\.assign_coords\(stimulus_id=\('stimulus', da\['stimulus'\]\.values\)\)"):
+        validate_neural(bare)
+    fixed = validate_neural(bare.assign_coords(stimulus_id=("stimulus", bare["stimulus"].values)))
+    assert list(fixed.stimulus_id.values) == list(da.stimulus_id.values)

@@ -93,6 +93,19 @@ def test_features_round_trip_with_unit_chunks(store):
     assert back.chunks == ((7,), (4, 4, 2))  # whole stimulus axis, units chunked
 
 
+@pytest.mark.parametrize("unit_chunk", [0, -3, 2.5, "4", True])
+def test_a_unit_chunk_that_is_no_integer_above_0_is_refused(store, unit_chunk):
+    """unit_chunk 0 was written as 1 and 2.5 as 2, silently; it is refused in one line naming it, and nothing
+    is written."""
+    from neuroxr.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"^write_features: unit_chunk must be an integer >= 1; got .*unit_chunk=4096\.$"):
+        store.write_features("net", "conv1", _features(), unit_chunk=unit_chunk)
+    assert store.layers("net") == []
+    store.write_features("net", "conv1", _features(), unit_chunk=np.int64(3))
+    assert store.read_features("net", "conv1").chunks[1][0] == 3
+
+
 @pytest.mark.parametrize("missing", [np.nan, None, pd.NA])
 def test_a_text_coord_with_missing_values_is_refused_not_stored_as_empty_text(store, missing):
     """Zarr keeps a text coord as text, where NaN / None came back as '' (a second meaning of missing):

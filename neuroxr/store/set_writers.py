@@ -14,6 +14,7 @@ import xarray as xr
 from ..attrs import decode_attrs
 from ..errors import LayoutError, examples
 from ..layouts import validate_features, validate_neural
+from ..validation import check_int
 from ._zarr import DATA_VAR, TOKEN_ATTR, _check_name, _check_region, _jsonable, attrs_digest, writes_digests
 
 
@@ -56,6 +57,7 @@ class SetWriters:
         in that chunk shape already is left as it is, its version token and Grams kept (:func:`_holds`).
         """
         model, layer = _check_name(model, "model"), _check_name(layer, "layer")
+        unit_chunk = check_int(unit_chunk, "unit_chunk", 1, "Pass the units per chunk, e.g. unit_chunk=4096.", caller="write_features")
         da = validate_features(da, name=f"features {model}/{layer}")
         _refuse_missing_text(da, f"features {model}/{layer}")
         from ..sets import check_new_set  # the one name resolver refuses names that would collide
@@ -65,7 +67,7 @@ class SetWriters:
         path = f"features/{model}/{layer}"
         ds = da.rename(None).to_dataset(name=DATA_VAR)
         ds.attrs.update(da.attrs)
-        chunks = (da.sizes["stimulus"], max(1, min(int(unit_chunk), da.sizes["unit"])))
+        chunks = (da.sizes["stimulus"], max(1, min(unit_chunk, da.sizes["unit"])))
         if not _holds(self, path, ds, chunks):
             self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})  # drops the layer's cached Grams
         return path

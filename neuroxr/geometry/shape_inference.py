@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError
+from ..errors import ParameterError, warn
 from ..kernels import resample as rs
 from ._common import _named, _one_bin, input_labels
 
@@ -226,6 +226,8 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
         # an angle is acos's rounding away from its value near 0 (about sqrt(eps)): null angles that close are ties
         tol = ANGLE_ROUNDING if score_method == "angular" else 0.0
         out["p"] = ((), float(rs.permutation_pvalues(np.asarray([-d0]), -null[:, None], atol=tol)[0]))
+        if n_perm > 1 and np.all(np.abs(null - d0) <= tol + 1e-9 * abs(d0)):  # (NaN: a constant input, warned about)
+            _warn_constant_null(d0, a, (_named(X0, "X"), _named(Y0, "Y")), units, n)
     coords: dict[str, Any] = {"bound": ["low", "high"]}
     if ids is not None:
         coords["stimulus_id"] = ("stimulus", ids)
@@ -234,6 +236,19 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
              "nan_policy": nan_policy, "n_stimuli": int(n), **counts, "lower_is_better": 1, "reference": "Williams et al. 2021",
              **labels}
     return xr.Dataset(out, coords=coords, attrs=attrs)
+
+
+def _warn_constant_null(d0: float, alpha: float, names: tuple[str, str], units: tuple[int, int], n: int) -> None:
+    """The warning for a permutation null of one value, the distance itself (``p = 1`` whatever the data): with
+    ``alpha = 0`` a representation of at least ``n - 1`` units is whitened to every centred direction of its ``n``
+    stimuli, whatever their order, and the distance depends on the other's span alone."""
+    why = ""
+    if alpha == 0.0 and max(units) >= n - 1:
+        wide = " and ".join(f"{nm} ({p} units)" for nm, p in zip(names, units) if p >= n - 1)
+        why = (f" With alpha=0 (full whitening) {wide} spans every direction of the {n} stimuli, which no permutation "
+               "changes: use alpha > 0, or reduce the units below the number of stimuli first (e.g. PCA).")
+    warn(f"shape_bootstrap: every permutation of the null gives the distance itself ({d0:.6g}), so p = 1 whatever the "
+         f"data: the test cannot reject.{why}")
 
 
 def _shape_null(X: np.ndarray, Y: np.ndarray, metric: Any, width: int | None, perms: np.ndarray) -> np.ndarray:

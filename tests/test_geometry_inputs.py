@@ -991,3 +991,20 @@ def test_a_square_numpy_stack_of_condensed_rdms_is_read_as_rdm_noise_ceiling_rea
     S = np.corrcoef(rng.standard_normal((6, 3)))  # symmetric: one matrix, a similarity one
     with pytest.raises(LayoutError, match=r"looks like a similarity matrix"):
         geo.compare_rdms_many(S, [squareform(V[0])])
+
+
+def test_an_rsatoolbox_stack_is_labeled_by_position_with_or_without_stimulus_ids():
+    """The RDMs of an rsatoolbox RDMs without a subject descriptor were labeled 'rdms[0]', 'rdms[1]', ... but
+    'rdms#0', 'rdms#1', ... once a stimulus_id descriptor paired them by id; both are labeled by position alike."""
+    rsr = pytest.importorskip("rsatoolbox.rdm")
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(5)
+    n, ids = 7, [f"s{i}" for i in range(7)]
+    V = np.array([pdist(rng.standard_normal((n, 3))) for _ in range(3)])
+    plain = geo.rdm_noise_ceiling(rsr.RDMs(V), "pearson")
+    labeled = geo.rdm_noise_ceiling(rsr.RDMs(V, pattern_descriptors={"stimulus_id": ids}), "pearson")
+    assert list(plain["subject"].values) == list(labeled["subject"].values) == ["rdms[0]", "rdms[1]", "rdms[2]"]
+    np.testing.assert_allclose(labeled["lower_per_subject"].values, plain["lower_per_subject"].values, rtol=1e-12)
+    many = geo.compare_rdms_many(rsr.RDMs(V, pattern_descriptors={"stimulus_id": ids}), V[:1], "pearson")
+    assert list(many["rdm_a"].values) == ["a[0]", "a[1]", "a[2]"]

@@ -91,7 +91,7 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
              for lb, r in zip(labels, x)]  # RDMs in different stimulus orders stacked by xr.concat: each paired by id
     if _is_rsatoolbox(x):
         D, rids = _rsatoolbox_rdms(x, shown)
-        labels = rsatoolbox_subjects(x) or [name] * len(D)
+        labels = rsatoolbox_subjects(x) or [f"{name}[{i}]" for i in range(len(D))]  # (as without ids: positions)
         x = list(D) if rids is None else [_as_rdm(d, shown, rids, label=lb) for d, lb in zip(D, labels)]
     elif isinstance(x, np.ndarray) and x.ndim in (2, 3) and not (x.ndim == 2 and x.shape[0] == x.shape[1] and not _condensed(x)):
         x = list(x)

@@ -116,3 +116,32 @@ def test_an_output_of_no_values_is_left_out_or_refused_never_stored(tmp_path):
     assert validate_store(StudyStore(tmp_path / "s")) == []
     with pytest.raises(ExtractionError, match=r"^cannot extract module 'none': its output has no values"):
         extract_features(net, x, tmp_path / "s", model_name="m2", layers=["none"], progress=False)
+
+
+class _Noisy(nn.Module):
+    def forward(self, x):
+        return x + torch.randn_like(x)
+
+
+@pytest.mark.parametrize("mixer", ["batchnorm", "noise"])
+def test_outputs_that_depend_on_the_batch_or_a_random_draw_are_warned_of(tmp_path, mixer):
+    """Such features were stored silently: another batch size gave other values for the same stimuli."""
+    import warnings
+
+    from neuroxr.errors import NeuroxrWarning
+
+    torch.manual_seed(0)
+    mix = nn.BatchNorm1d(3, track_running_stats=False) if mixer == "batchnorm" else _Noisy()
+    net = nn.Sequential(nn.Linear(4, 3), mix, nn.Linear(3, 2)).eval()
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
+    stored = []
+    for b in (6, 2):
+        with pytest.warns(NeuroxrWarning, match=r"gave the first stimuli other outputs in a batch of 3 than in one of 2, "
+                                                r"e\.g\. \['1', '2'\]: the model mixes the stimuli of a batch"):
+            extract_features(net, x, tmp_path / f"s{b}", model_name="m", batch_size=b, layers=["0", "1", "2"], progress=False)
+        stored.append(StudyStore(tmp_path / f"s{b}").read_features("m", "1").values)
+    assert not np.allclose(stored[0], stored[1], atol=1e-3)  # what the warning says
+    with warnings.catch_warnings():  # a model that treats each stimulus alone: no warning, whatever its dtype
+        warnings.simplefilter("error")
+        for dtype in (torch.float32, torch.float16, torch.float64):
+            extract_features(_net().to(dtype), x, tmp_path / f"d{dtype}", model_name="m", progress=False)

@@ -158,3 +158,25 @@ def eval_mode(model: Any) -> Iterator[None]:
                 if entry[0] == 0:
                     del _IN_EVAL[id(module)]
                     module.training = entry[1]
+
+
+def row_sums(output: Any) -> Any:
+    """``(stimuli, 2)`` float64 on the CPU: each row's sum and sum of magnitudes, of a floating tensor
+    ``(stimuli, ...)``; ``None`` for another (integer ids, no stimulus axis)."""
+    if output.ndim < 1 or not output.is_floating_point():
+        return None
+    try:
+        flat = output.detach().reshape(output.shape[0], -1).double()
+    except Exception:  # a sparse or nested tensor: nothing to compare (its own checks say what it is)
+        return None
+    return torch_module().stack([flat.sum(1), flat.abs().sum(1)], 1).cpu()
+
+
+def rows_differ(a: Any, b: Any, dtype: Any) -> bool:
+    """Whether the rows both :func:`row_sums` ``a`` and ``b`` hold differ by more than rounding: the sums
+    beyond ``1e-4`` (float16, bfloat16: 50 eps) of the magnitudes (batches of other sizes round otherwise)."""
+    if a is None or b is None:
+        return False
+    k = min(len(a), len(b))
+    tol = max(1e-4, 50 * torch_module().finfo(dtype).eps)
+    return bool(((a[:k, 0] - b[:k, 0]).abs() > tol * (a[:k, 1] + b[:k, 1]) + 1e-30).any())

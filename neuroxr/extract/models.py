@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from .._packages import file_digest
-from ..errors import ExtractionError, NeuroxrError, shown
-from ._common import layer_name, model_layer_names, torch_module
+from ..errors import ExtractionError, NeuroxrError, shown, warn
+from ._common import layer_name, model_layer_names, row_sums, rows_differ, torch_module
 from ._common import reason as _reason
 from .code import own_hook
 from .stimuli import Stimuli, check_same_input
@@ -106,6 +106,8 @@ class ProbeInfo:
     alias_of: str | None = None
     shapes: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
     """(stimuli in the probe's batch, full output shape) of each probe pass that called it."""
+    rows: Any = None
+    """Per stimulus of the first probe pass, the sum and the sum of magnitudes of a floating output (:func:`row_sums`)."""
 
 
 def batch_len(batch: Any) -> int:
@@ -239,6 +241,7 @@ def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtyp
                 rec.shape = tuple(int(s) for s in output.shape[1:])
                 rec.dtype = str(output.dtype).replace("torch.", "")
                 if name in cand:
+                    rec.rows = row_sums(output)
                     for other, ref in live:
                         if ref() is output:
                             rec.alias_of = other
@@ -294,6 +297,7 @@ def _check_batched(model: Any, stim: Stimuli, names: list[str], info: dict[str, 
     torch = torch_module()
     named = dict(model.named_modules())
     seen: set[str] = set()
+    mixed: list[str] = []  # outputs of the stimuli both passes run that differ: batch statistics, random draws
 
     def make_hook(name: str) -> Callable:
         def hook(module: Any, inputs: Any, output: Any) -> None:
@@ -304,6 +308,8 @@ def _check_batched(model: Any, stim: Stimuli, names: list[str], info: dict[str, 
             if isinstance(output, torch.Tensor):
                 rec.shapes.append((b, tuple(int(s) for s in output.shape)))
                 rec.batched = output.ndim >= 1 and int(output.shape[0]) == b and tuple(output.shape[1:]) == rec.shape
+                if rec.batched and rows_differ(rec.rows, row_sums(output), output.dtype):
+                    mixed.append(name)
             else:
                 rec.batched = False
             if len(seen) == len(names):
@@ -324,6 +330,11 @@ def _check_batched(model: Any, stim: Stimuli, names: list[str], info: dict[str, 
     finally:
         for h in handles:
             h.remove()
+    if mixed:
+        warn(f"{len(mixed)} module(s) gave the first stimuli other outputs in a batch of {b} than in one of "
+             f"{min(2, stim.n)}, e.g. {mixed[:3]}: the model mixes the stimuli of a batch (a BatchNorm without running "
+             f"statistics, attention across the batch) or draws random numbers in its forward, so their features "
+             f"depend on the batch size and on which stimuli share a batch, and a re-run would not reproduce them.")
 
 
 class StopForward(BaseException):

@@ -145,3 +145,13 @@ def test_outputs_that_depend_on_the_batch_or_a_random_draw_are_warned_of(tmp_pat
         warnings.simplefilter("error")
         for dtype in (torch.float32, torch.float16, torch.float64):
             extract_features(_net().to(dtype), x, tmp_path / f"d{dtype}", model_name="m", progress=False)
+
+
+@pytest.mark.parametrize("layers, got", [([None], "None"), (["0", None], "None"), (b"0", "b'0'"), ("module", "Linear")])
+def test_layers_that_are_no_module_names_are_refused_saying_so(layers, got):
+    """None was looked up as a module named 'None', a module object by its repr, bytes as their codes ('48')."""
+    net = _net()
+    layers = [net[0]] if layers == "module" else layers
+    with pytest.raises(ExtractionError, match=rf"^layers must be module names .*got {got}"):
+        plan_extraction(net, torch.zeros(3, 4), layers=layers)
+    assert plan_extraction(net, torch.zeros(3, 4), layers=[0, "2"]).layers[1].module_name == "2"  # a Sequential's index

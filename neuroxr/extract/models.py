@@ -43,10 +43,14 @@ def select_modules(model: Any, layers: Any) -> tuple[list[str], str]:
         return chosen, "filter"
     if isinstance(layers, (str, int)) and not isinstance(layers, bool):  # one module name ("fc", or 1 in a Sequential)
         layers = [layers]
-    if not isinstance(layers, Iterable) or isinstance(layers, bool):
+    if not isinstance(layers, Iterable) or isinstance(layers, (bool, bytes, bytearray)):
         raise ExtractionError(f"layers must be module names (a list of str), a filter f(name, module) -> bool or None; "
                               f"got {shown(layers)}.")
     layers = list(layers)
+    odd = [n for n in layers if not isinstance(n, (str, int, np.integer)) or isinstance(n, bool)]
+    if odd:  # None was looked up as module 'None'
+        raise ExtractionError(f"layers must be module names (str, e.g. 'fc'); got {shown(odd[0])} among them: pass each "
+                              f"module's name (dict(model.named_modules())), or drop it.")
     if not layers:
         raise ExtractionError("layers=[] names no module; pass module names, a filter f(name, module) -> bool, or None "
                               "(every leaf module).")

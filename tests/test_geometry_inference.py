@@ -871,3 +871,12 @@ def test_shape_bootstrap_warns_when_its_permutation_null_is_the_distance_itself(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert float(shape_bootstrap(X, Y, alpha=0.5, n_boot=2, n_perm=20).p) < 1.0
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_rsa_bootstrap_refuses_a_noise_ceiling_that_is_no_bool(rdms, value):
+    model, data = rdms
+    m, d = as_rdm(model, stimulus_id=IDS), [as_rdm(x, stimulus_id=IDS) for x in data]
+    with pytest.raises(ParameterError, match=r"^rsa_bootstrap: noise_ceiling must be True or False; got .*noise_ceiling=False"):
+        rsa_bootstrap(m, d, n_boot=3, noise_ceiling=value)
+    assert "noise_lower_boot" not in rsa_bootstrap(m, d, n_boot=3, noise_ceiling=np.False_)

@@ -37,7 +37,7 @@ from ..kernels import resample as rs
 from ..kernels.compare import _center_normalize
 from ..kernels.rdm import RDM_METHODS
 from ..kernels.rdm import check_option as _check_option
-from ..validation import check_alpha
+from ..validation import check_alpha, check_bool
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels, warn_flat_rdms
 from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _is_rsatoolbox, _labeled_ids, _nan_warning, _rdm, _rdm_named, as_rdm
 from .rdm_stack import _stack_rdms, rsatoolbox_subjects, stack_labels
@@ -212,6 +212,7 @@ def _rsa_bootstrap(
     (``param``: the argument that gives ``method``, ``compare_method`` in crsa's and ersa's)."""
     method = _method(method, caller, param)
     rs.check_nan_policy(nan_policy, caller)
+    noise_ceiling = check_bool(noise_ceiling, "noise_ceiling", "Pass noise_ceiling=False to skip the ceiling.", caller=caller)
     if over not in ("stimuli", "subjects", "both"):
         raise ParameterError(f"{caller}: over must be one of ('stimuli', 'subjects', 'both'); got {shown(over)}.")
     rs._check_level(level, caller)

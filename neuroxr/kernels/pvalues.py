@@ -53,7 +53,10 @@ def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
         ``(1 + #{b : max_j null[b, j] >= observed[i]}) / (1 + B)`` (ties up to rounding counted, as
         :func:`permutation_pvalues`); controls the family-wise error.
     """
-    mx = np.nanmax(null, axis=1)
+    null = np.asarray(null, dtype=np.float64)
+    # a permutation with no defined statistic (all NaN) exceeds no observed value: -inf, without
+    # np.nanmax's "All-NaN slice" RuntimeWarning
+    mx = np.max(np.where(np.isnan(null), -np.inf, null), axis=1, initial=-np.inf)
     with np.errstate(invalid="ignore"):
         ge = (mx[:, None] >= _tie_floor(observed)[None, :]).sum(axis=0)
     out = (1.0 + ge) / (1.0 + null.shape[0])

@@ -518,11 +518,13 @@ def _nanquantile_per(boot: np.ndarray, q: np.ndarray) -> np.ndarray:
 def two_sided_pvalue(boot_diff: np.ndarray, nan_policy: str = "propagate") -> np.ndarray:
     """Bootstrap p-value of a difference being 0: ``min(1, 2 min(P(d <= 0), P(d >= 0)))`` over axis 0,
     each fraction counted as ``(1 + count) / (1 + B)`` over the defined resamples; an undefined
-    resample makes it NaN unless ``nan_policy="omit"`` (the intervals' rule, :data:`NAN_POLICIES`)."""
+    resample makes it NaN unless ``nan_policy="omit"`` (the intervals' rule, :data:`NAN_POLICIES`),
+    and so does a position without any defined resample (no resample to count: 1 was returned)."""
     B = np.sum(np.isfinite(boot_diff), axis=0)
     le = (1.0 + np.sum(boot_diff <= 0, axis=0)) / (1.0 + B)
     ge = (1.0 + np.sum(boot_diff >= 0, axis=0)) / (1.0 + B)
-    return _apply_policy(np.minimum(1.0, 2 * np.minimum(le, ge))[None], boot_diff, nan_policy)[0]
+    p = np.where(B > 0, np.minimum(1.0, 2 * np.minimum(le, ge)), np.nan)
+    return _apply_policy(p[None], boot_diff, nan_policy)[0]
 
 
 # NaN-reductions silent on slices without a value (NaN there), for every module

@@ -548,3 +548,17 @@ def test_weighted_ranks_with_an_infinite_present_value_tie_equal_values_only(per
     want = materialised(y, w, lambda v: to_numpy(rank(v[:, None], axis=0))[:, 0])
     np.testing.assert_array_equal(got, want)
     assert got[0, 0] == got[0, 1] and got[1, 0] < got[1, 1]  # tied without the infinite value, not with it
+
+
+def test_correlations_and_ranks_of_no_samples_are_nan_without_an_error_or_warning():
+    import warnings
+
+    z = np.zeros((0, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for policy in ("propagate", "omit"):
+            for f in (pearson, spearman):
+                got = f(z, z, nan_policy=policy)
+                assert got.shape == (3,) and np.isnan(got).all()
+        assert rank(z).shape == (0, 3)
+        assert spearman(np.zeros((2, 0, 4)), np.zeros((2, 0, 4))).shape == (2, 4)

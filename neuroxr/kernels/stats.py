@@ -232,6 +232,8 @@ def pearson(a: Any, b: Any, nan_policy: str = "propagate", overwrite: bool = Fal
     """
     check_nan_policy(nan_policy, "pearson")
     xp = get_namespace(a, b)
+    if int(a.shape[-2]) == 0:  # no samples: NaN per column (NumPy warned "Mean of empty slice")
+        return _no_samples(xp, a)
     if nan_policy == "omit":
         valid = ~(xp.isnan(a) | xp.isnan(b))
         if not bool(xp.all(valid)) or int(a.shape[-2]) < MIN_COMPLETE:
@@ -240,6 +242,11 @@ def pearson(a: Any, b: Any, nan_policy: str = "propagate", overwrite: bool = Fal
     raw_a, raw_b = colsum_prod(a, a), colsum_prod(b, b)
     a, b, _ = centre_columns(a, b, overwrite=overwrite)
     return _pearson_centred(xp, a, b, raw_a, raw_b, None)
+
+
+def _no_samples(xp: Any, a: Any) -> Any:  # the correlation of columns without samples: NaN, (..., n_columns)
+    dtype = a.dtype if xp.isdtype(a.dtype, "real floating") else xp.float64
+    return xp.full((*map(int, a.shape[:-2]), int(a.shape[-1])), math.nan, dtype=dtype, device=getattr(a, "device", None))
 
 
 def _pearson_centred(xp: Any, a: Any, b: Any, raw_a: Any, raw_b: Any, n: Any) -> Any:
@@ -334,6 +341,8 @@ def rank(a: Any, axis: int = -2) -> Any:
     if not xp.isdtype(a.dtype, "real floating"):
         a = xp.astype(a, xp.float64)
     x = xp.moveaxis(a, axis, -1)
+    if int(x.shape[-1]) == 0:  # empty lanes: nothing to rank (the sort's reshape raised a ValueError)
+        return a
     nan = xp.isnan(x)
     bad = xp.any(nan, axis=-1, keepdims=True)
     has_nan = bool(xp.any(bad))
@@ -385,6 +394,8 @@ def spearman(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
     """
     check_nan_policy(nan_policy, "spearman")
     xp = get_namespace(a, b)
+    if int(a.shape[-2]) == 0:  # no samples: NaN per column (the rank raised a ValueError)
+        return _no_samples(xp, a)
     if nan_policy == "omit":
         valid = ~(xp.isnan(a) | xp.isnan(b))
         if not bool(xp.all(valid)) or int(a.shape[-2]) < MIN_COMPLETE:

@@ -909,3 +909,26 @@ def test_a_pandas_dataframe_is_read_as_its_values_by_every_shape_function():
     np.testing.assert_allclose(procrustes_average([lab, frame]).values, procrustes_average([lab, Y]).values, rtol=1e-12)
     assert list(procrustes_kmeans([lab, frame, Y], 2, random_state=0).label.values) == \
         list(procrustes_kmeans([lab, Y, Y], 2, random_state=0).label.values)
+
+
+def test_pairwise_distances_warns_when_alpha_0_whitens_a_network_to_every_direction_of_its_stimuli():
+    """With alpha=0 a network of at least n - 1 units is whitened to every centred direction of its n training
+    stimuli: its training distances depend on the other network alone, 0 between two such networks (netrep's too),
+    which came without a word. pairwise_distances warns naming them; narrower networks and alpha > 0 say nothing."""
+    import netrep.metrics as nm
+
+    from neuroxr.errors import NeuroxrWarning
+
+    n = 10
+    wide1, wide2, narrow = _rand(n, 12, 1), _rand(n, 9, 2), _rand(n, 3, 3)
+    assert nm.LinearMetric(alpha=0.0).fit_score(wide1, wide2) < 1e-6  # the degenerate distance, as netrep gives it
+    ref = nm.LinearMetric(alpha=0.0).fit_score(wide1, narrow)
+    assert nm.LinearMetric(alpha=0.0).fit_score(wide2, narrow) == pytest.approx(ref, rel=1e-8)  # blind to the wide one
+    with pytest.warns(NeuroxrWarning, match=r"^pairwise_distances: with alpha=0 \(full whitening\) train_data\['w1'\], "
+                                            r"train_data\['w2'\] span every direction of the 10 training stimuli"):
+        D = pairwise_distances({"w1": wide1, "w2": wide2, "n": narrow}, alpha=0.0)
+    assert D.sel(network="w1", network_="n").item() == pytest.approx(ref, rel=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pairwise_distances({"n": narrow, "m": _rand(n, 4, 4)}, alpha=0.0)
+        pairwise_distances({"w1": wide1, "w2": wide2}, alpha=0.5)

@@ -20,7 +20,7 @@ import xarray as xr
 from ..alignment import align
 from ..attrs import encode_attrs
 from ..backend import asarray, resolve_backend, to_numpy
-from ..errors import LayoutError
+from ..errors import LayoutError, warn
 from ..kernels import procrustes as _p
 from ..validation import check_alpha, check_bool, check_int
 from ._common import (
@@ -147,12 +147,36 @@ def pairwise_distances(
             Dte[i, i], c = est._scored(Ts[i], Ts[i], False, caller, (shown_te[i], shown_te[i]))
             undefined.update({shown_te[i]: True} if c[0] and math.isnan(Dte[i, i]) else {})
     warn_undefined_shape(caller, bool(undefined), undefined.items())
+    if float(alpha) == 0.0:  # full whitening of a wide network: training distances blind to it
+        _warn_whitened_whole([nm for nm, X in zip(shown_tr, Xs) if _whitened_whole(metric, X)], int(np.shape(Xs[0])[0]), caller)
     coords = {"network": names, "network_": names}
     attrs = {"alpha": float(alpha), "center_columns": int(center_columns), "zero_pad": int(zero_pad), "score_method": score_method}
     train = xr.DataArray(Dtr, dims=("network", "network_"), coords=coords, name="distance", attrs=attrs)
     if Ts is None:
         return train
     return xr.Dataset({"train": train, "test": (("network", "network_"), Dte)}, attrs=attrs)
+
+
+def _whitened_whole(metric: Any, X: Any) -> bool:
+    """Whether ``metric``'s whitening (``alpha = 0``) maps the network ``X`` (n, p) onto every (centred) direction of
+    its ``n`` stimuli with one scale: its whitened rows' Gram is then the centring projection (or the identity),
+    whatever ``X``; every singular value of the whitened network equal, ``n - 1`` of them centred (``n`` uncentred)."""
+    n = int(np.shape(X)[0])
+    need = n - 1 if metric.center_columns else n
+    if int(np.shape(X)[1]) < need:
+        return False
+    sv = np.linalg.svd(np.asarray(to_numpy(metric.partial_fit(X)[1]), dtype=np.float64), compute_uv=False)
+    return bool(sv.size >= need and sv[0] > 0 and sv[need - 1] >= (1 - 1e-6) * sv[0])
+
+
+def _warn_whitened_whole(wide: list[str], n: int, caller: str) -> None:
+    """The warning of ``caller`` naming the networks ``wide`` that ``alpha = 0`` whitens to every direction of their
+    ``n`` training stimuli (:func:`_whitened_whole`): a training distance to one depends on the other network alone."""
+    if wide:
+        warn(f"{caller}: with alpha=0 (full whitening) {', '.join(wide[:5])}{' ...' if len(wide) > 5 else ''} "
+             f"span{'s' if len(wide) == 1 else ''} every direction of the {n} training stimuli: a training distance to "
+             f"{'it' if len(wide) == 1 else 'such a network'} depends on the other network alone (0 between two of them). "
+             "Use alpha > 0, or reduce the units below the number of stimuli first (e.g. PCA).")
 
 
 def check_split_distance_params(test_size: Any, seed: Any, alpha: Any, center_columns: Any, zero_pad: Any,

@@ -119,6 +119,10 @@ class _Request:
 def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Mapping[str, Any] | None,
              dtype: Any) -> _Request:
     k = get_kind(kind)
+    if params is not None and not isinstance(params, Mapping):  # dict() read a list of pairs, or failed raw
+        example = ", ".join(f"{n!r}: {v!r}" for n, v in list(k.defaults.items())[:1])
+        raise ParameterError(f"params must be a mapping of the parameters of kind {k.name!r} (a dict of name: value) or None; got "
+                             f"{type(params).__name__} {shown(params)}. Pass e.g. params={{{example}}}.")
     src = resolve(store, source, kinds=k.source_kinds, role="source")
     tgt = None
     if k.pairwise:
@@ -438,6 +442,14 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
              params: Mapping[str, Any] | None, overwrite: bool, require_existing: bool, backend: str | None,
              dtype: Any, options: Mapping[str, Any] | None) -> EntryResult:
     """:func:`compute` within one session of ``store``."""
+    from ..validation import check_bool
+
+    overwrite = check_bool(overwrite, "overwrite", "Pass overwrite=True to compute the entry again.", caller="compute")
+    require_existing = check_bool(require_existing, "require_existing",
+                                  "Pass require_existing=True to read a matching entry only.", caller="compute")
+    if options is not None and not isinstance(options, Mapping):
+        raise ParameterError(f"compute: options must be a mapping of run options {RUN_OPTIONS} (a dict of name: value) "
+                             f"or None; got {type(options).__name__} {shown(options)}. Pass e.g. options={{'progress': True}}.")
     options = dict(options or {})
     # a misspelled backend is refused whether or not the entry is found (it would pass until one is computed);
     # one that cannot run here (no CuPy) is refused only when the entry must be computed
@@ -555,6 +567,8 @@ def score(
     if not isinstance(kind, str):
         raise LayoutError(f"score: kind must be the name of an entry kind, one of {tuple(KINDS)}; got {shown(kind)}.")
     name = kind.lower().replace("-", "_")
+    if variant is not None and name not in _m.METRIC_NAMES:  # metric_kind would call the kind an unknown metric
+        raise ParameterError(f"score: variant={shown(variant)} applies to kind 'rsa' only; got kind {shown(kind)}. Drop it.")
     if name == "rsa" or variant is not None:
         name = _m.metric_kind(name, variant)
     return compute(store, name, source, target, params=params, overwrite=overwrite, require_existing=require_existing,

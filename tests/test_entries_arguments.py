@@ -1,0 +1,58 @@
+"""compute / lookup / score refuse arguments of the wrong type in one line naming them, where a string
+flag was read as true (``overwrite="no"`` recomputed, ``require_existing="no"`` forbade computing)
+and a ``params`` or ``options`` that is no mapping failed with ``dict()``'s ValueError or was read
+as a list of pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import latent_study
+
+import neuroxr as nx
+from neuroxr.entries import compute, list_entries, lookup
+from neuroxr.errors import ParameterError
+
+
+@pytest.fixture
+def st(tmp_path):
+    store, *_ = latent_study(tmp_path / "s.zarr", 0, 24, 6)
+    return store
+
+
+@pytest.mark.parametrize("flag", ["overwrite", "require_existing"])
+@pytest.mark.parametrize("value", ["no", "False", 0, None])
+def test_a_flag_that_is_no_bool_is_refused_before_anything_runs(st, flag, value):
+    first = compute(st, "cka", "net.l1", "mA")
+    with pytest.raises(ParameterError, match=rf"^compute: {flag} must be True or False; got .*\. Pass {flag}=True [^\n]*\.$"):
+        compute(st, "cka", "net.l1", "mA", **{flag: value})
+    assert list(list_entries(st)["path"]).count(first.path) == 1  # nothing recomputed
+    assert not compute(st, "cka", "net.l1", "mA", **{flag: np.bool_(False)}).computed  # numpy's bool is a bool
+
+
+def test_overwrite_false_spelled_as_a_string_never_recomputes(st):
+    compute(st, "cka", "net.l1", "mA")
+    with pytest.raises(ParameterError):
+        nx.score(st, "cka", "net.l1", "mA", overwrite="false")
+
+
+@pytest.mark.parametrize("params", ["reps=2", [("reps", 2)], ["reps"], 2])
+def test_params_that_are_no_mapping_are_refused_in_one_line(st, params):
+    for call in (compute, lookup):
+        with pytest.raises(ParameterError, match=r"^params must be a mapping of the parameters of kind 'forward' "
+                                                 r"\(a dict of name: value\) or None; got .*\. Pass e.g\. params=\{'reps': 20\}\.$"):
+            call(st, "forward", "net.l1", "mA", params=params)
+    assert "forward" not in set(list_entries(st)["kind"])
+
+
+@pytest.mark.parametrize("options", [["progress"], "progress", ("keep_predictions", True)])
+def test_options_that_are_no_mapping_are_refused_in_one_line(st, options):
+    with pytest.raises(ParameterError, match=r"^compute: options must be a mapping of run options .* or None; got .*\.$"):
+        compute(st, "forward", "net.l1", "mA", params={"reps": 1}, options=options)
+
+
+def test_a_variant_beside_a_kind_that_is_no_metric_is_named_as_such(st):
+    with pytest.raises(ParameterError, match=r"^score: variant='ersa' applies to kind 'rsa' only; got kind 'forward'\. Drop it\.$"):
+        nx.score(st, "forward", "net.l1", "mA", variant="ersa", reps=1)
+    assert float(nx.score(st, "rsa", "net.l1", "mA", variant="ereg")["score"]) == pytest.approx(
+        float(nx.ereg(nx.read_set(st, nx.resolve(st, "net.l1")), nx.read_set(st, nx.resolve(st, "mA")))["score"]))

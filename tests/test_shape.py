@@ -887,6 +887,12 @@ def test_procrustes_average_says_when_it_stops_before_converging():
     rotated = [R @ orthogonal_procrustes(R, M)[0] for R in rotated]
     np.testing.assert_allclose(np.mean(rotated, axis=0), M, atol=1e-8)
     assert not np.allclose(short.values @ short.values.T, M @ M.T, atol=1e-8)
+    # procrustes_kmeans' centroids (100 iterations, no option of its own): told so, not to pass a max_iter
+    rng = np.random.default_rng(0)
+    nets = [rng.standard_normal((25, 4)) for _ in range(8)]
+    with pytest.warns(NeuroxrWarning, match=r"^procrustes_kmeans: the Procrustes average did not converge .*the last iterate: "
+                                            r"networks without a shared shape converge slowly\.$"):
+        procrustes_kmeans(nets, 2, random_state=0)
 
 
 def test_a_pandas_dataframe_is_read_as_its_values_by_every_shape_function():

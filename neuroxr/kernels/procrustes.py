@@ -71,6 +71,7 @@ def procrustes_average(
         if change <= tol * max(scale, 1e-300):
             break
     else:
+        fix = "pass a larger max_iter" if caller == "procrustes_average" else "networks without a shared shape converge slowly"
         warn(f"{caller}: the Procrustes average did not converge in max_iter={max_iter} iterations (its last relative "
-             f"change {change / max(scale, 1e-300):.3g} is above tol={tol:g}); it is the last iterate: pass a larger max_iter.")
+             f"change {change / max(scale, 1e-300):.3g} is above tol={tol:g}); it is the last iterate: {fix}.")
     return M * math.ldexp(1.0, e) if e else M

@@ -1008,3 +1008,33 @@ def test_an_rsatoolbox_stack_is_labeled_by_position_with_or_without_stimulus_ids
     np.testing.assert_allclose(labeled["lower_per_subject"].values, plain["lower_per_subject"].values, rtol=1e-12)
     many = geo.compare_rdms_many(rsr.RDMs(V, pattern_descriptors={"stimulus_id": ids}), V[:1], "pearson")
     assert list(many["rdm_a"].values) == ["a[0]", "a[1]", "a[2]"]
+
+
+@pytest.mark.parametrize("n", [4, 5])
+def test_a_split_of_too_few_stimuli_for_any_test_size_asks_for_more_stimuli_only(n):
+    """With fewer than 6 stimuli no test_size gives each side 3: the refusal said to use 'a test_size nearer
+    0.5' also at test_size=0.5; it says 6 stimuli are needed. Where another test_size would do, it says so."""
+    from neuroxr.geometry import split_train_test
+
+    for test_size in (0.5, 0.3, 0.7):
+        with pytest.raises(LayoutError, match=rf"too few stimuli \({n}\) .*at least 3 \(6 stimuli in all\); use more stimuli\.$") as got:
+            split_train_test(n, test_size=test_size)
+        assert "test_size nearer" not in str(got.value)
+    with pytest.raises(LayoutError, match=r"use more stimuli or a test_size nearer 0\.5\.$"):
+        split_train_test(8, test_size=0.2)
+    train, test = split_train_test(8, test_size=0.5)  # the advice followed
+    assert train.size == test.size == 4
+
+
+def test_held_out_networks_are_named_by_their_label_in_a_refusal():
+    """A held-out network's duplicate unit ids were named 'test_data[0]' alone; the network's label follows."""
+    rng = np.random.default_rng(0)
+    ids, held = [f"s{i}" for i in range(20)], [f"t{i}" for i in range(10)]
+    A = features(rng.normal(size=(20, 4)), ids, name="netA")
+    B = features(rng.normal(size=(20, 4)), ids, name="netB")
+    At = features(rng.normal(size=(10, 4)), held, name="netA").assign_coords(unit_id=("unit", ["u0", "u0", "u1", "u2"]))
+    Bt = features(rng.normal(size=(10, 4)), held, name="netB")
+    with pytest.raises(LayoutError, match=r"^pairwise_distances: test_data\[0\] \(netA\) has 1 duplicate unit_id"):
+        geo.pairwise_distances([A, B], test_data=[At, Bt])
+    with pytest.raises(LayoutError, match=r"^pairwise_distances: test_data\['a'\] \(netA\) has 1 duplicate unit_id"):
+        geo.pairwise_distances({"a": A, "b": B}, test_data={"a": At, "b": Bt})

@@ -80,9 +80,10 @@ def _train_test(ids: Any, test_size: float, seed: int, caller: str) -> tuple[np.
     perm = np.random.default_rng(seed).permutation(n)
     n_test = int(round(n * test_size))
     if n_test < 3 or n - n_test < 3:
+        fix = "; use more stimuli or a test_size nearer 0.5" if n >= 6 else " (6 stimuli in all); use more stimuli"
         raise LayoutError(
             f"{caller}: too few stimuli ({n}) for a train/test split with test_size={test_size}: each side needs at "
-            "least 3; use more stimuli or a test_size nearer 0.5."
+            f"least 3{fix}."
         )
     return order[np.sort(perm[n_test:])], order[np.sort(perm[:n_test])]
 
@@ -537,10 +538,10 @@ def held_out_networks(train: Any, test: Any, caller: str) -> Any:
             raise LayoutError(f"{caller}: test_data has the networks {[str(k) for k in test]}, train_data "
                               f"{[str(k) for k in train]}; give test_data the same keys.")
         by_key = {str(k): v for k, v in test.items()}
-        return {k: in_unit_order(by_key[str(k)], unit_ids(v), f"test_data[{k!r}]", caller) for k, v in train.items()}
+        return {k: in_unit_order(by_key[str(k)], unit_ids(v), _named(by_key[str(k)], f"test_data[{k!r}]"), caller) for k, v in train.items()}
     if isinstance(train, Mapping) or isinstance(test, Mapping):
         return test
     train, test = list(train), list(test)
     if len(train) != len(test):
         return test  # refused with the counts by the caller
-    return [in_unit_order(t, unit_ids(x), f"test_data[{i}]", caller) for i, (x, t) in enumerate(zip(train, test))]
+    return [in_unit_order(t, unit_ids(x), _named(t, f"test_data[{i}]"), caller) for i, (x, t) in enumerate(zip(train, test))]

@@ -562,3 +562,22 @@ def test_correlations_and_ranks_of_no_samples_are_nan_without_an_error_or_warnin
                 assert got.shape == (3,) and np.isnan(got).all()
         assert rank(z).shape == (0, 3)
         assert spearman(np.zeros((2, 0, 4)), np.zeros((2, 0, 4))).shape == (2, 4)
+
+
+def test_correlations_of_collinear_columns_stay_within_one_as_scipy_clips():
+    """Collinear columns (b = c a + d) gave |r| up to 1 + 1e-15 (pearson), 1 + 1e-14 (resampled sums)
+    and 1 + 5e-13 (jackknife totals less each row) by rounding; scipy's pearsonr clips to [-1, 1]."""
+    from neuroxr.kernels import resample as rs
+
+    rng = np.random.default_rng(0)
+    top = {"pearson": 0.0, "resampled": 0.0, "jackknife": 0.0}
+    for t in range(60):
+        a = rng.normal(size=(int(rng.integers(3, 40)), 20)) * 10 ** rng.uniform(-3, 3)
+        b = a * 3 + 1 if t % 2 else -0.7 * a
+        ref = np.array([pearsonr(a[:, j], b[:, j])[0] for j in range(a.shape[1])])
+        np.testing.assert_allclose(pearson(a, b), ref, atol=1e-12)
+        W = rs.counts(rs.bootstrap_indices(a.shape[0], 5, t), a.shape[0])
+        for key, r in (("pearson", pearson(a, b)), ("resampled", rs.resampled_pearson(W, a, b)),
+                       ("jackknife", rs.jackknife_pearson(a, b))):
+            top[key] = max(top[key], float(np.max(np.abs(r[np.isfinite(r)]), initial=0.0)))
+    assert top == {"pearson": 1.0, "resampled": 1.0, "jackknife": 1.0}

@@ -41,28 +41,10 @@ from ..backend import rank as _rank_last
 from ..errors import ParameterError, shown, where
 
 __all__ = [
-    "NAN_POLICIES",
-    "standard_error_of_the_mean",
-    "ROUNDING_EPS",
-    "ROUNDING_SPREAD",
-    "rounding_tol",
-    "column_tol",
-    "constant_units",
-    "root_product",
-    "no_variance",
-    "column_squares",
-    "constant_columns",
-    "pearson",
-    "pearson_from_sums",
-    "centre_columns",
-    "spearman",
-    "spearman_brown",
-    "rank",
-    "rank_pairs",
-    "SortedVector",
-    "spearman_sorted",
-    "kendall_tau_a_sorted",
-    "pearson_vectors",
+    "NAN_POLICIES", "standard_error_of_the_mean", "ROUNDING_EPS", "ROUNDING_SPREAD", "rounding_tol", "column_tol",
+    "constant_units", "root_product", "no_variance", "column_squares", "constant_columns", "pearson",
+    "pearson_from_sums", "centre_columns", "spearman", "spearman_brown", "rank", "rank_pairs", "SortedVector",
+    "spearman_sorted", "kendall_tau_a_sorted", "pearson_vectors",
 ]
 
 NAN_POLICIES = ("propagate", "omit")
@@ -184,8 +166,9 @@ def pearson_from_sums(n: Any, sa: Any, sb: Any, saa: Any, sbb: Any, sab: Any) ->
     Returns
     -------
     array
-        ``r``; NaN where a column is constant up to rounding (as :func:`pearson`,
-        :func:`no_variance` of the one-pass variance against the raw sum of squares).
+        ``r`` within ``[-1, 1]`` (as ``scipy.stats.pearsonr`` clips it); NaN where a column is constant
+        up to rounding (as :func:`pearson`, :func:`no_variance` of the one-pass variance against the raw
+        sum of squares).
     """
     xp = get_namespace(sab)
     cov = sab - sa * sb / n
@@ -194,7 +177,7 @@ def pearson_from_sums(n: Any, sa: Any, sb: Any, saa: Any, sbb: Any, sab: Any) ->
     tol = rounding_tol(xp, cov.dtype)
     ok = ~(no_variance(va, saa, tol) | no_variance(vb, sbb, tol))
     one = xp.ones_like(va)
-    return xp.where(ok, cov / root_product(xp, xp.where(ok, va, one), xp.where(ok, vb, one)), _nan(xp, cov))
+    return xp.where(ok, _unit(xp, cov / root_product(xp, xp.where(ok, va, one), xp.where(ok, vb, one))), _nan(xp, cov))
 
 
 def root_product(xp: Any, a: Any, b: Any) -> Any:
@@ -244,6 +227,10 @@ def pearson(a: Any, b: Any, nan_policy: str = "propagate", overwrite: bool = Fal
     return _pearson_centred(xp, a, b, raw_a, raw_b, None)
 
 
+def _unit(xp: Any, r: Any) -> Any:  # a correlation within [-1, 1] (rounding put collinear columns 1e-14 beyond; as scipy clips)
+    return xp.minimum(xp.maximum(r, -xp.ones_like(r)), xp.ones_like(r))
+
+
 def _no_samples(xp: Any, a: Any) -> Any:  # the correlation of columns without samples: NaN, (..., n_columns)
     dtype = a.dtype if xp.isdtype(a.dtype, "real floating") else xp.float64
     return xp.full((*map(int, a.shape[:-2]), int(a.shape[-1])), math.nan, dtype=dtype, device=getattr(a, "device", None))
@@ -264,7 +251,7 @@ def _pearson_centred(xp: Any, a: Any, b: Any, raw_a: Any, raw_b: Any, n: Any) ->
     if n is not None:
         ok = ok & (n[..., 0, :] >= MIN_COMPLETE)
     den = root_product(xp, va, vb)
-    return xp.where(ok, num / xp.where(ok, den, xp.ones_like(den)), _nan(xp, num))
+    return xp.where(ok, _unit(xp, num / xp.where(ok, den, xp.ones_like(den))), _nan(xp, num))
 
 
 def centre_columns(a: Any, b: Any, valid: Any = None, overwrite: bool = False) -> tuple[Any, Any, Any]:

@@ -97,7 +97,7 @@ def _spelled_once(v: Any, default: Any, floating: bool = False) -> Any:
     """One spelling per parameter value, so equal requests get one key: NumPy scalars and arrays
     as Python values and lists, an int as a float where the parameter is a float (``alpha=1`` is
     ``alpha=1.0``), 0 and 1 as booleans where it is a flag (``debiased=0`` is ``False``), and
-    the numbers of a list as floats (``alphas``)."""
+    the numbers of a list (NumPy scalars and 0-d arrays among them) as floats (``alphas``)."""
     import numpy as np
 
     if isinstance(v, np.ndarray) and v.ndim == 1:
@@ -110,7 +110,8 @@ def _spelled_once(v: Any, default: Any, floating: bool = False) -> Any:
         if isinstance(default, bool) and v in (0, 1):
             return bool(v)
     if isinstance(v, (tuple, list)):
-        items = [x.item() if isinstance(x, np.generic) else x for x in v]
+        # NumPy scalars and 0-d arrays as Python numbers (a 0-d array is unhashable: the grid's set() failed raw)
+        items = [x.item() if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0) else x for x in v]
         return [float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in items]
     return v
 

@@ -938,3 +938,31 @@ def test_pairwise_distances_warns_when_alpha_0_whitens_a_network_to_every_direct
         warnings.simplefilter("error")
         pairwise_distances({"n": narrow, "m": _rand(n, 4, 4)}, alpha=0.0)
         pairwise_distances({"w1": wide1, "w2": wide2}, alpha=0.5)
+
+
+def test_fit_distance_warns_when_alpha_0_whitens_a_network_to_every_direction_of_its_stimuli():
+    """pairwise_distances' warning, where LinearMetric.fit_distance came without a word: netrep's fit_score of
+    two such networks is 0 and ours equals it; labeled networks are named by their labels; narrower networks and
+    alpha > 0 say nothing. (split_distance refuses such a network: its test stimuli lie outside the span.)"""
+    import netrep.metrics as nm
+
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.geometry import split_distance
+
+    n = 10
+    wide1, wide2, narrow = _rand(n, 12, 1), _rand(n, 9, 2), _rand(n, 3, 3)
+    with pytest.warns(NeuroxrWarning, match=r"^LinearMetric: with alpha=0 \(full whitening\) X, Y span every direction "
+                                            r"of the 10 training stimuli"):
+        got = LinearMetric(alpha=0.0).fit_distance(wide1, wide2)
+    assert got == pytest.approx(nm.LinearMetric(alpha=0.0).fit_score(wide1, wide2), abs=1e-6)
+    ids = [f"s{i:02d}" for i in range(n)]
+    Xw, Xn = features(_rand(n, 14, 5), ids, name="wide"), features(_rand(n, 3, 6), ids, name="narrow")
+    with pytest.warns(NeuroxrWarning, match=r"^LinearMetric: with alpha=0 \(full whitening\) X \(wide\) spans every"):
+        LinearMetric(alpha=0.0).fit_distance(Xw, Xn)
+    with pytest.raises(ParameterError, match=r"^split_distance: alpha=0 \(full whitening\) is undefined"):
+        split_distance(features(_rand(2 * n, 14, 5), [f"t{i:02d}" for i in range(2 * n)]),
+                       features(_rand(2 * n, 3, 6), [f"t{i:02d}" for i in range(2 * n)]), alpha=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LinearMetric(alpha=0.0).fit_distance(narrow, _rand(n, 4, 4))
+        LinearMetric(alpha=0.5).fit_distance(wide1, wide2)

@@ -20,7 +20,7 @@ import xarray as xr
 from ..alignment import align
 from ..attrs import encode_attrs
 from ..backend import asarray, resolve_backend, to_numpy
-from ..errors import LayoutError, warn
+from ..errors import LayoutError
 from ..kernels import procrustes as _p
 from ..validation import check_alpha, check_bool, check_int
 from ._common import (
@@ -44,7 +44,7 @@ from ._shape_inputs import (
     refuse_dataset,
     take_rows,
 )
-from .shape_metric import OUTSIDE_SPAN_RTOL, LinearMetric, warn_undefined_shape  # noqa: F401 (OUTSIDE_SPAN_RTOL: importable from here)
+from .shape_metric import OUTSIDE_SPAN_RTOL, LinearMetric, _warn_whitened_whole, _whitened_whole, warn_undefined_shape  # noqa: F401 (OUTSIDE_SPAN_RTOL: importable from here)
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
 
@@ -155,28 +155,6 @@ def pairwise_distances(
     if Ts is None:
         return train
     return xr.Dataset({"train": train, "test": (("network", "network_"), Dte)}, attrs=attrs)
-
-
-def _whitened_whole(metric: Any, X: Any) -> bool:
-    """Whether ``metric``'s whitening (``alpha = 0``) maps the network ``X`` (n, p) onto every (centred) direction of
-    its ``n`` stimuli with one scale: its whitened rows' Gram is then the centring projection (or the identity),
-    whatever ``X``; every singular value of the whitened network equal, ``n - 1`` of them centred (``n`` uncentred)."""
-    n = int(np.shape(X)[0])
-    need = n - 1 if metric.center_columns else n
-    if int(np.shape(X)[1]) < need:
-        return False
-    sv = np.linalg.svd(np.asarray(to_numpy(metric.partial_fit(X)[1]), dtype=np.float64), compute_uv=False)
-    return bool(sv.size >= need and sv[0] > 0 and sv[need - 1] >= (1 - 1e-6) * sv[0])
-
-
-def _warn_whitened_whole(wide: list[str], n: int, caller: str) -> None:
-    """The warning of ``caller`` naming the networks ``wide`` that ``alpha = 0`` whitens to every direction of their
-    ``n`` training stimuli (:func:`_whitened_whole`): a training distance to one depends on the other network alone."""
-    if wide:
-        warn(f"{caller}: with alpha=0 (full whitening) {', '.join(wide[:5])}{' ...' if len(wide) > 5 else ''} "
-             f"span{'s' if len(wide) == 1 else ''} every direction of the {n} training stimuli: a training distance to "
-             f"{'it' if len(wide) == 1 else 'such a network'} depends on the other network alone (0 between two of them). "
-             "Use alpha > 0, or reduce the units below the number of stimuli first (e.g. PCA).")
 
 
 def check_split_distance_params(test_size: Any, seed: Any, alpha: Any, center_columns: Any, zero_pad: Any,

@@ -16,8 +16,8 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import align
-from ..backend import get_namespace
-from ..errors import LayoutError, ParameterError, shown
+from ..backend import get_namespace, to_numpy
+from ..errors import LayoutError, ParameterError, shown, warn
 from ..kernels import shape as _s
 from ..validation import check_bool
 from ._common import _check_option, _named, in_unit_order, unit_ids
@@ -301,8 +301,13 @@ class LinearMetric(_EstimatorAPI):
 
     def fit_distance(self, X: Any, Y: Any) -> float:
         """Fit on ``(X, Y)`` and return the distance of the same data (netrep's ``fit_score``); NaN
-        with a warning for a constant input, as :meth:`distance`."""
-        return self.fit(X, Y)._distance(X, Y, "LinearMetric", training=True)
+        with a warning for a constant input, as :meth:`distance`; with ``alpha = 0``, a warning naming an
+        input that spans every direction of its stimuli (:func:`_whitened_whole`)."""
+        self.fit(X, Y)
+        if float(self.alpha) == 0.0:
+            _warn_whitened_whole([nm for nm, A in zip(self._names(X, Y), (X, Y)) if _whitened_whole(self, A)],
+                                 int(np.shape(X)[0]), "LinearMetric")
+        return self._distance(X, Y, "LinearMetric", training=True)
 
     def _scored(self, X: Any, Y: Any, training: bool = False, caller: str = "LinearMetric", names: Any = None) -> tuple[float, Any]:
         """:meth:`distance` and whether each input is constant; ``training``: of the data the fit was
@@ -326,6 +331,32 @@ class LinearMetric(_EstimatorAPI):
         Used by ``cross_validate`` / ``GridSearchCV``; call :meth:`distance` for the distance itself.
         """
         return -self.distance(X, Y)
+
+
+def _whitened_whole(metric: Any, X: Any) -> bool:
+    """Whether ``metric``'s whitening (``alpha = 0``) maps the network ``X`` (n, p) onto every (centred) direction of
+    its ``n`` stimuli with one scale: its whitened rows' Gram is then the centring projection (or the identity),
+    whatever ``X``; every singular value of the whitened network equal, ``n - 1`` of them centred (``n`` uncentred)."""
+    if isinstance(X, xr.DataArray):  # labeled: its stimuli as rows (their order changes no singular value)
+        X = X.transpose("stimulus", ...).values if "stimulus" in X.dims else X.values
+    elif hasattr(X, "to_numpy"):  # a pandas DataFrame
+        X = X.to_numpy()
+    n = int(np.shape(X)[0])
+    need = n - 1 if metric.center_columns else n
+    if int(np.shape(X)[1]) < need:
+        return False
+    sv = np.linalg.svd(np.asarray(to_numpy(metric.partial_fit(X)[1]), dtype=np.float64), compute_uv=False)
+    return bool(sv.size >= need and sv[0] > 0 and sv[need - 1] >= (1 - 1e-6) * sv[0])
+
+
+def _warn_whitened_whole(wide: list[str], n: int, caller: str) -> None:
+    """The warning of ``caller`` naming the networks ``wide`` that ``alpha = 0`` whitens to every direction of their
+    ``n`` training stimuli (:func:`_whitened_whole`): a training distance to one depends on the other network alone."""
+    if wide:
+        warn(f"{caller}: with alpha=0 (full whitening) {', '.join(wide[:5])}{' ...' if len(wide) > 5 else ''} "
+             f"span{'s' if len(wide) == 1 else ''} every direction of the {n} training stimuli: a training distance to "
+             f"{'it' if len(wide) == 1 else 'such a network'} depends on the other network alone (0 between two of them). "
+             "Use alpha > 0, or reduce the units below the number of stimuli first (e.g. PCA).")
 
 
 def warn_undefined_shape(caller: str, undefined: bool, inputs: Any) -> None:

@@ -141,3 +141,19 @@ def test_null_is_scale_free_in_the_targets(form, scale):
     np.testing.assert_allclose(got, base, rtol=1e-12, atol=1e-14)
     Yc = np.column_stack([Y[:, 0], near_constant(n, 3.0)])
     assert np.isnan(permuted_oof_pearson(X, Yc, folds, 0.1, perms, form=form)[:, 1]).all()
+
+
+@pytest.mark.parametrize("form", ["primal", "operator"])
+def test_perms_that_are_no_permutations_are_refused_in_one_line(form):
+    """Rows with a position out of range or repeated, and float rows, were indexed as given (an
+    IndexError, a TypeError, or a null of targets that were no permutation of the data)."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(9, 2)), rng.normal(size=(9, 3))
+    folds = [(np.setdiff1d(np.arange(9), te), te) for te in np.array_split(np.arange(9), 3)]
+    good = np.stack([rng.permutation(9) for _ in range(3)])
+    assert permuted_oof_pearson(X, Y, folds, 0.5, good, form=form).shape == (3, 3)
+    repeated = good.copy()
+    repeated[1, 0] = repeated[1, 1]
+    for bad in (repeated, np.full((2, 9), 9), good.astype(float), good[:, :-1]):
+        with pytest.raises(ParameterError, match=r"^permuted_oof_pearson: perms must be an int array \(n_perm, 9\), each row a permutation"):
+            permuted_oof_pearson(X, Y, folds, 0.5, bad, form=form)

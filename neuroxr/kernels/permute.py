@@ -246,8 +246,11 @@ def permuted_oof_pearson(
     Y = np.asarray(Y, dtype=np.float64)
     perms = np.asarray(perms)
     n, m = Y.shape
-    if perms.ndim != 2 or perms.shape[1] != n:
-        raise ParameterError(f"perms must have shape (n_perm, {n}) (one permutation of the stimuli per row); got {perms.shape}.")
+    what = f"an int array (n_perm, {n}), each row a permutation of 0..{n - 1} (the stimulus positions)"
+    if perms.ndim != 2 or perms.shape[1] != n or (perms.size and perms.dtype.kind not in "iu"):
+        raise ParameterError(f"permuted_oof_pearson: perms must be {what}; got {perms.dtype} of shape {perms.shape}.")
+    if perms.size and not (np.sort(perms, axis=1) == np.arange(n)).all():  # an index out of range or repeated
+        raise ParameterError(f"permuted_oof_pearson: perms must be {what}; a row repeats or lacks a position.")
     if X is None and S is None:
         raise ParameterError("permuted_oof_pearson needs the design X or its operator S; pass X.")
     if form == "auto":

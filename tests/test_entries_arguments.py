@@ -67,3 +67,13 @@ def test_a_grid_holding_0d_arrays_names_the_entry_of_its_numbers(st):
     assert lookup(st, "forward", "net.l1", "mA", params={**asked, "alphas": (1, 10)}) == entry.path
     direct = nx.forward(nx.read_set(st, nx.resolve(st, "net.l1")), nx.read_set(st, nx.resolve(st, "mA")), **asked)
     np.testing.assert_allclose(entry.dataset["ev"].values, direct["ev"].transpose(*entry.dataset["ev"].dims).values)
+
+
+def test_overwrite_with_require_existing_is_refused_up_front(st):
+    """Both together were refused with "no entry matches the request: <the matching entry> differs in ."."""
+    first = compute(st, "cka", "net.l1", "mA")
+    with pytest.raises(ParameterError, match=r"^compute: overwrite=True computes the entry again, which "
+                                             r"require_existing=True forbids; drop one of them\.$"):
+        compute(st, "cka", "net.l1", "mA", overwrite=True, require_existing=True)
+    assert not compute(st, "cka", "net.l1", "mA", require_existing=True).computed
+    assert compute(st, "cka", "net.l1", "mA", overwrite=True).path == first.path

@@ -42,6 +42,7 @@ from ..store import Examined, StudyStore
 from ..store._zarr import DIGEST_ATTR, TOKEN_ATTR, attrs_edited, writes_digests
 from ..store.integrity import set_edited
 from ..store.study import as_store
+from ..validation import check_bool
 from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
@@ -442,11 +443,12 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
              params: Mapping[str, Any] | None, overwrite: bool, require_existing: bool, backend: str | None,
              dtype: Any, options: Mapping[str, Any] | None) -> EntryResult:
     """:func:`compute` within one session of ``store``."""
-    from ..validation import check_bool
-
     overwrite = check_bool(overwrite, "overwrite", "Pass overwrite=True to compute the entry again.", caller="compute")
     require_existing = check_bool(require_existing, "require_existing",
                                   "Pass require_existing=True to read a matching entry only.", caller="compute")
+    if overwrite and require_existing:  # the refusal would name the matching entry as differing in nothing
+        raise ParameterError("compute: overwrite=True computes the entry again, which require_existing=True forbids; "
+                             "drop one of them.")
     if options is not None and not isinstance(options, Mapping):
         raise ParameterError(f"compute: options must be a mapping of run options {RUN_OPTIONS} (a dict of name: value) "
                              f"or None; got {type(options).__name__} {shown(options)}. Pass e.g. options={{'progress': True}}.")

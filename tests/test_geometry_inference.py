@@ -246,7 +246,7 @@ def test_shape_bootstrap_matches_netrep_and_pairs_by_stimulus_id():
 def test_shape_bootstrap_bad_input():
     from neuroxr.geometry.inference import shape_bootstrap
 
-    with pytest.raises(ParameterError, match="same stimuli"):
+    with pytest.raises(LayoutError, match="same stimuli"):  # as LinearMetric's
         shape_bootstrap(np.ones((5, 2)), np.ones((6, 2)))
     with pytest.raises(ParameterError, match="alpha"):
         shape_bootstrap(np.ones((5, 2)), np.ones((5, 2)), alpha=2.0)

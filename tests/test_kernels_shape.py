@@ -202,3 +202,17 @@ def test_procrustes_average_in_small_or_large_units(scale):
         warnings.simplefilter("error")
         got = procrustes_average([X * scale for X in Xs]) / scale
     np.testing.assert_allclose(got, base, rtol=1e-12, atol=1e-12 * np.abs(base).max())
+
+
+def test_shape_errors_have_the_types_of_what_is_wrong():
+    """A bad alpha or score_method of shape_distance_from_gram is a ParameterError (it was a LayoutError), and
+    shape_bootstrap's inputs of other shapes a LayoutError (it was a ParameterError)."""
+    from neuroxr.errors import LayoutError, ParameterError
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    K = np.eye(5)
+    for kw in ({"alpha": -1.0}, {"score_method": "cosine"}):
+        with pytest.raises(ParameterError, match=r"^shape_distance_from_gram: (alpha|score_method) must"):
+            shape_distance_from_gram(K, K, **kw)
+    with pytest.raises(LayoutError, match=r"^shape_bootstrap: X and Y must be \(stimulus, unit\) representations"):
+        shape_bootstrap(np.ones((5, 3)), np.ones((4, 3)))

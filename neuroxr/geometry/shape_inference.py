@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, warn
+from ..errors import LayoutError, warn
 from ..kernels import resample as rs
 from ._common import _named, _one_bin, input_labels
 
@@ -60,7 +60,7 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     # read as every shape function reads a network (text refused in one line), then NumPy float64
     X, Y = (np.asarray(to_numpy(_network_array(A, nm, "shape_bootstrap")), dtype=np.float64) for A, nm in ((X, names[0]), (Y, names[1])))
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
-        raise ParameterError(f"shape_bootstrap: X and Y must be (stimulus, unit) representations of the same stimuli; "
+        raise LayoutError(f"shape_bootstrap: X and Y must be (stimulus, unit) representations of the same stimuli; "
                              f"got shapes {X.shape} and {Y.shape}.")
     for A, name in ((X, names[0]), (Y, names[1])):  # NaN and inf refused as every shape function refuses them
         _check_finite(A, name, "shape_bootstrap")

@@ -53,7 +53,7 @@ import math
 from typing import Any, NamedTuple
 
 from ..backend import get_namespace
-from ..errors import LayoutError, shown
+from ..errors import LayoutError, ParameterError, shown
 from .stats import constant_units
 
 __all__ = [
@@ -553,9 +553,9 @@ def shape_distance_from_gram(
     float
     """
     if not 0.0 <= alpha <= 1.0:
-        raise LayoutError(f"shape_distance_from_gram: alpha must lie in [0, 1]; got {alpha}.")
+        raise ParameterError(f"shape_distance_from_gram: alpha must lie in [0, 1]; got {alpha}.")
     if score_method not in SCORE_METHODS:
-        raise LayoutError(
+        raise ParameterError(
             f"shape_distance_from_gram: score_method must be one of ('angular', 'euclidean'); got {shown(score_method)}."
         )
     xp = get_namespace(Kx, Ky)

@@ -1,4 +1,5 @@
-"""P-value kernels on degenerate nulls: bootstrap p-values of a difference and max-T p-values."""
+"""Interval and p-value kernels on degenerate resamples: bootstrap p-values of a difference, max-T
+p-values, and percentile intervals under nan_policy="omit"."""
 
 from __future__ import annotations
 
@@ -41,3 +42,21 @@ def test_maxt_pvalues_of_an_undefined_permutation_give_no_numpy_warning():
     mx = np.array([row.max() for row in null if np.isfinite(row).any()])
     # the undefined permutation exceeds no observed value (its count in B is kept)
     np.testing.assert_allclose(got, [(1 + np.sum(mx >= o)) / (1 + null.shape[0]) for o in obs])
+
+
+def test_omit_leaves_infinite_resamples_out_as_it_leaves_nan_ones():
+    """An infinite resample is undefined (undefined_resamples counts it): under "omit" the percentile
+    interval and the two-sided p-value are those of the finite resamples, as NaN ones are left out
+    (the interval was shifted with a NaN bound, the p-value counted inf in its numerators alone)."""
+    rng = np.random.default_rng(2)
+    boot = rng.normal(size=(12, 2))
+    boot[[3, 7], 0] = np.inf, -np.inf
+    assert rs.undefined_resamples(boot).tolist() == [2, 0]
+    for policy in ("omit", "propagate"):
+        nan = boot.copy()
+        nan[~np.isfinite(nan)] = np.nan
+        np.testing.assert_array_equal(rs.percentile_interval(boot, 0.9, policy), rs.percentile_interval(nan, 0.9, policy))
+        np.testing.assert_array_equal(rs.two_sided_pvalue(boot, policy), rs.two_sided_pvalue(nan, policy))
+    fin = boot[np.isfinite(boot[:, 0]), 0]
+    np.testing.assert_allclose(rs.percentile_interval(boot, 0.9, "omit")[:, 0], np.quantile(fin, [0.05, 0.95]))
+    assert rs.two_sided_pvalue(boot, "omit")[0] == _two_sided(boot[:, 0])

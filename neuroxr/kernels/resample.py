@@ -378,8 +378,10 @@ def percentile_interval(boot: np.ndarray, level: float = 0.95, nan_policy: str =
     """
     level = _check_level(level, "percentile_interval")
     alpha = (1 - level) / 2
-    # a column without a finite resample (a target never scored): NaN, silently (no process-wide filter)
-    ci = np.stack([nanquantile(boot, alpha, axis=0), nanquantile(boot, 1 - alpha, axis=0)])
+    # a column without a finite resample (a target never scored): NaN, silently (no process-wide filter);
+    # an infinite resample is undefined (undefined_resamples) like a NaN one: "omit" leaves it out too
+    finite = np.where(np.isfinite(boot), boot, np.nan)
+    ci = np.stack([nanquantile(finite, alpha, axis=0), nanquantile(finite, 1 - alpha, axis=0)])
     return _apply_policy(ci, boot, nan_policy)
 
 
@@ -520,9 +522,10 @@ def two_sided_pvalue(boot_diff: np.ndarray, nan_policy: str = "propagate") -> np
     each fraction counted as ``(1 + count) / (1 + B)`` over the defined resamples; an undefined
     resample makes it NaN unless ``nan_policy="omit"`` (the intervals' rule, :data:`NAN_POLICIES`),
     and so does a position without any defined resample (no resample to count: 1 was returned)."""
-    B = np.sum(np.isfinite(boot_diff), axis=0)
-    le = (1.0 + np.sum(boot_diff <= 0, axis=0)) / (1.0 + B)
-    ge = (1.0 + np.sum(boot_diff >= 0, axis=0)) / (1.0 + B)
+    ok = np.isfinite(boot_diff)  # an infinite difference is undefined, as a NaN one: counted in neither
+    B = np.sum(ok, axis=0)
+    le = (1.0 + np.sum((boot_diff <= 0) & ok, axis=0)) / (1.0 + B)
+    ge = (1.0 + np.sum((boot_diff >= 0) & ok, axis=0)) / (1.0 + B)
     p = np.where(B > 0, np.minimum(1.0, 2 * np.minimum(le, ge)), np.nan)
     return _apply_policy(p[None], boot_diff, nan_policy)[0]
 

@@ -624,3 +624,16 @@ def test_read_features_round_trip_at_the_root_and_keep_their_label(store, tmp_pa
     xr.testing.assert_identical(xr.load_dataset(tmp_path / "f.nc", engine="scipy")[da.name], storable(da).load())
     assert da.name == "net.conv1" and _named(da, "features") == "features (net/conv1)"
     assert rdm(da).attrs["label"] == "net.conv1"
+
+
+def test_regions_that_differ_only_in_case_are_refused(store):
+    """Regions 'IT' and 'it' of one set were stored: their subsets' entries ('m.IT', 'm.it') are one folder on a
+    case-insensitive file system, so one would be written into the other's. Refused in one line; nothing written."""
+    from neuroxr.errors import StoreError
+
+    da = _neural().assign_coords(region=("neuroid", ["IT", "it", "V4", "V4", "IT"]))
+    with pytest.raises(StoreError, match=r"^neural set 'm': regions 'IT' and 'it' differ only in case.*write the set again\.$"):
+        store.write_neural("m", da)
+    assert store.neural_sets() == []
+    store.write_neural("m", da.assign_coords(region=("neuroid", ["IT", "IT", "V4", "V4", "IT"])))
+    assert store.neural_sets() == ["m"]

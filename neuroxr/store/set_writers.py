@@ -12,7 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from ..attrs import decode_attrs
-from ..errors import LayoutError, examples
+from ..errors import LayoutError, StoreError, examples
 from ..layouts import validate_features, validate_neural
 from ..validation import check_int
 from ._zarr import DATA_VAR, TOKEN_ATTR, _check_name, _check_region, _jsonable, attrs_digest, writes_digests
@@ -32,8 +32,16 @@ class SetWriters:
         from ..sets import check_new_set  # the one name resolver refuses names that would collide
 
         regions = da.coords["region"].values if "region" in da.coords else None
+        folded: dict[str, str] = {}
         for region in [] if regions is None else sorted(set(np.asarray(regions).astype(str).ravel().tolist())):
             _check_region(region, name)  # a region is part of set names and entry paths
+            other = folded.setdefault(region.casefold(), region)
+            if other != region:  # their entries' folders are one on a case-insensitive file system
+                raise StoreError(
+                    f"neural set {name!r}: regions {other!r} and {region!r} differ only in case, and their entries' folders "
+                    f"('{name}.{other}', '{name}.{region}') are one folder on a case-insensitive file system (macOS, "
+                    f"Windows); give them one spelling in the 'region' coord, or distinct names, and write the set again."
+                )
         check_new_set(self, "neural", name=name, regions=regions)
         path = f"neural/{name}"
         ds = da.rename(None).to_dataset(name=DATA_VAR)

@@ -197,6 +197,8 @@ def test_sweep_argument_errors(sweep_copy):
         sweep(StudyStore("memory://sweep-test.zarr"), client="tcp://127.0.0.1:1")
     with pytest.raises(SweepConfigError, match=r"^sweep: on_error must be 'raise' or 'warn'; got 'ignore'\.$"):
         sweep(path, client="serial", on_error="ignore")
+    with pytest.raises(NeuroxrError, match=r"^sweep: overwrite must be True or False; got 'no'\. "):  # was read as true
+        sweep(path, client="serial", overwrite="no")
     with pytest.raises(NeuroxrError, match=r"^sweep: blas_threads must be an integer >= 1; got 0\. "):
         sweep(path, client="serial", blas_threads=0)
     # the score arguments' checks, shared with a config file's keys (there named after the file): the function called

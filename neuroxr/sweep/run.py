@@ -28,7 +28,7 @@ from ..errors import NeuroxrError, StoreError, SweepConfigError, no_effect, show
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
 from ..store.study import as_store
-from ..validation import check_int
+from ..validation import check_bool, check_int
 from ._util import ordered
 from .checks import check_plan
 from .cluster import (
@@ -210,8 +210,9 @@ def _as_sweep() -> Iterator[None]:
 _PREFIX = "sweep: "
 
 
-def check_run_options(on_error: Any, blas_threads: Any, selection_seed: Any) -> None:
+def check_run_options(on_error: Any, blas_threads: Any, selection_seed: Any, overwrite: Any = False) -> None:
     """The sweep's own run options refused in one line starting with ``sweep:`` (design.md, section 1)."""
+    check_bool(overwrite, "overwrite", "Pass overwrite=True to recompute the matching entries in place.", caller="sweep")
     if not isinstance(on_error, str) or on_error not in ("raise", "warn"):
         raise SweepConfigError(f"sweep: on_error must be 'raise' or 'warn'; got {shown(on_error)}.")
     if blas_threads is not None:
@@ -322,7 +323,7 @@ def sweep(
     >>> res = sweep("study.zarr", directions=["forward", "reverse"], regions="each", reps=10)
     >>> res.best_layers                                                    # doctest: +SKIP
     """
-    check_run_options(on_error, blas_threads, selection_seed)
+    check_run_options(on_error, blas_threads, selection_seed, overwrite)
     with _as_sweep():  # a config file's checks: here they speak as the call
         kw = check_score_kwargs(score_kwargs, inference)
         inference = check_inference(inference, kw)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 
 from neuroxr.kernels import pvalues as pv
 from neuroxr.kernels import resample as rs
@@ -40,8 +41,45 @@ def test_maxt_pvalues_of_an_undefined_permutation_give_no_numpy_warning():
         warnings.simplefilter("error")
         got = pv.maxt_pvalues(obs, null)
     mx = np.array([row.max() for row in null if np.isfinite(row).any()])
-    # the undefined permutation exceeds no observed value (its count in B is kept)
-    np.testing.assert_allclose(got, [(1 + np.sum(mx >= o)) / (1 + null.shape[0]) for o in obs])
+    # the undefined permutation is left out of the count and of B (counted in B, it made p smaller)
+    np.testing.assert_allclose(got, [(1 + np.sum(mx >= o)) / (1 + mx.size) for o in obs])
+    np.testing.assert_allclose(got, pv.maxt_pvalues(obs, np.delete(null, 3, axis=0)))
+    assert np.isnan(pv.maxt_pvalues(obs, np.full((4, 2), np.nan))).all()  # no defined permutation: no p
+
+
+def test_a_permutation_p_without_a_defined_null_value_is_nan():
+    """p was (1 + 0) / (1 + 0) = 1 for a column none of whose permutations had a defined statistic; it is NaN,
+    and the other columns keep the formula over their defined null values."""
+    rng = np.random.default_rng(2)
+    obs = np.array([0.5, 0.2, 0.3])
+    null = rng.normal(0.0, 0.3, size=(8, 3))
+    null[:, 1] = np.nan
+    null[[0, 4], 2] = np.nan
+    got = pv.permutation_pvalues(obs, null)
+    for j in (0, 2):
+        col = null[np.isfinite(null[:, j]), j]
+        assert got[j] == (1 + np.sum(col >= obs[j])) / (1 + col.size)
+    assert np.isnan(got[1])
+
+
+def test_rsa_permutation_without_a_defined_permutation_has_no_p():
+    """NaN pairs that every permutation moves so that the model keeps fewer than 3 complete pairs with the data:
+    p was 1.0 with a warning that it was over the 0 defined permutations; it is NaN, said so."""
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.geometry.inference import rsa_permutation
+    from neuroxr.geometry.rdm import as_rdm
+
+    rng = np.random.default_rng(0)
+    n, ids = 5, [f"s{i}" for i in range(5)]
+    X, Y = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    A, B = (((Z[:, None] - Z[None]) ** 2).sum(-1) for Z in (X, Y))
+    for (i, j) in [(0, 1), (0, 2), (0, 3), (0, 4), (1, 2)]:
+        A[i, j] = A[j, i] = np.nan
+    for (i, j) in [(0, 1), (0, 2), (0, 3), (0, 4), (3, 4)]:
+        B[i, j] = B[j, i] = np.nan
+    with pytest.warns(NeuroxrWarning, match=r"2 of 2 permutations leave a subject fewer than 3 complete pairs.*p is NaN"):
+        out = rsa_permutation(as_rdm(A, "m", ids), as_rdm(B, "d", ids), n_perm=2, seed=1)
+    assert np.isfinite(float(out.score)) and np.isnan(out.score_null.values).all() and np.isnan(float(out.p))
 
 
 def test_omit_leaves_infinite_resamples_out_as_it_leaves_nan_ones():

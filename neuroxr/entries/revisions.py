@@ -329,6 +329,12 @@ SLOT_KERNEL_KINDS = ("reverse", "inter_animal")
 #: cka_bootstrap judges its resamples (angular: NaN and counted; Euclidean: the other's norm). Which data
 #: drew such resamples the key cannot tell.
 FLAT_SHAPE_RESAMPLE_KINDS = ("shape_bootstrap",)
+#: The permutation kinds: a p-value none of whose permutations had a defined statistic (an RSA permutation
+#: leaving a subject fewer than 3 complete pairs each time) was 1, NaN now; a direction's max-T p-value
+#: counted the permutations without a defined statistic for any target in its denominator, so each made
+#: ``p_maxt`` smaller; they are left out now, as the per-target p leaves them out
+#: (:mod:`neuroxr.kernels.pvalues`). Which data had such permutations the key cannot tell.
+UNDEFINED_NULL_KINDS = tuple(k for k in KINDS if k.endswith("_permutation"))
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -339,7 +345,7 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS, *UNIT_SCALE_KINDS},
          {*MINUS_INF_RELIABILITY_KINDS, *CONSTANT_GROUP_DESIGN_KINDS, *SCALE_FREE_NULL_KINDS},
          {*INFINITE_CEILING_KINDS, *FEW_DISTINCT_RESAMPLE_KINDS}, {*DESIGN_DRAW_KINDS, *SHAPE_SVD_KINDS, *SLOT_KERNEL_KINDS},
-         {*FLAT_SHAPE_RESAMPLE_KINDS})
+         {*FLAT_SHAPE_RESAMPLE_KINDS}, {*UNDEFINED_NULL_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -441,8 +441,9 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
     undefined = int(rs.undefined_resamples(null)) if np.isfinite(obs) else 0
     if undefined:  # the NaN pairs moved with the model left a subject fewer than 3 complete pairs
         warn(f"{caller}: {undefined} of {int(n_perm)} permutations leave a subject fewer than {MIN_PAIRS} complete "
-             f"pairs, so their score is undefined; p is over the {int(n_perm) - undefined} defined ones "
-             f"(n_perm_undefined).")
+             f"pairs, so their score is undefined; "
+             + (f"p is over the {int(n_perm) - undefined} defined ones" if undefined < int(n_perm) else "p is NaN (no defined one)")
+             + " (n_perm_undefined).")
     return xr.Dataset({"score": ((), obs), "p": ((), p), "score_null": (("perm",), null)},
                       attrs={"method": method, "n_perm": int(n_perm), "seed": int(seed), "n_pairs_dropped": int(dropped),
                              "n_perm_undefined": undefined})

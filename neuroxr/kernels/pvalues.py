@@ -51,15 +51,19 @@ def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (k,)
         ``(1 + #{b : max_j null[b, j] >= observed[i]}) / (1 + B)`` (ties up to rounding counted, as
-        :func:`permutation_pvalues`); controls the family-wise error.
+        :func:`permutation_pvalues`); controls the family-wise error. ``B`` counts the permutations
+        with a defined statistic (some target not NaN): one with none is left out of the count and of
+        ``B``, as :func:`permutation_pvalues` leaves out an undefined null value (counted in ``B``
+        alone, each made p smaller); NaN where no permutation has one.
     """
     null = np.asarray(null, dtype=np.float64)
-    # a permutation with no defined statistic (all NaN) exceeds no observed value: -inf, without
-    # np.nanmax's "All-NaN slice" RuntimeWarning
-    mx = np.max(np.where(np.isnan(null), -np.inf, null), axis=1, initial=-np.inf)
+    defined = ~np.isnan(null).all(axis=1) if null.ndim == 2 and null.shape[1] else np.zeros(null.shape[:1], dtype=bool)
+    # the max over each defined permutation's targets, without np.nanmax's "All-NaN slice" RuntimeWarning
+    mx = np.max(np.where(np.isnan(null[defined]), -np.inf, null[defined]), axis=1, initial=-np.inf)
     with np.errstate(invalid="ignore"):
         ge = (mx[:, None] >= _tie_floor(observed)[None, :]).sum(axis=0)
-    out = (1.0 + ge) / (1.0 + null.shape[0])
+    n_def = int(defined.sum())
+    out = (1.0 + ge) / (1.0 + n_def) if n_def else np.full(np.shape(observed), np.nan)
     return np.where(np.isfinite(observed), out, np.nan)
 
 
@@ -74,11 +78,13 @@ def permutation_pvalues(observed: np.ndarray, null: np.ndarray, atol: float = 0.
     An undefined (NaN) null value, a permutation whose statistic does not exist (an RSA permutation
     moving NaN pairs so that a subject keeps fewer than 3), is left out of the count and of ``B``:
     counted in ``B`` alone (as scipy's comparison does), every undefined permutation made p smaller.
-    Callers record how many there were (:func:`undefined_resamples`)."""
+    Callers record how many there were (:func:`undefined_resamples`). A column without a defined null
+    value has no p: NaN (it was 1)."""
     with np.errstate(invalid="ignore"):
         ge = (null >= (_tie_floor(observed) - atol)[None]).sum(axis=0)
+    n_def = np.isfinite(null).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = (1.0 + ge) / (1.0 + np.isfinite(null).sum(axis=0))
+        out = np.where(n_def > 0, (1.0 + ge) / (1.0 + n_def), np.nan)
     return np.where(np.isfinite(observed), out, np.nan)
 
 

@@ -343,3 +343,16 @@ def test_make_study_refuses_counts_and_names_it_cannot_use(kw, match):
     with pytest.raises(ParameterError, match=f"^make_study: {match}") as err:
         make_study(**{**SMALL, **kw})
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("spec", [("layer1", 16), "layer1", 16, ("layer1", 16, 0.5, 4, "extra")])
+def test_a_layer_spec_of_another_shape_is_refused_in_one_line(spec):
+    """A layer given as ('layer1', 16) raised LayerSpec's own TypeError; a string was read letter by letter.
+    Refused naming the model and the form to give; the form given works."""
+    from neuroxr.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"^make_study: models\['netA'\] holds .*give each layer as LayerSpec\(name, "):
+        make_study(seed=0, **{**SMALL, "models": {"netA": [spec]}})
+    study = make_study(seed=0, **{**SMALL, "models": {"netA": [("l1", 64, 0.5, 8), ("layer3", 32, 1.0, 0)]},
+                                  "true_model": "netA", "true_layer": "layer3"})
+    assert [f.sizes["unit"] for f in study.features["netA"].values()] == [64, 32]

@@ -302,6 +302,8 @@ def make_study(
     for m, layers in raw_models.items():
         specs[str(m)] = []
         for spec in layers:
+            if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) != 4:  # LayerSpec's fields
+                raise ParameterError(f"make_study: models[{m!r}] holds {shown(spec)}; give each layer as LayerSpec(name, n_units, shared_fraction, n_private), e.g. ('l1', 64, 0.5, 8).")  # noqa: E501
             s = LayerSpec(*spec)
             n_units = max(int(round(s.n_units * unit_scale)), n_latent + s.n_private)
             if n_units != int(round(s.n_units * unit_scale)):  # never silently: the layer asked for is not the one built

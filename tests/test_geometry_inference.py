@@ -853,16 +853,18 @@ def test_shape_bootstrap_warns_when_its_permutation_null_is_the_distance_itself(
     """With alpha=0 a representation with at least n - 1 units is whitened to every centred direction of the n
     stimuli: every permutation of Y gives the same distance, and p = 1 whatever the data, without a word. It warns
     now, naming the wide representation; with alpha > 0 the null varies and nothing is said."""
-    import netrep.metrics as nm
-
     from neuroxr.errors import NeuroxrWarning
 
     rng = np.random.default_rng(3)
     n = 12
     X, Y = rng.standard_normal((n, 15)), rng.standard_normal((n, 4))
-    perms = rs.permutation_indices(n, 20, 0, "test")
-    null = [nm.LinearMetric(alpha=0.0).fit_score(X, Y[p]) for p in perms]  # netrep: one value
-    assert np.ptp(null) < 1e-9
+    try:  # netrep, where installed (from its source tree; CI has none): its null is one value too
+        import netrep.metrics as nm
+    except ImportError:
+        nm = None
+    if nm is not None:
+        perms = rs.permutation_indices(n, 20, 0, "test")
+        assert np.ptp([nm.LinearMetric(alpha=0.0).fit_score(X, Y[p]) for p in perms]) < 1e-9
     with pytest.warns(NeuroxrWarning, match=r"^shape_bootstrap: every permutation of the null gives the distance itself "
                                             r"\(.*\), so p = 1 whatever the data.*With alpha=0 \(full whitening\) X \(15 units\) "
                                             r"spans every direction of the 12 stimuli"):

@@ -233,7 +233,7 @@ def test_held_out_units_with_a_duplicate_id_are_refused_in_one_line_not_paired_s
         with pytest.raises(nx.LayoutError, match=r"^LinearMetric: X \(m/l\) has 1 duplicate unit_id values .*'u0'.*unique id") as e:
             metric.distance(held_out, Y.isel(te))
         assert "\n" not in str(e.value)
-    with pytest.raises(nx.LayoutError, match=r"^pairwise_distances: test_data\['a'\] has 1 duplicate unit_id"):
+    with pytest.raises(nx.LayoutError, match=r"^pairwise_distances: test_data\['a'\] \(m/l\) has 1 duplicate unit_id"):
         pairwise_distances({"a": X.isel(tr), "b": Y.isel(tr)}, test_data={"a": swapped, "b": Y.isel(te)})
     # arrays pair by position, and unique ids still pair by id
     np.testing.assert_allclose(metric.distance(X.isel(te).values, Y.isel(te).values), metric.distance(X.isel(te).values, Y.isel(te).values))

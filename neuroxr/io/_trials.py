@@ -35,6 +35,12 @@ def _kind(value: Any) -> str:
     return "str" if isinstance(value, str) else "bytes" if isinstance(value, bytes) else "other"
 
 
+def _as_given(values: Any) -> np.ndarray:
+    """``values`` as an array, a list or tuple kept as its objects: numpy would read ``[1, "1"]`` as two
+    strings ``"1"``, the collision unseen."""
+    return np.asarray(values, dtype=object) if isinstance(values, (list, tuple)) else np.asarray(values)
+
+
 def refuse_str_collisions(values: Any, strs: np.ndarray, *, name: str, what: str) -> None:
     """Refuse values that differ but read the same as text (``1`` and ``"1"``, ``b"s0"`` and ``"s0"``).
 
@@ -55,8 +61,7 @@ def refuse_str_collisions(values: Any, strs: np.ndarray, *, name: str, what: str
     LayoutError
         Two distinct values share their text.
     """
-    # a list as given: numpy would read [1, "1"] as two strings "1", the collision unseen
-    arr = np.asarray(values, dtype=object) if isinstance(values, (list, tuple)) else np.asarray(values)
+    arr = _as_given(values)
     if arr.dtype.kind != "O" or arr.ndim != 1:
         return
     kinds = np.array([_kind(v) for v in arr.tolist()])
@@ -102,7 +107,7 @@ def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labe
     if pos.size:
         at = pos if labels is None else np.asarray(labels)[pos]
         raise missing_ids_error(f"{name}: {what}", at, fix or "give each an id or drop those entries first.", where)
-    arr = np.asarray(values, dtype=object) if isinstance(values, (list, tuple)) else np.asarray(values)
+    arr = _as_given(values)
     if arr.dtype.kind == "O" and arr.ndim == 1:  # a list per entry (NWB's tags) read as the text "['img0']"
         odd = np.flatnonzero([isinstance(v, (list, np.ndarray, dict, set)) for v in arr.tolist()])
         if odd.size:

@@ -200,20 +200,20 @@ def warn_empty_halves(direction: str, source: str, target: str, dim: str, shc: n
              f"split='valid' (such stimuli are dropped, with a warning), or leave that neuroid out.")
     constant = (f"a split half constant across the stimuli in every rep (e.g. a {dim} silent but for one trial), "
                 f"whose split-half reliability is undefined")
+
+    def because(slots: str) -> str:  # why a reliability is NaN in every rep: a constant half, or under 'slots' ``slots``
+        return f"Each has {constant}." if split != "slots" else f"Under split='slots' each has{slots}, or {constant}."
     dead = scored & np.isnan(shc).all(axis=1) if direction == "forward" else np.zeros_like(scored)
     if dead.any():  # forward has no predictor halves: every target may lose them
-        why = (f"Each has {constant}." if split != "slots" else
-               f"Under split='slots' each has a stimulus with too few valid trials for both split halves (an empty "
-               f"half there in every rep: pass split='valid', which leaves such a stimulus out for that {dim} alone, "
-               f"with a warning), or {constant}.")
+        why = because(f" a stimulus with too few valid trials for both split halves (an empty half there in every rep: "
+                      f"pass split='valid', which leaves such a stimulus out for that {dim} alone, with a warning)")
         warn(f"{target}: {int(dead.sum())} {dim}s have prediction_shc, ceiling and ev NaN in every rep: "
              f"{examples(np.asarray(ids)[dead])}. {why}")
     own = scored & ~dead & np.isnan(target_shc).all(axis=1) if target_shc is not None else np.zeros_like(scored)
     if own.any():
-        why = (f"Each has {constant}." if split != "slots" else
-               f"Under split='slots' each has, in every rep, fewer than 3 stimuli with a valid trial in both split "
-               f"halves (a stimulus with one valid trial has an empty half: pass split='valid', which leaves such a "
-               f"stimulus out for that {dim} alone, with a warning), or {constant}.")
+        why = because(f", in every rep, fewer than 3 stimuli with a valid trial in both split halves (a stimulus with one "
+                      f"valid trial has an empty half: pass split='valid', which leaves such a stimulus out for that {dim} "
+                      f"alone, with a warning)")
         warn(f"{target}: {int(own.sum())} {dim}s have target_shc, ceiling and ev NaN in every rep: "
              f"{examples(np.asarray(ids)[own])}. {why}")
 

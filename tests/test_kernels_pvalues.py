@@ -98,3 +98,20 @@ def test_omit_leaves_infinite_resamples_out_as_it_leaves_nan_ones():
     fin = boot[np.isfinite(boot[:, 0]), 0]
     np.testing.assert_allclose(rs.percentile_interval(boot, 0.9, "omit")[:, 0], np.quantile(fin, [0.05, 0.95]))
     assert rs.two_sided_pvalue(boot, "omit")[0] == _two_sided(boot[:, 0])
+
+
+def test_an_infinite_null_value_is_undefined_in_both_p_values():
+    """An infinite null value is undefined, as in every interval (``undefined_resamples``): it was counted
+    as at least as extreme but not in ``B`` (p could pass 1), and max-T took it as every permutation's max."""
+    rng = np.random.default_rng(3)
+    obs = np.array([0.5, 0.2])
+    null = rng.normal(0.0, 0.3, size=(6, 2))
+    null[[1, 4], 0] = np.inf
+    null[2, 1] = -np.inf
+    fin = np.where(np.isfinite(null), null, np.nan)
+    np.testing.assert_array_equal(pv.permutation_pvalues(obs, null), pv.permutation_pvalues(obs, fin))
+    col = null[np.isfinite(null[:, 0]), 0]
+    assert pv.permutation_pvalues(obs, null)[0] == (1 + np.sum(col >= obs[0])) / (1 + col.size)
+    np.testing.assert_array_equal(pv.maxt_pvalues(obs, null), pv.maxt_pvalues(obs, fin))
+    assert np.isnan(pv.permutation_pvalues(obs, np.full((4, 2), np.inf))).all()  # no defined null value: no p
+    assert np.isnan(pv.maxt_pvalues(obs, np.full((4, 2), np.inf))).all()

@@ -52,14 +52,16 @@ def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     ndarray, shape (k,)
         ``(1 + #{b : max_j null[b, j] >= observed[i]}) / (1 + B)`` (ties up to rounding counted, as
         :func:`permutation_pvalues`); controls the family-wise error. ``B`` counts the permutations
-        with a defined statistic (some target not NaN): one with none is left out of the count and of
+        with a defined statistic (some target finite): one with none is left out of the count and of
         ``B``, as :func:`permutation_pvalues` leaves out an undefined null value (counted in ``B``
-        alone, each made p smaller); NaN where no permutation has one.
+        alone, each made p smaller); NaN where no permutation has one. The max is over the finite
+        targets: an infinite statistic is undefined here as in every interval and p-value.
     """
     null = np.asarray(null, dtype=np.float64)
-    defined = ~np.isnan(null).all(axis=1) if null.ndim == 2 and null.shape[1] else np.zeros(null.shape[:1], dtype=bool)
-    # the max over each defined permutation's targets, without np.nanmax's "All-NaN slice" RuntimeWarning
-    mx = np.max(np.where(np.isnan(null[defined]), -np.inf, null[defined]), axis=1, initial=-np.inf)
+    fin = np.isfinite(null)
+    defined = fin.any(axis=1) if null.ndim == 2 and null.shape[1] else np.zeros(null.shape[:1], dtype=bool)
+    # the max over each defined permutation's finite targets, without np.nanmax's "All-NaN slice" warning
+    mx = np.max(np.where(fin[defined], null[defined], -np.inf), axis=1, initial=-np.inf)
     with np.errstate(invalid="ignore"):
         ge = (mx[:, None] >= _tie_floor(observed)[None, :]).sum(axis=0)
     n_def = int(defined.sum())
@@ -75,14 +77,15 @@ def permutation_pvalues(observed: np.ndarray, null: np.ndarray, atol: float = 0.
     that leaves a target unchanged, e.g. a sparse one, recomputes its statistic with other rounding):
     ``null >= observed - 100 eps |observed| - atol``, as ``scipy.stats.permutation_test`` compares;
     ``atol`` (default 0) the statistic's own rounding where it is absolute (an angle from ``acos``).
-    An undefined (NaN) null value, a permutation whose statistic does not exist (an RSA permutation
-    moving NaN pairs so that a subject keeps fewer than 3), is left out of the count and of ``B``:
-    counted in ``B`` alone (as scipy's comparison does), every undefined permutation made p smaller.
-    Callers record how many there were (:func:`undefined_resamples`). A column without a defined null
-    value has no p: NaN (it was 1)."""
+    An undefined (NaN or infinite) null value, a permutation whose statistic does not exist (an RSA
+    permutation moving NaN pairs so that a subject keeps fewer than 3), is left out of the count and of
+    ``B``: counted in ``B`` alone (as scipy's comparison does), every undefined permutation made p
+    smaller. Callers record how many there were (:func:`undefined_resamples`). A column without a
+    defined null value has no p: NaN (it was 1)."""
+    fin = np.isfinite(null)
     with np.errstate(invalid="ignore"):
-        ge = (null >= (_tie_floor(observed) - atol)[None]).sum(axis=0)
-    n_def = np.isfinite(null).sum(axis=0)
+        ge = (fin & (null >= (_tie_floor(observed) - atol)[None])).sum(axis=0)
+    n_def = fin.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(n_def > 0, (1.0 + ge) / (1.0 + n_def), np.nan)
     return np.where(np.isfinite(observed), out, np.nan)

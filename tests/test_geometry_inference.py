@@ -875,6 +875,21 @@ def test_shape_bootstrap_warns_when_its_permutation_null_is_the_distance_itself(
         assert float(shape_bootstrap(X, Y, alpha=0.5, n_boot=2, n_perm=20).p) < 1.0
 
 
+def test_shape_bootstrap_constant_null_names_only_the_whitened_whole_representation():
+    """The warning named every representation of at least n - 1 units, by width alone: a wide X of rank 5 was said to
+    span every direction of the stimuli. It names the one that alpha=0 whitens whole (fit_distance's rule)."""
+    from neuroxr.errors import NeuroxrWarning
+
+    rng = np.random.default_rng(4)
+    n = 12
+    X = rng.standard_normal((n, 5)) @ rng.standard_normal((5, 15))  # 15 units, rank 5
+    Y = rng.standard_normal((n, 14))
+    with pytest.warns(NeuroxrWarning, match=r"cannot reject\. With alpha=0 \(full whitening\) Y \(14 units\) spans every") as rec:
+        res = shape_bootstrap(X, Y, alpha=0.0, n_boot=2, n_perm=10)
+    assert float(res.p) == 1.0
+    assert not any("X (15 units)" in str(w.message) for w in rec)
+
+
 @pytest.mark.parametrize("value", ["no", 0, None])
 def test_rsa_bootstrap_refuses_a_noise_ceiling_that_is_no_bool(rdms, value):
     model, data = rdms

@@ -12,6 +12,7 @@ import xarray as xr
 from ..errors import LayoutError, warn
 from ..kernels import resample as rs
 from ._common import _named, _one_bin, input_labels
+from .shape_metric import _whitened_whole
 
 __all__ = ["shape_bootstrap", "check_shape_boot_method", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
 
@@ -227,7 +228,7 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
         tol = ANGLE_ROUNDING if score_method == "angular" else 0.0
         out["p"] = ((), float(rs.permutation_pvalues(np.asarray([-d0]), -null[:, None], atol=tol)[0]))
         if n_perm > 1 and np.all(np.abs(null - d0) <= tol + 1e-9 * abs(d0)):  # (NaN: a constant input, warned about)
-            _warn_constant_null(d0, a, (_named(X0, "X"), _named(Y0, "Y")), units, n)
+            _warn_constant_null(d0, metric, (X, Y), (_named(X0, "X"), _named(Y0, "Y")))
     coords: dict[str, Any] = {"bound": ["low", "high"]}
     if ids is not None:
         coords["stimulus_id"] = ("stimulus", ids)
@@ -238,15 +239,16 @@ def _shape_resampled(X: Any, Y: Any, *, alpha: float, center_columns: bool, zero
     return xr.Dataset(out, coords=coords, attrs=attrs)
 
 
-def _warn_constant_null(d0: float, alpha: float, names: tuple[str, str], units: tuple[int, int], n: int) -> None:
-    """The warning for a permutation null of one value, the distance itself (``p = 1`` whatever the data): with
-    ``alpha = 0`` a representation of at least ``n - 1`` units is whitened to every centred direction of its ``n``
-    stimuli, whatever their order, and the distance depends on the other's span alone."""
-    why = ""
-    if alpha == 0.0 and max(units) >= n - 1:
-        wide = " and ".join(f"{nm} ({p} units)" for nm, p in zip(names, units) if p >= n - 1)
-        why = (f" With alpha=0 (full whitening) {wide} spans every direction of the {n} stimuli, which no permutation "
-               "changes: use alpha > 0, or reduce the units below the number of stimuli first (e.g. PCA).")
+def _warn_constant_null(d0: float, metric: Any, inputs: tuple[np.ndarray, np.ndarray], names: tuple[str, str]) -> None:
+    """The warning for a permutation null of one value, the distance itself (``p = 1`` whatever the data), naming
+    each input that ``alpha = 0`` whitens to every direction of its stimuli whatever their order
+    (:func:`~neuroxr.geometry.shape_metric._whitened_whole`, the rule ``fit_distance`` warns by): the distance then
+    depends on the other's span alone."""
+    n = int(inputs[0].shape[0])
+    wide = [f"{nm} ({Z.shape[1]} units)" for nm, Z in zip(names, inputs) if float(metric.alpha) == 0.0 and _whitened_whole(metric, Z)]
+    why = (f" With alpha=0 (full whitening) {' and '.join(wide)} span{'s' if len(wide) == 1 else ''} every direction of the "
+           f"{n} stimuli, which no permutation changes: use alpha > 0, or reduce the units below the number of stimuli "
+           "first (e.g. PCA).") if wide else ""
     warn(f"shape_bootstrap: every permutation of the null gives the distance itself ({d0:.6g}), so p = 1 whatever the "
          f"data: the test cannot reject.{why}")
 

@@ -757,3 +757,20 @@ def test_demo_path_under_the_home_folder(runner, tmp_path, small_generator, monk
     res = runner.invoke(main, ["demo", "~/d.zarr", "--reps", "1", "--scheduler", "serial", "--quiet"])
     assert res.exit_code == 0, res.output
     assert (home / "d.zarr" / "zarr.json").is_file() and os.listdir(work) == []
+
+
+def test_demo_names_the_commands_that_read_a_path_with_spaces_as_they_are_typed(runner, tmp_path, small_generator, monkeypatch):
+    """The demo's closing line names ``neuroxr info PATH`` and ``neuroxr report PATH``: a PATH with spaces (or a
+    quote) is quoted there, so that the command as printed opens the study (it named 'my', 'demo' and 'é.zarr')."""
+    import shlex
+
+    _no_scores(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(main, ["demo", "my demo's é.zarr", "--scheduler", "serial"])
+    assert res.exit_code == 0, res.output
+    line = res.stdout.strip().splitlines()[-1]
+    info = re.search(r": (neuroxr info .+) lists it", line).group(1)
+    report = re.search(r", (neuroxr report .+) writes a report", line).group(1)
+    assert shlex.split(report)[1:] == ["report", "my demo's é.zarr"]
+    again = runner.invoke(main, shlex.split(info)[1:])
+    assert again.exit_code == 0 and "Neural sets (2)" in again.stdout, again.output

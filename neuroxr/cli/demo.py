@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import uuid
 from typing import Any
@@ -118,7 +119,8 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     _print_demo_table(table, store)
     if len(metric_table):
         _print_demo_metrics(metric_table)
-    click.echo(f"\nThe example study is in {where}: neuroxr info {path} lists it, neuroxr report {path} writes a report.")
+    arg = shlex.quote(path)  # a PATH with spaces or quotes: the commands as they are typed in a shell
+    click.echo(f"\nThe example study is in {where}: neuroxr info {arg} lists it, neuroxr report {arg} writes a report.")
     if inventory:
         click.echo("")
         print_summary(store_summary(store))

@@ -384,3 +384,20 @@ def test_ctrl_c_marks_its_line_said_before_printing_it(runner, store, monkeypatc
     res = runner.invoke(main, ["info", store.url])
     assert res.exit_code == 130
     assert [said for message, said in seen if message.startswith("Interrupted (Ctrl-C)")] == [True]
+
+
+def test_crsa_json_holds_the_ceiling_its_text_line_gives(runner, geometry_study):
+    """``score rsa --json`` (crsa) holds the split-half ceiling and the ceiled score of the entry the API writes, as
+    its text line does (the JSON gave the raw value only); without a ceiling both are null."""
+    ref = nx_entries.compute(geometry_study, "crsa", "net.conv1", "monkeyA", params={"reps": 3}).dataset
+    res = runner.invoke(main, ["score", "rsa", geometry_study.url, "net.conv1", "monkeyA", "--reps", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["computed"] is False and obj["value"] == float(ref["score"])
+    assert obj["ceiling"] == float(ref["ceiling"]) and obj["ceiled_score"] == float(ref["ceiled_score"])
+    text = runner.invoke(main, ["score", "rsa", geometry_study.url, "net.conv1", "monkeyA", "--reps", "3"]).stdout
+    assert f"ceiling {obj['ceiling']:.4f}, ceiled {obj['ceiled_score']:.4f}" in text
+    res = runner.invoke(main, ["score", "rsa", geometry_study.url, "net.conv1", "monkeyA", "--no-ceiling", "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["ceiling"] is None and obj["ceiled_score"] is None and np.isfinite(obj["value"])

@@ -263,6 +263,8 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
     ds = res.dataset
     split = "split" in ds["score"].dims
     parts = {k: float(ds[k]) for k in ("raw", "error", "ceiling") if kind == "brainscore" and k in ds}
+    if kind == "crsa":  # its split-half ceiling and the ceiled score, as its text line (null without a ceiling)
+        parts = {k: float(ds[k]) if k in ds else None for k in ("ceiling", "ceiled_score")}
     stats, lines = _metric_inference(st, kind, source, target, inference, overwrite, require_existing, backend)
     out.json({"path": res.path, "kind": kind, "source": source, "target": target, "computed": bool(res.computed),
               "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else None,

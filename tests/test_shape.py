@@ -803,6 +803,28 @@ def test_an_rdm_given_as_a_network_is_refused_by_every_shape_function():
                                     coords={"stimulus_id": ("stimulus", ids)}, name="img"), Y)
 
 
+def test_time_resolved_responses_are_told_to_select_a_bin_by_every_shape_metric():
+    """LinearMetric, pairwise_distances and procrustes_average told time-resolved responses to flatten
+    their other dims (repeats and bins) into units, and their trial averages (stimulus, neuroid,
+    time_bin) to average their repeats: either gave a distance between bins mixed as units."""
+    from neuroxr import neural
+
+    ids = [f"s{i:02d}" for i in range(12)]
+    X = features(_rand(12, 3, 80), stimulus_id=ids, model="net", layer="l1")
+    R = neural(_rand(12, 4 * 3 * 2, 81).reshape(12, 4, 3, 2), stimulus_id=ids, time_bins=[(0, 50), (50, 100)], name="v4")
+    said = r"\(v4\) is time-resolved \(dim 'time_bin', 2 bins\) but static responses .* select one bin, e\.g\. "
+    for A in (R, R.mean("repeat")):  # trials, or their averages per bin
+        calls = {"LinearMetric: Y": lambda A=A: LinearMetric().fit(X, A),
+                 "LinearMetric: X": lambda A=A: LinearMetric().fit_distance(A, X),
+                 "pairwise_distances: train_data\\[1\\]": lambda A=A: pairwise_distances([X, A]),
+                 "procrustes_average: data\\[1\\]": lambda A=A: procrustes_average([X, A])}
+        for prefix, call in calls.items():
+            with pytest.raises(LayoutError, match=rf"^{prefix} {said}"):
+                call()
+    one = R.isel(time_bin=0, drop=True).mean("repeat").rename(neuroid="unit", neuroid_id="unit_id")
+    assert np.isfinite(LinearMetric().fit_distance(X, one))  # the bin selected (and averaged): scored
+
+
 def test_no_array_beside_a_labeled_network_is_refused_naming_what_it_got():
     """None (or a number) beside a labeled network was said to have -1 stimuli (rows)."""
     from neuroxr.geometry.shape_inference import shape_bootstrap

@@ -18,7 +18,7 @@ from ..backend import get_namespace
 from ..errors import LayoutError, too_few_stimuli
 from ..errors import shown as shown_value
 from ..validation import real_array
-from ._common import _arg, _canonical, _ids, _is_neural, _label, _named
+from ._common import _arg, _canonical, _ids, _is_neural, _label, _named, _one_bin
 
 #: What the shape metrics keep when a network is scaled (:func:`check_shape_range`'s refusal).
 SHAPE_SCALE_NOTE = "(angular distances with alpha=1 do not change; Euclidean distances scale by the same factor)"
@@ -65,7 +65,10 @@ def check_shape_range(M: Any, name: str, caller: str) -> None:
 def refuse_dataset(M: Any, name: str, caller: str) -> None:
     """A one-line :class:`LayoutError` for a Dataset (a Gram Dataset among them) or a labeled RDM
     ``(stimulus, stimulus_)`` given as a network: a shape metric aligns the representations themselves,
-    which neither holds (an RDM's columns were read as units: a distance between RDMs, no error)."""
+    which neither holds (an RDM's columns were read as units: a distance between RDMs, no error); and
+    for time-resolved responses (a ``time_bin`` dim), told to select one bin as every geometry metric
+    tells it (:func:`~neuroxr.geometry._common._one_bin`), never to flatten the bins into units."""
+    _one_bin(M, name, caller)
     if isinstance(M, xr.Dataset):
         raise LayoutError(f"{caller}: {name} is a Dataset{' (a Gram)' if 'K' in M.data_vars else ''}; the shape metrics "
                           "align the (stimulus, unit) representations themselves: pass the features DataArray "

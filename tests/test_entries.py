@@ -775,6 +775,8 @@ def test_rsa_entries_of_correlation_and_cosine_rdms_before_the_row_pass_are_stal
     ("forward", "mA", {"alpha": np.int64(1)}, {"alpha": 1.0}),
     ("forward", "mA", {"regressor": "ridgecv", "alphas": np.array([1.0, 10.0])}, {"regressor": "ridgecv", "alphas": (1.0, 10.0)}),
     ("forward", "mA", {"regressor": "ridgecv", "alphas": [np.int64(1), 10]}, {"regressor": "ridgecv", "alphas": [1.0, 10.0]}),
+    ("forward", "mA", {"regressor": "ridgecv", "alphas": range(1, 3)}, {"regressor": "ridgecv", "alphas": [1.0, 2.0]}),
+    ("forward", "mA", {"regressor": "ridgecv", "alphas": {10.0, 1}}, {"regressor": "ridgecv", "alphas": [1.0, 10.0]}),
     ("forward", "mA", {"min_reliability": 0}, {"min_reliability": 0.0}),
     ("cka", "mA", {"debiased": 0}, {"debiased": False}),
 ])

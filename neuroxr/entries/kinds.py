@@ -97,11 +97,19 @@ def _spelled_once(v: Any, default: Any, floating: bool = False) -> Any:
     """One spelling per parameter value, so equal requests get one key: NumPy scalars and arrays
     as Python values and lists, an int as a float where the parameter is a float (``alpha=1`` is
     ``alpha=1.0``), 0 and 1 as booleans where it is a flag (``debiased=0`` is ``False``), and
-    the numbers of a list (NumPy scalars and 0-d arrays among them) as floats (``alphas``)."""
+    the numbers of a list (NumPy scalars and 0-d arrays among them) as floats (``alphas``); a range
+    as its list, a set as its sorted list (``alphas={1, 10}`` is ``[1.0, 10.0]``)."""
     import numpy as np
 
     if isinstance(v, np.ndarray) and v.ndim == 1:
         v = v.tolist()
+    elif isinstance(v, range):
+        v = list(v)
+    elif isinstance(v, (set, frozenset)):
+        try:
+            v = sorted(v)
+        except TypeError:  # items of no common order: left as given, the parameter's own check names them
+            pass
     elif isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, int) and not isinstance(v, bool):

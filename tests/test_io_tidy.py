@@ -183,6 +183,30 @@ def test_to_dataframe_of_time_resolved_scores_has_a_row_per_bin():
     assert "\n" not in str(err.value)
 
 
+def test_to_dataframe_of_a_temporal_generalization_has_a_row_per_target_and_pair_of_bins():
+    """A temporal-generalisation result (an entry kind) was refused: 'a Dataset must be a score dataset'."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20, 3))
+    R = (X @ rng.normal(size=(3, 2)))[:, :, None, None] + rng.normal(size=(20, 2, 2, 3))
+    ids = [f"s{i}" for i in range(20)]
+    edges = [(0, 50), (50, 80), (80, 200)]
+    neural = neuroxr.neural(R, ids, region="IT", time_bins=edges, name="v4")
+    tg = neuroxr.temporal_generalization(neuroxr.features(X, ids, model="net", layer="l1"), neural, n_folds=4)
+    tg = tg.isel(time_bin_test=[2, 0, 1])  # the bins of each axis are read by their own coords
+    df = to_dataframe(tg)
+    assert len(df) == 2 * 3 * 3
+    assert list(df.columns[:3]) == ["direction", "source", "target"] and set(df.direction) == {"forward"}
+    assert list(df.columns[3:8]) == ["neuroid_id", "time_bin_train_start", "time_bin_train_end", "time_bin_test_start",
+                                     "time_bin_test_end"]
+    assert {"r", "region"} <= set(df.columns)
+    nid = tg.neuroid_id.values.tolist()
+    for row in df.itertuples():
+        i = tg.time_bin_train_start.values.tolist().index(row.time_bin_train_start)
+        j = tg.time_bin_test_start.values.tolist().index(row.time_bin_test_start)
+        assert (row.time_bin_train_end, row.time_bin_test_end) == (tg.time_bin_train_end.values[i], tg.time_bin_test_end.values[j])
+        assert row.r == tg.r.values[nid.index(row.neuroid_id), i, j]
+
+
 def test_to_dataframe_of_a_time_resolved_neural_array():
     R = np.arange(2 * 2 * 1 * 3, dtype=float).reshape(2, 2, 1, 3)
     R[0, 1, 0, 2] = np.nan

@@ -230,6 +230,25 @@ def _from_scores(ds: xr.Dataset) -> pd.DataFrame:
     """One row per target, rep (and time bin); every variable over a subset of those dims is a column."""
     dim = "neuroid" if "neuroid" in ds.dims else "unit"
     rows = (dim, "rep", "time_bin") if "time_bin" in ds.dims else (dim, "rep")
+    return _rows_table(ds, rows, {dim: f"{dim}_id", "time_bin": "time_bin_start"},
+                       (f"{dim}_id", "rep", "time_bin_start", "time_bin_end"))
+
+
+#: the dims of a temporal-generalisation result (:func:`neuroxr.temporal_generalization`)
+_TG_ROWS = ("neuroid", "time_bin_train", "time_bin_test")
+
+
+def _from_generalization(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per target, train bin and test bin of a temporal-generalisation result, with both bins' edges."""
+    bins = [f"{d}_{e}" for d in _TG_ROWS[1:] for e in ("start", "end")]
+    return _rows_table(ds, _TG_ROWS, {"neuroid": "neuroid_id", **{d: f"{d}_start" for d in _TG_ROWS[1:]}},
+                       ("neuroid_id", *bins))
+
+
+def _rows_table(ds: xr.Dataset, rows: tuple[str, ...], labelled: dict[str, str], lead: tuple[str, ...]) -> pd.DataFrame:
+    """One row per entry of the dims ``rows``; every variable and coord over a subset of them is a
+    column (a dim without a coord but with its ``labelled`` one gives no column of positions), the
+    columns ``lead`` first."""
     names = [v for v in ds.data_vars if set(ds[v].dims) <= set(rows)]
     other = {str(v): ds[v].dims for v in ds.data_vars if v not in names}
     if other:
@@ -245,11 +264,10 @@ def _from_scores(ds: xr.Dataset) -> pd.DataFrame:
              f"{', '.join(rows)} leaves them out; drop them first (obj.drop_vars({sorted(left)})).")
     df = ds[names].reset_coords(drop=True).assign_coords({c: ds.coords[c] for c in coords})
     out = df.to_dataframe(dim_order=[d for d in rows if d in df.dims]).reset_index()
-    labelled = {dim: f"{dim}_id", "time_bin": "time_bin_start"}
     # a dim without a coord gives a column of positions, dropped; a user's labels (a coord) stay
     out = out.drop(columns=[d for d, c in labelled.items() if d in out.columns and c in out.columns and d not in ds.coords])
-    lead = [c for c in (f"{dim}_id", "rep", "time_bin_start", "time_bin_end") if c in out.columns]
-    return out[lead + [c for c in out.columns if c not in lead]]
+    first = [c for c in lead if c in out.columns]
+    return out[first + [c for c in out.columns if c not in first]]
 
 
 def _from_metric(ds: xr.Dataset) -> pd.DataFrame:
@@ -355,6 +373,10 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
           scores (``ev`` over ``(target, rep, time_bin)``) give one row per target, rep and bin,
           with the bin's ``time_bin_start``/``time_bin_end`` after ``rep``. A variable over other
           dims is an error (it would be left out);
+        - a temporal-generalisation result (:func:`neuroxr.temporal_generalization`, ``r`` over
+          ``(neuroid, time_bin_train, time_bin_test)``): one row per target, train bin and test bin,
+          columns ``neuroid_id``, the bins' ``time_bin_train_start``/``_end`` and
+          ``time_bin_test_start``/``_end``, ``r`` and the other coords over those dims;
         - a metric entry (``score``, scalar or over ``split``): one row per split, with the
           variables and coords that are scalars or over ``split`` (per-neuroid or per-stimulus
           variables, free in a metric entry, are not part of this table);
@@ -423,10 +445,12 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
             out = _from_scores(obj)
         elif "score" in obj.data_vars:
             out = _from_metric(obj)
+        elif "r" in obj.data_vars and obj["r"].dims == _TG_ROWS:
+            out = _from_generalization(obj)
         else:
             raise LayoutError(
-                f"obj: a Dataset must be a score dataset (variable 'ev') or a metric entry (variable 'score'); "
-                f"found variables {sorted(map(str, obj.data_vars))}."
+                f"obj: a Dataset must be a score dataset (variable 'ev'), a metric entry (variable 'score') or a "
+                f"temporal generalisation (variable 'r' over {_TG_ROWS}); found variables {sorted(map(str, obj.data_vars))}."
             )
     else:
         raise LayoutError(f"obj: cannot make a table of a {type(obj).__name__}; pass a score Dataset, metric entry or neural array.")

@@ -652,3 +652,37 @@ def test_an_inference_entry_that_fails_is_a_failed_entry_and_the_others_are_comp
     out = json.loads(res.stdout)
     assert list(out["failed"]) == ["inference/forward/netA.layer1__animalA"] and len(out["inference_table"]) == 1
     assert pd.read_csv(tmp_path / "t.inference.csv")["neural"].tolist() == ["animalB"]
+
+
+def test_the_entry_table_names_the_time_bin_of_each_row(tmp_path):
+    """A time-resolved entry has one row per time bin; the printed entry table showed the rows without
+    their bins, as repeated entries with other numbers (the inference table showed them). Each row now
+    shows its bin's bounds (``-`` on a static entry's row), the bounds of that row in ``--json``."""
+    import warnings
+
+    from conftest import time_sets
+
+    from neuroxr.errors import NeuroxrWarning
+
+    F, A, _ = time_sets()
+    store = StudyStore(tmp_path / "study.zarr")
+    store.write_features("net", "l1", F)
+    store.write_neural("mA", A)
+    static = A.isel(time_bin=0, drop=True)
+    store.write_neural("mS", static.drop_vars([c for c in static.coords if c.startswith("time_bin")], errors="ignore"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("directions: [forward]\nreps: 2\n")
+    args = [store.url, str(cfg), "--scheduler", "serial", "--no-progress"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        rows = json.loads(CliRunner().invoke(sweep_command, [*args, "--json"]).stdout)["table"]
+        res = CliRunner().invoke(sweep_command, args)
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:1] == ["direction"])
+    assert lines[head].split()[:5] == ["direction", "source", "target", "time_bin_start", "time_bin_end"]
+    shown = [tuple(line.split()[:5]) for line in lines[head + 1: head + 1 + len(rows)]]
+    bound = lambda v: "-" if v is None else f"{v:g}"  # noqa: E731
+    assert shown == [("forward", r["source"], r["target"], bound(r["time_bin_start"]), bound(r["time_bin_end"]))
+                     for r in rows]
+    assert len(set(shown)) == len(rows) == 4  # three bins of mA, the static mS

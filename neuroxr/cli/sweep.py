@@ -44,6 +44,11 @@ def _fmt(v: Any) -> Any:
     return f"{v:.4f}" if isinstance(v, float) else v
 
 
+def _bin_bound(v: Any) -> str:
+    """A time bin's bound (ms) in the entry table; ``-`` on a static entry's row."""
+    return "-" if v is None or v != v else f"{v:g}"
+
+
 def _dropped(table: Any, names: list[str]) -> list[str]:
     """The count columns of ``names`` that ``table`` holds with some count above 0 (shown only then:
     dropped stimuli / neuroids, undefined resamples)."""
@@ -54,9 +59,14 @@ def _print_text(result: Any) -> None:
     click.echo(result.summary())
     dropped = _dropped(result.table, ["n_excluded_stimuli"])
     counts = _dropped(result.metric_table, ["n_excluded_stimuli", "n_excluded_neuroids"])
-    cols = ["direction", "source", "target", "n_targets", *dropped, "median_ev", "reps", "regressor"]
+    # a time-resolved entry has one row per bin: its bin's bounds tell the rows apart
+    when = [c for c in ("time_bin_start", "time_bin_end") if c in result.table and result.table[c].notna().any()]
+    cols = ["direction", "source", "target", *when, "n_targets", *dropped, "median_ev", "reps", "regressor"]
     if len(result.table):
-        click.echo(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        shown = result.table[cols].copy()
+        for c in when:
+            shown[c] = shown[c].map(_bin_bound)
+        click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if len(result.metric_table):
         mt = result.metric_table[["metric", "source", "target", "value", "train_value", *counts]].copy()
         for c in ("target", "value", "train_value"):

@@ -95,3 +95,32 @@ def test_ev_without_a_noise_ceiling_is_labelled_r2_not_noise_corrected(tmp_path)
     assert layer_profile(stacked).axes[0].get_ylabel().startswith("explained variance (%)")
     page = write_report(store, tmp_path / "page", "md", reliability=False, n_boot=10).read_text()
     assert "an entry without a noise ceiling (a trial-averaged target" in page
+
+
+def test_a_headline_without_rows_says_why_not_that_the_store_has_no_score(tmp_path):
+    """A store whose forward and reverse entries are all time-resolved, or all stale, has no best layer,
+    yet the page said "No forward or reverse score entry" above a score table listing them."""
+    import warnings
+
+    import neuroxr as nx
+
+    rng = np.random.default_rng(2)
+    store = _store(tmp_path / "s.zarr")
+    store.write_neural("tb", neural(rng.normal(size=(24, 4, 3, 2)), IDS, time_bins=[(0, 50), (50, 100)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        nx.score(store, "forward", "net.l1", "tb", reps=2)
+        nx.score(store, "reverse", "tb", "net.l1", reps=2)
+    page = write_report(store, tmp_path / "html", "html", reliability=False, n_boot=10).read_text()
+    assert "No forward or reverse score entry" not in page
+    assert "2 forward and reverse score entries none is one: 2 time-resolved (drawn in the scores over time)" in page
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        nx.score(store, "forward", "net.l1", "mk", reps=2)
+    store.write_neural("mk", store.read_neural("mk").load() * 2.0)  # its entry is stale now
+    page = write_report(store, tmp_path / "stale", "md", reliability=False, n_boot=10).read_text()
+    assert "3 forward and reverse score entries none is one: 2 time-resolved" in page
+    assert "; 1 stale." in page and "No forward or reverse score entry" not in page
+    empty = _store(tmp_path / "e.zarr")
+    assert "No forward or reverse score entry: no best layer." in write_report(empty, tmp_path / "e", "md",
+                                                                               reliability=False).read_text()

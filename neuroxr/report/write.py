@@ -129,6 +129,24 @@ def _display(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return t[[c for c in columns if c != "error" or (t["error"] != "").any()]]
 
 
+def _no_headline(table: pd.DataFrame, static: pd.DataFrame, lost: pd.DataFrame) -> str:
+    """Why the headline has no row: no forward or reverse score entry, or (said with their counts) none
+    that a best layer is chosen among (a current, readable entry of one time point): the page never says
+    the store holds no such entry while its score table lists them."""
+    pairs = table[table["direction"].isin(["forward", "reverse"])]
+    if not len(pairs) and not len(lost):
+        return "No forward or reverse score entry: no best layer."
+    kept = pairs.index.isin(static.index)
+    counts = [(int((~kept).sum()), "time-resolved (drawn in the scores over time)"),
+              (int((kept & ~pairs["current"].astype(bool)).sum()), "stale"),
+              (int((kept & pairs["current"].astype(bool) & (pairs["error"] != "")).sum()) + len(lost),
+               "damaged or unreadable (named in the notes and the score table)")]
+    said = "; ".join(f"{n} {what}" for n, what in counts if n) or "none names its model and neural set"
+    n = len(pairs) + len(lost)
+    return (f"No best layer: it is chosen among current, readable forward and reverse entries of one time point, and "
+            f"of the store's {n} forward and reverse score entr{'y' if n == 1 else 'ies'} none is one: {said}.")
+
+
 def _inventory(store: StudyStore, table: pd.DataFrame, metrics: pd.DataFrame) -> list[str]:
     lines = [f"neural sets: {', '.join(store.neural_sets()) or 'none'}"]
     models = store.models()
@@ -353,6 +371,7 @@ def write_report(
         "title": f"neuroxr report: {store.url}",
         "inventory": _inventory(store, table, metrics),
         "headline": _rows(best),
+        "no_headline": _no_headline(table, static, lost),
         "headline_note": " ".join(filter(None, [HEADLINE_NOTE.format(n_boot=n_boot), coarse_note(best),
                                                  HEADLINE_ERROR_NOTE if "error" in best else ""])),
         "selection_note": SELECTION_NOTE,

@@ -156,6 +156,27 @@ def check_max_n(max_n: int | None, size: int, name: str, what: str) -> None:
                         f"pass max_n below {size}", name)
 
 
+def check_pls_predictors(regressor: Any, n_components: int, size: int, max_n: int | None, name: str, what: str) -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` for PLS components (``pls``, a PLS estimator) past
+    the predictor columns a fit sees: the ``size`` predictors ``what`` of the input ``name`` (as the messages
+    name it, after the function called), or the ``max_n`` of them a rep draws; it names that input and,
+    where ``max_n`` made them too few, ``max_n`` (the fit's own refusal said "the predictors have 4
+    columns" of an input of 8 neuroids). Run after :func:`check_max_n`."""
+    m = pls_components(regressor, n_components)
+    drawn = max_n is not None and max_n < size
+    cols = int(max_n) if drawn else int(size)
+    if m is None or m <= cols:
+        return
+    arg = (f"regressor='pls': n_components={m}" if isinstance(regressor, str)
+           else f"regressor={type(regressor).__name__}(n_components={m})")
+    if drawn:
+        more = "" if m >= size else f", or max_n={m}" if m == size - 1 else f", or max_n of {m} to {size - 1}"
+        raise ParameterError(f"{name}: {arg} but max_n={max_n} fits {max_n} of its {size} {what} per rep (PLS fits no "
+                             f"more components than predictor columns); pass n_components <= {max_n}{more}.")
+    raise ParameterError(f"{name}: {arg} but it has {size} {what} (the predictor columns; PLS fits no more components "
+                         f"than them); pass n_components <= {size}.")
+
+
 def subset(rng: np.random.Generator, size: int, max_n: int | None, order: np.ndarray | None = None) -> np.ndarray | None:
     """A random subset of ``max_n`` of ``size`` predictors (``None``: all of them, when ``max_n`` is
     ``None``; the directions refuse one not below ``size``, :func:`check_max_n`), drawn over the predictors in canonical id order: ``order`` the

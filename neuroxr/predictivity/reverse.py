@@ -322,6 +322,7 @@ def _from_neural_predictor(
     """
     n, k, T = Rp.shape
     prep.check_max_n(max_n, k, shown[0], "neuroids")  # before any draw or fit
+    prep.check_pls_predictors(reg.name, reg.n_components, k, max_n, shown[0], "neuroids")
     if cols is not None:
         mean_p = np.take(mean_p, cols, axis=1)
     m = Y.shape[1]

@@ -13,7 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from conftest import K92, needs_k92
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -137,8 +140,9 @@ def test_notebook_06_describes_the_passes_its_plan_makes(tmp_path):
     assert "the two conv layers" in text and "a pass of its own" not in text
 
 
-def _run_cells(monkeypatch, notebook: Path, data: Path) -> list[str]:
-    """Each code cell's printed text, run in this process with ``$NEUROXR_SHARED_DATA`` at ``data``."""
+def _run_cells(monkeypatch, notebook: Path, data: Path, scope: dict | None = None) -> list[str]:
+    """Each code cell's printed text, run in this process with ``$NEUROXR_SHARED_DATA`` at ``data``
+    (``scope``: the namespace the cells run in, holding their variables afterwards)."""
     import contextlib
     import io
 
@@ -148,7 +152,8 @@ def _run_cells(monkeypatch, notebook: Path, data: Path) -> list[str]:
     monkeypatch.setenv("NEUROXR_SHARED_DATA", str(data))
     monkeypatch.chdir(notebook.parent)
     nb = nbformat.read(notebook, as_version=4)
-    scope: dict = {"__name__": "__notebook__"}
+    scope = {} if scope is None else scope
+    scope["__name__"] = "__notebook__"
     printed = []
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -174,3 +179,51 @@ def test_notebook_05_each_section_says_it_skips_and_where_its_data_are_expected(
         lines = text.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("skipped"), f"a section printed {text!r}; a skip says so in one line"
         assert f"{datasets[folder]} data" in lines[0] and str(tmp_path / folder) in lines[0], lines[0]
+
+
+@pytest.mark.slow
+@needs_k92
+def test_notebook_05_error_bars_are_the_standard_errors_over_subjects(tmp_path, monkeypatch):
+    """05's bars over the subjects' Kendall tau-a are standard errors: the sample standard deviation
+    (ddof=1) over sqrt(n), as scipy.stats.sem; xarray's std (ddof=0) made each bar sqrt(3/4) of it
+    with the 4 subjects."""
+    from scipy import stats
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "kriegeskorte2008_92images").symlink_to(K92)  # the V4 sections skip
+    scope: dict = {}
+    _run_cells(monkeypatch, NOTEBOOK_DIR / "05_real_data.ipynb", data, scope)
+    sim, sem = scope["sim"], scope["sem"]
+    assert sim.sizes["rdm_b"] == 4
+    np.testing.assert_allclose(sem.transpose("rdm_a").values, stats.sem(sim.transpose("rdm_a", "rdm_b").values, axis=1))
+
+
+def test_notebook_07_summarises_each_neuroid_by_its_mean_over_reps(tmp_path, monkeypatch):
+    """07's median EV per region from the tidy table is neuroxr's: the median over neuroids of each
+    neuroid's mean over reps, never the median of its (neuroid, rep) rows."""
+    pytest.importorskip("matplotlib")
+    scope: dict = {}
+    shown = _last_value_of(monkeypatch, NOTEBOOK_DIR / "07_bring_your_own_data.ipynb", "tidy_scores", scope)
+    scores = scope["scores"]
+    expected = scores["ev"].mean("rep").where(scores["included"]).groupby("region").median().to_series()
+    pd.testing.assert_series_equal(shown.sort_index(), expected.sort_index(), check_names=False)
+
+
+def _last_value_of(monkeypatch, notebook: Path, name: str, scope: dict):
+    """The value of the last expression of the first code cell of ``notebook`` that uses ``name`` and ends
+    with one, its cells run in this process up to it in ``scope``."""
+    import ast
+
+    monkeypatch.chdir(notebook.parent)
+    nb = nbformat.read(notebook, as_version=4)
+    scope["__name__"] = "__notebook__"
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tree = ast.parse(cell.source)
+        last = tree.body.pop() if name in cell.source and tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(compile(tree, str(notebook), "exec"), scope)
+        if last is not None:
+            return eval(compile(ast.Expression(last.value), str(notebook), "eval"), scope)
+    raise AssertionError(f"{notebook.name}: no code cell ends with an expression of {name!r}")

@@ -686,3 +686,16 @@ def test_the_entry_table_names_the_time_bin_of_each_row(tmp_path):
     assert shown == [("forward", r["source"], r["target"], bound(r["time_bin_start"]), bound(r["time_bin_end"]))
                      for r in rows]
     assert len(set(shown)) == len(rows) == 4  # three bins of mA, the static mS
+
+
+def test_cli_sweep_table_help_names_every_file_it_writes(sweep_copy, tmp_path):
+    """--table's help names each file a sweep writes beside FILE (it left out FILE.best_layers.csv)."""
+    path = sweep_copy()
+    cfg, table = tmp_path / "sweep.yaml", tmp_path / "t.csv"
+    cfg.write_text(CONFIG)
+    res = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress", "--table", str(table)])
+    assert res.exit_code == 0, res.output
+    beside = sorted(p.name[len("t"):] for p in tmp_path.iterdir() if p.name.startswith("t.") and p.name != "t.csv")
+    assert ".best_layers.csv" in beside, beside
+    text = " ".join(next(p for p in sweep_command.params if p.name == "table_path").help.split())
+    assert all(f"FILE{suffix}" in text for suffix in beside), (beside, text)

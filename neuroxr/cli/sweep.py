@@ -244,8 +244,8 @@ def _blas_threads(ctx: click.Context, param: click.Parameter, value: str | None)
               help="Print the result (counts, entry table, metric table, best layers) as one JSON object.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Print nothing but errors.")
 @click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, callback=local_path,
-              help="Also write the per-entry table as CSV to this file (metric and inference tables beside it, as "
-                   "FILE.metrics.csv and FILE.inference.csv).")
+              help="Also write the per-entry table as CSV to this file (the metric, inference and best-layer tables "
+                   "beside it, as FILE.metrics.csv, FILE.inference.csv and FILE.best_layers.csv, when they have rows).")
 @storage_options
 def sweep_command(store: str, config: str | None, scheduler: str | None, n_workers: int | None, backend: str | None,
                   overwrite: bool, no_progress: bool, as_json: bool, quiet: bool, table_path: str | None,

@@ -812,3 +812,25 @@ def test_a_failure_of_the_data_names_its_fix_not_a_bare_re_run(tmp_path):
     msg = str(err.value)
     assert "fix what each line names, or leave those entries out of the sweep (models, layers, neural, directions)" in msg
     assert "Cannot pair by stimulus_id" in msg
+
+
+def test_the_package_names_gather_and_gather_metrics_read_a_sweeps_entries_back(sweep_copy):
+    """``from neuroxr.sweep import gather`` gave the submodule ``neuroxr.sweep.gather`` once a sweep had been
+    imported (the import system sets a package attribute per submodule), so the documented call failed with
+    'module' object is not callable. The package's ``gather`` is the function, and it reads back what the sweep
+    gathered."""
+    import importlib
+
+    from neuroxr.sweep import gather, gather_metrics
+
+    package = importlib.import_module("neuroxr.sweep")
+    assert callable(gather) and gather is package.gather is importlib.import_module("neuroxr.sweep.gather").gather
+    path = sweep_copy()
+    kw = dict(models="netA", layers=["layer3"], neural="animalA", directions=["forward", "cka"], reps=2)
+    res = sweep(path, client="serial", progress=False, **kw)
+    store = StudyStore(path)
+    entries = plan_sweep(store, kw["models"], kw["layers"], kw["neural"], kw["directions"])
+    _, table, _ = gather(store, [e for e in entries if not e.is_metric], score_kwargs={"reps": 2})
+    pd.testing.assert_frame_equal(table, res.table)
+    _, metric_table = gather_metrics(store, [e for e in entries if e.is_metric])
+    pd.testing.assert_frame_equal(metric_table, res.metric_table)

@@ -24,6 +24,8 @@ run      :func:`sweep`, :class:`SweepError`
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from ..errors import SweepConfigError
@@ -50,6 +52,20 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Package(types.ModuleType):
+    """Module type of the package: loading the submodule ``neuroxr.sweep.gather`` keeps ``neuroxr.sweep.gather``
+    the function :func:`~neuroxr.sweep.gather.gather` (the import system sets a package attribute for every
+    submodule it loads; ``from neuroxr.sweep import gather`` gave the module once a sweep had run)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -230,3 +230,26 @@ def test_each_entrys_ceiling_is_drawn_in_its_lines_colour(scored):
         np.testing.assert_allclose(line.get_ydata(), median)
         label = "net.l1" if entry is ds else "net.l2"
         assert line.get_color() == drawn[label] and line.get_linestyle() == "--"
+
+
+def test_a_temporal_generalization_entry_of_nested_bins_is_named_not_a_stopped_report(tmp_path):
+    """Cumulative windows ((0, 50), (0, 100), (0, 150)) are valid bins of a set and of its temporal
+    generalisation entry, but its heatmap refuses bins that contain each other: the report stopped
+    with that LayoutError. Its figure is now a panel saying so; the other entries are drawn."""
+    from neuroxr.report import write_report
+
+    F, A, B = _sets()
+    nested = nx.neural(A.values, stimulus_id=A.stimulus_id.values, neuroid_id=A.neuroid_id.values,
+                       time_bins=[(0, 50), (0, 100), (0, 150)])
+    store = nx.open_store(tmp_path / "s.zarr")
+    store.write_features("net", "l1", F)
+    store.write_neural("nested", nested)
+    store.write_neural("animalB", B)
+    nx.score(store, "temporal_generalization", "net.l1", "nested")
+    nx.score(store, "temporal_generalization", "net.l1", "animalB")
+    figs = {stem: caption for caption, stem, _ in temporal_generalization_figures(store)}
+    assert set(figs) == {"tg_net.l1__nested", "tg_net.l1__animalB"}
+    assert "not drawn as a heatmap (time bins: bin (0, 100) ms lies inside another bin" in figs["tg_net.l1__nested"]
+    assert "not drawn" not in figs["tg_net.l1__animalB"]
+    page = write_report(store, tmp_path / "report", "md", reliability=False).read_text()
+    assert "tg_net.l1__nested.png" in page and "tg_net.l1__animalB.png" in page

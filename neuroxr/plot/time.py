@@ -331,7 +331,9 @@ def temporal_generalization_figures(store: Any, stat: str = "median",
         One per complete, current entry of kind ``temporal_generalization`` (stale ones are left
         out; a pair with entries of several parameter sets gets one figure each, its parameters
         in the caption), in listing order. An entry that cannot be read or that the store names
-        damaged gets a panel of text instead, its caption naming the entry and why.
+        damaged, or whose time bins contain each other (cumulative windows such as (0, 50), (0, 100),
+        which :func:`temporal_generalization_heatmap` refuses), gets a panel of text instead, its caption
+        naming the entry and why: never a stopped report.
     """
     from ..entries import list_entries
     from ..entries.layout import read_entry
@@ -355,7 +357,14 @@ def temporal_generalization_figures(store: Any, stat: str = "median",
                         f"be read ({why})", stem, fig))
             continue
         what = "model -> brain" if ds.attrs.get("direction") == "forward" else "inter-animal"
-        fig = temporal_generalization_heatmap(ds, stat=stat, title=f"{r.source} -> {r.target}")
+        try:
+            fig = temporal_generalization_heatmap(ds, stat=stat, title=f"{r.source} -> {r.target}")
+        except LayoutError as exc:  # bins one inside another (cumulative windows) have no place side by side
+            fig = Figure(figsize=(6, 1.2))
+            fig.text(0.01, 0.5, f"{r.path}: not drawn; its time bins contain each other", va="center", fontsize="small")
+            out.append((f"Temporal generalisation ({what}) {r.source} -> {r.target}: not drawn as a heatmap ({exc}); "
+                        f"its numbers are in the entry {r.path}", stem, fig))
+            continue
         out.append((f"Temporal generalisation ({what}) {r.source} -> {r.target}: {stat} r over "
                     f"{ds.sizes['neuroid']} targets of a ridge fitted at the train time, tested at the test time "
                     f"(alpha {ds.attrs.get('alpha')}, n_folds {ds.attrs.get('n_folds')}, fold_seed "

@@ -11,7 +11,7 @@ import xarray as xr
 from neuroxr.attrs import decoded
 from neuroxr.entries import list_entries
 from neuroxr.store import StudyStore
-from neuroxr.sweep import sweep
+from neuroxr.sweep import SweepConfigError, sweep
 
 METRIC_KW = dict(layers={"netA": ["layer3"], "netB": ["fc"]}, regions=["all", "IT"], progress=False,
                  metric_options={"rsa": {"reps": 2}, "shape": {"alpha": 0.5}})
@@ -158,3 +158,28 @@ def test_a_metrics_only_sweep_seeds_the_metrics_inference(sweep_copy):
                 directions=["cka"], seed=3, inference={"permutations": 5})
     row = res.inference_table.iloc[0]
     assert row["permutation_path"] == compute(path, "cka_permutation", "netB.fc", "animalA", params={"n_perm": 5, "seed": 3}).path
+
+
+def test_gather_metrics_reads_the_entries_of_the_options_as_the_sweep_takes_them(sweep_copy):
+    """``gather_metrics(metric_options={"rsa": {"variant": "ersa", "alpha": 3.0}})``, the sweep's own spelling,
+    read the eRSA entries of the default alpha (rsa's options were left unread) and handed them back, labelled
+    ``alpha`` 0.1, for a request of alpha 3. They are now the options of the entries read, as the sweep scores them."""
+    from neuroxr.entries import compute
+    from neuroxr.sweep import gather_metrics, plan_sweep
+
+    path = sweep_copy()
+    one = dict(models="netA", layers=["layer3"], neural="animalA", directions=["rsa"])
+    options = {"rsa": {"variant": "ersa", "alpha": 3.0}}
+    store = StudyStore(path)
+    default = compute(store, "ersa", "netA.layer3", "animalA")  # the default options' entry beside it
+    res = sweep(path, client="serial", progress=False, metric_options=options, **one)
+    asked = compute(store, "ersa", "netA.layer3", "animalA", params={"alpha": 3.0})
+    assert not asked.computed and float(asked.dataset["score"].sel(split="test")) != float(
+        default.dataset["score"].sel(split="test"))
+    entries = plan_sweep(store, metric_options=options, **one)
+    for given in (options, {"ersa": {"alpha": 3}}):
+        _, table = gather_metrics(store, entries, metric_options=given)
+        assert table["path"].tolist() == [asked.path] == res.metric_table["path"].tolist()
+        assert table["alpha"].tolist() == [3.0] and table["value"].tolist() == res.metric_table["value"].tolist()
+    with pytest.raises(SweepConfigError, match="alpah"):
+        gather_metrics(store, entries, metric_options={"rsa": {"variant": "ersa", "alpah": 3.0}})

@@ -442,8 +442,9 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
     paths : mapping, optional
         Entry key -> store path (what a sweep run found or wrote); other entries are looked up.
     metric_options : mapping, optional
-        Per metric entry group, its options (default: the metric's defaults), as in
-        :func:`neuroxr.sweep.config.metric_params`.
+        The options of the metrics, as :func:`~neuroxr.sweep.sweep` takes them (``{"rsa": {"variant": "ersa",
+        "alpha": 1.0}}``: ``rsa``'s options apply to its variant) or per metric entry group (default: the
+        metric's defaults); checked, and read per entry group by :func:`neuroxr.sweep.config.metric_params`.
     failed : collection of str, default ()
         As in :func:`gather`.
 
@@ -472,6 +473,11 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
     """
     from ..entries import metric_value
 
+    if metric_options:  # the sweep's form too: rsa's options are its variant's (never the default entry instead)
+        from .config import check_metric_options, metric_params
+
+        given = check_metric_options(metric_options)
+        metric_options = {d: metric_params(d, given) for d in ordered(e.direction for e in entries)}
     located = _locate(store, entries, paths, None, metric_options, failed)
     rows, provs = [], []
     for e, path, ds in zip(entries, located, _read_all(store, located, read)):  # read: the reused entries, read once

@@ -186,3 +186,32 @@ def test_a_long_title_is_wrapped_inside_the_figure():
         box = fig.axes[0].title.get_window_extent()
         assert 0 <= box.x0 and box.x1 <= fig.bbox.width
     assert plot.layer_profile(ev, title=title).axes[0].get_title() == title
+
+
+def test_embed_names_the_networks_without_a_distance_and_how_to_leave_them_out():
+    """A shape distance matrix with a dead layer (no variance: NaN distances) was refused with "the
+    distance matrix holds NaN or infinite values", naming no network; the message names the pairs and
+    the networks to leave out, and the call it gives then embeds."""
+    import re
+
+    import xarray as xr
+
+    from neuroxr.errors import LayoutError
+    from neuroxr.plot import embed
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, 2))
+    names = ["a/l1", "a/l2", "b/l1", "b/dead", "c/l1"]
+    D = np.full((5, 5), np.nan)
+    live = [0, 1, 2, 4]
+    D[np.ix_(live, live)] = np.linalg.norm(X[:, None] - X[None], axis=-1)
+    dist = xr.DataArray(D, dims=("network", "network_"), coords={"network": names, "network_": names})
+    with pytest.raises(LayoutError) as info:
+        embed(dist, method="classical")
+    text = str(info.value)
+    assert "\n" not in text and "('a/l1', 'b/dead')" in text and "leave out ['b/dead']" in text
+    call = re.search(r"e\.g\. (dist\.drop_sel\(.*\))\.$", text).group(1)
+    assert embed(eval(call, {"dist": dist}), method="classical").sizes["network"] == 4
+    plain = xr.DataArray(D, dims=("network", "network_"))  # no labels: positions
+    with pytest.raises(LayoutError, match=r"leave out \['3'\], e\.g\. dist\.isel\(network=\[0, 1, 2, 4\], network_=\[0, 1, 2, 4\]\)\.$"):
+        embed(plain, method="classical")

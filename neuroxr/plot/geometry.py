@@ -307,7 +307,7 @@ def embed(dist: xr.DataArray, method: str = "mds", seed: int = 0) -> xr.DataArra
     dist = _aligned(_square(dist, "embed"), "embed")
     D = np.asarray(dist.values, dtype=float)
     if not np.isfinite(D).all():
-        raise LayoutError("embed: the distance matrix holds NaN or infinite values.")
+        raise LayoutError(_nonfinite(dist, D))
     if D.shape[0] < 3:
         raise LayoutError(f"embed: a 2-D embedding needs at least 3 networks; got {D.shape[0]}.")
     if not np.allclose(D, D.T, atol=1e-8 * max(1.0, float(np.abs(D).max()))):
@@ -318,6 +318,25 @@ def embed(dist: xr.DataArray, method: str = "mds", seed: int = 0) -> xr.DataArra
     dim = dist.dims[0]
     coords = {name: c for name, c in dist.coords.items() if c.dims == (dim,)}
     return xr.DataArray(X, dims=(dim, "component"), coords={**coords, "component": [0, 1]}, name=f"{method}_embedding", attrs={"method": method, "seed": seed})
+
+
+def _nonfinite(dist: xr.DataArray, D: np.ndarray) -> str:
+    """The refusal of a distance matrix with NaN or infinite values: its pairs without a distance and the
+    networks to leave out (dropped one at a time, the one in the most such pairs first) for none to remain."""
+    names = _coord_labels(dist, dist.dims[0])
+    pairs = [(names[i], names[j]) for i, j in zip(*np.nonzero(~np.isfinite(D))) if i <= j]
+    bad, drop = ~np.isfinite(D), []
+    while bad.any():
+        k = int(np.argmax(bad.sum(axis=0) + bad.sum(axis=1)))
+        drop.append(names[k])
+        bad[k, :] = bad[:, k] = False
+    shown_ = ", ".join(f"({a!r}, {b!r})" for a, b in pairs[:5]) + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
+    rdim, cdim = dist.dims
+    keep = [i for i, n in enumerate(names) if n not in drop]
+    how = (f"dist.drop_sel({rdim}={drop}, {cdim}={drop})" if rdim in dist.coords and cdim in dist.coords
+           else f"dist.isel({rdim}={keep}, {cdim}={keep})")
+    return (f"embed: the distance matrix holds NaN or infinite values at {len(pairs)} pair{'s' if len(pairs) != 1 else ''} "
+            f"{shown_} (e.g. a layer without variance has no distance); leave out {drop}, e.g. {how}.")
 
 
 def _groups(dist: xr.DataArray, names: list[str], hue: str | Sequence[Any] | None) -> list[str]:

@@ -109,6 +109,17 @@ def test_a_value_the_command_cannot_use_is_a_usage_error_whichever_checks_it(run
     assert res.stderr.startswith("Error: ") and "--help')" in res.stderr, res.stderr
 
 
+@pytest.mark.parametrize("value", ["1,nan", "1,inf", "0.5,-inf", "1,-2"])
+def test_a_non_finite_penalty_of_alphas_is_named_as_the_flag(runner, geometry_study, value):
+    """--alphas with a nan or inf is refused naming --alphas and the values given: the message named the Python
+    keyword (``alphas=[1.0, nan]``), which the flag spelling could not read back."""
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA", "--regressor", "ridgecv",
+                               "--alphas", value])
+    given = ",".join(f"{float(v):g}" for v in value.split(","))
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert f"forward: --alphas {given} must be" in res.stderr and "alphas=" not in res.stderr, res.stderr
+
+
 def test_the_python_api_keeps_python_names(geometry_study):
     with pytest.raises(NeuroxrError, match="min_reliability=0.5 has no effect without a noise ceiling"):
         neuroxr.score(geometry_study, "forward", "net.conv1", "monkeyA", noise_ceiling=False, min_reliability=0.5)

@@ -6,7 +6,6 @@ bodies, so ``neuroxr --help`` and ``neuroxr --version`` stay fast.
 
 from __future__ import annotations
 
-import ast
 import atexit
 import contextlib
 import json
@@ -24,6 +23,8 @@ import click
 from .._signals import INTERRUPTED, TERMINATED, Terminated, interrupted_line, interrupts, said
 from ._advice import cli_advice, compare_advice, out_of_memory, too_large
 from ._callers import _CALLER, _inference_caller, _library_name
+from ._literals import LITERAL as _LITERAL
+from ._literals import literal
 from ._repeated import refuse_repeated
 from ._storage import (  # noqa: F401  (re-exported: the commands import them from here)
     CONFIG_ENV,
@@ -217,10 +218,6 @@ class _Main(CommandGroup):
 
 # ---------------------------------------------------------------------------- Python names -> flags
 _WORD = r"(?<![\w.\-/=])([a-z][a-z0-9]*(?:_[a-z0-9]+)*)"
-_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-#: a Python literal of a message: a string, True/False/None, a number, or a tuple / list of numbers (``(0.1, 1.0)``)
-_LITERAL = (r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|True|False|None|" + _NUMBER
-            + rf"|\((?:{_NUMBER}, )*{_NUMBER},?\)|\[(?:{_NUMBER}, )*{_NUMBER}\])")
 #: ``name=value`` (a Python literal), with the ``pass`` or ``with`` before it when there is one
 _ASSIGN = re.compile(r"(\bpass |\bwith )?" + _WORD + "=" + _LITERAL)
 #: a difference of an entry's parameters (``reps: 2 (existing) != 3 (asked)``, :func:`neuroxr.entries.provenance.differences`)
@@ -345,7 +342,7 @@ def flag_spelling(message: str, command: click.Command | None, running: str | No
         if opt is None:
             return m.group(0)
         try:
-            value = ast.literal_eval(m.group(3))
+            value = literal(m.group(3))
         except (ValueError, SyntaxError):
             return m.group(0)
         out = _given_as(opt, value, m.group(3))
@@ -368,7 +365,7 @@ def flag_spelling(message: str, command: click.Command | None, running: str | No
     def differs(m: re.Match) -> str:  # both sides as the flags that give them, else as it is
         opt = opts.get(m.group(1))
         try:
-            sides = [_given_as(opt, ast.literal_eval(t), t) for t in m.group(2, 3)] if opt is not None else [None]
+            sides = [_given_as(opt, literal(t), t) for t in m.group(2, 3)] if opt is not None else [None]
         except (ValueError, SyntaxError):
             return m.group(0)
         return m.group(0) if None in sides else f"{sides[0]} (existing) != {sides[1]} (asked)"

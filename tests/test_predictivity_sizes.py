@@ -87,6 +87,21 @@ def test_forward_one_stimulus_left_is_nothing_to_score():
         _quiet(d.forward, nx.features(F, name="net"), nx.neural(_left_with_one(R), name="monkey"), reps=2, n_folds=2)
 
 
+@pytest.mark.parametrize("call", ["inter_animal", "bootstrap"])
+def test_inter_animal_too_few_stimuli_names_the_predictors_whose_trials_excluded_them(call):
+    """neural_a's missing trials left 3 stimuli: the refusal named only neural_b (the targets' folds) and said
+    "the warning before names the input"; it names neural_a as the input whose missing trials excluded them."""
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(12, 5, 4)), rng.normal(size=(12, 6, 4))
+    A[3:] = np.nan
+    a, b = nx.neural(A, name="monkeyA"), nx.neural(B, name="monkeyB")
+    run = {"inter_animal": lambda: d.inter_animal(a, b, reps=2, n_folds=5),
+           "bootstrap": lambda: inf.bootstrap("inter_animal", a, b, reps=2, n_folds=5, n_boot=3)}[call]
+    with pytest.raises(NothingToScore, match=r"neural_b \(monkeyB\): too few stimuli for the folds.*9 of 12 stimuli were "
+                                             r"excluded by missing trials of neural_a \(monkeyA\)"):
+        _quiet(run)
+
+
 def test_time_resolved_bootstrap_bin_left_with_one_stimulus_is_nan():
     """A bin whose only neuroid keeps one stimulus is NaN; the other bin has the numbers of a call on it
     alone (as the direction does), instead of the whole bootstrap being refused as a dead layer."""

@@ -13,13 +13,14 @@ from ..errors import LayoutError, NothingToScore, examples, warn
 from ..kernels.folds import min_stimuli, stimulus_folds
 from ..kernels.stats import column_squares, column_tol, no_variance
 
-__all__ = ["TARGET_COUNTS", "bin_counts", "constant_design", "scored_groups", "split_constant", "target_counts", "target_groups",
-           "too_few_left", "varying_groups", "warn_constant_designs", "warn_unscored"]
+__all__ = ["TARGET_COUNTS", "bin_counts", "constant_design", "excluded_by", "scored_groups", "split_constant", "target_counts",
+           "target_groups", "too_few_left", "varying_groups", "warn_constant_designs", "warn_unscored"]
 
 
 def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | None = None,
                   n_folds: int = 1, fold_seed: int = 0, bins: np.ndarray | None = None,
-                  counts: dict[str, int] | None = None, components: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+                  counts: dict[str, int] | None = None, components: int | None = None,
+                  excluded_by: str = "") -> list[tuple[np.ndarray, np.ndarray]]:
     """Targets grouped by their pattern of usable stimuli: ``[(rows, cols), ...]``.
 
     ``valid`` is ``(n_stimuli, n_targets)`` bool. Complete targets form one group (the common case:
@@ -28,7 +29,8 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     depend on another target's missing stimuli. A group with fewer usable stimuli than ``n_folds`` (or than 3) is left out (its targets
     stay NaN) with a warning naming its targets (``ids``); when every group is, the folds' error
     (a :class:`~neuroxr.errors.NothingToScore` where missing values left the stimuli too few,
-    :func:`too_few_left`: ``counts``, the direction's :func:`target_counts`).
+    :func:`too_few_left`: ``counts``, the direction's :func:`target_counts`; ``excluded_by``, the inputs whose
+    missing trials excluded stimuli where those are not the targets ``name``).
 
     ``bins`` (n_targets,), optional: the time bin of each target (the flattened ``neuroid x
     time_bin`` targets of a time-resolved forward call). Each bin's targets are then grouped on
@@ -50,7 +52,7 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
         try:
             stimulus_folds(min(int(g[0].sum()) for g in small), n_folds, fold_seed, name)  # raises
         except LayoutError as exc:
-            raise too_few_left(exc, counts) from None
+            raise too_few_left(exc, counts, excluded_by) from None
     cols = np.concatenate([c for _, c in small])
     warn_unscored(name, cols.size, max(int(g[0].sum()) for g in small),
                   examples(ids[cols]) if ids is not None else f"{cols.size} targets", n_folds)
@@ -74,21 +76,31 @@ def _fitting_groups(groups: list[tuple[np.ndarray, np.ndarray]], components: int
     return fit
 
 
-def too_few_left(exc: LayoutError, counts: dict[str, int] | None) -> LayoutError:
+def too_few_left(exc: LayoutError, counts: dict[str, int] | None, excluded_by: str = "") -> LayoutError:
     """The folds' error ``exc`` (fewer stimuli than ``n_folds``, or than 3) of a call whose stimuli
     were made too few by missing values (``counts``, :func:`target_counts`: some stimulus excluded or
     some target partial) as a :class:`~neuroxr.errors.NothingToScore` carrying ``counts``, its message
     saying so (the input that lost them may be the predictors, not the targets it names): no target can be scored, as when none has the repeats it needs, so a time bin
     raising it is NaN with a warning naming it (:func:`~neuroxr.predictivity.time.by_bins`), as
-    forward's one operator leaves such a bin. ``exc`` itself for an input holding too few stimuli."""
+    forward's one operator leaves such a bin. ``exc`` itself for an input holding too few stimuli.
+    ``excluded_by`` (optional): the inputs whose missing trials excluded the stimuli, named in the message
+    (the predictors of inter_animal, which the folds' error, naming the targets, does not name)."""
     if not counts or not (counts.get("n_excluded_stimuli") or counts.get("n_partial_targets")):
         return exc
     excluded = int(counts.get("n_excluded_stimuli") or 0)  # the input missing them is named by its warning
     err = NothingToScore(f"{exc} Missing trials left them: " + (
-        f"{excluded} of {excluded + int(counts.get('n_stimuli') or 0)} stimuli were excluded (the warning before names the input)."
+        f"{excluded} of {excluded + int(counts.get('n_stimuli') or 0)} stimuli were excluded "
+        + (f"by missing trials of {excluded_by} (the warning before names them)." if excluded_by
+           else "(the warning before names the input).")
         if excluded else "each target lacks some stimuli."))
     err.counts = dict(counts)  # type: ignore[attr-defined]  (the bin's counts, by_bins)
     return err
+
+
+def excluded_by(inputs: Iterable[tuple[str, np.ndarray]]) -> str:
+    """The names of ``inputs`` (``(name, keep)`` pairs: the stimuli each input's missing trials kept) that
+    excluded some stimulus, for :func:`too_few_left`'s message."""
+    return " and ".join(name for name, keep in inputs if not np.all(keep))
 
 
 def scored_groups(groups: list[tuple[np.ndarray, np.ndarray]],

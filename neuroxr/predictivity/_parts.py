@@ -359,7 +359,7 @@ _HELD_BYTES = 2**30
 def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, n_folds: int, fold_seed: int,
             regressor: Any, opts: dict[str, Any], operator: Any, name: str, caller: str,
             counts: dict[str, int] | None = None, design: Any = None,
-            source: str = "") -> tuple[list[Group], np.ndarray | None]:
+            source: str = "", excluded_by: str = "") -> tuple[list[Group], np.ndarray | None]:
     """The targets grouped by their usable stimuli ``valid`` (n, k_ok: the targets ``ok``, those
     with a valid trial) as the directions group them (:func:`~neuroxr.predictivity._prepare.target_groups`,
     with its warnings, naming the targets ``name``), each with its regressor
@@ -370,11 +370,13 @@ def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, 
     directions score them. ``counts``: the direction's counts of the stimuli (too few left by missing
     values: :class:`~neuroxr.errors.NothingToScore`, :func:`~neuroxr.predictivity._groups.too_few_left`).
     ``design(rows)``: a group's design; where it is constant its targets are in no group (NaN, with the
-    directions' warning naming the predictors ``source``)."""
+    directions' warning naming the predictors ``source``; ``excluded_by``: the inputs whose missing trials
+    excluded stimuli, where not the targets, :func:`~neuroxr.predictivity._groups.too_few_left`)."""
     mask = np.zeros((valid.shape[0], ok.size), dtype=bool)
     groups, held = [], 0
     found = [(rows, np.flatnonzero(ok)[cols]) for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed, counts=counts,
-                                                                                 components=prep.pls_components(regressor, opts["n_components"]))]
+                                                                                 components=prep.pls_components(regressor, opts["n_components"]),
+                                                                                 excluded_by=excluded_by)]
     for rows, cols in found if design is None else prep.varying_groups(found, design, name, source, ids):
         reg = prep.fold_regressor(direction, int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         S = operator(reg, rows) if held < _HELD_BYTES else None  # past the budget: built where used
@@ -525,7 +527,8 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     prep.check_design(X, aname, prep.float32_cause(neural_a), "neuroids")
     groups, mask = _groups("inter_animal", valid, ok_b, neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: _operator(reg, prep.take(X, rows)), bname, caller,
-                           prep.target_counts(keep, valid), lambda rows: prep.take(X, rows), prep.named("", neural_a, "neural_a"))
+                           prep.target_counts(keep, valid), lambda rows: prep.take(X, rows), prep.named("", neural_a, "neural_a"),
+                           prep.excluded_by(((prep.named("", neural_a, "neural_a"), keep_a), (prep.named("", neural_b, "neural_b"), keep_b))))
     Y = _masked(nanmean_repeats(RB), mask)
 
     def predictions(g: Group) -> np.ndarray:

@@ -580,6 +580,7 @@ def expand_pred(preds: np.ndarray | None, ok: np.ndarray) -> np.ndarray | None:
 from ._groups import (  # noqa: E402, F401
     TARGET_COUNTS,
     bin_counts,
+    excluded_by,
     target_counts,
     target_groups,
     too_few_left,

@@ -253,7 +253,8 @@ def inter_animal(
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
     groups = prep.target_groups(valid, bname, neural_b.neuroid_id.values[ok_b], n_folds, fold_seed,
                                 counts={**prep.target_counts(keep, valid), "n_predictors": int(ok_a.sum())},
-                                components=prep.pls_components(regressor, n_components))
+                                components=prep.pls_components(regressor, n_components),
+                                excluded_by=prep.excluded_by(((prep.named("", neural_a, "neural_a"), keep_a), (prep.named("", neural_b, "neural_b"), keep_b))))
     # targets whose stimuli leave A's trial means constant: NaN (never an r of the training folds' means)
     groups = prep.varying_groups(groups, lambda rows: prep.take(mean_a, rows), bname, prep.named("", neural_a, "neural_a"),
                                  neural_b.neuroid_id.values[ok_b])

@@ -215,3 +215,29 @@ def test_embed_names_the_networks_without_a_distance_and_how_to_leave_them_out()
     plain = xr.DataArray(D, dims=("network", "network_"))  # no labels: positions
     with pytest.raises(LayoutError, match=r"leave out \['3'\], e\.g\. dist\.isel\(network=\[0, 1, 2, 4\], network_=\[0, 1, 2, 4\]\)\.$"):
         embed(plain, method="classical")
+
+
+def test_a_stack_of_matrices_is_refused_naming_its_dims_and_how_to_draw_one():
+    """An RDM per subject and session (the 92-image set's hIT) given to rdm_heatmap was refused with
+    "expected a square 2-D array", naming no argument and not what to do; the message names the stack's
+    dims and the selection that draws one matrix, which then draws."""
+    import re
+
+    import xarray as xr
+
+    from neuroxr.errors import LayoutError
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(6)]
+    stack = xr.DataArray(rng.random((3, 2, 6, 6)), dims=("subject", "session", "stimulus", "stimulus_"),
+                         coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)})
+    with pytest.raises(LayoutError) as info:
+        plot.rdm_heatmap(stack)
+    text = str(info.value)
+    assert text.startswith("rdm_heatmap: rdm holds a stack of matrices over ['subject', 'session']") and "\n" not in text
+    call = re.search(r"e\.g\. (rdm\.isel\(.*\))\.$", text).group(1)
+    assert plot.rdm_heatmap(eval(call, {"rdm": stack})).axes[0].images
+    with pytest.raises(LayoutError, match=r"e\.g\. dist\.isel\(subject=0\), or their mean, e\.g\. dist\.mean\('subject'\)\.$"):
+        plot.distance_matrix(stack.isel(session=0))
+    with pytest.raises(LayoutError, match=r"^embed: dist must be a square 2-D matrix .* shape \(6, 4\)\.$"):
+        plot.embed(stack.isel(subject=0, session=0, stimulus_=slice(0, 4)))

@@ -21,11 +21,19 @@ __all__ = ["rdm_heatmap", "distance_matrix", "embed", "embedding"]
 
 
 # ============================================================================ RDMs and distance matrices
-def _square(da: Any, what: str) -> xr.DataArray:
+def _square(da: Any, what: str, arg: str = "dist") -> xr.DataArray:
+    """``da`` (the argument ``arg`` of ``what``), refused in one line unless it is one square matrix: a
+    stack (e.g. one RDM per subject) names its other dims and how to select one matrix."""
     if not isinstance(da, xr.DataArray):
-        raise LayoutError(f"{what}: expected a labeled 2-D xarray.DataArray; got {type(da).__name__}.")
+        raise LayoutError(f"{what}: {arg} must be a labeled 2-D xarray.DataArray; got {type(da).__name__}.")
+    if da.ndim > 2 and all(da.sizes[d] == da.shape[-1] for d in da.dims[-2:]):
+        extra = list(da.dims[:-2])
+        mean = f", or their mean, e.g. {arg}.mean({extra[0]!r})" if len(extra) == 1 else ""
+        raise LayoutError(f"{what}: {arg} holds a stack of matrices over {extra} (dims {da.dims}, shape {da.shape}); "
+                          f"draw one, e.g. {arg}.isel({', '.join(f'{d}=0' for d in extra)}){mean}.")
     if da.ndim != 2 or da.shape[0] != da.shape[1]:
-        raise LayoutError(f"{what}: expected a square 2-D array; got dims {da.dims} with shape {da.shape}.")
+        raise LayoutError(f"{what}: {arg} must be a square 2-D matrix (the same stimuli or networks on both dims); got "
+                          f"dims {da.dims} with shape {da.shape}.")
     return da
 
 
@@ -146,7 +154,7 @@ def rdm_heatmap(
     matplotlib.figure.Figure
         The heat map is ``ax.images[0]``.
     """
-    rdm = _rdm_aligned(_square(rdm, "rdm_heatmap"))  # columns in the order of the rows, by stimulus id
+    rdm = _rdm_aligned(_square(rdm, "rdm_heatmap", "rdm"))  # columns in the order of the rows, by stimulus id
     values = np.asarray(rdm.values, dtype=float)
     n = values.shape[0]
     fig, ax = _one_axes(ax, figsize or (4.6, 4.0))

@@ -524,6 +524,22 @@ def test_inference_plots_draw_ceiling_bands():
     assert "forward noise ceiling" in labels and "reverse noise ceiling" in labels
 
 
+def test_forward_vs_reverse_ci_draws_no_ceiling_band_without_an_upper_end():
+    """Ceiling intervals whose low bound is at or below 0 give the band no upper end (EV at the ceiling unbounded):
+    the band of that direction is left out, never drawn to a NaN edge with NumPy's "All-NaN slice encountered"
+    warning (which ``neuroxr report`` printed as it was); the other direction's band stays."""
+    import warnings
+
+    tab = _inference_table()
+    tab.loc[tab["direction"] == "forward", "ceiling_low"] = -0.1
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        ax = plot.forward_vs_reverse_ci(tab).axes[0]
+    assert not [w for w in seen if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in seen]
+    labels = [p.get_label() for p in ax.patches]
+    assert "forward noise ceiling" not in labels and "reverse noise ceiling" in labels
+
+
 def _spans(ax, axis):
     """(position, low, high) of each interval segment drawn on ``ax`` (``axis`` 0: horizontal, 1: vertical)."""
     segs = [s for c in ax.collections if isinstance(c, LineCollection) for s in c.get_segments()]

@@ -262,9 +262,9 @@ def forward_vs_reverse_ci(
     hi = float(np.nanmax(np.concatenate([fx, ry, f["median_ev_high"].to_numpy(float), r["median_ev_high"].to_numpy(float)])))
     a.plot([lo, hi], [lo, hi], color="0.5", linestyle=":", linewidth=1, label="y = x")
     fb, rb = (ceiling_band(d) if ceiling else None for d in (f, r))
-    if fb is not None and np.isfinite(fb[0]).any():
+    if fb is not None and np.isfinite(fb[0]).any() and np.isfinite(fb[1]).any():  # a bound at or below 0: no upper end
         a.axvspan(np.nanmin(fb[0]), np.nanmax(fb[1]), color="C0", alpha=0.1, linewidth=0, label="forward noise ceiling")
-    if rb is not None and np.isfinite(rb[0]).any():
+    if rb is not None and np.isfinite(rb[0]).any() and np.isfinite(rb[1]).any():
         a.axhspan(np.nanmin(rb[0]), np.nanmax(rb[1]), color="C1", alpha=0.1, linewidth=0, label="reverse noise ceiling")
     a.set_xlabel(f"forward median {_ev_units(f)}")
     a.set_ylabel(f"reverse median {_ev_units(r)}")

@@ -617,6 +617,24 @@ def test_per_bin_warnings_name_their_bins():
         nx.reverse(R, F, reps=1)
 
 
+def test_forward_warnings_count_the_neuroid_bin_targets_they_count():
+    """Forward's one operator scores every (neuroid, time bin) as a target; its warnings counted them as
+    neuroids: '8 neuroids have no valid trial' of 6 neuroids."""
+    F, R = _data()
+    vals = R.values.copy()
+    gone = [(j, t) for j in (0, 3) for t in range(4)]  # neuroids 0 and 3 at every bin: 8 targets of 6 neuroids
+    for j, t in gone:
+        vals[:, j, :, t] = np.nan
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        out = nx.forward(F, R.copy(data=vals), reps=1)
+    lines = [str(w.message) for w in said if "no valid trial" in str(w.message)]
+    assert len(lines) == 1 and lines[0].startswith(f"forward: neural (monkey): {len(gone)} (neuroid, time bin) targets have no "
+                                                   "valid trial (all NaN)")
+    assert not any(f"{len(gone)} neuroids" in str(w.message) for w in said)
+    assert int(out["ev"].isnull().all("rep").sum()) == len(gone)
+
+
 def _one_unscored_bin(how):
     """``_data`` whose bin 2 has no target to score: one valid repeat only, or no trial at all."""
     F, R = _data(seed=3, n=30, k=4)

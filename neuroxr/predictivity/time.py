@@ -20,6 +20,7 @@ Temporal generalisation (fit at bin ``t1``, test at bin ``t2``) is in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,17 @@ def __getattr__(name: str) -> Any:
 #: joins a neuroid id and a bin position into a flattened forward target's id (as warnings name
 #: them, e.g. ``n3@bin2``; unique since the added suffix is the last ``@bin`` followed by digits)
 _SEP = "@bin"
+
+
+#: a count of neuroids in forward's messages, which count the flattened (neuroid, time bin) targets
+_COUNTED = re.compile(r"\b(\d+) neuroids\b")
+
+
+def _as_bin_targets(message: str) -> str:
+    """A message of forward on the flattened ``neuroid x time_bin`` targets (named ``n3@bin2``) with
+    its counts of "neuroids" said as what they count, ``(neuroid, time bin) targets`` (6 of 3 neuroids
+    x 3 bins were "6 neuroids")."""
+    return _COUNTED.sub(r"\1 (neuroid, time bin) targets", message).replace("the other neuroids", "the other targets")
 
 
 def bin_slice(da: xr.DataArray, t: int) -> xr.DataArray:
@@ -403,8 +415,14 @@ def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Data
         values, dims=("stimulus", "neuroid", "repeat"), name=neural.name,
         coords={"stimulus_id": ("stimulus", stimulus_ids(neural)[order]), "neuroid_id": ("neuroid", flat_ids)},
     )
-    # each bin's targets grouped by their missing stimuli on their own (as a call on that bin)
-    ds = fn(**{**args, "neural": flat}, bins=np.tile(np.arange(nt), k))
+    # each bin's targets grouped by their missing stimuli on their own (as a call on that bin); its
+    # warnings count the flattened targets: said as (neuroid, time bin) targets, never as neuroids
+    try:
+        with holding() as caught:  # this thread's warnings alone
+            ds = fn(**{**args, "neural": flat}, bins=np.tile(np.arange(nt), k))
+    finally:  # said even where forward then refused the call
+        for message, category in caught:
+            warn(_as_bin_targets(message), category)
     ds = ds.drop_vars("neuroid_id")
     keep = target_coords(neural, "neuroid")  # named as the static forward names them
     per_bin = [ds.isel(neuroid=slice(t, None, nt)).assign_coords(keep) for t in range(nt)]

@@ -241,3 +241,22 @@ def test_a_stack_of_matrices_is_refused_naming_its_dims_and_how_to_draw_one():
         plot.distance_matrix(stack.isel(session=0))
     with pytest.raises(LayoutError, match=r"^embed: dist must be a square 2-D matrix .* shape \(6, 4\)\.$"):
         plot.embed(stack.isel(subject=0, session=0, stimulus_=slice(0, 4)))
+
+
+@pytest.mark.parametrize("bad", [(100, 0), (5, 5), (0, np.nan), (0,), (0, 50, 100), "0,100", None])
+def test_forward_vs_reverse_refuses_a_histogram_range_it_cannot_draw(bad):
+    """hist_range=(100, 0) (reversed) was drawn as the axis (100, 101), holding none of the values; a range
+    of one or three numbers failed with an unpacking traceback. Each is refused in one line naming it."""
+    from neuroxr.errors import ParameterError
+
+    rng = np.random.default_rng(0)
+    fwd, rev = rng.normal(50, 20, size=30), rng.normal(40, 20, size=25)
+    if bad is None:  # left out: the default range holds the values
+        ax = plot.forward_vs_reverse(fwd, rev).axes[0]
+        assert ax.get_xlim()[0] <= min(fwd.min(), rev.min()) and ax.get_xlim()[1] >= max(fwd.max(), rev.max())
+        return
+    with pytest.raises(ParameterError, match=r"^forward_vs_reverse: hist_range must be two finite numbers \(low, high\) "
+                                             r"with low < high; got .*hist_range=\(0, 100\)"):
+        plot.forward_vs_reverse(fwd, rev, hist_range=bad)
+    ax = plot.forward_vs_reverse(fwd, rev, hist_range=(0, 100)).axes[0]
+    assert ax.get_xlim() == (0.0, 100.0)

@@ -10,7 +10,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..errors import LayoutError
+from ..errors import LayoutError, ParameterError, shown
 from ..kernels.resample import nanmax, nanmean, nanmin
 from ..validation import check_int
 from ._common import (
@@ -86,7 +86,8 @@ def forward_vs_reverse(
     bins : int, default 30
         Histogram bins (shared by both distributions).
     hist_range : (float, float), optional
-        Range of the histograms. Default: all values and 0, except outliers more than five
+        Range of the histograms, two finite numbers ``(low, high)`` with ``low < high`` (anything else
+        is refused). Default: all values and 0, except outliers more than five
         inter-quartile ranges beyond the quartiles (the noise-corrected EV of a very unreliable
         target can be far above 100); how many values fall outside is written in the axis label.
         Medians and the scatter use all values.
@@ -155,8 +156,8 @@ def forward_vs_reverse(
         lo = float(min(max(both.min(), q25 - fence), 0.0))
         hi = float(max(min(both.max(), q75 + fence), 0.0))
     else:
-        lo, hi = map(float, hist_range)
-    if hi <= lo:
+        lo, hi = _hist_range(hist_range)
+    if hi <= lo:  # every value equal (the default range): a unit-wide axis around them
         hi = lo + 1.0
     edges = np.linspace(lo, hi, int(bins) + 1)
     n_out = int(((both < lo) | (both > hi)).sum())
@@ -214,6 +215,21 @@ def forward_vs_reverse(
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", linestyle=":", linewidth=1, label="y = x")
     ax.legend(fontsize="small")
     return fig
+
+
+def _hist_range(value: Any) -> tuple[float, float]:
+    """``hist_range`` as two finite numbers ``low < high``, refused in one line otherwise (a reversed
+    range was drawn as ``(low, low + 1)``, an axis without the values)."""
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        lo = hi = np.nan
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ParameterError(f"forward_vs_reverse: hist_range must be two finite numbers (low, high) with low < high; "
+                             f"got {shown(value)}. Pass e.g. hist_range=(0, 100), or leave it out for the default.")
+    return lo, hi
 
 
 # ============================================================================ layer profiles

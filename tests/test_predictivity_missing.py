@@ -236,6 +236,29 @@ def test_shared_recordings_compare_every_row_and_match_nan_for_nan():
 
 
 
+def test_a_float32_copy_is_flagged_as_the_same_recording():
+    """A layer against its float32 copy (EV 99.998) or an animal against its float32 copy passed unflagged: the
+    comparison allowed 1e-9 of the scale, below float32 rounding, and the float32 digest of non-integer trial
+    means missed most copies. Values apart by 1e-5 of the scale are still other recordings."""
+    from neuroxr.predictivity._prepare import warn_shared_recordings
+
+    rng = np.random.default_rng(5)
+    F = rng.normal(size=(40, 6)) * 3.7
+    R = rng.normal(size=(40, 5, 3)) * 11.3
+    fids, nids = np.array([f"u{i}" for i in range(6)]), np.array([f"n{i}" for i in range(5)])
+    with pytest.warns(NeuroxrWarning, match=r"6 units are also predictors"):
+        warn_shared_recordings(F, F.astype(np.float32).astype(np.float64), fids, fids,
+                               what=("units", "a model-to-model score", "two layers"))
+    with pytest.warns(NeuroxrWarning, match=r"5 neuroids are also predictors"):
+        warn_shared_recordings(R, R.astype(np.float32).astype(np.float64), nids, nids)
+    with pytest.warns(NeuroxrWarning, match=r"units are also predictors"):
+        mm = pv.model_to_model(nx.features(F, name="net"), nx.features(F.astype(np.float32), name="net32"), reps=2)
+    assert float(mm["r"].mean()) > 0.99
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_shared_recordings(F, F + 1e-5 * np.abs(F).max() * rng.choice([-1, 1], size=F.shape), fids, fids)
+
+
 def test_one_recording_under_other_neuroid_ids_is_flagged_as_predicted_from_itself():
     """The check paired neuroids by id: one recording passed as both animals under other ids (written
     twice to a store) scored a median EV of 274 % with only the generic warning."""

@@ -279,7 +279,7 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
     """Warn when target neuroids of ``neural_b`` are also predictors in ``neural_a`` with the same
     responses (e.g. an animal against itself): each such target is among its own predictors.
     The same responses are the same trial means (NaN-mean over the repeats, axis 2 of 3-D or 4-D
-    responses, one column at a time; 2-D features as they are) at every stimulus, up to rounding, NaN matching NaN: the
+    responses, one column at a time; 2-D features as they are) at every stimulus, up to float32 rounding (a float32 copy), NaN matching NaN: the
     design sees only those, so one recording given once trial by trial and once trial-averaged (a
     repeat-averaged file), or with its repeats in another order, is predicted from itself too.
     Constant columns (a neuroid silent at every stimulus) are no one recording: the directions score
@@ -292,13 +292,14 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
     if not RA.shape[1] or not RB.shape[1] or stim_bins(RA) != stim_bins(RB):
         return  # other stimuli (or time bins): no neuroid holds the same responses
 
-    # a neuroid equal in both has an equal digest of its trial means in float32 (means summed in
-    # another order differ by float64 rounding only), whatever its id (one recording stored twice
-    # under other ids): only those candidates are compared whole, up to rounding
+    # a neuroid equal in both has an equal digest of its trial means rounded to 8 significant bits (a
+    # float32 copy, or means summed in another order, differ far below that, so only a value within
+    # that rounding of a bin's edge can part them), whatever its id (one recording stored twice under
+    # other ids): only those candidates are compared whole, up to float32 rounding
     def key(col: np.ndarray) -> bytes:  # NaN equal to NaN (inf is refused before), -0.0 to 0.0
         with np.errstate(over="ignore"):  # beyond float32: inf, the candidates still compared whole
-            return hashlib.blake2b(np.where(np.isnan(col), np.inf, col + 0.0).astype(np.float32).tobytes(),
-                                   digest_size=16).digest()
+            bits = np.where(np.isnan(col), np.inf, col + 0.0).astype(np.float32).view(np.uint32)
+        return hashlib.blake2b(((bits + np.uint32(0x4000)) & np.uint32(0xFFFF8000)).tobytes(), digest_size=16).digest()
 
     def same(a: np.ndarray, b: np.ndarray) -> bool:
         nan = np.isnan(a)
@@ -306,7 +307,8 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
             return False
         a, b = a[~nan], b[~nan]
         scale = max(float(np.abs(a).max()), float(np.abs(b).max()))
-        return a.max() > a.min() and bool((np.abs(a - b) <= 1e-9 * scale).all())  # constant: no one recording
+        # float32 rounding of the scale (a float32 copy of the other): 2**-22, four times a float32 value's
+        return a.max() > a.min() and bool((np.abs(a - b) <= 2.0**-22 * scale).all())  # constant: no one recording
 
     digests: dict[bytes, list[int]] = {}
     for i in range(RA.shape[1]):  # a column at a time: no copy of the responses

@@ -84,7 +84,7 @@ def test_a_dtype_that_is_no_dtype_is_a_neuroxr_error(small):
 
 def test_pls_components_beyond_the_predictors_are_refused(small):
     F, R = small  # 6 units, 6 neuroids; PLS's default is 20 components
-    with pytest.raises(NeuroxrError, match=r"^reverse: neural: regressor='pls': n_components=20 but it has 6 neuroids "
+    with pytest.raises(NeuroxrError, match=r"^reverse: regressor='pls': n_components=20 but neural has 6 neuroids "
                                            r"\(the predictor columns; .*\); pass n_components <= 6\.$"):
         pv.reverse(R, F, reps=1, regressor="pls")
     ok = pv.reverse(R, F, reps=1, regressor="pls", n_components=6)
@@ -102,8 +102,8 @@ def test_pls_components_beyond_max_n_name_the_input_and_max_n(small, direction):
     kw = dict(reps=1, regressor="pls", n_components=5, max_n=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NeuroxrWarning)  # a set against itself is told so, beside the point here
-        with pytest.raises(ParameterError, match=rf"^{direction}: {arg}: regressor='pls': n_components=5 but max_n=3 fits "
-                                                 rf"3 of its 6 {what} per rep .*; pass n_components <= 3, or max_n=5\.$"):
+        with pytest.raises(ParameterError, match=rf"^{direction}: regressor='pls': n_components=5 but max_n=3 fits "
+                                                 rf"3 of the 6 {what} of {arg} per rep .*; pass n_components <= 3, or max_n=5\.$"):
             getattr(pv, direction)(source, target, **kw)
         ok = getattr(pv, direction)(source, target, **{**kw, "max_n": 5})
     assert np.isfinite(ok.ev.values).any()

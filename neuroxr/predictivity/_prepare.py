@@ -169,11 +169,14 @@ def check_pls_predictors(regressor: Any, n_components: int, size: int, max_n: in
         return
     arg = (f"regressor='pls': n_components={m}" if isinstance(regressor, str)
            else f"regressor={type(regressor).__name__}(n_components={m})")
+    caller, sep, inp = name.partition(": ")  # a parameter error: the function called, then the argument
+    head = f"{caller}: {arg}" if sep else arg
+    inp = inp if sep else name
     if drawn:
         more = "" if m >= size else f", or max_n={m}" if m == size - 1 else f", or max_n of {m} to {size - 1}"
-        raise ParameterError(f"{name}: {arg} but max_n={max_n} fits {max_n} of its {size} {what} per rep (PLS fits no "
+        raise ParameterError(f"{head} but max_n={max_n} fits {max_n} of the {size} {what} of {inp} per rep (PLS fits no "
                              f"more components than predictor columns); pass n_components <= {max_n}{more}.")
-    raise ParameterError(f"{name}: {arg} but it has {size} {what} (the predictor columns; PLS fits no more components "
+    raise ParameterError(f"{head} but {inp} has {size} {what} (the predictor columns; PLS fits no more components "
                          f"than them); pass n_components <= {size}.")
 
 

@@ -588,3 +588,17 @@ def test_a_config_is_checked_against_a_store_given_by_its_path(sweep_copy):
     assert validate_config(config, store=str(path)) == validate_config(config, store=StudyStore(path, mode="r"))
     with pytest.raises(SweepConfigError, match="no_such_layer"):
         validate_config({**config, "layers": ["no_such_layer"]}, store=str(path))
+
+
+def test_a_mistyped_sweep_keyword_is_named_with_the_one_meant(sweep_copy):
+    """``sweep(model=...)`` for ``models=`` was refused as an unknown score argument, listing only the score
+    arguments, as if the sweep took no models; the message lists the sweep's own keywords too and names the
+    closest one."""
+    path = sweep_copy()
+    for given, meant in (({"model": ["netA"]}, "models"), ({"direction": "forward"}, "directions"), ({"seeds": 1}, "seed")):
+        with pytest.raises(SweepConfigError) as info:
+            sweep(path, client="serial", progress=False, **given)
+        (typed,) = given
+        message = str(info.value)
+        assert message.startswith(f"sweep: unknown sweep arguments ['{typed}']") and "\n" not in message
+        assert f"did you mean '{meant}' for '{typed}'?" in message and "'models'" in message and "'client'" in message

@@ -362,8 +362,15 @@ def check_score_kwargs(kw: Mapping[str, Any], inference: Mapping[str, Any] | Non
     from ..backend import resolve_dtype
 
     bad = [k for k in kw if k not in SCORE_KEYS]
-    if bad:
-        raise SweepConfigError(f"unknown sweep arguments {sorted(bad)}; accepted score arguments: {list(SCORE_KEYS)}.")
+    if bad:  # a mistyped keyword of the sweep's own (model= for models=) lands here too: name both lists
+        import difflib
+
+        own = [k for k in ("client" if k == "scheduler" else k for k in SWEEP_KEYS) if k not in SCORE_KEYS]
+        own += ["progress", "storage_options"]
+        close = [f"{m[0]!r} for {k!r}" for k in sorted(map(str, bad))
+                 if (m := difflib.get_close_matches(k, own + list(SCORE_KEYS), n=1))]
+        raise SweepConfigError(f"unknown sweep arguments {sorted(map(str, bad))}; accepted score arguments: {list(SCORE_KEYS)}, "
+                               f"and the sweep's own keywords: {own}" + (f"; did you mean {', '.join(close)}?" if close else "."))
     _check_schema(kw)
     out = dict(kw)
     _check_penalties(out)

@@ -199,8 +199,8 @@ def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
             else f"select one entry of the extra dims, e.g. da.isel({extra[0]}=0)"
             + (f", or name a time dim 'time_bin' for time-resolved responses (da.rename({extra[0]}='time_bin'))"
                if "neuroid" in expected and "time_bin" not in da.dims and len(extra) == 1 else "") if not missing
-            else "rename or add dims, e.g. da.rename(...)"
-            + (" or da.expand_dims('repeat', axis=-1) for trial-averaged data" if "repeat" in missing else ""))
+            else "rename or add dims, e.g. da.rename(...)" + (" or da.expand_dims('repeat', axis=-1) for trial-averaged data"
+            if "repeat" in missing else " or da.expand_dims('time_bin', axis=-1) for one time bin" if missing == ["time_bin"] else ""))
         raise LayoutError(
             f"{name}: dims {tuple(da.dims)} do not match the layout {expected} "
             f"(missing {missing}, unexpected {extra}); {fix}."
@@ -511,7 +511,7 @@ def neural(
     for key, values in neuroid_coords.items():
         coords[key] = ("neuroid", _per_entry(values, k, key, name, "neuroid"))
     if time_bins is not None:
-        coords.update(time_bin_coords(time_bins, arr.shape[3], name))
+        coords.update(time_bin_coords(time_bins, arr.shape[3], name, arr.shape))
     dims = NEURAL_DIMS if time_bins is None else NEURAL_TIME_DIMS
     da = xr.DataArray(arr, dims=dims, coords=coords, name=name, attrs=attrs)
     return validate_neural(da, name=name)

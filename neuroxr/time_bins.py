@@ -68,10 +68,33 @@ def check_distinct_bins(start: Any, end: Any, name: str, dim: str = "time_bin") 
             )
 
 
-def time_bin_coords(time_bins: Any, n: int, name: str) -> dict[str, Any]:
-    """``time_bins`` (``[(start, end), ...]`` in ms) as the coords of a ``time_bin`` dim of length ``n``."""
+def time_bin_coords(time_bins: Any, n: int, name: str, shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """``time_bins`` (``[(start, end), ...]`` in ms) as the coords of a ``time_bin`` dim of length ``n``.
+
+    ``shape``: the array's ``(stimulus, neuroid, repeat, time_bin)`` shape (a 3-D array's with its
+    ``repeat`` of 1), so that a count of pairs fitting another axis is said: the repeats of a 4-D
+    array (its axes in another order), or the single trials of one bin given as a 3-D array (read as
+    trial averages per bin)."""
     form = f"one (start, end) pair in ms per time bin ({n}), e.g. [(0, 10), (10, 20)],"
     tb = real_array(time_bins, f"{name}: time_bins", form)
     if tb.shape != (n, 2):
-        raise LayoutError(f"{name}: time_bins needs {form[:-1]}; got shape {tb.shape}.")
+        raise LayoutError(f"{name}: time_bins needs {form[:-1]}; got shape {tb.shape}.{_other_axis(tb, n, shape)}")
     return {"time_bin_start": ("time_bin", tb[:, 0]), "time_bin_end": ("time_bin", tb[:, 1])}
+
+
+def _other_axis(tb: np.ndarray, n: int, shape: tuple[int, ...] | None) -> str:
+    """Why ``tb``'s pairs (not ``n``) may fit the array of ``shape`` (see :func:`time_bin_coords`), or ``""``."""
+    if tb.shape == (2,):  # one bin's pair, not a list of pairs
+        return f" For one bin pass a list of one pair, e.g. time_bins=[({tb[0]:g}, {tb[1]:g})]."
+    if shape is None or tb.ndim != 2 or tb.shape[1] != 2 or len(shape) != 4:
+        return ""
+    m = tb.shape[0]
+    if shape[2] == 1 and m == 1:  # a 3-D array (stimulus, neuroid, time_bin): its last axis taken for the bins
+        return (f" A 3-D array with time_bins is read as trial averages (stimulus, neuroid, time_bin), its {n} entries "
+                f"on the last axis as {n} bins; for the single trials (stimulus, neuroid, repeat) of one bin pass "
+                f"data[..., None].")
+    if m == shape[2] != n:  # its axes in another order: (stimulus, neuroid, time_bin, repeat)
+        return (f" Its {m} pairs fit axis 2 of the array (shape {tuple(shape)}), its repeats: the axes are (stimulus, "
+                f"neuroid, repeat, time_bin); if the array's are (stimulus, neuroid, time_bin, repeat), pass "
+                f"np.swapaxes(data, 2, 3).")
+    return ""

@@ -67,6 +67,30 @@ def test_neural_time_bins_errors(make, match):
         make(R)
 
 
+def test_time_bins_that_fit_another_axis_say_how_to_build_the_array():
+    """The single trials of one bin (stimulus, neuroid, repeat) with time_bins=[(0, 100)] were told that
+    time_bins needs one pair per time bin (10), the repeats read as bins; a DataArray without a time_bin
+    dim was told to 'rename or add dims'; an array (stimulus, neuroid, time_bin, repeat) and one pair
+    not in a list were told only the count."""
+    trials = np.random.default_rng(0).normal(size=(6, 3, 10))  # (stimulus, neuroid, repeat): one 100 ms bin
+    with pytest.raises(LayoutError, match=r"per time bin \(10\).* got shape \(1, 2\)\. A 3-D array with time_bins is read as "
+                                          r"trial averages \(stimulus, neuroid, time_bin\).* pass data\[\.\.\., None\]\.$"):
+        nx.neural(trials, time_bins=[(0, 100)])
+    one = nx.neural(trials[..., None], time_bins=[(0, 100)])
+    assert one.dims == ("stimulus", "neuroid", "repeat", "time_bin") and one.sizes["repeat"] == 10
+    with pytest.raises(LayoutError, match=r"missing \['time_bin'\].* or da\.expand_dims\('time_bin', axis=-1\) for one time bin\.$"):
+        nx.neural(nx.neural(trials), time_bins=[(0, 100)])
+    xr.testing.assert_identical(nx.neural(nx.neural(trials).expand_dims("time_bin", axis=-1), time_bins=[(0, 100)]),
+                                nx.neural(trials[..., None], time_bins=[(0, 100)]))
+    with pytest.raises(LayoutError, match=r"got shape \(2,\)\. For one bin pass a list of one pair, e.g\. time_bins=\[\(0, 100\)\]\.$"):
+        nx.neural(trials[..., None], time_bins=(0, 100))
+    swapped = np.random.default_rng(1).normal(size=(6, 3, 4, 10))  # (stimulus, neuroid, time_bin, repeat)
+    with pytest.raises(LayoutError, match=r"Its 4 pairs fit axis 2 of the array \(shape \(6, 3, 4, 10\)\), its repeats.* pass "
+                                          r"np\.swapaxes\(data, 2, 3\)\.$"):
+        nx.neural(swapped, time_bins=BINS)
+    assert nx.neural(np.swapaxes(swapped, 2, 3), time_bins=BINS).sizes["time_bin"] == 4
+
+
 def test_repeated_time_bins_are_refused_everywhere_with_one_rule():
     """Two bins with the same (start, end) were accepted by nx.neural and forward, but inter_animal
     refused two animals with identical repeated bins saying 'their time bins differ'."""

@@ -401,3 +401,27 @@ def test_crsa_json_holds_the_ceiling_its_text_line_gives(runner, geometry_study)
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     assert obj["ceiling"] is None and obj["ceiled_score"] is None and np.isfinite(obj["value"])
+
+
+def test_score_summaries_count_the_stimuli_left_out_for_missing_trials(runner, tmp_path):
+    """A score read back (or computed) on a neural set with stimuli that lack every trial says how many it left
+    out, in --json and its text line, as the sweep's tables do (n_excluded_stimuli): it said so only in the warning
+    of the run that computed it, and never when it was read back."""
+    from conftest import latent_sets
+
+    f1, _, neu = latent_sets(nan_trial=(slice(0, 3), slice(None), slice(None)))
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1)
+    missing = int(np.isnan(neu.values).all(axis=(1, 2)).sum())  # stimuli without a trial in any neuroid
+    assert missing == 3
+    with pytest.warns(Warning):
+        nx_entries.compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+        nx_entries.compute(st, "cka", "net.l1", "mA")
+    for args in (["forward", st.url, "net.l1", "mA", "--reps", "2"], ["cka", st.url, "net.l1", "mA"]):
+        res = runner.invoke(main, ["score", *args, "--json"])
+        assert res.exit_code == 0, res.output
+        obj = json.loads(res.stdout)
+        assert obj["computed"] is False and obj["n_excluded_stimuli"] == missing, obj
+        text = runner.invoke(main, ["score", *args]).stdout
+        assert f"{missing} stimuli left out for missing trials" in text, text

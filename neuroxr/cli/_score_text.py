@@ -22,6 +22,9 @@ def metric_line(path: str, ds: Any, existed: bool) -> str:
         extra.append(f"ceiling {float(ds['ceiling']):.4f}, ceiled {float(ds['ceiled_score']):.4f}")
     if "r" in ds and "neuroid" in ds["r"].dims and "split" not in ds["r"].dims:
         extra.append(f"mean r over {ds.sizes['neuroid']} neuroids")
+    left = [f"{n} {what} left out for missing trials" for what, n in (("stimuli", ds.attrs.get("n_excluded_stimuli")),
+                                                                         ("neuroids", ds.attrs.get("n_excluded_neuroids"))) if n]
+    extra.extend(left)
     if ds.attrs.get("lower_is_better"):
         extra.append("distance: lower = more similar")
     note = f" ({'; '.join(extra)})" if extra else ""

@@ -130,13 +130,15 @@ def _run(store: Any, kind: str, source: str, target: str | None, params: dict[st
 def _direction_summary(ds: Any) -> dict[str, Any]:
     """The summary of a direction entry over its *included* targets: the report's and the sweep's
     :func:`neuroxr.report.table.ev_summary` (i.e. ``included_summary``), ``n_targets`` (included
-    targets with a finite EV), ``n_excluded``, ``n_all`` (every target), ``median_ev``, ``mean_ev``,
+    targets with a finite EV), ``n_excluded``, ``n_all`` (every target), ``n_excluded_stimuli`` (stimuli left out
+    for missing trials; None for an entry that predates the count), ``median_ev``, ``mean_ev``,
     ``q25_ev``, ``q75_ev``; a time-resolved entry pools its (target, time bin) pairs, as the report's
     score table, and adds ``n_time_bins``."""
     from ..report.table import ev_summary
 
     s = ev_summary(ds)
-    stats = {k: s[k] for k in ("n_targets", "n_excluded", "n_all", "median_ev", "mean_ev", "q25_ev", "q75_ev")}
+    stats = {k: s[k] for k in ("n_targets", "n_excluded", "n_all", "n_excluded_stimuli", "median_ev", "mean_ev", "q25_ev",
+                               "q75_ev")}
     if "time_bin" in ds.dims:
         stats["n_time_bins"] = int(ds.sizes["time_bin"])
     return stats
@@ -220,6 +222,7 @@ def _direction_command(direction: str) -> click.Command:
                   "computed": bool(res.computed), **stats})
         n_other = stats["n_all"] - stats["n_excluded"] - stats["n_targets"]
         notes = [f"{stats['n_excluded']} excluded: included=False"] * bool(stats["n_excluded"]) + \
+                [_left_out(stats["n_excluded_stimuli"])] * bool(stats["n_excluded_stimuli"]) + \
                 [f"{n_other} without a finite EV"] * bool(n_other > 0)
         excluded = f" ({'; '.join(notes)})" if notes else ""
         counted = f"{stats['n_targets']} targets" if "n_time_bins" not in stats else (  # the pooled pairs
@@ -262,13 +265,16 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
     res = _run(st, kind, source, target, params, overwrite=overwrite, require_existing=require_existing, backend=backend)
     ds = res.dataset
     split = "split" in ds["score"].dims
+    from ..sweep._util import EXCLUDED_COUNTS, excluded_counts
+
     parts = {k: float(ds[k]) for k in ("raw", "error", "ceiling") if kind == "brainscore" and k in ds}
     if kind == "crsa":  # its split-half ceiling and the ceiled score, as its text line (null without a ceiling)
         parts = {k: float(ds[k]) if k in ds else None for k in ("ceiling", "ceiled_score")}
     stats, lines = _metric_inference(st, kind, source, target, inference, overwrite, require_existing, backend)
     out.json({"path": res.path, "kind": kind, "source": source, "target": target, "computed": bool(res.computed),
               "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else None,
-              "lower_is_better": bool(ds.attrs.get("lower_is_better", False)), **parts, **stats})
+              "lower_is_better": bool(ds.attrs.get("lower_is_better", False)), **excluded_counts(ds.attrs, EXCLUDED_COUNTS),
+              **parts, **stats})
     out.echo(metric_line(res.path, ds, not res.computed))
     for line in lines:
         out.echo(line)
@@ -516,6 +522,11 @@ _RESAMPLED = {"stimuli": "stimuli", "targets": "targets", "both": "stimuli and t
 def _percent(params: dict[str, Any]) -> str:
     """A bootstrap entry's interval level as its line says it (``95 %``)."""
     return f"{100 * params.get('level', _BOOT_DEFAULTS['level']):g} %"
+
+
+def _left_out(n: int) -> str:
+    """What a score line adds for the stimuli its entry left out for missing trials (its ``n_excluded_stimuli``)."""
+    return f"{n} stimul{'us' if n == 1 else 'i'} left out for missing trials"
 
 
 def _undefined(n: int) -> str:

@@ -344,6 +344,28 @@ def test_inter_animal_bins_must_match():
         nx.inter_animal(R, R.isel(time_bin=[0, 1, 3]), reps=1)
 
 
+def test_animals_with_other_bins_are_told_the_positions_of_the_common_ones():
+    """Two animals with other bins were told to select them with neural_b.sel(time_bin=...), which an array
+    of nx.neural cannot do (no index on time_bin), even when neural_a held the extra bin."""
+    F, R = _data()
+    A = R.isel(neuroid=[0, 1]).assign_coords(neuroid_id=("neuroid", ["a0", "a1"]))
+    B = R.isel(neuroid=[2, 3, 4], time_bin=[3, 1, 2])  # bins 3, 1, 2 of A's, in another order
+    calls = {"inter_animal": lambda a, b: nx.inter_animal(a, b, reps=1), "temporal_generalization": nx.temporal_generalization}
+    for caller, call in calls.items():
+        keep = "neural_a" if caller == "inter_animal" else "source"
+        with pytest.raises(LayoutError, match=rf"^{caller}: .*their time bins differ .*select the common bins first, e\.g\. "
+                                              rf"{keep}\.isel\(time_bin=\[1, 2, 3\]\) so both hold the same bins\."):
+            call(A, B)
+        _quiet(call, A.isel(time_bin=[1, 2, 3]), B)  # as told: scored
+    other = B.assign_coords(time_bin_start=B.time_bin_start + 5, time_bin_end=B.time_bin_end + 5)
+    with pytest.raises(LayoutError, match=r"time bins differ .*; they share no bin \(start and end\); pass responses of the "
+                                          r"same time bins\."):
+        nx.inter_animal(A, other, reps=1)
+    many = nx.neural(np.zeros((3, 1, 1, 6)) + np.arange(6), stimulus_id=["a", "b", "c"], time_bins=[(t, t + 1) for t in range(6)])
+    with pytest.raises(LayoutError, match=r"e\.g\. neural_b\.isel\(time_bin=slice\(1, 6\)\) so both"):
+        nx.inter_animal(many.isel(time_bin=slice(1, None)), many.assign_coords(neuroid_id=("neuroid", ["m"])), reps=1)
+
+
 def test_two_animals_pair_their_time_bins_by_start_and_end():
     """The same bins stored in another order are paired by their start and end (they were refused)."""
     _, R = _data()

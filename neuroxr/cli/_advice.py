@@ -25,8 +25,10 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
      "inter-animal), which scores every bin"),
     (r"drop the dim with \w+\.isel\(time_bin=0\), or pass the responses without time_bins",
      "write it to the store without its time bin"),
-    (r"select the common bins first, e\.g\. \w+\.sel\(time_bin=\.\.\.\) so both hold the same bins",
-     "write sets with the same time bins to the store"),
+    (r"select the common bins first, e\.g\. \w+\.isel\(time_bin=(?:\[[\d, ]*\]|slice\(\d+, \d+\))\)"
+     r"(?: and \w+\.isel\(time_bin=(?:\[[\d, ]*\]|slice\(\d+, \d+\))\))? "
+     r"so both hold the same bins", "write sets with the same time bins to the store"),
+    (r"pass responses of the same time bins", "write sets with the same time bins to the store"),
     # a bin of a time-resolved design without data, or constant
     (r"Select the bins where it has data, e\.g\. \w+\.isel\(time_bin=\[([\d, ]*)\]\)",
      r"Write the set again with only the bins where it has data (\1)"),

@@ -237,11 +237,27 @@ def _same_bins(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str] = ("neur
     if len(key_a) != len(key_b) or sorted(key_a) != sorted(key_b):
         raise LayoutError(
             f"{where(caller)}{names[0]}, {names[1]}: their time bins differ (time_bin_start/"
-            f"time_bin_end); select the common bins first, e.g. {code_name(names[1])}.sel(time_bin=...) so both hold "
-            f"the same bins. {_bins_apart(key_a, key_b, names)}"
+            f"time_bin_end); {_common_bins(key_a, key_b, names)} {_bins_apart(key_a, key_b, names)}"
         )
     pos = {k: i for i, k in enumerate(key_b)}
     return b if key_a == key_b else b.isel(time_bin=[pos[k] for k in key_a])
+
+
+def _common_bins(key_a: list[tuple[float, float]], key_b: list[tuple[float, float]], names: tuple[str, str]) -> str:
+    """How to give both inputs the bins they share, for :func:`_same_bins`' message: the positions to
+    keep (``isel``; arrays built by ``nx.neural`` have no index on ``time_bin`` to ``sel`` by) of each
+    input holding bins the other lacks."""
+    shared = set(key_a) & set(key_b)
+    if not shared:
+        return "they share no bin (start and end); pass responses of the same time bins."
+    keeps = [f"{code_name(nm)}.isel(time_bin={_positions_text([i for i, k in enumerate(key) if k in shared])})"
+             for nm, key in zip(names, (key_a, key_b)) if set(key) - shared]
+    return f"select the common bins first, e.g. {' and '.join(keeps)} so both hold the same bins."
+
+
+def _positions_text(pos: list[int]) -> str:
+    """Positions along ``time_bin`` as an ``isel`` argument: ``slice(a, b)`` for a run of more than 3, else the list."""
+    return f"slice({pos[0]}, {pos[-1] + 1})" if len(pos) > 3 and pos == list(range(pos[0], pos[-1] + 1)) else str(pos)
 
 
 def _bins_apart(key_a: list[tuple[float, float]], key_b: list[tuple[float, float]], names: tuple[str, str]) -> str:

@@ -7,6 +7,7 @@ strings), so permuting the rows of an input never changes a number.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -17,7 +18,8 @@ import xarray as xr
 from .errors import LayoutError, shown, where
 from .layouts import _check_ids, _examples
 
-__all__ = ["stimulus_ids", "as_str", "canonical_order", "input_order", "to_canonical", "columns_as_rows", "align"]
+__all__ = ["stimulus_ids", "as_str", "canonical_order", "input_order", "to_canonical", "columns_as_rows", "align",
+           "for_store_sets"]
 
 
 def stimulus_ids(da: xr.DataArray | xr.Dataset) -> np.ndarray:
@@ -170,3 +172,30 @@ def align(
         )
     order = ib.get_indexer(ia)
     return a, b.isel(stimulus=order)
+
+
+#: the selections that the stimulus messages advise (``, e.g. b.isel(stimulus=b.stimulus_id.isin(a.stimulus_id))``,
+#: for one side or both; ``(neural.sel(stimulus=...))``) and what a caller naming store sets does instead
+STORE_ADVICE = [(re.compile(pattern), text) for pattern, text in (
+    (r", e\.g\. (\w+)\.isel\(stimulus=\1\.stimulus_id\.isin\(\w+\.stimulus_id\)\)"
+     r"(?: and (\w+)\.isel\(stimulus=\2\.stimulus_id\.isin\(\w+\.stimulus_id\)\))?",
+     " (write sets of the same stimuli to the store)"),
+    (r" \(\w+\.sel\(stimulus=\.\.\.\)\)", " (write a set of those stimuli to the store)"),
+)]
+
+
+def for_store_sets(exc: Exception) -> Exception:
+    """``exc`` of a computation on store sets (named, never passed as arrays) with the advice to select
+    stimuli of an array (``neural_a.isel(...)``, which a caller naming sets cannot run) as what such a
+    caller does: write sets of the same stimuli to the store. Its type and attributes are kept; ``exc``
+    itself where it gives no such advice."""
+    if not isinstance(exc, LayoutError):
+        return exc
+    text = str(exc)
+    for pattern, repl in STORE_ADVICE:
+        text = pattern.sub(repl, text)
+    if text == str(exc):
+        return exc
+    new = type(exc)(text)
+    new.__dict__.update(exc.__dict__)
+    return new.with_traceback(exc.__traceback__)

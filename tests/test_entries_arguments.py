@@ -77,3 +77,24 @@ def test_overwrite_with_require_existing_is_refused_up_front(st):
         compute(st, "cka", "net.l1", "mA", overwrite=True, require_existing=True)
     assert not compute(st, "cka", "net.l1", "mA", require_existing=True).computed
     assert compute(st, "cka", "net.l1", "mA", overwrite=True).path == first.path
+
+
+@pytest.mark.parametrize(("kind", "source", "target"), [("inter_animal", "mA", "mB"), ("forward", "net.l1", "mA"),
+                                                         ("cka", "net.l1", "mB")])
+def test_stimuli_that_do_not_pair_are_advised_as_store_sets(tmp_path, kind, source, target):
+    """Store sets whose stimuli only partly overlap: the refusal advised neural_a.isel(stimulus=...), which a caller
+    naming sets cannot run; it advises what such a caller does, as the command line says it."""
+    from neuroxr.errors import LayoutError
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(30)]
+    store = nx.open_store(str(tmp_path / "s.zarr"), mode="a")
+    store.write_neural("mA", nx.neural(rng.normal(size=(20, 5, 4)), stimulus_id=ids[:20]))
+    store.write_neural("mB", nx.neural(rng.normal(size=(20, 6, 4)), stimulus_id=ids[10:]))
+    store.write_features("net", "l1", nx.features(rng.normal(size=(20, 7)), stimulus_id=ids[5:25]))
+    with pytest.raises(LayoutError, match=r"Cannot pair by stimulus_id: .*\. Select the common stimuli first \(write sets "
+                                          r"of the same stimuli to the store\)\.$") as info:
+        compute(store, kind, source, target, params={"reps": 2} if kind != "cka" else None)
+    assert ".isel(" not in str(info.value)
+    with pytest.raises(LayoutError, match=r"e\.g\. \w+\.isel\(stimulus="):  # arrays passed: their selection is the advice
+        nx.inter_animal(store.read_neural("mA"), store.read_neural("mB"), reps=2)

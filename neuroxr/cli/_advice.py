@@ -6,17 +6,13 @@ from __future__ import annotations
 import ast
 import re
 
+from ..alignment import STORE_ADVICE
+
 __all__ = ["cli_advice", "compare_advice", "out_of_memory", "too_large"]
 
 #: the Python advice of library messages and what a command-line user does instead (every command): the
 #: command line cannot select stimuli, bins or coords of a set, pass ids or call library functions
-_ADVICE = [(re.compile(pattern), text) for pattern, text in (
-    # a stimulus mismatch (``, e.g. b.isel(stimulus=b.stimulus_id.isin(a.stimulus_id))``, for one side or both)
-    (r", e\.g\. (\w+)\.isel\(stimulus=\1\.stimulus_id\.isin\(\w+\.stimulus_id\)\)"
-     r"(?: and (\w+)\.isel\(stimulus=\2\.stimulus_id\.isin\(\w+\.stimulus_id\)\))?",
-     " (write sets of the same stimuli to the store)"),
-    # stimuli no neuroid spans (``select the stimuli they share (neural.sel(stimulus=...))``)
-    (r" \(\w+\.sel\(stimulus=\.\.\.\)\)", " (write a set of those stimuli to the store)"),
+_ADVICE = [*STORE_ADVICE] + [(re.compile(pattern), text) for pattern, text in (  # first: the stimuli, as compute says it
     # time bins: a static set where a time-resolved one is needed, and the other way round
     (r"build it with nx\.neural\(\.\.\., time_bins=\.\.\.\)",
      "give a time-resolved neural set (one written with its time bins)"),

@@ -31,6 +31,7 @@ from typing import Any
 import xarray as xr
 
 from .. import geometry as _geo
+from ..alignment import for_store_sets
 from ..attrs import storable
 from ..backend import check_backend_name, resolve_backend, resolve_dtype
 from ..errors import LayoutError, ParameterError, StoreError, shown, warn
@@ -251,8 +252,8 @@ def _refuse(store: StudyStore, req: _Request) -> StoreError:
             now = _p.make(req.kind.name, found.get("source"), found.get("target"), found.get("params", {}), found.get("inputs", {}),
                           entry_revision(req.kind.name, found.get("params", {})),
                           _library_versions(req.kind.name, found.get("params", {})))
-            reachable |= _without(found, "params") == _without({**now, "inputs": req.provenance["inputs"]}, "params")
-            asked, had = _relevant(req.kind.name, req.provenance, found)
+            reachable |= _p.without(found, "params") == _p.without({**now, "inputs": req.provenance["inputs"]}, "params")
+            asked, had = _p.relevant(req.kind.name, req.provenance, found)
             lines.append(f"{e['path']} differs in " + "; ".join(_p.differences(asked, had, now.get("revision", 0),
                                                                                  now.get("packages", {}))))
     if not lines:
@@ -261,40 +262,6 @@ def _refuse(store: StudyStore, req: _Request) -> StoreError:
               f"No parameters reach {'it' if len(lines) == 1 else 'them'}: compute the entry anew (require_existing=False; "
               f"on the command line, leave out --require-existing).")
     return StoreError(f"store {store.url!r}: no entry {what} matches the request: " + " | ".join(lines) + ". " + advice)
-
-
-def _inert(kind: str, params: Mapping[str, Any]) -> set[str]:
-    """The parameters of ``params`` that take no part in its numbers (each at its default there, as the
-    checks refuse it otherwise): the penalty options the regressor does not read (``n_components``
-    of a ridge fit), ``dtype`` beside ridge and linear, and without a noise ceiling (``False``) the
-    options that draw and judge its halves (``split``, ``min_reliability``; brainscore's ``ceiling_mode``)."""
-    from ..kernels.regressors import unread_options
-
-    out = set()
-    if "regressor" in params:
-        out |= set(unread_options(params["regressor"]))
-        out |= set() if params["regressor"] in ("ridge", "linear") else {"dtype"}
-    if params.get("noise_ceiling") is False:
-        out |= {"split", "min_reliability"}
-    if kind == "brainscore" and params.get("ceiling") is False:
-        out.add("ceiling_mode")
-    return out & set(params)
-
-
-def _relevant(kind: str, asked: Mapping[str, Any], found: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The two provenances without the parameters inert on either side (:func:`_inert`; e.g. PLS's
-    ``n_components`` against a ridge request): their differences name what takes part in both
-    computations. Where only inert parameters differ, all of them are kept (nothing else to name)."""
-    wp, fp = dict(asked.get("params", {})), dict(found.get("params", {}))
-    skip = _inert(kind, wp) | _inert(kind, fp)
-    keep = {k: v for k, v in wp.items() if k not in skip}, {k: v for k, v in fp.items() if k not in skip}
-    if keep[0] == keep[1] and wp != fp:
-        return dict(asked), dict(found)
-    return {**asked, "params": keep[0]}, {**found, "params": keep[1]}
-
-
-def _without(provenance: Mapping[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in provenance.items() if k != key}
 
 
 def _versions() -> dict[str, str]:
@@ -493,7 +460,7 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
         failure = exc
     _check_inputs_unchanged(store, req)  # such a rewrite is named first: it is the cause
     if failure is not None:
-        raise failure
+        raise for_store_sets(failure)  # the sets are named: selecting stimuli of an array is no advice here
     stored = ds.drop_vars(["prediction", "stimulus_id"], errors="ignore") if req.kind.stage == "scores" else ds
     if req.kind.name in TIME_KINDS:
         validate_generalization(stored, name=f"scores entry {req.path}")

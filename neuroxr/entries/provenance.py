@@ -35,7 +35,8 @@ from typing import Any
 
 from ..store._zarr import short_hash
 
-__all__ = ["PROVENANCE_ATTR", "KEY_ATTR", "FORMAT", "make", "inputs", "key", "keys_match", "differences", "is_trusted", "canonical"]
+__all__ = ["PROVENANCE_ATTR", "KEY_ATTR", "FORMAT", "make", "inputs", "key", "keys_match", "differences", "is_trusted", "canonical",
+           "relevant", "without"]
 
 #: attr of an entry holding its provenance (a dict)
 PROVENANCE_ATTR = "neuroxr_provenance"
@@ -207,3 +208,38 @@ def installed_version(name: str) -> str | None:
         return version(name)
     except PackageNotFoundError:
         return None
+
+
+def _inert(kind: str, params: Mapping[str, Any]) -> set[str]:
+    """The parameters of ``params`` that take no part in its numbers (each at its default there, as the
+    checks refuse it otherwise): the penalty options the regressor does not read (``n_components``
+    of a ridge fit), ``dtype`` beside ridge and linear, and without a noise ceiling (``False``) the
+    options that draw and judge its halves (``split``, ``min_reliability``; brainscore's ``ceiling_mode``)."""
+    from ..kernels.regressors import unread_options
+
+    out = set()
+    if "regressor" in params:
+        out |= set(unread_options(params["regressor"]))
+        out |= set() if params["regressor"] in ("ridge", "linear") else {"dtype"}
+    if params.get("noise_ceiling") is False:
+        out |= {"split", "min_reliability"}
+    if kind == "brainscore" and params.get("ceiling") is False:
+        out.add("ceiling_mode")
+    return out & set(params)
+
+
+def relevant(kind: str, asked: Mapping[str, Any], found: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two provenances without the parameters inert on either side (:func:`_inert`; e.g. PLS's
+    ``n_components`` against a ridge request): their differences name what takes part in both
+    computations. Where only inert parameters differ, all of them are kept (nothing else to name)."""
+    wp, fp = dict(asked.get("params", {})), dict(found.get("params", {}))
+    skip = _inert(kind, wp) | _inert(kind, fp)
+    keep = {k: v for k, v in wp.items() if k not in skip}, {k: v for k, v in fp.items() if k not in skip}
+    if keep[0] == keep[1] and wp != fp:
+        return dict(asked), dict(found)
+    return {**asked, "params": keep[0]}, {**found, "params": keep[1]}
+
+
+def without(provenance: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``provenance`` without its item ``key``."""
+    return {k: v for k, v in provenance.items() if k != key}

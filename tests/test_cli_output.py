@@ -425,3 +425,16 @@ def test_score_summaries_count_the_stimuli_left_out_for_missing_trials(runner, t
         assert obj["computed"] is False and obj["n_excluded_stimuli"] == missing, obj
         text = runner.invoke(main, ["score", *args]).stdout
         assert f"{missing} stimuli left out for missing trials" in text, text
+
+
+def test_info_json_holds_every_section_also_where_the_store_has_none(runner, store):
+    """``info --json`` has the same keys for every store: ``inference`` was left out of a store without inference
+    entries (a script reading it met a KeyError), and is a list of them once there are some."""
+    res = runner.invoke(main, ["info", store.url, "--json"])
+    assert res.exit_code == 0, res.output
+    empty = json.loads(res.stdout)
+    assert empty["inference"] == [] and empty["metrics"] == []
+    path = nx_entries.compute(store, "cka_permutation", "net.l1", "mA", params={"n_perm": 5}).path
+    full = json.loads(runner.invoke(main, ["info", store.url, "--json"]).stdout)
+    assert set(full) == set(empty) and [e["path"] for e in full["inference"]] == [path]
+    assert full["inference"][0]["p"] == float(store.read_dataset(path)["p"])

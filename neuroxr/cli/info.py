@@ -121,14 +121,15 @@ def store_summary(store: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...],
+        ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "inference": [...], "incomplete": [...],
         "earlier_revision": [...], "stale_source": [...], "mixed_extractions": [...], "damaged": [...]}``;
         each set holds its names, ``sizes`` (dim -> length) and ``dtype``; each score or metric
         entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (input damaged)``, ``damaged (see below)``, ``stale (older revision)``, ``edited (attrs changed after the write)``, ``legacy (0.1.0)``)
         and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev`` (the
         mean over its included targets of the rep-mean EV, as a sweep's table; None when no target
         is included), a metric entry its ``value`` (the test value when it has a train/test split)
-        and ``train_value``. An entry that cannot be read keeps its row with None values and its
+        and ``train_value``, an inference entry (``kind``) its summary under ``median_ev``, ``median_p``, ``p`` or
+        ``score`` (every key present, empty lists where the store has none). An entry that cannot be read keeps its row with None values and its
         ``error`` (one with lost chunks is also listed under ``damaged``). ``earlier_revision`` lists the
         feature layers reduced by an earlier revision that a re-run of extraction refuses
         (:func:`~neuroxr.extract.reduce.stored_revision_problem`), each as ``{"path", "problem"}``;
@@ -144,7 +145,7 @@ def store_summary(store: Any) -> dict[str, Any]:
     from ..geometry.relative import stale_source_problem
     from ..report.table import listed_parameters  # the parameters as the report shows them
 
-    out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": [],
+    out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "inference": [], "incomplete": [],
                            "earlier_revision": [], "stale_source": [], "mixed_extractions": []}
     # damaged entries (lost metadata or chunks, edited attrs) need recomputation like unfinished ones
     out["damaged"] = [{"path": path, "problem": problem} for path, problem in store.damaged()]
@@ -202,7 +203,7 @@ def store_summary(store: Any) -> dict[str, Any]:
             key = next((k for k in ("median_ev", "median_p", "p", "score") if ds is not None and k in ds), "median_p")
             value, error = _value(_summary_value, ds, error, None, key)
             entry = {"kind": row["kind"], **base, "target": target, key: value}
-            out.setdefault("inference", []).append({**entry, "error": error} if error else entry)
+            out["inference"].append({**entry, "error": error} if error else entry)
             continue
         (value, train), error = _value(_metric_values, ds, error, (None, None))
         entry = {"metric": row["kind"], **base, "target": target, "value": value, "train_value": train}

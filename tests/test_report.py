@@ -771,6 +771,9 @@ def test_every_csv_writes_its_counts_as_integers(tmp_path):
     out = write_report(path, tmp_path / "r", "md", reliability=False).parent
     written = sorted(p.name for p in out.glob("*.csv"))
     assert written == ["headline.csv", "inference.csv", "metric_inference.csv", "metrics.csv", "scores.csv"]
+    # the page links every table written (the inference tables were never linked)
+    assert "Full tables: [scores.csv](scores.csv), [metrics.csv](metrics.csv), [headline.csv](headline.csv), " \
+           "[inference.csv](inference.csv), [metric_inference.csv](metric_inference.csv)" in (out / "report.md").read_text()
     for name in written:
         as_text, parsed = pd.read_csv(out / name, dtype=str, keep_default_na=False), pd.read_csv(out / name)
         counts = [c for c in as_text.columns if c.startswith("n_") or c in ("reps", "seed")]

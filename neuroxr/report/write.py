@@ -389,6 +389,7 @@ def write_report(
         "inference_note": INFERENCE_NOTE,
         "metric_inference": _rows(metric_inference),
         "metric_inference_note": METRIC_INFERENCE_NOTE,
+        "tables": [n for n in written if n.endswith(".csv")],  # the inference tables where written
     }
     env = _env()
     env.filters["md"] = _md_cell

@@ -238,7 +238,7 @@ def time_study(tmp_path):
      "to score. Write the set again with only the bins where it has data (0, 1)."),
     (["inter-animal", "STORE", "flatbin", "animalA", "-q"], "flatbin, time bin 1 (10-20 ms): every predictor column is constant "
      "across stimuli (up to rounding); nothing can be predicted from it. Check the features/responses (e.g. a dead layer). "
-     "Or write the set again without that bin."),
+     "Or write both sets again without that bin."),  # animalA holds that bin too
     (["temporal-generalization", "STORE", "flatbin", "animalA"], "Or write both sets again without that bin."),
     (["brainscore", "STORE", "net.l1", "static", "--stratify-by", "bogus", "--n-components", "3"],
      "--stratify-by bogus is not a coord on the 'stimulus' dim of the neural data or the features; name a stimulus coord "

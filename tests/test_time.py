@@ -531,10 +531,12 @@ def test_a_dead_predictor_bin_is_named_with_the_bins_to_keep():
     dead = R.copy(data=R.values.copy())
     dead.values[..., 2] = np.nan
     have = [t for t in range(len(BINS)) if t != 2]
-    nan = rf"time bin 2 \(20-30 ms\): every neuroid is all NaN; .* e\.g\. %s\.isel\(time_bin=\{have}\)\."
-    for call, arg in ((lambda: nx.reverse(dead, F, reps=1), "neural"), (lambda: nx.inter_animal(dead, A, reps=1), "neural_a"),
-                      (lambda: bootstrap("reverse", dead, F, reps=1, n_boot=3), "neural")):
-        with pytest.raises(LayoutError, match=rf"{arg} \(monkey\), " + nan % arg) as err:
+    nan = rf"time bin 2 \(20-30 ms\): every neuroid is all NaN; .* e\.g\. %s\.isel\(time_bin=\{have}\)%s\."
+    both = rf" and neural_b\.isel\(time_bin=\{have}\)"  # the other animal's same bins
+    for call, arg, tail in ((lambda: nx.reverse(dead, F, reps=1), "neural", ""),
+                            (lambda: nx.inter_animal(dead, A, reps=1), "neural_a", both),
+                            (lambda: bootstrap("reverse", dead, F, reps=1, n_boot=3), "neural", "")):
+        with pytest.raises(LayoutError, match=rf"{arg} \(monkey\), " + nan % (arg, tail)) as err:
             _quiet(call)
         assert "\n" not in str(err.value)
     # the bins it names are the ones that work: their scores are those of the data without the dead bin
@@ -549,6 +551,33 @@ def test_a_dead_predictor_bin_is_named_with_the_bins_to_keep():
         _quiet(nx.inter_animal, flat, A, reps=1)
     with pytest.raises(LayoutError, match=r"reverse: neural \(monkey\): every neuroid is all NaN"):  # true of every bin
         _quiet(nx.reverse, R.copy(data=np.full(R.shape, np.nan)), F, reps=1)
+
+
+def test_a_dead_or_constant_bin_of_one_animal_is_dropped_from_both_as_told():
+    """A bin of neural_a without data (or constant) was told to be selected away from neural_a alone
+    ('neural_a.isel(time_bin=[0, 1, 3])'), after which the two animals' bins differ; temporal
+    generalisation said 'select the other bins of both animals' without naming them."""
+    _, R = _data(n=30, k=4)
+    _, A = _data(seed=1, n=30, k=3)
+    A = A.assign_coords(stimulus_id=R.stimulus_id, neuroid_id=("neuroid", ["a0", "a1", "a2"]))
+    B = R.isel(time_bin=[3, 0, 2, 1])  # B lists the bins in another order
+    dead, flat = A.copy(data=A.values.copy()), A.copy(data=A.values.copy())
+    dead.values[..., 2], flat.values[..., 2] = np.nan, 2.5  # bin 2 (20-30 ms): B's position 2
+    with pytest.raises(LayoutError, match=r"e\.g\. neural_a\.isel\(time_bin=\[0, 1, 3\]\) and neural_b\.isel\(time_bin=\[1, 3, 0\]\)\.$"):
+        _quiet(nx.inter_animal, dead, B, reps=1)
+    ref = _quiet(nx.inter_animal, A.isel(time_bin=[0, 1, 3]), B.isel(time_bin=[1, 3, 0]), reps=1)
+    np.testing.assert_array_equal(_quiet(nx.inter_animal, dead.isel(time_bin=[0, 1, 3]), B.isel(time_bin=[1, 3, 0]), reps=1).ev, ref.ev)
+    with pytest.raises(LayoutError, match=r"Or drop that bin from both animals, e\.g\. neural_a\.drop_isel\(time_bin=2\) and "
+                                          r"neural_b\.drop_isel\(time_bin=2\)\.$"):
+        _quiet(nx.inter_animal, flat, B, reps=1)
+    np.testing.assert_array_equal(_quiet(nx.inter_animal, flat.drop_isel(time_bin=2), B.drop_isel(time_bin=2), reps=1).ev,
+                                  _quiet(nx.inter_animal, A.drop_isel(time_bin=2), B.drop_isel(time_bin=2), reps=1).ev)
+    with pytest.raises(LayoutError, match=r"source \(monkey\): no neuroid has a valid trial mean in its time bins \[2\]; select "
+                                          r"the other bins of both animals, e\.g\. source\.isel\(time_bin=\[3, 0, 1\]\) and "
+                                          r"neural\.isel\(time_bin=\[0, 1, 3\]\)\.$"):
+        _quiet(nx.temporal_generalization, dead, B)
+    np.testing.assert_array_equal(_quiet(nx.temporal_generalization, dead.isel(time_bin=[3, 0, 1]), B.isel(time_bin=[0, 1, 3])).r,
+                                  _quiet(nx.temporal_generalization, A.isel(time_bin=[3, 0, 1]), B.isel(time_bin=[0, 1, 3])).r)
 
 
 def test_inference_parts_of_a_time_resolved_input_are_refused_in_one_line():

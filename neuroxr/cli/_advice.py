@@ -26,9 +26,13 @@ _ADVICE = [*STORE_ADVICE] + [(re.compile(pattern), text) for pattern, text in ( 
      r"so both hold the same bins", "write sets with the same time bins to the store"),
     (r"pass responses of the same time bins", "write sets with the same time bins to the store"),
     # a bin of a time-resolved design without data, or constant
+    (r"Select the bins where it has data, e\.g\. \w+\.isel\(time_bin=\[([\d, ]*)\]\) and \w+\.isel\(time_bin=\[([\d, ]*)\]\)",
+     r"Write both sets again with only the bins where this one has data (its positions \1; the other's \2)"),
     (r"Select the bins where it has data, e\.g\. \w+\.isel\(time_bin=\[([\d, ]*)\]\)",
      r"Write the set again with only the bins where it has data (\1)"),
     (r"Or select the other bins, e\.g\. \w+\.drop_isel\(time_bin=\d+\)", "Or write the set again without that bin"),
+    (r"select the other bins of both animals, e\.g\. \w+\.isel\(time_bin=\[[\d, ]*\]\) and \w+\.isel\(time_bin=\[[\d, ]*\]\)",
+     "write both sets again without those bins"),
     (r"Or drop that bin from both animals, e\.g\. \w+\.drop_isel\(time_bin=\d+\) and \w+\.drop_isel\(time_bin=\d+\)",
      "Or write both sets again without that bin"),
     # brainscore's strata: a coord the sets lack

@@ -258,8 +258,10 @@ def _predictor_sets(X: np.ndarray, ids: np.ndarray, name: str,
                       "test bin) pairs with that bin", positions)
     if not live.any(axis=0).all():
         empty = sorted(positions[t] for t in np.flatnonzero(~live.any(axis=0)))
-        raise LayoutError(f"{name}: no neuroid has a valid trial mean in its time bins {empty}; "
-                          f"select the other bins of both animals.")
+        kept = np.flatnonzero(live.any(axis=0)).tolist()  # bins of the target's order (the source's at ``positions``)
+        raise LayoutError(f"{name}: no neuroid has a valid trial mean in its time bins {empty}; select the other bins of "
+                          f"both animals, e.g. source.isel(time_bin={[positions[t] for t in kept]}) and "
+                          f"neural.isel(time_bin={kept}).")
     n, ka, nt = X.shape
     per_pair = (live[:, :, None] & live[:, None, :]).reshape(ka, -1).T  # (nt * nt, ka)
     patterns, inverse = np.unique(per_pair, axis=0, return_inverse=True)

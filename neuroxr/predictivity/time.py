@@ -364,11 +364,19 @@ def _bin_error(exc: NoPredictor, args: dict[str, Any], arrays: dict[str, xr.Data
         own = args[k]  # the bins in the order the user gave them (arrays[k] may be reordered)
         keys = list(zip(*(np.asarray(own.coords[c].values, float) for c in TIME_BIN_COORDS)))
         pos = keys.index(tuple(edges))
+        # the other time-resolved input (inter-animal's other animal) holds the same bins: selected alike, or
+        # the two would then differ in their bins
+        others = [(code_name(shown[o]), list(zip(*(np.asarray(args[o].coords[c].values, float) for c in TIME_BIN_COORDS))))
+                  for o in arrays if o != k]
         if exc.no_data:  # the bins where some neuroid has a trial
             keep = np.flatnonzero(np.asarray(own.notnull().any(dim=["stimulus", "neuroid", "repeat"]).values))
             if not keep.size:
                 return exc
-            fix = f"Select the bins where it has data, e.g. {code_name(shown[k])}.isel(time_bin={keep.tolist()})"
+            fix = f"Select the bins where it has data, e.g. {code_name(shown[k])}.isel(time_bin={keep.tolist()})" + "".join(
+                f" and {o}.isel(time_bin={[ok.index(keys[i]) for i in keep]})" for o, ok in others)
+        elif others:
+            fix = (f"Or drop that bin from both animals, e.g. {code_name(shown[k])}.drop_isel(time_bin={pos})" + "".join(
+                f" and {o}.drop_isel(time_bin={ok.index(keys[pos])})" for o, ok in others))
         else:
             fix = f"Or select the other bins, e.g. {code_name(shown[k])}.drop_isel(time_bin={pos})"
         return LayoutError(f"{head[:-2]}, time bin {pos} ({edges[0]:g}-{edges[1]:g} ms): {msg[len(head):]} {fix}.")

@@ -384,6 +384,18 @@ def test_reliability_histogram_counts_units_of_a_reverse_score():
     assert plot.reliability_histogram(np.linspace(0, 1, 5)).axes[0].get_ylabel() == "targets"
 
 
+def test_reliability_histogram_keeps_the_bulk_in_view_beside_one_outlier():
+    """One Spearman-Brown value of -50 set the axis from -50 to 1: the other 29 values, between 0.4 and 0.9, fell
+    in one or two of 20 bins. The axis keeps the bulk (forward_vs_reverse's fences) and counts the value outside."""
+    vals = np.r_[np.linspace(0.4, 0.9, 29), -50.0]
+    ax = plot.reliability_histogram(vals, bins=20).axes[0]
+    lo, hi = ax.get_xlim()
+    assert lo > -5 and hi == 1.0 and lo <= 0.0
+    assert ax.get_xlabel().endswith("; 1 value outside the axis")
+    plain = plot.reliability_histogram(vals[:-1], bins=20).axes[0]
+    assert plain.get_xlim() == (0.0, 1.0) and "outside" not in plain.get_xlabel()
+
+
 def test_reliability_histogram_mapping_and_variable():
     rel = _reliability()
     fig = plot.reliability_histogram({"animalA": rel, "animalB": rel.isel(neuroid=slice(0, 9))})

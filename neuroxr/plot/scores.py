@@ -151,10 +151,7 @@ def forward_vs_reverse(
     ax = axes[0, 0]
     both = np.concatenate([fvals, rvals])
     if hist_range is None:  # noise-corrected EV of unreliable targets can be huge: keep the bulk in view
-        q25, q75 = np.percentile(both, [25, 75])
-        fence = 5.0 * max(q75 - q25, 1e-12)
-        lo = float(min(max(both.min(), q25 - fence), 0.0))
-        hi = float(max(min(both.max(), q75 + fence), 0.0))
+        lo, hi = _bulk_range(both, 0.0, 0.0)
     else:
         lo, hi = _hist_range(hist_range)
     if hi <= lo:  # every value equal (the default range): a unit-wide axis around them
@@ -417,6 +414,15 @@ def layer_profile(
 
 
 # ============================================================================ reliability
+def _bulk_range(values: np.ndarray, low: float, high: float) -> tuple[float, float]:
+    """The axis range of a histogram of ``values`` (finite, not empty) that keeps their bulk in view: from the
+    least to the largest value, each clipped at 5 interquartile ranges beyond the quartiles, and spanning
+    ``low`` and ``high`` (0 for EV; 0 to 1 for a reliability). A value outside is counted in the axis label."""
+    q25, q75 = np.percentile(values, [25, 75])
+    fence = 5.0 * max(q75 - q25, 1e-12)
+    return float(min(max(values.min(), q25 - fence), low)), float(max(min(values.max(), q75 + fence), high))
+
+
 def reliability_histogram(
     reliability: Any,
     *,
@@ -478,8 +484,9 @@ def reliability_histogram(
     allv = np.concatenate([v for _, v in groups]) if groups else np.array([])
     if allv.size == 0:
         raise LayoutError("reliability_histogram: no finite reliability value.")
-    lo, hi = float(min(allv.min(), 0.0)), float(max(allv.max(), 1.0))
+    lo, hi = _bulk_range(allv, 0.0, 1.0)  # one Spearman-Brown value of -50 squashed the others into a bin or two
     edges = np.linspace(lo, hi, int(bins) + 1)
+    n_out = int(((allv < lo) | (allv > hi)).sum())
     fig, ax = _one_axes(ax, figsize)
     for i, (g, v) in enumerate(groups):
         color = f"C{i % 10}"
@@ -488,7 +495,9 @@ def reliability_histogram(
         med = float(np.median(v))
         ax.hist(v, bins=edges, histtype="step", linewidth=1.5, color=color, label=f"{g} (n={v.size}); median {med:.2f}")
         ax.axvline(med, color=color, linestyle="--", linewidth=1)
-    ax.set_xlabel("split-half reliability (Spearman-Brown)" if variable in ("reliability", "target_shc") else variable)
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel(("split-half reliability (Spearman-Brown)" if variable in ("reliability", "target_shc") else variable)
+                  + (f"; {n_out} value{'s' if n_out != 1 else ''} outside the axis" if n_out else ""))
     ax.set_ylabel(f"{kinds.pop()}s" if len(kinds) == 1 and kinds != {"target"} else "targets")
     ax.legend(fontsize="small")
     ax.set_title(title if title is not None else "split-half reliability", wrap=True)

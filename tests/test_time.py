@@ -710,6 +710,28 @@ def test_forward_warnings_count_the_neuroid_bin_targets_they_count():
     assert int(out["ev"].isnull().all("rep").sum()) == len(gone)
 
 
+def test_a_bin_without_targets_counts_its_own_predictors():
+    """A bin of neural_b without data (NaN numbers) took n_predictors from the first scored bin: 2 where
+    neural_a has 3 neuroids with data in that bin."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    _, R = _data(n=30, k=4)
+    _, A = _data(seed=1, n=30, k=3)
+    A = A.assign_coords(stimulus_id=R.stimulus_id, neuroid_id=("neuroid", ["a0", "a1", "a2"]))
+    a, b = A.values.copy(), R.values.copy()
+    a[:, 0, :, 0] = np.nan  # A's neuroid a0 without data in bin 0 only
+    b[..., 1] = np.nan  # B has no data in bin 1: its numbers are NaN
+    A, B = A.copy(data=a), R.copy(data=b)
+    own = [int(np.isfinite(a[..., t]).any(axis=(0, 2)).sum()) for t in range(len(BINS))]  # A's neuroids with data per bin
+    assert own == [2, 3, 3, 3]
+    got = _quiet(nx.inter_animal, A, B, reps=1)
+    assert got.attrs["n_predictors"] == own and got.attrs["n_stimuli"][1] == 0
+    assert np.isnan(got["ev"].isel(time_bin=1)).all()
+    assert "n_predictors" not in _quiet(bootstrap, "inter_animal", A, B, reps=1, n_boot=3).attrs  # counted by none of its bins
+    for t in (0, 2):  # the scored bins: the static call's count
+        assert _quiet(nx.inter_animal, bin_slice(A, t), bin_slice(B, t), reps=1).attrs["n_predictors"] == own[t]
+
+
 def _one_unscored_bin(how):
     """``_data`` whose bin 2 has no target to score: one valid repeat only, or no trial at all."""
     F, R = _data(seed=3, n=30, k=4)

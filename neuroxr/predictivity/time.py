@@ -300,7 +300,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
             except NothingToScore as exc:  # a bin with no target to score: NaN there, as forward's one operator
                 out.append(None)
                 empty = exc
-                left[t] = getattr(exc, "counts", None) or {}
+                left[t] = {**_predictors(arrays, timed, t), **(getattr(exc, "counts", None) or {})}
                 seen.setdefault((f"{str(exc).rstrip('.')}: its numbers are NaN", NeuroxrWarning), []).append(t)
             except (LayoutError, ParameterError) as exc:  # refused at this bin: of this bin alone if another scores
                 out.append(None)
@@ -320,6 +320,16 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     judged = "min_reliability" in scored[0].attrs and all(v.sizes["repeat"] >= 2 for v in arrays.values())
     bins = merged_bins(first, [v for v in arrays.values() if v is not first])  # every input's bin labels
     return stack_bins([r if r is not None else _unscored(scored[0], judged, left.get(t)) for t, r in enumerate(out)], bins)
+
+
+def _predictors(arrays: dict[str, xr.DataArray], timed: tuple[str, ...], t: int) -> dict[str, int]:
+    """``n_predictors`` of bin ``t`` where the design (the first of ``timed``: reverse's ``neural``,
+    inter-animal's ``neural_a``) is time-resolved: its neuroids with some valid trial there, as the
+    direction counts them. A bin without any target to score has no result of its own to say it
+    (another bin's count was shown)."""
+    if timed[0] not in arrays:
+        return {}
+    return {"n_predictors": int(bin_slice(arrays[timed[0]], t).notnull().any(dim=["stimulus", "repeat"]).sum())}
 
 
 def _warn_seen(seen: dict[tuple[str, type], list[int]]) -> None:

@@ -155,3 +155,34 @@ def test_layers_that_are_no_module_names_are_refused_saying_so(layers, got):
     with pytest.raises(ExtractionError, match=rf"^layers must be module names .*got {got}"):
         plan_extraction(net, torch.zeros(3, 4), layers=layers)
     assert plan_extraction(net, torch.zeros(3, 4), layers=[0, "2"]).layers[1].module_name == "2"  # a Sequential's index
+
+
+def test_cli_refuses_a_folder_or_zarr_group_that_is_no_study_store(tmp_path):
+    """neuroxr extract into a folder holding other files (the images' own folder given as STORE) or into a Zarr group
+    neuroxr never wrote is refused in one line before the model is loaded, as every other command refuses that
+    STORE: it wrote its layers there, making it a study store. A new path and an empty folder are written."""
+    import zarr
+
+    (tmp_path / "nets.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 2))\n")
+    (tmp_path / "im").mkdir()
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(np.full((4, 4, 3), i, np.uint8)).save(tmp_path / "im" / f"a{i}.png")
+    zarr.open_group(tmp_path / "other.zarr", mode="w")
+    (tmp_path / "empty").mkdir()
+
+    def run(store):
+        return CliRunner().invoke(main, ["extract", str(store), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name", "m",
+                                         "--images", str(tmp_path / "im"), "--image-size", "2", "--no-progress"])
+
+    for store, says in ((tmp_path / "im", "(no Zarr group there)"), (tmp_path / "other.zarr", "no neuroxr study store")):
+        before = sorted(p.name for p in store.iterdir())
+        res = run(store)
+        assert res.exit_code == 1 and res.stderr.count("\n") == 1 and says in res.stderr, res.output
+        assert "neuroxr extract writes into a study store, or makes one in a new or empty folder" in res.stderr
+        assert sorted(p.name for p in store.iterdir()) == before  # nothing written there
+    for store in (tmp_path / "new.zarr", tmp_path / "empty"):
+        res = run(store)
+        assert res.exit_code == 0, res.output
+        assert StudyStore(store, mode="r").layers("m")

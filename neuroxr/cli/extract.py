@@ -113,6 +113,7 @@ def make_extract_command() -> Any:
             raise click.BadParameter(one_line(exc), param_hint="'--model-name'") from None
         if dry_run and staging_dir is not None:
             raise click.UsageError("--staging-dir holds the files of a pass and has no effect with --dry-run; drop it.")
+        _refuse_no_store(store)
         stimuli: Any = images
         ids = None
         if texts is not None:
@@ -195,6 +196,26 @@ def make_extract_command() -> Any:
         )
 
     return extract_command
+
+
+def _refuse_no_store(store: str) -> None:
+    """Refuse, before the model is loaded, a local STORE that is a folder holding other files or a Zarr group neuroxr
+    never wrote: every other command refuses it as no study store, and the extraction made it one, writing its
+    layers beside the files there (a folder of images given as STORE) or into another program's Zarr data. A new
+    path, an empty folder (hidden files aside) and a study store are taken; a remote store is the extraction's."""
+    import os
+
+    from ..store._zarr import local_root
+    from ._common import open_store_or_fail
+
+    root = local_root(store)
+    if root is None or not os.path.isdir(root) or not [n for n in os.listdir(root) if not n.startswith(".")]:
+        return
+    try:
+        open_store_or_fail(store, mode="r")
+    except click.ClickException as exc:
+        raise click.ClickException(f"{exc.message.rstrip('.')} (neuroxr extract writes into a study store, or makes one in "
+                                   "a new or empty folder).") from None
 
 
 def _refuse_read_only(extract_features: Any, *args: Any, **kwargs: Any) -> None:

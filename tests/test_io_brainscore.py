@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
 import xarray as xr
 
 import neuroxr
-from neuroxr.errors import LayoutError
+from neuroxr.errors import LayoutError, NeuroxrWarning
 from neuroxr.io import from_brainscore, to_brainscore, to_brainscore_score
 from neuroxr.layouts import validate_neural
 
@@ -125,6 +126,25 @@ def test_a_trial_missing_a_bin_of_the_window_is_missing(trials):
     expected = static.values + 1.0
     expected[at] = np.nan
     np.testing.assert_allclose(window.values, expected)
+
+
+@pytest.mark.parametrize(("bins", "said"), [([(0, 10), (10, 20), (20, 40)], "of unequal widths"),
+                                           ([(0, 20), (10, 30), (20, 40)], "overlapping"),
+                                           ([(0, 10), (20, 30), (30, 40)], "with gaps between them")])
+def test_a_window_of_bins_that_are_no_equal_parts_of_it_is_warned_about(trials, bins, said):
+    """A window over bins of unequal widths, overlapping (sliding windows) or with gaps was averaged with one
+    weight per bin without a word, its attrs naming the whole span as if the mean were its response."""
+    values, stim, rep, neuroids = trials
+    v3 = np.random.default_rng(2).normal(size=(len(stim), len(neuroids), 3))
+    asm = _assembly(v3, stim, rep, neuroids, time_bins=bins)
+    with pytest.warns(NeuroxrWarning, match=rf"^assembly: time_bin=\(0, 40\) averages 3 bins {said} .*with equal weights: "
+                                            r"not the response over 0-40 ms\."):
+        window = from_brainscore(asm, time_bin=(0, 40))
+    np.testing.assert_allclose(window.values, from_brainscore(_assembly(v3.mean(axis=2), stim, rep, neuroids)).values)
+    equal = _assembly(v3, stim, rep, neuroids, time_bins=[(0, 10), (10, 20), (20, 30)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuroxrWarning)  # equal, abutting parts of the span: said nothing
+        from_brainscore(equal, time_bin=(0, 30))
 
 
 def test_round_trip_through_brainscore(trials):

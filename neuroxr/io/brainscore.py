@@ -75,6 +75,7 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
             raise LayoutError(
                 f"time_bin: no bin of {name} lies inside [{t0:g}, {t1:g}]; its bins are {examples(bins)}."
             )
+        _warn_unequal_parts(starts[sel], ends[sel], name, (t0, t1))
     out = assembly.isel(time_bin=sel)
     info: dict[str, Any] = {}
     if has_edges:
@@ -101,6 +102,25 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
     return out.mean("time_bin", keep_attrs=True, skipna=False), info
 
 
+def _warn_unequal_parts(starts: np.ndarray, ends: np.ndarray, name: str, window: tuple[float, float]) -> None:
+    """One warning where the bins a window averages are not equal, abutting parts of one span: bins of
+    unequal widths (a rate over the span weighs each by its width), overlapping ones (sliding windows:
+    their shared time weighs more) or gaps between them (left out). Their plain mean, one weight per
+    bin, is then not the response over the span that the attrs ``time_bin_start``/``_end`` name."""
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    widths, joins = e - s, s[1:] - e[:-1]  # joins: > 0 a gap, < 0 an overlap
+    if s.size < 2 or (np.allclose(widths, widths[0]) and np.allclose(joins, 0)):
+        return
+    why = [w for w, bad in (("of unequal widths (a rate over the span weighs each bin by its width)",
+                             not np.allclose(widths, widths[0])),
+                            ("overlapping (their shared time weighs more)", (joins < 0).any()),
+                            ("with gaps between them (left out)", (joins > 0).any())) if bad]
+    warn(f"{name}: time_bin=({window[0]:g}, {window[1]:g}) averages {s.size} bins {' and '.join(why)}, "
+         f"{examples(list(zip(s.tolist(), e.tolist())))}, with equal weights: not the response over {s[0]:g}-{e.max():g} ms. "
+         f"Pass a window of equal, abutting bins, or time_bin=None and weigh the bins yourself.")
+
+
 def from_brainscore(
     assembly: xr.DataArray,
     *,
@@ -123,7 +143,8 @@ def from_brainscore(
         coords of the bins, labels, that take one string or number over the bins kept; the others are
         left out with one warning naming them). A trial missing
         (NaN) one of the window's bins is NaN for that window, a missing trial: every value is the
-        mean over the same bins. Default: every bin, as a time-resolved array ``(stimulus, neuroid,
+        mean over the same bins, one weight per bin (bins of unequal widths, overlapping or with gaps
+        are warned about: that mean is not the window's response). Default: every bin, as a time-resolved array ``(stimulus, neuroid,
         repeat, time_bin)`` with the coords ``time_bin_start``/``time_bin_end``; an assembly with a
         single bin gives the static layout (its edges in the attrs).
     stimulus_coord : str

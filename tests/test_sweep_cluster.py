@@ -342,3 +342,31 @@ def test_a_failed_entry_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
         assert "injected failure" in lines[0]
+
+
+def test_a_warning_on_the_embedded_cluster_is_the_commands_one_line(tmp_path):
+    """A task's warning on the embedded cluster's workers printed as Python's two lines, naming a file of dask's
+    and the library's spelling of the set (``features (net/l1)``), where the serial run prints the command's
+    ``Warning: ...`` line; the workers of ``neuroxr sweep`` now print that same line."""
+    from conftest import latent_sets
+
+    from neuroxr.store import StudyStore
+
+    f1, _, neu = latent_sets(n_stimuli=20, n_neuroids=4)
+    values = f1.values.copy()
+    values[:, 0] = 3.0  # a constant unit: the reverse direction warns of it
+    store = StudyStore(tmp_path / "study.zarr")
+    store.write_features("net", "l1", f1.copy(data=values))
+    store.write_neural("mA", neu)
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("directions: [reverse]\nreps: 2\n")
+
+    def warned(*flags):
+        proc = subprocess.run([sys.executable, "-m", "neuroxr.cli", "sweep", store.url, str(cfg), "--no-progress", "--json",
+                               "--overwrite", *flags], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return [ln for ln in proc.stderr.splitlines() if ln.strip()]
+
+    serial = warned("--scheduler", "serial")
+    assert len(serial) == 1 and serial[0].startswith("Warning: reverse: net.l1: 1 units are constant"), serial
+    assert warned("--workers", "1") == serial

@@ -93,20 +93,22 @@ def _print_text(result: Any) -> None:
 
 @contextlib.contextmanager
 def _quiet_workers(quiet: bool) -> Any:
-    """With ``quiet``, workers of the embedded cluster started inside start with warnings ignored
-    (``PYTHONWARNINGS``, read when their interpreter starts); the variable is restored after."""
-    if not quiet:
-        yield
-        return
-    old = os.environ.get("PYTHONWARNINGS")
-    os.environ["PYTHONWARNINGS"] = "ignore"
+    """Workers of the embedded cluster started inside show warnings as the command does: with ``quiet``
+    none (``PYTHONWARNINGS``, read when their interpreter starts), else each as one ``Warning: ...`` line
+    spelled as the command spells it (:data:`~neuroxr.sweep.cluster.CLI_WARNINGS_ENV`, read by their
+    preload); the variables are restored after."""
+    from ..sweep.cluster import CLI_WARNINGS_ENV
+
+    name, value = ("PYTHONWARNINGS", "ignore") if quiet else (CLI_WARNINGS_ENV, "sweep")
+    old = os.environ.get(name)
+    os.environ[name] = value
     try:
         yield
     finally:
         if old is None:
-            os.environ.pop("PYTHONWARNINGS", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["PYTHONWARNINGS"] = old
+            os.environ[name] = old
 
 
 def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool | None, config: str | None = None,

@@ -236,13 +236,34 @@ def mute_logs(*_: Any) -> None:
     logging.disable(logging.CRITICAL)
 
 
+#: set to ``"sweep"`` by ``neuroxr sweep`` while its embedded cluster starts: the workers show a warning as the
+#: command shows its own (:func:`dask_setup`), one ``Warning: ...`` line with the sets and options as the command
+#: names them, not Python's two lines naming a file of dask's and the library's spelling (``features (net/l1)``)
+CLI_WARNINGS_ENV = "NEUROXR_CLI_WARNINGS"
+
+
+def _command_warning(message: Any, *_: Any, **__: Any) -> None:
+    """``warnings.showwarning`` of a worker of ``neuroxr sweep``'s embedded cluster (:data:`CLI_WARNINGS_ENV`)."""
+    import sys
+
+    from ..cli._common import flag_spelling, one_line
+    from ..cli.sweep import sweep_command
+
+    print(f"Warning: {flag_spelling(one_line(message), sweep_command)}", file=sys.stderr, flush=True)
+
+
 def dask_setup(worker: Any) -> None:
     """Dask preload of the embedded cluster's workers: SIGINT (Ctrl-C in a terminal reaches the whole
     process group) mutes the worker's logs instead of raising ``KeyboardInterrupt`` there; the
-    sweep's process, interrupted too, closes the cluster and so stops the workers."""
+    sweep's process, interrupted too, closes the cluster and so stops the workers. Started by
+    ``neuroxr sweep`` (:data:`CLI_WARNINGS_ENV`), the workers show warnings as the command does."""
     import signal
 
     logging.getLogger("distributed.worker").addFilter(_QuietTaskErrors())  # the sweep reports a failed entry itself
+    if os.environ.get(CLI_WARNINGS_ENV) == "sweep":
+        import warnings
+
+        warnings.showwarning = _command_warning
     try:
         signal.signal(signal.SIGINT, mute_logs)
     except ValueError:  # not the main thread of the worker process: left as it is

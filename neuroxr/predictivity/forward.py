@@ -113,7 +113,7 @@ def forward(
     noise_ceiling : bool or None, default None
         Divide by the split-half ceilings. ``None``: with a ceiling when the neural data have at
         least 2 repeats; trial-averaged data (one repeat) score without one (noted in the attrs;
-        ``True`` then also warns).
+        ``True`` then is refused: a one-line ``LayoutError``).
     split : {"valid", "slots"}, default "valid"
         Split-half mode, see :mod:`neuroxr.kernels.splits`. ``"valid"`` halves each stimulus's
         valid repeats (balanced, never empty) and equals ``"slots"`` (``reverse_pred``'s split)

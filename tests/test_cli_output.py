@@ -438,3 +438,14 @@ def test_info_json_holds_every_section_also_where_the_store_has_none(runner, sto
     full = json.loads(runner.invoke(main, ["info", store.url, "--json"]).stdout)
     assert set(full) == set(empty) and [e["path"] for e in full["inference"]] == [path]
     assert full["inference"][0]["p"] == float(store.read_dataset(path)["p"])
+
+
+@pytest.mark.parametrize("args, says", [(["--bogus"], "No such option '--bogus'."), (["-x", "info"], "No such option '-x'.")])
+def test_a_usage_error_of_the_group_itself_is_one_line(runner, args, says):
+    """An option the ``neuroxr`` group does not know is a usage error in one line (exit status 2), as a command's:
+    click printed the group's usage block and a hint before it."""
+    res = runner.invoke(main, args)
+    assert res.exit_code == 2 and res.stdout == "", res.output
+    line = _one_line_error(res)
+    assert line.startswith(f"Error: {says}") and line.endswith("--help')"), line
+    assert runner.invoke(main, []).output.startswith("Usage:")  # plain neuroxr: its help, as before

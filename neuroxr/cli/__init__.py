@@ -6,6 +6,7 @@ module                    commands
 ``_common``               the ``main`` group (errors -> message and exit status 1; Ctrl-C -> 130)
 ``_advice``               the library's Python advice in errors as what a command-line user does
 ``_callers``              who raised a message: its first word's library function, the inference functions (one registry)
+``_json``                 strict JSON of results and tables (``--json``), NaN as null
 ``_literals``             the Python literals of messages read back as values (``alphas=[1.0, nan]`` -> ``--alphas 1,nan``)
 ``_keys``                 ``neuroxr sweep``'s messages in its config file's spelling (nested keys by their path)
 ``_storage``              ``--storage-option`` / ``--storage-profile`` of the commands that open a store

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import logging
-import math
 import os
 import re
 import sys
@@ -23,6 +21,7 @@ import click
 from .._signals import INTERRUPTED, TERMINATED, Terminated, interrupted_line, interrupts, said
 from ._advice import cli_advice, compare_advice, out_of_memory, too_large
 from ._callers import _CALLER, _inference_caller, _library_name
+from ._json import records, to_json  # noqa: F401  (re-exported: the commands import them from here)
 from ._literals import LITERAL as _LITERAL
 from ._literals import literal
 from ._repeated import refuse_repeated
@@ -214,6 +213,15 @@ class _Main(CommandGroup):
 
     def invoke(self, ctx: click.Context) -> Any:
         return _handled(ctx, lambda: super(_Main, self).invoke(ctx), lambda: ctx.meta.get(_COMMAND), top=True)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """The group's own usage errors (``neuroxr --bogus``) in one line, as its commands': click printed its usage block."""
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:  # plain ``neuroxr``: its help, as it is
+            raise
+        except click.UsageError as exc:
+            raise _spelled(_OneLineUsage(f"{one_line(exc.format_message())} (see '{ctx.command_path} --help')")) from None
 
 
 # ---------------------------------------------------------------------------- Python names -> flags
@@ -460,58 +468,6 @@ class Output:
     def json(self, obj: Any) -> None:
         if self.as_json:
             click.echo(to_json(obj))
-
-
-def _plain(v: Any) -> Any:
-    if hasattr(v, "tolist") and getattr(v, "ndim", 0):  # an array (its item() is a scalar's only)
-        return v.tolist()
-    if hasattr(v, "item"):
-        return v.item()
-    if hasattr(v, "tolist"):
-        return v.tolist()
-    return str(v)
-
-
-def _finite(v: Any) -> Any:
-    """``v`` with every NaN or infinite float (nested in dicts, lists, tuples, NumPy values) as ``None``."""
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_finite(x) for x in v]
-    if isinstance(v, (bool, int, str)) or v is None:
-        return v
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if hasattr(v, "item") or hasattr(v, "tolist"):
-        return _finite(_plain(v))
-    return v
-
-
-def to_json(obj: Any) -> str:
-    """``obj`` as strict JSON text: NaN and infinities become ``null``, NumPy values plain values.
-
-    Parameters
-    ----------
-    obj : Any
-        A JSON-like object (dicts, lists, numbers, strings, NumPy scalars or arrays).
-
-    Returns
-    -------
-    str
-        One line of valid JSON (``json.dumps`` with ``allow_nan=False`` as the guard).
-    """
-    return json.dumps(_finite(obj), default=lambda v: _finite(_plain(v)), allow_nan=False)
-
-
-def records(df: Any) -> list[dict[str, Any]]:
-    """A table (``pandas.DataFrame``) as JSON records, missing values (NaN, ``pd.NA``) as ``None`` and
-    every number exact (pandas' ``to_json`` rounds to 10 digits: an ``alpha`` of 1e-11 read 0.0)."""
-    import pandas as pd
-
-    def cell(v: Any) -> Any:
-        return None if v is None or v is pd.NA or v is pd.NaT else _finite(v)
-
-    return [{str(k): cell(v) for k, v in row.items()} for row in df.astype(object).to_dict("records")]
 
 
 def output_options(fn: Callable) -> Callable:

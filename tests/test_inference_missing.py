@@ -330,6 +330,21 @@ def test_reverse_inference_counts_its_dropped_stimuli_and_predictors_as_the_dire
             assert res.attrs[key] == ref.attrs[key], key
 
 
+def test_forward_and_inter_animal_inference_carry_the_directions_design_counts(data):
+    """Forward's ``n_units`` and inter-animal's ``n_predictors`` (an all-NaN predictor neuroid left
+    out) are in the bootstrap's and the permutation test's attrs as in the direction's result
+    (before: absent, while reverse's inference carried its ``n_predictors``)."""
+    R = data["A"].values.copy()
+    R[:, 1] = np.nan  # an all-NaN neuroid of the predictor animal
+    A = data["A"].copy(data=R)
+    for direction, src, key in (("forward", data["F"], "n_units"), ("inter_animal", A, "n_predictors")):
+        ref = DIRECTIONS[direction](src, data["B"], reps=2)
+        assert ref.attrs[key] == (10 if direction == "forward" else 4)
+        got = [bootstrap(direction, src, data["B"], reps=2, n_boot=10), permutation_test(direction, src, data["B"], n_perm=9)]
+        for res in got:
+            assert res.attrs.get(key) == ref.attrs[key], (direction, key)
+
+
 @pytest.mark.parametrize("direction", list(DIRECTIONS))
 def test_groups_past_the_operator_budget_build_theirs_where_used(data, direction, monkeypatch):
     """With many patterns of missing stimuli (one group each) the groups stop holding their out-of-fold

@@ -471,7 +471,8 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
         s1, s2 = _ranks(a, b)
     ids = neural.stimulus_id.values[keep]
     return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, groups, params, order, mask,
-                 prep.target_counts(keep, valid), halves=(a, b) if ceiling else None, drawn_id=neural.stimulus_id.values)
+                 {**prep.target_counts(keep, valid), "n_units": int(features.sizes["unit"])},  # the direction's counts
+                 halves=(a, b) if ceiling else None, drawn_id=neural.stimulus_id.values)
 
 
 def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
@@ -554,7 +555,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
         a, b = (_masked(h, mask) for h in SplitHalves(RB, split).means(np.stack(perms_b)))  # each target on its stimuli
         s1, s2 = _ranks(a, b)
     return Parts("inter_animal", "neuroid", neural_b, ids[keep], Y, P, P1, P2, s1, s2, X, groups, params, order, mask,
-                 prep.target_counts(keep, valid), halves=(a, b) if ceiling else None, drawn_id=ids[keep_a])
+                 {**prep.target_counts(keep, valid), "n_predictors": int(ok_a.sum())}, halves=(a, b) if ceiling else None, drawn_id=ids[keep_a])
 
 
 def _note(params: dict[str, Any], note: str | None) -> None:

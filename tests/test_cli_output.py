@@ -449,3 +449,23 @@ def test_a_usage_error_of_the_group_itself_is_one_line(runner, args, says):
     line = _one_line_error(res)
     assert line.startswith(f"Error: {says}") and line.endswith("--help')"), line
     assert runner.invoke(main, []).output.startswith("Usage:")  # plain neuroxr: its help, as before
+
+
+def test_info_shows_the_time_bins_of_a_time_resolved_set(runner, tmp_path):
+    """``info``'s neural-set table gives a time-resolved set's number of time bins (a static set's cell '-'):
+    it showed stimulus, neuroid and repeat only, so a time-resolved set read as a static one."""
+    from conftest import time_sets
+
+    _, A, _ = time_sets()
+    st = StudyStore(tmp_path / "t.zarr")
+    st.write_neural("mT", A)
+    static = A.isel(time_bin=0, drop=True)
+    st.write_neural("mS", static.drop_vars([c for c in static.coords if c.startswith("time_bin")], errors="ignore"))
+    res = runner.invoke(main, ["info", st.url])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    head = lines.index("Neural sets (2)") + 1
+    assert lines[head].split()[:5] == ["name", "stimulus", "neuroid", "repeat", "time_bin"], lines[head]
+    rows = {line.split()[0]: line.split()[1:5] for line in lines[head + 1: head + 3]}
+    assert rows["mT"] == [str(A.sizes[d]) for d in ("stimulus", "neuroid", "repeat", "time_bin")]
+    assert rows["mS"][3] == "-"

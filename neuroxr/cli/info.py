@@ -227,9 +227,10 @@ def print_summary(summary: dict[str, Any]) -> None:
     echo = click.echo
     echo(f"Study store {summary['url']}")
     echo(f"\nNeural sets ({len(summary['neural'])})")
-    if summary["neural"]:
-        rows = [[e["name"], *_shape(e["sizes"], ["stimulus", "neuroid", "repeat"]), e["dtype"], ", ".join(e["coords"])] for e in summary["neural"]]
-        echo(table(rows, ["name", "stimulus", "neuroid", "repeat", "dtype", "coords"]))
+    if summary["neural"]:  # time bins where a set is time-resolved (its bins' coords alone did not say how many)
+        dims = ["stimulus", "neuroid", "repeat"] + ["time_bin"] * any("time_bin" in e["sizes"] for e in summary["neural"])
+        rows = [[e["name"], *_shape(e["sizes"], dims), e["dtype"], ", ".join(e["coords"])] for e in summary["neural"]]
+        echo(table(rows, ["name", *dims, "dtype", "coords"]))
     models = sorted({e["model"] for e in summary["features"]})
     n_layers = len(summary["features"])
     echo(f"\nFeatures ({len(models)} model{'' if len(models) == 1 else 's'}, {n_layers} layer{'' if n_layers == 1 else 's'})")

@@ -642,8 +642,14 @@ def test_time_resolved_bootstraps_are_compared_one_bin_at_a_time():
 
     F, A, _ = time_sets()
     b = bootstrap("forward", F, A, n_boot=10, reps=2)
-    with pytest.raises(LayoutError, match="time-resolved .* one bin at a time"):
-        compare({"x": b, "y": b})
+    for call, who in ((compare, "compare"), (best_layer, "best_layer")):  # the function called, the bin by its edges
+        with pytest.raises(LayoutError, match=rf"^{who}: boots\['x'\] is time-resolved \(dim 'time_bin', 3 bins "
+                                              r"starting at \[0\.0, 10\.0, 20\.0\] ms\); compare one bin at a time") as e:
+            call({"x": b, "y": b})
+        assert "isel" not in str(e.value)
+    start = float(b.time_bin_start[1])
+    picked = {k: v.swap_dims(time_bin="time_bin_start").sel(time_bin_start=start) for k, v in {"x": b, "y": b}.items()}
+    xr.testing.assert_identical(compare(picked), compare({"x": b.isel(time_bin=1), "y": b.isel(time_bin=1)}))
     same = compare({"x": b.isel(time_bin=1), "y": b.isel(time_bin=1)})
     assert same["time_bin_start_a"].item() == same["time_bin_start_b"].item() == float(b.time_bin_start[1])
     # different bins (by their edges), or a bin beside a static result: refused unless asked for by name

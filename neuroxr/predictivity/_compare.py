@@ -37,7 +37,8 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
     correction : {"holm", "fdr", "none"}, default "holm"
         Multiple-comparison correction of the pairwise p-values.
     across_bins : bool, default False
-        Time-resolved bootstraps are compared one bin at a time (``b.isel(time_bin=t)``); results of
+        Time-resolved bootstraps are compared one bin at a time, selected by its edges in each result
+        (``b.swap_dims(time_bin="time_bin_start").sel(time_bin_start=start)``); results of
         different bins (by their edges), or a bin beside a static result, are refused unless True.
 
     Returns

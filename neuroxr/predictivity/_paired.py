@@ -46,9 +46,13 @@ def same_resamples(boots: Mapping[str, xr.Dataset], caller: str = "compare") -> 
     first = boots[names[0]]
     for name in names:
         if "time_bin" in boots[name].dims:
+            starts = boots[name]["time_bin_start"].values if "time_bin_start" in boots[name].coords else None
+            at = "" if starts is None else f", {starts.size} bins starting at {examples([float(v) for v in starts], 4)} ms"
+            start = "START" if starts is None or not starts.size else f"{starts[0]:g}"
             raise LayoutError(
-                f"boots[{name!r}] is time-resolved (dim 'time_bin'); compare one bin at a time, e.g. "
-                f"{{k: b.isel(time_bin=t) for k, b in boots.items()}}."
+                f"{caller}: boots[{name!r}] is time-resolved (dim 'time_bin'{at}); compare one bin at a time, the same "
+                f"bin by its edges in each result (results may hold other bins or another order), e.g. "
+                f"{{k: b.swap_dims(time_bin='time_bin_start').sel(time_bin_start={start}) for k, b in boots.items()}}."
             )
     for name in names[1:]:
         b = boots[name]
@@ -94,8 +98,8 @@ def same_bins(boots: Mapping[str, xr.Dataset], across_bins: bool, caller: str) -
         if bins[name] != bins[names[0]] and not across_bins:
             raise LayoutError(
                 f"{caller}: boots[{name!r}] is {said(bins[name])} but boots[{names[0]!r}] is {said(bins[names[0]])} "
-                f"(dim 'time_bin'); select the same bin in each by its edges (b.isel(time_bin=...) where "
-                f"time_bin_start matches), or pass across_bins=True to compare different bins on purpose."
+                f"(dim 'time_bin'); select the same bin in each by its edges (b.swap_dims(time_bin='time_bin_start')"
+                f".sel(time_bin_start=...)), or pass across_bins=True to compare different bins on purpose."
             )
     return bins
 

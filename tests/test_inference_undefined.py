@@ -327,7 +327,7 @@ def test_compare_and_best_layer_follow_the_bootstraps_rule():
     ref = min(1.0, 2 * min((1 + np.sum(fin <= 0)) / (1 + fin.size), (1 + np.sum(fin >= 0)) / (1 + fin.size)))
     assert float(omit["p"].values[0]) == pytest.approx(ref)
     mixed = {**boots("omit"), "b": boots(None)["b"]}
-    with pytest.raises(nx.LayoutError, match="nan_policy"):
+    with pytest.raises(nx.LayoutError, match=r"^compare: boots were bootstrapped with different nan_policy"):
         compare(mixed)
 
 
@@ -356,6 +356,8 @@ def test_best_layer_follows_the_bootstraps_rule():
     assert int(out["n_boot_undefined"]) == 1
     omit, _ = _said(best_layer, boots("omit"))
     assert np.isfinite(omit["test_ev_ci"].values).all() and int(omit["n_boot_undefined"]) == 1
+    with pytest.raises(nx.LayoutError, match=r"^best_layer: boots were bootstrapped with different nan_policy"):
+        best_layer({**boots("omit"), "l2": boots(None)["l2"]})  # the function called starts its message
 
 
 def test_best_layer_resample_without_a_defined_selection_is_undefined():

@@ -56,7 +56,7 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
     same_resamples(boots, "compare")
     bins = same_bins(boots, across_bins, "compare")
     same_targets(boots)
-    policy = boots_policy(boots)
+    policy = boots_policy(boots, "compare")
     names = list(boots)
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     diff = np.array([float(boots[a]["median_ev"]) - float(boots[b]["median_ev"]) for a, b in pairs])
@@ -118,7 +118,7 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     across_bins = check_bool(across_bins, "across_bins", caller="best_layer")
     same_resamples(boots, "best_layer")
     bins = same_bins(boots, across_bins, "best_layer")
-    policy = boots_policy(boots)
+    policy = boots_policy(boots, "best_layer")
     names = list(boots)
     first = boots[names[0]]
     dim = next(d for d in first["ev"].dims)

@@ -193,10 +193,11 @@ def aligned_targets(boots: Mapping[str, xr.Dataset], dim: str, caller: str) -> d
     return out
 
 
-def boots_policy(boots: Mapping[str, xr.Dataset]) -> str:
+def boots_policy(boots: Mapping[str, xr.Dataset], caller: str = "compare") -> str:
     """The bootstraps' one ``nan_policy`` (attr, absent: ``"propagate"``), which the statistics
     derived from their resamples follow; bootstraps with different policies are refused."""
     policies = {name: b.attrs.get("nan_policy", "propagate") for name, b in boots.items()}
     if len(set(policies.values())) > 1:
-        raise LayoutError(f"boots: bootstrapped with different nan_policy {policies}; bootstrap every score with the same one.")
+        raise LayoutError(f"{caller}: boots were bootstrapped with different nan_policy {policies}, which decides what "
+                          f"their undefined resamples count for; bootstrap every score with the same nan_policy.")
     return next(iter(policies.values()))

@@ -469,3 +469,16 @@ def test_info_shows_the_time_bins_of_a_time_resolved_set(runner, tmp_path):
     rows = {line.split()[0]: line.split()[1:5] for line in lines[head + 1: head + 3]}
     assert rows["mT"] == [str(A.sizes[d]) for d in ("stimulus", "neuroid", "repeat", "time_bin")]
     assert rows["mS"][3] == "-"
+
+
+def test_a_direction_without_an_included_target_says_so_not_nan(runner, store):
+    """Where --min-reliability leaves no target included, the score's line says there is no median EV (it printed
+    'median EV nan% (IQR nan-nan)'); --json holds null."""
+    args = ["score", "forward", store.url, "net.l1", "mA", "--reps", "2", "--n-folds", "3", "--min-reliability", "1"]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    ds = store.read_dataset(json.loads(runner.invoke(main, [*args, "--json"]).stdout)["path"])
+    assert not bool(ds["included"].any())  # the case: no target reaches a reliability of 1
+    line = res.stdout.strip().splitlines()[0]
+    assert "nan" not in line and "no median EV (no included target with a finite EV)" in line, line
+    assert json.loads(runner.invoke(main, [*args, "--json"]).stdout)["median_ev"] is None

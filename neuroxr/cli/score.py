@@ -228,8 +228,9 @@ def _direction_command(direction: str) -> click.Command:
         counted = f"{stats['n_targets']} targets" if "n_time_bins" not in stats else (  # the pooled pairs
             f"{stats['n_targets']} (target, time bin) pairs of {stats['n_all'] // stats['n_time_bins']} targets x "
             f"{stats['n_time_bins']} time bins")
-        out.echo(f"{res.path}: {counted}{excluded}, median EV {stats['median_ev']:.2f}% "
-                 f"(IQR {stats['q25_ev']:.2f}-{stats['q75_ev']:.2f})" + ("" if res.computed else AGAIN))
+        median = (f"median EV {stats['median_ev']:.2f}% (IQR {stats['q25_ev']:.2f}-{stats['q75_ev']:.2f})"
+                  if stats["n_targets"] else "no median EV (no included target with a finite EV)")  # never "nan%"
+        out.echo(f"{res.path}: {counted}{excluded}, {median}" + ("" if res.computed else AGAIN))
         for line in lines:
             out.echo(line)
 

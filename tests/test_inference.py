@@ -537,16 +537,18 @@ def test_paired_comparison_and_best_layer(study):
     assert np.all(cmp["p_adjusted"] >= cmp["p"])
     best = best_layer({"mixed": boots["mixed"], "true": boots["true"]})
     assert str(best["best"].values) == "true" and float(best["frequency"].sum()) == pytest.approx(1.0)
-    other = bootstrap("forward", study.features["m"]["true"], R, n_boot=100, reps=2, seed=1)
-    with pytest.raises(LayoutError, match="resamples"):
-        compare({"a": boots["true"], "b": other})
+    fewer = R.isel(stimulus=slice(1, None))  # the same seed on other stimuli: other resamples
+    other = bootstrap("forward", study.features["m"]["true"].isel(stimulus=slice(1, None)), fewer, n_boot=100, reps=2)
+    for call in (compare, best_layer):  # each message starts with the function called
+        with pytest.raises(LayoutError, match=rf"^{call.__name__}: boots\['b'\]: its resamples \(dim 'boot'\) differ"):
+            call({"a": boots["true"], "b": other})
     # resamples of targets carry no boot_index: their seed, n_boot and over must still agree
     t1 = bootstrap("forward", study.features["m"]["true"], R, n_boot=50, reps=2, over="targets", seed=1)
     t2 = bootstrap("forward", study.features["other"]["mixed"], R, n_boot=50, reps=2, over="targets", seed=2)
-    with pytest.raises(LayoutError, match=r"seed=2 but boots\['a'\] has 1"):
+    with pytest.raises(LayoutError, match=r"^compare: boots\['b'\]: seed=2 but boots\['a'\] has 1"):
         compare({"a": t1, "b": t2})
-    with pytest.raises(LayoutError, match="n_boot=50 but"):
-        compare({"a": boots["true"], "b": bootstrap("forward", study.features["m"]["true"], R, n_boot=50, reps=2)})
+    with pytest.raises(LayoutError, match=r"^best_layer: boots\['b'\]: n_boot=50 but"):
+        best_layer({"a": boots["true"], "b": bootstrap("forward", study.features["m"]["true"], R, n_boot=50, reps=2)})
 
 
 @pytest.mark.parametrize("over", ["targets", "both"])

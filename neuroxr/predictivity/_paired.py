@@ -59,13 +59,13 @@ def same_resamples(boots: Mapping[str, xr.Dataset], caller: str = "compare") -> 
         for key in ("seed", "n_boot", "over"):
             if b.attrs.get(key) != first.attrs.get(key):
                 raise LayoutError(
-                    f"boots[{name!r}]: {key}={b.attrs.get(key)!r} but boots[{names[0]!r}] has {first.attrs.get(key)!r}; "
+                    f"{caller}: boots[{name!r}]: {key}={b.attrs.get(key)!r} but boots[{names[0]!r}] has {first.attrs.get(key)!r}; "
                     f"bootstrap every score with the same seed, n_boot and over so their resamples are paired."
                 )
         for key in ("boot_index", "stimulus_id"):  # NaN draws: a time bin without a target to score (its resamples undefined)
             if (key in first) != (key in b) or (key in first and not _same_values(first[key].values, b[key].values)):
                 raise LayoutError(
-                    f"boots[{name!r}]: its resamples (dim 'boot') differ from boots[{names[0]!r}]'s; bootstrap "
+                    f"{caller}: boots[{name!r}]: its resamples (dim 'boot') differ from boots[{names[0]!r}]'s; bootstrap "
                     f"every score with the same seed, n_boot and stimuli."
                 )
 

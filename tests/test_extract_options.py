@@ -186,3 +186,25 @@ def test_cli_refuses_a_folder_or_zarr_group_that_is_no_study_store(tmp_path):
         res = run(store)
         assert res.exit_code == 0, res.output
         assert StudyStore(store, mode="r").layers("m")
+
+
+def test_cli_refuses_ids_with_white_space_around_them(tmp_path):
+    """--ids with an id that begins or ends with white space ('a0 ', a spreadsheet's trailing blank) is refused naming
+    its line, before anything is written: it was stored as given and never paired with the neural data's 'a0'."""
+    (tmp_path / "nets.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 2))\n")
+    (tmp_path / "im").mkdir()
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(np.full((4, 4, 3), i, np.uint8)).save(tmp_path / "im" / f"a{i}.png")
+    args = ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name", "m",
+            "--images", str(tmp_path / "im"), "--image-size", "2", "--no-progress", "--ids", str(tmp_path / "ids.txt")]
+    (tmp_path / "ids.txt").write_text("x0\nx1 \n\tx2\n")
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert "Invalid value for '--ids': 2 id(s) begin or end with white space, e.g. line 2: 'x1 '" in res.stderr, res.stderr
+    assert not (tmp_path / "s.zarr").exists()
+    (tmp_path / "ids.txt").write_text("x0\nx1\nx2\n")
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert StudyStore(tmp_path / "s.zarr", mode="r").read_features("m", "1").stimulus_id.values.tolist() == ["x0", "x1", "x2"]

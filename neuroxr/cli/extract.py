@@ -248,6 +248,11 @@ def _ids_for(ids: list[str], stimuli: Any) -> list[str]:
     if len(ids) != n:
         raise click.BadParameter(f"gives {len(ids)} ids for {n} stimuli ({what}); give one id per line for each, "
                                  "in their order.", param_hint="'--ids'")
+    padded = [(line, sid) for line, sid in enumerate(ids, 1) if sid != sid.strip()]
+    if padded:  # 'a0 ' would never pair with the neural data's 'a0' (a Windows editor's or a spreadsheet's trailing blank)
+        line, sid = padded[0]
+        raise click.BadParameter(f"{len(padded)} id(s) begin or end with white space, e.g. line {line}: {sid!r}; remove it "
+                                 "(an id pairs with the neural data's ids as written).", param_hint="'--ids'")
     seen: dict[str, int] = {}
     for line, sid in enumerate(ids, 1):
         if sid in seen:

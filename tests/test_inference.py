@@ -511,6 +511,19 @@ def test_prepared_parts_record_the_seed_that_drew_the_resamples(study):
     assert "diff_ci" in compare({"a": b, "b": same})  # the same resamples: paired (it refused: seed=1 vs 5)
 
 
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_prepared_parts_record_the_inputs_labels(study, direction):
+    """An inference given prepared Parts records the labels of the inputs they were prepared from,
+    as a direct call does (it recorded the argument names "source" and "target")."""
+    F, R = study.features["m"]["true"], study.neural["a"]
+    src, tgt = (F, R) if direction == "forward" else (R, F)
+    parts = prepare(direction, src, tgt, reps=2, seed=0)
+    ref = bootstrap(direction, src, tgt, n_boot=5, reps=2)
+    assert ref.attrs["source"] != "source" and ref.attrs["target"] != "target"
+    for res in (bootstrap(direction, parts, None, n_boot=5), permutation_test(direction, parts, None, n_perm=5)):
+        assert (res.attrs["source"], res.attrs["target"]) == (ref.attrs["source"], ref.attrs["target"])
+
+
 def test_permutation_pvalues_uniform_under_null():
     rng = np.random.default_rng(5)
     ids = [f"s{i:03d}" for i in range(60)]

@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LayoutError, ParameterError, shown, where
+from ..geometry._common import input_labels
 from ..kernels.permute import induced_permutations, permuted_oof_pearson
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.resample import jackknife_pearson, resampled_pearson
@@ -72,7 +73,7 @@ class Parts:
     columns NaN outside it; ``counts``: the attrs the direction reports of its targets' stimuli
     (:func:`~neuroxr.predictivity._prepare.target_counts`). ``constant`` (k,) bool, set by :func:`prepare`:
     the targets constant up to rounding, whose scores, ceilings and nulls are NaN as in the direction.
-    ``drawn_id``: the stimuli resamples and permutations are drawn over (canonical order; ``None``:
+    ``labels``: the inputs' labels, as the attrs ``source`` and ``target`` record them. ``drawn_id``: the stimuli resamples and permutations are drawn over (canonical order; ``None``:
     ``stimulus_id``): forward and inter-animal, every stimulus the design has, also those no target is
     scored on (dropped), so that a target's draws never depend on another target's missing values.
     """
@@ -98,6 +99,7 @@ class Parts:
     halves: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # the ranks' values (reps, n, k)
     caller: str = ""
     drawn_id: np.ndarray | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # the inputs' labels (attrs source, target), set by prepare
 
     def __post_init__(self) -> None:
         self.constant = np.zeros(self.Y.shape[1], dtype=bool)  # set by prepare()
@@ -343,6 +345,7 @@ def prepare(
         parts = fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling if halves else False, split,
                    opts, params, caller)
     parts.caller = caller
+    parts.labels = input_labels(source=source, target=target)  # recorded by an inference given the Parts
     # the targets constant up to rounding (all-NaN ones aside) score NaN, with the direction's warning
     live = ~np.isnan(parts.Y).all(axis=0)
     parts.constant[live] = prep.warn_constant_targets(parts.Y[:, live], parts.target[f"{parts.dim}_id"].values[live],

@@ -112,6 +112,11 @@ def _per_bin(core: Any, caller: str, direction: str, source: Any, target: Any, k
                          _neural_args(direction), caller, names)
 
 
+def _labels(parts: Parts, source: Any, target: Any) -> dict[str, str]:
+    """The attrs ``source`` and ``target``: the inputs' labels, those the Parts given as ``source`` were prepared from."""
+    return dict(parts.labels) if isinstance(source, Parts) and parts.labels else input_labels(source=source, target=target)
+
+
 def _drawn_ids(parts: Parts) -> np.ndarray:
     """The stimuli a call's draws are made over: every stimulus of the design (``Parts.drawn_id``), also
     those no target is scored on, so that a target's draws never depend on another target's missing values."""
@@ -254,7 +259,7 @@ def bootstrap(
         return _per_bin(lambda parts, labels, union: _bootstrap(parts, labels, union, **options), "bootstrap",
                         direction, source, target, kwargs, seed, min_reliability)
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "bootstrap")
-    return _bootstrap(parts, input_labels(source=source, target=target), _drawn_ids(parts), **options)
+    return _bootstrap(parts, _labels(parts, source, target), _drawn_ids(parts), **options)
 
 
 # why drawing among one target is refused, by ``over`` (an input of one target, or one left to draw)
@@ -465,7 +470,7 @@ def permutation_test(
         return _per_bin(lambda parts, labels, union: _permutation_test(parts, labels, union, **options),
                         "permutation_test", direction, source, target, kwargs, seed, min_reliability, halves)
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "permutation_test", halves=halves)
-    return _permutation_test(parts, input_labels(source=source, target=target), _drawn_ids(parts), **options)
+    return _permutation_test(parts, _labels(parts, source, target), _drawn_ids(parts), **options)
 
 
 def _permutation_test(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *, n_perm: int, seed: int,

@@ -482,3 +482,15 @@ def test_a_direction_without_an_included_target_says_so_not_nan(runner, store):
     line = res.stdout.strip().splitlines()[0]
     assert "nan" not in line and "no median EV (no included target with a finite EV)" in line, line
     assert json.loads(runner.invoke(main, [*args, "--json"]).stdout)["median_ev"] is None
+
+
+def test_permutations_json_holds_the_median_r_its_line_gives(runner, store):
+    """``score forward --permutations N --json`` holds the observed median r of the permutation entry beside its p, as
+    its text line gives both (the JSON gave the p only)."""
+    args = ["score", "forward", store.url, "net.l1", "mA", "--reps", "2", "--n-folds", "3", "--permutations", "5"]
+    obj = json.loads(runner.invoke(main, [*args, "--json"]).stdout)
+    ds = store.read_dataset(obj["permutation_path"])
+    want = float(np.nanmedian(ds["r"].values)) if "r" in ds else None
+    assert obj["median_r"] == pytest.approx(want) and obj["median_p"] is not None, (obj, list(ds))
+    text = runner.invoke(main, args).stdout
+    assert f"median r {obj['median_r']:.3f}, permutation p = {obj['median_p']:.4g}" in text, text

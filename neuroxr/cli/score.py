@@ -211,7 +211,7 @@ def _direction_command(direction: str) -> click.Command:
                     lines.append(f"{inf.path}{at}: median EV {_percent(own)} interval {lo:.2f}-{hi:.2f}% ({n} resamples of "
                                  f"the {_RESAMPLED[own.get('over', _BOOT_DEFAULTS['over'])]}{_undefined(bad)})")
                 else:
-                    summaries.append({**cols, "median_p": got["median_p"]})
+                    summaries.append({**cols, "median_r": got["median_r"], "median_p": got["median_p"]})
                     lines.append(f"{inf.path}{at}: median r {got['median_r']:.3f}, permutation p = "
                                  f"{got['median_p']:.4g} ({n} permutations)")
             if len(summaries) == 1 and "time_bin_start" not in summaries[0]:

@@ -579,7 +579,7 @@ def test_compare_pairs_resampled_targets_by_id(study, over):
     with pytest.raises(LayoutError, match=r"boots\['b'\]: its resampled targets \(dim 'neuroid'\) differ .* by id"):
         compare({"a": a, "b": b})
     other = R.assign_coords(neuroid_id=("neuroid", [f"b_{i}" for i in R["neuroid_id"].values]))  # another animal
-    with pytest.raises(LayoutError, match=r"by id: 12 included against 12, 12 only here"):
+    with pytest.raises(LayoutError, match=r"by id: 12 drawn among against 12, 12 only here"):
         compare({"a": boot(F1, R), "b": boot(F2, other)})
     with pytest.raises(LayoutError, match="only in boots"):
         compare({"a": boot(F1, R), "b": boot(F2, R.isel(neuroid=slice(0, 10)))})
@@ -591,6 +591,23 @@ def test_compare_pairs_resampled_targets_by_id(study, over):
     # over stimuli alone each median counts its own included targets, on the same stimulus draws
     s = [bootstrap("forward", F, R, n_boot=40, reps=2, min_reliability=0.8) for F in (F1, F2)]
     assert np.isfinite(compare({"a": s[0], "b": s[1]})["p"].values).all()
+
+
+def test_compare_refuses_resampled_targets_drawn_among_other_scored_targets():
+    """Over targets each resample draws among the scored, included targets: two time bins (compared
+    across_bins) where one neuroid has no data in one bin draw among other targets, so their resamples
+    are not paired; refused (before: compared, as every neuroid was ``included`` in both)."""
+    from conftest import time_sets
+
+    F, _, B = time_sets()
+    R = B.values.copy()
+    R[:, 1, :, 2] = np.nan  # neuroid 1 without data in bin 2: not scored there
+    b = bootstrap("forward", F, B.copy(data=R), n_boot=20, reps=2, over="targets")
+    assert b["included"].values.all() and b["drawn"].values[:, :2].all() and not b["drawn"].values[1, 2]
+    with pytest.raises(LayoutError, match=r"^compare: boots\['y'\]: its resampled targets .* by id: 3 drawn among "
+                                          r"against 4, 1 only in boots\['x'\] \['neuroid1'\]"):
+        compare({"x": b.isel(time_bin=0), "y": b.isel(time_bin=2)}, across_bins=True)
+    assert compare({"x": b.isel(time_bin=0), "y": b.isel(time_bin=1)}, across_bins=True).sizes["pair"] == 1
 
 
 def test_best_layer_counts_the_included_targets_only(study):

@@ -29,7 +29,7 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
         :func:`bootstrap` results of two or more layers, models or directions with the same
         stimuli, ``seed``, ``n_boot`` and ``over`` (hence the same resamples). Over stimuli each
         median counts its own included targets; with ``over="targets"`` or ``"both"`` every
-        result must include the same targets by id (the same ``<dim>_id`` where ``included``: a
+        result must draw among the same targets by id (the same ``<dim>_id`` where ``drawn``: a
         :class:`~neuroxr.errors.LayoutError` otherwise, e.g. for another animal's neuroids or a
         ``min_reliability`` that keeps other targets per layer), so each resample draws the same
         targets in every score.

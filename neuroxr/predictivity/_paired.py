@@ -2,8 +2,8 @@
 and :func:`~neuroxr.predictivity.inference.best_layer` may pair them resample by resample.
 
 Resamples are paired by id, never by position: stimuli by the drawn positions of the canonical
-``stimulus_id`` order (``boot_index``), targets (``over="targets"`` or ``"both"``) by the included
-targets' ids, among which each resample draws in the order of their ids.
+``stimulus_id`` order (``boot_index``), targets (``over="targets"`` or ``"both"``) by the scored,
+included targets' ids (``drawn``), among which each resample draws in the order of their ids.
 """
 
 from __future__ import annotations
@@ -125,22 +125,24 @@ def _drawn(name: str, b: xr.Dataset) -> tuple[str, np.ndarray | None, np.ndarray
                           f"draw cannot be paired; pass the results of bootstrap() as they are.")
     dim = b["ev"].dims[0]
     ids = np.asarray(b[f"{dim}_id"].values).astype(str) if f"{dim}_id" in b.coords else None
-    inc = np.asarray(b["included"].values, dtype=bool) if "included" in b else np.ones(b.sizes[dim], dtype=bool)
+    # the targets its resamples draw among (scored and included; results without ``drawn``: the included ones)
+    key = "drawn" if "drawn" in b else "included"
+    inc = np.asarray(b[key].values, dtype=bool) if key in b else np.ones(b.sizes[dim], dtype=bool)
     return dim, ids, inc
 
 
 def same_targets(boots: Mapping[str, xr.Dataset]) -> None:
     """With resamples of targets (``over="targets"`` or ``"both"``): one-line :class:`LayoutError`
-    unless every bootstrap includes the same targets by id (the same dim, the same set of ``<dim>_id``
-    where ``included``), so each resample draws the same targets in every score. Without ids
+    unless every bootstrap draws among the same targets by id (the same dim, the same set of ``<dim>_id``
+    where ``drawn``: scored and ``included``), so each resample draws the same targets in every score. Without ids
     (positions only) the targets must agree by position. Nothing to check over stimuli alone."""
     names = list(boots)
     first = boots[names[0]]
     if first.attrs.get("over") not in ("targets", "both"):
         return
-    fix = ("with over='targets' or 'both' each resample draws among the included targets by id, so bootstrap "
-           "every score on the same targets with the same included ones (e.g. select the targets every score "
-           "includes and drop min_reliability), or bootstrap over='stimuli'.")
+    fix = ("with over='targets' or 'both' each resample draws among the scored, included targets by id, so bootstrap "
+           "every score on the same targets with the same scored and included ones (e.g. select the targets every "
+           "score scores and includes, and drop min_reliability), or bootstrap over='stimuli'.")
     dim0, ids0, inc0 = _drawn(names[0], first)
     for name in names[1:]:
         dim, ids, inc = _drawn(name, boots[name])
@@ -154,13 +156,13 @@ def same_targets(boots: Mapping[str, xr.Dataset]) -> None:
             same = inc.size == inc0.size and np.array_equal(inc, inc0)
             if not same:
                 raise LayoutError(f"{head} differ by position from boots[{names[0]!r}]'s ({int(inc.sum())} of "
-                                  f"{inc.size} included against {int(inc0.sum())} of {inc0.size}); {fix}")
+                                  f"{inc.size} drawn among against {int(inc0.sum())} of {inc0.size}); {fix}")
             continue
         a, b = set(ids0[inc0]), set(ids[inc])
         if a != b:
             diff = [f"{len(only)} {where} {examples(only, 3)}" for only, where in
                     ((sorted(b - a), "only here"), (sorted(a - b), f"only in boots[{names[0]!r}]")) if only]
-            raise LayoutError(f"{head} differ from boots[{names[0]!r}]'s by id: {len(b)} included against {len(a)}, "
+            raise LayoutError(f"{head} differ from boots[{names[0]!r}]'s by id: {len(b)} drawn among against {len(a)}, "
                               f"{', '.join(diff)}; {fix}")
 
 

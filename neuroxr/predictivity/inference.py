@@ -231,7 +231,8 @@ def bootstrap(
         the canonical order (labeled by ``stimulus_id``) when stimuli are resampled, with
         ``n_boot_undefined`` (target: resamples whose EV is undefined). A resample's median is the
         NaN-median over the targets it defines (the point estimate's rule): ``median_ev_n_targets``
-        (boot) counts them. Attrs:
+        (boot) counts them. With ``over="targets"`` or ``"both"``, ``drawn`` (target) marks the targets the
+        resamples draw among (scored and ``included``). Attrs:
         the direction's parameters, ``source`` / ``target`` (the inputs' labels), ``n_boot``, ``seed``, ``level``, ``method``, ``over`` (``nan_policy`` when "omit") and
         (forward, inter-animal) the direction's counts of its targets' stimuli.
 
@@ -330,6 +331,7 @@ def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *
         tid = parts.target.coords.get(f"{dim}_id")
         ranked = pos if tid is None else pos[canonical_order(np.asarray(tid.values)[pos])]
         tidx = ranked[rs.bootstrap_indices(pos.size, n_boot, seed, stream=1, caller="bootstrap")]
+        out["drawn"] = ((dim,), np.isin(np.arange(k), pos))  # the targets drawn among (compare pairs them by id)
     else:
         tidx = None
     if over == "targets":

@@ -403,6 +403,8 @@ def _unscored(scored: xr.Dataset, judged: bool, counts: dict[str, int] | None = 
     for name, v in ds.data_vars.items():
         if name == "included":
             ds[name] = v.copy(data=np.full(v.shape, not judged))
+        elif name == "drawn":  # no target scored: none drawn among
+            ds[name] = v.copy(data=np.zeros(v.shape, dtype=bool))
         elif name == "n_boot_undefined":  # every resample of a target never scored is undefined
             ds[name] = v.copy(data=np.full(v.shape, ds.sizes["boot"]))
         elif name == "median_ev_n_targets":

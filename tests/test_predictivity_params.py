@@ -302,7 +302,9 @@ def test_options_that_change_nothing_are_refused(small, kwargs, message):
         pv.forward(F, R, reps=1, **kwargs)
     pv.forward(F, R, reps=1, regressor="linear", alpha=0.1, n_components=20)  # the defaults, spelled out
     pv.forward(F, R, reps=2, noise_ceiling=False, seed=3, max_n=4)  # the seed draws max_n's subsets
-    with pytest.raises(ParameterError, match=r"^model_to_model: seed=2 has no effect without a noise ceiling"):
+    # model-to-model has no ceiling to keep: the way out is max_n, which the seed draws (it was told of split halves)
+    with pytest.raises(ParameterError, match=r"^model_to_model: seed=2 has no effect without a noise ceiling \(it draws "
+                                             r"max_n's subsets only; there are no split halves to draw\); drop it or pass max_n\.$"):
         pv.model_to_model(F, F, seed=2)
     from sklearn.linear_model import Ridge
 

@@ -141,6 +141,8 @@ def check_ceiling_options(
     inert += [f"min_reliability={min_reliability!r}"] if min_reliability is not None else []
     if max_n is None and not seed_drawn and seed != 0:
         inert += [f"seed={seed!r}"]
+    if inert == [f"seed={seed!r}"] and not keep and condition == "without a noise ceiling":  # model-to-model: none to keep
+        raise no_effect(inert, condition, "it draws max_n's subsets only; there are no split halves to draw", "pass max_n", caller)
     if inert:
         raise no_effect(inert, condition, "split, seed and min_reliability draw and judge its split "
                         "halves; seed also draws max_n's subsets", "keep the ceiling" if keep else "", caller)

@@ -103,8 +103,14 @@ def test_a_pca_of_every_stimulus_draws_nothing_with_its_seed(tmp_path):
     with pytest.raises(ExtractionParameterError, match=r"^reduction seed=5 has no effect on a PCA fitted on every one of "
                                                        rf"the {N} stimuli .*drop it or pass fit_stimuli below {N}\.$"):
         extract_features(net, x, store, reduction={"method": "pca", "n_components": 4, "seed": 5}, **run)
-    extract_features(net, x, store, reduction={"method": "pca", "n_components": 4, "fit_stimuli": N + 5}, **run)
+    from neuroxr.errors import NeuroxrWarning
+
+    # more fit stimuli than there are: every one is fitted, said so (the 29 asked were replaced by 24 without a word)
+    with pytest.warns(NeuroxrWarning, match=rf"^reduction fit_stimuli={N + 5} is more than the {N} stimuli: the PCA is "
+                                            rf"fitted on all {N} \(recorded as fit_stimuli={N}\)\.$"):
+        extract_features(net, x, store, reduction={"method": "pca", "n_components": 4, "fit_stimuli": N + 5}, **run)
     assert store.read_features("m", "1").attrs["reduction"]["seed"] is None
+    assert store.read_features("m", "1").attrs["reduction"]["fit_stimuli"] == N
     group = zarr.open_group(store._zstore, path="features/m/1", mode="r+")
     group.attrs["reduction"] = {**group.attrs["reduction"], "seed": 5}  # as earlier versions recorded a seed
     as_older_writer(group)  # which recorded no digests

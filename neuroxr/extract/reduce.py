@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..alignment import canonical_order
-from ..errors import ExtractionParameterError, shown
+from ..errors import ExtractionParameterError, shown, warn
 
 REDUCTION_KEYS = {"method", "n_components", "fit_stimuli", "seed"}
 
@@ -69,6 +69,9 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
                               "not fitted (its components depend on the units, n_components and seed alone); drop it.")
     if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 1:
         raise ExtractionParameterError(f"reduction fit_stimuli must be a positive int; got {shown(m)}.")
+    if int(m) > n:  # a budget set for larger stimulus sets: every stimulus is fitted, and recorded so
+        warn(f"reduction fit_stimuli={int(m)} is more than the {n} stimuli: the PCA is fitted on all {n} "
+             f"(recorded as fit_stimuli={n}).")
     m = min(int(m), n)
     if method == "pca" and m < k:
         raise ExtractionParameterError(

@@ -193,7 +193,10 @@ CALLS = {
 NEURAL = {n for n in CALLS if n.startswith(("split_half", "crsa", "ersa", "ereg", "rsa_", "compare", "rdm_noise",
                                            "anchor", "cka", "crsa of", "rdm euclidean of neural", "effective_dimensionality n"))}
 #: an angle of 0 (a network and its own centroid) is acos's rounding, ~1.5e-8 (docs/geometry.md)
-ANGLE_ROUNDING = {"procrustes_kmeans": 1e-7}
+ANGLE_ROUNDING = {"procrustes_kmeans": 1e-7,
+                  # a network's held-out angle to itself is acos(1 - d) of a rounding d of a few eps: about sqrt(2 d),
+                  # 0 or 1.5e-8 by the order the units are summed in (and the machine's BLAS)
+                  "pairwise_distances held out": 1e-7}
 
 #: dims whose order is data (not labeled by ids): compared as they are
 _ID_COORD = {"stimulus": "stimulus_id", "stimulus_": "stimulus_id_", "unit": "unit_id", "neuroid": "neuroid_id",

@@ -59,7 +59,7 @@ def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     """
     null = np.asarray(null, dtype=np.float64)
     fin = np.isfinite(null)
-    defined = fin.any(axis=1) if null.ndim == 2 and null.shape[1] else np.zeros(null.shape[:1], dtype=bool)
+    defined = fin.any(axis=1)  # (no target: none defined)
     # the max over each defined permutation's finite targets, without np.nanmax's "All-NaN slice" warning
     mx = np.max(np.where(fin[defined], null[defined], -np.inf), axis=1, initial=-np.inf)
     with np.errstate(invalid="ignore"):

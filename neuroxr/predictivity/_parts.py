@@ -529,10 +529,11 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     n, _, T = RA.shape
     X = nanmean_repeats(RA)
     prep.check_design(X, aname, prep.float32_cause(neural_a), "neuroids")
+    label_a, label_b = prep.named("", neural_a, "neural_a"), prep.named("", neural_b, "neural_b")  # without the caller
     groups, mask = _groups("inter_animal", valid, ok_b, neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: _operator(reg, prep.take(X, rows)), bname, caller,
-                           prep.target_counts(keep, valid), lambda rows: prep.take(X, rows), prep.named("", neural_a, "neural_a"),
-                           prep.excluded_by(((prep.named("", neural_a, "neural_a"), keep_a), (prep.named("", neural_b, "neural_b"), keep_b))))
+                           prep.target_counts(keep, valid), lambda rows: prep.take(X, rows), label_a,
+                           prep.excluded_by(((label_a, keep_a), (label_b, keep_b))))
     Y = _masked(nanmean_repeats(RB), mask)
 
     def predictions(g: Group) -> np.ndarray:

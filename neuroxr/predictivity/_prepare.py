@@ -158,10 +158,12 @@ def check_max_n(max_n: int | None, size: int, name: str, what: str) -> None:
                         f"pass max_n below {size}", name)
 
 
-def check_pls_predictors(regressor: Any, n_components: int, size: int, max_n: int | None, name: str, what: str) -> None:
+def check_pls_predictors(regressor: Any, n_components: int, size: int, max_n: int | None, name: str, what: str,
+                         caller: str = "") -> None:
     """One-line :class:`~neuroxr.errors.ParameterError` for PLS components (``pls``, a PLS estimator) past
-    the predictor columns a fit sees: the ``size`` predictors ``what`` of the input ``name`` (as the messages
-    name it, after the function called), or the ``max_n`` of them a rep draws; it names that input and,
+    the predictor columns a fit sees: the ``size`` predictors ``what`` of the input ``name`` (:func:`named`
+    with the function called, ``caller``), or the ``max_n`` of them a rep draws; it starts with ``caller`` and the
+    argument, as every parameter error, then names that input and,
     where ``max_n`` made them too few, ``max_n`` (the fit's own refusal said "the predictors have 4
     columns" of an input of 8 neuroids). Run after :func:`check_max_n`."""
     m = pls_components(regressor, n_components)
@@ -171,9 +173,7 @@ def check_pls_predictors(regressor: Any, n_components: int, size: int, max_n: in
         return
     arg = (f"regressor='pls': n_components={m}" if isinstance(regressor, str)
            else f"regressor={type(regressor).__name__}(n_components={m})")
-    caller, sep, inp = name.partition(": ")  # a parameter error: the function called, then the argument
-    head = f"{caller}: {arg}" if sep else arg
-    inp = inp if sep else name
+    head, inp = where(caller) + arg, name.removeprefix(where(caller))
     if drawn:
         more = "" if m >= size else f", or max_n={m}" if m == size - 1 else f", or max_n of {m} to {size - 1}"
         raise ParameterError(f"{head} but max_n={max_n} fits {max_n} of the {size} {what} of {inp} per rep (PLS fits no "

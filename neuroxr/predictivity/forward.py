@@ -204,7 +204,7 @@ def _forward(
                                                                        noise_ceiling, dict(split=split, seed=seed, max_n=max_n,
                                                                                             min_reliability=min_reliability))
     prep.check_max_n(max_n, features.sizes["unit"], fname, "units")
-    prep.check_pls_predictors(regressor, n_components, features.sizes["unit"], max_n, fname, "units")
+    prep.check_pls_predictors(regressor, n_components, features.sizes["unit"], max_n, fname, "units", caller)
     # by id, never by position: a joint fit (pls, an estimator) sees the neuroids, a fit that is not
     # ridge/linear the units, in canonical id order; max_n's subsets are drawn over that order
     features, neural, targets_order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)  # joint fits: never with bins

@@ -64,7 +64,7 @@ def model_to_model(
     caller = "model_to_model"  # the messages start with it and name the inputs with their labels
     features_a, features_b, aname, bname, *_ = prep.inputs(caller, features_a, "features_a", features_b, "features_b")
     prep.check_max_n(max_n, features_a.sizes["unit"], aname, "units")
-    prep.check_pls_predictors(regressor, n_components, features_a.sizes["unit"], max_n, aname, "units")
+    prep.check_pls_predictors(regressor, n_components, features_a.sizes["unit"], max_n, aname, "units", caller)
     # by id, never by position: A's units for a fit other than ridge/linear, B's for a joint fit
     # (pls, an estimator), in canonical id order; max_n's subsets are drawn over A's in that order
     features_a, features_b, targets_order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)

@@ -251,13 +251,13 @@ def inter_animal(
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
+    label_a, label_b = prep.named("", neural_a, "neural_a"), prep.named("", neural_b, "neural_b")  # without the caller
     groups = prep.target_groups(valid, bname, neural_b.neuroid_id.values[ok_b], n_folds, fold_seed,
                                 counts={**prep.target_counts(keep, valid), "n_predictors": int(ok_a.sum())},
                                 components=prep.pls_components(regressor, n_components),
-                                excluded_by=prep.excluded_by(((prep.named("", neural_a, "neural_a"), keep_a), (prep.named("", neural_b, "neural_b"), keep_b))))
+                                excluded_by=prep.excluded_by(((label_a, keep_a), (label_b, keep_b))))
     # targets whose stimuli leave A's trial means constant: NaN (never an r of the training folds' means)
-    groups = prep.varying_groups(groups, lambda rows: prep.take(mean_a, rows), bname, prep.named("", neural_a, "neural_a"),
-                                 neural_b.neuroid_id.values[ok_b])
+    groups = prep.varying_groups(groups, lambda rows: prep.take(mean_a, rows), bname, label_a, neural_b.neuroid_id.values[ok_b])
     bar, done = TargetProgress(reps, progress, "inter_animal", sum(cols.size for _, cols in groups)), 0
     for rows, cols in groups:
         reg = prep.fold_regressor("inter_animal", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
@@ -323,7 +323,7 @@ def _from_neural_predictor(
     """
     n, k, T = Rp.shape
     prep.check_max_n(max_n, k, shown[0], "neuroids")  # before any draw or fit
-    prep.check_pls_predictors(reg.name, reg.n_components, k, max_n, shown[0], "neuroids")
+    prep.check_pls_predictors(reg.name, reg.n_components, k, max_n, shown[0], "neuroids", reg.caller)
     if cols is not None:
         mean_p = np.take(mean_p, cols, axis=1)
     m = Y.shape[1]

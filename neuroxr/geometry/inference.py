@@ -39,7 +39,8 @@ from ..kernels.rdm import RDM_METHODS
 from ..kernels.rdm import check_option as _check_option
 from ..validation import check_alpha, check_bool
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels, warn_flat_rdms
-from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _is_rsatoolbox, _labeled_ids, _nan_warning, _rdm, _rdm_named, as_rdm
+from ._rdm_values import _is_rsatoolbox
+from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _labeled_ids, _nan_warning, _rdm, _rdm_named, as_rdm
 from .rdm_stack import _stack_rdms, rsatoolbox_subjects, stack_labels
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 from .rsa_resample import MIN_PAIRS, evaluate, prepare, vector

@@ -21,7 +21,8 @@ from ..kernels.resample import nanmean
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import check_bool, real_array
 from ._common import _canonical, _Checked, _named, _plain, input_labels, warn_flat_rdms
-from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _split_half_rdms
+from ._rdm_values import _check_square, _refuse_inf
+from .rdm import _check_stimuli, _compare_vectors, _nan_warning, _split_half_rdms
 from .rdm_stack import _stack_rdms
 from .rsa_resample import MIN_PAIRS
 
@@ -67,7 +68,7 @@ def _is_rdm(D: np.ndarray) -> bool:
 def _check_stack_shape(R: np.ndarray) -> None:
     """One-line :class:`LayoutError` unless the NumPy ``rdms`` of :func:`rdm_noise_ceiling` is a stack
     ``(m, n, n)`` or ``(m, P)`` (``P = n (n - 1) / 2``) of several RDMs: a square ``(n, n)`` array
-    that is an RDM (symmetric with a zero diagonal, :func:`~neuroxr.geometry.rdm._check_square`) is one
+    that is an RDM (symmetric with a zero diagonal, :func:`~neuroxr.geometry._rdm_values._check_square`) is one
     RDM, not ``n`` condensed ones; any other square array is ``m`` condensed RDMs of ``m`` pairs each,
     as :func:`neuroxr.kernels.compare.compare_rdms_many` reads them."""
     stack = "pass a stack of subject RDMs, (m, n, n) or condensed (m, n (n - 1) / 2)"

@@ -16,19 +16,8 @@ from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..validation import real_array
 from ._common import RDM_DIMS, _canonical, _columns_as_rows, _ids, warn_flat_rdms
-from .rdm import (
-    _align_rdm,
-    _as_rdm,
-    _as_rdm_in,
-    _check_square,
-    _check_stimuli,
-    _compare_vectors,
-    _is_rsatoolbox,
-    _labeled_ids,
-    _nan_warning,
-    _refuse_inf,
-    _rsatoolbox_rdms,
-)
+from ._rdm_values import _check_square, _is_rsatoolbox, _refuse_inf, _rsatoolbox_rdms
+from .rdm import _align_rdm, _as_rdm, _as_rdm_in, _check_stimuli, _compare_vectors, _labeled_ids, _nan_warning
 
 __all__ = ["compare_rdms_many", "rsatoolbox_subjects", "stack_labels"]
 

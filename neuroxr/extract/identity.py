@@ -16,7 +16,7 @@ Every layer :func:`~neuroxr.extract.extract_features` writes records in its attr
                                 # loads it; a re-run that would skip a layer preprocesses every stimulus)
 
 A re-run compares them with this extraction's before it skips a complete layer
-(:func:`~neuroxr.extract.plan.check_compatible`): other weights under the same model name, another
+(:func:`~neuroxr.extract._compat.check_compatible`): other weights under the same model name, another
 transform, other ``forward`` code, another ``self.scale``, or other pixels under the same stimulus
 ids are refused, never skipped. A layer recorded with an older version (:data:`UNCOVERED`: 1, whose
 model digest did not cover the code; 2, whose did not cover the attributes, the hooks' flags and

@@ -212,7 +212,7 @@ def _in_stored_order(store: StudyStore | None, model_name: str, stim: Stimuli, r
     paired by id (a re-run given the same stimuli in another order skips and writes layers as a run in
     that order does). Stimuli that no stored layer holds all of, alone, keep their order. A layer is
     read through :meth:`~neuroxr.StudyStore.read_set_index`: a damaged one sets no order (where it is
-    asked for again, :func:`~neuroxr.extract.plan.check_compatible` refuses it, in the store's words). ``read``:
+    asked for again, :func:`~neuroxr.extract._compat.check_compatible` refuses it, in the store's words). ``read``:
     as in :func:`~neuroxr.extract._common.stored_index`, gets the layers read, so the plan's check reads none again."""
     if store is None:
         return stim
@@ -579,7 +579,7 @@ def _stored_copy(store: StudyStore, path: str) -> tuple[bool, str | None]:
 
 def _same_extraction(store: StudyStore, path: str, lp: Any, plan: ExtractionPlan, identity: Identity) -> bool:
     """Whether the copy of ``path`` another process committed during this pass is this very extraction
-    (:func:`~neuroxr.extract.plan.check_compatible`: the same shape, stimuli, module, reduction,
+    (:func:`~neuroxr.extract._compat.check_compatible`: the same shape, stimuli, module, reduction,
     pooling and the digests of the model, the preprocessing and the stimuli)."""
     try:
         check_compatible(store, path, lp, plan.stimulus_ids, identity)

@@ -61,8 +61,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -82,6 +81,7 @@ from ._construction import (
     orthonormalize,
     unit_variance,
 )
+from ._study import DEFAULT_ANIMALS, DEFAULT_MODELS, TRUE_LAYER, TRUE_MODEL, LayerSpec, Study
 
 __all__ = [
     "LayerSpec",
@@ -94,104 +94,6 @@ __all__ = [
     "write_example_study",
     "expected_split_half",
 ]
-
-
-class LayerSpec(NamedTuple):
-    """How one synthetic layer is built.
-
-    Attributes
-    ----------
-    name : str
-        Layer name (store-safe: letters, digits, ``.``, ``_``, ``-``).
-    n_units : int
-        Number of units ``p``; needs ``p >= n_latent + n_private`` (fewer: raised to that, with a warning).
-    shared_fraction : float
-        ``g`` in ``[0, 1]``: fraction of the variance of each of the top ``n_latent`` latent dims
-        that is shared with the true latent ``Z`` (the rest is private to this layer).
-    n_private : int
-        Extra private latent dims beyond the first ``n_latent`` (continuing the power law).
-    """
-
-    name: str
-    n_units: int
-    shared_fraction: float
-    n_private: int
-
-
-#: The model/layer whose column space is exactly that of the latent (shared_fraction 1, no private dims).
-TRUE_MODEL = "netA"
-TRUE_LAYER = "layer3"
-
-#: Default models: three networks, 3-4 layers each, unit counts above and below 400 stimuli.
-DEFAULT_MODELS: dict[str, tuple[LayerSpec, ...]] = {
-    "netA": (
-        LayerSpec("layer1", 600, 0.40, 48),
-        LayerSpec("layer2", 300, 0.70, 32),
-        LayerSpec("layer3", 128, 1.00, 0),
-        LayerSpec("layer4", 48, 0.85, 16),
-    ),
-    "netB": (
-        LayerSpec("conv1", 800, 0.30, 64),
-        LayerSpec("conv2", 500, 0.55, 40),
-        LayerSpec("conv3", 200, 0.75, 24),
-        LayerSpec("fc", 64, 0.60, 24),
-    ),
-    "netC": (
-        LayerSpec("block1", 256, 0.25, 40),
-        LayerSpec("block2", 128, 0.35, 40),
-        LayerSpec("block3", 64, 0.50, 20),
-    ),
-}
-
-#: Default animals and their neuroid counts.
-DEFAULT_ANIMALS: dict[str, int] = {"animalA": 120, "animalB": 88}
-
-
-@dataclass
-class Study:
-    """A synthetic study: neural sets, feature sets and the ground truth.
-
-    Attributes
-    ----------
-    neural : dict[str, xarray.DataArray]
-        Per animal, dims ``(stimulus, neuroid, repeat)``; coords ``stimulus_id``, ``category``
-        (on ``stimulus``), ``neuroid_id``, ``animal``, ``region``, ``explainable_fraction``,
-        ``cv_explainable_fraction``, ``reliability``, ``snr`` (on ``neuroid``).
-    features : dict[str, dict[str, xarray.DataArray]]
-        ``features[model][layer]``, dims ``(stimulus, unit)``, layers in depth order.
-    truth : xarray.Dataset
-        Ground truth over dims ``stimulus``, ``neuroid`` (all animals, in the order of
-        ``neural``), ``factor`` and ``layer_key`` (``"model/layer"``); see :func:`make_study`.
-    true_model, true_layer : str, default "netA", "layer3"
-        The layer whose column space is exactly that of the latent.
-    params : dict
-        The generator's arguments (after defaults), for the record.
-    """
-
-    neural: dict[str, xr.DataArray]
-    features: dict[str, dict[str, xr.DataArray]]
-    truth: xr.Dataset
-    true_model: str = TRUE_MODEL
-    true_layer: str = TRUE_LAYER
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def true_features(self) -> xr.DataArray:
-        """Features of the true layer, dims ``(stimulus, unit)``."""
-        return self.features[self.true_model][self.true_layer]
-
-    @property
-    def stimulus_ids(self) -> np.ndarray:
-        """The stimulus ids, shared by every array in the study, in generated order."""
-        return np.asarray(self.truth["stimulus_id"].values)
-
-    def __repr__(self) -> str:
-        neural = ", ".join(f"{a}: {tuple(da.shape)}" for a, da in self.neural.items())
-        models = ", ".join(f"{m}: {list(ls)}" for m, ls in self.features.items())
-        return (
-            f"<Study {len(self.stimulus_ids)} stimuli; neural {{{neural}}}; features {{{models}}}; "
-            f"true layer {self.true_model}/{self.true_layer}>"
-        )
 
 
 # ---------------------------------------------------------------------------------- generator

@@ -32,11 +32,9 @@ from ..backend import (
 )
 from ..kernels import splits as _splits
 from ..kernels.gram_rows import check_range
-from ..kernels.kernel_operator import apply_into
 from ..kernels.offsets import offset_columns, warn_offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
-from ..kernels.slot_kernels import SlotKernels, slots_risk_precision
-from ..kernels.splits import SplitHalves, complete_sums, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
+from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import column_squares, no_variance, pearson, rounding_tol, spearman_brown
 from ..layouts import has_time
 from ..sets import set_label
@@ -46,6 +44,8 @@ from ._draws import draw_group as _draw_group
 from ._draws import score_draw_group as _score_draw_group
 from ._progress import RepProgress, TargetProgress
 from ._result import common_attrs, dataset, finish_reps
+from ._slot_regime import score_from_slot_kernels as _score_from_slot_kernels
+from ._slot_regime import use_slot_kernels as _use_slot_kernels
 
 __all__ = ["reverse", "inter_animal"]
 
@@ -359,8 +359,9 @@ def _from_neural_predictor(
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()
     if slots:
-        _score_from_slot_kernels(reg, Rp, cols, Y, (keep, constant, unit_ids, offset, shown[1]), reps, perms_a, ceiling,
-                                 target_R is not None, out, progress, direction)
+        blocks = len(Y.chunks[1]) if hasattr(Y, "dask") else -(-m * n * 8 // _TARGET_BLOCK_BYTES)  # as _unit_chunks
+        _score_from_slot_kernels(reg, Rp, cols, _unit_chunks(Y, keep, constant, unit_ids, offset, shown[1], reg.dtype),
+                                 m, blocks, reps, perms_a, ceiling, target_R is not None, out, progress, direction)
         return out, None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
@@ -476,77 +477,6 @@ def _score_designs(
     if ceiling:
         writes.put(out["prediction_shc"], (slice(lo, hi), i), pearson(res[0], res[1]), spearman_brown)
     return P, r_mean
-
-
-_SLOT_KERNEL_BYTES = 256 * 2**20  # the repeats' pairwise kernels held at once
-
-
-def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | None, keep_predictions: bool,
-                      total: np.ndarray | None) -> bool:
-    """Whether the designs' kernels come from the repeats' pairwise kernels: ridge/linear with more predictors
-    than training stimuli (the dual regime, one ``n x n`` kernel per design), complete trials (finite repeat
-    sums ``total``, or else ``Rp`` read), no subsets, and ``T (T + 1) / 2`` kernels cheaper than two per rep."""
-    n, k, T = Rp.shape
-    n_tr = min(n - len(te) for _, te in reg.folds)
-    return (
-        reg.shared and max_n is None and not keep_predictions and k >= n_tr and T >= 2
-        and resolve_backend(reg.backend) == "numpy" and np.dtype(reg.dtype) == np.float64
-        and T * (T + 1) // 2 < 2 * reps + 1 and T * (T + 1) // 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
-        and ((total is not None and complete_sums(Rp, total, "reverse")) or not np.isnan(Rp).any())
-        and not slots_risk_precision(Rp, 0.0 if reg.name == "linear" else float(reg.alpha))  # else fitted themselves
-    )
-
-
-def _score_from_slot_kernels(
-    reg: Regressor, Rp: np.ndarray, cols: np.ndarray | None, Y: Any, chunks: tuple[Any, ...], reps: int, perms: list[np.ndarray],
-    ceiling: bool, has_target_shc: bool, out: dict[str, np.ndarray], progress: Any, direction: str,
-) -> None:
-    """The dual regime (more predictor neuroids than stimuli) from shared kernels.
-
-    A design's out-of-fold operator needs only its Gram ``Dc Dc^T`` (``n x n``). The designs are
-    means of repeat slots (the mean of all ``T``, each split half of ``c`` slots), so with the
-    pairwise slot kernels ``K_st = Rc_s Rc_t^T`` (columns centred; ``T (T + 1) / 2`` products
-    computed once) every design's Gram is ``(1 / c^2) sum_{s, t in half} K_st``: per rep no product
-    over the predictors remains, only the operator and its application to the targets. ``cols``:
-    the predictor's columns in canonical order (None: as given).
-    """
-    n, k, T = Rp.shape
-    kernel = SlotKernels(Rp, cols).gram
-
-    first = (T + 1) // 2
-    # complete trials: reps that share a split (the set of half 1's slots, or its swap) share its
-    # operators and their SB(r(P1, P2)), computed once per distinct split
-    draws, inverse = distinct_splits(np.stack(perms), symmetric=True) if ceiling else (np.zeros((0, T), dtype=int), None)
-    # several unit blocks: the splits' operators are kept for the next blocks when they fit
-    blocks = len(Y.chunks[1]) if hasattr(Y, "dask") else -(-Y.shape[1] * n * 8 // _TARGET_BLOCK_BYTES)
-    lazy = blocks > 1 and len(draws) * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
-    S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
-    ops = None
-    bar = TargetProgress(reps, progress, direction, Y.shape[1])
-    for lo, hi, Yc in _unit_chunks(Y, *chunks, reg.dtype):
-        buf = np.empty((2, n, hi - lo))  # the chunk's predictions, written in place draw after draw
-        r_mean = pearson(Yc, apply_into(S_mean, Yc, buf[0]))
-        made = []
-        shc = np.empty((hi - lo, len(draws)))
-        done = RepProgress(reps, inverse if ceiling else np.zeros(reps, dtype=int), bar.part(hi - lo), direction)
-        for j in range(len(draws)):
-            if ops is not None:
-                S1, S2 = ops[j]
-            else:
-                S1 = reg.operator_from_gram(kernel(draws[j][:first]), n_features=k)
-                S2 = reg.operator_from_gram(kernel(draws[j][first:]), n_features=k)
-                if lazy:
-                    made.append((S1, S2))
-            shc[:, j] = spearman_brown(pearson(apply_into(S1, Yc, buf[0]), apply_into(S2, Yc, buf[1]), overwrite=True))
-            done.draw(j)
-        done.close()
-        bar.reach(hi)
-        if ceiling:
-            out["prediction_shc"][lo:hi, :] = shc[:, inverse]
-        finish_reps(out, lo, hi, r_mean, ceiling, has_target_shc)
-        if ops is None and lazy:
-            ops = made  # later unit chunks reuse the splits' operators
-        del made, buf
 
 
 def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int,

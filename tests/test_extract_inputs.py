@@ -893,3 +893,28 @@ def test_a_labeled_array_of_stimuli_keeps_its_stimulus_ids(tmp_path):
     with pytest.raises(ExtractionError, match=r"^stimuli: a DataArray of stimuli needs a 'stimulus' dim; got dims "
                                               r"\('image', 'rgb', 'y', 'x'\)"):
         plan_extraction(net, da.rename(stimulus="image"))
+
+
+def test_a_model_that_exits_when_loaded_is_an_error_naming_it(tmp_path, monkeypatch):
+    """``sys.exit`` in a model file (an argparse or a script's code at module level), its factory or an imported
+    module is a one-line ``ExtractionError`` naming it, not a ``SystemExit`` that ends the program without a word."""
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(3)\n")
+    (tmp_path / "factory_exits.py").write_text("import sys\n\ndef build():\n    sys.exit('usage: build --x X')\n")
+    (tmp_path / "exits_on_import.py").write_text("raise SystemExit(2)\n")
+    (tmp_path / "fails_on_import.py").write_text("raise RuntimeError('no GPU')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec, says in ((f"{tmp_path / 'exits.py'}:build", r"exits.py' exits when it runs \(SystemExit: 3\)"),
+                       (f"{tmp_path / 'factory_exits.py'}:build", r"calling build\(\) exits \(SystemExit: usage"),
+                       ("exits_on_import:build", r"module 'exits_on_import' exits when imported \(SystemExit: 2\)"),
+                       ("fails_on_import:build", r"module 'fails_on_import' fails when imported \(RuntimeError: no GPU\); fix")):
+        with pytest.raises(ExtractionError, match=says):
+            load_model(spec)
+    res = CliRunner().invoke(main, ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'exits.py'}:build",
+                                    "--images", str(tmp_path), "--model-name", "m"])
+    assert res.exit_code == 2 and "Invalid value for '--model'" in res.stderr and "exits when it runs" in res.stderr, res.output
+    assert res.stderr.count("\n") == 1
+

@@ -45,6 +45,13 @@ def check_device(device: Any) -> Any:
     return dev
 
 
+def _fix(exc: BaseException) -> str:
+    """What to do about a model file (or module) that fails or exits as it runs."""
+    if isinstance(exc, SystemExit):
+        return "put its script part (argument parsing, sys.exit) under if __name__ == '__main__':"
+    return "fix the file"
+
+
 def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
     """A torch model from ``"package.module:name"`` or ``"path/to/file.py:name"``.
 
@@ -55,8 +62,8 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
     ------
     ExtractionError
         One line naming the spec: malformed, a module that cannot be imported, a file that fails to
-        run, a missing name, a factory that fails or returns no ``nn.Module`` (and
-        :func:`load_weights`'s errors).
+        run, a missing name, a factory that fails or returns no ``nn.Module``, any of them exiting
+        (``sys.exit``, an ``argparse`` at module level), and :func:`load_weights`'s errors.
     """
     torch = torch_module()
     target, sep, attr = spec.rpartition(":")
@@ -75,9 +82,10 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
         sys.modules[mod_name] = module
         try:
             spec_.loader.exec_module(module)  # type: ignore[union-attr]
-        except Exception as exc:  # the user's file: a syntax error, a failed import, ...
+        except (Exception, SystemExit) as exc:  # the user's file: a syntax error, a failed import, sys.exit, ...
             sys.modules.pop(mod_name, None)
-            raise ExtractionError(f"model file {target!r} fails to run ({_reason(exc)}); fix the file.") from exc
+            how = "exits when it runs" if isinstance(exc, SystemExit) else "fails to run"
+            raise ExtractionError(f"model file {target!r} {how} ({_reason(exc)}); {_fix(exc)}.") from exc
     else:
         try:
             module = importlib.import_module(target)
@@ -86,6 +94,9 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
                 f"model spec {spec!r}: module {target!r} cannot be imported ({_reason(exc)}); install it, add its "
                 f"folder to PYTHONPATH, or pass 'path/to/file.py:{attr}'."
             ) from exc
+        except (Exception, SystemExit) as exc:  # its own code fails or exits as it is imported
+            how = "exits when imported" if isinstance(exc, SystemExit) else "fails when imported"
+            raise ExtractionError(f"model spec {spec!r}: module {target!r} {how} ({_reason(exc)}); {_fix(exc)}.") from exc
     if not hasattr(module, attr):
         raise ExtractionError(f"model spec {spec!r}: {target!r} has no attribute {attr!r}.")
     obj = getattr(module, attr)
@@ -94,9 +105,10 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
     elif callable(obj):
         try:
             model = obj()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            how = "exits" if isinstance(exc, SystemExit) else "fails"
             raise ExtractionError(
-                f"model spec {spec!r}: calling {attr}() fails ({_reason(exc)}); it must build the model with no arguments."
+                f"model spec {spec!r}: calling {attr}() {how} ({_reason(exc)}); it must build the model with no arguments."
             ) from exc
     else:
         model = obj

@@ -918,3 +918,19 @@ def test_a_model_that_exits_when_loaded_is_an_error_naming_it(tmp_path, monkeypa
     assert res.exit_code == 2 and "Invalid value for '--model'" in res.stderr and "exits when it runs" in res.stderr, res.output
     assert res.stderr.count("\n") == 1
 
+
+def test_a_model_file_imports_the_files_beside_it(tmp_path):
+    """A model file's folder is on ``sys.path`` while it runs and its factory is called (as ``runpy.run_path``
+    and ``python file.py`` have it): it may import a helper file beside it; ``sys.path`` is put back after."""
+    import sys
+
+    (tmp_path / "beside_net_helper.py").write_text("WIDTH = 3\n")
+    (tmp_path / "net.py").write_text("from torch import nn\nfrom beside_net_helper import WIDTH\n\n"
+                                     "def build():\n    import beside_net_helper\n\n"
+                                     "    return nn.Linear(2, beside_net_helper.WIDTH + WIDTH)\n")
+    before = list(sys.path)
+    try:
+        net = load_model(f"{tmp_path / 'net.py'}:build")
+    finally:
+        sys.modules.pop("beside_net_helper", None)
+    assert net.out_features == 6 and sys.path == before

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,28 @@ def _fix(exc: BaseException) -> str:
     return "fix the file"
 
 
+@contextlib.contextmanager
+def _beside(path: Path | None) -> Iterator[None]:
+    """The folder of the file ``path`` first on ``sys.path`` meanwhile (nothing for ``None``), then ``sys.path``
+    as it was."""
+    if path is None:
+        yield
+        return
+    saved = list(sys.path)
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+
+
 def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
     """A torch model from ``"package.module:name"`` or ``"path/to/file.py:name"``.
 
     ``name`` is an ``nn.Module`` object or a callable that returns one when called with no
-    arguments. ``weights``, if given, is a state dict loaded with :func:`load_weights`.
+    arguments. ``weights``, if given, is a state dict loaded with :func:`load_weights`. A file's folder
+    is on ``sys.path`` while the file runs and ``name`` is called (as ``runpy.run_path`` has it), so it
+    may import the files beside it.
 
     Raises
     ------
@@ -81,12 +99,14 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
         module = importlib.util.module_from_spec(spec_)  # type: ignore[arg-type]
         sys.modules[mod_name] = module
         try:
-            spec_.loader.exec_module(module)  # type: ignore[union-attr]
+            with _beside(path):  # the files beside it importable, as runpy.run_path has it
+                spec_.loader.exec_module(module)  # type: ignore[union-attr]
         except (Exception, SystemExit) as exc:  # the user's file: a syntax error, a failed import, sys.exit, ...
             sys.modules.pop(mod_name, None)
             how = "exits when it runs" if isinstance(exc, SystemExit) else "fails to run"
             raise ExtractionError(f"model file {target!r} {how} ({_reason(exc)}); {_fix(exc)}.") from exc
     else:
+        path = None
         try:
             module = importlib.import_module(target)
         except ImportError as exc:  # ModuleNotFoundError included
@@ -104,7 +124,8 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
         model = obj
     elif callable(obj):
         try:
-            model = obj()
+            with _beside(path):
+                model = obj()
         except (Exception, SystemExit) as exc:
             how = "exits" if isinstance(exc, SystemExit) else "fails"
             raise ExtractionError(

@@ -95,3 +95,59 @@ def test_a_gram_holding_nan_is_named_as_the_gram_not_the_features(neural_data):
     with pytest.raises(nx.LayoutError, match=r"^forward: gram: holds NaN/inf; compute it from finite features") as info:
         pv.forward(feats, neu, reps=2, gram=K)
     assert "features hold" not in str(info.value)
+
+
+def _float32_low_rank(offset: float, n: int = 30, p: int = 20, rank: int = 3, seed: int = 1):
+    """Features of exact rank ``rank`` computed in float32 about ``offset`` (rounded to float32 there:
+    full rank in float64 along rounding-sized axes) and responses (n, 4 neuroids, 3 repeats) they predict."""
+    rng = np.random.default_rng(seed)
+    A, B = rng.normal(size=(n, rank)).astype(np.float32), rng.normal(size=(rank, p)).astype(np.float32)
+    F = (A @ B + np.float32(offset)).astype(np.float32)
+    R = ((A @ B).astype(float) @ rng.normal(size=(p, 4)))[:, :, None] + 3 * rng.normal(size=(n, 4, 3))
+    ids = [f"s{i:02d}" for i in range(n)]
+    return nx.features(F, ids, model="net", layer="l1"), nx.neural(R, ids, [f"n{j}" for j in range(4)])
+
+
+def test_least_squares_on_float32_rounding_axes_is_refused_by_every_path(tmp_path):
+    """regressor='linear' on float32 features of exact low rank about an offset fitted float32's rounding of
+    the values (axes far above float64's resolution): the direct call and the streamed entry differed by tens
+    of EV points. Every path refuses it in one line naming the features and the way out; ridge still scores."""
+    from neuroxr.errors import ParameterError
+    from neuroxr.predictivity.inference import bootstrap
+    from neuroxr.store import StudyStore
+
+    feats, neu = _float32_low_rank(100.0)
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", feats, unit_chunk=8)
+    calls = {
+        "direct": lambda: pv.forward(feats, neu, regressor="linear", reps=2),
+        "lazy": lambda: pv.forward(feats.chunk({"unit": 8}), neu, regressor="linear", reps=2),
+        "entry": lambda: nx.score(st, "forward", "net.l1", "mA", regressor="linear", reps=2),
+        "bootstrap": lambda: bootstrap("forward", feats, neu, regressor="linear", reps=2, n_boot=5),
+    }
+    for what, call in calls.items():
+        with pytest.raises(ParameterError, match=r"regressor='linear'.*float32.*regressor='ridge'") as err:
+            call()
+        assert "\n" not in str(err.value), what
+    ridge = pv.forward(feats, neu, regressor="ridge", reps=2)
+    entry = nx.score(st, "forward", "net.l1", "mA", regressor="ridge", reps=2)
+    np.testing.assert_allclose(entry.ev.values, ridge.ev.values, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["no_offset", "float64", "integers"])
+def test_least_squares_on_resolved_float32_features_still_scores(case):
+    """Not refused: float32 low-rank features whose rounding the fit truncates (no offset), the same
+    product computed in float64, and float32 integers (exact, no rounding at all); the streamed and direct
+    numbers agree."""
+    feats, neu = _float32_low_rank(0.0 if case == "no_offset" else 100.0)
+    if case == "float64":
+        rng = np.random.default_rng(1)
+        A, B = rng.normal(size=(30, 3)), rng.normal(size=(3, 20))
+        feats = feats.copy(data=A @ B + 100.0)
+    elif case == "integers":
+        feats = feats.copy(data=np.round(8 * feats.values.astype(float)).astype(np.float32))
+    direct = pv.forward(feats, neu, regressor="linear", reps=2)
+    lazy = pv.forward(feats.chunk({"unit": 8}), neu, regressor="linear", reps=2)
+    assert np.isfinite(direct.r.values).all()
+    np.testing.assert_allclose(lazy.r.values, direct.r.values, rtol=1e-6, atol=1e-8)

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_dtype
-from ..errors import warn
+from ..errors import ParameterError, warn
 from .stats import ROUNDING_EPS, column_squares
 
-__all__ = ["OFFSET_LOSS", "OFFSET_RATIO", "EPS32", "offset_columns", "float32_cause", "offset_count", "warn_offset_columns", "warn_offsets"]
+__all__ = ["OFFSET_LOSS", "OFFSET_RATIO", "EPS32", "offset_columns", "float32_cause", "offset_count", "warn_offset_columns", "warn_offsets",
+           "design_eigenvalues", "rounding_axes", "check_least_squares"]
 
 #: float32's machine epsilon, ``2^-23``.
 EPS32 = float(np.finfo(np.float32).eps)
@@ -130,3 +131,42 @@ def warn_offsets(name: str, flagged: Any, what: str, cause: str, n_columns: int 
         "store": (f"stored as float32 they keep {lost}", "pass dtype='float64' to store them in full"),
     }[cause]
     warn(f"{name}: {which}; {says[0]}. To keep them, {says[1]}.")
+
+
+def design_eigenvalues(X: np.ndarray) -> np.ndarray:
+    """The eigenvalues of the column-centred design ``X`` (n, p; float64) times its transpose: of
+    ``Xc^T Xc`` (p < n) or ``Xc Xc^T``, the squared singular values of ``Xc`` (with zeros)."""
+    Xc = X - X.mean(axis=0)
+    return np.linalg.eigvalsh(Xc.T @ Xc if X.shape[1] < X.shape[0] else Xc @ Xc.T)
+
+
+def rounding_axes(lam: Any, uncentred: float, n_used: int) -> int:
+    """How many axes a least-squares fit relies on that float32's rounding of the values can have made.
+
+    Values stored in float32 are each rounded by up to ``eps_32 / 2`` of their magnitude: a perturbation
+    ``E`` with ``||E||^2 <= (eps_32 / 2)^2 uncentred`` (``uncentred``: the values' sum of squares). An
+    axis of the centred design (eigenvalue ``lam`` of its Gram) at most that large may be rounding alone,
+    yet least squares (no penalty) uses every axis above its pseudo-inverse's cutoff ``m eps_64 max(lam)``
+    (``m`` eigenvalues): those among the ``n_used`` largest (a training fold's rank) are counted. Exactly
+    low-rank float32 features (no offset, whose rounding lies below that cutoff) count none."""
+    s = np.sort(np.asarray(lam, dtype=np.float64))[::-1]
+    if not s.size or not s[0] > 0:
+        return 0
+    low = s.size * float(np.finfo(np.float64).eps) * float(s[0])
+    high = EPS32 * EPS32 / 4 * float(uncentred)
+    used = s[: max(0, int(n_used))]
+    return int(np.sum((used > low) & (used <= high)))
+
+
+def check_least_squares(lam: Any, uncentred: float, n_used: int, name: str) -> None:
+    """A one-line :class:`~neuroxr.errors.ParameterError` where least squares (``regressor='linear'``) on
+    float32 features ``name`` (as the messages name them, starting with the function called) would fit axes their rounding can have made (:func:`rounding_axes`): its
+    numbers would follow that rounding (and the order of the sums: a streamed Gram and the features in
+    memory gave EVs tens of points apart)."""
+    m = rounding_axes(lam, uncentred, n_used)
+    if m:
+        raise ParameterError(
+            f"{name}: regressor='linear' would fit {m} axes of the features no larger than float32's rounding of its values "
+            f"(eigenvalues of the centred design at most (eps_32 / 2)^2 times its sum of squares): least squares fits that "
+            f"rounding, and its numbers depend on the order of the sums. Pass regressor='ridge', or features computed "
+            f"and stored in float64.")

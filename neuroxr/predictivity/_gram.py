@@ -11,16 +11,17 @@ import xarray as xr
 from ..alignment import stimulus_ids, to_canonical
 from ..backend import resolve_dtype
 from ..errors import LayoutError, where
-from ..kernels.offsets import offset_columns, warn_offsets
+from ..kernels.offsets import check_least_squares, design_eigenvalues, offset_columns, warn_offsets
 from ..validation import real_array
 from ._inputs import SCALE_NOTE, is_lazy
 from ._prepare import float32_cause
 
-__all__ = ["gram_matrix", "check_gram"]
+__all__ = ["gram_matrix", "check_gram", "check_linear_design"]
 
 
 def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.ndarray,
-                caller: str = "", name: str = "features", dtype: Any = None) -> tuple[np.ndarray, bool, Any]:
+                caller: str = "", name: str = "features", dtype: Any = None, regressor: Any = None,
+                n_folds: int = 10) -> tuple[np.ndarray, bool, Any]:
     """The column-centred Gram of the features (given in the features' own stimulus order, or
     reduced over unit chunks), in the canonical order, kept stimuli only, and whether the features
     are constant there up to rounding (:func:`~neuroxr.kernels.gram.constant_features`). Reduced
@@ -33,6 +34,8 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     A given ``gram`` is checked against the features (:func:`check_gram`). The messages start with
     the function called, ``caller``, and name the features ``name``
     (:func:`~neuroxr.predictivity._inputs.named`, with the caller).
+    ``regressor='linear'`` on float32 features is refused where it would fit their rounding, from the Gram's
+    eigenvalues and statistics (:func:`check_linear_design`; a bare Gram array has no statistics: not judged).
     Features whose squares leave the normal range of the fit's ``dtype`` are refused from the Gram's
     statistics (reduced here, or given with them: :func:`~neuroxr.kernels.gram_rows.check_range`, as
     :func:`~neuroxr.predictivity._inputs.load` refuses in-memory features), before any fit."""
@@ -87,7 +90,10 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     idx = order[keep]
     K = K[np.ix_(idx, idx)]
     if stats is not None and float32_cause(features) is not None:  # the Gram's totals: no read of the features
-        warn_offsets(name, offset_columns(*variance_totals(stats, rows=idx)), "units", "float32")
+        totals = variance_totals(stats, rows=idx)
+        warn_offsets(name, offset_columns(*totals), "units", "float32")
+        if _least_squares_on_float32(regressor, features) and not stats.integral:
+            check_least_squares(np.linalg.eigvalsh(K), totals[1], _n_used(idx.size, n_folds, stats.n_units), name)
     def constant_on(rows: np.ndarray) -> bool:
         if stats is None:  # a bare Gram: its trace centred again on the rows
             Ks = K[np.ix_(rows, rows)]
@@ -126,3 +132,22 @@ def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rt
             f"{name}: its diagonal is not the column-centred features' row sums of squares (off by up to "
             f"{worst / scale:.2g} of the largest), so it was computed from other features; {fix}."
         )
+
+
+def _least_squares_on_float32(regressor: Any, features: xr.DataArray) -> bool:
+    return isinstance(regressor, str) and regressor == "linear" and float32_cause(features) == "float32"
+
+
+def _n_used(n: int, n_folds: int, p: int) -> int:
+    """The axes least squares relies on in the smallest training fold of ``n`` stimuli (``n_folds`` folds): its
+    centred rank, at most ``n - ceil(n / n_folds) - 1`` and ``p``."""
+    return max(0, min(n - -(-n // max(1, int(n_folds))) - 1, int(p)))
+
+
+def check_linear_design(regressor: Any, features: xr.DataArray, F: np.ndarray, n_folds: int, name: str) -> None:
+    """Refuse ``regressor='linear'`` on float32 ``features`` whose design ``F`` (their values in memory, float64,
+    the kept stimuli; ``name`` as the messages name them) has axes no larger than float32's rounding (:func:`~neuroxr.kernels.offsets.check_least_squares`;
+    the streamed Gram's rule, :func:`gram_matrix`). float32 integers are exact: never refused."""
+    if not _least_squares_on_float32(regressor, features) or np.array_equal(F, np.rint(F)):
+        return
+    check_least_squares(design_eigenvalues(F), float(np.sum(F * F)), _n_used(F.shape[0], n_folds, F.shape[1]), name)

@@ -31,6 +31,7 @@ from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, rank_pairs, spearman_brown
 from ..time_bins import has_time
 from . import _prepare as prep
+from ._gram import check_linear_design
 from ._inputs import TRIAL_AVERAGED, resolve_ceiling
 from ._result import ev, included_targets, warn_empty_halves, warn_hygiene
 
@@ -443,6 +444,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     R = prep.take(R, keep)
     F = prep.take(prep.load(features, fname, opts["dtype"]), keep)
     prep.check_design(F, fname, prep.float32_cause(features))
+    check_linear_design(regressor, features, F, n_folds, fname)
     n, k, T = R.shape
     groups, mask = _groups("forward", valid, ok, neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None, nname, caller,

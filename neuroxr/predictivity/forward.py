@@ -41,7 +41,7 @@ from ..kernels.stats import pearson, root_product, spearman_brown
 from ..layouts import has_time
 from ..sets import set_label
 from . import _prepare as prep
-from ._gram import gram_matrix
+from ._gram import check_linear_design, gram_matrix
 from ._progress import TargetProgress, progress_iter
 from ._result import common_attrs, dataset, ev
 
@@ -227,12 +227,13 @@ def _forward(
                                 prep.target_counts(keep, valid), pls_components(regressor, n_components))
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
-        F, (K, const, constant_on) = None, gram_matrix(features, gram, order, keep, caller, fname, dtype)
+        F, (K, const, constant_on) = None, gram_matrix(features, gram, order, keep, caller, fname, dtype, regressor, n_folds)
         if const:
             prep.design_error(fname)
     else:
         F, K, constant_on = prep.take(prep.load(features, fname, dtype), keep), None, None
         prep.check_design(F, fname, prep.float32_cause(features))
+        check_linear_design(regressor, features, F, n_folds, fname)
     mean_all = nanmean_repeats(R, total)  # the trial means, once
     const = prep.warn_constant_targets(prep.scored(mean_all, valid), nids[ok], nname, "neuroids", cause=prep.float32_cause(neural))
     # targets whose stimuli leave the features constant: NaN (never an r of the training folds' means)

@@ -97,3 +97,15 @@ def test_repeated_ids_get_advice_for_where_they_came_from(tmp_path):
         extract_features(_net(), ds, tmp_path / "s", model_name="m", progress=False)
     with pytest.raises(ExtractionError, match=r"^stimulus_ids must be a sequence of ids, one per stimulus \(3\); got 'abc'"):
         extract_features(_net(), x, tmp_path / "s", model_name="m", stimulus_ids="abc", progress=False)
+
+
+def test_one_image_file_given_as_the_stimuli_is_named_as_a_file(tmp_path):
+    """A path to one image file is no folder: the error says it is a file and how to pass files, rather than that the
+    folder 'does not exist'; a path that is nothing is said not to exist."""
+    one = _images(tmp_path / "im") / "im0.png"
+    with pytest.raises(ExtractionError, match=r"^stimuli .*im0.png' is a file, not a folder of images; pass the "
+                                              r"folder, or a list of image files \(\[path, \.\.\.\]\)\.$"):
+        extract_features(_net(), str(one), tmp_path / "s", model_name="m", progress=False)
+    with pytest.raises(ExtractionError, match=r"^stimuli folder .*nowhere' does not exist"):
+        extract_features(_net(), tmp_path / "nowhere", tmp_path / "s", model_name="m", progress=False)
+    assert not (tmp_path / "s").exists()

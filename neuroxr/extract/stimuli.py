@@ -29,6 +29,9 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
     Recognised extensions: ``.png .jpg .jpeg .bmp .gif .tif .tiff .webp .ppm .pgm`` (any case).
     """
     folder = Path(folder).expanduser()
+    if folder.is_file():  # one image, or a file of paths: not what a folder of images is
+        raise ExtractionError(f"stimuli {str(folder)!r} is a file, not a folder of images; pass the folder, or a list "
+                              f"of image files ([path, ...]).")
     if not folder.is_dir():
         raise ExtractionError(f"stimuli folder {str(folder)!r} does not exist or is not a folder.")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)

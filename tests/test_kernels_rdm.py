@@ -456,3 +456,25 @@ def test_features_resolved_in_float64_keep_their_rdm(method, offset, spread):
     ref = squareform(pdist(Z, method)) * (spread ** 2 if method == "sqeuclidean" else spread if method == "euclidean" else 1)
     D = np.asarray(rdm(F, method))
     assert np.nanmax(np.abs(D - ref)) <= 1e-6 * np.abs(ref).max() and np.ptp(ref) > 0
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman", "kendall", "cosine"])
+def test_compare_of_two_complete_pairs_is_nan_as_geometrys_rule(method):
+    """Two complete pairs left (the others NaN) have no comparison: geometry.compare_rdms says NaN (a
+    correlation of two pairs is +-1 whatever the RDMs); the kernels scored them (+-1, cosine a number)."""
+    import warnings
+
+    from neuroxr import geometry as geo
+
+    rng = np.random.default_rng(3)
+    A, B, C = (squareform(rng.random(6)) for _ in range(3))
+    iu = np.triu_indices(4, 1)
+    for i, j in list(zip(*iu))[2:]:  # 2 of the 6 pairs kept
+        A[i, j] = A[j, i] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        want = float(geo.compare_rdms(A, B, method))
+        got, many = compare_rdms(A, B, method), compare_rdms_many(A[None], np.stack([B, C]), method)
+    assert np.isnan(want) and np.isnan(got) and np.isnan(many).all()
+    two = compare_rdms_many(upper_tri(B)[None, :2], upper_tri(C)[None, :2], method)  # vectors of 2 pairs
+    assert np.isnan(compare_rdms(upper_tri(B)[:2], upper_tri(C)[:2], method)) and np.isnan(two).all()

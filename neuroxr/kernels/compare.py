@@ -6,7 +6,8 @@ The upper triangle is taken in row-major ``i < j`` order (as ``scipy.spatial.dis
 
 Missing dissimilarities: pairs that are NaN in either RDM are dropped before any method (as
 rsatoolbox's ``compare`` and scipy's ``nan_policy="omit"``), with one
-:class:`~neuroxr.errors.NeuroxrWarning` saying how many; ranks are never computed over NaN.
+:class:`~neuroxr.errors.NeuroxrWarning` saying how many; ranks are never computed over NaN. Fewer
+than 3 complete pairs compare as NaN with every method.
 
 :func:`compare_rdms` takes several methods at once: each vector is sorted at most once and
 Spearman and tau-a share the sort (:class:`~neuroxr.kernels.stats.SortedVector`).
@@ -35,7 +36,7 @@ from typing import Any
 from ..backend import TIE_RTOL, get_namespace, pearson_vectors, pow2_scaled
 from ..errors import LayoutError, warn
 from .rdm import _diag, check_option, upper_tri
-from .stats import SortedVector, kendall_tau_a_sorted, rank, spearman_sorted
+from .stats import MIN_COMPLETE, SortedVector, kendall_tau_a_sorted, rank, spearman_sorted
 
 __all__ = [
     "COMPARE_METHODS",
@@ -106,11 +107,12 @@ def _drop_nan_pairs(xp: Any, va: Any, vb: Any, caller: str) -> tuple[Any, Any]:
 
 
 def _compare_vectors(va: Any, vb: Any, methods: tuple[str, ...]) -> dict[str, float]:
-    """Several comparisons of two NaN-free vectors (P,), each vector sorted at most once."""
+    """Several comparisons of two NaN-free vectors (P,), each vector sorted at most once; NaN for
+    fewer than :data:`~neuroxr.kernels.stats.MIN_COMPLETE` pairs (a correlation of 2 is +-1)."""
     out: dict[str, float] = {}
     prep: tuple[SortedVector, SortedVector] | None = None
     for method in methods:
-        if int(va.shape[0]) < 2:
+        if int(va.shape[0]) < MIN_COMPLETE:
             out[method] = math.nan
             continue
         if method in ("pearson", "cosine"):
@@ -136,13 +138,14 @@ def kendall_tau_a(a: Any, b: Any) -> float:
     Returns
     -------
     float
-        NaN with fewer than 2 complete pairs.
+        NaN with fewer than 2 complete pairs (a statistic of two vectors: :func:`compare_rdms`
+        asks for 3 pairs of two RDMs).
     """
     if a.shape != b.shape or len(a.shape) != 1:
         raise LayoutError(f"kendall_tau_a: expected two vectors of equal length; got shapes {tuple(a.shape)} and {tuple(b.shape)}.")
     xp = get_namespace(a, b)
     va, vb = _drop_nan_pairs(xp, _float(xp, a), _float(xp, b), "kendall_tau_a")
-    return _compare_vectors(va, vb, ("kendall",))["kendall"]
+    return kendall_tau_a_sorted(SortedVector(va), SortedVector(vb)) if int(va.shape[0]) >= 2 else math.nan
 
 
 def _as_vectors(x: Any, name: str) -> Any:
@@ -215,8 +218,9 @@ def compare_rdms_many(A: Any, B: Any, method: str = "spearman") -> Any:
     -------
     array, shape (m_a, m_b)
         Similarities (1 = identical ordering/shape); NaN when an RDM is constant, and throughout
-        for fewer than 2 pairs (RDMs of 1 or 2 stimuli), as :func:`compare_rdms` gives. With NaN
-        dissimilarities each pair of RDMs uses its own complete pairs (one warning).
+        for fewer than 3 pairs (RDMs of 1 or 2 stimuli), as :func:`compare_rdms` gives. With NaN
+        dissimilarities each pair of RDMs uses its own complete pairs (one warning), NaN where fewer
+        than 3 are complete.
     """
     method = _normalize_compare_method(method, "compare_rdms_many")
     xp = get_namespace(A, B)
@@ -228,7 +232,7 @@ def compare_rdms_many(A: Any, B: Any, method: str = "spearman") -> Any:
         )
     dev = getattr(VA, "device", None)
     ma, mb = int(VA.shape[0]), int(VB.shape[0])
-    if int(VA.shape[-1]) < 2:  # compare_rdms's rule (RDMs of 1 or 2 stimuli): no comparison, NaN for every method
+    if int(VA.shape[-1]) < MIN_COMPLETE:  # compare_rdms's rule (RDMs of 1 or 2 stimuli): NaN for every method
         return xp.full((ma, mb), math.nan, dtype=VA.dtype, device=dev)
     nan_a, nan_b = xp.any(xp.isnan(VA), axis=-1), xp.any(xp.isnan(VB), axis=-1)
     if bool(xp.any(nan_a)) or bool(xp.any(nan_b)):
@@ -280,7 +284,8 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> fl
     -------
     float, or dict of str to float
         A float for one method given as a string; for a sequence, ``{method: similarity}`` keyed by
-        the canonical names in the order given. NaN for a constant RDM or fewer than 2 complete pairs.
+        the canonical names in the order given. NaN for a constant RDM or fewer than 3 complete pairs
+        (a correlation of 2 pairs is +-1 whatever the RDMs; geometry's rule).
     """
     methods = normalize_compare_methods(method, "compare_rdms")
     for x, nm in ((a, "a"), (b, "b")):

@@ -217,6 +217,26 @@ def test_to_rsatoolbox_rdms_refuses_asymmetric_rdms_and_a_non_zero_diagonal():
     np.testing.assert_allclose(back.values, rdm.values, atol=1e-12)
 
 
+def test_rdms_on_a_small_scale_are_checked_against_their_own_largest_value():
+    # rsatoolbox keeps the upper triangle: the symmetry and the zero diagonal are judged within 1e-6 of each
+    # RDM's largest value, not of 1 (a squared distance of features on the scale of 1e-6 is about 1e-11)
+    rng = np.random.default_rng(3)
+    X = 1e-6 * rng.normal(size=(5, 8))
+    f = neuroxr.features(X, [f"s{i}" for i in range(5)])
+    rdm = neuroxr.rdm(f, method="sqeuclidean")
+    np.testing.assert_allclose(rdm.values, squareform(pdist(X, "sqeuclidean")), rtol=1e-9, atol=0)
+    back = from_rsatoolbox_rdms(to_rsatoolbox_rdms(rdm))  # exact: it round-trips
+    np.testing.assert_allclose(back.values, rdm.values, rtol=1e-12, atol=0)
+    asym = rdm.copy()
+    asym[1, 0] = 3 * float(rdm[0, 1])
+    diag = rdm.copy()
+    diag[2, 2] = float(rdm.max()) / 2
+    _one_line_errors([(lambda: to_rsatoolbox_rdms(asym), r"^rdm: is not symmetric \(entry \[0, 1\]"),
+                      (lambda: to_rsatoolbox_rdms(diag), r"^rdm: its diagonal is not zero \(entry \[2, 2\]"),
+                      # each RDM of a stack against its own largest value, not the stack's
+                      (lambda: to_rsatoolbox_rdms(xr.concat([rdm * 1e12, asym], dim="rdm")), r"^rdm\[1\]: is not symmetric")])
+
+
 def test_repeat_labels_round_trip_through_to_and_from_rsatoolbox():
     rng = np.random.default_rng(0)
     da = neuroxr.neural(rng.normal(size=(2, 3, 2)), ["s1", "s2"], ["u1", "u2", "u3"]).assign_coords(repeat=[3, 9])

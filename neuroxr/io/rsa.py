@@ -439,10 +439,11 @@ def _pattern_descriptors(per_stimulus: list[dict[str, list[Any]]]) -> dict[str, 
 
 
 def _check_square(v: np.ndarray, label: str) -> None:
-    """Refuse an RDM that rsatoolbox's upper-triangle vectors would change: asymmetric, or a non-zero diagonal."""
-    tol = 1e-6 * max(1.0, float(np.nanmax(np.abs(v), initial=0.0)))
+    """Refuse an RDM that rsatoolbox's upper-triangle vectors would change: asymmetric, or a non-zero diagonal,
+    beyond 1e-6 of that RDM's largest value (a floor of 1 let an RDM on a small scale be cut silently)."""
     for j, m in enumerate(v if v.ndim == 3 else [v]):
         where = f"{label}[{j}]" if v.ndim == 3 else label
+        tol = 1e-6 * float(np.nanmax(np.abs(m), initial=0.0))
         diff = np.abs(m - m.T)
         if (np.isnan(m) != np.isnan(m.T)).any() or np.nanmax(diff, initial=0.0) > tol:
             r, c = np.unravel_index(np.nanargmax(np.where(np.isnan(diff), np.inf, diff)), m.shape)

@@ -98,7 +98,8 @@ class _Package(types.ModuleType):
     """Module type of the package: loading the submodule ``neuroxr.sweep`` keeps ``neuroxr.sweep`` the function.
 
     The import system sets a package attribute for every submodule it loads; the public name
-    ``neuroxr.sweep`` is the function :func:`neuroxr.sweep.sweep`, as when it was imported eagerly.
+    ``neuroxr.sweep`` is the function :func:`neuroxr.sweep.sweep`, as when it was imported eagerly (the
+    package's submodules are attributes of it too, so ``import neuroxr.sweep.plan as p`` finds the module).
     """
 
     def __setattr__(self, name: str, value: Any) -> None:

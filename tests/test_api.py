@@ -67,7 +67,9 @@ def test_import_neuroxr_is_lazy():
 
 def test_every_module_imports_first():
     """Each module of the package imports in an interpreter that has imported nothing of it before
-    (an import cycle fails only for the module imported first)."""
+    (an import cycle fails only for the module imported first), as the statement ``import a.b.c as m``
+    does it: it reads each name as an attribute of its parent, which a public function of that name may
+    be (``m`` is then that function, as in Python), but never one that lacks the next name."""
     code = ("import importlib, pkgutil, sys, neuroxr\n"
             "names = sorted(m.name for m in pkgutil.walk_packages(neuroxr.__path__, 'neuroxr.') if not m.name.endswith('__main__'))\n"
             "bad = []\n"
@@ -75,13 +77,29 @@ def test_every_module_imports_first():
             "    for k in [k for k in sys.modules if k.split('.')[0] == 'neuroxr']:\n"
             "        del sys.modules[k]\n"
             "    try:\n"
-            "        importlib.import_module(name)\n"
+            "        exec(f'import {name} as m', {})\n"
             "    except ModuleNotFoundError as exc:\n"
             "        if exc.name.split('.')[0] not in ('cupy', 'torch'):\n"  # an optional backend's module
             "            bad.append(f'{name}: {exc}')\n"
             "    except Exception as exc:\n"
             "        bad.append(f'{name}: {type(exc).__name__}: {exc}')\n"
             "assert len(names) > 100 and not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sweep_submodules_import_as_names():
+    """``import neuroxr.sweep.plan as p`` gives the module though ``neuroxr.sweep`` is the function, also
+    for a module a public function shadows (``neuroxr.sweep.gather``), in either order."""
+    code = ("import sys\n"
+            "import neuroxr.sweep.plan as p\n"
+            "import neuroxr.sweep.gather as g\n"
+            "import neuroxr\n"
+            "assert p is sys.modules['neuroxr.sweep.plan'] and g is sys.modules['neuroxr.sweep.gather']\n"
+            "assert callable(neuroxr.sweep) and neuroxr.sweep.__name__ == 'sweep'\n"
+            "from neuroxr.sweep import gather, plan_sweep\n"
+            "assert gather is g.gather and plan_sweep is p.plan_sweep\n"
+            "import neuroxr.sweep.select as s\n"  # loaded after the function is public
+            "assert s is sys.modules['neuroxr.sweep.select']\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -46,8 +46,23 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
+        if name == "sweep":  # the submodules loaded so far, on the function ``neuroxr.sweep`` is
+            for key, module in list(sys.modules.items()):
+                if key.startswith(f"{__name__}.") and key.count(".") == 2 and module is not None:
+                    _on_function(key.rpartition(".")[2], module)
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _on_function(name: str, module: types.ModuleType) -> None:
+    """Submodule ``name`` as an attribute of the function :func:`~neuroxr.sweep.run.sweep` too, once it is public.
+
+    ``neuroxr.sweep`` is that function (a package attribute of ``neuroxr``), and the statement
+    ``import neuroxr.sweep.plan as p`` reads ``plan`` as an attribute of ``neuroxr.sweep``: on the
+    function it finds the module."""
+    function = globals().get("sweep")
+    if isinstance(function, types.FunctionType):
+        setattr(function, name, module)
 
 
 def __dir__() -> list[str]:
@@ -60,8 +75,10 @@ class _Package(types.ModuleType):
     submodule it loads; ``from neuroxr.sweep import gather`` gave the module once a sweep had run)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
-            value = getattr(value, name)
+        if isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
+            _on_function(name, value)
+            if name in _LAZY:
+                value = getattr(value, name)
         super().__setattr__(name, value)
 
 

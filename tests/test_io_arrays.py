@@ -212,3 +212,23 @@ def test_a_folder_a_matlab_file_and_duplicate_or_colliding_ids_are_named(tmp_pat
             call()
         assert "\n" not in str(err.value)
     assert read_array(tmp_path / "R.npy", ids=stim, target_ids=neu).stimulus_id.values.tolist() == stim
+
+
+def test_byte_strings_that_are_no_utf8_text_are_a_one_line_error(tmp_path, arrays):
+    """HDF5 byte strings of another encoding (b'caf\\xe9', latin-1) raised numpy's bare UnicodeDecodeError."""
+    R, _, _, neu = arrays
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["R"] = R
+        f["ids"] = np.array([b"caf\xe9", b"b", b"c", b"d", b"e"])
+        f["area"] = np.array([b"V1", b"V\xe94", b"IT"])
+    path = tmp_path / "s.h5"
+    cases = [(lambda: read_array(path, "R", ids="ids"), r"^path: array 'ids' \(ids\) holds byte strings that are not "
+                                                       r"UTF-8 text, e\.g\. b'caf\\xe9'; decode them with their encoding"),
+             (lambda: read_array(path, "R", region="area"), r"^region: holds byte strings that are not UTF-8 text, "
+                                                           r"e\.g\. b'V\\xe94'")]
+    for call, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            call()
+        assert "\n" not in str(err.value)
+    ids = [b.decode("latin-1") for b in [b"caf\xe9", b"b", b"c", b"d", b"e"]]  # decoded as the message says
+    assert read_array(path, "R", ids=ids, target_ids=neu).stimulus_id.values.tolist()[0] == "caf\xe9"

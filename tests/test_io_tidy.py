@@ -703,3 +703,12 @@ def test_an_empty_id_is_named_at_its_row_of_the_table():
         from_dataframe(df)
     with pytest.raises(LayoutError, match=r"^df: column 'neuroid_id' has 1 empty ids \(''\) at rows \[0\]"):
         from_dataframe(df.assign(stimulus_id="a", neuroid_id=[""] + ["n1"] * 7, repeat=range(8)))
+
+
+def test_byte_string_ids_that_are_no_utf8_text_are_a_one_line_error():
+    """Byte strings of another encoding raised numpy's bare UnicodeDecodeError, naming no column."""
+    df = pd.DataFrame({"stimulus_id": [b"caf\xe9", b"b"], "neuroid_id": ["n0", "n0"], "value": [1.0, 2.0]})
+    with pytest.raises(LayoutError, match=r"^df: column 'stimulus_id' holds byte strings that are not UTF-8 text, "
+                                          r"e\.g\. b'caf\\xe9'; decode them") as err:
+        from_dataframe(df)
+    assert "\n" not in str(err.value)

@@ -17,13 +17,18 @@ from ..errors import LayoutError, examples, missing_ids_error, shown, warn
 from ..layouts import missing_ids
 
 
-def as_str(values: Any) -> np.ndarray:
-    """Ids as a 1-D string array (bytes from HDF5 are decoded as UTF-8)."""
+def as_str(values: Any, name: str = "ids") -> np.ndarray:
+    """Ids as a 1-D string array (bytes from HDF5 are decoded as UTF-8); bytes of another encoding are a
+    one-line :class:`LayoutError` starting with ``name`` (the input and the field holding them)."""
     arr = np.asarray(values)
-    if arr.dtype.kind == "S":
-        return np.char.decode(arr, "utf-8").astype(str)
-    if arr.dtype.kind == "O":
-        return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in arr.tolist()], dtype=str)
+    try:
+        if arr.dtype.kind == "S":
+            return np.char.decode(arr, "utf-8").astype(str)
+        if arr.dtype.kind == "O":
+            return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in arr.tolist()], dtype=str)
+    except UnicodeDecodeError as exc:  # numpy's or Python's own error named no argument
+        raise LayoutError(f"{name} holds byte strings that are not UTF-8 text, e.g. {bytes(exc.object)!r}; decode them "
+                          f"with their encoding first, e.g. [v.decode('latin-1') for v in values].") from None
     return arr.astype(str)
 
 
@@ -115,7 +120,7 @@ def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labe
             raise LayoutError(f"{name}: {what} holds lists or arrays, not one id per entry, at {where} {examples(at.tolist())}; "
                               f"give each entry one id, e.g. a column of one-element lists as its first elements "
                               f"(table[col].str[0]).")
-    out = as_str(values)
+    out = as_str(values, f"{name}: {what}")
     refuse_str_collisions(values, out, name=name, what=what)
     empty = np.flatnonzero(out == "") if out.ndim == 1 else np.zeros(0, dtype=int)
     if empty.size:  # the layout's own refusal named positions on its dim, not the input's rows
@@ -285,7 +290,8 @@ def stack_trials(
             raise LayoutError(f"{name}: {repeat_arg!r} holds {gone.size} missing values (trials at positions "
                               f"{gone[:5].tolist()}); give every trial a repeat label, or pass {by_order or repeat_arg + '=None'} "
                               f"to number repeats by presentation order.")
-        refuse_str_collisions(labels, as_str(labels), name=name, what=f"repeat labels {repeat_arg!r}")
+        what = f"repeat labels {repeat_arg!r}"
+        refuse_str_collisions(labels, as_str(labels, f"{name}: {what}"), name=name, what=what)
         pair = codes.astype(np.int64) * len(labels) + rep_codes
         dup = pd.Index(pair).duplicated()
         if dup.any():
@@ -466,7 +472,7 @@ def build_neural(
             if v.dtype.kind == "O":
                 _check_object_coord(v, da[f"{dim}_id"].values, f"{arg}: {dim} coord {key!r}", dim)
             if v.dtype.kind in "OS" and all(isinstance(x, (str, bytes)) for x in v.tolist()):
-                v = as_str(v)
+                v = as_str(v, f"{arg}: {dim} coord {key!r}")
             extra[str(key)] = (dim, v)
     return validate_neural(da.assign_coords(repeat=labels, **extra).rename(name), name=arg)
 

@@ -98,10 +98,10 @@ class _File:
                 f.close()
 
 
-def _decoded(values: np.ndarray) -> np.ndarray:
-    """Byte strings (as HDF5 stores them) as str; other values unchanged."""
+def _decoded(values: np.ndarray, name: str) -> np.ndarray:
+    """Byte strings (as HDF5 stores them) as str; other values unchanged. ``name``: the coord, for the error."""
     if values.dtype.kind == "S" or (values.dtype.kind == "O" and any(isinstance(v, bytes) for v in values.ravel().tolist())):
-        return as_str(values)
+        return as_str(values, f"{name}:")
     return values
 
 
@@ -229,7 +229,7 @@ def read_array(
         data = file.get(key, "key")
         stim = _ids(file, ids, "ids")
         targets = _ids(file, target_ids, "target_ids")
-        extra = {k: _decoded(file.get(v, k) if isinstance(v, str) and file.suffix != ".npy" else np.asarray(v))
+        extra = {k: _decoded(file.get(v, k) if isinstance(v, str) and file.suffix != ".npy" else np.asarray(v), k)
                  for k, v in coords.items()}
         if isinstance(time_bins, str):
             if file.suffix == ".npy":

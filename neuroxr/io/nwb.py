@@ -218,7 +218,7 @@ def _electrode_regions(nwbfile: Any, udf: pd.DataFrame) -> np.ndarray | None:
     electrodes = getattr(nwbfile, "electrodes", None)
     if "electrodes" not in udf.columns or electrodes is None or "location" not in electrodes.colnames:
         return None
-    location = as_str(electrodes["location"].data[:])
+    location = as_str(electrodes["location"].data[:], "nwbfile: electrodes column 'location'")
     regions = [set(location[np.asarray(idx, dtype=int)].tolist()) for idx in udf["electrodes"]]
     if not all(len(r) == 1 for r in regions):
         return None

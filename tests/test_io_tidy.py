@@ -712,3 +712,19 @@ def test_byte_string_ids_that_are_no_utf8_text_are_a_one_line_error():
                                           r"e\.g\. b'caf\\xe9'; decode them") as err:
         from_dataframe(df)
     assert "\n" not in str(err.value)
+
+
+def test_repeat_labels_of_text_and_numbers_are_refused_and_byte_labels_decoded(tmp_path):
+    """Labels [0, 'x'] made an object repeat coord that no store can write (zarr's bare 'unable to infer
+    dtype' ValueError), and byte labels (an HDF5 column) stayed bytes where ids are decoded."""
+    base = {"stimulus_id": ["a", "a", "b", "b"], "neuroid_id": ["n0"] * 4, "value": [1.0, 2.0, 3.0, 4.0]}
+    with pytest.raises(LayoutError, match=r"^df: repeat labels 'repeat' mix text and numbers, e\.g\. \[0, 'x'\]; give "
+                                          r"them one type first .*or pass repeat=None") as err:
+        from_dataframe(pd.DataFrame(dict(base, repeat=[0, "x", 0, "x"])))
+    assert "\n" not in str(err.value)
+    out = from_dataframe(pd.DataFrame(dict(base, repeat=[b"r0", b"r1", b"r0", b"r1"])))
+    assert out.repeat.values.tolist() == ["r0", "r1"] and out.repeat.dtype.kind == "U"
+    xr.testing.assert_identical(out, from_dataframe(pd.DataFrame(dict(base, repeat=["r0", "r1", "r0", "r1"]))))
+    store = neuroxr.open_store(tmp_path / "s.zarr")
+    store.write_neural("r", out)
+    xr.testing.assert_identical(store.read_neural("r").repeat, out.repeat)

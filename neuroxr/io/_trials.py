@@ -256,7 +256,7 @@ def stack_trials(
     ------
     LayoutError
         Wrong lengths, no trials, a missing stimulus id or repeat label, ids or labels that collide
-        as text, or two trials with the same stimulus and repeat label.
+        as text, labels that mix text and numbers, or two trials with the same stimulus and repeat label.
     """
     values = np.asarray(values)
     if values.ndim != 2:
@@ -292,6 +292,11 @@ def stack_trials(
                               f"to number repeats by presentation order.")
         what = f"repeat labels {repeat_arg!r}"
         refuse_str_collisions(labels, as_str(labels, f"{name}: {what}"), name=name, what=what)
+        if labels.dtype.kind == "O" and len({_kind(v) == "other" for v in labels.tolist()}) > 1:  # no store keeps them
+            mixed = [next(v for v in labels.tolist() if (_kind(v) == "other") is k) for k in (True, False)]
+            raise LayoutError(f"{name}: {what} mix text and numbers, e.g. {examples(mixed)}; give them one type first "
+                              f"(e.g. .astype(str)), or pass {by_order or repeat_arg + '=None'} to number repeats by "
+                              f"presentation order.")
         pair = codes.astype(np.int64) * len(labels) + rep_codes
         dup = pd.Index(pair).duplicated()
         if dup.any():
@@ -457,8 +462,8 @@ def build_neural(
         raise LayoutError(f"name: expected a str (the array's name) or None; got {shown(name)}.")
     da = neural(data, stimulus_id, neuroid_id, name=arg, attrs=attrs)
     labels = np.asarray(repeats)
-    if labels.dtype.kind == "O" and all(isinstance(v, str) for v in labels.tolist()):
-        labels = labels.astype(str)
+    if labels.dtype.kind in "OS" and all(isinstance(v, (str, bytes)) for v in labels.tolist()):  # bytes decoded, as ids
+        labels = as_str(labels, f"{arg}: repeat labels")
     extra: dict[str, Any] = {}
     for dim, given in (("neuroid", neuroid_coords), ("stimulus", stimulus_coords)):
         what, rename = (fields or {}).get(dim, (f"{dim} field", ""))

@@ -528,3 +528,20 @@ def test_a_pattern_descriptor_named_like_a_stimulus_coord_is_refused():
                        r"^pattern: names 'category', a stimulus coord of rdm, whose values the stimulus ids would replace")])
     back = from_rsatoolbox_rdms(to_rsatoolbox_rdms(r, pattern="image"), pattern="image")
     assert back.stimulus_id.values.tolist() == list("abcd") and back.category.values.tolist() == ["x", "y", "x", "y"]
+
+
+def test_a_temporal_dataset_is_told_how_to_convert_one_time_point():
+    """A TemporalDataset's 3-D measurements were refused without a way out."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 3, 4))
+    td = rsatoolbox.data.TemporalDataset(X, obs_descriptors={"stimulus": ["a", "b", "c"] * 2},
+                                         time_descriptors={"time": np.arange(4) * 0.01})
+    with pytest.raises(LayoutError, match=r"^dataset: measurements must be \(n_obs, n_channels\); got shape \(6, 3, 4\), "
+                                          r"an rsatoolbox TemporalDataset .*one time point at a time") as err:
+        from_rsatoolbox(td)
+    assert "\n" not in str(err.value)
+    t = 2  # the way the message names
+    one = from_rsatoolbox(rsatoolbox.data.Dataset(td.measurements[:, :, t], descriptors=td.descriptors,
+                                                  obs_descriptors=td.obs_descriptors,
+                                                  channel_descriptors=td.channel_descriptors))
+    np.testing.assert_array_equal(one.values[:, :, 1], X[3:, :, t])

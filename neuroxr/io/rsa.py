@@ -152,7 +152,11 @@ def from_rsatoolbox(
         raise LayoutError(f"repeat: expected the name of an observation descriptor (a str), None or False; got {shown(repeat)}.")
     X = np.asarray(dataset.measurements)
     if X.ndim != 2:
-        raise LayoutError(f"dataset: measurements must be (n_obs, n_channels); got shape {X.shape}.")
+        temporal = "" if X.ndim != 3 else (
+            ", an rsatoolbox TemporalDataset (observation x channel x time): convert one time point at a time, e.g. "
+            "from_rsatoolbox(rsatoolbox.data.Dataset(dataset.measurements[:, :, t], descriptors=dataset.descriptors, "
+            "obs_descriptors=dataset.obs_descriptors, channel_descriptors=dataset.channel_descriptors))")
+        raise LayoutError(f"dataset: measurements must be (n_obs, n_channels); got shape {X.shape}{temporal}.")
     n, k = X.shape
     obs = {k: _values(v) for k, v in (dataset.obs_descriptors or {}).items()}
     if stimulus is None:

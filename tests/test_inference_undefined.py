@@ -409,3 +409,26 @@ def test_rsa_resamples_of_fewer_than_3_distinct_pairs_are_nan_whatever_the_metho
     model, data = nx.rdm(f).isel(stimulus=sub, stimulus_=sub), nx.rdm(r).isel(stimulus=sub, stimulus_=sub)
     assert boot[2] == pytest.approx(float(nx.compare_rdms(model, data, method=name)), abs=1e-12)
     assert [m for m in said if m.startswith("crsa_bootstrap: 3 of 4 resamples have an undefined score")], said
+
+
+def test_a_bca_interval_nan_on_defined_resamples_is_told():
+    """Targets predicted without error (EV 100, every resample at or below it, a jackknife without spread):
+    BCa's bias correction is infinite or its acceleration undefined and the interval is NaN, as
+    scipy.stats.bootstrap gives with its DegenerateDataWarning; it was NaN without a word. One warning counts
+    them (and the median) and names method='percentile'; the percentile interval, defined, says nothing."""
+    with pytest.warns(ss.DegenerateDataWarning):  # scipy on a degenerate sample: NaN, and says so
+        assert np.isnan(ss.bootstrap((np.ones(8),), np.mean, method="BCa", n_resamples=20).confidence_interval.low)
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(N)]
+    Fv = rng.normal(size=(N, 3))
+    R = np.repeat((Fv @ rng.normal(size=(3, 4)))[:, :, None], 2, axis=2)
+    F, B = nx.features(Fv, ids, name="net"), nx.neural(R, ids, name="b")
+    kw = dict(n_boot=40, regressor="linear", noise_ceiling=False)
+    b, said = _said(bootstrap, "forward", F, B, method="bca", **kw)
+    hit = np.isnan(b.ev_ci.values).any(axis=0) & (b.n_boot_undefined.values == 0) & np.isfinite(b.ev.values)
+    assert hit.any() and np.isnan(b.median_ev_ci.values).all()
+    told = [m for m in said if "method='bca'" in m]
+    assert len(told) == 1 and f"{int(hit.sum())} of 4 neuroids and the median over targets" in told[0], said
+    assert "method='percentile'" in told[0] and "\n" not in told[0]
+    p, said = _said(bootstrap, "forward", F, B, **kw)
+    assert np.isfinite(p.ev_ci.values).all() and not [m for m in said if "method=" in m]

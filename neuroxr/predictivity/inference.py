@@ -42,7 +42,7 @@ import xarray as xr
 
 from ..alignment import canonical_order
 from ..attrs import encode_attrs
-from ..errors import ParameterError
+from ..errors import ParameterError, warn
 from ..geometry._common import _named, input_labels
 from ..kernels import resample as rs
 from ..kernels.permute import induced_permutations
@@ -377,6 +377,8 @@ def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *
         out.update(median_ceiling_boot=(("boot",), medc_b),
                    median_ceiling_ci=(("bound",), interval(medc0, medc_b, lambda: jack(1))))
     _warn_undefined(parts, ev0, ev_b, med_b, int(n_boot), nan_policy)
+    if method == "bca":
+        _warn_degenerate(parts, out, nan_policy)
     attrs = _attrs(parts, seed, **labels, n_boot=int(n_boot), level=float(level), method=method, over=over,
                    **({} if min_reliability is None else {"min_reliability": float(min_reliability)}),
                    **({} if nan_policy == "propagate" else {"nan_policy": nan_policy}))
@@ -396,6 +398,34 @@ def _warn_undefined(parts: Parts, ev0: np.ndarray, ev_b: np.ndarray | None, med_
     n_med = int(rs.undefined_resamples(med_b))
     also = f"the median over targets is undefined in {n_med} of {n_boot} resamples" if n_med else ""
     rs.warn_undefined(parts.target_name, n_ev, n_boot, f"{parts.dim}s", nan_policy, also)
+
+
+def _degenerate(theta: Any, boot: np.ndarray, ci: np.ndarray, nan_policy: str) -> np.ndarray:
+    """Where a BCa interval ``ci`` (bound, ...) is NaN although its estimate ``theta`` and the resamples
+    ``boot`` (boot, ...) it uses are defined (every one, or with ``"omit"`` some)."""
+    ok = np.isfinite(boot)
+    used = ok.all(axis=0) if nan_policy == "propagate" else ok.any(axis=0)
+    return np.isnan(ci).any(axis=0) & np.isfinite(theta) & used
+
+
+def _warn_degenerate(parts: Parts, out: dict[str, Any], nan_policy: str) -> None:
+    """One warning where ``method='bca'`` left an interval NaN on defined resamples (the targets', their
+    ceilings' and the medians'): every resample lies on one side of the estimate (ties counted half; the
+    bias correction is infinite) or the jackknife has no spread (the acceleration is 0 / 0), as
+    ``scipy.stats.bootstrap`` gives NaN with its ``DegenerateDataWarning``. Undefined resamples have
+    their own warning."""
+    hits = [_degenerate(out[v][1], out[f"{v}_boot"][1], out[f"{v}_ci"][1], nan_policy)
+            for v in ("ev", "ceiling") if f"{v}_boot" in out]
+    k = int(np.sum(np.any(hits, axis=0))) if hits else 0
+    med = any(bool(_degenerate(out[v][1], out[f"{v}_boot"][1], out[f"{v}_ci"][1], nan_policy))
+              for v in ("median_ev", "median_ceiling") if f"{v}_ci" in out)
+    if not (k or med):
+        return
+    n = parts.Y.shape[1]
+    which = " and ".join(([f"{k} of {n} {parts.dim}s"] if k else []) + (["the median over targets"] if med else []))
+    warn(f"{parts.target_name}: method='bca' gives no interval for {which}: every resample lies on one side of the "
+         f"estimate (its bias correction is infinite) or the jackknife has no spread (its acceleration is undefined), "
+         f"so the interval is NaN, as scipy.stats.bootstrap gives. Pass method='percentile' for these.")
 
 
 def _attrs(parts: Parts, seed: int, **extra: Any) -> dict[str, Any]:

@@ -520,6 +520,18 @@ def test_layer_selection_by_filter_and_flatten_false(tmp_path):
         plan_extraction(net, x, layers=["0"], flatten=False)
 
 
+def test_a_layers_filter_that_fails_is_named_in_one_line():
+    """A filter that raises (one taking only the name: ``lambda name: ...``) is an ``ExtractionError`` naming
+    ``layers``, the module it failed on and how it is called, not the filter's own ``TypeError``."""
+    net, x = tiny_cnn(), torch.from_numpy(random_images(4))
+    with pytest.raises(ExtractionError, match=r"^layers: the filter fails on module '' \(TypeError: .*takes 1 positional "
+                                              r"argument.*\); it is called as f\(name, module\) for every module of the "
+                                              r"model and returns whether to extract it\.$"):
+        plan_extraction(net, x, layers=lambda name: name.startswith("0"))
+    with pytest.raises(ExtractionError, match=r"^layers: the filter fails on module '0' \(ZeroDivisionError"):
+        plan_extraction(net, x, layers=lambda name, m: name and 1 / 0)
+
+
 def test_shared_module_is_left_out_by_default():
     class Shared(nn.Module):
         def __init__(self) -> None:

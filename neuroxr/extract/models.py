@@ -33,7 +33,15 @@ def select_modules(model: Any, layers: Any) -> tuple[list[str], str]:
         leaves = [n for n, m in named.items() if not any(True for _ in m.children())]
         return leaves, "default"
     if callable(layers):
-        chosen = [n for n, m in named.items() if layers(n, m)]
+        chosen = []
+        for n, m in named.items():
+            try:
+                if layers(n, m):
+                    chosen.append(n)
+            except Exception as exc:  # lambda name: ... (one argument), a bug in the filter
+                raise ExtractionError(f"layers: the filter fails on module {n!r} ({_reason(exc)}); it is called as "
+                                      f"f(name, module) for every module of the model and returns whether to extract "
+                                      f"it.") from exc
         if not chosen:
             raise ExtractionError("the layers filter selected no module of the model.")
         return chosen, "filter"

@@ -67,7 +67,7 @@ def test_bad_files_raise_one_line_errors(tmp_path, arrays):
     cases = [
         (lambda: read_array(tmp_path / "data.npz"), "holds 2 arrays"),
         (lambda: read_array(tmp_path / "data.npz", "spikes"), "no array 'spikes'"),
-        (lambda: read_array(tmp_path / "data.npz", "responses", ids=stim[:4]), "stimulus_id"),
+        (lambda: read_array(tmp_path / "data.npz", "responses", ids=stim[:4]), r"^ids: has shape \(4,\); pass one per stimulus"),
         (lambda: read_array(tmp_path / "feats.npy"), "layout="),
         (lambda: read_array(tmp_path / "feats.npy", layout="model"), "layout: must be one of"),
         (lambda: read_array(tmp_path / "feats.npy", layout="features", ids="stimuli"), "list of ids"),
@@ -165,8 +165,8 @@ def test_ids_that_fit_another_axis_name_the_axis_order(tmp_path, arrays):
         read_array(tmp_path / "feats.npy", layout="features", ids=stim)
     out = read_array(tmp_path / "raw.npy", ids=neu, target_ids=stim)  # ids fitting the axes as given: read so
     assert out.sizes["stimulus"] == 3 and out.sizes["neuroid"] == 5
-    with pytest.raises(LayoutError, match=r"coord 'stimulus_id' on dim 'stimulus' has shape \(\)"):
-        read_array(tmp_path / "raw.npy", ids=5)  # no ids of another axis: the layout's own error, not a TypeError
+    with pytest.raises(LayoutError, match=r"^ids: has shape \(\); pass one per stimulus of array 'raw.npy' \(3\)"):
+        read_array(tmp_path / "raw.npy", ids=5)  # no ids of another axis: named as the argument, not a TypeError
 
 
 def test_a_name_model_or_layer_that_is_no_str_is_a_one_line_error(tmp_path, arrays):
@@ -232,3 +232,26 @@ def test_byte_strings_that_are_no_utf8_text_are_a_one_line_error(tmp_path, array
         assert "\n" not in str(err.value)
     ids = [b.decode("latin-1") for b in [b"caf\xe9", b"b", b"c", b"d", b"e"]]  # decoded as the message says
     assert read_array(path, "R", ids=ids, target_ids=neu).stimulus_id.values.tolist()[0] == "caf\xe9"
+
+
+def test_ids_and_coords_of_another_shape_name_their_argument(tmp_path, arrays):
+    """Ids saved as a column (n, 1), as MATLAB keeps them, or of the wrong length were refused under the
+    array's name ('R: coord 'stimulus_id' ...'), not the argument that gave them."""
+    R, _, stim, neu = arrays
+    np.savez(tmp_path / "d.npz", R=R, ids=np.array(stim)[:, None], nids=np.array(neu)[None, :],
+             area=np.array(["V1", "V1", "IT"])[:, None])
+    path = tmp_path / "d.npz"
+    cases = [(lambda: read_array(path, "R", ids="ids"), r"^ids: has shape \(5, 1\); pass one per stimulus of array 'R' "
+                                                       r"\(5\), a 1-D array: np\.ravel\(\) a column saved as \(n, 1\)"),
+             (lambda: read_array(path, "R", target_ids="nids"), r"^target_ids: has shape \(1, 3\); pass one per neuroid "
+                                                               r"of array 'R' \(3\), a 1-D array"),
+             (lambda: read_array(path, "R", region="area"), r"^region: has shape \(3, 1\); pass one per neuroid"),
+             (lambda: read_array(path, "R", region=["V1", "IT"]), r"^region: has shape \(2,\); pass one per neuroid of "
+                                                                 r"array 'R' \(3\)\.$"),
+             (lambda: read_array(path, "R", ids=stim[:4]), r"^ids: has shape \(4,\); pass one per stimulus")]
+    for call, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            call()
+        assert "\n" not in str(err.value)
+    out = read_array(path, "R", ids=np.ravel(np.load(path)["ids"]), region=["V1", "V1", "IT"])
+    assert out.stimulus_id.values.tolist() == stim and out.region.values.tolist() == ["V1", "V1", "IT"]

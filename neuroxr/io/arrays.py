@@ -136,6 +136,19 @@ def _refuse_other_axis_order(data: np.ndarray, stim: np.ndarray | None, targets:
             )
 
 
+def _refuse_other_shapes(data: np.ndarray, layout: str, what: str, given: dict[str, Any]) -> None:
+    """A one-line :class:`LayoutError` naming the argument (``ids``, ``target_ids`` or an extra coord) whose
+    values are not one per entry of their axis of ``data``: the layout's own error named the array instead."""
+    target = "neuroid" if layout == "neural" else "unit"
+    for arg, values in given.items():
+        axis, dim = (0, "stimulus") if arg == "ids" else (1, target)
+        if values is None or data.ndim < 2 or np.shape(values) == (data.shape[axis],):
+            continue
+        shape = np.shape(values)
+        column = ", a 1-D array: np.ravel() a column saved as (n, 1)" if len(shape) == 2 and 1 in shape else ""
+        raise LayoutError(f"{arg}: has shape {shape}; pass one per {dim} of array {what!r} ({data.shape[axis]}){column}.")
+
+
 def read_array(
     path: str | os.PathLike,
     key: str | None = None,
@@ -248,6 +261,7 @@ def read_array(
             )
         layout = "neural"
     _refuse_other_axis_order(data, stim, targets, layout, key or p.name)
+    _refuse_other_shapes(data, layout, key or p.name, {"ids": stim, "target_ids": targets, **extra})
     label = name or (key.rsplit("/", 1)[-1] if key else p.stem)
     meta = {"file": p.name, **dict(attrs or {})}
     if layout == "neural":

@@ -728,3 +728,23 @@ def test_repeat_labels_of_text_and_numbers_are_refused_and_byte_labels_decoded(t
     store = neuroxr.open_store(tmp_path / "s.zarr")
     store.write_neural("r", out)
     xr.testing.assert_identical(store.read_neural("r").repeat, out.repeat)
+
+
+def test_columns_listed_in_the_tables_attrs_but_dropped_since_are_left_out_with_a_warning():
+    """A table of to_dataframe keeps its column lists in df.attrs through df[cols] and df.drop; a listed column
+    dropped since was an error naming neuroid_columns=, an argument the caller never passed."""
+    rng = np.random.default_rng(0)
+    da = neuroxr.neural(rng.normal(size=(3, 2, 2)), ["s0", "s1", "s2"], ["n0", "n1"])
+    da = da.assign_coords(region=("neuroid", ["IT", "V4"]), category=("stimulus", ["a", "b", "a"]), repeat=[0, 1])
+    df = to_dataframe(da)
+    core = df[["stimulus_id", "neuroid_id", "repeat", "value"]]
+    assert core.attrs["neuroid_columns"] == ["region"]  # pandas carries the attrs along
+    with pytest.warns(NeuroxrWarning, match=r"^df: df\.attrs\['neuroid_columns'\] lists columns \['region'\] the table "
+                                            r"does not have \(dropped since\); they are left out") as rec:
+        out = from_dataframe(df.drop(columns="region"))
+    assert len(rec) == 1
+    xr.testing.assert_identical(out, da.drop_vars("region"))
+    with pytest.warns(NeuroxrWarning, match=r"stimulus_columns'\] lists columns \['category'\]"):
+        xr.testing.assert_identical(from_dataframe(core), da.drop_vars(["region", "category"]))
+    with pytest.raises(LayoutError, match=r"^neuroid_columns: df has no columns \['area'\]"):  # asked for: an error
+        from_dataframe(df, neuroid_columns=["area"])

@@ -63,8 +63,8 @@ def from_dataframe(
         Labels (and ids) of different types that read the same as text (``0`` and ``"0"``) are an error.
     neuroid_columns : str or sequence of str, optional
         Columns (or one column) that describe the neuroid (one value per neuroid) and become neuroid coords.
-        Default: ``df.attrs["neuroid_columns"]`` (what :func:`to_dataframe` writes), else those of
-        ``region``, ``animal``, ``subject`` present.
+        Default: ``df.attrs["neuroid_columns"]`` (what :func:`to_dataframe` writes; listed columns the
+        table no longer has are left out with one warning), else those of ``region``, ``animal``, ``subject`` present.
     stimulus_columns : str or sequence of str, optional
         Columns (or one column) that describe the stimulus (one value per stimulus, e.g. a category) and become
         stimulus coords. Default: ``df.attrs["stimulus_columns"]``, else none.
@@ -109,9 +109,9 @@ def from_dataframe(
             raise LayoutError(f"df: missing column {col!r}; found {list(map(str, df.columns))}. Pass {arg}=<column>"
                               + _layout_hint(df, col, stimulus, value, repeat))
     if neuroid_columns is None:
-        neuroid_columns = df.attrs.get("neuroid_columns", [c for c in NEUROID_COLUMNS if c in df.columns])
+        neuroid_columns = _listed(df, "neuroid_columns", [c for c in NEUROID_COLUMNS if c in df.columns])
     if stimulus_columns is None:
-        stimulus_columns = df.attrs.get("stimulus_columns", [])
+        stimulus_columns = _listed(df, "stimulus_columns", [])
     # one column named as a string is that column, not its letters
     for arg, cols in (("neuroid_columns", neuroid_columns), ("stimulus_columns", stimulus_columns)):
         if not isinstance(cols, (str, list, tuple)) or not isinstance(cols, str) and not all(isinstance(c, Hashable) for c in cols):
@@ -207,6 +207,20 @@ def from_dataframe(
     if not scalars or not len(df):
         return out
     return validate_neural(out.assign_coords({c: df[c].iloc[0] for c in scalars if c not in varying}), name="df")
+
+
+def _listed(df: pd.DataFrame, key: str, default: list[str]) -> Any:
+    """The columns ``df.attrs[key]`` lists (what :func:`to_dataframe` wrote), else ``default``. pandas carries the
+    attrs through ``df[cols]`` and ``df.drop``: listed columns the table no longer has are left out, with one
+    warning (the caller did not name them; an error named an argument never passed)."""
+    listed = df.attrs.get(key, default)
+    if not isinstance(listed, (list, tuple)):  # a str, or no list: the argument's own check names it
+        return listed
+    gone = [c for c in listed if isinstance(c, Hashable) and c not in df.columns]
+    if gone:
+        warn(f"df: df.attrs[{key!r}] lists columns {gone} the table does not have (dropped since); they are left out. "
+             f"Pass {key}=<the columns to read> to say which.")
+    return [c for c in listed if c not in gone]
 
 
 def _layout_hint(df: pd.DataFrame, col: Hashable, stimulus: Hashable, value: Hashable, repeat: Hashable) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuroxr.errors import LayoutError
+from neuroxr.errors import LayoutError, NeuroxrWarning
 from neuroxr.io import read_array
 from neuroxr.layouts import validate_features, validate_neural
 
@@ -255,3 +255,26 @@ def test_ids_and_coords_of_another_shape_name_their_argument(tmp_path, arrays):
         assert "\n" not in str(err.value)
     out = read_array(path, "R", ids=np.ravel(np.load(path)["ids"]), region=["V1", "V1", "IT"])
     assert out.stimulus_id.values.tolist() == stim and out.region.values.tolist() == ["V1", "V1", "IT"]
+
+
+def test_an_hdf5_arrays_own_attributes_become_attrs(tmp_path, arrays):
+    """The HDF5 dataset's attributes (its units, a sampling window) were dropped without a word."""
+    R, _, stim, neu = arrays
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["R"] = R
+        f["R"].attrs.update({"units": "spikes/s", "label": np.bytes_(b"V4 rates"), "window_ms": np.float32(100.0),
+                             "n_units": np.int64(3), "channel_map": np.arange(3), "file": "raw.bin"})
+    with pytest.warns(NeuroxrWarning, match=r"^key: array 'R' of s\.h5 has attributes \['channel_map'\] that hold no "
+                                            r"string or number; they are left out") as rec:
+        out = read_array(tmp_path / "s.h5", "R", ids=stim, target_ids=neu, attrs={"session": "s1"})
+    assert len(rec) == 1
+    with h5py.File(tmp_path / "s.h5", "r") as f:  # h5py's own reading of them
+        ref = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
+               for k, v in f["R"].attrs.items() if k != "channel_map"}
+    ref["file"] = "s.h5"  # the file read: its name wins over an attribute of that name, as attrs= wins over both
+    assert out.attrs == {**ref, "session": "s1"}
+    assert type(out.attrs["window_ms"]) is float and type(out.attrs["n_units"]) is int
+    with pytest.warns(NeuroxrWarning, match="channel_map"):
+        assert read_array(tmp_path / "s.h5", "R", attrs={"units": "Hz"}).attrs["units"] == "Hz"
+    out.attrs.pop("file")
+    validate_neural(out)

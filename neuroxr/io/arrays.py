@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import LayoutError, install_advice, shown
+from ..errors import LayoutError, install_advice, shown, warn
 from ..layouts import features as _features
 from ..layouts import neural as _neural
 from ._trials import as_str, ids_str
@@ -78,6 +78,32 @@ class _File:
         if self._h5 is not None:
             return np.asarray(self._h5[key][()])
         return self._unpickled(lambda: np.asarray(self._npz[key]), f"array {key!r} of {self.path.name}")
+
+    def attributes(self, key: str | None) -> dict[str, Any]:
+        """The HDF5 array's own attributes that are strings or numbers (Python ones, bytes decoded); any
+        other is left out with one warning naming it. Other files have none."""
+        if self._h5 is None:
+            return {}
+        keys = self.keys()
+        key = keys[0] if key is None else key.lstrip("/") if key.lstrip("/") else key  # as get() found it
+        keep: dict[str, Any] = {}
+        left: list[str] = []
+        for k, v in self._h5[key].attrs.items():
+            if isinstance(v, (np.ndarray, np.generic)) and v.ndim == 0 and v.dtype.kind in "biufSU":
+                v = v.item()
+            if isinstance(v, bytes):
+                try:
+                    v = v.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            if isinstance(v, (str, int, float)):  # bool is an int
+                keep[str(k)] = v
+            else:
+                left.append(str(k))
+        if left:
+            warn(f"key: array {key!r} of {self.path.name} has attributes {left} that hold no string or number; they are "
+                 f"left out of the result's attrs (pass them as attrs= to keep them).")
+        return keep
 
     @staticmethod
     def _unpickled(load: Any, what: str) -> np.ndarray:
@@ -191,7 +217,9 @@ def read_array(
         Neural only: time-resolved responses, one ``(start, end)`` pair in ms per bin of the last
         axis (see :func:`neuroxr.neural`); the key of an ``(n_bins, 2)`` array in the file or the pairs.
     attrs : mapping, optional
-        Attributes of the result, besides ``file`` (the file's name; an ``attrs["file"]`` given here wins).
+        Attributes of the result, besides ``file`` (the file's name) and an HDF5 array's own attributes that
+        are strings or numbers (others are left out with one warning); ``file`` wins over an attribute of
+        that name, and ``attrs`` given here over both.
     **coords : str or sequence
         Extra coords on ``neuroid`` / ``unit`` (e.g. ``region=...``), each a key in the file or values.
         The ids are not coords here: pass ``ids=`` (not ``stimulus_id=``) and ``target_ids=`` (not
@@ -240,6 +268,7 @@ def read_array(
                           f"pass an HDF5, NPZ or NPY file.") from None
     try:
         data = file.get(key, "key")
+        own = file.attributes(key)
         stim = _ids(file, ids, "ids")
         targets = _ids(file, target_ids, "target_ids")
         extra = {k: _decoded(file.get(v, k) if isinstance(v, str) and file.suffix != ".npy" else np.asarray(v), k)
@@ -263,7 +292,7 @@ def read_array(
     _refuse_other_axis_order(data, stim, targets, layout, key or p.name)
     _refuse_other_shapes(data, layout, key or p.name, {"ids": stim, "target_ids": targets, **extra})
     label = name or (key.rsplit("/", 1)[-1] if key else p.stem)
-    meta = {"file": p.name, **dict(attrs or {})}
+    meta = {**own, "file": p.name, **dict(attrs or {})}
     if layout == "neural":
         if model is not None or layer is not None:
             raise LayoutError("model/layer: only feature arrays take a model and layer; pass layout='features'.")

@@ -532,6 +532,28 @@ def test_a_layers_filter_that_fails_is_named_in_one_line():
         plan_extraction(net, x, layers=lambda name, m: name and 1 / 0)
 
 
+def test_a_module_returning_a_tuple_says_what_it_returns_and_how_to_store_a_tensor_of_it():
+    """An LSTM or an attention module returns a tuple and has no submodule to hook (MultiheadAttention's out_proj is
+    never called): the refusal says what the output is and how to store one of its tensors (an nn.Identity)."""
+
+    class Recurrent(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(4, 5, batch_first=True)
+            self.head = nn.Linear(5, 2)
+
+        def forward(self, x):
+            h, _ = self.lstm(x)
+            return self.head(h[:, -1])
+
+    x = torch.randn(3, 6, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ExtractionError, match=r"^cannot extract module 'lstm': its output is a tuple \(a Tensor, a tuple\), "
+                                              r"not a tensor; .*nn\.Identity\(\).*forward.*\.$"):
+        plan_extraction(Recurrent().eval(), x, layers=["lstm"])
+    with pytest.warns(NeuroxrWarning, match=r"'lstm': its output is a tuple \(a Tensor, a tuple\)"):
+        assert [lp.name for lp in plan_extraction(Recurrent().eval(), x).layers] == ["head"]
+
+
 def test_shared_module_is_left_out_by_default():
     class Shared(nn.Module):
         def __init__(self) -> None:

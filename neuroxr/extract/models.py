@@ -108,6 +108,8 @@ class ProbeInfo:
     rank: int = -1
     leaf_calls_before: int = 0
     is_tensor: bool = False
+    kind: str = ""
+    """What a non-tensor output is (:func:`output_kind`), e.g. ``"a tuple (a Tensor, a tuple)"``."""
     batched: bool = True
     shape: tuple[int, ...] = ()
     dtype: str = ""
@@ -116,6 +118,25 @@ class ProbeInfo:
     """(stimuli in the probe's batch, full output shape) of each probe pass that called it."""
     rows: Any = None
     """Per stimulus of the first probe pass, the sum and the sum of magnitudes of a floating output (:func:`row_sums`)."""
+
+
+def _a(name: str) -> str:
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def output_kind(output: Any) -> str:
+    """What a module's non-tensor output is, for a message: ``"a tuple (a Tensor, a tuple)"``, ``"a dict (keys
+    ['a', 'b'])"``, ``"None"``."""
+    if output is None:
+        return "None"
+    name = type(output).__name__
+    if isinstance(output, Mapping):
+        keys = list(output)
+        return f"{_a(name)} (keys {keys[:4]}{' ...' if len(keys) > 4 else ''})"
+    if isinstance(output, (tuple, list)):
+        items = ", ".join(_a(type(v).__name__) if v is not None else "None" for v in output[:4])
+        return f"{_a(name)} ({items}{', ...' if len(output) > 4 else ''})"
+    return _a(name)
 
 
 def batch_len(batch: Any) -> int:
@@ -243,6 +264,8 @@ def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtyp
             state["rank"] += 1
             rec.leaf_calls_before = state["leaf_calls"]
             rec.is_tensor = isinstance(output, torch.Tensor)
+            if not rec.is_tensor:
+                rec.kind = output_kind(output)
             if rec.is_tensor:
                 rec.shapes.append((state["b"], tuple(int(s) for s in output.shape)))
                 rec.batched = output.ndim >= 1 and int(output.shape[0]) == state["b"]

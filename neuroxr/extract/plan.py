@@ -317,7 +317,9 @@ def _why_not(rec: Any, flatten: bool, pooled: bool) -> str | None:
     if rec.calls > 1:
         return f"called {rec.calls} times per forward pass (a shared module); its outputs are ambiguous"
     if not rec.is_tensor:
-        return "its output is not a tensor (a tuple or dict); hook a submodule instead"
+        return (f"its output is {rec.kind or 'something else'}, not a tensor; hook a submodule that returns a tensor, or "
+                f"pass the tensor to store through a module of its own (self.out = nn.Identity() in __init__, "
+                f"x = self.out(x) in forward)")
     if not rec.batched:
         shapes = ", ".join(f"{shape} for {b} stimuli" for b, shape in rec.shapes)
         return (f"its output has no stimulus axis (one row per stimulus): its first dim is not the batch ({shapes}); "

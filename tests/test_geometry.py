@@ -874,3 +874,22 @@ def test_the_constant_warning_says_what_up_to_rounding_means():
                                                r"float64; subtract a large baseline first if they vary\)"):
         assert np.isnan(float(geo.cka(features(X + 1e7, ids), features(Y, ids))))
     assert np.isfinite(float(geo.cka(features(X + 1e7 - 1e7, ids), features(Y, ids))))
+
+
+@pytest.mark.parametrize("rdm_method", ["correlation", "euclidean"])
+def test_crsa_of_unpaired_inputs_with_missing_trials_is_the_pairing_refusal(rdm_method):
+    """Unpaired inputs' neuroids are not judged, so their means may hold NaN, which an RDM refuses: crsa and
+    crsa_bootstrap refuse the pairing (naming their arguments) before the neural RDM is computed."""
+    from neuroxr.geometry.inference import crsa_bootstrap
+
+    rng = np.random.default_rng(2)
+    ids = [f"s{i}" for i in range(7)]
+    F = features(rng.standard_normal((6, 4)), stimulus_id=ids[:6])
+    R = rng.standard_normal((7, 3, 2))
+    R[2, 1, :] = np.nan  # a neuroid without a trial on one stimulus
+    N = neural(R, stimulus_id=ids)
+    pairing = r"Cannot pair by stimulus_id: 1 stimulus ids of {} are missing in features, e\.g\. \['s6'\]"
+    with pytest.raises(LayoutError, match="^crsa: " + pairing.format("neural")):
+        geo.crsa(F, N, rdm_method, noise_ceiling=False)
+    with pytest.raises(LayoutError, match=r"^crsa_bootstrap: " + pairing.format(r"neural\[0\] \(neural\)")):
+        crsa_bootstrap(F, [N, N.isel(neuroid=[0, 2])], rdm_method=rdm_method, n_boot=5)

@@ -478,3 +478,22 @@ def test_compare_of_two_complete_pairs_is_nan_as_geometrys_rule(method):
     assert np.isnan(want) and np.isnan(got) and np.isnan(many).all()
     two = compare_rdms_many(upper_tri(B)[None, :2], upper_tri(C)[None, :2], method)  # vectors of 2 pairs
     assert np.isnan(compare_rdms(upper_tri(B)[:2], upper_tri(C)[:2], method)) and np.isnan(two).all()
+
+
+@pytest.mark.parametrize("method", ["correlation", "cosine", "euclidean", "sqeuclidean"])
+def test_rdm_of_features_with_nan_is_refused(method):
+    """scipy's pdist gives NaN at the pairs of a stimulus with a NaN feature only; the centred Gram spreads
+    one NaN to every stimulus, and the Euclidean RDM came back all zeros (correlation, cosine: all NaN)."""
+    from neuroxr.errors import LayoutError
+
+    F = np.random.default_rng(4).standard_normal((5, 4))
+    F[1, 2] = np.nan
+    ref = squareform(pdist(F, method))
+    assert np.isnan(ref[1, [0, 2]]).all() and np.isfinite(np.delete(np.delete(ref, 1, 0), 1, 1)).all()
+    with pytest.raises(LayoutError, match=r"^rdm: F holds 1 NaN value \(e\.g\. F\[1, 2\]\).*drop or impute") as err:
+        rdm(F, method)
+    assert "\n" not in str(err.value)
+    with np.errstate(invalid="ignore"):  # NumPy's own warnings of NaN arithmetic
+        stats = gram(F)
+    with pytest.raises(LayoutError, match=r"^rdm_from_gram: the Gram statistics hold NaN"):
+        rdm_from_gram(stats, method)

@@ -40,7 +40,7 @@ from ..kernels.rdm import check_option as _check_option
 from ..validation import check_alpha, check_bool
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels, warn_flat_rdms
 from ._rdm_values import _is_rsatoolbox
-from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _labeled_ids, _nan_warning, _rdm, _rdm_named, as_rdm
+from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _labeled_ids, _nan_warning, _rdm, _rdm_named, _refuse_unpaired, as_rdm
 from .rdm_stack import _stack_rdms, rsatoolbox_subjects, stack_labels
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 from .rsa_resample import MIN_PAIRS, evaluate, prepare, vector
@@ -330,13 +330,19 @@ def crsa_bootstrap(
     # crsa's rule, set by set (each set's RDM is the plain crsa call's): a set's stimuli without a trial in
     # any of its neuroids leave that set's RDM only (NaN rows there: its pairs are missing, as the NaN rule
     # reads them), and its neuroids are those crsa scores (2 valid repeats where it draws a ceiling)
-    counts, gone, rdms = {"n_excluded_stimuli": 0, "n_excluded_neuroids": 0}, None, []
+    counts, gone, kept = {"n_excluded_stimuli": 0, "n_excluded_neuroids": 0}, None, []
     for x, nm in zip(sets, names):
         (x,), c, dropped = _drop_unusable([(x, nm)], caller, 2 if draws_ceiling(x) else 1, paired=True, pair_with=(features,))
         counts = {k: counts[k] + c[k] for k in counts}
         gone = set(dropped.astype(str)) if gone is None else gone & set(dropped.astype(str))
-        rdms.append((_without(_rdm(x, rdm_method, None, f"{caller}: {nm}"), dropped), set(dropped.astype(str))))
+        kept.append((x, dropped, set(dropped.astype(str))))
     model = _without(_rdm(features, rdm_method, None, f"{caller}: {fname}"), sorted(gone))  # no set has these
+    rdms = []
+    for (x, dropped, d), nm in zip(kept, names):  # unpaired sets refused before their RDMs (their means may hold NaN)
+        own = _ids(_plain(x))
+        lacks = set(_ids(model).astype(str)) - set(own.astype(str))
+        _refuse_unpaired(_ids(model), _ids(model) if lacks and lacks <= d else own, (fname, nm), caller)  # as _nan_padded
+        rdms.append((_without(_rdm(x, rdm_method, None, f"{caller}: {nm}"), dropped), d))
     # each paired with the features here, so that a pairing error names crsa_bootstrap's arguments
     data = [_align_rdm(model, _nan_padded(r, _ids(model), nm, d), (fname, nm), caller) for (r, d), nm in zip(rdms, names)]
     out = _rsa_bootstrap(model, data, caller, "compare_method", method=compare_method, **kwargs)

@@ -315,6 +315,16 @@ def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str], c
     return _columns_as_rows(o, where(caller) + names[1])  # no reindexing copy when already paired
 
 
+def _refuse_unpaired(ref_ids: Any, other_ids: Any, names: tuple[str, str], caller: str) -> None:
+    """:func:`_align_rdm`'s pairing refusal of two inputs from their stimulus ids alone, before their
+    RDMs are computed: the means of unpaired neural data are not judged and may hold NaN, which an RDM refuses."""
+    ref_ids, other_ids = np.asarray(ref_ids).astype(str), np.asarray(other_ids).astype(str)
+    if set(ref_ids.tolist()) != set(other_ids.tolist()):
+        def ids(v: np.ndarray) -> xr.DataArray:
+            return xr.DataArray(np.zeros(v.size), dims="stimulus", coords={"stimulus_id": ("stimulus", v)})
+        align(ids(ref_ids), ids(other_ids), names=names, caller=caller)
+
+
 def _own_ids(x: Any) -> np.ndarray | None:
     """Stimulus ids one RDM input carries (labeled DataArray or stack, rsatoolbox ``RDMs`` with a
     ``stimulus_id`` descriptor), else None."""

@@ -43,7 +43,7 @@ from ._common import (
     check_split,
     record_label,
 )
-from .rdm import _align_rdm, _check_stimuli, _compare_rdms, _rdm, _warn_undefined_rows, check_split_halves
+from .rdm import _align_rdm, _check_stimuli, _compare_rdms, _rdm, _refuse_unpaired, _warn_undefined_rows, check_split_halves
 from .rdm_ceiling import _split_half_rdm_ceiling
 
 #: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
@@ -109,6 +109,7 @@ def crsa(
     (neural,), counts, dropped = _drop_unusable([(neural, nname)], "crsa", 2 if noise_ceiling else 1, paired=True,
                                                 pair_with=(features,))
     model_rdm = _without(_rdm(features, rdm_method, backend, "crsa: " + fname), dropped)
+    _refuse_unpaired(_ids(_plain(neural)), _ids(model_rdm), (nname, fname), "crsa")  # before the neural RDM
     neural_rdm = _rdm(neural, rdm_method, backend, "crsa: " + nname)  # checked above: not checked again
     model_rdm = _align_rdm(neural_rdm, model_rdm, (nname, fname), "crsa")  # a pairing error names the arguments
     _check_stimuli(neural_rdm.sizes["stimulus"], "crsa", f"{fname} and {nname} share")  # named as crsa's arguments

@@ -254,14 +254,18 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
         (:class:`~neuroxr.errors.NeuroxrWarning`) with the precision lost.
     """
     check_option(method, RDM_METHODS, "method", "rdm_from_gram")
-    return _rdm_from_gram(stats, method, overwrite=False)
+    return _rdm_from_gram(stats, method, overwrite=False, name="rdm_from_gram")
 
 
 def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool, name: str = "rdm") -> Any:
     """:func:`rdm_from_gram`; ``overwrite=True`` may reuse the Gram's memory for the RDM (NumPy);
-    ``name``: the input, in the refusal of features out of range (:func:`check_range`)."""
-    check_range(stats, name)
+    ``name``: the input, in the refusals of NaN and of features out of range (:func:`check_range`)."""
     xp = get_namespace(stats.K)
+    if bool(xp.any(xp.isnan(stats.K))):  # centring spreads a NaN feature to every stimulus: no pair is defined
+        raise LayoutError(f"{name}: the Gram statistics hold NaN (features with NaN values, which the centring spreads to "
+                          "every stimulus), so no dissimilarity is defined; compute them from finite features: drop or "
+                          "impute the NaN first (neuroxr.geometry.rdm drops neural stimuli and neuroids without trials).")
+    check_range(stats, name)
     # where the statistics record their varying units (a Gram Dataset stored before: as computed)
     constant = stats.n_varying is not None and constant_features(stats) and _unresolved(xp, stats)
     if constant:  # no variance across the stimuli up to rounding: every stimulus is the mean pattern
@@ -344,8 +348,16 @@ def _check_cancellation(xp: Any, stats: GramStats, method: str, centred: bool) -
 
 
 def rdm(F: Any, method: str = "correlation") -> Any:
-    """RDM of the rows of ``F`` (n_stimuli x n_units); see :func:`rdm_from_gram`."""
+    """RDM of the rows of ``F`` (n_stimuli x n_units); see :func:`rdm_from_gram`. NaN in ``F`` is refused
+    (a one-line :class:`~neuroxr.errors.LayoutError`): scipy's ``pdist`` gives NaN at their stimuli's
+    pairs, the centred Gram would spread them to every pair."""
     check_option(method, RDM_METHODS, "method", "rdm")
+    xp = get_namespace(F)
+    if xp.isdtype(F.dtype, "real floating") and bool(xp.any(nan := xp.isnan(F))):
+        at = np.argwhere(np.asarray(to_numpy(nan)))
+        raise LayoutError(f"rdm: F holds {at.shape[0]} NaN value{'s' if at.shape[0] > 1 else ''} (e.g. F[{at[0, 0]}, {at[0, 1]}]); "
+                          "the centred Gram would spread them to every stimulus pair, so drop or impute them first "
+                          "(rows are stimuli, columns units).")
     return _rdm_from_gram(gram(F), method, overwrite=True)  # the Gram is ours: its memory becomes the RDM
 
 

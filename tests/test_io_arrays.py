@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -278,3 +280,20 @@ def test_an_hdf5_arrays_own_attributes_become_attrs(tmp_path, arrays):
         assert read_array(tmp_path / "s.h5", "R", attrs={"units": "Hz"}).attrs["units"] == "Hz"
     out.attrs.pop("file")
     validate_neural(out)
+
+
+def test_hdf5_dimension_scales_are_no_attrs_and_no_warning(tmp_path, arrays):
+    """h5py's dimension scales (dims[i].attach_scale, .label) store references and labels as the array's
+    attributes DIMENSION_LIST / DIMENSION_LABELS: the file's own structure, warned about as metadata left out."""
+    R, _, stim, _ = arrays
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["R"], f["ids"] = R, np.array(stim, dtype="S")
+        f["R"].attrs["units"] = "spikes"
+        f["ids"].make_scale("stimulus")
+        f["R"].dims[0].attach_scale(f["ids"])
+        f["R"].dims[0].label = "stimulus"
+        assert {"DIMENSION_LIST", "DIMENSION_LABELS"} <= set(f["R"].attrs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = read_array(tmp_path / "s.h5", "R", ids="ids")
+    assert out.attrs == {"units": "spikes", "file": "s.h5"} and out.stimulus_id.values.tolist() == stim

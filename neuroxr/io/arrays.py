@@ -29,6 +29,8 @@ _RENAMED = {"stimulus_id": ("ids", "stimulus"), "neuroid_id": ("target_ids", "ne
 _UNIQUE = "each stimulus, neuroid or unit needs an id of its own (drop or average the duplicates first)."
 #: names ``read_array`` sets itself: not extra coords
 _RESERVED = ("data", "stimulus", "neuroid", "unit", "repeat", "time_bin", "time_bin_start", "time_bin_end")
+#: attributes HDF5 dimension scales (h5py's ``dims``) and netCDF-4 files keep on an array: structure, not metadata
+_H5_STRUCTURE = ("DIMENSION_LIST", "DIMENSION_LABELS", "REFERENCE_LIST", "CLASS", "NAME")
 
 
 class _File:
@@ -89,6 +91,8 @@ class _File:
         keep: dict[str, Any] = {}
         left: list[str] = []
         for k, v in self._h5[key].attrs.items():
+            if k in _H5_STRUCTURE or str(k).startswith("_Netcdf4"):
+                continue
             if isinstance(v, (np.ndarray, np.generic)) and v.ndim == 0 and v.dtype.kind in "biufSU":
                 v = v.item()
             if isinstance(v, bytes):

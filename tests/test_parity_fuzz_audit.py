@@ -392,6 +392,20 @@ def _cca_distances(X, Y):
     return angular, np.sqrt(c2[0] * rx + c2[1] * ry - 2 * np.sqrt(c2[0] * c2[1]) * nuc)
 
 
+def _partial_cos(X, Y, alpha):
+    """Exact cosine of netrep's angular distance at ``0 < alpha < 1`` from the SVDs ``A_c = U S V^T``: its
+    partial whitening ``d(l) = alpha + (1 - alpha) l^-1/2`` of the eigenvalues ``l = s^2`` gives ``A_c Z = U
+    diag(alpha s + 1 - alpha) V^T`` (up to a scale the cosine does not see), and ``V`` leaves the nuclear
+    norm of ``Xw^T Yw`` unchanged: no eigenvalue of ``X^T X`` resolved to ``eps`` of the largest only."""
+    M = []
+    for A in (X, Y):
+        U, s, _ = np.linalg.svd(A - A.mean(0), full_matrices=False)
+        keep = s > s[0] * 1e-12
+        M.append(U[:, keep] * (alpha * s[keep] + 1 - alpha))
+    nuc = np.linalg.svd(M[0].T @ M[1], compute_uv=False).sum()
+    return nuc / (np.linalg.norm(M[0]) * np.linalg.norm(M[1]))
+
+
 def _assert_distance(ours, ref, score_method, what):
     if score_method == "angular":  # acos near 0 and pi/2 amplifies rounding: compare cosines too
         assert abs(np.cos(ours) - np.cos(ref)) <= 1e-10 and abs(ours - ref) <= 1e-6, what
@@ -406,7 +420,8 @@ def test_shape_metric_equals_netrep(seed, alpha, score_method):
     """docs/geometry.md: training distances equal netrep's LinearMetric (fit_score) at every alpha.
     At alpha = 0 the whitening needs the covariance's eigenvalues: netrep takes them from ``X^T X``,
     which resolves them to ``eps`` of the largest only, and neuroxr from the SVD where they spread
-    beyond ``2^-26`` (docs/kernels.md "Shape metrics"): there the exact CCA distance is the reference."""
+    beyond ``2^-26`` (docs/kernels.md "Shape metrics"): there the exact CCA distance is the reference,
+    and so is the exact partial whitening's cosine at ``0 < alpha < 1`` (netrep's was 1e-10 off)."""
     netrep_metrics = pytest.importorskip("netrep.metrics")
     from neuroxr.geometry import LinearMetric
 
@@ -419,7 +434,10 @@ def test_shape_metric_equals_netrep(seed, alpha, score_method):
         ours = LinearMetric(alpha=alpha, score_method=score_method).fit_distance(X, Y)
         ref = netrep_metrics.LinearMetric(alpha=alpha, score_method=score_method).fit_score(X, Y)
     lams = [_spectrum(A) for A in (X, Y)]
-    if alpha > 0 or all(lam.min() >= 2.0**-26 * lam.max() for lam in lams):
+    resolved = all(lam.min() >= 2.0**-26 * lam.max() for lam in lams)
+    if 0 < alpha < 1 and not resolved and score_method == "angular":  # netrep's eigh errs by eps * condition
+        assert abs(np.cos(ours) - _partial_cos(X, Y, alpha)) <= 1e-12, what
+    elif alpha > 0 or resolved:
         _assert_distance(ours, ref, score_method, what)
     if alpha == 0 and all(lam.min() > 1e-5 for lam in lams):  # above netrep's eigenvalue floor (1e-7)
         exact = _cca_distances(X, Y)[score_method == "euclidean"]

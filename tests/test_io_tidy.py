@@ -748,3 +748,19 @@ def test_columns_listed_in_the_tables_attrs_but_dropped_since_are_left_out_with_
         xr.testing.assert_identical(from_dataframe(core), da.drop_vars(["region", "category"]))
     with pytest.raises(LayoutError, match=r"^neuroid_columns: df has no columns \['area'\]"):  # asked for: an error
         from_dataframe(df, neuroid_columns=["area"])
+
+
+def test_missing_repeat_labels_name_the_way_to_number_rows_by_order():
+    """Missing values in the repeat column said only to drop those rows (their trials lost), not repeat=None."""
+    df = pd.DataFrame({"stimulus_id": ["a", "a", "b", "b"], "neuroid_id": ["n0"] * 4, "value": [1.0, 2.0, 3.0, 4.0],
+                       "repeat": [0, np.nan, 0, 1]})
+    with pytest.raises(LayoutError, match=r"^df: column 'repeat' has 1 missing values; every row needs a repeat label: "
+                                          r"drop those rows, or pass repeat=None to number each stimulus's rows in "
+                                          r"table order\.$") as err:
+        from_dataframe(df)
+    assert "\n" not in str(err.value)
+    out = from_dataframe(df.drop(columns="repeat"), repeat=None)  # the way out the message names
+    np.testing.assert_array_equal(out.values[:, 0, :], [[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(LayoutError, match=r"^df: column 'stimulus_id' has 1 missing values; every row needs a "
+                                          r"stimulus \(drop those rows first\)\.$"):
+        from_dataframe(df.assign(stimulus_id=["a", None, "b", "b"], repeat=[0, 1, 0, 1]))

@@ -139,10 +139,9 @@ def from_dataframe(
         raise LayoutError(f"df: columns {twice} appear more than once; keep one of each (df.loc[:, ~df.columns.duplicated()]).")
     for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("repeat", repeat if use_repeat else None)):
         if col is not None and df[col].isna().any():
-            raise LayoutError(
-                f"df: column {col!r} has {int(df[col].isna().sum())} missing values; every row needs a {arg} "
-                f"(drop those rows first)."
-            )
+            fix = ("a repeat label: drop those rows, or pass repeat=None to number each stimulus's rows in table order"
+                   if arg == "repeat" else f"a {arg} (drop those rows first)")
+            raise LayoutError(f"df: column {col!r} has {int(df[col].isna().sum())} missing values; every row needs {fix}.")
     if df[value].dtype.kind in "mM":  # to_numeric gives counts of the column's own unit (ns, us...)
         raise LayoutError(f"df: column {value!r} holds {df[value].dtype} values; pass numbers (e.g. "
                           f"df[{value!r}].dt.total_seconds() for durations).")

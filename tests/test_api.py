@@ -118,6 +118,33 @@ def test_no_shims_left():
     assert callable(brainscore) and callable(brainscore_ceiling) and callable(brainscore_splits)
 
 
+def test_the_library_never_imports_its_command_line():
+    """No module outside ``neuroxr.cli`` imports it (``python -m neuroxr``, its entry point, aside): what both
+    need lives in the library, and the command line hands the library what is its own (a worker's warning line)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(nx.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package.parent)
+        parts = rel.with_suffix("").parts
+        if parts[1] == "cli" or rel.name == "__main__.py":
+            continue
+        here = parts[:-1]  # the package of a relative import's first dot
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = list(here[: len(here) - node.level + 1]) if node.level else []
+                names = [".".join([*base, *(node.module or "").split(".")]).strip(".")]
+                names += [f"{names[0]}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            found += [f"{rel}:{node.lineno}" for n in names if n == "neuroxr.cli" or n.startswith("neuroxr.cli.")]
+    assert found == []
+
+
 # ---------------------------------------------------------------- warnings point at the user's line
 def _warned_here(call) -> list[str]:
     """The files each NeuroxrWarning of ``call()`` is attributed to."""

@@ -187,6 +187,31 @@ def test_gpu_cluster_gets_the_quiet_ctrl_c_preload(monkeypatch):
     assert gpu["loop_blocks"] is cpu["loop_blocks"] is (hasattr(signal, "pthread_sigmask") or None)
 
 
+@pytest.mark.parametrize("named", ["command", "nothing", "missing"])
+def test_worker_preload_shows_warnings_as_the_program_that_started_it_names(named):
+    """A worker's preload installs the ``warnings.showwarning`` that the starting program names
+    (``neuroxr sweep``: its one ``Warning: ...`` line, sets spelled as it spells them); unset, or naming
+    nothing importable, Python's own display stays."""
+    code = ("import os, warnings\n"
+            "from neuroxr.cli.sweep import _quiet_workers\n"
+            "from neuroxr.errors import NeuroxrWarning\n"
+            "from neuroxr.sweep.cluster import WORKER_WARNINGS_ENV, dask_setup\n"
+            f"named = {named!r}\n"
+            "with _quiet_workers(False):\n"
+            "    if named == 'missing':\n"
+            "        os.environ[WORKER_WARNINGS_ENV] = 'neuroxr.cli.sweep:no_such_function'\n"
+            "    elif named == 'nothing':\n"
+            "        del os.environ[WORKER_WARNINGS_ENV]\n"
+            "    dask_setup(None)\n"
+            "warnings.warn('forward: features (net/l1) has\\n constant units', NeuroxrWarning)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stderr
+    if named == "command":
+        assert err == "Warning: forward: net.l1 has constant units\n"
+    else:
+        assert "NeuroxrWarning: forward: features (net/l1) has" in err and "Warning: forward: net.l1" not in err
+
+
 def _async(fn):
     async def run():
         return fn()

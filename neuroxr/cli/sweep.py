@@ -91,15 +91,21 @@ def _print_text(result: Any) -> None:
         click.echo(result.best_layers.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 
+def worker_warning(message: Any, *_: Any, **__: Any) -> None:
+    """``warnings.showwarning`` of a worker of the command's embedded cluster (:func:`_quiet_workers`): one
+    ``Warning: ...`` line on stderr, spelled as the command spells its own."""
+    print(f"Warning: {flag_spelling(one_line(message), sweep_command)}", file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def _quiet_workers(quiet: bool) -> Any:
     """Workers of the embedded cluster started inside show warnings as the command does: with ``quiet``
     none (``PYTHONWARNINGS``, read when their interpreter starts), else each as one ``Warning: ...`` line
-    spelled as the command spells it (:data:`~neuroxr.sweep.cluster.CLI_WARNINGS_ENV`, read by their
-    preload); the variables are restored after."""
-    from ..sweep.cluster import CLI_WARNINGS_ENV
+    spelled as the command spells it (:func:`worker_warning`, named in
+    :data:`~neuroxr.sweep.cluster.WORKER_WARNINGS_ENV`, read by their preload); the variables are restored after."""
+    from ..sweep.cluster import WORKER_WARNINGS_ENV
 
-    name, value = ("PYTHONWARNINGS", "ignore") if quiet else (CLI_WARNINGS_ENV, "sweep")
+    name, value = ("PYTHONWARNINGS", "ignore") if quiet else (WORKER_WARNINGS_ENV, f"{__name__}:worker_warning")
     old = os.environ.get(name)
     os.environ[name] = value
     try:

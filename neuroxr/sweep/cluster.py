@@ -236,34 +236,39 @@ def mute_logs(*_: Any) -> None:
     logging.disable(logging.CRITICAL)
 
 
-#: set to ``"sweep"`` by ``neuroxr sweep`` while its embedded cluster starts: the workers show a warning as the
-#: command shows its own (:func:`dask_setup`), one ``Warning: ...`` line with the sets and options as the command
-#: names them, not Python's two lines naming a file of dask's and the library's spelling (``features (net/l1)``)
-CLI_WARNINGS_ENV = "NEUROXR_CLI_WARNINGS"
+#: ``"module:function"``, set by a program that starts the embedded cluster (``neuroxr sweep`` names its own): the
+#: ``warnings.showwarning`` of the cluster's workers (:func:`dask_setup`), so that a worker shows a warning as that
+#: program shows its own (the command: one ``Warning: ...`` line with the sets and options as it names them, not
+#: Python's two lines naming a file of dask's and the library's spelling, ``features (net/l1)``)
+WORKER_WARNINGS_ENV = "NEUROXR_WORKER_WARNINGS"
 
 
-def _command_warning(message: Any, *_: Any, **__: Any) -> None:
-    """``warnings.showwarning`` of a worker of ``neuroxr sweep``'s embedded cluster (:data:`CLI_WARNINGS_ENV`)."""
-    import sys
+def _worker_showwarning() -> Any:
+    """The function :data:`WORKER_WARNINGS_ENV` names, or None (unset, or naming nothing importable: Python's own)."""
+    import importlib
 
-    from ..cli._common import flag_spelling, one_line
-    from ..cli.sweep import sweep_command
-
-    print(f"Warning: {flag_spelling(one_line(message), sweep_command)}", file=sys.stderr, flush=True)
+    module, _, name = os.environ.get(WORKER_WARNINGS_ENV, "").partition(":")
+    if not module or not name:
+        return None
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
 
 
 def dask_setup(worker: Any) -> None:
     """Dask preload of the embedded cluster's workers: SIGINT (Ctrl-C in a terminal reaches the whole
     process group) mutes the worker's logs instead of raising ``KeyboardInterrupt`` there; the
-    sweep's process, interrupted too, closes the cluster and so stops the workers. Started by
-    ``neuroxr sweep`` (:data:`CLI_WARNINGS_ENV`), the workers show warnings as the command does."""
+    sweep's process, interrupted too, closes the cluster and so stops the workers. Started by a program that
+    names its way of showing warnings (:data:`WORKER_WARNINGS_ENV`; ``neuroxr sweep`` does), the workers show them so."""
     import signal
 
     logging.getLogger("distributed.worker").addFilter(_QuietTaskErrors())  # the sweep reports a failed entry itself
-    if os.environ.get(CLI_WARNINGS_ENV) == "sweep":
+    shown = _worker_showwarning()
+    if shown is not None:
         import warnings
 
-        warnings.showwarning = _command_warning
+        warnings.showwarning = shown
     try:
         signal.signal(signal.SIGINT, mute_logs)
     except ValueError:  # not the main thread of the worker process: left as it is

@@ -834,3 +834,52 @@ def test_the_package_names_gather_and_gather_metrics_read_a_sweeps_entries_back(
     pd.testing.assert_frame_equal(table, res.table)
     _, metric_table = gather_metrics(store, [e for e in entries if e.is_metric])
     pd.testing.assert_frame_equal(metric_table, res.metric_table)
+
+
+def _read_only_tree(path, dirs_mode: int, files_mode: int) -> None:
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chmod(os.path.join(root, name), dirs_mode if name in dirs else files_mode)
+    os.chmod(path, dirs_mode)
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")
+def test_a_sweep_on_a_read_only_store_says_so_as_the_sweep_before_computing(tmp_path):
+    """A store opened read-only (``mode='r'``) or that this user cannot write: a sweep with entries to
+    compute is refused in one line starting ``sweep:``, before any entry is computed, never a bare
+    ``PermissionError`` or the store's advice alone; one whose entries are all stored gathers them."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import latent_study
+
+    from neuroxr.errors import StoreError
+
+    st, *_ = latent_study(tmp_path / "s.zarr", layers=("l1", "l2"))
+    sweep(st.url, layers="l1", directions="forward", client="serial", progress=False, reps=2)
+    with pytest.raises(StoreError) as err:
+        sweep(StudyStore(st.url, mode="r"), directions="forward", client="serial", progress=False, reps=2)
+    msg = str(err.value)
+    assert msg.startswith("sweep: ") and "read-only" in msg and "mode='a'" in msg and "\n" not in msg, msg
+    assert "1 of the sweep's 2 entries" in msg and len(list_entries(st.url).query("kind == 'forward'")) == 1
+    held = sweep(StudyStore(st.url, mode="r"), layers="l1", directions="forward", client="serial", progress=False,
+                 reps=2)
+    assert len(held.skipped) == 1 and held.computed == []
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root writes anywhere: without the capability that lets it
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv to drop root's file capabilities")
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
+    code = ("import neuroxr as nx\n"
+            "try:\n"
+            f"    nx.sweep({st.url!r}, directions='forward', client='serial', progress=False, reps=2)\n"
+            "except Exception as exc:\n"
+            "    print(type(exc).__name__, exc)\n")
+    _read_only_tree(st.url, 0o555, 0o444)
+    try:
+        out = subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    finally:
+        _read_only_tree(st.url, 0o755, 0o644)
+    assert out.startswith("StoreError sweep: ") and "read-only for this user" in out and "permissions" in out, out
+    assert "Errno" not in out and len(out.strip().splitlines()) == 1, out

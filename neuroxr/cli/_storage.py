@@ -157,20 +157,11 @@ def storage_options(fn: Callable) -> Callable:
 
 
 def store_writable(url: str) -> bool:
-    """Whether this user can write entries to the local store at ``url`` (its folders where every write
-    stages, locks and records its data); ``True`` for a remote store (its writes say why they fail)."""
-    from ..store._zarr import HIDDEN, local_root
+    """Whether this user can write entries to the local store at ``url`` (:func:`~neuroxr.store._zarr.local_writable`,
+    which the library's writers check too); ``True`` for a remote store."""
+    from ..store._zarr import local_writable
 
-    root = local_root(url)
-    if root is None:
-        return True
-    for sub in ("staging", "locks", "inventory"):
-        path = os.path.join(root, HIDDEN, sub)
-        while not os.path.exists(path) and os.path.dirname(path) != path:  # made in the nearest existing folder
-            path = os.path.dirname(path)
-        if not os.access(path, os.W_OK):
-            return False
-    return True
+    return local_writable(url)
 
 
 def read_only_error(url: str, doing: str, instead: str = "") -> click.ClickException:

@@ -265,6 +265,21 @@ def local_root(url: str) -> str | None:
     return None
 
 
+def local_writable(url: str) -> bool:
+    """Whether this user can write entries to the local store at ``url`` (its folders where every write
+    stages, locks and records its data); ``True`` for a remote store (its writes say why they fail)."""
+    root = local_root(url)
+    if root is None:
+        return True
+    for sub in ("staging", "locks", "inventory"):
+        path = os.path.join(root, HIDDEN, sub)
+        while not os.path.exists(path) and os.path.dirname(path) != path:  # made in the nearest existing folder
+            path = os.path.dirname(path)
+        if not os.access(path, os.W_OK):
+            return False
+    return True
+
+
 def _one_request_store() -> type:
     """``FsspecStore`` whose whole-object reads are one request: s3fs answers a plain read with a
     size request (HEAD) and then the read (GET); a read from offset 0 is a single ranged GET."""

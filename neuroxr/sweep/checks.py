@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import SweepConfigError, no_effect
+from ..errors import StoreError, SweepConfigError, no_effect
 from ..store import StudyStore
+from ..store._zarr import local_writable
 from ._util import ordered
 from .config import metric_params
 from .inference import direction_inference_params, metric_inference_requests, takes_inference, unread_inference_keys
 from .plan import DIRECTIONS, Entry, plan_sweep
 from .tasks import _TG, _TG_DIRECTIONS, _tg_applies, entry_params
 
-__all__ = ["check_plan"]
+__all__ = ["check_plan", "check_writable"]
 
 
 def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping[str, Mapping[str, Any]] | None,
@@ -157,3 +158,16 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:  # values whose comparison is not one bool
         return False
+
+
+def check_writable(store: StudyStore, todo: int, total: int) -> None:
+    """A store the sweep cannot write its ``todo`` entries (of ``total``) to refused in one line starting with
+    ``sweep:``: opened read-only, or a local store this user cannot write (a sweep of stored entries only reads)."""
+    if store.mode == "r":
+        how, fix = "is open read-only", "open it with mode='a' to compute and write them"
+    elif not local_writable(store.url):
+        how, fix = "is read-only for this user", "fix its permissions to compute and write them"
+    else:
+        return
+    raise StoreError(f"sweep: store {store.url!r} {how}, and {todo} of the sweep's {total} entries are not in it; "
+                     f"{fix}.")

@@ -30,7 +30,7 @@ from ..store import StudyStore
 from ..store.study import as_store
 from ..validation import check_bool, check_int
 from ._util import ordered
-from .checks import check_plan
+from .checks import check_plan, check_writable
 from .cluster import (
     CLIENT_LOGGERS,
     QuietConnectionErrors,
@@ -375,6 +375,8 @@ def sweep(
         todo = longest_first(todo, params, set_sizes(store, todo))
     jobs = [(e, params[e.key]) for e in todo]
     gram_layers = ordered((e.model, e.layer) for e, p in jobs if needs_gram_task(e, p))
+    if todo:  # refused before any work: never every entry computed and each lost at its write
+        check_writable(store, len(todo), len(entries))
     # parent groups exist before workers write concurrently below them (another sweep may create them too)
     for e in todo:
         store.require_group(pair_path(e))

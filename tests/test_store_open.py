@@ -173,3 +173,77 @@ def test_a_path_under_the_home_folder_is_the_home_folders(home):
     res = sweep("~/s.zarr", directions=["forward"], client="serial", reps=2, progress=False)
     assert len(res.computed) == 1 and os.listdir(".") == []
     assert set(res.table["path"]) <= set(list_entries(str(home / "s.zarr"))["path"])
+
+
+# ---------------------------------------------------------------------------- what a new store is made in
+def _foreign_places(root, url: bool):
+    """A folder holding other files (images, a README) and a Zarr group neuroxr never wrote, under ``root``
+    (a local folder, or a ``memory://`` URL when ``url``): ``{name: (location, the refusal's words)}``."""
+    import fsspec
+    import zarr
+
+    from neuroxr.store._zarr import zarr_store
+
+    fs = fsspec.filesystem("file" if not url else "memory")
+    where = {"images": f"{root}/images", "readme": f"{root}/readme", "other.zarr": f"{root}/other.zarr"}
+    fs.makedirs(where["images"] + "/sub", exist_ok=True), fs.makedirs(where["readme"], exist_ok=True)
+    fs.pipe(f"{where['images']}/a0.png", b"png"), fs.pipe(f"{where['readme']}/README", b"notes")
+    zarr.open_group(zarr_store(where["other.zarr"], False, None), mode="w").attrs["by"] = "another program"
+    says = {"images": r"\(no Zarr group there\) but a folder holding other files: 'a0\.png', 'sub'",
+            "readme": r"\(no Zarr group there\) but a folder holding other files: 'README'",
+            "other.zarr": "is a Zarr group but no neuroxr study store"}
+    return {name: (where[name], says[name]) for name in where}
+
+
+def _listing(url: str) -> dict[str, bytes]:
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    return {p: fs.cat_file(p) for p in fs.find(path)}
+
+
+@pytest.mark.parametrize("kind", ["local", "file://", "memory://"])
+def test_a_new_store_is_never_made_in_a_folder_of_other_files(tmp_path, kind):
+    """``open_store(path)`` (and every writer that makes a store: the example generator, ``extract_features``)
+    made a folder of images, a folder with a README or another program's Zarr group a study store, writing beside
+    the files there: refused in one line naming the path and what to do, nothing written. A new path, an empty
+    folder (hidden files aside) and an existing study store are opened."""
+    import torch
+
+    from neuroxr.datasets.synthetic import write_example_study
+    from neuroxr.extract import extract_features
+
+    root = {"local": str(tmp_path), "file://": f"file://{tmp_path}", "memory://": f"memory://{uuid.uuid4().hex[:8]}"}[kind]
+    makers = {
+        "open_store": lambda u: nx.open_store(u),
+        "StudyStore": lambda u: StudyStore(u, mode="a", create=True),
+        "write_example_study": lambda u: write_example_study(u, n_stimuli=12, animals={"a": 4}, n_repeats=4, n_latent=3,
+                                                             models={"m": (("l", 4, 1.0, 0),)}, true_model="m", true_layer="l"),
+        "extract_features": lambda u: extract_features(torch.nn.Sequential(torch.nn.Linear(3, 2)), torch.zeros(4, 3), u,
+                                                       model_name="m", progress=False),
+        "extract_features dry_run": lambda u: extract_features(torch.nn.Sequential(torch.nn.Linear(3, 2)), torch.zeros(4, 3), u,
+                                                               model_name="m", progress=False, dry_run=True),
+    }
+    for name, (url, says) in _foreign_places(root, kind == "memory://").items():
+        before = _listing(url)
+        for maker, make in makers.items():
+            with pytest.raises(StoreError, match=rf"^[^\n]*{re.escape(repr(url))}[^\n]*{says}[^\n]*; (check the path, or )?"
+                                                 r"make a new study store at a new path or in an empty folder[^\n]*\.$"):
+                make(url)
+            assert _listing(url) == before, (name, maker)  # nothing written beside the files
+    hidden = f"{root}/hidden"
+    import fsspec
+
+    fs, _ = fsspec.core.url_to_fs(hidden)
+    fs.makedirs(hidden, exist_ok=True)
+    fs.pipe(f"{hidden}/.DS_Store", b"x")
+    for url in (f"{root}/new.zarr", hidden):
+        nx.open_store(url).write_neural("a", latent_study_neural())
+        assert nx.open_store(url).neural_sets() == ["a"]  # an existing study store is opened again
+        assert nx.open_store(url, mode="r").neural_sets() == ["a"]
+
+
+def latent_study_neural():
+    from conftest import latent_sets
+
+    return latent_sets(0, 12, 3)[2]

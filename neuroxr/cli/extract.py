@@ -199,23 +199,16 @@ def make_extract_command() -> Any:
 
 
 def _refuse_no_store(store: str) -> None:
-    """Refuse, before the model is loaded, a local STORE that is a folder holding other files or a Zarr group neuroxr
-    never wrote: every other command refuses it as no study store, and the extraction made it one, writing its
-    layers beside the files there (a folder of images given as STORE) or into another program's Zarr data. A new
-    path, an empty folder (hidden files aside) and a study store are taken; a remote store is the extraction's."""
-    import os
+    """Refuse, before the model is loaded, a STORE that is a folder holding other files or a Zarr group neuroxr
+    never wrote (:func:`neuroxr.store.foreign.foreign`), which the extraction refuses to make a study store: a new
+    path, an empty folder (hidden files aside) and a study store are taken."""
+    from ..store.foreign import foreign_at
+    from ._common import storage_options_for
 
-    from ..store._zarr import local_root
-    from ._common import open_store_or_fail
-
-    root = local_root(store)
-    if root is None or not os.path.isdir(root) or not [n for n in os.listdir(root) if not n.startswith(".")]:
-        return
-    try:
-        open_store_or_fail(store, mode="r")
-    except click.ClickException as exc:
-        raise click.ClickException(f"{exc.message.rstrip('.')} (neuroxr extract writes into a study store, or makes one in "
-                                   "a new or empty folder).") from None
+    why = foreign_at(store, storage_options_for(store))
+    if why is not None:
+        raise click.ClickException(f"{why}; check the path (neuroxr extract writes into a study store, or makes one in a "
+                                   "new or empty folder).")
 
 
 def _refuse_read_only(extract_features: Any, *args: Any, **kwargs: Any) -> None:

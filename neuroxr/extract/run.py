@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import ExtractionError, StoreError, WriteConflictError, no_effect, shown
 from ..store import StudyStore, _check_name
-from ..store._zarr import local_root, read_json, zarr_store
+from ..store._zarr import local_root
+from ..store.foreign import store_there
 from ._common import eval_mode, stored_index, torch_module
 from .identity import Identity, check_one_network, check_stored_names, warn_mixed
 from .models import check_device, input_dtype, run_pass
@@ -195,15 +196,8 @@ def _existing(store: StudyStore | str | os.PathLike, storage_options: Mapping[st
     if local is not None and storage_options:
         raise ExtractionError(f"storage_options: fsspec options apply to remote stores (s3://, gs://, ...), not to the "
                               f"local store {url!r}; drop them.")
-    if local is not None and not os.path.isfile(local) and not os.path.isfile(os.path.join(local, "zarr.json")):
-        return None  # no folder, or one that holds no Zarr group
-    if local is None:
-        try:
-            if read_json(zarr_store(url, True, storage_options), "zarr.json") is None:
-                return None
-        except Exception:  # unreachable or malformed: StudyStore says why, in one line
-            pass
-    return StudyStore(url, storage_options=storage_options)
+    # none yet: made at the first write; a folder of other files or another program's Zarr group is refused now
+    return StudyStore(url, storage_options=storage_options) if store_there(url, storage_options) else None
 
 
 def _in_stored_order(store: StudyStore | None, model_name: str, stim: Stimuli, read: dict[str, Any] | None = None) -> Stimuli:

@@ -41,7 +41,6 @@ from . import atomic, batch, previous
 from ._zarr import (
     STORE_VERSION,
     STORE_VERSION_ATTR,
-    TOP_GROUPS,
     check_group_path,
     enclosing_zarr,
     local_root,
@@ -51,6 +50,7 @@ from ._zarr import (
     zarr_store,
 )
 from .dataset_writer import DatasetWriter
+from .foreign import foreign, refusal
 from .integrity import mark_group
 from .lock import LOCK_EXPIRY, LOCK_TIMEOUT, EntryLock, NoLock
 from .reading import Reading
@@ -159,12 +159,9 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         if root_doc is None and (mode == "r" or not create):
             raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{_CREATE_HINT}.")
         attrs = (root_doc or {}).get("attributes", {}) if isinstance(root_doc, dict) else {}
-        if (mode == "r" or not create) and root_doc and STORE_VERSION_ATTR not in attrs and not any(
-            read_json(self._zstore, f"{g}/zarr.json") for g in TOP_GROUPS
-        ):  # a Zarr group that neuroxr never wrote: not an empty study store
-            how = "" if mode == "r" else "; open it with create=True to make it one"
-            raise StoreError(f"{self.url!r} is a Zarr group but no neuroxr study store (no {STORE_VERSION_ATTR!r} "
-                             f"attribute and none of {list(TOP_GROUPS)}); check the path{how}.")
+        why = foreign(self.url, self._zstore, root_doc) if root_doc or mode == "a" else None
+        if why is not None:  # a Zarr group neuroxr never wrote, or (a writer) a folder of other files: never made a store
+            raise StoreError(refusal(why, mode))
         found = attrs.get(STORE_VERSION_ATTR, STORE_VERSION)
         if mode == "a" and found != STORE_VERSION:  # a writer never changes a layout it does not know
             newer = isinstance(found, int) and found > STORE_VERSION
@@ -219,7 +216,9 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         attempt = 0
         while True:
             try:
-                root = zarr.open_group(self._zstore, mode="r" if self.mode == "r" else "a")
+                # a new root is written with its version at once: a second writer never sees a group neuroxr did not write
+                root = zarr.open_group(self._zstore, mode="r" if self.mode == "r" else "a",
+                                       attributes=None if self.mode == "r" else {STORE_VERSION_ATTR: STORE_VERSION})
                 if self.mode == "a" and STORE_VERSION_ATTR not in root.attrs:
                     root.attrs[STORE_VERSION_ATTR] = STORE_VERSION
                 return root

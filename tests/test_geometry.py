@@ -187,6 +187,19 @@ def test_crsa_ceiled_score_is_nan_for_a_ceiling_not_positive():
     assert float(ds["ceiled_score"]) == float(ds["score"]) / float(ds["ceiling"])
 
 
+def test_crsa_says_ceiled_score_is_nan_for_a_ceiling_of_minus_infinity():
+    """Split halves that rank their 3 pairs in opposite orders (r = -1) give the Spearman-Brown ceiling
+    -inf, whose NaN ceiled_score was said for a finite ceiling <= 0 only."""
+    rng = np.random.default_rng(4)  # 3 stimuli, 1 neuroid: some reps' halves rank the pairs oppositely
+    R, F = neural(rng.standard_normal((3, 1, 4))), features(rng.standard_normal((3, 4)))
+    halves = geo.split_half_rdms(R, "euclidean", seed=0, reps=4).values
+    r = np.array([spearmanr(squareform(h[0], checks=False), squareform(h[1], checks=False))[0] for h in halves])
+    assert (r == -1).any() and (r > -1).any()
+    with pytest.warns(NeuroxrWarning, match=r"^crsa: the split-half noise ceiling of the neural RDM is -inf <= 0 .*ceiled_score is NaN"):
+        ds = geo.crsa(F, R, "euclidean", reps=4)
+    assert float(ds["ceiling"]) == -np.inf and np.isnan(float(ds["ceiled_score"]))
+
+
 def test_rdm_noise_ceiling_nili_bounds():
     rng = np.random.default_rng(4)
     base = rng.random(45)

@@ -144,10 +144,10 @@ def draws_ceiling(neural: Any = None, *, n_repeats: int | None = None) -> bool:
 def ceiled(score: float, ceiling: float, caller: str) -> float:
     """``score / ceiling``, NaN with one warning when the ceiling is not positive (split halves
     that do not agree: dividing would flip the sign or blow up the score), as the directions'
-    EV is NaN for a ceiling <= 0."""
+    EV is NaN for a ceiling <= 0 (-inf too: halves of opposite orders, r = -1)."""
     if ceiling > 0:
         return score / ceiling
-    if np.isfinite(ceiling):
+    if not np.isnan(ceiling):
         warn(f"{caller}: the split-half noise ceiling of the neural RDM is {ceiling:.3g} <= 0 (its halves do not agree); "
              f"ceiled_score is NaN, as a direction's EV for a ceiling <= 0. Use more repeats or stimuli.")
     return float("nan")

@@ -378,3 +378,17 @@ def test_a_stimulus_column_of_lists_is_refused_not_read_as_their_text(session):
     table = nwb.epochs.to_dataframe()
     out = from_nwb(nwb, WINDOW, intervals=table.assign(stimulus_id=table["tags"].str[0]))  # the way out it names
     assert out.stimulus_id.values.tolist() == ["a", "b", "c"]
+
+
+def test_neuroid_column_id_names_the_units_own_ids(tmp_path, session):
+    """The units' ids are the table's 'id' (its index), which neuroid_column='id' was refused as a missing column."""
+    stim, starts, spikes = session
+    path = _write(tmp_path / "toy.nwb", stim, starts, spikes)
+    with pynwb.NWBHDF5IO(str(path), "r") as io:  # pynwb's own ids of the units
+        ids = [str(i) for i in io.read().units.id[:]]
+    out = from_nwb(path, WINDOW, intervals="presentations", neuroid_column="id")
+    assert out.neuroid_id.values.tolist() == ids
+    xr.testing.assert_identical(out, from_nwb(path, WINDOW, intervals="presentations"))
+    with pytest.raises(LayoutError, match=r"^neuroid_column: the units table has no column 'unit_name'; found "
+                                          r"\[.*'spike_times'.*\] \(and the units' own 'id'\)\.$"):
+        from_nwb(path, WINDOW, intervals="presentations", neuroid_column="unit_name")

@@ -274,14 +274,16 @@ def _from_nwbfile(
         counts /= t1 - t0
     data, ids, labels = stack_trials(counts, table[stimulus_column].to_numpy(), None, name="intervals",
                                      stimulus_arg=stimulus_column, copies=None)
-    if neuroid_column is None:
+    own = udf.index.name or "id"  # the units' own ids: the table's index
+    if neuroid_column is None or (neuroid_column == own and neuroid_column not in udf.columns):
         neuroid_id = as_str(udf.index.to_numpy())
     elif neuroid_column in udf.columns:
         neuroid_id = ids_str(udf[neuroid_column].to_numpy(), name="nwbfile", what=f"units column {neuroid_column!r}",
                              where="units", labels=udf.index, unique="give each unit its own id, or pass "
                              "neuroid_column=<another units column> (or None: the units' id).")
     else:
-        raise LayoutError(f"neuroid_column: the units table has no column {neuroid_column!r}; found {list(map(str, udf.columns))}.")
+        raise LayoutError(f"neuroid_column: the units table has no column {neuroid_column!r}; found "
+                          f"{list(map(str, udf.columns))} (and the units' own {own!r}).")
     coords = {c: udf[c].to_numpy() for c in NEUROID_COLUMNS if c in udf.columns}
     if "region" not in coords:
         region = _electrode_regions(nwbfile, udf)
@@ -323,7 +325,7 @@ def from_nwb(
     stimulus_column : str
         Column of ``intervals`` naming the stimulus. Default ``"stimulus_id"``.
     neuroid_column : str, optional
-        Column of the units table holding the neuroid ids. Default: the units' ``id``.
+        Column of the units table holding the neuroid ids. Default (or ``"id"``): the units' ``id``.
     rate : bool
         Divide the counts by the window length (spikes per second). Default False (counts).
     name : str, default "neural"

@@ -289,3 +289,24 @@ def test_a_parameter_mapping_with_keys_of_other_types_keys_other_entries():
     assert key({"weights": {1: 0.5, "1": 2.0}}) != key({"weights": {1: 0.5, "1": 3.0}})
     assert key({"weights": {1: 0.5, 2: 1.0}}) == key({"weights": {2: 1.0, 1: 0.5}})
     assert provenance.make("forward", "m", "V4", {"w": {"a": 1}}, {})["params"] == {"w": {"a": 1}}  # as before
+
+
+@pytest.mark.parametrize("kind", ["forward", "cka", "forward_bootstrap"])
+def test_an_entry_whose_path_is_too_long_for_a_file_name_is_refused_before_any_set_is_read(tmp_path, monkeypatch, kind):
+    """Sets whose names fit each alone can name an entry (``<stage>/<kind>/<model>.<layer>__<neural>/<key>``) whose lock
+    file name passes the file system's 255 bytes: the entry was computed and its write failed at the lock. Refused
+    before any set is read, in one line naming the sets and the limit; shorter names are scored."""
+    from conftest import latent_sets
+
+    f1, _, neu = latent_sets(0, 24, 6)
+    st = nx.open_store(tmp_path / "s.zarr")
+    m, layer, a = "m" * 60, "l" * 60, "a" * 80
+    st.write_neural(a, neu), st.write_features(m, layer, f1), st.write_neural("b" * 20, neu)
+    params = {"n_boot": 5} if kind.endswith("_bootstrap") else {}
+    with monkeypatch.context() as mp:
+        _no_reads(mp)
+        with pytest.raises(StoreError, match=rf"^the {kind} entry of 'm{{24}}'\.\.\. \(121 characters\) and 'a{{24}}'\.\.\. "
+                                             r"\(80 characters\) cannot be stored: .* (\d+) characters too long for the 255 "
+                                             r"bytes a file name may have; write the sets under shorter names [^\n]*\.$"):
+            compute(st, kind, f"{m}.{layer}", a, params=params)
+    assert compute(st, kind, f"{m}.{layer}", "b" * 20, params=params).computed

@@ -637,3 +637,53 @@ def test_regions_that_differ_only_in_case_are_refused(store):
     assert store.neural_sets() == []
     store.write_neural("m", da.assign_coords(region=("neuroid", ["IT", "IT", "V4", "V4", "IT"])))
     assert store.neural_sets() == ["m"]
+
+
+# ---------------------------------------------------------------------------- names a file system cannot hold
+def _too_long(tmp_path, write: str, name: str):
+    """Write a set (``write``: 'neural', 'model' or 'layer' named ``name``) to a new store; the store."""
+    import torch
+
+    from neuroxr.extract import extract_features
+
+    st = StudyStore(tmp_path / "s.zarr")
+    x = torch.zeros(7, 3)
+    calls = {
+        "neural": lambda: st.write_neural(name, _neural()),
+        "model": lambda: st.write_features(name, "l1", _features()),
+        "layer": lambda: st.write_features("net", name, _features()),
+        "extract model": lambda: extract_features(torch.nn.Sequential(torch.nn.Linear(3, 2)), x, st, model_name=name,
+                                                  progress=False),
+        "extract layer": lambda: extract_features(_named_net(name), x, st, model_name="net", progress=False),
+    }
+    calls[write]()
+    return st
+
+
+def _named_net(name):
+    import torch
+
+    net = torch.nn.Sequential()
+    net.add_module(name, torch.nn.Linear(3, 2))
+    return net
+
+
+@pytest.mark.parametrize("write", ["neural", "model", "layer", "extract model", "extract layer"])
+def test_a_set_name_too_long_for_a_file_name_is_refused_up_front(tmp_path, write):
+    """A set name whose lock file name (or its Gram's) passes the file system's 255 bytes was taken, and the write
+    failed at the lock with an OSError after the data were staged, leaving a pending record that broke every later
+    write to the store: refused first in one line naming the set and the longest name that fits, which is written."""
+    import re
+
+    with pytest.raises(StoreError) as err:
+        _too_long(tmp_path, write, "a" * 250)
+    msg = str(err.value)
+    assert "\n" not in msg and "'aaaaaaaaaaaaaaaaaaaaaaaa'... (250 characters)" in msg and "255 bytes" in msg, msg
+    room = int(re.search(r"at most (\d+) characters", msg).group(1))
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", _neural())  # nothing recorded of the refused write: the store takes others
+    st.write_features("net", "conv1", _features())
+    # the other name of the set's path: layer 'l1', model 'net', an extraction's layer '0' (a Sequential's module)
+    name = "b" * (room - {"neural": 0, "model": 2, "layer": 3, "extract model": 1, "extract layer": 3}[write])
+    _too_long(tmp_path, write, name)  # the longest name that fits is stored
+    assert name in {*st.neural_sets(), *st.models(), *st.layers("net")}

@@ -23,7 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..store._zarr import _check_region, attrs_edited, marks_edited
+from ..errors import StoreError
+from ..store._zarr import NAME_MAX, _check_region, attrs_edited, long_name, marks_edited, path_excess
 from ..store.staged import GRAM_GROUP, gram_group
 from . import provenance as _p
 
@@ -50,9 +51,20 @@ def pair_path(stage: str, kind: str, source: Any, target: Any | None) -> str:
     if stage == "cache":  # the Gram, the one cached kind
         return gram_group(source.model, source.layer) if kind == "gram" else f"cache/{kind}/{source.model}/{source.layer}"
     src = _path_name(source)
-    if target is None:
-        return f"{stage}/{kind}/{src}"
-    return f"{stage}/{kind}/{src}__{_path_name(target)}"
+    pair = f"{stage}/{kind}/{src}" if target is None else f"{stage}/{kind}/{src}__{_path_name(target)}"
+    _check_fits(pair, kind, source, target)
+    return pair
+
+
+def _check_fits(pair: str, kind: str, source: Any, target: Any | None) -> None:
+    """Refuse, before anything is computed, an entry whose path gives a file name longer than a file system
+    takes (:func:`~neuroxr.store._zarr.path_excess`), naming its sets."""
+    excess = path_excess(f"{pair}/{'0' * 16}")  # the key: 16 hex digits
+    if excess:
+        sets = " and ".join(long_name(_path_name(r)) for r in (source, target) if r is not None)
+        raise StoreError(f"the {kind} entry of {sets} cannot be stored: the store names files after its sets, and its "
+                         f"names are {excess} characters too long for the {NAME_MAX} bytes a file name may have; write "
+                         "the sets under shorter names (a model, layer or neural set name, or a region).")
 
 
 def _is_entry(store: Any, path: str, attrs: Any) -> bool:

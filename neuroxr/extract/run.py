@@ -20,6 +20,7 @@ from ..errors import ExtractionError, StoreError, WriteConflictError, no_effect,
 from ..store import StudyStore, _check_name
 from ..store._zarr import local_root
 from ..store.foreign import store_there
+from ..store.set_writers import check_feature_fits
 from ._common import eval_mode, stored_index, torch_module
 from .identity import Identity, check_one_network, check_stored_names, warn_mixed
 from .models import check_device, input_dtype, run_pass
@@ -423,6 +424,8 @@ def extract_features(
             store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=_shown_preprocessing(prep, stim.kind),
             pooling_explicit=_pooling_asked(pooling), identity=identity, read=read,
         )
+        for lp in plan.layers:  # a name too long for the store's file names: refused before any pass (a dry run's too)
+            check_feature_fits(os.fspath(getattr(store, "url", store)), model_name, lp.name)
         if st is not None and not overwrite:  # new layers of another network under this name: refused
             check_one_network(st, model_name, {lp.name for lp in plan.layers}, identity, read)
         if st is not None:  # a module stored under an older name: never stored twice

@@ -94,6 +94,28 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
+#: the most bytes of one file name on most file systems (ext4, XFS, Btrfs, APFS; NTFS counts UTF-16 units)
+NAME_MAX = 255
+#: what the longest file name a local store makes of a group's path adds to the path quoted ('/' as '%2F'): the
+#: removal marker of its lock, ``<quoted path>.lock.ino-<inode>-<mtime ns>.<n>.rm`` (:mod:`neuroxr.store.lock`);
+#: its swap journal and their temporary copies are shorter
+PATH_NAME_EXTRA = len(".lock.ino-") + 20 + len("-") + 19 + len(".99.rm")
+
+
+def path_excess(path: str) -> int:
+    """How many bytes the longest file name a store makes of the group ``path`` (its lock's removal marker) is
+    over :data:`NAME_MAX`; 0 where it fits. Every store keeps the limit of a local one: a store copies between a
+    folder and an object store, and an entry key is the same in both."""
+    from urllib.parse import quote
+
+    return max(0, len(quote(path, safe="").encode()) + PATH_NAME_EXTRA - NAME_MAX)
+
+
+def long_name(name: str) -> str:
+    """A name of a message, cut to its first 24 characters (with its length) when it is longer than 40."""
+    return repr(name) if len(name) <= 40 else f"{name[:24]!r}... ({len(name)} characters)"
+
+
 def check_group_path(url: str, path: Any, caller: str) -> str:
     """``path``, refused in one line unless it names a group inside the store: its parts joined by single
     '/', none of them '', '.' or '..', and not the store's hidden folder. A local store joins the parts

@@ -15,7 +15,22 @@ from ..attrs import decode_attrs
 from ..errors import LayoutError, StoreError, examples
 from ..layouts import validate_features, validate_neural
 from ..validation import check_int
-from ._zarr import DATA_VAR, TOKEN_ATTR, _check_name, _check_region, _jsonable, attrs_digest, writes_digests
+from ._zarr import (
+    DATA_VAR,
+    NAME_MAX,
+    TOKEN_ATTR,
+    _check_name,
+    _check_region,
+    _jsonable,
+    attrs_digest,
+    long_name,
+    path_excess,
+    writes_digests,
+)
+from .staged import gram_group
+
+#: the last part of an entry's path, its provenance key (16 hex digits), as long as any
+_KEY = "0" * 16
 
 
 class SetWriters:
@@ -27,6 +42,7 @@ class SetWriters:
         """Store ``da``, dims (stimulus, neuroid, repeat[, time_bin]), as ``neural/<name>``; returns the entry path.
         A set that holds exactly ``da`` already is left as it is, its version token kept (:func:`_holds`)."""
         name = _check_name(name, "neural set")
+        _check_fits(self.url, "neural set name", [name], [f"neural/{name}"])
         da = validate_neural(da, name=f"neural set {name!r}")
         _refuse_missing_text(da, f"neural set {name!r}")
         from ..sets import check_new_set  # the one name resolver refuses names that would collide
@@ -65,6 +81,7 @@ class SetWriters:
         in that chunk shape already is left as it is, its version token and Grams kept (:func:`_holds`).
         """
         model, layer = _check_name(model, "model"), _check_name(layer, "layer")
+        check_feature_fits(self.url, model, layer)
         unit_chunk = check_int(unit_chunk, "unit_chunk", 1, "Pass the units per chunk, e.g. unit_chunk=4096.", caller="write_features")
         da = validate_features(da, name=f"features {model}/{layer}")
         _refuse_missing_text(da, f"features {model}/{layer}")
@@ -79,6 +96,24 @@ class SetWriters:
         if not _holds(self, path, ds, chunks):
             self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})  # drops the layer's cached Grams
         return path
+
+
+def check_feature_fits(url: str, model: str, layer: str) -> None:
+    """Refuse in one line a feature set whose path or cached Gram's gives a file name longer than a file system
+    takes (:func:`~neuroxr.store._zarr.path_excess`): before anything is written (or extracted)."""
+    _check_fits(url, "model and layer names", [model, layer], [f"features/{model}/{layer}", f"{gram_group(model, layer)}/{_KEY}"])
+
+
+def _check_fits(url: str, what: str, names: list[str], paths: list[str]) -> None:
+    """Refuse, before anything is read or written, set ``names`` whose ``paths`` (the set's, and a feature set's
+    cached Gram's) give a file name longer than a file system takes (:func:`~neuroxr.store._zarr.path_excess`)."""
+    excess = max(path_excess(p) for p in paths)
+    if excess:
+        total = sum(len(n) for n in names)
+        raise StoreError(f"store {url!r}: {what} {' and '.join(long_name(n) for n in names)} "
+                         f"{'is' if len(names) == 1 else 'are'} too long: the store names files after them, and {NAME_MAX} bytes is the most a file name may have; use "
+                         + (f"a name of at most {total - excess} characters." if len(names) == 1 else
+                            f"names of at most {total - excess} characters together."))
 
 
 def _holds(store: Any, path: str, ds: xr.Dataset, chunks: tuple[int, ...]) -> bool:

@@ -179,7 +179,8 @@ def test_a_module_stored_under_an_old_name_is_not_stored_twice(tmp_path, monkeyp
         m.setattr(plan_module, "model_layer_names", lambda model: {"": "output", "_fc": "fc", "fc": "fc-1", "last": "last"})
         extract_features(model, x, store, model_name="net", layers=["_fc"], progress=False)
     with pytest.raises(ExtractionError, match=r"layer 'features/net/fc' holds module '_fc', which this extraction stores "
-                                              r"as layer 'fc-1'.*\(neuroxr extract --overwrite, every layer\), or delete layer 'fc' first\.$"):
+                                              r"as layer 'fc-1'.*\(every layer\) with overwrite=True \(neuroxr extract --overwrite\), or delete layer 'fc' "
+                                              r"first\.$"):
         extract_features(model, x, store, model_name="net", layers=["_fc"], progress=False)
     assert store.layers("net") == ["fc"]
     extract_features(model, x, store, model_name="net", layers=["fc"], overwrite=True, progress=False)

@@ -61,7 +61,7 @@ def test_a_stored_layer_of_another_module_under_the_same_name_is_refused(tmp_pat
     with pytest.raises(ExtractionError, match=r"holds the output of module '_fc'.*module 'fc'.*overwrite=True"):
         extract_features(model, x, store, model_name="net", layers=["fc"], progress=False)
     # 'fc' alone again would leave 'fc-1' (holding module 'fc') naming the module 'fc' twice: the whole model is
-    with pytest.raises(ExtractionError, match=r"layer 'features/net/fc-1' holds module 'fc'.*every layer\), or delete"):
+    with pytest.raises(ExtractionError, match=r"layer 'features/net/fc-1' holds module 'fc'.*\(every layer\) with overwrite=True.*, or delete"):
         extract_features(model, x, store, model_name="net", layers=["fc"], overwrite=True, progress=False)
     redone = extract_features(model, x, store, model_name="net", overwrite=True, progress=False)
     with torch.no_grad():
@@ -766,3 +766,36 @@ def test_an_overwriting_extraction_deletes_the_layers_cached_gram(tmp_path):
     x = store.read_features("m", "3").values.astype(np.float64)
     x = x - x.mean(axis=0)
     np.testing.assert_allclose(again.dataset["K"].values, x @ x.T, rtol=1e-6, atol=1e-6)
+
+
+def test_cli_advice_on_layers_of_other_extractions_names_overwrite_once(tmp_path):
+    """The command line says ``--overwrite`` where the library says ``overwrite=True (neuroxr extract --overwrite)``:
+    a new layer refused beside layers of other weights, and the warning after a partial overwrite, name it once
+    (they said ``(--overwrite, neuroxr extract --overwrite)``)."""
+    import torch
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from neuroxr.cli import main
+
+    (tmp_path / "m.py").write_text("import torch\nfrom torch import nn\n\ndef build():\n    torch.manual_seed(0)\n"
+                                   "    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 2))\n")
+    (tmp_path / "imgs").mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "imgs" / f"im{i}.png")
+    ns = {}
+    exec((tmp_path / "m.py").read_text(), ns)
+    other = ns["build"]()
+    with torch.no_grad():
+        other[2].weight.add_(1.0)
+    torch.save(other.state_dict(), tmp_path / "w.pt")  # other weights of the same architecture
+    base = ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'm.py'}:build", "--images", str(tmp_path / "imgs"),
+            "--model-name", "m", "--image-size", "8", "--no-progress"]
+    assert CliRunner().invoke(main, [*base, "--layer", "0"]).exit_code == 0
+    res = CliRunner().invoke(main, [*base, "--layer", "2", "--weights", str(tmp_path / "w.pt")])  # a new layer, other weights
+    assert res.exit_code == 1 and "holds layers of another extraction" in res.stderr, res.output
+    assert res.stderr.count("--overwrite") == 1 and "neuroxr extract --overwrite" not in res.stderr, res.stderr
+    assert CliRunner().invoke(main, [*base, "--layer", "2"]).exit_code == 0
+    res = CliRunner().invoke(main, [*base, "--layer", "2", "--weights", str(tmp_path / "w.pt"), "--overwrite"])
+    assert res.exit_code == 0 and "record different extractions" in res.stderr, res.output
+    assert res.stderr.count("--overwrite") == 1 and "neuroxr extract --overwrite" not in res.stderr, res.stderr

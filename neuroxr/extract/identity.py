@@ -415,8 +415,8 @@ def mixed_extraction_problem(model: str, identities: Mapping[str, Any]) -> str |
             shown = "; ".join(f"layers {', '.join(sorted(g))}" for g in sorted(groups.values(), key=lambda g: sorted(g)))
             return (f"features/{model}: its layers record different extractions: {' and '.join(KEYS[k] for k in differ)} "
                     f"between {shown}; a sweep, best_layers or a layer profile would compare them as one network's layers. "
-                    f"Extract the model again whole (overwrite=True, neuroxr extract --overwrite), or each extraction under "
-                    f"its own model_name (--model-name).")
+                    f"Extract the model again whole with overwrite=True (neuroxr extract --overwrite), or each extraction "
+                    f"under its own model_name (--model-name).")
     return None
 
 
@@ -446,8 +446,8 @@ def check_one_network(store: Any, model_name: str, planned: Any, identity: Ident
             raise ExtractionError(
                 f"store {store.url!r}: model {model_name!r} holds layers of another extraction (layer {path!r}: "
                 f"{'; '.join(differ)}); this one's layers would mix two under one model name. Extract under another "
-                f"model_name (--model-name), or extract the model again whole (overwrite=True, neuroxr extract "
-                f"--overwrite, every layer)."
+                f"model_name (--model-name), or extract the model again whole (every layer) with overwrite=True "
+                f"(neuroxr extract --overwrite)."
             )
         return
 
@@ -474,8 +474,8 @@ def check_stored_names(store: Any, model_name: str, planned: Any, read: dict[str
             raise ExtractionError(
                 f"store {store.url!r}: layer 'features/{model_name}/{layer}' holds module {module!r}, which this "
                 f"extraction stores as layer {now!r} (an earlier neuroxr named layers by the selection); the store would "
-                f"hold it twice, and {layer!r} would go on naming it. Extract the model again whole with overwrite=True "
-                f"(neuroxr extract --overwrite, every layer), or delete layer {layer!r} first."
+                f"hold it twice, and {layer!r} would go on naming it. Extract the model again whole (every layer) with "
+                f"overwrite=True (neuroxr extract --overwrite), or delete layer {layer!r} first."
             )
 
 

@@ -39,6 +39,7 @@ from ..kernels.resample import nanmean
 from ..kernels.splits import SPLIT_MODES, complete_sums, valid_counts
 from ..kernels.stats import ROUNDING_EPS, ROUNDING_SPREAD, column_squares, column_tol, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_int, check_min_reliability
+from ._alphas import check_alphas
 from ._inputs import SCALE_NOTE, check_scale, inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F401 (the directions read prep.*)
 from ._progress import check_progress
 
@@ -77,19 +78,7 @@ def check_params(
     if max_n is not None:
         check_int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.", caller=caller)
     check_alpha(alpha, caller=caller)
-    if _one_shot(alphas):  # checked here, it would reach the fit (and the attrs) used up
-        raise ParameterError(f"{where(caller)}alphas is a one-shot iterator ({type(alphas).__name__}); pass a list, "
-                             f"tuple or array of penalties, e.g. alphas=(0.1, 1.0, 10.0).")
-    if isinstance(regressor, str) and regressor == "ridgecv":
-        try:  # a number, text or a grid holding text: refused below (the CLI spells alphas=<value> as --alphas 0.5,-1)
-            grid = np.asarray(list(alphas) if not isinstance(alphas, str) else [], dtype=float)
-        except (TypeError, ValueError):
-            grid = np.empty(0)
-        if grid.ndim != 1 or grid.size == 0 or not np.all((grid > 0) & np.isfinite(grid)):
-            raise ParameterError(
-                f"{where(caller)}alphas={alphas!r} must be one or more penalties, each finite and > 0, for regressor='ridgecv'. "
-                f"Pass e.g. alphas=(0.1, 1.0, 10.0)."
-            )
+    check_alphas(alphas, regressor, caller)
     # an int whatever the regressor, as reps and seed: 20.0 is refused, never keyed apart from 20
     check_int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.", caller=caller)
     check_options_used(regressor, alpha, alphas, n_components, caller)
@@ -422,14 +411,6 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
 #: The inputs a direction's folds name in their errors (:func:`~neuroxr.kernels.folds.stimulus_folds`).
 FOLD_NAMES = {"forward": "neural/features", "reverse": "neural/features", "inter_animal": "neural_a/neural_b",
               "model_to_model": "features_a/features_b"}
-
-
-def _one_shot(x: Any) -> bool:
-    """Whether ``x`` is an iterator (a generator, ``iter(...)``, ``map(...)``): read once, it is empty after."""
-    try:
-        return iter(x) is x
-    except TypeError:
-        return False
 
 
 def regressor_options(alpha: float, n_components: int, alphas: Iterable[float], backend: str | None,

@@ -247,3 +247,20 @@ def latent_study_neural():
     from conftest import latent_sets
 
     return latent_sets(0, 12, 3)[2]
+
+
+def test_a_dangling_symbolic_link_is_named_as_one(tmp_path):
+    """A store path that is a symbolic link to a folder that does not exist (a moved or unmounted store) said
+    "cannot open the study store ... for writing: file exists (FileExistsError)": named as a link, in every mode;
+    a link to a store opens it."""
+    latent_study(tmp_path / "real.zarr", 0, 24, 6)
+    (tmp_path / "link.zarr").symlink_to(tmp_path / "real.zarr")
+    assert nx.open_store(tmp_path / "link.zarr", mode="r").neural_sets() == ["mA"]
+    (tmp_path / "dangling.zarr").symlink_to(tmp_path / "moved.zarr")
+    for kw in ({}, {"mode": "r"}, {"create": False}):
+        with pytest.raises(StoreError, match=rf"^no study store at {re.escape(repr(str(tmp_path / 'dangling.zarr')))}: it is a "
+                                             rf"symbolic link to {re.escape(repr(str(tmp_path / 'moved.zarr')))}, which does "
+                                             r"not exist; check the link, or give the path of the store's folder\.$"):
+            nx.open_store(tmp_path / "dangling.zarr", **kw)
+    assert not (tmp_path / "moved.zarr").exists()
+

@@ -127,6 +127,10 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         self._cache_bytes = None if cache_bytes is None else int(cache_bytes)
         self._setup(cache)
         self._local = local_root(self.url)
+        if self._local is not None and os.path.islink(self._local) and not os.path.exists(self._local):  # never made there
+            raise StoreError(f"no study store at {self.url!r}: it is a symbolic link to "
+                             f"{os.path.join(os.path.dirname(self._local), os.readlink(self._local))!r}, which does not exist; "
+                             "check the link, or give the path of the store's folder.")
         if self._local is not None and os.path.exists(self._local) and not os.path.isdir(self._local):
             raise StoreError(f"no study store at {self.url!r} (it is a file, not a store folder); pass the store's folder.")
         if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):

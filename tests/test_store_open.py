@@ -264,3 +264,14 @@ def test_a_dangling_symbolic_link_is_named_as_one(tmp_path):
             nx.open_store(tmp_path / "dangling.zarr", **kw)
     assert not (tmp_path / "moved.zarr").exists()
 
+
+@pytest.mark.parametrize("url", ["", "  "])
+def test_an_empty_path_is_no_store(tmp_path, monkeypatch, url):
+    """``open_store("")`` (an unset variable, an empty line of a config) made the current folder a study store;
+    refused in one line, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    for kw in ({}, {"mode": "r"}):
+        with pytest.raises(ParameterError, match=r"^StudyStore: url must be the path or URL of a study store; got "
+                                                 rf"{re.escape(repr(url))}, an empty path\.$"):
+            nx.open_store(url, **kw)
+    assert os.listdir(tmp_path) == []

@@ -116,6 +116,8 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         if not isinstance(url, (str, os.PathLike)):
             raise ParameterError(f"StudyStore: url must be the path or URL of a study store (str or os.PathLike); got {shown(url)}.")
         self.url = os.fspath(url)
+        if not self.url.strip():  # abspath('') is the current folder, never meant as a store
+            raise ParameterError(f"StudyStore: url must be the path or URL of a study store; got {self.url!r}, an empty path.")
         if "://" not in self.url:  # '~/study.zarr' is the home folder's store, never a folder named '~' here
             self.url = os.path.expanduser(self.url)
         self.mode = mode

@@ -109,3 +109,17 @@ def test_one_image_file_given_as_the_stimuli_is_named_as_a_file(tmp_path):
     with pytest.raises(ExtractionError, match=r"^stimuli folder .*nowhere' does not exist"):
         extract_features(_net(), tmp_path / "nowhere", tmp_path / "s", model_name="m", progress=False)
     assert not (tmp_path / "s").exists()
+
+
+def test_an_empty_id_is_refused_before_the_store_holds_an_invalid_layer(tmp_path):
+    """An id ``''`` was stored, and ``neuroxr validate`` then found the layer invalid (empty ids name nothing):
+    it is refused up front, given or a Dataset's own, naming the argument and the positions."""
+    x = torch.randn(3, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ExtractionError, match=r"^stimulus_ids has 1 empty ids \(''\) at positions \[1\]; give every "
+                                              r"stimulus a non-empty id\.$"):
+        extract_features(_net(), x, tmp_path / "s", model_name="m", stimulus_ids=["a", "", "c"], progress=False)
+    ds = _Items(lambda i: x[i])
+    ds.stimulus_ids = ["", "b", "c"]
+    with pytest.raises(ExtractionError, match=r"^stimuli.stimulus_ids \(_Items\) has 1 empty ids \(''\) at positions \[0\]"):
+        extract_features(_net(), ds, tmp_path / "s", model_name="m", progress=False)
+    assert not (tmp_path / "s").exists()

@@ -126,6 +126,10 @@ def check_ids(ids: Any, n: int, default: Sequence[str] | None, source: str = "")
         if miss.size:
             raise missing_ids_error(arg, miss, "give every stimulus an id.", error=ExtractionError)
         arr = raw.astype(str)
+        empty = np.flatnonzero(arr == "")
+        if empty.size:  # an id that names nothing: the stored layer would be invalid (the layouts' rule)
+            raise ExtractionError(f"{arg} has {empty.size} empty ids ('') at positions {empty[:5].tolist()}; give every "
+                                  f"stimulus a non-empty id.")
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1][:5].tolist()

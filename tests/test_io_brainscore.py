@@ -650,3 +650,23 @@ def test_coord_arguments_that_are_no_name_and_a_multiindex_that_is_no_bool_are_o
     flat = to_brainscore(neural, multiindex=False)
     assert not any(hasattr(flat.indexes.get(d), "levels") for d in flat.dims)  # no MultiIndex
     assert any(hasattr(to_brainscore(neural).indexes.get(d), "levels") for d in ("presentation", "neuroid"))
+
+
+def test_selecting_one_level_value_of_a_two_level_index_is_read_as_the_assembly_it_was():
+    """xarray names a dim after the one level left of its MultiIndex: sel(region='IT') on an index of neuroid_id
+    and region gave dim 'neuroid_id' and sel(repetition=0) dim 'stimulus_id', both refused as foreign dims, and the
+    scalar repetition (or stimulus_id) left by a selection was refused as having one value, not one per trial."""
+    rng = np.random.default_rng(0)
+    neural = neuroxr.neural(rng.normal(size=(3, 4, 2)), ["s0", "s1", "s2"], [f"n{i}" for i in range(4)])
+    neural = neural.assign_coords(repeat=[0, 1], region=("neuroid", ["IT", "IT", "V4", "IT"]))
+    assembly = to_brainscore(neural)
+    full = from_brainscore(assembly)
+    it = assembly.sel(region="IT")
+    assert it.dims == ("presentation", "neuroid_id")  # xarray's doing
+    xr.testing.assert_identical(from_brainscore(it), full.isel(neuroid=[0, 1, 3]))
+    one = assembly.sel(repetition=0)
+    assert one.dims == ("stimulus_id", "neuroid") and one["repetition"].ndim == 0
+    xr.testing.assert_identical(from_brainscore(one), full.sel(repeat=[0]))
+    s1 = assembly.sel(stimulus_id="s1")
+    assert s1.dims == ("repetition", "neuroid") and s1["stimulus_id"].ndim == 0
+    xr.testing.assert_identical(from_brainscore(s1), full.isel(stimulus=[1]))

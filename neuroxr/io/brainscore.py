@@ -168,12 +168,15 @@ def from_brainscore(
         that are strings or numbers stay scalar coords (others are left out with one warning; one
         bin's edges go to the attrs), except ``region``, ``subject`` and ``animal`` (e.g. after
         ``assembly.sel(region="IT")``), which the layout keeps on ``neuroid``: their value is
-        repeated for every neuroid. Simple attrs (strings, numbers) are kept; others are left out,
+        repeated for every neuroid; a dim xarray named after the one level a selection left of a
+        two-level MultiIndex (``neuroid_id``, ``stimulus_id``) is read as ``neuroid`` (``presentation``),
+        and ids or repeat labels left scalar hold for every entry. Simple attrs (strings, numbers) are kept; others are left out,
         with one warning naming them unless they are brainio's stimulus set (a DataFrame).
     """
     if not isinstance(assembly, xr.DataArray):
         raise LayoutError(f"assembly: expected an xarray.DataArray / brainio assembly, got {type(assembly).__name__}.")
     check_names(("repeat_coord",), stimulus_coord=stimulus_coord, repeat_coord=repeat_coord)
+    assembly = _reduced_index(assembly, stimulus_coord, repeat_coord)
     extra = [d for d in assembly.dims if d not in ("presentation", "neuroid", "time_bin")]
     if "presentation" not in assembly.dims or "neuroid" not in assembly.dims or extra:
         raise LayoutError(
@@ -247,6 +250,27 @@ def from_brainscore(
     # is one value for every neuroid)
     on_neuroid = {c: ("neuroid", np.full(k, scalar.pop(c))) for c in list(scalar) if c in NEURAL_OPTIONAL_COORDS}
     return validate_neural(out.assign_coords(scalar | on_neuroid), name="assembly")
+
+
+def _reduced_index(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: str | None) -> xr.DataArray:
+    """``assembly`` as it was before a selection reduced a MultiIndex. xarray names a dim after the one level
+    left of its index (``sel(region='IT')`` on an index of ``neuroid_id`` and ``region`` gives the dim
+    ``neuroid_id``, ``sel(repetition=0)`` the dim ``stimulus_id``): that dim is ``neuroid`` (``presentation``)
+    again, the level a coord on it. The ids or repeat labels a selection leaves scalar are one per entry."""
+    dims = [str(d) for d in assembly.dims]
+    extra = [d for d in dims if d not in ("presentation", "neuroid", "time_bin")]
+    levels = {"presentation": (stimulus_coord, repeat_coord or "repetition"), "neuroid": ("neuroid_id",)}
+    if len(extra) == 1 and extra[0] in assembly.coords and assembly[extra[0]].dims == (extra[0],):
+        dim = next((d for d, names in levels.items() if d not in dims and extra[0] in names), None)
+        if dim is not None:
+            values = assembly[extra[0]].values
+            assembly = assembly.rename({extra[0]: dim}).drop_vars(dim).assign_coords({extra[0]: (dim, values)})
+    levels["presentation"] = (stimulus_coord, repeat_coord)  # repeat_coord=None: a scalar repetition stays scalar
+    for dim, names in levels.items():
+        for c in names:
+            if dim in assembly.dims and c in assembly.coords and assembly[c].ndim == 0:
+                assembly = assembly.assign_coords({c: (dim, np.full(assembly.sizes[dim], assembly[c].values[()]))})
+    return assembly
 
 
 def _scalar_coords(assembly: xr.DataArray, out: xr.DataArray) -> dict[str, Any]:

@@ -94,6 +94,19 @@ def test_alphas_that_are_no_numbers_are_refused_naming_the_option(runner, geomet
     assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
 
 
+def test_a_repeated_alpha_is_refused_naming_the_option(runner, geometry_study):
+    """``--alphas 1,1`` was accepted, keyed and fitted as ``--alphas 1``: a usage error naming the flag, nothing
+    computed; the Python call and ``nx.score`` refuse ``alphas=[1, 1]`` alike."""
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA", "--regressor", "ridgecv",
+                               "--alphas", "1,10,1"])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert res.stderr.startswith("Error: forward: --alphas 1,10,1 names the penalty 1 more than once; give each "
+                                 "penalty once, e.g. --alphas 0.1,1,10."), res.stderr
+    assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
+    with pytest.raises(neuroxr.ParameterError, match=r"^forward: alphas=\[1\.0, 1\.0\] names the penalty 1 more than once"):
+        neuroxr.score(geometry_study, "forward", "net.conv1", "monkeyA", regressor="ridgecv", alphas=[1.0, 1.0])
+
+
 def test_alphas_out_of_range_are_refused_in_the_flags_spelling(runner, geometry_study):
     """A penalty <= 0 is refused by the direction's check; its advice is spelled as the flag takes it
     (it said ``Pass e.g. alphas=(0.1, 1.0, 10.0)``, the Python spelling)."""

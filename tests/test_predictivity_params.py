@@ -40,6 +40,9 @@ def small():
         # a one-shot iterator was used up by the check: scikit-learn's traceback from RidgeCV(alphas=())
         (dict(regressor="ridgecv", alphas=iter([0.1, 1.0])), r"alphas is a one-shot iterator \(list_iterator\); pass a list"),
         (dict(regressor="ridgecv", alphas=(a for a in [0.1, 1.0])), r"alphas is a one-shot iterator \(generator\)"),
+        # a repeated penalty was fitted and keyed once: never a grid other than the one asked for
+        (dict(regressor="ridgecv", alphas=[1, 10, 1.0]), r"alphas=\[1, 10, 1\.0\] names the penalty 1 more than once; "
+                                                        r"give each penalty once, e.g\. alphas=\(0\.1, 1\.0, 10\.0\)\.$"),
         (dict(alpha=np.inf), r"alpha must be a finite non-negative number; got inf"),
         (dict(fold_seed=2**33), r"fold_seed must be an integer in \[0, 4294967295\]"),
         (dict(regressor="pls", n_components=0), r"n_components must be an integer >= 1"),

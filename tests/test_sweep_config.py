@@ -22,6 +22,11 @@ def test_schema_is_valid_and_covers_every_key():
     jsonschema.Draft202012Validator(CONFIG_SCHEMA).validate(doc)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(CONFIG_SCHEMA).validate({"reps": 0})
+    # a penalty named twice: the schema and the check refuse it alike (it was fitted and keyed once)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(CONFIG_SCHEMA).validate({"regressor": "ridgecv", "alphas": [1, 10, 1]})
+    with pytest.raises(SweepConfigError, match=r"alphas must be a list of finite positive numbers, each once .*; got \[1, 10, 1\]"):
+        validate_config({"regressor": "ridgecv", "alphas": [1, 10, 1]})
 
 
 def test_validate_config_errors(sweep_base_store):

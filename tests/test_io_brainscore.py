@@ -670,3 +670,20 @@ def test_selecting_one_level_value_of_a_two_level_index_is_read_as_the_assembly_
     s1 = assembly.sel(stimulus_id="s1")
     assert s1.dims == ("repetition", "neuroid") and s1["stimulus_id"].ndim == 0
     xr.testing.assert_identical(from_brainscore(s1), full.isel(stimulus=[1]))
+
+
+def test_selecting_bins_by_one_edge_is_read_as_the_bins_selected():
+    """sel(time_bin_start=...) on the (start, end) index leaves one level, after which xarray names the dim
+    'time_bin_end' (and the start a scalar): refused as a foreign dim."""
+    rng = np.random.default_rng(0)
+    bins = [(0, 50), (50, 100), (100, 150)]
+    neural = neuroxr.neural(rng.normal(size=(3, 2, 2, 3)), ["s0", "s1", "s2"], ["n0", "n1"], time_bins=bins)
+    assembly = to_brainscore(neural.assign_coords(repeat=[0, 1]))
+    full = from_brainscore(assembly)
+    picked = assembly.sel(time_bin_start=50)
+    assert picked.dims == ("presentation", "neuroid", "time_bin_end")  # xarray's doing
+    # one bin: the static layout, its edges in the attrs (as for any single-bin assembly)
+    expected = full.isel(time_bin=1).drop_vars(["time_bin_start", "time_bin_end"]).assign_attrs(
+        time_bin_start=50.0, time_bin_end=100.0)
+    xr.testing.assert_identical(from_brainscore(picked), expected)
+    xr.testing.assert_identical(from_brainscore(assembly.isel(time_bin=[1])), expected)

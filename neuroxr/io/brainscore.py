@@ -255,11 +255,13 @@ def from_brainscore(
 def _reduced_index(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: str | None) -> xr.DataArray:
     """``assembly`` as it was before a selection reduced a MultiIndex. xarray names a dim after the one level
     left of its index (``sel(region='IT')`` on an index of ``neuroid_id`` and ``region`` gives the dim
-    ``neuroid_id``, ``sel(repetition=0)`` the dim ``stimulus_id``): that dim is ``neuroid`` (``presentation``)
-    again, the level a coord on it. The ids or repeat labels a selection leaves scalar are one per entry."""
+    ``neuroid_id``, ``sel(repetition=0)`` the dim ``stimulus_id``, ``sel(time_bin_start=70)`` the dim
+    ``time_bin_end``): that dim is ``neuroid`` (``presentation``, ``time_bin``) again, the level a coord on it.
+    The ids, repeat labels or bin edges a selection leaves scalar are one per entry."""
     dims = [str(d) for d in assembly.dims]
     extra = [d for d in dims if d not in ("presentation", "neuroid", "time_bin")]
-    levels = {"presentation": (stimulus_coord, repeat_coord or "repetition"), "neuroid": ("neuroid_id",)}
+    levels = {"presentation": (stimulus_coord, repeat_coord or "repetition"), "neuroid": ("neuroid_id",),
+              "time_bin": ("time_bin_start", "time_bin_end")}
     if len(extra) == 1 and extra[0] in assembly.coords and assembly[extra[0]].dims == (extra[0],):
         dim = next((d for d, names in levels.items() if d not in dims and extra[0] in names), None)
         if dim is not None:

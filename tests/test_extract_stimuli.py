@@ -123,3 +123,16 @@ def test_an_empty_id_is_refused_before_the_store_holds_an_invalid_layer(tmp_path
     with pytest.raises(ExtractionError, match=r"^stimuli.stimulus_ids \(_Items\) has 1 empty ids \(''\) at positions \[0\]"):
         extract_features(_net(), ds, tmp_path / "s", model_name="m", progress=False)
     assert not (tmp_path / "s").exists()
+
+
+def test_stimuli_of_different_shapes_name_two_of_them_and_a_fix_that_applies(tmp_path):
+    """Items of different shapes (a list of arrays of several image sizes) are named with their ids and shapes, and
+    the advice is a transform that makes them one shape: ``image_size`` is refused for them (it sizes the default
+    transform only, which always makes one shape), so it was no way out."""
+    rng = np.random.default_rng(0)
+    items = [rng.standard_normal(s).astype(np.float32) for s in ((3, 8, 8), (3, 10, 10), (3, 8, 8))]
+    with pytest.raises(ExtractionError) as info:
+        extract_features(_net(), items, tmp_path / "s", model_name="m", stimulus_ids=["a", "b", "c"], progress=False)
+    msg = str(info.value)
+    assert "'a' (3, 8, 8)" in msg and "'b' (3, 10, 10)" in msg and "transform=" in msg, msg
+    assert "image_size" not in msg and "\n" not in msg, msg

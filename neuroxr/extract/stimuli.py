@@ -201,11 +201,12 @@ def _stack(items: list[Any], what: str, ids: Any) -> Any:
     """``items`` (the model input of the stimuli ``ids``) stacked into one batch tensor."""
     torch = torch_module()
     ts = [_as_tensor(t, sid, what) for t, sid in zip(items, ids)]
-    shapes = {tuple(t.shape) for t in ts}
-    if len(shapes) > 1:
+    odd = next((i for i, t in enumerate(ts) if t.shape != ts[0].shape), None)
+    if odd is not None:  # (image_size is no way out: it sizes the default transform, which makes one shape)
+        first, other = (f"{str(ids[i])!r} {tuple(ts[i].shape)}" for i in (0, odd))
         raise ExtractionError(
-            f"{what} have different shapes {sorted(shapes)[:3]}; give a transform or image_size "
-            f"that makes every stimulus the same shape."
+            f"{what} have different shapes, e.g. stimulus {first} and {other}; stimuli are stacked into batches: "
+            f"give them one shape (resize, crop or pad them), or pass transform= a callable that does."
         )
     return torch.stack(ts)
 

@@ -799,19 +799,21 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
     for name, kind in kinds.KINDS.items():
         n = sum(name in stop for stop in revisions.STOPS)
         assert kind.revision == revisions.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
-    assert sum("forward_bootstrap" in stop for stop in revisions.STOPS) == 9  # the last: draws over the design's stimuli
-    assert set(revisions.STOPS[-5]) == {"forward", "reverse", "inter_animal", "temporal_generalization",
+    assert sum("forward_bootstrap" in stop for stop in revisions.STOPS) == 10  # the last: a jackknife of 3 stimuli
+    assert set(revisions.STOPS[-6]) == {"forward", "reverse", "inter_animal", "temporal_generalization",
                                         *(k for k in kinds.DIRECTION_INFERENCE_KINDS if not k.startswith("model_to_model")),
                                         "model_to_model_permutation"}  # a -inf reliability, a constant group design, the null's scale
-    assert set(revisions.STOPS[-4]) == {"forward", "inter_animal", "forward_bootstrap", "inter_animal_bootstrap",
+    assert set(revisions.STOPS[-5]) == {"forward", "inter_animal", "forward_bootstrap", "inter_animal_bootstrap",
                                         "cka_bootstrap", "shape_bootstrap"}  # an infinite ceiling; resamples of too few stimuli
-    assert set(revisions.STOPS[-3]) == {"forward_bootstrap", "forward_permutation", "inter_animal_bootstrap",
+    assert set(revisions.STOPS[-4]) == {"forward_bootstrap", "forward_permutation", "inter_animal_bootstrap",
                                         "inter_animal_permutation", "shape", "shape_bootstrap", "shape_permutation",
                                         "reverse", "inter_animal"}  # draws over the design's stimuli; SVD whitening; slot kernels
-    assert set(revisions.STOPS[-2]) == {"shape_bootstrap"}  # a resample on which a representation is constant
-    assert set(revisions.STOPS[-1]) == {k for k in kinds.KINDS if k.endswith("_permutation")} == {  # nulls without a defined value
+    assert set(revisions.STOPS[-3]) == {"shape_bootstrap"}  # a resample on which a representation is constant
+    assert set(revisions.STOPS[-2]) == {k for k in kinds.KINDS if k.endswith("_permutation")} == {  # nulls without a defined value
         "forward_permutation", "reverse_permutation", "inter_animal_permutation", "model_to_model_permutation",
         "crsa_permutation", "ersa_permutation", "cka_permutation", "shape_permutation"}
+    assert set(revisions.STOPS[-1]) == {"forward_bootstrap", "reverse_bootstrap", "inter_animal_bootstrap",
+                                        "model_to_model_bootstrap"}  # a BCa acceleration of 3 stimuli
     assert sum("cka_bootstrap" in stop for stop in revisions.STOPS) == 7  # the last: resamples of fewer than 3 distinct stimuli
     assert sum("crsa" in stop for stop in revisions.STOPS) == 6  # the last: the pair pass's near-tie chains split
 

@@ -82,6 +82,19 @@ def test_masked_pearson_uses_each_columns_rows_only():
     np.testing.assert_array_equal(rs.jackknife_pearson(a, b, full), rs.jackknife_pearson(a, b))
 
 
+@pytest.mark.parametrize("n", [3, 4, 6])
+def test_jackknife_of_few_rows_follows_the_resampled_rule_masked_or_not(n):
+    """Leaving one of 3 rows out leaves 2, whose Pearson r is +-1 whatever the data: the masked jackknife
+    and resampled_pearson (fewer than 3 distinct rows: NaN) said NaN, the unmasked jackknife +-1."""
+    rng = np.random.default_rng(n)
+    a, b = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    loo = rs.resampled_pearson(1.0 - np.eye(n), a, b)  # row i: every row but i, weight 1
+    np.testing.assert_allclose(rs.jackknife_pearson(a, b), loo, rtol=1e-12, atol=1e-14)
+    bb = np.vstack([b, [[np.nan, np.nan]]])  # one more row, incomplete in both columns: the masked path
+    np.testing.assert_allclose(rs.jackknife_pearson(np.vstack([a, a[:1]]), bb)[:n], loo, rtol=1e-12, atol=1e-14)
+    assert np.isnan(loo).all() == (n == 3)
+
+
 # ---------------------------------------------------------------------------- point estimates and attrs
 @pytest.mark.parametrize("split", ["valid", "slots"])
 @pytest.mark.parametrize("direction", list(DIRECTIONS))

@@ -335,6 +335,10 @@ FLAT_SHAPE_RESAMPLE_KINDS = ("shape_bootstrap",)
 #: ``p_maxt`` smaller; they are left out now, as the per-target p leaves them out
 #: (:mod:`neuroxr.kernels.pvalues`). Which data had such permutations the key cannot tell.
 UNDEFINED_NULL_KINDS = tuple(k for k in KINDS if k.endswith("_permutation"))
+#: The directions' bootstraps: the BCa acceleration of 3 stimuli took its jackknife from Pearson r of the 2
+#: stimuli each leaves in (+-1 whatever the data) where no target lacked one; undefined (NaN) now, as the
+#: jackknife of a target with missing stimuli and the resamples give them. Which data had 3 stimuli the key cannot tell.
+FEW_ITEM_JACKKNIFE_KINDS = tuple(k for k in DIRECTION_INFERENCE_KINDS if k.endswith("_bootstrap"))
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -345,7 +349,7 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS, *UNIT_SCALE_KINDS},
          {*MINUS_INF_RELIABILITY_KINDS, *CONSTANT_GROUP_DESIGN_KINDS, *SCALE_FREE_NULL_KINDS},
          {*INFINITE_CEILING_KINDS, *FEW_DISTINCT_RESAMPLE_KINDS}, {*DESIGN_DRAW_KINDS, *SHAPE_SVD_KINDS, *SLOT_KERNEL_KINDS},
-         {*FLAT_SHAPE_RESAMPLE_KINDS}, {*UNDEFINED_NULL_KINDS})
+         {*FLAT_SHAPE_RESAMPLE_KINDS}, {*UNDEFINED_NULL_KINDS}, {*FEW_ITEM_JACKKNIFE_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

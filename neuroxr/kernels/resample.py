@@ -273,13 +273,13 @@ def jackknife_pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = No
     on; only those are left out, the others give NaN (a column's jackknife is over its own items,
     so the acceleration of :func:`bca_interval`, NaN-skipping, counts those alone). A row NaN in
     ``a`` or ``b`` but inside ``mask`` is an item of the column whose pair is incomplete: leaving
-    it out gives the full-sample value, as without a mask."""
+    it out gives the full-sample value, as without a mask. Under MIN_COMPLETE rows left in: NaN, mask or not."""
     n, k = a.shape
     valid = _complete(a, b, mask)
     M = _moments(a, b, valid)
     S = M.sum(axis=0)[None, :] - M
-    if valid is None:
-        return _pearson_of_moments(S, n - 1.0, k)
+    if valid is None:  # n - 1 rows each: fewer than MIN_COMPLETE (n = 3) give NaN, as the masked path
+        return _masked(_pearson_of_moments(S, n - 1.0, k), n - 1)
     total = valid.sum(axis=0)[None, :] - valid
     with np.errstate(invalid="ignore", divide="ignore"):
         r = _masked(_pearson_of_moments(S, total, k), total)

@@ -392,3 +392,21 @@ def test_neuroid_column_id_names_the_units_own_ids(tmp_path, session):
     with pytest.raises(LayoutError, match=r"^neuroid_column: the units table has no column 'unit_name'; found "
                                           r"\[.*'spike_times'.*\] \(and the units' own 'id'\)\.$"):
         from_nwb(path, WINDOW, intervals="presentations", neuroid_column="unit_name")
+
+
+def test_missing_stimulus_ids_in_a_files_table_name_how_to_drop_those_rows(tmp_path, session):
+    """'drop those rows first' named no way to do so for a table read from the file (intervals='trials')."""
+    stim, starts, spikes = session
+    stim = list(stim)
+    stim[2] = ""  # e.g. a fixation trial: no image
+    path = _write(tmp_path / "toy.nwb", stim, starts, spikes)
+    with pytest.raises(LayoutError, match=r"^intervals: column 'stimulus_id' has 1 empty ids \(''\) at rows \[2\]; every "
+                                          r"presentation needs a stimulus id: pass intervals= the table without those "
+                                          r"rows, e\.g\. intervals=nwbfile\.intervals\['presentations'\]\.to_dataframe\(\)"
+                                          r"\.drop\(index=<those rows>\)\.$") as err:
+        from_nwb(path, WINDOW, intervals="presentations")
+    assert "\n" not in str(err.value)
+    with pynwb.NWBHDF5IO(str(path), "r") as io:  # the way the message names
+        table = io.read().intervals["presentations"].to_dataframe()
+    out = from_nwb(path, WINDOW, intervals=table.drop(index=[2]))
+    assert out.stimulus_id.values.tolist() == ["a", "b", "c"] and out.sizes["repeat"] == 3

@@ -238,8 +238,12 @@ def _from_nwbfile(
                 + ("Pass stimulus_column=<the column naming the stimulus>." if col == stimulus_column
                    else "Pass onset_column=<the column of the stimulus onsets, in seconds>.")
             )
+    # the rows named are the table's index labels: DataFrame.drop(index=...) takes them as they are
+    src = ("table" if not isinstance(intervals, str) else f"nwbfile.{intervals}" if intervals in BUILTIN_INTERVALS
+           else f"nwbfile.intervals[{intervals!r}]") + ("" if isinstance(intervals, pd.DataFrame) else ".to_dataframe()")
     sid = ids_str(table[stimulus_column].to_numpy(), name="intervals", what=f"column {stimulus_column!r}", where="rows",
-                  labels=table.index, fix="every presentation needs a stimulus id: drop those rows first.")
+                  labels=table.index, fix=f"every presentation needs a stimulus id: pass intervals= the table without "
+                  f"those rows, e.g. intervals={src}.drop(index=<those rows>).")
     if table[onset_column].dtype.kind in "mM":  # to_numeric reads them as nanoseconds: every window past the spikes
         raise LayoutError(f"intervals: column {onset_column!r} holds {table[onset_column].dtype} values; onsets are seconds "
                           f"from the session start, e.g. table[{onset_column!r}] = table[{onset_column!r}].dt.total_seconds() "

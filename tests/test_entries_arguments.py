@@ -60,11 +60,11 @@ def test_a_variant_beside_a_kind_that_is_no_metric_is_named_as_such(st):
 
 def test_a_grid_holding_0d_arrays_names_the_entry_of_its_numbers(st):
     """``alphas=[np.array(1.0), 10]`` failed with set()'s raw TypeError (a 0-d array is unhashable);
-    it is the grid (1, 10), as the direct call reads it."""
-    asked = {"reps": 1, "regressor": "ridgecv", "alphas": [np.array(10.0), np.array(1), 10]}
+    it is the grid (1, 10, 100), as the direct call reads it."""
+    asked = {"reps": 1, "regressor": "ridgecv", "alphas": [np.array(10.0), np.array(1), 100]}
     entry = compute(st, "forward", "net.l1", "mA", params=asked)
-    assert entry.provenance["params"]["alphas"] == [1.0, 10.0]
-    assert lookup(st, "forward", "net.l1", "mA", params={**asked, "alphas": (1, 10)}) == entry.path
+    assert entry.provenance["params"]["alphas"] == [1.0, 10.0, 100.0]
+    assert lookup(st, "forward", "net.l1", "mA", params={**asked, "alphas": (1, 10, 100)}) == entry.path
     direct = nx.forward(nx.read_set(st, nx.resolve(st, "net.l1")), nx.read_set(st, nx.resolve(st, "mA")), **asked)
     np.testing.assert_allclose(entry.dataset["ev"].values, direct["ev"].transpose(*entry.dataset["ev"].dims).values)
 

@@ -120,14 +120,18 @@ def test_an_explicit_ceiling_where_the_automatic_one_is_drawn_is_one_entry(sweep
     assert compute(path, kind, SRC, TGT, params={**params, "noise_ceiling": False}).path != auto.path
 
 
-def test_a_ridgecv_grid_in_another_order_or_with_repeats_is_one_entry(sweep_copy):
-    """Before: alphas (10, 1) and (1, 10, 1) keyed apart from (1, 10), computing the same fit again."""
+def test_a_ridgecv_grid_in_another_order_is_one_entry_and_a_repeat_refused(sweep_copy):
+    """Before: alphas (10, 1) keyed apart from (1, 10), computing the same fit again; a grid naming a penalty
+    twice, (1, 10, 1), is refused (it was keyed and fitted as (1, 10) silently)."""
     path = sweep_copy()
     params = {"reps": 2, "regressor": "ridgecv"}
     first = compute(path, "forward", SRC, TGT, params={**params, "alphas": (1.0, 10.0)})
-    for grid in ((10.0, 1.0), [1, 10, 1], np.array([10.0, 1.0, 10.0])):
+    for grid in ((10.0, 1.0), [10, 1], np.array([10.0, 1.0])):
         again = compute(path, "forward", SRC, TGT, params={**params, "alphas": grid})
         assert not again.computed and again.path == first.path, grid
+    for grid in ([1, 10, 1], np.array([10.0, 1.0, 10.0])):
+        with pytest.raises(ParameterError, match=r"^forward: alphas=.* names the penalty (1|10) more than once"):
+            compute(path, "forward", SRC, TGT, params={**params, "alphas": grid})
     assert first.provenance["params"]["alphas"] == [1.0, 10.0]
     st = nx.open_store(path, mode="r")
     F, R = (nx.read_set(st, nx.resolve(st, n)) for n in (SRC, TGT))

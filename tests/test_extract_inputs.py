@@ -870,6 +870,21 @@ def test_channels_last_images_that_fail_the_model_are_said_to_be_channels_last(t
     assert [lp.name for lp in plan.layers] == ["0", "1"]
 
 
+def test_channels_last_images_given_as_a_labeled_array_are_told_the_transpose_by_dim_name(tmp_path):
+    """A DataArray of channels-last images (as ``datasets.load_kriegeskorte_92(...).images`` holds them) is told the
+    transpose by its dim names, which a DataArray takes (``transpose(0, 3, 1, 2)`` raises on it), and that fix works."""
+    import xarray as xr
+
+    images = np.random.default_rng(0).integers(0, 256, size=(4, 12, 12, 3), dtype=np.uint8)
+    da = xr.DataArray(images, dims=("stimulus", "y", "x", "rgb"), coords={"stimulus_id": ("stimulus", list("abcd"))})
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())
+    with pytest.raises(ExtractionError, match=r"look channels-last.*e\.g\. stimuli\.transpose\('stimulus', 'rgb', 'y', "
+                                              r"'x'\)") as e:
+        plan_extraction(net, da)
+    assert "(0, 3, 1, 2)" not in str(e.value) and "\n" not in str(e.value)
+    assert [lp.name for lp in plan_extraction(net, da.transpose("stimulus", "rgb", "y", "x")).layers] == ["0", "1"]
+
+
 def test_a_labeled_array_of_stimuli_keeps_its_stimulus_ids(tmp_path):
     """A DataArray of images with a 'stimulus' dim and a 'stimulus_id' coord (as the datasets give
     them) is fed as its values, the stimulus dim moved first, under its own ids; it was taken item

@@ -223,9 +223,12 @@ def forward_error(model_name: str | None, stim: Stimuli, batch: Any, exc: BaseEx
             "text": "the model's tokenizer or processor"}.get(stim.kind, "the shape and dtype of the stimuli")
     dims = tuple(batch.shape) if stim.kind in ("array", "tensor_dataset") and hasattr(batch, "shape") else ()
     if len(dims) == 4 and dims[-1] in (1, 3, 4) and dims[1] not in (1, 3, 4):  # images as numpy/PIL lay them out
-        hint += (" (they look channels-last, (N, H, W, C), as numpy and PIL lay out images: torch models take (N, C, H, "
-                 "W), e.g. x.transpose(0, 3, 1, 2), scaled and normalised as the model expects; or pass PIL images or "
-                 "image files, which get the image transform)")
+        named = getattr(stim, "dims", None)  # a DataArray's transpose takes dim names
+        how = (f"stimuli.transpose({', '.join(repr(d) for d in (named[0], named[3], named[1], named[2]))})"
+               if named and len(named) == 4 else "x.transpose(0, 3, 1, 2)")
+        hint += (f" (they look channels-last, (N, H, W, C), as numpy and PIL lay out images: torch models take (N, C, H, "
+                 f"W), e.g. {how}, scaled and normalised as the model expects; or pass PIL images or image files, which "
+                 f"get the image transform)")
     name = f"model {model_name!r}" if model_name else "the model"
     return ExtractionError(f"the forward pass of {name} failed on inputs of shape {shape} ({_reason(exc)}); check that "
                            f"the inputs fit the model: {hint}, or the model itself.")

@@ -72,16 +72,20 @@ class Stimuli:
     source : list of Path, list of str, array, tensor or None
         The stimuli as given, for hashing their contents (:mod:`neuroxr.extract.identity`): the
         image files, the texts, the array; ``None`` for a Dataset (its items are hashed as loaded).
+    dims : tuple of str or None
+        The dims of a labeled array of stimuli (an xarray DataArray), ``stimulus`` first, as its values are
+        fed; ``None`` for other stimuli.
     """
 
     def __init__(self, n: int, ids: np.ndarray, loader: Callable[[np.ndarray], Any], kind: str,
-                 n_tokens: int | None = None, source: Any = None) -> None:
+                 n_tokens: int | None = None, source: Any = None, dims: tuple[str, ...] | None = None) -> None:
         self.n = n
         self.ids = ids
         self._loader = loader
         self.kind = kind
         self.n_tokens = n_tokens
         self.source = source
+        self.dims = dims
 
     def load(self, index: np.ndarray) -> Any:
         """The batch of stimuli ``index``: a tensor ``(batch, ...)`` or a dict of such tensors."""
@@ -103,7 +107,8 @@ class Stimuli:
         elif source is not None:  # an array or a tensor
             torch = torch_module()
             source = source[torch.as_tensor(order, device=source.device)] if isinstance(source, torch.Tensor) else source[order]
-        return Stimuli(self.n, self.ids[order], load_reordered, self.kind, n_tokens=self.n_tokens, source=source)
+        return Stimuli(self.n, self.ids[order], load_reordered, self.kind, n_tokens=self.n_tokens, source=source,
+                       dims=self.dims)
 
 
 def check_ids(ids: Any, n: int, default: Sequence[str] | None, source: str = "") -> np.ndarray:
@@ -306,21 +311,22 @@ def _texts_or_files(stimuli: Any, prep: Preprocessing, texts: bool | None) -> bo
     return True
 
 
-def _labeled(stimuli: Any, stimulus_ids: Any) -> tuple[Any, Any]:
+def _labeled(stimuli: Any, stimulus_ids: Any) -> tuple[Any, Any, tuple[str, ...] | None]:
     """A labeled array of stimuli (an xarray DataArray with a ``stimulus`` dim, as the datasets give
     images) as its values with ``stimulus`` moved first (the other dims in their order), and its
-    ``stimulus_id`` coord as the ids unless ``stimulus_ids`` is given. Taken item by item as a
-    Dataset before, it got ids ``stimulus0, ...``."""
+    ``stimulus_id`` coord as the ids unless ``stimulus_ids`` is given, and its dims in that order (``None``
+    for other stimuli). Taken item by item as a Dataset before, it got ids ``stimulus0, ...``."""
     import xarray as xr
 
     if not isinstance(stimuli, xr.DataArray):
-        return stimuli, stimulus_ids
+        return stimuli, stimulus_ids, None
     if "stimulus" not in stimuli.dims:
         raise ExtractionError(f"stimuli: a DataArray of stimuli needs a 'stimulus' dim; got dims {tuple(map(str, stimuli.dims))}: "
                               f"rename the stimuli's dim to 'stimulus' (da.rename({{old: 'stimulus'}})).")
     if stimulus_ids is None and "stimulus_id" in stimuli.coords and stimuli["stimulus_id"].dims == ("stimulus",):
         stimulus_ids = stimuli["stimulus_id"].values
-    return stimuli.transpose("stimulus", ...).values, stimulus_ids
+    first = stimuli.transpose("stimulus", ...)
+    return first.values, stimulus_ids, tuple(map(str, first.dims))
 
 
 def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preprocessing, texts: bool | None = None) -> Stimuli:
@@ -328,7 +334,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
     torch = torch_module()
     if isinstance(stimuli, Stimuli):
         return stimuli
-    stimuli, stimulus_ids = _labeled(stimuli, stimulus_ids)
+    stimuli, stimulus_ids, dims = _labeled(stimuli, stimulus_ids)
     if (isinstance(stimuli, np.ndarray) and stimuli.ndim == 1 and stimuli.dtype.kind in "USO") or (
             type(stimuli).__module__.startswith("pandas") and getattr(stimuli, "ndim", 0) == 1):
         stimuli = stimuli.tolist()  # a column of paths or texts (df["path"], an array of str): as their list
@@ -415,7 +421,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
                               ids[index])
             return batch
 
-        return Stimuli(n, ids, load_array, "array", source=data)
+        return Stimuli(n, ids, load_array, "array", source=data, dims=dims)
 
     if isinstance(stimuli, Mapping):  # has __getitem__ and __len__, but no items by position
         raise ExtractionError(f"stimuli is a {type(stimuli).__name__} (keys {list(stimuli)[:3]}), which has no items by "

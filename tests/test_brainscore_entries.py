@@ -55,6 +55,36 @@ def test_entry_equals_the_protocol_and_keys_its_parameters(study):
     assert nx.validate_store(st) == []
 
 
+def test_auto_strata_without_object_names_is_the_entry_of_no_strata(tmp_path, monkeypatch):
+    """``stratify_by='auto'`` on sets without an ``object_name`` coord splits as ``stratify_by=None``: one entry,
+    keyed by the resolved value (they were two entries of the same numbers); with the coord, ``'auto'``
+    keeps its key. An entry keyed ``'auto'`` before is recomputed beside, never handed back for the other."""
+    from neuroxr.attrs import decoded
+    from neuroxr.entries import engine
+
+    f1, _, neu = latent_sets(0, N, 8)
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1)
+    monkeypatch.setattr(engine._m, "resolve_strata", lambda params, *a, **kw: dict(params), raising=False)  # as before
+    old = nx.score(st, "brainscore", "net.l1", "mA", n_components=3)
+    monkeypatch.undo()
+    ds = nx.score(st, "brainscore", "net.l1", "mA", n_components=3)  # "auto", the default
+    none = lookup(st, "brainscore", "net.l1", "mA", params={"n_components": 3, "stratify_by": None})
+    assert lookup(st, "brainscore", "net.l1", "mA", params={"n_components": 3}) == none is not None
+    assert ds.pipe(decoded).attrs["neuroxr_provenance"]["params"]["stratify_by"] is None
+    assert old.pipe(decoded).attrs["neuroxr_provenance"]["params"]["stratify_by"] == "auto"  # beside it
+    assert len(list_entries(st).query("kind == 'brainscore'")) == 2
+    ref = brainscore(f1, neu, n_components=3, stratify_by=None)
+    for v in ("raw", "ceiling", "score"):
+        assert float(ds[v]) == pytest.approx(float(ref[v]), rel=1e-12) == float(old[v]), v
+    # with object names (on the features here), "auto" stratifies by them and keeps its key
+    st.write_features("net", "l1", f1.assign_coords(object_name=("stimulus", np.array(["a", "b"] * (N // 2)))))
+    ds = nx.score(st, "brainscore", "net.l1", "mA", n_components=3)
+    assert ds.pipe(decoded).attrs["neuroxr_provenance"]["params"]["stratify_by"] == "auto"
+    assert ds.attrs["stratify_by"] == "object_name"
+
+
 def test_region_subset_target_and_errors(study):
     st, _, f2, neu = study
     ds = nx.score(st, "brainscore", "net.l2", "mA.V4", n_components=2)

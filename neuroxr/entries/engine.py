@@ -141,6 +141,8 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
     refs = [src] if tgt is None else [src, tgt]
     if k.name == "crsa":
         filled = _m.resolve_ceiling(filled, tgt.kind, _repeats(store, tgt) if tgt.kind == "neural" else None, tgt.name)
+    elif k.name == "brainscore":  # "auto" without object names is the entry of None
+        filled = _m.resolve_strata(filled, store, refs)
     elif filled.get("noise_ceiling") is True and all(_repeats(store, r) >= 2 for r in refs if r.kind == "neural"):
         filled["noise_ceiling"] = None  # what the automatic ceiling draws there: one key for one computation
     pair = _l.pair_path(k.stage, k.name, src, tgt)  # refuses a region that cannot name an entry, before any I/O

@@ -258,6 +258,32 @@ def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int 
     return out
 
 
+def resolve_strata(params: Mapping[str, Any], store: Any, refs: Any) -> dict[str, Any]:
+    """Brain-Score's ``stratify_by="auto"`` made explicit where it stratifies by nothing: ``None`` when no set of
+    ``refs`` has an ``object_name`` coord on ``stimulus`` (:func:`neuroxr.predictivity.brainscore` splits so
+    then), so that it and ``stratify_by=None`` are one key for one computation; where one has it, ``"auto"``
+    stays (its key unchanged)."""
+    out = dict(params)
+    if out.get("stratify_by") == "auto" and not any(_stimulus_coord(store, ref, "object_name") for ref in refs):
+        out["stratify_by"] = None
+    return out
+
+
+def _stimulus_coord(store: Any, ref: Any, name: str) -> bool:
+    """Whether the stored set of ``ref`` has the coord ``name`` on the ``stimulus`` dim alone (from its metadata
+    document; where that names no dims, the set is opened lazily)."""
+    meta = store.array_meta(ref.path, name)
+    if meta is None:
+        return False
+    dims = meta.get("dimension_names")
+    if dims and None not in dims:
+        return list(dims) == ["stimulus"]
+    from ..sets import read_set
+
+    da = read_set(store, ref, load=False)
+    return name in da.coords and da.coords[name].dims == ("stimulus",)
+
+
 def _split_score(train: float, test: float) -> tuple[tuple[str], np.ndarray]:
     return ("split",), np.array([train, test], dtype=float)
 

@@ -687,3 +687,19 @@ def test_selecting_bins_by_one_edge_is_read_as_the_bins_selected():
         time_bin_start=50.0, time_bin_end=100.0)
     xr.testing.assert_identical(from_brainscore(picked), expected)
     xr.testing.assert_identical(from_brainscore(assembly.isel(time_bin=[1])), expected)
+
+
+def test_the_arrays_name_survives_a_brainscore_round_trip():
+    """to_brainscore names the assembly after the array; from_brainscore named every result 'neural', so a
+    round trip of an array named 'v4' did not give it back (the docs' from_X(to_X(neural)) is neural)."""
+    rng = np.random.default_rng(0)
+    bins = [(0, 50), (50, 100)]
+    static = neuroxr.neural(rng.normal(size=(3, 2, 2)), ["s0", "s1", "s2"], ["n0", "n1"], name="v4").assign_coords(
+        repeat=[0, 1])
+    timed = neuroxr.neural(rng.normal(size=(3, 2, 2, 2)), ["s0", "s1", "s2"], ["n0", "n1"], name="v4",
+                           time_bins=bins).assign_coords(repeat=[0, 1])
+    for neural in (static, timed):
+        assert to_brainscore(neural).name == "v4"
+        xr.testing.assert_identical(from_brainscore(to_brainscore(neural)), neural)
+        assert from_brainscore(to_brainscore(neural), name="it").name == "it"  # name= overrides it
+    assert from_brainscore(to_brainscore(static).rename(None)).name == "neural"  # an unnamed assembly

@@ -127,7 +127,7 @@ def from_brainscore(
     time_bin: int | tuple[float, float] | None = None,
     stimulus_coord: str = "stimulus_id",
     repeat_coord: str | None = "repetition",
-    name: str = "neural",
+    name: str | None = None,
 ) -> xr.DataArray:
     """Convert a Brain-Score ``NeuroidAssembly`` to a neuroxr neural array.
 
@@ -154,8 +154,9 @@ def from_brainscore(
         assembly has it; otherwise (or with None) repeats are numbered by presentation order within
         each stimulus (presentations that are exact copies of another give one warning). Any other
         name must be a presentation coord.
-    name : str, default "neural"
-        Name of the result.
+    name : str, optional
+        Name of the result. Default: the assembly's name when it is a string (what :func:`to_brainscore`
+        writes, so the pair round-trips it), else ``"neural"``.
 
     Returns
     -------
@@ -177,6 +178,8 @@ def from_brainscore(
         raise LayoutError(f"assembly: expected an xarray.DataArray / brainio assembly, got {type(assembly).__name__}.")
     check_names(("repeat_coord",), stimulus_coord=stimulus_coord, repeat_coord=repeat_coord)
     assembly = _reduced_index(assembly, stimulus_coord, repeat_coord)
+    if name is None:  # to_brainscore names the assembly after the array
+        name = assembly.name if isinstance(assembly.name, str) else "neural"
     extra = [d for d in assembly.dims if d not in ("presentation", "neuroid", "time_bin")]
     if "presentation" not in assembly.dims or "neuroid" not in assembly.dims or extra:
         raise LayoutError(

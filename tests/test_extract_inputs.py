@@ -563,6 +563,23 @@ def test_a_transform_that_fails_on_an_image_is_a_one_line_error(tmp_path):
         plan_extraction(net, torch.zeros(3, 3, 8, 8), transform=lambda x: x.missing)
 
 
+def test_an_image_transform_on_an_array_of_images_says_how_to_give_them_as_images(tmp_path):
+    """``default_image_transform`` (a PIL-image transform) given for an array of images fails on each item (a tensor):
+    the error says how to pass the images as PIL images with their ids, and that way extracts."""
+    from PIL import Image
+
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 12, 12, 3), dtype=np.uint8)
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())
+    with pytest.raises(ExtractionError, match=r"takes an array item .*; an image transform \(default_image_transform, "
+                                              r"torchvision's\) takes PIL images: pass \[PIL\.Image\.fromarray\(a\) for a "
+                                              r"in images\] \(uint8, \(H, W, C\) each\) with stimulus_ids=\.$") as e:
+        plan_extraction(net, images, transform=default_image_transform(8))
+    assert "\n" not in str(e.value)
+    plan = plan_extraction(net, [Image.fromarray(a) for a in images], transform=default_image_transform(8),
+                           stimulus_ids=["a", "b", "c"])
+    assert list(plan.stimulus_ids) == ["a", "b", "c"]
+
+
 def test_a_second_name_of_a_module_is_refused_naming_the_first(tmp_path):
     class Shared(nn.Module):
         def __init__(self):

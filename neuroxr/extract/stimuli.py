@@ -219,8 +219,11 @@ def _stack(items: list[Any], what: str, ids: Any) -> Any:
 def _transform_error(prep: Preprocessing, where: str, what: str, exc: Exception) -> ExtractionError:
     """The one-line error of a transform that fails on stimuli: it names them, the transform and the reason."""
     desc = prep.description if len(prep.description) <= 100 else prep.description[:100] + "..."
+    images = ("; an image transform (default_image_transform, torchvision's) takes PIL images: pass "
+              "[PIL.Image.fromarray(a) for a in images] (uint8, (H, W, C) each) with stimulus_ids=" if what == "an array item"
+              else "")  # an array of images given to a transform of PIL images
     return ExtractionError(f"the transform ({desc}) fails on {where} ({reason(exc)}); pass transform= a callable that "
-                           f"takes {what} and returns the model input (a tensor).")
+                           f"takes {what} and returns the model input (a tensor){images}.")
 
 
 def _transformed(tf: Callable[[Any], Any], items: list[Any], ids: Any, prep: Preprocessing, what: str) -> list[Any]:

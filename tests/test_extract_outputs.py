@@ -158,6 +158,33 @@ def test_values_that_overflow_the_stored_dtype_are_named_as_such(tmp_path, reduc
     assert stored.written == ["0"]
 
 
+def test_integer_outputs_the_stored_dtype_cannot_hold_exactly_are_refused_not_rounded(tmp_path):
+    """An integer output (ids, hashes, counts) is stored as float32 by default, which holds integers up to 2**24
+    exactly: larger ones were rounded without a word (2**25 + 1 stored as 2**25). They are refused naming the layer
+    and the dtype that holds them (float64); those that fit are stored as they are."""
+
+    class Ids(nn.Module):
+        def __init__(self, offset: int) -> None:
+            super().__init__()
+            self.offset = offset
+
+        def forward(self, x):
+            return x.argmax(1, keepdim=True) + self.offset
+
+    x = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 1]]
+    kw = dict(model_name="ids", layers=[""], progress=False)
+    with pytest.raises(ExtractionError, match=r"^layer 'output': its integer values \(up to 33554435\) are not all exact "
+                                              r"in the stored dtype float32 \(it holds integers up to 16777216 exactly\); "
+                                              r"store it as float64 \(dtype=, --dtype on the command line\)\.$"):
+        extract_features(Ids(2**25), x, tmp_path / "a.zarr", **kw)
+    extract_features(Ids(2**25), x, tmp_path / "b.zarr", dtype="float64", **kw)  # the advice works
+    np.testing.assert_array_equal(StudyStore(tmp_path / "b.zarr").read_features("ids", "output").values[:, 0],
+                                  2**25 + x.argmax(1))
+    extract_features(Ids(2**24 - 4), x, tmp_path / "c.zarr", **kw)  # exact in float32: stored
+    np.testing.assert_array_equal(StudyStore(tmp_path / "c.zarr").read_features("ids", "output").values[:, 0],
+                                  2**24 - 4 + x.argmax(1))
+
+
 def test_a_complex_output_is_refused_or_left_out_never_stored_as_its_real_part(tmp_path):
     x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
     store = StudyStore(tmp_path / "s.zarr")

@@ -129,6 +129,14 @@ class LayerWriter:
         y = self.reducer(x) if self.reducer is not None else x
         if self.narrowed and self.staging is None:  # direct: the one batch holds every stimulus
             self.n_offset = offset_count(y)
+        if y.dtype.kind in "iu" and y.size:  # integers (ids, counts) beyond the float's mantissa would be rounded
+            big, exact = max(int(y.max()), -int(y.min())), 2 ** (np.finfo(self.dtype).nmant + 1)
+            if big > exact:
+                raise ExtractionError(
+                    f"layer {self.lp.name!r}: its integer values (up to {big}) are not all exact in the stored dtype "
+                    f"{self.dtype.name} (it holds integers up to {exact} exactly); "
+                    + ("store it as float64 (dtype=, --dtype on the command line)." if self.dtype.itemsize < 8 else
+                       "no stored dtype holds them: map them to smaller numbers in the model, or leave the layer out."))
         with np.errstate(over="ignore"):  # a narrower dtype may overflow: named below
             stored = y.astype(self.dtype, copy=False)
         if stored is not y and not np.isfinite(np.sum(stored, dtype=np.float64)) and np.isfinite(np.sum(y, dtype=np.float64)):

@@ -180,3 +180,19 @@ def test_a_stored_gram_entry_keeps_the_pair_pass(tmp_path):
     assert abs(float(got.dataset["score"]) - ref) < 1e-12
     (path,) = [p for _, p, _ in st.entries() if p.startswith("cache/gram/net/l1/")]
     assert "D2" in st.read_dataset(path)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, bool])
+@pytest.mark.parametrize("method", METHODS)
+def test_the_pair_pass_of_small_integer_and_bool_features_is_pdists(dtype, method):
+    """The pair pass subtracted and squared rows in the features' dtype: uint8 differences wrapped around
+    and int16 squares overflowed (distances off by tens), bool raised NumPy's subtract error."""
+    rng = np.random.default_rng(7)
+    if dtype is bool:  # a few units: some pairs' squared distances from the Gram cancel
+        F = np.random.default_rng(0).integers(-3, 5, (7, 5)) > 0
+    else:
+        hi, step = (200, 2) if dtype is np.uint8 else (30000, 300)  # int16: squared steps past 32767
+        base = rng.integers(hi // 2, hi, 400)
+        F = np.stack([base + rng.integers(0, step, 400) for _ in range(6)] + [np.zeros(400, int)]).astype(dtype)
+    assert gram(F).D2 is not None  # the pass runs
+    np.testing.assert_allclose(to_numpy(upper_tri(rdm(F, method))), pdist(F.astype(np.float64), method), rtol=1e-12, atol=0)

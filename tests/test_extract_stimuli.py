@@ -136,3 +136,16 @@ def test_stimuli_of_different_shapes_name_two_of_them_and_a_fix_that_applies(tmp
     msg = str(info.value)
     assert "'a' (3, 8, 8)" in msg and "'b' (3, 10, 10)" in msg and "transform=" in msg, msg
     assert "image_size" not in msg and "\n" not in msg, msg
+
+
+def test_a_glob_pattern_given_as_the_stimuli_says_to_expand_it(tmp_path):
+    """``"imgs/*.png"`` is no folder: the error says patterns are not expanded and how to pass the files it matches."""
+    folder = _images(tmp_path / "im")
+    pattern = str(folder / "*.png")
+    with pytest.raises(ExtractionError, match=r"^stimuli folder .*\*\.png' does not exist .*; a pattern is not expanded: "
+                                              r"pass the files it matches, sorted\(glob\.glob\(pattern\)\)\.$"):
+        extract_features(_net(), pattern, tmp_path / "s", model_name="m", progress=False)
+    import glob
+
+    assert extract_features(_net(), sorted(glob.glob(pattern)), tmp_path / "s", model_name="m", layers=["0"],
+                            image_size=8, progress=False).written == ["0"]

@@ -33,7 +33,10 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
         raise ExtractionError(f"stimuli {str(folder)!r} is a file, not a folder of images; pass the folder, or a list "
                               f"of image files ([path, ...]).")
     if not folder.is_dir():
-        raise ExtractionError(f"stimuli folder {str(folder)!r} does not exist or is not a folder.")
+        pattern = any(c in folder.name for c in "*?[")  # 'imgs/*.png': a shell would have expanded it
+        raise ExtractionError(f"stimuli folder {str(folder)!r} does not exist or is not a folder"
+                              + ("; a pattern is not expanded: pass the files it matches, sorted(glob.glob(pattern))."
+                                 if pattern else "."))
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
         raise ExtractionError(

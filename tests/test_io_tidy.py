@@ -77,7 +77,7 @@ def test_table_round_trip_keeps_stimulus_coords_attrs_and_all_nan_stimuli():
     neural = _annotated(R)
     df = to_dataframe(neural)
     assert list(df.columns) == ["stimulus_id", "neuroid_id", "repeat", "value", "region", "electrode", "category", "size"]
-    assert df.attrs == {"units": "Hz", "session": 3, "neuroid_columns": ["region", "electrode"],
+    assert df.attrs == {"units": "Hz", "session": 3, "name": "neural", "neuroid_columns": ["region", "electrode"],
                         "stimulus_columns": ["category", "size"]}
     nan_rows = df[df.value.isna()]
     # one per (stimulus, neuroid) pair without a value (5 of neuroid n0, s1's n1 and n2), and one for repeat 3
@@ -631,11 +631,13 @@ def test_sparse_repeat_labels_warning_names_the_argument():
 @pytest.mark.parametrize("name", [["x"], 3, ("a", "b")])
 def test_a_name_that_is_no_str_is_a_one_line_error(name):
     """``name=`` of a list, a number or a tuple was kept as the array's name; it is refused naming
-    ``name`` (every trial reader builds its array the same way); None leaves the array unnamed."""
+    ``name`` (every trial reader builds its array the same way); None, the default, is the table's name."""
     df = pd.DataFrame({"stimulus_id": ["a", "b"], "neuroid_id": ["n", "n"], "value": [1.0, 2.0]})
     with pytest.raises(LayoutError, match=r"^name: expected a str \(the array's name\) or None; got"):
         from_dataframe(df, name=name)
-    assert from_dataframe(df, name=None).name is None and from_dataframe(df, name="v4").name == "v4"
+    assert from_dataframe(df, name=None).name == "neural" and from_dataframe(df, name="v4").name == "v4"
+    df.attrs["name"] = "v1"  # None (the default) reads the name to_dataframe writes, as from_rsatoolbox reads its descriptor
+    assert from_dataframe(df, name=None).name == "v1" and from_dataframe(df.rename(columns={}), name="v4").name == "v4"
 
 
 def test_a_padded_array_that_does_not_fit_in_memory_is_a_one_line_error(monkeypatch):
@@ -764,3 +766,22 @@ def test_missing_repeat_labels_name_the_way_to_number_rows_by_order():
     with pytest.raises(LayoutError, match=r"^df: column 'stimulus_id' has 1 missing values; every row needs a "
                                           r"stimulus \(drop those rows first\)\.$"):
         from_dataframe(df.assign(stimulus_id=["a", None, "b", "b"], repeat=[0, 1, 0, 1]))
+
+
+def test_the_arrays_name_survives_a_table_round_trip():
+    """A table kept no trace of the array's name, so from_dataframe(to_dataframe(v4)) was named 'neural' (and a
+    score of it targeted 'neural', not 'v4'). The name travels as DataFrame.attrs['name'], as rsatoolbox's descriptor."""
+    rng = np.random.default_rng(0)
+    neural = neuroxr.neural(rng.normal(size=(3, 2, 2)), ["s0", "s1", "s2"], ["n0", "n1"], name="v4",
+                            attrs={"units": "Hz"}).assign_coords(repeat=[0, 1])
+    df = to_dataframe(neural)
+    assert df.attrs["name"] == "v4"
+    xr.testing.assert_identical(from_dataframe(df), neural)
+    assert from_dataframe(df, name="it").name == "it" and "name" not in from_dataframe(df, name="it").attrs
+    plain = df.copy()
+    plain.attrs = {}
+    assert from_dataframe(plain).name == "neural"  # a table without one
+    with pytest.raises(LayoutError, match=r"^obj: attr 'name' \('x'\) differs from the array's name \('v4'\)") as err:
+        to_dataframe(neural.assign_attrs(name="x"))
+    assert "\n" not in str(err.value)
+    assert to_dataframe(neural.assign_attrs(name="v4")).attrs["name"] == "v4"

@@ -40,7 +40,7 @@ def from_dataframe(
     repeat: str | None = "repeat",
     neuroid_columns: Sequence[str] | None = None,
     stimulus_columns: Sequence[str] | None = None,
-    name: str = "neural",
+    name: str | None = None,
 ) -> xr.DataArray:
     """Build a neural array from a tidy trial table.
 
@@ -68,14 +68,16 @@ def from_dataframe(
     stimulus_columns : str or sequence of str, optional
         Columns (or one column) that describe the stimulus (one value per stimulus, e.g. a category) and become
         stimulus coords. Default: ``df.attrs["stimulus_columns"]``, else none.
-    name : str, default "neural"
+    name : str, optional
+        Name of the result. Default: ``df.attrs["name"]`` when it is a string (what :func:`to_dataframe`
+        writes, so the pair round-trips the name), else ``"neural"``.
 
     Returns
     -------
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
         Stimuli and neuroids in order of first appearance; missing trials are NaN (a row whose
         value is NaN is a missing trial: it keeps its stimulus, neuroid and repeat label in the
-        array). attrs: ``df.attrs`` but the column lists; the constant columns that
+        array). attrs: ``df.attrs`` but the column lists and ``name``; the constant columns that
         ``df.attrs["scalar_columns"]`` lists (:func:`to_dataframe`'s scalar coords) are scalar coords.
     """
     if not isinstance(df, pd.DataFrame):
@@ -186,7 +188,9 @@ def from_dataframe(
                                      by_order="repeat=None", copies="If the table holds copied rows, drop them (df.drop_duplicates()); to read "
                                      "them as repeats, give the rows a 'repeat' column.")
     table = {c: df[c] for c in (*neuroid_columns, *stimulus_columns)}
-    attrs = {k: v for k, v in df.attrs.items() if k not in COLUMN_ATTRS}
+    attrs = {k: v for k, v in df.attrs.items() if k not in (*COLUMN_ATTRS, "name")}
+    if name is None:
+        name = df.attrs["name"] if isinstance(df.attrs.get("name"), str) else "neural"
     # a column named like its dim ("stimulus", as to_dataframe writes an index coord so) is that dim's coord
     coords = per_neuroid(table, nids, neuroid_columns, "df", shared=neuroid)
     stim_coords = per_stimulus(table, sids, ids, stimulus_columns, "df", "column")
@@ -331,6 +335,10 @@ def _from_neural(da: xr.DataArray) -> pd.DataFrame:
     clash = [k for k in COLUMN_ATTRS if k in da.attrs]
     if clash:
         raise LayoutError(f"obj: attrs {clash} name the table's columns in DataFrame.attrs; rename them first.")
+    name = None if da.name is None else str(da.name)  # DataFrame.attrs['name'], as rsatoolbox's descriptor 'name'
+    if name is not None and "name" in da.attrs and da.attrs["name"] != name:
+        raise LayoutError(f"obj: attr 'name' ({da.attrs['name']!r}) differs from the array's name ({name!r}), which "
+                          f"DataFrame.attrs['name'] holds; rename the attr.")
     values = {c: _scalar(da.coords[c].values) for c in scalars}
     da = da.reset_coords([c for c in da.coords if c not in da.dims and c not in ("stimulus_id", "neuroid_id", *TIME_BIN_COORDS,
                                                                                   *extra["neuroid"], *extra["stimulus"])],
@@ -349,7 +357,8 @@ def _from_neural(da: xr.DataArray) -> pd.DataFrame:
     out = out[cols].reset_index(drop=True)
     for c in scalars:
         out[c] = pd.Series([values[c]] * len(out), dtype=object if isinstance(values[c], str) else None)
-    out.attrs = {**_plain(dict(da.attrs)), "neuroid_columns": extra["neuroid"], "stimulus_columns": extra["stimulus"],
+    out.attrs = {**_plain(dict(da.attrs)), **({"name": name} if name is not None else {}),
+                 "neuroid_columns": extra["neuroid"], "stimulus_columns": extra["stimulus"],
                  **({"scalar_columns": scalars} if scalars else {})}
     return out
 
@@ -398,7 +407,7 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
           stimulus coords (the inverse of :func:`from_dataframe`). A (stimulus, neuroid) pair, or a
           repeat label, without any value keeps one NaN row (a missing trial, at the first repeat),
           so an all-NaN stimulus or neuroid comes back from :func:`from_dataframe` as NaN, in its
-          place. ``DataFrame.attrs``: the array's attrs and the lists ``neuroid_columns`` /
+          place. ``DataFrame.attrs``: the array's attrs, its ``name`` and the lists ``neuroid_columns`` /
           ``stimulus_columns``; its scalar coords are constant columns, listed in ``scalar_columns``
           when there are any (read back as scalar coords). A time-resolved array adds ``time_bin_start``/``time_bin_end``
           before ``value`` (one row per trial value and bin; :func:`from_dataframe` reads static tables only).

@@ -545,3 +545,19 @@ def test_a_temporal_dataset_is_told_how_to_convert_one_time_point():
                                                   obs_descriptors=td.obs_descriptors,
                                                   channel_descriptors=td.channel_descriptors))
     np.testing.assert_array_equal(one.values[:, :, 1], X[3:, :, t])
+
+
+def test_descriptors_of_more_than_one_value_per_entry_are_named_when_left_out():
+    """A channel descriptor (k, 2) (electrode positions) or an observation descriptor (n, 2) was dropped without a word."""
+    rng = np.random.default_rng(0)
+    pos, gaze = rng.normal(size=(3, 2)), rng.normal(size=(4, 2))
+    ds = rsatoolbox.data.Dataset(rng.normal(size=(4, 3)), obs_descriptors={"stimulus": ["a", "b", "a", "b"], "gaze": gaze},
+                                 channel_descriptors={"name": ["x", "y", "z"], "pos": pos})
+    assert ds.channel_descriptors["pos"].shape == (3, 2)  # rsatoolbox keeps them
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"^dataset: descriptors \['gaze', 'pos'\] hold more than one "
+                                                           r"value per observation or channel .*left out; split them") as rec:
+        out = from_rsatoolbox(ds)
+    assert len(rec) == 1 and "pos" not in out.coords and "gaze" not in out.coords
+    ds.channel_descriptors.update(pos_x=pos[:, 0], pos_y=pos[:, 1])  # the way the message names
+    del ds.channel_descriptors["pos"], ds.obs_descriptors["gaze"]
+    np.testing.assert_array_equal(from_rsatoolbox(ds)["pos_y"].values, pos[:, 1])

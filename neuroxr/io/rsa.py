@@ -187,6 +187,11 @@ def from_rsatoolbox(
                              unique="give each channel its own id, or pass neuroid=<another channel descriptor>.")
     coords = {c: _values(v) for c, v in chans.items() if c not in (neuroid, "index") and np.shape(v) == (k,)}
     fields = [c for c, v in obs.items() if c not in (stimulus, repeat, ignored, "index") and np.shape(v) == (n,)]
+    wide = sorted({str(c) for c, v in obs.items() if c not in (stimulus, repeat, ignored, "index", *fields)}
+                  | {str(c) for c, v in chans.items() if c not in (neuroid, "index", *coords)})
+    if wide:  # e.g. electrode positions (k, 2): the layout has one value per stimulus or neuroid
+        warn(f"dataset: descriptors {wide} hold more than one value per observation or channel (or another count) and "
+             f"are left out; split them into one descriptor per column (e.g. pos_x, pos_y) to keep them.")
     stim_coords = per_stimulus(obs, as_str(stim), ids, fields, "dataset", "observation descriptor", strict=False,
                                hint="To label the repeats by one of them, pass repeat=<its name>.")
     attrs = _descriptor_attrs(dict(getattr(dataset, "descriptors", None) or {}))

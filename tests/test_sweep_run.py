@@ -883,3 +883,32 @@ def test_a_sweep_on_a_read_only_store_says_so_as_the_sweep_before_computing(tmp_
         _read_only_tree(st.url, 0o755, 0o644)
     assert out.startswith("StoreError sweep: ") and "read-only for this user" in out and "permissions" in out, out
     assert "Errno" not in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_pairs_of_sets_without_a_common_stimulus_are_left_out_up_front(tmp_path):
+    """Two recordings of other images (two sessions): a pair of sets sharing no stimulus was an entry that failed
+    in the graph after the others ran (``Cannot pair by stimulus_id``, the sweep then an error); it is left out
+    before any work, said in one warning naming the entries, and a sweep of such pairs only is refused in one line."""
+    import warnings
+
+    from neuroxr.layouts import features, neural
+
+    rng = np.random.default_rng(0)
+    ids_a, ids_b = [f"a/s{i:02d}" for i in range(20)], [f"b/s{i:02d}" for i in range(20)]
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", neural(rng.normal(size=(20, 4, 4)), ids_a, [f"a{j}" for j in range(4)]))
+    st.write_neural("mB", neural(rng.normal(size=(20, 4, 4)), ids_b, [f"b{j}" for j in range(4)]))
+    st.write_features("net", "l1", features(rng.normal(size=(20, 6)), ids_a))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = sweep(st.url, directions=["forward", "inter_animal"], client="serial", progress=False, reps=2)
+    said = [str(w.message) for w in caught if issubclass(w.category, NeuroxrWarning) and "no stimulus" in str(w.message)]
+    assert len(said) == 1 and "\n" not in said[0], said
+    assert said[0].startswith("the sweep leaves out 3 entries whose sets share no stimulus") and all(
+        k in said[0] for k in ("forward/net.l1__mB", "inter_animal/mA__mB", "inter_animal/mB__mA")), said[0]
+    assert res.computed == ["forward/net.l1__mA"] and not res.failed
+    assert list(list_entries(st.url).query("kind != 'gram'").target) == ["mA"]
+    with pytest.raises(SweepConfigError, match=r"^sweep: the sweep has no entries: 1 entry whose sets share no "
+                                               r"stimulus \['forward/net\.l1__mB'\]; select sets recorded") as err:
+        sweep(st.url, neural="mB", directions="forward", client="serial", progress=False, reps=2)
+    assert "\n" not in str(err.value)

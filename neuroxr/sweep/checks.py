@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import StoreError, SweepConfigError, no_effect
+from ..errors import StoreError, SweepConfigError, examples, no_effect, warn
 from ..store import StudyStore
 from ..store._zarr import local_writable
 from ._util import ordered
@@ -22,7 +22,7 @@ from .inference import direction_inference_params, metric_inference_requests, ta
 from .plan import DIRECTIONS, Entry, plan_sweep
 from .tasks import _TG, _TG_DIRECTIONS, _tg_applies, entry_params
 
-__all__ = ["check_plan", "check_writable"]
+__all__ = ["check_plan", "check_writable", "without_disjoint"]
 
 
 def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping[str, Mapping[str, Any]] | None,
@@ -171,3 +171,47 @@ def check_writable(store: StudyStore, todo: int, total: int) -> None:
         return
     raise StoreError(f"sweep: store {store.url!r} {how}, and {todo} of the sweep's {total} entries are not in it; "
                      f"{fix}.")
+
+
+def without_disjoint(store: StudyStore, entries: list[Entry], todo: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+    """``entries`` and ``todo`` (those to compute) without the entries of ``todo`` whose two sets share no
+    stimulus (recordings of other images, e.g. two sessions: no pairing by ``stimulus_id`` can score them),
+    said in one warning (no function named: the command shows it as it is); none left is refused in one line
+    starting with ``sweep:``. A set whose ids cannot be read is left to its entry, which says why."""
+    ids: dict[str, frozenset[str] | None] = {}
+
+    def stimuli(path: str) -> frozenset[str] | None:
+        if path not in ids:
+            try:
+                ids[path] = frozenset(store.read_set_index(path).stimulus_id.tolist())
+            except StoreError:
+                ids[path] = None
+        return ids[path]
+
+    disjoint = []
+    for e in todo:
+        sets = _set_paths(e)
+        found = None if sets is None else [stimuli(p) for p in sets]
+        if found is not None and None not in found and not found[0] & found[1]:
+            disjoint.append(e.key)
+    if not disjoint:
+        return entries, todo
+    said = f"{len(disjoint)} entr{'y' if len(disjoint) == 1 else 'ies'} whose sets share no stimulus {examples(disjoint)}"
+    left = set(disjoint)
+    kept = [e for e in entries if e.key not in left]
+    if not kept:
+        raise SweepConfigError(f"sweep: the sweep has no entries: {said}; select sets recorded on the same stimuli.")
+    warn(f"the sweep leaves out {said}: no stimulus_id is in both sets (other images, e.g. another session); select "
+         f"sets recorded on the same stimuli to score them, or leave those sets out of the sweep.")
+    return kept, [e for e in todo if e.key not in left]
+
+
+def _set_paths(e: Entry) -> tuple[str, str] | None:
+    """The store paths of the two sets an entry pairs (a region subset: its neural set); ``None`` for one set."""
+    if e.direction == "dimensionality":
+        return None
+    if e.direction == "inter_animal":
+        return f"neural/{e.source_neural}", f"neural/{e.neural}"
+    if e.direction == "model_to_model":
+        return f"features/{e.model}/{e.layer}", f"features/{e.target_model}/{e.target_layer}"
+    return f"features/{e.model}/{e.layer}", f"neural/{e.neural}"

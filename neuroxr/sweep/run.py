@@ -30,7 +30,7 @@ from ..store import StudyStore
 from ..store.study import as_store
 from ..validation import check_bool, check_int
 from ._util import ordered
-from .checks import check_plan, check_writable
+from .checks import check_plan, check_writable, without_disjoint
 from .cluster import (
     CLIENT_LOGGERS,
     QuietConnectionErrors,
@@ -370,6 +370,7 @@ def sweep(
     for key in damaged:
         del paths[key]
     todo = [e for e in entries if e.key not in paths]
+    entries, todo = without_disjoint(store, entries, todo)  # pairs of sets sharing no stimulus: said, left out
     skipped = [e.key for e in entries if e.key in paths]
     if not serial and len(todo) > 1:  # longest first, so that the workers finish together
         todo = longest_first(todo, params, set_sizes(store, todo))

@@ -798,14 +798,15 @@ def test_an_object_store_rerun_reads_each_reused_entry_and_recomputes_a_damaged_
 
 
 def test_a_failure_of_the_data_names_its_fix_not_a_bare_re_run(tmp_path):
-    """Two sessions of disjoint stimuli: inter-animal fails the same way on every run. Before, the error said to
-    re-run the sweep to compute the missing entries, as after a kill."""
+    """Two sessions sharing some of their stimuli: inter-animal fails the same way on every run. Before, the error
+    said to re-run the sweep to compute the missing entries, as after a kill. (Sessions sharing no stimulus are
+    left out up front: test_pairs_of_sets_without_a_common_stimulus_are_left_out_up_front.)"""
     from neuroxr.layouts import neural
 
     rng = np.random.default_rng(0)
     st = StudyStore(tmp_path / "s.zarr")
-    for name in ("a", "b"):
-        st.write_neural(name, neural(rng.normal(size=(12, 4, 3)), [f"{name}/img{i}" for i in range(12)]))
+    for name, first in (("a", 0), ("b", 2)):
+        st.write_neural(name, neural(rng.normal(size=(12, 4, 3)), [f"img{i:02d}" for i in range(first, first + 12)]))
     with pytest.raises(SweepError) as err:
         sweep(st, directions=["inter_animal"], client="serial", reps=2, progress=False)
     assert sorted(err.value.failed) == ["inter_animal/a__b", "inter_animal/b__a"]

@@ -497,3 +497,14 @@ def test_rdm_of_features_with_nan_is_refused(method):
         stats = gram(F)
     with pytest.raises(LayoutError, match=r"^rdm_from_gram: the Gram statistics hold NaN"):
         rdm_from_gram(stats, method)
+
+
+@pytest.mark.parametrize("method", ["correlation", "cosine", "euclidean", "sqeuclidean"])
+def test_rdm_of_float16_features_is_their_values_rdm(method):
+    """float16 features are computed in float32 (which holds them exactly): in float16 the Gram's
+    rounding (256 eps = 0.25 of the terms) made ordinary patterns read as constant, NaN dissimilarities."""
+    F = np.random.default_rng(8).integers(-3, 5, (7, 5)).astype(np.float16) + np.float16(0.5)
+    ref = pdist(F.astype(np.float64), method)
+    got = to_numpy(upper_tri(rdm(F, method)))
+    assert gram(F).K.dtype == np.float32 and np.isfinite(ref).all()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)

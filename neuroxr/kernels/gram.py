@@ -210,10 +210,12 @@ def gram_partial(F: Any) -> GramStats:
     Parameters
     ----------
     F : array, shape (n_stimuli, n_units_chunk)
-        Any array-API array; the statistics keep its namespace, device and dtype.
+        Any array-API array; the statistics keep its namespace, device and dtype (float16: float32).
     """
     _check_2d(F, "gram_partial")
     xp = get_namespace(F)
+    if F.dtype == xp.float16:  # its Gram's rounding (256 eps: 0.25) would read patterns as constant; float32 holds it exactly
+        F = xp.astype(F, xp.float32)
     p = int(F.shape[1])
     max_abs = _integral(xp, F)  # before Fc: its temporary is freed first
     m = xp.mean(F, axis=0)

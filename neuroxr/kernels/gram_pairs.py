@@ -113,8 +113,8 @@ def partial(F: Any, spec: Pairs | Reference) -> PairSums | ReferenceSums:
         raise LayoutError(f"pair pass: a chunk of shape {tuple(F.shape)}; chunk the unit axis only (whole columns of every stimulus).")
     xp = get_namespace(F)
     dev = getattr(F, "device", None)
-    if not xp.isdtype(F.dtype, "real floating"):  # integer or bool rows: differences and squares as the Gram's float64
-        F = xp.astype(F, xp.float64)
+    if not xp.isdtype(F.dtype, "real floating") or F.dtype == xp.float16:  # differences and squares in the Gram's dtype
+        F = xp.astype(F, xp.float32 if F.dtype == xp.float16 else xp.float64)
     if isinstance(spec, Reference):
         return ReferenceSums(gram_matrix(xp.take(F, xp.asarray(spec.rows, device=dev), axis=0) - F[spec.m : spec.m + 1, :]))
     m, step = int(spec.i.shape[0]), max(1, _BATCH // max(1, int(F.shape[1])))

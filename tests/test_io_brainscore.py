@@ -703,3 +703,20 @@ def test_the_arrays_name_survives_a_brainscore_round_trip():
         xr.testing.assert_identical(from_brainscore(to_brainscore(neural)), neural)
         assert from_brainscore(to_brainscore(neural), name="it").name == "it"  # name= overrides it
     assert from_brainscore(to_brainscore(static).rename(None)).name == "neural"  # an unnamed assembly
+
+
+def test_a_coord_over_presentations_and_neuroids_is_named_when_left_out():
+    """A coord over presentation x neuroid (a per-trial, per-electrode flag) was dropped without a word, static or
+    time-resolved (the layout has no place for it)."""
+    rng = np.random.default_rng(0)
+    static = neuroxr.neural(rng.normal(size=(3, 2, 2)), ["s0", "s1", "s2"], ["n0", "n1"]).assign_coords(repeat=[0, 1])
+    timed = neuroxr.neural(rng.normal(size=(3, 2, 2, 2)), ["s0", "s1", "s2"], ["n0", "n1"],
+                           time_bins=[(0, 50), (50, 100)]).assign_coords(repeat=[0, 1])
+    for neural in (static, timed):
+        assembly = to_brainscore(neural)
+        flagged = assembly.assign_coords(good=(("presentation", "neuroid"), rng.random(assembly.shape[:2]) > 0.5))
+        with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"^assembly: coords \['good'\] span presentation and "
+                                                               r"neuroid; .*left out") as rec:
+            out = from_brainscore(flagged)
+        assert len(rec) == 1
+        xr.testing.assert_identical(out, from_brainscore(assembly))

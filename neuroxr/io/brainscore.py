@@ -195,6 +195,10 @@ def from_brainscore(
         raise LayoutError("time_bin: the assembly has no 'time_bin' dim; pass time_bin=None.")
     else:  # an assembly squeezed to one bin keeps its edges as scalar coords
         info = {k: float(assembly[k]) for k in ("time_bin_start", "time_bin_end") if k in assembly.coords and assembly[k].ndim == 0}
+    wide = [str(c) for c in assembly.coords if assembly[c].ndim > 1]  # e.g. a flag per trial and electrode
+    if wide:
+        warn(f"assembly: coords {wide} span {' and '.join(map(str, assembly[wide[0]].dims))}; the neural layout has "
+             f"no place for them (one value per stimulus, neuroid or repeat) and they are left out.")
     if stimulus_coord not in assembly.coords or assembly[stimulus_coord].dims != ("presentation",):
         raise LayoutError(
             f"assembly: missing coord {stimulus_coord!r} on dim 'presentation'; pass stimulus_coord=<the "

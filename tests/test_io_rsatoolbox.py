@@ -561,3 +561,30 @@ def test_descriptors_of_more_than_one_value_per_entry_are_named_when_left_out():
     ds.channel_descriptors.update(pos_x=pos[:, 0], pos_y=pos[:, 1])  # the way the message names
     del ds.channel_descriptors["pos"], ds.obs_descriptors["gaze"]
     np.testing.assert_array_equal(from_rsatoolbox(ds)["pos_y"].values, pos[:, 1])
+
+
+def test_per_trial_coords_become_observation_descriptors_and_others_are_named():
+    """Coords on repeat (a session per repeat) or on stimulus x repeat (a reaction time per trial) were dropped by
+    to_rsatoolbox without a word, though each observation is one trial; now each observation holds its trial's
+    value (as to_brainscore's presentations do), and a coord over stimulus x neuroid is left out with one warning."""
+    rng = np.random.default_rng(0)
+    R = rng.normal(size=(3, 2, 2))
+    R[1, :, 0] = np.nan  # a trial without data: no observation
+    rt = rng.normal(size=(3, 2))
+    neural = neuroxr.neural(R, ["s0", "s1", "s2"], ["n0", "n1"]).assign_coords(
+        repeat=[0, 1], session=("repeat", ["d1", "d2"]), rt=(("stimulus", "repeat"), rt))
+    ds = to_rsatoolbox(neural)
+    trials = [(0, 0), (0, 1), (1, 1), (2, 0), (2, 1)]  # (stimulus, repeat) of each observation, stimulus-major
+    assert ds.obs_descriptors["session"].tolist() == [["d1", "d2"][r] for _, r in trials]
+    np.testing.assert_array_equal(ds.obs_descriptors["rt"], [rt[s, r] for s, r in trials])
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"observation descriptors \['session', 'rt'\] vary within a "
+                                                           r"stimulus"):
+        back = from_rsatoolbox(ds)  # per-trial fields: left out with a warning, as from_brainscore does
+    xr.testing.assert_identical(back, neural.drop_vars(["session", "rt"]))
+    snr = neural.assign_coords(snr=(("stimulus", "neuroid"), rng.normal(size=(3, 2))))
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"^neural: coords \{'snr': \('stimulus', 'neuroid'\)\} lie on "
+                                                           r"no dim of an rsatoolbox Dataset") as rec:
+        to_rsatoolbox(snr)
+    assert len(rec) == 1
+    with pytest.raises(LayoutError, match=r"^neural: trial coord 'repeat_2' has the name of the 'repeat_2' descriptor"):
+        to_rsatoolbox(neural.assign_coords(repeat_2=("repeat", [5, 6])), repeat="repeat_2")

@@ -221,8 +221,10 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     -------
     rsatoolbox.data.Dataset
         One observation per (stimulus, repeat) holding data (all-NaN trials are dropped), in
-        stimulus-major order; observation descriptors ``stimulus``, ``repeat`` and the stimulus
-        coords (each observation its stimulus's value); channel descriptors ``neuroid_id`` and
+        stimulus-major order; observation descriptors ``stimulus``, ``repeat``, the stimulus
+        coords (each observation its stimulus's value) and the coords on ``repeat`` or ``stimulus x
+        repeat`` (each observation its trial's value; coords over other dims, e.g. ``stimulus x neuroid``,
+        are left out with one warning naming them); channel descriptors ``neuroid_id`` and
         the other neuroid coords; ``descriptors``: the array's attrs, its ``name`` and its scalar
         coords. :func:`from_rsatoolbox` reads them all back (those that are strings or numbers; the
         scalar coords as attrs).
@@ -242,17 +244,29 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid").values)
     s, r = np.nonzero(~np.isnan(v).all(axis=2))
     chans = {str(c): np.asarray(neural[c].values) for c in neural.coords if neural[c].dims == ("neuroid",)}
-    index = [str(c) for c in neural.coords if c == "index" and neural[c].dims in (("neuroid",), ("stimulus",))]
+    index = [str(c) for c in neural.coords if c == "index" and neural[c].ndim]
     if index:  # rsatoolbox numbers its observations and channels in a descriptor of that name (read back as such)
         raise LayoutError("neural: coord 'index' has the name of rsatoolbox's own 'index' descriptor, which is not read "
                           "back; rename it.")
     obs = {stimulus: as_str(neural["stimulus_id"].values)[s], repeat: reps[r]}
-    for c in neural.coords:
-        if neural[c].dims == ("stimulus",) and c != "stimulus_id":
-            if c in obs:
-                raise LayoutError(f"neural: stimulus coord {str(c)!r} has the name of the {c!r} descriptor; rename it, or "
-                                  f"pass another {'stimulus' if c == stimulus else 'repeat'}=<descriptor name>.")
-            obs[str(c)] = np.asarray(neural[c].values)[s]
+    left: dict[str, tuple[str, ...]] = {}
+    for c in neural.coords:  # one observation per trial: a stimulus coord, or a coord on repeat or stimulus x repeat
+        dims_c = tuple(map(str, neural[c].dims))
+        if c in ("stimulus_id", "repeat") or dims_c in ((), ("neuroid",)):
+            continue
+        if not set(dims_c) <= {"stimulus", "repeat"}:  # e.g. stimulus x neuroid: an observation has no place for it
+            left[str(c)] = dims_c
+            continue
+        if c in obs:
+            kind = "stimulus" if dims_c == ("stimulus",) else "trial"
+            raise LayoutError(f"neural: {kind} coord {str(c)!r} has the name of the {c!r} descriptor; rename it, or "
+                              f"pass another {'stimulus' if c == stimulus else 'repeat'}=<descriptor name>.")
+        at = {"stimulus": s, "repeat": r}
+        obs[str(c)] = np.asarray(neural[c].values)[tuple(at[d] for d in dims_c)]
+    if left:
+        warn(f"neural: coords {left} lie on no dim of an rsatoolbox Dataset (one observation, one channel or none), so "
+             f"they are left out of it; keep them on stimulus, repeat or neuroid, or drop them first "
+             f"(neural.drop_vars({sorted(left)})).")
     desc = dict(neural.attrs)
     if neural.name is not None:
         if "name" in desc and desc["name"] != str(neural.name):

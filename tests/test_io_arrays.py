@@ -297,3 +297,17 @@ def test_hdf5_dimension_scales_are_no_attrs_and_no_warning(tmp_path, arrays):
         warnings.simplefilter("error")
         out = read_array(tmp_path / "s.h5", "R", ids="ids")
     assert out.attrs == {"units": "spikes", "file": "s.h5"} and out.stimulus_id.values.tolist() == stim
+
+
+def test_pytables_system_attributes_are_no_attrs(tmp_path, arrays):
+    """An array PyTables wrote (pandas' to_hdf, tables.create_array) carries its system attributes CLASS, VERSION,
+    TITLE and FLAVOR (the PyTables file format's own); they came back as attrs of the data."""
+    R, _, stim, _ = arrays
+    with h5py.File(tmp_path / "t.h5", "w") as f:
+        f["R"] = R
+        f["R"].attrs.update({"CLASS": np.bytes_(b"ARRAY"), "VERSION": np.bytes_(b"2.4"), "TITLE": np.bytes_(b""),
+                             "FLAVOR": np.bytes_(b"numpy"), "units": "Hz"})
+        f["plain"] = R
+        f["plain"].attrs.update({"VERSION": "v3", "TITLE": "session 1"})  # no CLASS: a user's own attributes
+    assert read_array(tmp_path / "t.h5", "R", ids=stim).attrs == {"units": "Hz", "file": "t.h5"}
+    assert read_array(tmp_path / "t.h5", "plain").attrs == {"VERSION": "v3", "TITLE": "session 1", "file": "t.h5"}

@@ -31,6 +31,8 @@ _UNIQUE = "each stimulus, neuroid or unit needs an id of its own (drop or averag
 _RESERVED = ("data", "stimulus", "neuroid", "unit", "repeat", "time_bin", "time_bin_start", "time_bin_end")
 #: attributes HDF5 dimension scales (h5py's ``dims``) and netCDF-4 files keep on an array: structure, not metadata
 _H5_STRUCTURE = ("DIMENSION_LIST", "DIMENSION_LABELS", "REFERENCE_LIST", "CLASS", "NAME")
+#: PyTables' system attributes, on an array that has a ``CLASS`` (written by PyTables, e.g. pandas' ``to_hdf``)
+_PYTABLES = ("VERSION", "TITLE", "FLAVOR")
 
 
 class _File:
@@ -90,8 +92,9 @@ class _File:
         key = keys[0] if key is None else key.lstrip("/") if key.lstrip("/") else key  # as get() found it
         keep: dict[str, Any] = {}
         left: list[str] = []
-        for k, v in self._h5[key].attrs.items():
-            if k in _H5_STRUCTURE or str(k).startswith("_Netcdf4"):
+        own = self._h5[key].attrs
+        for k, v in own.items():
+            if k in _H5_STRUCTURE or str(k).startswith("_Netcdf4") or ("CLASS" in own and k in _PYTABLES):
                 continue
             if isinstance(v, (np.ndarray, np.generic)) and v.ndim == 0 and v.dtype.kind in "biufSU":
                 v = v.item()

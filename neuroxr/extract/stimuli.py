@@ -214,7 +214,7 @@ def _stack(items: list[Any], what: str, ids: Any) -> Any:
         first, other = (f"{str(ids[i])!r} {tuple(ts[i].shape)}" for i in (0, odd))
         raise ExtractionError(
             f"{what} have different shapes, e.g. stimulus {first} and {other}; stimuli are stacked into batches: "
-            f"give them one shape (resize, crop or pad them), or pass transform= a callable that does."
+            f"give them the same shape (resize, crop or pad them), or pass transform= a callable that does."
         )
     return torch.stack(ts)
 

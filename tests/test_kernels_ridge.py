@@ -579,3 +579,56 @@ def test_design_sumsq_given_by_the_host_equals_the_kernels_own():
     with pytest.raises(ParameterError) as given:
         oof_pearson_designs(big, Y.astype(np.float32), folds, 1e-3, sumsq=design_sumsq(big))
     assert str(own.value) == str(given.value)
+
+
+def _rank_one_with_outlier(n: int, p: int, seed: int):
+    """A design of rank 1 (every unit a multiple of one vector) whose stimulus 0 is 40 times the others:
+    a fold holding it out trains on a kernel far smaller than the Gram it is down-dated from."""
+    rng = np.random.default_rng(seed)
+    b = rng.normal(size=n)
+    b[0] = 40.0
+    return np.repeat(b[:, None], p, axis=1) * rng.uniform(0.5, 2, size=p), rng.normal(size=(n, 2))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_least_squares_drops_the_rounding_of_the_gram_a_fold_is_down_dated_from(seed):
+    """alpha=0 (least squares) takes the pseudo-inverse of each fold's system, whose eigenvalues below a
+    cutoff are zero. The cutoff was relative to the fold's own largest eigenvalue, but the fold's system is
+    down-dated from the full Gram and carries its rounding: a rank-1 design with one large stimulus held out
+    inverted that rounding and predicted garbage (off by 10). Every form now equals LinearRegression."""
+    n, p = 13, 60
+    X, Y = _rank_one_with_outlier(n, p, seed)
+    folds = kfold_indices(n, 2, 0)
+    want = _sklearn_oof(X, Y, folds, 0.0)
+    got = {"predict": oof_predict(X, Y, folds, 0.0), "linear": oof_linear_operator(X, folds, 0.0) @ Y,
+           "gram": oof_linear_operator_from_gram(centred_gram(X), folds, 0.0, n_features=p) @ Y}
+    got.update({form: oof_operator(X, folds, 0.0, form=form) @ Y for form in ("primal", "dual")})
+    got["designs"] = oof_predict_designs(np.stack([2 * X + 1, X]), Y, folds, 0.0)[1]  # a stack of designs
+    for what, P in got.items():
+        np.testing.assert_allclose(P, want, atol=1e-8 * np.abs(want).max(), err_msg=what)
+
+
+def test_forward_linear_and_its_permutation_null_on_a_rank_one_design_equal_scikit_learn():
+    """The direction and the permutation nulls (primal: per-fold pseudo-inverses; the operator of the wide
+    design above) on such designs: r per target equals LinearRegression's out-of-fold r (off by 1e-3, and 0.2)."""
+    import neuroxr as nx
+    from neuroxr.kernels.permute import permuted_oof_pearson
+
+    X, Y = _rank_one_with_outlier(40, 6, 0)
+    folds = kfold_indices(40, 2, 0)
+    want = pearson(Y, _sklearn_oof(X, Y, folds, 0.0))
+    ids = [f"s{i:02d}" for i in range(40)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        out = nx.forward(nx.features(X, ids), nx.neural(Y[:, :, None], ids), regressor="linear", n_folds=2)
+    np.testing.assert_allclose(out.r.values[:, 0], want, atol=1e-8)
+    perms = np.stack([np.arange(40), np.random.default_rng(0).permutation(40)])
+    null = permuted_oof_pearson(X, Y, folds, 0.0, perms)
+    for i, pm in enumerate(perms):
+        np.testing.assert_allclose(null[i], pearson(Y[pm], _sklearn_oof(X, Y[pm], folds, 0.0)), atol=1e-8)
+    X, Y = _rank_one_with_outlier(13, 60, 0)
+    folds = kfold_indices(13, 2, 0)
+    perms = np.stack([np.arange(13), np.random.default_rng(0).permutation(13)])
+    null = permuted_oof_pearson(X, Y, folds, 0.0, perms)
+    for i, pm in enumerate(perms):
+        np.testing.assert_allclose(null[i], pearson(Y[pm], _sklearn_oof(X, Y[pm], folds, 0.0)), atol=1e-8)

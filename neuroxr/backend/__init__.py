@@ -359,9 +359,10 @@ def spd_inverse(A: Any, overwrite: bool = False) -> Any:
     return _impl("spd_inverse", A)(A, overwrite)
 
 
-def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None) -> Any:
-    """Minimum-norm solution of ``A X = B`` for symmetric positive semi-definite ``A`` (eigh)."""
-    return _impl("psd_pinv_solve", A)(A, B, rcond)
+def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None, scale: Any = 0.0) -> Any:
+    """Minimum-norm solution of ``A X = B`` for symmetric positive semi-definite ``A`` (eigh); eigenvalues
+    below ``rcond`` times the largest, or ``scale`` where larger (the size of what ``A`` was computed from), are zero."""
+    return _impl("psd_pinv_solve", A)(A, B, rcond, scale)
 
 
 def sum_last(x: Any) -> Any:

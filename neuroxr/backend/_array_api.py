@@ -167,17 +167,20 @@ def spd_inverse(A: Any, overwrite: bool = False) -> Any:
     return xp.linalg.inv(A)
 
 
-def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None) -> Any:
+def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None, scale: Any = 0.0) -> Any:
     """Minimum-norm solution of ``A X = B`` for symmetric positive semi-definite ``A``.
 
-    Eigenvalues below ``rcond * max(eigenvalue)`` (default: machine epsilon times the size)
-    count as zero, as a least-squares solver treats singular values.
+    Eigenvalues below ``rcond * max(eigenvalue, scale)`` (default ``rcond``: machine epsilon times
+    the size) count as zero, as a least-squares solver treats singular values. ``scale`` (a number,
+    or one per matrix of a stack, shape (..., 1)): the size of the values ``A`` was computed from
+    (a fold's system down-dated from a larger Gram), whose rounding its own eigenvalues do not show.
     """
     xp = _xp(A, B)
     w, V = xp.linalg.eigh(A)
     if rcond is None:
         rcond = float(np.finfo(np.float64 if w.dtype == xp.float64 else np.float32).eps) * A.shape[-1]
-    cutoff = rcond * xp.max(w, axis=-1, keepdims=True)
+    top = xp.max(w, axis=-1, keepdims=True)
+    cutoff = rcond * xp.maximum(top, xp.asarray(scale, dtype=w.dtype, device=getattr(w, "device", None)))
     inv = xp.where(w > cutoff, 1.0 / xp.where(w > cutoff, w, xp.ones_like(w)), xp.zeros_like(w))
     return xp.matmul(V, inv[..., :, None] * xp.matmul(_T(xp, V), B))
 

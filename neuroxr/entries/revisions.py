@@ -195,6 +195,14 @@ SCORED_CONSTANT_KINDS = ("forward", "inter_animal")
 #: now. Their other entries stand, so these kinds are raised by :func:`entry_revision` for
 #: univariate alone, not in a stop.
 UNIVARIATE_CONSTANT_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS)
+#: The kinds fitting least squares through the shared kernels (``regressor="linear"``, or ridge with
+#: ``alpha`` 0: the directions and their inference; eRSA and eReg with ``alpha`` 0), whose such entries
+#: alone change at this stop: each fold's pseudo-inverse zeroed the eigenvalues below ``m eps`` times the
+#: fold system's largest, but the system is down-dated from the whole Gram and carries its rounding, so a
+#: low-rank design whose largest stimuli a fold holds out inverted that rounding (predictions off by up to
+#: 10, r by 1e-3 ... 0.2); the cutoff now also counts the Gram's largest diagonal. Their other entries
+#: stand, so these kinds are raised by :func:`entry_revision` for least squares alone, not in a stop.
+LEAST_SQUARES_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_bootstrap", "ersa_permutation", "ereg")
 #: Temporal generalisation, whose targets with a bin where the neuroid's trial means are constant
 #: across its stimuli up to rounding (the directions' rule, :func:`~neuroxr.predictivity._prepare.warn_constant_targets`)
 #: are now NaN, with a warning: where out-of-fold ridge spread that rounding (a relative spread near
@@ -430,6 +438,9 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     - a direction's entry (and its inference) with ``regressor="univariate"``
       (:data:`UNIVARIATE_CONSTANT_KINDS`): a predictor column constant up to rounding on a training
       fold could be a target's best column; it is never chosen now;
+    - a direction's entry (and its inference), eRSA's or eReg's fitting least squares (``regressor="linear"``,
+      or ``alpha`` 0; :data:`LEAST_SQUARES_KINDS`): a fold's pseudo-inverse inverted the rounding of the
+      Gram its system is down-dated from (low-rank designs); it is zeroed now;
     - an RSA entry with a Euclidean or squared Euclidean RDM: stimulus pairs close together against
       their distance from the mean lost their distances' digits (one stimulus far from the rest put
       the others' distances off by up to half); they now come from the pair pass (a Gram about a
@@ -476,6 +487,8 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if k.name in UNIVARIATE_CONSTANT_KINDS and params.get("regressor") == "univariate":
         rev += 1
     if k.name in FLOAT32_CENTRED_KINDS and reg == "linear" and params.get("dtype") == "float32":
+        rev += 1
+    if k.name in LEAST_SQUARES_KINDS and (reg == "linear" or (reg in (None, "ridge") and params.get("alpha") == 0)):
         rev += 1
     if "rdm_method" in k.defaults and params.get("rdm_method") in ("euclidean", "sqeuclidean"):
         rev += 1

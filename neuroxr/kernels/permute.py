@@ -145,7 +145,7 @@ class PrimalPermutation:
             Gte = Xt.T @ Xt
             A = G - Gte - n_tr * np.outer(mu, mu) + self.alpha * eye
             A = (A + A.T) / 2
-            Ainv = spd_solve(A, eye) if self.alpha > 0 else psd_pinv_solve(A, eye)
+            Ainv = spd_solve(A, eye) if self.alpha > 0 else psd_pinv_solve(A, eye, scale=float(np.max(np.diagonal(G))))
             Ainv = (Ainv + Ainv.T) / 2
             Gt = Gte - np.outer(mu, s_te) - np.outer(s_te, mu) + n_te * np.outer(mu, mu)
             d = s_te - n_te * mu

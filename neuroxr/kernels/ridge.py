@@ -42,7 +42,7 @@ from ..errors import ParameterError, shown
 from ..validation import check_alpha
 from .folds import Folds, fold_blocks
 from .gram import GramStats
-from .ridge_rank import _T, _dtype_name, feature_risk, gram_factor, primal_design
+from .ridge_rank import _T, _dtype_name, diag_max, feature_risk, gram_factor, primal_design
 
 __all__ = ["oof_operator", "oof_operator_from_gram", "oof_linear_operator", "FoldOperator", "operator_form",
            "oof_predict", "fold_blocks"]  # + the designs kernels, lazily
@@ -51,8 +51,11 @@ def _eye(xp: Any, k: int, like: Any) -> Any:
     return xp.eye(k, dtype=like.dtype, device=getattr(like, "device", None))
 
 
-def _solve(A: Any, B: Any, alpha: float) -> Any:
-    return spd_solve(A, B) if alpha > 0 else psd_pinv_solve(A, B)
+def _solve(A: Any, B: Any, alpha: float, scale: Any = 0.0) -> Any:
+    """``A^-1 B`` (ridge), or with ``alpha = 0`` the minimum-norm solution, whose eigenvalues of ``A`` below
+    ``m eps`` times its largest or ``scale`` (the largest diagonal of the Gram ``A`` was down-dated from,
+    :func:`~neuroxr.kernels.ridge_rank.diag_max`: its rounding), zero."""
+    return spd_solve(A, B) if alpha > 0 else psd_pinv_solve(A, B, scale=scale)
 
 
 def _check_alpha(alpha: Any, caller: str) -> float:
@@ -148,7 +151,7 @@ def _primal_fold_rows(Xc: Any, te: np.ndarray, alpha: float, G: Any = None, s: A
     n_tr = n - len(te)
     mu = (s - xp.sum(Xte, axis=0)) / n_tr
     A = G - xp.matmul(_T(xp, Xte), Xte) - n_tr * (mu[:, None] * mu[None, :]) + alpha * _eye(xp, p, Xc)
-    Z = _solve(A, _T(xp, Xte - mu[None, :]), alpha)  # (p, n_te)
+    Z = _solve(A, _T(xp, Xte - mu[None, :]), alpha, diag_max(G))  # (p, n_te)
     # fold predictor on every column (stimulus order); the test columns are then zeroed
     block = xp.matmul(_T(xp, Z), _T(xp, Xc)) - xp.matmul(_T(xp, Z), mu)[:, None] + 1.0 / n_tr
     block[:, te_idx] = 0.0
@@ -281,6 +284,7 @@ class FoldOperator:
             s += xp.sum(Dte, axis=0)
             tes.append(Gf if keep else None)
             del Dte, Gf
+        scale = diag_max(G)  # least squares: the folds' systems carry G's rounding
         Zaug = xp.empty((n, p + 1), dtype=X.dtype, device=self.device)
         for f, (a, b) in enumerate(self.bounds):
             Dte = self._rows(a, b)
@@ -292,7 +296,7 @@ class FoldOperator:
             A = outer_update_into(subtract_into(G, Gf, Gf), -float(n_tr), mu, mu)
             A = spd_shift(A, alpha)
             Xte = Dte - mu[None, :]
-            Z = spd_solve_right(Xte, A) if alpha > 0 else _T(xp, _solve(A, _T(xp, Xte), alpha))
+            Z = spd_solve_right(Xte, A) if alpha > 0 else _T(xp, _solve(A, _T(xp, Xte), alpha, scale))
             Zaug[a:b, :p] = Z
             Zaug[a:b, p] = 1.0 - n_tr * xp.matmul(Z, mu)
         self.Zaug = Zaug
@@ -525,8 +529,8 @@ def _dual_fold_rows(K: Any, te: np.ndarray, alpha: float) -> Any:
         except np.linalg.LinAlgError:  # not numerically positive definite: a general solve
             Kc, Gte = _training_kernel(K, tr_idx, xp.asarray(te, device=dev), alpha)
             W = xp.linalg.solve(Kc, _T(xp, Gte))
-    else:
-        W = psd_pinv_solve(Kc, _T(xp, Gte))
+    else:  # Kc is K's training block centred: rounding of K's size, which its own eigenvalues do not show
+        W = psd_pinv_solve(Kc, _T(xp, Gte), scale=float(xp.max(xp.take(xp.linalg.diagonal(K), tr_idx, axis=0))))
     rows = xp.zeros((len(te), n), dtype=K.dtype, device=dev)
     rows[:, tr_idx] = _T(xp, W) + 1.0 / len(tr)
     return rows

@@ -26,7 +26,7 @@ from ..backend import (
     to_numpy,
 )
 from .ridge import _T, Folds, _check_alpha, _solve, fold_blocks, oof_operator
-from .ridge_rank import _dtype_name, check_resolved, eps_trace_risk, negligible_axes, principal_axes
+from .ridge_rank import _dtype_name, check_resolved, diag_max, eps_trace_risk, negligible_axes, principal_axes
 from .stats import pearson_from_sums
 
 __all__ = ["PreparedTargets", "prepare_targets", "oof_predict_designs", "oof_pearson_designs"]
@@ -315,7 +315,7 @@ def _design_fold_blocks(
         A -= n_tr * (mu[:, :, None] * mu[:, None, :])
         A = spd_shift(A, alpha)
         # (d, n_te, k): small SPD systems with many right-hand sides (NumPy: one explicit inverse)
-        Z = spd_solve_right(Xte, A) if alpha > 0 else _T(xp, _solve(A, _T(xp, Xte), alpha))
+        Z = spd_solve_right(Xte, A) if alpha > 0 else _T(xp, _solve(A, _T(xp, Xte), alpha, diag_max(G)))
         # P = Z (CY - C_f - n_tr mu y_mu^T) + 1 y_mu^T = [Z, 1 - n_tr Z mu] [CY - C_f; y_mu^T]
         u = 1.0 - n_tr * xp.matmul(Z, mu[:, :, None])  # (d, n_te, 1)
         Zaug = xp.concat([Z, u], axis=2)

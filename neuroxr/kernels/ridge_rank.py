@@ -40,7 +40,7 @@ import numpy as np
 from ..backend import centred_triangle, get_namespace, to_numpy
 from ..errors import ParameterError, warn, where
 
-__all__ = ["rank_risk", "eps_trace_risk", "check_resolved", "check_gram_precision", "gram_error", "HIDDEN_SPREAD", "FLOAT32_RESOLVED", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
+__all__ = ["diag_max", "rank_risk", "eps_trace_risk", "check_resolved", "check_gram_precision", "gram_error", "HIDDEN_SPREAD", "FLOAT32_RESOLVED", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
            "principal_axes", "primal_first", "gram_factor", "primal_design", "negligible_axes", "PRECISION", "RISK_TOLERANCE", "NEGLIGIBLE"]
 
 #: Relative precision of the out-of-fold predictions kept against scikit-learn's ``Ridge`` (float64
@@ -140,6 +140,13 @@ def feature_risk(X: Any, alpha: float, block_bytes: int = 32 * 2**20, caller: st
     name = _dtype_name(xp, X.dtype)
     check_resolved(trace, alpha, name, caller=caller)
     return eps_trace_risk(trace, alpha, name)
+
+
+def diag_max(G: Any) -> Any:
+    """The largest diagonal value of ``G`` (..., m, m), shape (..., 1): the size of its entries, and of the
+    rounding a system down-dated from it carries (the least-squares cutoff of a fold's system)."""
+    xp = get_namespace(G)
+    return xp.max(xp.linalg.diagonal(G), axis=-1, keepdims=True)
 
 
 def _centred(K: Any) -> Any:

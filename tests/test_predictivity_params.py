@@ -564,3 +564,18 @@ def test_trial_averaged_data_say_why_a_split_option_has_no_effect():
     with pytest.raises(ParameterError, match=r"^forward: split='slots' has no effect without a noise ceiling "
                                              r"\(trial-averaged data: the default noise ceiling draws no split halves\)"):
         nx.forward(F, R, split="slots")
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16])
+def test_numpy_integer_parameters_give_the_python_integers_numbers(small, dtype):
+    """reps, n_folds and max_n given as NumPy integers of a narrow dtype (as read from an array) are their
+    values: forward's cost model multiplied reps in int8 and raised OverflowError ('Python integer 800 out of
+    bounds for int8'), and the same call through the kernels is equal to the one with Python ints."""
+    F, R = small
+    want = pv.forward(F, R, reps=2, n_folds=5, seed=1)
+    got = pv.forward(F, R, reps=dtype(2), n_folds=dtype(5), seed=dtype(1))
+    for v in want.data_vars:
+        np.testing.assert_array_equal(got[v].values, want[v].values, err_msg=v)
+    assert got.attrs["reps"] == 2 and type(got.attrs["reps"]) is int
+    k = pv.forward(F, R, reps=2, max_n=4, n_folds=5)
+    np.testing.assert_array_equal(pv.forward(F, R, reps=dtype(2), max_n=dtype(4), n_folds=5).ev.values, k.ev.values)

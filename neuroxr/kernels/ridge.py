@@ -212,7 +212,7 @@ def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = Tr
         return dense if _dense_fits(n, itemsize) else "kernel_folds"
     if not _dense_fits(n, itemsize):
         return "factored"
-    m = n if n_targets is None else n_targets
+    m = n if n_targets is None else int(n_targets)
     dense_cost = _form_costs(n, p, n_folds, alpha, float64)[dense] + 2 * n * n * m
     factored = 2 * n * p * p + n_folds * (2 * n_te * p * p + p**3 / 3 + 2 * n_te * p * p) + 4 * n * (p + 1) * m
     return "factored" if factored < dense_cost else dense

@@ -195,6 +195,9 @@ def _forward(
         min_reliability=min_reliability, n_components=n_components, keep_predictions=keep_predictions, progress=progress,
         caller="forward",
     )
+    # NumPy integers (an int8 reps overflowed in the cost model's products) as the Python ints they hold
+    reps, seed, n_folds, fold_seed = int(reps), int(seed), int(n_folds), int(fold_seed)
+    max_n = None if max_n is None else int(max_n)
     shared = shares_operator(regressor)
     if gram is not None and not (shared and max_n is None):
         raise no_effect(["gram"], f"with max_n={max_n!r}" if shared else with_regressor(regressor),

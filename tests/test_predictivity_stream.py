@@ -151,3 +151,23 @@ def test_least_squares_on_resolved_float32_features_still_scores(case):
     lazy = pv.forward(feats.chunk({"unit": 8}), neu, regressor="linear", reps=2)
     assert np.isfinite(direct.r.values).all()
     np.testing.assert_allclose(lazy.r.values, direct.r.values, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("held", ["GramStats", "array"])
+def test_least_squares_from_a_float32_gram_is_refused(held):
+    """A Gram held in float32 (gram_dask of float32 chunks without dtype) resolves its eigenvalues to about
+    1e-7 of the largest; least squares (no penalty) inverted that rounding along the null space: r off by
+    0.6 for full-rank features. Refused in one line; a float64 Gram of the same features equals the direct call."""
+    from neuroxr.errors import ParameterError
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 20))
+    R = (X @ rng.normal(size=(20, 4)))[:, :, None] + 3 * rng.normal(size=(30, 4, 3))
+    feats, neu = nx.features(X), nx.neural(R)
+    g32 = gram_dask(da.from_array(X.astype(np.float32), chunks=(30, 8)))
+    with pytest.raises(ParameterError, match=r"gram: .*float32.*regressor='linear'.*float64.*regressor='ridge'") as err:
+        pv.forward(feats, neu, regressor="linear", reps=2, gram=g32 if held == "GramStats" else g32.K)
+    assert "\n" not in str(err.value)
+    want = pv.forward(feats, neu, regressor="linear", reps=2)
+    got = pv.forward(feats, neu, regressor="linear", reps=2, gram=gram_dask(da.from_array(X, chunks=(30, 8))))
+    np.testing.assert_allclose(got.r.values, want.r.values, atol=1e-9)

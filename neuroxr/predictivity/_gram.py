@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..alignment import stimulus_ids, to_canonical
 from ..backend import resolve_dtype
-from ..errors import LayoutError, where
+from ..errors import LayoutError, ParameterError, where
 from ..kernels.offsets import check_least_squares, design_eigenvalues, offset_columns, warn_offsets
 from ..validation import real_array
 from ._inputs import SCALE_NOTE, is_lazy
@@ -35,7 +35,8 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     the function called, ``caller``, and name the features ``name``
     (:func:`~neuroxr.predictivity._inputs.named`, with the caller).
     ``regressor='linear'`` on float32 features is refused where it would fit their rounding, from the Gram's
-    eigenvalues and statistics (:func:`check_linear_design`; a bare Gram array has no statistics: not judged).
+    eigenvalues and statistics (:func:`check_linear_design`; a bare Gram array has no statistics: not judged),
+    and so is ``'linear'`` from a Gram held in float32 (its null space is float32's rounding).
     Features whose squares leave the normal range of the fit's ``dtype`` are refused from the Gram's
     statistics (reduced here, or given with them: :func:`~neuroxr.kernels.gram_rows.check_range`, as
     :func:`~neuroxr.predictivity._inputs.load` refuses in-memory features), before any fit."""
@@ -72,6 +73,11 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     K = real_array(to_numpy(K) if hasattr(K, "shape") else K, arg,
                    f"a Gram Dataset (neuroxr.geometry.gram(features)), GramStats or an ({n}, {n}) array", dtype=None)
     exact = K.dtype.kind == "f" and K.dtype.itemsize == 8  # float64 in either byte order ('>f8' != np.float64)
+    if not exact and _least_squares(regressor):  # its null space's eigenvalues are its rounding: inverted
+        raise ParameterError(
+            f"{arg}: it is held in {K.dtype}, whose rounding (about 1e-7 of its largest eigenvalue) regressor='linear' "
+            f"would fit along the features' null space (least squares has no penalty to damp it). Pass a float64 Gram "
+            f"(gram_dask(..., dtype='float64'), neuroxr.geometry.gram) or regressor='ridge'.")
     K = K.astype(np.float64, copy=False)
     if K.shape != (n, n):
         raise LayoutError(f"{arg}: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")
@@ -134,8 +140,12 @@ def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rt
         )
 
 
+def _least_squares(regressor: Any) -> bool:
+    return isinstance(regressor, str) and regressor == "linear"
+
+
 def _least_squares_on_float32(regressor: Any, features: xr.DataArray) -> bool:
-    return isinstance(regressor, str) and regressor == "linear" and float32_cause(features) == "float32"
+    return _least_squares(regressor) and float32_cause(features) == "float32"
 
 
 def _n_used(n: int, n_folds: int, p: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -552,6 +553,31 @@ def test_a_module_returning_a_tuple_says_what_it_returns_and_how_to_store_a_tens
         plan_extraction(Recurrent().eval(), x, layers=["lstm"])
     with pytest.warns(NeuroxrWarning, match=r"'lstm': its output is a tuple \(a Tensor, a tuple\)"):
         assert [lp.name for lp in plan_extraction(Recurrent().eval(), x).layers] == ["head"]
+
+
+def test_modules_held_in_a_plain_list_are_said_to_be_outside_the_model():
+    """Modules held in a plain list (not nn.ModuleList) are no part of the model's module tree: not put in eval mode
+    (a Dropout there stays random), not moved, not selectable, their weights not in the model's identity (a re-run
+    after changing them skipped the stored layers). A warning names where they are held and the fix."""
+
+    class Listed(nn.Module):
+        def __init__(self, container) -> None:
+            super().__init__()
+            self.blocks = container([nn.Linear(4, 4), nn.ReLU()])
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return self.head(x)
+
+    x = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(NeuroxrWarning, match=r"2 module\(s\) are held outside the model's module tree, in plain "
+                                            r"containers: 'blocks' \(a list of 2\).*nn\.ModuleList or nn\.ModuleDict"):
+        plan_extraction(Listed(list), x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuroxrWarning)
+        assert [lp.name for lp in plan_extraction(Listed(nn.ModuleList), x).layers] == ["blocks.0", "blocks.1", "head"]
 
 
 def test_shared_module_is_left_out_by_default():

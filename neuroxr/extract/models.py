@@ -90,6 +90,28 @@ def select_modules(model: Any, layers: Any) -> tuple[list[str], str]:
     return out, "list"
 
 
+def held_outside(model: Any) -> dict[str, str]:
+    """Modules that the model's modules hold in plain containers (a list, tuple, set or dict attribute; not
+    ``nn.ModuleList``/``nn.ModuleDict``), outside the module tree: ``{"<module>.<attribute>": "a list of 2"}``.
+    Modules of the tree held there too (a list of references for convenience) are not counted."""
+    from .attrs import _torch_keys
+
+    torch = torch_module()
+    tree = {id(m) for _, m in model.named_modules(remove_duplicate=False)}
+    skip = _torch_keys()
+    out: dict[str, str] = {}
+    for name, m in model.named_modules():
+        for attr, v in vars(m).items():
+            if attr in skip:
+                continue
+            single = not isinstance(v, (dict, list, tuple, set, frozenset))  # a module set past __setattr__
+            items = (v,) if single else v.values() if isinstance(v, dict) else v
+            n = sum(1 for i in items if isinstance(i, torch.nn.Module) and id(i) not in tree)
+            if n:
+                out[f"{name}.{attr}" if name else attr] = "a module" if single else f"a {type(v).__name__} of {n}"
+    return out
+
+
 def _alias_of(model: Any, named: dict[str, Any], name: str) -> str | None:
     """The name ``model.named_modules()`` gives the module registered under ``name`` too (``self.b =
     self.a``: ``'a'`` for ``'b'``), or ``None`` when ``name`` (or its store-safe form) is no such second name."""

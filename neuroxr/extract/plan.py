@@ -44,7 +44,7 @@ from ..store import StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, model_layer_names
 from ._compat import check_compatible
 from .identity import Identity
-from .models import input_dtype, np_dtype, probe, select_modules
+from .models import held_outside, input_dtype, np_dtype, probe, select_modules
 from .reduce import (
     fit_batches,
     pca_fit_transient,
@@ -355,6 +355,13 @@ def build_plan(
     """
     store_dtype = storage_dtype(dtype)  # before probing the model: a bad dtype is a one-line error
     candidates, mode = select_modules(model, layers)
+    if outside := held_outside(model):  # a plain list of modules: not in eval mode, not moved, not in the identity
+        listed = ", ".join(f"{k!r} ({v})" for k, v in list(outside.items())[:3])
+        count = sum(int(v.split()[-1]) if v != "a module" else 1 for v in outside.values())
+        warn(f"{count} module(s) are held outside the model's module tree, in plain containers: {listed}"
+             f"{' ...' if len(outside) > 3 else ''}; they are not put in eval mode, moved to the device or listed for "
+             f"layers=, and their weights are no part of the model's identity (a re-run after changing them would reuse "
+             f"the stored layers): hold them in nn.ModuleList or nn.ModuleDict.")
     info, n_leaf_calls, in_bytes = probe(model, stim, candidates, device, input_dtype(model), model_name=model_name)
     named = dict(model.named_modules())
     skipped: dict[str, str] = {}

@@ -727,8 +727,8 @@ def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, mon
     # crsa 1 (a stop), exact ties, its Spearman (ties up to rounding), ties of small Euclidean distances,
     # a ceiling <= 0 (a stop), the ceiling's valid split and neuroid set (a stop), constancy per unit (a stop),
     # the pair pass (distances summed directly where the Gram cancels), tie groups spanning one tolerance (a stop),
-    # the pair pass's near-tie chains split (a stop)
-    assert new.computed and new.provenance["revision"] == 10
+    # the pair pass's near-tie chains split (a stop), a ceiling whose every rep is -inf (a stop)
+    assert new.computed and new.provenance["revision"] == 11
     ref = spearmanr(pdist(X, "euclidean"), pdist(Y, "euclidean")).statistic
     assert abs(float(new.dataset["score"]) - ref) < 1e-12
     assert compute(st, "gram", "net.l1").dataset.attrs["integral"] == 1
@@ -815,9 +815,10 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
         "forward_permutation", "reverse_permutation", "inter_animal_permutation", "model_to_model_permutation",
         "crsa_permutation", "ersa_permutation", "cka_permutation", "shape_permutation"}
     assert set(revisions.STOPS[-1]) == {"forward_bootstrap", "reverse_bootstrap", "inter_animal_bootstrap",
-                                        "model_to_model_bootstrap"}  # a BCa acceleration of 3 stimuli
+                                        "model_to_model_bootstrap",  # a BCa acceleration of 3 stimuli
+                                        "crsa"}  # a split-half ceiling whose every rep is -inf
     assert sum("cka_bootstrap" in stop for stop in revisions.STOPS) == 7  # the last: resamples of fewer than 3 distinct stimuli
-    assert sum("crsa" in stop for stop in revisions.STOPS) == 6  # the last: the pair pass's near-tie chains split
+    assert sum("crsa" in stop for stop in revisions.STOPS) == 7  # the last: a ceiling whose every rep is -inf
 
 
 def test_the_last_stop_raises_the_kinds_whose_numbers_it_changed_and_no_direction():

@@ -200,6 +200,25 @@ def test_crsa_says_ceiled_score_is_nan_for_a_ceiling_of_minus_infinity():
     assert float(ds["ceiling"]) == -np.inf and np.isnan(float(ds["ceiled_score"]))
 
 
+def test_split_half_rdm_ceiling_is_minus_infinity_when_every_rep_is():
+    """The mean over reps follows the directions' rule for their reliabilities (-inf counts, NaN reps are
+    left out): halves ranking the pairs oppositely in every rep gave a NaN ceiling, in some reps -inf."""
+    from neuroxr.predictivity._result import reliable_targets
+
+    rng = np.random.default_rng(6)  # 3 stimuli, 1 neuroid: every rep's halves rank the 3 pairs oppositely
+    R, F = neural(rng.standard_normal((3, 1, 4))), features(rng.standard_normal((3, 4)))
+    halves = geo.split_half_rdms(R, "euclidean", seed=0, reps=3).values
+    r = np.array([spearmanr(squareform(h[0], checks=False), squareform(h[1], checks=False))[0] for h in halves])
+    assert (r == -1).all()
+    ds = geo.split_half_rdm_ceiling(R, "euclidean", reps=3)
+    assert (ds["ceiling_per_rep"].values == -np.inf).all() and float(ds["ceiling"]) == -np.inf
+    # the directions judge a target with these reliabilities by the same mean: below any threshold
+    assert not reliable_targets([ds["ceiling_per_rep"].values[None]], -1e300)[0]
+    with pytest.warns(NeuroxrWarning, match=r"^crsa: the split-half noise ceiling of the neural RDM is -inf <= 0"):
+        out = geo.crsa(F, R, "euclidean", reps=3)
+    assert float(out["ceiling"]) == -np.inf and np.isnan(float(out["ceiled_score"]))
+
+
 def test_rdm_noise_ceiling_nili_bounds():
     rng = np.random.default_rng(4)
     base = rng.random(45)

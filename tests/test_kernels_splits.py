@@ -264,3 +264,22 @@ def test_repeat_sums_given_answer_the_nan_checks(missing, T):
         assert not complete_sums(big, sum_last(big), "t")  # overflowed sums decide nothing: R was read above
     with pytest.raises(ValueError, match="^enough_repeats: total must be the repeat sums"):
         prep.enough_repeats(R, 1, sum_last(R)[1:])
+
+
+def test_mean_over_reps_counts_minus_infinity_and_leaves_nan_out():
+    """The one mean of reliabilities over reps: -inf (a split-half r of -1) counts, NaN reps do not,
+    no rep at all is NaN; without a NaN it is NumPy's mean, quietly."""
+    from neuroxr.kernels.splits import mean_over_reps
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(4, 5))
+    v[1, 2], v[2] = -np.inf, np.nan
+    v[3, [0, 4]] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = mean_over_reps(v, axis=1)
+    np.testing.assert_allclose(out[0], v[0].mean(), rtol=1e-15)
+    assert out[1] == -np.inf and np.isnan(out[2])
+    np.testing.assert_allclose(out[3], np.mean(v[3, 1:4]), rtol=1e-15)
+    np.testing.assert_array_equal(mean_over_reps(v.T, axis=0), out)
+    assert float(mean_over_reps(np.full(3, -np.inf))) == -np.inf

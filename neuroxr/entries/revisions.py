@@ -347,6 +347,10 @@ UNDEFINED_NULL_KINDS = tuple(k for k in KINDS if k.endswith("_permutation"))
 #: stimuli each leaves in (+-1 whatever the data) where no target lacked one; undefined (NaN) now, as the
 #: jackknife of a target with missing stimuli and the resamples give them. Which data had 3 stimuli the key cannot tell.
 FEW_ITEM_JACKKNIFE_KINDS = tuple(k for k in DIRECTION_INFERENCE_KINDS if k.endswith("_bootstrap"))
+#: crsa, whose split-half ceiling was NaN when every rep's halves correlated at r = -1 (Spearman-Brown -inf)
+#: and -inf when some did; -inf now, the directions' mean of their reliabilities over reps
+#: (:func:`neuroxr.kernels.splits.mean_over_reps`). Which data had such halves the key cannot tell.
+MINUS_INF_CEILING_KINDS = ("crsa",)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -357,7 +361,7 @@ STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*
          {*UNIT_ORDER_KINDS}, {*RESAMPLE_TIE_KINDS, *COMPLETE_RANK_KINDS, *PAIR_TIE_KINDS, *UNIT_SCALE_KINDS},
          {*MINUS_INF_RELIABILITY_KINDS, *CONSTANT_GROUP_DESIGN_KINDS, *SCALE_FREE_NULL_KINDS},
          {*INFINITE_CEILING_KINDS, *FEW_DISTINCT_RESAMPLE_KINDS}, {*DESIGN_DRAW_KINDS, *SHAPE_SVD_KINDS, *SLOT_KERNEL_KINDS},
-         {*FLAT_SHAPE_RESAMPLE_KINDS}, {*UNDEFINED_NULL_KINDS}, {*FEW_ITEM_JACKKNIFE_KINDS})
+         {*FLAT_SHAPE_RESAMPLE_KINDS}, {*UNDEFINED_NULL_KINDS}, {*FEW_ITEM_JACKKNIFE_KINDS, *MINUS_INF_CEILING_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import math
 import threading
 from typing import Any
 
@@ -18,6 +17,7 @@ from ..identity import feed_values
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.resample import nanmean
+from ..kernels.splits import mean_over_reps
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import check_bool, real_array
 from ._common import _canonical, _Checked, _named, _plain, input_labels, warn_flat_rdms
@@ -176,7 +176,9 @@ def split_half_rdm_ceiling(
 
     Per rep: RDM of half 1 vs RDM of half 2 (``compare_method``, on the pairs finite in both),
     Spearman-Brown corrected (``2 r / (1 + r)``) to the full number of repeats when
-    ``spearman_brown``; the ceiling is the NaN-mean over reps. The halves are those of
+    ``spearman_brown``; the ceiling is the mean over the reps whose comparison is defined (NaN
+    without one), the directions' mean of their reliabilities: a rep whose halves correlate at
+    ``r = -1`` (Spearman-Brown ``-inf``) makes it ``-inf``. The halves are those of
     :func:`~neuroxr.geometry.split_half_rdms`: each (stimulus, neuroid)'s valid repeats halved
     (the directions' ``split="valid"``), over the stimuli and neuroids with 2 valid repeats
     (the others left out with one warning and counted).
@@ -267,7 +269,8 @@ def _ceiling_of(neural: xr.DataArray | _Checked, rdm_method: str, compare_method
     if spearman_brown:
         r = _spearman_brown(r)
     return xr.Dataset(
-        {"ceiling": ((), float(np.nanmean(r)) if np.isfinite(r).any() else math.nan), "ceiling_per_rep": (("rep",), r)},
+        # the directions' mean over reps of their reliabilities: -inf (halves of opposite orders) counts
+        {"ceiling": ((), float(mean_over_reps(r))), "ceiling_per_rep": (("rep",), r)},
         coords={"rep": np.arange(reps)},
         attrs={"rdm_method": rdm_method, "compare_method": compare_method, "seed": seed, "reps": reps,
                "spearman_brown": int(spearman_brown), **input_labels(source=neural),

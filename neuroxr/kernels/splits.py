@@ -31,7 +31,7 @@ from .stats import spearman
 
 __all__ = [
     "SPLIT_MODES", "SplitHalves", "distinct_splits", "draw_permutation", "first_half", "split_half_r", "split_means",
-    "nanmean_repeats", "valid_counts", "complete_sums",
+    "nanmean_repeats", "valid_counts", "complete_sums", "mean_over_reps",
 ]
 
 SPLIT_MODES = ("valid", "slots")
@@ -397,3 +397,27 @@ def split_half_r(halves: SplitHalves, perms: Any, corr: Any = spearman, block_by
                                              nan_policy="omit")).reshape(k, -1)
         del s1, s2
     return r[:, inverse]
+
+
+def mean_over_reps(v: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The one mean over reps of split-half reliabilities (Spearman-Brown corrected): over the non-NaN
+    values along ``axis``, NaN where there is none. ``-inf`` (a split-half correlation of -1) counts, so
+    one such rep makes the mean ``-inf``, below any threshold; it is not a missing value.
+
+    Parameters
+    ----------
+    v : ndarray
+        Reliabilities, reps along ``axis``.
+    axis : int, default -1
+
+    Returns
+    -------
+    ndarray
+        ``v`` reduced over ``axis`` (a 0-d array for a 1-d ``v``).
+    """
+    v = np.asarray(v, dtype=np.float64)
+    present = ~np.isnan(v)
+    count = present.sum(axis=axis)
+    total = np.where(present, v, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)

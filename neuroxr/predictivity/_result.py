@@ -11,6 +11,7 @@ import xarray as xr
 from ..attrs import encode_attrs
 from ..backend import to_numpy
 from ..errors import examples, warn
+from ..kernels.splits import mean_over_reps
 
 #: Targets whose mean ceiling is below this are counted in the low-reliability warning when no
 #: ``min_reliability`` is given.
@@ -147,7 +148,7 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None, name: str)
     included = included_targets(min_reliability, ds.sizes[dim], name, shcs)
     if shcs is not None:
         _warn_empty_predictor_halves(ds, dim, name)
-        warn_hygiene(name, dim, _nanmean_rows(ds["ev"].values), shcs, included, min_reliability)
+        warn_hygiene(name, dim, mean_over_reps(ds["ev"].values, axis=1), shcs, included, min_reliability)
         ds["ceiling"].attrs.update(
             long_name="noise ceiling: product of the Spearman-Brown split-half reliabilities ev is divided by"
         )
@@ -231,7 +232,7 @@ def warn_hygiene(name: str, dim: str, mean_ev: np.ndarray, shcs: Sequence[np.nda
     # targets without one (all-NaN, constant, too few stimuli) are reported elsewhere
     low = np.zeros(len(mean_ev), dtype=bool)
     for v in shcs:
-        low |= _nanmean_rows(v) < threshold
+        low |= mean_over_reps(v, axis=1) < threshold
     parts = []
     if over:
         parts.append(f"{over} {dim}s have a ceiling-corrected EV above 100 % (the ceiling is underestimated)")
@@ -284,15 +285,5 @@ def reliable_targets(shcs: Sequence[np.ndarray], threshold: float) -> np.ndarray
     corrected) averaged over reps is at least ``threshold``."""
     ok = np.ones(shcs[0].shape[0], dtype=bool) if shcs else np.ones(0, dtype=bool)
     for v in shcs:
-        ok &= _nanmean_rows(v) >= threshold
+        ok &= mean_over_reps(v, axis=1) >= threshold
     return ok
-
-
-def _nanmean_rows(v: np.ndarray) -> np.ndarray:
-    """Each row's mean over its non-NaN values: an infinite one counts (a split-half Spearman of -1 is a
-    Spearman-Brown reliability of -inf, below any threshold; it was left out, and its target's NaN EV unexplained)."""
-    finite = ~np.isnan(v)
-    count = finite.sum(axis=1)
-    total = np.where(finite, v, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)

@@ -171,3 +171,18 @@ def test_least_squares_from_a_float32_gram_is_refused(held):
     want = pv.forward(feats, neu, regressor="linear", reps=2)
     got = pv.forward(feats, neu, regressor="linear", reps=2, gram=gram_dask(da.from_array(X, chunks=(30, 8))))
     np.testing.assert_allclose(got.r.values, want.r.values, atol=1e-9)
+
+
+def test_a_float32_gram_is_checked_for_range_without_a_numpy_overflow_warning():
+    """The range check compared the float32 Gram's squared norms with float64's largest number, which NumPy
+    cast to float32 with 'RuntimeWarning: overflow encountered in cast' on every call with such a gram=."""
+    import warnings
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 20))
+    R = (X @ rng.normal(size=(20, 4)))[:, :, None] + 3 * rng.normal(size=(30, 4, 3))
+    g32 = gram_dask(da.from_array(X.astype(np.float32), chunks=(30, 8)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = pv.forward(nx.features(X), nx.neural(R), reps=2, gram=g32)
+    assert np.isfinite(got.r.values).all()

@@ -120,7 +120,8 @@ def _gram_out_of_range(stats: GramStats, dtype: Any) -> tuple[bool | None, Any]:
     K = stats.K if xp.isdtype(stats.K.dtype, "real floating") else xp.astype(stats.K, xp.float64)
     d = xp.linalg.diagonal(K) + 2 * uncentered_shift(stats)  # every stimulus's squared norm ||F_i||^2
     info = xp.finfo(K.dtype if dtype is None else _np_dtype(dtype))
-    over = bool(xp.any(xp.isinf(K))) or bool(xp.any(xp.isinf(d))) or bool(xp.any(d > float(info.max)))
+    wide = xp.astype(d, xp.float64)  # compared in float64: float64's bounds cast to a float32 d overflowed (a NumPy warning)
+    over = bool(xp.any(xp.isinf(K))) or bool(xp.any(xp.isinf(d))) or bool(xp.any(wide > float(info.max)))
     # a norm squared to exactly 0 where the row's mean (unsquared: it does not underflow) is not 0 beyond the
     # rounding of a zero row's (-mu + mu): underflow, not a zero pattern; NaN: missing values, as the caller decides.
     # A row whose mean is at least sqrt(tiny) beyond that rounding holds a value whose square is normal: its 0 is the
@@ -128,7 +129,7 @@ def _gram_out_of_range(stats: GramStats, dtype: Any) -> tuple[bool | None, Any]:
     mean, scale = stats.a / stats.n_units + stats.mu, xp.abs(stats.a) / stats.n_units + abs(float(stats.mu))
     err = 64 * float(xp.finfo(K.dtype).eps) * scale
     flushed = (d == 0) & (xp.abs(mean) > err) & (xp.abs(mean) - err < math.sqrt(float(info.tiny)))
-    under = bool(xp.any((d > 0) & (d < float(info.tiny)))) or bool(xp.any(flushed))
+    under = bool(xp.any((wide > 0) & (wide < float(info.tiny)))) or bool(xp.any(flushed))
     return (True if over else False if under else None), (K.dtype if dtype is None else _np_dtype(dtype))
 
 

@@ -157,6 +157,38 @@ def test_invalidate_refuses_a_path_outside_the_store_and_deletes_nothing(tmp_pat
     assert st.neural_sets() == ["mA"] and st.read_neural("mA").sizes["neuroid"] == 4
 
 
+@pytest.mark.parametrize("url", ["local", "memory://"])
+@pytest.mark.parametrize("path, why", [
+    ("zarr.json", "'zarr.json' is a Zarr metadata document"), ("neural/zarr.json", "'zarr.json' is a Zarr metadata document"),
+    ("neural/.zattrs", "'.zattrs' is a Zarr metadata document"), ("neural/.x", "'.x' is a hidden name"), ("neural/mA/data", "it lies inside the set 'neural/mA'"),
+    ("neural/mA/data/c", "it lies inside the set 'neural/mA'"), ("features/net/l1/sub", "it lies inside the set 'features/net/l1'"),
+])
+def test_a_path_of_a_zarr_document_or_inside_a_set_is_no_group_to_write_or_delete(tmp_path, url, path, why):
+    """invalidate('zarr.json') and write_dataset('zarr.json', ds) deleted or replaced the store's root document (the
+    store was gone), and a path inside a set (its array 'data', a chunk folder) deleted or replaced part of it (a
+    damaged set): refused in one line naming why, nothing changed."""
+    import re
+    import uuid
+
+    import xarray as xr
+
+    from neuroxr.layouts import features
+    from neuroxr.store import StudyStore
+
+    where = str(tmp_path / "s.zarr") if url == "local" else f"memory://{uuid.uuid4().hex[:8]}/s.zarr"
+    st = StudyStore(where)
+    st.write_neural("mA", _all_region_neural().assign_coords(region=("neuroid", ["V4", "V4", "IT", "IT"])))
+    st.write_features("net", "l1", features(np.random.default_rng(0).normal(size=(20, 3)), _ids()))
+    for caller, call in (("invalidate", lambda: st.invalidate(path)),
+                         ("write_dataset", lambda: st.write_dataset(path, xr.Dataset({"data": ("x", np.arange(3.0))})))):
+        with pytest.raises(StoreError, match=rf"^store .*: {caller}: path {path!r} names no group of the store: "
+                                             rf"{re.escape(why)}; [^\n]*\.$"):
+            call()
+    again = StudyStore(where, mode="r")
+    assert again.neural_sets() == ["mA"] and again.layers("net") == ["l1"] and again.damaged() == []
+    assert again.read_neural("mA").sizes["neuroid"] == 4
+
+
 # ---------------------------------------------------------------------------- names differing in case only
 def test_a_set_whose_folder_differs_in_case_only_is_refused_and_a_name_of_another_type_in_one_line(named_store):
     """Sets 'mA' and 'MA' (or models 'net' and 'Net', layers 'l1' and 'L1') were both written: on a case-insensitive

@@ -116,16 +116,34 @@ def long_name(name: str) -> str:
     return repr(name) if len(name) <= 40 else f"{name[:24]!r}... ({len(name)} characters)"
 
 
+#: the names of Zarr's metadata documents (format 3's, and format 2's), never a group's
+_ZARR_DOCS = ("zarr.json", ".zgroup", ".zarray", ".zattrs", ".zmetadata")
+
+
 def check_group_path(url: str, path: Any, caller: str) -> str:
     """``path``, refused in one line unless it names a group inside the store: its parts joined by single
     '/', none of them '', '.' or '..', and not the store's hidden folder. A local store joins the parts
     to its folder, so ``'../x'`` would be a folder beside the store (``invalidate`` deleted it) and
-    ``''`` the store itself."""
+    ``''`` the store itself. Nor a Zarr metadata document (``'zarr.json'``: the root's was deleted or
+    replaced, and the store gone), a hidden name, or a path inside a set (``'neural/<name>/data'``, its
+    array: the set damaged)."""
     parts = path.split("/") if isinstance(path, str) else [""]
     if any(p in ("", ".", "..") for p in parts) or parts[0] == HIDDEN:
         raise StoreError(f"store {url!r}: {caller}: path {path!r} names no group of the store; give the group's "
                          f"parts joined by single '/' (e.g. 'neural/<name>', 'features/<model>/<layer>'), without "
                          f"'.' or '..' parts or a leading or trailing '/'.")
+    why, fix = None, "give the path of a group (e.g. 'neural/<name>', 'features/<model>/<layer>')"
+    doc = next((p for p in parts if p in _ZARR_DOCS), None)
+    hidden = next((p for p in parts if p.startswith(".")), None)
+    within = next((n for n in (2, 3) if parts[0] == ("neural", "features")[n - 2] and len(parts) > n), None)
+    if doc is not None:  # the root's: the store is gone; a group's: Zarr no longer lists it
+        why = f"{doc!r} is a Zarr metadata document"
+    elif hidden is not None:  # Zarr format 2's documents, the store's own folder
+        why = f"{hidden!r} is a hidden name"
+    elif within is not None:  # its array, a chunk folder: part of the set deleted or replaced (a damaged set)
+        why, fix = f"it lies inside the set {'/'.join(parts[:within])!r}", f"give the set's own path {'/'.join(parts[:within])!r}"
+    if why is not None:
+        raise StoreError(f"store {url!r}: {caller}: path {path!r} names no group of the store: {why}; {fix}.")
     return path
 
 

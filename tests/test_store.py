@@ -280,6 +280,11 @@ def test_read_only_refuses_writes(store, tmp_path):
         ro.write_dataset("cache/x", xr.Dataset())
     with pytest.raises(StoreError, match="read-only"):
         ro.invalidate("neural/monkeyA")
+    locks = tmp_path / "study.zarr" / ".neuroxr" / "locks"
+    before = sorted(os.listdir(locks)) if locks.exists() else []
+    with pytest.raises(StoreError, match=r"^store .* is open read-only; open it with mode='a' to write\.$"):
+        ro.lock("neural/monkeyA")  # a lock is a writer's: a read-only store took one, writing its file into the store
+    assert (sorted(os.listdir(locks)) if locks.exists() else []) == before
     assert ro.is_complete("neural/monkeyA")
 
 

@@ -275,3 +275,4 @@ def test_an_empty_path_is_no_store(tmp_path, monkeypatch, url):
                                                  rf"{re.escape(repr(url))}, an empty path\.$"):
             nx.open_store(url, **kw)
     assert os.listdir(tmp_path) == []
+

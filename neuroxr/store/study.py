@@ -355,7 +355,9 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         whole computation to keep a second writer from doing the same work (the thread holding it
         takes it again at once, so its own write of ``path`` proceeds). ``timeout`` and
         ``expiry`` (seconds; default :data:`LOCK_TIMEOUT` = 120.0, :data:`LOCK_EXPIRY` = 600.0) as in :class:`EntryLock`.
+        A store opened read-only refuses it (:class:`StoreError`): it writes nothing, a lock file neither.
         """
+        self._require_write()  # a writer's lock: a read-only store writes no lock file
         if self._local is None:
             return NoLock()
         return EntryLock(self._local, path, timeout=timeout, expiry=expiry, reentrant=True)

@@ -276,3 +276,16 @@ def test_an_empty_path_is_no_store(tmp_path, monkeypatch, url):
             nx.open_store(url, **kw)
     assert os.listdir(tmp_path) == []
 
+
+def test_a_reader_of_a_folder_of_other_files_is_not_told_to_make_a_store_there(tmp_path):
+    """A reader (``mode="r"``, ``create=False``) of a folder holding other files advised "make a new store there with
+    StudyStore(path, create=True)", which refuses that folder: the line names the files, and says to check the path."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a0.png").write_bytes(b"png")
+    url = str(tmp_path / "images")
+    for kw, end in (({"mode": "r"}, "check the path."),
+                    ({"create": False}, "check the path, or make a new study store at a new path or in an empty folder.")):
+        with pytest.raises(StoreError, match=rf"^no study store at {re.escape(repr(url))} \(no Zarr group there\) but a folder "
+                                             rf"holding other files: 'a0\.png'; {re.escape(end)}$"):
+            nx.open_store(url, **kw)
+    assert os.listdir(url) == ["a0.png"]

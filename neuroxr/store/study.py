@@ -162,8 +162,10 @@ class StudyStore(Reading, DatasetWriter, SetWriters, StagedWrites):
         if isinstance(root_doc, dict) and root_doc.get("node_type") == "array":  # never a store, nor made one
             raise StoreError(f"{self.url!r} is a Zarr array, no neuroxr study store (a Zarr group); check the path, or "
                              "choose another for a new store.")
-        if root_doc is None and (mode == "r" or not create):
-            raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{_CREATE_HINT}.")
+        if root_doc is None and (mode == "r" or not create):  # a folder of other files: no advice to make a store there
+            why = foreign(self.url, self._zstore, None)
+            raise StoreError(refusal(why, mode) if why is not None else
+                             f"no study store at {self.url!r} (no Zarr group there); check the path{_CREATE_HINT}.")
         attrs = (root_doc or {}).get("attributes", {}) if isinstance(root_doc, dict) else {}
         why = foreign(self.url, self._zstore, root_doc) if root_doc or mode == "a" else None
         if why is not None:  # a Zarr group neuroxr never wrote, or (a writer) a folder of other files: never made a store

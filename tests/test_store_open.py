@@ -289,3 +289,18 @@ def test_a_reader_of_a_folder_of_other_files_is_not_told_to_make_a_store_there(t
                                              rf"holding other files: 'a0\.png'; {re.escape(end)}$"):
             nx.open_store(url, **kw)
     assert os.listdir(url) == ["a0.png"]
+
+
+def test_a_store_whose_root_document_is_gone_is_no_folder_of_other_files(tmp_path):
+    """A study store whose root zarr.json was deleted holds only its top-level groups (and hidden files): a writer
+    opens it and writes the root document back, its sets kept; one more file beside them is refused."""
+    st = latent_study(tmp_path / "s.zarr", 0, 24, 6)[0]
+    (tmp_path / "s.zarr" / "zarr.json").unlink()
+    with pytest.raises(StoreError, match="no Zarr group there"):
+        nx.open_store(st.url, mode="r")
+    assert nx.open_store(st.url).neural_sets() == ["mA"] and (tmp_path / "s.zarr" / "zarr.json").is_file()
+    (tmp_path / "s.zarr" / "zarr.json").unlink()
+    (tmp_path / "s.zarr" / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match=r"a folder holding other files: 'notes\.txt'; "):
+        nx.open_store(st.url)
+    assert not (tmp_path / "s.zarr" / "zarr.json").exists()

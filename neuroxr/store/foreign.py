@@ -46,9 +46,10 @@ def foreign(url: str, zstore: Any, root_doc: dict[str, Any] | None) -> str | Non
         names = sorted(n for n in _list_dir(zstore) if not n.startswith(".") and not _ZARR_TEMP.fullmatch(n))
     except Exception:  # not listable (no folder, no permission): nothing known to be there
         return None
-    if all(n in TOP_GROUPS and read_json(zstore, f"{n}/zarr.json") is not None for n in names):
+    others = [n for n in names if n not in TOP_GROUPS or read_json(zstore, f"{n}/zarr.json") is None]
+    if not others:
         return None
-    shown = ", ".join(repr(n) for n in names[:_SHOWN]) + (f", ... ({len(names)} in all)" if len(names) > _SHOWN else "")
+    shown = ", ".join(repr(n) for n in others[:_SHOWN]) + (f", ... ({len(others)} in all)" if len(others) > _SHOWN else "")
     return f"no study store at {url!r} (no Zarr group there) but a folder holding other files: {shown}"
 
 

@@ -580,6 +580,37 @@ def test_modules_held_in_a_plain_list_are_said_to_be_outside_the_model():
         assert [lp.name for lp in plan_extraction(Listed(nn.ModuleList), x).layers] == ["blocks.0", "blocks.1", "head"]
 
 
+def test_tensors_held_as_plain_attributes_are_said_to_be_outside_the_identity(tmp_path):
+    """A tensor held as a plain attribute (not a buffer) counts by its class only in the model's identity: a re-run
+    after changing its values reused the stored layers without a word. A warning names it and the fix (a buffer,
+    whose values count: the re-run is then refused)."""
+
+    class Scaled(nn.Module):
+        def __init__(self, scale: float, buffer: bool) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            if buffer:
+                self.register_buffer("w", torch.full((3,), scale), persistent=False)
+            else:
+                self.w = torch.full((3,), scale)
+
+        def forward(self, x):
+            return self.fc(x) * self.w
+
+    x = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(NeuroxrWarning, match=r"1 tensor\(s\) are held as plain attributes, not buffers: 'w' \(shape "
+                                            r"\(3,\)\).*register_buffer"):
+        plan_extraction(Scaled(1.0, buffer=False), x)
+    torch.manual_seed(0)
+    kw = dict(model_name="m", layers=["fc"], progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuroxrWarning)
+        extract_features(Scaled(1.0, buffer=True), x, tmp_path / "s.zarr", **kw)
+    torch.manual_seed(0)
+    with pytest.raises(ExtractionError, match="the model differs"):  # the fix it names: the values count
+        extract_features(Scaled(2.0, buffer=True), x, tmp_path / "s.zarr", **kw)
+
+
 def test_shared_module_is_left_out_by_default():
     class Shared(nn.Module):
         def __init__(self) -> None:

@@ -94,21 +94,37 @@ def held_outside(model: Any) -> dict[str, str]:
     """Modules that the model's modules hold in plain containers (a list, tuple, set or dict attribute; not
     ``nn.ModuleList``/``nn.ModuleDict``), outside the module tree: ``{"<module>.<attribute>": "a list of 2"}``.
     Modules of the tree held there too (a list of references for convenience) are not counted."""
-    from .attrs import _torch_keys
-
     torch = torch_module()
     tree = {id(m) for _, m in model.named_modules(remove_duplicate=False)}
+    return _held(model, torch.nn.Module, tree)
+
+
+def plain_tensors(model: Any) -> dict[str, str]:
+    """Tensors that the model's modules hold as plain attributes (or in plain containers), not as parameters
+    or buffers: ``{"<module>.<attribute>": "shape (3,)"}``; the model's own parameters and buffers held there
+    too (an LSTM's ``_flat_weights``) are not counted."""
+    torch = torch_module()
+    tree = {id(t) for t in (*model.parameters(), *model.buffers())}
+    return _held(model, torch.Tensor, tree)
+
+
+def _held(model: Any, cls: type, tree: set[int]) -> dict[str, str]:
+    """The ``cls`` objects not in ``tree`` (ids) held in the modules' plain attributes, by where they are held."""
+    from .attrs import _torch_keys
+
     skip = _torch_keys()
     out: dict[str, str] = {}
     for name, m in model.named_modules():
         for attr, v in vars(m).items():
             if attr in skip:
                 continue
-            single = not isinstance(v, (dict, list, tuple, set, frozenset))  # a module set past __setattr__
+            single = not isinstance(v, (dict, list, tuple, set, frozenset))  # set past __setattr__, or a tensor
             items = (v,) if single else v.values() if isinstance(v, dict) else v
-            n = sum(1 for i in items if isinstance(i, torch.nn.Module) and id(i) not in tree)
+            n = sum(1 for i in items if isinstance(i, cls) and id(i) not in tree)
             if n:
-                out[f"{name}.{attr}" if name else attr] = "a module" if single else f"a {type(v).__name__} of {n}"
+                what = (f"shape {tuple(v.shape)}" if hasattr(v, "shape") else f"a {cls.__name__.lower()}") if single else (
+                    f"a {type(v).__name__} of {n}")
+                out[f"{name}.{attr}" if name else attr] = what
     return out
 
 

@@ -44,7 +44,7 @@ from ..store import StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, model_layer_names
 from ._compat import check_compatible
 from .identity import Identity
-from .models import held_outside, input_dtype, np_dtype, probe, select_modules
+from .models import held_outside, input_dtype, np_dtype, plain_tensors, probe, select_modules
 from .reduce import (
     fit_batches,
     pca_fit_transient,
@@ -357,11 +357,17 @@ def build_plan(
     candidates, mode = select_modules(model, layers)
     if outside := held_outside(model):  # a plain list of modules: not in eval mode, not moved, not in the identity
         listed = ", ".join(f"{k!r} ({v})" for k, v in list(outside.items())[:3])
-        count = sum(int(v.split()[-1]) if v != "a module" else 1 for v in outside.values())
+        count = sum(int(v.split()[-1]) if v.startswith("a ") and v != "a module" else 1 for v in outside.values())
         warn(f"{count} module(s) are held outside the model's module tree, in plain containers: {listed}"
              f"{' ...' if len(outside) > 3 else ''}; they are not put in eval mode, moved to the device or listed for "
              f"layers=, and their weights are no part of the model's identity (a re-run after changing them would reuse "
              f"the stored layers): hold them in nn.ModuleList or nn.ModuleDict.")
+    if plain := plain_tensors(model):  # counted by their class only in the identity, and not moved by model.to
+        listed = ", ".join(f"{k!r} ({v})" for k, v in list(plain.items())[:3])
+        warn(f"{len(plain)} tensor(s) are held as plain attributes, not buffers: {listed}{' ...' if len(plain) > 3 else ''}; "
+             f"they are not moved to the device, and their values are no part of the model's identity (a re-run after "
+             f"changing them would reuse the stored layers): register each with self.register_buffer(name, tensor, "
+             f"persistent=False).")
     info, n_leaf_calls, in_bytes = probe(model, stim, candidates, device, input_dtype(model), model_name=model_name)
     named = dict(model.named_modules())
     skipped: dict[str, str] = {}

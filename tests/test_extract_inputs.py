@@ -966,3 +966,39 @@ def test_a_model_file_imports_the_files_beside_it(tmp_path):
     finally:
         sys.modules.pop("beside_net_helper", None)
     assert net.out_features == 6 and sys.path == before
+
+
+def test_weights_loaded_into_a_model_built_on_the_meta_device_give_it_its_values(tmp_path):
+    """A factory that builds the model on the meta device (no memory, no init) with --weights: the weights were copied
+    onto meta tensors (a no-op, with torch's warnings), and the model was refused as having no values. They are
+    assigned instead, so the model holds the file's values."""
+    import warnings
+
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+    from neuroxr.extract.models import load_weights
+
+    torch.manual_seed(0)
+    ref = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())
+    torch.save(ref.state_dict(), tmp_path / "w.pt")
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "copying ... to a meta parameter ... is a no-op"
+        load_weights(model, tmp_path / "w.pt")
+    for (name, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
+        assert not a.is_meta and torch.equal(a, b), name
+    save_images(tmp_path / "imgs", n=3)
+    (tmp_path / "m.py").write_text("import torch\nfrom torch import nn\n\ndef build():\n    with torch.device('meta'):\n"
+                                   "        return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())\n")
+    res = CliRunner().invoke(main, ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'm.py'}:build",
+                                    "--weights", str(tmp_path / "w.pt"), "--images", str(tmp_path / "imgs"),
+                                    "--model-name", "m", "--image-size", "8", "--no-progress", "-q"])
+    assert res.exit_code == 0, res.output
+    got = StudyStore(tmp_path / "s.zarr").read_features("m", "1").values
+    from PIL import Image
+
+    x = torch.stack([default_image_transform(8)(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "imgs").iterdir())])
+    with torch.no_grad():
+        np.testing.assert_allclose(got, ref(x).numpy(), rtol=1e-5, atol=1e-6)

@@ -146,7 +146,8 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
 def load_weights(model: Any, weights: str | os.PathLike) -> Any:
     """Load the state dict in the file ``weights`` into ``model`` (``torch.load(weights_only=True)``).
 
-    Every key must fit (``load_state_dict(strict=True)``); nothing is renamed or left out.
+    Every key must fit (``load_state_dict(strict=True)``); nothing is renamed or left out. A model built on the
+    meta device (no values) takes the file's tensors themselves (``assign=True``).
 
     Returns
     -------
@@ -188,8 +189,11 @@ def load_weights(model: Any, weights: str | os.PathLike) -> Any:
             f"weights file {where!r} does not fit the model: " + "; ".join(parts) + ". Pass the state dict saved "
             "from this architecture."
         )
+    # a model built on the meta device (no memory, no init) takes the file's tensors themselves: copied onto its
+    # meta tensors, they were a no-op and the model kept no values
+    meta = any(t.is_meta for t in (*model.parameters(), *model.buffers()))
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(state, assign=meta)
     except RuntimeError as exc:
         raise ExtractionError(f"weights file {where!r} cannot be loaded into the model ({_reason(exc)}).") from None
     return model

@@ -90,8 +90,8 @@ def _check_options(model: Any, unit_chunk: Any, staging_dir: Any = None, **flags
     empty = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
     if empty:  # built on the meta device (init_empty_weights, device="meta"): torch's NotImplementedError named nothing
         raise ExtractionError(f"model: {len(empty)} parameters or buffers are on the meta device, with no values, e.g. "
-                              f"{empty[:3]}; load its weights first (model.to_empty(device='cpu'), then "
-                              f"model.load_state_dict(...)).")
+                              f"{empty[:3]}; load its weights first (model.load_state_dict(state, assign=True), or "
+                              f"neuroxr.extract.models.load_weights(model, path); --weights FILE on the command line).")
     if not isinstance(unit_chunk, (int, np.integer)) or isinstance(unit_chunk, bool) or unit_chunk < 1:
         raise ExtractionError(f"unit_chunk must be a positive int (units per stored chunk); got {shown(unit_chunk)}.")
     if staging_dir is not None and not os.path.isdir(staging_dir):

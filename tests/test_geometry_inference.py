@@ -570,6 +570,45 @@ def test_subject_draws_follow_the_subjects_labels(rdms, over):
                                crsa_bootstrap(F, sets[::-1], over=over, n_boot=30)["score_boot"].values, rtol=1e-12)
 
 
+def test_a_subject_left_out_of_a_resample_does_not_make_it_undefined():
+    """over="both" / "subjects": a resample's score is the mean over the subjects it draws; a subject it
+    does not draw, undefined on its stimuli (fewer than 3 complete pairs), made it NaN (0 * NaN)."""
+    n, S, B, seed = 6, 3, 40, 0
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(n)]
+    X = rng.normal(size=(n, 5))
+    A = squareform(pdist(X))
+    data = [squareform(pdist(X + rng.normal(size=(n, 5)))) for _ in range(S)]
+    iu = np.triu_indices(n, 1)
+    data[2][iu[0][3:], iu[1][3:]] = data[2][iu[1][3:], iu[0][3:]] = np.nan  # subject 2: 3 complete pairs
+    named = {f"sub{i}": as_rdm(d, stimulus_id=ids) for i, d in enumerate(data)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        ds = rsa_bootstrap(as_rdm(A, stimulus_id=ids), named, n_boot=B, seed=seed, over="both", nan_policy="omit",
+                           noise_ceiling=False)
+    subjects = np.random.default_rng([seed, 1]).integers(0, S, size=(B, S))  # documented: default_rng([seed, 1])
+
+    def score(ix, s):  # the pairs of distinct draws complete in both RDMs; undefined below 3 distinct ones
+        keep = (ix[iu[0]] != ix[iu[1]]) & ~np.isnan(data[s][ix[iu[0]], ix[iu[1]]])
+        distinct = {(min(a, b), max(a, b)) for a, b in zip(ix[iu[0]][keep], ix[iu[1]][keep])}
+        va, vb = A[ix[iu[0]], ix[iu[1]]][keep], data[s][ix[iu[0]], ix[iu[1]]][keep]
+        return ss.pearsonr(va, vb)[0] if len(distinct) >= 3 else np.nan
+
+    ref = np.array([np.mean([score(ix, s) for s in sj]) for ix, sj in zip(ds["boot_index"].values, subjects)])
+    assert 0 < np.isnan(ref).sum() < B  # some resamples draw subject 2 on too few pairs, others do not
+    np.testing.assert_allclose(ds["score_boot"].values, ref, rtol=1e-10)
+    assert int(ds["n_boot_undefined"]) == np.isnan(ref).sum()
+    data[2][:] = np.nan  # undefined on every sample: over="subjects" scores the draws without it
+    np.fill_diagonal(data[2], 0.0)
+    named["sub2"] = as_rdm(data[2], stimulus_id=ids)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        ds = rsa_bootstrap(as_rdm(A, stimulus_id=ids), named, n_boot=B, seed=seed, over="subjects", nan_policy="omit",
+                           noise_ceiling=False)
+    full = [ss.pearsonr(A[iu], data[s][iu])[0] for s in range(2)] + [np.nan]
+    np.testing.assert_allclose(ds["score_boot"].values, [np.mean([full[s] for s in sj]) for sj in subjects], rtol=1e-10)
+
+
 def test_a_stack_of_rdms_along_any_dim_is_taken_as_along_rdm(rdms):
     """A stacked DataArray is the stack along its first dim, whatever its name (``subject``), as
     compare_rdms_many and rdm_noise_ceiling take it; it was a raw xarray ValueError / KeyError."""

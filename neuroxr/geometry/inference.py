@@ -170,7 +170,9 @@ def rsa_bootstrap(
         Resamples (default 1000), their seed, the interval's level (percentile intervals).
     over : {"stimuli", "subjects", "both"}, default "stimuli"
         Resample stimuli (rsatoolbox's ``eval_bootstrap_pattern``), subjects (its
-        ``eval_bootstrap_rdm``; the noise ceiling is then not resampled), or both. Subjects are
+        ``eval_bootstrap_rdm``; the noise ceiling is then not resampled), or both (a resample's
+        score: the count-weighted mean over the subjects it draws; an undefined subject it does not
+        draw leaves it defined). Subjects are
         drawn in the order of their labels (a stacked DataArray's ``rdm`` coord, or each RDM's
         ``label`` attr, which :func:`neuroxr.rdm` takes from the data's name) when all are
         labeled and distinct; otherwise they are identified by their position in ``data_rdms``,
@@ -241,7 +243,7 @@ def _rsa_bootstrap(
             many = "neural sets" if caller == "crsa_bootstrap" else "data RDMs"
             raise ParameterError(f"{caller}: over='subjects' needs at least 2 {many}; pass one per subject or over='stimuli'.")
         sc = rs.counts(rs.bootstrap_indices(S, 1000 if n_boot is None else n_boot, seed, stream=1, caller=caller), S)
-        score_b = (sc * full["score"]).sum(axis=1) / S
+        score_b = _drawn_mean(sc, full["score"])
         boot = {"score": score_b}
     else:
         idx = _draws(indices, n, n_boot, seed, over == "both", caller)
@@ -253,7 +255,7 @@ def _rsa_bootstrap(
         boot = {k: np.concatenate(v) for k, v in parts.items()}
         if over == "both":
             sc = rs.counts(rs.bootstrap_indices(S, idx.shape[0], seed, stream=1, caller=caller), S)
-            boot["score"] = (sc * boot["score"]).sum(axis=1) / S
+            boot["score"] = _drawn_mean(sc, boot["score"])
         else:
             boot["score"] = boot["score"].mean(axis=1)
     out: dict[str, Any] = {"score": ((), float(full["score"].mean()))}
@@ -274,6 +276,13 @@ def _rsa_bootstrap(
              "over": over, "noise_ceiling": int(ceiling), "nan_policy": nan_policy, "n_subjects": int(S), "n_stimuli": int(n),
              "n_pairs_dropped": int(prep.dropped.sum())}
     return xr.Dataset(out, coords=coords, attrs=attrs)
+
+
+def _drawn_mean(sc: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Each resample's mean over the subjects it draws, ``sc`` (``B x S``) their draw counts, ``score``
+    (``B x S`` or ``1 x S``) the subjects' scores: a subject it does not draw adds nothing (its score
+    undefined, NaN, too: ``0 * NaN`` made the resample NaN)."""
+    return np.where(sc > 0, sc * score, 0.0).sum(axis=1) / sc.shape[1]
 
 
 def _undefined(out: dict[str, Any], boot: dict[str, np.ndarray], caller: str, nan_policy: str) -> None:

@@ -687,3 +687,22 @@ def test_host_writes_bring_device_vectors_back_in_one_transfer_per_shape(monkeyp
     assert sorted(reads) == [(1, 5), (2, 4)]  # one stacked transfer per vector shape
     w.flush()  # nothing kept: nothing read
     assert len(reads) == 2
+
+
+@pytest.mark.parametrize("fn", ["set_backend", "use_backend", "asarray"])
+@pytest.mark.parametrize("name", ["jax", "cupy"])
+def test_the_backend_functions_refusals_start_with_their_name(fn, name):
+    """set_backend, use_backend and asarray refused a backend in a message naming no function, where every
+    other public function's refusal starts with its name; the default backend is left as it was."""
+    if name == "cupy" and _has_cupy_gpu():
+        pytest.skip("CuPy can run here")
+    call = {"set_backend": lambda: B.set_backend(name), "use_backend": lambda: B.use_backend(name).__enter__(),
+            "asarray": lambda: B.asarray([1.0], backend=name)}[fn]
+    with pytest.raises(BackendError, match=rf"^{fn}: backend='{name}' (is not known|needs CuPy)"):
+        call()
+    assert B.get_backend() == "numpy"
+
+
+def test_asarray_refuses_a_dtype_in_its_name():
+    with pytest.raises(BackendError, match=r"^asarray: dtype='int8' is not supported; use 'float32' or 'float64'\.$"):
+        B.asarray([1.0], dtype="int8")

@@ -341,3 +341,20 @@ def test_gram_refuses_a_bad_dtype_naming_the_function_before_reading_the_feature
                 gram(X, dtype=dtype)
         with pytest.raises(BackendError, match=rf"^gram_stats: dtype={dtype!r} is not"):
             gram_stats(gram(F), dtype=dtype)
+
+
+@pytest.mark.parametrize("fn", ["gram_dask", "gram_stream", "gram_tree"])
+def test_lazy_grams_refuse_a_backend_or_dtype_in_their_name_before_any_chunk(fn):
+    """A misspelled backend or a dtype that is not float32/float64 failed inside the first chunk's task, in a
+    message naming no function (or asarray); the lazy Grams now refuse them up front, naming themselves."""
+    import dask.array as da
+
+    from neuroxr.backend import BackendError
+    from neuroxr.kernels import gram_reduce
+
+    x = da.from_array(np.random.default_rng(0).normal(size=(6, 8)), chunks=(6, 4))
+    call = getattr(gram_reduce, fn)
+    with pytest.raises(BackendError, match=rf"^{fn}: backend='cuda' is not known; choose one of"):
+        call(x, backend="cuda")
+    with pytest.raises(BackendError, match=rf"^{fn}: dtype='int8' is not supported"):
+        call(x, dtype="int8")

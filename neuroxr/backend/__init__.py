@@ -123,9 +123,14 @@ def set_backend(name: str) -> str:
     name : str
         One of :data:`BACKENDS`.
     """
+    return _set(name, "set_backend")
+
+
+def _set(name: str, caller: str) -> str:
+    """:func:`set_backend`, its refusal starting with ``caller``."""
     global _current
     old = _current
-    _current = resolve_backend(name)
+    _current = resolve_backend(name, caller)
     return old
 
 
@@ -138,11 +143,11 @@ def use_backend(name: str) -> Iterator[str]:
     name : str
         One of :data:`BACKENDS`; the previous default is restored on exit.
     """
-    old = set_backend(name)
+    old = _set(name, "use_backend")
     try:
         yield _current
     finally:
-        set_backend(old)
+        _set(old, "use_backend")
 
 
 def check_backend_name(name: Any, caller: str = "") -> None:
@@ -231,8 +236,8 @@ def _impl(name: str, x: Any) -> Callable[..., Any]:
 
 def asarray(x: Any, backend: str | None = None, dtype: Any = np.float64) -> Any:
     """Move ``x`` to ``backend`` (default: the global one) as a ``dtype`` array."""
-    name = resolve_backend(backend)
-    dt = resolve_dtype(dtype)
+    name = resolve_backend(backend, "asarray")
+    dt = resolve_dtype(dtype, "asarray")
     if name == "numpy":
         return np.asarray(to_numpy(x), dtype=dt)
     if name in ("torch", "torch_cuda"):

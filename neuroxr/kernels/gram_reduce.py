@@ -47,6 +47,17 @@ def _partial_block(block: Any, backend: str | None, dtype: Any, r: Any = None) -
     return _pairs.partial(block, r) if isinstance(r, (_pairs.Pairs, _pairs.Reference)) else _rows.row_partial(block, r)
 
 
+def _check_backend(backend: str | None, dtype: Any, caller: str, here: bool) -> None:
+    """``backend`` and ``dtype`` refused before any chunk is read, in a message starting with ``caller``:
+    a name that is not a backend, and one that cannot run here where the chunks are computed in this
+    process (``here``; a cluster's workers may have the GPU its client lacks)."""
+    from ..backend import check_backend_name, resolve_backend, resolve_dtype
+
+    (resolve_backend if here else check_backend_name)(backend, caller)
+    if dtype is not None:
+        resolve_dtype(dtype, caller)
+
+
 def _accumulate(acc: Any, s: Any) -> Any:
     """``combine(acc, s)`` written into ``acc``'s arrays (``acc`` is owned by the caller): one
     ``n x n`` accumulator, no new one per chunk. Row-pass and pair-pass sums are added."""
@@ -158,6 +169,7 @@ def gram_tree(darr: Any, split_every: int = 4, backend: str | None = None, dtype
     import numpy as np
 
     _check_dask(darr, split_every)
+    _check_backend(backend, dtype, "gram_tree", here=False)
     if len(darr.chunks[0]) > 1:
         darr = darr.rechunk({0: -1})
     meta = np.empty((0, 0), dtype=object)
@@ -178,6 +190,7 @@ def gram_stream(darr: Any, backend: str | None = None, dtype: Any = None, r: Any
     ``r`` (the row pass's reference, or the pair pass's pairs) that pass's sums instead.
     """
     _check_dask(darr, 2)
+    _check_backend(backend, dtype, "gram_stream", here=True)
     if len(darr.chunks[0]) > 1:
         darr = darr.rechunk({0: -1})
     acc = None
@@ -263,6 +276,7 @@ def gram_dask(
     if "scheduler" not in compute_kwargs and _GRAM_SCHEDULER.get() is not None:
         compute_kwargs["scheduler"] = _GRAM_SCHEDULER.get()
     sync = compute and _is_synchronous(compute_kwargs)
+    _check_backend(backend, dtype, "gram_dask", here=sync)
 
     def reduce(r: Any = None) -> Any:  # one pass: streamed here, or a tree on the scheduler
         if sync:

@@ -415,7 +415,7 @@ def mean_over_reps(v: np.ndarray, axis: int = -1) -> np.ndarray:
     ndarray
         ``v`` reduced over ``axis`` (a 0-d array for a 1-d ``v``).
     """
-    v = np.asarray(v, dtype=np.float64)
+    v = np.asarray(v)  # no cast: the sums the directions judged before
     present = ~np.isnan(v)
     count = present.sum(axis=axis)
     total = np.where(present, v, 0.0).sum(axis=axis)

@@ -706,3 +706,21 @@ def test_the_backend_functions_refusals_start_with_their_name(fn, name):
 def test_asarray_refuses_a_dtype_in_its_name():
     with pytest.raises(BackendError, match=r"^asarray: dtype='int8' is not supported; use 'float32' or 'float64'\.$"):
         B.asarray([1.0], dtype="int8")
+
+
+@pytest.mark.parametrize("cuda", [None, "12.4"])
+def test_torch_cuda_without_a_gpu_says_what_to_install(monkeypatch, cuda):
+    """backend='torch_cuda' on a CPU-only build of torch said 'torch sees no GPU' without saying that this torch
+    cannot use one; it names the build and what to install. A CUDA build without a GPU keeps its message."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", cuda)
+    with pytest.raises(BackendError) as info:
+        B.resolve_backend("torch_cuda", "forward")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("forward: backend='torch_cuda' needs a CUDA GPU")
+    if cuda is None:
+        assert f"torch {torch.__version__} is a CPU-only build" in msg and "pip install '.[torch]'" in msg
+        assert "CUDA wheel" in msg and msg.endswith("or use 'torch' or 'numpy'.")
+    else:
+        assert "torch sees none here; use 'torch' or 'numpy'." in msg and "CPU-only" not in msg

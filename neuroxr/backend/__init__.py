@@ -171,6 +171,12 @@ def resolve_backend(name: str | None, caller: str = "") -> str:
                 f"{where(caller)}backend={name!r} needs torch, which is not installed: pip install '.[torch]' from the neuroxr repository."
             ) from exc
         if name == "torch_cuda" and not torch.cuda.is_available():
+            if getattr(torch.version, "cuda", None) is None:  # a CPU-only build never sees a GPU
+                raise BackendError(
+                    f"{where(caller)}backend='torch_cuda' needs a CUDA GPU and a CUDA build of torch, and torch "
+                    f"{torch.__version__} is a CPU-only build: pip install '.[torch]' from the neuroxr repository with "
+                    "a CUDA wheel of torch (pytorch.org) on a machine with a CUDA GPU, or use 'torch' or 'numpy'."
+                )
             raise BackendError(f"{where(caller)}backend='torch_cuda' needs a CUDA GPU, and torch sees none here; use 'torch' or 'numpy'.")
     if name == "cupy":
         try:

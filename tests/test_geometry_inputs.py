@@ -1038,3 +1038,17 @@ def test_held_out_networks_are_named_by_their_label_in_a_refusal():
         geo.pairwise_distances([A, B], test_data=[At, Bt])
     with pytest.raises(LayoutError, match=r"^pairwise_distances: test_data\['a'\] \(netA\) has 1 duplicate unit_id"):
         geo.pairwise_distances({"a": A, "b": B}, test_data={"a": At, "b": Bt})
+
+
+@pytest.mark.parametrize("call", ["ersa", "ereg", "ersa_bootstrap"])
+def test_encoding_rsa_names_a_gram_given_as_features(call):
+    """eRSA, eReg and eRSA's bootstrap fit ridge models on the units, which a Gram Dataset does not hold: the
+    one-line error says it is a Gram and to pass the features, not to label a Dataset with nx.features."""
+    F, N = _data()
+    fn = getattr(gi, call) if call == "ersa_bootstrap" else getattr(geo, call)
+    kwargs = {"n_boot": 5} if call == "ersa_bootstrap" else {}
+    with pytest.raises(LayoutError) as err:
+        fn(geo.gram(F), N, **kwargs)
+    msg = str(err.value)
+    assert msg.startswith(f"{call}: features is a Dataset (a Gram)") and "nx.features" not in msg and "\n" not in msg
+    assert "store.read_features(model, layer)" in msg

@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order
 from ..backend import asarray, resolve_backend, to_numpy
-from ..errors import ParameterError, no_effect, shown, warn
+from ..errors import LayoutError, ParameterError, no_effect, shown, warn
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.folds import check_fold_params, stimulus_folds
@@ -194,6 +194,10 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray | _Checked,
     design (:func:`check_design`, one-line ``LayoutError`` starting with ``caller``): a ridge fit
     of them predicts the training means, whose out-of-fold correlations are an artefact."""
     fname, nname = _named(features, "features"), _named(neural, "neural")
+    if isinstance(features, xr.Dataset) and "K" in features.data_vars:  # a Gram: the fits need the units themselves
+        raise LayoutError(f"{caller}: features is a Dataset (a Gram); {caller} fits ridge encoding models on the "
+                          "(stimulus, unit) features themselves: pass the features DataArray (e.g. "
+                          "store.read_features(model, layer)) or its array.")
     validate_features(features, name=f"{caller}: {fname}")
     m = _canonical(_neural_mean(neural, name=f"{caller}: {nname}"))
     m, f = align(m, features, names=(nname, fname), caller=caller)

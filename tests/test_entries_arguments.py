@@ -98,3 +98,27 @@ def test_stimuli_that_do_not_pair_are_advised_as_store_sets(tmp_path, kind, sour
     assert ".isel(" not in str(info.value)
     with pytest.raises(LayoutError, match=r"e\.g\. \w+\.isel\(stimulus="):  # arrays passed: their selection is the advice
         nx.inter_animal(store.read_neural("mA"), store.read_neural("mB"), reps=2)
+
+
+@pytest.mark.parametrize(("kind", "source", "target", "caller"), [
+    ("forward_bootstrap", "net.l1", "mA", "bootstrap"),
+    ("reverse_permutation", "mA", "net.l1", "permutation_test"),
+    ("crsa_permutation", "net.l1", "mA", "rsa_permutation"),
+    ("forward", "net.l1", "mA", "forward"),
+])
+@pytest.mark.parametrize("backend", ["jax", "cupy"])
+def test_backend_refusals_name_the_function_that_computes_the_entry(st, kind, source, target, caller, backend):
+    """An inference entry's backend refusal started with its kind (``forward_bootstrap: backend=...``) where its
+    other refusals, and a direct call of the function that computes it, start with that function
+    (``bootstrap: ...``)."""
+    from neuroxr.backend import BackendError, resolve_backend
+
+    if backend == "cupy":
+        try:
+            resolve_backend("cupy")
+        except BackendError:
+            pass
+        else:
+            pytest.skip("CuPy can run here")
+    with pytest.raises(BackendError, match=rf"^{caller}: backend='{backend}' (is not known|needs CuPy)"):
+        compute(st, kind, source, target, backend=backend)

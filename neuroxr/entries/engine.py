@@ -424,7 +424,7 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
     options = dict(options or {})
     # a misspelled backend is refused whether or not the entry is found (it would pass until one is computed);
     # one that cannot run here (no CuPy) is refused only when the entry must be computed
-    check_backend_name(backend, kind if isinstance(kind, str) else "compute")
+    check_backend_name(backend, speaks_as(kind) if isinstance(kind, str) else "compute")
     bad = sorted(set(options) - set(RUN_OPTIONS))
     if bad:
         raise LayoutError(f"unknown run options {bad}; choose from {RUN_OPTIONS}.")
@@ -454,7 +454,7 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
         raise StoreError(f"store {store.url!r} is open read-only and holds no entry {req.path!r} that matches the "
                          "request; open it with mode='a' to compute and write it.")
     # refused whether or not a cached Gram spares the backend's one use in this entry (cka, dimensionality)
-    resolve_backend(backend, kind if isinstance(kind, str) else "compute")
+    resolve_backend(backend, speaks_as(kind) if isinstance(kind, str) else "compute")
     failure: Exception | None = None
     try:
         ds = _label(req, _run(req, _IO(store, backend), backend, options))

@@ -724,3 +724,20 @@ def test_torch_cuda_without_a_gpu_says_what_to_install(monkeypatch, cuda):
         assert "CUDA wheel" in msg and msg.endswith("or use 'torch' or 'numpy'.")
     else:
         assert "torch sees none here; use 'torch' or 'numpy'." in msg and "CPU-only" not in msg
+
+
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (2, 0, 4), (0, 5)])
+def test_rank_of_empty_lanes_is_empty_on_every_backend(shape):
+    """NumPy's rank of lanes of no values raised reshape's ValueError ('cannot reshape array of size 0 into shape
+    (0)') where the array-API and torch versions return the empty ranks."""
+    from neuroxr.backend import _array_api
+
+    x = np.zeros(shape)
+    got = B.rank(x)
+    assert isinstance(got, np.ndarray) and got.shape == shape and got.dtype == np.float64
+    assert _array_api.rank(x).shape == shape
+    try:
+        import torch
+    except ImportError:
+        return
+    assert tuple(B.rank(torch.zeros(shape, dtype=torch.float64)).shape) == shape

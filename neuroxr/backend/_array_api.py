@@ -376,13 +376,13 @@ def rank(x: Any) -> Any:
     shape = x.shape
     n = int(shape[-1])
     dtype = rank_dtype(xp, x.dtype, n)
-    rows = xp.reshape(x, (-1, n))
+    rows = xp.reshape(x, (math.prod(shape[:-1]), n))  # not -1: lanes of no values leave it undefined
     out = []
     for r in range(int(rows.shape[0]) if n else 0):
         order = xp.argsort(rows[r, :], stable=False)
         ranks = xp.astype(sorted_ranks(tie_links(xp.take(rows[r, :], order))), dtype)
         out.append(xp.take(ranks, xp.argsort(order)))  # back to the row's order
-    res = xp.stack(out, axis=0) if out else xp.zeros(rows.shape, dtype=dtype)
+    res = xp.stack(out, axis=0) if out else xp.zeros(rows.shape, dtype=dtype, device=_dev(x))
     return xp.reshape(res, shape)
 
 

@@ -353,9 +353,9 @@ def rank(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     n = int(x.shape[-1])
     out = np.array(x, dtype=np.float64, order="C", copy=True)
-    flat = out.reshape(-1, n)
-    if n == 0 or flat.shape[0] == 0:
+    if out.size == 0:  # lanes of no values, or none (reshape(-1, 0) cannot infer the rows)
         return out
+    flat = out.reshape(-1, n)
     step = max(1, _RANK_BLOCK // n)
     for lo in range(0, flat.shape[0], step):
         flat[lo : lo + step] = _rank_rows(flat[lo : lo + step])

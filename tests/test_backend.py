@@ -741,3 +741,49 @@ def test_rank_of_empty_lanes_is_empty_on_every_backend(shape):
     except ImportError:
         return
     assert tuple(B.rank(torch.zeros(shape, dtype=torch.float64)).shape) == shape
+
+
+@pytest.mark.parametrize("name", ["torch", "torch_cuda", "cupy"])
+def test_a_library_that_fails_to_load_is_a_one_line_refusal(monkeypatch, name):
+    """torch or CuPy installed but failing to load (a missing shared library: OSError) escaped as a traceback of
+    the import; it is refused in one line naming the backend, the failure and what to do."""
+    real = B.importlib.import_module
+
+    def broken(mod, *args, **kwargs):
+        if mod in ("torch", "cupy"):
+            raise OSError(f"lib{mod}_cuda.so: cannot open shared object file: No such file or directory")
+        return real(mod, *args, **kwargs)
+
+    monkeypatch.setattr(B.importlib, "import_module", broken)
+    with pytest.raises(BackendError) as info:
+        B.resolve_backend(name, "forward")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(f"forward: backend='{name}' needs ")
+    assert "failed to load" in msg and "cannot open shared object file" in msg
+    assert "pip install '.[torch]'" in msg if name.startswith("torch") else "pip install '.[gpu]'" in msg
+
+
+@pytest.mark.parametrize("name", ["torch", "cupy"])
+def test_a_library_not_installed_is_named_as_such(monkeypatch, name):
+    """Not installed (its module not found) keeps the install advice; a module it needs that is missing is a
+    failure to load."""
+    real = B.importlib.import_module
+    module = {"torch": "torch", "cupy": "cupy"}[name]
+
+    def absent(mod, *args, **kwargs):
+        if mod == module:
+            raise ModuleNotFoundError(f"No module named '{mod}'", name=mod)
+        return real(mod, *args, **kwargs)
+
+    monkeypatch.setattr(B.importlib, "import_module", absent)
+    with pytest.raises(BackendError, match=rf"^forward: backend='{name}' needs (torch, which is not installed|CuPy: pip)"):
+        B.resolve_backend(name, "forward")
+
+    def dependency(mod, *args, **kwargs):
+        if mod == module:
+            raise ModuleNotFoundError("No module named 'fastrlock'", name="fastrlock")
+        return real(mod, *args, **kwargs)
+
+    monkeypatch.setattr(B.importlib, "import_module", dependency)
+    with pytest.raises(BackendError, match=r"installed but failed to load \(ModuleNotFoundError: No module named 'fastrlock'\)"):
+        B.resolve_backend(name, "forward")

@@ -166,7 +166,10 @@ def resolve_backend(name: str | None, caller: str = "") -> str:
     if name in ("torch", "torch_cuda"):
         try:
             torch = importlib.import_module("torch")
-        except ImportError as exc:
+        except (ImportError, OSError) as exc:  # OSError: installed, a shared library it loads missing
+            if not _missing(exc, "torch"):
+                raise BackendError(f"{where(caller)}backend={name!r} needs torch, which is installed but failed to load "
+                                   f"({_failure(exc)}): reinstall it, pip install '.[torch]' from the neuroxr repository.") from exc
             raise BackendError(
                 f"{where(caller)}backend={name!r} needs torch, which is not installed: pip install '.[torch]' from the neuroxr repository."
             ) from exc
@@ -181,7 +184,10 @@ def resolve_backend(name: str | None, caller: str = "") -> str:
     if name == "cupy":
         try:
             cupy = importlib.import_module("cupy")
-        except ImportError as exc:
+        except (ImportError, OSError) as exc:
+            if not _missing(exc, "cupy"):
+                raise BackendError(f"{where(caller)}backend='cupy' needs CuPy, which is installed but failed to load ({_failure(exc)}): "
+                                   "reinstall it for this machine's CUDA, pip install '.[gpu]' from the neuroxr repository.") from exc
             raise BackendError(f"{where(caller)}backend='cupy' needs CuPy: pip install '.[gpu]' from the neuroxr repository on a machine with a CUDA GPU.") from exc
         try:
             n = cupy.cuda.runtime.getDeviceCount()
@@ -190,6 +196,18 @@ def resolve_backend(name: str | None, caller: str = "") -> str:
         if n == 0:
             raise BackendError(f"{where(caller)}backend='cupy' needs a CUDA GPU; CuPy found none.")
     return name
+
+
+def _missing(exc: BaseException, module: str) -> bool:
+    """Whether an import of ``module`` failed because it is not installed (not: installed, failing to load)."""
+    return isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == module
+
+
+def _failure(exc: BaseException, limit: int = 160) -> str:
+    """A failed import as a short reason on one line: its type and the start of its first line."""
+    text = " ".join(str(exc).strip().split("\n", 1)[0].split())
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def get_namespace(*arrays: Any) -> Any:

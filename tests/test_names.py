@@ -189,6 +189,34 @@ def test_a_path_of_a_zarr_document_or_inside_a_set_is_no_group_to_write_or_delet
     assert again.read_neural("mA").sizes["neuroid"] == 4
 
 
+@pytest.mark.parametrize("path, holds", [("neural", "neural"), ("features", "features"), ("features/net", "features"),
+                                         ("scores", "scores"), ("cache/gram/net", "cache")])
+def test_write_dataset_refuses_a_group_that_holds_sets_or_entries(tmp_path, path, holds):
+    """write_dataset('features/net', ds) replaced the model's group, and every layer of it was gone without a word
+    ('neural': every neural set); refused in one line naming the path and what it holds. invalidate deletes such
+    a group on purpose."""
+    import re
+
+    import xarray as xr
+
+    from neuroxr.entries import compute, list_entries
+    from neuroxr.layouts import features
+    from neuroxr.store import StudyStore
+
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", _all_region_neural().assign_coords(region=("neuroid", ["V4", "V4", "IT", "IT"])))
+    st.write_features("net", "l1", features(np.random.default_rng(0).normal(size=(20, 3)), _ids()))
+    compute(st, "cka", "net.l1", "mA")
+    entries = sorted(list_entries(st)["path"])
+    with pytest.raises(StoreError, match=rf"^store .*: write_dataset: path {re.escape(repr(path))} names no entry of the "
+                                         rf"store: it holds the {holds} group's [^\n]*\.$"):
+        st.write_dataset(path, xr.Dataset({"data": ("x", np.arange(3.0))}))
+    again = StudyStore(tmp_path / "s.zarr", mode="r")
+    assert again.neural_sets() == ["mA"] and again.layers("net") == ["l1"] and sorted(list_entries(again)["path"]) == entries
+    st.invalidate(path)  # deleted on purpose
+    assert path.split("/")[0] not in ("neural", "features") or not (again.neural_sets() and again.layers("net"))
+
+
 # ---------------------------------------------------------------------------- names differing in case only
 def test_a_set_whose_folder_differs_in_case_only_is_refused_and_a_name_of_another_type_in_one_line(named_store):
     """Sets 'mA' and 'MA' (or models 'net' and 'Net', layers 'l1' and 'L1') were both written: on a case-insensitive

@@ -147,6 +147,25 @@ def check_group_path(url: str, path: Any, caller: str) -> str:
     return path
 
 
+#: per top-level group, how deep its groups hold several sets or entries (a model's layers, a kind's pairs, a model's Grams)
+_GROUPS_DEPTH = {"features": 2, "scores": 2, "metrics": 2, "inference": 2, "cache": 3}
+_ENTRY_EXAMPLE = {"neural": "neural/<name>", "features": "features/<model>/<layer>", "cache": "cache/gram/<model>/<layer>/<key>"}
+
+
+def check_entry_path(url: str, path: Any, caller: str) -> str:
+    """:func:`check_group_path`, and not a group that holds sets or entries (a top-level group, a model's
+    ``features/<model>``, a kind's ``scores/<kind>``, ``cache/gram/<model>``): written as one entry, it replaced
+    every set or entry below it without a word. :meth:`~neuroxr.store.StudyStore.invalidate` deletes such a group."""
+    parts = check_group_path(url, path, caller).split("/")
+    if len(parts) == 1 or len(parts) <= _GROUPS_DEPTH.get(parts[0], 0):
+        what = "sets" if parts[0] in ("neural", "features") else "entries"
+        example = _ENTRY_EXAMPLE.get(parts[0], f"{parts[0]}/<kind>/<source>__<target>/<key>")
+        raise StoreError(f"store {url!r}: {caller}: path {path!r} names no entry of the store: it holds the {parts[0]} "
+                         f"group's {what}, which the write would replace; give the path of one (e.g. {example!r}), or "
+                         "delete the group with invalidate.")
+    return path
+
+
 def _check_region(value: Any, neural: str) -> str:
     """A region value of the neural set ``neural``, refused unless it is a valid name: a region names
     the set ``<neural>.<region>`` and so entry paths (a '/' would split them, a '__' would read as

@@ -16,7 +16,7 @@ import xarray as xr
 from ..attrs import decode_attrs
 from ..errors import LayoutError, StoreError
 from . import batch, previous
-from ._zarr import STORE_ATTRS, _jsonable, check_group_path, checksummed, os_message, unstorable, zarr_store
+from ._zarr import STORE_ATTRS, _jsonable, check_entry_path, checksummed, os_message, unstorable, zarr_store
 
 
 class DatasetWriter:
@@ -51,7 +51,7 @@ class DatasetWriter:
         digest (:func:`~neuroxr.store._zarr.attrs_edited` tells them edited since). ``encoding``: per-variable Zarr encodings.
         """
         self._require_write()
-        check_group_path(self.url, path, "write_dataset")
+        check_entry_path(self.url, path, "write_dataset")
         bad = next((w for name, var in [(None, ds), *ds.variables.items()] for k, v in decode_attrs(var.attrs).items()
                     if (w := unstorable(v, f"attrs[{k!r}]" if name is None else f"{name}.attrs[{k!r}]"))), None)
         if bad is not None:  # stored as its text it would read back as another value: never silently

@@ -787,3 +787,14 @@ def test_a_library_not_installed_is_named_as_such(monkeypatch, name):
     monkeypatch.setattr(B.importlib, "import_module", dependency)
     with pytest.raises(BackendError, match=r"installed but failed to load \(ModuleNotFoundError: No module named 'fastrlock'\)"):
         B.resolve_backend(name, "forward")
+
+
+def test_to_numpy_reads_bfloat16_tensors_as_float32():
+    """A bfloat16 tensor (a model's activations) raised torch's 'Got unsupported ScalarType BFloat16' in to_numpy
+    and asarray(..., 'numpy'): NumPy has no bfloat16; its values are float32's exactly."""
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([[1.5, -2.25], [3.0e30, 1e-30]]).to(torch.bfloat16)
+    got = B.to_numpy(t)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, t.float().numpy())
+    np.testing.assert_array_equal(B.asarray(t, "numpy"), t.double().numpy())

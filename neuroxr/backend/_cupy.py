@@ -12,7 +12,9 @@ import numpy as np
 def asarray(x: Any, device: str, dtype: np.dtype) -> Any:
     """``x`` as a CuPy array of ``dtype`` on the current GPU."""
     if type(x).__module__.startswith("torch"):
-        x = x.detach().cpu().numpy()
+        from ._torch import to_numpy as torch_to_numpy  # torch is imported: x is a tensor
+
+        x = torch_to_numpy(x)
     return cupy.asarray(x, dtype=dtype)
 
 

@@ -23,8 +23,11 @@ def asarray(x: Any, device: str, dtype: np.dtype) -> torch.Tensor:
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
-    """A host NumPy copy (or view, on CPU) of a tensor."""
-    return x.detach().cpu().numpy()
+    """A host NumPy copy (or view, on CPU) of a tensor; bfloat16 as float32 (NumPy has no bfloat16; exact)."""
+    x = x.detach()
+    if x.dtype == torch.bfloat16:
+        x = x.to(torch.float32)
+    return x.cpu().numpy()
 
 
 def spd_solve(A: torch.Tensor, B: torch.Tensor, overwrite: bool = False) -> torch.Tensor:

@@ -798,3 +798,21 @@ def test_to_numpy_reads_bfloat16_tensors_as_float32():
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, t.float().numpy())
     np.testing.assert_array_equal(B.asarray(t, "numpy"), t.double().numpy())
+
+
+def test_cupy_without_a_driver_is_refused_on_one_line(monkeypatch):
+    """CuPy installed on a machine without a CUDA driver: the driver's multi-line error went into the refusal
+    as it was."""
+    import types
+
+    real = B.importlib.import_module
+
+    def count():
+        raise RuntimeError("CUDA driver library could not be found.\n  (libcuda.so.1: cannot open shared object file)")
+
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=count)))
+    monkeypatch.setattr(B.importlib, "import_module", lambda mod, *a, **k: fake if mod == "cupy" else real(mod, *a, **k))
+    with pytest.raises(BackendError) as info:
+        B.resolve_backend("cupy", "rdm")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("rdm: backend='cupy' needs a CUDA GPU; CuPy found none (RuntimeError: CUDA driver")

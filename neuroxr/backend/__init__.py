@@ -192,7 +192,7 @@ def resolve_backend(name: str | None, caller: str = "") -> str:
         try:
             n = cupy.cuda.runtime.getDeviceCount()
         except Exception as exc:  # CUDA driver missing
-            raise BackendError(f"{where(caller)}backend='cupy' needs a CUDA GPU; CuPy found none ({exc}).") from exc
+            raise BackendError(f"{where(caller)}backend='cupy' needs a CUDA GPU; CuPy found none ({_failure(exc)}).") from exc
         if n == 0:
             raise BackendError(f"{where(caller)}backend='cupy' needs a CUDA GPU; CuPy found none.")
     return name

@@ -816,3 +816,28 @@ def test_cupy_without_a_driver_is_refused_on_one_line(monkeypatch):
         B.resolve_backend("cupy", "rdm")
     msg = str(info.value)
     assert "\n" not in msg and msg.startswith("rdm: backend='cupy' needs a CUDA GPU; CuPy found none (RuntimeError: CUDA driver")
+
+
+def test_torch_imported_inside_a_thread_limit_follows_it(monkeypatch):
+    """A process's first torch call imports torch inside the direction's thread limit, which had looked for
+    torch at its start and not found it: that call ran on every core (blas_threads=1 ignored), the later
+    ones on one. torch now takes the open limit when a torch backend first loads it, and gets its count back after."""
+    import sys
+
+    torch = pytest.importorskip("torch")
+    from neuroxr.backend import _threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.delitem(sys.modules, "torch")  # as before the first import
+        with B.blas_threads(1) as n:
+            if n is None:
+                pytest.skip("no BLAS library to limit here")
+            assert _threads._TORCH not in _threads._before
+            monkeypatch.setitem(sys.modules, "torch", torch)  # the torch backend's import
+            B.resolve_backend("torch")
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -84,6 +84,7 @@ _current = "numpy"
 
 
 from ..errors import BackendError, where  # noqa: E402
+from . import _threads  # noqa: E402
 from ._array_api import TIE_RTOL, lane_tolerance, may_chain, rank_dtype, split_long_groups  # noqa: E402
 from ._threads import (  # noqa: E402
     blas_threads,
@@ -173,6 +174,7 @@ def resolve_backend(name: str | None, caller: str = "") -> str:
             raise BackendError(
                 f"{where(caller)}backend={name!r} needs torch, which is not installed: pip install '.[torch]' from the neuroxr repository."
             ) from exc
+        _threads.adopt_torch()  # loaded inside a direction's thread limit: torch follows it too
         if name == "torch_cuda" and not torch.cuda.is_available():
             if getattr(torch.version, "cuda", None) is None:  # a CPU-only build never sees a GPU
                 raise BackendError(

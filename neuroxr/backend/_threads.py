@@ -15,7 +15,8 @@ sets its BLAS threads once, at its start (threadpoolctl):
 
 Set it with :func:`set_blas_threads`, per block with :func:`use_blas_threads`, or with the
 environment variable ``NEUROXR_BLAS_THREADS`` (``auto``, ``none`` or an integer). The count
-applies to torch's intra-op threads too once torch is imported (a torch backend's fits). The
+applies to torch's intra-op threads too once torch is imported (a torch backend's fits; a block
+that a torch backend's first import falls in takes torch in then, :func:`adopt_torch`). The
 limits are process-wide: blocks open on several threads at once get the smallest count asked,
 and the counts before them come back when the last one ends.
 
@@ -244,6 +245,23 @@ def _set_threads(counts: list[tuple[Any, int]]) -> Iterator[None]:
             _apply_blocks()
             if not _blocks:
                 _before.clear()
+
+
+def adopt_torch() -> None:
+    """torch, just imported by a torch backend inside open blocks (a process's first torch call, in a
+    direction's limit), takes their counts now: they looked for torch at their start and did not find
+    it. Each block's count is the one it gave NumPy's BLAS; torch's own comes back when the last ends."""
+    with _blocks_lock:
+        if not _blocks or _TORCH in _before:
+            return
+        mine = _blas_libs(_get_controller())[0] if _controller is not None else []
+        _before[_TORCH] = _TORCH.num_threads
+        for stack in _blocks.values():
+            for block in stack:
+                n = next((block[lib] for lib in mine if lib in block), min(block.values(), default=None))
+                if n is not None:
+                    block[_TORCH] = n
+        _apply_blocks()
 
 
 @contextlib.contextmanager

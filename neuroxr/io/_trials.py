@@ -17,6 +17,26 @@ from ..errors import LayoutError, examples, missing_ids_error, shown, warn
 from ..layouts import missing_ids
 
 
+def plain_attrs(items: Any) -> tuple[dict[str, Any], list[str]]:
+    """The ``(key, value)`` pairs ``items`` whose values are strings or numbers, as attrs (numpy scalars and 0-d
+    arrays, as HDF5 reads them, as Python values; UTF-8 bytes decoded), and the keys of the others (left out)."""
+    attrs: dict[str, Any] = {}
+    left: list[str] = []
+    for key, v in items:
+        if isinstance(v, (np.ndarray, np.generic)) and v.ndim == 0 and v.dtype.kind in "biufUS":
+            v = v.item()
+        if isinstance(v, bytes):
+            try:
+                v = v.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if isinstance(v, (str, int, float)):  # bool is an int
+            attrs[str(key)] = v
+        else:
+            left.append(str(key))
+    return attrs, left
+
+
 def as_str(values: Any, name: str = "ids") -> np.ndarray:
     """Ids as a 1-D string array (bytes from HDF5 are decoded as UTF-8); bytes of another encoding are a
     one-line :class:`LayoutError` starting with ``name`` (the input and the field holding them)."""

@@ -17,7 +17,7 @@ import xarray as xr
 from ..errors import LayoutError, install_advice, shown, warn
 from ..layouts import features as _features
 from ..layouts import neural as _neural
-from ._trials import as_str, ids_str
+from ._trials import as_str, ids_str, plain_attrs
 
 __all__ = ["read_array"]
 
@@ -90,23 +90,9 @@ class _File:
             return {}
         keys = self.keys()
         key = keys[0] if key is None else key.lstrip("/") if key.lstrip("/") else key  # as get() found it
-        keep: dict[str, Any] = {}
-        left: list[str] = []
         own = self._h5[key].attrs
-        for k, v in own.items():
-            if k in _H5_STRUCTURE or str(k).startswith("_Netcdf4") or ("CLASS" in own and k in _PYTABLES):
-                continue
-            if isinstance(v, (np.ndarray, np.generic)) and v.ndim == 0 and v.dtype.kind in "biufSU":
-                v = v.item()
-            if isinstance(v, bytes):
-                try:
-                    v = v.decode("utf-8")
-                except UnicodeDecodeError:
-                    pass
-            if isinstance(v, (str, int, float)):  # bool is an int
-                keep[str(k)] = v
-            else:
-                left.append(str(k))
+        keep, left = plain_attrs((k, v) for k, v in own.items()
+                                 if not (k in _H5_STRUCTURE or str(k).startswith("_Netcdf4") or ("CLASS" in own and k in _PYTABLES)))
         if left:
             warn(f"key: array {key!r} of {self.path.name} has attributes {left} that hold no string or number; they are "
                  f"left out of the result's attrs (pass them as attrs= to keep them).")

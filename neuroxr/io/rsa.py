@@ -19,7 +19,7 @@ import xarray as xr
 from ..errors import LayoutError, install_advice, shown, warn
 from ..layouts import validate_neural
 from ..validation import real_array
-from ._trials import as_str, build_neural, check_names, examples, ids_str, per_stimulus, stack_trials
+from ._trials import as_str, build_neural, check_names, examples, ids_str, per_stimulus, plain_attrs, stack_trials
 
 __all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms", "stimulus_descriptor"]
 
@@ -86,20 +86,7 @@ def _descriptor_attrs(desc: dict[Any, Any], what: str = "dataset") -> dict[str, 
     """A dataset's (or ``RDMs``') ``descriptors`` as attrs: strings and numbers (numpy scalars, and the
     0-d arrays rsatoolbox's ``load_dataset`` reads from HDF5, as Python ones; bytes decoded). Any other
     value is left out with one warning naming it and ``what`` holds it."""
-    attrs: dict[str, Any] = {}
-    left: list[str] = []
-    for key, v in desc.items():
-        if isinstance(v, (np.ndarray, np.generic)) and v.ndim == 0 and v.dtype.kind in "biufUS":
-            v = v.item()  # a numpy scalar or 0-d array (HDF5) as its Python value
-        if isinstance(v, bytes):
-            try:
-                v = v.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-        if isinstance(v, (str, int, float)):  # bool is an int
-            attrs[str(key)] = v
-        else:
-            left.append(str(key))
+    attrs, left = plain_attrs(desc.items())
     if left:
         warn(f"{what}: descriptors {left} hold no string or number and are left out of the attrs; make them strings "
              f"or numbers ({what}.descriptors[key] = ...) to keep them.")

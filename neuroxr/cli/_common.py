@@ -514,12 +514,14 @@ def open_store_or_fail(url: str, mode: str = "r") -> Any:
     """The store of a command, opened once (``mode`` "r" or "a"; fsspec options: :func:`storage_options_for`); a missing
     store is a CLI error in the same line in either mode (no Python advice on making it), never created by a command."""
     from ..store import StoreError
+    from ..store.foreign import NEW_STORE_ADVICE
     from ..store.study import as_store
 
     try:
         return as_store(url, mode, storage_options=storage_options_for(url))
-    except StoreError as exc:
-        raise click.ClickException(_MAKE_ADVICE.sub("", one_line(exc.args[0] if exc.args else exc))) from None
+    except StoreError as exc:  # a command never makes a store: neither advice on making one is its
+        said = _MAKE_ADVICE.sub("", one_line(exc.args[0] if exc.args else exc)).replace(f", or {NEW_STORE_ADVICE}.", ".")
+        raise click.ClickException(said) from None
     except ImportError as exc:  # the URL's fsspec file system needs a package that is not installed (gcsfs, adlfs, ...)
         raise click.ClickException(f"cannot open the store {url!r}: {_missing_package(exc)}") from None
 

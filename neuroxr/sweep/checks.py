@@ -19,7 +19,7 @@ from ..store._zarr import local_writable
 from ._util import ordered
 from .config import metric_params
 from .inference import direction_inference_params, metric_inference_requests, takes_inference, unread_inference_keys
-from .plan import DIRECTIONS, Entry, plan_sweep
+from .plan import DIRECTIONS, Entry, entry_set_paths, plan_sweep
 from .tasks import _TG, _TG_DIRECTIONS, _tg_applies, entry_params
 
 __all__ = ["check_plan", "check_writable", "without_disjoint"]
@@ -190,8 +190,8 @@ def without_disjoint(store: StudyStore, entries: list[Entry], todo: list[Entry])
 
     disjoint = []
     for e in todo:
-        sets = _set_paths(e)
-        found = None if sets is None else [stimuli(p) for p in sets]
+        sets = entry_set_paths(e)
+        found = [stimuli(p) for p in sets] if len(sets) == 2 else None  # two sets paired by stimulus_id
         if found is not None and None not in found and not found[0] & found[1]:
             disjoint.append(e.key)
     if not disjoint:
@@ -204,14 +204,3 @@ def without_disjoint(store: StudyStore, entries: list[Entry], todo: list[Entry])
     warn(f"the sweep leaves out {said}: no stimulus_id is in both sets (other images, e.g. another session); select "
          f"sets recorded on the same stimuli to score them, or leave those sets out of the sweep.")
     return kept, [e for e in todo if e.key not in left]
-
-
-def _set_paths(e: Entry) -> tuple[str, str] | None:
-    """The store paths of the two sets an entry pairs (a region subset: its neural set); ``None`` for one set."""
-    if e.direction == "dimensionality":
-        return None
-    if e.direction == "inter_animal":
-        return f"neural/{e.source_neural}", f"neural/{e.neural}"
-    if e.direction == "model_to_model":
-        return f"features/{e.model}/{e.layer}", f"features/{e.target_model}/{e.target_layer}"
-    return f"features/{e.model}/{e.layer}", f"neural/{e.neural}"

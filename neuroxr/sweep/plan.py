@@ -41,7 +41,7 @@ from ..store import DATA_VAR, NAME_PATTERN, StudyStore
 from .config import SWEEP_METRICS, as_list, metric_kind
 from .names import ALL_REGIONS, layer_name, layer_ref, subset_name, subset_ref
 
-__all__ = ["ALL_REGIONS", "Entry", "plan_sweep", "entry_cost", "set_sizes", "longest_first"]
+__all__ = ["ALL_REGIONS", "Entry", "plan_sweep", "entry_cost", "entry_set_paths", "set_sizes", "longest_first"]
 
 @dataclass(frozen=True)
 class Entry:
@@ -429,19 +429,21 @@ def _direction_drops(direction: str, planned: Sequence[Entry], neural_list: Sequ
 _DEFAULT_REPS = 20
 
 
+def entry_set_paths(e: Entry) -> tuple[str, ...]:
+    """The store paths of the sets ``e`` reads (a region subset: its neural set): its layer, its target layer,
+    its predictor animal and its neural set, those it names, in that order."""
+    paths = [f"features/{e.model}/{e.layer}" if e.model is not None else None,
+             f"features/{e.target_model}/{e.target_layer}" if e.target_model is not None else None,
+             f"neural/{e.source_neural}" if e.source_neural is not None else None,
+             f"neural/{e.neural}" if e.neural is not None else None]
+    return tuple(p for p in paths if p is not None)
+
+
 def set_sizes(store: StudyStore, entries: Sequence[Entry]) -> dict[str, tuple[int, ...]]:
     """The shape of every set the entries read, ``{path: shape}`` (``(stimulus, unit)`` or
     ``(stimulus, neuroid, repeat[, time_bin])``), from the array metadata only (no data read);
     a set whose shape cannot be read is left out (its entries then cost 0 in :func:`entry_cost`)."""
-    paths = set()
-    for e in entries:
-        if e.model is not None:
-            paths.add(f"features/{e.model}/{e.layer}")
-        if e.target_model is not None:
-            paths.add(f"features/{e.target_model}/{e.target_layer}")
-        for n in (e.neural, e.source_neural):
-            if n is not None:
-                paths.add(f"neural/{n}")
+    paths = {path for e in entries for path in entry_set_paths(e)}
     out = {}
     for path in sorted(paths):
         try:
